@@ -1,0 +1,56 @@
+# layercake — one command to run, one to test. Every target installs what it needs.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PROTO_SRC := $(shell find protos -name '*.proto')
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint proto proto-check bench clean fmt unit integration e2e replay
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Generated code is committed; `make proto` rebuilds it, `make proto-check` fails when stale.
+proto: $(STAMP)
+	$(BIN)/python -m services.kernel.protogen layercake
+
+proto-check: $(STAMP)
+	$(BIN)/python -m services.kernel.protogen --check layercake
+
+lint: $(STAMP) proto-check
+	$(BIN)/ruff check services tests
+	$(BIN)/mypy
+	cd protos && ../$(BIN)/buf lint
+
+test: lint
+	$(BIN)/pytest tests/unit tests/integration tests/e2e
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
+run: $(STAMP)
+	$(BIN)/python -m services.local
+
+replay: $(STAMP)
+	$(BIN)/python -m services.$(SERVICE) replay
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix services tests
+	$(BIN)/ruff format services tests
+
+clean:
+	rm -rf .layercake

@@ -1,0 +1,123 @@
+"""Configuration from environment variables, validated once at start.
+
+Every setting has one variable (`LAYERCAKE_<SERVICE>_ADDR`, `LAYERCAKE_NATS_URL`...);
+a bad value stops the process with a message naming that variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from services.kernel.errors import ConfigError
+
+GRPC_PORTS = {"gateway": 50051, "identity": 50052, "orchestrator": 50053, "decision": 50054}
+METRICS_PORTS = {"gateway": 9101, "identity": 9102, "orchestrator": 9103, "decision": 9104}
+NATS_PORT = 4322
+
+
+class ServiceSettings(BaseModel):
+    """What every service process needs to start."""
+
+    service: str
+    grpc_addr: str
+    metrics_port: int = Field(ge=0, le=65535)
+    database_url: str
+    nats_url: str
+    state_dir: Path
+    identity_addr: str
+    orchestrator_addr: str
+    decision_addr: str
+    rpc_timeout: float = Field(gt=0)
+    shutdown_grace: float = Field(ge=0)
+    db_workers: int = Field(ge=1, le=64)
+    consumer_batch: int = Field(ge=1, le=4096)
+    max_deliver: int = Field(ge=1, le=100)
+    relay_batch: int = Field(ge=1, le=4096)
+    log_level: str
+
+    @field_validator("grpc_addr", "identity_addr", "orchestrator_addr", "decision_addr")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise ValueError("must be host:port")
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str) -> str:
+        if not value.startswith(("nats://", "tls://")):
+            raise ValueError("must start with nats:// or tls://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+
+def env_names(service: str) -> dict[str, str]:
+    """Field name -> environment variable, for one service."""
+    up = service.upper()
+    return {
+        "grpc_addr": f"LAYERCAKE_{up}_ADDR",
+        "metrics_port": f"LAYERCAKE_{up}_METRICS_PORT",
+        "database_url": f"LAYERCAKE_{up}_DATABASE_URL",
+        "nats_url": "LAYERCAKE_NATS_URL",
+        "state_dir": "LAYERCAKE_STATE_DIR",
+        "identity_addr": "LAYERCAKE_IDENTITY_ADDR",
+        "orchestrator_addr": "LAYERCAKE_ORCHESTRATOR_ADDR",
+        "decision_addr": "LAYERCAKE_DECISION_ADDR",
+        "rpc_timeout": "LAYERCAKE_RPC_TIMEOUT",
+        "shutdown_grace": "LAYERCAKE_SHUTDOWN_GRACE",
+        "db_workers": f"LAYERCAKE_{up}_DB_WORKERS",
+        "consumer_batch": "LAYERCAKE_CONSUMER_BATCH",
+        "max_deliver": "LAYERCAKE_MAX_DELIVER",
+        "relay_batch": "LAYERCAKE_RELAY_BATCH",
+        "log_level": "LAYERCAKE_LOG_LEVEL",
+    }
+
+
+def defaults(service: str, state_dir: Path) -> dict[str, object]:
+    return {
+        "grpc_addr": f"127.0.0.1:{GRPC_PORTS[service]}",
+        "metrics_port": METRICS_PORTS[service],
+        "database_url": f"sqlite:///{state_dir / (service + '.db')}",
+        "nats_url": f"nats://127.0.0.1:{NATS_PORT}",
+        "identity_addr": f"127.0.0.1:{GRPC_PORTS['identity']}",
+        "orchestrator_addr": f"127.0.0.1:{GRPC_PORTS['orchestrator']}",
+        "decision_addr": f"127.0.0.1:{GRPC_PORTS['decision']}",
+        "rpc_timeout": 5.0,
+        "shutdown_grace": 10.0,
+        "db_workers": 4,
+        "consumer_batch": 256,
+        "max_deliver": 5,
+        "relay_batch": 512,
+        "log_level": "INFO",
+    }
+
+
+def load_settings(service: str, environ: Mapping[str, str] | None = None) -> ServiceSettings:
+    """Reads and validates the settings of `service`; raises ConfigError naming the variable."""
+    if service not in GRPC_PORTS:
+        raise ConfigError(f"unknown service {service!r}")
+    env = os.environ if environ is None else environ
+    names = env_names(service)
+    state_dir = Path(env.get(names["state_dir"], ".layercake"))
+    values = defaults(service, state_dir) | {"service": service, "state_dir": state_dir}
+    values |= {field: env[var] for field, var in names.items() if var in env}
+    try:
+        return ServiceSettings.model_validate(values)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            var = names.get(field, field)
+            problems.append(f"{var}={env.get(var, '<unset>')!r}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from e

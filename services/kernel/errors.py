@@ -1,0 +1,100 @@
+"""The one exception family of layercake; the gRPC edge maps each to a status.
+
+Domain and service code raise these; `services.kernel.rpc.errors` turns them into
+`google.rpc.Status` with details, so no caller ever sees a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class LayercakeError(Exception):
+    """Base of every error layercake raises on purpose."""
+
+    reason = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One bad field of a request: its path (`events[2].message_id`) and why."""
+
+    field: str
+    description: str
+
+
+class InvalidArgument(LayercakeError):
+    """The request is malformed; `violations` name each bad field."""
+
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(self, violations: Iterable[FieldViolation]) -> None:
+        self.violations = tuple(violations)
+        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+
+    @classmethod
+    def field(cls, field: str, description: str) -> InvalidArgument:
+        return cls([FieldViolation(field, description)])
+
+
+class NotFound(LayercakeError):
+    reason = "NOT_FOUND"
+
+
+class Unauthenticated(LayercakeError):
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(LayercakeError):
+    reason = "PERMISSION_DENIED"
+
+
+class ResourceExhausted(LayercakeError):
+    """Over a quota; callers should retry after `retry_after` seconds."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConcurrencyError(LayercakeError):
+    """A stale writer lost the optimistic lock on `(stream_id, version)`; reload and retry."""
+
+    reason = "CONCURRENCY_CONFLICT"
+
+
+class FailedPrecondition(LayercakeError):
+    reason = "FAILED_PRECONDITION"
+
+
+class Unavailable(LayercakeError):
+    """A dependency (another service, NATS) did not answer in time."""
+
+    reason = "UNAVAILABLE"
+
+
+class ConfigError(LayercakeError):
+    """Bad configuration at start; the message names the environment variable."""
+
+    reason = "CONFIG"
+
+
+class Violations:
+    """Collects field violations so a request reports every bad field at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def require(self, value: object, field: str) -> None:
+        if not value:
+            self.add(field, "is required")
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidArgument(self.items)

@@ -1,0 +1,34 @@
+"""Outgoing gRPC: channels to peers, and calls that always carry a deadline and trace."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from opentelemetry import propagate
+
+from services.kernel.rpc.server import MAX_MESSAGE_BYTES
+from services.kernel.rpc.status import from_rpc_error
+
+R = TypeVar("R")
+
+
+def channel(addr: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(
+        addr,
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+
+
+async def call(method: Callable[..., Awaitable[R]], request: Any, timeout: float) -> R:
+    """Calls a peer with a deadline and the current trace; maps its status to a domain error."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    try:
+        return await method(request, timeout=timeout, metadata=tuple(carrier.items()))
+    except grpc.aio.AioRpcError as e:
+        raise from_rpc_error(e) from e

@@ -1,0 +1,82 @@
+"""Domain errors to `google.rpc.Status` with ErrorInfo, BadRequest and RetryInfo details."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.kernel import errors
+
+DOMAIN = "layercake.dev"
+
+CODES: dict[type[errors.LayercakeError], int] = {
+    errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
+    errors.NotFound: code_pb2.NOT_FOUND,
+    errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
+    errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
+    errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
+    errors.ConcurrencyError: code_pb2.ABORTED,
+    errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+    errors.Unavailable: code_pb2.UNAVAILABLE,
+}
+
+
+def _pack(message: object) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)  # type: ignore[arg-type]
+    return detail
+
+
+def to_status(error: errors.LayercakeError) -> grpc.Status:
+    """The gRPC status for a domain error; message text only, never a traceback."""
+    code = next((c for t, c in CODES.items() if isinstance(error, t)), code_pb2.INTERNAL)
+    message = str(error) if code != code_pb2.INTERNAL else "internal error"
+    status = status_pb2.Status(code=code, message=message)
+    status.details.append(_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)))
+    if isinstance(error, errors.InvalidArgument):
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in error.violations
+            ]
+        )
+        status.details.append(_pack(bad))
+    if isinstance(error, errors.ResourceExhausted):
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(error.retry_after * 1e9))
+        status.details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    return rpc_status.to_status(status)
+
+
+def internal_status() -> grpc.Status:
+    return to_status(errors.LayercakeError("internal error"))
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.LayercakeError:
+    """Maps a peer service's status back to a domain error, keeping field violations."""
+    code = error.code()
+    details = error.details() or code.name
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        violations: list[errors.FieldViolation] = []
+        for d in status.details if status else []:
+            bad = error_details_pb2.BadRequest()
+            if d.Unpack(bad):
+                violations += [
+                    errors.FieldViolation(v.field, v.description) for v in bad.field_violations
+                ]
+        return errors.InvalidArgument(violations or [errors.FieldViolation("", details)])
+    mapping: dict[grpc.StatusCode, type[errors.LayercakeError]] = {
+        grpc.StatusCode.NOT_FOUND: errors.NotFound,
+        grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+        grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+        grpc.StatusCode.ABORTED: errors.ConcurrencyError,
+        grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    }
+    if code in mapping:
+        return mapping[code](details)
+    return errors.Unavailable(f"peer answered {code.name}: {details}")

@@ -1,0 +1,138 @@
+"""Runs one service process: database, NATS, relay, consumers, gRPC server, metrics.
+
+A service describes itself with an `App`; `serve()` wires the real adapters, and
+shutdown on SIGTERM stops accepting calls, drains in-flight ones, finishes the
+consumers' current batches, flushes the outbox and closes NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from prometheus_client import start_http_server
+
+from services.kernel import telemetry
+from services.kernel.clock import Clock, SystemClock
+from services.kernel.config import ServiceSettings
+from services.kernel.messaging.connection import connect
+from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec
+from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.messaging.streams import ensure_streams
+from services.kernel.rpc.server import Server, Servicer, create_server
+from services.kernel.store.database import Database
+from services.kernel.store.migrate import migrate
+from services.kernel.store.projections import Projection
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What a service's wiring gets: settings and the live adapters."""
+
+    settings: ServiceSettings
+    db: Database
+    uow: UnitOfWorkFactory
+    clock: Clock
+    nc: Client
+    js: JetStreamContext
+
+
+@dataclass
+class App:
+    """A service as the runtime sees it."""
+
+    name: str
+    migrations: Path | None = None
+    projections: Sequence[Projection] = ()
+    consumers: Callable[[Context], Sequence[ConsumerSpec]] = lambda _ctx: ()
+    servicers: Callable[[Context], Sequence[Servicer]] = lambda _ctx: ()
+    on_stop: Callable[[Context], Awaitable[None]] | None = None
+
+
+@dataclass
+class Runtime:
+    app: App
+    settings: ServiceSettings
+    clock: Clock = field(default_factory=SystemClock)
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    server: Server | None = None
+    relay: OutboxRelay | None = None
+    context: Context | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _workers_stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _notify_outbox(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
+
+    async def start(self) -> None:
+        s = self.settings
+        telemetry.setup_tracing(s.service)
+        db = Database(s.database_url, workers=s.db_workers)
+        await db.run(migrate, db.engine, self.app.migrations)
+        uow = UnitOfWorkFactory(db.sessions, self.clock, self.app.projections, self._notify_outbox)
+        nc = await connect(s.nats_url, f"layercake-{s.service}")
+        js = nc.jetstream()
+        await ensure_streams(js)
+        self.context = ctx = Context(s, db, uow, self.clock, nc, js)
+        self.relay = OutboxRelay(db, js, batch=s.relay_batch, clock=self.clock)
+        self.tasks.append(asyncio.create_task(self.relay.run(self._workers_stop)))
+        for spec in self.app.consumers(ctx):
+            runner = ConsumerRunner(
+                spec, js, db, uow, batch=s.consumer_batch, max_deliver=s.max_deliver
+            )
+            await runner.subscribe()
+            self.tasks.append(asyncio.create_task(runner.run(self._workers_stop)))
+        self.server = create_server(s.grpc_addr, self.app.servicers(ctx), s.rpc_timeout * 6)
+        await self.server.server.start()
+        await self.server.serving(True)
+        if s.metrics_port:
+            start_http_server(s.metrics_port, addr="127.0.0.1")
+        log.info(
+            "serving",
+            extra={
+                "grpc": s.grpc_addr,
+                "port": self.server.port,
+                "metrics": s.metrics_port,
+                "database": db.engine.url.render_as_string(hide_password=True),
+            },
+        )
+
+    async def stop(self) -> None:
+        """Graceful: refuse new calls, drain, stop workers, flush the outbox, close NATS."""
+        log.info("stopping")
+        if self.server is not None:
+            await self.server.serving(False)
+            await self.server.server.stop(self.settings.shutdown_grace)
+        self._workers_stop.set()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=self.settings.shutdown_grace)
+        ctx = self.context
+        if ctx is not None:
+            if self.app.on_stop is not None:
+                await self.app.on_stop(ctx)
+            if self.relay is not None:
+                with contextlib.suppress(Exception):
+                    await self.relay.flush()
+            with contextlib.suppress(Exception):
+                await ctx.nc.drain()
+            ctx.db.dispose()
+        log.info("stopped")
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        await self.start()
+        await self.stop_event.wait()
+        await self.stop()

@@ -1,0 +1,107 @@
+"""The append-only event log on SQLAlchemy, with optimistic concurrency.
+
+The unique key on `(stream_id, version)` is the lock: a stale writer's insert
+fails and surfaces as `ConcurrencyError`; nothing ever updates or deletes a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Row, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.kernel.errors import ConcurrencyError
+from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
+from services.kernel.store.schema import events
+
+
+def _stored(row: Row[tuple[object, ...]]) -> StoredEvent:
+    m = row._mapping
+    return StoredEvent(
+        position=m["position"],
+        stream_id=m["stream_id"],
+        version=m["version"],
+        event_id=m["event_id"],
+        type=m["type"],
+        payload=m["payload"],
+        metadata=EventMetadata(
+            tenant_id=m["tenant_id"],
+            actor=m["actor"],
+            causation_id=m["causation_id"],
+            correlation_id=m["correlation_id"],
+            traceparent=m["traceparent"],
+        ),
+        recorded_time=m["recorded_time"],
+    )
+
+
+class EventStore:
+    """Reads and appends events within the caller's session (its transaction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def current_version(self, stream_id: str) -> int:
+        stmt = select(func.coalesce(func.max(events.c.version), 0)).where(
+            events.c.stream_id == stream_id
+        )
+        return int(self.session.execute(stmt).scalar_one())
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        new_events: Sequence[NewEvent],
+        metadata: EventMetadata,
+        recorded_time: datetime,
+    ) -> list[StoredEvent]:
+        """Appends after `expected_version` (0 for a new stream) or raises ConcurrencyError."""
+        if not new_events:
+            return []
+        rows = [
+            {
+                "stream_id": stream_id,
+                "version": expected_version + i,
+                "event_id": e.event_id,
+                "type": e.type,
+                "payload": e.payload,
+                "tenant_id": metadata.tenant_id,
+                "actor": metadata.actor,
+                "causation_id": metadata.causation_id,
+                "correlation_id": metadata.correlation_id,
+                "traceparent": metadata.traceparent,
+                "recorded_time": recorded_time,
+            }
+            for i, e in enumerate(new_events, start=1)
+        ]
+        try:
+            with self.session.begin_nested():
+                result = self.session.execute(
+                    insert(events).returning(*events.c, sort_by_parameter_order=True), rows
+                )
+                return [_stored(r) for r in result]
+        except IntegrityError as e:
+            raise ConcurrencyError(
+                f"stream {stream_id} moved past version {expected_version}"
+            ) from e
+
+    def load(self, stream_id: str, after_version: int = 0) -> list[StoredEvent]:
+        stmt = (
+            select(events)
+            .where(events.c.stream_id == stream_id, events.c.version > after_version)
+            .order_by(events.c.version)
+        )
+        return [_stored(r) for r in self.session.execute(stmt)]
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events in global order, for replay; callers page with the last position."""
+        stmt = (
+            select(events)
+            .where(events.c.position > after_position)
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        return [_stored(r) for r in self.session.execute(stmt)]

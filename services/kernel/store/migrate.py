@@ -1,0 +1,31 @@
+"""Schema migrations through Alembic: the kernel's revisions, then the service's own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+KERNEL_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(service_versions: Path | None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(KERNEL_MIGRATIONS))
+    cfg.set_main_option("path_separator", "os")
+    locations = [KERNEL_MIGRATIONS / "versions"]
+    if service_versions is not None:
+        locations.append(service_versions)
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
+    return cfg
+
+
+def migrate(engine: Engine, service_versions: Path | None = None) -> None:
+    """Upgrades the database to the newest revision; safe to run at every start."""
+    cfg = alembic_config(service_versions)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "heads")

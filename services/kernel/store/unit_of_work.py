@@ -1,0 +1,129 @@
+"""A unit of work around one transaction: appends, projections, outbox and inbox.
+
+It rolls back unless `commit()` is called (cosmicpython). Everything a command
+changes (events, read models, integration events, the inbox row of the message
+that caused it) commits or vanishes together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.kernel.clock import Clock
+from services.kernel.store.event_store import EventStore
+from services.kernel.store.projections import Projection
+from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
+from services.kernel.store.schema import inbox, outbox
+
+
+class UnitOfWork:
+    """Owns one session; use as a context manager and call `commit()` to keep the work."""
+
+    def __init__(
+        self,
+        session: Session,
+        clock: Clock,
+        projections: Sequence[Projection] = (),
+        on_outbox: Callable[[], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.clock = clock
+        self.events = EventStore(session)
+        self._projections = projections
+        self._on_outbox = on_outbox
+        self._published = 0
+        self._transaction = session.begin()
+
+    def __enter__(self) -> UnitOfWork:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._transaction.is_active:
+            self._transaction.rollback()
+        self.session.close()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        new_events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[StoredEvent]:
+        """Appends to a stream and applies the projections in the same transaction."""
+        stored = self.events.append(stream_id, expected_version, new_events, metadata, self.now())
+        for event in stored:
+            for projection in self._projections:
+                projection.apply(self.session, event)
+        return stored
+
+    def publish(self, message: OutboxMessage) -> None:
+        """Queues an integration event; the relay publishes it after commit."""
+        self.session.execute(
+            insert(outbox).values(
+                event_id=message.event_id,
+                subject=message.subject,
+                type=message.type,
+                payload=message.payload,
+                tenant_id=message.tenant_id,
+                source=message.source,
+                subject_ref=message.subject_ref,
+                traceparent=message.traceparent,
+                created_time=self.now(),
+            )
+        )
+        self._published += 1
+
+    def claim(self, consumer: str, event_id: str) -> bool:
+        """Records that `consumer` handles `event_id`; False when it already did."""
+        try:
+            with self.session.begin_nested():
+                self.session.execute(
+                    insert(inbox).values(
+                        consumer=consumer, event_id=event_id, processed_time=self.now()
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def commit(self) -> None:
+        self._transaction.commit()
+        if self._published and self._on_outbox is not None:
+            self._on_outbox()
+        self._published = 0
+
+    def rollback(self) -> None:
+        self._transaction.rollback()
+
+
+class UnitOfWorkFactory:
+    """Makes units of work on one database with the service's projections wired in."""
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        clock: Clock,
+        projections: Sequence[Projection] = (),
+        on_outbox: Callable[[], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.projections = projections
+        self.on_outbox = on_outbox
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions(), self.clock, self.projections, self.on_outbox)
