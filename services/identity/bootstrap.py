@@ -1,0 +1,23 @@
+"""Wires the identity service: its projections, consumers and servicers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.identity.api.servicer import identity_servicer
+from services.identity.consumers.ingest import ingest_consumer
+from services.identity.store.projection import ProfileProjection
+from services.kernel.config import ServiceSettings
+from services.kernel.runtime import App
+
+MIGRATIONS = Path(__file__).parent / "store" / "migrations"
+
+
+def build(settings: ServiceSettings) -> App:
+    return App(
+        name="identity",
+        migrations=MIGRATIONS,
+        projections=[ProfileProjection()],
+        consumers=lambda ctx: [ingest_consumer()],
+        servicers=lambda ctx: [identity_servicer(ctx.db)],
+    )

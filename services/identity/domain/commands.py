@@ -1,0 +1,20 @@
+"""Commands the identity service handles, in the imperative."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.identity.domain.identifiers import Identifier
+
+
+@dataclass(frozen=True)
+class ApplyIngestedEvent:
+    """Resolve who sent a raw event and fold its traits and consent into their profile."""
+
+    tenant_id: str
+    message_id: str
+    event_time: datetime
+    identifiers: tuple[Identifier, ...]
+    traits: dict[str, str] = field(default_factory=dict, hash=False)  # name -> JSON value
+    consent: dict[str, bool] = field(default_factory=dict, hash=False)

@@ -1,0 +1,98 @@
+"""The profile repository: aggregates from their streams, lookups from the read model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from services.identity import mapping
+from services.identity.domain.events import TraitValue
+from services.identity.domain.identifiers import Identifier
+from services.identity.domain.profile import Profile, stream_id
+from services.identity.store.tables import profile_identifiers, profiles
+from services.kernel.store.records import EventMetadata
+from services.kernel.store.unit_of_work import UnitOfWork
+
+
+class ProfileRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
+        """Who holds each identifier, read inside the transaction that will append."""
+        if not identifiers:
+            return {}
+        by_key = {(i.type, i.value): i for i in identifiers}
+        rows = self.uow.session.execute(
+            select(
+                profile_identifiers.c.id_type,
+                profile_identifiers.c.id_value,
+                profile_identifiers.c.profile_id,
+            ).where(
+                profile_identifiers.c.tenant_id == tenant_id,
+                tuple_(profile_identifiers.c.id_type, profile_identifiers.c.id_value).in_(
+                    list(by_key)
+                ),
+            )
+        )
+        return {by_key[(r.id_type, r.id_value)]: r.profile_id for r in rows}
+
+    def get(self, profile_id: str) -> Profile:
+        stored = self.uow.events.load(stream_id(profile_id))
+        if not stored:
+            raise LookupError(profile_id)
+        return Profile.replay((mapping.from_stored(e) for e in stored), stored[-1].version)
+
+    def save(self, profile: Profile, metadata: EventMetadata) -> None:
+        """Appends the pending events; a stale version raises ConcurrencyError."""
+        if not profile.pending:
+            return
+        new_events = [mapping.to_new_event(e) for e in profile.pending]
+        self.uow.append(profile.stream_id, profile.version, new_events, metadata)
+        profile.version += len(new_events)
+        profile.pending.clear()
+
+
+def find_profile(session: Session, tenant_id: str, ref: Identifier | str) -> Profile | None:
+    """A profile from the read model, by identifier or by profile id."""
+    profile_id: str | None = ref if isinstance(ref, str) else None
+    if isinstance(ref, Identifier):
+        profile_id = session.execute(
+            select(profile_identifiers.c.profile_id).where(
+                profile_identifiers.c.tenant_id == tenant_id,
+                profile_identifiers.c.id_type == ref.type,
+                profile_identifiers.c.id_value == ref.value,
+            )
+        ).scalar_one_or_none()
+        if profile_id is None:
+            return None
+    row = session.execute(
+        select(profiles).where(
+            profiles.c.tenant_id == tenant_id, profiles.c.profile_id == profile_id
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    identifiers = session.execute(
+        select(profile_identifiers).where(
+            profile_identifiers.c.tenant_id == tenant_id,
+            profile_identifiers.c.profile_id == profile_id,
+        )
+    )
+    return Profile(
+        tenant_id=tenant_id,
+        profile_id=row.profile_id,
+        version=row.version,
+        create_time=row.create_time,
+        update_time=row.update_time,
+        identifiers={Identifier(i.id_type, i.id_value, i.hashed) for i in identifiers},
+        traits={
+            k: TraitValue(v["v"], datetime.fromisoformat(v["t"]))
+            for k, v in json.loads(row.traits).items()
+        },
+        consent=json.loads(row.consent),
+    )

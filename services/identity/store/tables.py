@@ -1,0 +1,38 @@
+"""Identity's read models: profiles and the identifier index used for resolution."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text
+
+from services.kernel.store.schema import UtcDateTime
+
+metadata = MetaData()
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("traits", Text, nullable=False),  # {"name": {"v": json, "t": iso time}}
+    Column("consent", Text, nullable=False),  # {"purpose": bool}
+    Column("create_time", UtcDateTime, nullable=False),
+    Column("update_time", UtcDateTime, nullable=False),
+)
+
+# The primary key is the rule "one identifier, one profile" that resolution relies on.
+profile_identifiers = Table(
+    "profile_identifiers",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("id_type", String(80), primary_key=True),
+    Column("id_value", String(256), primary_key=True),
+    Column("hashed", Boolean, nullable=False),
+    Column("profile_id", String(64), nullable=False),
+)
+
+Index(
+    "ix_profile_identifiers_profile",
+    profile_identifiers.c.tenant_id,
+    profile_identifiers.c.profile_id,
+)
