@@ -67,7 +67,10 @@ class NatsServer:
         conf.write_text(self.config())
         log = self.log_file.open("ab")
         self.process = subprocess.Popen(
-            [binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+            [binary(), "-c", str(conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops us last
         )
         self.wait_ready(timeout)
         return self

@@ -1,0 +1,166 @@
+"""The whole platform as local processes: nats-server plus the four services.
+
+`make run` uses it to start everything on the default ports; the e2e tests use
+it on free ports to drive the services exactly as a partner would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.kernel.config import GRPC_PORTS, METRICS_PORTS, NATS_PORT
+from services.kernel.messaging.nats_server import NatsServer, free_port
+
+SERVICES = ("identity", "orchestrator", "decision", "gateway")
+DEMO_TENANT = "demo"
+
+
+@dataclass(frozen=True)
+class Ports:
+    grpc: dict[str, int]
+    metrics: dict[str, int]
+    nats: int
+    nats_monitor: int
+
+    @classmethod
+    def defaults(cls) -> Ports:
+        return cls(dict(GRPC_PORTS), dict(METRICS_PORTS), NATS_PORT, 8322)
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Free ports for tests (metrics off), so suites never collide with `make run`."""
+        return cls(
+            {s: free_port() for s in SERVICES}, dict.fromkeys(SERVICES, 0), free_port(), free_port()
+        )
+
+
+@dataclass
+class LocalStack:
+    state_dir: Path
+    ports: Ports = field(default_factory=Ports.defaults)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    nats: NatsServer | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def demo_env_file(self) -> Path:
+        return self.state_dir / "demo.env"
+
+    def addr(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports.grpc[service]}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env |= {
+            "LAYERCAKE_STATE_DIR": str(self.state_dir),
+            "LAYERCAKE_NATS_URL": f"nats://127.0.0.1:{self.ports.nats}",
+        }
+        for s in SERVICES:
+            env[f"LAYERCAKE_{s.upper()}_ADDR"] = self.addr(s)
+            env[f"LAYERCAKE_{s.upper()}_METRICS_PORT"] = str(self.ports.metrics[s])
+        return env | self.extra_env
+
+    def start_nats(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.nats = NatsServer(
+            self.state_dir / "jetstream",
+            port=self.ports.nats,
+            monitor_port=self.ports.nats_monitor,
+            log_file=self.log_dir / "nats-server.log",
+        ).start()
+
+    def ensure_demo_tenant(self) -> str:
+        """Creates the demo tenant and an admin key (kept across runs); returns the key."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "services.gateway.admin",
+                "ensure-tenant",
+                "--tenant",
+                DEMO_TENANT,
+                "--env-file",
+                str(self.demo_env_file),
+            ],
+            env=self.env(),
+            check=True,
+            capture_output=True,
+        )
+        for line in self.demo_env_file.read_text().splitlines():
+            if line.startswith("LAYERCAKE_API_KEY="):
+                return line.split("=", 1)[1].strip()
+        raise RuntimeError(f"no LAYERCAKE_API_KEY in {self.demo_env_file}")
+
+    def start_service(self, service: str, timeout: float = 60.0) -> None:
+        log = (self.log_dir / f"{service}.log").open("ab")
+        self.processes[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_serving(service, timeout)
+
+    def wait_serving(self, service: str, timeout: float) -> None:
+        """Polls the gRPC health service until SERVING, or fails if the process died."""
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.addr(service)) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                process = self.processes[service]
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{service} exited with {process.returncode}; "
+                        f"see {self.log_dir / (service + '.log')}"
+                    )
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise TimeoutError(f"{service} not serving after {timeout}s")
+
+    def start(self) -> str:
+        """Starts everything; returns the demo tenant's API key."""
+        self.start_nats()
+        key = self.ensure_demo_tenant()
+        for service in SERVICES:
+            self.start_service(service)
+        return key
+
+    def kill(self, service: str) -> None:
+        """SIGKILL: the crash a real process can suffer at any instruction."""
+        process = self.processes.pop(service)
+        process.kill()
+        process.wait()
+
+    def stop_service(self, service: str, timeout: float = 20.0) -> int:
+        process = self.processes.pop(service)
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
+
+    def stop(self) -> None:
+        for service in reversed(SERVICES):
+            if service in self.processes:
+                self.stop_service(service)
+        if self.nats is not None:
+            self.nats.stop()
