@@ -1,0 +1,55 @@
+"""The e2e fixture: nats-server and the four services as real processes on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+import pytest
+
+from services.local.stack import LocalStack, Ports
+
+T = TypeVar("T")
+
+
+@dataclass
+class Platform:
+    """A running platform and the demo tenant's admin key, as a partner holds it."""
+
+    stack: LocalStack
+    api_key: str
+
+    @property
+    def auth(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.api_key}"),)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    stack = LocalStack(tmp_path_factory.mktemp("stack"), Ports.free())
+    try:
+        yield Platform(stack, stack.start())
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+async def gateway(platform: Platform) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(platform.stack.addr("gateway")) as channel:
+        yield channel
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+    """Retries an async probe until it stops raising, or re-raises at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await probe()
+        except (AssertionError, grpc.aio.AioRpcError):
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.1)

@@ -1,0 +1,202 @@
+"""A partner's path through all four services, as real processes over gRPC."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from grpc_status import rpc_status
+
+from layercake.decision.v1 import decision_service_pb2 as dpb
+from layercake.decision.v1 import decision_service_pb2_grpc as dgrpc
+from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import gateway_service_pb2 as gpb
+from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
+from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as ogrpc
+from services.local.stack import DEMO_TENANT
+from tests.conftest import random_id
+from tests.e2e.conftest import Platform, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def event(cookie: str, **extra: object) -> ingest_pb2.IngestEvent:
+    body = {
+        "message_id": random_id("m-"),
+        "type": "track",
+        "event": "page_viewed",
+        "timestamp": "2026-03-01T12:00:00Z",
+        "identifiers": {"cookie_id": cookie, "email": f"{cookie}@Example.com"},
+        "traits": {"first_name": "Ann", "store_id": "s-12", "visits": 3},
+        "properties": {"page": "March Madness Deals"},
+        "context": {"channel": "mobile_app", "timezone": "America/Chicago"},
+        "consent": {"email_marketing": True},
+    } | extra
+    return json_format.ParseDict(body, ingest_pb2.IngestEvent())
+
+
+def violations(error: grpc.aio.AioRpcError) -> list[str]:
+    from google.rpc import error_details_pb2
+
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    fields: list[str] = []
+    for detail in status.details if status else []:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            fields += [v.field for v in bad.field_violations]
+    return fields
+
+
+async def test_ingest_reaches_every_service_and_profile_is_visible(
+    platform: Platform, gateway: grpc.aio.Channel
+) -> None:
+    stub = ggrpc.GatewayServiceStub(gateway)
+    cookie = random_id("ck-")
+    reply = await stub.Ingest(
+        gpb.IngestRequest(events=[event(cookie)]), metadata=platform.auth, timeout=10
+    )
+    assert len(reply.results) == 1 and not reply.results[0].duplicate
+
+    async def profile_visible() -> gpb.GetProfileResponse:
+        return await stub.GetProfile(
+            gpb.GetProfileRequest(profile_ref=f"email:{cookie.upper()}@example.com"),
+            metadata=platform.auth,
+            timeout=5,
+        )
+
+    found = await eventually(profile_visible)
+    assert found.profile.tenant_id == DEMO_TENANT
+    assert json.loads(found.profile.traits["store_id"].json_value) == "s-12"
+    assert found.profile.consent["email_marketing"] is True
+    profile_id = found.profile.profile_id
+
+    async with grpc.aio.insecure_channel(platform.stack.addr("orchestrator")) as ch:
+        orch = ogrpc.OrchestratorServiceStub(ch)
+
+        async def contact_state() -> opb.GetContactStateResponse:
+            r = await orch.GetContactState(
+                opb.GetContactStateRequest(tenant_id=DEMO_TENANT, profile_id=profile_id),
+                timeout=5,
+            )
+            assert r.contact_state.profile_version == found.profile.version
+            return r
+
+        state = await eventually(contact_state)
+        assert state.contact_state.consent["email_marketing"] is True
+
+    async with grpc.aio.insecure_channel(platform.stack.addr("decision")) as ch:
+        decision = dgrpc.DecisionServiceStub(ch)
+
+        async def features() -> dpb.GetFeaturesResponse:
+            r = await decision.GetFeatures(
+                dpb.GetFeaturesRequest(tenant_id=DEMO_TENANT, profile_id=profile_id), timeout=5
+            )
+            assert r.features.profile_version == found.profile.version
+            return r
+
+        vector = await eventually(features)
+        assert vector.features.values
+
+
+async def test_same_message_id_twice_is_one_effect(
+    platform: Platform, gateway: grpc.aio.Channel
+) -> None:
+    stub = ggrpc.GatewayServiceStub(gateway)
+    cookie = random_id("ck-")
+    first = event(cookie)
+    await stub.Ingest(gpb.IngestRequest(events=[first]), metadata=platform.auth, timeout=10)
+    again = await stub.Ingest(gpb.IngestRequest(events=[first]), metadata=platform.auth, timeout=10)
+    assert again.results[0].duplicate
+
+    async def visible() -> gpb.GetProfileResponse:
+        return await stub.GetProfile(
+            gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
+            metadata=platform.auth,
+            timeout=5,
+        )
+
+    profile = (await eventually(visible)).profile
+    assert profile.version == 4  # created, identifiers linked, traits set, consent changed
+
+
+async def test_bad_requests_name_the_field(platform: Platform, gateway: grpc.aio.Channel) -> None:
+    stub = ggrpc.GatewayServiceStub(gateway)
+    bad = event(random_id("ck-"), message_id="")
+    with pytest.raises(grpc.aio.AioRpcError) as ingest_error:
+        await stub.Ingest(gpb.IngestRequest(events=[bad]), metadata=platform.auth, timeout=10)
+    assert ingest_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "events[0].message_id" in violations(ingest_error.value)
+
+    with pytest.raises(grpc.aio.AioRpcError) as get_error:
+        await stub.GetProfile(gpb.GetProfileRequest(), metadata=platform.auth, timeout=5)
+    assert get_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "profile_ref" in violations(get_error.value)
+
+    with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+        await stub.GetProfile(gpb.GetProfileRequest(profile_ref="cookie_id:x"), timeout=5)
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    async with grpc.aio.insecure_channel(platform.stack.addr("orchestrator")) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as orch_error:
+            await ogrpc.OrchestratorServiceStub(ch).GetContactState(
+                opb.GetContactStateRequest(tenant_id=DEMO_TENANT), timeout=5
+            )
+    assert orch_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "profile_id" in violations(orch_error.value)
+
+    async with grpc.aio.insecure_channel(platform.stack.addr("decision")) as ch:
+        with pytest.raises(grpc.aio.AioRpcError) as decision_error:
+            await dgrpc.DecisionServiceStub(ch).GetFeatures(
+                dpb.GetFeaturesRequest(profile_id="p"), timeout=5
+            )
+    assert decision_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "tenant_id" in violations(decision_error.value)
+
+
+def test_cli_ingests_a_file_and_reads_the_profile(platform: Platform, tmp_path: Path) -> None:
+    cookie = random_id("ck-")
+    lines = [
+        {
+            "message_id": random_id("m-"),
+            "type": "identify",
+            "timestamp": "2026-03-01T12:00:00Z",
+            "identifiers": {"cookie_id": cookie},
+            "traits": {"plan": "gold", "n": i},
+        }
+        for i in range(5)
+    ]
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    env = os.environ | {
+        "LAYERCAKE_GATEWAY": platform.stack.addr("gateway"),
+        "LAYERCAKE_API_KEY": platform.api_key,
+    }
+    cli = [str(Path(sys.executable).parent / "layercake")]  # the installed console script
+    ingest = subprocess.run(
+        [*cli, "ingest", str(events_file)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ingest.returncode == 0, ingest.stderr + ingest.stdout
+
+    deadline = time.monotonic() + 30
+    while True:
+        got = subprocess.run(
+            [*cli, "profile", "get", f"cookie_id:{cookie}", "-o", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        if got.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert got.returncode == 0, got.stderr + got.stdout
+    profile = json.loads(got.stdout)
+    assert "plan" in json.dumps(profile)
