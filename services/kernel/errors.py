@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.kernel.ids import is_tenant_id
+
 
 class LayercakeError(Exception):
     """Base of every error layercake raises on purpose."""
@@ -94,6 +96,13 @@ class Violations:
     def require(self, value: object, field: str) -> None:
         if not value:
             self.add(field, "is required")
+
+    def require_tenant(self, value: str, field: str = "tenant_id") -> None:
+        """Required and a valid tenant id, since it becomes a NATS subject token."""
+        if not value:
+            self.add(field, "is required")
+        elif not is_tenant_id(value):
+            self.add(field, "must be 2-40 lower-case letters, digits or dashes, letter first")
 
     def raise_if_any(self) -> None:
         if self.items:

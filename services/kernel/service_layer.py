@@ -1,0 +1,35 @@
+"""How async entrypoints (gRPC servicers) call the sync service layer.
+
+Handlers are plain functions taking a UnitOfWork; each call gets its own unit of
+work on the database pool, so the event loop never blocks on the database and
+nothing is kept unless the handler commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
+
+from services.kernel.store.database import Database
+from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServiceLayer:
+    """Runs handlers for a servicer: `await layer.run(handlers.get_x, tenant_id, x_id)`."""
+
+    db: Database
+    uow: UnitOfWorkFactory
+
+    async def run(
+        self, handler: Callable[Concatenate[UnitOfWork, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        def work() -> T:
+            with self.uow() as uow:
+                return handler(uow, *args, **kwargs)
+
+        return await self.db.run(work)
