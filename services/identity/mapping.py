@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Protocol
 
 from google.protobuf import json_format, struct_pb2
 
@@ -28,6 +29,7 @@ from services.kernel.store.records import NewEvent, OutboxMessage, StoredEvent
 
 PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
 EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
+TRAITS_SET = pe.TraitsSet.DESCRIPTOR.full_name
 
 
 def identifiers_from_struct(struct: struct_pb2.Struct) -> tuple[Identifier, ...]:
@@ -79,7 +81,16 @@ def _trait_proto(t: TraitValue) -> common_pb2.TraitValue:
     return common_pb2.TraitValue(json_value=t.json_value, set_time=to_timestamp(t.set_time))
 
 
-def to_new_event(event: ProfileEvent) -> NewEvent:
+class Sealer(Protocol):
+    """Seals and opens personal data with one profile's key (see store.vault)."""
+
+    def seal(self, plaintext: str) -> bytes: ...
+
+    def open(self, sealed: bytes) -> str: ...
+
+
+def to_new_event(event: ProfileEvent, sealer: Sealer) -> NewEvent:
+    """The stored form of a profile event; trait values leave here only sealed."""
     message: pe.ProfileCreated | pe.IdentifiersLinked | pe.TraitsSet | pe.ConsentChanged
     match event:
         case ProfileCreated():
@@ -94,7 +105,13 @@ def to_new_event(event: ProfileEvent) -> NewEvent:
             )
         case TraitsSet():
             message = pe.TraitsSet(
-                traits={k: _trait_proto(v) for k, v in event.traits.items()},
+                traits={
+                    k: pe.SealedTrait(
+                        sealed_json_value=sealer.seal(v.json_value),
+                        set_time=to_timestamp(v.set_time),
+                    )
+                    for k, v in event.traits.items()
+                },
                 message_id=event.message_id,
             )
         case ConsentChanged():
@@ -104,8 +121,13 @@ def to_new_event(event: ProfileEvent) -> NewEvent:
     return NewEvent(type=message.DESCRIPTOR.full_name, payload=message.SerializeToString())
 
 
-def from_stored(event: StoredEvent) -> ProfileEvent:
-    """Decodes an identity event; raises KeyError for a type this service never wrote."""
+def from_stored(event: StoredEvent, sealer: Sealer | None) -> ProfileEvent:
+    """Decodes an identity event; without a key (forgotten) trait values are gone.
+
+    Raises KeyError for a type this service never wrote.
+    """
+    if event.type == TRAITS_SET:
+        return _traits(event.payload, sealer)
     decode = _DECODERS[event.type]
     return decode(event.payload)
 
@@ -120,10 +142,15 @@ def _linked(payload: bytes) -> ProfileEvent:
     return IdentifiersLinked(tuple(Identifier(i.type, i.value, i.hashed) for i in m.identifiers))
 
 
-def _traits(payload: bytes) -> ProfileEvent:
+def _traits(payload: bytes, sealer: Sealer | None) -> ProfileEvent:
     m = pe.TraitsSet.FromString(payload)
+    if sealer is None:
+        return TraitsSet({}, m.message_id)
     return TraitsSet(
-        {k: TraitValue(v.json_value, from_timestamp(v.set_time)) for k, v in m.traits.items()},
+        {
+            k: TraitValue(sealer.open(v.sealed_json_value), from_timestamp(v.set_time))
+            for k, v in m.traits.items()
+        },
         m.message_id,
     )
 
@@ -137,7 +164,6 @@ def _consent(payload: bytes) -> ProfileEvent:
 _DECODERS = {
     pe.ProfileCreated.DESCRIPTOR.full_name: _created,
     pe.IdentifiersLinked.DESCRIPTOR.full_name: _linked,
-    pe.TraitsSet.DESCRIPTOR.full_name: _traits,
     pe.ConsentChanged.DESCRIPTOR.full_name: _consent,
 }
 

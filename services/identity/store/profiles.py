@@ -10,10 +10,11 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from services.identity import mapping
-from services.identity.domain.events import TraitValue
+from services.identity.domain.events import ProfileCreated, TraitValue
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile, stream_id
 from services.identity.store.tables import profile_identifiers, profiles
+from services.identity.store.vault import PersonalDataVault
 from services.kernel.store.records import EventMetadata
 from services.kernel.store.unit_of_work import UnitOfWork
 
@@ -21,6 +22,7 @@ from services.kernel.store.unit_of_work import UnitOfWork
 class ProfileRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
+        self.vault = PersonalDataVault(uow.session)
 
     def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
         """Who holds each identifier, read inside the transaction that will append."""
@@ -45,13 +47,20 @@ class ProfileRepository:
         stored = self.uow.events.load(stream_id(profile_id))
         if not stored:
             raise LookupError(profile_id)
-        return Profile.replay((mapping.from_stored(e) for e in stored), stored[-1].version)
+        cipher = self.vault.cipher(stored[0].metadata.tenant_id, profile_id)
+        events = (mapping.from_stored(e, cipher) for e in stored)
+        return Profile.replay(events, stored[-1].version)
 
     def save(self, profile: Profile, metadata: EventMetadata) -> None:
         """Appends the pending events; a stale version raises ConcurrencyError."""
         if not profile.pending:
             return
-        new_events = [mapping.to_new_event(e) for e in profile.pending]
+        cipher = self.vault.cipher(profile.tenant_id, profile.profile_id)
+        if cipher is None:
+            if not isinstance(profile.pending[0], ProfileCreated):
+                raise LookupError(f"profile {profile.profile_id} was forgotten")
+            cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
+        new_events = [mapping.to_new_event(e, cipher) for e in profile.pending]
         self.uow.append(profile.stream_id, profile.version, new_events, metadata)
         profile.version += len(new_events)
         profile.pending.clear()

@@ -17,6 +17,7 @@ from services.identity.domain.events import (
     TraitsSet,
 )
 from services.identity.store.tables import profile_identifiers, profiles
+from services.identity.store.vault import PersonalDataVault
 from services.kernel.store.records import StoredEvent
 
 PREFIX = "profile-"
@@ -30,7 +31,8 @@ class ProfileProjection:
             return
         tenant, profile_id = event.metadata.tenant_id, event.stream_id[len(PREFIX) :]
         key = (profiles.c.tenant_id == tenant) & (profiles.c.profile_id == profile_id)
-        match mapping.from_stored(event):
+        cipher = PersonalDataVault(session).cipher(tenant, profile_id)
+        match mapping.from_stored(event, cipher):
             case ProfileCreated(create_time=at):
                 session.execute(
                     insert(profiles).values(
@@ -59,7 +61,7 @@ class ProfileProjection:
                     ],
                 )
                 changes: dict[str, Any] = {}
-            case TraitsSet(traits):
+            case TraitsSet(traits) if traits:
                 current = json.loads(self._column(session, key, profiles.c.traits))
                 current |= {
                     k: {"v": v.json_value, "t": v.set_time.isoformat()} for k, v in traits.items()
@@ -71,6 +73,8 @@ class ProfileProjection:
             case ConsentChanged(consent):
                 current = json.loads(self._column(session, key, profiles.c.consent))
                 changes = {"consent": json.dumps(current | consent, sort_keys=True)}
+            case _:  # trait values of a forgotten person: nothing left to project
+                changes = {}
         session.execute(update(profiles).where(key).values(version=event.version, **changes))
 
     @staticmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 from services.kernel.store.schema import UtcDateTime
 
@@ -35,4 +35,14 @@ Index(
     "ix_profile_identifiers_profile",
     profile_identifiers.c.tenant_id,
     profile_identifiers.c.profile_id,
+)
+
+# One data key per profile; deleting the row forgets the person (see store/vault.py).
+profile_keys = Table(
+    "profile_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("data_key", LargeBinary, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
 )

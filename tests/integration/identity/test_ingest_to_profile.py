@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import json_format
 from grpc_status import rpc_status
 from nats.js import JetStreamContext
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from layercake.events.v1 import identity_events_pb2, ingest_pb2
 from layercake.identity.v1 import identity_service_pb2 as pb
@@ -19,6 +19,7 @@ from services.identity import handlers
 from services.identity.api.servicer import identity_servicer
 from services.identity.consumers.ingest import on_event_ingested
 from services.identity.store.projection import ProfileProjection
+from services.identity.store.tables import profile_keys
 from services.kernel.errors import NotFound
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.messaging.envelope import headers_for
@@ -27,7 +28,7 @@ from services.kernel.rpc.server import create_server
 from services.kernel.store.database import Database
 from services.kernel.store.projections import replay
 from services.kernel.store.records import OutboxMessage
-from services.kernel.store.schema import outbox
+from services.kernel.store.schema import events, outbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 
@@ -169,3 +170,21 @@ async def test_get_profile_rpc_validates_and_finds(
             assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         await server.server.stop(None)
+
+
+async def test_trait_values_are_sealed_and_deleting_the_key_forgets_them(
+    js: JetStreamContext, identity_db: Database, identity_uow: UnitOfWorkFactory
+) -> None:
+    tenant = random_id("t")
+    await send(js, tenant, ANN)
+    await runner(js, identity_db, identity_uow, tenant).run_once()
+    with identity_db.transaction() as s:
+        payloads = s.execute(select(events.c.payload).where(events.c.tenant_id == tenant))
+        assert not any(b"Ann" in p or b"s-12" in p for (p,) in payloads)
+        profile_id = handlers.get_profile(s, tenant, "cookie_id:ck-81").profile_id
+        s.execute(delete(profile_keys).where(profile_keys.c.profile_id == profile_id))
+    with identity_db.transaction() as s:
+        replay(s, [ProfileProjection()])
+    with identity_db.transaction() as s:
+        forgotten = handlers.get_profile(s, tenant, "cookie_id:ck-81")
+    assert forgotten.traits == {}

@@ -1,4 +1,4 @@
-"""Identity read models: profiles, profile_identifiers.
+"""Identity read models: profiles, profile_identifiers, profile_keys.
 
 Revision ID: identity_0001
 Revises: kernel_0001
