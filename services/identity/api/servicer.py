@@ -8,7 +8,6 @@ from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity import handlers, mapping
 from services.kernel.errors import Violations
-from services.kernel.ids import is_tenant_id
 from services.kernel.rpc.server import Servicer
 from services.kernel.store.database import Database
 
@@ -21,9 +20,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         self, request: pb.GetProfileRequest, context: grpc.aio.ServicerContext[object, object]
     ) -> pb.GetProfileResponse:
         bad = Violations()
-        bad.require(request.tenant_id, "tenant_id")
-        if request.tenant_id and not is_tenant_id(request.tenant_id):
-            bad.add("tenant_id", "must be lower-case letters, digits and dashes")
+        bad.require_tenant(request.tenant_id)
         bad.require(request.profile_ref, "profile_ref")
         bad.raise_if_any()
         profile = await self.db.transact(
