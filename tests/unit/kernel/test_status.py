@@ -1,0 +1,106 @@
+"""Domain errors become google.rpc.Status with the details callers rely on."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from services.kernel import errors
+from services.kernel.rpc.status import DOMAIN, internal_status, to_status
+
+DETAILS_KEY = "grpc-status-details-bin"
+
+
+def decode(status: grpc.Status) -> status_pb2.Status:
+    """The rich status carried in the trailing metadata, as a client would read it."""
+    blobs = [v for k, v in status.trailing_metadata if k == DETAILS_KEY]
+    assert len(blobs) == 1
+    return status_pb2.Status.FromString(blobs[0])
+
+
+def details_of(rich: status_pb2.Status, kind: type) -> list:  # type: ignore[type-arg]
+    found = []
+    for d in rich.details:
+        message = kind()
+        if d.Unpack(message):
+            found.append(message)
+    return found
+
+
+def test_invalid_argument_names_every_bad_field() -> None:
+    error = errors.InvalidArgument(
+        [
+            errors.FieldViolation("tenant_id", "is required"),
+            errors.FieldViolation("events[2].message_id", "is duplicated"),
+        ]
+    )
+    status = to_status(error)
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "tenant_id: is required" in status.details
+    rich = decode(status)
+    assert rich.code == code_pb2.INVALID_ARGUMENT
+    assert rich.message == status.details
+    (bad,) = details_of(rich, error_details_pb2.BadRequest)
+    assert [(v.field, v.description) for v in bad.field_violations] == [
+        ("tenant_id", "is required"),
+        ("events[2].message_id", "is duplicated"),
+    ]
+    (info,) = details_of(rich, error_details_pb2.ErrorInfo)
+    assert (info.reason, info.domain) == ("INVALID_ARGUMENT", DOMAIN)
+
+
+def test_resource_exhausted_carries_retry_info() -> None:
+    status = to_status(errors.ResourceExhausted("quota of key k1 used up", retry_after=1.25))
+    assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert status.details == "quota of key k1 used up"
+    (retry,) = details_of(decode(status), error_details_pb2.RetryInfo)
+    assert retry.retry_delay.ToNanoseconds() == 1_250_000_000
+    assert details_of(decode(status), error_details_pb2.BadRequest) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (errors.NotFound("no profile"), grpc.StatusCode.NOT_FOUND),
+        (errors.Unauthenticated("unknown key"), grpc.StatusCode.UNAUTHENTICATED),
+        (errors.PermissionDenied("scope missing"), grpc.StatusCode.PERMISSION_DENIED),
+        (errors.ConcurrencyError("stream moved"), grpc.StatusCode.ABORTED),
+        (errors.FailedPrecondition("not approved"), grpc.StatusCode.FAILED_PRECONDITION),
+        (errors.Unavailable("identity down"), grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_each_domain_error_has_its_code_and_reason(
+    error: errors.LayercakeError, code: grpc.StatusCode
+) -> None:
+    status = to_status(error)
+    assert status.code == code
+    assert status.details == str(error)
+    (info,) = details_of(decode(status), error_details_pb2.ErrorInfo)
+    assert info.reason == error.reason
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.LayercakeError("password=hunter2 in postgresql://db"),
+        errors.ConfigError("LAYERCAKE_X is bad"),
+    ],
+)
+def test_errors_without_a_mapping_are_internal_and_say_nothing(
+    error: errors.LayercakeError,
+) -> None:
+    status = to_status(error)
+    assert status.code == grpc.StatusCode.INTERNAL
+    assert status.details == "internal error"
+    rich = decode(status)
+    assert rich.message == "internal error"
+    assert b"hunter2" not in rich.SerializeToString()
+    assert b"LAYERCAKE_X" not in rich.SerializeToString()
+
+
+def test_internal_status_has_no_traceback() -> None:
+    status = internal_status()
+    assert status.code == grpc.StatusCode.INTERNAL
+    assert status.details == "internal error"
+    assert b"Traceback" not in decode(status).SerializeToString()
