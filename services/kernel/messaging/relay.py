@@ -110,6 +110,8 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         while not stop.is_set():
+            # Cleared before the pass, so a commit notified during it wakes the next one.
+            self._wake.clear()
             try:
                 moved = await self.run_once()
             except Exception:
@@ -117,7 +119,6 @@ class OutboxRelay:
                 moved = 0
             if moved >= self.batch:
                 continue
-            self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             _, pending = await asyncio.wait(
                 waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
