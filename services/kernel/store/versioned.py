@@ -17,8 +17,17 @@ from sqlalchemy.orm import Session
 
 def save_if_newer(session: Session, table: Table, row: Mapping[str, object], version: str) -> bool:
     """Inserts `row`, or replaces the stored row of the same primary key only when
-    `row[version]` is greater; returns whether it wrote (False: stale or a repeat)."""
+    `row[version]` is greater; returns whether it wrote (False: stale or a repeat).
+
+    A snapshot without its key or with a version below 1 is a producer's bug: ValueError,
+    so the consumer dead-letters it instead of storing a row nothing can find or replace.
+    """
     key = [c.name for c in table.primary_key.columns]
+    if missing := [k for k in key if not row.get(k)]:
+        raise ValueError(f"{table.name} snapshot without {', '.join(missing)}")
+    number = row.get(version)
+    if not isinstance(number, int) or number < 1:
+        raise ValueError(f"{table.name} snapshot with version {number!r}; expected >= 1")
     dialect = session.get_bind().dialect.name
     stmt: Insert
     if dialect == "postgresql":

@@ -1,0 +1,1 @@
+"""The orchestrator: when, where and how a person is reached (journeys, timers, sends)."""

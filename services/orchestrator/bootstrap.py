@@ -1,0 +1,22 @@
+"""Wires the orchestrator: its migrations, consumers and servicer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.kernel.config import ServiceSettings
+from services.kernel.runtime import App
+from services.kernel.service_layer import ServiceLayer
+from services.orchestrator.api.servicer import orchestrator_servicer
+from services.orchestrator.consumers.profiles import profiles_consumer
+
+MIGRATIONS = Path(__file__).parent / "store" / "migrations"
+
+
+def build(settings: ServiceSettings) -> App:
+    return App(
+        name="orchestrator",
+        migrations=MIGRATIONS,
+        consumers=lambda ctx: [profiles_consumer()],
+        servicers=lambda ctx: [orchestrator_servicer(ServiceLayer(ctx.db, ctx.uow))],
+    )

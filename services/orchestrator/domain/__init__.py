@@ -1,0 +1,1 @@
+"""The orchestrator's business rules: plain objects, no I/O."""

@@ -1,0 +1,29 @@
+"""The orchestrator's service layer: one function per event or query, in a unit of work.
+
+These run in the database thread pool, called by the consumers and the servicer.
+"""
+
+from __future__ import annotations
+
+from services.kernel.errors import NotFound, Violations
+from services.kernel.store.unit_of_work import UnitOfWork
+from services.orchestrator.domain.contact_state import ContactState, ProfileUpdated, contact_state
+from services.orchestrator.store import contact_states
+
+
+def record_profile_update(uow: UnitOfWork, update: ProfileUpdated) -> bool:
+    """Projects identity's newest view of a profile; an older or repeated version is ignored,
+    since deliveries can arrive out of order. Runs in the consumer's transaction (no commit)."""
+    return contact_states.save(uow.session, contact_state(update, uow.now()))
+
+
+def get_contact_state(uow: UnitOfWork, tenant_id: str, profile_id: str) -> ContactState:
+    """The contact state of one of the tenant's profiles; NotFound until identity reported it."""
+    bad = Violations()
+    bad.require_tenant(tenant_id, "tenant_id")
+    bad.require(profile_id, "profile_id")
+    bad.raise_if_any()
+    state = contact_states.get(uow.session, tenant_id, profile_id)
+    if state is None:
+        raise NotFound(f"no contact state for profile {profile_id!r}")
+    return state

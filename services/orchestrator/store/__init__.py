@@ -1,0 +1,1 @@
+"""The orchestrator's tables and the queries on them (SQLAlchemy)."""

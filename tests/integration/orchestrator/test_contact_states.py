@@ -1,0 +1,82 @@
+"""The orchestrator's contact states, from identity's events through JetStream to its RPC."""
+
+from __future__ import annotations
+
+import grpc
+from nats.js import JetStreamContext
+
+from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
+from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from services.kernel.config import ServiceSettings
+from services.kernel.messaging.consumer import ConsumerSpec
+from services.kernel.protobuf import from_timestamp
+from services.kernel.rpc.server import Servicer
+from services.kernel.runtime import App
+from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.database import Database
+from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.orchestrator import bootstrap, handlers
+from services.orchestrator.api.servicer import orchestrator_servicer
+from services.orchestrator.consumers.profiles import profiles_consumer
+from services.orchestrator.store.tables import metadata
+from tests.conftest import random_id
+from tests.integration.harness import serving
+from tests.integration.profile_projection import NOW, ProfileProjectionContract
+from tests.profile_events import profile_updated
+
+
+async def get(channel: grpc.aio.Channel, tenant_id: str, profile_id: str) -> pb.ContactState:
+    stub = pb_grpc.OrchestratorServiceStub(channel)
+    request = pb.GetContactStateRequest(tenant_id=tenant_id, profile_id=profile_id)
+    return (await stub.GetContactState(request, timeout=5)).contact_state
+
+
+class TestContactStateProjection(ProfileProjectionContract):
+    service = "orchestrator"
+    durable = "orchestrator-profiles"
+    metadata = metadata
+
+    def consumer(self) -> ConsumerSpec:
+        return profiles_consumer()
+
+    def build(self, settings: ServiceSettings) -> App:
+        return bootstrap.build(settings)
+
+    def servicer(self, layer: ServiceLayer) -> Servicer:
+        return orchestrator_servicer(layer)
+
+    def stored_version(self, uow: UnitOfWork, tenant_id: str, profile_id: str) -> int:
+        return handlers.get_contact_state(uow, tenant_id, profile_id).profile_version
+
+    async def rpc_version(self, channel: grpc.aio.Channel, tenant_id: str, profile_id: str) -> int:
+        return (await get(channel, tenant_id, profile_id)).profile_version
+
+    async def test_contact_state_keeps_consent_and_time_zone_of_the_newest_version(
+        self,
+        js: JetStreamContext,
+        service_db: Database,
+        uow: UnitOfWorkFactory,
+        layer: ServiceLayer,
+    ) -> None:
+        tenant, profile_id = random_id("t"), random_id("p-")
+        newest = profile_updated(
+            tenant,
+            profile_id,
+            3,
+            traits={"timezone": "America/Chicago", "store_id": "s-12"},
+            consent={"email_marketing": True, "sms_marketing": False},
+        )
+        late = profile_updated(
+            tenant,
+            profile_id,
+            2,
+            traits={"timezone": "Europe/Paris"},
+            consent={"email_marketing": False},
+        )
+        await self.deliver(js, service_db, uow, newest, late)
+        async with serving(orchestrator_servicer(layer)) as channel:
+            state = await get(channel, tenant, profile_id)
+        assert (state.tenant_id, state.profile_id, state.profile_version) == (tenant, profile_id, 3)
+        assert dict(state.consent) == {"email_marketing": True, "sms_marketing": False}
+        assert state.time_zone == "America/Chicago"
+        assert from_timestamp(state.update_time) == NOW
