@@ -1,0 +1,1 @@
+"""The decision service: why this action and not another (models, offers, features)."""

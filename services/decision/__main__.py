@@ -1,0 +1,4 @@
+from services.decision.bootstrap import build
+from services.kernel.main import main
+
+main("decision", build)

@@ -1,0 +1,1 @@
+"""The decision service's business rules: plain objects, no I/O."""

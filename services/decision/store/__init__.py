@@ -1,0 +1,1 @@
+"""The decision service's tables and the queries on them (SQLAlchemy)."""
