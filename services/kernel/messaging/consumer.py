@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
@@ -186,7 +185,7 @@ class ConsumerRunner:
         sub = await self.subscribe()
         try:
             msgs = await sub.fetch(self.batch, timeout=timeout)
-        except NatsTimeout:
+        except TimeoutError:  # nats' own TimeoutError, and the bare asyncio one fetch also raises
             return []
         return await self.process(msgs)
 
