@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from services.kernel.messaging.subjects import tenant_of
 from services.kernel.store.records import OutboxMessage
 
 CONTENT_TYPE = "application/protobuf"
@@ -59,6 +60,10 @@ def open_envelope(subject: str, headers: Mapping[str, str] | None, payload: byte
     missing = [k for k in ("ce-id", "ce-type", "ce-tenantid") if not h.get(k)]
     if missing:
         raise EnvelopeError(f"missing headers {', '.join(missing)} on {subject}")
+    token = tenant_of(subject)
+    if token and token != h["ce-tenantid"]:
+        # a tenant's subject only ever carries that tenant's events (NATS permissions key on it)
+        raise EnvelopeError(f"ce-tenantid {h['ce-tenantid']!r} does not match subject {subject}")
     try:
         time = datetime.fromisoformat(h["ce-time"]) if h.get("ce-time") else datetime.now(UTC)
     except ValueError as e:

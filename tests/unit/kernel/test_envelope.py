@@ -99,3 +99,12 @@ def test_a_bad_time_is_an_envelope_error() -> None:
     headers = headers_for(message(), datetime.now(UTC)) | {"ce-time": "yesterday"}
     with pytest.raises(EnvelopeError, match="yesterday"):
         open_envelope("layercake.acme.ingest", headers, b"")
+
+
+def test_a_tenant_subject_carrying_another_tenants_event_is_refused() -> None:
+    with pytest.raises(EnvelopeError, match="does not match"):
+        open_envelope(
+            "layercake.acme.ingest",
+            {"ce-id": "1", "ce-type": "T", "ce-tenantid": "globex"},
+            b"",
+        )
