@@ -62,6 +62,10 @@ def command_from_ingested(payload: bytes) -> ApplyIngestedEvent:
         name: json.dumps(_plain(value), sort_keys=True)
         for name, value in json_format.MessageToDict(event.traits).items()
     }
+    context = json_format.MessageToDict(event.context)
+    if isinstance(context.get("timezone"), str) and "timezone" not in traits:
+        # where the person is, as their device reports it: quiet hours depend on it
+        traits["timezone"] = json.dumps(context["timezone"])
     event_time = event.timestamp if event.HasField("timestamp") else message.receive_time
     return ApplyIngestedEvent(
         tenant_id=message.tenant_id,

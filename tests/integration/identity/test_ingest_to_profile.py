@@ -71,6 +71,7 @@ ANN = {
     "identifiers": {"cookie_id": "ck-81", "email": "Ann@Example.com"},
     "traits": {"first_name": "Ann", "store_id": "s-12", "visits": 3},
     "consent": {"email_marketing": True},
+    "context": {"channel": "mobile_app", "timezone": "America/Chicago"},
 }
 
 
@@ -88,12 +89,13 @@ async def test_event_creates_profile_and_publishes_profile_updated(
     assert profile.traits["first_name"].json_value == '"Ann"'
     assert profile.traits["visits"].json_value == "3"
     assert profile.consent == {"email_marketing": True}
+    assert profile.traits["timezone"].json_value == '"America/Chicago"'
     assert {i.type for i in profile.identifiers} == {"cookie_id", "email"}
     assert all(i.value != "ann@example.com" for i in profile.identifiers)  # hashed
     assert len(rows) == 1 and rows[0].subject == f"layercake.{tenant}.identity.profile_updated"
     update = identity_events_pb2.ProfileUpdated.FromString(rows[0].payload)
     assert update.profile.profile_id == profile.profile_id
-    assert set(update.changed_traits) == {"first_name", "store_id", "visits"}
+    assert set(update.changed_traits) == {"first_name", "store_id", "visits", "timezone"}
 
 
 async def test_redelivery_is_a_no_op_and_known_identifier_joins(
