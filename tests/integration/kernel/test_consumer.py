@@ -6,7 +6,6 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from typing import TypeVar
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -20,7 +19,7 @@ from services.kernel.messaging.consumer import (
     Outcome,
     Result,
 )
-from services.kernel.messaging.envelope import Envelope, open_envelope
+from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
 from services.kernel.messaging.subjects import dead_letter
 from services.kernel.store.database import Database
 from services.kernel.store.schema import inbox
@@ -44,18 +43,15 @@ def subject(tenant: str) -> str:
     return f"layercake.{tenant}.identity.thing_happened"
 
 
-R = TypeVar("R", bound=ConsumerRunner)
-
-
 def runner(
     js: JetStreamContext,
     db: Database,
     handler: Handler,
     tenant: str,
     durable: str | None = None,
-    kind: type[R] = ConsumerRunner,  # type: ignore[assignment]
+    kind: type[ConsumerRunner] = ConsumerRunner,
     **options: float,
-) -> R:
+) -> ConsumerRunner:
     """A consumer of the test tenant's subject; the same `durable` means the same consumer."""
     spec = ConsumerSpec(durable or random_id("k-"), "IDENTITY", subject(tenant), handler)
     uow = UnitOfWorkFactory(db.sessions, SystemClock())
@@ -195,6 +191,7 @@ async def test_redelivery_while_the_first_worker_is_still_in_its_transaction(
         worker2 = runner(
             js, second_db, record_effect("w2"), tenant, durable, Watched, ack_wait=ACK_WAIT
         )
+        assert isinstance(worker2, Watched)
         worker2.received = asyncio.Event()
 
         first = asyncio.create_task(worker1.run_once(timeout=5))
@@ -295,10 +292,10 @@ async def test_a_failing_batch_transaction_is_retried_not_lost(
     failures = [RuntimeError("database went away")]
 
     class FlakyCommit(ConsumerRunner):
-        def apply(self, envelopes: Sequence[Envelope | Exception]) -> list[Result]:  # type: ignore[override]
+        def apply(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
             if failures:
                 raise failures.pop()
-            return super().apply(envelopes)  # type: ignore[arg-type]
+            return super().apply(envelopes)
 
     consumer = runner(js, db, record_effect("w"), tenant, kind=FlakyCommit, retry_delay=0.05)
     assert await outcomes_until(consumer, 2) == [Outcome.FAILED, Outcome.APPLIED]

@@ -51,12 +51,16 @@ class StreamStats:
         if event.payload == b"explode":
             raise RuntimeError("projection cannot apply this event")
         values = {"last_version": event.version, "last_payload": event.payload.decode()}
-        changed = session.execute(
-            update(stream_stats)
-            .where(stream_stats.c.stream_id == event.stream_id)
-            .values(events=stream_stats.c.events + 1, **values)
-        ).rowcount
-        if not changed:
+        known = session.execute(
+            select(stream_stats.c.stream_id).where(stream_stats.c.stream_id == event.stream_id)
+        ).first()
+        if known:
+            session.execute(
+                update(stream_stats)
+                .where(stream_stats.c.stream_id == event.stream_id)
+                .values(events=stream_stats.c.events + 1, **values)
+            )
+        else:
             session.execute(
                 insert(stream_stats).values(stream_id=event.stream_id, events=1, **values)
             )

@@ -18,18 +18,17 @@ from services.kernel.store.records import OutboxMessage
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
-def message(**overrides: str) -> OutboxMessage:
-    fields: dict[str, str] = {
-        "subject": "layercake.acme.identity.profile_updated",
-        "type": "layercake.events.v1.ProfileUpdated",
-        "payload": "",
-        "tenant_id": "acme",
-        "event_id": "ev-1",
-        "source": "identity",
-        "subject_ref": "profile-9",
-        "traceparent": TRACEPARENT,
-    } | overrides
-    return OutboxMessage(**{k: v for k, v in fields.items() if k != "payload"}, payload=b"\x08\x01")
+def message(subject_ref: str = "profile-9", traceparent: str = TRACEPARENT) -> OutboxMessage:
+    return OutboxMessage(
+        subject="layercake.acme.identity.profile_updated",
+        type="layercake.events.v1.ProfileUpdated",
+        payload=b"\x08\x01",
+        tenant_id="acme",
+        event_id="ev-1",
+        source="identity",
+        subject_ref=subject_ref,
+        traceparent=traceparent,
+    )
 
 
 def test_headers_are_cloudevents_binary_mode_with_dedupe_id() -> None:
