@@ -1,0 +1,57 @@
+"""Per-key rate limits: a token bucket per API key, in memory.
+
+Each event costs a token; tokens come back at `rate` per second up to `burst`.
+A call that does not fit is refused whole (nothing taken) and told how long
+to wait. Time comes from an injected monotonic clock, so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.kernel.errors import ResourceExhausted
+
+
+@dataclass
+class TokenBucket:
+    rate: float
+    burst: float
+    tokens: float
+    updated: float
+
+    def take(self, cost: float, now: float) -> float:
+        """Takes `cost` tokens and returns 0, or takes nothing and returns seconds to wait."""
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
+        self.updated = now
+        if cost <= self.tokens:
+            self.tokens -= cost
+            return 0.0
+        return (min(cost, self.burst) - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """One bucket per key, created full on the key's first call."""
+
+    def __init__(
+        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def acquire(self, key_id: str, cost: float = 1.0) -> None:
+        """Raises ResourceExhausted with `retry_after` when `key_id` is over its rate."""
+        now = self.clock()
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            bucket = self._buckets[key_id] = TokenBucket(self.rate, self.burst, self.burst, now)
+        wait = bucket.take(cost, now)
+        if wait > 0:
+            raise ResourceExhausted(
+                f"API key {key_id} is over its rate of {self.rate:g} events/s", retry_after=wait
+            )

@@ -1,0 +1,130 @@
+"""Protobuf <-> domain for the gateway: the one place that knows both."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from google.protobuf import json_format
+
+from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import tenant_events_pb2 as te
+from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated, TenantEvent
+from services.gateway.domain.ingest import IncomingEvent
+from services.kernel.messaging import subjects
+from services.kernel.protobuf import from_timestamp, to_timestamp
+from services.kernel.store.records import NewEvent, OutboxMessage, StoredEvent
+
+EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
+TENANT_CREATED = te.TenantCreated.DESCRIPTOR.full_name
+API_KEY_ISSUED = te.ApiKeyIssued.DESCRIPTOR.full_name
+API_KEY_REVOKED = te.ApiKeyRevoked.DESCRIPTOR.full_name
+SOURCE = "gateway"
+
+# Fixed forever: ingest event ids are uuid5(INGEST_NAMESPACE, "<tenant>/<message_id>").
+INGEST_NAMESPACE = uuid.UUID("6c0d2f5e-3f4b-5a8e-9a51-1a7e6b1c0de5")
+
+
+def to_new_event(event: TenantEvent) -> NewEvent:
+    """A domain event as the event store keeps it: the serialized proto, typed by its name."""
+    match event:
+        case TenantCreated(tenant_id, display_name, create_time):
+            return NewEvent(
+                TENANT_CREATED,
+                te.TenantCreated(
+                    tenant_id=tenant_id,
+                    display_name=display_name,
+                    create_time=to_timestamp(create_time),
+                ).SerializeToString(),
+            )
+        case ApiKeyIssued(key_id, secret_sha256, scopes, display_name, issue_time):
+            return NewEvent(
+                API_KEY_ISSUED,
+                te.ApiKeyIssued(
+                    key_id=key_id,
+                    secret_sha256=secret_sha256,
+                    scopes=scopes,
+                    display_name=display_name,
+                    issue_time=to_timestamp(issue_time),
+                ).SerializeToString(),
+            )
+        case ApiKeyRevoked(key_id, reason, revoke_time):
+            return NewEvent(
+                API_KEY_REVOKED,
+                te.ApiKeyRevoked(
+                    key_id=key_id, reason=reason, revoke_time=to_timestamp(revoke_time)
+                ).SerializeToString(),
+            )
+
+
+def from_stored(stored: StoredEvent) -> TenantEvent | None:
+    """The domain event of a stored one; None for types this version does not know."""
+    if stored.type == TENANT_CREATED:
+        created = te.TenantCreated.FromString(stored.payload)
+        return TenantCreated(
+            created.tenant_id, created.display_name, from_timestamp(created.create_time)
+        )
+    if stored.type == API_KEY_ISSUED:
+        issued = te.ApiKeyIssued.FromString(stored.payload)
+        return ApiKeyIssued(
+            issued.key_id,
+            issued.secret_sha256,
+            tuple(issued.scopes),
+            issued.display_name,
+            from_timestamp(issued.issue_time),
+        )
+    if stored.type == API_KEY_REVOKED:
+        revoked = te.ApiKeyRevoked.FromString(stored.payload)
+        return ApiKeyRevoked(revoked.key_id, revoked.reason, from_timestamp(revoked.revoke_time))
+    return None
+
+
+def incoming(event: ingest_pb2.IngestEvent) -> IncomingEvent:
+    """What the ingest rules look at; a timestamp out of protobuf's range counts as missing."""
+    timestamp: datetime | None = None
+    if event.HasField("timestamp"):
+        try:
+            timestamp = from_timestamp(event.timestamp)
+        except (ValueError, OverflowError):
+            timestamp = None
+    return IncomingEvent(
+        message_id=event.message_id,
+        type=event.type,
+        event=event.event,
+        timestamp=timestamp,
+        identifiers=json_format.MessageToDict(event.identifiers),
+        consent=dict(event.consent),
+    )
+
+
+def ingest_event_id(tenant_id: str, message_id: str) -> str:
+    """Deterministic per (tenant, message_id): a retry gets the same `ce-id`/`Nats-Msg-Id`."""
+    return str(uuid.uuid5(INGEST_NAMESPACE, f"{tenant_id}/{message_id}"))
+
+
+def event_ingested(
+    tenant_id: str,
+    events: Sequence[ingest_pb2.IngestEvent],
+    receive_time: datetime,
+    api_key_id: str,
+    traceparent: str = "",
+) -> list[OutboxMessage]:
+    """Each accepted event as the INGEST stream carries it (CloudEvents by `headers_for`)."""
+    received = to_timestamp(receive_time)
+    subject = subjects.ingest(tenant_id)
+    return [
+        OutboxMessage(
+            subject=subject,
+            type=EVENT_INGESTED,
+            payload=ingest_pb2.EventIngested(
+                tenant_id=tenant_id, event=e, receive_time=received, api_key_id=api_key_id
+            ).SerializeToString(),
+            tenant_id=tenant_id,
+            event_id=ingest_event_id(tenant_id, e.message_id),
+            source=SOURCE,
+            traceparent=traceparent,
+            created_time=receive_time,
+        )
+        for e in events
+    ]

@@ -1,0 +1,86 @@
+"""Proto <-> domain at the gateway's edge: stored events, ingest ids and envelopes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import json_format
+
+from layercake.events.v1 import ingest_pb2
+from services.gateway import mapping
+from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated
+from services.kernel.messaging.envelope import headers_for
+from services.kernel.store.records import EventMetadata, StoredEvent
+
+AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def stored(event: object) -> StoredEvent:
+    new = mapping.to_new_event(event)  # type: ignore[arg-type]
+    return StoredEvent(
+        1, "tenant-acme", 1, new.event_id, new.type, new.payload, EventMetadata("acme"), AT
+    )
+
+
+def test_tenant_events_round_trip_through_their_protos() -> None:
+    for event in (
+        TenantCreated("acme", "Acme", AT),
+        ApiKeyIssued("k1", "ab" * 32, ("admin", "ingest"), "ci", AT),
+        ApiKeyRevoked("k1", "leaked", AT),
+    ):
+        row = stored(event)
+        assert row.type.startswith("layercake.gateway.v1.")
+        assert mapping.from_stored(row) == event
+
+
+def test_unknown_stored_types_are_skipped() -> None:
+    row = StoredEvent(
+        1, "tenant-acme", 1, "e", "layercake.gateway.v1.Future", b"", EventMetadata("acme"), AT
+    )
+    assert mapping.from_stored(row) is None
+
+
+def test_ingest_event_id_is_deterministic_per_tenant_and_message() -> None:
+    first = mapping.ingest_event_id("acme", "m-1")
+    assert first == mapping.ingest_event_id("acme", "m-1")
+    assert first != mapping.ingest_event_id("acme", "m-2")
+    assert first != mapping.ingest_event_id("other", "m-1")
+
+
+def test_event_ingested_envelope() -> None:
+    event = json_format.ParseDict(
+        {
+            "message_id": "m-1",
+            "type": "identify",
+            "timestamp": "2026-03-01T12:00:00Z",
+            "identifiers": {"cookie_id": "ck"},
+        },
+        ingest_pb2.IngestEvent(),
+    )
+    [message] = mapping.event_ingested("acme", [event], AT, "k1", "")
+    body = ingest_pb2.EventIngested.FromString(message.payload)
+    assert (body.tenant_id, body.api_key_id, body.event) == ("acme", "k1", event)
+    assert body.receive_time.ToDatetime(tzinfo=UTC) == AT
+    headers = headers_for(message, AT)
+    assert headers["ce-type"] == "layercake.events.v1.EventIngested"
+    assert headers["ce-source"] == "gateway"
+    assert headers["ce-tenantid"] == "acme"
+    assert headers["ce-id"] == headers["Nats-Msg-Id"] == mapping.ingest_event_id("acme", "m-1")
+    assert message.subject == "layercake.acme.ingest"
+
+
+def test_incoming_reads_identifiers_and_a_missing_timestamp() -> None:
+    event = json_format.ParseDict(
+        {
+            "message_id": "m",
+            "type": "track",
+            "event": "e",
+            "identifiers": {"email": ["a@b.c"], "cookie_id": "ck"},
+            "consent": {"analytics": False},
+        },
+        ingest_pb2.IngestEvent(),
+    )
+    plain = mapping.incoming(event)
+    assert plain.timestamp is None
+    assert plain.identifiers == {"email": ["a@b.c"], "cookie_id": "ck"}
+    assert plain.consent == {"analytics": False}
