@@ -1,0 +1,244 @@
+"""The public gateway API over real gRPC and a real nats-server."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from nats.js import JetStreamContext
+
+from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import gateway_service_pb2 as gpb
+from services.gateway import handlers, mapping
+from services.gateway.config import GatewayConfig
+from services.gateway.domain.commands import RevokeApiKey
+from services.gateway.domain.keys import parse_key
+from tests.conftest import random_id
+from tests.integration.gateway.conftest import RunningGateway, RunningIdentity, StartGateway
+
+
+def auth(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+def event(message_id: str | None = None, **extra: object) -> ingest_pb2.IngestEvent:
+    body = {
+        "message_id": random_id("m-") if message_id is None else message_id,
+        "type": "track",
+        "event": "page_viewed",
+        "timestamp": "2026-03-01T12:00:00Z",
+        "identifiers": {"cookie_id": "ck-81", "email": "Ann@Example.com"},
+        "properties": {"page": "March Madness Deals"},
+        "consent": {"email_marketing": True},
+    } | extra
+    return json_format.ParseDict(body, ingest_pb2.IngestEvent())
+
+
+def details(error: grpc.aio.AioRpcError) -> tuple[list[str], float | None]:
+    """Fields of the BadRequest detail, and the RetryInfo delay, of a refused call."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    fields: list[str] = []
+    delay: float | None = None
+    for detail in status.details if status else []:
+        bad, retry = error_details_pb2.BadRequest(), error_details_pb2.RetryInfo()
+        if detail.Unpack(bad):
+            fields += [v.field for v in bad.field_violations]
+        elif detail.Unpack(retry):
+            delay = retry.retry_delay.ToTimedelta().total_seconds()
+    return fields, delay
+
+
+async def stored_count(js: JetStreamContext, tenant: str) -> int:
+    subject = f"layercake.{tenant}.ingest"
+    info = await js.stream_info("INGEST", subjects_filter=subject)
+    return (info.state.subjects or {}).get(subject, 0)
+
+
+async def test_ingest_lands_in_the_stream_with_cloudevents_headers(
+    gateway: RunningGateway, js: JetStreamContext
+) -> None:
+    key = gateway.key("ingest")
+    sent = [event(), event(type="identify", event="", traits={"plan": "gold"})]
+    reply = await gateway.stub.Ingest(gpb.IngestRequest(events=sent), metadata=auth(key))
+    assert [r.message_id for r in reply.results] == [e.message_id for e in sent]
+    assert not any(r.duplicate for r in reply.results)
+    assert reply.results[0].sequence < reply.results[1].sequence
+    key_id = parse_key(key).key_id  # type: ignore[union-attr]
+    for result, original in zip(reply.results, sent, strict=True):
+        msg = await js.get_msg("INGEST", result.sequence)
+        assert msg.subject == f"layercake.{gateway.tenant}.ingest"
+        headers = msg.headers or {}
+        expected_id = mapping.ingest_event_id(gateway.tenant, original.message_id)
+        assert headers["ce-id"] == headers["Nats-Msg-Id"] == expected_id
+        assert headers["ce-specversion"] == "1.0"
+        assert headers["ce-type"] == "layercake.events.v1.EventIngested"
+        assert headers["ce-source"] == "gateway"
+        assert headers["ce-tenantid"] == gateway.tenant
+        assert headers["content-type"] == "application/protobuf"
+        assert headers["ce-time"]
+        body = ingest_pb2.EventIngested.FromString(msg.data or b"")
+        assert (body.tenant_id, body.api_key_id, body.event) == (gateway.tenant, key_id, original)
+        assert body.HasField("receive_time")
+    assert await stored_count(js, gateway.tenant) == 2
+
+
+async def test_same_message_id_again_is_a_duplicate_and_stored_once(
+    gateway: RunningGateway, js: JetStreamContext
+) -> None:
+    key = gateway.key("ingest")
+    first = await gateway.stub.Ingest(gpb.IngestRequest(events=[event("m-1")]), metadata=auth(key))
+    again = await gateway.stub.Ingest(
+        gpb.IngestRequest(events=[event("m-1"), event("m-2")]), metadata=auth(key)
+    )
+    assert again.results[0].duplicate and not again.results[1].duplicate
+    assert again.results[0].sequence == first.results[0].sequence
+    assert await stored_count(js, gateway.tenant) == 2
+
+
+async def test_a_bad_event_refuses_the_batch_naming_the_field(
+    gateway: RunningGateway, js: JetStreamContext
+) -> None:
+    key = gateway.key("ingest")
+    batch = [event(), event(identifiers={"email": ""}), event(message_id="")]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=batch), metadata=auth(key))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields, _ = details(refused.value)
+    assert fields == ["events[1].identifiers.email", "events[2].message_id"]
+    assert await stored_count(js, gateway.tenant) == 0
+
+
+async def test_empty_batch_is_invalid(gateway: RunningGateway) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gateway.stub.Ingest(gpb.IngestRequest(), metadata=auth(gateway.key("ingest")))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(refused.value)[0] == ["events"]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        (),
+        (("authorization", "Bearer nonsense"),),
+        (("authorization", "Bearer lc_0123456789abcdef_unknownsecret"),),
+    ],
+)
+async def test_missing_or_unknown_key_is_unauthenticated(
+    gateway: RunningGateway, metadata: tuple[tuple[str, str], ...]
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=metadata)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_wrong_secret_is_unauthenticated(gateway: RunningGateway) -> None:
+    key_id = parse_key(gateway.key("ingest")).key_id  # type: ignore[union-attr]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gateway.stub.Ingest(
+            gpb.IngestRequest(events=[event()]), metadata=auth(f"lc_{key_id}_guessed")
+        )
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_key_issued_after_start_works_through_x_api_key(gateway: RunningGateway) -> None:
+    await gateway.stub.Ingest(
+        gpb.IngestRequest(events=[event()]), metadata=(("x-api-key", gateway.key("admin")),)
+    )
+
+
+async def test_revoked_key_is_refused_once_the_cache_follows(gateway: RunningGateway) -> None:
+    key = gateway.key("ingest")
+    await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(key))
+    key_id = parse_key(key).key_id  # type: ignore[union-attr]
+    with gateway.uow() as uow:
+        handlers.revoke_api_key(uow, RevokeApiKey(gateway.tenant, key_id, "leaked"), "test")
+    assert gateway.wiring.keys is not None
+    assert await gateway.wiring.keys.refresh() == 1
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(key))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_missing_scope_is_permission_denied(gateway: RunningGateway) -> None:
+    reader, writer = gateway.key("profiles:read"), gateway.key("ingest")
+    with pytest.raises(grpc.aio.AioRpcError) as ingest:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(reader))
+    assert ingest.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as lookup:
+        await gateway.stub.GetProfile(
+            gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"), metadata=auth(writer)
+        )
+    assert lookup.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_over_rate_is_resource_exhausted_with_retry_info(
+    start_gateway: StartGateway, js: JetStreamContext
+) -> None:
+    slow = GatewayConfig.model_construct(rate_limit=1.0, rate_burst=3.0, key_refresh=1.0)
+    gateway = await start_gateway(slow)
+    key = gateway.key("ingest")
+    await gateway.stub.Ingest(gpb.IngestRequest(events=[event(), event()]), metadata=auth(key))
+    with pytest.raises(grpc.aio.AioRpcError) as over:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[event(), event()]), metadata=auth(key))
+    assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    _, delay = details(over.value)
+    assert delay is not None and 0 < delay <= 1.0
+    other_key = gateway.key("ingest")  # another key has its own bucket
+    await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(other_key))
+    assert await stored_count(js, gateway.tenant) == 3
+
+
+async def test_get_profile_asks_identity_in_the_keys_tenant(
+    gateway: RunningGateway, identity: RunningIdentity
+) -> None:
+    reply = await gateway.stub.GetProfile(
+        gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"),
+        metadata=auth(gateway.key("profiles:read")),
+    )
+    assert reply.profile.tenant_id == gateway.tenant and reply.profile.profile_id == "p-1"
+    [asked] = identity.fake.requests
+    assert (asked.tenant_id, asked.profile_ref) == (gateway.tenant, "cookie_id:ck-81")
+
+
+async def test_get_profile_errors_of_identity_come_back_mapped(
+    gateway: RunningGateway, identity: RunningIdentity
+) -> None:
+    key = auth(gateway.key("admin"))
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await gateway.stub.GetProfile(
+            gpb.GetProfileRequest(profile_ref="email:nobody@example.com"), metadata=key
+        )
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await gateway.stub.GetProfile(gpb.GetProfileRequest(profile_ref="bogus:x"), metadata=key)
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(bad.value)[0] == ["profile_ref"]
+
+
+async def test_get_profile_validates_before_asking_identity(
+    gateway: RunningGateway, identity: RunningIdentity
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await gateway.stub.GetProfile(
+            gpb.GetProfileRequest(profile_ref=" "), metadata=auth(gateway.key("admin"))
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details(bad.value)[0] == ["profile_ref"]
+    assert identity.fake.requests == []
+
+
+async def test_slow_identity_hits_the_deadline(
+    start_gateway: StartGateway, identity: RunningIdentity
+) -> None:
+    gateway = await start_gateway(rpc_timeout=0.2)
+    identity.fake.delay = 1.0
+    with pytest.raises(grpc.aio.AioRpcError) as late:
+        await gateway.stub.GetProfile(
+            gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"),
+            metadata=auth(gateway.key("admin")),
+            timeout=5,
+        )
+    assert late.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "DEADLINE_EXCEEDED" in (late.value.details() or "")
