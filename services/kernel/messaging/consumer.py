@@ -9,6 +9,7 @@ and the consumer moves on: a poison message never blocks the stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -189,11 +190,25 @@ class ConsumerRunner:
             return []
         return await self.process(msgs)
 
+    async def close(self) -> None:
+        """Drops the pull subscription (the durable stays on the server).
+
+        Late status replies to expired pulls sit unread in its queue, and
+        `Client.drain()` would wait on them for its whole timeout.
+        """
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
     async def run(self, stop: asyncio.Event) -> None:
         await self.subscribe()
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("consumer pass failed", extra={"consumer": self.spec.durable})
-                await asyncio.sleep(self.retry_delay)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.run_once()
+                except Exception:
+                    log.exception("consumer pass failed", extra={"consumer": self.spec.durable})
+                    await asyncio.sleep(self.retry_delay)
+        finally:
+            await self.close()
