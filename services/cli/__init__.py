@@ -1,0 +1,1 @@
+"""`layercake`: the command-line tool; it talks only to the gateway."""

@@ -1,0 +1,250 @@
+"""`layercake`: ingest events and look up profiles through the gateway.
+
+Reads `LAYERCAKE_GATEWAY` (default localhost:50051) and `LAYERCAKE_API_KEY`;
+every call carries a deadline. Failures print one line with the gRPC status
+code and the fields at fault, and the exit code says whether all went well.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+from google.protobuf import json_format
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from layercake.common.v1 import common_pb2
+from layercake.gateway.v1 import gateway_service_pb2 as pb
+from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from services.cli.jsonl import LineError, NumberedEvent, batches, read_events
+from services.cli.problems import Problem, by_line, problem
+
+DEFAULT_GATEWAY = "localhost:50051"
+MAX_SHOWN_ERRORS = 20
+RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+app = typer.Typer(
+    help="layercake: ingest events and read profiles through the gateway.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+profile_app = typer.Typer(help="Profiles.", no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom the CLI calls, from the options or their environment variables."""
+
+    gateway: str
+    api_key: str
+    timeout: float
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        if not self.api_key:
+            fail("LAYERCAKE_API_KEY is not set: `source .layercake/demo.env` or pass --api-key", 2)
+        return (("authorization", f"Bearer {self.api_key}"),)
+
+    @contextmanager
+    def stub(self) -> Iterator[pb_grpc.GatewayServiceStub]:
+        with grpc.insecure_channel(self.gateway) as channel:
+            yield pb_grpc.GatewayServiceStub(channel)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def connection(
+    ctx: typer.Context,
+    gateway: Annotated[
+        str, typer.Option(envvar="LAYERCAKE_GATEWAY", help="Gateway host:port.")
+    ] = DEFAULT_GATEWAY,
+    api_key: Annotated[
+        str, typer.Option(envvar="LAYERCAKE_API_KEY", help="API key.", show_default=False)
+    ] = "",
+    timeout: Annotated[
+        float, typer.Option(envvar="LAYERCAKE_TIMEOUT", min=0.1, help="Deadline of each call (s).")
+    ] = 30.0,
+) -> None:
+    ctx.obj = Target(gateway, api_key, timeout)
+
+
+@dataclass
+class Tally:
+    accepted: int = 0
+    duplicate: int = 0
+    failed: int = 0
+
+    def __str__(self) -> str:
+        return f"accepted {self.accepted}, duplicate {self.duplicate}, failed {self.failed}"
+
+
+def send_batch(
+    stub: pb_grpc.GatewayServiceStub,
+    target: Target,
+    batch: Sequence[NumberedEvent],
+    attempts: int = 8,
+) -> pb.IngestResponse | Problem:
+    """One batch, retried while the gateway is briefly away or rate-limits us.
+
+    Retrying is safe: each event's message_id makes a repeat a duplicate, not a second event.
+    """
+    request = pb.IngestRequest(events=[n.event for n in batch])
+    delay = 0.25
+    for attempt in range(1, attempts + 1):
+        try:
+            response: pb.IngestResponse = stub.Ingest(
+                request, timeout=target.timeout, metadata=target.metadata()
+            )
+            return response
+        except grpc.RpcError as e:
+            found = problem(e, target.gateway)
+            retry = found.code in RETRYABLE or found.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            if not retry or attempt == attempts:
+                return found
+            time.sleep(found.retry_after if found.retry_after is not None else delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def check_file(path: Path) -> int:
+    """First pass: every line must parse; returns the event count or exits naming bad lines."""
+    count, errors = 0, []
+    with path.open(encoding="utf-8") as lines:
+        for item in read_events(lines):
+            if isinstance(item, LineError):
+                errors.append(item)
+            else:
+                count += 1
+    for e in errors[:MAX_SHOWN_ERRORS]:
+        err.print(f"{path}: {e}", markup=False)
+    if len(errors) > MAX_SHOWN_ERRORS:
+        err.print(f"... and {len(errors) - MAX_SHOWN_ERRORS} more", markup=False)
+    if errors:
+        fail(f"{len(errors)} line(s) refused; nothing was sent")
+    if not count:
+        fail(f"{path} holds no events")
+    return count
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines, one event a line.")
+    ],
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Events per call.")] = 500,
+) -> None:
+    """Send the events of FILE (JSON lines) to the gateway, in batches."""
+    target: Target = ctx.obj
+    target.metadata()
+    total = check_file(file)
+    tally = Tally()
+    aborted: Problem | None = None
+    progress = Progress(
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with progress, target.stub() as stub, file.open(encoding="utf-8") as lines:
+        task = progress.add_task("ingest", total=total)
+        events = (e for e in read_events(lines) if isinstance(e, NumberedEvent))
+        for batch in batches(events, batch_size):
+            if aborted is not None:
+                tally.failed += len(batch)
+                continue
+            answer = send_batch(stub, target, batch)
+            if isinstance(answer, Problem):
+                tally.failed += len(batch)
+                if answer.code == grpc.StatusCode.INVALID_ARGUMENT:
+                    for line in by_line(answer, batch):
+                        progress.console.print(f"{file}: {line}", markup=False)
+                else:
+                    aborted = answer
+            else:
+                duplicates = sum(r.duplicate for r in answer.results)
+                tally.duplicate += duplicates
+                tally.accepted += len(answer.results) - duplicates
+            progress.advance(task, len(batch))
+    if aborted is not None:
+        err.print(f"error: {aborted}", markup=False)
+    out.print(str(tally), markup=False, highlight=False)
+    if tally.failed:
+        raise typer.Exit(1)
+
+
+@profile_app.command("get")
+def get_profile(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="<type>:<value> (e.g. email:ann@example.com) or id.")],
+    output: Annotated[Output, typer.Option("-o", "--output", help="table or json.")] = Output.table,
+) -> None:
+    """Show one profile."""
+    target: Target = ctx.obj
+    metadata = target.metadata()
+    with target.stub() as stub:
+        try:
+            reply: pb.GetProfileResponse = stub.GetProfile(
+                pb.GetProfileRequest(profile_ref=ref), timeout=target.timeout, metadata=metadata
+            )
+        except grpc.RpcError as e:
+            fail(str(problem(e, target.gateway)))
+            return
+    if output is Output.json:
+        out.print_json(json_format.MessageToJson(reply.profile, preserving_proto_field_name=True))
+    else:
+        out.print(profile_table(reply.profile))
+
+
+def profile_table(profile: common_pb2.Profile) -> Table:
+    """A person-readable profile; every value is escaped, since traits are partner data."""
+    table = Table(
+        title=f"profile {escape(profile.profile_id)}", show_header=False, title_justify="left"
+    )
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("tenant", profile.tenant_id),
+        ("version", str(profile.version)),
+        ("created", profile.create_time.ToJsonString()),
+        ("updated", profile.update_time.ToJsonString()),
+    ]
+    for i in sorted(profile.identifiers, key=lambda i: (i.type, i.value)):
+        rows.append((f"id {i.type}", i.value + (" (sha256)" if i.hashed else "")))
+    for name in sorted(profile.traits):
+        trait = profile.traits[name]
+        rows.append((f"trait {name}", f"{trait.json_value}  @ {trait.set_time.ToJsonString()}"))
+    for purpose in sorted(profile.consent):
+        rows.append((f"consent {purpose}", "granted" if profile.consent[purpose] else "denied"))
+    for name, value in rows:
+        table.add_row(escape(name), escape(value))
+    return table
+
+
+def main() -> None:
+    app(prog_name="layercake")

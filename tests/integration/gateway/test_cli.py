@@ -1,0 +1,96 @@
+"""The `layercake` CLI (typer's CliRunner) against a real gateway on a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from nats.js import JetStreamContext
+from typer.testing import CliRunner
+
+from services.cli.app import app
+from tests.conftest import random_id
+from tests.integration.gateway.conftest import RunningGateway
+from tests.integration.gateway.test_gateway_api import stored_count
+
+
+def line(**extra: object) -> str:
+    body = {
+        "message_id": random_id("m-"),
+        "type": "identify",
+        "timestamp": "2026-03-01T12:00:00Z",
+        "identifiers": {"cookie_id": random_id("ck-")},
+        "traits": {"plan": "gold"},
+    } | extra
+    return json.dumps(body)
+
+
+async def cli(gateway: RunningGateway, key: str | None, *args: str) -> Any:
+    """Runs the CLI in a thread, since the gateway serves on this test's event loop."""
+    env = {"LAYERCAKE_GATEWAY": gateway.addr, "LAYERCAKE_API_KEY": key, "LAYERCAKE_TIMEOUT": "10"}
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+
+
+async def test_ingest_a_file_in_batches_then_again_as_duplicates(
+    gateway: RunningGateway, js: JetStreamContext, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(line() for _ in range(5)) + "\n\n")
+    key = gateway.key("ingest")
+    first = await cli(gateway, key, "ingest", str(events), "--batch-size", "2")
+    assert first.exit_code == 0, first.output
+    assert "accepted 5, duplicate 0, failed 0" in first.stdout
+    again = await cli(gateway, key, "ingest", str(events))
+    assert "accepted 0, duplicate 5, failed 0" in again.stdout
+    assert await stored_count(js, gateway.tenant) == 5
+
+
+async def test_unknown_field_refuses_the_file_naming_the_line(
+    gateway: RunningGateway, js: JetStreamContext, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([line(), line(colour="red"), line()]))
+    result = await cli(gateway, gateway.key("ingest"), "ingest", str(events))
+    assert result.exit_code == 1
+    assert 'line 2: unknown field "colour"' in result.output
+    assert "nothing was sent" in result.output
+    assert await stored_count(js, gateway.tenant) == 0
+
+
+async def test_a_batch_the_gateway_refuses_points_at_the_line_and_fails(
+    gateway: RunningGateway, js: JetStreamContext, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([line(), line(), line(identifiers={}), line()]))
+    result = await cli(gateway, gateway.key("ingest"), "ingest", str(events), "--batch-size", "2")
+    assert result.exit_code == 1
+    assert "line 3: identifiers: at least one identifier is required" in result.output
+    assert "accepted 2, duplicate 0, failed 2" in result.stdout
+    assert "Traceback" not in result.output
+    assert await stored_count(js, gateway.tenant) == 2
+
+
+async def test_profile_get_as_json_and_table(gateway: RunningGateway) -> None:
+    key = gateway.key("profiles:read")
+    as_json = await cli(gateway, key, "profile", "get", "cookie_id:ck-81", "-o", "json")
+    assert as_json.exit_code == 0, as_json.output
+    profile = json.loads(as_json.stdout)
+    assert profile["tenant_id"] == gateway.tenant and profile["profile_id"] == "p-1"
+    table = await cli(gateway, key, "profile", "get", "cookie_id:ck-81")
+    assert table.exit_code == 0 and "ck-81" in table.stdout and "p-1" in table.stdout
+
+
+async def test_errors_are_one_line_with_the_code(gateway: RunningGateway) -> None:
+    missing = await cli(gateway, gateway.key("admin"), "profile", "get", "email:nobody@example.com")
+    assert missing.exit_code == 1
+    assert missing.output.strip() == "error: NOT_FOUND: no profile 'email:nobody@example.com'"
+    denied = await cli(gateway, gateway.key("ingest"), "profile", "get", "cookie_id:x")
+    assert denied.exit_code == 1 and "PERMISSION_DENIED" in denied.output
+    anonymous = await cli(gateway, None, "profile", "get", "cookie_id:x")
+    assert anonymous.exit_code == 2 and "LAYERCAKE_API_KEY is not set" in anonymous.output
+    wrong = await cli(gateway, "lc_0123456789abcdef_nope", "profile", "get", "cookie_id:x")
+    assert wrong.exit_code == 1 and "UNAUTHENTICATED" in wrong.output
+    for result in (missing, denied, anonymous, wrong):
+        assert "Traceback" not in result.output
