@@ -21,6 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 
 from services.kernel import telemetry
+from services.kernel.ids import is_tenant_id
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
 from services.kernel.store.database import Database
@@ -164,7 +165,12 @@ class ConsumerRunner:
         await msg.ack()
 
     async def dead_letter(self, msg: Msg, error: str, attempts: int) -> None:
-        tenant = (msg.headers or {}).get("ce-tenantid") or subjects.tenant_of(msg.subject)
+        # The subject's tenant token, not the header: a spoofed or malformed ce-tenantid
+        # must neither reach another tenant's DLQ nor make the subject unpublishable.
+        tenant = subjects.tenant_of(msg.subject)
+        if not tenant:
+            claimed = (msg.headers or {}).get("ce-tenantid", "")
+            tenant = claimed if is_tenant_id(claimed) else ""
         headers = dict(msg.headers or {})
         headers.pop("Nats-Msg-Id", None)
         headers |= {

@@ -68,6 +68,8 @@ def open_envelope(subject: str, headers: Mapping[str, str] | None, payload: byte
         time = datetime.fromisoformat(h["ce-time"]) if h.get("ce-time") else datetime.now(UTC)
     except ValueError as e:
         raise EnvelopeError(f"bad ce-time {h['ce-time']!r}") from e
+    if time.tzinfo is None:
+        raise EnvelopeError(f"ce-time {h['ce-time']!r} has no UTC offset (RFC 3339)")
     return Envelope(
         event_id=h["ce-id"],
         type=h["ce-type"],

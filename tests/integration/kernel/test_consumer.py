@@ -301,3 +301,26 @@ async def test_a_failing_batch_transaction_is_retried_not_lost(
     assert await outcomes_until(consumer, 2) == [Outcome.FAILED, Outcome.APPLIED]
     assert count_effects(db, message.event_id) == 1
     await eventually(lambda: settled(consumer))
+
+
+async def test_a_dead_letter_stays_in_the_tenant_of_the_subject_it_came_from(
+    js: JetStreamContext, with_effects: Database, tenant: str
+) -> None:
+    """A message on tenant A's subject claiming tenant B (or no valid tenant) is A's problem."""
+    db = with_effects
+    consumer = runner(js, db, record_effect("w"), tenant, max_deliver=1)
+    other = random_id("t")
+    for claimed in (other, "not.a.token", "*"):
+        headers = {"ce-id": random_id(), "ce-type": "T", "ce-tenantid": claimed}
+        await js.publish(subject(tenant), b"spoofed", headers=headers)
+
+    ours = dead_letter(tenant, consumer.spec.durable)
+
+    async def all_dead_lettered() -> bool:
+        await consumer.run_once(timeout=0.2)
+        return (await subject_counts(js, "DEADLETTER", ours)).get(ours, 0) == 3
+
+    await eventually(all_dead_lettered, timeout=10)
+    assert await subject_counts(js, "DEADLETTER", f"layercake.{other}.>") == {}
+    assert count_effects(db) == 0
+    await eventually(lambda: settled(consumer))

@@ -94,6 +94,19 @@ def test_no_headers_at_all_is_an_envelope_error() -> None:
         open_envelope("layercake.acme.ingest", None, b"raw")
 
 
+def test_a_time_without_an_offset_is_an_envelope_error() -> None:
+    """CloudEvents times are RFC 3339: a naive time must not leak into the domain."""
+    headers = headers_for(message(), datetime.now(UTC)) | {"ce-time": "2026-03-01T12:00:00"}
+    with pytest.raises(EnvelopeError, match="offset"):
+        open_envelope("layercake.acme.ingest", headers, b"")
+
+
+def test_a_zulu_time_is_read_as_utc() -> None:
+    headers = headers_for(message(), datetime.now(UTC)) | {"ce-time": "2026-03-01T12:00:00Z"}
+    env = open_envelope("layercake.acme.ingest", headers, b"")
+    assert env.time == datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
 def test_a_bad_time_is_an_envelope_error() -> None:
     headers = headers_for(message(), datetime.now(UTC)) | {"ce-time": "yesterday"}
     with pytest.raises(EnvelopeError, match="yesterday"):
