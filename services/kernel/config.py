@@ -38,6 +38,8 @@ class ServiceSettings(BaseModel):
     max_deliver: int = Field(ge=1, le=100)
     relay_batch: int = Field(ge=1, le=4096)
     log_level: str
+    metrics_host: str
+    stream_replicas: int = Field(ge=1, le=5)
 
     @field_validator("grpc_addr", "identity_addr", "orchestrator_addr", "decision_addr")
     @classmethod
@@ -81,6 +83,8 @@ def env_names(service: str) -> dict[str, str]:
         "max_deliver": "LAYERCAKE_MAX_DELIVER",
         "relay_batch": "LAYERCAKE_RELAY_BATCH",
         "log_level": "LAYERCAKE_LOG_LEVEL",
+        "metrics_host": "LAYERCAKE_METRICS_HOST",
+        "stream_replicas": "LAYERCAKE_STREAM_REPLICAS",
     }
 
 
@@ -100,6 +104,8 @@ def defaults(service: str, state_dir: Path) -> dict[str, object]:
         "max_deliver": 5,
         "relay_batch": 512,
         "log_level": "INFO",
+        "metrics_host": "127.0.0.1",  # 0.0.0.0 in a pod, so Prometheus can scrape it
+        "stream_replicas": 1,  # 3 on a JetStream cluster
     }
 
 

@@ -83,7 +83,7 @@ class Runtime:
         uow = UnitOfWorkFactory(db.sessions, self.clock, self.app.projections, self._notify_outbox)
         nc = await connect(s.nats_url, f"layercake-{s.service}")
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, replicas=s.stream_replicas)
         self.context = ctx = Context(s, db, uow, self.clock, nc, js)
         self.relay = OutboxRelay(db, js, batch=s.relay_batch, clock=self.clock)
         self.tasks.append(asyncio.create_task(self.relay.run(self._workers_stop)))
@@ -97,7 +97,7 @@ class Runtime:
         await self.server.server.start()
         await self.server.serving(True)
         if s.metrics_port:
-            start_http_server(s.metrics_port, addr="127.0.0.1")
+            start_http_server(s.metrics_port, addr=s.metrics_host)
         log.info(
             "serving",
             extra={
@@ -133,6 +133,16 @@ class Runtime:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_event.set)
-        await self.start()
-        await self.stop_event.wait()
+        # SIGTERM must work while start-up still waits for NATS or the database
+        starting = asyncio.create_task(self.start())
+        stopped = asyncio.create_task(self.stop_event.wait())
+        await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            log.info("stopped before start-up completed")
+            return
+        starting.result()
+        await stopped
         await self.stop()

@@ -51,10 +51,11 @@ async def ensure_streams(
     js: JetStreamContext,
     specs: tuple[StreamSpec, ...] = STREAMS,
     duplicate_window: float = 120.0,
+    replicas: int = 1,
 ) -> None:
     """Adds missing streams and brings existing ones to the wanted config."""
     for spec in specs:
-        config = stream_config(spec, duplicate_window)
+        config = stream_config(spec, duplicate_window, replicas)
         try:
             await js.stream_info(spec.name)
         except NotFoundError:

@@ -15,9 +15,12 @@ R = TypeVar("R")
 
 
 def channel(addr: str) -> grpc.aio.Channel:
+    """A channel that spreads calls over every address the name resolves to (round robin)."""
+    target = addr if "://" in addr or addr.startswith("dns:") else f"dns:///{addr}"
     return grpc.aio.insecure_channel(
-        addr,
+        target,
         options=[
+            ("grpc.lb_policy_name", "round_robin"),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 KERNEL_MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6C6179657263616B  # "layercak"
 
 
 def alembic_config(service_versions: Path | None) -> Config:
@@ -27,5 +28,8 @@ def migrate(engine: Engine, service_versions: Path | None = None) -> None:
     """Upgrades the database to the newest revision; safe to run at every start."""
     cfg = alembic_config(service_versions)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # replicas starting together: one migrates, the others wait, then find nothing to do
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "heads")
