@@ -1,0 +1,385 @@
+"""Runs every measurement against its own nats-server and throwaway databases.
+
+Everything is started here and torn down afterwards (a temp dir for SQLite and
+JetStream, a fresh PostgreSQL schema), so the figures and the raw limits they
+are divided by come from the same machine, the same files and, since each
+figure is interleaved with its limits in rounds, the same moments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import platform
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nats.js import JetStreamContext
+from rich.progress import Progress, TaskID
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from services.kernel.clock import SystemClock
+from services.kernel.messaging.connection import connect
+from services.kernel.messaging.nats_server import NatsServer, free_port
+from services.kernel.messaging.streams import ensure_streams
+from services.kernel.store.database import Database, normalise_url
+from services.kernel.store.migrate import migrate
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from tests.bench.measures import (
+    KernelAppend,
+    KernelConsumer,
+    KernelRelay,
+    Measure,
+    Meter,
+    RawConsumer,
+    RawPostgres,
+    RawPublish,
+    RawSqlite,
+    Series,
+    Tick,
+    preload_stream,
+)
+
+PAYLOAD = os.urandom(256)  # about the size of a profile event
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does; the defaults take about a minute here."""
+
+    rounds: int = 10
+    raw_tx: int = 3000
+    raw_batch_tx: int = 150
+    append_tx: int = 1500
+    append_batch_tx: int = 30
+    batch: int = 100
+    relay_events: int = 9000
+    publish_events: int = 9000
+    publish_awaited_events: int = 2400
+    consume_events: int = 9000
+
+    def __post_init__(self) -> None:
+        bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
+        if bad:
+            raise ValueError(f"bench sizes must be at least 1: {', '.join(bad)}")
+
+    def env_overrides(self, env: Mapping[str, str]) -> Sizes:
+        """`LAYERCAKE_BENCH_<FIELD>` (e.g. LAYERCAKE_BENCH_RELAY_EVENTS=50000) replaces a size."""
+        changes = {
+            f.name: int(env[key])
+            for f in dataclasses.fields(self)
+            if (key := f"LAYERCAKE_BENCH_{f.name.upper()}") in env
+        }
+        return dataclasses.replace(self, **changes)
+
+
+SIZE_HELP = {
+    "rounds": "rounds each figure is interleaved with its raw limits in",
+    "raw_tx": "raw one-row insert transactions",
+    "raw_batch_tx": "raw transactions of BATCH rows",
+    "append_tx": "kernel transactions of one event (+1 outbox row)",
+    "append_batch_tx": "kernel transactions of BATCH events (+BATCH outbox rows)",
+    "batch": "events (rows) per batched transaction",
+    "relay_events": "outbox rows the relay drains",
+    "publish_events": "raw pipelined publish_async messages",
+    "publish_awaited_events": "raw awaited publishes, one at a time",
+    "consume_events": "messages each consumer (kernel, raw) reads",
+}
+
+QUICK = Sizes(
+    rounds=2,
+    raw_tx=60,
+    raw_batch_tx=4,
+    append_tx=40,
+    append_batch_tx=2,
+    batch=100,
+    relay_events=600,
+    publish_events=600,
+    publish_awaited_events=60,
+    consume_events=600,
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One kernel figure beside one raw limit measured in the same run."""
+
+    figure: int
+    name: str
+    backend: str
+    kernel: Series
+    raw_name: str
+    raw: Series
+
+    @property
+    def ratio(self) -> float:
+        return self.kernel.rate / self.raw.rate if self.raw.rate > 0 else 0.0
+
+    @property
+    def round_ratios(self) -> list[float]:
+        """The ratio within each round: their spread shows how noisy the machine was."""
+        pairs = zip(self.kernel.rounds, self.raw.rounds, strict=True)
+        return [k.rate / r.rate for k, r in pairs if k.rate > 0 and r.rate > 0]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "figure": self.figure,
+            "name": self.name,
+            "backend": self.backend,
+            "kernel_rate": self.kernel.rate,
+            "kernel_count": self.kernel.total.count,
+            "kernel_seconds": self.kernel.total.seconds,
+            "raw_name": self.raw_name,
+            "raw_rate": self.raw.rate,
+            "raw_count": self.raw.total.count,
+            "raw_seconds": self.raw.total.seconds,
+            "ratio": self.ratio,
+            "round_ratios": self.round_ratios,
+        }
+
+
+@dataclass
+class Report:
+    comparisons: list[Comparison] = field(default_factory=list)
+    context: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"comparisons": [c.as_dict() for c in self.comparisons], "context": self.context}
+
+
+RawFactory = Callable[[int, bytes, Tick], RawSqlite | RawPostgres]
+
+
+@dataclass
+class Backend:
+    """A migrated kernel database, and the raw transaction meter for the same engine."""
+
+    name: str
+    db: Database
+    raw: RawFactory
+    version: str = ""
+
+    @property
+    def uow(self) -> UnitOfWorkFactory:
+        return UnitOfWorkFactory(self.db.sessions, SystemClock())
+
+
+class Steps:
+    """One progress bar per meter; each figure's bars fill together as rounds alternate."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.open: list[tuple[TaskID, int]] = []
+
+    def bar(self, description: str, total: int) -> Tick:
+        task = self.progress.add_task(description, total=total)
+        self.open.append((task, total))
+        return lambda n: self.progress.advance(task, n)
+
+    def close(self) -> None:
+        for task, total in self.open:
+            self.progress.update(task, completed=total)
+        self.open.clear()
+
+
+async def interleave(rounds: int, plan: Sequence[tuple[Meter, int]]) -> list[Series]:
+    """Runs each meter's share of work round after round, in turn; one series per meter."""
+    measured: list[list[Measure]] = [[] for _ in plan]
+    for r in range(rounds):
+        for i, (meter, total) in enumerate(plan):
+            share = total // rounds + (total % rounds if r == rounds - 1 else 0)
+            measured[i].append(await meter.round(share) if share else Measure(0, 0.0))
+    return [Series(tuple(m)) for m in measured]
+
+
+@contextlib.contextmanager
+def sqlite_backend(root: Path) -> Iterator[Backend]:
+    db = Database(f"sqlite:///{root / 'kernel.db'}")
+    migrate(db.engine)
+    raw_path = root / "raw.db"
+    try:
+        yield Backend("sqlite", db, lambda k, p, t: RawSqlite(raw_path, k, p, t))
+    finally:
+        db.dispose()
+
+
+@contextlib.contextmanager
+def postgres_backend(url: str) -> Iterator[Backend]:
+    """A fresh schema on the given server, dropped afterwards whatever happens."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = Database(url, workers=1)
+    with admin.engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+        version = str(conn.execute(text("SHOW server_version")).scalar_one())
+    scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    conninfo = make_url(normalise_url(scoped)).set(drivername="postgresql")
+    raw_conninfo = conninfo.render_as_string(hide_password=False)
+    db: Database | None = None
+    try:
+        db = Database(scoped)
+        migrate(db.engine)
+        yield Backend(
+            "postgres",
+            db,
+            lambda k, p, t: RawPostgres(raw_conninfo, k, p, t),
+            version=f"{version} (schema {schema}, dropped afterwards)",
+        )
+    finally:
+        if db is not None:
+            db.dispose()
+        with admin.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+async def figure_1(backend: Backend, sizes: Sizes, steps: Steps) -> list[Comparison]:
+    """Append+outbox transactions beside raw insert transactions on the same engine."""
+    b, k = backend.name, sizes.batch
+    raw_one = backend.raw(1, PAYLOAD, steps.bar(f"[1] {b}: raw 1-row tx", sizes.raw_tx))
+    raw_many = backend.raw(
+        k, PAYLOAD, steps.bar(f"[1] {b}: raw {k}-row tx", sizes.raw_batch_tx * k)
+    )
+    tick = steps.bar(f"[1] {b}: kernel append+outbox, 1/tx", sizes.append_tx)
+    one = KernelAppend(backend.db, backend.uow, 1, PAYLOAD, tick)
+    tick = steps.bar(f"[1] {b}: kernel append+outbox, {k}/tx", sizes.append_batch_tx * k)
+    many = KernelAppend(backend.db, backend.uow, k, PAYLOAD, tick)
+    try:
+        m_raw_one, m_raw_many, m_one, m_many = await interleave(
+            sizes.rounds,
+            [
+                (raw_one, sizes.raw_tx),
+                (raw_many, sizes.raw_batch_tx),
+                (one, sizes.append_tx),
+                (many, sizes.append_batch_tx),
+            ],
+        )
+    finally:
+        raw_one.close()
+        raw_many.close()
+        steps.close()
+    one_row = f"{b} 1-row insert tx"
+    return [
+        Comparison(1, "append+outbox, 1 ev/tx", b, m_one, one_row, m_raw_one),
+        Comparison(1, f"append+outbox, {k} ev/tx", b, m_many, one_row, m_raw_one),
+        Comparison(
+            1, f"append+outbox, {k} ev/tx", b, m_many, f"{b} {k}-row tx, rows/s", m_raw_many
+        ),
+    ]
+
+
+async def figure_2(
+    backends: Sequence[Backend], js: JetStreamContext, sizes: Sizes, steps: Steps
+) -> list[Comparison]:
+    """The relay draining the outbox beside bare JetStream publishes on the same server."""
+    pipelined = RawPublish(
+        js, True, PAYLOAD, steps.bar("[2] raw publish_async pipelined", sizes.publish_events)
+    )
+    awaited = RawPublish(
+        js, False, PAYLOAD, steps.bar("[2] raw publish awaited", sizes.publish_awaited_events)
+    )
+    relays = [
+        KernelRelay(b.db, js, PAYLOAD, steps.bar(f"[2] {b.name}: OutboxRelay", sizes.relay_events))
+        for b in backends
+    ]
+    measured = await interleave(
+        sizes.rounds,
+        [(pipelined, sizes.publish_events), (awaited, sizes.publish_awaited_events)]
+        + [(relay, sizes.relay_events) for relay in relays],
+    )
+    steps.close()
+    m_pipelined, m_awaited, *m_relays = measured
+    comparisons = []
+    for backend, relay in zip(backends, m_relays, strict=True):
+        name, b = "OutboxRelay -> JetStream", backend.name
+        comparisons += [
+            Comparison(2, name, b, relay, "publish_async pipelined", m_pipelined),
+            Comparison(2, name, b, relay, "publish awaited 1 at a time", m_awaited),
+        ]
+    return comparisons
+
+
+async def figure_3(
+    backends: Sequence[Backend], js: JetStreamContext, sizes: Sizes, steps: Steps
+) -> list[Comparison]:
+    """ConsumerRunner beside a bare pull consumer, both reading the same messages."""
+    tenant = "benchconsume"
+    await preload_stream(js, sizes.consume_events, tenant, PAYLOAD)
+    raw = RawConsumer(
+        js, tenant, "bench_raw", steps.bar("[3] raw pull fetch(256)+ack", sizes.consume_events)
+    )
+    kernels = [
+        KernelConsumer(
+            js,
+            b.db,
+            b.uow,
+            tenant,
+            f"bench_kernel_{b.name}",
+            steps.bar(f"[3] {b.name}: ConsumerRunner + inbox", sizes.consume_events),
+        )
+        for b in backends
+    ]
+    m_raw, *m_kernels = await interleave(
+        sizes.rounds,
+        [(raw, sizes.consume_events)] + [(k, sizes.consume_events) for k in kernels],
+    )
+    steps.close()
+    return [
+        Comparison(3, "ConsumerRunner + inbox", b.name, m, "pull fetch(256)+ack", m_raw)
+        for b, m in zip(backends, m_kernels, strict=True)
+    ]
+
+
+async def run_bench(
+    sizes: Sizes, progress: Progress, postgres_url: str = "", root_dir: Path | None = None
+) -> Report:
+    """Starts nats-server and the databases, measures everything, tears it all down."""
+    steps = Steps(progress)
+    report = Report()
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        tmp = tempfile.TemporaryDirectory(prefix="lc-bench-", dir=root_dir)
+        root = Path(stack.enter_context(tmp))
+        server = NatsServer(
+            root / "js",
+            port=free_port(),
+            monitor_port=free_port(),
+            sync_always=True,
+            log_file=root / "nats-server.log",
+        ).start()
+        stack.callback(server.stop)
+        backends = [stack.enter_context(sqlite_backend(root))]
+        if postgres_url:
+            backends.append(stack.enter_context(postgres_backend(postgres_url)))
+
+        nc = await connect(server.url, "bench")
+        try:
+            js = nc.jetstream()
+            await ensure_streams(js)
+            version = str(nc.connected_server_version).strip("<>")
+            report.context = {
+                "nats-server": f"{version}, sync_interval: always",
+                "sqlite": f"{sqlite3.sqlite_version} (WAL, synchronous=FULL)",
+            }
+            report.context |= {b.name: b.version for b in backends if b.version}
+            report.context |= {
+                "data dir": f"{root} (deleted afterwards)",
+                "cpus": str(os.cpu_count()),
+                "python": platform.python_version(),
+                "rounds": str(sizes.rounds),
+            }
+            for backend in backends:
+                report.comparisons += await figure_1(backend, sizes, steps)
+            report.comparisons += await figure_2(backends, js, sizes, steps)
+            report.comparisons += await figure_3(backends, js, sizes, steps)
+        finally:
+            await nc.close()
+    report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"
+    return report

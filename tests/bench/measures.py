@@ -1,0 +1,439 @@
+"""Meters: each times one path, the kernel's or the raw limit it is judged against.
+
+A meter measures in rounds (`await meter.round(n)`), so the harness can
+interleave a kernel path with its raw limit: a noisy neighbour on a shared
+disk then slows both alike instead of skewing their ratio. Only the loop a
+round names is timed; setup, preloading and warm-up are outside the clock.
+Raw limits use the driver or client directly with the same durability
+(SQLite WAL + synchronous=FULL, JetStream sync_interval: always), so a ratio
+shows what the kernel itself costs, not what the hardware costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import psycopg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
+from services.kernel.messaging.envelope import Envelope, headers_for
+from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.store.database import Database
+from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage
+from services.kernel.store.schema import events, inbox, outbox
+from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+Tick = Callable[[int], None]
+"""Reports progress: called with how many operations just finished."""
+
+EVENT_TYPE = "layercake.bench.v1.Sample"
+STREAM = "IDENTITY"
+CONSUMER_BATCH = 256
+MAX_ACK_PENDING = CONSUMER_BATCH * 4  # what ConsumerRunner configures; raw gets the same
+ROUND_DEADLINE = 300.0  # seconds; a consumer that stalls this long fails the bench
+WARM_UP = 20  # untimed operations before a meter's first round
+
+
+def subject(tenant: str) -> str:
+    """Bench subjects land in the IDENTITY stream (`layercake.*.identity.>`)."""
+    return f"layercake.{tenant}.identity.bench_sample"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """`count` operations in `seconds` of wall-clock time; rounds add up."""
+
+    count: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def __add__(self, other: Measure) -> Measure:
+        return Measure(self.count + other.count, self.seconds + other.seconds)
+
+
+@dataclass(frozen=True)
+class Series:
+    """A meter's rounds, in order; its rate is over all of them (total count / total time)."""
+
+    rounds: tuple[Measure, ...]
+
+    @property
+    def total(self) -> Measure:
+        return sum(self.rounds, Measure(0, 0.0))
+
+    @property
+    def rate(self) -> float:
+        return self.total.rate
+
+
+class Meter(Protocol):
+    """Times `n` more units of work per round (transactions, events or messages)."""
+
+    async def round(self, n: int) -> Measure: ...
+
+
+def _chunked(tick: Tick, total: int) -> Tick:
+    """Calls `tick` about a hundred times over `total` ops, so progress costs nothing."""
+    step = max(1, total // 100)
+    pending = 0
+
+    def done(n: int) -> None:
+        nonlocal pending
+        pending += n
+        if pending >= step:
+            tick(pending)
+            pending = 0
+
+    return done
+
+
+def outbox_message(tenant: str, payload: bytes, event_id: str | None = None) -> OutboxMessage:
+    return OutboxMessage(
+        subject=subject(tenant),
+        type=EVENT_TYPE,
+        payload=payload,
+        tenant_id=tenant,
+        event_id=event_id or str(uuid.uuid4()),
+        source="bench",
+    )
+
+
+def envelope_headers(tenant: str, payload: bytes) -> dict[str, str]:
+    """The CloudEvents headers the relay sends, so raw publishes carry the same bytes."""
+    return headers_for(outbox_message(tenant, payload), datetime.now(UTC))
+
+
+def count_rows(db: Database, table: Table) -> int:
+    def read(session: Session) -> int:
+        return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+
+    return db.run_sync(read)
+
+
+# --- 1. database transactions -------------------------------------------------------------
+
+
+class RawSqlite:
+    """Plain sqlite3 with the kernel's pragmas: BEGIN IMMEDIATE, insert, COMMIT (an fsync)."""
+
+    def __init__(self, path: Path, rows_per_tx: int, payload: bytes, tick: Tick) -> None:
+        self.rows = [(payload,)] * rows_per_tx
+        self.tick = tick
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)"
+        )
+        for _ in range(WARM_UP):
+            self._one()
+
+    def _one(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        if len(self.rows) == 1:
+            self.conn.execute("INSERT INTO raw (payload) VALUES (?)", self.rows[0])
+        else:
+            self.conn.executemany("INSERT INTO raw (payload) VALUES (?)", self.rows)
+        self.conn.execute("COMMIT")
+
+    def _run(self, transactions: int) -> Measure:
+        k = len(self.rows)
+        done = _chunked(self.tick, transactions * k)
+        start = time.perf_counter()
+        for _ in range(transactions):
+            self._one()
+            done(k)
+        return Measure(transactions * k, time.perf_counter() - start)
+
+    async def round(self, n: int) -> Measure:
+        """`n` transactions; the measure counts rows."""
+        return await asyncio.to_thread(self._run, n)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class RawPostgres:
+    """Plain psycopg: insert, COMMIT; a batch goes through executemany (pipelined)."""
+
+    def __init__(self, conninfo: str, rows_per_tx: int, payload: bytes, tick: Tick) -> None:
+        self.rows = [(payload,)] * rows_per_tx
+        self.tick = tick
+        self.conn = psycopg.connect(conninfo)
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS raw "
+            "(id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload BYTEA NOT NULL)"
+        )
+        self.conn.commit()
+        for _ in range(WARM_UP):
+            self._one()
+
+    def _one(self) -> None:
+        with self.conn.cursor() as cur:
+            if len(self.rows) == 1:
+                cur.execute("INSERT INTO raw (payload) VALUES (%s)", self.rows[0])
+            else:
+                cur.executemany("INSERT INTO raw (payload) VALUES (%s)", self.rows)
+        self.conn.commit()
+
+    def _run(self, transactions: int) -> Measure:
+        k = len(self.rows)
+        done = _chunked(self.tick, transactions * k)
+        start = time.perf_counter()
+        for _ in range(transactions):
+            self._one()
+            done(k)
+        return Measure(transactions * k, time.perf_counter() - start)
+
+    async def round(self, n: int) -> Measure:
+        """`n` transactions; the measure counts rows."""
+        return await asyncio.to_thread(self._run, n)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _append_and_queue(uow: UnitOfWorkFactory, events_per_tx: int, payload: bytes) -> None:
+    """One command per event: a new stream gets one event and queues one integration event."""
+    metadata = EventMetadata(tenant_id="benchappend", actor="bench")
+    with uow() as work:
+        for _ in range(events_per_tx):
+            event = NewEvent(type=EVENT_TYPE, payload=payload)
+            work.append(f"profile-{uuid.uuid4().hex}", 0, [event], metadata)
+            work.publish(outbox_message("benchappend", payload, event.event_id))
+        work.commit()
+
+
+class KernelAppend:
+    """UnitOfWork transactions through `Database.run`, one in flight, as a service issues them."""
+
+    def __init__(
+        self, db: Database, uow: UnitOfWorkFactory, events_per_tx: int, payload: bytes, tick: Tick
+    ) -> None:
+        self.db, self.uow, self.k, self.payload, self.tick = db, uow, events_per_tx, payload, tick
+        self.warm = False
+
+    async def _one(self) -> None:
+        await self.db.run(_append_and_queue, self.uow, self.k, self.payload)
+
+    async def round(self, n: int) -> Measure:
+        """`n` transactions; the measure counts events (each with its outbox row)."""
+        if not self.warm:
+            for _ in range(WARM_UP):
+                await self._one()
+            self.warm = True
+        before = count_rows(self.db, events)
+        done = _chunked(self.tick, n * self.k)
+        start = time.perf_counter()
+        for _ in range(n):
+            await self._one()
+            done(self.k)
+        seconds = time.perf_counter() - start
+        appended = count_rows(self.db, events) - before
+        if appended != n * self.k:
+            raise RuntimeError(f"expected {n * self.k} events, found {appended}")
+        return Measure(appended, seconds)
+
+
+# --- 2. relay and raw publishes --------------------------------------------------------
+
+
+def preload_outbox(db: Database, count: int, payload: bytes, tenant: str) -> None:
+    """Fills the outbox (untimed) with rows shaped as `UnitOfWork.publish` writes them."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "subject": subject(tenant),
+            "type": EVENT_TYPE,
+            "payload": payload,
+            "tenant_id": tenant,
+            "source": "bench",
+            "subject_ref": "",
+            "traceparent": "",
+            "created_time": now,
+        }
+        for _ in range(count)
+    ]
+
+    def write(session: Session) -> None:
+        for i in range(0, count, 1000):
+            session.execute(insert(outbox), rows[i : i + 1000])
+
+    db.run_sync(write)
+
+
+class KernelRelay:
+    """`OutboxRelay.run_once` until the outbox is empty: read, publish pipelined, delete acked."""
+
+    def __init__(self, db: Database, js: JetStreamContext, payload: bytes, tick: Tick) -> None:
+        self.db, self.payload, self.tick = db, payload, tick
+        self.tenant = f"relay{uuid.uuid4().hex[:6]}"
+        self.relay = OutboxRelay(db, js)
+        db.run_sync(lambda session: session.execute(delete(outbox)))  # figure 1 left rows
+
+    async def round(self, n: int) -> Measure:
+        """Preloads `n` rows (untimed), then times draining them to JetStream."""
+        if count_rows(self.db, outbox):
+            raise RuntimeError("the outbox must start empty")
+        await self.db.run(preload_outbox, self.db, n, self.payload, self.tenant)
+        moved = 0
+        start = time.perf_counter()
+        while batch := await self.relay.run_once():
+            moved += batch
+            self.tick(batch)
+        seconds = time.perf_counter() - start
+        if moved != n or count_rows(self.db, outbox):
+            raise RuntimeError(f"relay moved {moved} of {n} rows")
+        return Measure(moved, seconds)
+
+
+class RawPublish:
+    """JetStream publishes with the relay's headers: pipelined `publish_async`, or awaited."""
+
+    def __init__(self, js: JetStreamContext, pipelined: bool, payload: bytes, tick: Tick) -> None:
+        self.js, self.pipelined, self.payload, self.tick = js, pipelined, payload, tick
+        self.tenant = "benchpub"
+
+    async def round(self, n: int) -> Measure:
+        headers = [envelope_headers(self.tenant, self.payload) for _ in range(n)]
+        to = subject(self.tenant)
+        done = _chunked(self.tick, n)
+        start = time.perf_counter()
+        if self.pipelined:  # nats-py keeps up to 4000 acks pending, then waits
+            futures = []
+            for h in headers:
+                futures.append(await self.js.publish_async(to, self.payload, headers=h))
+                done(1)
+            acks = await asyncio.gather(*futures)
+        else:  # one round trip and one fsync per message
+            acks = []
+            for h in headers:
+                acks.append(await self.js.publish(to, self.payload, headers=h))
+                done(1)
+        seconds = time.perf_counter() - start
+        if len(acks) != n or any(a.duplicate for a in acks):
+            raise RuntimeError("publish lost or duplicated messages")
+        return Measure(n, seconds)
+
+
+# --- 3. consumers -----------------------------------------------------------------------
+
+
+def _noop(_uow: UnitOfWork, _env: Envelope) -> None:
+    """The handler does nothing, so the figure is the kernel's own cost per message."""
+
+
+async def preload_stream(js: JetStreamContext, count: int, tenant: str, payload: bytes) -> None:
+    """Publishes `count` enveloped messages (untimed) for the consumers to read."""
+    futures = [
+        await js.publish_async(subject(tenant), payload, headers=envelope_headers(tenant, payload))
+        for _ in range(count)
+    ]
+    await asyncio.gather(*futures)
+
+
+class _Drain:
+    """Counts messages against a running target; a round reads until the target is met."""
+
+    def __init__(self, tick: Tick) -> None:
+        self.tick = tick
+        self.done = 0
+        self.target = 0
+
+    async def batch(self) -> int:
+        raise NotImplementedError
+
+    async def round(self, n: int) -> Measure:
+        self.target += n
+        got = 0
+        start = time.perf_counter()
+        while self.done < self.target:
+            if time.perf_counter() - start > ROUND_DEADLINE:
+                raise TimeoutError(f"{type(self).__name__} read {self.done} of {self.target}")
+            k = await self.batch()
+            self.done, got = self.done + k, got + k
+            self.tick(k)
+        return Measure(got, time.perf_counter() - start)
+
+
+class KernelConsumer(_Drain):
+    """ConsumerRunner: fetch(256), one transaction with an inbox row each, ack after commit."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        db: Database,
+        uow: UnitOfWorkFactory,
+        tenant: str,
+        durable: str,
+        tick: Tick,
+    ) -> None:
+        super().__init__(tick)
+        spec = ConsumerSpec(durable, STREAM, subject(tenant), _noop)
+        self.runner = ConsumerRunner(spec, js, db, uow, batch=CONSUMER_BATCH)
+        self.db = db
+
+    async def batch(self) -> int:
+        results = await self.runner.run_once(timeout=2.0)
+        bad = [r for r in results if r.outcome is not Outcome.APPLIED]
+        if bad:
+            raise RuntimeError(f"kernel consumer: {bad[0]}")
+        return len(results)
+
+    async def round(self, n: int) -> Measure:
+        await self.runner.subscribe()
+        measure = await super().round(n)
+        if count_rows(self.db, inbox) < self.done:
+            raise RuntimeError("fewer inbox rows than messages applied")
+        return measure
+
+
+class RawConsumer(_Drain):
+    """A bare durable pull consumer: fetch(256) and ack each message, nothing else."""
+
+    def __init__(self, js: JetStreamContext, tenant: str, durable: str, tick: Tick) -> None:
+        super().__init__(tick)
+        self.js, self.tenant, self.durable = js, tenant, durable
+        self.sub: JetStreamContext.PullSubscription | None = None
+
+    async def round(self, n: int) -> Measure:
+        if self.sub is None:
+            config = ConsumerConfig(
+                durable_name=self.durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                filter_subject=subject(self.tenant),
+                ack_wait=30.0,
+                max_ack_pending=MAX_ACK_PENDING,
+            )
+            self.sub = await self.js.pull_subscribe(
+                subject(self.tenant), durable=self.durable, stream=STREAM, config=config
+            )
+        return await super().round(n)
+
+    async def batch(self) -> int:
+        assert self.sub is not None
+        try:
+            msgs = await self.sub.fetch(CONSUMER_BATCH, timeout=2.0)
+        except NatsTimeout:
+            return 0
+        for m in msgs:
+            await m.ack()
+        return len(msgs)
