@@ -194,8 +194,11 @@ async def test_redelivery_while_the_first_worker_is_still_in_its_transaction(
         assert isinstance(worker2, Watched)
         worker2.received = asyncio.Event()
 
+        async def worker1_inside() -> bool:
+            return entered.is_set()
+
         first = asyncio.create_task(worker1.run_once(timeout=5))
-        await eventually(lambda: asyncio.to_thread(entered.is_set))
+        await eventually(worker1_inside)
         second = asyncio.create_task(outcomes_until(worker2, 1, timeout=ACK_WAIT + 5))
         await asyncio.wait_for(worker2.received.wait(), ACK_WAIT + 5)
         release.set()  # worker 1 commits and acks (late); worker 2's claim then fails
