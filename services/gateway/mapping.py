@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import tenant_events_pb2 as te
@@ -93,9 +93,19 @@ def incoming(event: ingest_pb2.IngestEvent) -> IncomingEvent:
         type=event.type,
         event=event.event,
         timestamp=timestamp,
-        identifiers=json_format.MessageToDict(event.identifiers),
+        identifiers={k: _plain(v) for k, v in event.identifiers.fields.items()},
         consent=dict(event.consent),
     )
+
+
+def _plain(value: struct_pb2.Value) -> object:
+    """Strings and lists as Python values, without a full JSON conversion on the hot path."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "list_value":
+        return [_plain(v) for v in value.list_value.values]
+    return json_format.MessageToDict(value)  # a number, bool, null or object: the rules refuse it
 
 
 def ingest_event_id(tenant_id: str, message_id: str) -> str:

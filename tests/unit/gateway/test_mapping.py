@@ -84,3 +84,16 @@ def test_incoming_reads_identifiers_and_a_missing_timestamp() -> None:
     assert plain.timestamp is None
     assert plain.identifiers == {"email": ["a@b.c"], "cookie_id": "ck"}
     assert plain.consent == {"analytics": False}
+
+
+def test_incoming_keeps_non_string_identifier_values_for_the_rules_to_refuse() -> None:
+    event = json_format.ParseDict(
+        {"identifiers": {"a": 1, "b": [True, "x"], "c": None, "d": {"k": "v"}}},
+        ingest_pb2.IngestEvent(),
+    )
+    assert mapping.incoming(event).identifiers == {
+        "a": 1.0,
+        "b": [True, "x"],
+        "c": None,
+        "d": {"k": "v"},
+    }
