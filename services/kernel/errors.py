@@ -78,6 +78,12 @@ class Unavailable(LayercakeError):
     reason = "UNAVAILABLE"
 
 
+class Unprocessable(LayercakeError):
+    """A message no retry can fix (undecodable, invalid); consumers dead-letter it at once."""
+
+    reason = "UNPROCESSABLE"
+
+
 class ConfigError(LayercakeError):
     """Bad configuration at start; the message names the environment variable."""
 

@@ -240,9 +240,18 @@ def postgres_backend(url: str) -> Iterator[Backend]:
         admin.dispose()
 
 
-async def figure_1(backend: Backend, sizes: Sizes, steps: Steps) -> list[Comparison]:
-    """Append+outbox transactions beside raw insert transactions on the same engine."""
+async def figure_1(
+    backend: Backend, js: JetStreamContext, sizes: Sizes, steps: Steps
+) -> list[Comparison]:
+    """Append+outbox transactions beside raw JetStream publishes (the issue's baseline)
+    and raw insert transactions on the same engine."""
     b, k = backend.name, sizes.batch
+    js_awaited = RawPublish(
+        js, False, PAYLOAD, steps.bar(f"[1] {b}: raw publish awaited", sizes.publish_awaited_events)
+    )
+    js_pipelined = RawPublish(
+        js, True, PAYLOAD, steps.bar(f"[1] {b}: raw publish_async", sizes.publish_events)
+    )
     raw_one = backend.raw(1, PAYLOAD, steps.bar(f"[1] {b}: raw 1-row tx", sizes.raw_tx))
     raw_many = backend.raw(
         k, PAYLOAD, steps.bar(f"[1] {b}: raw {k}-row tx", sizes.raw_batch_tx * k)
@@ -252,9 +261,11 @@ async def figure_1(backend: Backend, sizes: Sizes, steps: Steps) -> list[Compari
     tick = steps.bar(f"[1] {b}: kernel append+outbox, {k}/tx", sizes.append_batch_tx * k)
     many = KernelAppend(backend.db, backend.uow, k, PAYLOAD, tick)
     try:
-        m_raw_one, m_raw_many, m_one, m_many = await interleave(
+        m_awaited, m_pipelined, m_raw_one, m_raw_many, m_one, m_many = await interleave(
             sizes.rounds,
             [
+                (js_awaited, sizes.publish_awaited_events),
+                (js_pipelined, sizes.publish_events),
                 (raw_one, sizes.raw_tx),
                 (raw_many, sizes.raw_batch_tx),
                 (one, sizes.append_tx),
@@ -267,6 +278,10 @@ async def figure_1(backend: Backend, sizes: Sizes, steps: Steps) -> list[Compari
         steps.close()
     one_row = f"{b} 1-row insert tx"
     return [
+        Comparison(1, "append+outbox, 1 ev/tx", b, m_one, "JetStream publish awaited", m_awaited),
+        Comparison(
+            1, f"append+outbox, {k} ev/tx", b, m_many, "JetStream publish_async", m_pipelined
+        ),
         Comparison(1, "append+outbox, 1 ev/tx", b, m_one, one_row, m_raw_one),
         Comparison(1, f"append+outbox, {k} ev/tx", b, m_many, one_row, m_raw_one),
         Comparison(
@@ -376,7 +391,7 @@ async def run_bench(
                 "rounds": str(sizes.rounds),
             }
             for backend in backends:
-                report.comparisons += await figure_1(backend, sizes, steps)
+                report.comparisons += await figure_1(backend, js, sizes, steps)
             report.comparisons += await figure_2(backends, js, sizes, steps)
             report.comparisons += await figure_3(backends, js, sizes, steps)
         finally:

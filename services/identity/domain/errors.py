@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from services.kernel.errors import FailedPrecondition, LayercakeError
+from services.kernel.errors import LayercakeError, Unprocessable
 
 
 class IdentityError(LayercakeError):
     """Base of identity's own errors."""
 
 
-class BadIdentifier(IdentityError, FailedPrecondition):
+class BadIdentifier(IdentityError, Unprocessable):
     """An identifier that cannot be normalised (unknown type, empty value)."""
 
     reason = "BAD_IDENTIFIER"

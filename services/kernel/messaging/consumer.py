@@ -15,12 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
+from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 
 from services.kernel import telemetry
+from services.kernel.errors import Unprocessable
 from services.kernel.ids import is_tenant_id
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
@@ -35,12 +37,15 @@ FAILED = Counter("layercake_consumer_failures_total", "Handler failures", ["cons
 DEAD = Counter("layercake_consumer_dead_lettered_total", "Messages dead-lettered", ["consumer"])
 
 Handler = Callable[[UnitOfWork, Envelope], None]
+MAX_RETRY_DELAY = 30.0
 
 
 class Outcome(Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
-    FAILED = "failed"
+    FAILED = "failed"  # the handler raised: retried, dead-lettered after max_deliver
+    POISON = "poison"  # no retry can help: dead-lettered at once
+    RETRY = "retry"  # the batch's transaction failed (database down): retried, never DLQ'd
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class ConsumerRunner:
         with self.uow() as uow:
             for env in envelopes:
                 if isinstance(env, EnvelopeError):
-                    results.append(Result(Outcome.FAILED, str(env)))
+                    results.append(Result(Outcome.POISON, f"EnvelopeError: {env}"))
                     continue
                 try:
                     with (
@@ -126,7 +131,9 @@ class ConsumerRunner:
                             "error": repr(e),
                         },
                     )
-                    results.append(Result(Outcome.FAILED, f"{type(e).__name__}: {e}"))
+                    poison = isinstance(e, Unprocessable | DecodeError)
+                    outcome = Outcome.POISON if poison else Outcome.FAILED
+                    results.append(Result(outcome, f"{type(e).__name__}: {e}"))
             uow.commit()
         return results
 
@@ -141,7 +148,7 @@ class ConsumerRunner:
             results = await self.db.run(self.apply, envelopes)
         except Exception as e:
             log.exception("batch transaction failed", extra={"consumer": self.spec.durable})
-            results = [Result(Outcome.FAILED, f"{type(e).__name__}: {e}")] * len(msgs)
+            results = [Result(Outcome.RETRY, f"{type(e).__name__}: {e}")] * len(msgs)
         for msg, result in zip(msgs, results, strict=True):
             await self._settle(msg, result)
         return results
@@ -158,7 +165,11 @@ class ConsumerRunner:
             return
         FAILED.labels(name).inc()
         attempts = msg.metadata.num_delivered or 1
-        if attempts < self.max_deliver:
+        if result.outcome is Outcome.RETRY:
+            # an outage is not the message's fault: back off, keep it, never dead-letter it
+            await msg.nak(delay=min(self.retry_delay * attempts, MAX_RETRY_DELAY))
+            return
+        if result.outcome is Outcome.FAILED and attempts < self.max_deliver:
             await msg.nak(delay=self.retry_delay * attempts)
             return
         await self.dead_letter(msg, result.error, attempts)

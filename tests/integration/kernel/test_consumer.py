@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import select
 
 from services.kernel.clock import SystemClock
+from services.kernel.errors import Unprocessable
 from services.kernel.messaging.consumer import (
     ConsumerRunner,
     ConsumerSpec,
@@ -280,7 +281,7 @@ async def test_a_message_without_an_envelope_is_dead_lettered_by_its_subject_ten
 
     headers = await eventually(dead_lettered, timeout=15)
     assert "missing headers ce-id, ce-type, ce-tenantid" in headers["lc-error"]
-    assert headers["lc-attempts"] == "2"
+    assert headers["lc-attempts"] == "1"  # no retry can mend a missing envelope: at once
     assert called == []
     await eventually(lambda: settled(consumer))
 
@@ -300,10 +301,34 @@ async def test_a_failing_batch_transaction_is_retried_not_lost(
                 raise failures.pop()
             return super().apply(envelopes)
 
-    consumer = runner(js, db, record_effect("w"), tenant, kind=FlakyCommit, retry_delay=0.05)
-    assert await outcomes_until(consumer, 2) == [Outcome.FAILED, Outcome.APPLIED]
+    consumer = runner(
+        js, db, record_effect("w"), tenant, kind=FlakyCommit, retry_delay=0.05, max_deliver=1
+    )
+    # max_deliver=1: a handler failure would dead-letter at once, an outage must not
+    assert await outcomes_until(consumer, 2) == [Outcome.RETRY, Outcome.APPLIED]
     assert count_effects(db, message.event_id) == 1
     await eventually(lambda: settled(consumer))
+
+
+async def test_an_unprocessable_message_is_dead_lettered_without_retries(
+    js: JetStreamContext, with_effects: Database, tenant: str
+) -> None:
+    """A handler that says no retry can help (Unprocessable) sends the message to the DLQ now."""
+    db = with_effects
+
+    def refuse(_uow: UnitOfWork, env: Envelope) -> None:
+        raise Unprocessable(f"{env.event_id} names no profile")
+
+    consumer = runner(js, db, refuse, tenant, max_deliver=5, retry_delay=5)
+    await publish(js, make_message(subject(tenant), tenant))
+    dlq = dead_letter(tenant, consumer.spec.durable)
+
+    async def dead_lettered() -> dict[str, str] | None:
+        await consumer.run_once(timeout=0.2)
+        return await last_message_headers(js, "DEADLETTER", dlq)
+
+    headers = await eventually(dead_lettered, timeout=10)
+    assert headers["lc-attempts"] == "1" and "names no profile" in headers["lc-error"]
 
 
 async def test_a_dead_letter_stays_in_the_tenant_of_the_subject_it_came_from(
