@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from nats.js import JetStreamContext
@@ -25,6 +26,8 @@ from services.kernel.store.records import OutboxMessage
 from services.kernel.store.schema import outbox
 
 log = logging.getLogger(__name__)
+
+MAX_PARK_SECONDS = 60.0
 
 PUBLISHED = Counter("layercake_relay_published_total", "Outbox rows published and acked")
 DUPLICATES = Counter("layercake_relay_duplicates_total", "Re-publishes JetStream dropped")
@@ -49,6 +52,9 @@ class OutboxRelay:
         self.clock = clock or SystemClock()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Rows JetStream refused (e.g. no stream for the subject) wait here with a growing
+        # back-off, so a batch of unpublishable rows never holds back the rows after them.
+        self._parked: dict[int, tuple[float, int]] = {}  # id -> (retry at, failures)
 
     def notify(self) -> None:
         """Wakes the relay; safe to call from the database threads after a commit."""
@@ -56,9 +62,14 @@ class OutboxRelay:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def fetch(self) -> list[OutboxMessage]:
+        now = time.monotonic()
+        waiting = [i for i, (retry_at, _) in self._parked.items() if retry_at > now]
+
         def read(session: Session) -> list[OutboxMessage]:
-            rows = session.execute(select(outbox).order_by(outbox.c.id).limit(self.batch))
-            return [OutboxMessage(**row._asdict()) for row in rows]
+            query = select(outbox).order_by(outbox.c.id).limit(self.batch)
+            if waiting:
+                query = query.where(outbox.c.id.not_in(waiting))
+            return [OutboxMessage(**row._asdict()) for row in session.execute(query)]
 
         return await self.db.transact(read)
 
@@ -73,18 +84,32 @@ class OutboxRelay:
         )
         acked: list[int] = []
         for message, result in zip(messages, results, strict=True):
+            assert message.id is not None
             if isinstance(result, BaseException):
-                FAILURES.inc()
-                log.warning(
-                    "publish failed",
-                    extra={"event_id": message.event_id, "error": repr(result)},
-                )
+                self._park(message, result)
                 continue
             if result.duplicate:
                 DUPLICATES.inc()
-            assert message.id is not None
+            self._parked.pop(message.id, None)
             acked.append(message.id)
         return acked
+
+    def _park(self, message: OutboxMessage, error: BaseException) -> None:
+        assert message.id is not None
+        FAILURES.inc()
+        failures = self._parked.get(message.id, (0.0, 0))[1] + 1
+        delay = min(self.poll_interval * 2 ** (failures - 1), MAX_PARK_SECONDS)
+        self._parked[message.id] = (time.monotonic() + delay, failures)
+        log.warning(
+            "publish failed; retrying later",
+            extra={
+                "event_id": message.event_id,
+                "subject": message.subject,
+                "failures": failures,
+                "retry_in": delay,
+                "error": repr(error),
+            },
+        )
 
     async def delete(self, ids: Sequence[int]) -> None:
         if ids:

@@ -200,3 +200,19 @@ async def test_an_unacked_publish_keeps_its_row_and_flush_does_not_spin(
         left = s.execute(select(outbox.c.event_id)).scalars().all()
     assert left == [stranded.event_id]
     assert await subject_counts(js, "IDENTITY", f"layercake.{tenant}.>") == {delivered.subject: 1}
+
+
+async def test_unpublishable_rows_at_the_head_do_not_hold_back_the_rest(
+    js: JetStreamContext, uow: UnitOfWorkFactory, database: Database, tenant: str
+) -> None:
+    """A whole batch of rows JetStream refuses is parked; the rows after it still go out."""
+    stranded = [make_message(f"kerneltests.{tenant}.no_stream", tenant) for _ in range(2)]
+    delivered = make_message(subject(tenant), tenant)
+    commit_outbox(uow, *stranded, delivered)
+    relay = OutboxRelay(database, js, batch=2, ack_timeout=1, poll_interval=30)
+    assert await relay.run_once() == 0  # the head batch: both refused, parked for 30 s
+    assert await relay.run_once() == 1  # the next pass skips them and moves the good row
+    assert await subject_counts(js, "IDENTITY", f"layercake.{tenant}.>") == {delivered.subject: 1}
+    with database.transaction() as s:
+        left = set(s.execute(select(outbox.c.event_id)).scalars())
+    assert left == {m.event_id for m in stranded}  # kept, to be retried after the back-off
