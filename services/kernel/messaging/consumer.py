@@ -96,11 +96,10 @@ class ConsumerRunner:
                 ack_wait=self.ack_wait,
                 max_ack_pending=self.batch * 4,
             )
-            self._sub = await self.js.pull_subscribe(
-                self.spec.filter_subject,
-                durable=self.spec.durable,
-                stream=self.spec.stream,
-                config=config,
+            # create-or-update, so a changed ack_wait or filter reaches an existing durable
+            await self.js.add_consumer(self.spec.stream, config)
+            self._sub = await self.js.pull_subscribe_bind(
+                self.spec.durable, stream=self.spec.stream
             )
         return self._sub
 

@@ -352,3 +352,16 @@ async def test_a_dead_letter_stays_in_the_tenant_of_the_subject_it_came_from(
     assert await subject_counts(js, "DEADLETTER", f"layercake.{other}.>") == {}
     assert count_effects(db) == 0
     await eventually(lambda: settled(consumer))
+
+
+async def test_a_changed_consumer_setting_reaches_the_existing_durable(
+    js: JetStreamContext, with_effects: Database, tenant: str
+) -> None:
+    first = runner(js, with_effects, record_effect("w"), tenant, ack_wait=30)
+    await first.subscribe()
+    await first.close()
+    second = ConsumerRunner(first.spec, js, with_effects, first.uow, ack_wait=7)
+    await second.subscribe()
+    info = await js.consumer_info(first.spec.stream, first.spec.durable)
+    assert info.config.ack_wait == 7
+    await second.close()
