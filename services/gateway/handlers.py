@@ -6,7 +6,6 @@ ingest and profile lookups are async, since they only talk to NATS and identity.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +26,6 @@ from services.kernel import telemetry
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.store.records import OutboxMessage
 from services.kernel.store.unit_of_work import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,7 @@ def find_api_key(session: Session, key_id: str) -> KeyRecord | None:
 
 
 async def ingest(
-    log_: IngestLog,
+    ingest_log: IngestLog,
     principal: Principal,
     events: Sequence[ingest_pb2.IngestEvent],
     receive_time: datetime,
@@ -143,7 +140,7 @@ async def ingest(
         principal.key_id,
         telemetry.current_traceparent(),
     )
-    return await log_.append(messages)
+    return await ingest_log.append(messages)
 
 
 async def get_profile(

@@ -20,6 +20,7 @@ from services.gateway.bootstrap import build
 from services.gateway.domain.commands import CreateTenant, IssueApiKey, RevokeApiKey
 from services.gateway.domain.errors import ApiKeyAlreadyRevoked, TenantAlreadyExists
 from services.gateway.store.tables import api_keys, metadata, tenants
+from services.gateway.store.tenants import TenantRepository
 from services.kernel.config import load_settings
 from services.kernel.errors import ConcurrencyError
 from services.kernel.store.database import Database
@@ -94,8 +95,6 @@ def test_a_stale_writer_loses(gateway_uow: UnitOfWorkFactory) -> None:
     tenant = random_id("t")
     with gateway_uow() as uow:
         handlers.create_tenant(uow, CreateTenant(tenant), "operator")
-    from services.gateway.store.tenants import TenantRepository
-
     with gateway_uow() as first, gateway_uow() as second:
         a = TenantRepository(first).get(tenant)
         a.issue_key("k1aaaaaa", "ab" * 32, ["admin"], "", first.now())
