@@ -52,6 +52,16 @@ class PermissionDenied(LayercakeError):
     reason = "PERMISSION_DENIED"
 
 
+class AlreadyExists(LayercakeError):
+    reason = "ALREADY_EXISTS"
+
+
+class DeadlineExceeded(LayercakeError):
+    """A peer did not answer within the call's deadline."""
+
+    reason = "DEADLINE_EXCEEDED"
+
+
 class ResourceExhausted(LayercakeError):
     """Over a quota; callers should retry after `retry_after` seconds."""
 

@@ -31,11 +31,11 @@ def main(service: str, build: Callable[[ServiceSettings], App]) -> None:
     args = parser.parse_args()
     try:
         settings = load_settings(service)
+        app = build(settings)  # a service's own settings are validated here too
     except ConfigError as e:
         print(f"layercake-{service}: {e}", file=sys.stderr)
         raise SystemExit(2) from e
     configure_logging(service, settings.log_level)
-    app = build(settings)
     if args.command == "serve":
         asyncio.run(Runtime(app, settings).serve())
         return

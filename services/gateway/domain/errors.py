@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from services.kernel.errors import FailedPrecondition, LayercakeError, NotFound
+from services.kernel.errors import AlreadyExists, FailedPrecondition, LayercakeError, NotFound
 
 
 class GatewayError(LayercakeError):
     """Base of the gateway's own errors."""
 
 
-class TenantAlreadyExists(GatewayError, FailedPrecondition):
+class TenantAlreadyExists(GatewayError, AlreadyExists):
     reason = "TENANT_ALREADY_EXISTS"
 
 

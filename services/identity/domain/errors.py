@@ -13,3 +13,9 @@ class BadIdentifier(IdentityError, Unprocessable):
     """An identifier that cannot be normalised (unknown type, empty value)."""
 
     reason = "BAD_IDENTIFIER"
+
+
+class UnknownConsentPurpose(IdentityError, Unprocessable):
+    """Consent for a purpose the platform does not know; the gateway refuses these first."""
+
+    reason = "UNKNOWN_CONSENT_PURPOSE"

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.identity.domain.errors import UnknownConsentPurpose
 from services.identity.domain.events import (
     ConsentChanged,
     IdentifiersLinked,
@@ -85,7 +86,7 @@ class Profile:
     def set_consent(self, consent: Mapping[str, bool], at: datetime) -> None:
         unknown = set(consent) - PURPOSES
         if unknown:
-            raise ValueError(f"unknown consent purposes {sorted(unknown)}")
+            raise UnknownConsentPurpose(f"unknown consent purposes {sorted(unknown)}")
         changed = {
             purpose: granted
             for purpose, granted in consent.items()

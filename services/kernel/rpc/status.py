@@ -14,6 +14,8 @@ DOMAIN = "layercake.dev"
 CODES: dict[type[errors.LayercakeError], int] = {
     errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
     errors.NotFound: code_pb2.NOT_FOUND,
+    errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
+    errors.DeadlineExceeded: code_pb2.DEADLINE_EXCEEDED,
     errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
     errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
     errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
@@ -76,7 +78,16 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.LayercakeError:
         grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
         grpc.StatusCode.ABORTED: errors.ConcurrencyError,
         grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+        grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+        grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceeded,
     }
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        retry_after = 1.0
+        for d in status.details if status else []:
+            info = error_details_pb2.RetryInfo()
+            if d.Unpack(info):
+                retry_after = info.retry_delay.ToNanoseconds() / 1e9
+        return errors.ResourceExhausted(details, retry_after)
     if code in mapping:
         return mapping[code](details)
     return errors.Unavailable(f"peer answered {code.name}: {details}")

@@ -240,5 +240,5 @@ async def test_slow_identity_hits_the_deadline(
             metadata=auth(gateway.key("admin")),
             timeout=5,
         )
-    assert late.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "DEADLINE_EXCEEDED" in (late.value.details() or "")
+    # the partner's own deadline was 5 s: the gateway says which hop ran out of time
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

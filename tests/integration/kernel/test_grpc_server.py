@@ -166,8 +166,11 @@ async def test_the_peer_client_maps_statuses_back_to_domain_errors(
         await call(stub.GetProfile, pb.GetProfileRequest(profile_ref="stale"), timeout=5)
     with pytest.raises(errors.NotFound):
         await call(stub.GetProfile, pb.GetProfileRequest(profile_ref="gone"), timeout=5)
-    with pytest.raises(errors.Unavailable, match="DEADLINE_EXCEEDED"):
+    with pytest.raises(errors.DeadlineExceeded):
         await call(stub.GetProfile, pb.GetProfileRequest(profile_ref="hang"), timeout=0.2)
+    with pytest.raises(errors.ResourceExhausted) as busy:
+        await call(stub.GetProfile, pb.GetProfileRequest(profile_ref="busy"), timeout=5)
+    assert busy.value.retry_after == 2.5  # the peer's RetryInfo survives the hop
     reply = await call(stub.GetProfile, pb.GetProfileRequest(tenant_id="acme"), timeout=5)
     assert reply.profile.tenant_id == "acme"
 

@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.identity.domain.errors import UnknownConsentPurpose
 from services.identity.domain.events import IdentifiersLinked, ProfileCreated, TraitsSet
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile
@@ -46,7 +47,7 @@ def test_link_respects_type_limits() -> None:
 
 def test_unknown_consent_purpose_is_refused() -> None:
     p = Profile.create("acme", "p1", T0)
-    with pytest.raises(ValueError, match="carrier_pigeon"):
+    with pytest.raises(UnknownConsentPurpose, match="carrier_pigeon"):
         p.set_consent({"carrier_pigeon": True}, T0)
 
 
