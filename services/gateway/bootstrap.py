@@ -35,7 +35,6 @@ class Gateway:
         self.keys = KeyDirectory(ctx.db)
         self.identity = IdentityClient(s.identity_addr, s.rpc_timeout)
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
-        self._follower = asyncio.create_task(self.keys.follow(self._stop, self.config.key_refresh))
         servicer = GatewayServicer(
             Gatekeeper(self.keys, limiter),
             JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),
@@ -43,6 +42,11 @@ class Gateway:
             ctx.clock,
         )
         return [gateway_servicer(servicer)]
+
+    async def start(self, ctx: Context) -> None:
+        """Follows revocations made elsewhere (another replica, the admin command)."""
+        assert self.keys is not None, "servicers() builds the key directory first"
+        self._follower = asyncio.create_task(self.keys.follow(self._stop, self.config.key_refresh))
 
     async def stop(self, ctx: Context | None = None) -> None:
         self._stop.set()
@@ -59,5 +63,6 @@ def build(settings: ServiceSettings, config: GatewayConfig | None = None) -> App
         migrations=MIGRATIONS,
         projections=PROJECTIONS,
         servicers=gateway.servicers,
+        on_start=gateway.start,
         on_stop=gateway.stop,
     )

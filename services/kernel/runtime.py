@@ -56,6 +56,7 @@ class App:
     projections: Sequence[Projection] = ()
     consumers: Callable[[Context], Sequence[ConsumerSpec]] = lambda _ctx: ()
     servicers: Callable[[Context], Sequence[Servicer]] = lambda _ctx: ()
+    on_start: Callable[[Context], Awaitable[None]] | None = None  # after servicers are built
     on_stop: Callable[[Context], Awaitable[None]] | None = None
 
 
@@ -94,6 +95,8 @@ class Runtime:
             await runner.subscribe()
             self.tasks.append(asyncio.create_task(runner.run(self._workers_stop)))
         self.server = create_server(s.grpc_addr, self.app.servicers(ctx), s.rpc_timeout * 6)
+        if self.app.on_start is not None:
+            await self.app.on_start(ctx)
         await self.server.server.start()
         await self.server.serving(True)
         if s.metrics_port:

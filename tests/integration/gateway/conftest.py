@@ -149,6 +149,7 @@ async def start_gateway(
             wiring = Gateway(config or GatewayConfig())
             ctx = Context(settings, gateway_db, gateway_uow, SystemClock(), nats_client, js)
             server = create_server("127.0.0.1:0", wiring.servicers(ctx), 30.0)
+            await wiring.start(ctx)
             await server.server.start()
             stack.push_async_callback(wiring.stop, ctx)
             stack.push_async_callback(server.server.stop, None)
