@@ -200,3 +200,40 @@ def test_cli_ingests_a_file_and_reads_the_profile(platform: Platform, tmp_path: 
     assert got.returncode == 0, got.stderr + got.stdout
     profile = json.loads(got.stdout)
     assert "plan" in json.dumps(profile)
+
+
+async def test_trace_context_crosses_grpc_and_nats(
+    platform: Platform, gateway: grpc.aio.Channel
+) -> None:
+    """A partner's traceparent reaches the INGEST message and identity's ProfileUpdated."""
+    from services.kernel.messaging.connection import connect
+
+    trace_id = random_id("").ljust(32, "0")[:32]
+    traceparent = f"00-{trace_id}-{'1' * 16}-01"
+    cookie = random_id("ck-")
+    stub = ggrpc.GatewayServiceStub(gateway)
+    await stub.Ingest(
+        gpb.IngestRequest(events=[event(cookie)]),
+        metadata=(*platform.auth, ("traceparent", traceparent)),
+        timeout=10,
+    )
+    found = await eventually(
+        lambda: stub.GetProfile(
+            gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
+            metadata=platform.auth,
+            timeout=5,
+        )
+    )
+    nc = await connect(f"nats://127.0.0.1:{platform.stack.ports.nats}", "e2e")
+    try:
+        js = nc.jetstream()
+        ingest = await js.get_last_msg("INGEST", f"layercake.{DEMO_TENANT}.ingest")
+        update = await js.get_last_msg(
+            "IDENTITY", f"layercake.{DEMO_TENANT}.identity.profile_updated"
+        )
+    finally:
+        await nc.close()
+    assert ingest.headers is not None and update.headers is not None
+    assert ingest.headers["traceparent"].split("-")[1] == trace_id
+    assert update.headers["ce-subject"] == found.profile.profile_id
+    assert update.headers["traceparent"].split("-")[1] == trace_id
