@@ -36,6 +36,8 @@ SKIPPED = Counter("layercake_consumer_duplicates_total", "Redeliveries skipped",
 FAILED = Counter("layercake_consumer_failures_total", "Handler failures", ["consumer"])
 DEAD = Counter("layercake_consumer_dead_lettered_total", "Messages dead-lettered", ["consumer"])
 
+# A handler may run more than once for one delivery (a batch that fails is applied again
+# message by message); only a committed run counts, so its effects stay in the unit of work.
 Handler = Callable[[UnitOfWork, Envelope], None]
 MAX_RETRY_DELAY = 30.0
 
@@ -104,7 +106,41 @@ class ConsumerRunner:
         return self._sub
 
     def apply(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
-        """Applies a batch in one transaction, each message in its own savepoint."""
+        """Applies a batch in one transaction.
+
+        The whole batch is tried first with one inbox query and one inbox insert; if any
+        message fails, that attempt is rolled back and the batch is applied again with
+        each message in its own savepoint, so a bad message costs only itself.
+        """
+        try:
+            return self._apply_together(envelopes)
+        except Exception as e:
+            log.debug("batch fell back to one savepoint a message", extra={"error": repr(e)})
+            return self._apply_one_by_one(envelopes)
+
+    def _apply_together(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
+        name = self.spec.durable
+        results: list[Result] = []
+        with self.uow() as uow:
+            ids = [e.event_id for e in envelopes if isinstance(e, Envelope)]
+            done = uow.claimed(name, ids)
+            fresh: list[str] = []
+            for env in envelopes:
+                if isinstance(env, EnvelopeError):
+                    results.append(Result(Outcome.POISON, f"EnvelopeError: {env}"))
+                elif env.event_id in done:
+                    results.append(Result(Outcome.DUPLICATE))
+                else:
+                    with telemetry.span(f"consume {name}", env.carrier()):
+                        self.spec.handler(uow, env)
+                    done.add(env.event_id)
+                    fresh.append(env.event_id)
+                    results.append(Result(Outcome.APPLIED))
+            uow.claim_all(name, fresh)
+            uow.commit()
+        return results
+
+    def _apply_one_by_one(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
         results: list[Result] = []
         with self.uow() as uow:
             for env in envelopes:

@@ -38,6 +38,9 @@ def _stored(row: Row[tuple[object, ...]]) -> StoredEvent:
     )
 
 
+_INSERT_RETURNING = insert(events).returning(*events.c, sort_by_parameter_order=True)
+
+
 class EventStore:
     """Reads and appends events within the caller's session (its transaction)."""
 
@@ -79,9 +82,7 @@ class EventStore:
         ]
         try:
             with self.session.begin_nested():
-                result = self.session.execute(
-                    insert(events).returning(*events.c, sort_by_parameter_order=True), rows
-                )
+                result = self.session.connection().execute(_INSERT_RETURNING, rows)
                 return [_stored(r) for r in result]
         except IntegrityError as e:
             raise ConcurrencyError(

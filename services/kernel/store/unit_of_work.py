@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,9 @@ from services.kernel.store.event_store import EventStore
 from services.kernel.store.projections import Projection
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
 from services.kernel.store.schema import inbox, outbox
+
+# Built once: a statement object per call would cost more than the insert itself.
+_INSERT_OUTBOX = insert(outbox)
 
 
 class UnitOfWork:
@@ -72,18 +75,19 @@ class UnitOfWork:
 
     def publish(self, message: OutboxMessage) -> None:
         """Queues an integration event; the relay publishes it after commit."""
-        self.session.execute(
-            insert(outbox).values(
-                event_id=message.event_id,
-                subject=message.subject,
-                type=message.type,
-                payload=message.payload,
-                tenant_id=message.tenant_id,
-                source=message.source,
-                subject_ref=message.subject_ref,
-                traceparent=message.traceparent,
-                created_time=self.now(),
-            )
+        self.session.connection().execute(
+            _INSERT_OUTBOX,
+            {
+                "event_id": message.event_id,
+                "subject": message.subject,
+                "type": message.type,
+                "payload": message.payload,
+                "tenant_id": message.tenant_id,
+                "source": message.source,
+                "subject_ref": message.subject_ref,
+                "traceparent": message.traceparent,
+                "created_time": self.now(),
+            },
         )
         self._published += 1
 
@@ -99,6 +103,26 @@ class UnitOfWork:
         except IntegrityError:
             return False
         return True
+
+    def claimed(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` the consumer already handled (one query for a whole batch)."""
+        if not event_ids:
+            return set()
+        rows = self.session.execute(
+            select(inbox.c.event_id).where(
+                inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)
+            )
+        )
+        return set(rows.scalars())
+
+    def claim_all(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """Records a batch as handled; a concurrent claim of any of them is an IntegrityError."""
+        if event_ids:
+            now = self.now()
+            self.session.execute(
+                insert(inbox),
+                [{"consumer": consumer, "event_id": e, "processed_time": now} for e in event_ids],
+            )
 
     def commit(self) -> None:
         self._transaction.commit()
