@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from nats.aio.client import Client
@@ -49,7 +50,7 @@ async def js(nats_client: Client) -> JetStreamContext:
     return context
 
 
-def _postgres_database(schema_dir: Path | None) -> Iterator[Database]:
+def _postgres_database(migrations: Path | None) -> Iterator[Database]:
     """A fresh PostgreSQL schema per test, dropped afterwards."""
     schema = random_id("t_")
     admin = Database(POSTGRES_URL, workers=1)
@@ -57,7 +58,7 @@ def _postgres_database(schema_dir: Path | None) -> Iterator[Database]:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = POSTGRES_URL + ("&" if "?" in POSTGRES_URL else "?") + f"options=-csearch_path%3D{schema}"
     db = Database(url)
-    migrate(db.engine, schema_dir)
+    migrate(db.engine, migrations)
     try:
         yield db
     finally:
@@ -67,15 +68,23 @@ def _postgres_database(schema_dir: Path | None) -> Iterator[Database]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated kernel database on SQLite, and on PostgreSQL when one is configured."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'kernel.db'}")
-        migrate(db.engine)
-        yield db
-        db.dispose()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
-    yield from _postgres_database(None)
+def migrated_database(migrations: Path | None) -> Any:
+    """A fixture: a database migrated with the kernel's and (given) a service's revisions,
+    on SQLite and, when LAYERCAKE_TEST_POSTGRES_URL is set, PostgreSQL."""
+
+    @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+    def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+        if request.param == "sqlite":
+            db = Database(f"sqlite:///{tmp_path / 'service.db'}")
+            migrate(db.engine, migrations)
+            yield db
+            db.dispose()
+            return
+        if not POSTGRES_URL:
+            pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
+        yield from _postgres_database(migrations)
+
+    return fixture
+
+
+database = migrated_database(None)

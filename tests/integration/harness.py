@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from google.rpc import error_details_pb2
@@ -27,28 +26,8 @@ from services.kernel.messaging.envelope import MSG_ID, headers_for
 from services.kernel.rpc.server import Servicer, create_server
 from services.kernel.runtime import App, Runtime
 from services.kernel.store.database import Database
-from services.kernel.store.migrate import migrate
 from services.kernel.store.records import OutboxMessage
-from tests.conftest import POSTGRES_URL, _postgres_database, random_id
-
-
-def migrated_database(migrations: Path) -> Any:
-    """A fixture: a database migrated with the kernel's and a service's revisions, on
-    SQLite and, when configured, PostgreSQL."""
-
-    @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-    def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-        if request.param == "sqlite":
-            db = Database(f"sqlite:///{tmp_path / 'service.db'}")
-            migrate(db.engine, migrations)
-            yield db
-            db.dispose()
-            return
-        if not POSTGRES_URL:
-            pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
-        yield from _postgres_database(migrations)
-
-    return fixture
+from tests.conftest import random_id
 
 
 def schema_drift(db: Database, metadata: MetaData) -> list[Any]:

@@ -4,7 +4,7 @@ and a fake identity service (a real gRPC server) that records what it is asked."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,23 +29,10 @@ from services.kernel.errors import InvalidArgument, NotFound
 from services.kernel.rpc.server import Servicer, create_server
 from services.kernel.runtime import Context
 from services.kernel.store.database import Database
-from services.kernel.store.migrate import migrate
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
-from tests.conftest import POSTGRES_URL, _postgres_database, random_id
+from tests.conftest import migrated_database, random_id
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def gateway_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A database migrated with the kernel's and the gateway's revisions."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
-        migrate(db.engine, MIGRATIONS)
-        yield db
-        db.dispose()
-        return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
-    yield from _postgres_database(MIGRATIONS)
+gateway_db = migrated_database(MIGRATIONS)  # the kernel's and the gateway's revisions
 
 
 @pytest.fixture
