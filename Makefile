@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PROTO_SRC := $(shell find protos -name '*.proto')
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint proto proto-check bench clean fmt unit integration e2e replay
+.PHONY: run test lint proto proto-check breaking bench clean fmt unit integration e2e replay
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
@@ -21,6 +21,10 @@ proto: $(STAMP)
 
 proto-check: $(STAMP)
 	$(BIN)/python -m services.kernel.protogen --check layercake
+
+# Contract compatibility against the previous commit (joins `lint` once v1 is published).
+breaking: $(STAMP)
+	cd protos && ../$(BIN)/buf breaking --against '../.git#subdir=protos,ref=HEAD~1'
 
 lint: $(STAMP) proto-check
 	$(BIN)/ruff check services tests

@@ -49,6 +49,38 @@ ACTOR_KIND_SYSTEM: ActorKind.ValueType  # 3
 Global___ActorKind: _TypeAlias = ActorKind  # noqa: Y015
 
 @_typing.final
+class Tenant(_message.Message):
+    """A tenant: one customer of the platform, isolated from every other."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Lower-case letters, digits and dashes; a NATS subject token."""
+    display_name: _builtins.str
+    """Human name."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was created."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Tenant: _TypeAlias = Tenant  # noqa: Y015
+
+@_typing.final
 class Identifier(_message.Message):
     """An identifier of a person as one system knows them: `email`, `cookie_id`,
     `partner:acme`. Matching identifiers (email, phone) travel hashed.
