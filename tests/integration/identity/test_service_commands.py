@@ -1,0 +1,70 @@
+"""`python -m services.identity replay` and a bad setting, as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import delete
+
+from services.identity import handlers
+from services.identity.bootstrap import MIGRATIONS
+from services.identity.domain.commands import ApplyIngestedEvent
+from services.identity.domain.identifiers import normalise
+from services.identity.store.projection import ProfileProjection
+from services.identity.store.tables import profile_identifiers, profiles
+from services.kernel.clock import SystemClock
+from services.kernel.store.database import Database
+from services.kernel.store.migrate import migrate
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = os.environ | {"LAYERCAKE_STATE_DIR": str(tmp_path)} | env
+    return subprocess.run(
+        [sys.executable, "-m", "services.identity", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_replay_command_rebuilds_a_lost_read_model(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
+    migrate(db.engine, MIGRATIONS)
+    uow = UnitOfWorkFactory(db.sessions, SystemClock(), [ProfileProjection()])
+    command = ApplyIngestedEvent(
+        tenant_id="acme",
+        message_id="m-1",
+        event_time=datetime(2026, 3, 1, tzinfo=UTC),
+        identifiers=(normalise("cookie_id", "ck-1"),),
+        traits={"plan": '"gold"'},
+    )
+    with uow() as u:
+        handlers.apply_ingested_event(u, command, causation_id="c-1")
+        u.commit()
+    with db.transaction() as s:
+        s.execute(delete(profile_identifiers))
+        s.execute(delete(profiles))
+    db.dispose()
+
+    result = run(tmp_path, "replay")
+    assert result.returncode == 0, result.stderr
+    assert '"events": 3' in result.stderr  # created, identifiers linked, traits set
+
+    db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
+    with db.transaction() as s:
+        profile = handlers.get_profile(s, "acme", "cookie_id:ck-1")
+    db.dispose()
+    assert profile.traits["plan"].json_value == '"gold"'
+
+
+def test_a_bad_setting_stops_the_service_naming_the_variable(tmp_path: Path) -> None:
+    result = run(tmp_path, "serve", LAYERCAKE_IDENTITY_METRICS_PORT="lots")
+    assert result.returncode == 2
+    assert "LAYERCAKE_IDENTITY_METRICS_PORT='lots'" in result.stderr
+    assert "Traceback" not in result.stderr
