@@ -33,3 +33,14 @@ class ServiceLayer:
                 return handler(uow, *args, **kwargs)
 
         return await self.db.run(work)
+
+    async def read(
+        self, query: Callable[Concatenate[UnitOfWork, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Runs a query handler in a read-only transaction (it never commits)."""
+
+        def work() -> T:
+            with UnitOfWork(self.db.read_sessions(), self.uow.clock) as uow:
+                return query(uow, *args, **kwargs)
+
+        return await self.db.run(work)

@@ -20,7 +20,7 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         request: pb.GetFeaturesRequest,
         context: grpc.aio.ServicerContext[object, object],
     ) -> pb.GetFeaturesResponse:
-        found = await self.layer.run(handlers.get_features, request.tenant_id, request.profile_id)
+        found = await self.layer.read(handlers.get_features, request.tenant_id, request.profile_id)
         return pb.GetFeaturesResponse(features=mapping.feature_vector_proto(found))
 
 

@@ -34,7 +34,7 @@ class KeyDirectory:
     async def get(self, key_id: str) -> KeyRecord | None:
         record = self._cache.get(key_id)
         if record is None:
-            record = await self.db.transact(lambda s: handlers.find_api_key(s, key_id))
+            record = await self.db.read(lambda s: handlers.find_api_key(s, key_id))
             if record is not None:
                 self._cache[key_id] = record
         return record
@@ -44,7 +44,7 @@ class KeyDirectory:
         live = [k for k, r in self._cache.items() if not r.revoked]
         if not live:
             return 0
-        revoked = await self.db.transact(lambda s: revoked_among(s, live))
+        revoked = await self.db.read(lambda s: revoked_among(s, live))
         for key_id in revoked:
             self._cache[key_id] = dataclasses.replace(self._cache[key_id], revoked=True)
         if revoked:

@@ -23,7 +23,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         bad.require_tenant(request.tenant_id)
         bad.require(request.profile_ref, "profile_ref")
         bad.raise_if_any()
-        profile = await self.db.transact(
+        profile = await self.db.read(
             lambda s: handlers.get_profile(s, request.tenant_id, request.profile_ref)
         )
         return pb.GetProfileResponse(profile=mapping.profile_proto(profile))

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
+READ_ONLY = "layercake_read_only"
 
 
 def normalise_url(url: str) -> str:
@@ -47,7 +48,9 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # a reader under WAL needs no lock: it must not queue behind the writers
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, pool_size: int = 4) -> Engine:
@@ -66,6 +69,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size=workers)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
 
     @property
@@ -91,6 +97,15 @@ class Database:
     async def transact(self, fn: Callable[[Session], T]) -> T:
         """Runs `fn(session)` in one transaction, in the pool."""
         return await self.run(self.run_sync, fn)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Runs a query `fn(session)` in a read-only transaction, in the pool."""
+
+        def run() -> T:
+            with self.read_sessions() as session, session.begin():
+                return fn(session)
+
+        return await self.run(run)
 
     def dispose(self) -> None:
         self._executor.shutdown(wait=True)

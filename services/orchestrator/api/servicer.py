@@ -20,7 +20,7 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
         request: pb.GetContactStateRequest,
         context: grpc.aio.ServicerContext[object, object],
     ) -> pb.GetContactStateResponse:
-        state = await self.layer.run(
+        state = await self.layer.read(
             handlers.get_contact_state, request.tenant_id, request.profile_id
         )
         return pb.GetContactStateResponse(contact_state=mapping.contact_state_proto(state))
