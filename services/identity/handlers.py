@@ -65,7 +65,11 @@ def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id:
         traceparent=traceparent,
     )
     repo.save(profile, metadata)
-    uow.publish(mapping.profile_updated(profile, changed_traits, cmd.message_id, traceparent))
+    sealer = repo.vault.cipher(cmd.tenant_id, profile.profile_id)
+    assert sealer is not None, "save() created the key of a new profile"
+    uow.publish(
+        mapping.profile_updated(profile, changed_traits, cmd.message_id, traceparent, sealer)
+    )
     return profile
 
 

@@ -22,6 +22,7 @@ from services.identity.domain.events import (
     TraitValue,
 )
 from services.identity.domain.identifiers import Identifier, normalise
+from services.identity.domain.personal_data import is_personal
 from services.identity.domain.profile import Profile
 from services.kernel.messaging import subjects
 from services.kernel.protobuf import from_timestamp, to_timestamp
@@ -110,7 +111,7 @@ def to_new_event(event: ProfileEvent, sealer: Sealer) -> NewEvent:
         case TraitsSet():
             message = pe.TraitsSet(
                 traits={
-                    k: pe.SealedTrait(
+                    k: common_pb2.SealedTrait(
                         sealed_json_value=sealer.seal(v.json_value),
                         set_time=to_timestamp(v.set_time),
                     )
@@ -189,13 +190,27 @@ def profile_proto(profile: Profile) -> common_pb2.Profile:
 
 
 def profile_updated(
-    profile: Profile, changed_traits: Iterable[str], cause_message_id: str, traceparent: str
+    profile: Profile,
+    changed_traits: Iterable[str],
+    cause_message_id: str,
+    traceparent: str,
+    sealer: Sealer,
 ) -> OutboxMessage:
-    """The integration event other services project; the whole view, so no call-backs."""
+    """The integration event other services project: the whole view, so no call-backs,
+    with personal traits sealed so the IDENTITY stream never holds them in clear."""
+    view = profile_proto(profile)
+    sealed = {}
+    for name in [n for n in view.traits if is_personal(n)]:
+        trait = profile.traits[name]
+        sealed[name] = common_pb2.SealedTrait(
+            sealed_json_value=sealer.seal(trait.json_value), set_time=to_timestamp(trait.set_time)
+        )
+        del view.traits[name]
     message = identity_events_pb2.ProfileUpdated(
-        profile=profile_proto(profile),
+        profile=view,
         changed_traits=sorted(changed_traits),
         cause_message_id=cause_message_id,
+        sealed_traits=sealed,
     )
     if profile.update_time is not None:
         message.update_time.CopyFrom(to_timestamp(profile.update_time))

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n layercake/common/v1/common.proto\x12\x13layercake.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x06Tenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\nIdentifier\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0e\n\x06hashed\x18\x03 \x01(\x08\"<\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\x12\r\n\x05nanos\x18\x03 \x01(\x05\"i\n\tTimeRange\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\'\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\"A\n\x05\x41\x63tor\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x1e.layercake.common.v1.ActorKind\"N\n\nTraitValue\x12\x12\n\njson_value\x18\x01 \x01(\t\x12,\n\x08set_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcf\x03\n\x07Profile\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x34\n\x0bidentifiers\x18\x04 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x38\n\x06traits\x18\x05 \x03(\x0b\x32(.layercake.common.v1.Profile.TraitsEntry\x12:\n\x07\x63onsent\x18\x06 \x03(\x0b\x32).layercake.common.v1.Profile.ConsentEntry\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1aN\n\x0bTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x05value\x18\x02 \x01(\x0b\x32\x1f.layercake.common.v1.TraitValue:\x02\x38\x01\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01*k\n\tActorKind\x12\x1a\n\x16\x41\x43TOR_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41\x43TOR_KIND_USER\x10\x01\x12\x16\n\x12\x41\x43TOR_KIND_API_KEY\x10\x02\x12\x15\n\x11\x41\x43TOR_KIND_SYSTEM\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n layercake/common/v1/common.proto\x12\x13layercake.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x06Tenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"9\n\nIdentifier\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0e\n\x06hashed\x18\x03 \x01(\x08\"<\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\x12\r\n\x05nanos\x18\x03 \x01(\x05\"i\n\tTimeRange\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\'\n\x0cPageResponse\x12\x17\n\x0fnext_page_token\x18\x01 \x01(\t\"A\n\x05\x41\x63tor\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x1e.layercake.common.v1.ActorKind\"N\n\nTraitValue\x12\x12\n\njson_value\x18\x01 \x01(\t\x12,\n\x08set_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\x0bSealedTrait\x12\x19\n\x11sealed_json_value\x18\x01 \x01(\x0c\x12,\n\x08set_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcf\x03\n\x07Profile\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x34\n\x0bidentifiers\x18\x04 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x38\n\x06traits\x18\x05 \x03(\x0b\x32(.layercake.common.v1.Profile.TraitsEntry\x12:\n\x07\x63onsent\x18\x06 \x03(\x0b\x32).layercake.common.v1.Profile.ConsentEntry\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1aN\n\x0bTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x05value\x18\x02 \x01(\x0b\x32\x1f.layercake.common.v1.TraitValue:\x02\x38\x01\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01*k\n\tActorKind\x12\x1a\n\x16\x41\x43TOR_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41\x43TOR_KIND_USER\x10\x01\x12\x16\n\x12\x41\x43TOR_KIND_API_KEY\x10\x02\x12\x15\n\x11\x41\x43TOR_KIND_SYSTEM\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROFILE_TRAITSENTRY']._serialized_options = b'8\001'
   _globals['_PROFILE_CONSENTENTRY']._loaded_options = None
   _globals['_PROFILE_CONSENTENTRY']._serialized_options = b'8\001'
-  _globals['_ACTORKIND']._serialized_start=1126
-  _globals['_ACTORKIND']._serialized_end=1233
+  _globals['_ACTORKIND']._serialized_start=1214
+  _globals['_ACTORKIND']._serialized_end=1321
   _globals['_TENANT']._serialized_start=90
   _globals['_TENANT']._serialized_end=188
   _globals['_IDENTIFIER']._serialized_start=190
@@ -54,10 +54,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACTOR']._serialized_end=578
   _globals['_TRAITVALUE']._serialized_start=580
   _globals['_TRAITVALUE']._serialized_end=658
-  _globals['_PROFILE']._serialized_start=661
-  _globals['_PROFILE']._serialized_end=1124
-  _globals['_PROFILE_TRAITSENTRY']._serialized_start=998
-  _globals['_PROFILE_TRAITSENTRY']._serialized_end=1076
-  _globals['_PROFILE_CONSENTENTRY']._serialized_start=1078
-  _globals['_PROFILE_CONSENTENTRY']._serialized_end=1124
+  _globals['_SEALEDTRAIT']._serialized_start=660
+  _globals['_SEALEDTRAIT']._serialized_end=746
+  _globals['_PROFILE']._serialized_start=749
+  _globals['_PROFILE']._serialized_end=1212
+  _globals['_PROFILE_TRAITSENTRY']._serialized_start=1086
+  _globals['_PROFILE_TRAITSENTRY']._serialized_end=1164
+  _globals['_PROFILE_CONSENTENTRY']._serialized_start=1166
+  _globals['_PROFILE_CONSENTENTRY']._serialized_end=1212
 # @@protoc_insertion_point(module_scope)

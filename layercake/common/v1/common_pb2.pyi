@@ -275,6 +275,36 @@ class TraitValue(_message.Message):
 Global___TraitValue: _TypeAlias = TraitValue  # noqa: Y015
 
 @_typing.final
+class SealedTrait(_message.Message):
+    """A trait value sealed with its profile's own key (AES-256-GCM, nonce first):
+    only the identity service can open it, and deleting the key forgets it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEALED_JSON_VALUE_FIELD_NUMBER: _builtins.int
+    SET_TIME_FIELD_NUMBER: _builtins.int
+    sealed_json_value: _builtins.bytes
+    """Nonce followed by the ciphertext of the JSON-encoded value."""
+    @_builtins.property
+    def set_time(self) -> _timestamp_pb2.Timestamp:
+        """When the event that set it happened."""
+
+    def __init__(
+        self,
+        *,
+        sealed_json_value: _builtins.bytes = ...,
+        set_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["set_time", b"set_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sealed_json_value", b"sealed_json_value", "set_time", b"set_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SealedTrait: _TypeAlias = SealedTrait  # noqa: Y015
+
+@_typing.final
 class Profile(_message.Message):
     """A person's unified profile as the identity service projects it."""
 

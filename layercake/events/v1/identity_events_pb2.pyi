@@ -23,20 +23,44 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class ProfileUpdated(_message.Message):
     """A profile was created or changed (integration event of the identity service).
-    Carries the whole current view so consumers can project without calling back.
+    Carries the whole current view so consumers can project without calling back,
+    except personal data: personal traits (names, contact details) travel only
+    sealed with the profile's key, so the IDENTITY stream never holds them in clear.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SealedTraitsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _common_pb2.SealedTrait: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _common_pb2.SealedTrait | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     PROFILE_FIELD_NUMBER: _builtins.int
     CHANGED_TRAITS_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     CAUSE_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    SEALED_TRAITS_FIELD_NUMBER: _builtins.int
     cause_message_id: _builtins.str
     """Id of the ingest event that caused it."""
     @_builtins.property
     def profile(self) -> _common_pb2.Profile:
-        """The profile after the change."""
+        """The profile after the change; `traits` holds only traits that are not personal."""
 
     @_builtins.property
     def changed_traits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -46,6 +70,10 @@ class ProfileUpdated(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the change was recorded."""
 
+    @_builtins.property
+    def sealed_traits(self) -> _containers.MessageMap[_builtins.str, _common_pb2.SealedTrait]:
+        """Personal traits, sealed; consumers that need one ask the identity service."""
+
     def __init__(
         self,
         *,
@@ -53,10 +81,11 @@ class ProfileUpdated(_message.Message):
         changed_traits: _abc.Iterable[_builtins.str] | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         cause_message_id: _builtins.str = ...,
+        sealed_traits: _abc.Mapping[_builtins.str, _common_pb2.SealedTrait] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_message_id", b"cause_message_id", "changed_traits", b"changed_traits", "profile", b"profile", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_message_id", b"cause_message_id", "changed_traits", b"changed_traits", "profile", b"profile", "sealed_traits", b"sealed_traits", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

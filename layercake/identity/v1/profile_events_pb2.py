@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from layercake.common.v1 import common_pb2 as layercake_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/identity/v1/profile_events.proto\x12\x15layercake.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/common/v1/common.proto\"h\n\x0eProfileCreated\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x11IdentifiersLinked\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\"\xb0\x01\n\tTraitsSet\x12<\n\x06traits\x18\x01 \x03(\x0b\x32,.layercake.identity.v1.TraitsSet.TraitsEntry\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x1aQ\n\x0bTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x31\n\x05value\x18\x02 \x01(\x0b\x32\".layercake.identity.v1.SealedTrait:\x02\x38\x01\"V\n\x0bSealedTrait\x12\x19\n\x11sealed_json_value\x18\x01 \x01(\x0c\x12,\n\x08set_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb6\x01\n\x0e\x43onsentChanged\x12\x43\n\x07\x63onsent\x18\x01 \x03(\x0b\x32\x32.layercake.identity.v1.ConsentChanged.ConsentEntry\x12/\n\x0b\x63hange_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/identity/v1/profile_events.proto\x12\x15layercake.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/common/v1/common.proto\"h\n\x0eProfileCreated\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"I\n\x11IdentifiersLinked\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\"\xae\x01\n\tTraitsSet\x12<\n\x06traits\x18\x01 \x03(\x0b\x32,.layercake.identity.v1.TraitsSet.TraitsEntry\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x1aO\n\x0bTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .layercake.common.v1.SealedTrait:\x02\x38\x01\"\xb6\x01\n\x0e\x43onsentChanged\x12\x43\n\x07\x63onsent\x18\x01 \x03(\x0b\x32\x32.layercake.identity.v1.ConsentChanged.ConsentEntry\x12/\n\x0b\x63hange_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,13 +42,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IDENTIFIERSLINKED']._serialized_start=242
   _globals['_IDENTIFIERSLINKED']._serialized_end=315
   _globals['_TRAITSSET']._serialized_start=318
-  _globals['_TRAITSSET']._serialized_end=494
+  _globals['_TRAITSSET']._serialized_end=492
   _globals['_TRAITSSET_TRAITSENTRY']._serialized_start=413
-  _globals['_TRAITSSET_TRAITSENTRY']._serialized_end=494
-  _globals['_SEALEDTRAIT']._serialized_start=496
-  _globals['_SEALEDTRAIT']._serialized_end=582
-  _globals['_CONSENTCHANGED']._serialized_start=585
-  _globals['_CONSENTCHANGED']._serialized_end=767
-  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_start=721
-  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_end=767
+  _globals['_TRAITSSET_TRAITSENTRY']._serialized_end=492
+  _globals['_CONSENTCHANGED']._serialized_start=495
+  _globals['_CONSENTCHANGED']._serialized_end=677
+  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_start=631
+  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_end=677
 # @@protoc_insertion_point(module_scope)

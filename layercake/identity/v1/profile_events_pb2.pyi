@@ -95,12 +95,12 @@ class TraitsSet(_message.Message):
         VALUE_FIELD_NUMBER: _builtins.int
         key: _builtins.str
         @_builtins.property
-        def value(self) -> Global___SealedTrait: ...
+        def value(self) -> _common_pb2.SealedTrait: ...
         def __init__(
             self,
             *,
             key: _builtins.str = ...,
-            value: Global___SealedTrait | None = ...,
+            value: _common_pb2.SealedTrait | None = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -113,13 +113,13 @@ class TraitsSet(_message.Message):
     message_id: _builtins.str
     """Ingest message that set them."""
     @_builtins.property
-    def traits(self) -> _containers.MessageMap[_builtins.str, Global___SealedTrait]:
+    def traits(self) -> _containers.MessageMap[_builtins.str, _common_pb2.SealedTrait]:
         """Trait name to sealed value and the event time it was set at."""
 
     def __init__(
         self,
         *,
-        traits: _abc.Mapping[_builtins.str, Global___SealedTrait] | None = ...,
+        traits: _abc.Mapping[_builtins.str, _common_pb2.SealedTrait] | None = ...,
         message_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -129,34 +129,6 @@ class TraitsSet(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TraitsSet: _TypeAlias = TraitsSet  # noqa: Y015
-
-@_typing.final
-class SealedTrait(_message.Message):
-    """A trait value encrypted with the profile's key (AES-256-GCM, nonce first)."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    SEALED_JSON_VALUE_FIELD_NUMBER: _builtins.int
-    SET_TIME_FIELD_NUMBER: _builtins.int
-    sealed_json_value: _builtins.bytes
-    """Nonce followed by the ciphertext of the JSON-encoded value."""
-    @_builtins.property
-    def set_time(self) -> _timestamp_pb2.Timestamp:
-        """When the event that set it happened."""
-
-    def __init__(
-        self,
-        *,
-        sealed_json_value: _builtins.bytes = ...,
-        set_time: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["set_time", b"set_time"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["sealed_json_value", b"sealed_json_value", "set_time", b"set_time"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___SealedTrait: _TypeAlias = SealedTrait  # noqa: Y015
 
 @_typing.final
 class ConsentChanged(_message.Message):

@@ -96,6 +96,11 @@ async def test_event_creates_profile_and_publishes_profile_updated(
     update = identity_events_pb2.ProfileUpdated.FromString(rows[0].payload)
     assert update.profile.profile_id == profile.profile_id
     assert set(update.changed_traits) == {"first_name", "store_id", "visits", "timezone"}
+    # personal traits leave identity only sealed: the IDENTITY stream never holds them in clear
+    assert "first_name" not in update.profile.traits and b"Ann" not in rows[0].payload
+    assert set(update.sealed_traits) == {"first_name"}
+    assert update.profile.traits["store_id"].json_value == '"s-12"'
+
 
 
 async def test_redelivery_is_a_no_op_and_known_identifier_joins(
