@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -24,6 +26,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:  # lines of one request or message share its trace id
+            line["trace_id"] = format(span.trace_id, "032x")
         line |= {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
