@@ -1,7 +1,9 @@
 """The append-only event log on SQLAlchemy, with optimistic concurrency.
 
 The unique key on `(stream_id, version)` is the lock: a stale writer's insert
-fails and surfaces as `ConcurrencyError`; nothing ever updates or deletes a row.
+conflicts and surfaces as `ConcurrencyError`; nothing ever updates or deletes a
+committed row. The insert says `ON CONFLICT DO NOTHING` and counts what it wrote,
+so a conflict costs no savepoint and leaves the caller's transaction usable.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import ConcurrencyError
@@ -38,7 +40,10 @@ def _stored(row: Row[tuple[object, ...]]) -> StoredEvent:
     )
 
 
-_INSERT_RETURNING = insert(events).returning(*events.c, sort_by_parameter_order=True)
+_INSERT_UNLESS_CONFLICT = {
+    "sqlite": sqlite.insert(events).on_conflict_do_nothing().returning(*events.c),
+    "postgresql": postgresql.insert(events).on_conflict_do_nothing().returning(*events.c),
+}
 
 
 class EventStore:
@@ -80,14 +85,18 @@ class EventStore:
             }
             for i, e in enumerate(new_events, start=1)
         ]
-        try:
-            with self.session.begin_nested():
-                result = self.session.connection().execute(_INSERT_RETURNING, rows)
-                return [_stored(r) for r in result]
-        except IntegrityError as e:
-            raise ConcurrencyError(
-                f"stream {stream_id} moved past version {expected_version}"
-            ) from e
+        connection = self.session.connection()
+        insert_rows = _INSERT_UNLESS_CONFLICT[connection.dialect.name]
+        written = sorted(
+            (_stored(r) for r in connection.execute(insert_rows, rows)), key=lambda e: e.version
+        )
+        if len(written) < len(rows):
+            if written:  # part of the block landed: take it back, this append did not happen
+                connection.execute(
+                    delete(events).where(events.c.position.in_([e.position for e in written]))
+                )
+            raise ConcurrencyError(f"stream {stream_id} moved past version {expected_version}")
+        return written
 
     def load(self, stream_id: str, after_version: int = 0) -> list[StoredEvent]:
         stmt = (

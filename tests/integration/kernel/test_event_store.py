@@ -96,6 +96,33 @@ def test_a_stale_expected_version_is_a_concurrency_error(
     assert stream_rows(database, stream) == [(1, b"a"), (2, b"b")]
 
 
+def test_a_block_that_conflicts_part_way_leaves_nothing_behind(
+    uow: UnitOfWorkFactory, database: Database
+) -> None:
+    """Expecting 1 when the stream is at 2: version 2 conflicts, version 3 must not stay."""
+    stream = random_id("s-")
+    append(uow, stream, 0, "a", "b")
+    with uow() as u:
+        with pytest.raises(ConcurrencyError):
+            u.append(stream, 1, [event("x"), event("y")], META)
+        # the transaction is still usable: the writer reloads and appends in it
+        u.append(stream, u.events.current_version(stream), [event("c")], META)
+        u.commit()
+    assert stream_rows(database, stream) == [(1, b"a"), (2, b"b"), (3, b"c")]
+
+
+def test_an_event_id_appended_twice_is_refused(uow: UnitOfWorkFactory, database: Database) -> None:
+    stream = random_id("s-")
+    first = NewEvent(EVENT_TYPE, b"a")
+    append(uow, stream, 0, "z")
+    with uow() as u:
+        u.append(stream, 1, [first], META)
+        u.commit()
+    with pytest.raises(ConcurrencyError), uow() as u:
+        u.append(random_id("s-"), 0, [first], META)
+    assert stream_rows(database, stream) == [(1, b"z"), (2, b"a")]
+
+
 def test_two_writers_one_wins_the_other_retries(uow: UnitOfWorkFactory, database: Database) -> None:
     """Both read version N, then both append expecting N: exactly one wins."""
     stream = random_id("s-")
