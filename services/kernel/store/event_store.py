@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Row, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import ConcurrencyError
+from services.kernel.store.conflicts import insert_unless_conflict
 from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
 from services.kernel.store.schema import events
 
@@ -38,12 +38,6 @@ def _stored(row: Row[tuple[object, ...]]) -> StoredEvent:
         ),
         recorded_time=m["recorded_time"],
     )
-
-
-_INSERT_UNLESS_CONFLICT = {
-    "sqlite": sqlite.insert(events).on_conflict_do_nothing().returning(*events.c),
-    "postgresql": postgresql.insert(events).on_conflict_do_nothing().returning(*events.c),
-}
 
 
 class EventStore:
@@ -86,7 +80,7 @@ class EventStore:
             for i, e in enumerate(new_events, start=1)
         ]
         connection = self.session.connection()
-        insert_rows = _INSERT_UNLESS_CONFLICT[connection.dialect.name]
+        insert_rows = insert_unless_conflict(events, connection.dialect.name)
         written = sorted(
             (_stored(r) for r in connection.execute(insert_rows, rows)), key=lambda e: e.version
         )

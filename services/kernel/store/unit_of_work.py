@@ -12,10 +12,10 @@ from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.kernel.clock import Clock
+from services.kernel.store.conflicts import insert_unless_conflict
 from services.kernel.store.event_store import EventStore
 from services.kernel.store.projections import Projection
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
@@ -93,16 +93,10 @@ class UnitOfWork:
 
     def claim(self, consumer: str, event_id: str) -> bool:
         """Records that `consumer` handles `event_id`; False when it already did."""
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(inbox).values(
-                        consumer=consumer, event_id=event_id, processed_time=self.now()
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        connection = self.session.connection()
+        claim = insert_unless_conflict(inbox, connection.dialect.name)
+        row = {"consumer": consumer, "event_id": event_id, "processed_time": self.now()}
+        return connection.execute(claim, row).first() is not None
 
     def claimed(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of `event_ids` the consumer already handled (one query for a whole batch)."""
@@ -116,7 +110,8 @@ class UnitOfWork:
         return set(rows.scalars())
 
     def claim_all(self, consumer: str, event_ids: Sequence[str]) -> None:
-        """Records a batch as handled; a concurrent claim of any of them is an IntegrityError."""
+        """Records a batch as handled; a concurrent claim of any of them is an IntegrityError
+        (it must be: the batch's effects were applied assuming no one else had them)."""
         if event_ids:
             now = self.now()
             self.session.execute(
