@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import shutil
+import subprocess
 import sys
 import tempfile
 from importlib import resources
@@ -19,8 +20,6 @@ PROTO_ROOT = Path("protos")
 
 def generate(out_dir: Path) -> None:
     """Runs protoc (grpcio-tools) with the gRPC and mypy plugins into `out_dir`."""
-    from grpc_tools import protoc
-
     protos = sorted(str(p) for p in PROTO_ROOT.rglob("*.proto"))
     include = str(resources.files("grpc_tools") / "_proto")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -37,8 +36,15 @@ def generate(out_dir: Path) -> None:
         f"--mypy_grpc_out={out_dir}",
         *protos,
     ]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed")
+    # protoc in a child process: the plugins' chatter is shown only when it fails
+    done = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", *args[1:]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"protoc failed:\n{done.stdout}{done.stderr}")
     package = out_dir / "layercake"
     for directory in [package, *(p for p in package.rglob("*") if p.is_dir())]:
         (directory / "__init__.py").touch()
