@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.kernel.ids import is_tenant_id
+from services.kernel.tenants import is_tenant_id
 
 
 class LayercakeError(Exception):

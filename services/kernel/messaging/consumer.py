@@ -23,11 +23,11 @@ from prometheus_client import Counter
 
 from services.kernel import telemetry
 from services.kernel.errors import Unprocessable
-from services.kernel.ids import is_tenant_id
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.kernel.tenants import is_tenant_id
 
 log = logging.getLogger(__name__)
 

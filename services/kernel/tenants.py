@@ -1,15 +1,10 @@
-"""Identifier helpers shared by all services."""
+"""What a tenant id may be: it becomes a token of every NATS subject."""
 
 from __future__ import annotations
 
 import re
-import uuid
 
 TENANT_ID = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def is_tenant_id(value: str) -> bool:
