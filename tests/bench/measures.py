@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 from nats.errors import TimeoutError as NatsTimeout
@@ -129,7 +129,34 @@ def count_rows(db: Database, table: Table) -> int:
 # --- 1. database transactions -------------------------------------------------------------
 
 
-class RawSqlite:
+class _RawInserts:
+    """Timed transactions of `rows` plain inserts, outside the kernel."""
+
+    rows: list[tuple[bytes]]
+    tick: Tick
+    conn: Any
+
+    def _one(self) -> None:
+        raise NotImplementedError
+
+    def _run(self, transactions: int) -> Measure:
+        k = len(self.rows)
+        done = _chunked(self.tick, transactions * k)
+        start = time.perf_counter()
+        for _ in range(transactions):
+            self._one()
+            done(k)
+        return Measure(transactions * k, time.perf_counter() - start)
+
+    async def round(self, n: int) -> Measure:
+        """`n` transactions; the measure counts rows."""
+        return await asyncio.to_thread(self._run, n)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class RawSqlite(_RawInserts):
     """Plain sqlite3 with the kernel's pragmas: BEGIN IMMEDIATE, insert, COMMIT (an fsync)."""
 
     def __init__(self, path: Path, rows_per_tx: int, payload: bytes, tick: Tick) -> None:
@@ -152,24 +179,8 @@ class RawSqlite:
             self.conn.executemany("INSERT INTO raw (payload) VALUES (?)", self.rows)
         self.conn.execute("COMMIT")
 
-    def _run(self, transactions: int) -> Measure:
-        k = len(self.rows)
-        done = _chunked(self.tick, transactions * k)
-        start = time.perf_counter()
-        for _ in range(transactions):
-            self._one()
-            done(k)
-        return Measure(transactions * k, time.perf_counter() - start)
 
-    async def round(self, n: int) -> Measure:
-        """`n` transactions; the measure counts rows."""
-        return await asyncio.to_thread(self._run, n)
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class RawPostgres:
+class RawPostgres(_RawInserts):
     """Plain psycopg: insert, COMMIT; a batch goes through executemany (pipelined)."""
 
     def __init__(self, conninfo: str, rows_per_tx: int, payload: bytes, tick: Tick) -> None:
@@ -191,22 +202,6 @@ class RawPostgres:
             else:
                 cur.executemany("INSERT INTO raw (payload) VALUES (%s)", self.rows)
         self.conn.commit()
-
-    def _run(self, transactions: int) -> Measure:
-        k = len(self.rows)
-        done = _chunked(self.tick, transactions * k)
-        start = time.perf_counter()
-        for _ in range(transactions):
-            self._one()
-            done(k)
-        return Measure(transactions * k, time.perf_counter() - start)
-
-    async def round(self, n: int) -> Measure:
-        """`n` transactions; the measure counts rows."""
-        return await asyncio.to_thread(self._run, n)
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def _append_and_queue(uow: UnitOfWorkFactory, events_per_tx: int, payload: bytes) -> None:
