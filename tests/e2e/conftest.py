@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -41,15 +39,3 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 async def gateway(platform: Platform) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(platform.stack.addr("gateway")) as channel:
         yield channel
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
-    """Retries an async probe until it stops raising, or re-raises at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await probe()
-        except (AssertionError, grpc.aio.AioRpcError):
-            if time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.1)

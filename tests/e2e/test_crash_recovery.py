@@ -11,8 +11,9 @@ import pytest
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
 from tests.conftest import random_id
-from tests.e2e.conftest import Platform, eventually
+from tests.e2e.conftest import Platform
 from tests.e2e.test_walking_skeleton import event
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,7 @@ async def test_kill_9_identity_and_gateway_mid_stream(platform: Platform) -> Non
     async with grpc.aio.insecure_channel(stack.addr("gateway")) as channel:
         stub = ggrpc.GatewayServiceStub(channel)
 
-        async def all_present() -> None:
+        async def all_present() -> bool:
             for cookie in answered:
                 reply = await stub.GetProfile(
                     gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
@@ -65,5 +66,6 @@ async def test_kill_9_identity_and_gateway_mid_stream(platform: Platform) -> Non
                 )
                 # exactly the four events one ingest makes: nothing applied twice
                 assert reply.profile.version == 4, (cookie, reply.profile.version)
+            return True
 
         await eventually(all_present, timeout=60)

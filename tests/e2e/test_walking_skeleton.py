@@ -23,7 +23,8 @@ from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as ogrpc
 from services.local.stack import DEMO_TENANT
 from tests.conftest import random_id
-from tests.e2e.conftest import Platform, eventually
+from tests.e2e.conftest import Platform
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 

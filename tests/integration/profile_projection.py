@@ -31,7 +31,6 @@ from services.kernel.store.database import Database
 from services.kernel.store.schema import inbox
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.conftest import random_id
-from tests.e2e.conftest import eventually
 from tests.integration.harness import (
     consume,
     isolated,
@@ -41,6 +40,7 @@ from tests.integration.harness import (
     serving,
     violations,
 )
+from tests.polling import eventually
 from tests.profile_events import as_outbox, profile_updated
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -220,7 +220,7 @@ class ProfileProjectionContract(ABC):
             await publish(js, as_outbox(profile_updated(tenant, profile_id, 7)))
             async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.server.port}") as channel:
 
-                async def projected() -> None:
-                    assert await self.rpc_version(channel, tenant, profile_id) == 7
+                async def projected() -> bool:
+                    return await self.rpc_version(channel, tenant, profile_id) == 7
 
                 await eventually(projected, timeout=15)

@@ -102,7 +102,6 @@ async def test_event_creates_profile_and_publishes_profile_updated(
     assert update.profile.traits["store_id"].json_value == '"s-12"'
 
 
-
 async def test_redelivery_is_a_no_op_and_known_identifier_joins(
     js: JetStreamContext, identity_db: Database, identity_uow: UnitOfWorkFactory
 ) -> None:

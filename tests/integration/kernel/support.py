@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -33,20 +31,6 @@ effects = Table(
     Column("event_id", String(64), nullable=False),
     Column("worker", String(40), nullable=False),
 )
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T | None]], timeout: float = 10.0, interval: float = 0.02
-) -> T:
-    """Polls `check` until it returns something truthy; fails the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 def record_effect(worker: str) -> Callable[[UnitOfWork, Envelope], None]:

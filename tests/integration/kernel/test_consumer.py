@@ -29,13 +29,13 @@ from tests.conftest import random_id
 from tests.integration.kernel.support import (
     count_effects,
     effects,
-    eventually,
     last_message_headers,
     make_message,
     publish,
     record_effect,
     subject_counts,
 )
+from tests.polling import eventually
 
 ACK_WAIT = 1.0
 

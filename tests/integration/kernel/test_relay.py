@@ -21,12 +21,12 @@ from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.kernel.support import (
     count_effects,
-    eventually,
     last_message_headers,
     make_message,
     record_effect,
     subject_counts,
 )
+from tests.polling import eventually
 
 
 def subject(tenant: str, event: str = "thing_happened") -> str:

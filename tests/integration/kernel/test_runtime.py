@@ -21,7 +21,8 @@ from services.kernel.store.database import Database
 from services.kernel.store.schema import inbox, outbox
 from services.kernel.store.unit_of_work import UnitOfWork
 from tests.conftest import random_id
-from tests.integration.kernel.support import eventually, make_message, publish, subject_counts
+from tests.integration.kernel.support import make_message, publish, subject_counts
+from tests.polling import eventually
 
 
 async def test_a_service_consumes_relays_serves_and_stops_gracefully_on_sigterm(

@@ -34,4 +34,3 @@ def test_profile_ref_by_identifier_or_profile_id() -> None:
     assert parse_ref("1b6e0c1e-profile") == "1b6e0c1e-profile"
     with pytest.raises(BadIdentifier):
         parse_ref("email:   ")
-
