@@ -76,13 +76,22 @@ class Runtime:
         if self.relay is not None:
             self.relay.notify()
 
+    async def _nats_lost(self) -> None:
+        """Without the event log a service cannot do its job: load balancers look elsewhere."""
+        if self.server is not None and not self.stop_event.is_set():
+            await self.server.serving(False)
+
+    async def _nats_back(self) -> None:
+        if self.server is not None and not self.stop_event.is_set():
+            await self.server.serving(True)
+
     async def start(self) -> None:
         s = self.settings
         telemetry.setup_tracing(s.service)
         db = Database(s.database_url, workers=s.db_workers)
         await db.run(migrate, db.engine, self.app.migrations)
         uow = UnitOfWorkFactory(db.sessions, self.clock, self.app.projections, self._notify_outbox)
-        nc = await connect(s.nats_url, f"layercake-{s.service}")
+        nc = await connect(s.nats_url, f"layercake-{s.service}", self._nats_lost, self._nats_back)
         js = nc.jetstream()
         await ensure_streams(js, replicas=s.stream_replicas)
         self.context = ctx = Context(s, db, uow, self.clock, nc, js)
