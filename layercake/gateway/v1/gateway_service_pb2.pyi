@@ -56,7 +56,10 @@ class IngestResult(_message.Message):
     message_id: _builtins.str
     """The event's `message_id`."""
     duplicate: _builtins.bool
-    """True when an event with this message id was accepted before."""
+    """True when JetStream saw this message id within its duplicate window (2 min).
+    A repeat after the window is accepted again, and still applied only once
+    downstream: the message id stays the event's idempotency key for good.
+    """
     sequence: _builtins.int
     """Position in the INGEST stream."""
     def __init__(
