@@ -1,15 +1,15 @@
 # layercake — one command to run, one to test. Every target installs what it needs.
 SHELL := /bin/bash
-PY ?= python3.11
+PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-PROTO_SRC := $(shell find protos -name '*.proto')
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint proto proto-check breaking bench clean fmt unit integration e2e replay
 
 $(STAMP): pyproject.toml
-	@command -v $(PY) >/dev/null || { echo "need $(PY) on PATH"; exit 1; }
+	@test -n "$(PY)" || { echo "need python3.11 on PATH"; exit 1; }
+	@$(PY) -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version" || { echo "need Python 3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
