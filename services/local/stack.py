@@ -37,9 +37,12 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        """Free ports for tests (metrics off), so suites never collide with `make run`."""
+        """Free ports for tests, so suites never collide with `make run`."""
         return cls(
-            {s: free_port() for s in SERVICES}, dict.fromkeys(SERVICES, 0), free_port(), free_port()
+            {s: free_port() for s in SERVICES},
+            {s: free_port() for s in SERVICES},
+            free_port(),
+            free_port(),
         )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -244,3 +246,26 @@ async def test_trace_context_crosses_grpc_and_nats(
     finally:
         await nc.close()
     assert update["traceparent"].split("-")[1] == trace_id
+
+
+async def test_each_service_serves_prometheus_metrics(
+    platform: Platform, gateway: grpc.aio.Channel
+) -> None:
+    stub = ggrpc.GatewayServiceStub(gateway)
+    await stub.Ingest(
+        gpb.IngestRequest(events=[event(random_id("ck-"))]), metadata=platform.auth, timeout=10
+    )
+
+    def scrape(service: str) -> str:
+        port = platform.stack.ports.metrics[service]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            return str(reply.read().decode())
+
+    gateway_metrics = await asyncio.to_thread(scrape, "gateway")
+    assert 'method="/layercake.gateway.v1.GatewayService/Ingest"' in gateway_metrics
+
+    async def identity_applied() -> bool:
+        text = await asyncio.to_thread(scrape, "identity")
+        return 'layercake_consumer_applied_total{consumer="identity-ingest"}' in text
+
+    await eventually(identity_applied)
