@@ -6,7 +6,7 @@ events, so loading it is replaying its stream (`tenant-<id>`). It never saves it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from services.gateway.domain.errors import (
 )
 from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated, TenantEvent
 from services.gateway.domain.keys import KeyRecord, check_scopes
+from services.kernel.aggregate import Aggregate
 from services.kernel.errors import Violations
 
 STREAM_PREFIX = "tenant-"
@@ -39,21 +40,11 @@ class ApiKey:
 
 
 @dataclass
-class Tenant:
+class Tenant(Aggregate[TenantEvent]):
     tenant_id: str = ""
     display_name: str = ""
     create_time: datetime | None = None
-    version: int = 0
     keys: dict[str, ApiKey] = field(default_factory=dict)
-    pending: list[TenantEvent] = field(default_factory=list)
-
-    @classmethod
-    def replay(cls, events: Iterable[TenantEvent], version: int = 0) -> Tenant:
-        tenant = cls()
-        for event in events:
-            tenant.apply(event)
-        tenant.version = version
-        return tenant
 
     @property
     def exists(self) -> bool:
@@ -108,10 +99,6 @@ class Tenant:
     def _require_exists(self) -> None:
         if not self.exists:
             raise TenantNotFound(f"no tenant {self.tenant_id!r}")
-
-    def _record(self, event: TenantEvent) -> None:
-        self.apply(event)
-        self.pending.append(event)
 
     def apply(self, event: TenantEvent) -> None:
         match event:

@@ -43,8 +43,7 @@ class TenantRepository:
                 traceparent=telemetry.current_traceparent(),
             ),
         )
-        tenant.version += len(new_events)
-        tenant.pending.clear()
+        tenant.saved()
 
 
 def find_key(session: Session, key_id: str) -> KeyRecord | None:

@@ -20,6 +20,7 @@ from services.identity.domain.events import (
     TraitValue,
 )
 from services.identity.domain.identifiers import Identifier, identifier_type
+from services.kernel.aggregate import Aggregate
 
 PURPOSES = frozenset(
     {"email_marketing", "sms_marketing", "advertising", "personalization", "analytics"}
@@ -27,30 +28,20 @@ PURPOSES = frozenset(
 
 
 @dataclass
-class Profile:
+class Profile(Aggregate[ProfileEvent]):
     tenant_id: str = ""
     profile_id: str = ""
-    version: int = 0
     create_time: datetime | None = None
     update_time: datetime | None = None
     identifiers: set[Identifier] = field(default_factory=set)
     traits: dict[str, TraitValue] = field(default_factory=dict)
     consent: dict[str, bool] = field(default_factory=dict)
     consent_time: dict[str, datetime] = field(default_factory=dict)
-    pending: list[ProfileEvent] = field(default_factory=list)
 
     @classmethod
     def create(cls, tenant_id: str, profile_id: str, at: datetime) -> Profile:
         profile = cls()
         profile._record(ProfileCreated(tenant_id, profile_id, at))
-        return profile
-
-    @classmethod
-    def replay(cls, events: Iterable[ProfileEvent], version: int = 0) -> Profile:
-        profile = cls()
-        for event in events:
-            profile.apply(event)
-        profile.version = version
         return profile
 
     @property
@@ -95,10 +86,6 @@ class Profile:
         }
         if changed:
             self._record(ConsentChanged(changed, at))
-
-    def _record(self, event: ProfileEvent) -> None:
-        self.apply(event)
-        self.pending.append(event)
 
     def apply(self, event: ProfileEvent) -> None:
         match event:

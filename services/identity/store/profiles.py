@@ -62,8 +62,7 @@ class ProfileRepository:
             cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
         new_events = [mapping.to_new_event(e, cipher) for e in profile.pending]
         self.uow.append(profile.stream_id, profile.version, new_events, metadata)
-        profile.version += len(new_events)
-        profile.pending.clear()
+        profile.saved()
 
 
 def find_profile(session: Session, tenant_id: str, ref: Identifier | str) -> Profile | None:
