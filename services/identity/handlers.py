@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from services.identity import mapping
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
+from services.identity.domain.events import TraitsSet
 from services.identity.domain.identifiers import parse_ref
 from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import resolve
@@ -53,9 +54,9 @@ def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id:
         )
     profile.set_traits(cmd.traits, cmd.event_time, cmd.message_id)
     profile.set_consent(cmd.consent, cmd.event_time)
-    changed_traits = {name for e in profile.pending for name in getattr(e, "traits", {})}
     if not profile.pending:
         return profile
+    changed_traits = {n for e in profile.pending if isinstance(e, TraitsSet) for n in e.traits}
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(
         tenant_id=cmd.tenant_id,
