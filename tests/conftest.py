@@ -50,15 +50,17 @@ async def js(nats_client: Client) -> JetStreamContext:
     return context
 
 
-def _postgres_database(migrations: Path | None) -> Iterator[Database]:
-    """A fresh PostgreSQL schema per test, dropped afterwards."""
+def _postgres_database(migrations: Path | None, target: str = "heads") -> Iterator[Database]:
+    """A fresh PostgreSQL schema per test, migrated up to `target` ('' for none), dropped
+    afterwards."""
     schema = random_id("t_")
     admin = Database(POSTGRES_URL, workers=1)
     with admin.engine.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = POSTGRES_URL + ("&" if "?" in POSTGRES_URL else "?") + f"options=-csearch_path%3D{schema}"
     db = Database(url)
-    migrate(db.engine, migrations)
+    if target:
+        migrate(db.engine, migrations, target)
     try:
         yield db
     finally:
@@ -68,21 +70,23 @@ def _postgres_database(migrations: Path | None) -> Iterator[Database]:
         admin.dispose()
 
 
-def migrated_database(migrations: Path | None) -> Any:
-    """A fixture: a database migrated with the kernel's and (given) a service's revisions,
-    on SQLite and, when LAYERCAKE_TEST_POSTGRES_URL is set, PostgreSQL."""
+def migrated_database(migrations: Path | None, target: str = "heads") -> Any:
+    """A fixture: a database migrated with the kernel's and (given) a service's revisions
+    up to `target` ('' leaves it empty), on SQLite and, when LAYERCAKE_TEST_POSTGRES_URL
+    is set, PostgreSQL."""
 
     @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
     def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         if request.param == "sqlite":
             db = Database(f"sqlite:///{tmp_path / 'service.db'}")
-            migrate(db.engine, migrations)
+            if target:
+                migrate(db.engine, migrations, target)
             yield db
             db.dispose()
             return
         if not POSTGRES_URL:
             pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
-        yield from _postgres_database(migrations)
+        yield from _postgres_database(migrations, target)
 
     return fixture
 

@@ -23,11 +23,12 @@ from services.gateway.domain.commands import EnsureTenant, IssueApiKey, RevokeAp
 from services.kernel.clock import SystemClock
 from services.kernel.config import load_settings
 from services.kernel.errors import ConcurrencyError, ConfigError, LayercakeError
+from services.kernel.principals import Actor
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
-ACTOR = "operator"
+ACTOR = Actor.system("gateway-admin")
 KEY_VAR = "LAYERCAKE_API_KEY"
 TENANT_VAR = "LAYERCAKE_TENANT"
 

@@ -24,6 +24,7 @@ from services.gateway.domain.tenant import Tenant
 from services.gateway.store.tenants import TenantRepository, find_key
 from services.kernel import telemetry
 from services.kernel.errors import InvalidArgument, Violations
+from services.kernel.principals import Actor
 from services.kernel.store.records import OutboxMessage
 from services.kernel.store.unit_of_work import UnitOfWork
 
@@ -58,7 +59,7 @@ class IssuedKey:
     scopes: tuple[str, ...]
 
 
-def create_tenant(uow: UnitOfWork, cmd: CreateTenant, actor: str) -> Tenant:
+def create_tenant(uow: UnitOfWork, cmd: CreateTenant, actor: Actor) -> Tenant:
     repo = TenantRepository(uow)
     tenant = repo.get(cmd.tenant_id) if cmd.tenant_id else Tenant()
     tenant.create(cmd.tenant_id, cmd.display_name, uow.now())
@@ -73,7 +74,7 @@ def _issue(tenant: Tenant, scopes: Sequence[str], display_name: str, at: datetim
     return IssuedKey(tenant.tenant_id, key.key_id, key.text, issued.scopes)
 
 
-def issue_api_key(uow: UnitOfWork, cmd: IssueApiKey, actor: str) -> IssuedKey:
+def issue_api_key(uow: UnitOfWork, cmd: IssueApiKey, actor: Actor) -> IssuedKey:
     repo = TenantRepository(uow)
     tenant = repo.get(cmd.tenant_id)
     issued = _issue(tenant, cmd.scopes, cmd.display_name, uow.now())
@@ -82,7 +83,7 @@ def issue_api_key(uow: UnitOfWork, cmd: IssueApiKey, actor: str) -> IssuedKey:
     return issued
 
 
-def revoke_api_key(uow: UnitOfWork, cmd: RevokeApiKey, actor: str) -> None:
+def revoke_api_key(uow: UnitOfWork, cmd: RevokeApiKey, actor: Actor) -> None:
     repo = TenantRepository(uow)
     tenant = repo.get(cmd.tenant_id)
     tenant.revoke_key(cmd.key_id, cmd.reason, uow.now())
@@ -90,7 +91,7 @@ def revoke_api_key(uow: UnitOfWork, cmd: RevokeApiKey, actor: str) -> None:
     uow.commit()
 
 
-def ensure_tenant(uow: UnitOfWork, cmd: EnsureTenant, actor: str) -> tuple[IssuedKey, bool]:
+def ensure_tenant(uow: UnitOfWork, cmd: EnsureTenant, actor: Actor) -> tuple[IssuedKey, bool]:
     """The tenant and a working key with `scopes`; True when a new key was issued.
 
     Idempotent: run it at every start and it changes nothing once the key works.

@@ -17,10 +17,14 @@ from services.identity.domain.resolution import resolve
 from services.identity.store.profiles import ProfileRepository, find_profile
 from services.kernel import telemetry
 from services.kernel.errors import InvalidArgument, NotFound
+from services.kernel.principals import Actor
 from services.kernel.store.records import EventMetadata
 from services.kernel.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# Ingested events carry no principal of their own yet: the pipeline acts for them.
+INGEST = Actor.system("identity-ingest")
 
 
 def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id: str) -> Profile:
@@ -60,7 +64,7 @@ def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id:
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(
         tenant_id=cmd.tenant_id,
-        actor="ingest",
+        actor=INGEST,
         causation_id=causation_id,
         correlation_id=cmd.message_id[:64],
         traceparent=traceparent,

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.messaging.envelope import Envelope, headers_for
 from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.principals import Actor
 from services.kernel.store.database import Database
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage
 from services.kernel.store.schema import events, inbox, outbox
@@ -206,7 +207,7 @@ class RawPostgres(_RawInserts):
 
 def _append_and_queue(uow: UnitOfWorkFactory, events_per_tx: int, payload: bytes) -> None:
     """One command per event: a new stream gets one event and queues one integration event."""
-    metadata = EventMetadata(tenant_id="benchappend", actor="bench")
+    metadata = EventMetadata(tenant_id="benchappend", actor=Actor.system("bench"))
     with uow() as work:
         for _ in range(events_per_tx):
             event = NewEvent(type=EVENT_TYPE, payload=payload)

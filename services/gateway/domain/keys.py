@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.kernel.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.kernel.principals import Actor
 
 PREFIX = "lc_"
 KEY_ID = re.compile(r"^[a-z0-9]{8,32}$")
@@ -70,8 +71,9 @@ class Principal:
     scopes: frozenset[str]
 
     @property
-    def actor(self) -> str:
-        return f"api_key:{self.key_id}"
+    def actor(self) -> Actor:
+        """Recorded on the events this key causes (until keys belong to principals)."""
+        return Actor.system(f"api_key:{self.key_id}")
 
 
 def new_key() -> NewKey:

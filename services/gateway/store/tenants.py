@@ -12,6 +12,7 @@ from services.gateway.domain.keys import KeyRecord
 from services.gateway.domain.tenant import Tenant, stream_id
 from services.gateway.store.tables import api_keys
 from services.kernel import telemetry
+from services.kernel.principals import Actor
 from services.kernel.store.records import EventMetadata
 from services.kernel.store.unit_of_work import UnitOfWork
 
@@ -28,7 +29,7 @@ class TenantRepository:
         events = (e for s in stored if (e := mapping.from_stored(s)) is not None)
         return Tenant.replay(events, stored[-1].version)
 
-    def save(self, tenant: Tenant, actor: str) -> None:
+    def save(self, tenant: Tenant, actor: Actor) -> None:
         """Appends the pending events; a stale version raises ConcurrencyError."""
         if not tenant.pending:
             return

@@ -15,6 +15,7 @@ from sqlalchemy import Row, delete, func, select
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import ConcurrencyError
+from services.kernel.principals import Actor, PrincipalKind
 from services.kernel.store.conflicts import insert_unless_conflict
 from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
 from services.kernel.store.schema import events
@@ -31,12 +32,13 @@ def _stored(row: Row[tuple[object, ...]]) -> StoredEvent:
         payload=m["payload"],
         metadata=EventMetadata(
             tenant_id=m["tenant_id"],
-            actor=m["actor"],
+            actor=Actor(m["actor_id"], PrincipalKind(m["actor_kind"])),
             causation_id=m["causation_id"],
             correlation_id=m["correlation_id"],
             traceparent=m["traceparent"],
         ),
         recorded_time=m["recorded_time"],
+        schema_version=m["schema_version"],
     )
 
 
@@ -71,7 +73,9 @@ class EventStore:
                 "type": e.type,
                 "payload": e.payload,
                 "tenant_id": metadata.tenant_id,
-                "actor": metadata.actor,
+                "actor_id": metadata.actor.id,
+                "actor_kind": metadata.actor.kind.value,
+                "schema_version": e.schema_version,
                 "causation_id": metadata.causation_id,
                 "correlation_id": metadata.correlation_id,
                 "traceparent": metadata.traceparent,

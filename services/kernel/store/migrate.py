@@ -24,12 +24,12 @@ def alembic_config(service_versions: Path | None) -> Config:
     return cfg
 
 
-def migrate(engine: Engine, service_versions: Path | None = None) -> None:
-    """Upgrades the database to the newest revision; safe to run at every start."""
+def migrate(engine: Engine, service_versions: Path | None = None, target: str = "heads") -> None:
+    """Upgrades the database to the newest revisions (or to `target`); safe at every start."""
     cfg = alembic_config(service_versions)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # replicas starting together: one migrates, the others wait, then find nothing to do
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "heads")
+        command.upgrade(cfg, target)

@@ -6,13 +6,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.kernel.principals import Actor
+
 
 @dataclass(frozen=True)
 class EventMetadata:
     """Who and what caused an event; stored beside every event and carried on the wire."""
 
     tenant_id: str
-    actor: str = "system"
+    actor: Actor
     causation_id: str = ""
     correlation_id: str = ""
     traceparent: str = ""
@@ -20,11 +22,13 @@ class EventMetadata:
 
 @dataclass(frozen=True)
 class NewEvent:
-    """An event about to be appended: `type` is the full protobuf message name."""
+    """An event about to be appended: `type` is the full protobuf message name, and
+    `schema_version` the shape of `payload` (upcasters bring older shapes up to date)."""
 
     type: str
     payload: bytes
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    schema_version: int = 1
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class StoredEvent:
     payload: bytes
     metadata: EventMetadata
     recorded_time: datetime
+    schema_version: int = 1
 
 
 @dataclass(frozen=True)

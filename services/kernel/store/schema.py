@@ -1,18 +1,14 @@
-"""Tables every service's database has: events, outbox, inbox.
+"""Tables every service's database has: events, outbox, inbox, snapshots.
 
 Service tables (projections) live in each service's own `store/` module and
-migrations; these three are created by the kernel's first migration.
+migrations; these are created by the kernel's migrations (each of which
+freezes its own copy of the tables it creates).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
-    BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -20,35 +16,14 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
+
+from services.kernel.store.column_types import Position, UtcDateTime
+
+__all__ = ["Position", "UtcDateTime", "events", "inbox", "metadata", "outbox", "snapshots"]
 
 metadata = MetaData()
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-Position = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, whatever the backend keeps."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 events = Table(
@@ -61,7 +36,9 @@ events = Table(
     Column("type", String(200), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("tenant_id", String(64), nullable=False),
-    Column("actor", String(200), nullable=False),
+    Column("actor_id", String(200), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("schema_version", Integer, nullable=False),
     Column("causation_id", String(64), nullable=False),
     Column("correlation_id", String(64), nullable=False),
     Column("traceparent", String(64), nullable=False),
@@ -82,6 +59,17 @@ outbox = Table(
     Column("subject_ref", String(200), nullable=False),
     Column("traceparent", String(64), nullable=False),
     Column("created_time", UtcDateTime, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("stream_id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("type", String(200), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("recorded_time", UtcDateTime, nullable=False),
 )
 
 inbox = Table(

@@ -26,6 +26,7 @@ from services.gateway.domain.commands import EnsureTenant
 from services.kernel.clock import SystemClock
 from services.kernel.config import load_settings
 from services.kernel.errors import InvalidArgument, NotFound
+from services.kernel.principals import Actor
 from services.kernel.rpc.server import Servicer, create_server
 from services.kernel.runtime import Context
 from services.kernel.store.database import Database
@@ -43,7 +44,7 @@ def gateway_uow(gateway_db: Database) -> UnitOfWorkFactory:
 def new_key(uow: UnitOfWorkFactory, tenant: str, *scopes: str) -> str:
     """A working key of `tenant` (created if missing) with `scopes`, as the operator makes it."""
     with uow() as unit:
-        issued, _ = handlers.ensure_tenant(unit, EnsureTenant(tenant, scopes), "test")
+        issued, _ = handlers.ensure_tenant(unit, EnsureTenant(tenant, scopes), Actor.system("test"))
     return issued.text
 
 

@@ -15,6 +15,7 @@ from services.gateway import handlers, mapping
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import RevokeApiKey
 from services.gateway.domain.keys import parse_key
+from services.kernel.principals import Actor
 from tests.conftest import random_id
 from tests.integration.gateway.conftest import RunningGateway, RunningIdentity, StartGateway
 
@@ -153,7 +154,9 @@ async def test_revoked_key_is_refused_once_the_cache_follows(gateway: RunningGat
     await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(key))
     key_id = parse_key(key).key_id  # type: ignore[union-attr]
     with gateway.uow() as uow:
-        handlers.revoke_api_key(uow, RevokeApiKey(gateway.tenant, key_id, "leaked"), "test")
+        handlers.revoke_api_key(
+            uow, RevokeApiKey(gateway.tenant, key_id, "leaked"), Actor.system("test")
+        )
     assert gateway.wiring.keys is not None
     assert await gateway.wiring.keys.refresh() == 1
     with pytest.raises(grpc.aio.AioRpcError) as refused:

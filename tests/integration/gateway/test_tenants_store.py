@@ -23,12 +23,15 @@ from services.gateway.store.tables import api_keys, metadata, tenants
 from services.gateway.store.tenants import TenantRepository
 from services.kernel.config import load_settings
 from services.kernel.errors import ConcurrencyError
+from services.kernel.principals import Actor
 from services.kernel.store.database import Database
+from services.kernel.store.event_store import EventStore
 from services.kernel.store.projections import replay
-from services.kernel.store.schema import events
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.gateway.conftest import RunningGateway
+
+OPERATOR = Actor.system("operator")
 
 
 def rows(db: Database) -> tuple[list[Any], list[Any]]:
@@ -39,14 +42,11 @@ def rows(db: Database) -> tuple[list[Any], list[Any]]:
         )
 
 
-def stream(db: Database, tenant: str) -> list[tuple[int, str, str]]:
+def stream(db: Database, tenant: str) -> list[tuple[int, str, Actor]]:
     with db.transaction() as s:
-        found = s.execute(
-            select(events.c.version, events.c.type, events.c.actor)
-            .where(events.c.stream_id == f"tenant-{tenant}")
-            .order_by(events.c.version)
-        )
-        return [tuple(r) for r in found]  # type: ignore[misc]
+        return [
+            (e.version, e.type, e.metadata.actor) for e in EventStore(s).load(f"tenant-{tenant}")
+        ]
 
 
 def test_migrations_create_exactly_the_tables_module(gateway_db: Database) -> None:
@@ -64,47 +64,47 @@ def test_tenant_and_keys_are_events_with_the_actor(
 ) -> None:
     tenant = random_id("t")
     with gateway_uow() as uow:
-        handlers.create_tenant(uow, CreateTenant(tenant, "Acme"), "operator")
+        handlers.create_tenant(uow, CreateTenant(tenant, "Acme"), OPERATOR)
     with gateway_uow() as uow:
-        key = handlers.issue_api_key(uow, IssueApiKey(tenant, ("ingest",), "ci"), "operator")
+        key = handlers.issue_api_key(uow, IssueApiKey(tenant, ("ingest",), "ci"), OPERATOR)
     assert key.text.startswith(f"lc_{key.key_id}_")
     assert stream(gateway_db, tenant) == [
-        (1, "layercake.gateway.v1.TenantCreated", "operator"),
-        (2, "layercake.gateway.v1.ApiKeyIssued", "operator"),
+        (1, "layercake.gateway.v1.TenantCreated", OPERATOR),
+        (2, "layercake.gateway.v1.ApiKeyIssued", OPERATOR),
     ]
     _, keys = rows(gateway_db)
     [row] = [r for r in keys if r[0] == key.key_id]
     assert key.text.split("_", 2)[2] not in str(row)  # the secret itself is never stored
     with gateway_uow() as uow, pytest.raises(TenantAlreadyExists):
-        handlers.create_tenant(uow, CreateTenant(tenant), "operator")
+        handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
 
 
 def test_revoke_twice_is_refused(gateway_uow: UnitOfWorkFactory) -> None:
     tenant = random_id("t")
     with gateway_uow() as uow:
-        handlers.create_tenant(uow, CreateTenant(tenant), "operator")
+        handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
     with gateway_uow() as uow:
-        key = handlers.issue_api_key(uow, IssueApiKey(tenant, ("admin",)), "operator")
+        key = handlers.issue_api_key(uow, IssueApiKey(tenant, ("admin",)), OPERATOR)
     with gateway_uow() as uow:
-        handlers.revoke_api_key(uow, RevokeApiKey(tenant, key.key_id), "operator")
+        handlers.revoke_api_key(uow, RevokeApiKey(tenant, key.key_id), OPERATOR)
     with gateway_uow() as uow, pytest.raises(ApiKeyAlreadyRevoked):
-        handlers.revoke_api_key(uow, RevokeApiKey(tenant, key.key_id), "operator")
+        handlers.revoke_api_key(uow, RevokeApiKey(tenant, key.key_id), OPERATOR)
 
 
 def test_a_stale_writer_loses(gateway_uow: UnitOfWorkFactory) -> None:
     tenant = random_id("t")
     with gateway_uow() as uow:
-        handlers.create_tenant(uow, CreateTenant(tenant), "operator")
+        handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
     with gateway_uow() as first, gateway_uow() as second:
         a = TenantRepository(first).get(tenant)
         a.issue_key("k1aaaaaa", "ab" * 32, ["admin"], "", first.now())
-        TenantRepository(first).save(a, "x")
+        TenantRepository(first).save(a, OPERATOR)
         first.commit()
         b = TenantRepository(second).get(tenant)
         b.version = 1  # as read before the first writer committed
         b.issue_key("k2bbbbbb", "cd" * 32, ["admin"], "", second.now())
         with pytest.raises(ConcurrencyError):
-            TenantRepository(second).save(b, "x")
+            TenantRepository(second).save(b, OPERATOR)
 
 
 def test_replay_rebuilds_tenants_and_api_keys(
@@ -113,13 +113,13 @@ def test_replay_rebuilds_tenants_and_api_keys(
     for _ in range(2):
         tenant = random_id("t")
         with gateway_uow() as uow:
-            handlers.create_tenant(uow, CreateTenant(tenant), "operator")
+            handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
         with gateway_uow() as uow:
-            kept = handlers.issue_api_key(uow, IssueApiKey(tenant, ("ingest",)), "operator")
+            kept = handlers.issue_api_key(uow, IssueApiKey(tenant, ("ingest",)), OPERATOR)
         with gateway_uow() as uow:
-            gone = handlers.issue_api_key(uow, IssueApiKey(tenant, ("admin",)), "operator")
+            gone = handlers.issue_api_key(uow, IssueApiKey(tenant, ("admin",)), OPERATOR)
         with gateway_uow() as uow:
-            handlers.revoke_api_key(uow, RevokeApiKey(tenant, gone.key_id, "test"), "operator")
+            handlers.revoke_api_key(uow, RevokeApiKey(tenant, gone.key_id, "test"), OPERATOR)
     before = rows(gateway_db)
     assert len(before[1]) == 4 and kept.key_id in {r[0] for r in before[1]}
     with gateway_db.transaction() as s:

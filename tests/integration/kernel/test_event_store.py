@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from services.kernel.clock import FixedClock
 from services.kernel.errors import ConcurrencyError
+from services.kernel.principals import Actor, PrincipalKind
 from services.kernel.store.database import Database
 from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
 from services.kernel.store.schema import events
@@ -18,7 +19,9 @@ from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.kernel.support import EVENT_TYPE
 
-META = EventMetadata(tenant_id="acme", actor="tester", correlation_id="corr-1")
+META = EventMetadata(
+    tenant_id="acme", actor=Actor("tester", PrincipalKind.PERSON), correlation_id="corr-1"
+)
 BARRIER_TIMEOUT = 10.0
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from services.kernel.clock import FixedClock
 from services.kernel.errors import ConcurrencyError
+from services.kernel.principals import Actor
 from services.kernel.store.database import Database
 from services.kernel.store.projections import replay
 from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
@@ -29,7 +30,7 @@ from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.kernel.support import EVENT_TYPE, make_message
 
-META = EventMetadata(tenant_id="acme")
+META = EventMetadata(tenant_id="acme", actor=Actor.system("test"))
 
 read_model = MetaData()
 stream_stats = Table(

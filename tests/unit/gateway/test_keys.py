@@ -9,6 +9,7 @@ import pytest
 from services.gateway.domain import keys
 from services.gateway.domain.keys import KeyRecord, Principal
 from services.kernel.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from services.kernel.principals import Actor
 
 
 def record_for(key: keys.NewKey, *scopes: str, revoked: bool = False) -> KeyRecord:
@@ -71,7 +72,7 @@ def test_authenticate_gives_the_keys_tenant() -> None:
     key = keys.new_key()
     principal = keys.authenticate(key.text, record_for(key, "ingest"))
     assert principal == Principal("acme", key.key_id, frozenset({"ingest"}))
-    assert principal.actor == f"api_key:{key.key_id}"
+    assert principal.actor == Actor.system(f"api_key:{key.key_id}")
 
 
 def test_missing_unknown_wrong_secret_or_revoked_key_is_unauthenticated() -> None:

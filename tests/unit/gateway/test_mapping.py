@@ -10,6 +10,7 @@ from layercake.events.v1 import ingest_pb2
 from services.gateway import mapping
 from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated
 from services.kernel.messaging.envelope import headers_for
+from services.kernel.principals import Actor
 from services.kernel.store.records import EventMetadata, StoredEvent
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -18,7 +19,14 @@ AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 def stored(event: object) -> StoredEvent:
     new = mapping.to_new_event(event)  # type: ignore[arg-type]
     return StoredEvent(
-        1, "tenant-acme", 1, new.event_id, new.type, new.payload, EventMetadata("acme"), AT
+        1,
+        "tenant-acme",
+        1,
+        new.event_id,
+        new.type,
+        new.payload,
+        EventMetadata("acme", Actor.system("test")),
+        AT,
     )
 
 
@@ -35,7 +43,14 @@ def test_tenant_events_round_trip_through_their_protos() -> None:
 
 def test_unknown_stored_types_are_skipped() -> None:
     row = StoredEvent(
-        1, "tenant-acme", 1, "e", "layercake.gateway.v1.Future", b"", EventMetadata("acme"), AT
+        1,
+        "tenant-acme",
+        1,
+        "e",
+        "layercake.gateway.v1.Future",
+        b"",
+        EventMetadata("acme", Actor.system("test")),
+        AT,
     )
     assert mapping.from_stored(row) is None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from services.kernel.store.schema import UtcDateTime
+from services.kernel.store.column_types import UtcDateTime
 
 revision = "gateway_0001"
 down_revision = "kernel_0001"
