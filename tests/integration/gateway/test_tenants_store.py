@@ -8,8 +8,6 @@ from typing import Any
 
 import grpc
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
@@ -19,7 +17,7 @@ from services.gateway.admin import app as admin_app
 from services.gateway.bootstrap import build
 from services.gateway.domain.commands import CreateTenant, IssueApiKey, RevokeApiKey
 from services.gateway.domain.errors import ApiKeyAlreadyRevoked, TenantAlreadyExists
-from services.gateway.store.tables import api_keys, metadata, tenants
+from services.gateway.store.tables import api_keys, tenants
 from services.gateway.store.tenants import TenantRepository
 from services.kernel.config import load_settings
 from services.kernel.errors import ConcurrencyError
@@ -47,16 +45,6 @@ def stream(db: Database, tenant: str) -> list[tuple[int, str, Actor]]:
         return [
             (e.version, e.type, e.metadata.actor) for e in EventStore(s).load(f"tenant-{tenant}")
         ]
-
-
-def test_migrations_create_exactly_the_tables_module(gateway_db: Database) -> None:
-    def ours(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
-        table = name if kind == "table" else getattr(getattr(obj, "table", None), "name", None)
-        return table in metadata.tables
-
-    with gateway_db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_object": ours})
-        assert compare_metadata(context, metadata) == []
 
 
 def test_tenant_and_keys_are_events_with_the_actor(
