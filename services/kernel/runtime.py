@@ -95,7 +95,9 @@ class Runtime:
         js = nc.jetstream()
         await ensure_streams(js, replicas=s.stream_replicas)
         self.context = ctx = Context(s, db, uow, self.clock, nc, js)
-        self.relay = OutboxRelay(db, js, batch=s.relay_batch, clock=self.clock)
+        self.relay = OutboxRelay(
+            db, js, batch=s.relay_batch, clock=self.clock, max_payload=nc.max_payload
+        )
         self.tasks.append(asyncio.create_task(self.relay.run(self._workers_stop)))
         for spec in self.app.consumers(ctx):
             runner = ConsumerRunner(
@@ -134,10 +136,14 @@ class Runtime:
             if self.app.on_stop is not None:
                 await self.app.on_stop(ctx)
             if self.relay is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await self.relay.flush()
-            with contextlib.suppress(Exception):
+                except Exception as e:  # the rows stay in the outbox for the next start
+                    log.warning("outbox flush at shutdown failed", extra={"error": repr(e)})
+            try:
                 await ctx.nc.drain()
+            except Exception as e:
+                log.warning("NATS drain at shutdown failed", extra={"error": repr(e)})
             ctx.db.dispose()
         log.info("stopped")
 

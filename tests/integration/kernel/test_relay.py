@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from services.kernel.clock import FixedClock
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.messaging.envelope import headers_for
-from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.messaging.relay import OutboxRelay, Unpublishable
 from services.kernel.store.database import Database
 from services.kernel.store.records import OutboxMessage
 from services.kernel.store.schema import outbox
@@ -216,3 +217,72 @@ async def test_unpublishable_rows_at_the_head_do_not_hold_back_the_rest(
     with database.transaction() as s:
         left = set(s.execute(select(outbox.c.event_id)).scalars())
     assert left == {m.event_id for m in stranded}  # kept, to be retried after the back-off
+
+
+def dead_lettered(reason: str) -> float:
+    return (
+        REGISTRY.get_sample_value("layercake_relay_dead_lettered_total", {"reason": reason}) or 0.0
+    )
+
+
+async def test_an_oversize_row_is_set_aside_and_the_rows_after_it_are_published(
+    js: JetStreamContext, uow: UnitOfWorkFactory, database: Database, tenant: str
+) -> None:
+    """One tenant's 9 MB event must not stop the outbox for every tenant (issue 10)."""
+    other = random_id("t")
+    huge = make_message(subject(tenant, "profile_updated"), tenant)
+    huge = replace(huge, payload=b"x" * (9 * 1024 * 1024))
+    after = [make_message(subject(other, "profile_updated"), other) for _ in range(2)]
+    commit_outbox(uow, huge, *after)
+    before = dead_lettered("too_large")
+
+    relay = OutboxRelay(database, js)
+    assert relay.max_payload == 8 * 1024 * 1024  # read from the server's INFO
+    assert await relay.flush() == 3
+    assert outbox_size(database) == 0
+    assert await subject_counts(js, "IDENTITY", f"layercake.{other}.>") == {after[0].subject: 2}
+    assert await subject_counts(js, "IDENTITY", f"layercake.{tenant}.>") == {}
+    assert dead_lettered("too_large") == before + 1
+
+    notice = await last_message_headers(js, "DEADLETTER", f"layercake.{tenant}.dlq.relay")
+    assert notice is not None
+    assert notice["ce-id"] == huge.event_id
+    assert notice["lc-reason"] == "too_large"
+    assert notice["lc-original-subject"] == huge.subject
+    assert notice["lc-payload-bytes"] == str(len(huge.payload))
+    assert "max payload" in notice["lc-error"]
+    stored = await js.get_last_msg("DEADLETTER", f"layercake.{tenant}.dlq.relay")
+    assert stored.data in (b"", None)  # a notice, not the oversize body again
+
+
+async def test_a_row_nats_refuses_at_publish_time_does_not_abort_the_batch(
+    js: JetStreamContext, uow: UnitOfWorkFactory, database: Database, tenant: str
+) -> None:
+    """An exception raised by publish_async itself is one row's outcome, not the batch's."""
+    refused = make_message(f"layercake.{tenant}.identity.bad subject", tenant)  # a space
+    delivered = make_message(subject(tenant), tenant)
+    commit_outbox(uow, refused, delivered)
+    before = dead_lettered("bad_subject")
+    assert await OutboxRelay(database, js).run_once() == 2
+    assert outbox_size(database) == 0
+    assert await subject_counts(js, "IDENTITY", f"layercake.{tenant}.>") == {delivered.subject: 1}
+    assert dead_lettered("bad_subject") == before + 1
+    notice = await last_message_headers(js, "DEADLETTER", f"layercake.{tenant}.dlq.relay")
+    assert notice is not None and notice["ce-id"] == refused.event_id
+
+
+async def test_a_row_is_kept_when_its_dead_letter_notice_cannot_be_published(
+    js: JetStreamContext, uow: UnitOfWorkFactory, database: Database, tenant: str
+) -> None:
+    huge = replace(make_message(subject(tenant), tenant), payload=b"x" * 2048)
+    commit_outbox(uow, huge)
+
+    class NoDeadLetters(OutboxRelay):
+        async def dead_letter(self, message: OutboxMessage, refusal: Unpublishable) -> None:
+            raise ConnectionError("NATS went away")
+
+    relay = NoDeadLetters(database, js, max_payload=1024, poll_interval=30)
+    assert await relay.run_once() == 0
+    assert outbox_size(database) == 1  # parked, to be set aside on a later pass
+    assert await OutboxRelay(database, js, max_payload=1024).run_once() == 1
+    assert outbox_size(database) == 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from nats.js import JetStreamContext
 from sqlalchemy import func, select
@@ -100,3 +102,37 @@ async def test_a_service_consumes_relays_serves_and_stops_gracefully_on_sigterm(
             assert s.execute(select(inbox.c.event_id)).scalars().all() == [question.event_id]
     finally:
         db.dispose()
+
+
+async def test_errors_at_shutdown_are_logged_with_their_cause(
+    nats_server: NatsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(
+        "identity",
+        {
+            "LAYERCAKE_IDENTITY_ADDR": "127.0.0.1:0",
+            "LAYERCAKE_IDENTITY_METRICS_PORT": "0",
+            "LAYERCAKE_IDENTITY_DATABASE_URL": f"sqlite:///{tmp_path / 'identity.db'}",
+            "LAYERCAKE_NATS_URL": nats_server.url,
+            "LAYERCAKE_SHUTDOWN_GRACE": "1",
+        },
+    )
+    runtime = Runtime(App(name="identity"), settings)
+    await runtime.start()
+    assert runtime.relay is not None and runtime.context is not None
+    nc = runtime.context.nc
+
+    async def flush() -> int:
+        raise RuntimeError("outbox unreachable")
+
+    async def drain() -> None:
+        await nc.close()
+        raise RuntimeError("drain refused")
+
+    runtime.relay.flush = flush  # type: ignore[method-assign]
+    runtime.context.nc.drain = drain  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="services.kernel.runtime"):
+        await runtime.stop()
+    warnings = {r.getMessage(): r for r in caplog.records if r.levelno == logging.WARNING}
+    assert "outbox unreachable" in warnings["outbox flush at shutdown failed"].error  # type: ignore[attr-defined]
+    assert "drain refused" in warnings["NATS drain at shutdown failed"].error  # type: ignore[attr-defined]
