@@ -12,12 +12,6 @@ from dataclasses import dataclass
 from services.kernel.tenants import is_tenant_id
 
 
-class LayercakeError(Exception):
-    """Base of every error layercake raises on purpose."""
-
-    reason = "INTERNAL"
-
-
 @dataclass(frozen=True)
 class FieldViolation:
     """One bad field of a request: its path (`events[2].message_id`) and why."""
@@ -26,14 +20,40 @@ class FieldViolation:
     description: str
 
 
+class LayercakeError(Exception):
+    """Base of every error layercake raises on purpose.
+
+    `reason` (the ErrorInfo reason) defaults to the class's; an instance may carry its own
+    (`FailedPrecondition("...", reason="FOUR_EYES_REQUIRED")`) and the fields at fault.
+    """
+
+    reason = "INTERNAL"
+    violations: tuple[FieldViolation, ...] = ()
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        reason: str | None = None,
+        violations: Iterable[FieldViolation] = (),
+    ) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+        if violations:
+            self.violations = tuple(violations)
+
+
 class InvalidArgument(LayercakeError):
     """The request is malformed; `violations` name each bad field."""
 
     reason = "INVALID_ARGUMENT"
 
     def __init__(self, violations: Iterable[FieldViolation]) -> None:
-        self.violations = tuple(violations)
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in self.violations))
+        listed = tuple(violations)
+        super().__init__(
+            "; ".join(f"{v.field}: {v.description}" for v in listed), violations=listed
+        )
 
     @classmethod
     def field(cls, field: str, description: str) -> InvalidArgument:

@@ -37,7 +37,7 @@ def to_status(error: errors.LayercakeError) -> grpc.Status:
     message = str(error) if code != code_pb2.INTERNAL else "internal error"
     status = status_pb2.Status(code=code, message=message)
     status.details.append(_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)))
-    if isinstance(error, errors.InvalidArgument):
+    if error.violations:
         bad = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
@@ -63,14 +63,17 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.LayercakeError:
     code = error.code()
     details = error.details() or code.name
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    reason: str | None = None  # the peer's ErrorInfo reason travels on (FOUR_EYES_REQUIRED, ...)
+    violations: list[errors.FieldViolation] = []
+    for d in status.details if status else []:
+        info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+        if d.Unpack(info) and info.reason:
+            reason = info.reason
+        elif d.Unpack(bad):
+            violations += [
+                errors.FieldViolation(v.field, v.description) for v in bad.field_violations
+            ]
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        violations: list[errors.FieldViolation] = []
-        for d in status.details if status else []:
-            bad = error_details_pb2.BadRequest()
-            if d.Unpack(bad):
-                violations += [
-                    errors.FieldViolation(v.field, v.description) for v in bad.field_violations
-                ]
         return errors.InvalidArgument(violations or [errors.FieldViolation("", details)])
     mapping: dict[grpc.StatusCode, type[errors.LayercakeError]] = {
         grpc.StatusCode.NOT_FOUND: errors.NotFound,
@@ -89,5 +92,8 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> errors.LayercakeError:
                 retry_after = info.retry_delay.ToNanoseconds() / 1e9
         return errors.ResourceExhausted(details, retry_after)
     if code in mapping:
-        return mapping[code](details)
+        kind = mapping[code]
+        return kind(
+            details, reason=reason if reason != kind.reason else None, violations=violations
+        )
     return errors.Unavailable(f"peer answered {code.name}: {details}")

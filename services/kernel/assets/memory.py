@@ -1,0 +1,60 @@
+"""The asset repository in memory: the fake the service layer's unit tests use.
+
+It keeps serialized events per stream exactly as the event store would (so mapping is
+exercised) and answers the read model by replaying, so the same contract suite holds.
+"""
+
+from __future__ import annotations
+
+from services.kernel.assets.asset import STREAM_PREFIX, Asset
+from services.kernel.assets.kinds import KINDS, AssetKindRegistry
+from services.kernel.assets.repository import AssetRecord, AssetRepository, asset_events, record_of
+from services.kernel.clock import Clock, SystemClock
+from services.kernel.errors import ConcurrencyError
+from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
+
+
+class InMemoryAssetRepository(AssetRepository):
+    def __init__(self, kinds: AssetKindRegistry = KINDS, clock: Clock | None = None) -> None:
+        super().__init__(kinds)
+        self.clock = clock or SystemClock()
+        self.streams: dict[str, list[StoredEvent]] = {}
+        self._position = 0
+
+    def _load(self, stream_id: str) -> list[StoredEvent]:
+        return list(self.streams.get(stream_id, []))
+
+    def _append(
+        self, stream_id: str, version: int, events: list[NewEvent], metadata: EventMetadata
+    ) -> None:
+        stream = self.streams.setdefault(stream_id, [])
+        if len(stream) != version:
+            raise ConcurrencyError(f"stream {stream_id} moved past version {version}")
+        for i, e in enumerate(events, start=version + 1):
+            self._position += 1
+            stream.append(
+                StoredEvent(
+                    self._position,
+                    stream_id,
+                    i,
+                    e.event_id,
+                    e.type,
+                    e.payload,
+                    metadata,
+                    self.clock.now(),
+                )
+            )
+
+    def find(self, tenant_id: str, kind: str, asset_id: str) -> AssetRecord | None:
+        asset = self.get(tenant_id, kind, asset_id)
+        return record_of(asset) if asset.exists else None
+
+    def list(self, tenant_id: str, kind: str) -> list[AssetRecord]:
+        prefix = f"{STREAM_PREFIX}{tenant_id}/{kind}/"
+        found = []
+        for stream_id in sorted(s for s in self.streams if s.startswith(prefix)):
+            stored = self.streams[stream_id]
+            asset = Asset.replay(asset_events(stored, self.kinds), len(stored))
+            if asset.exists:
+                found.append(record_of(asset))
+        return found
