@@ -129,7 +129,7 @@ class AssetRepository(ABC):
         change: Change = pending[0].change
         metadata = EventMetadata(
             tenant_id=tenant_id,
-            actor=str(change.actor),
+            actor=change.actor,
             traceparent=telemetry.current_traceparent(),
         )
         self._append(stream_id, version, [to_new_event(e) for e in pending], metadata)

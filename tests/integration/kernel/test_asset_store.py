@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from services.kernel.assets import AssetKindRegistry, AssetMetadata
+from services.kernel.assets import AssetKindRegistry, AssetMetadata, tables
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.assets.repository import SqlAssetRepository
 from services.kernel.assets.tables import assets
@@ -14,6 +14,7 @@ from services.kernel.store.database import Database
 from services.kernel.store.projections import replay
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.contracts.asset_lifecycle import ANN, CAT, OPS, TENANT
+from tests.integration.harness import schema_drift
 from tests.integration.kernel.test_asset_lifecycle import TEST_KIND, profile
 
 META = AssetMetadata(owner="ann", team="growth", support_contact="#oncall", tags=("b", "a"))
@@ -71,3 +72,7 @@ def test_the_read_model_lists_assets_and_is_rebuilt_by_replay(
         ("b2", "published", 1, ("b", "a")),
     ]
     assert listed[0].owner == "ann" and len(listed[0].content_hash) == 64
+
+
+def test_the_frozen_migration_creates_exactly_the_assets_table(database: Database) -> None:
+    assert schema_drift(database, tables.metadata) == []

@@ -123,7 +123,7 @@ def test_every_event_survives_the_trip_through_protobuf() -> None:
             new.event_id,
             new.type,
             new.payload,
-            EventMetadata("acme"),
+            EventMetadata("acme", ANN.actor),
             AT,
         )
         assert from_stored(stored, kinds) == event
