@@ -26,11 +26,11 @@ from services.identity.domain.personal_data import is_personal
 from services.identity.domain.profile import Profile
 from services.kernel.messaging import subjects
 from services.kernel.protobuf import from_timestamp, to_timestamp
-from services.kernel.store.records import NewEvent, OutboxMessage, StoredEvent
+from services.kernel.store.event_types import EventTypes
+from services.kernel.store.records import OutboxMessage
 
 PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
 EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
-TRAITS_SET = pe.TraitsSet.DESCRIPTOR.full_name
 
 
 def identifiers_from_struct(struct: struct_pb2.Struct) -> tuple[Identifier, ...]:
@@ -94,61 +94,22 @@ class Sealer(Protocol):
     def open(self, sealed: bytes) -> str: ...
 
 
-def to_new_event(event: ProfileEvent, sealer: Sealer) -> NewEvent:
-    """The stored form of a profile event; trait values leave here only sealed."""
-    message: pe.ProfileCreated | pe.IdentifiersLinked | pe.TraitsSet | pe.ConsentChanged
-    match event:
-        case ProfileCreated():
-            message = pe.ProfileCreated(
-                tenant_id=event.tenant_id,
-                profile_id=event.profile_id,
-                create_time=to_timestamp(event.create_time),
+def _seal_traits(event: TraitsSet, sealer: Sealer | None) -> pe.TraitsSet:
+    if sealer is None:
+        raise ValueError("trait values are stored only sealed: the profile's key is missing")
+    return pe.TraitsSet(
+        traits={
+            k: common_pb2.SealedTrait(
+                sealed_json_value=sealer.seal(v.json_value), set_time=to_timestamp(v.set_time)
             )
-        case IdentifiersLinked():
-            message = pe.IdentifiersLinked(
-                identifiers=[_identifier_proto(i) for i in event.identifiers]
-            )
-        case TraitsSet():
-            message = pe.TraitsSet(
-                traits={
-                    k: common_pb2.SealedTrait(
-                        sealed_json_value=sealer.seal(v.json_value),
-                        set_time=to_timestamp(v.set_time),
-                    )
-                    for k, v in event.traits.items()
-                },
-                message_id=event.message_id,
-            )
-        case ConsentChanged():
-            message = pe.ConsentChanged(consent=event.consent)
-            if event.change_time is not None:
-                message.change_time.CopyFrom(to_timestamp(event.change_time))
-    return NewEvent(type=message.DESCRIPTOR.full_name, payload=message.SerializeToString())
+            for k, v in event.traits.items()
+        },
+        message_id=event.message_id,
+    )
 
 
-def from_stored(event: StoredEvent, sealer: Sealer | None) -> ProfileEvent:
-    """Decodes an identity event; without a key (forgotten) trait values are gone.
-
-    Raises KeyError for a type this service never wrote.
-    """
-    if event.type == TRAITS_SET:
-        return _traits(event.payload, sealer)
-    decode = _DECODERS[event.type]
-    return decode(event.payload)
-
-
-def _created(payload: bytes) -> ProfileEvent:
-    m = pe.ProfileCreated.FromString(payload)
-    return ProfileCreated(m.tenant_id, m.profile_id, from_timestamp(m.create_time))
-
-
-def _linked(payload: bytes) -> ProfileEvent:
-    m = pe.IdentifiersLinked.FromString(payload)
-    return IdentifiersLinked(tuple(Identifier(i.type, i.value, i.hashed) for i in m.identifiers))
-
-
-def _traits(payload: bytes, sealer: Sealer | None) -> ProfileEvent:
-    m = pe.TraitsSet.FromString(payload)
+def _open_traits(m: pe.TraitsSet, sealer: Sealer | None) -> TraitsSet:
+    """Without a key (the person was forgotten) the trait values are gone."""
     if sealer is None:
         return TraitsSet({}, m.message_id)
     return TraitsSet(
@@ -160,17 +121,13 @@ def _traits(payload: bytes, sealer: Sealer | None) -> ProfileEvent:
     )
 
 
-def _consent(payload: bytes) -> ProfileEvent:
-    m = pe.ConsentChanged.FromString(payload)
-    at = from_timestamp(m.change_time) if m.HasField("change_time") else None
-    return ConsentChanged(dict(m.consent), at)
-
-
-_DECODERS = {
-    pe.ProfileCreated.DESCRIPTOR.full_name: _created,
-    pe.IdentifiersLinked.DESCRIPTOR.full_name: _linked,
-    pe.ConsentChanged.DESCRIPTOR.full_name: _consent,
-}
+# Every event identity stores; a new one is a proto message, a dataclass and a line here.
+# The context is the profile's sealer (None once the person is forgotten).
+EVENTS: EventTypes[ProfileEvent, Sealer | None] = EventTypes()
+EVENTS.register(pe.ProfileCreated, ProfileCreated)
+EVENTS.register(pe.IdentifiersLinked, IdentifiersLinked)
+EVENTS.register(pe.TraitsSet, TraitsSet, encode=_seal_traits, decode=_open_traits)  # type: ignore[arg-type]
+EVENTS.register(pe.ConsentChanged, ConsentChanged)
 
 
 def profile_proto(profile: Profile) -> common_pb2.Profile:

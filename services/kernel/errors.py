@@ -114,6 +114,21 @@ class Unprocessable(LayercakeError):
     reason = "UNPROCESSABLE"
 
 
+class UnknownEventType(LayercakeError):
+    """A stored event this code cannot read: a type it does not know, or a schema version
+    newer than it writes (an older release reading a newer one's stream)."""
+
+    reason = "UNKNOWN_EVENT_TYPE"
+
+    def __init__(self, type_name: str, stream_id: str, schema_version: int = 1) -> None:
+        super().__init__(
+            f"stream {stream_id!r} holds an event of unknown type {type_name!r}"
+            f" (schema version {schema_version})"
+        )
+        self.type_name = type_name
+        self.stream_id = stream_id
+
+
 class ConfigError(LayercakeError):
     """Bad configuration at start; the message names the environment variable."""
 

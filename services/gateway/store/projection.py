@@ -19,7 +19,7 @@ class TenantProjection:
         if not event.stream_id.startswith(STREAM_PREFIX):
             return
         tenant_id = event.stream_id[len(STREAM_PREFIX) :]
-        match mapping.from_stored(event):
+        match mapping.EVENTS.decode(event, None):
             case TenantCreated(_, display_name, create_time):
                 session.execute(
                     insert(tenants).values(

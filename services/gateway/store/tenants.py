@@ -26,14 +26,13 @@ class TenantRepository:
         stored = self.uow.events.load(stream_id(tenant_id))
         if not stored:
             return Tenant(tenant_id=tenant_id)
-        events = (e for s in stored if (e := mapping.from_stored(s)) is not None)
-        return Tenant.replay(events, stored[-1].version)
+        return Tenant.replay((mapping.EVENTS.decode(s, None) for s in stored), stored[-1].version)
 
     def save(self, tenant: Tenant, actor: Actor) -> None:
         """Appends the pending events; a stale version raises ConcurrencyError."""
         if not tenant.pending:
             return
-        new_events = [mapping.to_new_event(e) for e in tenant.pending]
+        new_events = [mapping.EVENTS.new_event(e, None) for e in tenant.pending]
         self.uow.append(
             tenant.stream_id,
             tenant.version,

@@ -48,7 +48,7 @@ class ProfileRepository:
         if not stored:
             raise LookupError(profile_id)
         cipher = self.vault.cipher(stored[0].metadata.tenant_id, profile_id)
-        events = (mapping.from_stored(e, cipher) for e in stored)
+        events = (mapping.EVENTS.decode(e, cipher) for e in stored)
         return Profile.replay(events, stored[-1].version)
 
     def save(self, profile: Profile, metadata: EventMetadata) -> None:
@@ -60,7 +60,7 @@ class ProfileRepository:
             if not isinstance(profile.pending[0], ProfileCreated):
                 raise LookupError(f"profile {profile.profile_id} was forgotten")
             cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
-        new_events = [mapping.to_new_event(e, cipher) for e in profile.pending]
+        new_events = [mapping.EVENTS.new_event(e, cipher) for e in profile.pending]
         self.uow.append(profile.stream_id, profile.version, new_events, metadata)
         profile.saved()
 

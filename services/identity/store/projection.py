@@ -32,7 +32,7 @@ class ProfileProjection:
         tenant, profile_id = event.metadata.tenant_id, event.stream_id[len(PREFIX) :]
         key = (profiles.c.tenant_id == tenant) & (profiles.c.profile_id == profile_id)
         cipher = PersonalDataVault(session).cipher(tenant, profile_id)
-        match mapping.from_stored(event, cipher):
+        match mapping.EVENTS.decode(event, cipher):
             case ProfileCreated(create_time=at):
                 session.execute(
                     insert(profiles).values(

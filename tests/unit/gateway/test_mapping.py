@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from google.protobuf import json_format
 
 from layercake.events.v1 import ingest_pb2
 from services.gateway import mapping
 from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated
+from services.kernel.errors import UnknownEventType
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.principals import Actor
 from services.kernel.store.records import EventMetadata, StoredEvent
@@ -17,7 +19,7 @@ AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 
 def stored(event: object) -> StoredEvent:
-    new = mapping.to_new_event(event)  # type: ignore[arg-type]
+    new = mapping.EVENTS.new_event(event, None)  # type: ignore[arg-type]
     return StoredEvent(
         1,
         "tenant-acme",
@@ -38,10 +40,10 @@ def test_tenant_events_round_trip_through_their_protos() -> None:
     ):
         row = stored(event)
         assert row.type.startswith("layercake.gateway.v1.")
-        assert mapping.from_stored(row) == event
+        assert mapping.EVENTS.decode(row, None) == event
 
 
-def test_unknown_stored_types_are_skipped() -> None:
+def test_an_unknown_stored_type_is_an_error_naming_type_and_stream() -> None:
     row = StoredEvent(
         1,
         "tenant-acme",
@@ -52,7 +54,8 @@ def test_unknown_stored_types_are_skipped() -> None:
         EventMetadata("acme", Actor.system("test")),
         AT,
     )
-    assert mapping.from_stored(row) is None
+    with pytest.raises(UnknownEventType, match=r"'tenant-acme'.*'layercake\.gateway\.v1\.Future'"):
+        mapping.EVENTS.decode(row, None)
 
 
 def test_ingest_event_id_is_deterministic_per_tenant_and_message() -> None:
