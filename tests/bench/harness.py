@@ -47,6 +47,7 @@ from tests.bench.measures import (
     Tick,
     preload_stream,
 )
+from tests.bench.rules import KernelRule, RawCel
 
 PAYLOAD = os.urandom(256)  # about the size of a profile event
 
@@ -65,6 +66,7 @@ class Sizes:
     publish_events: int = 9000
     publish_awaited_events: int = 2400
     consume_events: int = 9000
+    rule_evals: int = 200_000
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -92,6 +94,7 @@ SIZE_HELP = {
     "publish_events": "raw pipelined publish_async messages",
     "publish_awaited_events": "raw awaited publishes, one at a time",
     "consume_events": "messages each consumer (kernel, raw) reads",
+    "rule_evals": "CEL audience rule evaluations (kernel, raw)",
 }
 
 QUICK = Sizes(
@@ -105,6 +108,7 @@ QUICK = Sizes(
     publish_events=600,
     publish_awaited_events=60,
     consume_events=600,
+    rule_evals=2000,
 )
 
 
@@ -352,6 +356,16 @@ async def figure_3(
     ]
 
 
+async def figure_5(sizes: Sizes, steps: Steps) -> list[Comparison]:
+    """A compiled CEL audience rule beside the bare CEL program on the same profiles."""
+    n = sizes.rule_evals
+    kernel = KernelRule(steps.bar("[5] rules: compiled audience rule", n), n)
+    raw = RawCel(steps.bar("[5] raw cel Program.execute", n), n)
+    m_kernel, m_raw = await interleave(sizes.rounds, [(kernel, n), (raw, n)])
+    steps.close()
+    return [Comparison(5, "rules: CEL audience rule", "-", m_kernel, "cel Program.execute", m_raw)]
+
+
 async def run_bench(
     sizes: Sizes, progress: Progress, postgres_url: str = "", root_dir: Path | None = None
 ) -> Report:
@@ -394,6 +408,7 @@ async def run_bench(
                 report.comparisons += await figure_1(backend, js, sizes, steps)
             report.comparisons += await figure_2(backends, js, sizes, steps)
             report.comparisons += await figure_3(backends, js, sizes, steps)
+            report.comparisons += await figure_5(sizes, steps)
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"
