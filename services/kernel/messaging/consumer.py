@@ -1,9 +1,11 @@
 """Durable pull consumers that apply a fetched batch in one transaction.
 
 Each message is claimed in the inbox in the same transaction as its effects, so
-a redelivery is a no-op. A message whose handler keeps failing goes to the
-dead-letter subject after `max_deliver` attempts, with the error in headers,
-and the consumer moves on: a poison message never blocks the stream.
+a redelivery is a no-op. A handler may have an async `prepare` step (a call to
+another service, ONNX scoring) that runs before any transaction opens, so no
+database lock is held across I/O. A message whose handler keeps failing goes to
+the dead-letter subject after `max_deliver` attempts; a transient database
+error is retried with back-off and never dead-lettered.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, TypeVar, overload
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
@@ -26,6 +29,7 @@ from services.kernel.errors import Unprocessable
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
 from services.kernel.store.database import Database
+from services.kernel.store.transient import is_transient
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from services.kernel.tenants import is_tenant_id
 
@@ -34,12 +38,21 @@ log = logging.getLogger(__name__)
 APPLIED = Counter("layercake_consumer_applied_total", "Messages applied", ["consumer"])
 SKIPPED = Counter("layercake_consumer_duplicates_total", "Redeliveries skipped", ["consumer"])
 FAILED = Counter("layercake_consumer_failures_total", "Handler failures", ["consumer"])
+RETRIED = Counter(
+    "layercake_consumer_retries_total", "Transient database errors retried", ["consumer"]
+)
 DEAD = Counter("layercake_consumer_dead_lettered_total", "Messages dead-lettered", ["consumer"])
+IN_PROGRESS = Counter(
+    "layercake_consumer_in_progress_total", "Progress signals sent for slow work", ["consumer"]
+)
+
+T = TypeVar("T")
 
 # A handler may run more than once for one delivery (a batch that fails is applied again
 # message by message); only a committed run counts, so its effects stay in the unit of work.
 Handler = Callable[[UnitOfWork, Envelope], None]
 MAX_RETRY_DELAY = 30.0
+MAX_REDELIVERY_DELAY = 600.0
 
 
 class Outcome(Enum):
@@ -47,7 +60,7 @@ class Outcome(Enum):
     DUPLICATE = "duplicate"
     FAILED = "failed"  # the handler raised: retried, dead-lettered after max_deliver
     POISON = "poison"  # no retry can help: dead-lettered at once
-    RETRY = "retry"  # the batch's transaction failed (database down): retried, never DLQ'd
+    RETRY = "retry"  # a transient database error or outage: retried, never dead-lettered
 
 
 @dataclass(frozen=True)
@@ -57,13 +70,71 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """A message ready for its transaction: the envelope and what `prepare` made of it."""
+
+    envelope: Envelope
+    prepared: Any = None
+
+
+@dataclass(frozen=True, init=False)
 class ConsumerSpec:
-    """A durable consumer: its name, the stream and subject filter it reads, its handler."""
+    """A durable consumer: its name, the stream and subject filter it reads, its handler.
+
+    With `prepare`, the handler is two-phase: `prepare(envelope)` runs first, outside any
+    transaction (it may do I/O and may run again on redelivery), then
+    `handler(uow, envelope, prepared)` applies the effects once, in the batch's transaction.
+    """
 
     durable: str
     stream: str
     filter_subject: str
-    handler: Handler
+    handler: Callable[..., None]
+    prepare: Callable[[Envelope], Awaitable[Any]] | None
+
+    @overload
+    def __init__(
+        self, durable: str, stream: str, filter_subject: str, handler: Handler
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        durable: str,
+        stream: str,
+        filter_subject: str,
+        handler: Callable[[UnitOfWork, Envelope, T], None],
+        prepare: Callable[[Envelope], Awaitable[T]],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        durable: str,
+        stream: str,
+        filter_subject: str,
+        handler: Callable[..., None],
+        prepare: Callable[[Envelope], Awaitable[Any]] | None = None,
+    ) -> None:
+        set_field = object.__setattr__  # frozen: the dataclass way to set fields in __init__
+        set_field(self, "durable", durable)
+        set_field(self, "stream", stream)
+        set_field(self, "filter_subject", filter_subject)
+        set_field(self, "handler", handler)
+        set_field(self, "prepare", prepare)
+
+    def apply(self, uow: UnitOfWork, delivery: Delivery) -> None:
+        if self.prepare is None:
+            self.handler(uow, delivery.envelope)
+        else:
+            self.handler(uow, delivery.envelope, delivery.prepared)
+
+
+def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:
+    """The one retry schedule, kept by the server: the wait before each redelivery of a
+    message that failed or was never acknowledged. The first is `ack_wait` (the server
+    takes it as such), then doubling; one per attempt the runner allows."""
+    cap = max(ack_wait, MAX_REDELIVERY_DELAY)
+    return [min(ack_wait * 2**i, cap) for i in range(max_deliver)]
 
 
 class ConsumerRunner:
@@ -76,7 +147,8 @@ class ConsumerRunner:
         batch: int = 256,
         max_deliver: int = 5,
         ack_wait: float = 30.0,
-        retry_delay: float = 0.5,
+        retry_delay: float = 0.5,  # first wait before a transient error is retried
+        prepare_concurrency: int = 32,
     ) -> None:
         self.spec = spec
         self.js = js
@@ -86,104 +158,197 @@ class ConsumerRunner:
         self.max_deliver = max_deliver
         self.ack_wait = ack_wait
         self.retry_delay = retry_delay
+        self.backoff = redelivery_backoff(ack_wait, max_deliver)
+        self._prepare_slots = asyncio.Semaphore(prepare_concurrency)
         self._sub: JetStreamContext.PullSubscription | None = None
+        self._stop = asyncio.Event()
+
+    def consumer_config(self) -> ConsumerConfig:
+        """Attempts and back-off are enforced by the server too: one delivery more than the
+        runner allows, so a message whose handler never settles (the process died, again
+        and again) comes back once more and is dead-lettered without running it."""
+        return ConsumerConfig(
+            durable_name=self.spec.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=self.spec.filter_subject,
+            ack_wait=self.ack_wait,
+            max_deliver=self.max_deliver + 1,
+            backoff=self.backoff,
+            max_ack_pending=self.batch * 4,
+        )
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         if self._sub is None:
-            config = ConsumerConfig(
-                durable_name=self.spec.durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                filter_subject=self.spec.filter_subject,
-                ack_wait=self.ack_wait,
-                max_ack_pending=self.batch * 4,
-            )
-            # create-or-update, so a changed ack_wait or filter reaches an existing durable
-            await self.js.add_consumer(self.spec.stream, config)
+            # create-or-update, so a changed setting or filter reaches an existing durable
+            await self.js.add_consumer(self.spec.stream, self.consumer_config())
             self._sub = await self.js.pull_subscribe_bind(
                 self.spec.durable, stream=self.spec.stream
             )
         return self._sub
 
-    def apply(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
-        """Applies a batch in one transaction.
+    def apply(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
+        """Applies a batch in one transaction; a `Result` (settled already) passes through.
 
         The whole batch is tried first with one inbox query and one inbox insert; if any
         message fails, that attempt is rolled back and the batch is applied again with
         each message in its own savepoint, so a bad message costs only itself.
         """
         try:
-            return self._apply_together(envelopes)
+            return self._apply_together(deliveries)
         except Exception as e:
-            log.debug("batch fell back to one savepoint a message", extra={"error": repr(e)})
-            return self._apply_one_by_one(envelopes)
+            log.warning(
+                "batch failed, applying it one message at a time",
+                extra={"consumer": self.spec.durable, "error": repr(e)},
+            )
+            return self._apply_one_by_one(deliveries)
 
-    def _apply_together(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
+    def _apply_together(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
         name = self.spec.durable
         results: list[Result] = []
         with self.uow() as uow:
-            ids = [e.event_id for e in envelopes if isinstance(e, Envelope)]
+            ids = [d.envelope.event_id for d in deliveries if isinstance(d, Delivery)]
             done = uow.claimed(name, ids)
             fresh: list[str] = []
-            for env in envelopes:
-                if isinstance(env, EnvelopeError):
-                    results.append(Result(Outcome.POISON, f"EnvelopeError: {env}"))
-                elif env.event_id in done:
+            for d in deliveries:
+                if isinstance(d, Result):
+                    results.append(d)
+                elif d.envelope.event_id in done:
                     results.append(Result(Outcome.DUPLICATE))
                 else:
-                    with telemetry.span(f"consume {name}", env.carrier()):
-                        self.spec.handler(uow, env)
-                    done.add(env.event_id)
-                    fresh.append(env.event_id)
+                    with telemetry.span(f"consume {name}", d.envelope.carrier()):
+                        self.spec.apply(uow, d)
+                    done.add(d.envelope.event_id)
+                    fresh.append(d.envelope.event_id)
                     results.append(Result(Outcome.APPLIED))
             uow.claim_all(name, fresh)
             uow.commit()
         return results
 
-    def _apply_one_by_one(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
+    def _apply_one_by_one(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
         results: list[Result] = []
         with self.uow() as uow:
-            for env in envelopes:
-                if isinstance(env, EnvelopeError):
-                    results.append(Result(Outcome.POISON, f"EnvelopeError: {env}"))
+            for d in deliveries:
+                if isinstance(d, Result):
+                    results.append(d)
                     continue
                 try:
                     with (
                         uow.session.begin_nested(),
-                        telemetry.span(f"consume {self.spec.durable}", env.carrier()),
+                        telemetry.span(f"consume {self.spec.durable}", d.envelope.carrier()),
                     ):
-                        if not uow.claim(self.spec.durable, env.event_id):
+                        if not uow.claim(self.spec.durable, d.envelope.event_id):
                             results.append(Result(Outcome.DUPLICATE))
                             continue
-                        self.spec.handler(uow, env)
+                        self.spec.apply(uow, d)
                     results.append(Result(Outcome.APPLIED))
                 except Exception as e:
-                    log.warning(
-                        "handler failed",
-                        extra={
-                            "consumer": self.spec.durable,
-                            "event_id": env.event_id,
-                            "error": repr(e),
-                        },
-                    )
-                    poison = isinstance(e, Unprocessable | DecodeError)
-                    outcome = Outcome.POISON if poison else Outcome.FAILED
-                    results.append(Result(outcome, f"{type(e).__name__}: {e}"))
+                    results.append(self._failure(d.envelope, e, "handler failed"))
             uow.commit()
         return results
 
-    async def process(self, msgs: Sequence[Msg]) -> list[Result]:
-        envelopes: list[Envelope | EnvelopeError] = []
-        for m in msgs:
+    def _failure(self, envelope: Envelope, error: Exception, what: str) -> Result:
+        """What a handler's (or prepare's) exception means for its message."""
+        if is_transient(error):
+            outcome = Outcome.RETRY
+        elif isinstance(error, Unprocessable | DecodeError):
+            outcome = Outcome.POISON
+        else:
+            outcome = Outcome.FAILED
+        log.warning(
+            what,
+            extra={
+                "consumer": self.spec.durable,
+                "event_id": envelope.event_id,
+                "outcome": outcome.value,
+                "error": repr(error),
+            },
+        )
+        return Result(outcome, f"{type(error).__name__}: {error}")
+
+    async def _prepare(self, msgs: Sequence[Msg]) -> list[Delivery | Result]:
+        """Opens each envelope and runs the prepare steps, concurrently but bounded."""
+
+        async def one(msg: Msg) -> Delivery | Result:
             try:
-                envelopes.append(open_envelope(m.subject, m.headers, m.data))
+                envelope = open_envelope(msg.subject, msg.headers, msg.data)
             except EnvelopeError as e:
-                envelopes.append(e)
+                return Result(Outcome.POISON, f"EnvelopeError: {e}")
+            attempts = msg.metadata.num_delivered or 1
+            if attempts > self.max_deliver:
+                return Result(Outcome.FAILED, f"not settled in {self.max_deliver} deliveries")
+            if self.spec.prepare is None:
+                return Delivery(envelope)
+            async with self._prepare_slots:
+                try:
+                    with telemetry.span(f"prepare {self.spec.durable}", envelope.carrier()):
+                        return Delivery(envelope, await self.spec.prepare(envelope))
+                except Exception as e:
+                    result = self._failure(envelope, e, "prepare failed")
+                    # the prepare step touches no database: its failure is the message's
+                    retry = result.outcome is Outcome.RETRY
+                    return Result(Outcome.FAILED, result.error) if retry else result
+
+        return list(await asyncio.gather(*(one(m) for m in msgs)))
+
+    async def _apply_until_done(self, deliveries: list[Delivery | Result]) -> list[Result]:
+        """Applies the batch; what failed for a transient reason is applied again with
+        back-off, holding the messages (never a redelivery, so never dead-lettered),
+        until it succeeds or the runner stops."""
+        results = await self._transact(deliveries)
+        attempt = 0
+        while not self._stop.is_set():
+            again = [i for i, r in enumerate(results) if r.outcome is Outcome.RETRY]
+            if not again:
+                break
+            RETRIED.labels(self.spec.durable).inc(len(again))
+            delay = min(self.retry_delay * 2**attempt, MAX_RETRY_DELAY)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            retried = await self._transact([deliveries[i] for i in again])
+            for i, result in zip(again, retried, strict=True):
+                results[i] = result
+        return results
+
+    async def _transact(self, deliveries: list[Delivery | Result]) -> list[Result]:
+        if not any(isinstance(d, Delivery) for d in deliveries):
+            return [d for d in deliveries if isinstance(d, Result)]
         try:
-            results = await self.db.run(self.apply, envelopes)
+            return await self.db.run(self.apply, deliveries)
         except Exception as e:
-            log.exception("batch transaction failed", extra={"consumer": self.spec.durable})
-            results = [Result(Outcome.RETRY, f"{type(e).__name__}: {e}")] * len(msgs)
+            log.warning(
+                "batch transaction failed",
+                extra={"consumer": self.spec.durable, "error": repr(e)},
+            )
+            failed = Result(Outcome.RETRY, f"{type(e).__name__}: {e}")
+            return [d if isinstance(d, Result) else failed for d in deliveries]
+
+    @contextlib.asynccontextmanager
+    async def _keep_alive(self, msgs: Sequence[Msg]) -> AsyncIterator[None]:
+        """Tells the server the batch is still being worked on (slow prepare steps, retries),
+        so it does not redeliver it elsewhere meanwhile."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.ack_wait / 3)
+                for m in msgs:
+                    with contextlib.suppress(Exception):
+                        await m.in_progress()
+                IN_PROGRESS.labels(self.spec.durable).inc(len(msgs))
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def process(self, msgs: Sequence[Msg]) -> list[Result]:
+        async with self._keep_alive(msgs):
+            deliveries = await self._prepare(msgs)
+            results = await self._apply_until_done(deliveries)
         for msg, result in zip(msgs, results, strict=True):
             await self._settle(msg, result)
         return results
@@ -201,11 +366,11 @@ class ConsumerRunner:
         FAILED.labels(name).inc()
         attempts = msg.metadata.num_delivered or 1
         if result.outcome is Outcome.RETRY:
-            # an outage is not the message's fault: back off, keep it, never dead-letter it
+            # only when stopping: not the message's fault, another replica takes it over
             await msg.nak(delay=min(self.retry_delay * attempts, MAX_RETRY_DELAY))
             return
         if result.outcome is Outcome.FAILED and attempts < self.max_deliver:
-            await msg.nak(delay=self.retry_delay * attempts)
+            await msg.nak(delay=self.backoff[attempts - 1])
             return
         await self.dead_letter(msg, result.error, attempts)
         await msg.ack()
@@ -254,6 +419,7 @@ class ConsumerRunner:
                 await sub.unsubscribe()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         await self.subscribe()
         try:
             while not stop.is_set():

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -16,11 +17,13 @@ from services.kernel.errors import Unprocessable
 from services.kernel.messaging.consumer import (
     ConsumerRunner,
     ConsumerSpec,
+    Delivery,
     Handler,
     Outcome,
     Result,
+    redelivery_backoff,
 )
-from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
+from services.kernel.messaging.envelope import Envelope, open_envelope
 from services.kernel.messaging.subjects import dead_letter
 from services.kernel.store.database import Database
 from services.kernel.store.schema import inbox
@@ -120,7 +123,7 @@ async def test_a_message_redelivered_after_commit_is_applied_once(
     for _ in range(2):
         (msg,) = await sub.fetch(1, timeout=5)
         envelope = open_envelope(msg.subject, msg.headers, msg.data)
-        outcomes += [r.outcome for r in await db.run(consumer.apply, [envelope])]
+        outcomes += [r.outcome for r in await db.run(consumer.apply, [Delivery(envelope)])]
         await msg.nak()  # as if the process died between commit and ack
     (msg,) = await sub.fetch(1, timeout=5)
     assert msg.metadata.num_delivered == 3
@@ -156,7 +159,8 @@ async def test_a_late_ack_after_redelivery_to_a_second_worker_gives_one_effect(
 
         (msg,) = await (await worker1.subscribe()).fetch(1, timeout=5)
         envelope = open_envelope(msg.subject, msg.headers, msg.data)
-        assert [r.outcome for r in await db.run(worker1.apply, [envelope])] == [Outcome.APPLIED]
+        applied = await db.run(worker1.apply, [Delivery(envelope)])
+        assert [r.outcome for r in applied] == [Outcome.APPLIED]
 
         # Worker 1 stalls past ack_wait: the server redelivers to worker 2.
         assert await outcomes_until(worker2, 1, timeout=ACK_WAIT + 5) == [Outcome.DUPLICATE]
@@ -168,6 +172,14 @@ async def test_a_late_ack_after_redelivery_to_a_second_worker_gives_one_effect(
             assert s.execute(select(effects.c.worker)).scalars().all() == ["w1"]
     finally:
         second_db.dispose()
+
+
+class Stalled(ConsumerRunner):
+    """A worker whose process stalls: no progress signal reaches the server."""
+
+    @contextlib.asynccontextmanager
+    async def _keep_alive(self, msgs: Sequence[Msg]) -> AsyncIterator[None]:
+        yield
 
 
 async def test_redelivery_while_the_first_worker_is_still_in_its_transaction(
@@ -188,7 +200,7 @@ async def test_redelivery_while_the_first_worker_is_still_in_its_transaction(
         await publish(js, message)
         durable = random_id("k-")
         # batch=1: its fetch leaves no pull request waiting that could catch the redelivery
-        worker1 = runner(js, db, slow, tenant, durable, ack_wait=ACK_WAIT, batch=1)
+        worker1 = runner(js, db, slow, tenant, durable, Stalled, ack_wait=ACK_WAIT, batch=1)
         worker2 = runner(
             js, second_db, record_effect("w2"), tenant, durable, Watched, ack_wait=ACK_WAIT
         )
@@ -232,7 +244,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_rest_flow(
 
     for m in (before, poison, after):
         await publish(js, m)
-    consumer = runner(js, db, handler, tenant, max_deliver=3, retry_delay=0.05)
+    consumer = runner(js, db, handler, tenant, max_deliver=3, ack_wait=ACK_WAIT)
     dlq = dead_letter(tenant, consumer.spec.durable)
 
     async def dead_lettered() -> dict[str, str] | None:
@@ -272,7 +284,6 @@ async def test_a_message_without_an_envelope_is_dead_lettered_by_its_subject_ten
         lambda _uow, env: called.append(env.event_id),
         tenant,
         max_deliver=2,
-        retry_delay=0.05,
     )
     await js.publish(subject(tenant), b"not an event", headers={"content-type": "text/plain"})
     dlq = dead_letter(tenant, consumer.spec.durable)
@@ -291,25 +302,31 @@ async def test_a_message_without_an_envelope_is_dead_lettered_by_its_subject_ten
 async def test_a_failing_batch_transaction_is_retried_not_lost(
     js: JetStreamContext, with_effects: Database, tenant: str
 ) -> None:
-    """A commit that fails (here: the first attempt's) naks the batch; it is applied later."""
+    """Commits that fail (an outage) are retried with back-off while the runner holds the
+    batch: applied once, never redelivered, never dead-lettered."""
     db = with_effects
     message = make_message(subject(tenant), tenant)
     await publish(js, message)
-    failures = [RuntimeError("database went away")]
+    failures = [RuntimeError("database went away"), RuntimeError("still away")]
 
     class FlakyCommit(ConsumerRunner):
-        def apply(self, envelopes: Sequence[Envelope | EnvelopeError]) -> list[Result]:
+        def apply(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
             if failures:
                 raise failures.pop()
-            return super().apply(envelopes)
+            return super().apply(deliveries)
 
     consumer = runner(
         js, db, record_effect("w"), tenant, kind=FlakyCommit, retry_delay=0.05, max_deliver=1
     )
     # max_deliver=1: a handler failure would dead-letter at once, an outage must not
-    assert await outcomes_until(consumer, 2) == [Outcome.RETRY, Outcome.APPLIED]
+    assert await outcomes_until(consumer, 1) == [Outcome.APPLIED]
+    assert failures == []
     assert count_effects(db, message.event_id) == 1
     await eventually(lambda: settled(consumer))
+    info = await (await consumer.subscribe()).consumer_info()
+    assert info.num_redelivered == 0
+    dlq = dead_letter(tenant, consumer.spec.durable)
+    assert await subject_counts(js, "DEADLETTER", dlq) == {}
 
 
 async def test_an_unprocessable_message_is_dead_lettered_without_retries(
@@ -321,7 +338,7 @@ async def test_an_unprocessable_message_is_dead_lettered_without_retries(
     def refuse(_uow: UnitOfWork, env: Envelope) -> None:
         raise Unprocessable(f"{env.event_id} names no profile")
 
-    consumer = runner(js, db, refuse, tenant, max_deliver=5, retry_delay=5)
+    consumer = runner(js, db, refuse, tenant, max_deliver=5)  # a retry would wait 30 s
     await publish(js, make_message(subject(tenant), tenant))
     dlq = dead_letter(tenant, consumer.spec.durable)
 
@@ -362,8 +379,11 @@ async def test_a_changed_consumer_setting_reaches_the_existing_durable(
     first = runner(js, with_effects, record_effect("w"), tenant, ack_wait=30)
     await first.subscribe()
     await first.close()
-    second = ConsumerRunner(first.spec, js, with_effects, first.uow, ack_wait=7)
+    second = ConsumerRunner(first.spec, js, with_effects, first.uow, ack_wait=7, max_deliver=4)
     await second.subscribe()
     info = await js.consumer_info(first.spec.stream, first.spec.durable)
     assert info.config.ack_wait == 7
+    # the server enforces attempts and back-off too: one delivery past the runner's limit
+    assert info.config.max_deliver == 5
+    assert info.config.backoff == [7, 14, 28, 56] == redelivery_backoff(7, 4)
     await second.close()
