@@ -2,20 +2,18 @@
 
     class TestJourneyLifecycle(AssetLifecycleContract):
         kind = JOURNEY                      # an AssetKind
-        def content(self, n): ...           # distinct valid contents for n = 1, 2, 3
+        def content(self, n): ...           # a valid content, different for each n >= 1
         def metadata(self): ...             # metadata satisfying the kind's requirements
 
 Each test runs on the in-memory repository, SQLite and (when LAYERCAKE_TEST_POSTGRES_URL
-is set) PostgreSQL, through the same `AssetRepository` port the service layer uses.
+is set) PostgreSQL, through the kernel's asset handlers and `AssetRepository` port.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 from google.protobuf.message import Message
@@ -24,160 +22,59 @@ from services.kernel.assets import (
     Action,
     Asset,
     AssetKind,
-    AssetKindRegistry,
     AssetMetadata,
     AssetState,
     Refusal,
     content_hash,
     diff,
 )
-from services.kernel.assets.memory import InMemoryAssetRepository
-from services.kernel.assets.projection import AssetProjection
-from services.kernel.assets.repository import AssetRepository, SqlAssetRepository
-from services.kernel.clock import FixedClock
 from services.kernel.errors import ConcurrencyError, FailedPrecondition, NotFound, PermissionDenied
-from services.kernel.principals import Actor, Principal, PrincipalKind, Role
-from services.kernel.store.database import Database
-from services.kernel.store.migrate import migrate
-from services.kernel.store.unit_of_work import UnitOfWorkFactory
-from tests.conftest import POSTGRES_URL, _postgres_database, random_id
-
-TENANT = "acme"
-
-
-def person(name: str, *roles: Role, tenant: str = TENANT) -> Principal:
-    return Principal(tenant, Actor(name, PrincipalKind.PERSON), frozenset(roles))
-
-
-ANN = person("ann", Role.EDITOR, Role.APPROVER)
-BOB = person("bob", Role.EDITOR, Role.APPROVER)
-CAT = person("cat", Role.APPROVER)
-OPS = person("ops", Role.OPERATOR)
-ROOT = person("root", Role.ADMIN)
-VIC = person("vic", Role.VIEWER)
-BOT = Principal(TENANT, Actor.system("bot"), frozenset({Role.APPROVER, Role.EDITOR}))
-
-
-class Assets:
-    """Units of work over one repository kind: `with assets.unit() as repo:` commits on exit."""
-
-    def __init__(self, unit: Callable[[], contextlib.AbstractContextManager[AssetRepository]]):
-        self.unit = unit
-        self.clock = FixedClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
-
-    def now(self) -> datetime:
-        self.clock.advance(timedelta(seconds=1))
-        return self.clock.now()
+from services.kernel.principals import Principal, Role
+from tests.conftest import random_id
+from tests.contracts.asset_harness import (
+    ANN,
+    BACKENDS,
+    BOB,
+    BOT,
+    CAT,
+    OPS,
+    ROOT,
+    VIC,
+    Assets,
+    open_assets,
+    person,
+)
 
 
 class AssetLifecycleContract:
     kind: ClassVar[AssetKind]
 
     def content(self, n: int) -> Message:
-        """A valid content, different for each `n`."""
+        """A valid content, different for each `n` >= 1."""
         raise NotImplementedError
 
     def metadata(self) -> AssetMetadata:
         """Metadata with every field the kind requires."""
         raise NotImplementedError
 
-    # -- fixtures ---------------------------------------------------------------------------
-
-    @pytest.fixture(
-        params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-    )
+    @pytest.fixture(params=BACKENDS)
     def assets(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Assets]:
-        kinds = AssetKindRegistry()
-        kinds.register(self.kind)
-        if request.param == "memory":
-            repo = InMemoryAssetRepository(kinds)
-
-            @contextlib.contextmanager
-            def memory_unit() -> Iterator[AssetRepository]:
-                yield repo
-
-            yield Assets(memory_unit)
-            return
-        with contextlib.ExitStack() as stack:
-            if request.param == "sqlite":
-                db = Database(f"sqlite:///{tmp_path / 'assets.db'}")
-                stack.callback(db.dispose)
-                migrate(db.engine)
-            else:
-                if not POSTGRES_URL:
-                    pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
-                databases = _postgres_database(None)
-                db = next(databases)
-                stack.callback(lambda: next(databases, None))
-            harness: Assets
-
-            @contextlib.contextmanager
-            def sql_unit() -> Iterator[AssetRepository]:
-                with factory() as uow:
-                    yield SqlAssetRepository(uow, kinds)
-                    uow.commit()
-
-            harness = Assets(sql_unit)
-            factory = UnitOfWorkFactory(db.sessions, harness.clock, [AssetProjection(kinds)])
-            yield harness
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def act(self, assets: Assets, asset_id: str, step: Callable[[Asset, Any], object]) -> Any:
-        """Loads the asset and the tenant policy, runs `step(asset, policy)`, saves, commits."""
-        with assets.unit() as repo:
-            asset = repo.get(TENANT, self.kind.name, asset_id)
-            result = step(asset, repo.policy(TENANT))
-            repo.save(asset)
-        return result
-
-    def load(self, assets: Assets, asset_id: str) -> Asset:
-        with assets.unit() as repo:
-            return repo.get(TENANT, self.kind.name, asset_id)
-
-    def edit(self, assets: Assets, asset_id: str, n: int, who: Principal = ANN, **kw: Any) -> int:
-        """Saves content `n` (with `meta=` or the full metadata); returns the version number."""
-        at, meta = assets.now(), kw.pop("meta", None) or self.metadata()
-        return int(
-            self.act(assets, asset_id, lambda a, _: a.edit(who, self.content(n), meta, at=at, **kw))
-        )
+        with open_assets(
+            request.param, tmp_path, kind=self.kind, content=self.content, metadata=self.metadata
+        ) as assets:
+            yield assets
 
     def attempt(self, assets: Assets, asset: Asset, action: Action, who: Principal) -> None:
-        """One action on a loaded asset with arguments that only the lifecycle could refuse."""
+        """One action on a loaded asset with arguments only the lifecycle could refuse."""
         at = assets.now()
         if action == Action.EDIT:
             asset.edit(who, self.content(9), self.metadata(), at=at)
         elif action == Action.APPROVE:
-            asset.approve(who, self._policy(assets), at=at)
+            asset.approve(who, assets.policy(), at=at)
         elif action == Action.ROLLBACK:
             asset.rollback(who, 1, at=at)
         else:
             getattr(asset, action.value)(who, at=at)
-
-    def do(self, assets: Assets, asset_id: str, action: Action, who: Principal, **kw: Any) -> Any:
-        at = assets.now()
-
-        def step(asset: Asset, policy: Any) -> Any:
-            if action == Action.APPROVE:
-                return asset.approve(who, policy, at=at, **kw)
-            return getattr(asset, action.value)(who, at=at, **kw)
-
-        return self.act(assets, asset_id, step)
-
-    def publish_new(self, assets: Assets, asset_id: str, n: int) -> int:
-        """Edits content `n` (by ann) through review (by cat) to live (by ops)."""
-        version = self.edit(assets, asset_id, n)
-        self.do(assets, asset_id, Action.SUBMIT, ANN)
-        self.do(assets, asset_id, Action.APPROVE, CAT)
-        self.do(assets, asset_id, Action.PUBLISH, OPS)
-        return version
-
-    def set_four_eyes(self, assets: Assets, on: bool) -> None:
-        at = assets.now()
-        with assets.unit() as repo:
-            policy = repo.policy(TENANT)
-            policy.set(ROOT, four_eyes=on, reason="test policy", at=at)
-            repo.save_policy(policy)
 
     SITUATIONS: ClassVar[list[str]] = [
         "new",
@@ -205,13 +102,13 @@ class AssetLifecycleContract:
             "archived": [Action.EDIT, Action.ARCHIVE],
         }
         if name in {"published", "paused", "draft_over_published", "approved_over_paused"}:
-            self.publish_new(assets, asset_id, 1)
-            self.publish_new(assets, asset_id, 2)  # so a rollback to version 1 is possible
+            assets.publish_new(asset_id, 1)
+            assets.publish_new(asset_id, 2)  # so a rollback to version 1 is possible
         for n, action in enumerate(steps[name], start=3):
             if action == Action.EDIT:
-                self.edit(assets, asset_id, n)
+                assets.edit(asset_id, n)
             else:
-                self.do(assets, asset_id, action, ROOT if action != Action.APPROVE else CAT)
+                assets.do(asset_id, action, ROOT if action != Action.APPROVE else CAT)
         return asset_id
 
     # -- the contract -----------------------------------------------------------------------
@@ -268,11 +165,11 @@ class AssetLifecycleContract:
 
     def test_every_action_in_every_situation(self, assets: Assets) -> None:
         """Legal actions lead where the table says; every other one is ILLEGAL_TRANSITION."""
-        self.set_four_eyes(assets, False)
+        assets.set_four_eyes(False)
         for name in self.SITUATIONS:
             asset_id = self.situation(assets, name)
             for action in Action:
-                asset = self.load(assets, asset_id)
+                asset = assets.load(asset_id)
                 expected = self.LEGAL[name].get(action)
                 if expected is None:
                     with pytest.raises(FailedPrecondition) as refused:
@@ -285,18 +182,14 @@ class AssetLifecycleContract:
                     self.attempt(assets, asset, action, ROOT if action != Action.APPROVE else CAT)
                     assert asset.state == expected, (name, action)
 
-    def _policy(self, assets: Assets) -> Any:
-        with assets.unit() as repo:
-            return repo.policy(TENANT)
-
     def test_each_transition_is_recorded_with_principal_reason_and_time(
         self, assets: Assets
     ) -> None:
         asset_id = random_id("a-")
-        self.edit(assets, asset_id, 1, reason="first cut")
-        self.do(assets, asset_id, Action.SUBMIT, ANN, reason="ready")
-        self.do(assets, asset_id, Action.REJECT, CAT, reason="typo in step 2")
-        history = self.load(assets, asset_id).history
+        assets.edit(asset_id, 1, reason="first cut")
+        assets.do(asset_id, Action.SUBMIT, ANN, reason="ready")
+        assets.do(asset_id, Action.REJECT, CAT, reason="typo in step 2")
+        history = assets.load(asset_id).history
         assert [(t.action, t.version, t.change.actor, t.change.reason) for t in history] == [
             (Action.EDIT, 1, ANN.actor, "first cut"),
             (Action.SUBMIT, 1, ANN.actor, "ready"),
@@ -307,40 +200,41 @@ class AssetLifecycleContract:
 
     def test_four_eyes_refuses_any_author_as_approver(self, assets: Assets) -> None:
         asset_id = random_id("a-")
-        self.edit(assets, asset_id, 1, who=ANN)
-        self.edit(assets, asset_id, 2, who=BOB)  # bob co-authors the same draft
-        self.do(assets, asset_id, Action.SUBMIT, ANN)
+        assets.edit(asset_id, 1, who=ANN)
+        assets.edit(asset_id, 2, who=BOB)  # bob co-authors the same draft
+        assets.do(asset_id, Action.SUBMIT, ANN)
         for author in (ANN, BOB):
             with pytest.raises(PermissionDenied) as refused:
-                self.do(assets, asset_id, Action.APPROVE, author)
+                assets.do(asset_id, Action.APPROVE, author)
             assert refused.value.reason == Refusal.FOUR_EYES_REQUIRED
-        self.do(assets, asset_id, Action.APPROVE, CAT)
-        assert self.load(assets, asset_id).state == AssetState.APPROVED
+        assets.do(asset_id, Action.APPROVE, CAT)
+        assert assets.load(asset_id).state == AssetState.APPROVED
 
     def test_four_eyes_off_lets_an_author_approve(self, assets: Assets) -> None:
-        self.set_four_eyes(assets, False)
+        assets.set_four_eyes(False)
         asset_id = random_id("a-")
-        self.edit(assets, asset_id, 1, who=ANN)
-        self.do(assets, asset_id, Action.SUBMIT, ANN)
-        self.do(assets, asset_id, Action.APPROVE, ANN)
-        assert self.load(assets, asset_id).state == AssetState.APPROVED
-        assert self._policy(assets).last_change.actor == ROOT.actor
+        assets.edit(asset_id, 1, who=ANN)
+        assets.do(asset_id, Action.SUBMIT, ANN)
+        assets.do(asset_id, Action.APPROVE, ANN)
+        assert assets.load(asset_id).state == AssetState.APPROVED
+        last = assets.policy().last_change
+        assert last is not None and last.actor == ROOT.actor
 
     def test_only_an_admin_sets_the_policy(self, assets: Assets) -> None:
         with pytest.raises(PermissionDenied) as refused:
-            self._policy(assets).set(CAT, four_eyes=False, reason="", at=assets.now())
+            assets.policy().set(CAT, four_eyes=False, reason="", at=assets.now())
         assert refused.value.reason == Refusal.ROLE_REQUIRED
-        assert self._policy(assets).four_eyes is True
+        assert assets.policy().four_eyes is True
 
     def test_a_system_principal_never_approves(self, assets: Assets) -> None:
-        self.set_four_eyes(assets, False)
+        assets.set_four_eyes(False)
         asset_id = random_id("a-")
-        self.edit(assets, asset_id, 1)
-        self.do(assets, asset_id, Action.SUBMIT, ANN)
+        assets.edit(asset_id, 1)
+        assets.do(asset_id, Action.SUBMIT, ANN)
         with pytest.raises(PermissionDenied) as refused:
-            self.do(assets, asset_id, Action.APPROVE, BOT)
+            assets.do(asset_id, Action.APPROVE, BOT)
         assert refused.value.reason == Refusal.SYSTEM_PRINCIPAL_CANNOT_APPROVE
-        assert self.load(assets, asset_id).state == AssetState.SUBMITTED
+        assert assets.load(asset_id).state == AssetState.SUBMITTED
 
     @pytest.mark.parametrize(
         ("action", "who"),
@@ -364,78 +258,78 @@ class AssetLifecycleContract:
         self, assets: Assets, action: Action, who: Principal
     ) -> None:
         asset_id = random_id("a-")
-        self.edit(assets, asset_id, 1)
-        asset = self.load(assets, asset_id)
+        assets.edit(asset_id, 1)
+        asset = assets.load(asset_id)
         with pytest.raises(PermissionDenied) as refused:
             self.attempt(assets, asset, action, who)
         assert refused.value.reason == Refusal.ROLE_REQUIRED
         assert action.value in str(refused.value)
 
-    def test_another_tenants_principal_is_refused(self, assets: Assets) -> None:
+    def test_another_tenants_principal_neither_sees_nor_changes_the_asset(
+        self, assets: Assets
+    ) -> None:
         asset_id = random_id("a-")
-        self.edit(assets, asset_id, 1)
+        assets.edit(asset_id, 1)
         stranger = person("ann", Role.ADMIN, tenant="globex")
+        with pytest.raises(NotFound):  # handlers look in the caller's own tenant
+            assets.do(asset_id, Action.ARCHIVE, stranger)
         with pytest.raises(PermissionDenied) as refused:
-            self.do(assets, asset_id, Action.ARCHIVE, stranger)
+            assets.load(asset_id).archive(stranger, at=assets.now())
         assert refused.value.reason == Refusal.WRONG_TENANT
 
     def test_a_published_version_is_immutable_and_hashed(self, assets: Assets) -> None:
         asset_id = random_id("a-")
-        self.publish_new(assets, asset_id, 1)
+        assets.publish_new(asset_id, 1)
         with pytest.raises(FailedPrecondition) as refused:
-            self.edit(assets, asset_id, 2, version=1)
+            assets.edit(asset_id, 2, version=1)
         assert refused.value.reason == Refusal.PUBLISHED_VERSION_IMMUTABLE
-        assert self.edit(assets, asset_id, 2) == 2  # without a version: a new draft
-        asset = self.load(assets, asset_id)
+        assert assets.edit(asset_id, 2) == 2  # without a version: a new draft
+        asset = assets.load(asset_id)
         v1 = asset.get_version(1)
         assert v1.state == AssetState.PUBLISHED and v1.content == self.content(1)
         assert v1.content_hash == content_hash(self.content(1))
         assert (asset.state, asset.get_version(2).state) == (AssetState.DRAFT, AssetState.DRAFT)
-        with assets.unit() as repo:
-            record = repo.find(TENANT, self.kind.name, asset_id)
+        record = assets.record(asset_id)
         assert record is not None
         assert (record.state, record.latest_version, record.published_version) == ("draft", 2, 1)
         assert record.content_hash == v1.content_hash
 
     def test_publishing_a_new_version_archives_the_old(self, assets: Assets) -> None:
         asset_id = random_id("a-")
-        self.publish_new(assets, asset_id, 1)
-        self.publish_new(assets, asset_id, 2)
-        asset = self.load(assets, asset_id)
+        assets.publish_new(asset_id, 1)
+        assets.publish_new(asset_id, 2)
+        asset = assets.load(asset_id)
         assert asset.get_version(1).state == AssetState.ARCHIVED
         assert asset.live_version is asset.get_version(2)
 
     def test_rollback_publishes_an_earlier_version_as_a_new_one(self, assets: Assets) -> None:
         asset_id = random_id("a-")
-        self.publish_new(assets, asset_id, 1)
-        self.publish_new(assets, asset_id, 2)
-        assert self.do(assets, asset_id, Action.ROLLBACK, OPS, to_version=1) == 3
-        asset = self.load(assets, asset_id)
+        assets.publish_new(asset_id, 1)
+        assets.publish_new(asset_id, 2)
+        assert assets.do(asset_id, Action.ROLLBACK, OPS, to_version=1).latest == 3
+        asset = assets.load(asset_id)
         v1, v2, v3 = (asset.get_version(n) for n in (1, 2, 3))
         assert (v3.state, v3.source_version, v3.content) == (AssetState.PUBLISHED, 1, v1.content)
         assert v3.content_hash == v1.content_hash != v2.content_hash
         assert (v1.state, v2.state) == (AssetState.ARCHIVED, AssetState.ARCHIVED)
-        with assets.unit() as repo:
-            record = repo.find(TENANT, self.kind.name, asset_id)
+        record = assets.record(asset_id)
         assert record is not None and (record.published_version, record.state) == (3, "published")
 
     def test_rollback_needs_a_version_that_was_published(self, assets: Assets) -> None:
         asset_id = random_id("a-")
-        self.publish_new(assets, asset_id, 1)
-        self.edit(assets, asset_id, 2)
+        assets.publish_new(asset_id, 1)
+        assets.edit(asset_id, 2)
         with pytest.raises(FailedPrecondition) as refused:
-            self.do(assets, asset_id, Action.ROLLBACK, OPS, to_version=2)
+            assets.do(asset_id, Action.ROLLBACK, OPS, to_version=2)
         assert refused.value.reason == Refusal.ROLLBACK_SOURCE_NOT_PUBLISHED
         with pytest.raises(NotFound):
-            self.do(assets, asset_id, Action.ROLLBACK, OPS, to_version=7)
+            assets.do(asset_id, Action.ROLLBACK, OPS, to_version=7)
 
     def test_diff_of_two_versions(self, assets: Assets) -> None:
         asset_id = random_id("a-")
-        self.publish_new(assets, asset_id, 1)
-        self.edit(
-            assets, asset_id, 2, meta=AssetMetadata(**{**vars(self.metadata()), "team": "t2"})
-        )
-        asset = self.load(assets, asset_id)
+        assets.publish_new(asset_id, 1)
+        assets.edit(asset_id, 2, meta=AssetMetadata(**{**vars(self.metadata()), "team": "t2"}))
+        asset = assets.load(asset_id)
         changes = asset.diff(1, 2)
         assert changes == diff(self.content(1), self.content(2), "content.") + [
             c for c in changes if c.path.startswith("metadata.")
@@ -450,26 +344,29 @@ class AssetLifecycleContract:
         for name in sorted(self.kind.required_metadata):
             asset_id = random_id("a-")
             blank = AssetMetadata(**{**vars(self.metadata()), name: () if name == "tags" else ""})
-            self.edit(assets, asset_id, 1, meta=blank)
+            assets.edit(asset_id, 1, meta=blank)
             with pytest.raises(FailedPrecondition) as refused:
-                self.do(assets, asset_id, Action.SUBMIT, ANN)
+                assets.do(asset_id, Action.SUBMIT, ANN)
             assert refused.value.reason == Refusal.REQUIRED_METADATA_MISSING
             assert [v.field for v in refused.value.violations] == [f"metadata.{name}"]
-            assert self.load(assets, asset_id).state == AssetState.DRAFT
+            assert assets.load(asset_id).state == AssetState.DRAFT
+
+    def test_an_asset_never_created_is_not_found(self, assets: Assets) -> None:
+        with pytest.raises(NotFound):
+            assets.do(random_id("a-"), Action.SUBMIT, ANN)
+        assert assets.record(random_id("a-")) is None
 
     def test_a_stale_writer_gets_a_concurrency_error(self, assets: Assets) -> None:
         asset_id = random_id("a-")
-        self.edit(assets, asset_id, 1)
-        first, second = self.load(assets, asset_id), self.load(assets, asset_id)
+        assets.edit(asset_id, 1)
+        first, second = assets.load(asset_id), assets.load(asset_id)
         first.submit(ANN, at=assets.now())
         second.edit(BOB, self.content(2), self.metadata(), at=assets.now())
-        with assets.unit() as repo:
-            repo.save(first)
-        with pytest.raises(ConcurrencyError), assets.unit() as repo:
-            repo.save(second)
-        asset = self.load(assets, asset_id)
+        assets.save(first)
+        with pytest.raises(ConcurrencyError):
+            assets.save(second)
+        asset = assets.load(asset_id)
         assert asset.state == AssetState.SUBMITTED
         assert asset.get_version(1).authors == {ANN.actor}
-        with assets.unit() as repo:
-            record = repo.find(TENANT, self.kind.name, asset_id)
+        record = assets.record(asset_id)
         assert record is not None and (record.state, record.stream_version) == ("submitted", 3)

@@ -13,7 +13,7 @@ from services.kernel.clock import FixedClock
 from services.kernel.store.database import Database
 from services.kernel.store.projections import replay
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
-from tests.contracts.asset_lifecycle import ANN, CAT, OPS, TENANT
+from tests.contracts.asset_harness import ANN, CAT, OPS, TENANT
 from tests.integration.harness import schema_drift
 from tests.integration.kernel.test_asset_lifecycle import TEST_KIND, profile
 

@@ -22,9 +22,14 @@ from services.kernel.assets import (
 from services.kernel.assets import events as ev
 from services.kernel.assets.content import ChangeKind, FieldChange
 from services.kernel.assets.mapping import field_change_message, from_stored, to_new_event
-from services.kernel.errors import FailedPrecondition, FieldViolation, InvalidArgument
+from services.kernel.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role
-from services.kernel.rpc.status import to_status
+from services.kernel.rpc.status import from_rpc_error, to_status
 from services.kernel.store.records import EventMetadata, StoredEvent
 from tests.unit.kernel.test_status import decode, details_of
 
@@ -148,3 +153,28 @@ def test_a_field_change_becomes_json_values() -> None:
     added = field_change_message(FieldChange("content.tags[0]", ChangeKind.ADDED, None, {"a": 1}))
     assert added.path == "content.tags[0]" and not added.HasField("old_value")
     assert added.new_value.struct_value.fields["a"].number_value == 1
+
+
+def test_a_peers_refusal_keeps_its_reason_and_fields() -> None:
+    """A service calling another sees FOUR_EYES_REQUIRED, not a bare PERMISSION_DENIED."""
+    for error in [
+        PermissionDenied("ann edited it", reason=Refusal.FOUR_EYES_REQUIRED.value),
+        FailedPrecondition(
+            "lacks owner",
+            reason=Refusal.REQUIRED_METADATA_MISSING.value,
+            violations=[FieldViolation("metadata.owner", "is required")],
+        ),
+    ]:
+        status = to_status(error)
+        call = grpc.aio.AioRpcError(
+            status.code,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(*status.trailing_metadata),
+            details=status.details,
+        )
+        back = from_rpc_error(call)
+        assert (type(back), back.reason, back.violations) == (
+            type(error),
+            error.reason,
+            error.violations,
+        )
