@@ -52,7 +52,8 @@ class InvalidArgument(LayercakeError):
     def __init__(self, violations: Iterable[FieldViolation]) -> None:
         listed = tuple(violations)
         super().__init__(
-            "; ".join(f"{v.field}: {v.description}" for v in listed), violations=listed
+            "; ".join(f"{v.field}: {v.description}" if v.field else v.description for v in listed),
+            violations=listed,
         )
 
     @classmethod

@@ -6,12 +6,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from prometheus_client import Counter, Histogram
 
 from services.kernel import errors, telemetry
+from services.kernel.rpc import calls
 from services.kernel.rpc.status import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -24,11 +26,58 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
+OPEN_METHODS = ("/grpc.health", "/grpc.reflection")
+
 Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+Deserializer = Callable[[bytes], Any]
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """Stands in for a request the deserializer could not read.
+
+    grpc decodes outside every interceptor and answers a failure with UNKNOWN and a
+    logged traceback; handing this on instead lets the interceptor refuse it cleanly.
+    """
+
+    message_type: str
+    error: str
+
+
+def tolerant(deserializer: Deserializer | None) -> Deserializer | None:
+    """`deserializer`, returning `Undecodable` instead of raising (bad wire format,
+    invalid UTF-8 in a string, nesting deeper than protobuf's recursion limit)."""
+    if deserializer is None:
+        return None
+    owner = getattr(deserializer, "__self__", None)  # `Message.FromString` of the request type
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    message_type = str(getattr(descriptor, "full_name", "protobuf message"))
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as e:  # whatever the parser raises, the caller sent bad bytes
+            return Undecodable(message_type, type(e).__name__)
+
+    return decode
+
+
+async def refuse_undecodable(
+    request: Undecodable, method: str, context: grpc.aio.ServicerContext[Any, Any]
+) -> None:
+    """INVALID_ARGUMENT and one log line; never a traceback, never the exception's class."""
+    log.info("undecodable request", extra={"method": method, "error": request.error})
+    status = to_status(
+        errors.InvalidArgument.field(
+            "", f"the request is not a valid {request.message_type} in protobuf binary form"
+        )
+    )
+    await context.abort(status.code, status.details, status.trailing_metadata)
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Turns domain errors into statuses (never a traceback), bounds every call's time."""
+    """Turns domain errors into statuses (never a traceback), bounds every call's time,
+    and opens the `calls.Call` its handler and outgoing calls see."""
 
     def __init__(self, default_timeout: float) -> None:
         self.default_timeout = default_timeout
@@ -42,11 +91,28 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None or handler.unary_unary is None:
             return handler
         method = details.method
-        if method.startswith(("/grpc.health", "/grpc.reflection")):
-            return handler
         inner: Unary = handler.unary_unary
-        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+        if method.startswith(OPEN_METHODS):
+            guarded = self._decoded_only(method, inner)
+        else:
+            metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+            guarded = self._guarded(method, metadata, inner)
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
 
+    @staticmethod
+    def _decoded_only(method: str, inner: Unary) -> Unary:
+        async def open_call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if isinstance(request, Undecodable):
+                return await refuse_undecodable(request, method, context)
+            return await inner(request, context)
+
+        return open_call
+
+    def _guarded(self, method: str, metadata: dict[str, str], inner: Unary) -> Unary:
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code = "OK"
@@ -54,8 +120,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             timeout = (
                 self.default_timeout if remaining is None else min(remaining, self.default_timeout)
             )
+            call = calls.Call(method, deadline=time.monotonic() + timeout)
             try:
-                with telemetry.span(method, metadata):
+                if isinstance(request, Undecodable):
+                    code = "INVALID_ARGUMENT"
+                    return await refuse_undecodable(request, method, context)
+                with telemetry.span(method, metadata), calls.serving(call):
                     return await asyncio.wait_for(inner(request, context), timeout)
             except errors.LayercakeError as e:
                 status = to_status(e)
@@ -66,7 +136,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 code = "DEADLINE_EXCEEDED"
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
             except grpc.aio.AbortError:
-                code = "ABORTED_BY_HANDLER"
+                if code == "OK":
+                    code = "ABORTED_BY_HANDLER"
                 raise
             except Exception:
                 code = "INTERNAL"
@@ -77,8 +148,4 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 RPCS.labels(method, code).inc()
                 LATENCY.labels(method).observe(time.perf_counter() - started)
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return guarded

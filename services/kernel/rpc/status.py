@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.kernel import errors
+from services.kernel.clipping import (
+    DESCRIPTION_BYTES,
+    FIELD_BYTES,
+    MESSAGE_BYTES,
+    VIOLATIONS_BYTES,
+    clip,
+)
 
 DOMAIN = "layercake.dev"
 
@@ -31,22 +40,33 @@ def _pack(message: object) -> any_pb2.Any:
     return detail
 
 
+def _bad_request(violations: Sequence[errors.FieldViolation]) -> error_details_pb2.BadRequest:
+    """Each violation clipped, and as many as fit the budget; a last one counts the rest."""
+    bad = error_details_pb2.BadRequest()
+    used = 0
+    for index, v in enumerate(violations):
+        field, description = clip(v.field, FIELD_BYTES), clip(v.description, DESCRIPTION_BYTES)
+        used += len(field.encode()) + len(description.encode())
+        if used > VIOLATIONS_BYTES:
+            left = len(violations) - index
+            bad.field_violations.add(description=f"and {left} more violations, not shown")
+            break
+        bad.field_violations.add(field=field, description=description)
+    return bad
+
+
 def to_status(error: errors.LayercakeError) -> grpc.Status:
-    """The gRPC status for a domain error; message text only, never a traceback."""
+    """The gRPC status for a domain error; message text only, never a traceback.
+
+    Echoed input is clipped (`services.kernel.clipping`) so the status fits in gRPC's
+    metadata limit whatever the caller sent.
+    """
     code = next((c for t, c in CODES.items() if isinstance(error, t)), code_pb2.INTERNAL)
-    message = str(error) if code != code_pb2.INTERNAL else "internal error"
+    message = clip(str(error), MESSAGE_BYTES) if code != code_pb2.INTERNAL else "internal error"
     status = status_pb2.Status(code=code, message=message)
     status.details.append(_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)))
     if error.violations:
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in error.violations
-            ]
-        )
-        status.details.append(_pack(bad))
+        status.details.append(_pack(_bad_request(error.violations)))
     if isinstance(error, errors.ResourceExhausted):
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after * 1e9))

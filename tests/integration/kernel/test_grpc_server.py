@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import grpc
@@ -200,3 +201,42 @@ async def test_reflection_lists_and_describes_the_service(channel: grpc.aio.Chan
     files = replies[1].file_descriptor_response.file_descriptor_proto
     assert files, replies[1]
     assert any(b"IdentityService" in f and b"GetProfile" in f for f in files)
+
+
+async def raw_call(channel: grpc.aio.Channel, method: str, body: bytes) -> grpc.aio.AioRpcError:
+    """Sends `body` as the request bytes, as a careless or hostile client can."""
+    call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call(body, timeout=5)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\x12\x02\xc3\x28", id="invalid-utf8-in-a-string"),
+        pytest.param(b"\x0a\xff", id="truncated-length"),
+        pytest.param(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", id="overlong-varint"),
+    ],
+)
+async def test_an_undecodable_request_is_invalid_argument_with_one_line_and_no_traceback(
+    channel: grpc.aio.Channel, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    error = await raw_call(channel, f"/{SERVICE}/GetProfile", body)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == (
+        "the request is not a valid layercake.identity.v1.GetProfileRequest in protobuf binary form"
+    )
+    assert "DecodeError" not in repr(error.trailing_metadata()) + str(error)
+    (info,) = unpacked(error, error_details_pb2.ErrorInfo)
+    assert info.reason == "INVALID_ARGUMENT"
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert [r.getMessage() for r in lines] == ["undecodable request"]
+    assert lines[0].exc_info is None and lines[0].method == f"/{SERVICE}/GetProfile"  # type: ignore[attr-defined]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_an_undecodable_health_check_is_invalid_argument(channel: grpc.aio.Channel) -> None:
+    error = await raw_call(channel, "/grpc.health.v1.Health/Check", b"\x0a\x02\xc3\x28")
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from services.kernel import telemetry
 from services.kernel.logs import JsonFormatter
@@ -28,3 +29,25 @@ def test_a_line_inside_a_span_carries_its_trace_id() -> None:
     with telemetry.span("op", {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}):
         line = json.loads(JsonFormatter("identity").format(record("inside")))
     assert line["trace_id"] == trace_id
+
+
+def test_echoed_input_in_a_line_is_clipped() -> None:
+    huge = "p" * 1_000_000
+    formatted = JsonFormatter("gateway").format(
+        record(f"refused {huge}", error=huge, fields=[huge], code="INVALID_ARGUMENT", n=3)
+    )
+    assert len(formatted) < 10_000
+    line = json.loads(formatted)
+    assert line["msg"].startswith("refused ppp") and line["msg"].endswith("bytes cut]")
+    assert line["error"].endswith("bytes cut]")
+    assert line["fields"].endswith("bytes cut]")
+    assert (line["code"], line["n"]) == ("INVALID_ARGUMENT", 3)
+
+
+def test_a_traceback_is_clipped_too() -> None:
+    try:
+        raise ValueError("x" * 1_000_000)
+    except ValueError:
+        r = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    line = json.loads(JsonFormatter("gateway").format(r))
+    assert len(line["exc"]) < 20_000 and "Traceback" in line["exc"]

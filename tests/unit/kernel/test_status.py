@@ -104,3 +104,30 @@ def test_internal_status_has_no_traceback() -> None:
     assert status.code == grpc.StatusCode.INTERNAL
     assert status.details == "internal error"
     assert b"Traceback" not in decode(status).SerializeToString()
+
+
+def test_echoed_input_is_clipped_so_the_status_fits_in_grpc_metadata() -> None:
+    purpose = "p" * 20_000
+    error = errors.InvalidArgument(
+        [
+            errors.FieldViolation(f"events[{i}].consent.{purpose}", f"unknown {purpose}")
+            for i in range(1000)
+        ]
+    )
+    status = to_status(error)
+    wire = sum(len(k) + len(v) for k, v in status.trailing_metadata) + len(status.details)
+    assert wire < 6000  # gRPC's metadata limit is 8 KB
+    bad = details_of(decode(status), error_details_pb2.BadRequest)[0].field_violations
+    assert bad[0].field.startswith("events[0].consent.ppp")
+    assert "bytes cut]" in bad[0].field and "bytes cut]" in bad[0].description
+    assert bad[-1].description.endswith("more violations, not shown")
+    assert int(bad[-1].description.split()[1]) == 1000 - (len(bad) - 1)
+
+
+def test_short_input_is_echoed_whole() -> None:
+    status = to_status(errors.InvalidArgument.field("events[0].consent.x", "unknown purpose"))
+    assert status.details == "events[0].consent.x: unknown purpose"
+    (bad,) = details_of(decode(status), error_details_pb2.BadRequest)
+    assert [(v.field, v.description) for v in bad.field_violations] == [
+        ("events[0].consent.x", "unknown purpose")
+    ]
