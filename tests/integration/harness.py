@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,12 +99,18 @@ def violations(error: grpc.aio.AioRpcError) -> list[str]:
 
 @asynccontextmanager
 async def running(
-    service: str, build: Callable[[ServiceSettings], App], nats_url: str, state_dir: Path
+    service: str,
+    build: Callable[[ServiceSettings], App],
+    nats_url: str,
+    state_dir: Path,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Runtime]:
-    """A service as `python -m services.<name>` runs it, on SQLite and a free gRPC port."""
+    """A service as `python -m services.<name>` runs it, on SQLite and a free gRPC port;
+    `env` adds settings (the addresses of its peers)."""
     settings = load_settings(
         service,
         {
+            **(env or {}),
             "LAYERCAKE_NATS_URL": nats_url,
             "LAYERCAKE_STATE_DIR": str(state_dir),
             f"LAYERCAKE_{service.upper()}_ADDR": "127.0.0.1:0",
