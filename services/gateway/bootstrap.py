@@ -40,6 +40,7 @@ class Gateway:
             JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),
             self.identity,
             ctx.clock,
+            ctx.db,
         )
         return [gateway_servicer(servicer)]
 

@@ -26,7 +26,7 @@ from layercake.common.v1 import common_pb2 as layercake_dot_common_dot_v1_dot_co
 from layercake.events.v1 import ingest_pb2 as layercake_dot_events_dot_v1_dot_ingest__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/gateway/v1/gateway_service.proto\x12\x14layercake.gateway.v1\x1a layercake/common/v1/common.proto\x1a layercake/events/v1/ingest.proto\"A\n\rIngestRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .layercake.events.v1.IngestEvent\"G\n\x0cIngestResult\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x10\n\x08sequence\x18\x03 \x01(\x04\"E\n\x0eIngestResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".layercake.gateway.v1.IngestResult\"(\n\x11GetProfileRequest\x12\x13\n\x0bprofile_ref\x18\x01 \x01(\t\"C\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile2\xc6\x01\n\x0eGatewayService\x12S\n\x06Ingest\x12#.layercake.gateway.v1.IngestRequest\x1a$.layercake.gateway.v1.IngestResponse\x12_\n\nGetProfile\x12\'.layercake.gateway.v1.GetProfileRequest\x1a(.layercake.gateway.v1.GetProfileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/gateway/v1/gateway_service.proto\x12\x14layercake.gateway.v1\x1a layercake/common/v1/common.proto\x1a layercake/events/v1/ingest.proto\"U\n\rIngestRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .layercake.events.v1.IngestEvent\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"G\n\x0cIngestResult\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x10\n\x08sequence\x18\x03 \x01(\x04\"E\n\x0eIngestResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".layercake.gateway.v1.IngestResult\"(\n\x11GetProfileRequest\x12\x13\n\x0bprofile_ref\x18\x01 \x01(\t\"C\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile2\xc6\x01\n\x0eGatewayService\x12S\n\x06Ingest\x12#.layercake.gateway.v1.IngestRequest\x1a$.layercake.gateway.v1.IngestResponse\x12_\n\nGetProfile\x12\'.layercake.gateway.v1.GetProfileRequest\x1a(.layercake.gateway.v1.GetProfileResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.gateway.v1.gatewa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INGESTREQUEST']._serialized_start=136
-  _globals['_INGESTREQUEST']._serialized_end=201
-  _globals['_INGESTRESULT']._serialized_start=203
-  _globals['_INGESTRESULT']._serialized_end=274
-  _globals['_INGESTRESPONSE']._serialized_start=276
-  _globals['_INGESTRESPONSE']._serialized_end=345
-  _globals['_GETPROFILEREQUEST']._serialized_start=347
-  _globals['_GETPROFILEREQUEST']._serialized_end=387
-  _globals['_GETPROFILERESPONSE']._serialized_start=389
-  _globals['_GETPROFILERESPONSE']._serialized_end=456
-  _globals['_GATEWAYSERVICE']._serialized_start=459
-  _globals['_GATEWAYSERVICE']._serialized_end=657
+  _globals['_INGESTREQUEST']._serialized_end=221
+  _globals['_INGESTRESULT']._serialized_start=223
+  _globals['_INGESTRESULT']._serialized_end=294
+  _globals['_INGESTRESPONSE']._serialized_start=296
+  _globals['_INGESTRESPONSE']._serialized_end=365
+  _globals['_GETPROFILEREQUEST']._serialized_start=367
+  _globals['_GETPROFILEREQUEST']._serialized_end=407
+  _globals['_GETPROFILERESPONSE']._serialized_start=409
+  _globals['_GETPROFILERESPONSE']._serialized_end=476
+  _globals['_GATEWAYSERVICE']._serialized_start=479
+  _globals['_GATEWAYSERVICE']._serialized_end=677
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,12 @@ class IngestRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per batch and sent again on each
+    retry of it; a retry gets the first answer. Optional: each event's
+    `message_id` already keeps a repeated event from being applied twice.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_ingest_pb2.IngestEvent]:
         """Events, at most 1000."""
@@ -35,10 +41,11 @@ class IngestRequest(_message.Message):
         self,
         *,
         events: _abc.Iterable[_ingest_pb2.IngestEvent] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -12,7 +12,9 @@ from services.gateway import handlers
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.domain import keys
 from services.kernel.clock import Clock
+from services.kernel.rpc import idempotency
 from services.kernel.rpc.server import Servicer
+from services.kernel.store.database import Database
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -24,8 +26,10 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         ingest_log: handlers.IngestLog,
         profiles: handlers.ProfileDirectory,
         clock: Clock,
+        db: Database,
     ) -> None:
         self.gate = gate
+        self.db = db
         self.ingest_log = ingest_log
         self.profiles = profiles
         self.clock = clock
@@ -34,14 +38,24 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         principal = await self.gate.admit(
             context.invocation_metadata() or (), keys.INGEST, cost=max(1, len(request.events))
         )
-        published = await handlers.ingest(
-            self.ingest_log, principal, request.events, self.clock.now()
-        )
-        return pb.IngestResponse(
-            results=[
-                pb.IngestResult(message_id=e.message_id, duplicate=p.duplicate, sequence=p.sequence)
-                for e, p in zip(request.events, published, strict=True)
-            ]
+        key = idempotency.request_key(request.request_id, tenant_id=principal.tenant_id)
+
+        async def ingest() -> pb.IngestResponse:
+            published = await handlers.ingest(
+                self.ingest_log, principal, request.events, self.clock.now()
+            )
+            return pb.IngestResponse(
+                results=[
+                    pb.IngestResult(
+                        message_id=e.message_id, duplicate=p.duplicate, sequence=p.sequence
+                    )
+                    for e, p in zip(request.events, published, strict=True)
+                ]
+            )
+
+        # Published events are deduplicated by message id, so the answer is recorded after.
+        return await idempotency.once_async(
+            self.db, self.clock, key, request, pb.IngestResponse, ingest
         )
 
     async def GetProfile(

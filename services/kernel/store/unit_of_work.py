@@ -7,7 +7,8 @@ that caused it) commits or vanishes together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 
@@ -41,6 +42,8 @@ class UnitOfWork:
         self._projections = projections
         self._on_outbox = on_outbox
         self._published = 0
+        self._holding = False
+        self.commit_held = False
         self._transaction = session.begin()
 
     def __enter__(self) -> UnitOfWork:
@@ -119,7 +122,20 @@ class UnitOfWork:
                 [{"consumer": consumer, "event_id": e, "processed_time": now} for e in event_ids],
             )
 
+    @contextlib.contextmanager
+    def holding_commit(self) -> Iterator[None]:
+        """Inside the block `commit()` only sets `commit_held`, so the caller can add to the
+        same transaction once a handler is done (the idempotency record of its answer)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+
     def commit(self) -> None:
+        if self._holding:
+            self.commit_held = True
+            return
         self._transaction.commit()
         if self._published and self._on_outbox is not None:
             self._on_outbox()
