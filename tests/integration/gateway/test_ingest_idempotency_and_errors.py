@@ -3,6 +3,7 @@ echoing a huge input still reaches the caller as INVALID_ARGUMENT."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import grpc
@@ -73,6 +74,7 @@ async def test_a_malformed_request_id_is_invalid(gateway: RunningGateway) -> Non
 async def test_a_20_kb_key_is_refused_with_a_clipped_error_that_fits_on_the_wire(
     gateway: RunningGateway, where: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     key = gateway.key("ingest")
     huge = "x" * 20_000
     bad = event(**{where: {huge: True} if where == "consent" else {huge: "v-1"}})
@@ -81,5 +83,5 @@ async def test_a_20_kb_key_is_refused_with_a_clipped_error_that_fits_on_the_wire
     found = violations(error)
     assert found[0][0].startswith(f"events[0].{where}.xxxx") and found[0][0].endswith("bytes cut]")
     assert len(error.details() or "") < 1000
-    lines = [JsonFormatter("gateway").format(r) for r in caplog.records]
-    assert lines and all(len(line) < 10_000 for line in lines)
+    (line,) = [JsonFormatter("gateway").format(r) for r in caplog.records if r.msg == "rpc refused"]
+    assert len(line) < 10_000
