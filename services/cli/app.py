@@ -8,6 +8,7 @@ code and the fields at fault, and the exit code says whether all went well.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -109,9 +110,10 @@ def send_batch(
 ) -> pb.IngestResponse | Problem:
     """One batch, retried while the gateway is briefly away or rate-limits us.
 
-    Retrying is safe: each event's message_id makes a repeat a duplicate, not a second event.
+    Retrying is safe: each event's message_id makes a repeat a duplicate, not a second event,
+    and the batch's request_id gets a retry the answer of an attempt that timed out.
     """
-    request = pb.IngestRequest(events=[n.event for n in batch])
+    request = pb.IngestRequest(events=[n.event for n in batch], request_id=str(uuid.uuid4()))
     delay = 0.25
     for attempt in range(1, attempts + 1):
         try:
