@@ -16,14 +16,13 @@ from pathlib import Path
 import grpc
 
 from services.decision.bootstrap import build as build_decision
-from services.gateway import handlers
 from services.gateway.bootstrap import build as build_gateway
-from services.gateway.domain.commands import EnsureTenant
 from services.identity.bootstrap import build as build_identity
 from services.kernel.messaging.nats_server import NatsServer
 from services.kernel.runtime import Runtime
 from services.orchestrator.bootstrap import build as build_orchestrator
 from tests.conftest import random_id
+from tests.integration.gateway.conftest import new_key
 from tests.integration.harness import running
 from tests.wire_fuzz import Fuzzer, path_of, service_methods
 
@@ -35,9 +34,7 @@ LEAKS = ("Traceback", "DecodeError", "Exception", "Error parsing")
 
 def admin_key(gateway: Runtime) -> str:
     assert gateway.context is not None
-    with gateway.context.uow() as uow:
-        issued, _ = handlers.ensure_tenant(uow, EnsureTenant(random_id("fz"), ("admin",)), "tests")
-    return issued.text
+    return new_key(gateway.context.uow, random_id("fz"), "admin")
 
 
 async def test_no_request_bytes_make_any_rpc_answer_unknown_or_internal(
