@@ -8,6 +8,7 @@ It reads the same settings as the service (`LAYERCAKE_GATEWAY_DATABASE_URL`, ...
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import tempfile
@@ -15,22 +16,27 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import nats
 import typer
+from sqlalchemy import func, select
 
 from services.gateway import handlers
 from services.gateway.bootstrap import MIGRATIONS, PROJECTIONS
 from services.gateway.domain.commands import EnsureTenant, IssueApiKey, RevokeApiKey
 from services.kernel.clock import SystemClock
-from services.kernel.config import load_settings
+from services.kernel.config import ServiceSettings, load_settings
 from services.kernel.errors import ConcurrencyError, ConfigError, LayercakeError
+from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.principals import Actor
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
+from services.kernel.store.schema import outbox
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 ACTOR = Actor.system("gateway-admin")
 KEY_VAR = "LAYERCAKE_API_KEY"
 TENANT_VAR = "LAYERCAKE_TENANT"
+RELAY_TIMEOUT = 5.0  # seconds to publish the command's events before leaving them to a gateway
 
 T = TypeVar("T")
 
@@ -67,7 +73,9 @@ def _run(work: Callable[[UnitOfWork], T], attempts: int = 3) -> T:
         for attempt in range(1, attempts + 1):
             try:
                 with uow() as unit:
-                    return work(unit)
+                    result = work(unit)
+                _relay(settings, db)
+                return result
             except ConcurrencyError:
                 if attempt == attempts:
                     raise
@@ -77,6 +85,32 @@ def _run(work: Callable[[UnitOfWork], T], attempts: int = 3) -> T:
         raise typer.Exit(1) from e
     finally:
         db.dispose()
+
+
+def _relay(settings: ServiceSettings, db: Database) -> None:
+    """Publishes what the command recorded (a revoked key), so every running gateway drops it
+    from its cache now. Without NATS the events wait in the outbox: the next gateway relay
+    to run publishes them, and no gateway is running to hold a stale cache meanwhile."""
+    with db.transaction() as session:
+        if not session.execute(select(func.count()).select_from(outbox)).scalar_one():
+            return
+
+    async def quiet(e: Exception) -> None:
+        pass
+
+    async def publish() -> int:
+        nc = await nats.connect(
+            settings.nats_url, connect_timeout=1, allow_reconnect=False, error_cb=quiet
+        )
+        try:
+            return await OutboxRelay(db, nc.jetstream()).flush()
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(publish(), RELAY_TIMEOUT))
+    except Exception as e:
+        typer.echo(f"note: NATS unreachable ({e!r}); a running gateway relays the change", err=True)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -151,7 +185,7 @@ def revoke_key(
     key_id: Annotated[str, typer.Option("--key-id", help="The id part of lc_<key_id>_...")],
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "",
 ) -> None:
-    """Revoke an API key; a running gateway refuses it within its key refresh interval."""
+    """Revoke an API key; every running gateway refuses it from the next call on."""
     _run(lambda uow: handlers.revoke_api_key(uow, RevokeApiKey(tenant, key_id, reason), ACTOR))
     typer.echo(f"tenant {tenant}: revoked {key_id}", err=True)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from services.gateway.adapters.identity import IdentityClient
@@ -13,6 +12,7 @@ from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.store.projection import TenantProjection
 from services.kernel.config import ServiceSettings
+from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.rpc.server import Servicer
 from services.kernel.runtime import App, Context
 
@@ -27,8 +27,6 @@ class Gateway:
         self.config = config
         self.identity: IdentityClient | None = None
         self.keys: KeyDirectory | None = None
-        self._stop = asyncio.Event()
-        self._follower: asyncio.Task[None] | None = None
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         s = ctx.settings
@@ -44,15 +42,12 @@ class Gateway:
         )
         return [gateway_servicer(servicer)]
 
-    async def start(self, ctx: Context) -> None:
-        """Follows revocations made elsewhere (another replica, the admin command)."""
+    def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
+        """Revocations made anywhere (another replica, the admin command) reach this cache."""
         assert self.keys is not None, "servicers() builds the key directory first"
-        self._follower = asyncio.create_task(self.keys.follow(self._stop, self.config.key_refresh))
+        return [self.keys.broadcast()]
 
     async def stop(self, ctx: Context | None = None) -> None:
-        self._stop.set()
-        if self._follower is not None:
-            await self._follower
         if self.identity is not None:
             await self.identity.close()
 
@@ -64,6 +59,6 @@ def build(settings: ServiceSettings, config: GatewayConfig | None = None) -> App
         migrations=MIGRATIONS,
         projections=PROJECTIONS,
         servicers=gateway.servicers,
-        on_start=gateway.start,
+        broadcasts=gateway.broadcasts,
         on_stop=gateway.stop,
     )

@@ -13,16 +13,14 @@ from services.kernel.errors import ConfigError
 ENV = {
     "rate_limit": "LAYERCAKE_GATEWAY_RATE_LIMIT",
     "rate_burst": "LAYERCAKE_GATEWAY_RATE_BURST",
-    "key_refresh": "LAYERCAKE_GATEWAY_KEY_REFRESH",
 }
 
 
 class GatewayConfig(BaseModel):
-    """Per-key rate (events/s) and burst; how often cached keys are checked for revocation."""
+    """Per-key rate (events/s) and burst."""
 
     rate_limit: float = Field(default=1000.0, gt=0)
     rate_burst: float = Field(default=5000.0, gt=0)
-    key_refresh: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _burst_fits_a_batch(self) -> GatewayConfig:

@@ -21,7 +21,7 @@ from services.gateway.domain.commands import CreateTenant, EnsureTenant, IssueAp
 from services.gateway.domain.ingest import batch_violations
 from services.gateway.domain.keys import KeyRecord, Principal
 from services.gateway.domain.tenant import Tenant
-from services.gateway.store.tenants import TenantRepository, find_key
+from services.gateway.store.tenants import TenantRepository, active_keys, find_key
 from services.kernel import telemetry
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.principals import Actor
@@ -118,6 +118,10 @@ def ensure_tenant(uow: UnitOfWork, cmd: EnsureTenant, actor: Actor) -> tuple[Iss
 
 def find_api_key(session: Session, key_id: str) -> KeyRecord | None:
     return find_key(session, key_id)
+
+
+def active_api_keys(session: Session) -> list[KeyRecord]:
+    return active_keys(session)
 
 
 async def ingest(

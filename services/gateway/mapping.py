@@ -8,7 +8,7 @@ from datetime import datetime
 
 from google.protobuf import json_format, struct_pb2
 
-from layercake.events.v1 import ingest_pb2
+from layercake.events.v1 import gateway_events_pb2, ingest_pb2
 from layercake.gateway.v1 import tenant_events_pb2 as te
 from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated, TenantEvent
 from services.gateway.domain.ingest import IncomingEvent
@@ -18,6 +18,7 @@ from services.kernel.store.event_types import EventTypes
 from services.kernel.store.records import OutboxMessage
 
 EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
+REVOKED_EVENT = gateway_events_pb2.ApiKeyRevoked.DESCRIPTOR.full_name
 SOURCE = "gateway"
 
 # Fixed forever: ingest event ids are uuid5(INGEST_NAMESPACE, "<tenant>/<message_id>").
@@ -29,6 +30,29 @@ EVENTS: EventTypes[TenantEvent, None] = EventTypes()
 EVENTS.register(te.TenantCreated, TenantCreated)
 EVENTS.register(te.ApiKeyIssued, ApiKeyIssued)
 EVENTS.register(te.ApiKeyRevoked, ApiKeyRevoked)
+
+
+def integration_event(
+    tenant_id: str, event: TenantEvent, traceparent: str = ""
+) -> OutboxMessage | None:
+    """What every gateway replica must hear of (a revoked key), as published; None otherwise.
+
+    Issued keys are not published: a replica that misses a key in its cache reads the store.
+    """
+    if not isinstance(event, ApiKeyRevoked):
+        return None
+    message = gateway_events_pb2.ApiKeyRevoked(
+        tenant_id=tenant_id, key_id=event.key_id, revoke_time=to_timestamp(event.revoke_time)
+    )
+    return OutboxMessage(
+        subject=subjects.integration(tenant_id, SOURCE, "api_key_revoked"),
+        type=REVOKED_EVENT,
+        payload=message.SerializeToString(),
+        tenant_id=tenant_id,
+        source=SOURCE,
+        subject_ref=event.key_id,
+        traceparent=traceparent,
+    )
 
 
 def incoming(event: ingest_pb2.IngestEvent) -> IncomingEvent:

@@ -22,6 +22,7 @@ from prometheus_client import start_http_server
 from services.kernel import telemetry
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.config import ServiceSettings
+from services.kernel.messaging.broadcast import Broadcast, BroadcastSpec
 from services.kernel.messaging.connection import connect
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec
 from services.kernel.messaging.relay import OutboxRelay
@@ -56,6 +57,8 @@ class App:
     projections: Sequence[Projection] = ()
     consumers: Callable[[Context], Sequence[ConsumerSpec]] = lambda _ctx: ()
     servicers: Callable[[Context], Sequence[Servicer]] = lambda _ctx: ()
+    # every replica follows these (caches); built after servicers, loaded before serving
+    broadcasts: Callable[[Context], Sequence[BroadcastSpec]] = lambda _ctx: ()
     on_start: Callable[[Context], Awaitable[None]] | None = None  # after servicers are built
     on_stop: Callable[[Context], Awaitable[None]] | None = None
 
@@ -106,6 +109,10 @@ class Runtime:
             await runner.subscribe()
             self.tasks.append(asyncio.create_task(runner.run(self._workers_stop)))
         self.server = create_server(s.grpc_addr, self.app.servicers(ctx), s.rpc_timeout * 6)
+        for broadcast_spec in self.app.broadcasts(ctx):
+            broadcast = Broadcast(broadcast_spec, nc, js)
+            await broadcast.start()
+            self.tasks.append(asyncio.create_task(broadcast.run(self._workers_stop)))
         if self.app.on_start is not None:
             await self.app.on_start(ctx)
         await self.server.server.start()

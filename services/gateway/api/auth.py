@@ -1,16 +1,14 @@
 """Who is calling and may they: API key lookup, scope check and rate limit at the door.
 
-Keys are cached in memory. A miss reads the `api_keys` read model, so a key
-issued after start (by `services.gateway.admin`, or another replica) is found
-at once. A revocation recorded anywhere reaches the cache through `follow()`,
-which asks the read model which cached keys have been revoked since.
+Keys are cached in memory, built from the `api_keys` read model at start. A miss
+reads the read model, so a key issued after start (by `services.gateway.admin`,
+or another replica) is found at once. Every replica follows the gateway's events
+with a broadcast subscription: an event of a tenant (a key revoked) drops that
+tenant's cached keys, so the next call reads the store and is refused.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
 import logging
 from collections.abc import Iterable
 
@@ -18,48 +16,57 @@ from services.gateway import handlers
 from services.gateway.domain import keys
 from services.gateway.domain.keys import KeyRecord, Principal
 from services.gateway.domain.ratelimit import RateLimiter
-from services.gateway.store.tenants import revoked_among
+from services.kernel.messaging import subjects
+from services.kernel.messaging.broadcast import BroadcastSpec
+from services.kernel.messaging.envelope import Envelope
 from services.kernel.store.database import Database
 
 log = logging.getLogger(__name__)
 
 
 class KeyDirectory:
-    """API keys by id: cached, read from the database on a miss."""
+    """API keys by id: cached, read from the database on a miss, dropped on a tenant's events."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._cache: dict[str, KeyRecord] = {}
+        self._changes = 0  # counts invalidations: a read that overlapped one is not cached
 
     async def get(self, key_id: str) -> KeyRecord | None:
         record = self._cache.get(key_id)
         if record is None:
+            changes = self._changes
             record = await self.db.read(lambda s: handlers.find_api_key(s, key_id))
-            if record is not None:
+            if record is not None and changes == self._changes:
                 self._cache[key_id] = record
         return record
 
-    async def refresh(self) -> int:
-        """Marks the cached keys revoked since they were cached; returns how many."""
-        live = [k for k, r in self._cache.items() if not r.revoked]
-        if not live:
-            return 0
-        revoked = await self.db.read(lambda s: revoked_among(s, live))
-        for key_id in revoked:
-            self._cache[key_id] = dataclasses.replace(self._cache[key_id], revoked=True)
-        if revoked:
-            log.info("api keys revoked", extra={"keys": sorted(revoked)})
-        return len(revoked)
+    async def load(self) -> None:
+        """Builds the cache from the store: every key not revoked."""
+        records = await self.db.read(handlers.active_api_keys)
+        self._changes += 1
+        self._cache = {r.key_id: r for r in records}
+        log.info("api keys loaded", extra={"keys": len(records)})
 
-    async def follow(self, stop: asyncio.Event, interval: float) -> None:
-        """Refreshes every `interval` seconds until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("api key refresh failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+    async def on_gateway_event(self, envelope: Envelope) -> None:
+        """Any change to a tenant's access drops its cached keys; the next call reads the store."""
+        self._changes += 1
+        dropped = [k for k, r in self._cache.items() if r.tenant_id == envelope.tenant_id]
+        for key_id in dropped:
+            del self._cache[key_id]
+        log.info(
+            "api key cache dropped a tenant's keys",
+            extra={"tenant": envelope.tenant_id, "type": envelope.type, "keys": len(dropped)},
+        )
+
+    def broadcast(self) -> BroadcastSpec:
+        return BroadcastSpec(
+            name="gateway-keys",
+            stream="GATEWAY",
+            filter_subject=subjects.integration("*", "gateway", ">"),
+            handler=self.on_gateway_event,
+            load=self.load,
+        )
 
 
 class Gatekeeper:

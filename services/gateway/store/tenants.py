@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from services.gateway import mapping
@@ -33,23 +33,26 @@ class TenantRepository:
         if not tenant.pending:
             return
         new_events = [mapping.EVENTS.new_event(e, None) for e in tenant.pending]
+        traceparent = telemetry.current_traceparent()
         self.uow.append(
             tenant.stream_id,
             tenant.version,
             new_events,
-            EventMetadata(
-                tenant_id=tenant.tenant_id,
-                actor=actor,
-                traceparent=telemetry.current_traceparent(),
-            ),
+            EventMetadata(tenant_id=tenant.tenant_id, actor=actor, traceparent=traceparent),
         )
+        for event in tenant.pending:
+            message = mapping.integration_event(tenant.tenant_id, event, traceparent)
+            if message is not None:
+                self.uow.publish(message)
         tenant.saved()
 
 
 def find_key(session: Session, key_id: str) -> KeyRecord | None:
     row = session.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one_or_none()
-    if row is None:
-        return None
+    return None if row is None else _record(row)
+
+
+def _record(row: Row[Any]) -> KeyRecord:
     return KeyRecord(
         key_id=row.key_id,
         tenant_id=row.tenant_id,
@@ -59,13 +62,7 @@ def find_key(session: Session, key_id: str) -> KeyRecord | None:
     )
 
 
-def revoked_among(session: Session, key_ids: Collection[str]) -> set[str]:
-    """Which of `key_ids` are revoked now."""
-    if not key_ids:
-        return set()
-    rows = session.execute(
-        select(api_keys.c.key_id).where(
-            api_keys.c.key_id.in_(list(key_ids)), api_keys.c.revoke_time.is_not(None)
-        )
-    )
-    return {r.key_id for r in rows}
+def active_keys(session: Session) -> list[KeyRecord]:
+    """Every key not revoked: what a gateway's key cache starts from."""
+    rows = session.execute(select(api_keys).where(api_keys.c.revoke_time.is_(None)))
+    return [_record(row) for row in rows]

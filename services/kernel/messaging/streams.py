@@ -27,6 +27,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("IDENTITY", ("layercake.*.identity.>",)),
     StreamSpec("ORCHESTRATOR", ("layercake.*.orchestrator.>",)),
     StreamSpec("DECISION", ("layercake.*.decision.>",)),
+    # Access changes (keys revoked...) that every gateway replica's key cache follows.
+    StreamSpec("GATEWAY", ("layercake.*.gateway.>",)),
     StreamSpec("CHANNEL", ("layercake.*.channel.*.send",)),
     StreamSpec("FEEDBACK", ("layercake.*.channel.*.feedback",)),
     StreamSpec("FACTS", ("layercake.*.facts.>",)),

@@ -26,6 +26,7 @@ from services.gateway.domain.commands import EnsureTenant
 from services.kernel.clock import SystemClock
 from services.kernel.config import load_settings
 from services.kernel.errors import InvalidArgument, NotFound
+from services.kernel.messaging.broadcast import Broadcast
 from services.kernel.principals import Actor
 from services.kernel.rpc.server import Servicer, create_server
 from services.kernel.runtime import Context
@@ -137,7 +138,13 @@ async def start_gateway(
             wiring = Gateway(config or GatewayConfig())
             ctx = Context(settings, gateway_db, gateway_uow, SystemClock(), nats_client, js)
             server = create_server("127.0.0.1:0", wiring.servicers(ctx), 30.0)
-            await wiring.start(ctx)
+            stop = asyncio.Event()
+            for spec in wiring.broadcasts(ctx):
+                broadcast = Broadcast(spec, nats_client, js)
+                await broadcast.start()
+                task = asyncio.create_task(broadcast.run(stop))
+                stack.push_async_callback(asyncio.wait_for, task, 10)
+            stack.callback(stop.set)
             await server.server.start()
             stack.push_async_callback(wiring.stop, ctx)
             stack.push_async_callback(server.server.stop, None)

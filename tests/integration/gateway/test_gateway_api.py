@@ -15,9 +15,11 @@ from services.gateway import handlers, mapping
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import RevokeApiKey
 from services.gateway.domain.keys import parse_key
+from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.principals import Actor
 from tests.conftest import random_id
 from tests.integration.gateway.conftest import RunningGateway, RunningIdentity, StartGateway
+from tests.polling import eventually
 
 
 def auth(key: str) -> tuple[tuple[str, str], ...]:
@@ -149,19 +151,29 @@ async def test_key_issued_after_start_works_through_x_api_key(gateway: RunningGa
     )
 
 
-async def test_revoked_key_is_refused_once_the_cache_follows(gateway: RunningGateway) -> None:
-    key = gateway.key("ingest")
+async def test_revoked_key_is_refused_once_its_event_is_relayed(
+    gateway: RunningGateway, js: JetStreamContext
+) -> None:
+    key, other = gateway.key("ingest"), gateway.key("ingest")
     await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(key))
     key_id = parse_key(key).key_id  # type: ignore[union-attr]
     with gateway.uow() as uow:
         handlers.revoke_api_key(
             uow, RevokeApiKey(gateway.tenant, key_id, "leaked"), Actor.system("test")
         )
-    assert gateway.wiring.keys is not None
-    assert await gateway.wiring.keys.refresh() == 1
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(key))
-    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # cached, so still admitted until the revocation reaches the cache through NATS
+    await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(key))
+    assert await OutboxRelay(gateway.db, js).flush() >= 1
+
+    async def refused() -> grpc.StatusCode:
+        try:
+            await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(key))
+        except grpc.aio.AioRpcError as e:
+            return e.code()
+        raise AssertionError("still admitted")
+
+    assert await eventually(refused) == grpc.StatusCode.UNAUTHENTICATED
+    await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(other))
 
 
 async def test_missing_scope_is_permission_denied(gateway: RunningGateway) -> None:
@@ -179,7 +191,7 @@ async def test_missing_scope_is_permission_denied(gateway: RunningGateway) -> No
 async def test_over_rate_is_resource_exhausted_with_retry_info(
     start_gateway: StartGateway, js: JetStreamContext
 ) -> None:
-    slow = GatewayConfig.model_construct(rate_limit=1.0, rate_burst=3.0, key_refresh=1.0)
+    slow = GatewayConfig.model_construct(rate_limit=1.0, rate_burst=3.0)
     gateway = await start_gateway(slow)
     key = gateway.key("ingest")
     await gateway.stub.Ingest(gpb.IngestRequest(events=[event(), event()]), metadata=auth(key))

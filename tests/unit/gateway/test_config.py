@@ -9,9 +9,7 @@ from services.kernel.errors import ConfigError
 
 
 def test_defaults_are_generous() -> None:
-    assert load_gateway_config({}) == GatewayConfig(
-        rate_limit=1000.0, rate_burst=5000.0, key_refresh=1.0
-    )
+    assert load_gateway_config({}) == GatewayConfig(rate_limit=1000.0, rate_burst=5000.0)
 
 
 def test_variables_override() -> None:
@@ -27,7 +25,6 @@ def test_variables_override() -> None:
         ({"LAYERCAKE_GATEWAY_RATE_LIMIT": "0"}, "LAYERCAKE_GATEWAY_RATE_LIMIT"),
         ({"LAYERCAKE_GATEWAY_RATE_LIMIT": "fast"}, "LAYERCAKE_GATEWAY_RATE_LIMIT"),
         ({"LAYERCAKE_GATEWAY_RATE_BURST": "10"}, "LAYERCAKE_GATEWAY_RATE_BURST"),
-        ({"LAYERCAKE_GATEWAY_KEY_REFRESH": "-1"}, "LAYERCAKE_GATEWAY_KEY_REFRESH"),
     ],
 )
 def test_bad_values_name_their_variable(env: dict[str, str], var: str) -> None:

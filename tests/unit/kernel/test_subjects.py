@@ -53,6 +53,7 @@ def test_tenant_of(subject: str, tenant: str) -> None:
         (subjects.integration("acme", "identity", "profile_merged"), "IDENTITY"),
         (subjects.integration("acme", "orchestrator", "journey_published"), "ORCHESTRATOR"),
         (subjects.integration("acme", "decision", "decision_made"), "DECISION"),
+        (subjects.integration("acme", "gateway", "api_key_revoked"), "GATEWAY"),
         (subjects.integration("acme", "facts", "stock_changed"), "FACTS"),
         ("layercake.acme.channel.email.send", "CHANNEL"),
         ("layercake.acme.channel.email.feedback", "FEEDBACK"),
