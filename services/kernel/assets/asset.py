@@ -41,7 +41,7 @@ from services.kernel.assets.lifecycle import (
     Target,
 )
 from services.kernel.assets.policy import TenantAssetPolicy, authorize, change
-from services.kernel.errors import NotFound, Violations
+from services.kernel.errors import FieldViolation, InvalidArgument, NotFound, Violations
 from services.kernel.principals import Actor, Principal, PrincipalKind
 
 STREAM_PREFIX = "asset/"
@@ -157,7 +157,7 @@ class Asset(Aggregate[AssetEvent]):
         if not isinstance(content, kind.content_type):
             bad.add("content", f"must be a {kind.content_type.DESCRIPTOR.full_name}")
         else:
-            bad.items += metadata.violations() + list(kind.validate(content))
+            bad.items += metadata.violations() + self._kind_violations(content)
         bad.raise_if_any()
         recorded = change(principal, reason, at)
         if not self.exists:
@@ -256,6 +256,13 @@ class Asset(Aggregate[AssetEvent]):
     @property
     def _name(self) -> str:
         return f"{self._kind.name} {self.asset_id!r}"
+
+    def _kind_violations(self, content: Message) -> list[FieldViolation]:
+        """The kind's own rules (e.g. its CEL expressions compile), run when a draft is saved."""
+        try:
+            return list(self._kind.validate(f"{self._kind.name} {self.asset_id}", content))
+        except InvalidArgument as e:
+            return list(e.violations)
 
     def _target(self, principal: Principal, action: Action) -> Version:
         target = self._check(principal, action)

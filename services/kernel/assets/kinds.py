@@ -57,10 +57,12 @@ class AssetMetadata:
 
 METADATA_FIELDS = frozenset(f.name for f in fields(AssetMetadata))
 
-Validator = Callable[[Message], Iterable[FieldViolation]]
+# (asset name such as "journey abandoned-cart", content) -> the bad fields; it may also
+# raise InvalidArgument (as `rules.compile_rules` does), which counts the same.
+Validator = Callable[[str, Message], Iterable[FieldViolation]]
 
 
-def no_rules(content: Message) -> Iterable[FieldViolation]:
+def no_rules(asset: str, content: Message) -> Iterable[FieldViolation]:
     return ()
 
 

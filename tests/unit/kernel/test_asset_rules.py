@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 
 from layercake.common.v1 import common_pb2
+from services.kernel import rules
 from services.kernel.assets import (
     ACTION_SCOPES,
+    KINDS,
     TRANSITIONS,
     Action,
     Asset,
@@ -90,13 +96,35 @@ def test_bad_ids_content_and_metadata_are_invalid_arguments_naming_the_field() -
 
 
 def test_the_kinds_validator_runs_when_a_draft_is_saved() -> None:
-    def no_empty_profile_id(content: object) -> list[FieldViolation]:
-        assert isinstance(content, common_pb2.Profile)
+    def no_empty_profile_id(asset: str, content: object) -> list[FieldViolation]:
+        assert isinstance(content, common_pb2.Profile) and asset == "strict a1"
         return [] if content.profile_id else [FieldViolation("profile_id", "is required")]
 
     strict = AssetKind("strict", common_pb2.Profile, validate=no_empty_profile_id)
     with pytest.raises(InvalidArgument, match="profile_id: is required"):
         Asset.blank("acme", strict, "a1").edit(ANN, common_pb2.Profile(), AssetMetadata(), at=AT)
+
+
+def test_a_cel_compile_error_names_the_asset_field_and_position() -> None:
+    def compile_conditions(asset: str, content: Message) -> list[FieldViolation]:
+        assert isinstance(content, struct_pb2.Struct)
+        texts = {f"when.{k}": v.string_value for k, v in content.fields.items()}
+        rules.compile_rules(texts, rules.AUDIENCE, asset=asset)
+        return []
+
+    audience = AssetKind("test_audience", struct_pb2.Struct, validate=compile_conditions)
+    asset = Asset.blank("acme", audience, "us-buyers")
+    good = struct_pb2.Struct()
+    good.update({"entry": 'profile.traits.country == "US"'})
+    asset.edit(ANN, good, AssetMetadata(), at=AT)
+    bad = struct_pb2.Struct()
+    bad.update({"entry": 'profile.traits.country == "US"', "exit": "profile.traits.country =="})
+    with pytest.raises(InvalidArgument) as refused:
+        asset.edit(ANN, bad, AssetMetadata(tags=("Bad",)), at=AT)
+    fields = {v.field: v.description for v in refused.value.violations}
+    assert set(fields) == {"metadata.tags[0]", "when.exit"}
+    assert fields["when.exit"].startswith("test_audience us-buyers at 1:")
+    assert asset.get_version(1).content == good
 
 
 def test_every_event_survives_the_trip_through_protobuf() -> None:
@@ -178,3 +206,17 @@ def test_a_peers_refusal_keeps_its_reason_and_fields() -> None:
             error.reason,
             error.violations,
         )
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Controlled assets: adding a kind", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    last = code.strip().splitlines()[-1].split("#")[0].strip()
+    namespace: dict[str, Any] = {}
+    try:
+        exec(code.replace(last, f"digest = {last}"), namespace)
+    finally:
+        KINDS._kinds.pop("segment", None)
+    assert len(namespace["digest"]) == 64
+    assert [t.change.actor.id for t in namespace["asset"].history] == ["ann", "ann", "cat", "ops"]
