@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 import grpc
 from opentelemetry import propagate
 
+from services.kernel import errors
+from services.kernel.rpc import calls
 from services.kernel.rpc.server import MAX_MESSAGE_BYTES
 from services.kernel.rpc.status import from_rpc_error
 
@@ -27,11 +29,23 @@ def channel(addr: str) -> grpc.aio.Channel:
     )
 
 
+def deadline_for(timeout: float) -> float:
+    """The smaller of `timeout` and what is left of the caller's deadline: a peer never works
+    on after the caller has given up. DeadlineExceeded when nothing is left."""
+    remaining = calls.remaining_time()
+    if remaining is None:
+        return timeout
+    if remaining <= 0:
+        raise errors.DeadlineExceeded("the caller's deadline passed before the call to a peer")
+    return min(timeout, remaining)
+
+
 async def call(method: Callable[..., Awaitable[R]], request: Any, timeout: float) -> R:
-    """Calls a peer with a deadline and the current trace; maps its status to a domain error."""
+    """Calls a peer with a deadline (see `deadline_for`) and the current trace; maps its
+    status to a domain error."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     try:
-        return await method(request, timeout=timeout, metadata=tuple(carrier.items()))
+        return await method(request, timeout=deadline_for(timeout), metadata=tuple(carrier.items()))
     except grpc.aio.AioRpcError as e:
         raise from_rpc_error(e) from e
