@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 from services.gateway.domain.ingest import MAX_BATCH
-from services.kernel.errors import ConfigError
+from services.kernel.config import validated
 
 ENV = {
     "rate_limit": "LAYERCAKE_GATEWAY_RATE_LIMIT",
@@ -22,23 +22,16 @@ class GatewayConfig(BaseModel):
     rate_limit: float = Field(default=1000.0, gt=0)
     rate_burst: float = Field(default=5000.0, gt=0)
 
-    @model_validator(mode="after")
-    def _burst_fits_a_batch(self) -> GatewayConfig:
-        if self.rate_burst < MAX_BATCH:
-            raise ValueError(f"rate_burst must be at least {MAX_BATCH}, one full batch")
-        return self
+    @field_validator("rate_burst")
+    @classmethod
+    def _burst_fits_a_batch(cls, value: float) -> float:
+        if value < MAX_BATCH:
+            raise ValueError(f"must be at least {MAX_BATCH}, one full batch")
+        return value
 
 
 def load_gateway_config(environ: Mapping[str, str] | None = None) -> GatewayConfig:
     """Raises ConfigError naming the variable at fault."""
     env = os.environ if environ is None else environ
     values = {name: env[var] for name, var in ENV.items() if var in env}
-    try:
-        return GatewayConfig.model_validate(values)
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            name = str(err["loc"][0]) if err["loc"] else "rate_burst"
-            var = ENV.get(name, ENV["rate_burst"])
-            problems.append(f"{var}={env.get(var, '<unset>')!r}: {err['msg']}")
-        raise ConfigError("invalid configuration: " + "; ".join(problems)) from e
+    return validated(GatewayConfig, values, ENV, env)

@@ -9,14 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
+from services.kernel.clipping import clip
 from services.kernel.errors import ConfigError
 
 GRPC_PORTS = {"gateway": 50051, "identity": 50052, "orchestrator": 50053, "decision": 50054}
 METRICS_PORTS = {"gateway": 9101, "identity": 9102, "orchestrator": 9103, "decision": 9104}
 NATS_PORT = 4322
+
+Settings = TypeVar("Settings", bound=BaseModel)
 
 
 class ServiceSettings(BaseModel):
@@ -32,6 +36,7 @@ class ServiceSettings(BaseModel):
     orchestrator_addr: str
     decision_addr: str
     rpc_timeout: float = Field(gt=0)
+    rpc_server_timeout: float = Field(gt=0)
     shutdown_grace: float = Field(ge=0)
     db_workers: int = Field(ge=1, le=64)
     consumer_batch: int = Field(ge=1, le=4096)
@@ -47,6 +52,14 @@ class ServiceSettings(BaseModel):
         host, sep, port = value.rpartition(":")
         if not sep or not port.isdigit() or not host:
             raise ValueError("must be host:port")
+        return value
+
+    @field_validator("rpc_server_timeout")
+    @classmethod
+    def _room_for_a_peer_call(cls, value: float, info: ValidationInfo) -> float:
+        """A handler must have time for at least one call to a peer at its own timeout."""
+        if value < info.data.get("rpc_timeout", 0):
+            raise ValueError("must be at least LAYERCAKE_RPC_TIMEOUT")
         return value
 
     @field_validator("nats_url")
@@ -77,6 +90,7 @@ def env_names(service: str) -> dict[str, str]:
         "orchestrator_addr": "LAYERCAKE_ORCHESTRATOR_ADDR",
         "decision_addr": "LAYERCAKE_DECISION_ADDR",
         "rpc_timeout": "LAYERCAKE_RPC_TIMEOUT",
+        "rpc_server_timeout": "LAYERCAKE_RPC_SERVER_TIMEOUT",
         "shutdown_grace": "LAYERCAKE_SHUTDOWN_GRACE",
         "db_workers": f"LAYERCAKE_{up}_DB_WORKERS",
         "consumer_batch": "LAYERCAKE_CONSUMER_BATCH",
@@ -97,7 +111,8 @@ def defaults(service: str, state_dir: Path) -> dict[str, object]:
         "identity_addr": f"127.0.0.1:{GRPC_PORTS['identity']}",
         "orchestrator_addr": f"127.0.0.1:{GRPC_PORTS['orchestrator']}",
         "decision_addr": f"127.0.0.1:{GRPC_PORTS['decision']}",
-        "rpc_timeout": 5.0,
+        "rpc_timeout": 5.0,  # a call to a peer
+        "rpc_server_timeout": 30.0,  # the most a server lets any call run, whatever its deadline
         "shutdown_grace": 10.0,
         "db_workers": 4,
         "consumer_batch": 256,
@@ -118,12 +133,23 @@ def load_settings(service: str, environ: Mapping[str, str] | None = None) -> Ser
     state_dir = Path(env.get(names["state_dir"], ".layercake"))
     values = defaults(service, state_dir) | {"service": service, "state_dir": state_dir}
     values |= {field: env[var] for field, var in names.items() if var in env}
+    return validated(ServiceSettings, values, names, env)
+
+
+def validated(
+    model: type[Settings],
+    values: Mapping[str, object],
+    names: Mapping[str, str],
+    env: Mapping[str, str],
+) -> Settings:
+    """`model` built from `values`, or a ConfigError naming each variable at fault and its value;
+    `names` maps a field to its variable. Every settings loader reports errors through it."""
     try:
-        return ServiceSettings.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            var = names.get(field, field)
-            problems.append(f"{var}={env.get(var, '<unset>')!r}: {err['msg']}")
+            field = str(err["loc"][0]) if err["loc"] else ""
+            var = names.get(field, field or "?")
+            problems.append(f"{var}={clip(env.get(var, '<unset>'), 200)!r}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from e

@@ -108,7 +108,7 @@ class Runtime:
             )
             await runner.subscribe()
             self.tasks.append(asyncio.create_task(runner.run(self._workers_stop)))
-        self.server = create_server(s.grpc_addr, self.app.servicers(ctx), s.rpc_timeout * 6)
+        self.server = create_server(s.grpc_addr, self.app.servicers(ctx), s.rpc_server_timeout)
         for broadcast_spec in self.app.broadcasts(ctx):
             broadcast = Broadcast(broadcast_spec, nc, js)
             await broadcast.start()

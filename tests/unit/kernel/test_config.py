@@ -45,6 +45,7 @@ def test_variables_override_defaults_and_state_dir_moves_the_database(tmp_path: 
             "LAYERCAKE_LOG_LEVEL": "debug",
             "LAYERCAKE_MAX_DELIVER": "9",
             "LAYERCAKE_RPC_TIMEOUT": "0.5",
+            "LAYERCAKE_RPC_SERVER_TIMEOUT": "12",
             # Another service's variable must not leak into this one.
             "LAYERCAKE_IDENTITY_METRICS_PORT": "not-a-port",
         },
@@ -55,7 +56,7 @@ def test_variables_override_defaults_and_state_dir_moves_the_database(tmp_path: 
     assert s.nats_url == "tls://nats.internal:4222"
     assert s.log_level == "DEBUG"
     assert s.max_deliver == 9
-    assert s.rpc_timeout == 0.5
+    assert (s.rpc_timeout, s.rpc_server_timeout) == (0.5, 12.0)
     assert s.state_dir == tmp_path
     assert s.database_url == f"sqlite:///{tmp_path / 'decision.db'}"
 
@@ -85,6 +86,8 @@ def test_process_environment_is_read_when_no_mapping_is_given(
         ("LAYERCAKE_NATS_URL", "http://127.0.0.1:4222"),
         ("LAYERCAKE_LOG_LEVEL", "chatty"),
         ("LAYERCAKE_RPC_TIMEOUT", "0"),
+        ("LAYERCAKE_RPC_SERVER_TIMEOUT", "0"),
+        ("LAYERCAKE_RPC_SERVER_TIMEOUT", "4"),  # less than a peer call's 5 s
         ("LAYERCAKE_IDENTITY_DB_WORKERS", "0"),
         ("LAYERCAKE_MAX_DELIVER", "-1"),
         ("LAYERCAKE_CONSUMER_BATCH", "100000"),
@@ -111,3 +114,18 @@ def test_every_bad_variable_is_reported_at_once() -> None:
 def test_unknown_service_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="billing"):
         load_settings("billing", {})
+
+
+def test_the_server_bound_on_a_call_is_a_setting_with_room_for_a_peer_call() -> None:
+    s = load_settings("identity", {})
+    assert (s.rpc_timeout, s.rpc_server_timeout) == (5.0, 30.0)
+    with pytest.raises(
+        ConfigError, match="LAYERCAKE_RPC_SERVER_TIMEOUT='2': .*LAYERCAKE_RPC_TIMEOUT"
+    ):
+        load_settings("identity", {"LAYERCAKE_RPC_SERVER_TIMEOUT": "2"})
+
+
+def test_a_huge_bad_value_is_clipped_in_the_message() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings("identity", {"LAYERCAKE_LOG_LEVEL": "x" * 100_000})
+    assert len(str(raised.value)) < 1000
