@@ -120,7 +120,7 @@ def test_the_server_bound_on_a_call_is_a_setting_with_room_for_a_peer_call() -> 
     s = load_settings("identity", {})
     assert (s.rpc_timeout, s.rpc_server_timeout) == (5.0, 30.0)
     with pytest.raises(
-        ConfigError, match="LAYERCAKE_RPC_SERVER_TIMEOUT='2': .*LAYERCAKE_RPC_TIMEOUT"
+        ConfigError, match=r"LAYERCAKE_RPC_SERVER_TIMEOUT='2': .*LAYERCAKE_RPC_TIMEOUT"
     ):
         load_settings("identity", {"LAYERCAKE_RPC_SERVER_TIMEOUT": "2"})
 
