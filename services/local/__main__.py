@@ -1,30 +1,39 @@
-"""`make run`: the whole platform on this machine, until Ctrl-C."""
+"""`make run`: the whole platform on this machine, supervised, until Ctrl-C."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from services.local.stack import DEMO_TENANT, SERVICES, LocalStack
+from services.local.supervisor import Supervisor
 
 
 def main() -> None:
     console = Console()
     stack = LocalStack(Path(".layercake").resolve())
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+    def stop(*_: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         with console.status("starting nats-server and the services…"):
             key = stack.start()
-    except Exception as e:
-        console.print(f"[red]start failed:[/red] {e}")
+    except (Exception, KeyboardInterrupt) as e:
+        console.print(f"[red]start failed:[/red] {escape(str(e) or type(e).__name__)}")
         stack.stop()
         sys.exit(1)
+    signal.signal(signal.SIGINT, stop)  # from here on Ctrl-C stops everything, in order
     table = Table(title="layercake is running")
     table.add_column("process")
     table.add_column("gRPC")
@@ -39,17 +48,21 @@ def main() -> None:
     console.print(table)
     console.print(f"demo tenant [bold]{DEMO_TENANT}[/bold], admin API key: [bold]{key}[/bold]")
     console.print(f"  (also in {stack.demo_env_file}; `source` it, then try the `layercake` CLI)")
-    console.print(f"logs in {stack.log_dir}/  —  Ctrl-C stops everything")
+    console.print(
+        f"logs in {stack.log_dir}/  —  a crashed service is restarted  —  Ctrl-C stops all"
+    )
+    journal = stack.log_dir / "supervisor.log"
+
+    def say(message: str) -> None:
+        console.print(f"[yellow]{escape(message)}[/yellow]")
+        with journal.open("a") as f:
+            f.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {message}\n")
+
     try:
-        while not stopping.wait(0.5):
-            for name, process in list(stack.processes.items()):
-                if process.poll() is not None:
-                    console.print(f"[red]{name} exited ({process.returncode}); stopping[/red]")
-                    stopping.set()
-    except KeyboardInterrupt:
-        pass
-    with console.status("stopping…"):
-        stack.stop()
+        Supervisor(stack, say).run(stopping)
+    finally:
+        with console.status("stopping…"):
+            stack.stop()
     console.print("stopped")
 
 

@@ -107,35 +107,46 @@ class LocalStack:
                 return line.split("=", 1)[1].strip()
         raise RuntimeError(f"no LAYERCAKE_API_KEY in {self.demo_env_file}")
 
+    def spawn(self, service: str) -> subprocess.Popen[bytes]:
+        """Starts the service's process without waiting for it to serve."""
+        with (self.log_dir / f"{service}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the launcher, which stops us in order
+            )
+        self.processes[service] = process
+        return process
+
     def start_service(self, service: str, timeout: float = 60.0) -> None:
-        log = (self.log_dir / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}"],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self.spawn(service)
         self.wait_serving(service, timeout)
+
+    def is_serving(self, service: str, timeout: float = 0.5) -> bool:
+        with grpc.insecure_channel(self.addr(service)) as channel:
+            try:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=timeout
+                )
+            except grpc.RpcError:
+                return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     def wait_serving(self, service: str, timeout: float) -> None:
         """Polls the gRPC health service until SERVING, or fails if the process died."""
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.addr(service)) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                process = self.processes[service]
-                if process.poll() is not None:
-                    raise RuntimeError(
-                        f"{service} exited with {process.returncode}; "
-                        f"see {self.log_dir / (service + '.log')}"
-                    )
-                try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.1)
+        while time.monotonic() < deadline:
+            process = self.processes[service]
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{service} exited with {process.returncode}; "
+                    f"see {self.log_dir / (service + '.log')}"
+                )
+            if self.is_serving(service, timeout=1):
+                return
+            time.sleep(0.1)
         raise TimeoutError(f"{service} not serving after {timeout}s")
 
     def start(self) -> str:

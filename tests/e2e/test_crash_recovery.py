@@ -1,15 +1,20 @@
-"""kill -9 in the middle of a stream of writes: every answered write survives, once."""
+"""kill -9 in the middle of a stream of writes: every answered write survives, once;
+and `make run`'s supervisor brings a killed service back."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import threading
 
 import grpc
 import pytest
 
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from services.local.supervisor import Backoff, Supervisor
 from tests.conftest import random_id
 from tests.e2e.conftest import Platform
 from tests.e2e.test_walking_skeleton import event
@@ -69,3 +74,45 @@ async def test_kill_9_identity_and_gateway_mid_stream(platform: Platform) -> Non
             return True
 
         await eventually(all_present, timeout=60)
+
+
+async def test_make_run_restarts_a_killed_service_and_keeps_the_others(platform: Platform) -> None:
+    """`make run`'s supervisor: kill -9 identity, it comes back, ingest -> profile works."""
+    stack = platform.stack
+    said: list[str] = []
+    others = {s: stack.processes[s].pid for s in ("gateway", "orchestrator", "decision")}
+    killed = stack.processes["identity"]
+    stop = threading.Event()
+    supervisor = Supervisor(stack, said.append, Backoff(initial=0.2))
+    watching = threading.Thread(target=supervisor.run, args=(stop, 0.1))
+    watching.start()
+    try:
+        os.kill(killed.pid, signal.SIGKILL)
+
+        async def serving_again() -> bool:
+            return "identity is serving again" in said
+
+        await eventually(serving_again, timeout=60)
+    finally:
+        stop.set()
+        await asyncio.to_thread(watching.join)
+    assert said[0].startswith("identity exited (killed by SIGKILL)")
+    assert stack.processes["identity"].pid != killed.pid
+    assert {s: stack.processes[s].pid for s in others} == others  # never restarted
+
+    cookie = random_id("sup-")
+    async with grpc.aio.insecure_channel(stack.addr("gateway")) as channel:
+        stub = ggrpc.GatewayServiceStub(channel)
+        await stub.Ingest(
+            gpb.IngestRequest(events=[event(cookie)]), metadata=platform.auth, timeout=10
+        )
+
+        async def profile() -> bool:
+            reply = await stub.GetProfile(
+                gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
+                metadata=platform.auth,
+                timeout=5,
+            )
+            return reply.profile.version > 0
+
+        await eventually(profile, timeout=30)
