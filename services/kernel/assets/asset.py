@@ -391,6 +391,10 @@ def asset_stream_id(tenant_id: str, kind: str, asset_id: str) -> str:
     return f"{STREAM_PREFIX}{tenant_id}/{kind}/{asset_id}"
 
 
+def is_asset_stream(stream_id: str) -> bool:
+    return stream_id.startswith(STREAM_PREFIX)
+
+
 def kind_of_stream(stream_id: str) -> str:
     """The kind named in an asset stream id."""
     return stream_id.split("/")[2]

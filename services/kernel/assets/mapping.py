@@ -1,11 +1,13 @@
 """Asset events <-> protobuf (`layercake.common.v1`): the one place that knows both.
 
-Domain events and their messages share field names, so one pair of functions maps
-them all: adding a lifecycle event is a message, a dataclass and a line in `_PAIRS`.
+Domain events and their messages share field names, so one codec maps them all; they
+are registered in the kernel's `EventTypes` (schema versions, upcasters, one rule for
+unknown types) like every other service's events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -15,15 +17,70 @@ from google.protobuf.message import Message
 from layercake.common.v1 import asset_pb2 as pb
 from layercake.common.v1 import common_pb2
 from services.kernel.assets import events as ev
-from services.kernel.assets.asset import Asset, kind_of_stream
+from services.kernel.assets.asset import Asset, is_asset_stream, kind_of_stream
 from services.kernel.assets.content import ChangeKind, FieldChange
 from services.kernel.assets.kinds import AssetKind, AssetKindRegistry, AssetMetadata
 from services.kernel.assets.lifecycle import AssetState
 from services.kernel.principals import Actor, PrincipalKind
 from services.kernel.protobuf import from_timestamp, to_timestamp
+from services.kernel.store.event_types import EventTypes
 from services.kernel.store.records import NewEvent, StoredEvent
 
-_PAIRS: list[tuple[type[Any], type[Message]]] = [
+_KINDS = {PrincipalKind.PERSON: common_pb2.ACTOR_KIND_USER}
+_KINDS[PrincipalKind.SYSTEM] = common_pb2.ACTOR_KIND_SYSTEM
+_STATES = {s: pb.AssetState.Value(f"ASSET_STATE_{s.name}") for s in AssetState}
+_CHANGE_KINDS = {
+    k: pb.AssetFieldChangeKind.Value(f"ASSET_FIELD_CHANGE_KIND_{k.name}") for k in ChangeKind
+}
+
+# Decoding an asset's events needs its kind (content type); a policy's needs nothing.
+Context = AssetKind | None
+
+
+def _encoder(message_type: type[Message]) -> Callable[[Any, Context], Message]:
+    def encode(event: Any, _kind: Context) -> Message:
+        message = message_type()
+        for f in fields(event):
+            value = getattr(event, f.name)
+            if f.name == "change":
+                message.change.CopyFrom(_change(value))  # type: ignore[attr-defined]
+            elif f.name == "content":
+                message.content.Pack(value, deterministic=True)  # type: ignore[attr-defined]
+            elif f.name == "metadata":
+                message.metadata.CopyFrom(metadata_message(value))  # type: ignore[attr-defined]
+            elif f.name == "kind":
+                message.kind = value.name  # type: ignore[attr-defined]
+            else:
+                setattr(message, f.name, value)
+        return message
+
+    return encode
+
+
+def _decoder(event_type: type[Any]) -> Callable[[Message, Context], Any]:
+    def decode(message: Message, kind: Context) -> Any:
+        values: dict[str, Any] = {}
+        for f in fields(event_type):
+            raw = getattr(message, f.name)
+            if f.name == "change":
+                values[f.name] = _from_change(raw)
+            elif f.name == "metadata":
+                values[f.name] = metadata_of(raw)
+            elif f.name in {"kind", "content"}:
+                if kind is None or (f.name == "kind" and raw != kind.name):
+                    raise ValueError(f"{event_type.__name__} of kind {raw!r} read as {kind}")
+                values[f.name] = kind if f.name == "kind" else _unpack(raw, kind)
+            else:
+                values[f.name] = raw
+        return event_type(**values)
+
+    return decode
+
+
+# Every event of an asset's or a policy's stream; a new one is a message, a dataclass
+# with the same field names, and a line here.
+EVENTS: EventTypes[ev.AssetEvent | ev.PolicyEvent, Context] = EventTypes()
+for _domain, _message in [
     (ev.AssetCreated, pb.AssetCreated),
     (ev.AssetDraftSaved, pb.AssetDraftSaved),
     (ev.AssetSubmitted, pb.AssetSubmitted),
@@ -35,64 +92,29 @@ _PAIRS: list[tuple[type[Any], type[Message]]] = [
     (ev.AssetArchived, pb.AssetArchived),
     (ev.AssetRolledBack, pb.AssetRolledBack),
     (ev.AssetPolicySet, pb.AssetPolicySet),
-]
-_TO_PROTO = dict(_PAIRS)
-_FROM_TYPE = {message.DESCRIPTOR.full_name: event for event, message in _PAIRS}
-EVENT_TYPES = frozenset(_FROM_TYPE)
-
-_KINDS = {PrincipalKind.PERSON: common_pb2.ACTOR_KIND_USER}
-_KINDS[PrincipalKind.SYSTEM] = common_pb2.ACTOR_KIND_SYSTEM
-_STATES = {s: pb.AssetState.Value(f"ASSET_STATE_{s.name}") for s in AssetState}
-_CHANGE_KINDS = {
-    k: pb.AssetFieldChangeKind.Value(f"ASSET_FIELD_CHANGE_KIND_{k.name}") for k in ChangeKind
-}
+]:
+    EVENTS.register(_message, _domain, encode=_encoder(_message), decode=_decoder(_domain))
 
 
 def to_new_event(event: ev.AssetEvent | ev.PolicyEvent) -> NewEvent:
     """The event as the store keeps it: its message serialized, typed by the message name."""
-    message = _TO_PROTO[type(event)]()
-    for f in fields(event):
-        value = getattr(event, f.name)
-        if f.name == "change":
-            message.change.CopyFrom(_change(value))  # type: ignore[attr-defined]
-        elif f.name == "content":
-            message.content.Pack(value, deterministic=True)  # type: ignore[attr-defined]
-        elif f.name == "metadata":
-            message.metadata.CopyFrom(metadata_message(value))  # type: ignore[attr-defined]
-        elif f.name == "kind":
-            message.kind = value.name  # type: ignore[attr-defined]
-        else:
-            setattr(message, f.name, value)
-    return NewEvent(message.DESCRIPTOR.full_name, message.SerializeToString(deterministic=True))
+    return EVENTS.new_event(event, None)
 
 
 def from_stored(stored: StoredEvent, kinds: AssetKindRegistry) -> ev.AssetEvent | ev.PolicyEvent:
     """The domain event of a stored one; content is decoded as its kind's message type
-    (the kind named in the stream id), so a stream can never hold another kind's content."""
-    event_type = _FROM_TYPE.get(stored.type)
-    if event_type is None:
-        raise ValueError(f"stream {stored.stream_id} holds {stored.type}, not an asset event")
-    message = _TO_PROTO[event_type].FromString(stored.payload)
-    values: dict[str, Any] = {}
-    for f in fields(event_type):
-        raw = getattr(message, f.name)
-        if f.name == "change":
-            values[f.name] = _from_change(raw)
-        elif f.name == "metadata":
-            values[f.name] = metadata_of(raw)
-        elif f.name == "kind":
-            values[f.name] = kinds.get(raw)
-        elif f.name == "content":
-            values[f.name] = _unpack(raw, kinds.get(kind_of_stream(stored.stream_id)), stored)
-        else:
-            values[f.name] = raw
-    return event_type(**values)  # type: ignore[no-any-return]
+    (the kind named in the stream id), so a stream can never hold another kind's content.
+    An unknown type is UnknownEventType, as everywhere in the kernel."""
+    kind = (
+        kinds.get(kind_of_stream(stored.stream_id)) if is_asset_stream(stored.stream_id) else None
+    )
+    return EVENTS.decode(stored, kind)
 
 
-def _unpack(packed: Any, kind: AssetKind, stored: StoredEvent) -> Message:
+def _unpack(packed: Any, kind: AssetKind) -> Message:
     content = kind.content_type()
     if not packed.Unpack(content):
-        raise ValueError(f"{stored.stream_id} v{stored.version} content is not a {kind.name}")
+        raise ValueError(f"content of type {packed.type_url} is not a {kind.name}")
     return content
 
 

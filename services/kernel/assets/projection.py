@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
-from services.kernel.assets.asset import STREAM_PREFIX, Asset
+from services.kernel.assets.asset import Asset, is_asset_stream
 from services.kernel.assets.kinds import KINDS, AssetKindRegistry
 from services.kernel.assets.repository import asset_events, record_of, record_row
 from services.kernel.assets.tables import assets
@@ -25,7 +25,7 @@ class AssetProjection:
         self.kinds = kinds
 
     def apply(self, session: Session, event: StoredEvent) -> None:
-        if not event.stream_id.startswith(STREAM_PREFIX):
+        if not is_asset_stream(event.stream_id):
             return
         stored = [
             s for s in EventStore(session).load(event.stream_id) if s.version <= event.version

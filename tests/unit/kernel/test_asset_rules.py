@@ -33,6 +33,7 @@ from services.kernel.errors import (
     FieldViolation,
     InvalidArgument,
     PermissionDenied,
+    UnknownEventType,
 )
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role
 from services.kernel.rpc.status import from_rpc_error, to_status
@@ -220,3 +221,20 @@ def test_the_readme_example_runs() -> None:
         KINDS._kinds.pop("segment", None)
     assert len(namespace["digest"]) == 64
     assert [t.change.actor.id for t in namespace["asset"].history] == ["ann", "ann", "cat", "ops"]
+
+
+def test_an_unknown_event_in_an_asset_stream_is_named_with_its_stream() -> None:
+    kinds = AssetKindRegistry()
+    kinds.register(KIND)
+    stored = StoredEvent(
+        1,
+        "asset/acme/test_asset/a1",
+        1,
+        "e1",
+        "layercake.x.v1.Later",
+        b"",
+        EventMetadata("acme", ANN.actor),
+        AT,
+    )
+    with pytest.raises(UnknownEventType, match="asset/acme/test_asset/a1"):
+        from_stored(stored, kinds)
