@@ -1,8 +1,8 @@
-"""Runs one service process: database, NATS, relay, consumers, gRPC server, metrics.
+"""Runs one service process: database, NATS, relay, consumers, timers, gRPC server, metrics.
 
 A service describes itself with an `App`; `serve()` wires the real adapters, and
 shutdown on SIGTERM stops accepting calls, drains in-flight ones, finishes the
-consumers' current batches, flushes the outbox and closes NATS.
+consumers' and the timer scheduler's current batches, flushes the outbox and closes NATS.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.kernel.store.projections import Projection
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.kernel.timers import AnyTimerHandler, TimerScheduler
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class App:
     servicers: Callable[[Context], Sequence[Servicer]] = lambda _ctx: ()
     # every replica follows these (caches); built after servicers, loaded before serving
     broadcasts: Callable[[Context], Sequence[BroadcastSpec]] = lambda _ctx: ()
+    timers: Callable[[Context], Mapping[str, AnyTimerHandler]] = lambda _ctx: {}  # by kind
     on_start: Callable[[Context], Awaitable[None]] | None = None  # after servicers are built
     on_stop: Callable[[Context], Awaitable[None]] | None = None
 
@@ -108,6 +110,9 @@ class Runtime:
             )
             await runner.subscribe()
             self.tasks.append(asyncio.create_task(runner.run(self._workers_stop)))
+        if timer_handlers := self.app.timers(ctx):
+            scheduler = TimerScheduler(db, uow, timer_handlers, self.clock)
+            self.tasks.append(asyncio.create_task(scheduler.run(self._workers_stop)))
         self.server = create_server(s.grpc_addr, self.app.servicers(ctx), s.rpc_server_timeout)
         for broadcast_spec in self.app.broadcasts(ctx):
             broadcast = Broadcast(broadcast_spec, nc, js)

@@ -1,0 +1,311 @@
+"""The scheduler: claims due timers in batches and fires each exactly once.
+
+A round leases up to `batch` due timers (one short transaction), runs the handlers'
+`prepare` steps with no transaction open, then retires the timers and applies their
+effects in one transaction; if that fails, it is redone timer by timer, each in a
+savepoint, so a failing handler costs only its own timer, which is retried with
+back-off and parked in `dead_timers` after `max_attempts`.
+
+Several schedulers may share a PostgreSQL database (claims skip locked rows; an
+expired lease is taken over). On SQLite run one scheduler per database: it frees
+every lease when it starts, so a killed process's claims fire again at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import OperationalError
+
+from services.kernel.clock import Clock
+from services.kernel.errors import ConcurrencyError, DeadlineExceeded, Unavailable, Unprocessable
+from services.kernel.store.database import Database
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.kernel.timers import store
+from services.kernel.timers.timer import AnyTimerHandler, Timer
+
+log = logging.getLogger(__name__)
+
+FIRED = Counter("layercake_timers_fired_total", "Timers fired", ["kind"])
+FAILED = Counter("layercake_timer_failures_total", "Timer handler failures", ["kind"])
+DEAD = Counter("layercake_timers_dead_total", "Timers parked after their last attempt", ["kind"])
+LAG = Histogram(
+    "layercake_timer_fire_lag_seconds",
+    "Fire time (commit) minus due time",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+)
+
+# Worth retrying however often they happen: never the reason a timer is parked.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,
+    ConcurrencyError,
+    Unavailable,
+    DeadlineExceeded,
+    TimeoutError,
+)
+
+
+class Outcome(Enum):
+    FIRED = "fired"
+    GONE = "gone"  # rescheduled, cancelled or fired by another scheduler since the claim
+    FAILED = "failed"  # retried after a back-off
+    DEAD = "dead"  # out of attempts (or unprocessable): moved to dead_timers
+
+
+@dataclass(frozen=True)
+class FireResult:
+    timer: Timer
+    outcome: Outcome
+    lag: float = 0.0  # seconds from due to commit, for a fired timer
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    timer: Timer
+    error: BaseException
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> float:
+    """Doubling back-off after the `attempts`-th failure, capped."""
+    return float(min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+def is_fatal(error: BaseException, attempts: int, max_attempts: int) -> bool:
+    """Parked: unprocessable at once, others once out of attempts, transient ones never."""
+    if isinstance(error, Unprocessable):
+        return True
+    return not isinstance(error, TRANSIENT) and attempts >= max_attempts
+
+
+class TimerScheduler:
+    """Fires the due timers of the kinds it has handlers for, in this process."""
+
+    def __init__(
+        self,
+        db: Database,
+        uow: UnitOfWorkFactory,
+        handlers: Mapping[str, AnyTimerHandler],
+        clock: Clock,
+        *,
+        batch: int = 256,
+        lease: float = 30.0,
+        max_attempts: int = 10,
+        retry_base: float = 1.0,
+        retry_cap: float = 300.0,
+        poll_interval: float = 0.5,
+        min_wait: float = 0.01,
+        prepare_concurrency: int = 32,
+        owner: str | None = None,
+    ) -> None:
+        if not handlers:
+            raise ValueError("a timer scheduler needs at least one handler")
+        self.db, self.uow, self.handlers, self.clock = db, uow, dict(handlers), clock
+        self.kinds = sorted(self.handlers)
+        self.batch, self.lease, self.max_attempts = batch, lease, max_attempts
+        self.retry_base, self.retry_cap = retry_base, retry_cap
+        self.poll_interval, self.min_wait = poll_interval, min_wait
+        self.owner = (owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:100]
+        self._prepare_slots = asyncio.Semaphore(prepare_concurrency)
+
+    async def start(self) -> None:
+        """On SQLite this scheduler is the only one: leases left by a crash are freed."""
+        if self.db.is_sqlite:
+            now = self.clock.now()
+            freed = await self.db.transact(lambda s: store.release_claims(s, now))
+            if freed:
+                log.warning("freed timer claims of a stopped scheduler", extra={"timers": freed})
+
+    async def run_once(self) -> list[FireResult]:
+        """Claims up to `batch` due timers and fires them; returns what became of each."""
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.lease)
+        claimed = await self.db.transact(
+            lambda s: store.claim(s, self.kinds, now, lease_until, self.owner, self.batch)
+        )
+        if not claimed:
+            return []
+        prepared, failures = await self._prepare(claimed)
+        try:
+            results = await self.db.run(self._fire, claimed, prepared, failures)
+        except Exception as e:
+            log.exception("timer batch transaction failed", extra={"timers": len(claimed)})
+            results = await self._release(claimed, e)
+        self._observe(results)
+        return results
+
+    async def _prepare(
+        self, claimed: Sequence[Timer]
+    ) -> tuple[dict[str, Any], dict[str, _Failure]]:
+        """Runs the handlers' I/O steps concurrently, before any transaction opens."""
+        prepared: dict[str, Any] = {}
+        failures: dict[str, _Failure] = {}
+
+        async def one(timer: Timer) -> None:
+            step = self.handlers[timer.kind].prepare
+            if step is None:
+                prepared[timer.id] = None
+                return
+            async with self._prepare_slots:
+                try:
+                    prepared[timer.id] = await step(timer)
+                except Exception as e:
+                    failures[timer.id] = _Failure(timer, e)
+
+        await asyncio.gather(*(one(t) for t in claimed))
+        return prepared, failures
+
+    def _fire(
+        self, claimed: Sequence[Timer], prepared: Mapping[str, Any], failed: Mapping[str, _Failure]
+    ) -> list[FireResult]:
+        try:
+            return self._fire_together(claimed, prepared, failed)
+        except Exception as e:
+            log.warning("timer batch fell back to one by one", extra={"error": repr(e)})
+            return self._fire_one_by_one(claimed, prepared, failed)
+
+    def _fire_together(
+        self, claimed: Sequence[Timer], prepared: Mapping[str, Any], failed: Mapping[str, _Failure]
+    ) -> list[FireResult]:
+        with self.uow() as uow:
+            ready = [t.id for t in claimed if t.id not in failed]
+            retired = store.retire(uow.session, ready)
+            fired: list[Timer] = []
+            gone: list[Timer] = []
+            for timer in claimed:
+                if timer.id in retired:
+                    self.handlers[timer.kind].apply(uow, timer, prepared[timer.id])
+                    fired.append(timer)
+                elif timer.id not in failed:
+                    gone.append(timer)
+            settled = self._settle_failures(uow.session, list(failed.values()))
+            uow.commit()
+        return self._results(fired, gone, settled)
+
+    def _fire_one_by_one(
+        self, claimed: Sequence[Timer], prepared: Mapping[str, Any], failed: Mapping[str, _Failure]
+    ) -> list[FireResult]:
+        fired: list[Timer] = []
+        gone: list[Timer] = []
+        failures = list(failed.values())
+        with self.uow() as uow:
+            for timer in claimed:
+                if timer.id in failed:
+                    continue
+                try:
+                    with uow.session.begin_nested():
+                        if not store.retire(uow.session, [timer.id]):
+                            gone.append(timer)
+                            continue
+                        self.handlers[timer.kind].apply(uow, timer, prepared[timer.id])
+                    fired.append(timer)
+                except Exception as e:
+                    failures.append(_Failure(timer, e))
+            settled = self._settle_failures(uow.session, failures)
+            uow.commit()
+        return self._results(fired, gone, settled)
+
+    def _settle_failures(self, session: Any, failures: Sequence[_Failure]) -> list[FireResult]:
+        """Parks the timers that are out of attempts, reschedules the others with back-off."""
+        now = self.clock.now()
+        retry: list[store.Retry] = []
+        dead: list[tuple[Timer, str]] = []
+        results: list[FireResult] = []
+        for f in failures:
+            attempts = f.timer.attempts + 1
+            error = f"{type(f.error).__name__}: {f.error}"
+            log.warning(
+                "timer handler failed",
+                extra={"timer_id": f.timer.timer_id, "kind": f.timer.kind, "error": error},
+            )
+            if is_fatal(f.error, attempts, self.max_attempts):
+                dead.append((f.timer, error))
+                results.append(FireResult(f.timer, Outcome.DEAD, error=error))
+                continue
+            delay = retry_delay(attempts, self.retry_base, self.retry_cap)
+            retry.append((f.timer, error, now + timedelta(seconds=delay), True))
+            results.append(FireResult(f.timer, Outcome.FAILED, error=error))
+        store.reschedule_failed(session, retry)
+        store.park(session, dead, now)
+        return results
+
+    def _results(
+        self, fired: Sequence[Timer], gone: Sequence[Timer], settled: Sequence[FireResult]
+    ) -> list[FireResult]:
+        now = self.clock.now()
+        results = [FireResult(t, Outcome.FIRED, (now - t.due_time).total_seconds()) for t in fired]
+        results += [FireResult(t, Outcome.GONE) for t in gone]
+        return results + list(settled)
+
+    async def _release(self, claimed: Sequence[Timer], error: BaseException) -> list[FireResult]:
+        """The batch's transaction failed (database trouble): give the claims back for a
+        retry, uncounted; if even that fails, the leases run out on their own."""
+        text = f"{type(error).__name__}: {error}"
+        retry_at = self.clock.now() + timedelta(seconds=self.retry_base)
+        rows = [(t, text, retry_at, False) for t in claimed]
+        try:
+            await self.db.transact(lambda s: store.reschedule_failed(s, rows))
+        except Exception as e:
+            log.warning("could not release timer claims", extra={"error": repr(e)})
+        return [FireResult(t, Outcome.FAILED, error=text) for t in claimed]
+
+    def _observe(self, results: Sequence[FireResult]) -> None:
+        for r in results:
+            kind = r.timer.kind
+            if r.outcome is Outcome.FIRED:
+                FIRED.labels(kind).inc()
+                LAG.labels(kind).observe(max(r.lag, 0.0))
+            elif r.outcome is Outcome.FAILED:
+                FAILED.labels(kind).inc()
+            elif r.outcome is Outcome.DEAD:
+                FAILED.labels(kind).inc()
+                DEAD.labels(kind).inc()
+                log.error(
+                    "timer parked as dead",
+                    extra={"timer_id": r.timer.timer_id, "kind": kind, "error": r.error},
+                )
+
+    async def idle(self, stop: asyncio.Event) -> None:
+        """Waits until the earliest timer may be claimed: at most `poll_interval` (a timer
+        scheduled meanwhile is seen by then), at least `min_wait` (so a stream of due
+        timers is fired in batches, not one transaction each)."""
+        try:
+            earliest = await self.db.read(lambda s: store.next_try(s, self.kinds))
+        except Exception as e:
+            log.warning("timer poll failed", extra={"error": repr(e)})
+            earliest = None
+        delay = self.poll_interval
+        if earliest is not None:
+            delay = min(delay, (earliest - self.clock.now()).total_seconds())
+        delay = max(delay, self.min_wait)
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fires timers until `stop` is set; the batch under way when it is set completes."""
+        started = False
+        while not stop.is_set():
+            try:
+                if not started:
+                    await self.start()
+                    started = True
+                results = await self.run_once()
+            except Exception:
+                log.exception("timer round failed")
+                await self.idle(stop)
+                continue
+            if len(results) < self.batch:
+                await self.idle(stop)

@@ -1,0 +1,182 @@
+"""The SQL of timers: schedule, cancel, claim, retire, and what happens on failure.
+
+Exactly once rests on one rule: a timer fires in the transaction that deletes its
+row by the id it was claimed with. A concurrent firer (a replica that took over an
+expired lease) finds the row gone and applies nothing; leases only save the work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Insert, Select, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.kernel.timers.schema import dead_timers, timers
+from services.kernel.timers.timer import Timer
+
+_FIELDS = (
+    timers.c.id,
+    timers.c.tenant_id,
+    timers.c.timer_id,
+    timers.c.kind,
+    timers.c.due_time,
+    timers.c.payload,
+    timers.c.attempts,
+)
+_REPLACED = ("id", "kind", "due_time", "payload", "next_try_time", "attempts", "last_error")
+
+Retry = tuple[Timer, str, datetime, bool]
+"""A failed timer, its error, when to try again, and whether the failure counts."""
+
+_CANCEL = delete(timers).where(
+    timers.c.tenant_id == bindparam("tenant_id"), timers.c.timer_id == bindparam("timer_id")
+)
+_RETIRE = (
+    delete(timers).where(timers.c.id.in_(bindparam("ids", expanding=True))).returning(timers.c.id)
+)
+_FAIL = (
+    update(timers)
+    .where(timers.c.id == bindparam("b_id"))
+    .values(
+        attempts=bindparam("b_attempts"),
+        last_error=bindparam("b_error"),
+        next_try_time=bindparam("b_retry"),
+        claimed_by=None,
+    )
+)
+
+
+@cache
+def _upsert(dialect: str) -> Insert:
+    """Insert, or replace the timer of the same (tenant, timer id) with a fresh id."""
+    module: Any = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
+    if module is None:
+        raise NotImplementedError(f"no timer upsert for {dialect}")
+    stmt = module.insert(timers)
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[timers.c.tenant_id, timers.c.timer_id],
+        set_={name: stmt.excluded[name] for name in (*_REPLACED, "claimed_by", "scheduled_time")},
+    )
+
+
+def new_timer_id() -> str:
+    return uuid.uuid4().hex
+
+
+def upsert(session: Session, row: dict[str, Any]) -> None:
+    connection = session.connection()
+    connection.execute(_upsert(connection.dialect.name), row)
+
+
+def remove(session: Session, tenant_id: str, timer_id: str) -> bool:
+    result = session.connection().execute(_CANCEL, {"tenant_id": tenant_id, "timer_id": timer_id})
+    return bool(result.rowcount)
+
+
+def due_query(kinds: Sequence[str], now: datetime, limit: int) -> Select[tuple[str]]:
+    """The ids of the timers a scheduler may claim: an index range scan on next_try_time."""
+    return (
+        select(timers.c.id)
+        .where(timers.c.next_try_time <= now, timers.c.kind.in_(kinds))
+        .order_by(timers.c.next_try_time)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def claim(
+    session: Session,
+    kinds: Sequence[str],
+    now: datetime,
+    lease_until: datetime,
+    owner: str,
+    limit: int,
+) -> list[Timer]:
+    """Leases up to `limit` timers whose time has come, earliest first; rows another
+    replica holds locked are skipped (PostgreSQL), so replicas never wait on each other."""
+    stmt = (
+        update(timers)
+        .where(timers.c.id.in_(due_query(kinds, now, limit).scalar_subquery()))
+        .values(next_try_time=lease_until, claimed_by=owner)
+        .returning(*_FIELDS)
+    )
+    claimed = [Timer(**row._asdict()) for row in session.execute(stmt)]
+    claimed.sort(key=lambda t: t.due_time)
+    return claimed
+
+
+def retire(session: Session, ids: Sequence[str]) -> set[str]:
+    """Deletes the claimed timers still as they were claimed; returns which were."""
+    if not ids:
+        return set()
+    return set(session.connection().execute(_RETIRE, {"ids": list(ids)}).scalars())
+
+
+def reschedule_failed(session: Session, failed: Sequence[Retry]) -> None:
+    """Releases failed timers to be tried again at their retry time; `counted` failures
+    add an attempt (a batch whose transaction failed, through no fault of its own, does not)."""
+    if failed:
+        session.connection().execute(
+            _FAIL,
+            [
+                {
+                    "b_id": t.id,
+                    "b_attempts": t.attempts + 1 if counted else t.attempts,
+                    "b_error": error[:1000],
+                    "b_retry": retry_at,
+                }
+                for t, error, retry_at, counted in failed
+            ],
+        )
+
+
+def park(session: Session, dead: Sequence[tuple[Timer, str]], now: datetime) -> None:
+    """Moves timers that used up their attempts to `dead_timers`, with the last error;
+    only those still as claimed (a replica racing on an expired lease parks nothing)."""
+    taken = retire(session, [t.id for t, _ in dead])
+    rows = [
+        {
+            "id": t.id,
+            "tenant_id": t.tenant_id,
+            "timer_id": t.timer_id,
+            "kind": t.kind,
+            "due_time": t.due_time,
+            "payload": t.payload,
+            "attempts": t.attempts + 1,
+            "last_error": error[:1000],
+            "dead_time": now,
+        }
+        for t, error in dead
+        if t.id in taken
+    ]
+    if rows:
+        session.execute(insert(dead_timers), rows)
+
+
+def release_claims(session: Session, now: datetime) -> int:
+    """Frees every lease at once: only for SQLite, where one scheduler owns the database,
+    so claims left by a killed process need not wait for their leases to end."""
+    stmt = (
+        update(timers)
+        .where(timers.c.claimed_by.is_not(None))
+        .values(next_try_time=now, claimed_by=None)
+    )
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def next_try(session: Session, kinds: Sequence[str]) -> datetime | None:
+    """When the earliest of these kinds may be claimed (an index seek)."""
+    stmt = (
+        select(timers.c.next_try_time)
+        .where(timers.c.kind.in_(kinds))
+        .order_by(timers.c.next_try_time)
+        .limit(1)
+    )
+    value: datetime | None = session.execute(stmt).scalar()
+    return value
