@@ -1,10 +1,10 @@
 """The scheduler: claims due timers in batches and fires each exactly once.
 
-A round leases up to `batch` due timers (one short transaction), runs the handlers'
-`prepare` steps with no transaction open, then retires the timers and applies their
-effects in one transaction; if that fails, it is redone timer by timer, each in a
-savepoint, so a failing handler costs only its own timer, which is retried with
-back-off and parked in `dead_timers` after `max_attempts`.
+Timers whose handler has no `prepare` step are taken (deleted) and applied in one
+transaction a batch. The others are leased first (a short transaction), prepared with
+no transaction open, then retired and applied in one transaction. A batch that fails
+is redone timer by timer, each in a savepoint, so a failing handler costs only its
+own timer: retried with back-off, parked in `dead_timers` after `max_attempts`.
 
 Several schedulers may share a PostgreSQL database (claims skip locked rows; an
 expired lease is taken over). On SQLite run one scheduler per database: it frees
@@ -114,6 +114,8 @@ class TimerScheduler:
             raise ValueError("a timer scheduler needs at least one handler")
         self.db, self.uow, self.handlers, self.clock = db, uow, dict(handlers), clock
         self.kinds = sorted(self.handlers)
+        self.direct_kinds = [k for k in self.kinds if self.handlers[k].prepare is None]
+        self.leased_kinds = [k for k in self.kinds if self.handlers[k].prepare is not None]
         self.batch, self.lease, self.max_attempts = batch, lease, max_attempts
         self.retry_base, self.retry_cap = retry_base, retry_cap
         self.poll_interval, self.min_wait = poll_interval, min_wait
@@ -129,22 +131,46 @@ class TimerScheduler:
                 log.warning("freed timer claims of a stopped scheduler", extra={"timers": freed})
 
     async def run_once(self) -> list[FireResult]:
-        """Claims up to `batch` due timers and fires them; returns what became of each."""
+        """One round: up to `batch` due timers of the kinds without a prepare step, taken and
+        fired in one transaction, then up to `batch` of the others, leased across their
+        prepare steps. Returns what became of each."""
+        results: list[FireResult] = []
+        if self.direct_kinds:
+            results += await self._direct_round()
+        if self.leased_kinds:
+            results += await self._leased_round(self.leased_kinds)
+        self._observe(results)
+        return results
+
+    async def _direct_round(self) -> list[FireResult]:
+        try:
+            return await self.db.run(self._take_and_fire)
+        except Exception as e:
+            log.warning("timer batch fell back to one by one", extra={"error": repr(e)})
+        return await self._leased_round(self.direct_kinds, together=False)
+
+    def _take_and_fire(self) -> list[FireResult]:
+        with self.uow() as uow:
+            taken = store.take(uow.session, self.direct_kinds, self.clock.now(), self.batch)
+            for timer in taken:
+                self.handlers[timer.kind].apply(uow, timer, None)
+            uow.commit()
+        return self._results(taken, [], [])
+
+    async def _leased_round(self, kinds: Sequence[str], together: bool = True) -> list[FireResult]:
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.lease)
         claimed = await self.db.transact(
-            lambda s: store.claim(s, self.kinds, now, lease_until, self.owner, self.batch)
+            lambda s: store.claim(s, kinds, now, lease_until, self.owner, self.batch)
         )
         if not claimed:
             return []
         prepared, failures = await self._prepare(claimed)
         try:
-            results = await self.db.run(self._fire, claimed, prepared, failures)
+            return await self.db.run(self._fire, claimed, prepared, failures, together)
         except Exception as e:
             log.exception("timer batch transaction failed", extra={"timers": len(claimed)})
-            results = await self._release(claimed, e)
-        self._observe(results)
-        return results
+            return await self._release(claimed, e)
 
     async def _prepare(
         self, claimed: Sequence[Timer]
@@ -168,13 +194,18 @@ class TimerScheduler:
         return prepared, failures
 
     def _fire(
-        self, claimed: Sequence[Timer], prepared: Mapping[str, Any], failed: Mapping[str, _Failure]
+        self,
+        claimed: Sequence[Timer],
+        prepared: Mapping[str, Any],
+        failed: Mapping[str, _Failure],
+        together: bool,
     ) -> list[FireResult]:
-        try:
-            return self._fire_together(claimed, prepared, failed)
-        except Exception as e:
-            log.warning("timer batch fell back to one by one", extra={"error": repr(e)})
-            return self._fire_one_by_one(claimed, prepared, failed)
+        if together:
+            try:
+                return self._fire_together(claimed, prepared, failed)
+            except Exception as e:
+                log.warning("timer batch fell back to one by one", extra={"error": repr(e)})
+        return self._fire_one_by_one(claimed, prepared, failed)
 
     def _fire_together(
         self, claimed: Sequence[Timer], prepared: Mapping[str, Any], failed: Mapping[str, _Failure]

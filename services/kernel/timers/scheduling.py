@@ -29,22 +29,26 @@ def schedule(
         raise ValueError("timer due_time must be timezone-aware")
     if not isinstance(payload, bytes) or len(payload) > MAX_PAYLOAD:
         raise ValueError(f"timer payload must be bytes of at most {MAX_PAYLOAD}")
-    store.upsert(
-        uow.session,
-        {
-            "id": store.new_timer_id(),
-            "tenant_id": tenant_id,
-            "timer_id": timer_id,
-            "kind": kind,
-            "due_time": due_time,
-            "payload": payload,
-            "next_try_time": due_time,
-            "attempts": 0,
-            "last_error": None,
-            "claimed_by": None,
-            "scheduled_time": uow.now(),
-        },
-    )
+    store.upsert(uow.session, timer_row(tenant_id, timer_id, kind, due_time, payload, uow.now()))
+
+
+def timer_row(
+    tenant_id: str, timer_id: str, kind: str, due_time: datetime, payload: bytes, now: datetime
+) -> dict[str, object]:
+    """A new timer's row: due at `due_time`, unclaimed, never tried, with a fresh id."""
+    return {
+        "id": store.new_timer_id(),
+        "tenant_id": tenant_id,
+        "timer_id": timer_id,
+        "kind": kind,
+        "due_time": due_time,
+        "payload": payload,
+        "next_try_time": due_time,
+        "attempts": 0,
+        "last_error": None,
+        "claimed_by": None,
+        "scheduled_time": now,
+    }
 
 
 def cancel(uow: UnitOfWork, timer_id: str, *, tenant_id: str) -> bool:

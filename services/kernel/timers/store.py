@@ -69,7 +69,7 @@ def new_timer_id() -> str:
     return uuid.uuid4().hex
 
 
-def upsert(session: Session, row: dict[str, Any]) -> None:
+def upsert(session: Session, row: dict[str, object]) -> None:
     connection = session.connection()
     connection.execute(_upsert(connection.dialect.name), row)
 
@@ -109,6 +109,19 @@ def claim(
     claimed = [Timer(**row._asdict()) for row in session.execute(stmt)]
     claimed.sort(key=lambda t: t.due_time)
     return claimed
+
+
+def take(session: Session, kinds: Sequence[str], now: datetime, limit: int) -> list[Timer]:
+    """Deletes up to `limit` due timers, earliest first, and returns them: for handlers
+    with no prepare step, whose effects then commit in this same transaction."""
+    stmt = (
+        delete(timers)
+        .where(timers.c.id.in_(due_query(kinds, now, limit).scalar_subquery()))
+        .returning(*_FIELDS)
+    )
+    taken = [Timer(**row._asdict()) for row in session.execute(stmt)]
+    taken.sort(key=lambda t: t.due_time)
+    return taken
 
 
 def retire(session: Session, ids: Sequence[str]) -> set[str]:

@@ -87,20 +87,25 @@ async def reaches(db: Database, at_least: int) -> int:
         n = len(fired(db))
         return n if n >= at_least else None
 
-    return await eventually(enough, timeout=20, interval=0.02)
+    return await eventually(enough, timeout=60, interval=0.02)
 
 
+MODES = pytest.mark.parametrize("mode", [(), ("--leased",)], ids=["taken", "leased"])
+
+
+@MODES
 async def test_kill_9_in_the_middle_of_firing_then_restart_fires_every_timer_once(
     with_effects: Database,
     uow: UnitOfWorkFactory,
     tenant: str,
     tmp_path: Path,
     workers: list[Worker],
+    mode: tuple[str, ...],
 ) -> None:
     ids = [f"t{i:05}" for i in range(1500)]
     due_now(uow, tenant, ids)
     # each fire transaction stays open ~25 ms, so the kills land inside one
-    args = ("--batch", "25", "--lease", "2", "--pace", "0.001")
+    args = ("--batch", "25", "--lease", "2", "--pace", "0.001", *mode)
 
     for k, share in enumerate((len(ids) // 3, 2 * len(ids) // 3)):
         workers.append(await Worker.start(with_effects, f"w{k}", tmp_path, *args))
@@ -109,28 +114,30 @@ async def test_kill_9_in_the_middle_of_firing_then_restart_fires_every_timer_onc
         assert len(fired(with_effects)) < len(ids), "the kill came after the last fire"
 
     workers.append(await Worker.start(with_effects, "last", tmp_path, *args))
-    await eventually(lambda: _drained(with_effects), timeout=30)
+    await eventually(lambda: _drained(with_effects), timeout=60)
     assert await workers[-1].stop() == 0, workers[-1].output()
 
     assert sorted(fired(with_effects)) == ids
     assert dead(with_effects) == {}
 
 
+@MODES
 async def test_two_processes_fire_5000_timers_none_twice_none_lost(
     with_effects: Database,
     uow: UnitOfWorkFactory,
     tenant: str,
     tmp_path: Path,
     workers: list[Worker],
+    mode: tuple[str, ...],
 ) -> None:
     if with_effects.is_sqlite:
         pytest.skip("replicas share a database on PostgreSQL; SQLite has one scheduler")
     for name in ("a", "b"):
-        workers.append(await Worker.start(with_effects, name, tmp_path, "--batch", "50"))
+        workers.append(await Worker.start(with_effects, name, tmp_path, "--batch", "100", *mode))
     ids = [f"t{i:05}" for i in range(5000)]
     due_now(uow, tenant, ids)
 
-    await eventually(lambda: _drained(with_effects), timeout=30)
+    await eventually(lambda: _drained(with_effects), timeout=60)
     for w in workers:
         assert await w.stop() == 0, w.output()
 

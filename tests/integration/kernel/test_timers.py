@@ -9,6 +9,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Select, text
 from sqlalchemy.orm import Session
@@ -248,20 +249,26 @@ async def test_a_crashed_schedulers_claims_are_taken_over(
     assert sorted(fired(with_effects)) == ["a", "b"]
 
 
+@pytest.mark.parametrize("leased", [False, True], ids=["taken", "leased"])
 async def test_two_schedulers_racing_fire_each_timer_once(
-    with_effects: Database, uow: UnitOfWorkFactory, clock: FixedClock, tenant: str
+    with_effects: Database, uow: UnitOfWorkFactory, clock: FixedClock, tenant: str, leased: bool
 ) -> None:
+    """Handlers without a prepare step are taken and fired in one transaction; with one,
+    they are leased first (here for no time at all, so each may take over the other's)."""
     ids = [f"t{i:03}" for i in range(300)]
     schedule_all(uow, tenant, ids, clock.now())
-    # a zero lease: each scheduler may claim what the other holds, as after an expiry
-    a = scheduler(with_effects, uow, clock, handler("a"), batch=40, lease=0)
-    b = scheduler(with_effects, uow, clock, handler("b"), batch=40, lease=0)
+
+    async def noop(_timer: Timer) -> None:
+        return None
+
+    step = noop if leased else None
+    a = scheduler(with_effects, uow, clock, handler("a", prepare=step), batch=40, lease=0)
+    b = scheduler(with_effects, uow, clock, handler("b", prepare=step), batch=40, lease=0)
     for _ in range(20):
         await asyncio.gather(a.run_once(), b.run_once())
         if not count(with_effects):
             break
-    effects = fired(with_effects)
-    assert sorted(effects) == ids
+    assert sorted(fired(with_effects)) == ids
 
 
 def test_the_due_claim_is_an_index_range_scan(

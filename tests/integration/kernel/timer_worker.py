@@ -1,9 +1,11 @@
 """A scheduler process for the crash and replica tests: fires `test.remind` timers into
 the effects table until SIGTERM (or kill -9).
 
-    python -m tests.integration.kernel.timer_worker URL WORKER [--batch N] [--lease S] [--pace S]
+    python -m tests.integration.kernel.timer_worker URL WORKER [--batch N] [--lease S]
+        [--pace S] [--leased]
 
-`--pace` holds each fire transaction open a while per timer, so a kill lands inside it.
+`--pace` holds each fire transaction open a while per timer, so a kill lands inside it;
+`--leased` gives the handler a prepare step, so timers are leased before they fire.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ async def main(args: argparse.Namespace) -> None:
     clock = SystemClock()
     effect = record(args.worker)
 
+    async def prepare(_timer: Timer) -> None:
+        return None
+
     def apply(uow: UnitOfWork, timer: Timer, prepared: Any) -> None:
         effect(uow, timer, prepared)
         time.sleep(args.pace)
@@ -33,7 +38,7 @@ async def main(args: argparse.Namespace) -> None:
     scheduler = TimerScheduler(
         db,
         UnitOfWorkFactory(db.sessions, clock),
-        {KIND: TimerHandler(apply)},
+        {KIND: TimerHandler(apply, prepare if args.leased else None)},
         clock,
         batch=args.batch,
         lease=args.lease,
@@ -56,4 +61,5 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--pace", type=float, default=0.0)
+    parser.add_argument("--leased", action="store_true")
     asyncio.run(main(parser.parse_args()))
