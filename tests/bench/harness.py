@@ -48,6 +48,12 @@ from tests.bench.measures import (
     preload_stream,
 )
 from tests.bench.rules import KernelRule, RawCel
+from tests.bench.timers import (
+    KernelTimerDrain,
+    RawPostgresTimers,
+    RawSqliteTimers,
+    measure_lag,
+)
 
 PAYLOAD = os.urandom(256)  # about the size of a profile event
 
@@ -67,6 +73,10 @@ class Sizes:
     publish_awaited_events: int = 2400
     consume_events: int = 9000
     rule_evals: int = 200_000
+    timers: int = 100_000
+    timer_window: int = 60
+    timer_drain: int = 20_000
+    timer_batch: int = 256
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -95,6 +105,10 @@ SIZE_HELP = {
     "publish_awaited_events": "raw awaited publishes, one at a time",
     "consume_events": "messages each consumer (kernel, raw) reads",
     "rule_evals": "CEL audience rule evaluations (kernel, raw)",
+    "timers": "timers due within TIMER_WINDOW seconds, for the fire-lag run",
+    "timer_window": "seconds over which the lag run's timers fall due",
+    "timer_drain": "due timers the scheduler (and the raw select+delete) drains",
+    "timer_batch": "timers per scheduler batch (and raw rows per transaction)",
 }
 
 QUICK = Sizes(
@@ -109,6 +123,10 @@ QUICK = Sizes(
     publish_awaited_events=60,
     consume_events=600,
     rule_evals=2000,
+    timers=2000,
+    timer_window=2,
+    timer_drain=1000,
+    timer_batch=256,
 )
 
 
@@ -160,6 +178,7 @@ class Report:
 
 
 RawFactory = Callable[[int, bytes, Tick], RawSqlite | RawPostgres]
+RawTimersFactory = Callable[[int, Tick], RawSqliteTimers | RawPostgresTimers]
 
 
 @dataclass
@@ -169,6 +188,7 @@ class Backend:
     name: str
     db: Database
     raw: RawFactory
+    raw_timers: RawTimersFactory
     version: str = ""
 
     @property
@@ -210,7 +230,12 @@ def sqlite_backend(root: Path) -> Iterator[Backend]:
     migrate(db.engine)
     raw_path = root / "raw.db"
     try:
-        yield Backend("sqlite", db, lambda k, p, t: RawSqlite(raw_path, k, p, t))
+        yield Backend(
+            "sqlite",
+            db,
+            lambda k, p, t: RawSqlite(raw_path, k, p, t),
+            lambda k, t: RawSqliteTimers(raw_path, k, t),
+        )
     finally:
         db.dispose()
 
@@ -234,6 +259,7 @@ def postgres_backend(url: str) -> Iterator[Backend]:
             "postgres",
             db,
             lambda k, p, t: RawPostgres(raw_conninfo, k, p, t),
+            lambda k, t: RawPostgresTimers(raw_conninfo, k, t),
             version=f"{version} (schema {schema}, dropped afterwards)",
         )
     finally:
@@ -356,6 +382,25 @@ async def figure_3(
     ]
 
 
+async def figure_4(backend: Backend, sizes: Sizes, steps: Steps) -> tuple[Comparison, str]:
+    """The scheduler draining due timers beside raw select-due + delete transactions of the
+    same batch size; then the fire lag of timers falling due over a window."""
+    b, k, n = backend.name, sizes.timer_batch, sizes.timer_drain
+    raw = backend.raw_timers(k, steps.bar(f"[4] {b}: raw select-due+delete, {k}/tx", n))
+    kernel = KernelTimerDrain(backend.db, k, steps.bar(f"[4] {b}: TimerScheduler, due backlog", n))
+    try:
+        m_raw, m_kernel = await interleave(sizes.rounds, [(raw, n), (kernel, n)])
+    finally:
+        raw.close()
+    window = f"[4] {b}: {sizes.timers:,} timers due within {sizes.timer_window}s"
+    lag = await measure_lag(
+        backend.db, sizes.timers, sizes.timer_window, k, steps.bar(window, sizes.timers)
+    )
+    steps.close()
+    raw_name = f"{b} select-due+delete {k}/tx"
+    return Comparison(4, f"timers fired, {k}/tx", b, m_kernel, raw_name, m_raw), lag.describe()
+
+
 async def figure_5(sizes: Sizes, steps: Steps) -> list[Comparison]:
     """A compiled CEL audience rule beside the bare CEL program on the same profiles."""
     n = sizes.rule_evals
@@ -408,6 +453,10 @@ async def run_bench(
                 report.comparisons += await figure_1(backend, js, sizes, steps)
             report.comparisons += await figure_2(backends, js, sizes, steps)
             report.comparisons += await figure_3(backends, js, sizes, steps)
+            for backend in backends:
+                timers, lag = await figure_4(backend, sizes, steps)
+                report.comparisons.append(timers)
+                report.context[f"timer lag ({backend.name})"] = lag
             report.comparisons += await figure_5(sizes, steps)
         finally:
             await nc.close()

@@ -13,7 +13,20 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Insert,
+    Result,
+    Select,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -79,15 +92,40 @@ def remove(session: Session, tenant_id: str, timer_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def due_query(kinds: Sequence[str], now: datetime, limit: int) -> Select[tuple[str]]:
-    """The ids of the timers a scheduler may claim: an index range scan on next_try_time."""
+def due_query(kinds: Sequence[str]) -> Select[tuple[str]]:
+    """The ids of the timers a scheduler may claim (parameters `now`, `limit`): an index
+    range scan on next_try_time, skipping rows another replica holds locked."""
     return (
         select(timers.c.id)
-        .where(timers.c.next_try_time <= now, timers.c.kind.in_(kinds))
+        .where(timers.c.next_try_time <= bindparam("now"), timers.c.kind.in_(kinds))
         .order_by(timers.c.next_try_time)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
     )
+
+
+def _due_ids(dialect: str, kinds: tuple[str, ...]) -> ColumnElement[bool]:
+    """`id IN (due)`; on PostgreSQL `id = ANY(ARRAY(due))`, which the planner runs once
+    and then seeks by primary key (an IN subquery may become a hash join over a scan)."""
+    due = due_query(kinds).scalar_subquery()
+    if dialect == "postgresql":
+        return timers.c.id == any_(func.array(due))
+    return timers.c.id.in_(due)
+
+
+@cache
+def _claim(dialect: str, kinds: tuple[str, ...]) -> Executable:
+    return (
+        update(timers)
+        .where(_due_ids(dialect, kinds))
+        .values(next_try_time=bindparam("lease_until"), claimed_by=bindparam("owner"))
+        .returning(*_FIELDS)
+    )
+
+
+@cache
+def _take(dialect: str, kinds: tuple[str, ...]) -> Executable:
+    return delete(timers).where(_due_ids(dialect, kinds)).returning(*_FIELDS)
 
 
 def claim(
@@ -100,28 +138,23 @@ def claim(
 ) -> list[Timer]:
     """Leases up to `limit` timers whose time has come, earliest first; rows another
     replica holds locked are skipped (PostgreSQL), so replicas never wait on each other."""
-    stmt = (
-        update(timers)
-        .where(timers.c.id.in_(due_query(kinds, now, limit).scalar_subquery()))
-        .values(next_try_time=lease_until, claimed_by=owner)
-        .returning(*_FIELDS)
-    )
-    claimed = [Timer(**row._asdict()) for row in session.execute(stmt)]
-    claimed.sort(key=lambda t: t.due_time)
-    return claimed
+    params = {"now": now, "limit": limit, "lease_until": lease_until, "owner": owner}
+    connection = session.connection()
+    return _timers(connection.execute(_claim(connection.dialect.name, tuple(kinds)), params))
 
 
 def take(session: Session, kinds: Sequence[str], now: datetime, limit: int) -> list[Timer]:
     """Deletes up to `limit` due timers, earliest first, and returns them: for handlers
     with no prepare step, whose effects then commit in this same transaction."""
-    stmt = (
-        delete(timers)
-        .where(timers.c.id.in_(due_query(kinds, now, limit).scalar_subquery()))
-        .returning(*_FIELDS)
-    )
-    taken = [Timer(**row._asdict()) for row in session.execute(stmt)]
-    taken.sort(key=lambda t: t.due_time)
-    return taken
+    connection = session.connection()
+    stmt = _take(connection.dialect.name, tuple(kinds))
+    return _timers(connection.execute(stmt, {"now": now, "limit": limit}))
+
+
+def _timers(rows: Result[Any]) -> list[Timer]:
+    found = [Timer(*tuple(row)) for row in rows.all()]  # columns in Timer's field order (_FIELDS)
+    found.sort(key=lambda t: t.due_time)
+    return found
 
 
 def retire(session: Session, ids: Sequence[str]) -> set[str]:

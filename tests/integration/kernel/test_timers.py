@@ -6,12 +6,13 @@ The clock is a FixedClock: a test moves time past a due time instead of waiting.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import Select, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from services.kernel.clock import FixedClock
@@ -271,34 +272,46 @@ async def test_two_schedulers_racing_fire_each_timer_once(
     assert sorted(fired(with_effects)) == ids
 
 
+@pytest.mark.parametrize("path", ["take", "claim"])
 def test_the_due_claim_is_an_index_range_scan(
-    with_effects: Database, uow: UnitOfWorkFactory, clock: FixedClock, tenant: str
+    with_effects: Database, uow: UnitOfWorkFactory, clock: FixedClock, tenant: str, path: str
 ) -> None:
     with uow() as work:
         for i in range(2000):
-            due = clock.now() + timedelta(minutes=i)
+            due = clock.now() + timedelta(seconds=i)
             schedule(work, f"t{i}", due, b"", tenant_id=tenant, kind=KIND)
         work.commit()
-    plan = with_effects.run_sync(
-        lambda s: explain(s, timer_store.due_query([KIND], clock.now(), 256))
-    )
+    clock.advance(timedelta(seconds=100))
+    now, later = clock.now(), clock.now() + timedelta(seconds=30)
+    statements = {
+        "take": lambda s: timer_store.take(s, [KIND], now, 256),
+        "claim": lambda s: timer_store.claim(s, [KIND], now, later, "me", 256),
+    }
+    plan = explain(with_effects, statements[path])
     if with_effects.is_sqlite:
         assert "SEARCH timers USING INDEX ix_timers_next_try_time (next_try_time<?)" in plan, plan
+        assert "SCAN" not in plan, plan
     else:
         assert "Index Scan using ix_timers_next_try_time" in plan, plan
         assert "Seq Scan" not in plan, plan
 
 
-def explain(session: Session, query: Select[Any]) -> str:
-    """The backend's plan for `query` (statistics refreshed first on PostgreSQL)."""
-    connection = session.connection()
-    postcompile = {"render_postcompile": True}
-    if connection.dialect.name == "sqlite":
-        named = type(connection.dialect)(paramstyle="named")
-        compiled = query.compile(dialect=named, compile_kwargs=postcompile)
-        rows = session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"), compiled.params)
-        return "\n".join(str(r[-1]) for r in rows)
-    session.execute(text("ANALYZE timers"))
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs=postcompile)
-    rows = connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
-    return "\n".join(r[0] for r in rows)
+def explain(db: Database, run: Callable[[Session], object]) -> str:
+    """The backend's plan for the statement `run` executes (rolled back afterwards)."""
+    executed: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        executed.append((args[2], args[3]))  # statement, parameters
+
+    with db.sessions() as session, session.begin():
+        connection = session.connection()
+        if not db.is_sqlite:
+            connection.exec_driver_sql("ANALYZE timers")
+        event.listen(connection, "before_cursor_execute", capture)
+        run(session)
+        event.remove(connection, "before_cursor_execute", capture)
+        [(statement, parameters)] = executed
+        prefix = "EXPLAIN QUERY PLAN" if db.is_sqlite else "EXPLAIN"
+        rows = connection.exec_driver_sql(f"{prefix} {statement}", parameters).all()
+        session.rollback()
+    return "\n".join(str(r[-1]) for r in rows)
