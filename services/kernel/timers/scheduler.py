@@ -26,11 +26,11 @@ from enum import Enum
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy.exc import OperationalError
 
 from services.kernel.clock import Clock
-from services.kernel.errors import ConcurrencyError, DeadlineExceeded, Unavailable, Unprocessable
+from services.kernel.errors import DeadlineExceeded, Unavailable, Unprocessable
 from services.kernel.store.database import Database
+from services.kernel.store.transient import is_transient
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.timers import store
 from services.kernel.timers.timer import AnyTimerHandler, Timer
@@ -47,14 +47,8 @@ LAG = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )
 
-# Worth retrying however often they happen: never the reason a timer is parked.
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OperationalError,
-    ConcurrencyError,
-    Unavailable,
-    DeadlineExceeded,
-    TimeoutError,
-)
+# A peer that did not answer in time: worth retrying however often it happens.
+UNAVAILABLE: tuple[type[BaseException], ...] = (Unavailable, DeadlineExceeded, TimeoutError)
 
 
 class Outcome(Enum):
@@ -87,7 +81,9 @@ def is_fatal(error: BaseException, attempts: int, max_attempts: int) -> bool:
     """Parked: unprocessable at once, others once out of attempts, transient ones never."""
     if isinstance(error, Unprocessable):
         return True
-    return not isinstance(error, TRANSIENT) and attempts >= max_attempts
+    if is_transient(error) or isinstance(error, UNAVAILABLE):
+        return False
+    return attempts >= max_attempts
 
 
 class TimerScheduler:

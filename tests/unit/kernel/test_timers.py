@@ -33,7 +33,8 @@ def test_back_off_doubles_from_the_base_up_to_the_cap() -> None:
         (ConcurrencyError("moved on"), 99, False),
         (Unavailable("peer down"), 99, False),
         (TimeoutError(), 99, False),
-        (OperationalError("SELECT 1", {}, Exception("server closed")), 99, False),
+        (OperationalError("", {}, Exception("gone"), connection_invalidated=True), 99, False),
+        (OperationalError("", {}, Exception("no such table: x")), 3, True),
     ],
 )
 def test_only_lasting_failures_park_a_timer(error: Exception, attempts: int, fatal: bool) -> None:
