@@ -27,24 +27,23 @@ def profile_updated(
     raw_traits: Mapping[str, str] | None = None,
     consent: Mapping[str, bool] | None = None,
     identifiers: Sequence[tuple[str, str]] = (),
+    identifier_count: int | None = None,
 ) -> identity_events_pb2.ProfileUpdated:
-    """`traits` are JSON-encoded as identity does; `raw_traits` go in as given (bad JSON)."""
+    """A change at `version`: `traits` are JSON-encoded as identity does, `raw_traits` go in
+    as given (bad JSON); `identifiers` are linked, the count defaulting to how many."""
     encoded = {k: json.dumps(v) for k, v in (traits or {}).items()} | dict(raw_traits or {})
-    profile = common_pb2.Profile(
+    return identity_events_pb2.ProfileUpdated(
         tenant_id=tenant_id,
         profile_id=profile_id,
         version=version,
-        identifiers=[common_pb2.Identifier(type=t, value=v) for t, v in identifiers],
         traits={
             k: common_pb2.TraitValue(json_value=v, set_time=to_timestamp(AT))
             for k, v in encoded.items()
         },
+        linked_identifiers=[common_pb2.Identifier(type=t, value=v) for t, v in identifiers],
+        identifier_count=len(identifiers) if identifier_count is None else identifier_count,
         consent=dict(consent or {}),
-        create_time=to_timestamp(AT),
         update_time=to_timestamp(AT),
-    )
-    return identity_events_pb2.ProfileUpdated(
-        profile=profile, changed_traits=sorted(encoded), update_time=to_timestamp(AT)
     )
 
 
@@ -56,7 +55,7 @@ def as_outbox(
     payload: bytes | None = None,
 ) -> OutboxMessage:
     """The message as identity's relay publishes it, on its tenant's profile_updated subject."""
-    tenant = message.profile.tenant_id
+    tenant = message.tenant_id
     return OutboxMessage(
         subject=subjects.integration(tenant, "identity", "profile_updated"),
         type=type,
@@ -64,7 +63,7 @@ def as_outbox(
         tenant_id=tenant,
         event_id=event_id or str(uuid.uuid4()),
         source="identity",
-        subject_ref=message.profile.profile_id,
+        subject_ref=message.profile_id,
     )
 
 

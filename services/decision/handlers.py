@@ -5,17 +5,18 @@ These run in the database thread pool, called by the consumers and the servicer.
 
 from __future__ import annotations
 
-from services.decision.domain.features import ProfileFeatures, ProfileUpdated, profile_features
+from services.decision.domain.features import ProfileFeatures
 from services.decision.store import features
 from services.kernel.errors import NotFound, Violations
+from services.kernel.profile_changes import ProfileChange
 from services.kernel.store.unit_of_work import UnitOfWork
 
 
-def record_profile_update(uow: UnitOfWork, update: ProfileUpdated) -> bool:
-    """Recomputes a profile's features from identity's newest view; an older or repeated
-    version is ignored, since deliveries can arrive out of order. Runs in the consumer's
+def record_profile_change(uow: UnitOfWork, change: ProfileChange) -> bool:
+    """Applies identity's change of a profile to its features; parts older than those held
+    are ignored, since deliveries can arrive out of order. Runs in the consumer's
     transaction (no commit)."""
-    return features.save(uow.session, profile_features(update, uow.now()))
+    return features.apply(uow.session, change, uow.now())
 
 
 def get_features(uow: UnitOfWork, tenant_id: str, profile_id: str) -> ProfileFeatures:

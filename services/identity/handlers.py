@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from services.identity import mapping
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
-from services.identity.domain.events import TraitsSet
 from services.identity.domain.identifiers import parse_ref
 from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import resolve
@@ -60,7 +59,7 @@ def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id:
     profile.set_consent(cmd.consent, cmd.event_time)
     if not profile.pending:
         return profile
-    changed_traits = {n for e in profile.pending if isinstance(e, TraitsSet) for n in e.traits}
+    changes = list(profile.pending)  # save() clears them
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(
         tenant_id=cmd.tenant_id,
@@ -72,9 +71,7 @@ def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id:
     repo.save(profile, metadata)
     sealer = repo.vault.cipher(cmd.tenant_id, profile.profile_id)
     assert sealer is not None, "save() created the key of a new profile"
-    uow.publish(
-        mapping.profile_updated(profile, changed_traits, cmd.message_id, traceparent, sealer)
-    )
+    uow.publish(mapping.profile_updated(profile, changes, cmd.message_id, traceparent, sealer))
     return profile
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Protocol
 
 from google.protobuf import json_format, struct_pb2
@@ -148,27 +148,40 @@ def profile_proto(profile: Profile) -> common_pb2.Profile:
 
 def profile_updated(
     profile: Profile,
-    changed_traits: Iterable[str],
+    changes: Sequence[ProfileEvent],
     cause_message_id: str,
     traceparent: str,
     sealer: Sealer,
 ) -> OutboxMessage:
-    """The integration event other services project: the whole view, so no call-backs,
-    with personal traits sealed so the IDENTITY stream never holds them in clear."""
-    view = profile_proto(profile)
-    sealed = {}
-    for name in [n for n in view.traits if is_personal(n)]:
-        trait = profile.traits[name]
-        sealed[name] = common_pb2.SealedTrait(
-            sealed_json_value=sealer.seal(trait.json_value), set_time=to_timestamp(trait.set_time)
-        )
-        del view.traits[name]
+    """The integration event: what `changes` did, at the profile's version after them.
+
+    Never the whole profile, so an event stays small whatever the profile holds;
+    personal traits go sealed, so the IDENTITY stream never holds them in clear.
+    """
     message = identity_events_pb2.ProfileUpdated(
-        profile=view,
-        changed_traits=sorted(changed_traits),
+        tenant_id=profile.tenant_id,
+        profile_id=profile.profile_id,
+        version=profile.version,
+        identifier_count=len(profile.identifiers),
         cause_message_id=cause_message_id,
-        sealed_traits=sealed,
     )
+    for event in changes:
+        match event:
+            case IdentifiersLinked(identifiers):
+                message.linked_identifiers.extend(_identifier_proto(i) for i in identifiers)
+            case TraitsSet(traits):
+                for name, trait in traits.items():
+                    if is_personal(name):
+                        message.sealed_traits[name].CopyFrom(
+                            common_pb2.SealedTrait(
+                                sealed_json_value=sealer.seal(trait.json_value),
+                                set_time=to_timestamp(trait.set_time),
+                            )
+                        )
+                    else:
+                        message.traits[name].CopyFrom(_trait_proto(trait))
+            case ConsentChanged(consent):
+                message.consent.update(consent)
     if profile.update_time is not None:
         message.update_time.CopyFrom(to_timestamp(profile.update_time))
     return OutboxMessage(

@@ -6,15 +6,16 @@ These run in the database thread pool, called by the consumers and the servicer.
 from __future__ import annotations
 
 from services.kernel.errors import NotFound, Violations
+from services.kernel.profile_changes import ProfileChange
 from services.kernel.store.unit_of_work import UnitOfWork
-from services.orchestrator.domain.contact_state import ContactState, ProfileUpdated, contact_state
+from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.store import contact_states
 
 
-def record_profile_update(uow: UnitOfWork, update: ProfileUpdated) -> bool:
-    """Projects identity's newest view of a profile; an older or repeated version is ignored,
-    since deliveries can arrive out of order. Runs in the consumer's transaction (no commit)."""
-    return contact_states.save(uow.session, contact_state(update, uow.now()))
+def record_profile_change(uow: UnitOfWork, change: ProfileChange) -> bool:
+    """Applies identity's change of a profile; parts older than those held are ignored, since
+    deliveries can arrive out of order. Runs in the consumer's transaction (no commit)."""
+    return contact_states.apply(uow.session, change, uow.now())
 
 
 def get_contact_state(uow: UnitOfWork, tenant_id: str, profile_id: str) -> ContactState:

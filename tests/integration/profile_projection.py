@@ -93,7 +93,7 @@ class ProfileProjectionContract(ABC):
         """Publishes `messages` (one tenant's) in order and consumes them; all must apply."""
         for message in messages:
             await publish(js, as_outbox(message))
-        tenant = messages[0].profile.tenant_id
+        tenant = messages[0].tenant_id
         results = await consume(self.runner(js, db, uow, tenant), len(messages))
         assert {r.outcome for r in results} == {Outcome.APPLIED}
 
@@ -113,10 +113,10 @@ class ProfileProjectionContract(ABC):
     async def version(self, layer: ServiceLayer, tenant: str, profile_id: str) -> int:
         return await layer.run(self.stored_version, tenant, profile_id)
 
-    def test_consumes_identity_profile_updates_under_its_durable_name(self) -> None:
+    def test_follows_all_of_identity_with_one_consumer_under_its_durable_name(self) -> None:
         spec = self.consumer()
         assert (spec.durable, spec.stream) == (self.durable, "IDENTITY")
-        assert spec.filter_subject == subjects.integration("*", "identity", "profile_updated")
+        assert spec.filter_subject == subjects.integration("*", "identity", ">")
 
     def test_migrations_create_the_tables_the_store_uses(self, service_db: Database) -> None:
         assert schema_drift(service_db, self.metadata) == []
@@ -166,18 +166,24 @@ class ProfileProjectionContract(ABC):
             )
             assert claimed.all()
 
-    async def test_an_update_without_profile_id_is_dead_lettered(
-        self, js: JetStreamContext, service_db: Database, uow: UnitOfWorkFactory
+    @pytest.mark.parametrize(("profile_id", "version"), [("", 3), ("p-1", 0)])
+    async def test_an_update_without_profile_id_or_version_is_dead_lettered_at_once(
+        self,
+        js: JetStreamContext,
+        service_db: Database,
+        uow: UnitOfWorkFactory,
+        profile_id: str,
+        version: int,
     ) -> None:
         tenant = random_id("t")
         runner = self.runner(js, service_db, uow, tenant)
-        await publish(js, as_outbox(profile_updated(tenant, "", 3)))
+        await publish(js, as_outbox(profile_updated(tenant, profile_id, version)))
         results = await consume(runner, 1)
-        assert [r.outcome for r in results] == [Outcome.FAILED]
+        assert [r.outcome for r in results] == [Outcome.POISON]
         dead = await js.get_last_msg(
             "DEADLETTER", subjects.dead_letter(tenant, runner.spec.durable)
         )
-        assert dead.headers is not None and "profile_id" in dead.headers["lc-error"]
+        assert dead.headers is not None and "ProfileUpdated" in dead.headers["lc-error"]
 
     async def test_rpc_refuses_a_bad_request_naming_each_field(self, layer: ServiceLayer) -> None:
         async with serving(self.servicer(layer)) as channel:

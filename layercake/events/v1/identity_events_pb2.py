@@ -26,17 +26,25 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from layercake.common.v1 import common_pb2 as layercake_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)layercake/events/v1/identity_events.proto\x12\x13layercake.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/common/v1/common.proto\"\xc7\x02\n\x0eProfileUpdated\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\x12\x16\n\x0e\x63hanged_traits\x18\x02 \x03(\t\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61use_message_id\x18\x04 \x01(\t\x12L\n\rsealed_traits\x18\x05 \x03(\x0b\x32\x35.layercake.events.v1.ProfileUpdated.SealedTraitsEntry\x1aU\n\x11SealedTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .layercake.common.v1.SealedTrait:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)layercake/events/v1/identity_events.proto\x12\x13layercake.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/common/v1/common.proto\"\xb8\x05\n\x0eProfileUpdated\x12\x11\n\ttenant_id\x18\x06 \x01(\t\x12\x12\n\nprofile_id\x18\x07 \x01(\t\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12?\n\x06traits\x18\t \x03(\x0b\x32/.layercake.events.v1.ProfileUpdated.TraitsEntry\x12L\n\rsealed_traits\x18\x05 \x03(\x0b\x32\x35.layercake.events.v1.ProfileUpdated.SealedTraitsEntry\x12;\n\x12linked_identifiers\x18\n \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x18\n\x10identifier_count\x18\x0b \x01(\x03\x12\x41\n\x07\x63onsent\x18\x0c \x03(\x0b\x32\x30.layercake.events.v1.ProfileUpdated.ConsentEntry\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61use_message_id\x18\x04 \x01(\t\x1aN\n\x0bTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12.\n\x05value\x18\x02 \x01(\x0b\x32\x1f.layercake.common.v1.TraitValue:\x02\x38\x01\x1aU\n\x11SealedTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .layercake.common.v1.SealedTrait:\x02\x38\x01\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01J\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\x07profileR\x0e\x63hanged_traitsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.events.v1.identity_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PROFILEUPDATED_TRAITSENTRY']._loaded_options = None
+  _globals['_PROFILEUPDATED_TRAITSENTRY']._serialized_options = b'8\001'
   _globals['_PROFILEUPDATED_SEALEDTRAITSENTRY']._loaded_options = None
   _globals['_PROFILEUPDATED_SEALEDTRAITSENTRY']._serialized_options = b'8\001'
+  _globals['_PROFILEUPDATED_CONSENTENTRY']._loaded_options = None
+  _globals['_PROFILEUPDATED_CONSENTENTRY']._serialized_options = b'8\001'
   _globals['_PROFILEUPDATED']._serialized_start=134
-  _globals['_PROFILEUPDATED']._serialized_end=461
-  _globals['_PROFILEUPDATED_SEALEDTRAITSENTRY']._serialized_start=376
-  _globals['_PROFILEUPDATED_SEALEDTRAITSENTRY']._serialized_end=461
+  _globals['_PROFILEUPDATED']._serialized_end=830
+  _globals['_PROFILEUPDATED_TRAITSENTRY']._serialized_start=580
+  _globals['_PROFILEUPDATED_TRAITSENTRY']._serialized_end=658
+  _globals['_PROFILEUPDATED_SEALEDTRAITSENTRY']._serialized_start=660
+  _globals['_PROFILEUPDATED_SEALEDTRAITSENTRY']._serialized_end=745
+  _globals['_PROFILEUPDATED_CONSENTENTRY']._serialized_start=747
+  _globals['_PROFILEUPDATED_CONSENTENTRY']._serialized_end=793
 # @@protoc_insertion_point(module_scope)

@@ -23,12 +23,36 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class ProfileUpdated(_message.Message):
     """A profile was created or changed (integration event of the identity service).
-    Carries the whole current view so consumers can project without calling back,
-    except personal data: personal traits (names, contact details) travel only
+    Carries what the change did, never the whole profile, so an event stays small
+    whatever the profile holds. A follower keeps, per profile, the version each
+    trait, consent purpose and the identifier count was last set at, and applies a
+    part only when this event's `version` is newer: applying is idempotent and safe
+    in any delivery order. Personal traits (names, contact details) travel only
     sealed with the profile's key, so the IDENTITY stream never holds them in clear.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TraitsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _common_pb2.TraitValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _common_pb2.TraitValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     @_typing.final
     class SealedTraitsEntry(_message.Message):
@@ -51,41 +75,83 @@ class ProfileUpdated(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-    PROFILE_FIELD_NUMBER: _builtins.int
-    CHANGED_TRAITS_FIELD_NUMBER: _builtins.int
+    @_typing.final
+    class ConsentEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bool
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bool = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
+    SEALED_TRAITS_FIELD_NUMBER: _builtins.int
+    LINKED_IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    IDENTIFIER_COUNT_FIELD_NUMBER: _builtins.int
+    CONSENT_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     CAUSE_MESSAGE_ID_FIELD_NUMBER: _builtins.int
-    SEALED_TRAITS_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant the profile belongs to."""
+    profile_id: _builtins.str
+    """Stable profile id."""
+    version: _builtins.int
+    """Version of the profile's event stream after the change (>= 1)."""
+    identifier_count: _builtins.int
+    """How many identifiers the profile holds after the change."""
     cause_message_id: _builtins.str
     """Id of the ingest event that caused it."""
     @_builtins.property
-    def profile(self) -> _common_pb2.Profile:
-        """The profile after the change; `traits` holds only traits that are not personal."""
-
-    @_builtins.property
-    def changed_traits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Names of traits that changed."""
-
-    @_builtins.property
-    def update_time(self) -> _timestamp_pb2.Timestamp:
-        """When the change was recorded."""
+    def traits(self) -> _containers.MessageMap[_builtins.str, _common_pb2.TraitValue]:
+        """Traits the change set, by name, with their new values; only traits that are not personal."""
 
     @_builtins.property
     def sealed_traits(self) -> _containers.MessageMap[_builtins.str, _common_pb2.SealedTrait]:
-        """Personal traits, sealed; consumers that need one ask the identity service."""
+        """Personal traits the change set, sealed; consumers that need one ask the identity service."""
+
+    @_builtins.property
+    def linked_identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
+        """Identifiers the change linked to the profile (hashed where they are PII)."""
+
+    @_builtins.property
+    def consent(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]:
+        """Consent of the purposes whose consent the change set."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the profile last changed (the newest trait time)."""
 
     def __init__(
         self,
         *,
-        profile: _common_pb2.Profile | None = ...,
-        changed_traits: _abc.Iterable[_builtins.str] | None = ...,
+        tenant_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        traits: _abc.Mapping[_builtins.str, _common_pb2.TraitValue] | None = ...,
+        sealed_traits: _abc.Mapping[_builtins.str, _common_pb2.SealedTrait] | None = ...,
+        linked_identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+        identifier_count: _builtins.int = ...,
+        consent: _abc.Mapping[_builtins.str, _builtins.bool] | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         cause_message_id: _builtins.str = ...,
-        sealed_traits: _abc.Mapping[_builtins.str, _common_pb2.SealedTrait] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_message_id", b"cause_message_id", "changed_traits", b"changed_traits", "profile", b"profile", "sealed_traits", b"sealed_traits", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_message_id", b"cause_message_id", "consent", b"consent", "identifier_count", b"identifier_count", "linked_identifiers", b"linked_identifiers", "profile_id", b"profile_id", "sealed_traits", b"sealed_traits", "tenant_id", b"tenant_id", "traits", b"traits", "update_time", b"update_time", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

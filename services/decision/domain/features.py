@@ -1,8 +1,8 @@
-"""Numeric features of a profile, projected from identity's events.
+"""Numeric features of a profile, projected from identity's profile changes.
 
 Models score from the decision service's own copy, never from a call to identity
-per decision; features are recomputed from each full profile view, so none lags
-the traits it comes from.
+per decision; each change of a profile updates the features it touches, so none
+lags the traits it comes from.
 """
 
 from __future__ import annotations
@@ -12,31 +12,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.kernel.profile_changes import ProfileChange, trait_count
 
-@dataclass(frozen=True)
-class ProfileUpdated:
-    """Identity's view of a profile, reduced to what features are made of.
-
-    `traits` holds decoded JSON values (None for a value that was not valid JSON).
-    """
-
-    tenant_id: str
-    profile_id: str
-    profile_version: int
-    identifier_count: int = 0
-    traits: Mapping[str, object] = field(default_factory=dict)
-    consent: Mapping[str, bool] = field(default_factory=dict)
+TRAIT_COUNT = "trait_count"
+IDENTIFIER_COUNT = "identifier_count"
 
 
 @dataclass(frozen=True)
 class ProfileFeatures:
-    """The feature vector of a profile at one of its versions."""
+    """The feature vector of a profile at one of its versions; `field_versions` says which
+    profile version set each part (see ProfileChange)."""
 
     tenant_id: str
     profile_id: str
     profile_version: int
     values: Mapping[str, float]
     update_time: datetime
+    field_versions: Mapping[str, int] = field(default_factory=dict)
 
 
 def _number(value: object) -> float | None:
@@ -50,27 +42,40 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def extract_features(update: ProfileUpdated) -> dict[str, float]:
-    """`trait_<name>` per numeric trait, `consent_<purpose>` as 0/1, `trait_count` and
-    `identifier_count`; the two counts win over a trait named `count` or similar."""
-    values: dict[str, float] = {}
-    for name, value in update.traits.items():
+def features_after(
+    features: ProfileFeatures | None, change: ProfileChange, now: datetime
+) -> ProfileFeatures | None:
+    """The features once identity's `change` is applied, stamped with `now`; None when it
+    changes nothing (a repeat, or only parts older than those held).
+
+    `trait_<name>` per numeric trait, `consent_<purpose>` as 0/1, `trait_count` (traits
+    seen, personal ones aside) and `identifier_count`; the counts win over a trait
+    named `count` or similar.
+    """
+    versions = features.field_versions if features is not None else {}
+    newer = change.newer_than(versions)
+    held = features.profile_version if features is not None else 0
+    if newer.empty and change.version <= held:
+        return None
+    values = dict(features.values) if features is not None else {}
+    for name, value in newer.traits.items():
         number = _number(value)
-        if number is not None:
+        if number is None:
+            values.pop(f"trait_{name}", None)
+        else:
             values[f"trait_{name}"] = number
-    for purpose, granted in update.consent.items():
+    for purpose, granted in newer.consent.items():
         values[f"consent_{purpose}"] = 1.0 if granted else 0.0
-    values["trait_count"] = float(len(update.traits))
-    values["identifier_count"] = float(update.identifier_count)
-    return values
-
-
-def profile_features(update: ProfileUpdated, now: datetime) -> ProfileFeatures:
-    """The features a profile update leads to, stamped with the time they were projected."""
+    stamped = newer.stamped(versions)
+    values[TRAIT_COUNT] = float(trait_count(stamped))
+    if newer.identifier_count is not None:
+        values[IDENTIFIER_COUNT] = float(newer.identifier_count)
+    values.setdefault(IDENTIFIER_COUNT, 0.0)
     return ProfileFeatures(
-        tenant_id=update.tenant_id,
-        profile_id=update.profile_id,
-        profile_version=update.profile_version,
-        values=extract_features(update),
+        tenant_id=change.tenant_id,
+        profile_id=change.profile_id,
+        profile_version=max(held, change.version),
+        values=values,
         update_time=now,
+        field_versions=stamped,
     )

@@ -8,7 +8,7 @@ from services.kernel.store.schema import UtcDateTime
 
 metadata = MetaData()
 
-# Projection of identity's ProfileUpdated; one row per profile, newest version wins.
+# Projection of identity's ProfileUpdated changes; one row per profile, merged per field.
 profile_features = Table(
     "profile_features",
     metadata,
@@ -17,4 +17,6 @@ profile_features = Table(
     Column("profile_version", BigInteger, nullable=False),
     Column("features", JSON, nullable=False),  # {"name": number}
     Column("update_time", UtcDateTime, nullable=False),
+    # {"trait:<name>" | "consent:<purpose>" | "identifier_count": profile version that set it}
+    Column("field_versions", JSON, nullable=False),
 )

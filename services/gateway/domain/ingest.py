@@ -8,12 +8,12 @@ it would refuse must be refused at the edge, not dead-lettered downstream.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.kernel.errors import FieldViolation, Violations
+from services.kernel.vocabulary import CONSENT_PURPOSES, IDENTIFIER_TYPES, is_identifier_type
 
 MAX_BATCH = 1000
 MAX_MESSAGE_ID = 128
@@ -23,13 +23,6 @@ MAX_VALUES_PER_TYPE = 100
 
 TRACK = "track"
 IDENTIFY = "identify"
-IDENTIFIER_TYPES = frozenset(
-    {"anonymous_id", "user_id", "email", "phone", "device_id", "cookie_id", "crm_id"}
-)
-PARTNER_TYPE = re.compile(r"^partner:[a-z0-9][a-z0-9_-]{0,62}$")
-CONSENT_PURPOSES = frozenset(
-    {"email_marketing", "sms_marketing", "advertising", "personalization", "analytics"}
-)
 
 
 @dataclass(frozen=True)
@@ -42,10 +35,6 @@ class IncomingEvent:
     timestamp: datetime | None = None
     identifiers: Mapping[str, object] = field(default_factory=dict)
     consent: Mapping[str, bool] = field(default_factory=dict)
-
-
-def is_identifier_type(name: str) -> bool:
-    return name in IDENTIFIER_TYPES or bool(PARTNER_TYPE.match(name))
 
 
 def batch_violations(events: Sequence[IncomingEvent]) -> list[FieldViolation]:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from services.identity.domain.errors import BadIdentifier
+from services.kernel.vocabulary import PARTNER_TYPE
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class IdentifierType:
     hashed: bool = False
 
 
+# Identity's rules for each of the platform's types (kernel.vocabulary.IDENTIFIER_TYPES).
 DEFAULT_TYPES: dict[str, IdentifierType] = {
     t.name: t
     for t in (
@@ -36,7 +38,6 @@ DEFAULT_TYPES: dict[str, IdentifierType] = {
     )
 }
 PARTNER = IdentifierType("partner", priority=40, limit=5)
-PARTNER_NAME = re.compile(r"^partner:[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 @dataclass(frozen=True, order=True)
@@ -55,7 +56,7 @@ class Identifier:
 def identifier_type(name: str) -> IdentifierType:
     if name in DEFAULT_TYPES:
         return DEFAULT_TYPES[name]
-    if PARTNER_NAME.match(name):
+    if PARTNER_TYPE.match(name):
         return IdentifierType(name, PARTNER.priority, PARTNER.limit)
     raise BadIdentifier(f"unknown identifier type {name!r}")
 

@@ -21,10 +21,7 @@ from services.identity.domain.events import (
 )
 from services.identity.domain.identifiers import Identifier, identifier_type
 from services.kernel.aggregate import Aggregate
-
-PURPOSES = frozenset(
-    {"email_marketing", "sms_marketing", "advertising", "personalization", "analytics"}
-)
+from services.kernel.vocabulary import CONSENT_PURPOSES
 
 
 @dataclass
@@ -75,7 +72,7 @@ class Profile(Aggregate[ProfileEvent]):
             self._record(TraitsSet(changed, message_id))
 
     def set_consent(self, consent: Mapping[str, bool], at: datetime) -> None:
-        unknown = set(consent) - PURPOSES
+        unknown = set(consent) - CONSENT_PURPOSES
         if unknown:
             raise UnknownConsentPurpose(f"unknown consent purposes {sorted(unknown)}")
         changed = {

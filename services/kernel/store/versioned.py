@@ -1,49 +1,51 @@
-"""Read models that mirror another service's aggregate: the newest version wins.
+"""Read models that mirror another service's aggregate from the changes it publishes.
 
 Integration events arrive at least once and not always in order (redelivery,
-several consumer replicas), so a projection keeps a snapshot only when it is
-newer than the one stored. The check and the write are one statement, so two
-writers racing on the same row cannot put an older snapshot over a newer one.
+several consumer replicas), and each carries a change, not a snapshot: the new row
+is a merge of the stored one and the change (see `kernel.profile_changes` for the
+per-field versions that make the merge idempotent and order-free). The stored row
+is read under a row lock, so two writers merging into one row never lose an update.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from sqlalchemy import Insert, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
+from services.kernel.store.conflicts import insert_unless_conflict
 
-def save_if_newer(session: Session, table: Table, row: Mapping[str, object], version: str) -> bool:
-    """Inserts `row`, or replaces the stored row of the same primary key only when
-    `row[version]` is greater; returns whether it wrote (False: stale or a repeat).
+Row = Mapping[Any, Any]  # a stored row by column name
 
-    A snapshot without its key or with a version below 1 is a producer's bug: ValueError,
-    so the consumer dead-letters it instead of storing a row nothing can find or replace.
+
+def merge_row(
+    session: Session,
+    table: Table,
+    key: Mapping[str, object],
+    merge: Callable[[Row | None], Mapping[str, object] | None],
+) -> bool:
+    """Writes `merge(stored row or None)` at `key` (its columns other than the key);
+    `merge` returns None when the change is a repeat or older: nothing is written.
+
+    Returns whether it wrote. A key with an empty part is a producer's bug: ValueError,
+    so the consumer dead-letters it instead of storing a row nothing can find.
     """
-    key = [c.name for c in table.primary_key.columns]
-    if missing := [k for k in key if not row.get(k)]:
-        raise ValueError(f"{table.name} snapshot without {', '.join(missing)}")
-    number = row.get(version)
-    if not isinstance(number, int) or number < 1:
-        raise ValueError(f"{table.name} snapshot with version {number!r}; expected >= 1")
-    dialect = session.get_bind().dialect.name
-    stmt: Insert
-    if dialect == "postgresql":
-        pg = postgresql.insert(table).values(dict(row))
-        stmt = pg.on_conflict_do_update(
-            index_elements=key,
-            set_={c: pg.excluded[c] for c in row if c not in key},
-            where=table.c[version] < pg.excluded[version],
-        )
-    elif dialect == "sqlite":
-        lite = sqlite.insert(table).values(dict(row))
-        stmt = lite.on_conflict_do_update(
-            index_elements=key,
-            set_={c: lite.excluded[c] for c in row if c not in key},
-            where=table.c[version] < lite.excluded[version],
-        )
-    else:
-        raise NotImplementedError(f"save_if_newer does not support {dialect}")
-    return session.execute(stmt.returning(table.c[version])).first() is not None
+    if missing := [k for k, v in key.items() if not v]:
+        raise ValueError(f"{table.name} change without {', '.join(missing)}")
+    where = [table.c[k] == v for k, v in key.items()]
+    for _ in range(2):
+        found = session.execute(select(table).where(*where).with_for_update()).first()
+        stored = found._mapping if found is not None else None
+        merged = merge(stored)
+        if merged is None:
+            return False
+        if stored is not None:
+            session.execute(update(table).where(*where).values(dict(merged)))
+            return True
+        insert = insert_unless_conflict(table, session.get_bind().dialect.name)
+        if session.execute(insert, dict(key) | dict(merged)).first() is not None:
+            return True
+        # another writer inserted the row meanwhile: merge into theirs
+    raise AssertionError(f"{table.name} row inserted and gone within one transaction")

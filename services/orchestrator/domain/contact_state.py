@@ -1,7 +1,7 @@
 """What reaching a person depends on, as identity last described them.
 
-The orchestrator keeps its own copy (a projection of identity's `ProfileUpdated`)
-so that checking consent or quiet hours before a send never calls identity.
+The orchestrator keeps its own copy (a projection of identity's `ProfileUpdated`
+changes) so that checking consent or quiet hours before a send never calls identity.
 """
 
 from __future__ import annotations
@@ -12,24 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.kernel.profile_changes import ProfileChange
 
-@dataclass(frozen=True)
-class ProfileUpdated:
-    """Identity's view of a profile, reduced to what the orchestrator uses.
-
-    `time_zone` is the profile's `timezone` trait as sent, not yet checked.
-    """
-
-    tenant_id: str
-    profile_id: str
-    profile_version: int
-    consent: Mapping[str, bool] = field(default_factory=dict)
-    time_zone: str = ""
+TIME_ZONE_TRAIT = "timezone"  # where the person is; quiet hours depend on it
 
 
 @dataclass(frozen=True)
 class ContactState:
-    """Consent per purpose and the IANA time zone ('' when unknown) at a profile version."""
+    """Consent per purpose and the IANA time zone ('' when unknown) at a profile version;
+    `field_versions` says which profile version set each part (see ProfileChange)."""
 
     tenant_id: str
     profile_id: str
@@ -37,6 +28,7 @@ class ContactState:
     consent: Mapping[str, bool]
     time_zone: str
     update_time: datetime
+    field_versions: Mapping[str, int] = field(default_factory=dict)
 
 
 @functools.cache
@@ -50,13 +42,26 @@ def known_time_zone(name: str) -> str:
     return name if name in _iana_zones() else ""
 
 
-def contact_state(update: ProfileUpdated, now: datetime) -> ContactState:
-    """The contact state a profile update leads to, stamped with the time it was projected."""
+def contact_state_after(
+    state: ContactState | None, change: ProfileChange, now: datetime
+) -> ContactState | None:
+    """The contact state once identity's `change` is applied, stamped with `now`;
+    None when it changes nothing (a repeat, or only parts older than those held)."""
+    versions = state.field_versions if state is not None else {}
+    newer = change.keeping({TIME_ZONE_TRAIT}).newer_than(versions)
+    held = state.profile_version if state is not None else 0
+    if newer.empty and change.version <= held:
+        return None
+    time_zone = state.time_zone if state is not None else ""
+    if TIME_ZONE_TRAIT in newer.traits:
+        value = newer.traits[TIME_ZONE_TRAIT]
+        time_zone = known_time_zone(value if isinstance(value, str) else "")
     return ContactState(
-        tenant_id=update.tenant_id,
-        profile_id=update.profile_id,
-        profile_version=update.profile_version,
-        consent=dict(update.consent),
-        time_zone=known_time_zone(update.time_zone),
+        tenant_id=change.tenant_id,
+        profile_id=change.profile_id,
+        profile_version=max(held, change.version),
+        consent={**(state.consent if state is not None else {}), **newer.consent},
+        time_zone=time_zone,
         update_time=now,
+        field_versions=newer.stamped(versions),
     )

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.kernel.store.versioned import save_if_newer
-from services.orchestrator.domain.contact_state import ContactState
+from services.kernel.profile_changes import ProfileChange
+from services.kernel.store.versioned import Row, merge_row
+from services.orchestrator.domain.contact_state import ContactState, contact_state_after
 from services.orchestrator.store.tables import contact_states
 
 
-def save(session: Session, state: ContactState) -> bool:
-    """Stores `state` unless a newer profile version is already stored; True when written."""
-    row = {
-        "tenant_id": state.tenant_id,
-        "profile_id": state.profile_id,
-        "profile_version": state.profile_version,
-        "consent": dict(state.consent),
-        "time_zone": state.time_zone,
-        "update_time": state.update_time,
-    }
-    return save_if_newer(session, contact_states, row, version="profile_version")
+def apply(session: Session, change: ProfileChange, now: datetime) -> bool:
+    """Merges identity's change into the stored contact state; True when it wrote."""
+
+    def merge(row: Row | None) -> dict[str, object] | None:
+        state = contact_state_after(None if row is None else _state(row), change, now)
+        if state is None:
+            return None
+        return {
+            "profile_version": state.profile_version,
+            "consent": dict(state.consent),
+            "time_zone": state.time_zone,
+            "update_time": state.update_time,
+            "field_versions": dict(state.field_versions),
+        }
+
+    key = {"tenant_id": change.tenant_id, "profile_id": change.profile_id}
+    return merge_row(session, contact_states, key, merge)
 
 
 def get(session: Session, tenant_id: str, profile_id: str) -> ContactState | None:
@@ -28,9 +37,10 @@ def get(session: Session, tenant_id: str, profile_id: str) -> ContactState | Non
         contact_states.c.tenant_id == tenant_id, contact_states.c.profile_id == profile_id
     )
     row = session.execute(stmt).first()
-    if row is None:
-        return None
-    m = row._mapping
+    return None if row is None else _state(row._mapping)
+
+
+def _state(m: Row) -> ContactState:
     return ContactState(
         tenant_id=m["tenant_id"],
         profile_id=m["profile_id"],
@@ -38,4 +48,5 @@ def get(session: Session, tenant_id: str, profile_id: str) -> ContactState | Non
         consent=m["consent"],
         time_zone=m["time_zone"],
         update_time=m["update_time"],
+        field_versions=m["field_versions"],
     )

@@ -8,7 +8,7 @@ from services.kernel.store.schema import UtcDateTime
 
 metadata = MetaData()
 
-# Projection of identity's ProfileUpdated; one row per profile, newest version wins.
+# Projection of identity's ProfileUpdated changes; one row per profile, merged per field.
 contact_states = Table(
     "contact_states",
     metadata,
@@ -18,4 +18,6 @@ contact_states = Table(
     Column("consent", JSON, nullable=False),  # {"purpose": bool}
     Column("time_zone", String(64), nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    # {"consent:<purpose>" | "trait:timezone": profile version that set it}
+    Column("field_versions", JSON, nullable=False),
 )

@@ -82,3 +82,35 @@ class TestFeatureProjection(ProfileProjectionContract):
             "identifier_count": 2.0,
         }
         assert from_timestamp(features.update_time) == NOW
+
+    async def test_changes_merge_per_field_whatever_the_delivery_order(
+        self,
+        js: JetStreamContext,
+        service_db: Database,
+        uow: UnitOfWorkFactory,
+        layer: ServiceLayer,
+    ) -> None:
+        tenant, profile_id = random_id("t"), random_id("p-")
+        await self.deliver(
+            js,
+            service_db,
+            uow,
+            profile_updated(
+                tenant, profile_id, 1, traits={"visits": 1}, identifiers=[("cookie_id", "c1")]
+            ),
+            profile_updated(
+                tenant, profile_id, 3, traits={"plan": "gold"}, consent={"analytics": True}
+            ),
+            profile_updated(
+                tenant, profile_id, 2, traits={"visits": 2}, consent={"analytics": False}
+            ),
+        )
+        async with serving(decision_servicer(layer)) as channel:
+            features = await get(channel, tenant, profile_id)
+        assert features.profile_version == 3
+        assert dict(features.values) == {
+            "trait_visits": 2.0,
+            "consent_analytics": 1.0,
+            "trait_count": 2.0,
+            "identifier_count": 1.0,
+        }

@@ -94,12 +94,20 @@ async def test_event_creates_profile_and_publishes_profile_updated(
     assert all(i.value != "ann@example.com" for i in profile.identifiers)  # hashed
     assert len(rows) == 1 and rows[0].subject == f"layercake.{tenant}.identity.profile_updated"
     update = identity_events_pb2.ProfileUpdated.FromString(rows[0].payload)
-    assert update.profile.profile_id == profile.profile_id
-    assert set(update.changed_traits) == {"first_name", "store_id", "visits", "timezone"}
+    assert (update.tenant_id, update.profile_id) == (tenant, profile.profile_id)
+    assert update.version == profile.version and update.identifier_count == 2
+    assert {i.type for i in update.linked_identifiers} == {"cookie_id", "email"}
+    assert dict(update.consent) == {"email_marketing": True}
+    assert set(update.traits) | set(update.sealed_traits) == {
+        "first_name",
+        "store_id",
+        "visits",
+        "timezone",
+    }
     # personal traits leave identity only sealed: the IDENTITY stream never holds them in clear
-    assert "first_name" not in update.profile.traits and b"Ann" not in rows[0].payload
+    assert "first_name" not in update.traits and b"Ann" not in rows[0].payload
     assert set(update.sealed_traits) == {"first_name"}
-    assert update.profile.traits["store_id"].json_value == '"s-12"'
+    assert update.traits["store_id"].json_value == '"s-12"'
 
 
 async def test_redelivery_is_a_no_op_and_known_identifier_joins(
@@ -124,9 +132,16 @@ async def test_redelivery_is_a_no_op_and_known_identifier_joins(
         by_device = handlers.get_profile(s, tenant, "device_id:dv-9")
         by_email = handlers.get_profile(s, tenant, "email:ann@example.com")
         streams = s.execute(select(func.count(func.distinct(outbox.c.subject_ref)))).scalar_one()
+        payloads = s.execute(select(outbox.c.payload).order_by(outbox.c.id)).scalars().all()
     assert by_device.profile_id == by_email.profile_id
     assert by_device.traits["store_id"].json_value == '"s-99"'
     assert streams == 1
+    # the second update carries what it changed, not the profile the first one built
+    first, second = (identity_events_pb2.ProfileUpdated.FromString(p) for p in payloads)
+    assert set(second.traits) == {"store_id"} and not second.sealed_traits
+    assert [i.type for i in second.linked_identifiers] == ["device_id"]
+    assert second.identifier_count == 3 and not second.consent
+    assert second.version > first.version
 
 
 async def test_replay_rebuilds_the_read_model(

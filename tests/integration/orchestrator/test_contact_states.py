@@ -80,3 +80,37 @@ class TestContactStateProjection(ProfileProjectionContract):
         assert dict(state.consent) == {"email_marketing": True, "sms_marketing": False}
         assert state.time_zone == "America/Chicago"
         assert from_timestamp(state.update_time) == NOW
+
+    async def test_changes_merge_per_field_whatever_the_delivery_order(
+        self,
+        js: JetStreamContext,
+        service_db: Database,
+        uow: UnitOfWorkFactory,
+        layer: ServiceLayer,
+    ) -> None:
+        tenant, profile_id = random_id("t"), random_id("p-")
+        await self.deliver(
+            js,
+            service_db,
+            uow,
+            profile_updated(
+                tenant,
+                profile_id,
+                2,
+                traits={"timezone": "America/Chicago"},
+                consent={"email_marketing": True},
+            ),
+            profile_updated(tenant, profile_id, 4, consent={"sms_marketing": False}),
+            profile_updated(  # late, but newer than version 2 for what it sets
+                tenant,
+                profile_id,
+                3,
+                traits={"timezone": "Europe/Paris"},
+                consent={"email_marketing": False},
+            ),
+        )
+        async with serving(orchestrator_servicer(layer)) as channel:
+            state = await get(channel, tenant, profile_id)
+        assert state.profile_version == 4
+        assert dict(state.consent) == {"email_marketing": False, "sms_marketing": False}
+        assert state.time_zone == "Europe/Paris"

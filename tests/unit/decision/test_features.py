@@ -9,25 +9,33 @@ from typing import cast
 import pytest
 
 from services.decision import handlers, mapping
-from services.decision.domain.features import ProfileUpdated, extract_features, profile_features
+from services.decision.domain.features import features_after
 from services.kernel.errors import InvalidArgument
+from services.kernel.profile_changes import ProfileChange
 from services.kernel.protobuf import from_timestamp
 from services.kernel.store.unit_of_work import UnitOfWork
-from tests.profile_events import as_envelope, profile_updated
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
 
-def update(
+def change(
+    version: int = 1,
     traits: Mapping[str, object] | None = None,
     consent: Mapping[str, bool] | None = None,
-    identifier_count: int = 0,
-) -> ProfileUpdated:
-    return ProfileUpdated("acme", "p-1", 1, identifier_count, traits or {}, consent or {})
+    identifier_count: int | None = None,
+) -> ProfileChange:
+    return ProfileChange("acme", "p-1", version, traits or {}, consent or {}, identifier_count)
+
+
+def extract_features(first: ProfileChange) -> Mapping[str, float]:
+    """The features a first change of a profile leads to."""
+    features = features_after(None, first, NOW)
+    assert features is not None
+    return features.values
 
 
 def test_numeric_traits_become_trait_features() -> None:
-    values = extract_features(update(traits={"visits": 3, "basket_total": 42.5, "age": -1}))
+    values = extract_features(change(traits={"visits": 3, "basket_total": 42.5, "age": -1}))
     assert values["trait_visits"] == 3.0
     assert values["trait_basket_total"] == 42.5
     assert values["trait_age"] == -1.0
@@ -37,60 +45,56 @@ def test_numeric_traits_become_trait_features() -> None:
     "value", ["12", True, False, None, [1, 2], {"n": 1}, float("nan"), float("inf"), 10**400]
 )
 def test_a_trait_that_is_not_a_finite_number_is_no_feature(value: object) -> None:
-    assert "trait_x" not in extract_features(update(traits={"x": value}))
+    assert "trait_x" not in extract_features(change(traits={"x": value}))
 
 
 def test_consent_becomes_zero_or_one_per_purpose() -> None:
-    values = extract_features(update(consent={"email_marketing": True, "advertising": False}))
+    values = extract_features(change(consent={"email_marketing": True, "advertising": False}))
     assert values["consent_email_marketing"] == 1.0
     assert values["consent_advertising"] == 0.0
 
 
 def test_counts_cover_every_trait_and_identifier() -> None:
-    values = extract_features(update(traits={"a": 1, "b": "text", "c": None}, identifier_count=4))
+    values = extract_features(change(traits={"a": 1, "b": "text", "c": None}, identifier_count=4))
     assert values["trait_count"] == 3.0
     assert values["identifier_count"] == 4.0
 
 
 def test_a_profile_with_nothing_has_zero_counts_only() -> None:
-    assert extract_features(update()) == {"trait_count": 0.0, "identifier_count": 0.0}
+    assert extract_features(change()) == {"trait_count": 0.0, "identifier_count": 0.0}
 
 
 def test_the_derived_counts_win_over_a_trait_of_the_same_feature_name() -> None:
-    values = extract_features(update(traits={"count": 99}))
+    values = extract_features(change(traits={"count": 99}))
     assert values["trait_count"] == 1.0
 
 
-def test_profile_features_stamp_the_version_and_time() -> None:
-    features = profile_features(ProfileUpdated("acme", "p-1", 7, traits={"n": 2}), NOW)
-    assert (features.tenant_id, features.profile_id, features.profile_version) == ("acme", "p-1", 7)
-    assert features.values["trait_n"] == 2.0
-    assert features.update_time == NOW
+def test_a_change_updates_the_features_it_touches_and_keeps_the_rest() -> None:
+    first = features_after(
+        None, change(1, {"visits": 1, "plan": "free"}, {"analytics": True}, 2), NOW
+    )
+    later = features_after(first, change(2, {"visits": "many", "basket": 5}), NOW)
+    assert later is not None and later.profile_version == 2
+    assert later.values == {
+        "trait_basket": 5.0,  # new
+        "consent_analytics": 1.0,  # kept
+        "trait_count": 3.0,  # visits, plan, basket
+        "identifier_count": 2.0,  # kept
+    }  # trait_visits is gone: the trait is no longer a number
 
 
-def test_mapping_decodes_traits_and_counts_identifiers() -> None:
-    message = profile_updated(
-        "acme",
-        "p-1",
-        3,
-        traits={"visits": 3, "plan": "gold"},
-        raw_traits={"broken": "{not json"},
-        consent={"email_marketing": True},
-        identifiers=[("cookie_id", "ck-1"), ("device_id", "dv-9")],
-    )
-    got = mapping.profile_updated(as_envelope(message, tenant_id="acme"))
-    assert got == ProfileUpdated(
-        tenant_id="acme",
-        profile_id="p-1",
-        profile_version=3,
-        identifier_count=2,
-        traits={"visits": 3, "plan": "gold", "broken": None},
-        consent={"email_marketing": True},
-    )
+def test_an_older_change_loses_each_part_a_newer_one_set_and_a_repeat_changes_nothing() -> None:
+    newest = features_after(None, change(5, {"visits": 9}, {"analytics": True}), NOW)
+    late = features_after(newest, change(4, {"visits": 1, "plan": "x"}, {"analytics": False}), NOW)
+    assert late is not None and late.profile_version == 5
+    assert late.values["trait_visits"] == 9.0 and late.values["consent_analytics"] == 1.0
+    assert late.values["trait_count"] == 2.0  # plan is news, even from an older change
+    assert features_after(late, change(4, {"visits": 1, "plan": "x"}), NOW) is None
 
 
 def test_feature_vector_proto_carries_every_field() -> None:
-    features = profile_features(ProfileUpdated("acme", "p-1", 2, traits={"n": 1.5}), NOW)
+    features = features_after(None, change(2, traits={"n": 1.5}), NOW)
+    assert features is not None
     proto = mapping.feature_vector_proto(features)
     assert (proto.tenant_id, proto.profile_id, proto.profile_version) == ("acme", "p-1", 2)
     assert dict(proto.values) == {"trait_n": 1.5, "trait_count": 1.0, "identifier_count": 0.0}

@@ -7,12 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.gateway.domain.ingest import (
-    MAX_BATCH,
-    IncomingEvent,
-    batch_violations,
-    is_identifier_type,
-)
+from services.gateway.domain.ingest import MAX_BATCH, IncomingEvent, batch_violations
+from services.kernel.vocabulary import is_identifier_type
 
 WHEN = datetime(2026, 3, 1, 12, tzinfo=UTC)
 GOOD = IncomingEvent(

@@ -3,7 +3,8 @@ import hashlib
 import pytest
 
 from services.identity.domain.errors import BadIdentifier
-from services.identity.domain.identifiers import Identifier, normalise, parse_ref
+from services.identity.domain.identifiers import DEFAULT_TYPES, Identifier, normalise, parse_ref
+from services.kernel.vocabulary import IDENTIFIER_TYPES
 
 
 def test_email_is_trimmed_lowercased_and_hashed() -> None:
@@ -34,3 +35,7 @@ def test_profile_ref_by_identifier_or_profile_id() -> None:
     assert parse_ref("1b6e0c1e-profile") == "1b6e0c1e-profile"
     with pytest.raises(BadIdentifier):
         parse_ref("email:   ")
+
+
+def test_identity_has_rules_for_exactly_the_platforms_identifier_types() -> None:
+    assert set(DEFAULT_TYPES) == IDENTIFIER_TYPES

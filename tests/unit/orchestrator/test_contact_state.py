@@ -8,15 +8,11 @@ from typing import cast
 import pytest
 
 from services.kernel.errors import InvalidArgument
+from services.kernel.profile_changes import ProfileChange
 from services.kernel.protobuf import from_timestamp
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator import handlers, mapping
-from services.orchestrator.domain.contact_state import (
-    ProfileUpdated,
-    contact_state,
-    known_time_zone,
-)
-from tests.profile_events import as_envelope, profile_updated
+from services.orchestrator.domain.contact_state import contact_state_after, known_time_zone
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
@@ -33,42 +29,66 @@ def test_anything_else_is_an_unknown_time_zone(zone: str) -> None:
     assert known_time_zone(zone) == ""
 
 
-def test_contact_state_copies_consent_checks_the_zone_and_stamps_the_time() -> None:
-    update = ProfileUpdated("acme", "p-1", 4, {"email_marketing": True}, "Nowhere/Land")
-    state = contact_state(update, NOW)
+def change(version: int, **parts: object) -> ProfileChange:
+    return ProfileChange("acme", "p-1", version, **parts)  # type: ignore[arg-type]
+
+
+def test_a_first_change_copies_consent_checks_the_zone_and_stamps_the_time() -> None:
+    state = contact_state_after(
+        None, change(4, consent={"email_marketing": True}, traits={"timezone": "Nowhere/Land"}), NOW
+    )
+    assert state is not None
     assert (state.tenant_id, state.profile_id, state.profile_version) == ("acme", "p-1", 4)
     assert state.consent == {"email_marketing": True}
     assert state.time_zone == ""
     assert state.update_time == NOW
 
 
-def test_mapping_reads_the_time_zone_trait_and_consent() -> None:
-    message = profile_updated(
-        "acme",
-        "p-1",
-        3,
-        traits={"timezone": "America/Chicago", "visits": 3},
-        consent={"sms_marketing": False},
+def test_a_change_keeps_what_it_does_not_touch() -> None:
+    first = contact_state_after(
+        None, change(1, consent={"email_marketing": True}, traits={"timezone": "UTC"}), NOW
     )
-    update = mapping.profile_updated(as_envelope(message))
-    assert update == ProfileUpdated("acme", "p-1", 3, {"sms_marketing": False}, "America/Chicago")
+    later = contact_state_after(first, change(2, consent={"sms_marketing": False}), NOW)
+    assert later is not None
+    assert later.consent == {"email_marketing": True, "sms_marketing": False}
+    assert (later.time_zone, later.profile_version) == ("UTC", 2)
 
 
-@pytest.mark.parametrize("raw", ["-5", "not json", '{"zone": "UTC"}', ""])
-def test_a_time_zone_trait_that_is_not_a_json_string_reads_as_none(raw: str) -> None:
-    message = profile_updated("acme", "p-1", 1, raw_traits={"timezone": raw})
-    assert mapping.profile_updated(as_envelope(message)).time_zone == ""
+def test_an_older_change_loses_each_part_a_newer_one_set() -> None:
+    newest = contact_state_after(
+        None, change(3, consent={"email_marketing": True}, traits={"timezone": "UTC"}), NOW
+    )
+    late = contact_state_after(
+        newest,
+        change(
+            2,
+            consent={"email_marketing": False, "analytics": True},
+            traits={"timezone": "Europe/Paris"},
+        ),
+        NOW,
+    )
+    assert late is not None
+    assert late.consent == {"email_marketing": True, "analytics": True}
+    assert (late.time_zone, late.profile_version) == ("UTC", 3)
 
 
-def test_the_tenant_is_the_envelopes_not_the_payloads() -> None:
-    message = profile_updated("other", "p-1", 1)
-    assert mapping.profile_updated(as_envelope(message, tenant_id="acme")).tenant_id == "acme"
+def test_a_repeat_changes_nothing() -> None:
+    once = change(2, consent={"analytics": True}, traits={"visits": 3})
+    state = contact_state_after(None, once, NOW)
+    assert contact_state_after(state, once, NOW) is None
+
+
+@pytest.mark.parametrize("value", [-5, None, {"zone": "UTC"}, ""])
+def test_a_time_zone_trait_that_is_not_a_string_is_no_zone(value: object) -> None:
+    state = contact_state_after(None, change(1, traits={"timezone": value}), NOW)
+    assert state is not None and state.time_zone == ""
 
 
 def test_contact_state_proto_carries_every_field() -> None:
-    state = contact_state(
-        ProfileUpdated("acme", "p-1", 9, {"email_marketing": True}, "Europe/Paris"), NOW
+    state = contact_state_after(
+        None, change(9, consent={"email_marketing": True}, traits={"timezone": "Europe/Paris"}), NOW
     )
+    assert state is not None
     proto = mapping.contact_state_proto(state)
     assert (proto.tenant_id, proto.profile_id, proto.profile_version) == ("acme", "p-1", 9)
     assert dict(proto.consent) == {"email_marketing": True}

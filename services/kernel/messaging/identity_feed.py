@@ -1,0 +1,61 @@
+"""Following identity: one durable consumer over its whole stream, ProfileUpdated read once.
+
+A service that keeps its own copy of identity's profiles (orchestrator, decision)
+reads `layercake.*.identity.>` with one durable consumer dispatching by type (see
+`routing.follow`), so no identity event can overtake the one before it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from layercake.common.v1 import common_pb2
+from layercake.events.v1 import identity_events_pb2
+from services.kernel.errors import Unprocessable
+from services.kernel.messaging.consumer import ConsumerSpec
+from services.kernel.messaging.envelope import Envelope
+from services.kernel.messaging.routing import follow
+from services.kernel.profile_changes import ProfileChange
+from services.kernel.store.unit_of_work import UnitOfWork
+
+PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
+
+
+def _decoded(trait: common_pb2.TraitValue) -> object:
+    """A trait's JSON value; None when it is not valid JSON (the trait still counts)."""
+    try:
+        return json.loads(trait.json_value)
+    except ValueError:
+        return None
+
+
+def profile_change(envelope: Envelope) -> ProfileChange:
+    """Reads identity's ProfileUpdated; the tenant is the envelope's, which NATS scopes.
+
+    Unprocessable (dead-lettered at once) when it names no profile or no version.
+    """
+    message = identity_events_pb2.ProfileUpdated.FromString(envelope.payload)
+    if not message.profile_id:
+        raise Unprocessable("ProfileUpdated without profile_id")
+    if message.version < 1:
+        raise Unprocessable(f"ProfileUpdated with version {message.version}; expected >= 1")
+    return ProfileChange(
+        tenant_id=envelope.tenant_id,
+        profile_id=message.profile_id,
+        version=message.version,
+        traits={name: _decoded(value) for name, value in message.traits.items()},
+        consent=dict(message.consent),
+        identifier_count=message.identifier_count if message.linked_identifiers else None,
+    )
+
+
+def follow_identity(
+    durable: str, on_change: Callable[[UnitOfWork, ProfileChange], object]
+) -> ConsumerSpec:
+    """The one consumer of identity's stream a profile-projecting service runs."""
+
+    def on_profile_updated(uow: UnitOfWork, envelope: Envelope) -> None:
+        on_change(uow, profile_change(envelope))
+
+    return follow(durable, "identity", {PROFILE_UPDATED: on_profile_updated})

@@ -1,0 +1,69 @@
+"""Identity's profile changes, as every service that keeps its own copy of profiles reads them.
+
+`ProfileUpdated` carries what changed, not the whole profile. A follower keeps, per
+profile, the version each field was last set at; a change wins a field only when it
+is newer, so applying changes is idempotent and safe in any order (a redelivery, a
+retry after a failure, several replicas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+
+TRAIT = "trait:"
+CONSENT = "consent:"
+IDENTIFIERS = "identifier_count"
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """What one change did to a profile, at the profile's version after it.
+
+    `traits` holds changed traits that are not personal data, as decoded JSON (None for
+    a value that was not valid JSON); `identifier_count` is the profile's count after
+    identifiers were linked, None when none were.
+    """
+
+    tenant_id: str
+    profile_id: str
+    version: int
+    traits: Mapping[str, object] = field(default_factory=dict)
+    consent: Mapping[str, bool] = field(default_factory=dict)
+    identifier_count: int | None = None
+
+    def fields(self) -> list[str]:
+        """The names under which the change's parts are versioned."""
+        names = [TRAIT + t for t in self.traits] + [CONSENT + p for p in self.consent]
+        return names + ([IDENTIFIERS] if self.identifier_count is not None else [])
+
+    def keeping(self, traits: Collection[str]) -> ProfileChange:
+        """The change reduced to the traits a follower keeps (consent and counts stay)."""
+        return replace(self, traits={k: v for k, v in self.traits.items() if k in traits})
+
+    def newer_than(self, versions: Mapping[str, int]) -> ProfileChange:
+        """Only the parts newer than the versions stored: what applying it still changes."""
+
+        def wins(name: str) -> bool:
+            return versions.get(name, 0) < self.version
+
+        count = self.identifier_count
+        return replace(
+            self,
+            traits={k: v for k, v in self.traits.items() if wins(TRAIT + k)},
+            consent={k: v for k, v in self.consent.items() if wins(CONSENT + k)},
+            identifier_count=count if count is not None and wins(IDENTIFIERS) else None,
+        )
+
+    def stamped(self, versions: Mapping[str, int]) -> dict[str, int]:
+        """The field versions once this change (reduced by `newer_than`) is applied."""
+        return dict(versions) | dict.fromkeys(self.fields(), self.version)
+
+    @property
+    def empty(self) -> bool:
+        return not self.fields()
+
+
+def trait_count(versions: Mapping[str, int]) -> int:
+    """How many traits a follower has seen set (personal ones aside)."""
+    return sum(1 for name in versions if name.startswith(TRAIT))

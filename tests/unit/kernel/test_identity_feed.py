@@ -1,0 +1,54 @@
+"""Reading identity's ProfileUpdated once, for every service that projects it."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.kernel.errors import Unprocessable
+from services.kernel.messaging import subjects
+from services.kernel.messaging.identity_feed import follow_identity, profile_change
+from services.kernel.profile_changes import ProfileChange
+from tests.profile_events import as_envelope, profile_updated
+
+
+def test_a_change_is_read_with_its_traits_decoded() -> None:
+    message = profile_updated(
+        "acme",
+        "p-1",
+        3,
+        traits={"visits": 3, "plan": "gold"},
+        raw_traits={"bad": "not json"},
+        consent={"sms_marketing": False},
+        identifiers=[("cookie_id", "ck-1")],
+        identifier_count=4,
+    )
+    assert profile_change(as_envelope(message)) == ProfileChange(
+        "acme",
+        "p-1",
+        3,
+        traits={"visits": 3, "plan": "gold", "bad": None},
+        consent={"sms_marketing": False},
+        identifier_count=4,
+    )
+
+
+def test_without_linked_identifiers_the_count_is_no_change() -> None:
+    message = profile_updated("acme", "p-1", 2, identifier_count=4)
+    assert profile_change(as_envelope(message)).identifier_count is None
+
+
+def test_the_tenant_is_the_envelopes_not_the_payloads() -> None:
+    message = profile_updated("other", "p-1", 1)
+    assert profile_change(as_envelope(message, tenant_id="acme")).tenant_id == "acme"
+
+
+@pytest.mark.parametrize(("profile_id", "version"), [("", 1), ("p-1", 0), ("p-1", -2)])
+def test_a_change_of_no_profile_or_version_is_unprocessable(profile_id: str, version: int) -> None:
+    with pytest.raises(Unprocessable):
+        profile_change(as_envelope(profile_updated("acme", profile_id, version)))
+
+
+def test_one_consumer_follows_the_whole_identity_stream() -> None:
+    spec = follow_identity("x-profiles", lambda uow, change: None)
+    assert (spec.durable, spec.stream) == ("x-profiles", "IDENTITY")
+    assert spec.filter_subject == subjects.integration("*", "identity", ">")
