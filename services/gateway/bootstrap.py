@@ -15,6 +15,7 @@ from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.rpc.server import Servicer
 from services.kernel.runtime import App, Context
+from services.kernel.service_layer import ServiceLayer
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 PROJECTIONS = (TenantProjection(),)
@@ -27,23 +28,26 @@ class Gateway:
         self.config = config
         self.identity: IdentityClient | None = None
         self.keys: KeyDirectory | None = None
+        self.gate: Gatekeeper | None = None
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         s = ctx.settings
         self.keys = KeyDirectory(ctx.db)
         self.identity = IdentityClient(s.identity_addr, s.rpc_timeout)
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
+        self.gate = Gatekeeper(self.keys, limiter)
         servicer = GatewayServicer(
-            Gatekeeper(self.keys, limiter),
+            self.gate,
             JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),
             self.identity,
+            ServiceLayer(ctx.db, ctx.uow),
             ctx.clock,
-            ctx.db,
         )
         return [gateway_servicer(servicer)]
 
     def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
-        """Revocations made anywhere (another replica, the admin command) reach this cache."""
+        """Key and role changes made anywhere (another replica, the admin command) reach
+        this cache."""
         assert self.keys is not None, "servicers() builds the key directory first"
         return [self.keys.broadcast()]
 

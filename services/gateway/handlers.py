@@ -1,15 +1,17 @@
-"""The gateway's service layer: one function per command.
+"""The gateway's service layer: one function per command or query.
 
-Tenant and key commands run inside a unit of work (sync, on the database pool);
-ingest and profile lookups are async, since they only talk to NATS and identity.
+Tenant, principal and key commands run inside a unit of work (sync, on the
+database pool) with the acting principal recorded on their events; ingest and
+profile lookups are async, since they only talk to NATS and identity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -17,16 +19,32 @@ from layercake.events.v1 import ingest_pb2
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from services.gateway import mapping
 from services.gateway.domain import keys
-from services.gateway.domain.commands import CreateTenant, EnsureTenant, IssueApiKey, RevokeApiKey
+from services.gateway.domain.accounts import Account, ApiKey, KeyView, PrincipalView
+from services.gateway.domain.commands import (
+    CreatePrincipal,
+    CreateTenant,
+    EnsureTenant,
+    GrantRole,
+    IssueApiKey,
+    RevokeApiKey,
+    RevokeRole,
+)
+from services.gateway.domain.errors import ApiKeyNotFound, PrincipalNotFound
 from services.gateway.domain.ingest import batch_violations
-from services.gateway.domain.keys import KeyRecord, Principal
+from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.tenant import Tenant
-from services.gateway.store.tenants import TenantRepository, active_keys, find_key
+from services.gateway.store import principals
+from services.gateway.store.tenants import AccountRepository, TenantRepository
 from services.kernel import telemetry
 from services.kernel.errors import InvalidArgument, Violations
-from services.kernel.principals import Actor
+from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
 from services.kernel.store.records import OutboxMessage
 from services.kernel.store.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -53,10 +71,26 @@ class ProfileDirectory(Protocol):
 class IssuedKey:
     """A key as handed out: the full text exists only here, never in the store."""
 
-    tenant_id: str
-    key_id: str
+    key: KeyView
     text: str
-    scopes: tuple[str, ...]
+
+    @property
+    def key_id(self) -> str:
+        return self.key.key_id
+
+    @property
+    def principal(self) -> Principal:
+        return self.key.principal
+
+    @property
+    def tenant_id(self) -> str:
+        return self.key.principal.tenant_id
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str
 
 
 def create_tenant(uow: UnitOfWork, cmd: CreateTenant, actor: Actor) -> Tenant:
@@ -68,88 +102,210 @@ def create_tenant(uow: UnitOfWork, cmd: CreateTenant, actor: Actor) -> Tenant:
     return tenant
 
 
-def _issue(tenant: Tenant, scopes: Sequence[str], display_name: str, at: datetime) -> IssuedKey:
-    key = keys.new_key()
-    issued = tenant.issue_key(key.key_id, key.secret_sha256, scopes, display_name, at)
-    return IssuedKey(tenant.tenant_id, key.key_id, key.text, issued.scopes)
+def create_principal(uow: UnitOfWork, cmd: CreatePrincipal, actor: Actor) -> PrincipalView:
+    TenantRepository(uow).get(cmd.tenant_id).require_exists()
+    account, _ = _change(
+        uow,
+        cmd.tenant_id,
+        cmd.principal_id,
+        actor,
+        lambda a, at: a.create(cmd.kind, cmd.display_name, cmd.roles, at),
+    )
+    return _view(account)
+
+
+def grant_role(uow: UnitOfWork, cmd: GrantRole, actor: Actor) -> PrincipalView:
+    account, _ = _change(
+        uow, cmd.tenant_id, cmd.principal_id, actor, lambda a, at: a.grant_role(cmd.role, at)
+    )
+    return _view(account)
+
+
+def revoke_role(uow: UnitOfWork, cmd: RevokeRole, actor: Actor) -> PrincipalView:
+    """The principal's keys keep their scopes but may use only what its roles still grant."""
+    account, _ = _change(
+        uow, cmd.tenant_id, cmd.principal_id, actor, lambda a, at: a.revoke_role(cmd.role, at)
+    )
+    return _view(account)
 
 
 def issue_api_key(uow: UnitOfWork, cmd: IssueApiKey, actor: Actor) -> IssuedKey:
-    repo = TenantRepository(uow)
-    tenant = repo.get(cmd.tenant_id)
-    issued = _issue(tenant, cmd.scopes, cmd.display_name, uow.now())
-    repo.save(tenant, actor)
-    uow.commit()
+    _, issued = _change(
+        uow,
+        cmd.tenant_id,
+        cmd.principal_id,
+        actor,
+        lambda a, at: _issue(a, cmd.scopes, cmd.display_name, at),
+    )
     return issued
 
 
-def revoke_api_key(uow: UnitOfWork, cmd: RevokeApiKey, actor: Actor) -> None:
-    repo = TenantRepository(uow)
-    tenant = repo.get(cmd.tenant_id)
-    tenant.revoke_key(cmd.key_id, cmd.reason, uow.now())
-    repo.save(tenant, actor)
-    uow.commit()
+def revoke_api_key(uow: UnitOfWork, cmd: RevokeApiKey, actor: Actor) -> KeyView:
+    """Only a key of `cmd.tenant_id`: another tenant's key id is not found."""
+    owner = principals.get_key(uow.session, cmd.tenant_id, cmd.key_id)
+    if owner is None:
+        raise ApiKeyNotFound(f"tenant {cmd.tenant_id!r} has no key {cmd.key_id[:40]!r}")
+    account, key = _change(
+        uow,
+        cmd.tenant_id,
+        owner.principal.actor.id,
+        actor,
+        lambda a, at: a.revoke_key(cmd.key_id, cmd.reason, at),
+    )
+    return _key_view(account, key)
 
 
 def ensure_tenant(uow: UnitOfWork, cmd: EnsureTenant, actor: Actor) -> tuple[IssuedKey, bool]:
-    """The tenant and a working key with `scopes`; True when a new key was issued.
-
-    Idempotent: run it at every start and it changes nothing once the key works.
-    """
-    scopes = keys.check_scopes(cmd.scopes)
-    repo = TenantRepository(uow)
-    tenant = repo.get(cmd.tenant_id)
+    """The tenant, its admin person principal, and a working key of it; True when a new key
+    was issued. Idempotent: run it at every start and it changes nothing once the key works."""
+    scopes = keys.check_scopes(cmd.scopes) or frozenset(Scope)
+    tenants = TenantRepository(uow)
+    tenant = tenants.get(cmd.tenant_id)
     if not tenant.exists:
         tenant.create(cmd.tenant_id, cmd.display_name, uow.now())
+    tenants.save(tenant, actor)
+    repo = AccountRepository(uow)
+    account = repo.get(cmd.tenant_id, cmd.principal_id)
+    if not account.exists:
+        account.create(PrincipalKind.PERSON, "", [Role.ADMIN], uow.now())
+    elif Role.ADMIN not in account.roles:
+        account.grant_role(Role.ADMIN, uow.now())
     current = keys.parse_key(cmd.current_key)
-    record = tenant.key_record(current.key_id) if current is not None else None
+    record = account.key_record(current.key_id) if current is not None else None
     if record is not None and keys.works(cmd.current_key, record, scopes):
-        result = IssuedKey(
-            tenant.tenant_id, record.key_id, cmd.current_key, tuple(sorted(record.scopes))
-        )
+        result = IssuedKey(_key_view(account, account.keys[record.key_id]), cmd.current_key)
         issued_now = False
     else:
-        result = _issue(tenant, scopes, cmd.display_name or "operator key", uow.now())
+        wanted = [s.value for s in scopes]
+        result = _issue(account, wanted, cmd.display_name or "operator key", uow.now())
         issued_now = True
-    repo.save(tenant, actor)
+    repo.save(account, actor)
     uow.commit()
     return result, issued_now
 
 
-def find_api_key(session: Session, key_id: str) -> KeyRecord | None:
-    return find_key(session, key_id)
+def get_principal(uow: UnitOfWork, tenant_id: str, principal_id: str) -> PrincipalView:
+    found = principals.get_principal(uow.session, tenant_id, principal_id)
+    if found is None:
+        raise PrincipalNotFound(f"tenant {tenant_id!r} has no principal {principal_id[:128]!r}")
+    return found
+
+
+def list_principals(
+    uow: UnitOfWork, tenant_id: str, page_size: int, page_token: str
+) -> Page[PrincipalView]:
+    after, limit = _page(page_size, page_token)
+    found = principals.list_principals(uow.session, tenant_id, after, limit + 1)
+    return _paged(found, limit, lambda p: p.principal_id)
+
+
+def list_api_keys(
+    uow: UnitOfWork, tenant_id: str, principal_id: str, page_size: int, page_token: str
+) -> Page[KeyView]:
+    after, limit = _page(page_size, page_token)
+    found = principals.list_keys(uow.session, tenant_id, principal_id, after, limit + 1)
+    return _paged(found, limit, lambda k: k.key_id)
+
+
+def find_api_keys(session: Session, key_ids: Collection[str]) -> dict[str, KeyRecord]:
+    """The keys with their principals' current roles: what the door's key cache holds."""
+    return principals.find_keys(session, key_ids)
 
 
 def active_api_keys(session: Session) -> list[KeyRecord]:
-    return active_keys(session)
+    """Every key not revoked, with its principal's current roles: what a key cache starts from."""
+    return principals.active_keys(session)
+
+
+def _change(
+    uow: UnitOfWork,
+    tenant_id: str,
+    principal_id: str,
+    actor: Actor,
+    change: Callable[[Account, datetime], T],
+) -> tuple[Account, T]:
+    """Loads a principal's account, applies `change`, appends its events as `actor`, commits."""
+    repo = AccountRepository(uow)
+    account = repo.get(tenant_id, principal_id)
+    result = change(account, uow.now())
+    repo.save(account, actor)
+    uow.commit()
+    return account, result
+
+
+def _issue(account: Account, scopes: Sequence[str], display_name: str, at: datetime) -> IssuedKey:
+    new = keys.new_key()
+    key = account.issue_key(new.key_id, new.secret_sha256, scopes, display_name, at)
+    return IssuedKey(_key_view(account, key), new.text)
+
+
+def _view(account: Account) -> PrincipalView:
+    assert account.create_time is not None
+    return PrincipalView(account.principal, account.display_name, account.create_time)
+
+
+def _key_view(account: Account, key: ApiKey) -> KeyView:
+    return KeyView(
+        key.key_id,
+        account.principal,
+        key.scopes,
+        key.display_name,
+        key.issue_time,
+        key.revoke_time,
+    )
+
+
+def _page(page_size: int, page_token: str) -> tuple[str, int]:
+    """(the id to start after, how many) of a page request (AIP-158)."""
+    bad = Violations()
+    if page_size < 0:
+        bad.add("page_size", "must not be negative")
+    try:
+        after = (
+            base64.b64decode(page_token.encode(), altchars=b"-_", validate=True).decode()
+            if page_token
+            else ""
+        )
+    except (ValueError, UnicodeError):
+        bad.add("page_token", "is not a token this API gave out")
+        after = ""
+    bad.raise_if_any()
+    return after, min(page_size or DEFAULT_PAGE, MAX_PAGE)
+
+
+def _paged(found: list[T], limit: int, id_of: Callable[[T], str]) -> Page[T]:
+    if len(found) <= limit:
+        return Page(found, "")
+    items = found[:limit]
+    return Page(items, base64.urlsafe_b64encode(id_of(items[-1]).encode()).decode())
 
 
 async def ingest(
     ingest_log: IngestLog,
-    principal: Principal,
+    caller: Caller,
     events: Sequence[ingest_pb2.IngestEvent],
     receive_time: datetime,
 ) -> list[Published]:
     """Validates the whole batch, then publishes every event and waits for every ack.
 
-    One bad event refuses the batch and nothing is published. `principal` is the
-    admitted caller (authenticated, scope checked): the tenant is the key's.
+    One bad event refuses the batch and nothing is published. `caller` is admitted
+    (authenticated, scope checked): the tenant is the key's.
     """
     violations = batch_violations([mapping.incoming(e) for e in events])
     if violations:
         raise InvalidArgument(violations)
     messages = mapping.event_ingested(
-        principal.tenant_id,
+        caller.tenant_id,
         events,
         receive_time,
-        principal.key_id,
+        caller.key_id,
         telemetry.current_traceparent(),
     )
     return await ingest_log.append(messages)
 
 
 async def get_profile(
-    directory: ProfileDirectory, principal: Principal, profile_ref: str
+    directory: ProfileDirectory, caller: Caller, profile_ref: str
 ) -> ipb.GetProfileResponse:
     """Asks identity, in the caller's tenant only."""
     bad = Violations()
@@ -158,5 +314,5 @@ async def get_profile(
         bad.add("profile_ref", "must be at most 512 characters")
     bad.raise_if_any()
     return await directory.get_profile(
-        ipb.GetProfileRequest(tenant_id=principal.tenant_id, profile_ref=profile_ref)
+        ipb.GetProfileRequest(tenant_id=caller.tenant_id, profile_ref=profile_ref)
     )

@@ -3,55 +3,175 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 
 from layercake.events.v1 import gateway_events_pb2, ingest_pb2
+from layercake.gateway.v1 import principal_pb2
 from layercake.gateway.v1 import tenant_events_pb2 as te
-from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated, TenantEvent
+from services.gateway.domain.accounts import KeyView, PrincipalView
+from services.gateway.domain.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
+    GatewayEvent,
+    PrincipalCreated,
+    RoleGranted,
+    RoleRevoked,
+    TenantCreated,
+)
 from services.gateway.domain.ingest import IncomingEvent
 from services.kernel.messaging import subjects
-from services.kernel.protobuf import from_timestamp, to_timestamp
+from services.kernel.principals import PrincipalKind, Role, Scope
+from services.kernel.protobuf import from_timestamp
+from services.kernel.protobuf import to_timestamp as ts
 from services.kernel.store.event_types import EventTypes
 from services.kernel.store.records import OutboxMessage
 
 EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
-REVOKED_EVENT = gateway_events_pb2.ApiKeyRevoked.DESCRIPTOR.full_name
 SOURCE = "gateway"
 
 # Fixed forever: ingest event ids are uuid5(INGEST_NAMESPACE, "<tenant>/<message_id>").
 INGEST_NAMESPACE = uuid.UUID("6c0d2f5e-3f4b-5a8e-9a51-1a7e6b1c0de5")
 
 
-# Every event the gateway stores; a new one is a proto message, a dataclass and a line here.
-EVENTS: EventTypes[TenantEvent, None] = EventTypes()
+def _scopes(scopes: Iterable[Scope]) -> list[str]:
+    return sorted(s.value for s in scopes)
+
+
+def _principal_created(event: PrincipalCreated, _: None) -> Message:
+    return te.PrincipalCreated(
+        principal_id=event.principal_id,
+        kind=event.kind.value,
+        display_name=event.display_name,
+        create_time=ts(event.create_time),
+    )
+
+
+def _principal_created_event(m: te.PrincipalCreated, _: None) -> PrincipalCreated:
+    return PrincipalCreated(
+        m.principal_id, PrincipalKind(m.kind), m.display_name, from_timestamp(m.create_time)
+    )
+
+
+def _role_granted(event: RoleGranted, _: None) -> Message:
+    return te.RoleGranted(
+        principal_id=event.principal_id, role=event.role.value, grant_time=ts(event.grant_time)
+    )
+
+
+def _role_granted_event(m: te.RoleGranted, _: None) -> RoleGranted:
+    return RoleGranted(m.principal_id, Role(m.role), from_timestamp(m.grant_time))
+
+
+def _role_revoked(event: RoleRevoked, _: None) -> Message:
+    return te.RoleRevoked(
+        principal_id=event.principal_id, role=event.role.value, revoke_time=ts(event.revoke_time)
+    )
+
+
+def _role_revoked_event(m: te.RoleRevoked, _: None) -> RoleRevoked:
+    return RoleRevoked(m.principal_id, Role(m.role), from_timestamp(m.revoke_time))
+
+
+def _api_key_issued(event: ApiKeyIssued, _: None) -> Message:
+    return te.ApiKeyIssued(
+        principal_id=event.principal_id,
+        key_id=event.key_id,
+        secret_sha256=event.secret_sha256,
+        scopes=_scopes(event.scopes),
+        display_name=event.display_name,
+        issue_time=ts(event.issue_time),
+    )
+
+
+def _api_key_issued_event(m: te.ApiKeyIssued, _: None) -> ApiKeyIssued:
+    return ApiKeyIssued(
+        m.principal_id,
+        m.key_id,
+        m.secret_sha256,
+        frozenset(Scope(s) for s in m.scopes),
+        m.display_name,
+        from_timestamp(m.issue_time),
+    )
+
+
+# Every event the gateway stores; a new one is a proto message, a dataclass and a line here
+# (with its codec when the dataclass holds kernel enums rather than the message's strings).
+EVENTS: EventTypes[GatewayEvent, None] = EventTypes()
 EVENTS.register(te.TenantCreated, TenantCreated)
-EVENTS.register(te.ApiKeyIssued, ApiKeyIssued)
+EVENTS.register(
+    te.PrincipalCreated,
+    PrincipalCreated,
+    encode=_principal_created,  # type: ignore[arg-type]
+    decode=_principal_created_event,  # type: ignore[arg-type]
+)
+EVENTS.register(
+    te.RoleGranted,
+    RoleGranted,
+    encode=_role_granted,  # type: ignore[arg-type]
+    decode=_role_granted_event,  # type: ignore[arg-type]
+)
+EVENTS.register(
+    te.RoleRevoked,
+    RoleRevoked,
+    encode=_role_revoked,  # type: ignore[arg-type]
+    decode=_role_revoked_event,  # type: ignore[arg-type]
+)
+EVENTS.register(
+    te.ApiKeyIssued,
+    ApiKeyIssued,
+    encode=_api_key_issued,  # type: ignore[arg-type]
+    decode=_api_key_issued_event,  # type: ignore[arg-type]
+)
 EVENTS.register(te.ApiKeyRevoked, ApiKeyRevoked)
 
 
 def integration_event(
-    tenant_id: str, event: TenantEvent, traceparent: str = ""
+    tenant_id: str, event: GatewayEvent, at: datetime, traceparent: str = ""
 ) -> OutboxMessage | None:
-    """What every gateway replica must hear of (a revoked key), as published; None otherwise.
+    """What every gateway replica must hear of, as published: a change of what keys may do
+    (a key revoked, a role granted or revoked); None otherwise.
 
     Issued keys are not published: a replica that misses a key in its cache reads the store.
     """
-    if not isinstance(event, ApiKeyRevoked):
-        return None
-    message = gateway_events_pb2.ApiKeyRevoked(
-        tenant_id=tenant_id, key_id=event.key_id, revoke_time=to_timestamp(event.revoke_time)
-    )
+    message: Message
+    match event:
+        case ApiKeyRevoked(principal_id, key_id, _, revoke_time):
+            message = gateway_events_pb2.ApiKeyRevoked(
+                tenant_id=tenant_id,
+                principal_id=principal_id,
+                key_id=key_id,
+                revoke_time=ts(revoke_time),
+            )
+        case RoleGranted(principal_id, role, grant_time):
+            message = gateway_events_pb2.RoleGranted(
+                tenant_id=tenant_id,
+                principal_id=principal_id,
+                role=role.value,
+                grant_time=ts(grant_time),
+            )
+        case RoleRevoked(principal_id, role, revoke_time):
+            message = gateway_events_pb2.RoleRevoked(
+                tenant_id=tenant_id,
+                principal_id=principal_id,
+                role=role.value,
+                revoke_time=ts(revoke_time),
+            )
+        case _:
+            return None
+    name = "".join(f"_{c.lower()}" if c.isupper() else c for c in message.DESCRIPTOR.name)
     return OutboxMessage(
-        subject=subjects.integration(tenant_id, SOURCE, "api_key_revoked"),
-        type=REVOKED_EVENT,
+        subject=subjects.integration(tenant_id, SOURCE, name.lstrip("_")),
+        type=message.DESCRIPTOR.full_name,
         payload=message.SerializeToString(),
         tenant_id=tenant_id,
         source=SOURCE,
-        subject_ref=event.key_id,
+        subject_ref=event.principal_id,
         traceparent=traceparent,
+        created_time=at,
     )
 
 
@@ -96,7 +216,7 @@ def event_ingested(
     traceparent: str = "",
 ) -> list[OutboxMessage]:
     """Each accepted event as the INGEST stream carries it (CloudEvents by `headers_for`)."""
-    received = to_timestamp(receive_time)
+    received = ts(receive_time)
     subject = subjects.ingest(tenant_id)
     return [
         OutboxMessage(
@@ -113,3 +233,27 @@ def event_ingested(
         )
         for e in events
     ]
+
+
+def principal_message(view: PrincipalView) -> principal_pb2.Principal:
+    return principal_pb2.Principal(
+        principal_id=view.principal_id,
+        kind=view.principal.actor.kind.value,
+        display_name=view.display_name,
+        roles=sorted(r.value for r in view.principal.roles),
+        create_time=ts(view.create_time),
+    )
+
+
+def api_key_message(view: KeyView) -> principal_pb2.ApiKey:
+    key = principal_pb2.ApiKey(
+        key_id=view.key_id,
+        principal_id=view.principal.actor.id,
+        scopes=_scopes(view.scopes),
+        effective_scopes=_scopes(view.effective_scopes),
+        display_name=view.display_name,
+        issue_time=ts(view.issue_time),
+    )
+    if view.revoke_time is not None:
+        key.revoke_time.CopyFrom(ts(view.revoke_time))
+    return key

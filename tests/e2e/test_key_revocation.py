@@ -1,4 +1,5 @@
-"""Two gateway processes on one database: a key revoked anywhere stops working on both."""
+"""Two gateway processes on one database: a key revoked anywhere stops working on both, and
+a role revoked anywhere narrows its principal's keys on both."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ class TwoGateways:
         return done.stdout.strip()
 
     def new_key(self) -> tuple[str, str]:
-        key = self.admin("issue-key", "--tenant", DEMO_TENANT, "--scopes", "ingest")
+        key = self.admin(
+            "issue-key", "--tenant", DEMO_TENANT, "--principal", "admin", "--scopes", "ingest"
+        )
         return key, key.split("_")[1]
 
 
@@ -87,12 +90,14 @@ async def ingest(stack: LocalStack, key: str) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-async def refused_on(stack: LocalStack, key: str) -> float:
-    """Seconds until `stack`'s gateway refuses `key` (printed, never asserted)."""
+async def refused_on(
+    stack: LocalStack, key: str, code: grpc.StatusCode = grpc.StatusCode.UNAUTHENTICATED
+) -> float:
+    """Seconds until `stack`'s gateway refuses `key` with `code` (printed, never asserted)."""
     start = time.monotonic()
 
     async def refused() -> bool:
-        return await ingest(stack, key) == grpc.StatusCode.UNAUTHENTICATED
+        return await ingest(stack, key) == code
 
     await eventually(refused, timeout=15, interval=0.02)
     return time.monotonic() - start
@@ -120,3 +125,18 @@ async def test_without_nats_the_admin_leaves_the_revocation_to_a_gateway_relay(
     gateways.admin("revoke-key", "--tenant", DEMO_TENANT, "--key-id", key_id, nats_url=dead_nats)
     print(f"refused by the second gateway {await refused_on(gateways.second, key):.3f}s later")
     assert await ingest(gateways.first, key) == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_role_revoked_by_the_admin_command_narrows_the_key_on_both_gateways(
+    gateways: TwoGateways,
+) -> None:
+    editor = random_id("ed-")
+    tenant = ("--tenant", DEMO_TENANT, "--principal", editor)
+    gateways.admin("create-principal", *tenant, "--kind", "system", "--roles", "editor")
+    key = gateways.admin("issue-key", *tenant)
+    assert await ingest(gateways.first, key) == grpc.StatusCode.OK
+    assert await ingest(gateways.second, key) == grpc.StatusCode.OK
+    gateways.admin("revoke-role", *tenant, "--role", "editor")
+    denied = grpc.StatusCode.PERMISSION_DENIED
+    print(f"narrowed on the second gateway {await refused_on(gateways.second, key, denied):.3f}s")
+    assert await ingest(gateways.first, key) == denied

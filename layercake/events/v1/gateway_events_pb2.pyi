@@ -30,10 +30,13 @@ class ApiKeyRevoked(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant the key belonged to."""
     key_id: _builtins.str
     """Public key id."""
+    principal_id: _builtins.str
+    """The principal the key belonged to."""
     @_builtins.property
     def revoke_time(self) -> _timestamp_pb2.Timestamp:
         """When it was revoked."""
@@ -44,11 +47,89 @@ class ApiKeyRevoked(_message.Message):
         tenant_id: _builtins.str = ...,
         key_id: _builtins.str = ...,
         revoke_time: _timestamp_pb2.Timestamp | None = ...,
+        principal_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "revoke_time", b"revoke_time", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "principal_id", b"principal_id", "revoke_time", b"revoke_time", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApiKeyRevoked: _TypeAlias = ApiKeyRevoked  # noqa: Y015
+
+@_typing.final
+class RoleGranted(_message.Message):
+    """A principal was granted a role (on `layercake.<tenant>.gateway.role_granted`).
+    Gateway replicas drop the tenant's cached keys, so its keys' scopes are read afresh.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    GRANT_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the principal."""
+    principal_id: _builtins.str
+    """Principal id."""
+    role: _builtins.str
+    """`viewer`, `editor`, `approver`, `operator` or `admin`."""
+    @_builtins.property
+    def grant_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        principal_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        grant_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["grant_time", b"grant_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grant_time", b"grant_time", "principal_id", b"principal_id", "role", b"role", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoleGranted: _TypeAlias = RoleGranted  # noqa: Y015
+
+@_typing.final
+class RoleRevoked(_message.Message):
+    """A principal lost a role (on `layercake.<tenant>.gateway.role_revoked`): every
+    replica drops the tenant's cached keys, so the next call with one of the
+    principal's keys may use only what its remaining roles grant.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the principal."""
+    principal_id: _builtins.str
+    """Principal id."""
+    role: _builtins.str
+    """The role."""
+    @_builtins.property
+    def revoke_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        principal_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        revoke_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["revoke_time", b"revoke_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["principal_id", b"principal_id", "revoke_time", b"revoke_time", "role", b"role", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoleRevoked: _TypeAlias = RoleRevoked  # noqa: Y015

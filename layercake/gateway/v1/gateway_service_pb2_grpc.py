@@ -46,6 +46,46 @@ class GatewayServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.FromString,
                 _registered_method=True)
+        self.CreatePrincipal = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/CreatePrincipal',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalResponse.FromString,
+                _registered_method=True)
+        self.GetPrincipal = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/GetPrincipal',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPrincipalRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPrincipalResponse.FromString,
+                _registered_method=True)
+        self.ListPrincipals = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/ListPrincipals',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListPrincipalsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListPrincipalsResponse.FromString,
+                _registered_method=True)
+        self.GrantRole = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/GrantRole',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GrantRoleRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GrantRoleResponse.FromString,
+                _registered_method=True)
+        self.RevokeRole = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/RevokeRole',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeRoleRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeRoleResponse.FromString,
+                _registered_method=True)
+        self.IssueApiKey = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/IssueApiKey',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IssueApiKeyRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IssueApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/RevokeApiKey',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/ListApiKeys',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -67,6 +107,65 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePrincipal(self, request, context):
+        """Admin RPCs (scope `admin`), always in the caller's own tenant. Each change
+        is an event recorded with the calling key's principal as its actor.
+
+        Creates a principal (person or system) with its first roles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrincipal(self, request, context):
+        """Shows one principal.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPrincipals(self, request, context):
+        """Lists the tenant's principals by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GrantRole(self, request, context):
+        """Grants a principal a role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeRole(self, request, context):
+        """Revokes a role; the principal's keys lose its scopes on their next call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueApiKey(self, request, context):
+        """Issues an API key for a principal, with scopes its roles grant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes an API key; it is refused from its next call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Lists the tenant's API keys (of one principal, or all), by id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +178,46 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetProfile,
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.SerializeToString,
+            ),
+            'CreatePrincipal': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePrincipal,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalResponse.SerializeToString,
+            ),
+            'GetPrincipal': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrincipal,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPrincipalRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPrincipalResponse.SerializeToString,
+            ),
+            'ListPrincipals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrincipals,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListPrincipalsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListPrincipalsResponse.SerializeToString,
+            ),
+            'GrantRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantRole,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GrantRoleRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GrantRoleResponse.SerializeToString,
+            ),
+            'RevokeRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeRole,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeRoleRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeRoleResponse.SerializeToString,
+            ),
+            'IssueApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueApiKey,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IssueApiKeyRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IssueApiKeyResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +276,222 @@ class GatewayService:
             '/layercake.gateway.v1.GatewayService/GetProfile',
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.SerializeToString,
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePrincipal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/CreatePrincipal',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrincipal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/GetPrincipal',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPrincipalRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPrincipalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrincipals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/ListPrincipals',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListPrincipalsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListPrincipalsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/GrantRole',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GrantRoleRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GrantRoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/RevokeRole',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeRoleRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeRoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/IssueApiKey',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IssueApiKeyRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IssueApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/RevokeApiKey',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/ListApiKeys',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

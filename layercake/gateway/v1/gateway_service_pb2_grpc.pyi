@@ -39,6 +39,26 @@ class GatewayServiceStub:
     """Accepts a batch of events; answers once each is durable in the INGEST stream."""
     GetProfile: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.GetProfileRequest, _gateway_service_pb2.GetProfileResponse]
     """Looks up a profile by `<type>:<value>` or by profile id."""
+    CreatePrincipal: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.CreatePrincipalRequest, _gateway_service_pb2.CreatePrincipalResponse]
+    """Admin RPCs (scope `admin`), always in the caller's own tenant. Each change
+    is an event recorded with the calling key's principal as its actor.
+
+    Creates a principal (person or system) with its first roles.
+    """
+    GetPrincipal: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.GetPrincipalRequest, _gateway_service_pb2.GetPrincipalResponse]
+    """Shows one principal."""
+    ListPrincipals: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.ListPrincipalsRequest, _gateway_service_pb2.ListPrincipalsResponse]
+    """Lists the tenant's principals by id."""
+    GrantRole: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.GrantRoleRequest, _gateway_service_pb2.GrantRoleResponse]
+    """Grants a principal a role."""
+    RevokeRole: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.RevokeRoleRequest, _gateway_service_pb2.RevokeRoleResponse]
+    """Revokes a role; the principal's keys lose its scopes on their next call."""
+    IssueApiKey: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.IssueApiKeyRequest, _gateway_service_pb2.IssueApiKeyResponse]
+    """Issues an API key for a principal, with scopes its roles grant."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.RevokeApiKeyRequest, _gateway_service_pb2.RevokeApiKeyResponse]
+    """Revokes an API key; it is refused from its next call."""
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.ListApiKeysRequest, _gateway_service_pb2.ListApiKeysResponse]
+    """Lists the tenant's API keys (of one principal, or all), by id."""
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -51,6 +71,26 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Accepts a batch of events; answers once each is durable in the INGEST stream."""
     GetProfile: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.GetProfileRequest, _gateway_service_pb2.GetProfileResponse]  # type: ignore[assignment]
     """Looks up a profile by `<type>:<value>` or by profile id."""
+    CreatePrincipal: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.CreatePrincipalRequest, _gateway_service_pb2.CreatePrincipalResponse]  # type: ignore[assignment]
+    """Admin RPCs (scope `admin`), always in the caller's own tenant. Each change
+    is an event recorded with the calling key's principal as its actor.
+
+    Creates a principal (person or system) with its first roles.
+    """
+    GetPrincipal: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.GetPrincipalRequest, _gateway_service_pb2.GetPrincipalResponse]  # type: ignore[assignment]
+    """Shows one principal."""
+    ListPrincipals: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.ListPrincipalsRequest, _gateway_service_pb2.ListPrincipalsResponse]  # type: ignore[assignment]
+    """Lists the tenant's principals by id."""
+    GrantRole: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.GrantRoleRequest, _gateway_service_pb2.GrantRoleResponse]  # type: ignore[assignment]
+    """Grants a principal a role."""
+    RevokeRole: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.RevokeRoleRequest, _gateway_service_pb2.RevokeRoleResponse]  # type: ignore[assignment]
+    """Revokes a role; the principal's keys lose its scopes on their next call."""
+    IssueApiKey: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.IssueApiKeyRequest, _gateway_service_pb2.IssueApiKeyResponse]  # type: ignore[assignment]
+    """Issues an API key for a principal, with scopes its roles grant."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.RevokeApiKeyRequest, _gateway_service_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """Revokes an API key; it is refused from its next call."""
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.ListApiKeysRequest, _gateway_service_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """Lists the tenant's API keys (of one principal, or all), by id."""
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The public API partners call with an API key
@@ -72,5 +112,73 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_service_pb2.GetProfileResponse, _abc.Awaitable[_gateway_service_pb2.GetProfileResponse]]:
         """Looks up a profile by `<type>:<value>` or by profile id."""
+
+    @_abc_1.abstractmethod
+    def CreatePrincipal(
+        self,
+        request: _gateway_service_pb2.CreatePrincipalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.CreatePrincipalResponse, _abc.Awaitable[_gateway_service_pb2.CreatePrincipalResponse]]:
+        """Admin RPCs (scope `admin`), always in the caller's own tenant. Each change
+        is an event recorded with the calling key's principal as its actor.
+
+        Creates a principal (person or system) with its first roles.
+        """
+
+    @_abc_1.abstractmethod
+    def GetPrincipal(
+        self,
+        request: _gateway_service_pb2.GetPrincipalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.GetPrincipalResponse, _abc.Awaitable[_gateway_service_pb2.GetPrincipalResponse]]:
+        """Shows one principal."""
+
+    @_abc_1.abstractmethod
+    def ListPrincipals(
+        self,
+        request: _gateway_service_pb2.ListPrincipalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.ListPrincipalsResponse, _abc.Awaitable[_gateway_service_pb2.ListPrincipalsResponse]]:
+        """Lists the tenant's principals by id."""
+
+    @_abc_1.abstractmethod
+    def GrantRole(
+        self,
+        request: _gateway_service_pb2.GrantRoleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.GrantRoleResponse, _abc.Awaitable[_gateway_service_pb2.GrantRoleResponse]]:
+        """Grants a principal a role."""
+
+    @_abc_1.abstractmethod
+    def RevokeRole(
+        self,
+        request: _gateway_service_pb2.RevokeRoleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.RevokeRoleResponse, _abc.Awaitable[_gateway_service_pb2.RevokeRoleResponse]]:
+        """Revokes a role; the principal's keys lose its scopes on their next call."""
+
+    @_abc_1.abstractmethod
+    def IssueApiKey(
+        self,
+        request: _gateway_service_pb2.IssueApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.IssueApiKeyResponse, _abc.Awaitable[_gateway_service_pb2.IssueApiKeyResponse]]:
+        """Issues an API key for a principal, with scopes its roles grant."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _gateway_service_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.RevokeApiKeyResponse, _abc.Awaitable[_gateway_service_pb2.RevokeApiKeyResponse]]:
+        """Revokes an API key; it is refused from its next call."""
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _gateway_service_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.ListApiKeysResponse, _abc.Awaitable[_gateway_service_pb2.ListApiKeysResponse]]:
+        """Lists the tenant's API keys (of one principal, or all), by id."""
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -21,7 +21,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class TenantCreated(_message.Message):
-    """Payloads of the gateway's own event log (stream per tenant).
+    """Payloads of the gateway's own event log: a stream per tenant (`tenant-<id>`)
+    and one per principal (`principal-<tenant>/<principal_id>`), which holds its
+    roles and its API keys.
 
     A tenant was created.
     """
@@ -65,15 +67,18 @@ class ApiKeyIssued(_message.Message):
     SCOPES_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     ISSUE_TIME_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     """Public key id (the part before the secret)."""
     secret_sha256: _builtins.str
     """SHA-256 hex of the secret."""
     display_name: _builtins.str
     """Human label."""
+    principal_id: _builtins.str
+    """The principal the key belongs to."""
     @_builtins.property
     def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Scopes granted, e.g. `ingest`, `profiles:read`, `admin`."""
+        """Scopes granted (within the principal's roles), e.g. `ingest`, `profiles:read`."""
 
     @_builtins.property
     def issue_time(self) -> _timestamp_pb2.Timestamp:
@@ -87,10 +92,11 @@ class ApiKeyIssued(_message.Message):
         scopes: _abc.Iterable[_builtins.str] | None = ...,
         display_name: _builtins.str = ...,
         issue_time: _timestamp_pb2.Timestamp | None = ...,
+        principal_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["issue_time", b"issue_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "issue_time", b"issue_time", "key_id", b"key_id", "scopes", b"scopes", "secret_sha256", b"secret_sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "issue_time", b"issue_time", "key_id", b"key_id", "principal_id", b"principal_id", "scopes", b"scopes", "secret_sha256", b"secret_sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -105,10 +111,13 @@ class ApiKeyRevoked(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     """Key id."""
     reason: _builtins.str
     """Why."""
+    principal_id: _builtins.str
+    """The principal the key belonged to."""
     @_builtins.property
     def revoke_time(self) -> _timestamp_pb2.Timestamp:
         """When."""
@@ -119,11 +128,112 @@ class ApiKeyRevoked(_message.Message):
         key_id: _builtins.str = ...,
         reason: _builtins.str = ...,
         revoke_time: _timestamp_pb2.Timestamp | None = ...,
+        principal_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["revoke_time", b"revoke_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "reason", b"reason", "revoke_time", b"revoke_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "principal_id", b"principal_id", "reason", b"reason", "revoke_time", b"revoke_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApiKeyRevoked: _TypeAlias = ApiKeyRevoked  # noqa: Y015
+
+@_typing.final
+class PrincipalCreated(_message.Message):
+    """A principal (person or system) was created in the tenant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    principal_id: _builtins.str
+    """Principal id, unique in the tenant."""
+    kind: _builtins.str
+    """`person` or `system`."""
+    display_name: _builtins.str
+    """Human name."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was created."""
+
+    def __init__(
+        self,
+        *,
+        principal_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "display_name", b"display_name", "kind", b"kind", "principal_id", b"principal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PrincipalCreated: _TypeAlias = PrincipalCreated  # noqa: Y015
+
+@_typing.final
+class RoleGranted(_message.Message):
+    """A principal was granted a role."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    GRANT_TIME_FIELD_NUMBER: _builtins.int
+    principal_id: _builtins.str
+    """Principal id."""
+    role: _builtins.str
+    """`viewer`, `editor`, `approver`, `operator` or `admin`."""
+    @_builtins.property
+    def grant_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        principal_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        grant_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["grant_time", b"grant_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grant_time", b"grant_time", "principal_id", b"principal_id", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoleGranted: _TypeAlias = RoleGranted  # noqa: Y015
+
+@_typing.final
+class RoleRevoked(_message.Message):
+    """A principal lost a role; its keys lose the scopes only that role granted, at once."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRINCIPAL_ID_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    principal_id: _builtins.str
+    """Principal id."""
+    role: _builtins.str
+    """The role."""
+    @_builtins.property
+    def revoke_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        principal_id: _builtins.str = ...,
+        role: _builtins.str = ...,
+        revoke_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["revoke_time", b"revoke_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["principal_id", b"principal_id", "revoke_time", b"revoke_time", "role", b"role"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoleRevoked: _TypeAlias = RoleRevoked  # noqa: Y015

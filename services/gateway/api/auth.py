@@ -1,10 +1,11 @@
 """Who is calling and may they: API key lookup, scope check and rate limit at the door.
 
-Keys are cached in memory, built from the `api_keys` read model at start. A miss
-reads the read model, so a key issued after start (by `services.gateway.admin`,
-or another replica) is found at once. Every replica follows the gateway's events
-with a broadcast subscription: an event of a tenant (a key revoked) drops that
-tenant's cached keys, so the next call reads the store and is refused.
+Keys are cached in memory with their principal's roles, built from the read model at
+start. A miss reads the read model, so a key issued after start (by
+`services.gateway.admin`, or another replica) is found at once. A change of what
+keys may do (a key revoked, a role granted or revoked) drops cached keys: at once
+on the replica that made it (`invalidate`), and on every replica through the
+gateway's events, which a broadcast subscription delivers (`on_gateway_event`).
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ from collections.abc import Iterable
 
 from services.gateway import handlers
 from services.gateway.domain import keys
-from services.gateway.domain.keys import KeyRecord, Principal
+from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.ratelimit import RateLimiter
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
+from services.kernel.principals import Scope
 from services.kernel.store.database import Database
 
 log = logging.getLogger(__name__)
 
 
 class KeyDirectory:
-    """API keys by id: cached, read from the database on a miss, dropped on a tenant's events."""
+    """API keys by id: cached, read from the database on a miss, dropped when they change."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -36,27 +38,38 @@ class KeyDirectory:
         record = self._cache.get(key_id)
         if record is None:
             changes = self._changes
-            record = await self.db.read(lambda s: handlers.find_api_key(s, key_id))
+            found = await self.db.read(lambda s: handlers.find_api_keys(s, [key_id]))
+            record = found.get(key_id)
             if record is not None and changes == self._changes:
                 self._cache[key_id] = record
         return record
 
     async def load(self) -> None:
-        """Builds the cache from the store: every key not revoked."""
+        """Builds the cache from the store: every key not revoked, with its principal's roles."""
         records = await self.db.read(handlers.active_api_keys)
         self._changes += 1
         self._cache = {r.key_id: r for r in records}
         log.info("api keys loaded", extra={"keys": len(records)})
 
+    def invalidate(self, tenant_id: str, principal_id: str | None = None) -> int:
+        """Forgets the cached keys of a principal (every principal of the tenant when None)
+        whose roles or keys changed; the next call reads them afresh. Returns how many."""
+        self._changes += 1
+        stale = [
+            key_id
+            for key_id, r in self._cache.items()
+            if r.tenant_id == tenant_id and principal_id in (None, r.principal.actor.id)
+        ]
+        for key_id in stale:
+            del self._cache[key_id]
+        return len(stale)
+
     async def on_gateway_event(self, envelope: Envelope) -> None:
         """Any change to a tenant's access drops its cached keys; the next call reads the store."""
-        self._changes += 1
-        dropped = [k for k, r in self._cache.items() if r.tenant_id == envelope.tenant_id]
-        for key_id in dropped:
-            del self._cache[key_id]
+        dropped = self.invalidate(envelope.tenant_id)
         log.info(
             "api key cache dropped a tenant's keys",
-            extra={"tenant": envelope.tenant_id, "type": envelope.type, "keys": len(dropped)},
+            extra={"tenant": envelope.tenant_id, "type": envelope.type, "keys": dropped},
         )
 
     def broadcast(self) -> BroadcastSpec:
@@ -77,12 +90,12 @@ class Gatekeeper:
         self.limiter = limiter
 
     async def admit(
-        self, metadata: Iterable[tuple[str, str | bytes]], scope: str, cost: int = 1
-    ) -> Principal:
+        self, metadata: Iterable[tuple[str, str | bytes]], scope: Scope, cost: int = 1
+    ) -> Caller:
         presented = keys.key_from_metadata((k, v) for k, v in metadata if isinstance(v, str))
         parsed = keys.parse_key(presented)
         record = await self.directory.get(parsed.key_id) if parsed is not None else None
-        principal = keys.authenticate(presented, record)
-        keys.authorize(principal, scope)
-        self.limiter.acquire(principal.key_id, cost)
-        return principal
+        caller = keys.authenticate(presented, record)
+        keys.authorize(caller, scope)
+        self.limiter.acquire(caller.key_id, cost)
+        return caller

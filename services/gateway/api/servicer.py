@@ -2,21 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from services.gateway import handlers
+from services.gateway import handlers, mapping
 from services.gateway.api.auth import Gatekeeper
-from services.gateway.domain import keys
+from services.gateway.domain.commands import (
+    CreatePrincipal,
+    GrantRole,
+    IssueApiKey,
+    RevokeApiKey,
+    RevokeRole,
+)
+from services.gateway.domain.keys import Caller
 from services.kernel.clock import Clock
+from services.kernel.principals import Actor, Principal, Scope
 from services.kernel.rpc import idempotency
 from services.kernel.rpc.server import Servicer
-from services.kernel.store.database import Database
+from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.unit_of_work import UnitOfWork
 
 Context = grpc.aio.ServicerContext[Any, Any]
+C = TypeVar("C")
+
+
+class Changed(Protocol):
+    """What an admin change answers: it names the principal whose roles or keys changed."""
+
+    @property
+    def principal(self) -> Principal: ...
+
+
+R = TypeVar("R", bound=Changed)
+M = TypeVar("M", bound=Message)
+
+
+# The admin API's mutating requests (AIP-155): retried with the same `request_id`, applied once.
+MutatingRequest = (
+    pb.CreatePrincipalRequest
+    | pb.GrantRoleRequest
+    | pb.RevokeRoleRequest
+    | pb.IssueApiKeyRequest
+    | pb.RevokeApiKeyRequest
+)
 
 
 class GatewayServicer(pb_grpc.GatewayServiceServicer):
@@ -25,24 +58,50 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         gate: Gatekeeper,
         ingest_log: handlers.IngestLog,
         profiles: handlers.ProfileDirectory,
+        layer: ServiceLayer,
         clock: Clock,
-        db: Database,
     ) -> None:
         self.gate = gate
-        self.db = db
         self.ingest_log = ingest_log
         self.profiles = profiles
+        self.layer = layer
         self.clock = clock
 
+    async def _admit(self, context: Context, scope: Scope, cost: int = 1) -> Caller:
+        return await self.gate.admit(context.invocation_metadata() or (), scope, cost)
+
+    async def _change(
+        self,
+        caller: Caller,
+        request: MutatingRequest,
+        response_type: type[M],
+        handler: Callable[[UnitOfWork, C, Actor], R],
+        command: C,
+        answer: Callable[[R], M],
+    ) -> M:
+        """Every admin change goes through here: applied once per `request_id` (the answer
+        recorded with the effects), the caller recorded as the actor, and this replica's key
+        cache told at once whose keys changed."""
+        key = idempotency.request_key(request.request_id, tenant_id=caller.tenant_id)
+        changed: list[Principal] = []
+
+        def apply(uow: UnitOfWork) -> M:
+            result = handler(uow, command, caller.actor)
+            changed.append(result.principal)
+            return answer(result)
+
+        response = await self.layer.run(idempotency.once, key, request, response_type, apply)
+        for principal in changed:
+            self.gate.directory.invalidate(principal.tenant_id, principal.actor.id)
+        return response
+
     async def Ingest(self, request: pb.IngestRequest, context: Context) -> pb.IngestResponse:
-        principal = await self.gate.admit(
-            context.invocation_metadata() or (), keys.INGEST, cost=max(1, len(request.events))
-        )
-        key = idempotency.request_key(request.request_id, tenant_id=principal.tenant_id)
+        caller = await self._admit(context, Scope.INGEST, cost=max(1, len(request.events)))
+        key = idempotency.request_key(request.request_id, tenant_id=caller.tenant_id)
 
         async def ingest() -> pb.IngestResponse:
             published = await handlers.ingest(
-                self.ingest_log, principal, request.events, self.clock.now()
+                self.ingest_log, caller, request.events, self.clock.now()
             )
             return pb.IngestResponse(
                 results=[
@@ -55,15 +114,130 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
 
         # Published events are deduplicated by message id, so the answer is recorded after.
         return await idempotency.once_async(
-            self.db, self.clock, key, request, pb.IngestResponse, ingest
+            self.layer.db, self.clock, key, request, pb.IngestResponse, ingest
         )
 
     async def GetProfile(
         self, request: pb.GetProfileRequest, context: Context
     ) -> pb.GetProfileResponse:
-        principal = await self.gate.admit(context.invocation_metadata() or (), keys.PROFILES_READ)
-        found = await handlers.get_profile(self.profiles, principal, request.profile_ref)
+        caller = await self._admit(context, Scope.PROFILES_READ)
+        found = await handlers.get_profile(self.profiles, caller, request.profile_ref)
         return pb.GetProfileResponse(profile=found.profile)
+
+    async def CreatePrincipal(
+        self, request: pb.CreatePrincipalRequest, context: Context
+    ) -> pb.CreatePrincipalResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        command = CreatePrincipal(
+            caller.tenant_id,
+            request.principal_id,
+            request.kind,
+            request.display_name,
+            tuple(request.roles),
+        )
+        return await self._change(
+            caller,
+            request,
+            pb.CreatePrincipalResponse,
+            handlers.create_principal,
+            command,
+            lambda p: pb.CreatePrincipalResponse(principal=mapping.principal_message(p)),
+        )
+
+    async def GetPrincipal(
+        self, request: pb.GetPrincipalRequest, context: Context
+    ) -> pb.GetPrincipalResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        found = await self.layer.read(
+            handlers.get_principal, caller.tenant_id, request.principal_id
+        )
+        return pb.GetPrincipalResponse(principal=mapping.principal_message(found))
+
+    async def ListPrincipals(
+        self, request: pb.ListPrincipalsRequest, context: Context
+    ) -> pb.ListPrincipalsResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        page = await self.layer.read(
+            handlers.list_principals, caller.tenant_id, request.page_size, request.page_token
+        )
+        return pb.ListPrincipalsResponse(
+            principals=[mapping.principal_message(p) for p in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def GrantRole(
+        self, request: pb.GrantRoleRequest, context: Context
+    ) -> pb.GrantRoleResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        command = GrantRole(caller.tenant_id, request.principal_id, request.role)
+        return await self._change(
+            caller,
+            request,
+            pb.GrantRoleResponse,
+            handlers.grant_role,
+            command,
+            lambda p: pb.GrantRoleResponse(principal=mapping.principal_message(p)),
+        )
+
+    async def RevokeRole(
+        self, request: pb.RevokeRoleRequest, context: Context
+    ) -> pb.RevokeRoleResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        command = RevokeRole(caller.tenant_id, request.principal_id, request.role)
+        return await self._change(
+            caller,
+            request,
+            pb.RevokeRoleResponse,
+            handlers.revoke_role,
+            command,
+            lambda p: pb.RevokeRoleResponse(principal=mapping.principal_message(p)),
+        )
+
+    async def IssueApiKey(
+        self, request: pb.IssueApiKeyRequest, context: Context
+    ) -> pb.IssueApiKeyResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        command = IssueApiKey(
+            caller.tenant_id, request.principal_id, tuple(request.scopes), request.display_name
+        )
+        return await self._change(
+            caller,
+            request,
+            pb.IssueApiKeyResponse,
+            handlers.issue_api_key,
+            command,
+            lambda k: pb.IssueApiKeyResponse(api_key=mapping.api_key_message(k.key), key=k.text),
+        )
+
+    async def RevokeApiKey(
+        self, request: pb.RevokeApiKeyRequest, context: Context
+    ) -> pb.RevokeApiKeyResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        command = RevokeApiKey(caller.tenant_id, request.key_id, request.reason)
+        return await self._change(
+            caller,
+            request,
+            pb.RevokeApiKeyResponse,
+            handlers.revoke_api_key,
+            command,
+            lambda k: pb.RevokeApiKeyResponse(api_key=mapping.api_key_message(k)),
+        )
+
+    async def ListApiKeys(
+        self, request: pb.ListApiKeysRequest, context: Context
+    ) -> pb.ListApiKeysResponse:
+        caller = await self._admit(context, Scope.ADMIN)
+        page = await self.layer.read(
+            handlers.list_api_keys,
+            caller.tenant_id,
+            request.principal_id,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListApiKeysResponse(
+            api_keys=[mapping.api_key_message(k) for k in page.items],
+            next_page_token=page.next_page_token,
+        )
 
 
 def gateway_servicer(servicer: GatewayServicer) -> Servicer:

@@ -12,9 +12,35 @@ class CreateTenant:
 
 
 @dataclass(frozen=True)
-class IssueApiKey:
+class CreatePrincipal:
     tenant_id: str
-    scopes: tuple[str, ...]
+    principal_id: str
+    kind: str
+    display_name: str = ""
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GrantRole:
+    tenant_id: str
+    principal_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class RevokeRole:
+    tenant_id: str
+    principal_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class IssueApiKey:
+    """Empty `scopes`: every scope the principal's roles grant now."""
+
+    tenant_id: str
+    principal_id: str
+    scopes: tuple[str, ...] = ()
     display_name: str = ""
 
 
@@ -27,9 +53,11 @@ class RevokeApiKey:
 
 @dataclass(frozen=True)
 class EnsureTenant:
-    """Create the tenant if missing; keep `current_key` if it still works, else issue one."""
+    """Create the tenant and its admin person principal if missing; keep `current_key` if it
+    still works with `scopes` (empty: every scope), else issue one for that principal."""
 
     tenant_id: str
-    scopes: tuple[str, ...]
+    principal_id: str = "admin"
+    scopes: tuple[str, ...] = ()
     current_key: str = ""
     display_name: str = ""

@@ -1,9 +1,11 @@
-"""What happens to a tenant, in the past tense; immutable, with aware UTC times."""
+"""What happens to a tenant and its principals, in the past tense; immutable, aware UTC times."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+from services.kernel.principals import PrincipalKind, Role, Scope
 
 
 @dataclass(frozen=True)
@@ -14,21 +16,47 @@ class TenantCreated:
 
 
 @dataclass(frozen=True)
+class PrincipalCreated:
+    principal_id: str
+    kind: PrincipalKind
+    display_name: str
+    create_time: datetime
+
+
+@dataclass(frozen=True)
+class RoleGranted:
+    principal_id: str
+    role: Role
+    grant_time: datetime
+
+
+@dataclass(frozen=True)
+class RoleRevoked:
+    principal_id: str
+    role: Role
+    revoke_time: datetime
+
+
+@dataclass(frozen=True)
 class ApiKeyIssued:
     """Only the SHA-256 of the secret is ever recorded."""
 
+    principal_id: str
     key_id: str
     secret_sha256: str
-    scopes: tuple[str, ...]
+    scopes: frozenset[Scope]
     display_name: str
     issue_time: datetime
 
 
 @dataclass(frozen=True)
 class ApiKeyRevoked:
+    principal_id: str
     key_id: str
     reason: str
     revoke_time: datetime
 
 
-TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked
+TenantEvent = TenantCreated
+PrincipalEvent = PrincipalCreated | RoleGranted | RoleRevoked | ApiKeyIssued | ApiKeyRevoked
+GatewayEvent = TenantEvent | PrincipalEvent

@@ -1,8 +1,9 @@
-"""API keys: their shape, how secrets are checked, and what scopes grant.
+"""API keys: their shape, how secrets are checked, and what a key may do.
 
 A key reads `lc_<key_id>_<secret>`. The key id is public (it names the key in
 logs and events); only the SHA-256 of the secret is kept, and a presented
-secret is compared in constant time.
+secret is compared in constant time. A key belongs to a principal and may do
+what its own scopes and its principal's current roles both allow.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.kernel.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from services.kernel.principals import Actor
+from services.gateway.domain.errors import ScopeMissing
+from services.kernel.errors import InvalidArgument, Unauthenticated
+from services.kernel.principals import Actor, Principal, Scope
 
 PREFIX = "lc_"
 KEY_ID = re.compile(r"^[a-z0-9]{8,32}$")
 MAX_SECRET = 128
 
-INGEST = "ingest"
-PROFILES_READ = "profiles:read"
-ADMIN = "admin"
-SCOPES = frozenset({INGEST, PROFILES_READ, ADMIN})
+SCOPE_NAMES = sorted(s.value for s in Scope)
 
 
 @dataclass(frozen=True)
@@ -53,27 +52,39 @@ class NewKey:
 
 @dataclass(frozen=True)
 class KeyRecord:
-    """What the gateway knows of an issued key (from its read model)."""
+    """What the gateway knows of an issued key and of its principal now (from its read model)."""
 
     key_id: str
-    tenant_id: str
     secret_sha256: str
-    scopes: frozenset[str]
+    scopes: frozenset[Scope]
+    principal: Principal
     revoked: bool = False
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
 
 
 @dataclass(frozen=True)
-class Principal:
-    """Who is calling: the tenant comes from the key, never from the request."""
+class Caller:
+    """Who is calling: a key of a principal; the tenant comes from the key, never the request."""
 
-    tenant_id: str
     key_id: str
-    scopes: frozenset[str]
+    key_scopes: frozenset[Scope]
+    principal: Principal
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
 
     @property
     def actor(self) -> Actor:
-        """Recorded on the events this key causes (until keys belong to principals)."""
-        return Actor.system(f"api_key:{self.key_id}")
+        return self.principal.actor
+
+    @property
+    def scopes(self) -> frozenset[Scope]:
+        """The key's scopes that the principal's roles grant now: a revoked role narrows them."""
+        return self.key_scopes & self.principal.scopes
 
 
 def new_key() -> NewKey:
@@ -103,7 +114,7 @@ def key_from_metadata(metadata: Iterable[tuple[str, str]]) -> str:
     return headers.get("x-api-key", "").strip()
 
 
-def authenticate(presented: str, record: KeyRecord | None) -> Principal:
+def authenticate(presented: str, record: KeyRecord | None) -> Caller:
     """The caller behind a key, or Unauthenticated for a missing, unknown or revoked one."""
     parsed = parse_key(presented)
     if parsed is None or record is None or record.key_id != parsed.key_id:
@@ -112,37 +123,37 @@ def authenticate(presented: str, record: KeyRecord | None) -> Principal:
         raise Unauthenticated("missing or unknown API key")
     if record.revoked:
         raise Unauthenticated("API key revoked")
-    return Principal(record.tenant_id, record.key_id, record.scopes)
+    return Caller(record.key_id, record.scopes, record.principal)
 
 
-def works(presented: str, record: KeyRecord | None, scopes: Iterable[str]) -> bool:
-    """Whether `presented` authenticates against `record` and grants every one of `scopes`."""
+def works(presented: str, record: KeyRecord | None, scopes: Iterable[Scope]) -> bool:
+    """Whether `presented` authenticates against `record` and may use every one of `scopes`."""
     try:
-        principal = authenticate(presented, record)
+        caller = authenticate(presented, record)
     except Unauthenticated:
         return False
-    return all(grants(principal.scopes, s) for s in scopes)
+    return set(scopes) <= caller.scopes
 
 
-def grants(scopes: Iterable[str], needed: str) -> bool:
-    """`admin` implies every scope."""
-    held = set(scopes)
-    return ADMIN in held or needed in held
+def authorize(caller: Caller, needed: Scope) -> None:
+    """PermissionDenied naming the scope, and whether the key or the principal's roles lack it."""
+    if needed in caller.scopes:
+        return
+    if needed not in caller.key_scopes:
+        raise ScopeMissing(f"API key {caller.key_id} lacks scope {needed.value!r}")
+    roles = ", ".join(sorted(caller.principal.roles)) or "none"
+    raise ScopeMissing(
+        f"API key {caller.key_id} lacks scope {needed.value!r}: the roles of "
+        f"{caller.actor} ({roles}) no longer grant it"
+    )
 
 
-def authorize(principal: Principal, needed: str) -> None:
-    if not grants(principal.scopes, needed):
-        raise PermissionDenied(f"API key {principal.key_id} lacks scope {needed!r}")
-
-
-def check_scopes(scopes: Iterable[str], field: str = "scopes") -> tuple[str, ...]:
-    """Known scopes, deduplicated and sorted; InvalidArgument names the first unknown one."""
-    wanted = sorted(set(scopes))
-    if not wanted:
-        raise InvalidArgument.field(field, f"at least one of {sorted(SCOPES)} is required")
-    unknown = [s for s in wanted if s not in SCOPES]
+def check_scopes(scopes: Iterable[str], field: str = "scopes") -> frozenset[Scope]:
+    """Known scopes; InvalidArgument names the first unknown one."""
+    wanted = set(scopes)
+    unknown = sorted(s for s in wanted if s not in SCOPE_NAMES)
     if unknown:
         raise InvalidArgument.field(
-            field, f"unknown scope {unknown[0]!r}; expected one of {sorted(SCOPES)}"
+            field, f"unknown scope {unknown[0][:40]!r}; expected one of {', '.join(SCOPE_NAMES)}"
         )
-    return tuple(wanted)
+    return frozenset(Scope(s) for s in wanted)

@@ -1,4 +1,4 @@
-"""The gateway's read models: tenants and API keys (hashed), rebuilt from tenant streams."""
+"""The gateway's read models: tenants, principals and API keys (hashed), rebuilt from streams."""
 
 from __future__ import annotations
 
@@ -17,6 +17,18 @@ tenants = Table(
     Column("create_time", UtcDateTime, nullable=False),
 )
 
+principals = Table(
+    "principals",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("principal_id", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("display_name", String(200), nullable=False),
+    Column("roles", String(200), nullable=False),  # space-separated, sorted
+    Column("version", Integer, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
 api_keys = Table(
     "api_keys",
     metadata,
@@ -28,6 +40,7 @@ api_keys = Table(
     Column("issue_time", UtcDateTime, nullable=False),
     Column("revoke_time", UtcDateTime, nullable=True),
     Column("revoke_reason", String(500), nullable=False),
+    Column("principal_id", String(128), nullable=False, server_default=""),
 )
 
-Index("ix_api_keys_tenant", api_keys.c.tenant_id)
+Index("ix_api_keys_principal", api_keys.c.tenant_id, api_keys.c.principal_id)

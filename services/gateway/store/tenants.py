@@ -1,20 +1,43 @@
-"""The tenant repository (aggregates from their streams) and key lookups (read model)."""
+"""Repositories of the gateway's aggregates: each rebuilt from its stream, saved by appending."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Row, select
-from sqlalchemy.orm import Session
-
 from services.gateway import mapping
-from services.gateway.domain.keys import KeyRecord
+from services.gateway.domain import accounts
+from services.gateway.domain.accounts import Account
+from services.gateway.domain.events import GatewayEvent, TenantCreated
 from services.gateway.domain.tenant import Tenant, stream_id
-from services.gateway.store.tables import api_keys
 from services.kernel import telemetry
 from services.kernel.principals import Actor
-from services.kernel.store.records import EventMetadata
+from services.kernel.store.records import EventMetadata, StoredEvent
 from services.kernel.store.unit_of_work import UnitOfWork
+
+
+def _events(stored: list[StoredEvent]) -> list[GatewayEvent]:
+    return [mapping.EVENTS.decode(s, None) for s in stored]
+
+
+def _append(
+    uow: UnitOfWork,
+    stream: str,
+    version: int,
+    tenant_id: str,
+    pending: list[GatewayEvent],
+    actor: Actor,
+) -> None:
+    """Appends `pending` after `version`, recording `actor`, and queues what every gateway
+    replica must hear of (outbox, same transaction); a stale version is ConcurrencyError."""
+    traceparent = telemetry.current_traceparent()
+    uow.append(
+        stream,
+        version,
+        [mapping.EVENTS.new_event(e, None) for e in pending],
+        EventMetadata(tenant_id=tenant_id, actor=actor, traceparent=traceparent),
+    )
+    for event in pending:
+        message = mapping.integration_event(tenant_id, event, uow.now(), traceparent)
+        if message is not None:
+            uow.publish(message)
 
 
 class TenantRepository:
@@ -26,43 +49,37 @@ class TenantRepository:
         stored = self.uow.events.load(stream_id(tenant_id))
         if not stored:
             return Tenant(tenant_id=tenant_id)
-        return Tenant.replay((mapping.EVENTS.decode(s, None) for s in stored), stored[-1].version)
+        return Tenant.replay(_events(stored), stored[-1].version)
 
     def save(self, tenant: Tenant, actor: Actor) -> None:
-        """Appends the pending events; a stale version raises ConcurrencyError."""
-        if not tenant.pending:
+        if tenant.pending:
+            pending: list[GatewayEvent] = list(tenant.pending)
+            _append(self.uow, tenant.stream_id, tenant.version, tenant.tenant_id, pending, actor)
+            tenant.saved()
+
+
+class AccountRepository:
+    """Principals' accounts, with their roles and keys."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, tenant_id: str, principal_id: str) -> Account:
+        """The account rebuilt from its stream; a blank one (not `exists`) when there is none."""
+        blank = Account(tenant_id=tenant_id, principal_id=principal_id)
+        if not accounts.is_principal_id(principal_id):
+            return blank  # never a stream; create() names the field, the rest say not found
+        stored = self.uow.events.load(blank.stream_id)
+        if not stored:
+            return blank
+        events = [e for e in _events(stored) if not isinstance(e, TenantCreated)]
+        account = Account.replay(events, stored[-1].version)
+        account.tenant_id = tenant_id
+        return account
+
+    def save(self, account: Account, actor: Actor) -> None:
+        if not account.pending:
             return
-        new_events = [mapping.EVENTS.new_event(e, None) for e in tenant.pending]
-        traceparent = telemetry.current_traceparent()
-        self.uow.append(
-            tenant.stream_id,
-            tenant.version,
-            new_events,
-            EventMetadata(tenant_id=tenant.tenant_id, actor=actor, traceparent=traceparent),
-        )
-        for event in tenant.pending:
-            message = mapping.integration_event(tenant.tenant_id, event, traceparent)
-            if message is not None:
-                self.uow.publish(message)
-        tenant.saved()
-
-
-def find_key(session: Session, key_id: str) -> KeyRecord | None:
-    row = session.execute(select(api_keys).where(api_keys.c.key_id == key_id)).one_or_none()
-    return None if row is None else _record(row)
-
-
-def _record(row: Row[Any]) -> KeyRecord:
-    return KeyRecord(
-        key_id=row.key_id,
-        tenant_id=row.tenant_id,
-        secret_sha256=row.secret_sha256,
-        scopes=frozenset(row.scopes.split()),
-        revoked=row.revoke_time is not None,
-    )
-
-
-def active_keys(session: Session) -> list[KeyRecord]:
-    """Every key not revoked: what a gateway's key cache starts from."""
-    rows = session.execute(select(api_keys).where(api_keys.c.revoke_time.is_(None)))
-    return [_record(row) for row in rows]
+        pending: list[GatewayEvent] = list(account.pending)
+        _append(self.uow, account.stream_id, account.version, account.tenant_id, pending, actor)
+        account.saved()

@@ -42,10 +42,14 @@ def gateway_uow(gateway_db: Database) -> UnitOfWorkFactory:
     return UnitOfWorkFactory(gateway_db.sessions, SystemClock(), PROJECTIONS)
 
 
+OPERATOR = Actor.system("test")
+
+
 def new_key(uow: UnitOfWorkFactory, tenant: str, *scopes: str) -> str:
-    """A working key of `tenant` (created if missing) with `scopes`, as the operator makes it."""
+    """A new key of `tenant`'s admin principal (both created if missing) with `scopes`, as
+    the operator makes it."""
     with uow() as unit:
-        issued, _ = handlers.ensure_tenant(unit, EnsureTenant(tenant, scopes), Actor.system("test"))
+        issued, _ = handlers.ensure_tenant(unit, EnsureTenant(tenant, "admin", scopes), OPERATOR)
     return issued.text
 
 

@@ -83,7 +83,7 @@ async def test_profile_get_as_json_and_table(gateway: RunningGateway) -> None:
 
 
 async def test_errors_are_one_line_with_the_code(gateway: RunningGateway) -> None:
-    missing = await cli(gateway, gateway.key("admin"), "profile", "get", "email:nobody@example.com")
+    missing = await cli(gateway, gateway.key(), "profile", "get", "email:nobody@example.com")
     assert missing.exit_code == 1
     assert missing.output.strip() == "error: NOT_FOUND: no profile 'email:nobody@example.com'"
     denied = await cli(gateway, gateway.key("ingest"), "profile", "get", "cookie_id:x")

@@ -147,7 +147,7 @@ async def test_wrong_secret_is_unauthenticated(gateway: RunningGateway) -> None:
 
 async def test_key_issued_after_start_works_through_x_api_key(gateway: RunningGateway) -> None:
     await gateway.stub.Ingest(
-        gpb.IngestRequest(events=[event()]), metadata=(("x-api-key", gateway.key("admin")),)
+        gpb.IngestRequest(events=[event()]), metadata=(("x-api-key", gateway.key()),)
     )
 
 
@@ -220,7 +220,7 @@ async def test_get_profile_asks_identity_in_the_keys_tenant(
 async def test_get_profile_errors_of_identity_come_back_mapped(
     gateway: RunningGateway, identity: RunningIdentity
 ) -> None:
-    key = auth(gateway.key("admin"))
+    key = auth(gateway.key())
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await gateway.stub.GetProfile(
             gpb.GetProfileRequest(profile_ref="email:nobody@example.com"), metadata=key
@@ -237,7 +237,7 @@ async def test_get_profile_validates_before_asking_identity(
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as bad:
         await gateway.stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref=" "), metadata=auth(gateway.key("admin"))
+            gpb.GetProfileRequest(profile_ref=" "), metadata=auth(gateway.key())
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details(bad.value)[0] == ["profile_ref"]
@@ -252,7 +252,7 @@ async def test_slow_identity_hits_the_deadline(
     with pytest.raises(grpc.aio.AioRpcError) as late:
         await gateway.stub.GetProfile(
             gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"),
-            metadata=auth(gateway.key("admin")),
+            metadata=auth(gateway.key()),
             timeout=5,
         )
     # the partner's own deadline was 5 s: the gateway says which hop ran out of time

@@ -1,8 +1,9 @@
-"""Tenant streams, their read models, replay, and the operator's ensure-tenant."""
+"""Tenant and principal streams, their read models, replay, and the operator's commands."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,107 +16,195 @@ from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from services.gateway import handlers
 from services.gateway.admin import app as admin_app
 from services.gateway.bootstrap import build
-from services.gateway.domain.commands import CreateTenant, IssueApiKey, RevokeApiKey
-from services.gateway.domain.errors import ApiKeyAlreadyRevoked, TenantAlreadyExists
-from services.gateway.store.tables import api_keys, tenants
-from services.gateway.store.tenants import TenantRepository
+from services.gateway.domain.commands import (
+    CreatePrincipal,
+    CreateTenant,
+    GrantRole,
+    IssueApiKey,
+    RevokeApiKey,
+    RevokeRole,
+)
+from services.gateway.domain.errors import (
+    ApiKeyAlreadyRevoked,
+    ApiKeyNotFound,
+    TenantAlreadyExists,
+    TenantNotFound,
+)
+from services.gateway.store.tables import api_keys, principals, tenants
+from services.gateway.store.tenants import AccountRepository
 from services.kernel.config import load_settings
 from services.kernel.errors import ConcurrencyError
-from services.kernel.principals import Actor
+from services.kernel.principals import Actor, PrincipalKind, Role, Scope
 from services.kernel.store.database import Database
 from services.kernel.store.event_store import EventStore
 from services.kernel.store.projections import replay
+from services.kernel.store.schema import outbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.gateway.conftest import RunningGateway
 
 OPERATOR = Actor.system("operator")
+ANN = Actor("ann", PrincipalKind.PERSON)
 
 
-def rows(db: Database) -> tuple[list[Any], list[Any]]:
+def rows(db: Database) -> tuple[list[Any], ...]:
     with db.transaction() as s:
-        return (
-            [tuple(r) for r in s.execute(select(tenants).order_by(tenants.c.tenant_id))],
-            [tuple(r) for r in s.execute(select(api_keys).order_by(api_keys.c.key_id))],
+        return tuple(
+            [tuple(r) for r in s.execute(select(table).order_by(*table.primary_key.columns))]
+            for table in (tenants, principals, api_keys)
         )
 
 
-def stream(db: Database, tenant: str) -> list[tuple[int, str, Actor]]:
+def stream(db: Database, stream_id: str) -> list[tuple[int, str, Actor]]:
     with db.transaction() as s:
-        return [
-            (e.version, e.type, e.metadata.actor) for e in EventStore(s).load(f"tenant-{tenant}")
-        ]
+        return [(e.version, e.type, e.metadata.actor) for e in EventStore(s).load(stream_id)]
 
 
-def test_tenant_and_keys_are_events_with_the_actor(
+def tenant_with_ann(uow: UnitOfWorkFactory, *roles: str) -> str:
+    tenant = random_id("t")
+    with uow() as unit:
+        handlers.create_tenant(unit, CreateTenant(tenant, "Acme"), OPERATOR)
+    with uow() as unit:
+        handlers.create_principal(
+            unit, CreatePrincipal(tenant, "ann", "person", "", roles), OPERATOR
+        )
+    return tenant
+
+
+def test_principals_roles_and_keys_are_events_with_the_acting_principal(
     gateway_db: Database, gateway_uow: UnitOfWorkFactory
 ) -> None:
-    tenant = random_id("t")
+    tenant = tenant_with_ann(gateway_uow, "editor")
     with gateway_uow() as uow:
-        handlers.create_tenant(uow, CreateTenant(tenant, "Acme"), OPERATOR)
+        key = handlers.issue_api_key(uow, IssueApiKey(tenant, "ann", ("ingest",), "ci"), ANN)
     with gateway_uow() as uow:
-        key = handlers.issue_api_key(uow, IssueApiKey(tenant, ("ingest",), "ci"), OPERATOR)
+        handlers.revoke_role(uow, RevokeRole(tenant, "ann", "editor"), ANN)
     assert key.text.startswith(f"lc_{key.key_id}_")
-    assert stream(gateway_db, tenant) == [
-        (1, "layercake.gateway.v1.TenantCreated", OPERATOR),
-        (2, "layercake.gateway.v1.ApiKeyIssued", OPERATOR),
+    assert stream(gateway_db, f"tenant-{tenant}") == [
+        (1, "layercake.gateway.v1.TenantCreated", OPERATOR)
     ]
-    _, keys = rows(gateway_db)
+    assert stream(gateway_db, f"principal-{tenant}/ann") == [
+        (1, "layercake.gateway.v1.PrincipalCreated", OPERATOR),
+        (2, "layercake.gateway.v1.RoleGranted", OPERATOR),
+        (3, "layercake.gateway.v1.ApiKeyIssued", ANN),
+        (4, "layercake.gateway.v1.RoleRevoked", ANN),
+    ]
+    _, people, keys = rows(gateway_db)
+    assert [(p[1], p[2], p[4], p[5]) for p in people if p[0] == tenant] == [
+        ("ann", "person", "", 4)
+    ]
     [row] = [r for r in keys if r[0] == key.key_id]
     assert key.text.split("_", 2)[2] not in str(row)  # the secret itself is never stored
     with gateway_uow() as uow, pytest.raises(TenantAlreadyExists):
         handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
+    with gateway_uow() as uow, pytest.raises(TenantNotFound):
+        handlers.create_principal(uow, CreatePrincipal("ghost", "ann", "person"), OPERATOR)
 
 
-def test_revoke_twice_is_refused(gateway_uow: UnitOfWorkFactory) -> None:
-    tenant = random_id("t")
+def test_role_and_key_changes_go_to_the_outbox_for_every_replica(
+    gateway_db: Database, gateway_uow: UnitOfWorkFactory
+) -> None:
+    tenant = tenant_with_ann(gateway_uow, "viewer")
     with gateway_uow() as uow:
-        handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
+        key = handlers.issue_api_key(uow, IssueApiKey(tenant, "ann"), OPERATOR)
     with gateway_uow() as uow:
-        key = handlers.issue_api_key(uow, IssueApiKey(tenant, ("admin",)), OPERATOR)
+        handlers.grant_role(uow, GrantRole(tenant, "ann", "editor"), OPERATOR)
     with gateway_uow() as uow:
         handlers.revoke_api_key(uow, RevokeApiKey(tenant, key.key_id), OPERATOR)
+    with gateway_db.transaction() as s:
+        subjects = s.execute(
+            select(outbox.c.subject).where(outbox.c.tenant_id == tenant).order_by(outbox.c.id)
+        ).scalars()
+        assert list(subjects) == [
+            f"layercake.{tenant}.gateway.role_granted",  # viewer, at creation
+            f"layercake.{tenant}.gateway.role_granted",
+            f"layercake.{tenant}.gateway.api_key_revoked",
+        ]
+
+
+def test_revoke_a_key_once_and_only_in_its_tenant(gateway_uow: UnitOfWorkFactory) -> None:
+    tenant, other = tenant_with_ann(gateway_uow, "admin"), tenant_with_ann(gateway_uow, "admin")
+    with gateway_uow() as uow:
+        key = handlers.issue_api_key(uow, IssueApiKey(tenant, "ann"), OPERATOR)
+    with gateway_uow() as uow, pytest.raises(ApiKeyNotFound):
+        handlers.revoke_api_key(uow, RevokeApiKey(other, key.key_id), OPERATOR)
+    with gateway_uow() as uow:
+        revoked = handlers.revoke_api_key(uow, RevokeApiKey(tenant, key.key_id), OPERATOR)
+    assert revoked.revoke_time is not None and revoked.effective_scopes == frozenset()
     with gateway_uow() as uow, pytest.raises(ApiKeyAlreadyRevoked):
         handlers.revoke_api_key(uow, RevokeApiKey(tenant, key.key_id), OPERATOR)
 
 
 def test_a_stale_writer_loses(gateway_uow: UnitOfWorkFactory) -> None:
-    tenant = random_id("t")
-    with gateway_uow() as uow:
-        handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
+    tenant = tenant_with_ann(gateway_uow, "admin")
     with gateway_uow() as first, gateway_uow() as second:
-        a = TenantRepository(first).get(tenant)
+        a = AccountRepository(first).get(tenant, "ann")
         a.issue_key("k1aaaaaa", "ab" * 32, ["admin"], "", first.now())
-        TenantRepository(first).save(a, OPERATOR)
+        AccountRepository(first).save(a, OPERATOR)
         first.commit()
-        b = TenantRepository(second).get(tenant)
-        b.version = 1  # as read before the first writer committed
-        b.issue_key("k2bbbbbb", "cd" * 32, ["admin"], "", second.now())
+        b = AccountRepository(second).get(tenant, "ann")
+        b.version = 2  # as read before the first writer committed
+        b.revoke_role("admin", second.now())
         with pytest.raises(ConcurrencyError):
-            TenantRepository(second).save(b, OPERATOR)
+            AccountRepository(second).save(b, OPERATOR)
 
 
-def test_replay_rebuilds_tenants_and_api_keys(
+def test_the_door_reads_a_key_with_its_principals_current_roles(
+    gateway_uow: UnitOfWorkFactory, gateway_db: Database
+) -> None:
+    tenant = tenant_with_ann(gateway_uow, "editor", "approver")
+    with gateway_uow() as uow:
+        key = handlers.issue_api_key(uow, IssueApiKey(tenant, "ann"), OPERATOR)
+    with gateway_uow() as uow:
+        handlers.revoke_role(uow, RevokeRole(tenant, "ann", "approver"), OPERATOR)
+    with gateway_db.transaction() as s:
+        record = handlers.find_api_keys(s, [key.key_id, "missing0"])[key.key_id]
+    assert Scope.ASSETS_APPROVE in record.scopes
+    assert record.principal.roles == {Role.EDITOR}
+    assert record.principal.actor == ANN and record.tenant_id == tenant
+
+
+def test_pages_of_principals_and_keys(gateway_uow: UnitOfWorkFactory) -> None:
+    tenant = tenant_with_ann(gateway_uow, "admin")
+    for name in ("bob", "cy", "dee"):
+        with gateway_uow() as uow:
+            handlers.create_principal(
+                uow, CreatePrincipal(tenant, name, "system", "", ("viewer",)), OPERATOR
+            )
+    seen: list[str] = []
+    token = ""
+    with gateway_uow() as uow:
+        while True:
+            page = handlers.list_principals(uow, tenant, 3, token)
+            seen += [p.principal_id for p in page.items]
+            token = page.next_page_token
+            if not token:
+                break
+        assert seen == ["ann", "bob", "cy", "dee"]
+        assert handlers.list_api_keys(uow, tenant, "", 0, "").items == []
+
+
+def test_replay_rebuilds_tenants_principals_and_api_keys(
     gateway_db: Database, gateway_uow: UnitOfWorkFactory, tmp_path: Path
 ) -> None:
     for _ in range(2):
-        tenant = random_id("t")
+        tenant = tenant_with_ann(gateway_uow, "editor", "viewer")
         with gateway_uow() as uow:
-            handlers.create_tenant(uow, CreateTenant(tenant), OPERATOR)
+            handlers.issue_api_key(uow, IssueApiKey(tenant, "ann", ("ingest",)), OPERATOR)
         with gateway_uow() as uow:
-            kept = handlers.issue_api_key(uow, IssueApiKey(tenant, ("ingest",)), OPERATOR)
-        with gateway_uow() as uow:
-            gone = handlers.issue_api_key(uow, IssueApiKey(tenant, ("admin",)), OPERATOR)
+            gone = handlers.issue_api_key(uow, IssueApiKey(tenant, "ann"), OPERATOR)
         with gateway_uow() as uow:
             handlers.revoke_api_key(uow, RevokeApiKey(tenant, gone.key_id, "test"), OPERATOR)
+        with gateway_uow() as uow:
+            handlers.revoke_role(uow, RevokeRole(tenant, "ann", "viewer"), OPERATOR)
     before = rows(gateway_db)
-    assert len(before[1]) == 4 and kept.key_id in {r[0] for r in before[1]}
+    assert [len(table) for table in before] == [2, 2, 4]
     with gateway_db.transaction() as s:
-        s.execute(delete(api_keys))
-        s.execute(delete(tenants))
+        for table in (api_keys, principals, tenants):
+            s.execute(delete(table))
     app = build(load_settings("gateway", {"LAYERCAKE_STATE_DIR": str(tmp_path)}))
     with gateway_db.transaction() as s:
-        assert replay(s, app.projections) == 8
+        assert replay(s, app.projections) == 2 * 8
     assert rows(gateway_db) == before
 
 
@@ -138,12 +227,15 @@ def test_ensure_tenant_is_idempotent(gateway_db: Database, tmp_path: Path) -> No
     assert env_file.stat().st_mode & 0o777 == 0o600
     again = admin(gateway_db, tmp_path, *args)
     assert again.exit_code == 0 and again.stdout.strip() == key
-    assert [t for _, t, _ in stream(gateway_db, tenant)] == [
-        "layercake.gateway.v1.TenantCreated",
-        "layercake.gateway.v1.ApiKeyIssued",
+    gateway_admin = Actor.system("gateway-admin")
+    assert stream(gateway_db, f"principal-{tenant}/admin") == [
+        (1, "layercake.gateway.v1.PrincipalCreated", gateway_admin),
+        (2, "layercake.gateway.v1.RoleGranted", gateway_admin),
+        (3, "layercake.gateway.v1.ApiKeyIssued", gateway_admin),
     ]
-    _, keys = rows(gateway_db)
-    assert [r[3] for r in keys if r[1] == tenant] == ["admin"]
+    _, people, keys = rows(gateway_db)
+    assert [(p[1], p[2], p[4]) for p in people if p[0] == tenant] == [("admin", "person", "admin")]
+    assert [r[3] for r in keys if r[1] == tenant] == [" ".join(sorted(s.value for s in Scope))]
 
 
 def test_ensure_tenant_replaces_a_key_that_no_longer_works(
@@ -188,6 +280,49 @@ def test_admin_refuses_unknown_scopes_without_a_traceback(
     )
     assert result.exit_code == 1
     assert "unknown scope 'root'" in result.output and "Traceback" not in result.output
+
+
+def test_admin_commands_manage_principals_roles_and_keys(
+    gateway_db: Database, tmp_path: Path
+) -> None:
+    tenant = random_id("t")
+    admin(gateway_db, tmp_path, "ensure-tenant", "--tenant", tenant, "--env-file", "/dev/null")
+
+    def run(*args: str) -> Any:
+        result = admin(gateway_db, tmp_path, "--actor", "person:root", *args, "--tenant", tenant)
+        assert result.exit_code == 0, result.output
+        return result
+
+    run("create-principal", "--principal", "ci", "--kind", "system", "--roles", "editor")
+    run("grant-role", "--principal", "ci", "--role", "operator")
+    key = run("issue-key", "--principal", "ci", "--scopes", "ingest").stdout.strip()
+    run("revoke-role", "--principal", "ci", "--role", "editor")
+    listing = json.loads(run("list", "-o", "json").stdout)
+    ci = next(p for p in listing if p["principal_id"] == "ci")
+    assert (ci["kind"], ci["roles"]) == ("system", ["operator"])
+    assert [(k["key_id"], k["effective_scopes"]) for k in ci["keys"]] == [
+        (key.split("_")[1], ["ingest"])
+    ]
+    run("revoke-key", "--key-id", key.split("_")[1], "--reason", "rotated")
+    text = run("list").stdout
+    assert "system:ci  roles: operator" in text and "revoked" in text
+    assert stream(gateway_db, f"principal-{tenant}/ci")[-1][2] == Actor(
+        "root", PrincipalKind.PERSON
+    )
+    beyond = admin(
+        gateway_db,
+        tmp_path,
+        "issue-key",
+        "--tenant",
+        tenant,
+        "--principal",
+        "ci",
+        "--scopes",
+        "admin",
+    )
+    assert beyond.exit_code == 1 and "scope 'admin' is not granted" in beyond.output
+    bad_actor = admin(gateway_db, tmp_path, "--actor", "root", "list", "--tenant", tenant)
+    assert bad_actor.exit_code == 2 and "--actor" in bad_actor.output
 
 
 async def test_key_from_admin_works_on_a_running_gateway(

@@ -9,12 +9,15 @@ from google.protobuf import json_format
 
 from layercake.events.v1 import ingest_pb2
 from services.gateway import handlers, mapping
-from services.gateway.domain.keys import Principal
+from services.gateway.domain.keys import Caller
 from services.kernel.errors import InvalidArgument
+from services.kernel.principals import Actor, Principal, PrincipalKind, Scope
 from tests.unit.gateway.fakes import FakeIngestLog, FakeProfiles
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
-ACME = Principal("acme", "k1", frozenset({"admin"}))
+ACME = Caller(
+    "k1", frozenset(Scope), Principal("acme", Actor("ann", PrincipalKind.PERSON), frozenset())
+)
 
 
 def event(message_id: str, **extra: object) -> ingest_pb2.IngestEvent:

@@ -10,11 +10,17 @@ from typing import Any, cast
 from services.gateway.api.auth import KeyDirectory
 from services.gateway.domain.keys import KeyRecord
 from services.kernel.messaging.envelope import Envelope
+from services.kernel.principals import Actor, Principal, Role, Scope
 from services.kernel.store.database import Database
 
 
-def record(key_id: str, tenant: str, revoked: bool = False) -> KeyRecord:
-    return KeyRecord(key_id, tenant, "0" * 64, frozenset({"ingest"}), revoked)
+def record(key_id: str, tenant: str, revoked: bool = False, principal: str = "ci") -> KeyRecord:
+    owner = Principal(tenant, Actor.system(principal), frozenset({Role.EDITOR}))
+    return KeyRecord(key_id, "0" * 64, frozenset({Scope.INGEST}), owner, revoked)
+
+
+def find_keys(store: FakeStore, key_ids: list[str]) -> dict[str, KeyRecord]:
+    return {k: store.keys[k] for k in key_ids if k in store.keys}
 
 
 class FakeStore:
@@ -55,7 +61,7 @@ async def test_keys_loaded_at_start_are_answered_from_memory(monkeypatch: Any) -
         "services.gateway.handlers.active_api_keys",
         lambda s: [r for r in s.keys.values() if not r.revoked],
     )
-    monkeypatch.setattr("services.gateway.handlers.find_api_key", lambda s, k: s.keys.get(k))
+    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
     keys = directory(store)
     await keys.load()
     assert await keys.get("k1") == record("k1", "acme")
@@ -69,7 +75,7 @@ async def test_an_event_drops_only_its_tenants_keys(monkeypatch: Any) -> None:
     monkeypatch.setattr(
         "services.gateway.handlers.active_api_keys", lambda s: list(s.keys.values())
     )
-    monkeypatch.setattr("services.gateway.handlers.find_api_key", lambda s, k: s.keys.get(k))
+    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
     keys = directory(store)
     await keys.load()
     store.keys["k1"] = record("k1", "acme", revoked=True)
@@ -82,7 +88,7 @@ async def test_an_event_drops_only_its_tenants_keys(monkeypatch: Any) -> None:
 
 async def test_a_read_that_overlaps_an_event_is_not_cached(monkeypatch: Any) -> None:
     store = FakeStore(record("k1", "acme"))
-    monkeypatch.setattr("services.gateway.handlers.find_api_key", lambda s, k: s.keys.get(k))
+    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
     keys = directory(store)
     store.gate = asyncio.Event()
     pending = asyncio.create_task(keys.get("k1"))  # reads the key before it is revoked...
@@ -92,3 +98,22 @@ async def test_a_read_that_overlaps_an_event_is_not_cached(monkeypatch: Any) -> 
     store.gate.set()
     assert await pending == record("k1", "acme")  # that one call raced the revocation
     assert await keys.get("k1") == record("k1", "acme", revoked=True)  # no stale entry kept
+
+
+async def test_this_replicas_change_drops_only_the_changed_principals_keys(
+    monkeypatch: Any,
+) -> None:
+    store = FakeStore(record("k1", "acme"), record("k2", "acme", principal="ann"))
+    monkeypatch.setattr(
+        "services.gateway.handlers.active_api_keys", lambda s: list(s.keys.values())
+    )
+    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
+    keys = directory(store)
+    await keys.load()
+    assert keys.invalidate("acme", "ann") == 1
+    assert keys.invalidate("other", "ci") == 0
+    reads = store.reads
+    await keys.get("k1")
+    assert store.reads == reads  # ci's key stayed cached
+    await keys.get("k2")
+    assert store.reads == reads + 1  # ann's is read afresh

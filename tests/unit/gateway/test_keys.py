@@ -7,13 +7,21 @@ import hashlib
 import pytest
 
 from services.gateway.domain import keys
-from services.gateway.domain.keys import KeyRecord, Principal
+from services.gateway.domain.keys import Caller, KeyRecord
 from services.kernel.errors import InvalidArgument, PermissionDenied, Unauthenticated
-from services.kernel.principals import Actor
+from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
+
+ANN = Actor("ann", PrincipalKind.PERSON)
 
 
-def record_for(key: keys.NewKey, *scopes: str, revoked: bool = False) -> KeyRecord:
-    return KeyRecord(key.key_id, "acme", key.secret_sha256, frozenset(scopes), revoked)
+def ann(*roles: Role) -> Principal:
+    return Principal("acme", ANN, frozenset(roles))
+
+
+def record_for(
+    key: keys.NewKey, *scopes: Scope, roles: tuple[Role, ...] = (Role.ADMIN,), revoked: bool = False
+) -> KeyRecord:
+    return KeyRecord(key.key_id, key.secret_sha256, frozenset(scopes), ann(*roles), revoked)
 
 
 def test_new_key_reads_lc_id_secret_and_parses_back() -> None:
@@ -68,11 +76,11 @@ def test_key_comes_from_bearer_or_x_api_key(metadata: list[tuple[str, str]], exp
     assert keys.key_from_metadata(metadata) == expected
 
 
-def test_authenticate_gives_the_keys_tenant() -> None:
+def test_authenticate_gives_the_keys_principal_and_tenant() -> None:
     key = keys.new_key()
-    principal = keys.authenticate(key.text, record_for(key, "ingest"))
-    assert principal == Principal("acme", key.key_id, frozenset({"ingest"}))
-    assert principal.actor == Actor.system(f"api_key:{key.key_id}")
+    caller = keys.authenticate(key.text, record_for(key, Scope.INGEST))
+    assert caller == Caller(key.key_id, frozenset({Scope.INGEST}), ann(Role.ADMIN))
+    assert (caller.tenant_id, caller.actor) == ("acme", ANN)
 
 
 def test_missing_unknown_wrong_secret_or_revoked_key_is_unauthenticated() -> None:
@@ -82,40 +90,52 @@ def test_missing_unknown_wrong_secret_or_revoked_key_is_unauthenticated() -> Non
     with pytest.raises(Unauthenticated):
         keys.authenticate(key.text, None)
     with pytest.raises(Unauthenticated):
-        keys.authenticate(f"lc_{key.key_id}_{other.secret}", record_for(key, "admin"))
+        keys.authenticate(f"lc_{key.key_id}_{other.secret}", record_for(key, Scope.ADMIN))
     with pytest.raises(Unauthenticated):
-        keys.authenticate(key.text, record_for(key, "admin", revoked=True))
+        keys.authenticate(key.text, record_for(key, Scope.ADMIN, revoked=True))
     with pytest.raises(Unauthenticated):
-        keys.authenticate(other.text, record_for(key, "admin"))
+        keys.authenticate(other.text, record_for(key, Scope.ADMIN))
 
 
-def test_admin_implies_every_scope() -> None:
-    assert keys.grants({"admin"}, keys.INGEST)
-    assert keys.grants({"admin"}, keys.PROFILES_READ)
-    assert keys.grants({"ingest"}, keys.INGEST)
-    assert not keys.grants({"ingest"}, keys.PROFILES_READ)
-    assert not keys.grants(set(), keys.INGEST)
+def test_a_key_may_use_its_scopes_that_its_principals_roles_grant_now() -> None:
+    both = frozenset({Scope.ASSETS_WRITE, Scope.ASSETS_APPROVE})
+    editor = Caller("k1", both, ann(Role.EDITOR))
+    assert editor.scopes == {Scope.ASSETS_WRITE}
+    assert Caller("k1", both, ann(Role.EDITOR, Role.APPROVER)).scopes == both
+    assert Caller("k1", frozenset({Scope.ADMIN}), ann(Role.ADMIN)).scopes == {Scope.ADMIN}
 
 
-def test_authorize_refuses_a_missing_scope() -> None:
-    principal = Principal("acme", "k1", frozenset({"ingest"}))
-    keys.authorize(principal, keys.INGEST)
-    with pytest.raises(PermissionDenied, match="profiles:read"):
-        keys.authorize(principal, keys.PROFILES_READ)
+def test_authorize_names_the_scope_and_who_lacks_it() -> None:
+    viewer = Caller("k1", frozenset(Scope), ann(Role.VIEWER))
+    keys.authorize(viewer, Scope.PROFILES_READ)
+    with pytest.raises(PermissionDenied) as denied:
+        keys.authorize(viewer, Scope.ASSETS_WRITE)
+    assert "'assets:write'" in str(denied.value) and "person:ann (viewer)" in str(denied.value)
+    narrow = Caller("k2", frozenset({Scope.INGEST}), ann(Role.ADMIN))
+    with pytest.raises(PermissionDenied) as lacking:
+        keys.authorize(narrow, Scope.PROFILES_READ)
+    assert str(lacking.value) == "API key k2 lacks scope 'profiles:read'"
+    assert lacking.value.reason == "SCOPE_MISSING"
 
 
-def test_works_checks_secret_revocation_and_scopes() -> None:
+def test_works_checks_secret_revocation_scopes_and_roles() -> None:
     key = keys.new_key()
-    assert keys.works(key.text, record_for(key, "ingest"), ["ingest"])
-    assert not keys.works(key.text, record_for(key, "ingest"), ["admin"])
-    assert not keys.works(key.text, record_for(key, "admin", revoked=True), ["ingest"])
-    assert not keys.works("lc_nope", None, ["ingest"])
+    assert keys.works(key.text, record_for(key, Scope.INGEST), [Scope.INGEST])
+    assert not keys.works(key.text, record_for(key, Scope.INGEST), [Scope.ADMIN])
+    assert not keys.works(
+        key.text, record_for(key, Scope.ADMIN, roles=(Role.VIEWER,)), [Scope.ADMIN]
+    )
+    assert not keys.works(key.text, record_for(key, Scope.ADMIN, revoked=True), [Scope.ADMIN])
+    assert not keys.works("lc_nope", None, [Scope.INGEST])
 
 
-def test_check_scopes_sorts_dedupes_and_refuses_unknown() -> None:
-    assert keys.check_scopes(["ingest", "admin", "ingest"]) == ("admin", "ingest")
+def test_check_scopes_knows_the_kernel_scopes_only() -> None:
+    assert keys.check_scopes(["ingest", "assets:approve", "ingest"]) == {
+        Scope.INGEST,
+        Scope.ASSETS_APPROVE,
+    }
+    assert keys.check_scopes([]) == frozenset()
     with pytest.raises(InvalidArgument) as unknown:
         keys.check_scopes(["ingest", "root"])
     assert unknown.value.violations[0].field == "scopes"
-    with pytest.raises(InvalidArgument):
-        keys.check_scopes([])
+    assert "unknown scope 'root'" in str(unknown.value)

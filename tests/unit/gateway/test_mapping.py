@@ -7,12 +7,19 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import json_format
 
-from layercake.events.v1 import ingest_pb2
+from layercake.events.v1 import gateway_events_pb2, ingest_pb2
 from services.gateway import mapping
-from services.gateway.domain.events import ApiKeyIssued, ApiKeyRevoked, TenantCreated
+from services.gateway.domain.events import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
+    PrincipalCreated,
+    RoleGranted,
+    RoleRevoked,
+    TenantCreated,
+)
 from services.kernel.errors import UnknownEventType
 from services.kernel.messaging.envelope import headers_for
-from services.kernel.principals import Actor
+from services.kernel.principals import Actor, PrincipalKind, Role, Scope
 from services.kernel.store.records import EventMetadata, StoredEvent
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -32,11 +39,14 @@ def stored(event: object) -> StoredEvent:
     )
 
 
-def test_tenant_events_round_trip_through_their_protos() -> None:
+def test_gateway_events_round_trip_through_their_protos() -> None:
     for event in (
         TenantCreated("acme", "Acme", AT),
-        ApiKeyIssued("k1", "ab" * 32, ("admin", "ingest"), "ci", AT),
-        ApiKeyRevoked("k1", "leaked", AT),
+        PrincipalCreated("ann", PrincipalKind.SYSTEM, "Ann's bot", AT),
+        RoleGranted("ann", Role.EDITOR, AT),
+        RoleRevoked("ann", Role.EDITOR, AT),
+        ApiKeyIssued("ann", "k1", "ab" * 32, frozenset({Scope.ADMIN, Scope.INGEST}), "ci", AT),
+        ApiKeyRevoked("ann", "k1", "leaked", AT),
     ):
         row = stored(event)
         assert row.type.startswith("layercake.gateway.v1.")
@@ -56,6 +66,25 @@ def test_an_unknown_stored_type_is_an_error_naming_type_and_stream() -> None:
     )
     with pytest.raises(UnknownEventType, match=r"'tenant-acme'.*'layercake\.gateway\.v1\.Future'"):
         mapping.EVENTS.decode(row, None)
+
+
+def test_changes_of_what_keys_may_do_go_out_for_every_replica() -> None:
+    events = [
+        PrincipalCreated("ann", PrincipalKind.PERSON, "ann", AT),
+        RoleGranted("ann", Role.EDITOR, AT),
+        ApiKeyIssued("ann", "k1", "ab" * 32, frozenset({Scope.INGEST}), "", AT),
+        RoleRevoked("ann", Role.EDITOR, AT),
+        ApiKeyRevoked("ann", "k1", "", AT),
+    ]
+    messages = [m for e in events if (m := mapping.integration_event("acme", e, AT, ""))]
+    assert [(m.subject, m.type) for m in messages] == [
+        ("layercake.acme.gateway.role_granted", "layercake.events.v1.RoleGranted"),
+        ("layercake.acme.gateway.role_revoked", "layercake.events.v1.RoleRevoked"),
+        ("layercake.acme.gateway.api_key_revoked", "layercake.events.v1.ApiKeyRevoked"),
+    ]
+    revoked = gateway_events_pb2.RoleRevoked.FromString(messages[1].payload)
+    assert (revoked.tenant_id, revoked.principal_id, revoked.role) == ("acme", "ann", "editor")
+    assert {(m.tenant_id, m.subject_ref) for m in messages} == {("acme", "ann")}
 
 
 def test_ingest_event_id_is_deterministic_per_tenant_and_message() -> None:
