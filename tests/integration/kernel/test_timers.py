@@ -20,7 +20,9 @@ from services.kernel.errors import ConcurrencyError
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.timers import Outcome, Timer, TimerHandler, TimerScheduler, cancel, schedule
+from services.kernel.timers import schema as timer_schema
 from services.kernel.timers import store as timer_store
+from tests.integration.harness import schema_drift
 from tests.integration.kernel.timers_support import (
     KIND,
     count,
@@ -315,3 +317,7 @@ def explain(db: Database, run: Callable[[Session], object]) -> str:
         rows = connection.exec_driver_sql(f"{prefix} {statement}", parameters).all()
         session.rollback()
     return "\n".join(str(r[-1]) for r in rows)
+
+
+def test_the_frozen_migration_creates_exactly_the_timer_tables(database: Database) -> None:
+    assert schema_drift(database, timer_schema.metadata) == []
