@@ -2,8 +2,9 @@
 
 Pure domain: `lifecycle` (states, actions, the transition and role tables), `asset`
 (the aggregate), `policy` (tenant four-eyes), `kinds`, `content` (hash and diff),
-`events`. Adapters: `mapping` (protobuf), `repository` (port and event-store adapter),
-`memory` (fake), `projection` and `tables` (the `assets` read model).
+`events`. Service layer: `handlers` (edit, transition, policy, diff). Adapters:
+`mapping` (protobuf, event types), `repository` (port and event-store adapter), `memory`
+(fake), `projection` and `tables` (the `assets` read model).
 """
 
 from services.kernel.assets.asset import Asset, Transition, Version
