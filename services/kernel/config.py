@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_va
 
 from services.kernel.clipping import clip
 from services.kernel.errors import ConfigError
+from services.kernel.store.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_SNAPSHOT_EVERY
 
 GRPC_PORTS = {"gateway": 50051, "identity": 50052, "orchestrator": 50053, "decision": 50054}
 METRICS_PORTS = {"gateway": 9101, "identity": 9102, "orchestrator": 9103, "decision": 9104}
@@ -45,6 +46,8 @@ class ServiceSettings(BaseModel):
     log_level: str
     metrics_host: str
     stream_replicas: int = Field(ge=1, le=5)
+    max_event_bytes: int = Field(ge=1024, le=64 * 1024 * 1024)
+    snapshot_every: int = Field(ge=0)
 
     @field_validator("grpc_addr", "identity_addr", "orchestrator_addr", "decision_addr")
     @classmethod
@@ -99,6 +102,8 @@ def env_names(service: str) -> dict[str, str]:
         "log_level": "LAYERCAKE_LOG_LEVEL",
         "metrics_host": "LAYERCAKE_METRICS_HOST",
         "stream_replicas": "LAYERCAKE_STREAM_REPLICAS",
+        "max_event_bytes": "LAYERCAKE_MAX_EVENT_BYTES",
+        "snapshot_every": "LAYERCAKE_SNAPSHOT_EVERY",
     }
 
 
@@ -121,6 +126,8 @@ def defaults(service: str, state_dir: Path) -> dict[str, object]:
         "log_level": "INFO",
         "metrics_host": "127.0.0.1",  # 0.0.0.0 in a pod, so Prometheus can scrape it
         "stream_replicas": 1,  # 3 on a JetStream cluster
+        "max_event_bytes": DEFAULT_MAX_EVENT_BYTES,  # below NATS's max payload (1 MiB)
+        "snapshot_every": DEFAULT_SNAPSHOT_EVERY,  # events between snapshots; 0: never
     }
 
 

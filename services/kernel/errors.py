@@ -99,6 +99,13 @@ class ConcurrencyError(LayercakeError):
     reason = "CONCURRENCY_CONFLICT"
 
 
+class DuplicateEvent(AlreadyExists):
+    """An event id already recorded, other than as an exact repeat of the same append:
+    no retry can succeed, so it is not a ConcurrencyError."""
+
+    reason = "DUPLICATE_EVENT"
+
+
 class FailedPrecondition(LayercakeError):
     reason = "FAILED_PRECONDITION"
 
@@ -128,6 +135,22 @@ class UnknownEventType(LayercakeError):
         )
         self.type_name = type_name
         self.stream_id = stream_id
+
+
+class EventTooLarge(Unprocessable):
+    """An event or integration event over the size limit (`LAYERCAKE_MAX_EVENT_BYTES`,
+    below NATS's max payload): a consumer dead-letters its cause, an RPC answers
+    INVALID_ARGUMENT; nothing over the limit is ever recorded."""
+
+    reason = "EVENT_TOO_LARGE"
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{what} is {size:,} bytes, over the {limit:,}-byte limit on events"
+            " (LAYERCAKE_MAX_EVENT_BYTES)"
+        )
+        self.size = size
+        self.limit = limit
 
 
 class ConfigError(LayercakeError):

@@ -29,6 +29,7 @@ from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.messaging.streams import ensure_streams
 from services.kernel.rpc.server import Server, Servicer, create_server
 from services.kernel.store.database import Database
+from services.kernel.store.limits import StoreLimits
 from services.kernel.store.migrate import migrate
 from services.kernel.store.projections import Projection
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
@@ -95,7 +96,10 @@ class Runtime:
         telemetry.setup_tracing(s.service)
         db = Database(s.database_url, workers=s.db_workers)
         await db.run(migrate, db.engine, self.app.migrations)
-        uow = UnitOfWorkFactory(db.sessions, self.clock, self.app.projections, self._notify_outbox)
+        limits = StoreLimits(s.max_event_bytes, s.snapshot_every)
+        uow = UnitOfWorkFactory(
+            db.sessions, self.clock, self.app.projections, self._notify_outbox, limits
+        )
         nc = await connect(s.nats_url, f"layercake-{s.service}", self._nats_lost, self._nats_back)
         js = nc.jetstream()
         await ensure_streams(js, replicas=s.stream_replicas)
@@ -156,7 +160,7 @@ class Runtime:
                 await ctx.nc.drain()
             except Exception as e:
                 log.warning("NATS drain at shutdown failed", extra={"error": repr(e)})
-            ctx.db.dispose()
+            await ctx.db.close()
         log.info("stopped")
 
     async def serve(self) -> None:

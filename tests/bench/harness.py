@@ -95,8 +95,8 @@ class Sizes:
 
 SIZE_HELP = {
     "rounds": "rounds each figure is interleaved with its raw limits in",
-    "raw_tx": "raw one-row insert transactions",
-    "raw_batch_tx": "raw transactions of BATCH rows",
+    "raw_tx": "raw transactions of one event+outbox pair",
+    "raw_batch_tx": "raw transactions of BATCH event+outbox pairs",
     "append_tx": "kernel transactions of one event (+1 outbox row)",
     "append_batch_tx": "kernel transactions of BATCH events (+BATCH outbox rows)",
     "batch": "events (rows) per batched transaction",
@@ -245,11 +245,14 @@ def postgres_backend(url: str) -> Iterator[Backend]:
     """A fresh schema on the given server, dropped afterwards whatever happens."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = Database(url, workers=1)
+    raw_schema = f"{schema}_raw"  # the raw limit's own events and outbox tables
     with admin.engine.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
+        conn.execute(text(f"CREATE SCHEMA {raw_schema}"))
         version = str(conn.execute(text("SHOW server_version")).scalar_one())
     scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
-    conninfo = make_url(normalise_url(scoped)).set(drivername="postgresql")
+    raw_scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{raw_schema}"
+    conninfo = make_url(normalise_url(raw_scoped)).set(drivername="postgresql")
     raw_conninfo = conninfo.render_as_string(hide_password=False)
     db: Database | None = None
     try:
@@ -267,6 +270,7 @@ def postgres_backend(url: str) -> Iterator[Backend]:
             db.dispose()
         with admin.engine.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            conn.execute(text(f"DROP SCHEMA {raw_schema} CASCADE"))
         admin.dispose()
 
 
@@ -282,9 +286,9 @@ async def figure_1(
     js_pipelined = RawPublish(
         js, True, PAYLOAD, steps.bar(f"[1] {b}: raw publish_async", sizes.publish_events)
     )
-    raw_one = backend.raw(1, PAYLOAD, steps.bar(f"[1] {b}: raw 1-row tx", sizes.raw_tx))
+    raw_one = backend.raw(1, PAYLOAD, steps.bar(f"[1] {b}: raw 1 event+outbox tx", sizes.raw_tx))
     raw_many = backend.raw(
-        k, PAYLOAD, steps.bar(f"[1] {b}: raw {k}-row tx", sizes.raw_batch_tx * k)
+        k, PAYLOAD, steps.bar(f"[1] {b}: raw {k} event+outbox tx", sizes.raw_batch_tx * k)
     )
     tick = steps.bar(f"[1] {b}: kernel append+outbox, 1/tx", sizes.append_tx)
     one = KernelAppend(backend.db, backend.uow, 1, PAYLOAD, tick)
@@ -306,7 +310,7 @@ async def figure_1(
         raw_one.close()
         raw_many.close()
         steps.close()
-    one_row = f"{b} 1-row insert tx"
+    one_row = f"{b} 1 event+outbox tx"
     return [
         Comparison(1, "append+outbox, 1 ev/tx", b, m_one, "JetStream publish awaited", m_awaited),
         Comparison(
@@ -315,7 +319,7 @@ async def figure_1(
         Comparison(1, "append+outbox, 1 ev/tx", b, m_one, one_row, m_raw_one),
         Comparison(1, f"append+outbox, {k} ev/tx", b, m_many, one_row, m_raw_one),
         Comparison(
-            1, f"append+outbox, {k} ev/tx", b, m_many, f"{b} {k}-row tx, rows/s", m_raw_many
+            1, f"append+outbox, {k} ev/tx", b, m_many, f"{b} {k} event+outbox tx", m_raw_many
         ),
     ]
 

@@ -25,16 +25,16 @@ import psycopg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, create_engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.messaging.envelope import Envelope, headers_for
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.principals import Actor
-from services.kernel.store.database import Database
+from services.kernel.store.database import Database, normalise_url
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage
-from services.kernel.store.schema import events, inbox, outbox
+from services.kernel.store.schema import events, inbox, metadata, outbox
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 Tick = Callable[[int], None]
@@ -131,26 +131,57 @@ def count_rows(db: Database, table: Table) -> int:
 
 
 class _RawInserts:
-    """Timed transactions of `rows` plain inserts, outside the kernel."""
+    """Timed transactions of `pairs` event+outbox inserts outside the kernel: rows of the
+    same shape, into tables with the same indexes and constraints as `events` and `outbox`
+    (created from the kernel's schema), through the driver's `executemany`."""
 
-    rows: list[tuple[bytes]]
+    pairs: int
+    payload: bytes
     tick: Tick
     conn: Any
+    placeholder = "?"
 
     def _one(self) -> None:
         raise NotImplementedError
 
+    def _rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Fresh event and outbox rows (new stream and event ids, as the kernel's are)."""
+        now = self.time(datetime.now(UTC))
+        event_rows, outbox_rows = [], []
+        for _ in range(self.pairs):
+            event_id = str(uuid.uuid4())
+            stream = f"profile-{uuid.uuid4().hex}"
+            # columns in table order: stream ... actor, schema version, causation,
+            # correlation, trace, time; the outbox's: ... source, subject ref, trace, time
+            event = (stream, 1, event_id, EVENT_TYPE, self.payload, "benchappend", "bench")
+            event_rows.append((*event, "system", 1, "", "", "", now))
+            message = (event_id, subject("benchappend"), EVENT_TYPE, self.payload)
+            outbox_rows.append((*message, "benchappend", "bench", "", "", now))
+        return event_rows, outbox_rows
+
+    def time(self, value: datetime) -> object:
+        return value
+
+    def statements(self) -> tuple[str, str]:
+        def insert(table: Table, columns: list[str]) -> str:
+            marks = ", ".join([self.placeholder] * len(columns))
+            return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
+
+        return (
+            insert(events, [c.name for c in events.c if c.name != "position"]),
+            insert(outbox, [c.name for c in outbox.c if c.name != "id"]),
+        )
+
     def _run(self, transactions: int) -> Measure:
-        k = len(self.rows)
-        done = _chunked(self.tick, transactions * k)
+        done = _chunked(self.tick, transactions * self.pairs)
         start = time.perf_counter()
         for _ in range(transactions):
             self._one()
-            done(k)
-        return Measure(transactions * k, time.perf_counter() - start)
+            done(self.pairs)
+        return Measure(transactions * self.pairs, time.perf_counter() - start)
 
     async def round(self, n: int) -> Measure:
-        """`n` transactions; the measure counts rows."""
+        """`n` transactions; the measure counts events (each with its outbox row)."""
         return await asyncio.to_thread(self._run, n)
 
     def close(self) -> None:
@@ -158,50 +189,51 @@ class _RawInserts:
 
 
 class RawSqlite(_RawInserts):
-    """Plain sqlite3 with the kernel's pragmas: BEGIN IMMEDIATE, insert, COMMIT (an fsync)."""
+    """Plain sqlite3 with the kernel's pragmas: BEGIN IMMEDIATE, executemany, COMMIT (an fsync)."""
 
-    def __init__(self, path: Path, rows_per_tx: int, payload: bytes, tick: Tick) -> None:
-        self.rows = [(payload,)] * rows_per_tx
-        self.tick = tick
+    def __init__(self, path: Path, pairs_per_tx: int, payload: bytes, tick: Tick) -> None:
+        self.pairs, self.payload, self.tick = pairs_per_tx, payload, tick
+        engine = create_engine(f"sqlite:///{path}")
+        metadata.create_all(engine, tables=[events, outbox])
+        engine.dispose()
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS raw (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)"
-        )
+        self.sql = self.statements()
         for _ in range(WARM_UP):
             self._one()
 
+    def time(self, value: datetime) -> object:
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores it in SQLite
+
     def _one(self) -> None:
+        event_rows, outbox_rows = self._rows()
         self.conn.execute("BEGIN IMMEDIATE")
-        if len(self.rows) == 1:
-            self.conn.execute("INSERT INTO raw (payload) VALUES (?)", self.rows[0])
-        else:
-            self.conn.executemany("INSERT INTO raw (payload) VALUES (?)", self.rows)
+        self.conn.executemany(self.sql[0], event_rows)
+        self.conn.executemany(self.sql[1], outbox_rows)
         self.conn.execute("COMMIT")
 
 
 class RawPostgres(_RawInserts):
-    """Plain psycopg: insert, COMMIT; a batch goes through executemany (pipelined)."""
+    """Plain psycopg in its own schema: executemany (pipelined), COMMIT."""
 
-    def __init__(self, conninfo: str, rows_per_tx: int, payload: bytes, tick: Tick) -> None:
-        self.rows = [(payload,)] * rows_per_tx
-        self.tick = tick
+    placeholder = "%s"
+
+    def __init__(self, conninfo: str, pairs_per_tx: int, payload: bytes, tick: Tick) -> None:
+        self.pairs, self.payload, self.tick = pairs_per_tx, payload, tick
+        engine = create_engine(normalise_url(conninfo))
+        metadata.create_all(engine, tables=[events, outbox])
+        engine.dispose()
         self.conn = psycopg.connect(conninfo)
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS raw "
-            "(id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload BYTEA NOT NULL)"
-        )
-        self.conn.commit()
+        self.sql = self.statements()
         for _ in range(WARM_UP):
             self._one()
 
     def _one(self) -> None:
+        event_rows, outbox_rows = self._rows()
         with self.conn.cursor() as cur:
-            if len(self.rows) == 1:
-                cur.execute("INSERT INTO raw (payload) VALUES (%s)", self.rows[0])
-            else:
-                cur.executemany("INSERT INTO raw (payload) VALUES (%s)", self.rows)
+            cur.executemany(self.sql[0], event_rows)
+            cur.executemany(self.sql[1], outbox_rows)
         self.conn.commit()
 
 

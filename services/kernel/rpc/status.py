@@ -22,6 +22,7 @@ DOMAIN = "layercake.dev"
 
 CODES: dict[type[errors.LayercakeError], int] = {
     errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
+    errors.EventTooLarge: code_pb2.INVALID_ARGUMENT,  # the request asked for too much
     errors.NotFound: code_pb2.NOT_FOUND,
     errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
     errors.DeadlineExceeded: code_pb2.DEADLINE_EXCEEDED,

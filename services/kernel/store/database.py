@@ -108,5 +108,11 @@ class Database:
         return await self.run(run)
 
     def dispose(self) -> None:
+        """Waits for running work, then closes every connection: for sync code only."""
         self._executor.shutdown(wait=True)
         self.engine.dispose()
+
+    async def close(self) -> None:
+        """`dispose()` from async code: the wait for running work happens in a thread of
+        its own, so the event loop (and whatever that work waits on) keeps going."""
+        await asyncio.to_thread(self.dispose)

@@ -10,20 +10,38 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import cache
 from types import TracebackType
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.kernel.clock import Clock
-from services.kernel.store.conflicts import insert_unless_conflict
+from services.kernel.errors import EventTooLarge
+from services.kernel.store.conflicts import DriverInsert, insert_unless_conflict
 from services.kernel.store.event_store import EventStore
+from services.kernel.store.limits import DEFAULT_LIMITS, StoreLimits
 from services.kernel.store.projections import Projection
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
 from services.kernel.store.schema import inbox, outbox
 
-# Built once: a statement object per call would cost more than the insert itself.
-_INSERT_OUTBOX = insert(outbox)
+# In the order `UnitOfWork.publish` builds its rows.
+_OUTBOX_COLUMNS = (
+    "event_id",
+    "subject",
+    "type",
+    "payload",
+    "tenant_id",
+    "source",
+    "subject_ref",
+    "traceparent",
+    "created_time",
+)
+
+
+@cache
+def _outbox_writer(dialect: str) -> DriverInsert:
+    return DriverInsert(outbox, _OUTBOX_COLUMNS, dialect)
 
 
 class UnitOfWork:
@@ -35,10 +53,12 @@ class UnitOfWork:
         clock: Clock,
         projections: Sequence[Projection] = (),
         on_outbox: Callable[[], None] | None = None,
+        limits: StoreLimits = DEFAULT_LIMITS,
     ) -> None:
         self.session = session
         self.clock = clock
-        self.events = EventStore(session)
+        self.limits = limits
+        self.events = EventStore(session, limits.max_event_bytes)
         self._projections = projections
         self._on_outbox = on_outbox
         self._published = 0
@@ -77,21 +97,16 @@ class UnitOfWork:
         return stored
 
     def publish(self, message: OutboxMessage) -> None:
-        """Queues an integration event; the relay publishes it after commit."""
-        self.session.connection().execute(
-            _INSERT_OUTBOX,
-            {
-                "event_id": message.event_id,
-                "subject": message.subject,
-                "type": message.type,
-                "payload": message.payload,
-                "tenant_id": message.tenant_id,
-                "source": message.source,
-                "subject_ref": message.subject_ref,
-                "traceparent": message.traceparent,
-                "created_time": self.now(),
-            },
-        )
+        """Queues an integration event; the relay publishes it after commit.
+        EventTooLarge over the size limit: NATS could never take it."""
+        m = message
+        if len(m.payload) > self.limits.max_event_bytes:
+            what = f"integration event {m.event_id} ({m.type}) to {m.subject}"
+            raise EventTooLarge(what, len(m.payload), self.limits.max_event_bytes)
+        connection = self.session.connection()
+        writer = _outbox_writer(connection.dialect.name)
+        row = (m.event_id, m.subject, m.type, m.payload, m.tenant_id, m.source, m.subject_ref)
+        writer.rows(connection, [(*row, m.traceparent, writer.time(self.now()))])
         self._published += 1
 
     def claim(self, consumer: str, event_id: str) -> bool:
@@ -154,11 +169,15 @@ class UnitOfWorkFactory:
         clock: Clock,
         projections: Sequence[Projection] = (),
         on_outbox: Callable[[], None] | None = None,
+        limits: StoreLimits = DEFAULT_LIMITS,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.projections = projections
         self.on_outbox = on_outbox
+        self.limits = limits
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions(), self.clock, self.projections, self.on_outbox)
+        return UnitOfWork(
+            self.sessions(), self.clock, self.projections, self.on_outbox, self.limits
+        )

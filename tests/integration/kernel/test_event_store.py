@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from services.kernel.clock import FixedClock
-from services.kernel.errors import ConcurrencyError
+from services.kernel.errors import ConcurrencyError, DuplicateEvent, EventTooLarge
 from services.kernel.principals import Actor, PrincipalKind
 from services.kernel.store.database import Database
-from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
+from services.kernel.store.limits import StoreLimits
+from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
 from services.kernel.store.schema import events
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
@@ -23,6 +24,7 @@ META = EventMetadata(
     tenant_id="acme", actor=Actor("tester", PrincipalKind.PERSON), correlation_id="corr-1"
 )
 BARRIER_TIMEOUT = 10.0
+LIMITS = StoreLimits(max_event_bytes=1000)
 
 
 def event(label: str) -> NewEvent:
@@ -114,16 +116,64 @@ def test_a_block_that_conflicts_part_way_leaves_nothing_behind(
     assert stream_rows(database, stream) == [(1, b"a"), (2, b"b"), (3, b"c")]
 
 
-def test_an_event_id_appended_twice_is_refused(uow: UnitOfWorkFactory, database: Database) -> None:
+def test_an_event_id_recorded_elsewhere_is_a_duplicate_not_a_conflict(
+    uow: UnitOfWorkFactory, database: Database
+) -> None:
     stream = random_id("s-")
     first = NewEvent(EVENT_TYPE, b"a")
     append(uow, stream, 0, "z")
     with uow() as u:
         u.append(stream, 1, [first], META)
         u.commit()
-    with pytest.raises(ConcurrencyError), uow() as u:
+    with pytest.raises(DuplicateEvent, match=f"version 2 of stream '{stream}'"), uow() as u:
         u.append(random_id("s-"), 0, [first], META)
+    with pytest.raises(DuplicateEvent), uow() as u:  # same place, other content
+        u.append(stream, 1, [NewEvent(EVENT_TYPE, b"other", event_id=first.event_id)], META)
+    with pytest.raises(DuplicateEvent, match="twice in one append"), uow() as u:
+        u.append(random_id("s-"), 0, [first, first], META)
     assert stream_rows(database, stream) == [(1, b"z"), (2, b"a")]
+
+
+def test_repeating_an_append_that_happened_records_nothing_and_succeeds(
+    uow: UnitOfWorkFactory, database: Database
+) -> None:
+    """A retry with deterministic ids after a commit whose answer was lost."""
+    stream = random_id("s-")
+    block = [NewEvent(EVENT_TYPE, b"a"), NewEvent(EVENT_TYPE, b"b")]
+    with uow() as u:
+        assert len(u.append(stream, 0, block, META)) == 2
+        u.commit()
+    with uow() as u:
+        assert u.append(stream, 0, block, META) == []
+        u.commit()
+    assert stream_rows(database, stream) == [(1, b"a"), (2, b"b")]
+
+
+def test_an_event_over_the_size_limit_is_never_recorded(database: Database) -> None:
+    small = UnitOfWorkFactory(database.sessions, FixedClock(datetime.now(UTC)), limits=LIMITS)
+    stream = random_id("s-")
+    with small() as u:
+        with pytest.raises(EventTooLarge, match="1,001 bytes, over the 1,000-byte limit"):
+            u.append(stream, 0, [NewEvent(EVENT_TYPE, b"x" * 1001)], META)
+        with pytest.raises(EventTooLarge, match="integration event"):
+            u.publish(OutboxMessage("layercake.acme.x.y", EVENT_TYPE, b"x" * 1001, "acme"))
+        u.append(stream, 0, [NewEvent(EVENT_TYPE, b"x" * 1000)], META)  # at the limit: fine
+        u.commit()
+    assert stream_rows(database, stream) == [(1, b"x" * 1000)]
+
+
+def test_the_schema_version_is_stored_with_each_event(uow: UnitOfWorkFactory) -> None:
+    stream = random_id("s-")
+    with uow() as u:
+        u.append(
+            stream,
+            0,
+            [NewEvent(EVENT_TYPE, b"a"), NewEvent(EVENT_TYPE, b"b", schema_version=3)],
+            META,
+        )
+        u.commit()
+    with uow() as u:
+        assert [e.schema_version for e in u.events.load(stream)] == [1, 3]
 
 
 def test_two_writers_one_wins_the_other_retries(uow: UnitOfWorkFactory, database: Database) -> None:

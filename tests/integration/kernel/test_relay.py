@@ -16,6 +16,7 @@ from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Out
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.messaging.relay import OutboxRelay, Unpublishable
 from services.kernel.store.database import Database
+from services.kernel.store.limits import StoreLimits
 from services.kernel.store.records import OutboxMessage
 from services.kernel.store.schema import outbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
@@ -233,7 +234,9 @@ async def test_an_oversize_row_is_set_aside_and_the_rows_after_it_are_published(
     huge = make_message(subject(tenant, "profile_updated"), tenant)
     huge = replace(huge, payload=b"x" * (9 * 1024 * 1024))
     after = [make_message(subject(other, "profile_updated"), other) for _ in range(2)]
-    commit_outbox(uow, huge, *after)
+    # recorded before the event size limit existed, or under a limit set above NATS's
+    lax = StoreLimits(max_event_bytes=len(huge.payload))
+    commit_outbox(UnitOfWorkFactory(database.sessions, uow.clock, limits=lax), huge, *after)
     before = dead_lettered("too_large")
 
     relay = OutboxRelay(database, js)

@@ -46,6 +46,8 @@ def test_variables_override_defaults_and_state_dir_moves_the_database(tmp_path: 
             "LAYERCAKE_MAX_DELIVER": "9",
             "LAYERCAKE_RPC_TIMEOUT": "0.5",
             "LAYERCAKE_RPC_SERVER_TIMEOUT": "12",
+            "LAYERCAKE_MAX_EVENT_BYTES": "65536",
+            "LAYERCAKE_SNAPSHOT_EVERY": "0",
             # Another service's variable must not leak into this one.
             "LAYERCAKE_IDENTITY_METRICS_PORT": "not-a-port",
         },
@@ -57,6 +59,7 @@ def test_variables_override_defaults_and_state_dir_moves_the_database(tmp_path: 
     assert s.log_level == "DEBUG"
     assert s.max_deliver == 9
     assert (s.rpc_timeout, s.rpc_server_timeout) == (0.5, 12.0)
+    assert (s.max_event_bytes, s.snapshot_every) == (65536, 0)
     assert s.state_dir == tmp_path
     assert s.database_url == f"sqlite:///{tmp_path / 'decision.db'}"
 
@@ -91,6 +94,8 @@ def test_process_environment_is_read_when_no_mapping_is_given(
         ("LAYERCAKE_IDENTITY_DB_WORKERS", "0"),
         ("LAYERCAKE_MAX_DELIVER", "-1"),
         ("LAYERCAKE_CONSUMER_BATCH", "100000"),
+        ("LAYERCAKE_MAX_EVENT_BYTES", "10"),
+        ("LAYERCAKE_SNAPSHOT_EVERY", "-5"),
     ],
 )
 def test_a_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:

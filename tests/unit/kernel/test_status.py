@@ -131,3 +131,12 @@ def test_short_input_is_echoed_whole() -> None:
     assert [(v.field, v.description) for v in bad.field_violations] == [
         ("events[0].consent.x", "unknown purpose")
     ]
+
+
+def test_an_event_over_the_size_limit_is_invalid_argument_naming_the_limit() -> None:
+    status = to_status(errors.EventTooLarge("event e1 (x.v1.Y)", 2_000_000, 900_000))
+    assert status.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "900,000-byte limit" in status.details
+    assert "LAYERCAKE_MAX_EVENT_BYTES" in status.details
+    [info] = details_of(decode(status), error_details_pb2.ErrorInfo)
+    assert info.reason == "EVENT_TOO_LARGE"
