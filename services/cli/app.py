@@ -1,4 +1,4 @@
-"""`layercake`: ingest events and look up profiles through the gateway.
+"""`layercake`: ingest events, look up profiles, manage principals and keys, through the gateway.
 
 Reads `LAYERCAKE_GATEWAY` (default localhost:50051) and `LAYERCAKE_API_KEY`;
 every call carries a deadline. Failures print one line with the gRPC status
@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import grpc
 import typer
 from google.protobuf import json_format
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -28,52 +25,22 @@ from layercake.common.v1 import common_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from services.cli.jsonl import LineError, NumberedEvent, batches, read_events
+from services.cli.principals import key_app, principal_app
 from services.cli.problems import Problem, by_line, problem
+from services.cli.target import DEFAULT_GATEWAY, RETRYABLE, Output, Target, err, fail, out
 
-DEFAULT_GATEWAY = "localhost:50051"
 MAX_SHOWN_ERRORS = 20
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 app = typer.Typer(
-    help="layercake: ingest events and read profiles through the gateway.",
+    help="layercake: ingest events, read profiles, manage principals and keys (the gateway).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 profile_app = typer.Typer(help="Profiles.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
-
-
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where and as whom the CLI calls, from the options or their environment variables."""
-
-    gateway: str
-    api_key: str
-    timeout: float
-
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        if not self.api_key:
-            fail("LAYERCAKE_API_KEY is not set: `source .layercake/demo.env` or pass --api-key", 2)
-        return (("authorization", f"Bearer {self.api_key}"),)
-
-    @contextmanager
-    def stub(self) -> Iterator[pb_grpc.GatewayServiceStub]:
-        with grpc.insecure_channel(self.gateway) as channel:
-            yield pb_grpc.GatewayServiceStub(channel)
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
+app.add_typer(principal_app, name="principal")
+app.add_typer(key_app, name="key")
 
 
 @app.callback()
@@ -208,15 +175,7 @@ def get_profile(
 ) -> None:
     """Show one profile."""
     target: Target = ctx.obj
-    metadata = target.metadata()
-    with target.stub() as stub:
-        try:
-            reply: pb.GetProfileResponse = stub.GetProfile(
-                pb.GetProfileRequest(profile_ref=ref), timeout=target.timeout, metadata=metadata
-            )
-        except grpc.RpcError as e:
-            fail(str(problem(e, target.gateway)))
-            return
+    reply = target.call(lambda s: s.GetProfile, pb.GetProfileRequest(profile_ref=ref))
     if output is Output.json:
         out.print_json(json_format.MessageToJson(reply.profile, preserving_proto_field_name=True))
     else:

@@ -94,3 +94,43 @@ async def test_errors_are_one_line_with_the_code(gateway: RunningGateway) -> Non
     assert wrong.exit_code == 1 and "UNAUTHENTICATED" in wrong.output
     for result in (missing, denied, anonymous, wrong):
         assert "Traceback" not in result.output
+
+
+async def test_principals_roles_and_keys_through_the_cli(
+    gateway: RunningGateway, tmp_path: Path
+) -> None:
+    admin = gateway.key()
+    created = await cli(gateway, admin, "principal", "create", "ed", "--role", "editor,viewer")
+    assert created.exit_code == 0, created.output
+    assert "person:ed (editor viewer)" in created.output
+    listed = json.loads((await cli(gateway, admin, "principal", "list", "-o", "json")).stdout)
+    assert {p["principal_id"]: p["roles"] for p in listed["principals"]} == {
+        "admin": ["admin"],
+        "ed": ["editor", "viewer"],
+    }
+    issued = await cli(gateway, admin, "key", "issue", "--principal", "ed", "--scopes", "ingest")
+    assert issued.exit_code == 0, issued.output
+    key = issued.stdout.strip()
+    events = tmp_path / "events.jsonl"
+    events.write_text(line() + "\n")
+    assert (await cli(gateway, key, "ingest", str(events))).exit_code == 0
+    revoked = await cli(gateway, admin, "principal", "revoke", "ed", "editor")
+    assert revoked.exit_code == 0 and "person:ed (viewer)" in revoked.output
+    denied = await cli(gateway, key, "ingest", str(events))
+    assert denied.exit_code == 1 and "PERMISSION_DENIED" in denied.output
+    assert "'ingest'" in denied.output
+    keys = json.loads(
+        (await cli(gateway, admin, "key", "list", "--principal", "ed", "-o", "json")).stdout
+    )
+    [ed_key] = keys["api_keys"]
+    assert (ed_key["scopes"], ed_key.get("effective_scopes", [])) == (["ingest"], [])
+    assert (await cli(gateway, admin, "principal", "grant", "ed", "editor")).exit_code == 0
+    table = await cli(gateway, admin, "key", "list")
+    assert ed_key["key_id"] in table.stdout and "Traceback" not in table.output
+    gone = await cli(gateway, admin, "key", "revoke", ed_key["key_id"], "--reason", "rotated")
+    assert gone.exit_code == 0 and f"revoked {ed_key['key_id']} of ed" in gone.output
+    beyond = await cli(gateway, admin, "key", "issue", "--principal", "ed", "--scopes", "admin")
+    assert beyond.exit_code == 1
+    assert beyond.output.startswith("error: INVALID_ARGUMENT") and "scopes" in beyond.output
+    not_admin = await cli(gateway, key, "principal", "list")
+    assert not_admin.exit_code == 1 and "UNAUTHENTICATED" in not_admin.output  # revoked key
