@@ -48,7 +48,7 @@ def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id:
     if resolution.profile_id is None:
         profile = Profile.create(cmd.tenant_id, str(uuid.uuid4()), cmd.event_time)
     else:
-        profile = repo.get(resolution.profile_id)
+        profile = repo.get(cmd.tenant_id, resolution.profile_id)
     over_limit = profile.link(resolution.to_link)
     if over_limit:
         log.info(

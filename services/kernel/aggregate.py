@@ -20,9 +20,10 @@ class Aggregate(Generic[E]):
     pending: list[E] = field(default_factory=list)
 
     @classmethod
-    def replay(cls, events: Iterable[E], version: int) -> Self:
-        """The aggregate as of `version`, rebuilt from its events in order."""
-        aggregate = cls()
+    def replay(cls, events: Iterable[E], version: int, start: Self | None = None) -> Self:
+        """The aggregate as of `version`, rebuilt from its events in order (the events
+        after a snapshot's aggregate, when `start` is one)."""
+        aggregate = cls() if start is None else start
         for event in events:
             aggregate.apply(event)
         aggregate.version = version

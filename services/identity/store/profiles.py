@@ -13,6 +13,7 @@ from services.identity import mapping
 from services.identity.domain.events import ProfileCreated, TraitValue
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile, stream_id
+from services.identity.store.snapshot import PROFILE_STATE
 from services.identity.store.tables import profile_identifiers, profiles
 from services.identity.store.vault import PersonalDataVault
 from services.kernel.store.records import EventMetadata
@@ -43,13 +44,18 @@ class ProfileRepository:
         )
         return {by_key[(r.id_type, r.id_value)]: r.profile_id for r in rows}
 
-    def get(self, profile_id: str) -> Profile:
-        stored = self.uow.events.load(stream_id(profile_id))
-        if not stored:
+    def get(self, tenant_id: str, profile_id: str) -> Profile:
+        """The profile from its newest snapshot and the events after it."""
+        stream = stream_id(profile_id)
+        cipher = self.vault.cipher(tenant_id, profile_id)
+        start = self.uow.snapshots.resume(stream, PROFILE_STATE, cipher)
+        stored = self.uow.events.load(stream, after_version=start.version)
+        if start.aggregate is None and not stored:
             raise LookupError(profile_id)
-        cipher = self.vault.cipher(stored[0].metadata.tenant_id, profile_id)
         events = (mapping.EVENTS.decode(e, cipher) for e in stored)
-        return Profile.replay(events, stored[-1].version)
+        return Profile.replay(
+            events, stored[-1].version if stored else start.version, start.aggregate
+        )
 
     def save(self, profile: Profile, metadata: EventMetadata) -> None:
         """Appends the pending events; a stale version raises ConcurrencyError."""
@@ -61,8 +67,18 @@ class ProfileRepository:
                 raise LookupError(f"profile {profile.profile_id} was forgotten")
             cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
         new_events = [mapping.EVENTS.new_event(e, cipher) for e in profile.pending]
-        self.uow.append(profile.stream_id, profile.version, new_events, metadata)
+        before = profile.version
+        self.uow.append(profile.stream_id, before, new_events, metadata)
         profile.saved()
+        self.uow.snapshots.after_append(
+            profile.stream_id,
+            before,
+            profile.version,
+            profile,
+            PROFILE_STATE,
+            cipher,
+            self.uow.now(),
+        )
 
 
 def find_profile(session: Session, tenant_id: str, ref: Identifier | str) -> Profile | None:

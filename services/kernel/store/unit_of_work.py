@@ -24,6 +24,7 @@ from services.kernel.store.limits import DEFAULT_LIMITS, StoreLimits
 from services.kernel.store.projections import Projection
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
 from services.kernel.store.schema import inbox, outbox
+from services.kernel.store.snapshots import Snapshots
 
 # In the order `UnitOfWork.publish` builds its rows.
 _OUTBOX_COLUMNS = (
@@ -59,6 +60,7 @@ class UnitOfWork:
         self.clock = clock
         self.limits = limits
         self.events = EventStore(session, limits.max_event_bytes)
+        self.snapshots = Snapshots(session, limits.snapshot_every)
         self._projections = projections
         self._on_outbox = on_outbox
         self._published = 0
