@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint proto proto-check breaking bench clean fmt unit integration e2e replay
+.PHONY: run test lint proto proto-check breaking bench clean fmt unit integration e2e replay models
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || { echo "need python3.11 on PATH"; exit 1; }
@@ -48,6 +48,10 @@ bench: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m services.local
+
+# The default propensity model, trained on synthetic data (seeded: the same bytes each time).
+models: $(STAMP)
+	$(BIN)/python -m services.decision.training
 
 replay: $(STAMP)
 	$(BIN)/python -m services.$(SERVICE) replay

@@ -5,9 +5,19 @@ These run in the database thread pool, called by the consumers and the servicer.
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from services.decision import mapping
 from services.decision.domain.features import ProfileFeatures
-from services.decision.store import features
+from services.decision.domain.models import Deployment, ModelVersion, Stage, promote
+from services.decision.mapping import MODEL
+from services.decision.store import features, models
+from services.kernel.assets import Action, Asset, AssetMetadata, AssetState
+from services.kernel.assets.handlers import edit_asset, transition_asset
+from services.kernel.assets.repository import SqlAssetRepository
+from services.kernel.assets.tables import assets
 from services.kernel.errors import NotFound, Violations
+from services.kernel.principals import Principal
 from services.kernel.profile_changes import ProfileChange
 from services.kernel.store.unit_of_work import UnitOfWork
 
@@ -29,3 +39,113 @@ def get_features(uow: UnitOfWork, tenant_id: str, profile_id: str) -> ProfileFea
     if found is None:
         raise NotFound(f"no features for profile {profile_id!r}")
     return found
+
+
+def register_model(uow: UnitOfWork, model: ModelVersion, content: bytes) -> ModelVersion:
+    """Stores a checked model version (its signature was read before the transaction)."""
+    stored = models.add(uow.session, model, content, uow.now())
+    uow.commit()
+    return stored
+
+
+def live_deployment(uow: UnitOfWork, tenant_id: str, model_name: str) -> tuple[int, Deployment]:
+    """The published deployment and its change version; (0, empty) before the first."""
+    asset = SqlAssetRepository(uow).get(tenant_id, MODEL.name, model_name)
+    live = asset.live_version
+    if live is None or live.state != AssetState.PUBLISHED:
+        return 0, Deployment()
+    return live.number, mapping.deployment(live.content)
+
+
+def promote_model(
+    uow: UnitOfWork,
+    principal: Principal,
+    model_name: str,
+    version: str,
+    stage: Stage,
+    share: float,
+    reason: str,
+) -> Asset:
+    """Proposes the live deployment with `version` moved to `stage` and submits it for
+    approval; it replaces any change still pending. Nothing serves differently yet."""
+    tenant = principal.tenant_id
+    model = models.get(uow.session, tenant, model_name, version)
+    if model is None:
+        raise NotFound(f"model {model_name!r} has no registered version {version!r}")
+    _, current = live_deployment(uow, tenant, model_name)
+    proposed = promote(current, version, stage, share)
+    repo = SqlAssetRepository(uow)
+    metadata = AssetMetadata(owner=model.owner or principal.actor.id, description=reason[:2000])
+    at = uow.now()
+    content = mapping.deployment_proto(proposed)
+    edit_asset(repo, principal, MODEL.name, model_name, content, metadata, at=at, reason=reason)
+    asset = transition_asset(repo, principal, MODEL.name, model_name, Action.SUBMIT, at=at)
+    uow.commit()
+    return asset
+
+
+def approve_model_change(
+    uow: UnitOfWork, principal: Principal, model_name: str, reason: str
+) -> Asset:
+    asset = transition_asset(
+        SqlAssetRepository(uow),
+        principal,
+        MODEL.name,
+        model_name,
+        Action.APPROVE,
+        at=uow.now(),
+        reason=reason,
+    )
+    uow.commit()
+    return asset
+
+
+def publish_model_change(
+    uow: UnitOfWork, principal: Principal, model_name: str, reason: str
+) -> Asset:
+    """Makes the approved deployment live and tells every replica to swap it in."""
+    at = uow.now()
+    asset = transition_asset(
+        SqlAssetRepository(uow),
+        principal,
+        MODEL.name,
+        model_name,
+        Action.PUBLISH,
+        at=at,
+        reason=reason,
+    )
+    live = asset.live_version
+    assert live is not None, "a publish leaves a live version"
+    uow.publish(
+        mapping.deployment_published(
+            principal.tenant_id, model_name, live.number, mapping.deployment(live.content), at
+        )
+    )
+    uow.commit()
+    return asset
+
+
+def published_models(uow: UnitOfWork) -> list[tuple[str, str]]:
+    """(tenant, model name) of every model with a live deployment, for a replica's start."""
+    rows = uow.session.execute(
+        select(assets.c.tenant_id, assets.c.asset_id).where(
+            assets.c.kind == MODEL.name, assets.c.published_state == AssetState.PUBLISHED.value
+        )
+    )
+    return [(r.tenant_id, r.asset_id) for r in rows]
+
+
+def model_file(
+    uow: UnitOfWork, tenant_id: str, model_name: str, version: str
+) -> tuple[ModelVersion, bytes]:
+    model = models.get(uow.session, tenant_id, model_name, version)
+    content = models.content(uow.session, tenant_id, model_name, version)
+    if model is None or content is None:
+        raise NotFound(f"model {model_name!r} has no registered version {version!r}")
+    return model, content
+
+
+def find_features(uow: UnitOfWork, tenant_id: str, profile_id: str) -> dict[str, float]:
+    """A profile's projected features; none for a profile identity has not reported yet."""
+    found = features.get(uow.session, tenant_id, profile_id)
+    return {} if found is None else dict(found.values)

@@ -40,6 +40,31 @@ class DecisionServiceStub:
                 request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetFeaturesRequest.SerializeToString,
                 response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetFeaturesResponse.FromString,
                 _registered_method=True)
+        self.RegisterModel = channel.stream_unary(
+                '/layercake.decision.v1.DecisionService/RegisterModel',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RegisterModelRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RegisterModelResponse.FromString,
+                _registered_method=True)
+        self.PromoteModel = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/PromoteModel',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PromoteModelRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PromoteModelResponse.FromString,
+                _registered_method=True)
+        self.ApproveModelChange = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/ApproveModelChange',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApproveModelChangeRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApproveModelChangeResponse.FromString,
+                _registered_method=True)
+        self.PublishModelChange = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/PublishModelChange',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeResponse.FromString,
+                _registered_method=True)
+        self.ScoreProfile = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/ScoreProfile',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -53,6 +78,42 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterModel(self, request_iterator, context):
+        """Registers an ONNX model version, streamed: a header first, then the bytes in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PromoteModel(self, request, context):
+        """Proposes a stage change of a model version (shadow, challenger, champion, retired):
+        saves and submits the model's deployment for approval. Nothing is served yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveModelChange(self, request, context):
+        """Approves a proposed deployment (another person than the proposer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishModelChange(self, request, context):
+        """Publishes an approved deployment: every replica serves it from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScoreProfile(self, request, context):
+        """Scores a profile with the model's champion, challenger and shadows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +121,31 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.GetFeatures,
                     request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetFeaturesRequest.FromString,
                     response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetFeaturesResponse.SerializeToString,
+            ),
+            'RegisterModel': grpc.stream_unary_rpc_method_handler(
+                    servicer.RegisterModel,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RegisterModelRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RegisterModelResponse.SerializeToString,
+            ),
+            'PromoteModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteModel,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PromoteModelRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PromoteModelResponse.SerializeToString,
+            ),
+            'ApproveModelChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveModelChange,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApproveModelChangeRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApproveModelChangeResponse.SerializeToString,
+            ),
+            'PublishModelChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishModelChange,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeResponse.SerializeToString,
+            ),
+            'ScoreProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScoreProfile,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +176,141 @@ class DecisionService:
             '/layercake.decision.v1.DecisionService/GetFeatures',
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetFeaturesRequest.SerializeToString,
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetFeaturesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterModel(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/layercake.decision.v1.DecisionService/RegisterModel',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.RegisterModelRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.RegisterModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/PromoteModel',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.PromoteModelRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.PromoteModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveModelChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/ApproveModelChange',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApproveModelChangeRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApproveModelChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishModelChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/PublishModelChange',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/ScoreProfile',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,18 @@ class DecisionServiceStub:
     def __new__(cls, channel: _aio.Channel) -> DecisionServiceAsyncStub: ...
     GetFeatures: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.GetFeaturesRequest, _decision_service_pb2.GetFeaturesResponse]
     """Returns the decision service's feature projection of a profile."""
+    RegisterModel: _grpc.StreamUnaryMultiCallable[_decision_service_pb2.RegisterModelRequest, _decision_service_pb2.RegisterModelResponse]
+    """Registers an ONNX model version, streamed: a header first, then the bytes in chunks."""
+    PromoteModel: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.PromoteModelRequest, _decision_service_pb2.PromoteModelResponse]
+    """Proposes a stage change of a model version (shadow, challenger, champion, retired):
+    saves and submits the model's deployment for approval. Nothing is served yet.
+    """
+    ApproveModelChange: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ApproveModelChangeRequest, _decision_service_pb2.ApproveModelChangeResponse]
+    """Approves a proposed deployment (another person than the proposer)."""
+    PublishModelChange: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.PublishModelChangeRequest, _decision_service_pb2.PublishModelChangeResponse]
+    """Publishes an approved deployment: every replica serves it from then on."""
+    ScoreProfile: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]
+    """Scores a profile with the model's champion, challenger and shadows."""
 
 @_typing.type_check_only
 class DecisionServiceAsyncStub(DecisionServiceStub):
@@ -43,6 +55,18 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetFeatures: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.GetFeaturesRequest, _decision_service_pb2.GetFeaturesResponse]  # type: ignore[assignment]
     """Returns the decision service's feature projection of a profile."""
+    RegisterModel: _aio.StreamUnaryMultiCallable[_decision_service_pb2.RegisterModelRequest, _decision_service_pb2.RegisterModelResponse]  # type: ignore[assignment]
+    """Registers an ONNX model version, streamed: a header first, then the bytes in chunks."""
+    PromoteModel: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.PromoteModelRequest, _decision_service_pb2.PromoteModelResponse]  # type: ignore[assignment]
+    """Proposes a stage change of a model version (shadow, challenger, champion, retired):
+    saves and submits the model's deployment for approval. Nothing is served yet.
+    """
+    ApproveModelChange: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ApproveModelChangeRequest, _decision_service_pb2.ApproveModelChangeResponse]  # type: ignore[assignment]
+    """Approves a proposed deployment (another person than the proposer)."""
+    PublishModelChange: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.PublishModelChangeRequest, _decision_service_pb2.PublishModelChangeResponse]  # type: ignore[assignment]
+    """Publishes an approved deployment: every replica serves it from then on."""
+    ScoreProfile: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]  # type: ignore[assignment]
+    """Scores a profile with the model's champion, challenger and shadows."""
 
 class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the decision service: why this action and not another."""
@@ -54,5 +78,47 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_decision_service_pb2.GetFeaturesResponse, _abc.Awaitable[_decision_service_pb2.GetFeaturesResponse]]:
         """Returns the decision service's feature projection of a profile."""
+
+    @_abc_1.abstractmethod
+    def RegisterModel(
+        self,
+        request_iterator: _MaybeAsyncIterator[_decision_service_pb2.RegisterModelRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.RegisterModelResponse, _abc.Awaitable[_decision_service_pb2.RegisterModelResponse]]:
+        """Registers an ONNX model version, streamed: a header first, then the bytes in chunks."""
+
+    @_abc_1.abstractmethod
+    def PromoteModel(
+        self,
+        request: _decision_service_pb2.PromoteModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.PromoteModelResponse, _abc.Awaitable[_decision_service_pb2.PromoteModelResponse]]:
+        """Proposes a stage change of a model version (shadow, challenger, champion, retired):
+        saves and submits the model's deployment for approval. Nothing is served yet.
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveModelChange(
+        self,
+        request: _decision_service_pb2.ApproveModelChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ApproveModelChangeResponse, _abc.Awaitable[_decision_service_pb2.ApproveModelChangeResponse]]:
+        """Approves a proposed deployment (another person than the proposer)."""
+
+    @_abc_1.abstractmethod
+    def PublishModelChange(
+        self,
+        request: _decision_service_pb2.PublishModelChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.PublishModelChangeResponse, _abc.Awaitable[_decision_service_pb2.PublishModelChangeResponse]]:
+        """Publishes an approved deployment: every replica serves it from then on."""
+
+    @_abc_1.abstractmethod
+    def ScoreProfile(
+        self,
+        request: _decision_service_pb2.ScoreProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ScoreProfileResponse, _abc.Awaitable[_decision_service_pb2.ScoreProfileResponse]]:
+        """Scores a profile with the model's champion, challenger and shadows."""
 
 def add_DecisionServiceServicer_to_server(servicer: DecisionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,31 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import handlers, mapping
+from services.decision.api.models import ModelRpcs
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
 
+Context = grpc.aio.ServicerContext[object, object]
+
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, layer: ServiceLayer) -> None:
+    def __init__(self, layer: ServiceLayer, models: ModelRpcs) -> None:
         self.layer = layer
+        self.models = models
 
     async def GetFeatures(
-        self,
-        request: pb.GetFeaturesRequest,
-        context: grpc.aio.ServicerContext[object, object],
+        self, request: pb.GetFeaturesRequest, context: Context
     ) -> pb.GetFeaturesResponse:
         found = await self.layer.read(handlers.get_features, request.tenant_id, request.profile_id)
         return pb.GetFeaturesResponse(features=mapping.feature_vector_proto(found))
 
+    async def RegisterModel(
+        self, request_iterator: AsyncIterator[pb.RegisterModelRequest], context: Context
+    ) -> pb.RegisterModelResponse:
+        return await self.models.register(request_iterator)
 
-def decision_servicer(layer: ServiceLayer) -> Servicer:
+    async def PromoteModel(
+        self, request: pb.PromoteModelRequest, context: Context
+    ) -> pb.PromoteModelResponse:
+        return await self.models.promote(request)
+
+    async def ApproveModelChange(
+        self, request: pb.ApproveModelChangeRequest, context: Context
+    ) -> pb.ApproveModelChangeResponse:
+        return await self.models.approve(request)
+
+    async def PublishModelChange(
+        self, request: pb.PublishModelChangeRequest, context: Context
+    ) -> pb.PublishModelChangeResponse:
+        return await self.models.publish(request)
+
+    async def ScoreProfile(
+        self, request: pb.ScoreProfileRequest, context: Context
+    ) -> pb.ScoreProfileResponse:
+        return await self.models.score(request)
+
+
+def decision_servicer(layer: ServiceLayer, models: ModelRpcs) -> Servicer:
     return Servicer(
         pb_grpc.add_DecisionServiceServicer_to_server,
-        DecisionServicer(layer),
+        DecisionServicer(layer, models),
         pb.DESCRIPTOR.services_by_name["DecisionService"].full_name,
     )

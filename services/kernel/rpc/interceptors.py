@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,24 @@ async def refuse_undecodable(
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+def _refusing_undecodable(inner: Unary) -> Unary:
+    """A client-streaming handler whose request stream raises InvalidArgument at the first
+    message that could not be decoded, so the handler stops and the caller hears why."""
+
+    async def checked(requests: AsyncIterator[Any], context: Any) -> Any:
+        async def decoded() -> AsyncIterator[Any]:
+            async for request in requests:
+                if isinstance(request, Undecodable):
+                    raise errors.InvalidArgument.field(
+                        "", f"a message is not a valid {request.message_type} in protobuf form"
+                    )
+                yield request
+
+        return await inner(decoded(), context)
+
+    return checked
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Turns domain errors into statuses (never a traceback), bounds every call's time,
     and opens the `calls.Call` its handler and outgoing calls see."""
@@ -88,7 +106,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         details: grpc.HandlerCallDetails,
     ) -> Any:
         handler = await continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
+            return handler
+        if handler.stream_unary is not None:  # an upload: guarded as a unary call is
+            metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+            return grpc.stream_unary_rpc_method_handler(
+                self._guarded(
+                    details.method, metadata, _refusing_undecodable(handler.stream_unary)
+                ),
+                request_deserializer=tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_unary is None:
             return handler
         method = details.method
         inner: Unary = handler.unary_unary

@@ -8,7 +8,6 @@ from nats.js import JetStreamContext
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import bootstrap, handlers
-from services.decision.api.servicer import decision_servicer
 from services.decision.consumers.profiles import profiles_consumer
 from services.decision.store.tables import metadata
 from services.kernel.config import ServiceSettings
@@ -20,6 +19,7 @@ from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from tests.conftest import random_id
+from tests.integration.decision.model_replicas import model_servicer
 from tests.integration.harness import serving
 from tests.integration.profile_projection import NOW, ProfileProjectionContract
 from tests.profile_events import profile_updated
@@ -43,7 +43,7 @@ class TestFeatureProjection(ProfileProjectionContract):
         return bootstrap.build(settings)
 
     def servicer(self, layer: ServiceLayer) -> Servicer:
-        return decision_servicer(layer)
+        return model_servicer(layer)
 
     def stored_version(self, uow: UnitOfWork, tenant_id: str, profile_id: str) -> int:
         return handlers.get_features(uow, tenant_id, profile_id).profile_version
@@ -69,7 +69,7 @@ class TestFeatureProjection(ProfileProjectionContract):
         )
         late = profile_updated(tenant, profile_id, 5, traits={"visits": 1})
         await self.deliver(js, service_db, uow, newest, late)
-        async with serving(decision_servicer(layer)) as channel:
+        async with serving(model_servicer(layer)) as channel:
             features = await get(channel, tenant, profile_id)
         assert (features.tenant_id, features.profile_id) == (tenant, profile_id)
         assert features.profile_version == 6
@@ -105,7 +105,7 @@ class TestFeatureProjection(ProfileProjectionContract):
                 tenant, profile_id, 2, traits={"visits": 2}, consent={"analytics": False}
             ),
         )
-        async with serving(decision_servicer(layer)) as channel:
+        async with serving(model_servicer(layer)) as channel:
             features = await get(channel, tenant, profile_id)
         assert features.profile_version == 3
         assert dict(features.values) == {

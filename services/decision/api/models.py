@@ -1,0 +1,179 @@
+"""The model RPCs of DecisionService: register (streamed), promote, approve, publish, score."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+
+from layercake.decision.v1 import decision_service_pb2 as pb
+from layercake.decision.v1 import models_pb2
+from services.decision import handlers, mapping, scoring
+from services.decision.domain.models import ModelVersion, check_names
+from services.decision.serving import ModelServing, Score
+from services.kernel.errors import InvalidArgument, Violations
+from services.kernel.rpc import calls, idempotency
+from services.kernel.service_layer import ServiceLayer
+
+MAX_MODEL_BYTES = 64 * 1024 * 1024
+
+
+async def read_upload(
+    requests: AsyncIterator[pb.RegisterModelRequest],
+) -> tuple[pb.ModelUpload, bytes]:
+    """The header and the whole file of a RegisterModel stream, bounded in size."""
+    upload: pb.ModelUpload | None = None
+    chunks: list[bytes] = []
+    size = 0
+    async for request in requests:
+        part = request.WhichOneof("part")
+        if upload is None:
+            if part != "upload":
+                raise InvalidArgument.field("upload", "the stream must begin with the upload")
+            upload = request.upload
+        elif part != "chunk":
+            raise InvalidArgument.field("upload", "must come once, first; then only chunks")
+        else:
+            size += len(request.chunk)
+            if size > MAX_MODEL_BYTES:
+                raise InvalidArgument.field("chunk", f"the model exceeds {MAX_MODEL_BYTES} bytes")
+            chunks.append(request.chunk)
+    if upload is None:
+        raise InvalidArgument.field("upload", "is required: the stream was empty")
+    if not size:
+        raise InvalidArgument.field("chunk", "the model's bytes are required")
+    return upload, b"".join(chunks)
+
+
+class ModelRpcs:
+    """The servicer's model methods; `DecisionServicer` delegates to them."""
+
+    def __init__(self, layer: ServiceLayer, serving: ModelServing, executor: Executor) -> None:
+        self.layer = layer
+        self.serving = serving
+        self.executor = executor
+
+    async def register(
+        self, requests: AsyncIterator[pb.RegisterModelRequest]
+    ) -> pb.RegisterModelResponse:
+        upload, content = await read_upload(requests)
+        tenant = calls.tenant_of(upload.tenant_id)
+        features = tuple(upload.feature_names)
+        bad = Violations()
+        bad.items.extend(check_names(upload.model_name, upload.version, features))
+        digest = hashlib.sha256(content).hexdigest()
+        if upload.sha256 and upload.sha256.lower() != digest:
+            bad.add("sha256", f"does not match the bytes received (sha256 {digest})")
+        bad.raise_if_any()
+        loop = asyncio.get_running_loop()
+        signature, output = await loop.run_in_executor(
+            self.executor, scoring.inspect, content, features
+        )
+        meta = upload.metadata
+        model = ModelVersion(
+            tenant_id=tenant,
+            model_name=upload.model_name,
+            version=upload.version,
+            sha256=digest,
+            size_bytes=len(content),
+            feature_names=features,
+            signature=signature,
+            score_output=output,
+            owner=meta.owner,
+            description=meta.description,
+            labels=dict(meta.labels),
+        )
+        fingerprinted = pb.ModelUpload()
+        fingerprinted.CopyFrom(upload)
+        fingerprinted.sha256 = digest  # a retry with other bytes is another request
+        key = idempotency.request_key(upload.request_id)
+        return await self.layer.run(
+            idempotency.once,
+            key,
+            fingerprinted,
+            pb.RegisterModelResponse,
+            lambda uow: pb.RegisterModelResponse(
+                model=mapping.model_version_proto(handlers.register_model(uow, model, content))
+            ),
+        )
+
+    async def promote(self, request: pb.PromoteModelRequest) -> pb.PromoteModelResponse:
+        calls.tenant_of(request.tenant_id)
+        principal = calls.current_principal()
+        stage = mapping.stage(request.stage)
+        return await self.layer.run(
+            idempotency.once,
+            idempotency.request_key(request.request_id),
+            request,
+            pb.PromoteModelResponse,
+            lambda uow: pb.PromoteModelResponse(
+                change=mapping.model_change(
+                    handlers.promote_model(
+                        uow,
+                        principal,
+                        request.model_name,
+                        request.version,
+                        stage,
+                        request.challenger_share,
+                        request.reason,
+                    )
+                )
+            ),
+        )
+
+    async def approve(self, request: pb.ApproveModelChangeRequest) -> pb.ApproveModelChangeResponse:
+        calls.tenant_of(request.tenant_id)
+        principal = calls.current_principal()
+        return await self.layer.run(
+            idempotency.once,
+            idempotency.request_key(request.request_id),
+            request,
+            pb.ApproveModelChangeResponse,
+            lambda uow: pb.ApproveModelChangeResponse(
+                change=mapping.model_change(
+                    handlers.approve_model_change(
+                        uow, principal, request.model_name, request.reason
+                    )
+                )
+            ),
+        )
+
+    async def publish(self, request: pb.PublishModelChangeRequest) -> pb.PublishModelChangeResponse:
+        calls.tenant_of(request.tenant_id)
+        principal = calls.current_principal()
+        response = await self.layer.run(
+            idempotency.once,
+            idempotency.request_key(request.request_id),
+            request,
+            pb.PublishModelChangeResponse,
+            lambda uow: pb.PublishModelChangeResponse(
+                change=mapping.model_change(
+                    handlers.publish_model_change(
+                        uow, principal, request.model_name, request.reason
+                    )
+                )
+            ),
+        )
+        # this replica serves it at once; the others (and this one again) hear the broadcast
+        await self.serving.reload(principal.tenant_id, request.model_name)
+        return response
+
+    async def score(self, request: pb.ScoreProfileRequest) -> pb.ScoreProfileResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        bad = Violations()
+        bad.require(request.model_name, "model_name")
+        bad.require(request.profile_id, "profile_id")
+        bad.raise_if_any()
+        features = await self.layer.read(handlers.find_features, tenant, request.profile_id)
+        features.update(request.features)
+        served, scores = await self.serving.score(
+            tenant, request.model_name, request.profile_id, features
+        )
+        return pb.ScoreProfileResponse(served=_score(served), scores=[_score(s) for s in scores])
+
+
+def _score(score: Score) -> models_pb2.ModelScore:
+    return models_pb2.ModelScore(
+        version=score.version, stage=mapping.STAGES[score.stage], score=score.score
+    )

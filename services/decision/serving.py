@@ -1,0 +1,136 @@
+"""Loaded models of every live deployment, swapped in on every replica as promotions publish.
+
+Sessions are built from the store at start and again when a deployment is published
+(heard through a broadcast subscription), off the event loop; the swap replaces one
+dictionary entry, so a call already scoring keeps the deployment it started with and
+names the versions it used. Scoring runs in an executor, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from services.decision import handlers, mapping, scoring
+from services.decision.domain.models import Deployment, Stage, in_challenger_share
+from services.decision.scoring import LoadedModel
+from services.kernel.errors import FailedPrecondition
+from services.kernel.messaging import subjects
+from services.kernel.messaging.broadcast import BroadcastSpec
+from services.kernel.messaging.envelope import Envelope
+from services.kernel.service_layer import ServiceLayer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Score:
+    version: str
+    stage: Stage
+    score: float
+
+
+@dataclass(frozen=True)
+class Live:
+    """One model's published deployment with its versions loaded."""
+
+    change_version: int
+    deployment: Deployment
+    models: Mapping[str, LoadedModel]
+
+
+class ModelServing:
+    """The loaded models of every tenant's live deployments, in this process."""
+
+    def __init__(self, layer: ServiceLayer, executor: Executor) -> None:
+        self.layer = layer
+        self.executor = executor
+        self._live: dict[tuple[str, str], Live] = {}
+        self._loaded: dict[tuple[str, str, str], LoadedModel] = {}
+        self._lock = asyncio.Lock()
+
+    def live(self, tenant_id: str, model_name: str) -> Live | None:
+        return self._live.get((tenant_id, model_name))
+
+    async def load(self) -> None:
+        """Every live deployment from the store: at start, and after a broadcast gap."""
+        found = await self.layer.read(handlers.published_models)
+        for tenant_id, model_name in found:
+            await self.reload(tenant_id, model_name)
+        log.info("models loaded", extra={"deployments": len(found)})
+
+    async def reload(self, tenant_id: str, model_name: str) -> None:
+        """Swaps in the model's live deployment, unless this process already serves it."""
+        async with self._lock:
+            number, deployment = await self.layer.read(
+                handlers.live_deployment, tenant_id, model_name
+            )
+            current = self._live.get((tenant_id, model_name))
+            if current is not None and current.change_version >= number:
+                return
+            loaded = {}
+            for version in deployment.serving():
+                loaded[version] = await self._model(tenant_id, model_name, version)
+            self._live[(tenant_id, model_name)] = Live(number, deployment, loaded)
+            log.info(
+                "model deployment swapped in",
+                extra={"tenant": tenant_id, "model": model_name, "change": number},
+            )
+
+    async def _model(self, tenant_id: str, model_name: str, version: str) -> LoadedModel:
+        key = (tenant_id, model_name, version)
+        found = self._loaded.get(key)
+        if found is None:
+            model, content = await self.layer.read(
+                handlers.model_file, tenant_id, model_name, version
+            )
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(
+                self.executor,
+                lambda: scoring.load(
+                    version, content, model.feature_names, model.signature, model.score_output
+                ),
+            )
+            self._loaded[key] = found  # versions are immutable: a session serves forever
+        return found
+
+    async def on_published(self, envelope: Envelope) -> None:
+        tenant_id, model_name, _ = mapping.published_model(envelope)
+        await self.reload(tenant_id, model_name)
+
+    def broadcast(self) -> BroadcastSpec:
+        return BroadcastSpec(
+            name="decision-models",
+            stream="DECISION",
+            filter_subject=subjects.integration("*", "decision", "model_deployment_published"),
+            handler=self.on_published,
+            load=self.load,
+        )
+
+    async def score(
+        self, tenant_id: str, model_name: str, profile_id: str, features: Mapping[str, float]
+    ) -> tuple[Score, list[Score]]:
+        """(the score to act on, every serving version's score) for one profile."""
+        live = self._live.get((tenant_id, model_name))
+        if live is None or not live.deployment.champion:
+            raise FailedPrecondition(f"model {model_name!r} has no champion in service")
+        deployment = live.deployment
+        versions = deployment.serving()
+        models = [live.models[v] for v in versions]
+        row = dict(features)
+        loop = asyncio.get_running_loop()
+        values = await loop.run_in_executor(
+            self.executor, lambda: [m.score([row])[0] for m in models]
+        )
+        scores = [
+            Score(v, deployment.stage_of(v), s) for v, s in zip(versions, values, strict=True)
+        ]
+        share = deployment.challenger_share
+        challenger = deployment.challenger and in_challenger_share(
+            tenant_id, profile_id, model_name, share
+        )
+        served = deployment.challenger if challenger else deployment.champion
+        return next(s for s in scores if s.version == served), scores

@@ -1,0 +1,209 @@
+"""Decision replicas for the model tests: each a servicer, a model cache following the
+DECISION stream through its own broadcast, and a gRPC server with the kernel's interceptor.
+
+Calls act for the principal named in `PRINCIPAL` metadata (set inside the kernel's
+interceptor with `calls.act_as`, as the gateway does once it admitted a key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from nats.aio.client import Client
+
+from layercake.decision.v1 import decision_service_pb2 as pb
+from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
+from layercake.decision.v1 import models_pb2
+from services.decision.api.models import ModelRpcs
+from services.decision.api.servicer import decision_servicer
+from services.decision.bootstrap import PROJECTIONS
+from services.decision.serving import ModelServing
+from services.kernel.clock import SystemClock
+from services.kernel.messaging.broadcast import Broadcast
+from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.messaging.streams import ensure_streams
+from services.kernel.principals import Actor, Principal, PrincipalKind, Role
+from services.kernel.rpc import calls
+from services.kernel.rpc.interceptors import ServerInterceptor
+from services.kernel.rpc.server import Servicer
+from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.database import Database
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+
+PRINCIPAL = "x-test-principal"
+CHUNK = 200
+STAGE = models_pb2.ModelStage  # small, so even the shipped model streams in several chunks
+
+
+def person(tenant: str, name: str, role: Role) -> Principal:
+    return Principal(tenant, Actor(name, PrincipalKind.PERSON), frozenset({role}))
+
+
+def acting(principal: Principal) -> tuple[tuple[str, str], ...]:
+    roles = ",".join(sorted(r.value for r in principal.roles))
+    return ((PRINCIPAL, f"{principal.tenant_id}|{principal.actor}|{roles}"),)
+
+
+class ActAs(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Inside the kernel's interceptor: the call acts for the principal its metadata names."""
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
+    ) -> Any:
+        handler = await continuation(details)
+        found = dict(details.invocation_metadata or ()).get(PRINCIPAL)
+        if handler is None or found is None:
+            return handler
+        tenant, actor, roles = found.split("|")
+        principal = Principal(
+            tenant, Actor.parse(actor), frozenset(Role(r) for r in roles.split(",") if r)
+        )
+
+        def wrap(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            async def call(request: Any, context: Any) -> Any:
+                calls.act_as(principal)
+                return await inner(request, context)
+
+            return call
+
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                wrap(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_unary_rpc_method_handler(
+            wrap(handler.stream_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+@dataclass
+class Replica:
+    stub: pb_grpc.DecisionServiceStub
+    serving: ModelServing
+    relay: OutboxRelay
+
+
+@asynccontextmanager
+async def replica(db: Database, nc: Client) -> AsyncIterator[Replica]:
+    js = nc.jetstream()
+    relay = OutboxRelay(db, js)
+    layer = ServiceLayer(db, UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS))
+    executor = ThreadPoolExecutor(2)
+    models = ModelServing(layer, executor)
+    broadcast = Broadcast(models.broadcast(), nc, js, heartbeat=0.5)
+    await broadcast.start()
+    stop = asyncio.Event()
+    following = asyncio.create_task(broadcast.run(stop))
+    server = grpc.aio.server(interceptors=[ServerInterceptor(30.0), ActAs()])
+    servicer = decision_servicer(layer, ModelRpcs(layer, models, executor))
+    servicer.add(servicer.implementation, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield Replica(pb_grpc.DecisionServiceStub(channel), models, relay)
+    finally:
+        await server.stop(None)
+        stop.set()
+        await following
+        executor.shutdown()
+
+
+@asynccontextmanager
+async def replicas(db: Database, nc: Client, count: int) -> AsyncIterator[list[Replica]]:
+    await ensure_streams(nc.jetstream())
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(replica(db, nc)) for _ in range(count)]
+
+
+def upload_messages(
+    upload: pb.ModelUpload, content: bytes, chunk: int = CHUNK
+) -> Iterator[pb.RegisterModelRequest]:
+    yield pb.RegisterModelRequest(upload=upload)
+    for start in range(0, len(content), chunk):
+        yield pb.RegisterModelRequest(chunk=content[start : start + chunk])
+
+
+async def register(
+    stub: pb_grpc.DecisionServiceStub,
+    who: Principal,
+    name: str,
+    version: str,
+    content: bytes,
+    features: tuple[str, ...],
+) -> pb.RegisterModelResponse:
+    upload = pb.ModelUpload(
+        request_id=str(uuid.uuid4()),
+        tenant_id=who.tenant_id,
+        model_name=name,
+        version=version,
+        feature_names=list(features),
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+    upload.metadata.owner = "ann"
+    upload.metadata.labels["framework"] = "sklearn"
+    response: pb.RegisterModelResponse = await stub.RegisterModel(
+        upload_messages(upload, content), metadata=acting(who), timeout=10
+    )
+    return response
+
+
+def model_servicer(layer: ServiceLayer) -> Servicer:
+    """The decision servicer with an empty model cache, for tests of its other RPCs."""
+    executor = ThreadPoolExecutor(1)
+    return decision_servicer(layer, ModelRpcs(layer, ModelServing(layer, executor), executor))
+
+
+class People:
+    def __init__(self, tenant: str) -> None:
+        self.ann = person(tenant, "ann", Role.EDITOR)
+        self.cat = person(tenant, "cat", Role.APPROVER)
+        self.ops = person(tenant, "ops", Role.OPERATOR)
+
+
+async def promote(
+    stub: pb_grpc.DecisionServiceStub,
+    people: People,
+    name: str,
+    version: str,
+    stage: int,
+    share: float = 0.0,
+) -> pb.PublishModelChangeResponse:
+    """Proposed by an editor, approved by an approver, published by an operator."""
+    tenant = people.ann.tenant_id
+    await stub.PromoteModel(
+        pb.PromoteModelRequest(
+            request_id=str(uuid.uuid4()),
+            tenant_id=tenant,
+            model_name=name,
+            version=version,
+            stage=stage,  # type: ignore[arg-type]
+            challenger_share=share,
+            reason="offline AUC up",
+        ),
+        metadata=acting(people.ann),
+    )
+    await stub.ApproveModelChange(
+        pb.ApproveModelChangeRequest(
+            request_id=str(uuid.uuid4()), tenant_id=tenant, model_name=name, reason="checked"
+        ),
+        metadata=acting(people.cat),
+    )
+    response: pb.PublishModelChangeResponse = await stub.PublishModelChange(
+        pb.PublishModelChangeRequest(
+            request_id=str(uuid.uuid4()), tenant_id=tenant, model_name=name
+        ),
+        metadata=acting(people.ops),
+    )
+    return response
