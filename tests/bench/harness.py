@@ -47,6 +47,7 @@ from tests.bench.measures import (
     Tick,
     preload_stream,
 )
+from tests.bench.models import RawOnnx, percentile, scoring_meters
 from tests.bench.rules import KernelRule, RawCel
 from tests.bench.timers import (
     KernelTimerDrain,
@@ -73,6 +74,7 @@ class Sizes:
     publish_awaited_events: int = 2400
     consume_events: int = 9000
     rule_evals: int = 200_000
+    score_calls: int = 3000
     timers: int = 100_000
     timer_window: int = 60
     timer_drain: int = 20_000
@@ -105,6 +107,7 @@ SIZE_HELP = {
     "publish_awaited_events": "raw awaited publishes, one at a time",
     "consume_events": "messages each consumer (kernel, raw) reads",
     "rule_evals": "CEL audience rule evaluations (kernel, raw)",
+    "score_calls": "ScoreProfile calls and echo calls at each concurrency; raw onnxruntime runs",
     "timers": "timers due within TIMER_WINDOW seconds, for the fire-lag run",
     "timer_window": "seconds over which the lag run's timers fall due",
     "timer_drain": "due timers the scheduler (and the raw select+delete) drains",
@@ -123,6 +126,7 @@ QUICK = Sizes(
     publish_awaited_events=60,
     consume_events=600,
     rule_evals=2000,
+    score_calls=60,
     timers=2000,
     timer_window=2,
     timer_drain=1000,
@@ -415,6 +419,44 @@ async def figure_5(sizes: Sizes, steps: Steps) -> list[Comparison]:
     return [Comparison(5, "rules: CEL audience rule", "-", m_kernel, "cel Program.execute", m_raw)]
 
 
+async def figure_6(
+    root: Path, nc: Any, sizes: Sizes, steps: Steps
+) -> tuple[list[Comparison], dict[str, str]]:
+    """ScoreProfile over gRPC at concurrency 1 and 16 beside a bare grpc.aio echo at the same
+    concurrency and bare onnxruntime runs; latency percentiles beside the echo's."""
+    n = sizes.score_calls
+    async with scoring_meters(root, nc, lambda name: steps.bar(name, n)) as meters:
+        raw = RawOnnx(steps.bar("[6] raw onnxruntime InferenceSession.run", n), n)
+        names = list(meters)
+        series = await interleave(sizes.rounds, [*((meters[k], n) for k in names), (raw, n)])
+    steps.close()
+    by_name = dict(zip(names, series, strict=False))
+    comparisons, context = [], {}
+    for c in (1, 16):
+        score, echo = f"ScoreProfile c={c}", f"grpc.aio echo c={c}"
+        comparisons.append(
+            Comparison(6, f"models: {score}", "sqlite", by_name[score], echo, by_name[echo])
+        )
+        latencies = meters[score].latencies, meters[echo].latencies
+        context[f"score latency c={c}"] = ", ".join(
+            f"p{int(q * 100)} {percentile(latencies[0], q) * 1e3:.2f} ms"
+            f" (echo {percentile(latencies[1], q) * 1e3:.2f} ms,"
+            f" {percentile(latencies[0], q) / max(percentile(latencies[1], q), 1e-9):.1f}x)"
+            for q in (0.5, 0.99)
+        )
+    comparisons.append(
+        Comparison(
+            6,
+            "models: ScoreProfile c=16",
+            "sqlite",
+            by_name["ScoreProfile c=16"],
+            "onnxruntime run, 1 row",
+            series[-1],
+        )
+    )
+    return comparisons, context
+
+
 async def run_bench(
     sizes: Sizes, progress: Progress, postgres_url: str = "", root_dir: Path | None = None
 ) -> Report:
@@ -462,6 +504,9 @@ async def run_bench(
                 report.comparisons.append(timers)
                 report.context[f"timer lag ({backend.name})"] = lag
             report.comparisons += await figure_5(sizes, steps)
+            models, latency = await figure_6(root, nc, sizes, steps)
+            report.comparisons += models
+            report.context |= latency
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"

@@ -1,0 +1,95 @@
+"""Operator commands on the decision service's database, run while the service may be down.
+
+`python -m services.decision.admin register services/decision/models/propensity.onnx
+--tenant demo --name propensity --version 1 --features a,b,c` checks the model as the
+RegisterModel RPC does (signature against the features, SHA-256) and stores it as
+`registered`; promotion then goes through PromoteModel and its approval. It reads the
+same settings as the service (`LAYERCAKE_DECISION_DATABASE_URL`, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.decision import handlers, scoring
+from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
+from services.decision.domain.models import ModelVersion, check_names
+from services.kernel.clock import SystemClock
+from services.kernel.config import load_settings
+from services.kernel.errors import ConfigError, InvalidArgument, LayercakeError
+from services.kernel.store.database import Database
+from services.kernel.store.migrate import migrate
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.kernel.tenants import is_tenant_id
+
+app = typer.Typer(help="Decision operator commands: models.", add_completion=False)
+
+
+@app.callback()
+def commands() -> None:
+    """Decision operator commands."""
+
+
+@app.command()
+def register(
+    file: Annotated[Path, typer.Argument(help="The ONNX file.", exists=True, dir_okay=False)],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id, e.g. demo.")],
+    name: Annotated[str, typer.Option("--name", help="Model name, e.g. propensity.")],
+    version: Annotated[str, typer.Option("--version", help="Version label, e.g. 2026-03-01.1.")],
+    features: Annotated[
+        str,
+        typer.Option("--features", help="Feature names in input column order, comma-separated."),
+    ],
+    owner: Annotated[str, typer.Option("--owner", help="Who is accountable for it.")] = "",
+    description: Annotated[str, typer.Option("--description")] = "",
+) -> None:
+    """Registers an ONNX model version (stage `registered`)."""
+    content = file.read_bytes()
+    names = tuple(f.strip() for f in features.split(",") if f.strip())
+    try:
+        if not is_tenant_id(tenant):
+            raise InvalidArgument.field("tenant", "must be a tenant id, e.g. demo")
+        bad = check_names(name, version, names)
+        if bad:
+            raise InvalidArgument(bad)
+        signature, output = scoring.inspect(content, names)
+        settings = load_settings("decision")
+    except (LayercakeError, ConfigError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    model = ModelVersion(
+        tenant_id=tenant,
+        model_name=name,
+        version=version,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        feature_names=names,
+        signature=signature,
+        score_output=output,
+        owner=owner,
+        description=description,
+    )
+    db = Database(settings.database_url, workers=1)
+    try:
+        migrate(db.engine, MIGRATIONS)
+        with UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS)() as uow:
+            stored = handlers.register_model(uow, model, content)
+    except LayercakeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        db.dispose()
+    inputs = ", ".join(f"{i.name}{list(i.shape)}" for i in stored.signature.inputs)
+    typer.echo(f"registered {name} {version} sha256={stored.sha256} inputs: {inputs}")
+
+
+def main() -> None:
+    app(prog_name="python -m services.decision.admin")
+
+
+if __name__ == "__main__":
+    main()
