@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 
 from services.kernel.clock import FixedClock
@@ -272,3 +273,35 @@ def test_many_writers_with_retries_leave_no_gaps(
     for n in range(writers):
         mine = [p for _, p in rows if p.startswith(f"w{n}-".encode())]
         assert mine == [f"w{n}-{i}".encode() for i in range(each)]
+
+
+def test_loading_a_stream_searches_its_index_never_scans_the_log(
+    uow: UnitOfWorkFactory, database: Database
+) -> None:
+    """The plans of the statements `current_version` and `load` really send (SQLite's
+    planner does not depend on table size; PostgreSQL's does, so it is checked by hand)."""
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL picks a sequential scan for a table this small")
+    stream = random_id("s-")
+    append(uow, stream, 0, "a", "b")
+    sent: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, sql: str, params: object, *_: object) -> None:
+        sent.append((sql, params))
+
+    sqlalchemy_event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        with uow() as u:
+            u.events.current_version(stream)
+            u.events.load(stream, after_version=1)
+    finally:
+        sqlalchemy_event.remove(database.engine, "before_cursor_execute", record)
+    queries = [(sql, params) for sql, params in sent if sql.lstrip().startswith("SELECT")]
+    assert len(queries) == 2
+    with database.engine.connect() as conn:
+        for sql, params in queries:
+            plan = " ".join(
+                row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
+            assert "SEARCH events USING" in plan and "INDEX" in plan, plan
+            assert "SCAN events" not in plan, plan
