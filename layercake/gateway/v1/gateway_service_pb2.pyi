@@ -472,7 +472,10 @@ class IssueApiKeyResponse(_message.Message):
     API_KEY_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
     key: _builtins.str
-    """The whole key, `lc_<key_id>_<secret>`: shown only this once, never stored."""
+    """The whole key, `lc_<key_id>_<secret>`: shown only this once, never stored.
+    Empty when a retry is answered from the record of the first call (the secret is
+    not in that record): if the first answer was lost, revoke the key and issue another.
+    """
     @_builtins.property
     def api_key(self) -> _principal_pb2.ApiKey:
         """The key as issued."""

@@ -200,14 +200,18 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         command = IssueApiKey(
             caller.tenant_id, request.principal_id, tuple(request.scopes), request.display_name
         )
-        return await self._change(
-            caller,
-            request,
-            pb.IssueApiKeyResponse,
-            handlers.issue_api_key,
-            command,
-            lambda k: pb.IssueApiKeyResponse(api_key=mapping.api_key_message(k.key), key=k.text),
+        issued: dict[str, str] = {}  # key id -> the whole key, never recorded
+
+        def answer(key: handlers.IssuedKey) -> pb.IssueApiKeyResponse:
+            issued[key.key_id] = key.text
+            return pb.IssueApiKeyResponse(api_key=mapping.api_key_message(key.key))
+
+        response = await self._change(
+            caller, request, pb.IssueApiKeyResponse, handlers.issue_api_key, command, answer
         )
+        # The recorded answer (what a retry gets) holds no secret: only this one shows it.
+        response.key = issued.get(response.api_key.key_id, "")
+        return response
 
     async def RevokeApiKey(
         self, request: pb.RevokeApiKeyRequest, context: Context

@@ -9,6 +9,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nats.js import JetStreamContext
+from sqlalchemy import select
 
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from services.gateway import handlers
@@ -16,6 +17,7 @@ from services.gateway.domain.commands import RevokeRole
 from services.gateway.domain.errors import ScopeMissing
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.principals import Actor, PrincipalKind, Scope
+from services.kernel.rpc import idempotency
 from services.kernel.store.event_store import EventStore
 from tests.conftest import random_id
 from tests.integration.gateway.conftest import OPERATOR, RunningGateway
@@ -279,7 +281,11 @@ async def test_a_retried_change_with_its_request_id_applies_once(gateway: Runnin
     issue = gpb.IssueApiKeyRequest(principal_id="ci", request_id=str(uuid.uuid4()))
     first = await gateway.stub.IssueApiKey(issue, metadata=admin)
     again = await gateway.stub.IssueApiKey(issue, metadata=admin)
-    assert again == first  # the same key, not a second one
+    assert again.api_key == first.api_key  # the same key, not a second one...
+    assert first.key.startswith("lc_") and again.key == ""  # ...whose secret is never recorded
+    with gateway.db.transaction() as s:
+        recorded = s.execute(select(idempotency.requests.c.response)).scalars().all()
+    assert recorded and not any(first.key.encode() in r for r in recorded)
     grant = gpb.GrantRoleRequest(principal_id="ci", role="viewer", request_id=str(uuid.uuid4()))
     assert await gateway.stub.GrantRole(grant, metadata=admin) == await gateway.stub.GrantRole(
         grant, metadata=admin
