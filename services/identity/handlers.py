@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
@@ -10,15 +11,18 @@ from sqlalchemy.orm import Session
 from services.identity import mapping
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
-from services.identity.domain.identifiers import parse_ref
+from services.identity.domain.identifiers import Hasher, Identifier, normalise, split_ref
 from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import resolve
+from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
 from services.identity.store.profiles import ProfileRepository, find_profile
+from services.identity.store.tenant_keys import existing_hasher, tenant_hasher
 from services.kernel import telemetry
 from services.kernel.errors import InvalidArgument, NotFound
 from services.kernel.principals import Actor
 from services.kernel.store.records import EventMetadata
 from services.kernel.store.unit_of_work import UnitOfWork
+from services.kernel.vocabulary import is_identifier_type
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +30,57 @@ log = logging.getLogger(__name__)
 INGEST = Actor.system("identity-ingest")
 
 
-def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id: str) -> Profile:
-    """Resolves the event's identifiers to a profile and folds in its traits and consent.
+def _identifiers(
+    cmd: ApplyIngestedEvent, rules: IdentifierRules, hasher: Hasher
+) -> tuple[Identifier, ...]:
+    """The event's identifiers and its identifier traits, normalised; junk values left out."""
+    raw = list(cmd.identifiers)
+    for trait, type_name in sorted(rules.traits.items()):
+        value = json.loads(cmd.traits[trait]) if trait in cmd.traits else None
+        if isinstance(value, str):
+            raw.append((type_name, value))
+    found = (normalise(t, v, rules, hasher) for t, v in raw)
+    return tuple(dict.fromkeys(i for i in found if i is not None))
 
-    Runs in the caller's transaction; publishes `ProfileUpdated` when anything changed.
+
+def apply_ingested_event(
+    uow: UnitOfWork,
+    cmd: ApplyIngestedEvent,
+    causation_id: str,
+    rules: IdentifierRules = DEFAULT_RULES,
+) -> Profile:
+    """Resolves the event's identifiers to a profile (merging those they join) and folds in
+    its traits and consent.
+
+    Runs in the caller's transaction: a racing writer's append makes it ConcurrencyError,
+    which the consumer retries. Publishes `ProfilesMerged` and `ProfileUpdated`.
     """
     if not cmd.identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries no identifiers")
+    identifiers = _identifiers(cmd, rules, tenant_hasher(uow.session, cmd.tenant_id, uow.now()))
+    if not identifiers:
+        raise BadIdentifier(f"message {cmd.message_id} carries only blocklisted identifiers")
     repo = ProfileRepository(uow)
-    resolution = resolve(cmd.identifiers, repo.owners(cmd.tenant_id, cmd.identifiers))
-    if resolution.other_profiles:
+    resolved = resolve(
+        identifiers,
+        cmd.event_time,
+        cmd.message_id,
+        cmd.tenant_id,
+        rules,
+        owners=lambda ids: repo.owners(cmd.tenant_id, ids),
+        load=lambda profile_id: repo.get(cmd.tenant_id, profile_id),
+        new_id=lambda: str(uuid.uuid4()),
+    )
+    profile = resolved.profile
+    if resolved.plan.dropped:
         log.info(
-            "identifiers of other profiles dropped",
+            "identifiers dropped",
             extra={
                 "tenant": cmd.tenant_id,
-                "survivor": resolution.profile_id,
-                "others": list(resolution.other_profiles),
+                "profile_id": profile.profile_id,
+                "reasons": sorted({r for _, r in resolved.plan.dropped}),
                 "message_id": cmd.message_id,
             },
-        )
-    if resolution.profile_id is None:
-        profile = Profile.create(cmd.tenant_id, str(uuid.uuid4()), cmd.event_time)
-    else:
-        profile = repo.get(cmd.tenant_id, resolution.profile_id)
-    over_limit = profile.link(resolution.to_link)
-    if over_limit:
-        log.info(
-            "identifiers over their limit dropped",
-            extra={"profile_id": profile.profile_id, "count": len(over_limit)},
         )
     profile.set_traits(cmd.traits, cmd.event_time, cmd.message_id)
     profile.set_consent(cmd.consent, cmd.event_time)
@@ -68,19 +95,40 @@ def apply_ingested_event(uow: UnitOfWork, cmd: ApplyIngestedEvent, causation_id:
         correlation_id=cmd.message_id[:64],
         traceparent=traceparent,
     )
-    repo.save(profile, metadata)
+    for changed in resolved.changed:
+        repo.save(changed, metadata)
     sealer = repo.vault.cipher(cmd.tenant_id, profile.profile_id)
     assert sealer is not None, "save() created the key of a new profile"
+    if resolved.plan.absorbed:
+        uow.publish(
+            mapping.profiles_merged(
+                profile, resolved.plan.absorbed, cmd.event_time, cmd.message_id, traceparent
+            )
+        )
     uow.publish(mapping.profile_updated(profile, changes, cmd.message_id, traceparent, sealer))
     return profile
 
 
 def get_profile(session: Session, tenant_id: str, profile_ref: str) -> Profile:
-    try:
-        ref = parse_ref(profile_ref)
-    except BadIdentifier as e:
-        raise InvalidArgument.field("profile_ref", str(e)) from e
-    profile = find_profile(session, tenant_id, ref)
+    ref: Identifier | str | None = profile_ref
+    split = split_ref(profile_ref)
+    if split is not None and is_identifier_type(split[0]):
+        rules = DEFAULT_RULES
+        try:
+            ref = normalise(*split, rules, existing_hasher(session, tenant_id) or _no_key)
+        except BadIdentifier as e:
+            raise InvalidArgument.field("profile_ref", str(e)) from e
+        except _NoKey:
+            ref = None  # the tenant hashed nothing yet: no profile holds it
+    profile = None if ref is None else find_profile(session, tenant_id, ref)
     if profile is None:
         raise NotFound(f"no profile {profile_ref!r}")
     return profile
+
+
+class _NoKey(Exception):
+    """A read needed a hash while the tenant has no key yet."""
+
+
+def _no_key(value: str) -> str:
+    raise _NoKey

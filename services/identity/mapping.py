@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 
 from layercake.common.v1 import common_pb2
 from layercake.events.v1 import identity_events_pb2, ingest_pb2
@@ -15,13 +17,17 @@ from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
 from services.identity.domain.events import (
     ConsentChanged,
+    IdentifiersDropped,
     IdentifiersLinked,
+    ProfileAbsorbed,
     ProfileCreated,
     ProfileEvent,
+    ProfileFlagged,
+    ProfileMergedInto,
     TraitsSet,
     TraitValue,
 )
-from services.identity.domain.identifiers import Identifier, normalise
+from services.identity.domain.identifiers import Identifier
 from services.identity.domain.personal_data import is_personal
 from services.identity.domain.profile import Profile
 from services.kernel.messaging import subjects
@@ -33,15 +39,15 @@ PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
 EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
 
 
-def identifiers_from_struct(struct: struct_pb2.Struct) -> tuple[Identifier, ...]:
-    """`{"email": "A@x.com", "cookie_id": ["c1", "c2"]}` -> normalised identifiers."""
-    found: list[Identifier] = []
+def identifiers_from_struct(struct: struct_pb2.Struct) -> tuple[tuple[str, str], ...]:
+    """`{"email": "A@x.com", "cookie_id": ["c1", "c2"]}` -> (type, raw value) pairs."""
+    found: list[tuple[str, str]] = []
     for type_name, value in json_format.MessageToDict(struct).items():
         values = value if isinstance(value, list) else [value]
         for raw in values:
             if not isinstance(raw, str):
                 raise BadIdentifier(f"identifier {type_name} must be a string")
-            found.append(normalise(type_name, raw))
+            found.append((type_name, raw))
     return tuple(dict.fromkeys(found))
 
 
@@ -128,6 +134,10 @@ EVENTS.register(pe.ProfileCreated, ProfileCreated)
 EVENTS.register(pe.IdentifiersLinked, IdentifiersLinked)
 EVENTS.register(pe.TraitsSet, TraitsSet, encode=_seal_traits, decode=_open_traits)  # type: ignore[arg-type]
 EVENTS.register(pe.ConsentChanged, ConsentChanged)
+EVENTS.register(pe.ProfileAbsorbed, ProfileAbsorbed)
+EVENTS.register(pe.ProfileMergedInto, ProfileMergedInto)
+EVENTS.register(pe.IdentifiersDropped, IdentifiersDropped)
+EVENTS.register(pe.ProfileFlagged, ProfileFlagged)
 
 
 def profile_proto(profile: Profile) -> common_pb2.Profile:
@@ -180,13 +190,37 @@ def profile_updated(
                         )
                     else:
                         message.traits[name].CopyFrom(_trait_proto(trait))
-            case ConsentChanged(consent):
+            case ConsentChanged(consent) | ProfileAbsorbed(consent=consent):
                 message.consent.update(consent)
+                if isinstance(event, ProfileAbsorbed):
+                    message.linked_identifiers.extend(
+                        _identifier_proto(link.identifier) for link in event.links
+                    )
     if profile.update_time is not None:
         message.update_time.CopyFrom(to_timestamp(profile.update_time))
+    return _integration(profile, "profile_updated", message, traceparent)
+
+
+def profiles_merged(
+    survivor: Profile, merged: Sequence[str], at: datetime, cause_message_id: str, traceparent: str
+) -> OutboxMessage:
+    """The integration event of a merge: followers move the merged-away ids to the survivor."""
+    message = identity_events_pb2.ProfilesMerged(
+        tenant_id=survivor.tenant_id,
+        survivor_profile_id=survivor.profile_id,
+        merged_profile_ids=list(merged),
+        version=survivor.version,
+        merge_time=to_timestamp(at),
+        cause_message_id=cause_message_id,
+    )
+    return _integration(survivor, "profiles_merged", message, traceparent)
+
+
+def _integration(profile: Profile, event: str, message: Message, traceparent: str) -> OutboxMessage:
+    """An integration event about `profile`, on `layercake.<tenant>.identity.<event>`."""
     return OutboxMessage(
-        subject=subjects.integration(profile.tenant_id, "identity", "profile_updated"),
-        type=PROFILE_UPDATED,
+        subject=subjects.integration(profile.tenant_id, "identity", event),
+        type=message.DESCRIPTOR.full_name,
         payload=message.SerializeToString(),
         tenant_id=profile.tenant_id,
         source="identity",

@@ -156,3 +156,53 @@ class ProfileUpdated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProfileUpdated: _TypeAlias = ProfileUpdated  # noqa: Y015
+
+@_typing.final
+class ProfilesMerged(_message.Message):
+    """Profiles were merged (integration event of the identity service, on
+    `layercake.<tenant>.identity.profiles_merged`): every merged-away id is now an
+    alias of the survivor, and a lookup by it answers the survivor. A follower moves
+    what it keeps for the merged-away profiles to the survivor.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    SURVIVOR_PROFILE_ID_FIELD_NUMBER: _builtins.int
+    MERGED_PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    MERGE_TIME_FIELD_NUMBER: _builtins.int
+    CAUSE_MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the profiles."""
+    survivor_profile_id: _builtins.str
+    """The profile that absorbed the others (the oldest)."""
+    version: _builtins.int
+    """Version of the survivor's stream after the merge."""
+    cause_message_id: _builtins.str
+    """Id of the ingest event that caused it."""
+    @_builtins.property
+    def merged_profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The merged-away profiles, oldest first."""
+
+    @_builtins.property
+    def merge_time(self) -> _timestamp_pb2.Timestamp:
+        """Event time of the message that caused the merge."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        survivor_profile_id: _builtins.str = ...,
+        merged_profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        version: _builtins.int = ...,
+        merge_time: _timestamp_pb2.Timestamp | None = ...,
+        cause_message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["merge_time", b"merge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_message_id", b"cause_message_id", "merge_time", b"merge_time", "merged_profile_ids", b"merged_profile_ids", "survivor_profile_id", b"survivor_profile_id", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfilesMerged: _TypeAlias = ProfilesMerged  # noqa: Y015

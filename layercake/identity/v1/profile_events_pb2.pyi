@@ -62,22 +62,257 @@ class IdentifiersLinked(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    LINK_TIME_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """Provenance: the ingest message that brought them."""
     @_builtins.property
     def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
         """The identifiers, normalised and hashed where they are PII."""
+
+    @_builtins.property
+    def link_time(self) -> _timestamp_pb2.Timestamp:
+        """Provenance: that message's event time."""
 
     def __init__(
         self,
         *,
         identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+        message_id: _builtins.str = ...,
+        link_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["link_time", b"link_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "link_time", b"link_time", "message_id", b"message_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IdentifiersLinked: _TypeAlias = IdentifiersLinked  # noqa: Y015
+
+@_typing.final
+class IdentifierLink(_message.Message):
+    """One identifier a profile holds, with its provenance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIER_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    LINK_TIME_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """The ingest message that brought it."""
+    @_builtins.property
+    def identifier(self) -> _common_pb2.Identifier:
+        """The identifier."""
+
+    @_builtins.property
+    def link_time(self) -> _timestamp_pb2.Timestamp:
+        """That message's event time (unset for links made before provenance was kept)."""
+
+    def __init__(
+        self,
+        *,
+        identifier: _common_pb2.Identifier | None = ...,
+        message_id: _builtins.str = ...,
+        link_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["identifier", b"identifier", "link_time", b"link_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifier", b"identifier", "link_time", b"link_time", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentifierLink: _TypeAlias = IdentifierLink  # noqa: Y015
+
+@_typing.final
+class ProfileAbsorbed(_message.Message):
+    """The survivor of a merge took in another profile (recorded on the survivor's
+    stream). The merged profile's traits that win by event time follow as TraitsSet.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ConsentEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bool
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bool = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ConsentTimeEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _timestamp_pb2.Timestamp: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _timestamp_pb2.Timestamp | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ABSORBED_PROFILE_ID_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    CONSENT_FIELD_NUMBER: _builtins.int
+    CONSENT_TIME_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    MERGE_TIME_FIELD_NUMBER: _builtins.int
+    absorbed_profile_id: _builtins.str
+    """The merged-away profile; its id stays an alias of the survivor."""
+    message_id: _builtins.str
+    """The ingest message that caused the merge."""
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___IdentifierLink]:
+        """Its identifiers, with their provenance."""
+
+    @_builtins.property
+    def consent(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]:
+        """Its consent decisions that are newer than the survivor's, per purpose."""
+
+    @_builtins.property
+    def consent_time(self) -> _containers.MessageMap[_builtins.str, _timestamp_pb2.Timestamp]:
+        """When each of those decisions was made (event time)."""
+
+    @_builtins.property
+    def merge_time(self) -> _timestamp_pb2.Timestamp:
+        """Its event time."""
+
+    def __init__(
+        self,
+        *,
+        absorbed_profile_id: _builtins.str = ...,
+        links: _abc.Iterable[Global___IdentifierLink] | None = ...,
+        consent: _abc.Mapping[_builtins.str, _builtins.bool] | None = ...,
+        consent_time: _abc.Mapping[_builtins.str, _timestamp_pb2.Timestamp] | None = ...,
+        message_id: _builtins.str = ...,
+        merge_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["merge_time", b"merge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absorbed_profile_id", b"absorbed_profile_id", "consent", b"consent", "consent_time", b"consent_time", "links", b"links", "merge_time", b"merge_time", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileAbsorbed: _TypeAlias = ProfileAbsorbed  # noqa: Y015
+
+@_typing.final
+class ProfileMergedInto(_message.Message):
+    """This profile was merged into another (recorded on the merged-away stream)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SURVIVOR_PROFILE_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    MERGE_TIME_FIELD_NUMBER: _builtins.int
+    survivor_profile_id: _builtins.str
+    """The profile that absorbed this one."""
+    message_id: _builtins.str
+    """The ingest message that caused the merge."""
+    @_builtins.property
+    def merge_time(self) -> _timestamp_pb2.Timestamp:
+        """Its event time."""
+
+    def __init__(
+        self,
+        *,
+        survivor_profile_id: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+        merge_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["merge_time", b"merge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merge_time", b"merge_time", "message_id", b"message_id", "survivor_profile_id", b"survivor_profile_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileMergedInto: _TypeAlias = ProfileMergedInto  # noqa: Y015
+
+@_typing.final
+class IdentifiersDropped(_message.Message):
+    """Identifiers of a message that resolution refused to link, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """`limit:<type>` or `max_identifiers`."""
+    message_id: _builtins.str
+    """The ingest message that carried them."""
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
+        """The identifiers (hashed where they are PII)."""
+
+    def __init__(
+        self,
+        *,
+        identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+        reason: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "message_id", b"message_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentifiersDropped: _TypeAlias = IdentifiersDropped  # noqa: Y015
+
+@_typing.final
+class ProfileFlagged(_message.Message):
+    """The profile reached the tenant's total of identifiers: it stops absorbing
+    merges and awaits review.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    FLAG_TIME_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, e.g. `max_identifiers`."""
+    message_id: _builtins.str
+    """The ingest message that would have exceeded it."""
+    @_builtins.property
+    def flag_time(self) -> _timestamp_pb2.Timestamp:
+        """Its event time."""
+
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+        flag_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["flag_time", b"flag_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flag_time", b"flag_time", "message_id", b"message_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileFlagged: _TypeAlias = ProfileFlagged  # noqa: Y015
 
 @_typing.final
 class TraitsSet(_message.Message):

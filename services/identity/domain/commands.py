@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.identity.domain.identifiers import Identifier
-
 
 @dataclass(frozen=True)
 class ApplyIngestedEvent:
@@ -15,6 +13,6 @@ class ApplyIngestedEvent:
     tenant_id: str
     message_id: str
     event_time: datetime
-    identifiers: tuple[Identifier, ...]
+    identifiers: tuple[tuple[str, str], ...]  # (type, raw value), normalised under the rules
     traits: dict[str, str] = field(default_factory=dict, hash=False)  # name -> JSON value
     consent: dict[str, bool] = field(default_factory=dict, hash=False)

@@ -17,6 +17,15 @@ class TraitValue:
 
 
 @dataclass(frozen=True)
+class IdentifierLink:
+    """One identifier on a profile and its provenance: the message that brought it, when."""
+
+    identifier: Identifier
+    message_id: str = ""
+    link_time: datetime | None = None  # None: linked before provenance was recorded
+
+
+@dataclass(frozen=True)
 class ProfileCreated:
     tenant_id: str
     profile_id: str
@@ -26,6 +35,8 @@ class ProfileCreated:
 @dataclass(frozen=True)
 class IdentifiersLinked:
     identifiers: tuple[Identifier, ...]
+    message_id: str = ""
+    link_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -40,4 +51,55 @@ class ConsentChanged:
     change_time: datetime | None = None
 
 
-ProfileEvent = ProfileCreated | IdentifiersLinked | TraitsSet | ConsentChanged
+@dataclass(frozen=True)
+class ProfileAbsorbed:
+    """The survivor took in a merged profile: its identifier links and the consent that wins.
+
+    The merged profile's traits that win by event time follow as a `TraitsSet` (sealed).
+    """
+
+    absorbed_profile_id: str
+    links: tuple[IdentifierLink, ...]
+    consent: dict[str, bool] = field(hash=False)
+    consent_time: dict[str, datetime] = field(hash=False)
+    message_id: str = ""
+    merge_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ProfileMergedInto:
+    """This profile was merged: from now on its id is an alias of the survivor."""
+
+    survivor_profile_id: str
+    message_id: str = ""
+    merge_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IdentifiersDropped:
+    """Identifiers of a message not linked, and why (`limit:<type>`, `max_identifiers`)."""
+
+    identifiers: tuple[Identifier, ...]
+    reason: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileFlagged:
+    """The profile reached the tenant's total of identifiers: it stops absorbing, review it."""
+
+    reason: str
+    message_id: str = ""
+    flag_time: datetime | None = None
+
+
+ProfileEvent = (
+    ProfileCreated
+    | IdentifiersLinked
+    | TraitsSet
+    | ConsentChanged
+    | ProfileAbsorbed
+    | ProfileMergedInto
+    | IdentifiersDropped
+    | ProfileFlagged
+)

@@ -1,48 +1,27 @@
-"""Identifier types, their normalisation, and hashing of the ones that are PII.
+"""Identifiers: normalisation, the junk blocklist, and keyed hashing of the ones that are PII.
 
-Matching identifiers (email, phone) are normalised then SHA-256 hashed, so the
-identity graph never holds them in clear; a lookup hashes the same way.
+Matching identifiers (email, phone) are normalised, then hashed with the tenant's
+own key (HMAC-SHA-256, see store/tenant_keys.py), so the identity graph never holds
+them in clear and a leaked table cannot be reversed with a dictionary of emails.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import phonenumbers
+
 from services.identity.domain.errors import BadIdentifier
-from services.kernel.vocabulary import PARTNER_TYPE
+from services.identity.domain.rules import IdentifierRules
 
-
-@dataclass(frozen=True)
-class IdentifierType:
-    """How a tenant treats one identifier type (limit: values one profile may hold)."""
-
-    name: str
-    priority: int
-    limit: int
-    hashed: bool = False
-
-
-# Identity's rules for each of the platform's types (kernel.vocabulary.IDENTIFIER_TYPES).
-DEFAULT_TYPES: dict[str, IdentifierType] = {
-    t.name: t
-    for t in (
-        IdentifierType("user_id", priority=100, limit=1),
-        IdentifierType("crm_id", priority=90, limit=1),
-        IdentifierType("email", priority=80, limit=5, hashed=True),
-        IdentifierType("phone", priority=70, limit=3, hashed=True),
-        IdentifierType("device_id", priority=50, limit=20),
-        IdentifierType("anonymous_id", priority=30, limit=50),
-        IdentifierType("cookie_id", priority=20, limit=100),
-    )
-}
-PARTNER = IdentifierType("partner", priority=40, limit=5)
+# The tenant's keyed hash of a normalised clear value (hex digest).
+Hasher = Callable[[str], str]
 
 
 @dataclass(frozen=True, order=True)
 class Identifier:
-    """A normalised identifier; `value` is a SHA-256 hex digest when `hashed`."""
+    """A normalised identifier; `value` is the tenant's keyed digest when `hashed`."""
 
     type: str
     value: str
@@ -53,45 +32,43 @@ class Identifier:
         return f"{self.type}:{self.value}"
 
 
-def identifier_type(name: str) -> IdentifierType:
-    if name in DEFAULT_TYPES:
-        return DEFAULT_TYPES[name]
-    if PARTNER_TYPE.match(name):
-        return IdentifierType(name, PARTNER.priority, PARTNER.limit)
-    raise BadIdentifier(f"unknown identifier type {name!r}")
-
-
-def _normalise_value(type_name: str, raw: str) -> str:
+def clear_value(type_name: str, raw: str, region: str = "US") -> str:
+    """The value as matched before hashing: emails trimmed and lower-cased, phones E.164."""
     value = raw.strip()
     if type_name == "email":
-        value = value.lower()
-    elif type_name == "phone":
-        digits = re.sub(r"[^\d+]", "", value)
-        value = "+" + digits.lstrip("+") if digits else ""
+        return value.lower()
+    if type_name == "phone" and value:
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException as e:
+            raise BadIdentifier(f"phone {value[:4]}…: not a phone number") from e
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return value
 
 
-def normalise(type_name: str, raw: str) -> Identifier:
-    """The identifier as stored and matched: trimmed, lower-cased emails, hashed PII."""
-    kind = identifier_type(type_name)
-    value = _normalise_value(type_name, raw)
+def normalise(
+    type_name: str, raw: str, rules: IdentifierRules, hasher: Hasher
+) -> Identifier | None:
+    """The identifier as stored and matched; None for a blocklisted junk value (never matches).
+
+    BadIdentifier for an unknown type or an empty value.
+    """
+    rule = rules.rule(type_name)
+    if rules.blocked(raw):
+        return None
+    value = clear_value(type_name, raw, rules.default_region)
     if not value:
         raise BadIdentifier(f"empty {type_name} identifier")
-    if kind.hashed:
-        return Identifier(type_name, hashlib.sha256(value.encode()).hexdigest(), hashed=True)
+    if rules.blocked(value):
+        return None
+    if rule.hashed:
+        return Identifier(type_name, hasher(value), hashed=True)
     return Identifier(type_name, value)
 
 
-def parse_ref(ref: str) -> Identifier | str:
-    """`<type>:<value>` becomes an Identifier; anything without a known type is a profile id."""
+def split_ref(ref: str) -> tuple[str, str] | None:
+    """`<type>:<value>` -> (type, raw value); None when `ref` names no identifier type."""
     type_name, sep, value = (
         ref.rpartition(":") if ref.startswith("partner:") else ref.partition(":")
     )
-    if not sep:
-        return ref
-    try:
-        return normalise(type_name, value)
-    except BadIdentifier:
-        if type_name in DEFAULT_TYPES or type_name.startswith("partner:"):
-            raise
-        return ref
+    return (type_name, value) if sep else None

@@ -1,27 +1,35 @@
 """The Profile aggregate: a person as one tenant knows them.
 
 It checks its rules before recording an event and changes only by applying
-events, so loading it is replaying its stream. It never saves itself.
+events, so loading it is replaying its stream. It never saves itself. Which
+identifiers it may take is resolution's decision (domain/resolution.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from services.identity.domain.errors import UnknownConsentPurpose
 from services.identity.domain.events import (
     ConsentChanged,
+    IdentifierLink,
+    IdentifiersDropped,
     IdentifiersLinked,
+    ProfileAbsorbed,
     ProfileCreated,
     ProfileEvent,
+    ProfileFlagged,
+    ProfileMergedInto,
     TraitsSet,
     TraitValue,
 )
-from services.identity.domain.identifiers import Identifier, identifier_type
+from services.identity.domain.identifiers import Identifier
 from services.kernel.aggregate import Aggregate
 from services.kernel.vocabulary import CONSENT_PURPOSES
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -30,10 +38,13 @@ class Profile(Aggregate[ProfileEvent]):
     profile_id: str = ""
     create_time: datetime | None = None
     update_time: datetime | None = None
-    identifiers: set[Identifier] = field(default_factory=set)
+    links: dict[Identifier, IdentifierLink] = field(default_factory=dict)
     traits: dict[str, TraitValue] = field(default_factory=dict)
     consent: dict[str, bool] = field(default_factory=dict)
     consent_time: dict[str, datetime] = field(default_factory=dict)
+    merged_into: str | None = None  # set once merged: the id is an alias of that profile
+    aliases: tuple[str, ...] = ()  # profiles merged into this one
+    flagged: str | None = None
 
     @classmethod
     def create(cls, tenant_id: str, profile_id: str, at: datetime) -> Profile:
@@ -45,28 +56,64 @@ class Profile(Aggregate[ProfileEvent]):
     def stream_id(self) -> str:
         return stream_id(self.profile_id)
 
-    def link(self, identifiers: Iterable[Identifier]) -> list[Identifier]:
-        """Links the new identifiers that fit the limits; returns those dropped."""
-        added: list[Identifier] = []
-        dropped: list[Identifier] = []
-        for identifier in sorted(set(identifiers) - self.identifiers):
-            linked_so_far = self.identifiers | set(added)
-            same_type = sum(1 for i in linked_so_far if i.type == identifier.type)
-            if same_type < identifier_type(identifier.type).limit:
-                added.append(identifier)
-            else:
-                dropped.append(identifier)
+    @property
+    def identifiers(self) -> set[Identifier]:
+        return set(self.links)
+
+    def link(self, identifiers: Iterable[Identifier], at: datetime, message_id: str = "") -> None:
+        """Links identifiers resolution accepted; those already held are no change."""
+        added = tuple(sorted(set(identifiers) - set(self.links)))
         if added:
-            self._record(IdentifiersLinked(tuple(added)))
-        return dropped
+            self._record(IdentifiersLinked(added, message_id, at))
+
+    def drop(self, identifiers: Iterable[Identifier], reason: str, message_id: str) -> None:
+        """Records identifiers of a message that resolution refused, with the reason."""
+        refused = tuple(sorted(identifiers))
+        if refused:
+            self._record(IdentifiersDropped(refused, reason, message_id))
+
+    def flag(self, reason: str, at: datetime, message_id: str) -> None:
+        """Flags the profile for review once; it stays flagged until someone acts."""
+        if self.flagged is None:
+            self._record(ProfileFlagged(reason, message_id, at))
+
+    def absorb(self, other: Profile, at: datetime, message_id: str) -> None:
+        """Takes in `other` (which records `merged_into`): its links, then traits and consent
+        that win by event time, so the result is the same whichever profile arrived first."""
+        consent = {
+            p: granted
+            for p, granted in other.consent.items()
+            if p not in self.consent
+            or (p in other.consent_time and other.consent_time[p] > self._consent_at(p))
+        }
+        self._record(
+            ProfileAbsorbed(
+                other.profile_id,
+                tuple(other.links[i] for i in sorted(other.links)),
+                consent,
+                {p: other.consent_time[p] for p in consent if p in other.consent_time},
+                message_id,
+                at,
+            )
+        )
+        self._set_traits(other.traits, message_id)
+
+    def merge_into(self, survivor_id: str, at: datetime, message_id: str) -> None:
+        self._record(ProfileMergedInto(survivor_id, message_id, at))
 
     def set_traits(self, traits: Mapping[str, str], at: datetime, message_id: str = "") -> None:
         """Last write wins per trait by event time: an older event never overwrites."""
+        self._set_traits({k: TraitValue(v, at) for k, v in traits.items()}, message_id)
+
+    def _set_traits(self, traits: Mapping[str, TraitValue], message_id: str) -> None:
         changed = {
-            name: TraitValue(value, at)
+            name: value
             for name, value in traits.items()
             if name not in self.traits
-            or (self.traits[name].set_time <= at and self.traits[name].json_value != value)
+            or (
+                self.traits[name].set_time <= value.set_time
+                and self.traits[name].json_value != value.json_value
+            )
         }
         if changed:
             self._record(TraitsSet(changed, message_id))
@@ -84,13 +131,16 @@ class Profile(Aggregate[ProfileEvent]):
         if changed:
             self._record(ConsentChanged(changed, at))
 
+    def _consent_at(self, purpose: str) -> datetime:
+        return self.consent_time.get(purpose, _NEVER)
+
     def apply(self, event: ProfileEvent) -> None:
         match event:
             case ProfileCreated(tenant_id, profile_id, create_time):
                 self.tenant_id, self.profile_id = tenant_id, profile_id
                 self.create_time = self.update_time = create_time
-            case IdentifiersLinked(identifiers):
-                self.identifiers |= set(identifiers)
+            case IdentifiersLinked(identifiers, message_id, link_time):
+                self.links |= {i: IdentifierLink(i, message_id, link_time) for i in identifiers}
             case TraitsSet(traits):
                 self.traits |= traits
                 self.update_time = max(
@@ -101,6 +151,17 @@ class Profile(Aggregate[ProfileEvent]):
                 self.consent |= consent
                 if change_time is not None:
                     self.consent_time |= dict.fromkeys(consent, change_time)
+            case ProfileAbsorbed(absorbed_id, links, consent, consent_time):
+                self.links |= {link.identifier: link for link in links}
+                self.consent |= consent
+                self.consent_time |= consent_time
+                self.aliases = (*self.aliases, absorbed_id)
+            case ProfileMergedInto(survivor_id):
+                self.merged_into = survivor_id
+            case ProfileFlagged(reason):
+                self.flagged = reason
+            case IdentifiersDropped():
+                pass
 
 
 def stream_id(profile_id: str) -> str:

@@ -7,17 +7,22 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.identity import mapping
 from services.identity.domain.events import (
     ConsentChanged,
     IdentifiersLinked,
+    ProfileAbsorbed,
     ProfileCreated,
+    ProfileMergedInto,
     TraitsSet,
 )
+from services.identity.domain.identifiers import Identifier
 from services.identity.store.tables import profile_identifiers, profiles
 from services.identity.store.vault import PersonalDataVault
+from services.kernel.errors import ConcurrencyError
 from services.kernel.store.records import StoredEvent
 
 PREFIX = "profile-"
@@ -46,21 +51,25 @@ class ProfileProjection:
                     )
                 )
                 return
-            case IdentifiersLinked(identifiers):
-                session.execute(
-                    insert(profile_identifiers),
-                    [
-                        {
-                            "tenant_id": tenant,
-                            "id_type": i.type,
-                            "id_value": i.value,
-                            "hashed": i.hashed,
-                            "profile_id": profile_id,
-                        }
-                        for i in identifiers
-                    ],
-                )
+            case IdentifiersLinked(identifiers, message_id, link_time):
+                self._link(session, tenant, profile_id, identifiers, message_id, link_time)
                 changes: dict[str, Any] = {}
+            case ProfileAbsorbed(absorbed_id, _, consent):
+                ids = profile_identifiers.c
+                session.execute(
+                    update(profile_identifiers)
+                    .where(ids.tenant_id == tenant, ids.profile_id == absorbed_id)
+                    .values(profile_id=profile_id)
+                )
+                session.execute(  # aliases of the absorbed profile now alias the survivor
+                    update(profiles)
+                    .where(profiles.c.tenant_id == tenant, profiles.c.merged_into == absorbed_id)
+                    .values(merged_into=profile_id)
+                )
+                current = json.loads(self._column(session, key, profiles.c.consent))
+                changes = {"consent": json.dumps(current | consent, sort_keys=True)}
+            case ProfileMergedInto(survivor_id):
+                changes = {"merged_into": survivor_id}
             case TraitsSet(traits) if traits:
                 current = json.loads(self._column(session, key, profiles.c.traits))
                 current |= {
@@ -76,6 +85,38 @@ class ProfileProjection:
             case _:  # trait values of a forgotten person: nothing left to project
                 changes = {}
         session.execute(update(profiles).where(key).values(version=event.version, **changes))
+
+    @staticmethod
+    def _link(
+        session: Session,
+        tenant: str,
+        profile_id: str,
+        identifiers: tuple[Identifier, ...],
+        message_id: str,
+        link_time: datetime | None,
+    ) -> None:
+        """One row per identifier; a racing writer's row for the same one is a lost race,
+        retried (the transaction is rolled back whole, so no savepoint)."""
+        try:
+            session.execute(
+                insert(profile_identifiers),
+                [
+                    {
+                        "tenant_id": tenant,
+                        "id_type": i.type,
+                        "id_value": i.value,
+                        "hashed": i.hashed,
+                        "profile_id": profile_id,
+                        "message_id": message_id or None,
+                        "link_time": link_time,
+                    }
+                    for i in identifiers
+                ],
+            )
+        except IntegrityError as e:
+            raise ConcurrencyError(
+                f"an identifier of profile {profile_id} was linked concurrently"
+            ) from e
 
     @staticmethod
     def _column(session: Session, key: Any, column: Any) -> Any:

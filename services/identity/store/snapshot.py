@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from services.identity.domain.events import TraitValue
+from services.identity.domain.events import IdentifierLink, TraitValue
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile
 from services.identity.mapping import Sealer
@@ -28,7 +28,7 @@ class ProfileState:
     """The `StateCodec` of `Profile`; bump `version` whenever the JSON below changes."""
 
     type = "identity.Profile"
-    version = 1
+    version = 2  # 2: links with provenance, merged_into, aliases, flagged
 
     def dump(self, profile: Profile, sealer: Sealer | None) -> bytes:
         if sealer is None:
@@ -38,7 +38,13 @@ class ProfileState:
             "profile_id": profile.profile_id,
             "create_time": _time(profile.create_time),
             "update_time": _time(profile.update_time),
-            "identifiers": sorted([i.type, i.value, i.hashed] for i in profile.identifiers),
+            "links": sorted(
+                [i.type, i.value, i.hashed, link.message_id, _time(link.link_time)]
+                for i, link in profile.links.items()
+            ),
+            "merged_into": profile.merged_into,
+            "aliases": list(profile.aliases),
+            "flagged": profile.flagged,
             "traits": {k: [t.json_value, _time(t.set_time)] for k, t in profile.traits.items()},
             "consent": profile.consent,
             "consent_time": {k: v.isoformat() for k, v in profile.consent_time.items()},
@@ -55,7 +61,13 @@ class ProfileState:
             profile_id=s["profile_id"],
             create_time=_parse(s["create_time"]),
             update_time=_parse(s["update_time"]),
-            identifiers={Identifier(t, v, h) for t, v, h in s["identifiers"]},
+            links={
+                (i := Identifier(t, v, h)): IdentifierLink(i, m, _parse(at))
+                for t, v, h, m, at in s["links"]
+            },
+            merged_into=s["merged_into"],
+            aliases=tuple(s["aliases"]),
+            flagged=s["flagged"],
             traits={
                 k: TraitValue(value, datetime.fromisoformat(at))
                 for k, (value, at) in s["traits"].items()

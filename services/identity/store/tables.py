@@ -18,6 +18,8 @@ profiles = Table(
     Column("consent", Text, nullable=False),  # {"purpose": bool}
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
+    # Set once merged: the id stays an alias and lookups answer this survivor instead.
+    Column("merged_into", String(64), nullable=True),
 )
 
 # The primary key is the rule "one identifier, one profile" that resolution relies on.
@@ -29,6 +31,9 @@ profile_identifiers = Table(
     Column("id_value", String(256), primary_key=True),
     Column("hashed", Boolean, nullable=False),
     Column("profile_id", String(64), nullable=False),
+    # Provenance: the ingest message that brought the identifier, and its event time.
+    Column("message_id", String(128), nullable=True),
+    Column("link_time", UtcDateTime, nullable=True),
 )
 
 Index(
@@ -44,5 +49,14 @@ profile_keys = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("profile_id", String(64), primary_key=True),
     Column("data_key", LargeBinary, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+# Each tenant's key for hashing matching identifiers (HMAC-SHA-256), made on first use.
+tenant_keys = Table(
+    "tenant_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("hash_key", LargeBinary, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
 )

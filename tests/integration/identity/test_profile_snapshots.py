@@ -43,7 +43,7 @@ def test_snapshot_plus_tail_equals_a_full_replay(identity_db: Database) -> None:
     with units() as uow:
         repo = ProfileRepository(uow)
         profile = Profile.create("acme", profile_id, AT)
-        profile.link([Identifier("email", "ab" * 32, True)])
+        profile.link([Identifier("email", "ab" * 32, True)], AT, "m-0")
         repo.save(profile, META)
         for i in range(23):  # one event per save: versions 3..25, snapshots at 10 and 20
             at = AT + timedelta(minutes=i)

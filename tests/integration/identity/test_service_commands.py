@@ -13,7 +13,6 @@ from sqlalchemy import delete
 from services.identity import handlers
 from services.identity.bootstrap import MIGRATIONS
 from services.identity.domain.commands import ApplyIngestedEvent
-from services.identity.domain.identifiers import normalise
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.tables import profile_identifiers, profiles
 from services.kernel.clock import SystemClock
@@ -41,7 +40,7 @@ def test_replay_command_rebuilds_a_lost_read_model(tmp_path: Path) -> None:
         tenant_id="acme",
         message_id="m-1",
         event_time=datetime(2026, 3, 1, tzinfo=UTC),
-        identifiers=(normalise("cookie_id", "ck-1"),),
+        identifiers=(("cookie_id", "ck-1"),),
         traits={"plan": '"gold"'},
     )
     with uow() as u:

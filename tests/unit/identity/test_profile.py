@@ -3,10 +3,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.identity.domain.errors import UnknownConsentPurpose
-from services.identity.domain.events import IdentifiersLinked, ProfileCreated, TraitsSet
+from services.identity.domain.events import ProfileCreated, TraitsSet
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile
-from services.identity.domain.resolution import resolve
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -30,19 +29,12 @@ def test_unchanged_traits_record_no_event() -> None:
 
 def test_replay_rebuilds_the_same_state() -> None:
     p = Profile.create("acme", "p1", T0)
-    p.link([Identifier("cookie_id", "c1")])
+    p.link([Identifier("cookie_id", "c1")], T0, "m1")
     p.set_traits({"a": "1"}, T0)
     p.set_consent({"email_marketing": True}, T0)
     again = Profile.replay(p.pending, version=len(p.pending))
     assert (again.identifiers, again.traits, again.consent) == (p.identifiers, p.traits, p.consent)
     assert again.version == 4 and not again.pending
-
-
-def test_link_respects_type_limits() -> None:
-    p = Profile.create("acme", "p1", T0)
-    dropped = p.link([Identifier("user_id", "u1"), Identifier("user_id", "u2")])
-    assert [i.value for i in dropped] == ["u2"]
-    assert isinstance(p.pending[-1], IdentifiersLinked)
 
 
 def test_unknown_consent_purpose_is_refused() -> None:
@@ -56,18 +48,3 @@ def test_first_event_is_creation() -> None:
     assert isinstance(p.pending[0], ProfileCreated)
     p.set_traits({"x": "2"}, T0)
     assert isinstance(p.pending[-1], TraitsSet)
-
-
-def test_resolution_new_join_and_conflict() -> None:
-    c1, e1, u1 = (
-        Identifier("cookie_id", "c1"),
-        Identifier("email", "h", True),
-        Identifier("user_id", "u1"),
-    )
-    assert resolve([c1], {}).profile_id is None
-    joined = resolve([c1, e1], {c1: "p1"})
-    assert joined.profile_id == "p1" and joined.to_link == (e1,)
-    # user_id outranks cookie_id: its profile survives, the cookie owned elsewhere is dropped
-    conflict = resolve([c1, u1], {c1: "p1", u1: "p2"})
-    assert conflict.profile_id == "p2"
-    assert conflict.dropped == (c1,) and conflict.other_profiles == ("p1",)

@@ -1,0 +1,157 @@
+"""Merges through a real nats-server and the identity consumer, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from nats.js import JetStreamContext
+from sqlalchemy import func, insert, select, text
+
+from layercake.events.v1 import identity_events_pb2
+from services.identity import handlers
+from services.identity.domain.commands import ApplyIngestedEvent
+from services.identity.domain.identifiers import Identifier
+from services.identity.store.profiles import ProfileRepository, owners_query
+from services.identity.store.tables import profile_identifiers, profiles
+from services.kernel.errors import NotFound
+from services.kernel.messaging.consumer import Outcome
+from services.kernel.store.database import Database
+from services.kernel.store.schema import outbox
+from services.kernel.store.transient import is_transient
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from tests.conftest import random_id
+from tests.integration.identity.test_ingest_to_profile import runner, send
+
+
+def event(
+    message_id: str, hour: int, identifiers: dict[str, str], **traits: str
+) -> dict[str, object]:
+    return {
+        "message_id": message_id,
+        "type": "identify",
+        "timestamp": f"2026-03-01T{hour:02d}:00:00Z",
+        "identifiers": identifiers,
+        "traits": traits,
+    }
+
+
+async def test_two_devices_then_one_email_merge_and_every_ref_answers_the_survivor(
+    js: JetStreamContext, identity_db: Database, identity_uow: UnitOfWorkFactory
+) -> None:
+    tenant, other = random_id("t"), random_id("t")
+    await send(js, tenant, event("m1", 1, {"device_id": "d1"}, plan="free"))
+    await send(js, tenant, event("m2", 2, {"device_id": "d2"}, plan="gold"))
+    await send(js, tenant, event("m3", 3, {"device_id": "d1", "email": " Ann@Example.com"}))
+    await send(js, tenant, event("m4", 4, {"device_id": "d2", "email": "ann@example.com"}))
+    consumer = runner(js, identity_db, identity_uow, tenant)
+    outcomes: list[Outcome] = []
+    for _ in range(20):
+        if len(outcomes) >= 4:
+            break
+        outcomes += [r.outcome for r in await consumer.run_once()]
+    assert outcomes == [Outcome.APPLIED] * 4
+
+    with identity_db.transaction() as s:
+        survivor = handlers.get_profile(s, tenant, "device_id:d1")
+        by_email = handlers.get_profile(s, tenant, "email:ANN@example.com")
+        by_d2 = handlers.get_profile(s, tenant, "device_id:d2")
+        merged = (
+            s.execute(
+                select(outbox.c.payload).where(
+                    outbox.c.type == "layercake.events.v1.ProfilesMerged"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        with pytest.raises(NotFound):
+            handlers.get_profile(s, other, "email:ann@example.com")  # tenant B sees none of A
+    assert by_email.profile_id == by_d2.profile_id == survivor.profile_id
+    assert survivor.traits["plan"].json_value == '"gold"'  # the later event time wins
+    (payload,) = merged
+    message = identity_events_pb2.ProfilesMerged.FromString(payload)
+    assert message.survivor_profile_id == survivor.profile_id
+    (alias,) = message.merged_profile_ids
+    with identity_db.transaction() as s:
+        assert handlers.get_profile(s, tenant, alias).profile_id == survivor.profile_id
+        with pytest.raises(NotFound):
+            handlers.get_profile(s, other, alias)
+
+
+def test_owner_lookup_is_an_index_seek_per_identifier(identity_db: Database) -> None:
+    ids = [Identifier("device_id", "d1"), Identifier("email", "ab" * 32, hashed=True)]
+    query = owners_query("acme", ids)
+    rows = [  # a tenant with many identifiers on few profiles, as statistics will say
+        {
+            "tenant_id": "acme",
+            "id_type": "cookie_id",
+            "id_value": f"c{n}",
+            "hashed": False,
+            "profile_id": f"p{n % 10}",
+        }
+        for n in range(3000)
+    ]
+    with identity_db.transaction() as s:
+        s.execute(insert(profile_identifiers), rows)
+    with identity_db.transaction() as s:
+        s.execute(text("ANALYZE"))
+        dialect = s.get_bind().dialect
+        sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        if dialect.name == "sqlite":
+            plan = " ".join(r[-1] for r in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "tenant_id=? AND id_type=? AND id_value=?" in plan, plan
+            assert "ix_profile_identifiers_profile" not in plan, plan
+        else:
+            plan = " ".join(r[0] for r in s.execute(text(f"EXPLAIN {sql}")))
+            assert "profile_identifiers_pkey" in plan, plan
+            cond = re.sub(r"[()]|::text", "", plan.partition("Index Cond:")[2])
+            assert "id_type = ANY" in cond and "id_value = ANY" in cond, plan
+            assert "Filter" not in plan, plan
+
+
+def test_two_events_racing_to_merge_the_same_profiles_resolve_on_retry(
+    identity_db: Database, identity_uow: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if identity_db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite writers queue on BEGIN IMMEDIATE: two cannot interleave")
+    tenant = random_id("t")
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def apply(message_id: str, ids: tuple[tuple[str, str], ...]) -> None:
+        with identity_uow() as u:
+            handlers.apply_ingested_event(
+                u, ApplyIngestedEvent(tenant, message_id, at, ids), causation_id=message_id
+            )
+            u.commit()
+
+    apply("m1", (("device_id", "d1"),))
+    apply("m2", (("device_id", "d2"),))
+    real_owners = ProfileRepository.owners
+    raced = False
+
+    def owners_then_race(self: ProfileRepository, *args: Any) -> dict[Identifier, str]:
+        nonlocal raced
+        found = real_owners(self, *args)
+        if not raced:  # the other replica merges the same profiles meanwhile
+            raced = True
+            apply("m3", (("device_id", "d1"), ("device_id", "d2"), ("cookie_id", "c3")))
+        return found
+
+    monkeypatch.setattr(ProfileRepository, "owners", owners_then_race)
+    with pytest.raises(Exception) as lost:
+        apply("m4", (("device_id", "d2"), ("device_id", "d1"), ("cookie_id", "c4")))
+    assert is_transient(lost.value), lost.value  # the consumer retries it, never dead-letters
+    apply("m4", (("device_id", "d2"), ("device_id", "d1"), ("cookie_id", "c4")))  # the retry
+    with identity_db.transaction() as s:
+        profile = handlers.get_profile(s, tenant, "cookie_id:c4")
+        assert handlers.get_profile(s, tenant, "cookie_id:c3").profile_id == profile.profile_id
+        live = s.execute(
+            select(func.count())
+            .select_from(profiles)
+            .where(profiles.c.tenant_id == tenant, profiles.c.merged_into.is_(None))
+        ).scalar_one()
+    assert {i.value for i in profile.identifiers} == {"d1", "d2", "c3", "c4"}
+    assert live == 1
