@@ -55,6 +55,10 @@ class ModelServing:
     def live(self, tenant_id: str, model_name: str) -> Live | None:
         return self._live.get((tenant_id, model_name))
 
+    def sessions(self, tenant_id: str, model_name: str) -> set[str]:
+        """Versions of the model with a session held in this process."""
+        return {v for t, m, v in self._loaded if (t, m) == (tenant_id, model_name)}
+
     async def load(self) -> None:
         """Every live deployment from the store: at start, and after a broadcast gap."""
         found = await self.layer.read(handlers.published_models)
@@ -75,6 +79,9 @@ class ModelServing:
             for version in deployment.serving():
                 loaded[version] = await self._model(tenant_id, model_name, version)
             self._live[(tenant_id, model_name)] = Live(number, deployment, loaded)
+            for key in [k for k in self._loaded if k[:2] == (tenant_id, model_name)]:
+                if key[2] not in loaded:  # out of service: calls still scoring keep theirs
+                    del self._loaded[key]
             log.info(
                 "model deployment swapped in",
                 extra={"tenant": tenant_id, "model": model_name, "change": number},

@@ -229,3 +229,4 @@ async def test_hot_swap_under_load_on_two_replicas(
         after = await score(b.stub, people.ann, name, "p-after")
         assert after.served.version == "v2"
         assert [s.version for s in after.scores] == ["v2"]  # v1 retired, not scored
+        assert a.serving.sessions(tenant, name) == b.serving.sessions(tenant, name) == {"v2"}
