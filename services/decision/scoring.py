@@ -7,6 +7,7 @@ tensor's second column, or from a ZipMap's sequence of {class: probability} maps
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from services.kernel.clipping import clip
 from services.kernel.errors import FieldViolation, InvalidArgument
 
 POSITIVE = (1, "1", True, "true", "yes")
+# onnxruntime prefixes a message with the C++ file, line and signature: not the caller's business
+SOURCE_LOCATION = re.compile(r"\S+\.(?:cc|h):\d+ [\w:~]+\([^)]*\) ")
 DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
 
@@ -36,7 +39,8 @@ def open_session(data: bytes) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... for bad bytes
-        reason = clip(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__, 300)
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = clip(SOURCE_LOCATION.sub("", text), 300)
         raise InvalidArgument.field("model", f"is not a loadable ONNX model: {reason}") from None
 
 

@@ -101,15 +101,29 @@ def test_corrupt_bytes_are_refused_naming_the_model() -> None:
 
 def test_a_model_without_probabilities_is_refused() -> None:
     graph = helper.make_graph(
-        [helper.make_node("Identity", ["X"], ["Y"])],
+        [helper.make_node("Cast", ["X"], ["Y"], to=TensorProto.INT64)],
         "labels-only",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
-        [helper.make_tensor_value_info("Y", TensorProto.INT64, [None])],
+        [helper.make_tensor_value_info("Y", TensorProto.INT64, [None, 4])],
     )
-    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     with pytest.raises(InvalidArgument) as refused:
         scoring.inspect(data.SerializeToString(), FEATURES)
-    assert "model" in fields(refused.value)
+    assert fields(refused.value) == ["model"]
+    assert "no probability output" in str(refused.value)
+
+
+def test_onnxruntime_refusals_say_why_without_its_source_location() -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["X"], ["Y"])],
+        "too-new",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 4])],
+    )
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=99)
+    with pytest.raises(InvalidArgument) as refused:
+        scoring.inspect(data.SerializeToString(), FEATURES)
+    assert "IR version" in str(refused.value) and ".cc:" not in str(refused.value)
 
 
 def test_promotions_move_one_version_and_retire_the_champion_replaced() -> None:
@@ -151,3 +165,26 @@ def test_the_split_differs_by_model_and_tenant() -> None:
     b = [in_challenger_share("acme", p, "churn", 0.5) for p in profiles]
     c = [in_challenger_share("beta", p, "propensity", 0.5) for p in profiles]
     assert a != b and a != c
+
+
+def test_a_model_with_one_input_per_feature_and_one_probability_column() -> None:
+    """The shape torch.onnx exports give: named inputs, a sigmoid's [batch, 1] output."""
+    inputs = [helper.make_tensor_value_info(f, TensorProto.FLOAT, [None, 1]) for f in FEATURES]
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [4, 1], [1.0, 0.0, 0.0, 0.0])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Concat", list(FEATURES), ["x"], axis=1),
+            helper.make_node("MatMul", ["x", "w"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["probability"]),
+        ],
+        "per-feature",
+        inputs,
+        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, [None, 1])],
+        initializer=[weights],
+    )
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    signature, output = scoring.inspect(data.SerializeToString(), tuple(reversed(FEATURES)))
+    assert output == "probability"
+    model = scoring.load("v", data.SerializeToString(), FEATURES, signature, output)
+    zero, high = model.score([{}, {"trait_orders_30d": 5.0, "identifier_count": 9.0}])
+    assert zero == pytest.approx(0.5) and high == pytest.approx(1 / (1 + 2.718281828**-5), 1e-5)
