@@ -230,3 +230,23 @@ async def test_hot_swap_under_load_on_two_replicas(
         assert after.served.version == "v2"
         assert [s.version for s in after.scores] == ["v2"]  # v1 retired, not scored
         assert a.serving.sessions(tenant, name) == b.serving.sessions(tenant, name) == {"v2"}
+
+
+async def test_a_registration_retried_with_its_request_id_gets_the_first_answer(
+    one: Replica,
+) -> None:
+    who = person(random_id("t-"), "ann", Role.EDITOR)
+    upload = pb.ModelUpload(
+        request_id=str(uuid.uuid4()),
+        model_name="propensity",
+        version="v1",
+        feature_names=list(FEATURES),
+    )
+    first = await one.stub.RegisterModel(upload_messages(upload, SHIPPED), metadata=acting(who))
+    again = await one.stub.RegisterModel(
+        upload_messages(upload, SHIPPED, chunk=64), metadata=acting(who)
+    )
+    assert again == first
+    with pytest.raises(grpc.aio.AioRpcError) as other_bytes:  # same id, another file
+        await one.stub.RegisterModel(upload_messages(upload, TENSOR_MODEL), metadata=acting(who))
+    assert violations(other_bytes.value) == ["request_id"]
