@@ -24,6 +24,8 @@ from services.kernel.rpc.server import Server, Servicer, create_server
 
 OWN_TIMEOUT = 60.0  # what the front server would allow its call to the back one
 FRONT_BOUND = 3.0  # the front server's own bound on a call without a client deadline
+# grpc-timeout travels rounded up to the wire's unit, so a peer may see a hair more
+WIRE_ROUNDING = 0.01
 
 
 @dataclass
@@ -100,7 +102,7 @@ async def test_the_peer_gets_the_callers_remaining_deadline_not_its_own_timeout(
     back, front = chain
     await front.GetProfile(gpb.GetProfileRequest(profile_ref="x"), timeout=5)
     (remaining,) = back.remaining
-    assert remaining is not None and remaining <= 5
+    assert remaining is not None and remaining <= 5 + WIRE_ROUNDING
 
 
 async def test_without_a_client_deadline_the_front_servers_bound_propagates(
@@ -109,7 +111,7 @@ async def test_without_a_client_deadline_the_front_servers_bound_propagates(
     back, front = chain
     await front.GetProfile(gpb.GetProfileRequest(profile_ref="x"))
     (remaining,) = back.remaining
-    assert remaining is not None and remaining <= FRONT_BOUND
+    assert remaining is not None and remaining <= FRONT_BOUND + WIRE_ROUNDING
 
 
 async def test_when_the_caller_gives_up_the_peer_stops_too(
@@ -121,4 +123,4 @@ async def test_when_the_caller_gives_up_the_peer_stops_too(
     assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await asyncio.wait_for(back.cancelled.wait(), 10)  # not left running for OWN_TIMEOUT
     (remaining,) = back.remaining
-    assert remaining is not None and remaining <= 0.5
+    assert remaining is not None and remaining <= 0.5 + WIRE_ROUNDING
