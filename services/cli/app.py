@@ -61,12 +61,27 @@ def connection(
 
 @dataclass
 class Tally:
+    """Lines by what became of them: accepted, duplicate (sent before), rejected (a rule
+    broken: fix the line), failed (the batch never got an answer)."""
+
     accepted: int = 0
     duplicate: int = 0
+    rejected: int = 0
     failed: int = 0
 
     def __str__(self) -> str:
-        return f"accepted {self.accepted}, duplicate {self.duplicate}, failed {self.failed}"
+        return (
+            f"accepted {self.accepted}, duplicate {self.duplicate},"
+            f" rejected {self.rejected}, failed {self.failed}"
+        )
+
+    def count(self, results: Sequence[pb.IngestResult]) -> list[pb.IngestResult]:
+        """Adds up a batch's results; returns the rejected ones."""
+        rejected = [r for r in results if r.status == pb.IngestResult.STATUS_REJECTED]
+        self.rejected += len(rejected)
+        self.duplicate += sum(r.status == pb.IngestResult.STATUS_DUPLICATE for r in results)
+        self.accepted += sum(r.status == pb.IngestResult.STATUS_ACCEPTED for r in results)
+        return rejected
 
 
 def send_batch(
@@ -90,7 +105,9 @@ def send_batch(
             return response
         except grpc.RpcError as e:
             found = problem(e, target.gateway)
-            retry = found.code in RETRYABLE or found.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            retry = found.code in RETRYABLE or (
+                found.code == grpc.StatusCode.RESOURCE_EXHAUSTED and found.retry_after is not None
+            )
             if not retry or attempt == attempts:
                 return found
             time.sleep(found.retry_after if found.retry_after is not None else delay)
@@ -156,14 +173,16 @@ def ingest(
                 else:
                     aborted = answer
             else:
-                duplicates = sum(r.duplicate for r in answer.results)
-                tally.duplicate += duplicates
-                tally.accepted += len(answer.results) - duplicates
+                for result in tally.count(answer.results):
+                    reasons = tuple((v.field, v.description) for v in result.violations)
+                    found = Problem(grpc.StatusCode.INVALID_ARGUMENT, "rejected", reasons)
+                    for line in by_line(found, batch):
+                        progress.console.print(f"{file}: {line}", markup=False)
             progress.advance(task, len(batch))
     if aborted is not None:
         err.print(f"error: {aborted}", markup=False)
     out.print(str(tally), markup=False, highlight=False)
-    if tally.failed:
+    if tally.failed or tally.rejected:
         raise typer.Exit(1)
 
 

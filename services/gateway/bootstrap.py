@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from services.gateway.adapters.identity import IdentityClient
@@ -10,6 +12,7 @@ from services.gateway.api.auth import Gatekeeper, KeyDirectory
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
+from services.gateway.store.message_ids import SqlMessageIds
 from services.gateway.store.projection import TenantProjection
 from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import BroadcastSpec
@@ -17,8 +20,13 @@ from services.kernel.rpc.server import Servicer
 from services.kernel.runtime import App, Context
 from services.kernel.service_layer import ServiceLayer
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 PROJECTIONS = (TenantProjection(),)
+PRUNE_INTERVAL = 60.0  # seconds between rounds of deleting expired message ids
+PRUNE_BATCH = 1000  # rows per delete, so no round holds locks long
+PRUNE_ROUNDS = 20  # deletes per round at most
 
 
 class Gateway:
@@ -29,6 +37,7 @@ class Gateway:
         self.identity: IdentityClient | None = None
         self.keys: KeyDirectory | None = None
         self.gate: Gatekeeper | None = None
+        self.pruner: asyncio.Task[None] | None = None
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         s = ctx.settings
@@ -39,9 +48,11 @@ class Gateway:
         servicer = GatewayServicer(
             self.gate,
             JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),
+            SqlMessageIds(ctx.db),
             self.identity,
             ServiceLayer(ctx.db, ctx.uow),
             ctx.clock,
+            self.config,
         )
         return [gateway_servicer(servicer)]
 
@@ -51,7 +62,25 @@ class Gateway:
         assert self.keys is not None, "servicers() builds the key directory first"
         return [self.keys.broadcast()]
 
+    async def start(self, ctx: Context) -> None:
+        self.pruner = asyncio.create_task(self.prune(ctx))
+
+    async def prune(self, ctx: Context) -> None:
+        """Deletes message ids whose dedupe window has ended, in bounded batches, forever."""
+        store = SqlMessageIds(ctx.db)
+        while True:
+            try:
+                for _ in range(PRUNE_ROUNDS):
+                    if await store.prune(ctx.clock.now(), PRUNE_BATCH) < PRUNE_BATCH:
+                        break
+            except Exception:
+                log.exception("pruning expired message ids failed; trying again later")
+            await asyncio.sleep(PRUNE_INTERVAL)
+
     async def stop(self, ctx: Context | None = None) -> None:
+        if self.pruner is not None:
+            self.pruner.cancel()
+            await asyncio.gather(self.pruner, return_exceptions=True)
         if self.identity is not None:
             await self.identity.close()
 
@@ -64,5 +93,6 @@ def build(settings: ServiceSettings, config: GatewayConfig | None = None) -> App
         projections=PROJECTIONS,
         servicers=gateway.servicers,
         broadcasts=gateway.broadcasts,
+        on_start=gateway.start,
         on_stop=gateway.stop,
     )

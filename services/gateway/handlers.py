@@ -8,9 +8,9 @@ profile lookups are async, since they only talk to NATS and identity.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
@@ -30,7 +30,14 @@ from services.gateway.domain.commands import (
     RevokeRole,
 )
 from services.gateway.domain.errors import ApiKeyNotFound, PrincipalNotFound
-from services.gateway.domain.ingest import batch_violations
+from services.gateway.domain.ingest import (
+    Limits,
+    Outcome,
+    Status,
+    Verdict,
+    judge,
+    request_violations,
+)
 from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.tenant import Tenant
 from services.gateway.store import principals
@@ -59,6 +66,31 @@ class IngestLog(Protocol):
     """Where accepted events go: durable once `append` returns, in request order."""
 
     async def append(self, messages: Sequence[OutboxMessage]) -> list[Published]: ...
+
+
+class MessageIds(Protocol):
+    """The tenant's message ids accepted within its dedupe window (the gateway's store)."""
+
+    async def seen(
+        self, tenant_id: str, message_ids: Collection[str], now: datetime
+    ) -> dict[str, int]: ...
+
+    async def remember(
+        self, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """One ingest request with what the door knows of it: its encoded size, when it came,
+    the client's `sent_at`, and the bounds and dedupe window in force."""
+
+    events: Sequence[ingest_pb2.IngestEvent]
+    size: int
+    receive_time: datetime
+    sent_at: datetime | None
+    limits: Limits
+    dedupe_window: timedelta
 
 
 class ProfileDirectory(Protocol):
@@ -282,26 +314,59 @@ def _paged(found: list[T], limit: int, id_of: Callable[[T], str]) -> Page[T]:
 
 async def ingest(
     ingest_log: IngestLog,
+    message_ids: MessageIds,
     caller: Caller,
-    events: Sequence[ingest_pb2.IngestEvent],
-    receive_time: datetime,
-) -> list[Published]:
-    """Validates the whole batch, then publishes every event and waits for every ack.
+    request: Ingest,
+) -> list[Outcome]:
+    """Judges each event on its own, drops repeats of message ids accepted within the dedupe
+    window (one lookup for the request), publishes the rest and waits for every ack.
 
-    One bad event refuses the batch and nothing is published. `caller` is admitted
-    (authenticated, scope checked): the tenant is the key's.
+    Refuses the request whole only when it breaks a request bound (count, bytes). `caller`
+    is admitted (authenticated, scope checked): the tenant is the key's. Accepted ids are
+    remembered once durable: a crash between the two leaves a retry to JetStream's
+    duplicate window and identity's inbox, which still apply it once.
     """
-    violations = batch_violations([mapping.incoming(e) for e in events])
-    if violations:
-        raise InvalidArgument(violations)
-    messages = mapping.event_ingested(
-        caller.tenant_id,
-        events,
-        receive_time,
-        caller.key_id,
-        telemetry.current_traceparent(),
-    )
-    return await ingest_log.append(messages)
+    limits = request.limits
+    bad = request_violations(len(request.events), request.size, limits)
+    if bad:
+        raise InvalidArgument(bad)
+    incoming = [mapping.incoming(e) for e in request.events]
+    verdicts = judge(incoming, limits, request.receive_time, request.sent_at)
+    candidates = {v.message_id for v in verdicts if not v.rejected and not v.repeats_earlier}
+    known = await message_ids.seen(caller.tenant_id, candidates, request.receive_time)
+    outcomes: dict[int, Outcome] = {}
+    fresh: list[tuple[Verdict, ingest_pb2.IngestEvent]] = []
+    for verdict, event in zip(verdicts, request.events, strict=True):
+        if verdict.rejected:
+            outcomes[verdict.index] = _outcome(verdict, Status.REJECTED)
+        elif verdict.repeats_earlier or verdict.message_id in known:
+            first = known.get(verdict.message_id, 0)
+            outcomes[verdict.index] = _outcome(verdict, Status.DUPLICATE, first)
+        else:
+            assert verdict.timestamp is not None
+            fresh.append((verdict, mapping.timed(event, verdict.timestamp)))
+    if fresh:
+        messages = mapping.event_ingested(
+            caller.tenant_id,
+            [e for _, e in fresh],
+            request.receive_time,
+            caller.key_id,
+            telemetry.current_traceparent(),
+        )
+        published = await ingest_log.append(messages)
+        for (verdict, _), p in zip(fresh, published, strict=True):
+            status = Status.DUPLICATE if p.duplicate else Status.ACCEPTED
+            outcomes[verdict.index] = _outcome(verdict, status, p.sequence)
+        await message_ids.remember(
+            caller.tenant_id,
+            {o.message_id: o.sequence for o in outcomes.values() if o.status is Status.ACCEPTED},
+            request.receive_time + request.dedupe_window,
+        )
+    return [outcomes[i] for i in range(len(verdicts))]
+
+
+def _outcome(verdict: Verdict, status: Status, sequence: int = 0) -> Outcome:
+    return Outcome(verdict.index, verdict.message_id, status, sequence, verdict.violations)
 
 
 async def get_profile(

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from layercake.events.v1 import gateway_events_pb2, ingest_pb2
-from layercake.gateway.v1 import principal_pb2
+from layercake.gateway.v1 import gateway_service_pb2, principal_pb2
 from layercake.gateway.v1 import tenant_events_pb2 as te
 from services.gateway.domain.accounts import KeyView, PrincipalView
 from services.gateway.domain.events import (
@@ -22,7 +22,8 @@ from services.gateway.domain.events import (
     RoleRevoked,
     TenantCreated,
 )
-from services.gateway.domain.ingest import IncomingEvent
+from services.gateway.domain.ingest import IncomingEvent, Outcome, Status
+from services.kernel.clipping import DESCRIPTION_BYTES, FIELD_BYTES, clip
 from services.kernel.messaging import subjects
 from services.kernel.principals import PrincipalKind, Role, Scope
 from services.kernel.protobuf import from_timestamp
@@ -190,17 +191,65 @@ def incoming(event: ingest_pb2.IngestEvent) -> IncomingEvent:
         timestamp=timestamp,
         identifiers={k: _plain(v) for k, v in event.identifiers.fields.items()},
         consent=dict(event.consent),
+        payloads={
+            "traits": _object(event.traits),
+            "properties": _object(event.properties),
+            "context": _object(event.context),
+        },
+        size=event.ByteSize(),
     )
 
 
+def _object(struct: struct_pb2.Struct) -> dict[str, object]:
+    return {k: _plain(v) for k, v in struct.fields.items()}
+
+
 def _plain(value: struct_pb2.Value) -> object:
-    """Strings and lists as Python values, without a full JSON conversion on the hot path."""
+    """A Struct value as a plain JSON value, without json_format's cost on the hot path."""
     kind = value.WhichOneof("kind")
     if kind == "string_value":
         return value.string_value
     if kind == "list_value":
         return [_plain(v) for v in value.list_value.values]
-    return json_format.MessageToDict(value)  # a number, bool, null or object: the rules refuse it
+    if kind == "struct_value":
+        return _object(value.struct_value)
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None
+
+
+def timed(event: ingest_pb2.IngestEvent, when: datetime) -> ingest_pb2.IngestEvent:
+    """The event with the time the rules settled on (corrected for the client's clock)."""
+    if from_timestamp(event.timestamp) == when:
+        return event
+    corrected = ingest_pb2.IngestEvent()
+    corrected.CopyFrom(event)
+    corrected.timestamp.CopyFrom(ts(when))
+    return corrected
+
+
+def ingest_result(outcome: Outcome) -> gateway_service_pb2.IngestResult:
+    return gateway_service_pb2.IngestResult(
+        message_id=outcome.message_id,
+        index=outcome.index,
+        sequence=outcome.sequence,
+        status=_STATUS[outcome.status],
+        violations=[
+            gateway_service_pb2.FieldViolation(
+                field=clip(v.field, FIELD_BYTES), description=clip(v.description, DESCRIPTION_BYTES)
+            )
+            for v in outcome.violations
+        ],
+    )
+
+
+_STATUS = {
+    Status.ACCEPTED: gateway_service_pb2.IngestResult.STATUS_ACCEPTED,
+    Status.DUPLICATE: gateway_service_pb2.IngestResult.STATUS_DUPLICATE,
+    Status.REJECTED: gateway_service_pb2.IngestResult.STATUS_REJECTED,
+}
 
 
 def ingest_event_id(tenant_id: str, message_id: str) -> str:

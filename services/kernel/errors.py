@@ -84,11 +84,12 @@ class DeadlineExceeded(LayercakeError):
 
 
 class ResourceExhausted(LayercakeError):
-    """Over a quota; callers should retry after `retry_after` seconds."""
+    """Over a quota; callers should retry after `retry_after` seconds, or not at all when it
+    is None (the call alone exceeds the quota: no wait makes it fit)."""
 
     reason = "RESOURCE_EXHAUSTED"
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: str, retry_after: float | None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

@@ -66,7 +66,7 @@ async def test_ingest_reaches_every_service_and_profile_is_visible(
     reply = await stub.Ingest(
         gpb.IngestRequest(events=[event(cookie)]), metadata=platform.auth, timeout=10
     )
-    assert len(reply.results) == 1 and not reply.results[0].duplicate
+    assert [r.status for r in reply.results] == [gpb.IngestResult.STATUS_ACCEPTED]
 
     async def profile_visible() -> gpb.GetProfileResponse:
         return await stub.GetProfile(
@@ -117,7 +117,7 @@ async def test_same_message_id_twice_is_one_effect(
     first = event(cookie)
     await stub.Ingest(gpb.IngestRequest(events=[first]), metadata=platform.auth, timeout=10)
     again = await stub.Ingest(gpb.IngestRequest(events=[first]), metadata=platform.auth, timeout=10)
-    assert again.results[0].duplicate
+    assert again.results[0].status == gpb.IngestResult.STATUS_DUPLICATE
 
     async def visible() -> gpb.GetProfileResponse:
         return await stub.GetProfile(
@@ -133,10 +133,14 @@ async def test_same_message_id_twice_is_one_effect(
 async def test_bad_requests_name_the_field(platform: Platform, gateway: grpc.aio.Channel) -> None:
     stub = ggrpc.GatewayServiceStub(gateway)
     bad = event(random_id("ck-"), message_id="")
+    reply = await stub.Ingest(gpb.IngestRequest(events=[bad]), metadata=platform.auth, timeout=10)
+    (result,) = reply.results
+    assert result.status == gpb.IngestResult.STATUS_REJECTED
+    assert [v.field for v in result.violations] == ["events[0].message_id"]
     with pytest.raises(grpc.aio.AioRpcError) as ingest_error:
-        await stub.Ingest(gpb.IngestRequest(events=[bad]), metadata=platform.auth, timeout=10)
+        await stub.Ingest(gpb.IngestRequest(), metadata=platform.auth, timeout=10)
     assert ingest_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "events[0].message_id" in violations(ingest_error.value)
+    assert "events" in violations(ingest_error.value)
 
     with pytest.raises(grpc.aio.AioRpcError) as get_error:
         await stub.GetProfile(gpb.GetProfileRequest(), metadata=platform.auth, timeout=5)

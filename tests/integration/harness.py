@@ -17,7 +17,8 @@ from alembic.migration import MigrationContext
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nats.js import JetStreamContext
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import Session
 
 from services.kernel.config import ServiceSettings, load_settings
 from services.kernel.messaging import subjects
@@ -51,6 +52,28 @@ async def publish(js: JetStreamContext, message: OutboxMessage) -> None:
     headers = headers_for(message, datetime.now(UTC))
     headers[MSG_ID] = str(uuid.uuid4())
     await js.publish(message.subject, message.payload, headers=headers)
+
+
+def explain(db: Database, run: Callable[[Session], object], analyze: str) -> str:
+    """The backend's plan for the one statement `run` executes (rolled back afterwards);
+    on PostgreSQL the `analyze` table's statistics are refreshed first."""
+    executed: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        executed.append((args[2], args[3]))  # statement, parameters
+
+    with db.sessions() as session, session.begin():
+        connection = session.connection()
+        if not db.is_sqlite:
+            connection.exec_driver_sql(f"ANALYZE {analyze}")
+        event.listen(connection, "before_cursor_execute", capture)
+        run(session)
+        event.remove(connection, "before_cursor_execute", capture)
+        [(statement, parameters)] = executed
+        prefix = "EXPLAIN QUERY PLAN" if db.is_sqlite else "EXPLAIN"
+        rows = connection.exec_driver_sql(f"{prefix} {statement}", parameters).all()
+        session.rollback()
+    return "\n".join(str(r[-1]) for r in rows)
 
 
 def isolated(spec: ConsumerSpec, tenant_id: str, producer: str = "identity") -> ConsumerSpec:

@@ -22,60 +22,65 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from layercake.common.v1 import common_pb2 as layercake_dot_common_dot_v1_dot_common__pb2
 from layercake.events.v1 import ingest_pb2 as layercake_dot_events_dot_v1_dot_ingest__pb2
 from layercake.gateway.v1 import principal_pb2 as layercake_dot_gateway_dot_v1_dot_principal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/gateway/v1/gateway_service.proto\x12\x14layercake.gateway.v1\x1a layercake/common/v1/common.proto\x1a layercake/events/v1/ingest.proto\x1a$layercake/gateway/v1/principal.proto\"U\n\rIngestRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .layercake.events.v1.IngestEvent\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"G\n\x0cIngestResult\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x11\n\tduplicate\x18\x02 \x01(\x08\x12\x10\n\x08sequence\x18\x03 \x01(\x04\"E\n\x0eIngestResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".layercake.gateway.v1.IngestResult\"(\n\x11GetProfileRequest\x12\x13\n\x0bprofile_ref\x18\x01 \x01(\t\"C\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\"u\n\x16\x43reatePrincipalRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\r\n\x05roles\x18\x05 \x03(\t\"M\n\x17\x43reatePrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"+\n\x13GetPrincipalRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\"J\n\x14GetPrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\">\n\x15ListPrincipalsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x16ListPrincipalsResponse\x12\x33\n\nprincipals\x18\x01 \x03(\x0b\x32\x1f.layercake.gateway.v1.Principal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x10GrantRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"G\n\x11GrantRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"K\n\x11RevokeRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"H\n\x12RevokeRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"d\n\x12IssueApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"Q\n\x13IssueApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"I\n\x13RevokeApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x14RevokeApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\"Q\n\x12ListApiKeysRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListApiKeysResponse\x12.\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf8\x07\n\x0eGatewayService\x12S\n\x06Ingest\x12#.layercake.gateway.v1.IngestRequest\x1a$.layercake.gateway.v1.IngestResponse\x12_\n\nGetProfile\x12\'.layercake.gateway.v1.GetProfileRequest\x1a(.layercake.gateway.v1.GetProfileResponse\x12n\n\x0f\x43reatePrincipal\x12,.layercake.gateway.v1.CreatePrincipalRequest\x1a-.layercake.gateway.v1.CreatePrincipalResponse\x12\x65\n\x0cGetPrincipal\x12).layercake.gateway.v1.GetPrincipalRequest\x1a*.layercake.gateway.v1.GetPrincipalResponse\x12k\n\x0eListPrincipals\x12+.layercake.gateway.v1.ListPrincipalsRequest\x1a,.layercake.gateway.v1.ListPrincipalsResponse\x12\\\n\tGrantRole\x12&.layercake.gateway.v1.GrantRoleRequest\x1a\'.layercake.gateway.v1.GrantRoleResponse\x12_\n\nRevokeRole\x12\'.layercake.gateway.v1.RevokeRoleRequest\x1a(.layercake.gateway.v1.RevokeRoleResponse\x12\x62\n\x0bIssueApiKey\x12(.layercake.gateway.v1.IssueApiKeyRequest\x1a).layercake.gateway.v1.IssueApiKeyResponse\x12\x65\n\x0cRevokeApiKey\x12).layercake.gateway.v1.RevokeApiKeyRequest\x1a*.layercake.gateway.v1.RevokeApiKeyResponse\x12\x62\n\x0bListApiKeys\x12(.layercake.gateway.v1.ListApiKeysRequest\x1a).layercake.gateway.v1.ListApiKeysResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/gateway/v1/gateway_service.proto\x12\x14layercake.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/common/v1/common.proto\x1a layercake/events/v1/ingest.proto\x1a$layercake/gateway/v1/principal.proto\"\x82\x01\n\rIngestRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .layercake.events.v1.IngestEvent\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12+\n\x07sent_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\x9a\x02\n\x0cIngestResult\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x39\n\x06status\x18\x04 \x01(\x0e\x32).layercake.gateway.v1.IngestResult.Status\x12\x38\n\nviolations\x18\x05 \x03(\x0b\x32$.layercake.gateway.v1.FieldViolation\"`\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTATUS_ACCEPTED\x10\x01\x12\x14\n\x10STATUS_DUPLICATE\x10\x02\x12\x13\n\x0fSTATUS_REJECTED\x10\x03\"E\n\x0eIngestResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".layercake.gateway.v1.IngestResult\"(\n\x11GetProfileRequest\x12\x13\n\x0bprofile_ref\x18\x01 \x01(\t\"C\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\"u\n\x16\x43reatePrincipalRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\r\n\x05roles\x18\x05 \x03(\t\"M\n\x17\x43reatePrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"+\n\x13GetPrincipalRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\"J\n\x14GetPrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\">\n\x15ListPrincipalsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x16ListPrincipalsResponse\x12\x33\n\nprincipals\x18\x01 \x03(\x0b\x32\x1f.layercake.gateway.v1.Principal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x10GrantRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"G\n\x11GrantRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"K\n\x11RevokeRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"H\n\x12RevokeRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"d\n\x12IssueApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"Q\n\x13IssueApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"I\n\x13RevokeApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x14RevokeApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\"Q\n\x12ListApiKeysRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListApiKeysResponse\x12.\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xf8\x07\n\x0eGatewayService\x12S\n\x06Ingest\x12#.layercake.gateway.v1.IngestRequest\x1a$.layercake.gateway.v1.IngestResponse\x12_\n\nGetProfile\x12\'.layercake.gateway.v1.GetProfileRequest\x1a(.layercake.gateway.v1.GetProfileResponse\x12n\n\x0f\x43reatePrincipal\x12,.layercake.gateway.v1.CreatePrincipalRequest\x1a-.layercake.gateway.v1.CreatePrincipalResponse\x12\x65\n\x0cGetPrincipal\x12).layercake.gateway.v1.GetPrincipalRequest\x1a*.layercake.gateway.v1.GetPrincipalResponse\x12k\n\x0eListPrincipals\x12+.layercake.gateway.v1.ListPrincipalsRequest\x1a,.layercake.gateway.v1.ListPrincipalsResponse\x12\\\n\tGrantRole\x12&.layercake.gateway.v1.GrantRoleRequest\x1a\'.layercake.gateway.v1.GrantRoleResponse\x12_\n\nRevokeRole\x12\'.layercake.gateway.v1.RevokeRoleRequest\x1a(.layercake.gateway.v1.RevokeRoleResponse\x12\x62\n\x0bIssueApiKey\x12(.layercake.gateway.v1.IssueApiKeyRequest\x1a).layercake.gateway.v1.IssueApiKeyResponse\x12\x65\n\x0cRevokeApiKey\x12).layercake.gateway.v1.RevokeApiKeyRequest\x1a*.layercake.gateway.v1.RevokeApiKeyResponse\x12\x62\n\x0bListApiKeys\x12(.layercake.gateway.v1.ListApiKeysRequest\x1a).layercake.gateway.v1.ListApiKeysResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.gateway.v1.gateway_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTREQUEST']._serialized_start=174
-  _globals['_INGESTREQUEST']._serialized_end=259
-  _globals['_INGESTRESULT']._serialized_start=261
-  _globals['_INGESTRESULT']._serialized_end=332
-  _globals['_INGESTRESPONSE']._serialized_start=334
-  _globals['_INGESTRESPONSE']._serialized_end=403
-  _globals['_GETPROFILEREQUEST']._serialized_start=405
-  _globals['_GETPROFILEREQUEST']._serialized_end=445
-  _globals['_GETPROFILERESPONSE']._serialized_start=447
-  _globals['_GETPROFILERESPONSE']._serialized_end=514
-  _globals['_CREATEPRINCIPALREQUEST']._serialized_start=516
-  _globals['_CREATEPRINCIPALREQUEST']._serialized_end=633
-  _globals['_CREATEPRINCIPALRESPONSE']._serialized_start=635
-  _globals['_CREATEPRINCIPALRESPONSE']._serialized_end=712
-  _globals['_GETPRINCIPALREQUEST']._serialized_start=714
-  _globals['_GETPRINCIPALREQUEST']._serialized_end=757
-  _globals['_GETPRINCIPALRESPONSE']._serialized_start=759
-  _globals['_GETPRINCIPALRESPONSE']._serialized_end=833
-  _globals['_LISTPRINCIPALSREQUEST']._serialized_start=835
-  _globals['_LISTPRINCIPALSREQUEST']._serialized_end=897
-  _globals['_LISTPRINCIPALSRESPONSE']._serialized_start=899
-  _globals['_LISTPRINCIPALSRESPONSE']._serialized_end=1001
-  _globals['_GRANTROLEREQUEST']._serialized_start=1003
-  _globals['_GRANTROLEREQUEST']._serialized_end=1077
-  _globals['_GRANTROLERESPONSE']._serialized_start=1079
-  _globals['_GRANTROLERESPONSE']._serialized_end=1150
-  _globals['_REVOKEROLEREQUEST']._serialized_start=1152
-  _globals['_REVOKEROLEREQUEST']._serialized_end=1227
-  _globals['_REVOKEROLERESPONSE']._serialized_start=1229
-  _globals['_REVOKEROLERESPONSE']._serialized_end=1301
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=1303
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=1403
-  _globals['_ISSUEAPIKEYRESPONSE']._serialized_start=1405
-  _globals['_ISSUEAPIKEYRESPONSE']._serialized_end=1486
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1488
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1561
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1563
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1632
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1634
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1715
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1717
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1811
-  _globals['_GATEWAYSERVICE']._serialized_start=1814
-  _globals['_GATEWAYSERVICE']._serialized_end=2830
+  _globals['_INGESTREQUEST']._serialized_start=208
+  _globals['_INGESTREQUEST']._serialized_end=338
+  _globals['_FIELDVIOLATION']._serialized_start=340
+  _globals['_FIELDVIOLATION']._serialized_end=392
+  _globals['_INGESTRESULT']._serialized_start=395
+  _globals['_INGESTRESULT']._serialized_end=677
+  _globals['_INGESTRESULT_STATUS']._serialized_start=581
+  _globals['_INGESTRESULT_STATUS']._serialized_end=677
+  _globals['_INGESTRESPONSE']._serialized_start=679
+  _globals['_INGESTRESPONSE']._serialized_end=748
+  _globals['_GETPROFILEREQUEST']._serialized_start=750
+  _globals['_GETPROFILEREQUEST']._serialized_end=790
+  _globals['_GETPROFILERESPONSE']._serialized_start=792
+  _globals['_GETPROFILERESPONSE']._serialized_end=859
+  _globals['_CREATEPRINCIPALREQUEST']._serialized_start=861
+  _globals['_CREATEPRINCIPALREQUEST']._serialized_end=978
+  _globals['_CREATEPRINCIPALRESPONSE']._serialized_start=980
+  _globals['_CREATEPRINCIPALRESPONSE']._serialized_end=1057
+  _globals['_GETPRINCIPALREQUEST']._serialized_start=1059
+  _globals['_GETPRINCIPALREQUEST']._serialized_end=1102
+  _globals['_GETPRINCIPALRESPONSE']._serialized_start=1104
+  _globals['_GETPRINCIPALRESPONSE']._serialized_end=1178
+  _globals['_LISTPRINCIPALSREQUEST']._serialized_start=1180
+  _globals['_LISTPRINCIPALSREQUEST']._serialized_end=1242
+  _globals['_LISTPRINCIPALSRESPONSE']._serialized_start=1244
+  _globals['_LISTPRINCIPALSRESPONSE']._serialized_end=1346
+  _globals['_GRANTROLEREQUEST']._serialized_start=1348
+  _globals['_GRANTROLEREQUEST']._serialized_end=1422
+  _globals['_GRANTROLERESPONSE']._serialized_start=1424
+  _globals['_GRANTROLERESPONSE']._serialized_end=1495
+  _globals['_REVOKEROLEREQUEST']._serialized_start=1497
+  _globals['_REVOKEROLEREQUEST']._serialized_end=1572
+  _globals['_REVOKEROLERESPONSE']._serialized_start=1574
+  _globals['_REVOKEROLERESPONSE']._serialized_end=1646
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=1648
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=1748
+  _globals['_ISSUEAPIKEYRESPONSE']._serialized_start=1750
+  _globals['_ISSUEAPIKEYRESPONSE']._serialized_end=1831
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1833
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1906
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1908
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1977
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1979
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=2060
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=2062
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=2156
+  _globals['_GATEWAYSERVICE']._serialized_start=2159
+  _globals['_GATEWAYSERVICE']._serialized_end=3175
 # @@protoc_insertion_point(module_scope)

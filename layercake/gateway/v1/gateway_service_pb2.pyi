@@ -6,7 +6,9 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from layercake.common.v1 import common_pb2 as _common_pb2
 from layercake.events.v1 import ingest_pb2 as _ingest_pb2
 from layercake.gateway.v1 import principal_pb2 as _principal_pb2
@@ -23,12 +25,15 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class IngestRequest(_message.Message):
-    """Request of Ingest. All events are validated first; one bad event refuses the batch."""
+    """Request of Ingest. Each event is judged on its own: good events are accepted
+    even when others of the batch are rejected.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENTS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SENT_AT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Idempotency key (AIP-155): a UUID made once per batch and sent again on each
     retry of it; a retry gets the first answer. Optional: each event's
@@ -36,21 +41,55 @@ class IngestRequest(_message.Message):
     """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_ingest_pb2.IngestEvent]:
-        """Events, at most 1000."""
+        """Events, at most the gateway's batch size (1000 by default)."""
+
+    @_builtins.property
+    def sent_at(self) -> _timestamp_pb2.Timestamp:
+        """When the client sent the batch, by its own clock. An event time too far in
+        the future is corrected by the client's clock skew (`sent_at` against the
+        gateway's receive time), as Segment does; without `sent_at` it is rejected.
+        """
 
     def __init__(
         self,
         *,
         events: _abc.Iterable[_ingest_pb2.IngestEvent] | None = ...,
         request_id: _builtins.str = ...,
+        sent_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sent_at", b"sent_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "request_id", b"request_id", "sent_at", b"sent_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IngestRequest: _TypeAlias = IngestRequest  # noqa: Y015
+
+@_typing.final
+class FieldViolation(_message.Message):
+    """A field of an event that broke a rule, and how."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """Path of the field within the request, e.g. `events[3].identifiers.email`."""
+    description: _builtins.str
+    """What is wrong with it."""
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "field", b"field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldViolation: _TypeAlias = FieldViolation  # noqa: Y015
 
 @_typing.final
 class IngestResult(_message.Message):
@@ -58,28 +97,68 @@ class IngestResult(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    class _Status:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[IngestResult._Status.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATUS_UNSPECIFIED: IngestResult._Status.ValueType  # 0
+        """Never sent."""
+        STATUS_ACCEPTED: IngestResult._Status.ValueType  # 1
+        """Durable in the INGEST stream."""
+        STATUS_DUPLICATE: IngestResult._Status.ValueType  # 2
+        """Its `message_id` was accepted before, within the tenant's dedupe window
+        (7 days by default), or earlier in the same batch: not stored again.
+        """
+        STATUS_REJECTED: IngestResult._Status.ValueType  # 3
+        """Broke a rule: see `violations`; not stored."""
+
+    class Status(_Status, metaclass=_StatusEnumTypeWrapper):
+        """What became of an event."""
+
+    STATUS_UNSPECIFIED: IngestResult.Status.ValueType  # 0
+    """Never sent."""
+    STATUS_ACCEPTED: IngestResult.Status.ValueType  # 1
+    """Durable in the INGEST stream."""
+    STATUS_DUPLICATE: IngestResult.Status.ValueType  # 2
+    """Its `message_id` was accepted before, within the tenant's dedupe window
+    (7 days by default), or earlier in the same batch: not stored again.
+    """
+    STATUS_REJECTED: IngestResult.Status.ValueType  # 3
+    """Broke a rule: see `violations`; not stored."""
+
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
-    DUPLICATE_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    VIOLATIONS_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """The event's `message_id`."""
-    duplicate: _builtins.bool
-    """True when JetStream saw this message id within its duplicate window (2 min).
-    A repeat after the window is accepted again, and still applied only once
-    downstream: the message id stays the event's idempotency key for good.
-    """
+    index: _builtins.int
+    """Position of the event in the request's `events`."""
     sequence: _builtins.int
-    """Position in the INGEST stream."""
+    """Position in the INGEST stream: of this event when accepted, of its first copy
+    when a duplicate (0 when rejected).
+    """
+    status: Global___IngestResult.Status.ValueType
+    """What became of the event."""
+    @_builtins.property
+    def violations(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldViolation]:
+        """Why it was rejected (empty otherwise)."""
+
     def __init__(
         self,
         *,
         message_id: _builtins.str = ...,
-        duplicate: _builtins.bool = ...,
+        index: _builtins.int = ...,
         sequence: _builtins.int = ...,
+        status: Global___IngestResult.Status.ValueType = ...,
+        violations: _abc.Iterable[Global___FieldViolation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duplicate", b"duplicate", "message_id", b"message_id", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["index", b"index", "message_id", b"message_id", "sequence", b"sequence", "status", b"status", "violations", b"violations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

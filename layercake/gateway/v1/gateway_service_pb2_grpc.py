@@ -94,7 +94,8 @@ class GatewayServiceServicer:
     """
 
     def Ingest(self, request, context):
-        """Accepts a batch of events; answers once each is durable in the INGEST stream.
+        """Accepts a batch of events, each judged on its own; answers once each accepted
+        event is durable in the INGEST stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -36,7 +36,9 @@ class GatewayServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> GatewayServiceAsyncStub: ...
     Ingest: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.IngestRequest, _gateway_service_pb2.IngestResponse]
-    """Accepts a batch of events; answers once each is durable in the INGEST stream."""
+    """Accepts a batch of events, each judged on its own; answers once each accepted
+    event is durable in the INGEST stream.
+    """
     GetProfile: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.GetProfileRequest, _gateway_service_pb2.GetProfileResponse]
     """Looks up a profile by `<type>:<value>` or by profile id."""
     CreatePrincipal: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.CreatePrincipalRequest, _gateway_service_pb2.CreatePrincipalResponse]
@@ -68,7 +70,9 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Ingest: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.IngestRequest, _gateway_service_pb2.IngestResponse]  # type: ignore[assignment]
-    """Accepts a batch of events; answers once each is durable in the INGEST stream."""
+    """Accepts a batch of events, each judged on its own; answers once each accepted
+    event is durable in the INGEST stream.
+    """
     GetProfile: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.GetProfileRequest, _gateway_service_pb2.GetProfileResponse]  # type: ignore[assignment]
     """Looks up a profile by `<type>:<value>` or by profile id."""
     CreatePrincipal: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.CreatePrincipalRequest, _gateway_service_pb2.CreatePrincipalResponse]  # type: ignore[assignment]
@@ -103,7 +107,9 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_service_pb2.IngestRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_service_pb2.IngestResponse, _abc.Awaitable[_gateway_service_pb2.IngestResponse]]:
-        """Accepts a batch of events; answers once each is durable in the INGEST stream."""
+        """Accepts a batch of events, each judged on its own; answers once each accepted
+        event is durable in the INGEST stream.
+        """
 
     @_abc_1.abstractmethod
     def GetProfile(

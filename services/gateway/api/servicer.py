@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -12,6 +13,7 @@ from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from services.gateway import handlers, mapping
 from services.gateway.api.auth import Gatekeeper
+from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import (
     CreatePrincipal,
     GrantRole,
@@ -21,7 +23,9 @@ from services.gateway.domain.commands import (
 )
 from services.gateway.domain.keys import Caller
 from services.kernel.clock import Clock
+from services.kernel.errors import InvalidArgument
 from services.kernel.principals import Actor, Principal, Scope
+from services.kernel.protobuf import from_timestamp
 from services.kernel.rpc import idempotency
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
@@ -57,12 +61,16 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self,
         gate: Gatekeeper,
         ingest_log: handlers.IngestLog,
+        message_ids: handlers.MessageIds,
         profiles: handlers.ProfileDirectory,
         layer: ServiceLayer,
         clock: Clock,
+        config: GatewayConfig,
     ) -> None:
         self.gate = gate
         self.ingest_log = ingest_log
+        self.message_ids = message_ids
+        self.config = config
         self.profiles = profiles
         self.layer = layer
         self.clock = clock
@@ -100,17 +108,20 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         key = idempotency.request_key(request.request_id, tenant_id=caller.tenant_id)
 
         async def ingest() -> pb.IngestResponse:
-            published = await handlers.ingest(
-                self.ingest_log, caller, request.events, self.clock.now()
+            outcomes = await handlers.ingest(
+                self.ingest_log,
+                self.message_ids,
+                caller,
+                handlers.Ingest(
+                    request.events,
+                    request.ByteSize(),
+                    self.clock.now(),
+                    _sent_at(request),
+                    self.config.limits(),
+                    self.config.dedupe_window,
+                ),
             )
-            return pb.IngestResponse(
-                results=[
-                    pb.IngestResult(
-                        message_id=e.message_id, duplicate=p.duplicate, sequence=p.sequence
-                    )
-                    for e, p in zip(request.events, published, strict=True)
-                ]
-            )
+            return pb.IngestResponse(results=[mapping.ingest_result(o) for o in outcomes])
 
         # Published events are deduplicated by message id, so the answer is recorded after.
         return await idempotency.once_async(
@@ -242,6 +253,16 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             api_keys=[mapping.api_key_message(k) for k in page.items],
             next_page_token=page.next_page_token,
         )
+
+
+def _sent_at(request: pb.IngestRequest) -> datetime | None:
+    """The client's send time; absent, or out of protobuf's range, it corrects nothing."""
+    if not request.HasField("sent_at"):
+        return None
+    try:
+        return from_timestamp(request.sent_at)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field("sent_at", "is out of range") from None
 
 
 def gateway_servicer(servicer: GatewayServicer) -> Servicer:

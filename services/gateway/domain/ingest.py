@@ -1,21 +1,22 @@
-"""The rules an ingest batch must meet (DESIGN.md, "The ingest event").
+"""The rules each ingest event must meet (DESIGN.md, "The ingest event").
 
-Every event is checked before anything is published, and every bad field is
-reported with its path (`events[3].identifiers.email`), so a partner fixes a
-batch in one round trip. What passes here is what identity can apply: an event
-it would refuse must be refused at the edge, not dead-lettered downstream.
+Each event of a batch is judged on its own, and every bad field is reported with
+its path (`events[3].identifiers.email`), so a partner fixes a batch in one round
+trip while its good events are kept. What passes here is what identity can apply:
+an event it would refuse must be refused at the edge, not dead-lettered downstream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import Enum
 
+from services.gateway.domain.contact import email_problem, phone_problem
 from services.kernel.errors import FieldViolation, Violations
 from services.kernel.vocabulary import CONSENT_PURPOSES, IDENTIFIER_TYPES, is_identifier_type
 
-MAX_BATCH = 1000
 MAX_MESSAGE_ID = 128
 MAX_EVENT_NAME = 200
 MAX_IDENTIFIER_VALUE = 256
@@ -23,6 +24,22 @@ MAX_VALUES_PER_TYPE = 100
 
 TRACK = "track"
 IDENTIFY = "identify"
+PAYLOADS = ("traits", "properties", "context")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request, one event and one field may hold (gateway settings, which name the
+    environment variable in each refusal). Defaults as Segment and RudderStack document them."""
+
+    max_batch: int = 1000
+    max_request_bytes: int = 500 * 1024
+    max_event_bytes: int = 32 * 1024
+    max_name_chars: int = 256
+    max_value_bytes: int = 8 * 1024
+    max_depth: int = 200
+    max_future_skew: timedelta = timedelta(minutes=10)
+    max_age: timedelta = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -35,19 +52,93 @@ class IncomingEvent:
     timestamp: datetime | None = None
     identifiers: Mapping[str, object] = field(default_factory=dict)
     consent: Mapping[str, bool] = field(default_factory=dict)
+    # traits, properties and context as JSON values, by those names
+    payloads: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    size: int = 0  # encoded bytes
 
 
-def batch_violations(events: Sequence[IncomingEvent]) -> list[FieldViolation]:
-    """Every violation of the batch; empty when it may be published."""
+@dataclass(frozen=True)
+class Verdict:
+    """One event judged: its violations (none when it may be stored), the event time to
+    store (corrected for the client's clock skew), and whether an earlier event of the
+    same batch had its message id."""
+
+    index: int
+    message_id: str
+    violations: tuple[FieldViolation, ...] = ()
+    timestamp: datetime | None = None
+    repeats_earlier: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.violations)
+
+
+class Status(Enum):
+    """What became of one event of a request."""
+
+    ACCEPTED = "accepted"  # durable in INGEST
+    DUPLICATE = "duplicate"  # its message id was accepted within the dedupe window
+    REJECTED = "rejected"  # broke a rule; not stored
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer for one event: its status, stream position when accepted, and violations."""
+
+    index: int
+    message_id: str
+    status: Status
+    sequence: int = 0
+    violations: tuple[FieldViolation, ...] = ()
+
+
+def request_violations(count: int, size: int, limits: Limits) -> list[FieldViolation]:
+    """What refuses a request whole: no events, too many, or too many bytes."""
     bad = Violations()
-    if not 1 <= len(events) <= MAX_BATCH:
-        bad.add("events", f"must hold 1 to {MAX_BATCH} events, got {len(events)}")
-    for index, event in enumerate(events[:MAX_BATCH]):
-        _check_event(bad, f"events[{index}]", event)
+    if not 1 <= count <= limits.max_batch:
+        bad.add(
+            "events",
+            f"must hold 1 to {limits.max_batch} events (LAYERCAKE_GATEWAY_MAX_BATCH), got {count}",
+        )
+    if size > limits.max_request_bytes:
+        bad.add(
+            "events",
+            f"the request is {size} bytes; at most {limits.max_request_bytes}"
+            " (LAYERCAKE_GATEWAY_MAX_REQUEST_BYTES): send smaller batches",
+        )
     return bad.items
 
 
-def _check_event(bad: Violations, path: str, event: IncomingEvent) -> None:
+def judge(
+    events: Sequence[IncomingEvent],
+    limits: Limits,
+    receive_time: datetime,
+    sent_at: datetime | None = None,
+) -> list[Verdict]:
+    """A verdict per event, in request order; a message id seen earlier in the batch marks
+    the later event as a repeat (only the first is stored)."""
+    verdicts: list[Verdict] = []
+    seen: set[str] = set()
+    for index, event in enumerate(events):
+        bad = Violations()
+        path = f"events[{index}]"
+        _check_event(bad, path, event, limits)
+        timestamp = _event_time(bad, path, event.timestamp, limits, receive_time, sent_at)
+        repeat = not bad.items and event.message_id in seen
+        if not bad.items:
+            seen.add(event.message_id)
+        verdicts.append(Verdict(index, event.message_id, tuple(bad.items), timestamp, repeat))
+    return verdicts
+
+
+def _check_event(bad: Violations, path: str, event: IncomingEvent, limits: Limits) -> None:
+    if event.size > limits.max_event_bytes:
+        bad.add(
+            path,
+            f"the event is {event.size} bytes; at most {limits.max_event_bytes}"
+            " (LAYERCAKE_GATEWAY_MAX_EVENT_BYTES)",
+        )
     if not event.message_id:
         bad.add(f"{path}.message_id", "is required")
     elif len(event.message_id) > MAX_MESSAGE_ID:
@@ -64,8 +155,6 @@ def _check_event(bad: Violations, path: str, event: IncomingEvent) -> None:
         bad.add(f"{path}.type", "is required (track or identify)")
     else:
         bad.add(f"{path}.type", f"must be track or identify, got {event.type[:40]!r}")
-    if event.timestamp is None:
-        bad.add(f"{path}.timestamp", "is required (when it happened, RFC 3339)")
     _check_identifiers(bad, f"{path}.identifiers", event.identifiers)
     for purpose in event.consent:
         if purpose not in CONSENT_PURPOSES:
@@ -73,6 +162,73 @@ def _check_event(bad: Violations, path: str, event: IncomingEvent) -> None:
                 f"{path}.consent.{purpose}",
                 f"unknown purpose; expected one of {', '.join(sorted(CONSENT_PURPOSES))}",
             )
+    for name in PAYLOADS:
+        _check_json(bad, f"{path}.{name}", event.payloads.get(name, {}), limits, 1)
+
+
+def _event_time(
+    bad: Violations,
+    path: str,
+    timestamp: datetime | None,
+    limits: Limits,
+    receive_time: datetime,
+    sent_at: datetime | None,
+) -> datetime | None:
+    """The event time to store: a time too far ahead is moved back by the client's clock
+    skew (`receive_time - sent_at`), as Segment does; what is still ahead, or too old, is
+    refused."""
+    where = f"{path}.timestamp"
+    if timestamp is None:
+        bad.add(where, "is required (when it happened, RFC 3339)")
+        return None
+    latest = receive_time + limits.max_future_skew
+    if timestamp > latest and sent_at is not None:
+        timestamp = receive_time - (sent_at - timestamp)
+    if timestamp > latest:
+        bad.add(
+            where,
+            f"is more than {limits.max_future_skew} ahead of the gateway's clock"
+            " (LAYERCAKE_GATEWAY_MAX_FUTURE_SKEW); send sent_at to have it corrected",
+        )
+    elif timestamp < receive_time - limits.max_age:
+        bad.add(where, f"is older than {limits.max_age} (LAYERCAKE_GATEWAY_MAX_EVENT_AGE)")
+    return timestamp
+
+
+def _check_json(bad: Violations, where: str, value: object, limits: Limits, depth: int) -> bool:
+    """Names, string values and nesting within bounds; stops at the first bad field of an
+    object, so a hostile payload costs one violation, not thousands. True when good."""
+    if isinstance(value, Mapping):
+        if depth > limits.max_depth:
+            bad.add(where, f"nests deeper than {limits.max_depth} levels")
+            return False
+        for name, item in value.items():
+            if len(name) > limits.max_name_chars:
+                bad.add(
+                    where,
+                    f"holds a name of {len(name)} characters; at most {limits.max_name_chars}"
+                    " (LAYERCAKE_GATEWAY_MAX_NAME_CHARS)",
+                )
+                return False
+            if not _check_json(bad, f"{where}.{name}", item, limits, depth + 1):
+                return False
+    elif isinstance(value, list):
+        if depth > limits.max_depth:
+            bad.add(where, f"nests deeper than {limits.max_depth} levels")
+            return False
+        for i, item in enumerate(value):
+            if not _check_json(bad, f"{where}[{i}]", item, limits, depth + 1):
+                return False
+    elif isinstance(value, str) and len(value) > limits.max_value_bytes // 4:
+        size = len(value.encode())
+        if size > limits.max_value_bytes:
+            bad.add(
+                where,
+                f"is {size} bytes; at most {limits.max_value_bytes}"
+                " (LAYERCAKE_GATEWAY_MAX_VALUE_BYTES)",
+            )
+            return False
+    return True
 
 
 def _check_identifiers(bad: Violations, path: str, identifiers: Mapping[str, object]) -> None:
@@ -106,5 +262,13 @@ def _check_value(bad: Violations, where: str, type_name: str, value: object) -> 
         bad.add(where, "must not be empty")
     elif len(value) > MAX_IDENTIFIER_VALUE:
         bad.add(where, f"must be at most {MAX_IDENTIFIER_VALUE} characters")
-    elif type_name == "phone" and not any(c.isdigit() for c in value):
-        bad.add(where, "must contain digits")
+    elif problem := CONTACT_CHECKS.get(type_name, _fine)(value):
+        bad.add(where, problem)
+
+
+def _fine(_: str) -> str:
+    return ""
+
+
+# identifier types whose values have a shape to check; a bad one is reported, not stored
+CONTACT_CHECKS = {"email": email_problem, "phone": phone_problem}

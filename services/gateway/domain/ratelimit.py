@@ -2,7 +2,8 @@
 
 Each event costs a token; tokens come back at `rate` per second up to `burst`.
 A call that does not fit is refused whole (nothing taken) and told how long
-to wait. Time comes from an injected monotonic clock, so tests never sleep.
+to wait; a call costing more than the whole burst never fits and is refused
+without a wait to retry after. Time comes from an injected monotonic clock, so tests never sleep.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ class TokenBucket:
     tokens: float
     updated: float
 
-    def take(self, cost: float, now: float) -> float:
-        """Takes `cost` tokens and returns 0, or takes nothing and returns seconds to wait."""
+    def take(self, cost: float, now: float) -> float | None:
+        """Takes `cost` tokens and returns 0, or takes nothing and returns seconds to wait
+        (None when `cost` exceeds the burst, so no wait would do)."""
         self.tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
         self.updated = now
+        if cost > self.burst:
+            return None
         if cost <= self.tokens:
             self.tokens -= cost
             return 0.0
-        return (min(cost, self.burst) - self.tokens) / self.rate
+        return (cost - self.tokens) / self.rate
 
 
 class RateLimiter:
@@ -51,6 +55,12 @@ class RateLimiter:
         if bucket is None:
             bucket = self._buckets[key_id] = TokenBucket(self.rate, self.burst, self.burst, now)
         wait = bucket.take(cost, now)
+        if wait is None:
+            raise ResourceExhausted(
+                f"a call costing {cost:g} exceeds API key {key_id}'s burst of {self.burst:g};"
+                " send fewer events per call",
+                retry_after=None,
+            )
         if wait > 0:
             raise ResourceExhausted(
                 f"API key {key_id} is over its rate of {self.rate:g} events/s", retry_after=wait

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table
 
 from services.kernel.store.schema import UtcDateTime
 
@@ -44,3 +44,16 @@ api_keys = Table(
 )
 
 Index("ix_api_keys_principal", api_keys.c.tenant_id, api_keys.c.principal_id)
+
+# Message ids accepted within their tenant's dedupe window: the hot lookup seeks the primary
+# key (tenant, message id) for a batch's ids at once; pruning walks the expiry index.
+ingest_message_ids = Table(
+    "ingest_message_ids",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("message_id", String(128), primary_key=True),
+    Column("expire_time", UtcDateTime, nullable=False),
+    Column("sequence", BigInteger, nullable=False),  # of the accepted copy in INGEST
+)
+
+Index("ix_ingest_message_ids_expire", ingest_message_ids.c.expire_time)

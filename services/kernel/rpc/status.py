@@ -68,7 +68,7 @@ def to_status(error: errors.LayercakeError) -> grpc.Status:
     status.details.append(_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN)))
     if error.violations:
         status.details.append(_pack(_bad_request(error.violations)))
-    if isinstance(error, errors.ResourceExhausted):
+    if isinstance(error, errors.ResourceExhausted) and error.retry_after is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after * 1e9))
         status.details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))

@@ -1,4 +1,5 @@
-"""Inserts on the write path: `ON CONFLICT DO NOTHING`, and straight through the driver.
+"""Inserts on the write path: `ON CONFLICT DO NOTHING` (or `DO UPDATE`), and straight
+through the driver.
 
 A conflict shows as fewer rows written instead of an error, which costs no
 savepoint and keeps the caller's transaction usable (PostgreSQL aborts a
@@ -99,3 +100,19 @@ class DriverInsert:
         finally:
             cursor.close()
         return out
+
+
+@cache
+def upsert_statement(
+    table: Table, dialect: str, keys: tuple[str, ...], replaced: tuple[str, ...]
+) -> Insert:
+    """Insert, or on a conflict of `keys` overwrite the `replaced` columns with the new row's;
+    built once per table, backend and shape."""
+    module: Any = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
+    if module is None:
+        raise NotImplementedError(f"no upsert for {dialect}")
+    stmt = module.insert(table)
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[table.c[k] for k in keys],
+        set_={name: stmt.excluded[name] for name in replaced},
+    )

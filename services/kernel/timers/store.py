@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Executable,
-    Insert,
     Result,
     Select,
     any_,
@@ -27,9 +26,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from services.kernel.store.conflicts import upsert_statement
 from services.kernel.timers.schema import dead_timers, timers
 from services.kernel.timers.timer import Timer
 
@@ -65,26 +64,15 @@ _FAIL = (
 )
 
 
-@cache
-def _upsert(dialect: str) -> Insert:
-    """Insert, or replace the timer of the same (tenant, timer id) with a fresh id."""
-    module: Any = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
-    if module is None:
-        raise NotImplementedError(f"no timer upsert for {dialect}")
-    stmt = module.insert(timers)
-    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[timers.c.tenant_id, timers.c.timer_id],
-        set_={name: stmt.excluded[name] for name in (*_REPLACED, "claimed_by", "scheduled_time")},
-    )
-
-
 def new_timer_id() -> str:
     return uuid.uuid4().hex
 
 
 def upsert(session: Session, row: dict[str, object]) -> None:
     connection = session.connection()
-    connection.execute(_upsert(connection.dialect.name), row)
+    replaced = (*_REPLACED, "claimed_by", "scheduled_time")
+    stmt = upsert_statement(timers, connection.dialect.name, ("tenant_id", "timer_id"), replaced)
+    connection.execute(stmt, row)
 
 
 def remove(session: Session, tenant_id: str, timer_id: str) -> bool:

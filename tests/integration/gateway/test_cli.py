@@ -41,9 +41,9 @@ async def test_ingest_a_file_in_batches_then_again_as_duplicates(
     key = gateway.key("ingest")
     first = await cli(gateway, key, "ingest", str(events), "--batch-size", "2")
     assert first.exit_code == 0, first.output
-    assert "accepted 5, duplicate 0, failed 0" in first.stdout
+    assert "accepted 5, duplicate 0, rejected 0, failed 0" in first.stdout
     again = await cli(gateway, key, "ingest", str(events))
-    assert "accepted 0, duplicate 5, failed 0" in again.stdout
+    assert "accepted 0, duplicate 5, rejected 0, failed 0" in again.stdout
     assert await stored_count(js, gateway.tenant) == 5
 
 
@@ -59,15 +59,18 @@ async def test_unknown_field_refuses_the_file_naming_the_line(
     assert await stored_count(js, gateway.tenant) == 0
 
 
-async def test_a_batch_the_gateway_refuses_points_at_the_line_and_fails(
+async def test_rejected_lines_are_named_with_their_reasons_and_the_rest_accepted(
     gateway: RunningGateway, js: JetStreamContext, tmp_path: Path
 ) -> None:
     events = tmp_path / "events.jsonl"
-    events.write_text("\n".join([line(), line(), line(identifiers={}), line()]))
+    repeated = line()
+    bad_email = line(identifiers={"email": "not-an-address"})
+    events.write_text("\n".join([line(), repeated, line(identifiers={}), repeated, bad_email]))
     result = await cli(gateway, gateway.key("ingest"), "ingest", str(events), "--batch-size", "2")
     assert result.exit_code == 1
     assert "line 3: identifiers: at least one identifier is required" in result.output
-    assert "accepted 2, duplicate 0, failed 2" in result.stdout
+    assert "line 5: identifiers.email: is not an email address" in result.output
+    assert "accepted 2, duplicate 1, rejected 2, failed 0" in result.stdout
     assert "Traceback" not in result.output
     assert await stored_count(js, gateway.tenant) == 2
 

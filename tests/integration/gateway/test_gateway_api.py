@@ -21,6 +21,10 @@ from tests.conftest import random_id
 from tests.integration.gateway.conftest import RunningGateway, RunningIdentity, StartGateway
 from tests.polling import eventually
 
+ACCEPTED = gpb.IngestResult.STATUS_ACCEPTED
+DUPLICATE = gpb.IngestResult.STATUS_DUPLICATE
+REJECTED = gpb.IngestResult.STATUS_REJECTED
+
 
 def auth(key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key}"),)
@@ -66,7 +70,7 @@ async def test_ingest_lands_in_the_stream_with_cloudevents_headers(
     sent = [event(), event(type="identify", event="", traits={"plan": "gold"})]
     reply = await gateway.stub.Ingest(gpb.IngestRequest(events=sent), metadata=auth(key))
     assert [r.message_id for r in reply.results] == [e.message_id for e in sent]
-    assert not any(r.duplicate for r in reply.results)
+    assert [r.status for r in reply.results] == [ACCEPTED, ACCEPTED]
     assert reply.results[0].sequence < reply.results[1].sequence
     key_id = parse_key(key).key_id  # type: ignore[union-attr]
     for result, original in zip(reply.results, sent, strict=True):
@@ -95,22 +99,26 @@ async def test_same_message_id_again_is_a_duplicate_and_stored_once(
     again = await gateway.stub.Ingest(
         gpb.IngestRequest(events=[event("m-1"), event("m-2")]), metadata=auth(key)
     )
-    assert again.results[0].duplicate and not again.results[1].duplicate
+    assert [r.status for r in again.results] == [DUPLICATE, ACCEPTED]
     assert again.results[0].sequence == first.results[0].sequence
     assert await stored_count(js, gateway.tenant) == 2
 
 
-async def test_a_bad_event_refuses_the_batch_naming_the_field(
+async def test_bad_events_are_rejected_by_index_and_the_good_ones_accepted(
     gateway: RunningGateway, js: JetStreamContext
 ) -> None:
     key = gateway.key("ingest")
-    batch = [event(), event(identifiers={"email": ""}), event(message_id="")]
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await gateway.stub.Ingest(gpb.IngestRequest(events=batch), metadata=auth(key))
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    fields, _ = details(refused.value)
-    assert fields == ["events[1].identifiers.email", "events[2].message_id"]
-    assert await stored_count(js, gateway.tenant) == 0
+    batch = [event(), event(identifiers={"email": ""}), event(message_id=""), event()]
+    reply = await gateway.stub.Ingest(gpb.IngestRequest(events=batch), metadata=auth(key))
+    assert [(r.index, r.status) for r in reply.results] == [
+        (0, ACCEPTED),
+        (1, REJECTED),
+        (2, REJECTED),
+        (3, ACCEPTED),
+    ]
+    assert [v.field for v in reply.results[1].violations] == ["events[1].identifiers.email"]
+    assert [v.field for v in reply.results[2].violations] == ["events[2].message_id"]
+    assert await stored_count(js, gateway.tenant) == 2
 
 
 async def test_empty_batch_is_invalid(gateway: RunningGateway) -> None:

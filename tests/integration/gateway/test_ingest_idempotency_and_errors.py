@@ -44,7 +44,7 @@ async def test_a_retry_with_the_same_request_id_gets_the_first_answer(
     first = await gateway.stub.Ingest(request, metadata=auth(key), timeout=10)
     again = await gateway.stub.Ingest(request, metadata=auth(key), timeout=10)
     assert again == first  # not "duplicate": the answer the first call got
-    assert not any(r.duplicate for r in again.results)
+    assert {r.status for r in again.results} == {gpb.IngestResult.STATUS_ACCEPTED}
     assert await stored_count(js, gateway.tenant) == 2
 
 
@@ -71,17 +71,28 @@ async def test_a_malformed_request_id_is_invalid(gateway: RunningGateway) -> Non
 
 
 @pytest.mark.parametrize("where", ["consent", "identifiers"])
-async def test_a_20_kb_key_is_refused_with_a_clipped_error_that_fits_on_the_wire(
-    gateway: RunningGateway, where: str, caplog: pytest.LogCaptureFixture
+async def test_a_20_kb_key_is_rejected_with_its_path_clipped(
+    gateway: RunningGateway, where: str
 ) -> None:
-    caplog.set_level(logging.INFO)
     key = gateway.key("ingest")
     huge = "x" * 20_000
     bad = event(**{where: {huge: True} if where == "consent" else {huge: "v-1"}})
+    reply = await gateway.stub.Ingest(gpb.IngestRequest(events=[bad]), metadata=auth(key))
+    ((path, _),) = [(v.field, v.description) for v in reply.results[0].violations]
+    assert path.startswith(f"events[0].{where}.xxxx") and path.endswith("bytes cut]")
+    assert reply.ByteSize() < 1000
+
+
+async def test_a_1_mb_request_is_refused_naming_its_limit_in_a_short_error(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    key = gateway.key("ingest")
+    bad = event(consent={"x" * 20_000: True})
     error = await refused(gateway, gpb.IngestRequest(events=[bad] * 50), key)
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # not RESOURCE_EXHAUSTED
-    found = violations(error)
-    assert found[0][0].startswith(f"events[0].{where}.xxxx") and found[0][0].endswith("bytes cut]")
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # retrying cannot help
+    ((field, description),) = violations(error)
+    assert field == "events" and "LAYERCAKE_GATEWAY_MAX_REQUEST_BYTES" in description
     assert len(error.details() or "") < 1000
     (line,) = [JsonFormatter("gateway").format(r) for r in caplog.records if r.msg == "rpc refused"]
     assert len(line) < 10_000

@@ -6,14 +6,11 @@ The clock is a FixedClock: a test moves time past a due time instead of waiting.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from services.kernel.clock import FixedClock
 from services.kernel.errors import ConcurrencyError
@@ -22,7 +19,7 @@ from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.timers import Outcome, Timer, TimerHandler, TimerScheduler, cancel, schedule
 from services.kernel.timers import schema as timer_schema
 from services.kernel.timers import store as timer_store
-from tests.integration.harness import schema_drift
+from tests.integration.harness import explain, schema_drift
 from tests.integration.kernel.timers_support import (
     KIND,
     count,
@@ -289,34 +286,13 @@ def test_the_due_claim_is_an_index_range_scan(
         "take": lambda s: timer_store.take(s, [KIND], now, 256),
         "claim": lambda s: timer_store.claim(s, [KIND], now, later, "me", 256),
     }
-    plan = explain(with_effects, statements[path])
+    plan = explain(with_effects, statements[path], analyze="timers")
     if with_effects.is_sqlite:
         assert "SEARCH timers USING INDEX ix_timers_next_try_time (next_try_time<?)" in plan, plan
         assert "SCAN" not in plan, plan
     else:
         assert "Index Scan using ix_timers_next_try_time" in plan, plan
         assert "Seq Scan" not in plan, plan
-
-
-def explain(db: Database, run: Callable[[Session], object]) -> str:
-    """The backend's plan for the statement `run` executes (rolled back afterwards)."""
-    executed: list[tuple[str, Any]] = []
-
-    def capture(*args: Any) -> None:
-        executed.append((args[2], args[3]))  # statement, parameters
-
-    with db.sessions() as session, session.begin():
-        connection = session.connection()
-        if not db.is_sqlite:
-            connection.exec_driver_sql("ANALYZE timers")
-        event.listen(connection, "before_cursor_execute", capture)
-        run(session)
-        event.remove(connection, "before_cursor_execute", capture)
-        [(statement, parameters)] = executed
-        prefix = "EXPLAIN QUERY PLAN" if db.is_sqlite else "EXPLAIN"
-        rows = connection.exec_driver_sql(f"{prefix} {statement}", parameters).all()
-        session.rollback()
-    return "\n".join(str(r[-1]) for r in rows)
 
 
 def test_the_frozen_migration_creates_exactly_the_timer_tables(database: Database) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from services.gateway.config import GatewayConfig, load_gateway_config
@@ -30,3 +32,26 @@ def test_variables_override() -> None:
 def test_bad_values_name_their_variable(env: dict[str, str], var: str) -> None:
     with pytest.raises(ConfigError, match=f"^invalid configuration: {var}="):
         load_gateway_config(env)
+
+
+def test_limits_come_from_their_variables() -> None:
+    config = load_gateway_config(
+        {
+            "LAYERCAKE_GATEWAY_MAX_BATCH": "100",
+            "LAYERCAKE_GATEWAY_MAX_EVENT_BYTES": "4096",
+            "LAYERCAKE_GATEWAY_MAX_FUTURE_SKEW": "60",
+            "LAYERCAKE_GATEWAY_DEDUPE_WINDOW": "P30D",
+        }
+    )
+    limits = config.limits()
+    assert (limits.max_batch, limits.max_event_bytes) == (100, 4096)
+    assert limits.max_future_skew == timedelta(minutes=1)
+    assert config.dedupe_window == timedelta(days=30)
+    assert load_gateway_config({}).dedupe_window == timedelta(days=7)
+
+
+def test_the_burst_must_hold_one_full_batch_of_the_configured_size() -> None:
+    with pytest.raises(ConfigError, match="LAYERCAKE_GATEWAY_RATE_BURST"):
+        load_gateway_config(
+            {"LAYERCAKE_GATEWAY_MAX_BATCH": "2000", "LAYERCAKE_GATEWAY_RATE_BURST": "1500"}
+        )

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.protobuf import json_format
 
 from layercake.events.v1 import ingest_pb2
 from services.gateway import handlers, mapping
+from services.gateway.domain.ingest import Limits, Status
 from services.gateway.domain.keys import Caller
 from services.kernel.errors import InvalidArgument
 from services.kernel.principals import Actor, Principal, PrincipalKind, Scope
-from tests.unit.gateway.fakes import FakeIngestLog, FakeProfiles
+from tests.unit.gateway.fakes import FakeIngestLog, FakeMessageIds, FakeProfiles
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
+ACCEPTED = Status.ACCEPTED
 ACME = Caller(
     "k1", frozenset(Scope), Principal("acme", Actor("ann", PrincipalKind.PERSON), frozenset())
 )
@@ -30,25 +32,69 @@ def event(message_id: str, **extra: object) -> ingest_pb2.IngestEvent:
     return json_format.ParseDict(body, ingest_pb2.IngestEvent())
 
 
+def request(*events: ingest_pb2.IngestEvent, at: datetime = AT) -> handlers.Ingest:
+    return handlers.Ingest(events, 100, at, None, Limits(), timedelta(days=7))
+
+
 async def test_ingest_publishes_each_event_in_the_keys_tenant() -> None:
-    log = FakeIngestLog()
-    published = await handlers.ingest(log, ACME, [event("m-1"), event("m-2")], AT)
-    assert [p.sequence for p in published] == [1, 2]
+    log, ids = FakeIngestLog(), FakeMessageIds()
+    outcomes = await handlers.ingest(log, ids, ACME, request(event("m-1"), event("m-2")))
+    assert [(o.status, o.sequence) for o in outcomes] == [(ACCEPTED, 1), (ACCEPTED, 2)]
     assert [m.subject for m in log.messages] == ["layercake.acme.ingest"] * 2
     assert [m.event_id for m in log.messages] == [
         mapping.ingest_event_id("acme", "m-1"),
         mapping.ingest_event_id("acme", "m-2"),
     ]
-    again = await handlers.ingest(log, ACME, [event("m-1")], AT)
-    assert again == [handlers.Published(1, True)]
 
 
-async def test_one_bad_event_publishes_nothing() -> None:
-    log = FakeIngestLog()
+async def test_bad_events_are_rejected_by_index_and_the_good_ones_accepted() -> None:
+    log, ids = FakeIngestLog(), FakeMessageIds()
+    outcomes = await handlers.ingest(
+        log, ids, ACME, request(event("m-1"), event("m-2", type="page"), event("m-3"))
+    )
+    assert [o.status for o in outcomes] == [ACCEPTED, Status.REJECTED, ACCEPTED]
+    assert [v.field for v in outcomes[1].violations] == ["events[1].type"]
+    assert [o.index for o in outcomes] == [0, 1, 2]
+    assert len(log.messages) == 2
+
+
+async def test_a_repeat_is_a_duplicate_for_the_whole_window_not_only_jetstreams() -> None:
+    log, ids = FakeIngestLog(), FakeMessageIds()
+    await handlers.ingest(log, ids, ACME, request(event("m-1")))
+    log.forget()  # past JetStream's two minutes
+    six_days = await handlers.ingest(log, ids, ACME, request(event("m-1"), at=AT + timedelta(6)))
+    assert [o.status for o in six_days] == [Status.DUPLICATE]
+    eight_days = await handlers.ingest(log, ids, ACME, request(event("m-1"), at=AT + timedelta(8)))
+    assert [o.status for o in eight_days] == [ACCEPTED]
+    assert len(log.messages) == 2
+
+
+async def test_one_lookup_per_request_and_a_repeat_within_it_is_a_duplicate() -> None:
+    log, ids = FakeIngestLog(), FakeMessageIds()
+    outcomes = await handlers.ingest(
+        log, ids, ACME, request(event("m-1"), event("m-2"), event("m-1"))
+    )
+    assert [o.status for o in outcomes] == [ACCEPTED, ACCEPTED, Status.DUPLICATE]
+    assert ids.lookups == 1 and len(log.messages) == 2
+
+
+async def test_a_request_over_its_bounds_is_refused_whole() -> None:
+    log, ids = FakeIngestLog(), FakeMessageIds()
     with pytest.raises(InvalidArgument) as refused:
-        await handlers.ingest(log, ACME, [event("m-1"), event("m-2", type="page")], AT)
-    assert [v.field for v in refused.value.violations] == ["events[1].type"]
+        await handlers.ingest(log, ids, ACME, request())
+    assert [v.field for v in refused.value.violations] == ["events"]
     assert log.messages == []
+
+
+async def test_the_stored_time_is_the_corrected_one() -> None:
+    log, ids = FakeIngestLog(), FakeMessageIds()
+    ahead = event("m-1", timestamp="2026-03-01T18:00:00Z")  # the client's clock: 6 h fast
+    sent = datetime(2026, 3, 1, 18, 1, tzinfo=UTC)
+    await handlers.ingest(
+        log, ids, ACME, handlers.Ingest([ahead], 100, AT, sent, Limits(), timedelta(days=7))
+    )
+    stored = ingest_pb2.EventIngested.FromString(log.messages[0].payload)
+    assert stored.event.timestamp.ToJsonString() == "2026-03-01T11:59:00Z"
 
 
 async def test_get_profile_asks_in_the_keys_tenant_and_validates_the_ref() -> None:

@@ -67,3 +67,12 @@ def test_clock_going_backwards_never_adds_tokens() -> None:
 def test_nonsense_limits_are_refused(rate: float, burst: float) -> None:
     with pytest.raises(ValueError):
         RateLimiter(rate, burst)
+
+
+def test_a_call_costing_more_than_the_burst_is_refused_even_on_a_full_bucket() -> None:
+    limiter = RateLimiter(rate=10, burst=20, clock=FakeClock())
+    with pytest.raises(ResourceExhausted) as over:
+        limiter.acquire("k", 21)
+    assert over.value.retry_after is None  # no wait makes it fit
+    assert "burst" in str(over.value)
+    limiter.acquire("k", 20)  # and it took nothing
