@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -70,23 +71,39 @@ def _postgres_database(migrations: Path | None, target: str = "heads") -> Iterat
         admin.dispose()
 
 
+@contextlib.contextmanager
+def sql_database(
+    kind: str, root: Path, migrations: Path | None, target: str = "heads"
+) -> Iterator[Database]:
+    """A database migrated up to `target` ('' leaves it empty): "sqlite" under `root`, or
+    "postgres" in a fresh schema (skipped when LAYERCAKE_TEST_POSTGRES_URL is not set)."""
+    if kind == "sqlite":
+        db = Database(f"sqlite:///{root / 'service.db'}")
+        if target:
+            migrate(db.engine, migrations, target)
+        try:
+            yield db
+        finally:
+            db.dispose()
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
+    yield from _postgres_database(migrations, target)
+
+
+SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+ALL_BACKENDS = ["memory", *SQL_BACKENDS]
+
+
 def migrated_database(migrations: Path | None, target: str = "heads") -> Any:
     """A fixture: a database migrated with the kernel's and (given) a service's revisions
     up to `target` ('' leaves it empty), on SQLite and, when LAYERCAKE_TEST_POSTGRES_URL
     is set, PostgreSQL."""
 
-    @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+    @pytest.fixture(params=SQL_BACKENDS)
     def fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-        if request.param == "sqlite":
-            db = Database(f"sqlite:///{tmp_path / 'service.db'}")
-            if target:
-                migrate(db.engine, migrations, target)
+        with sql_database(request.param, tmp_path, migrations, target) as db:
             yield db
-            db.dispose()
-            return
-        if not POSTGRES_URL:
-            pytest.skip("PostgreSQL tests need LAYERCAKE_TEST_POSTGRES_URL (CI sets it)")
-        yield from _postgres_database(migrations, target)
 
     return fixture
 

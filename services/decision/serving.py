@@ -22,6 +22,7 @@ from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Live:
 class ModelServing:
     """The loaded models of every tenant's live deployments, in this process."""
 
-    def __init__(self, layer: ServiceLayer, executor: Executor) -> None:
+    def __init__(self, layer: ServiceLayer[UnitOfWork], executor: Executor) -> None:
         self.layer = layer
         self.executor = executor
         self._live: dict[tuple[str, str], Live] = {}

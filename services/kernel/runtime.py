@@ -14,6 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -32,7 +33,7 @@ from services.kernel.store.database import Database
 from services.kernel.store.limits import StoreLimits
 from services.kernel.store.migrate import migrate
 from services.kernel.store.projections import Projection
-from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from services.kernel.timers import AnyTimerHandler, TimerScheduler
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Context:
 
     settings: ServiceSettings
     db: Database
-    uow: UnitOfWorkFactory
+    uow: UnitOfWorkFactory[Any]  # makes the service's own unit of work (App.unit_of_work)
     clock: Clock
     nc: Client
     js: JetStreamContext
@@ -57,7 +58,8 @@ class App:
     name: str
     migrations: Path | None = None
     projections: Sequence[Projection] = ()
-    consumers: Callable[[Context], Sequence[ConsumerSpec]] = lambda _ctx: ()
+    unit_of_work: type[UnitOfWork] = UnitOfWork  # the service's adapter of its port
+    consumers: Callable[[Context], Sequence[ConsumerSpec[Any]]] = lambda _ctx: ()
     servicers: Callable[[Context], Sequence[Servicer]] = lambda _ctx: ()
     # every replica follows these (caches); built after servicers, loaded before serving
     broadcasts: Callable[[Context], Sequence[BroadcastSpec]] = lambda _ctx: ()
@@ -98,7 +100,12 @@ class Runtime:
         await db.run(migrate, db.engine, self.app.migrations)
         limits = StoreLimits(s.max_event_bytes, s.snapshot_every)
         uow = UnitOfWorkFactory(
-            db.sessions, self.clock, self.app.projections, self._notify_outbox, limits
+            db.sessions,
+            self.clock,
+            self.app.projections,
+            self._notify_outbox,
+            limits,
+            kind=self.app.unit_of_work,
         )
         nc = await connect(s.nats_url, f"layercake-{s.service}", self._nats_lost, self._nats_back)
         js = nc.jetstream()

@@ -1,32 +1,33 @@
 """How async entrypoints (gRPC servicers) call the sync service layer.
 
-Handlers are plain functions taking a UnitOfWork; each call gets its own unit of
-work on the database pool, so the event loop never blocks on the database and
-nothing is kept unless the handler commits.
+Handlers are plain functions taking the service's unit-of-work port; each call gets
+its own unit of work on the database pool, so the event loop never blocks on the
+database and nothing is kept unless the handler commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 P = ParamSpec("P")
 T = TypeVar("T")
+W = TypeVar("W", bound=UnitOfWork)
 
 
 @dataclass(frozen=True)
-class ServiceLayer:
+class ServiceLayer(Generic[W]):
     """Runs handlers for a servicer: `await layer.run(handlers.get_x, tenant_id, x_id)`."""
 
     db: Database
-    uow: UnitOfWorkFactory
+    uow: UnitOfWorkFactory[W]
 
     async def run(
-        self, handler: Callable[Concatenate[UnitOfWork, P], T], *args: P.args, **kwargs: P.kwargs
+        self, handler: Callable[Concatenate[W, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         def work() -> T:
             with self.uow() as uow:
@@ -35,12 +36,12 @@ class ServiceLayer:
         return await self.db.run(work)
 
     async def read(
-        self, query: Callable[Concatenate[UnitOfWork, P], T], *args: P.args, **kwargs: P.kwargs
+        self, query: Callable[Concatenate[W, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Runs a query handler in a read-only transaction (it never commits)."""
 
         def work() -> T:
-            with UnitOfWork(self.db.read_sessions(), self.uow.clock) as uow:
+            with self.uow.reader(self.db.read_sessions) as uow:
                 return query(uow, *args, **kwargs)
 
         return await self.db.run(work)

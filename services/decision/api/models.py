@@ -15,6 +15,7 @@ from services.decision.serving import ModelServing, Score
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.rpc import calls, idempotency
 from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.unit_of_work import UnitOfWork
 
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 
@@ -49,7 +50,9 @@ async def read_upload(
 class ModelRpcs:
     """The servicer's model methods; `DecisionServicer` delegates to them."""
 
-    def __init__(self, layer: ServiceLayer, serving: ModelServing, executor: Executor) -> None:
+    def __init__(
+        self, layer: ServiceLayer[UnitOfWork], serving: ModelServing, executor: Executor
+    ) -> None:
         self.layer = layer
         self.serving = serving
         self.executor = executor

@@ -5,9 +5,10 @@ from __future__ import annotations
 from services.decision import handlers
 from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.identity_feed import follow_identity
+from services.kernel.store.unit_of_work import UnitOfWork
 
 DURABLE = "decision-profiles"
 
 
-def profiles_consumer() -> ConsumerSpec:
+def profiles_consumer() -> ConsumerSpec[UnitOfWork]:
     return follow_identity(DURABLE, handlers.record_profile_change)

@@ -63,7 +63,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         ingest_log: handlers.IngestLog,
         message_ids: handlers.MessageIds,
         profiles: handlers.ProfileDirectory,
-        layer: ServiceLayer,
+        layer: ServiceLayer[UnitOfWork],
         clock: Clock,
         config: GatewayConfig,
     ) -> None:

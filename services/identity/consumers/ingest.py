@@ -17,5 +17,5 @@ def on_event_ingested(uow: UnitOfWork, envelope: Envelope) -> None:
     handlers.apply_ingested_event(uow, command, causation_id=envelope.event_id)
 
 
-def ingest_consumer() -> ConsumerSpec:
+def ingest_consumer() -> ConsumerSpec[UnitOfWork]:
     return ConsumerSpec(DURABLE, "INGEST", "layercake.*.ingest", on_event_ingested)

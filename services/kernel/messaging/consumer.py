@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
@@ -30,8 +30,8 @@ from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
 from services.kernel.store.database import Database
 from services.kernel.store.transient import is_transient
-from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from services.kernel.tenants import is_tenant_id
+from services.kernel.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,11 @@ IN_PROGRESS = Counter(
 )
 
 T = TypeVar("T")
+W = TypeVar("W", bound=AbstractUnitOfWork)
 
 # A handler may run more than once for one delivery (a batch that fails is applied again
 # message by message); only a committed run counts, so its effects stay in the unit of work.
-Handler = Callable[[UnitOfWork, Envelope], None]
+Handler = Callable[[W, Envelope], None]
 MAX_RETRY_DELAY = 30.0
 MAX_REDELIVERY_DELAY = 600.0
 
@@ -78,7 +79,7 @@ class Delivery:
 
 
 @dataclass(frozen=True, init=False)
-class ConsumerSpec:
+class ConsumerSpec(Generic[W]):
     """A durable consumer: its name, the stream and subject filter it reads, its handler.
 
     With `prepare`, the handler is two-phase: `prepare(envelope)` runs first, outside any
@@ -94,7 +95,7 @@ class ConsumerSpec:
 
     @overload
     def __init__(
-        self, durable: str, stream: str, filter_subject: str, handler: Handler
+        self, durable: str, stream: str, filter_subject: str, handler: Handler[W]
     ) -> None: ...
 
     @overload
@@ -103,7 +104,7 @@ class ConsumerSpec:
         durable: str,
         stream: str,
         filter_subject: str,
-        handler: Callable[[UnitOfWork, Envelope, T], None],
+        handler: Callable[[W, Envelope, T], None],
         prepare: Callable[[Envelope], Awaitable[T]],
     ) -> None: ...
 
@@ -122,7 +123,7 @@ class ConsumerSpec:
         set_field(self, "handler", handler)
         set_field(self, "prepare", prepare)
 
-    def apply(self, uow: UnitOfWork, delivery: Delivery) -> None:
+    def apply(self, uow: W, delivery: Delivery) -> None:
         if self.prepare is None:
             self.handler(uow, delivery.envelope)
         else:
@@ -137,13 +138,13 @@ def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:
     return [min(ack_wait * 2**i, cap) for i in range(max_deliver)]
 
 
-class ConsumerRunner:
+class ConsumerRunner(Generic[W]):
     def __init__(
         self,
-        spec: ConsumerSpec,
+        spec: ConsumerSpec[W],
         js: JetStreamContext,
         db: Database,
-        uow: UnitOfWorkFactory,
+        uow: Callable[[], W],
         batch: int = 256,
         max_deliver: int = 5,
         ack_wait: float = 30.0,
@@ -234,7 +235,7 @@ class ConsumerRunner:
                     continue
                 try:
                     with (
-                        uow.session.begin_nested(),
+                        uow.savepoint(),
                         telemetry.span(f"consume {self.spec.durable}", d.envelope.carrier()),
                     ):
                         if not uow.claim(self.spec.durable, d.envelope.event_id):

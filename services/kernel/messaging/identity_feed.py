@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TypeVar
 
 from layercake.common.v1 import common_pb2
 from layercake.events.v1 import identity_events_pb2
@@ -17,8 +18,9 @@ from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.routing import follow
 from services.kernel.profile_changes import ProfileChange
-from services.kernel.store.unit_of_work import UnitOfWork
+from services.kernel.unit_of_work import AbstractUnitOfWork
 
+W = TypeVar("W", bound=AbstractUnitOfWork)
 PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
 
 
@@ -51,11 +53,11 @@ def profile_change(envelope: Envelope) -> ProfileChange:
 
 
 def follow_identity(
-    durable: str, on_change: Callable[[UnitOfWork, ProfileChange], object]
-) -> ConsumerSpec:
+    durable: str, on_change: Callable[[W, ProfileChange], object]
+) -> ConsumerSpec[W]:
     """The one consumer of identity's stream a profile-projecting service runs."""
 
-    def on_profile_updated(uow: UnitOfWork, envelope: Envelope) -> None:
+    def on_profile_updated(uow: W, envelope: Envelope) -> None:
         on_change(uow, profile_change(envelope))
 
     return follow(durable, "identity", {PROFILE_UPDATED: on_profile_updated})

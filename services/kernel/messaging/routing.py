@@ -11,18 +11,21 @@ could overtake an earlier event of another.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from services.kernel.messaging import subjects
 from services.kernel.messaging.consumer import ConsumerSpec, Handler
 from services.kernel.messaging.envelope import Envelope
-from services.kernel.store.unit_of_work import UnitOfWork
+from services.kernel.unit_of_work import AbstractUnitOfWork
+
+W = TypeVar("W", bound=AbstractUnitOfWork)
 
 
-def route(handlers: Mapping[str, Handler]) -> Handler:
+def route(handlers: Mapping[str, Handler[W]]) -> Handler[W]:
     """Dispatches by CloudEvents type (the full protobuf message name); unknown types are no-ops."""
     table = dict(handlers)
 
-    def dispatch(uow: UnitOfWork, envelope: Envelope) -> None:
+    def dispatch(uow: W, envelope: Envelope) -> None:
         handler = table.get(envelope.type)
         if handler is not None:
             handler(uow, envelope)
@@ -30,7 +33,7 @@ def route(handlers: Mapping[str, Handler]) -> Handler:
     return dispatch
 
 
-def follow(durable: str, producer: str, handlers: Mapping[str, Handler]) -> ConsumerSpec:
+def follow(durable: str, producer: str, handlers: Mapping[str, Handler[W]]) -> ConsumerSpec[W]:
     """One durable consumer over `layercake.*.<producer>.>` (the producer's stream), by type."""
     return ConsumerSpec(
         durable=durable,

@@ -1,17 +1,18 @@
-"""A unit of work around one transaction: appends, projections, outbox and inbox.
+"""The unit of work on SQLAlchemy: one transaction for appends, projections, outbox, inbox.
 
 It rolls back unless `commit()` is called (cosmicpython). Everything a command
 changes (events, read models, integration events, the inbox row of the message
-that caused it) commits or vanishes together.
+that caused it) commits or vanishes together. A service's adapter subclasses it
+(and its own port) to add its repositories on the same session.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from functools import cache
 from types import TracebackType
+from typing import Generic, TypeVar, overload
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from services.kernel.store.projections import Projection
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
 from services.kernel.store.schema import inbox, outbox
 from services.kernel.store.snapshots import Snapshots
+from services.kernel.unit_of_work import AbstractUnitOfWork
 
 # In the order `UnitOfWork.publish` builds its rows.
 _OUTBOX_COLUMNS = (
@@ -45,7 +47,7 @@ def _outbox_writer(dialect: str) -> DriverInsert:
     return DriverInsert(outbox, _OUTBOX_COLUMNS, dialect)
 
 
-class UnitOfWork:
+class UnitOfWork(AbstractUnitOfWork):
     """Owns one session; use as a context manager and call `commit()` to keep the work."""
 
     def __init__(
@@ -68,9 +70,6 @@ class UnitOfWork:
         self.commit_held = False
         self._transaction = session.begin()
 
-    def __enter__(self) -> UnitOfWork:
-        return self
-
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -81,8 +80,8 @@ class UnitOfWork:
             self._transaction.rollback()
         self.session.close()
 
-    def now(self) -> datetime:
-        return self.clock.now()
+    def load(self, stream_id: str) -> list[StoredEvent]:
+        return self.events.load(stream_id)
 
     def append(
         self,
@@ -149,6 +148,11 @@ class UnitOfWork:
         finally:
             self._holding = False
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.session.begin_nested():
+            yield
+
     def commit(self) -> None:
         if self._holding:
             self.commit_held = True
@@ -162,8 +166,34 @@ class UnitOfWork:
         self._transaction.rollback()
 
 
-class UnitOfWorkFactory:
-    """Makes units of work on one database with the service's projections wired in."""
+W = TypeVar("W", bound=UnitOfWork)
+
+
+class UnitOfWorkFactory(Generic[W]):
+    """Makes units of work on one database with the service's projections wired in;
+    `kind` is the service's adapter (the kernel's own when it has no repositories)."""
+
+    @overload
+    def __init__(
+        self: UnitOfWorkFactory[UnitOfWork],
+        sessions: Callable[[], Session],
+        clock: Clock,
+        projections: Sequence[Projection] = (),
+        on_outbox: Callable[[], None] | None = None,
+        limits: StoreLimits = DEFAULT_LIMITS,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        clock: Clock,
+        projections: Sequence[Projection] = (),
+        on_outbox: Callable[[], None] | None = None,
+        limits: StoreLimits = DEFAULT_LIMITS,
+        *,
+        kind: type[W],
+    ) -> None: ...
 
     def __init__(
         self,
@@ -172,14 +202,21 @@ class UnitOfWorkFactory:
         projections: Sequence[Projection] = (),
         on_outbox: Callable[[], None] | None = None,
         limits: StoreLimits = DEFAULT_LIMITS,
+        *,
+        kind: type[UnitOfWork] = UnitOfWork,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.projections = projections
         self.on_outbox = on_outbox
         self.limits = limits
+        self.kind = kind
 
-    def __call__(self) -> UnitOfWork:
-        return UnitOfWork(
+    def __call__(self) -> W:
+        return self.kind(  # type: ignore[return-value]
             self.sessions(), self.clock, self.projections, self.on_outbox, self.limits
         )
+
+    def reader(self, sessions: Callable[[], Session]) -> W:
+        """A unit of work on read-only `sessions` (no projections: it never appends)."""
+        return self.kind(sessions(), self.clock, limits=self.limits)  # type: ignore[return-value]

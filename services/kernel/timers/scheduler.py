@@ -92,7 +92,7 @@ class TimerScheduler:
     def __init__(
         self,
         db: Database,
-        uow: UnitOfWorkFactory,
+        uow: UnitOfWorkFactory[Any],
         handlers: Mapping[str, AnyTimerHandler],
         clock: Clock,
         *,

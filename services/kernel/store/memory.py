@@ -1,0 +1,126 @@
+"""The unit of work in memory: the fake that handlers' unit tests run on.
+
+A unit of work works on its own copy of the committed state and swaps it in on
+`commit()`, so it rolls back, isolates and keeps savepoints as a transaction does,
+and the kernel's contract suite holds it to the same promises as SQLAlchemy.
+A service's fake extends `MemoryState` with its tables and the unit of work with
+its repositories. Single-threaded: for tests, never for production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Generic, TypeVar
+
+from services.kernel.clock import Clock
+from services.kernel.errors import ConcurrencyError
+from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
+from services.kernel.unit_of_work import AbstractUnitOfWork
+
+
+@dataclass
+class MemoryState:
+    """What the in-memory database holds: the kernel's tables; services add their own."""
+
+    streams: dict[str, list[StoredEvent]] = field(default_factory=dict)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    inbox: set[tuple[str, str]] = field(default_factory=set)
+    position: int = 0
+
+
+S = TypeVar("S", bound=MemoryState)
+
+
+class InMemoryDatabase(Generic[S]):
+    """The committed state that units of work start from and commit into."""
+
+    def __init__(self, state: S, clock: Clock) -> None:
+        self.state = state
+        self.clock = clock
+        self.commits = 0
+
+
+class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
+    def __init__(self, db: InMemoryDatabase[S]) -> None:
+        self.db = db
+        self.clock = db.clock
+        self.state: S = copy.deepcopy(db.state)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.rollback()
+
+    def load(self, stream_id: str) -> list[StoredEvent]:
+        return list(self.state.streams.get(stream_id, []))
+
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        new_events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[StoredEvent]:
+        stream = self.state.streams.setdefault(stream_id, [])
+        if len(stream) != expected_version:
+            raise ConcurrencyError(f"stream {stream_id} moved past version {expected_version}")
+        stored = []
+        for version, e in enumerate(new_events, start=expected_version + 1):
+            self.state.position += 1
+            stored.append(
+                StoredEvent(
+                    position=self.state.position,
+                    stream_id=stream_id,
+                    version=version,
+                    event_id=e.event_id,
+                    type=e.type,
+                    payload=e.payload,
+                    metadata=metadata,
+                    recorded_time=self.now(),
+                    schema_version=e.schema_version,
+                )
+            )
+        stream.extend(stored)
+        return stored
+
+    def publish(self, message: OutboxMessage) -> None:
+        self.state.outbox.append(dataclasses.replace(message, created_time=self.now()))
+
+    def claim(self, consumer: str, event_id: str) -> bool:
+        if (consumer, event_id) in self.state.inbox:
+            return False
+        self.state.inbox.add((consumer, event_id))
+        return True
+
+    def claimed(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        return {e for e in event_ids if (consumer, e) in self.state.inbox}
+
+    def claim_all(self, consumer: str, event_ids: Sequence[str]) -> None:
+        if self.claimed(consumer, event_ids):
+            raise ConcurrencyError(f"{consumer} claimed some of {list(event_ids)} already")
+        self.state.inbox.update((consumer, e) for e in event_ids)
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        before = copy.deepcopy(self.state)
+        try:
+            yield
+        except BaseException:
+            self.state = before
+            raise
+
+    def commit(self) -> None:
+        self.db.state = self.state
+        self.db.commits += 1
+        self.state = copy.deepcopy(self.state)
+
+    def rollback(self) -> None:
+        self.state = copy.deepcopy(self.db.state)

@@ -1,0 +1,82 @@
+"""The unit-of-work port every service's handlers take (cosmicpython's AbstractUnitOfWork).
+
+One transaction's events, integration events (outbox) and consumer claims (inbox),
+kept only when `commit()` is called. A service extends it with its repositories;
+the SQLAlchemy adapter (`services.kernel.store.unit_of_work`) and the in-memory
+fake (`services.kernel.store.memory`) implement it, and one contract suite holds both
+to it, so handlers are unit-tested without a database.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from services.kernel.clock import Clock
+from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
+
+
+class AbstractUnitOfWork(ABC):
+    """Use as a context manager; nothing is kept unless `commit()` is called."""
+
+    clock: Clock
+
+    def __enter__(self) -> Self:
+        return self
+
+    @abstractmethod
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Rolls back what was not committed and releases the transaction."""
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    @abstractmethod
+    def load(self, stream_id: str) -> list[StoredEvent]:
+        """A stream's events in version order; [] for a stream that does not exist."""
+
+    @abstractmethod
+    def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        new_events: Sequence[NewEvent],
+        metadata: EventMetadata,
+    ) -> list[StoredEvent]:
+        """Appends after `expected_version`; a stream that moved past it raises
+        ConcurrencyError and nothing is appended."""
+
+    @abstractmethod
+    def publish(self, message: OutboxMessage) -> None:
+        """Queues an integration event; it is published after commit, never before."""
+
+    @abstractmethod
+    def claim(self, consumer: str, event_id: str) -> bool:
+        """Records that `consumer` handles `event_id`; False when it already did."""
+
+    @abstractmethod
+    def claimed(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` the consumer already handled."""
+
+    @abstractmethod
+    def claim_all(self, consumer: str, event_ids: Sequence[str]) -> None:
+        """Records a batch as handled; fails if any of them was claimed already."""
+
+    @abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A block whose work is undone, alone, when it raises (the exception goes on)."""
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
