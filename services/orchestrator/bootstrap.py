@@ -9,6 +9,7 @@ from services.kernel.runtime import App
 from services.kernel.service_layer import ServiceLayer
 from services.orchestrator.api.servicer import orchestrator_servicer
 from services.orchestrator.consumers.profiles import profiles_consumer
+from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
@@ -17,6 +18,7 @@ def build(settings: ServiceSettings) -> App:
     return App(
         name="orchestrator",
         migrations=MIGRATIONS,
+        unit_of_work=SqlOrchestratorUnitOfWork,
         consumers=lambda ctx: [profiles_consumer()],
         servicers=lambda ctx: [orchestrator_servicer(ServiceLayer(ctx.db, ctx.uow))],
     )

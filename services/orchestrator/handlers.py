@@ -1,4 +1,4 @@
-"""The orchestrator's service layer: one function per event or query, in a unit of work.
+"""The orchestrator's service layer: one function per event or query, on its unit of work.
 
 These run in the database thread pool, called by the consumers and the servicer.
 """
@@ -7,24 +7,28 @@ from __future__ import annotations
 
 from services.kernel.errors import NotFound, Violations
 from services.kernel.profile_changes import ProfileChange
-from services.kernel.store.unit_of_work import UnitOfWork
-from services.orchestrator.domain.contact_state import ContactState
-from services.orchestrator.store import contact_states
+from services.orchestrator.domain.contact_state import ContactState, contact_state_after
+from services.orchestrator.ports import OrchestratorUnitOfWork
 
 
-def record_profile_change(uow: UnitOfWork, change: ProfileChange) -> bool:
+def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) -> bool:
     """Applies identity's change of a profile; parts older than those held are ignored, since
     deliveries can arrive out of order. Runs in the consumer's transaction (no commit)."""
-    return contact_states.apply(uow.session, change, uow.now())
+    now = uow.now()
+    return uow.contact_states.merge(
+        change.tenant_id,
+        change.profile_id,
+        lambda held: contact_state_after(held, change, now),
+    )
 
 
-def get_contact_state(uow: UnitOfWork, tenant_id: str, profile_id: str) -> ContactState:
+def get_contact_state(uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: str) -> ContactState:
     """The contact state of one of the tenant's profiles; NotFound until identity reported it."""
     bad = Violations()
     bad.require_tenant(tenant_id, "tenant_id")
     bad.require(profile_id, "profile_id")
     bad.raise_if_any()
-    state = contact_states.get(uow.session, tenant_id, profile_id)
+    state = uow.contact_states.get(tenant_id, profile_id)
     if state is None:
         raise NotFound(f"no contact state for profile {profile_id!r}")
     return state

@@ -1,8 +1,10 @@
 """What every unit of work promises, whichever adapter: subclass it with a `units` fixture.
 
     class TestMyUnitOfWork(UnitOfWorkContract):
-        @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", ...)])
-        def units(self, request) -> Units: ...
+        @pytest.fixture(params=ALL_BACKENDS)
+        def units(self, request, tmp_path) -> Iterator[Units]:
+            with units_for(request.param, tmp_path, MIGRATIONS, SqlMyUoW, InMemoryMyUoW, my_db):
+                ...
 
 The kernel runs it over its in-memory fake, SQLite and PostgreSQL; a service whose
 port extends the kernel's runs it over its own adapter and fake too.
@@ -10,18 +12,29 @@ port extends the kernel's runs it over its own adapter and fake too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import select
 
 from services.kernel.clock import FixedClock
 from services.kernel.errors import ConcurrencyError
 from services.kernel.principals import Actor
+from services.kernel.profile_copies import ProfileCopies
+from services.kernel.store.database import Database
+from services.kernel.store.memory import InMemoryDatabase, MemoryState
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage
+from services.kernel.store.schema import outbox
+from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from services.kernel.unit_of_work import AbstractUnitOfWork
-from tests.conftest import random_id
+from tests.conftest import random_id, sql_database
+
+S = TypeVar("S", bound=MemoryState)
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 CLOCK = FixedClock(NOW)
@@ -34,6 +47,31 @@ class Units:
 
     new: Callable[[], AbstractUnitOfWork]
     outbox: Callable[[], list[str]]
+
+
+def committed_outbox(db: Database) -> list[str]:
+    with db.transaction() as s:
+        return list(s.execute(select(outbox.c.event_id)).scalars())
+
+
+@contextlib.contextmanager
+def units_for(
+    backend: str,
+    root: Path,
+    migrations: Path | None,
+    sql: type[UnitOfWork],
+    memory: Callable[[InMemoryDatabase[S]], AbstractUnitOfWork],
+    state: Callable[[], S],
+) -> Iterator[Units]:
+    """Units of work of one adapter: "memory" (the fake on a fresh state), "sqlite" or
+    "postgres" (the SQLAlchemy adapter on a freshly migrated database)."""
+    if backend == "memory":
+        db = InMemoryDatabase(state(), CLOCK)
+        yield Units(lambda: memory(db), lambda: [m.event_id for m in db.state.outbox])
+        return
+    with sql_database(backend, root, migrations) as sql_db:
+        factory = UnitOfWorkFactory(sql_db.sessions, CLOCK, kind=sql)
+        yield Units(factory, lambda: committed_outbox(sql_db))
 
 
 def events(*types: str) -> list[NewEvent]:
@@ -146,3 +184,56 @@ class UnitOfWorkContract:
     def test_time_comes_from_the_injected_clock(self, units: Units) -> None:
         with units.new() as uow:
             assert uow.now() == NOW
+
+
+class ProfileCopiesContract(UnitOfWorkContract):
+    """A service's copies of identity's profiles (contact states, features): merged under
+    the service's rule, scoped by tenant, kept only on commit."""
+
+    def copy(self, version: int, tenant_id: str = "acme", profile_id: str = "p-1") -> Any:
+        """A copy of profile `profile_id` at `version`."""
+        raise NotImplementedError
+
+    def copies(self, uow: AbstractUnitOfWork) -> ProfileCopies[Any]:
+        raise NotImplementedError
+
+    def newer(self, version: int) -> Callable[[Any], Any]:
+        """A merge that keeps the higher version, as the services' rules do."""
+        return lambda held: None if held and held.profile_version >= version else self.copy(version)
+
+    def test_a_merge_writes_unless_it_changes_nothing(self, units: Units) -> None:
+        with units.new() as uow:
+            assert self.copies(uow).merge("acme", "p-1", self.newer(2))
+            assert self.copies(uow).merge("acme", "p-1", self.newer(4))
+            assert not self.copies(uow).merge("acme", "p-1", self.newer(3))
+            uow.commit()
+        with units.new() as uow:
+            assert self.copies(uow).get("acme", "p-1") == self.copy(4)
+            assert self.copies(uow).get("acme", "p-2") is None
+            assert self.copies(uow).get("other", "p-1") is None
+
+    def test_the_merge_sees_the_copy_held(self, units: Units) -> None:
+        seen: list[Any] = []
+
+        def remember(held: Any) -> Any:
+            seen.append(held)
+            return self.copy(7, profile_id="p-3")
+
+        with units.new() as uow:
+            self.copies(uow).merge("acme", "p-3", remember)
+            self.copies(uow).merge("acme", "p-3", remember)
+            uow.commit()
+        assert seen == [None, self.copy(7, profile_id="p-3")]
+
+    def test_a_copy_is_kept_only_on_commit(self, units: Units) -> None:
+        with units.new() as uow:
+            self.copies(uow).merge("acme", "p-9", self.newer(1))
+        with units.new() as uow:
+            assert self.copies(uow).get("acme", "p-9") is None
+
+    @pytest.mark.parametrize(("tenant_id", "profile_id"), [("acme", ""), ("", "p-1")])
+    def test_a_change_without_tenant_or_profile_is_refused(
+        self, units: Units, tenant_id: str, profile_id: str
+    ) -> None:
+        with units.new() as uow, pytest.raises(ValueError):
+            self.copies(uow).merge(tenant_id, profile_id, self.newer(1))

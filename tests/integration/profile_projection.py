@@ -50,6 +50,7 @@ class ProfileProjectionContract(ABC):
     service: ClassVar[str]
     durable: ClassVar[str]
     metadata: ClassVar[MetaData]
+    unit_of_work: ClassVar[type[UnitOfWork]] = UnitOfWork  # the service's adapter of its port
 
     @abstractmethod
     def consumer(self) -> ConsumerSpec: ...
@@ -70,7 +71,7 @@ class ProfileProjectionContract(ABC):
 
     @pytest.fixture
     def uow(self, service_db: Database) -> UnitOfWorkFactory:
-        return UnitOfWorkFactory(service_db.sessions, FixedClock(NOW))
+        return UnitOfWorkFactory(service_db.sessions, FixedClock(NOW), kind=self.unit_of_work)
 
     @pytest.fixture
     def layer(self, service_db: Database, uow: UnitOfWorkFactory) -> ServiceLayer:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from services.kernel.clock import Clock
 from services.kernel.errors import ConcurrencyError
+from services.kernel.profile_copies import ProfileCopies
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
 from services.kernel.unit_of_work import AbstractUnitOfWork
 
@@ -50,6 +51,11 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
         self.db = db
         self.clock = db.clock
         self.state: S = copy.deepcopy(db.state)
+        self.attach_repositories()
+
+    def attach_repositories(self) -> None:
+        """Where a service's fake makes its repositories; they must read `self.state` anew
+        each time, since a rollback replaces it."""
 
     def __exit__(
         self,
@@ -124,3 +130,27 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
 
     def rollback(self) -> None:
         self.state = copy.deepcopy(self.db.state)
+
+
+T = TypeVar("T")
+
+
+class MemoryProfileCopies(ProfileCopies[T]):
+    """Profile copies in memory; `table` is read anew on every call (a rollback replaces it)."""
+
+    def __init__(self, table: Callable[[], dict[tuple[str, str], T]], name: str) -> None:
+        self.table = table
+        self.name = name
+
+    def get(self, tenant_id: str, profile_id: str) -> T | None:
+        return self.table().get((tenant_id, profile_id))
+
+    def merge(self, tenant_id: str, profile_id: str, merge: Callable[[T | None], T | None]) -> bool:
+        key = {"tenant_id": tenant_id, "profile_id": profile_id}
+        if missing := [k for k, v in key.items() if not v]:
+            raise ValueError(f"{self.name} change without {', '.join(missing)}")
+        copy = merge(self.get(tenant_id, profile_id))
+        if copy is None:
+            return False
+        self.table()[(tenant_id, profile_id)] = copy
+        return True

@@ -69,6 +69,10 @@ class UnitOfWork(AbstractUnitOfWork):
         self._holding = False
         self.commit_held = False
         self._transaction = session.begin()
+        self.attach_repositories()
+
+    def attach_repositories(self) -> None:
+        """Where a service's adapter makes its repositories on `self.session`."""
 
     def __exit__(
         self,

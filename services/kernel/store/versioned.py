@@ -10,12 +10,15 @@ is read under a row lock, so two writers merging into one row never lose an upda
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
+from services.kernel.profile_copies import ProfileCopies
 from services.kernel.store.conflicts import insert_unless_conflict
+
+T = TypeVar("T")
 
 Row = Mapping[Any, Any]  # a stored row by column name
 
@@ -49,3 +52,33 @@ def merge_row(
             return True
         # another writer inserted the row meanwhile: merge into theirs
     raise AssertionError(f"{table.name} row inserted and gone within one transaction")
+
+
+class SqlProfileCopies(ProfileCopies[T]):
+    """Profile copies in one table keyed by tenant and profile, merged under a row lock."""
+
+    def __init__(
+        self,
+        session: Session,
+        table: Table,
+        from_row: Callable[[Row], T],
+        to_row: Callable[[T], Mapping[str, object]],
+    ) -> None:
+        self.session = session
+        self.table = table
+        self.from_row = from_row
+        self.to_row = to_row
+
+    def get(self, tenant_id: str, profile_id: str) -> T | None:
+        t = self.table
+        stmt = select(t).where(t.c.tenant_id == tenant_id, t.c.profile_id == profile_id)
+        row = self.session.execute(stmt).first()
+        return None if row is None else self.from_row(row._mapping)
+
+    def merge(self, tenant_id: str, profile_id: str, merge: Callable[[T | None], T | None]) -> bool:
+        def merged_row(row: Row | None) -> Mapping[str, object] | None:
+            copy = merge(None if row is None else self.from_row(row))
+            return None if copy is None else self.to_row(copy)
+
+        key = {"tenant_id": tenant_id, "profile_id": profile_id}
+        return merge_row(self.session, self.table, key, merged_row)

@@ -8,12 +8,12 @@ from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
 from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
-from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator import handlers, mapping
+from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 
 class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
-    def __init__(self, layer: ServiceLayer[UnitOfWork]) -> None:
+    def __init__(self, layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> None:
         self.layer = layer
 
     async def GetContactState(
@@ -27,7 +27,7 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
         return pb.GetContactStateResponse(contact_state=mapping.contact_state_proto(state))
 
 
-def orchestrator_servicer(layer: ServiceLayer[UnitOfWork]) -> Servicer:
+def orchestrator_servicer(layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> Servicer:
     return Servicer(
         pb_grpc.add_OrchestratorServiceServicer_to_server,
         OrchestratorServicer(layer),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.identity_feed import follow_identity
-from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator import handlers
+from services.orchestrator.ports import OrchestratorUnitOfWork
 
 DURABLE = "orchestrator-profiles"
 
 
-def profiles_consumer() -> ConsumerSpec[UnitOfWork]:
+def profiles_consumer() -> ConsumerSpec[OrchestratorUnitOfWork]:
     return follow_identity(DURABLE, handlers.record_profile_change)

@@ -19,6 +19,7 @@ from services.orchestrator import bootstrap, handlers
 from services.orchestrator.api.servicer import orchestrator_servicer
 from services.orchestrator.consumers.profiles import profiles_consumer
 from services.orchestrator.store.tables import metadata
+from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 from tests.conftest import random_id
 from tests.integration.harness import serving
 from tests.integration.profile_projection import NOW, ProfileProjectionContract
@@ -35,6 +36,7 @@ class TestContactStateProjection(ProfileProjectionContract):
     service = "orchestrator"
     durable = "orchestrator-profiles"
     metadata = metadata
+    unit_of_work = SqlOrchestratorUnitOfWork
 
     def consumer(self) -> ConsumerSpec:
         return profiles_consumer()

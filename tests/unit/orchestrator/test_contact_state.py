@@ -10,9 +10,9 @@ import pytest
 from services.kernel.errors import InvalidArgument
 from services.kernel.profile_changes import ProfileChange
 from services.kernel.protobuf import from_timestamp
-from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator import handlers, mapping
 from services.orchestrator.domain.contact_state import contact_state_after, known_time_zone
+from services.orchestrator.ports import OrchestratorUnitOfWork
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
@@ -107,7 +107,7 @@ def test_contact_state_proto_carries_every_field() -> None:
 def test_get_contact_state_names_each_bad_field_before_any_io(
     tenant_id: str, profile_id: str, bad: list[str]
 ) -> None:
-    no_database = cast(UnitOfWork, None)  # validation must fail before the store is touched
+    no_database = cast(OrchestratorUnitOfWork, None)  # validation fails before any lookup
     with pytest.raises(InvalidArgument) as error:
         handlers.get_contact_state(no_database, tenant_id, profile_id)
     assert [v.field for v in error.value.violations] == bad

@@ -1,0 +1,12 @@
+"""The orchestrator's unit of work on SQLAlchemy: the kernel's, plus its repositories."""
+
+from __future__ import annotations
+
+from services.kernel.store.unit_of_work import UnitOfWork
+from services.orchestrator.ports import OrchestratorUnitOfWork
+from services.orchestrator.store.contact_states import sql_contact_states
+
+
+class SqlOrchestratorUnitOfWork(UnitOfWork, OrchestratorUnitOfWork):
+    def attach_repositories(self) -> None:
+        self.contact_states = sql_contact_states(self.session)
