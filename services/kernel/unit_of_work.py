@@ -60,16 +60,9 @@ class AbstractUnitOfWork(ABC):
         """Queues an integration event; it is published after commit, never before."""
 
     @abstractmethod
-    def claim(self, consumer: str, event_id: str) -> bool:
-        """Records that `consumer` handles `event_id`; False when it already did."""
-
-    @abstractmethod
-    def claimed(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
-        """Which of `event_ids` the consumer already handled."""
-
-    @abstractmethod
-    def claim_all(self, consumer: str, event_ids: Sequence[str]) -> None:
-        """Records a batch as handled; fails if any of them was claimed already."""
+    def claim(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Records that `consumer` handles `event_ids`; returns those it had not handled
+        before (the inbox: a redelivered message is left out, so its effects apply once)."""
 
     @abstractmethod
     def savepoint(self) -> AbstractContextManager[None]:

@@ -33,9 +33,9 @@ from services.kernel.messaging.streams import ensure_streams
 from services.kernel.store.database import Database, normalise_url
 from services.kernel.store.migrate import migrate
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from tests.bench.consumers import TwoPhaseConsumer
 from tests.bench.measures import (
     KernelAppend,
-    KernelConsumer,
     KernelRelay,
     Measure,
     Meter,
@@ -362,20 +362,20 @@ async def figure_2(
 async def figure_3(
     backends: Sequence[Backend], js: JetStreamContext, sizes: Sizes, steps: Steps
 ) -> list[Comparison]:
-    """ConsumerRunner beside a bare pull consumer, both reading the same messages."""
+    """A two-phase ConsumerRunner beside a bare pull consumer, both reading the same messages."""
     tenant = "benchconsume"
     await preload_stream(js, sizes.consume_events, tenant, PAYLOAD)
     raw = RawConsumer(
         js, tenant, "bench_raw", steps.bar("[3] raw pull fetch(256)+ack", sizes.consume_events)
     )
     kernels = [
-        KernelConsumer(
+        TwoPhaseConsumer(
             js,
             b.db,
             b.uow,
             tenant,
             f"bench_kernel_{b.name}",
-            steps.bar(f"[3] {b.name}: ConsumerRunner + inbox", sizes.consume_events),
+            steps.bar(f"[3] {b.name}: two-phase consumer + inbox", sizes.consume_events),
         )
         for b in backends
     ]
@@ -385,7 +385,7 @@ async def figure_3(
     )
     steps.close()
     return [
-        Comparison(3, "ConsumerRunner + inbox", b.name, m, "pull fetch(256)+ack", m_raw)
+        Comparison(3, "two-phase consumer + inbox", b.name, m, "pull fetch(256)+ack", m_raw)
         for b, m in zip(backends, m_kernels, strict=True)
     ]
 

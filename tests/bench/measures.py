@@ -28,14 +28,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Table, create_engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
-from services.kernel.messaging.envelope import Envelope, headers_for
+from services.kernel.messaging.envelope import headers_for
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.principals import Actor
 from services.kernel.store.database import Database, normalise_url
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage
-from services.kernel.store.schema import events, inbox, metadata, outbox
-from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.kernel.store.schema import events, metadata, outbox
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
 
 Tick = Callable[[int], None]
 """Reports progress: called with how many operations just finished."""
@@ -364,10 +363,6 @@ class RawPublish:
 # --- 3. consumers -----------------------------------------------------------------------
 
 
-def _noop(_uow: UnitOfWork, _env: Envelope) -> None:
-    """The handler does nothing, so the figure is the kernel's own cost per message."""
-
-
 async def preload_stream(js: JetStreamContext, count: int, tenant: str, payload: bytes) -> None:
     """Publishes `count` enveloped messages (untimed) for the consumers to read."""
     futures = [
@@ -377,7 +372,7 @@ async def preload_stream(js: JetStreamContext, count: int, tenant: str, payload:
     await asyncio.gather(*futures)
 
 
-class _Drain:
+class Drain:
     """Counts messages against a running target; a round reads until the target is met."""
 
     def __init__(self, tick: Tick) -> None:
@@ -401,39 +396,7 @@ class _Drain:
         return Measure(got, time.perf_counter() - start)
 
 
-class KernelConsumer(_Drain):
-    """ConsumerRunner: fetch(256), one transaction with an inbox row each, ack after commit."""
-
-    def __init__(
-        self,
-        js: JetStreamContext,
-        db: Database,
-        uow: UnitOfWorkFactory,
-        tenant: str,
-        durable: str,
-        tick: Tick,
-    ) -> None:
-        super().__init__(tick)
-        spec = ConsumerSpec(durable, STREAM, subject(tenant), _noop)
-        self.runner = ConsumerRunner(spec, js, db, uow, batch=CONSUMER_BATCH)
-        self.db = db
-
-    async def batch(self) -> int:
-        results = await self.runner.run_once(timeout=2.0)
-        bad = [r for r in results if r.outcome is not Outcome.APPLIED]
-        if bad:
-            raise RuntimeError(f"kernel consumer: {bad[0]}")
-        return len(results)
-
-    async def round(self, n: int) -> Measure:
-        await self.runner.subscribe()
-        measure = await super().round(n)
-        if count_rows(self.db, inbox) < self.done:
-            raise RuntimeError("fewer inbox rows than messages applied")
-        return measure
-
-
-class RawConsumer(_Drain):
+class RawConsumer(Drain):
     """A bare durable pull consumer: fetch(256) and ack each message, nothing else."""
 
     def __init__(self, js: JetStreamContext, tenant: str, durable: str, tick: Tick) -> None:

@@ -191,7 +191,7 @@ class ConsumerRunner(Generic[W]):
     def apply(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
         """Applies a batch in one transaction; a `Result` (settled already) passes through.
 
-        The whole batch is tried first with one inbox query and one inbox insert; if any
+        The whole batch is tried first, claimed in the inbox with one statement; if any
         message fails, that attempt is rolled back and the batch is applied again with
         each message in its own savepoint, so a bad message costs only itself.
         """
@@ -209,20 +209,17 @@ class ConsumerRunner(Generic[W]):
         results: list[Result] = []
         with self.uow() as uow:
             ids = [d.envelope.event_id for d in deliveries if isinstance(d, Delivery)]
-            done = uow.claimed(name, ids)
-            fresh: list[str] = []
+            fresh = uow.claim(name, ids)  # one statement; its rows go if a handler fails
             for d in deliveries:
                 if isinstance(d, Result):
                     results.append(d)
-                elif d.envelope.event_id in done:
+                elif d.envelope.event_id not in fresh:
                     results.append(Result(Outcome.DUPLICATE))
                 else:
                     with telemetry.span(f"consume {name}", d.envelope.carrier()):
                         self.spec.apply(uow, d)
-                    done.add(d.envelope.event_id)
-                    fresh.append(d.envelope.event_id)
+                    fresh.discard(d.envelope.event_id)  # the same event twice in one batch
                     results.append(Result(Outcome.APPLIED))
-            uow.claim_all(name, fresh)
             uow.commit()
         return results
 
@@ -238,7 +235,7 @@ class ConsumerRunner(Generic[W]):
                         uow.savepoint(),
                         telemetry.span(f"consume {self.spec.durable}", d.envelope.carrier()),
                     ):
-                        if not uow.claim(self.spec.durable, d.envelope.event_id):
+                        if not uow.claim(self.spec.durable, [d.envelope.event_id]):
                             results.append(Result(Outcome.DUPLICATE))
                             continue
                         self.spec.apply(uow, d)

@@ -100,19 +100,10 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
     def publish(self, message: OutboxMessage) -> None:
         self.state.outbox.append(dataclasses.replace(message, created_time=self.now()))
 
-    def claim(self, consumer: str, event_id: str) -> bool:
-        if (consumer, event_id) in self.state.inbox:
-            return False
-        self.state.inbox.add((consumer, event_id))
-        return True
-
-    def claimed(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
-        return {e for e in event_ids if (consumer, e) in self.state.inbox}
-
-    def claim_all(self, consumer: str, event_ids: Sequence[str]) -> None:
-        if self.claimed(consumer, event_ids):
-            raise ConcurrencyError(f"{consumer} claimed some of {list(event_ids)} already")
-        self.state.inbox.update((consumer, e) for e in event_ids)
+    def claim(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        fresh = {e for e in event_ids if (consumer, e) not in self.state.inbox}
+        self.state.inbox.update((consumer, e) for e in fresh)
+        return fresh
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -14,7 +14,6 @@ from functools import cache
 from types import TracebackType
 from typing import Generic, TypeVar, overload
 
-from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.kernel.clock import Clock
@@ -114,33 +113,16 @@ class UnitOfWork(AbstractUnitOfWork):
         writer.rows(connection, [(*row, m.traceparent, writer.time(self.now()))])
         self._published += 1
 
-    def claim(self, consumer: str, event_id: str) -> bool:
-        """Records that `consumer` handles `event_id`; False when it already did."""
-        connection = self.session.connection()
-        claim = insert_unless_conflict(inbox, connection.dialect.name)
-        row = {"consumer": consumer, "event_id": event_id, "processed_time": self.now()}
-        return connection.execute(claim, row).first() is not None
-
-    def claimed(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
-        """Which of `event_ids` the consumer already handled (one query for a whole batch)."""
+    def claim(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """One statement for a whole batch (INSERT ... ON CONFLICT DO NOTHING RETURNING):
+        a claim held by another open transaction waits for it, then counts as taken."""
         if not event_ids:
             return set()
-        rows = self.session.execute(
-            select(inbox.c.event_id).where(
-                inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)
-            )
-        )
-        return set(rows.scalars())
-
-    def claim_all(self, consumer: str, event_ids: Sequence[str]) -> None:
-        """Records a batch as handled; a concurrent claim of any of them is an IntegrityError
-        (it must be: the batch's effects were applied assuming no one else had them)."""
-        if event_ids:
-            now = self.now()
-            self.session.execute(
-                insert(inbox),
-                [{"consumer": consumer, "event_id": e, "processed_time": now} for e in event_ids],
-            )
+        connection = self.session.connection()
+        claim = insert_unless_conflict(inbox, connection.dialect.name)
+        now = self.now()
+        rows = [{"consumer": consumer, "event_id": e, "processed_time": now} for e in event_ids]
+        return {r.event_id for r in connection.execute(claim, rows)}
 
     @contextlib.contextmanager
     def holding_commit(self) -> Iterator[None]:

@@ -122,7 +122,7 @@ def test_uncommitted_work_rolls_back_with_its_projection(
     with projected() as uow:
         uow.append(stream, 1, new("forgotten"), META)
         uow.publish(make_message("layercake.acme.identity.x", "acme"))
-        assert uow.claim("consumer", "ev-1")
+        assert uow.claim("consumer", ["ev-1"]) == {"ev-1"}
         # no commit: leaving the block rolls everything back
     with projected() as uow:
         uow.append(stream, 1, new("discarded"), META)
@@ -206,13 +206,13 @@ def test_replay_of_an_empty_log_clears_the_read_model(
 
 def test_inbox_claims_once_per_consumer(uow: UnitOfWorkFactory, database: Database) -> None:
     with uow() as u:
-        assert u.claim("identity-ingest", "ev-1")
-        assert not u.claim("identity-ingest", "ev-1")  # same transaction
-        assert u.claim("decision-features", "ev-1")  # another consumer is independent
+        assert u.claim("identity-ingest", ["ev-1"])
+        assert not u.claim("identity-ingest", ["ev-1"])  # same transaction
+        assert u.claim("decision-features", ["ev-1"])  # another consumer is independent
         u.commit()
     with uow() as u:
-        assert not u.claim("identity-ingest", "ev-1")  # after commit
-        assert u.claim("identity-ingest", "ev-2")
+        assert not u.claim("identity-ingest", ["ev-1"])  # after commit
+        assert u.claim("identity-ingest", ["ev-2"])
         u.commit()
     assert count(database, inbox) == 3
 
