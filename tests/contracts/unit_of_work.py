@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from services.kernel.clock import FixedClock
-from services.kernel.errors import ConcurrencyError
+from services.kernel.errors import ConcurrencyError, DuplicateEvent
 from services.kernel.principals import Actor
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.store.database import Database
@@ -138,6 +138,28 @@ class UnitOfWorkContract:
             uow.commit()
         with units.new() as uow:
             assert [e.type for e in uow.load(stream)] == ["A"]
+
+    def test_an_exact_repeat_of_an_append_records_nothing(self, units: Units) -> None:
+        stream = random_id("s-")
+        appended = events("A", "B")
+        with units.new() as uow:
+            uow.append(stream, 0, appended, META)
+            uow.commit()
+        with units.new() as uow:
+            assert uow.append(stream, 0, appended, META) == []
+            uow.commit()
+        with units.new() as uow:
+            assert [e.type for e in uow.load(stream)] == ["A", "B"]
+
+    def test_an_event_id_recorded_elsewhere_is_a_duplicate_not_a_conflict(
+        self, units: Units
+    ) -> None:
+        taken = events("A")
+        with units.new() as uow:
+            uow.append(random_id("s-"), 0, taken, META)
+            uow.commit()
+        with units.new() as uow, pytest.raises(DuplicateEvent):
+            uow.append(random_id("s-"), 0, taken, META)
 
     def test_a_published_message_reaches_the_outbox_on_commit(self, units: Units) -> None:
         sent = message()

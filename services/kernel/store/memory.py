@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from services.kernel.clock import Clock
-from services.kernel.errors import ConcurrencyError
+from services.kernel.errors import ConcurrencyError, DuplicateEvent
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage, StoredEvent
 from services.kernel.unit_of_work import AbstractUnitOfWork
@@ -76,8 +76,19 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
         metadata: EventMetadata,
     ) -> list[StoredEvent]:
         stream = self.state.streams.setdefault(stream_id, [])
+        known = {e.event_id: e for held in self.state.streams.values() for e in held}
+        found = [known.get(e.event_id) for e in new_events]
+        start = expected_version + 1
+        repeat = [(stream_id, v, e.payload) for v, e in enumerate(new_events, start)]
+        held = [(f.stream_id, f.version, f.payload) for f in found if f is not None]
+        if found and held == repeat:
+            return []  # an append that already happened: a retry with the same ids
+        if len({e.event_id for e in new_events}) != len(new_events):
+            raise DuplicateEvent(f"an event id appears twice in one append to {stream_id!r}")
         if len(stream) != expected_version:
             raise ConcurrencyError(f"stream {stream_id} moved past version {expected_version}")
+        if twice := next((f for f in found if f is not None), None):
+            raise DuplicateEvent(f"event {twice.event_id} is already recorded elsewhere")
         stored = []
         for version, e in enumerate(new_events, start=expected_version + 1):
             self.state.position += 1
