@@ -8,18 +8,23 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from layercake.identity.v1.identifier_rules_pb2 import IdentifierRules as IdentifierRulesProto
 from services.identity import mapping
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
 from services.identity.domain.identifiers import Hasher, Identifier, normalise, split_ref
 from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import resolve
+from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
 from services.identity.store.profiles import ProfileRepository, find_profile
 from services.identity.store.tenant_keys import existing_hasher, tenant_hasher
 from services.kernel import telemetry
+from services.kernel.assets import Action, Asset, AssetMetadata
+from services.kernel.assets.handlers import edit_asset, transition_asset
+from services.kernel.assets.repository import SqlAssetRepository
 from services.kernel.errors import InvalidArgument, NotFound
-from services.kernel.principals import Actor
+from services.kernel.principals import Actor, Principal
 from services.kernel.store.records import EventMetadata
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.kernel.vocabulary import is_identifier_type
@@ -28,6 +33,10 @@ log = logging.getLogger(__name__)
 
 # Ingested events carry no principal of their own yet: the pipeline acts for them.
 INGEST = Actor.system("identity-ingest")
+# Actions after which a different version (or none) is in use for resolution.
+LIVE_CHANGES = frozenset(
+    {Action.PUBLISH, Action.PAUSE, Action.RESUME, Action.ROLLBACK, Action.ARCHIVE}
+)
 
 
 def _identifiers(
@@ -107,6 +116,50 @@ def apply_ingested_event(
         )
     uow.publish(mapping.profile_updated(profile, changes, cmd.message_id, traceparent, sealer))
     return profile
+
+
+def edit_identifier_rules(
+    uow: UnitOfWork,
+    principal: Principal,
+    content: IdentifierRulesProto,
+    metadata: AssetMetadata,
+    reason: str = "",
+) -> Asset:
+    """Saves a draft of the tenant's identifier rules (checked: INVALID_ARGUMENT per field)."""
+    repo = SqlAssetRepository(uow)
+    at = uow.now()
+    return edit_asset(
+        repo, principal, IDENTIFIER_RULES.name, ASSET_ID, content, metadata, at=at, reason=reason
+    )
+
+
+def transition_identifier_rules(
+    uow: UnitOfWork, principal: Principal, action: Action, reason: str = "", to_version: int = 0
+) -> Asset:
+    """Submit, approve, publish... the rules; a change of what is live tells every replica."""
+    at = uow.now()
+    asset = transition_asset(
+        SqlAssetRepository(uow),
+        principal,
+        IDENTIFIER_RULES.name,
+        ASSET_ID,
+        action,
+        at=at,
+        reason=reason,
+        to_version=to_version,
+    )
+    if action in LIVE_CHANGES:
+        live = asset.live_version
+        uow.publish(
+            mapping.identifier_rules_published(
+                principal.tenant_id,
+                live.number if live else 0,
+                live.content_hash if live else "",
+                at,
+                telemetry.current_traceparent(),
+            )
+        )
+    return asset
 
 
 def get_profile(session: Session, tenant_id: str, profile_ref: str) -> Profile:

@@ -198,7 +198,9 @@ def profile_updated(
                     )
     if profile.update_time is not None:
         message.update_time.CopyFrom(to_timestamp(profile.update_time))
-    return _integration(profile, "profile_updated", message, traceparent)
+    return _integration(
+        profile.tenant_id, profile.profile_id, "profile_updated", message, traceparent
+    )
 
 
 def profiles_merged(
@@ -213,17 +215,36 @@ def profiles_merged(
         merge_time=to_timestamp(at),
         cause_message_id=cause_message_id,
     )
-    return _integration(survivor, "profiles_merged", message, traceparent)
+    return _integration(
+        survivor.tenant_id, survivor.profile_id, "profiles_merged", message, traceparent
+    )
 
 
-def _integration(profile: Profile, event: str, message: Message, traceparent: str) -> OutboxMessage:
-    """An integration event about `profile`, on `layercake.<tenant>.identity.<event>`."""
+def _integration(
+    tenant_id: str, subject_ref: str, event: str, message: Message, traceparent: str
+) -> OutboxMessage:
+    """An integration event of identity, on `layercake.<tenant>.identity.<event>`."""
     return OutboxMessage(
-        subject=subjects.integration(profile.tenant_id, "identity", event),
+        subject=subjects.integration(tenant_id, "identity", event),
         type=message.DESCRIPTOR.full_name,
         payload=message.SerializeToString(),
-        tenant_id=profile.tenant_id,
+        tenant_id=tenant_id,
         source="identity",
-        subject_ref=profile.profile_id,
+        subject_ref=subject_ref,
         traceparent=traceparent,
+    )
+
+
+def identifier_rules_published(
+    tenant_id: str, version: int, content_hash: str, at: datetime, traceparent: str
+) -> OutboxMessage:
+    """What every identity replica hears of, to drop the tenant's cached rules."""
+    message = identity_events_pb2.IdentifierRulesPublished(
+        tenant_id=tenant_id,
+        version=version,
+        content_hash=content_hash,
+        publish_time=to_timestamp(at),
+    )
+    return _integration(
+        tenant_id, "identifier_rules", "identifier_rules_published", message, traceparent
     )

@@ -206,3 +206,42 @@ class ProfilesMerged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProfilesMerged: _TypeAlias = ProfilesMerged  # noqa: Y015
+
+@_typing.final
+class IdentifierRulesPublished(_message.Message):
+    """A tenant published identifier rules (on
+    `layercake.<tenant>.identity.identifier_rules_published`): every identity replica
+    drops the tenant's cached rules, so the next event resolves under the new ones.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CONTENT_HASH_FIELD_NUMBER: _builtins.int
+    PUBLISH_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """The tenant."""
+    version: _builtins.int
+    """The published version of the `identifier_rules` asset."""
+    content_hash: _builtins.str
+    """SHA-256 of the published content."""
+    @_builtins.property
+    def publish_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was published."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        content_hash: _builtins.str = ...,
+        publish_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["publish_time", b"publish_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_hash", b"content_hash", "publish_time", b"publish_time", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentifierRulesPublished: _TypeAlias = IdentifierRulesPublished  # noqa: Y015

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from services.identity import handlers, mapping
-from services.kernel.messaging.consumer import ConsumerSpec
+from services.identity.store.rules_cache import RulesCache
+from services.kernel.messaging.consumer import ConsumerSpec, Handler
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.store.unit_of_work import UnitOfWork
 
 DURABLE = "identity-ingest"
 
 
-def on_event_ingested(uow: UnitOfWork, envelope: Envelope) -> None:
-    if envelope.type != mapping.EVENT_INGESTED:
-        return
-    command = mapping.command_from_ingested(envelope.payload)
-    handlers.apply_ingested_event(uow, command, causation_id=envelope.event_id)
+def ingest_handler(rules: RulesCache) -> Handler[UnitOfWork]:
+    """Resolves each ingested event under its tenant's published identifier rules."""
+
+    def on_event_ingested(uow: UnitOfWork, envelope: Envelope) -> None:
+        if envelope.type != mapping.EVENT_INGESTED:
+            return
+        command = mapping.command_from_ingested(envelope.payload)
+        tenant_rules = rules.get(uow, command.tenant_id)
+        handlers.apply_ingested_event(uow, command, envelope.event_id, tenant_rules)
+
+    return on_event_ingested
 
 
-def ingest_consumer() -> ConsumerSpec[UnitOfWork]:
-    return ConsumerSpec(DURABLE, "INGEST", "layercake.*.ingest", on_event_ingested)
+def ingest_consumer(rules: RulesCache) -> ConsumerSpec[UnitOfWork]:
+    return ConsumerSpec(DURABLE, "INGEST", "layercake.*.ingest", ingest_handler(rules))

@@ -17,8 +17,9 @@ from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity import handlers
 from services.identity.api.servicer import identity_servicer
-from services.identity.consumers.ingest import on_event_ingested
+from services.identity.consumers.ingest import ingest_handler
 from services.identity.store.projection import ProfileProjection
+from services.identity.store.rules_cache import RulesCache
 from services.identity.store.tables import profile_keys
 from services.kernel.errors import NotFound
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
@@ -59,7 +60,10 @@ def runner(
     js: JetStreamContext, db: Database, uow: UnitOfWorkFactory, tenant: str
 ) -> ConsumerRunner:
     spec = ConsumerSpec(
-        random_id("identity-"), "INGEST", f"layercake.{tenant}.ingest", on_event_ingested
+        random_id("identity-"),
+        "INGEST",
+        f"layercake.{tenant}.ingest",
+        ingest_handler(RulesCache()),
     )
     return ConsumerRunner(spec, js, db, uow, max_deliver=2, retry_delay=0.05)
 

@@ -3,8 +3,10 @@ import hmac
 
 import pytest
 
+from layercake.identity.v1 import identifier_rules_pb2 as pb
 from services.identity.domain.errors import BadIdentifier
 from services.identity.domain.identifiers import Identifier, normalise, split_ref
+from services.identity.domain.rule_content import rules_from_content
 from services.identity.domain.rules import DEFAULT_RULES, DEFAULT_TYPES, parse_limit
 from services.kernel.vocabulary import IDENTIFIER_TYPES
 
@@ -64,3 +66,23 @@ def test_limits_read_as_a_count_optionally_per_window() -> None:
 
 def test_identity_has_rules_for_exactly_the_platforms_identifier_types() -> None:
     assert set(DEFAULT_TYPES) == IDENTIFIER_TYPES
+
+
+def test_published_rule_content_overrides_only_what_it_names() -> None:
+    content = pb.IdentifierRules(
+        types=[
+            pb.IdentifierTypeRule(type="partner:*", priority=45, limit="3 per day"),
+            pb.IdentifierTypeRule(type="partner:acme", priority=95, limit="1"),
+            pb.IdentifierTypeRule(type="email", priority=10, limit="2"),
+        ],
+        default_region="GB",
+    )
+    rules = rules_from_content(content)
+    assert rules.rule("partner:other").window is not None and rules.rule("partner:other").limit == 3
+    assert rules.rule("partner:acme").priority == 95
+    assert rules.rule("email").hashed and rules.rule("email").limit == 2
+    assert rules.rule("user_id") == DEFAULT_TYPES["user_id"]
+    assert rules.blocklist == DEFAULT_RULES.blocklist
+    assert normalise("phone", "020 7946 0018", rules, keyed) == normalise(
+        "phone", "+44 20 7946 0018", DEFAULT_RULES, keyed
+    )

@@ -1,0 +1,67 @@
+"""Each tenant's published identifier rules, cached in memory on every replica.
+
+Read from the `identifier_rules` asset on first use; a tenant without a published
+version gets the defaults. `IdentifierRulesPublished` reaches every replica through
+a broadcast subscription and drops the tenant's entry, so the next event reads the
+new version.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from layercake.identity.v1 import identifier_rules_pb2 as pb
+from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES, rules_from_content
+from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
+from services.kernel.assets import AssetState
+from services.kernel.assets.repository import SqlAssetRepository
+from services.kernel.messaging import subjects
+from services.kernel.messaging.broadcast import BroadcastSpec
+from services.kernel.messaging.envelope import Envelope
+from services.kernel.store.unit_of_work import UnitOfWork
+
+
+def published_rules(uow: UnitOfWork, tenant_id: str) -> IdentifierRules:
+    """The tenant's published version as domain rules; the defaults when none is live."""
+    asset = SqlAssetRepository(uow).get(tenant_id, IDENTIFIER_RULES.name, ASSET_ID)
+    live = asset.live_version
+    if live is None or live.state != AssetState.PUBLISHED:
+        return DEFAULT_RULES
+    assert isinstance(live.content, pb.IdentifierRules)
+    return rules_from_content(live.content)
+
+
+class RulesCache:
+    """Tenant -> rules. A load racing an invalidation is not kept (generation check)."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, IdentifierRules] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, uow: UnitOfWork, tenant_id: str) -> IdentifierRules:
+        with self._lock:
+            found, generation = self._rules.get(tenant_id), self._generation
+        if found is not None:
+            return found
+        rules = published_rules(uow, tenant_id)
+        with self._lock:
+            if generation == self._generation:
+                self._rules[tenant_id] = rules
+        return rules
+
+    def invalidate(self, tenant_id: str) -> None:
+        with self._lock:
+            self._generation += 1
+            self._rules.pop(tenant_id, None)
+
+    async def on_published(self, envelope: Envelope) -> None:
+        self.invalidate(envelope.tenant_id)
+
+    def broadcast(self) -> BroadcastSpec:
+        return BroadcastSpec(
+            name="identity-rules",
+            stream="IDENTITY",
+            filter_subject=subjects.integration("*", "identity", "identifier_rules_published"),
+            handler=self.on_published,
+        )
