@@ -42,7 +42,7 @@ class Gateway:
     def servicers(self, ctx: Context) -> list[Servicer]:
         s = ctx.settings
         self.keys = KeyDirectory(ctx.db)
-        self.identity = IdentityClient(s.identity_addr, s.rpc_timeout)
+        self.identity = IdentityClient(s.identity_addr, s.rpc_timeout, s.internal_calls())
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         self.gate = Gatekeeper(self.keys, limiter)
         servicer = GatewayServicer(
@@ -95,4 +95,5 @@ def build(settings: ServiceSettings, config: GatewayConfig | None = None) -> App
         broadcasts=gateway.broadcasts,
         on_start=gateway.start,
         on_stop=gateway.stop,
+        public=True,  # partners' API keys, checked by its Gatekeeper
     )

@@ -11,10 +11,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from services.kernel.clipping import clip
 from services.kernel.errors import ConfigError
+from services.kernel.rpc.signing import MIN_SECRET, InternalCalls
 from services.kernel.store.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_SNAPSHOT_EVERY
 
 GRPC_PORTS = {"gateway": 50051, "identity": 50052, "orchestrator": 50053, "decision": 50054}
@@ -22,6 +30,7 @@ METRICS_PORTS = {"gateway": 9101, "identity": 9102, "orchestrator": 9103, "decis
 NATS_PORT = 4322
 
 Settings = TypeVar("Settings", bound=BaseModel)
+SECRETS = frozenset({"internal_secret"})  # never echoed in an error
 
 
 class ServiceSettings(BaseModel):
@@ -38,6 +47,7 @@ class ServiceSettings(BaseModel):
     decision_addr: str
     rpc_timeout: float = Field(gt=0)
     rpc_server_timeout: float = Field(gt=0)
+    internal_secret: SecretStr | None = None  # serving needs it; migrate and replay do not
     shutdown_grace: float = Field(ge=0)
     db_workers: int = Field(ge=1, le=64)
     consumer_batch: int = Field(ge=1, le=4096)
@@ -64,6 +74,24 @@ class ServiceSettings(BaseModel):
         if value < info.data.get("rpc_timeout", 0):
             raise ValueError("must be at least LAYERCAKE_RPC_TIMEOUT")
         return value
+
+    @field_validator("internal_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        """Signs every internal call: a short one could be guessed offline from one signature."""
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET:
+            raise ValueError(f"must be at least {MIN_SECRET} characters (make run generates one)")
+        return value
+
+    def internal_calls(self) -> InternalCalls:
+        """Signs this service's calls to internal services and checks the calls it serves;
+        ConfigError without LAYERCAKE_INTERNAL_SECRET, which every serving process needs."""
+        if self.internal_secret is None:
+            raise ConfigError(
+                "invalid configuration: LAYERCAKE_INTERNAL_SECRET='<unset>': required to serve"
+                " (`make run` generates one into .layercake/)"
+            )
+        return InternalCalls(self.internal_secret.get_secret_value().encode())
 
     @field_validator("nats_url")
     @classmethod
@@ -94,6 +122,7 @@ def env_names(service: str) -> dict[str, str]:
         "decision_addr": "LAYERCAKE_DECISION_ADDR",
         "rpc_timeout": "LAYERCAKE_RPC_TIMEOUT",
         "rpc_server_timeout": "LAYERCAKE_RPC_SERVER_TIMEOUT",
+        "internal_secret": "LAYERCAKE_INTERNAL_SECRET",
         "shutdown_grace": "LAYERCAKE_SHUTDOWN_GRACE",
         "db_workers": f"LAYERCAKE_{up}_DB_WORKERS",
         "consumer_batch": "LAYERCAKE_CONSUMER_BATCH",
@@ -158,5 +187,6 @@ def validated(
         for err in e.errors():
             field = str(err["loc"][0]) if err["loc"] else ""
             var = names.get(field, field or "?")
-            problems.append(f"{var}={clip(env.get(var, '<unset>'), 200)!r}: {err['msg']}")
+            shown = "<secret>" if field in SECRETS and var in env else env.get(var, "<unset>")
+            problems.append(f"{var}={clip(shown, 200)!r}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from e

@@ -32,6 +32,8 @@ def main(service: str, build: Callable[[ServiceSettings], App]) -> None:
     try:
         settings = load_settings(service)
         app = build(settings)  # a service's own settings are validated here too
+        if args.command == "serve":
+            settings.internal_calls()  # refused here, before anything starts
     except ConfigError as e:
         print(f"layercake-{service}: {e}", file=sys.stderr)
         raise SystemExit(2) from e

@@ -66,6 +66,7 @@ class App:
     timers: Callable[[Context], Mapping[str, AnyTimerHandler]] = lambda _ctx: {}  # by kind
     on_start: Callable[[Context], Awaitable[None]] | None = None  # after servicers are built
     on_stop: Callable[[Context], Awaitable[None]] | None = None
+    public: bool = False  # authenticates its own callers (the gateway), not the gateway's signature
 
 
 @dataclass
@@ -124,7 +125,12 @@ class Runtime:
         if timer_handlers := self.app.timers(ctx):
             scheduler = TimerScheduler(db, uow, timer_handlers, self.clock)
             self.tasks.append(asyncio.create_task(scheduler.run(self._workers_stop)))
-        self.server = create_server(s.grpc_addr, self.app.servicers(ctx), s.rpc_server_timeout)
+        self.server = create_server(
+            s.grpc_addr,
+            self.app.servicers(ctx),
+            s.rpc_server_timeout,
+            internal=None if self.app.public else s.internal_calls(),
+        )
         for broadcast_spec in self.app.broadcasts(ctx):
             broadcast = Broadcast(broadcast_spec, nc, js)
             await broadcast.start()

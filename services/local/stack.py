@@ -7,6 +7,7 @@ it on free ports to drive the services exactly as a partner would.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -62,6 +63,17 @@ class LocalStack:
     def demo_env_file(self) -> Path:
         return self.state_dir / "demo.env"
 
+    def internal_secret(self) -> str:
+        """The secret internal calls are signed with: generated into the state directory once
+        (readable by its owner only), then the same for every process and every run."""
+        path = self.state_dir / "internal.secret"
+        if not path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
     def addr(self, service: str) -> str:
         return f"127.0.0.1:{self.ports.grpc[service]}"
 
@@ -70,6 +82,7 @@ class LocalStack:
         env |= {
             "LAYERCAKE_STATE_DIR": str(self.state_dir),
             "LAYERCAKE_NATS_URL": f"nats://127.0.0.1:{self.ports.nats}",
+            "LAYERCAKE_INTERNAL_SECRET": self.internal_secret(),
         }
         for s in SERVICES:
             env[f"LAYERCAKE_{s.upper()}_ADDR"] = self.addr(s)

@@ -21,6 +21,8 @@ from layercake.decision.v1 import decision_service_pb2_grpc as dgrpc
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.identity.v1 import identity_service_pb2 as ipb
+from layercake.identity.v1 import identity_service_pb2_grpc as igrpc
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as ogrpc
 from services.local.stack import DEMO_TENANT
@@ -81,7 +83,7 @@ async def test_ingest_reaches_every_service_and_profile_is_visible(
     assert found.profile.consent["email_marketing"] is True
     profile_id = found.profile.profile_id
 
-    async with grpc.aio.insecure_channel(platform.stack.addr("orchestrator")) as ch:
+    async with platform.internal_channel("orchestrator") as ch:
         orch = ogrpc.OrchestratorServiceStub(ch)
 
         async def contact_state() -> opb.GetContactStateResponse:
@@ -95,7 +97,7 @@ async def test_ingest_reaches_every_service_and_profile_is_visible(
         state = await eventually(contact_state)
         assert state.contact_state.consent["email_marketing"] is True
 
-    async with grpc.aio.insecure_channel(platform.stack.addr("decision")) as ch:
+    async with platform.internal_channel("decision") as ch:
         decision = dgrpc.DecisionServiceStub(ch)
 
         async def features() -> dpb.GetFeaturesResponse:
@@ -151,7 +153,7 @@ async def test_bad_requests_name_the_field(platform: Platform, gateway: grpc.aio
         await stub.GetProfile(gpb.GetProfileRequest(profile_ref="cookie_id:x"), timeout=5)
     assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
-    async with grpc.aio.insecure_channel(platform.stack.addr("orchestrator")) as ch:
+    async with platform.internal_channel("orchestrator") as ch:
         with pytest.raises(grpc.aio.AioRpcError) as orch_error:
             await ogrpc.OrchestratorServiceStub(ch).GetContactState(
                 opb.GetContactStateRequest(tenant_id=DEMO_TENANT), timeout=5
@@ -159,13 +161,46 @@ async def test_bad_requests_name_the_field(platform: Platform, gateway: grpc.aio
     assert orch_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "profile_id" in violations(orch_error.value)
 
-    async with grpc.aio.insecure_channel(platform.stack.addr("decision")) as ch:
+    async with platform.internal_channel("decision") as ch:
         with pytest.raises(grpc.aio.AioRpcError) as decision_error:
             await dgrpc.DecisionServiceStub(ch).GetFeatures(
-                dpb.GetFeaturesRequest(profile_id="p"), timeout=5
+                dpb.GetFeaturesRequest(tenant_id="Not A Tenant", profile_id="p"), timeout=5
             )
     assert decision_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "tenant_id" in violations(decision_error.value)
+
+
+async def test_an_internal_service_refuses_a_call_the_gateway_did_not_sign(
+    platform: Platform,
+) -> None:
+    for service, ask in (
+        (
+            "orchestrator",
+            lambda ch: ogrpc.OrchestratorServiceStub(ch).GetContactState(
+                opb.GetContactStateRequest(tenant_id=DEMO_TENANT, profile_id="p-1"), timeout=5
+            ),
+        ),
+        (
+            "decision",
+            lambda ch: dgrpc.DecisionServiceStub(ch).GetFeatures(
+                dpb.GetFeaturesRequest(tenant_id=DEMO_TENANT, profile_id="p-1"), timeout=5
+            ),
+        ),
+        (
+            "identity",
+            lambda ch: igrpc.IdentityServiceStub(ch).GetProfile(
+                ipb.GetProfileRequest(tenant_id=DEMO_TENANT, profile_ref="cookie_id:x"), timeout=5
+            ),
+        ),
+    ):
+        async with grpc.aio.insecure_channel(platform.stack.addr(service)) as ch:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await ask(ch)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, service
+        async with platform.internal_channel(service, tenant="someone-else") as ch:
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await ask(ch)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED, service
 
 
 def test_cli_ingests_a_file_and_reads_the_profile(platform: Platform, tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ from services.kernel.runtime import App, Runtime
 from services.kernel.store.database import Database
 from services.kernel.store.records import OutboxMessage
 from tests.conftest import random_id
+from tests.signing import ENV as SIGNING
+from tests.signing import INTERNAL, signed_channel
 
 
 def schema_drift(db: Database, metadata: MetaData) -> list[Any]:
@@ -99,11 +101,13 @@ async def consume(runner: ConsumerRunner, count: int, timeout: float = 10.0) -> 
 
 @asynccontextmanager
 async def serving(*servicers: Servicer) -> AsyncIterator[grpc.aio.Channel]:
-    """A real grpc.aio server with the kernel's interceptors on a free port, and a channel."""
-    server = create_server("127.0.0.1:0", servicers)
+    """A real grpc.aio server with the kernel's interceptors on a free port, checking the
+    gateway's signature as an internal service does, and a channel signing as the gateway
+    does for the tenant each request names."""
+    server = create_server("127.0.0.1:0", servicers, internal=INTERNAL)
     await server.server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        async with signed_channel(f"127.0.0.1:{server.port}") as channel:
             yield channel
     finally:
         await server.server.stop(None)
@@ -133,6 +137,7 @@ async def running(
     settings = load_settings(
         service,
         {
+            **SIGNING,
             **(env or {}),
             "LAYERCAKE_NATS_URL": nats_url,
             "LAYERCAKE_STATE_DIR": str(state_dir),

@@ -42,6 +42,7 @@ from tests.integration.harness import (
 )
 from tests.polling import eventually
 from tests.profile_events import as_outbox, profile_updated
+from tests.signing import signed_channel
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
@@ -225,7 +226,7 @@ class ProfileProjectionContract(ABC):
         async with running(self.service, self.build, nats_server.url, tmp_path) as runtime:
             assert runtime.server is not None
             await publish(js, as_outbox(profile_updated(tenant, profile_id, 7)))
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.server.port}") as channel:
+            async with signed_channel(f"127.0.0.1:{runtime.server.port}") as channel:
 
                 async def projected() -> bool:
                     return await self.rpc_version(channel, tenant, profile_id) == 7

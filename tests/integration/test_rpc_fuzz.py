@@ -11,19 +11,14 @@ import collections
 import os
 import random
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import grpc
 
-from services.decision.bootstrap import build as build_decision
-from services.gateway.bootstrap import build as build_gateway
-from services.identity.bootstrap import build as build_identity
-from services.kernel.messaging.nats_server import NatsServer
 from services.kernel.runtime import Runtime
-from services.orchestrator.bootstrap import build as build_orchestrator
 from tests.conftest import random_id
+from tests.integration.conftest import Services
 from tests.integration.gateway.conftest import new_key
-from tests.integration.harness import running
+from tests.signing import signed_channel
 from tests.wire_fuzz import Fuzzer, path_of, service_methods
 
 SEED = int(os.environ.get("LAYERCAKE_FUZZ_SEED", "20261129"))
@@ -38,33 +33,23 @@ def admin_key(gateway: Runtime) -> str:
 
 
 async def test_no_request_bytes_make_any_rpc_answer_unknown_or_internal(
-    nats_server: NatsServer, tmp_path: Path
+    services: Services,
 ) -> None:
+    gateway = services.gateway
+    metadata = {
+        "layercake.gateway.v1.GatewayService": (("authorization", f"Bearer {admin_key(gateway)}"),)
+    }
     async with AsyncExitStack() as stack:
-
-        async def start(name: str, build: object, **env: str) -> Runtime:
-            return await stack.enter_async_context(
-                running(name, build, nats_server.url, tmp_path, env)  # type: ignore[arg-type]
-            )
-
-        identity = await start("identity", build_identity)
-        orchestrator = await start("orchestrator", build_orchestrator)
-        decision = await start("decision", build_decision)
-        assert identity.server is not None
-        gateway = await start(
-            "gateway",
-            build_gateway,
-            LAYERCAKE_IDENTITY_ADDR=f"127.0.0.1:{identity.server.port}",
-        )
-        metadata = {
-            "layercake.gateway.v1.GatewayService": (
-                ("authorization", f"Bearer {admin_key(gateway)}"),
-            )
-        }
         channels: dict[str, grpc.aio.Channel] = {}
-        for runtime in (identity, orchestrator, decision, gateway):
+        for runtime in (*services.internal.values(), gateway):
             assert runtime.server is not None
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{runtime.server.port}")
+            addr = services.addr(runtime)
+            # internal services are called as the gateway calls them, so handlers are reached
+            channel = (
+                grpc.aio.insecure_channel(addr)
+                if runtime is gateway
+                else signed_channel(addr, tenant="fuzz")
+            )
             stack.push_async_callback(channel.close, None)
             channels |= {name: channel for name in runtime.server.names}
 
@@ -93,4 +78,5 @@ async def test_no_request_bytes_make_any_rpc_answer_unknown_or_internal(
     codes = {code for _, code in seen}
     assert "INVALID_ARGUMENT" in codes, seen  # bad bytes were refused as such
     assert codes - {"INVALID_ARGUMENT"}, seen  # and good ones reached the handlers
+    assert "UNAUTHENTICATED" not in codes, seen  # every call was made as the gateway makes it
     assert seen[("poisoned", "INVALID_ARGUMENT")] > 0, seen

@@ -140,6 +140,8 @@ def check_service_workload(docs: list[Doc], service: str) -> None:
     assert env[f"LAYERCAKE_{up}_METRICS_PORT"]["value"] == str(metrics_port)
     secret = env[f"LAYERCAKE_{up}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
     assert secret == {"name": f"layercake-{service}-db", "key": f"LAYERCAKE_{up}_DATABASE_URL"}
+    signing = env["LAYERCAKE_INTERNAL_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert signing == {"name": "layercake-internal", "key": "LAYERCAKE_INTERNAL_SECRET"}
 
     settings = load_settings(service, effective_env(docs, deployment))
     assert settings.grpc_addr == f"0.0.0.0:{grpc_port}"

@@ -26,7 +26,9 @@ class GetProfileRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     PROFILE_REF_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
-    """Tenant to look in."""
+    """Tenant to look in: empty for the tenant the gateway signed the call for;
+    any other tenant is PERMISSION_DENIED.
+    """
     profile_ref: _builtins.str
     """`<type>:<value>` (e.g. `email:ann@example.com`) or a profile id."""
     def __init__(

@@ -94,7 +94,9 @@ class GetContactStateRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     PROFILE_ID_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
-    """Tenant to look in."""
+    """Tenant to look in: empty for the tenant the gateway signed the call for;
+    any other tenant is PERMISSION_DENIED.
+    """
     profile_id: _builtins.str
     """Profile id."""
     def __init__(

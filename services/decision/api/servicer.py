@@ -10,6 +10,7 @@ from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import handlers, mapping
 from services.decision.api.models import ModelRpcs
+from services.kernel.rpc import calls
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.unit_of_work import UnitOfWork
@@ -25,7 +26,8 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     async def GetFeatures(
         self, request: pb.GetFeaturesRequest, context: Context
     ) -> pb.GetFeaturesResponse:
-        found = await self.layer.read(handlers.get_features, request.tenant_id, request.profile_id)
+        tenant = calls.tenant_of(request.tenant_id)  # the signed principal's, never the body's
+        found = await self.layer.read(handlers.get_features, tenant, request.profile_id)
         return pb.GetFeaturesResponse(features=mapping.feature_vector_proto(found))
 
     async def RegisterModel(

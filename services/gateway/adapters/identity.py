@@ -7,21 +7,24 @@ import grpc
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import identity_service_pb2_grpc as ipb_grpc
 from services.kernel.rpc import client
+from services.kernel.rpc.signing import InternalCalls
 
 
 class IdentityClient:
-    """One channel to identity, opened on first use (inside the event loop) and reused."""
+    """One channel to identity, opened on first use (inside the event loop) and reused;
+    each call signed for the principal the gateway admitted."""
 
-    def __init__(self, addr: str, timeout: float) -> None:
+    def __init__(self, addr: str, timeout: float, internal: InternalCalls) -> None:
         self.addr = addr
         self.timeout = timeout
+        self.internal = internal
         self._channel: grpc.aio.Channel | None = None
         self._stub: ipb_grpc.IdentityServiceAsyncStub | None = None
 
     async def get_profile(self, request: ipb.GetProfileRequest) -> ipb.GetProfileResponse:
         """Identity's answer; its errors come back as the matching kernel errors."""
         if self._stub is None:
-            self._channel = client.channel(self.addr)
+            self._channel = client.channel(self.addr, self.internal)
             self._stub = ipb_grpc.IdentityServiceStub(self._channel)
         return await client.call(self._stub.GetProfile, request, self.timeout)
 

@@ -21,6 +21,7 @@ from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.principals import Scope
+from services.kernel.rpc import calls
 from services.kernel.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -98,4 +99,5 @@ class Gatekeeper:
         caller = keys.authenticate(presented, record)
         keys.authorize(caller, scope)
         self.limiter.acquire(caller.key_id, cost)
+        calls.act_as(caller.principal)  # what its calls to internal services are signed for
         return caller

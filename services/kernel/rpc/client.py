@@ -11,13 +11,15 @@ from opentelemetry import propagate
 from services.kernel import errors
 from services.kernel.rpc import calls
 from services.kernel.rpc.server import MAX_MESSAGE_BYTES
+from services.kernel.rpc.signing import InternalCalls, SigningInterceptor
 from services.kernel.rpc.status import from_rpc_error
 
 R = TypeVar("R")
 
 
-def channel(addr: str) -> grpc.aio.Channel:
-    """A channel that spreads calls over every address the name resolves to (round robin)."""
+def channel(addr: str, internal: InternalCalls | None = None) -> grpc.aio.Channel:
+    """A channel that spreads calls over every address the name resolves to (round robin);
+    with `internal`, each call is signed for the current call's principal."""
     target = addr if "://" in addr or addr.startswith("dns:") else f"dns:///{addr}"
     return grpc.aio.insecure_channel(
         target,
@@ -26,6 +28,7 @@ def channel(addr: str) -> grpc.aio.Channel:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
+        interceptors=[SigningInterceptor(internal)] if internal is not None else None,  # type: ignore[list-item]
     )
 
 

@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram
 
 from services.kernel import errors, telemetry
 from services.kernel.rpc import calls
+from services.kernel.rpc.signing import InternalCalls
 from services.kernel.rpc.status import internal_status, to_status
 
 log = logging.getLogger(__name__)
@@ -95,10 +96,12 @@ def _refusing_undecodable(inner: Unary) -> Unary:
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Turns domain errors into statuses (never a traceback), bounds every call's time,
-    and opens the `calls.Call` its handler and outgoing calls see."""
+    checks the gateway's signature on an internal service, and opens the `calls.Call`
+    its handler and outgoing calls see."""
 
-    def __init__(self, default_timeout: float) -> None:
+    def __init__(self, default_timeout: float, internal: InternalCalls | None = None) -> None:
         self.default_timeout = default_timeout
+        self.internal = internal
 
     async def intercept_service(
         self,
@@ -117,8 +120,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 request_deserializer=tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        if handler.unary_unary is None:
-            return handler
+        if handler.unary_unary is None:  # server streaming: health's Watch, reflection
+            return self._signed_or_refused(details, handler)
         method = details.method
         inner: Unary = handler.unary_unary
         if method.startswith(OPEN_METHODS):
@@ -131,6 +134,28 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             request_deserializer=tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
+
+    def _signed_or_refused(self, details: grpc.HandlerCallDetails, handler: Any) -> Any:
+        """A streaming handler is not guarded like a unary one, but an internal service still
+        refuses it unsigned, so a streaming RPC added later is never an open door."""
+        if self.internal is None or details.method.startswith(OPEN_METHODS):
+            return handler
+        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
+        try:
+            self.internal.verify(metadata, details.method)
+        except errors.Unauthenticated as e:
+            message = str(e)
+
+            async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+            make = (
+                grpc.stream_stream_rpc_method_handler
+                if handler.stream_stream is not None
+                else grpc.unary_stream_rpc_method_handler
+            )
+            return make(refuse)
+        return handler
 
     @staticmethod
     def _decoded_only(method: str, inner: Unary) -> Unary:
@@ -149,11 +174,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             timeout = (
                 self.default_timeout if remaining is None else min(remaining, self.default_timeout)
             )
-            call = calls.Call(method, deadline=time.monotonic() + timeout)
+            deadline = time.monotonic() + timeout
             try:
                 if isinstance(request, Undecodable):
                     code = "INVALID_ARGUMENT"
                     return await refuse_undecodable(request, method, context)
+                principal = self.internal.verify(metadata, method) if self.internal else None
+                call = calls.Call(method, deadline, principal)
                 with telemetry.span(method, metadata), calls.serving(call):
                     return await asyncio.wait_for(inner(request, context), timeout)
             except errors.LayercakeError as e:

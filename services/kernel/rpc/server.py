@@ -12,6 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.kernel.rpc.interceptors import ServerInterceptor
+from services.kernel.rpc.signing import InternalCalls
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -47,10 +48,15 @@ def create_server(
     servicers: Sequence[Servicer],
     default_timeout: float = 30.0,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
+    internal: InternalCalls | None = None,
 ) -> Server:
-    """Builds (not starts) a server bound to `addr`; port 0 picks a free port for tests."""
+    """Builds (not starts) a server bound to `addr`; port 0 picks a free port for tests.
+
+    With `internal`, every call but health and reflection must carry the gateway's
+    signature (an internal service); without, the servicers authenticate (the gateway).
+    """
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(default_timeout)],
+        interceptors=[ServerInterceptor(default_timeout, internal)],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),

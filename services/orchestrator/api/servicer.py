@@ -6,6 +6,7 @@ import grpc
 
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
 from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from services.kernel.rpc import calls
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
 from services.orchestrator import handlers, mapping
@@ -21,9 +22,8 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
         request: pb.GetContactStateRequest,
         context: grpc.aio.ServicerContext[object, object],
     ) -> pb.GetContactStateResponse:
-        state = await self.layer.read(
-            handlers.get_contact_state, request.tenant_id, request.profile_id
-        )
+        tenant = calls.tenant_of(request.tenant_id)  # the signed principal's, never the body's
+        state = await self.layer.read(handlers.get_contact_state, tenant, request.profile_id)
         return pb.GetContactStateResponse(contact_state=mapping.contact_state_proto(state))
 
 

@@ -33,6 +33,7 @@ from services.kernel.runtime import Context
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import migrated_database, random_id
+from tests.signing import ENV as SIGNING
 
 gateway_db = migrated_database(MIGRATIONS)  # the kernel's and the gateway's revisions
 
@@ -133,7 +134,8 @@ async def start_gateway(
         ) -> RunningGateway:
             settings = load_settings(
                 "gateway",
-                {
+                SIGNING
+                | {
                     "LAYERCAKE_STATE_DIR": str(tmp_path),
                     "LAYERCAKE_IDENTITY_ADDR": identity.addr,
                     "LAYERCAKE_RPC_TIMEOUT": str(rpc_timeout),

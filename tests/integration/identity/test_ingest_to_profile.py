@@ -32,6 +32,7 @@ from services.kernel.store.records import OutboxMessage
 from services.kernel.store.schema import events, outbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
+from tests.signing import INTERNAL, signed_channel
 
 
 async def send(
@@ -171,10 +172,10 @@ async def test_get_profile_rpc_validates_and_finds(
     tenant = random_id("t")
     await send(js, tenant, ANN)
     await runner(js, identity_db, identity_uow, tenant).run_once()
-    server = create_server("127.0.0.1:0", [identity_servicer(identity_db)])
+    server = create_server("127.0.0.1:0", [identity_servicer(identity_db)], internal=INTERNAL)
     await server.server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        async with signed_channel(f"127.0.0.1:{server.port}") as channel:
             stub = pb_grpc.IdentityServiceStub(channel)
             found = await stub.GetProfile(
                 pb.GetProfileRequest(tenant_id=tenant, profile_ref="email:ANN@example.com"),

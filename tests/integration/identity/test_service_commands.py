@@ -67,3 +67,10 @@ def test_a_bad_setting_stops_the_service_naming_the_variable(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "LAYERCAKE_IDENTITY_METRICS_PORT='lots'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serving_without_the_internal_secret_stops_naming_it(tmp_path: Path) -> None:
+    result = run(tmp_path, "serve", LAYERCAKE_INTERNAL_SECRET="")
+    assert result.returncode == 2
+    assert "LAYERCAKE_INTERNAL_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -25,6 +25,7 @@ from services.kernel.store.unit_of_work import UnitOfWork
 from tests.conftest import random_id
 from tests.integration.kernel.support import make_message, publish, subject_counts
 from tests.polling import eventually
+from tests.signing import ENV as SIGNING
 
 
 async def test_a_service_consumes_relays_serves_and_stops_gracefully_on_sigterm(
@@ -43,7 +44,8 @@ async def test_a_service_consumes_relays_serves_and_stops_gracefully_on_sigterm(
     database_url = f"sqlite:///{tmp_path / 'identity.db'}"
     settings = load_settings(
         "identity",
-        {
+        SIGNING
+        | {
             "LAYERCAKE_IDENTITY_ADDR": "127.0.0.1:0",
             "LAYERCAKE_IDENTITY_METRICS_PORT": "0",
             "LAYERCAKE_IDENTITY_DATABASE_URL": database_url,
@@ -109,7 +111,8 @@ async def test_errors_at_shutdown_are_logged_with_their_cause(
 ) -> None:
     settings = load_settings(
         "identity",
-        {
+        SIGNING
+        | {
             "LAYERCAKE_IDENTITY_ADDR": "127.0.0.1:0",
             "LAYERCAKE_IDENTITY_METRICS_PORT": "0",
             "LAYERCAKE_IDENTITY_DATABASE_URL": f"sqlite:///{tmp_path / 'identity.db'}",

@@ -13,6 +13,7 @@ from services.kernel.messaging.nats_server import NatsServer, free_port
 from services.kernel.rpc.server import Server
 from services.kernel.runtime import App, Runtime
 from tests.polling import eventually
+from tests.signing import ENV as SIGNING
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -22,7 +23,8 @@ async def test_health_follows_the_nats_connection(tmp_path: Path) -> None:
     nats = NatsServer(tmp_path / "js", port=free_port(), monitor_port=free_port()).start()
     settings = load_settings(
         "decision",
-        {
+        SIGNING
+        | {
             "LAYERCAKE_DECISION_ADDR": "127.0.0.1:0",
             "LAYERCAKE_DECISION_METRICS_PORT": "0",
             "LAYERCAKE_DECISION_DATABASE_URL": f"sqlite:///{tmp_path / 'decision.db'}",

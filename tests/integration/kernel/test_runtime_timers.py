@@ -15,6 +15,7 @@ from services.kernel.timers import Timer, TimerHandler, schedule
 from tests.integration.kernel.support import effects_metadata
 from tests.integration.kernel.timers_support import KIND, count, fired, record
 from tests.polling import eventually
+from tests.signing import ENV as SIGNING
 
 
 async def test_the_runtime_fires_timers_and_a_stop_finishes_the_current_batch(
@@ -31,7 +32,8 @@ async def test_the_runtime_fires_timers_and_a_stop_finishes_the_current_batch(
     url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     settings = load_settings(
         "orchestrator",
-        {
+        SIGNING
+        | {
             "LAYERCAKE_ORCHESTRATOR_ADDR": "127.0.0.1:0",
             "LAYERCAKE_ORCHESTRATOR_METRICS_PORT": "0",
             "LAYERCAKE_ORCHESTRATOR_DATABASE_URL": url,

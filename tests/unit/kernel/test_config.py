@@ -8,6 +8,7 @@ import pytest
 
 from services.kernel.config import GRPC_PORTS, load_settings
 from services.kernel.errors import ConfigError
+from tests.signing import ENV as SIGNING
 
 
 def test_defaults_follow_the_port_table() -> None:
@@ -134,3 +135,15 @@ def test_a_huge_bad_value_is_clipped_in_the_message() -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings("identity", {"LAYERCAKE_LOG_LEVEL": "x" * 100_000})
     assert len(str(raised.value)) < 1000
+
+
+def test_serving_needs_a_long_internal_secret_that_is_never_echoed() -> None:
+    with pytest.raises(ConfigError, match="LAYERCAKE_INTERNAL_SECRET='<unset>': required to serve"):
+        load_settings("identity", {}).internal_calls()
+    with pytest.raises(ConfigError) as short:
+        load_settings("identity", {"LAYERCAKE_INTERNAL_SECRET": "hunter2"})
+    assert "LAYERCAKE_INTERNAL_SECRET='<secret>': " in str(short.value)
+    assert "hunter2" not in str(short.value)
+    s = load_settings("identity", SIGNING)
+    assert s.internal_calls() is not None
+    assert SIGNING["LAYERCAKE_INTERNAL_SECRET"] not in repr(s)
