@@ -308,3 +308,19 @@ async def test_each_service_serves_prometheus_metrics(
         return 'layercake_consumer_applied_total{consumer="identity-ingest"}' in text
 
     await eventually(identity_applied)
+
+
+async def test_a_20_kb_consent_purpose_is_rejected_with_its_path_clipped(
+    platform: Platform, gateway: grpc.aio.Channel
+) -> None:
+    huge = "p" * 20_000
+    bad = event(random_id("ck-"), consent={huge: True})
+    stub = ggrpc.GatewayServiceStub(gateway)
+    reply = await stub.Ingest(gpb.IngestRequest(events=[bad]), metadata=platform.auth, timeout=10)
+    (result,) = reply.results
+    assert result.status == gpb.IngestResult.STATUS_REJECTED
+    (violation,) = result.violations
+    assert violation.field.startswith("events[0].consent.ppp")
+    assert violation.field.endswith("bytes cut]") and reply.ByteSize() < 1000
+    log = (platform.stack.log_dir / "gateway.log").read_text().splitlines()
+    assert max(len(line) for line in log) < 10_000
