@@ -44,7 +44,8 @@ class Gateway:
         self.keys = KeyDirectory(ctx.db)
         self.identity = IdentityClient(s.identity_addr, s.rpc_timeout, s.internal_calls())
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
-        self.gate = Gatekeeper(self.keys, limiter)
+        rate = self.config.unknown_key_rate
+        self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
         servicer = GatewayServicer(
             self.gate,
             JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),

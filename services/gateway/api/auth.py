@@ -17,6 +17,7 @@ from services.gateway import handlers
 from services.gateway.domain import keys
 from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.ratelimit import RateLimiter
+from services.kernel.errors import ResourceExhausted
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
@@ -34,6 +35,10 @@ class KeyDirectory:
         self.db = db
         self._cache: dict[str, KeyRecord] = {}
         self._changes = 0  # counts invalidations: a read that overlapped one is not cached
+
+    def cached(self, key_id: str) -> KeyRecord | None:
+        """The key if this replica holds it, without asking the database."""
+        return self._cache.get(key_id)
 
     async def get(self, key_id: str) -> KeyRecord | None:
         record = self._cache.get(key_id)
@@ -84,18 +89,35 @@ class KeyDirectory:
 
 
 class Gatekeeper:
-    """Authenticates the key in the call's metadata, checks its scope, charges its rate."""
+    """Authenticates the key in the call's metadata, checks its scope, charges its rate.
 
-    def __init__(self, directory: KeyDirectory, limiter: RateLimiter) -> None:
+    A key this replica has not cached (new, changed, or guessed) is looked up in the
+    database only within one shared rate (`unknown`), charged first: guessing keys cannot
+    load the store.
+    """
+
+    UNKNOWN = "<keys not cached>"
+
+    def __init__(self, directory: KeyDirectory, limiter: RateLimiter, unknown: RateLimiter) -> None:
         self.directory = directory
         self.limiter = limiter
+        self.unknown = unknown
 
     async def admit(
         self, metadata: Iterable[tuple[str, str | bytes]], scope: Scope, cost: int = 1
     ) -> Caller:
         presented = keys.key_from_metadata((k, v) for k, v in metadata if isinstance(v, str))
         parsed = keys.parse_key(presented)
-        record = await self.directory.get(parsed.key_id) if parsed is not None else None
+        record = self.directory.cached(parsed.key_id) if parsed is not None else None
+        if parsed is not None and record is None:
+            try:
+                self.unknown.acquire(self.UNKNOWN)
+            except ResourceExhausted as e:
+                raise ResourceExhausted(
+                    "too many calls with API keys this gateway does not know; retry later",
+                    retry_after=e.retry_after,
+                ) from None
+            record = await self.directory.get(parsed.key_id)
         caller = keys.authenticate(presented, record)
         keys.authorize(caller, scope)
         self.limiter.acquire(caller.key_id, cost)

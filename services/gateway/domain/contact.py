@@ -7,6 +7,7 @@ import re
 
 import phonenumbers
 
+SHAPE_REGION = "US"  # any region reads a national number's shape alike; identity assigns it
 MAX_EMAIL = 254  # RFC 5321's path limit
 # one @, no spaces, a dot in the domain: what a mailbox needs, not all RFC 5322 allows
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
@@ -22,12 +23,14 @@ def email_problem(value: str) -> str:
 
 
 def phone_problem(value: str) -> str:
-    """Why `value` is no phone number; empty when it may be one. International form only
-    (`+` and the country code): the gateway cannot know the caller's country."""
+    """Why `value` is no phone number; empty when it may be one. A number in international
+    form (`+<country code>…`) must be possible for its country; a national one is only
+    read for its shape, since its country is the tenant's (identity's default region)."""
+    international = value.strip().startswith("+")
     try:
-        number = phonenumbers.parse(value, None)
+        number = phonenumbers.parse(value, None if international else SHAPE_REGION)
     except phonenumbers.NumberParseException:
-        return "is not a phone number in international form (+<country code><number>)"
-    if not phonenumbers.is_possible_number(number):
+        return "is not a phone number (+<country code><number>, or a national number)"
+    if international and not phonenumbers.is_possible_number(number):
         return "is not a possible phone number for its country code"
     return ""

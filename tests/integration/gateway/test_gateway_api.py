@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from google.protobuf import json_format
@@ -265,3 +267,65 @@ async def test_slow_identity_hits_the_deadline(
         )
     # the partner's own deadline was 5 s: the gateway says which hop ran out of time
     assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_unknown_keys_are_rate_limited_before_the_database_is_asked(
+    start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = await start_gateway(GatewayConfig.model_construct(unknown_key_rate=1.0))
+    known = gateway.key("ingest")
+    directory = gateway.wiring.keys
+    assert directory is not None
+    await directory.load()  # as at start: every key then issued is cached
+    lookups: list[str] = []
+    looked_up = directory.get
+
+    async def counted(key_id: str) -> Any:
+        lookups.append(key_id)
+        return await looked_up(key_id)
+
+    monkeypatch.setattr(directory, "get", counted)
+    guesses = [f"lc_{guess}_secret" for guess in ("guessone1", "guesstwo2")]
+    with pytest.raises(grpc.aio.AioRpcError) as first:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(guesses[0]))
+    with pytest.raises(grpc.aio.AioRpcError) as second:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(guesses[1]))
+    assert first.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert second.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details(second.value)[1] is not None  # RetryInfo: the bucket refills
+    assert lookups == ["guessone1"]  # the second guess never reached the store
+    # a cached key is not held up by the guesses
+    await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(known))
+
+
+async def test_a_call_costing_more_than_the_burst_is_refused_without_retry_info(
+    start_gateway: StartGateway, js: JetStreamContext
+) -> None:
+    gateway = await start_gateway(GatewayConfig.model_construct(rate_limit=1.0, rate_burst=3.0))
+    key = gateway.key("ingest")
+    with pytest.raises(grpc.aio.AioRpcError) as over:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[event()] * 4), metadata=auth(key))
+    assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "burst" in (over.value.details() or "")
+    assert details(over.value)[1] is None  # no wait makes it fit: do not retry
+    assert await stored_count(js, gateway.tenant) == 0
+
+
+@pytest.mark.parametrize(
+    ("megabytes", "code"),
+    [
+        (9, grpc.StatusCode.INVALID_ARGUMENT),  # over the request bound, named
+        (17, grpc.StatusCode.RESOURCE_EXHAUSTED),  # over gRPC's message limit
+    ],
+)
+async def test_an_oversized_request_is_never_unavailable(
+    gateway: RunningGateway, js: JetStreamContext, megabytes: int, code: grpc.StatusCode
+) -> None:
+    key = gateway.key("ingest")
+    huge = event(properties={"blob": "x" * (megabytes * 1024 * 1024)})
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gateway.stub.Ingest(gpb.IngestRequest(events=[huge]), metadata=auth(key), timeout=30)
+    assert refused.value.code() == code
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        assert "LAYERCAKE_GATEWAY_MAX_REQUEST_BYTES" in (refused.value.details() or "")
+    assert await stored_count(js, gateway.tenant) == 0
