@@ -18,6 +18,7 @@ from services.identity.domain.resolution import resolve
 from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
 from services.identity.store.profiles import ProfileRepository, find_profile
+from services.identity.store.rules_cache import published_rules
 from services.identity.store.tenant_keys import existing_hasher, tenant_hasher
 from services.kernel import telemetry
 from services.kernel.assets import Action, Asset, AssetMetadata
@@ -166,7 +167,7 @@ def get_profile(session: Session, tenant_id: str, profile_ref: str) -> Profile:
     ref: Identifier | str | None = profile_ref
     split = split_ref(profile_ref)
     if split is not None and is_identifier_type(split[0]):
-        rules = DEFAULT_RULES
+        rules = published_rules(session, tenant_id)  # the tenant's region and blocklist
         try:
             ref = normalise(*split, rules, existing_hasher(session, tenant_id) or _no_key)
         except BadIdentifier as e:

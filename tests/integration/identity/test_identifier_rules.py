@@ -39,6 +39,7 @@ def rules(n: int) -> pb.IdentifierRules:
         blocklist=["guest"],
         identifier_traits={"email": "email"},
         max_identifiers=100 + n,
+        default_region="GB",
     )
 
 
@@ -118,10 +119,13 @@ async def test_the_published_rules_drive_resolution_once_the_publish_event_arriv
     second = ingest("m2", ("user_id", "u2"), ("anonymous_id", "a2"))
     assert ingest("m3", ("anonymous_id", "a1"), ("anonymous_id", "a2")) == first  # refused
     assert ingest("m4", ("anonymous_id", "a2"), ("cookie_id", "guest")) == second
-    assert ingest("m5", ("user_id", "u1"), ("device_id", "d1")) == first
+    assert ingest("m5", ("user_id", "u1"), ("device_id", "d1"), ("phone", "+44 20 7946 0018"))
+    assert ingest("m7", ("user_id", "u1"), ("device_id", "d1")) == first
     assert ingest("m6", ("user_id", "u1"), ("device_id", "d2")) == first  # 1 device a week
     with identity_db.transaction() as s:
         assert handlers.get_profile(s, tenant, "anonymous_id:a2").profile_id == second
+        # a lookup reads the number as the tenant's region does
+        assert handlers.get_profile(s, tenant, "phone:020 7946 0018").profile_id == first
         for dropped in ("cookie_id:guest", "device_id:d2"):  # blocklisted; over the limit
             with pytest.raises(NotFound):
                 handlers.get_profile(s, tenant, dropped)
