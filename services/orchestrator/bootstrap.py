@@ -1,9 +1,10 @@
-"""Wires the orchestrator: its migrations, consumers and servicer."""
+"""Wires the orchestrator: its migrations, the assets read model, consumers and servicer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from services.kernel.assets.projection import AssetProjection
 from services.kernel.config import ServiceSettings
 from services.kernel.runtime import App
 from services.kernel.service_layer import ServiceLayer
@@ -19,6 +20,7 @@ def build(settings: ServiceSettings) -> App:
         name="orchestrator",
         migrations=MIGRATIONS,
         unit_of_work=SqlOrchestratorUnitOfWork,
+        projections=[AssetProjection()],  # the `assets` read model of journeys and templates
         consumers=lambda ctx: [profiles_consumer()],
         servicers=lambda ctx: [orchestrator_servicer(ServiceLayer(ctx.db, ctx.uow))],
     )

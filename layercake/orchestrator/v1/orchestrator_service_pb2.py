@@ -23,9 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from layercake.common.v1 import asset_pb2 as layercake_dot_common_dot_v1_dot_asset__pb2
+from layercake.orchestrator.v1 import journey_pb2 as layercake_dot_orchestrator_dot_v1_dot_journey__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4layercake/orchestrator/v1/orchestrator_service.proto\x12\x19layercake.orchestrator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x02\n\x0c\x43ontactState\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x17\n\x0fprofile_version\x18\x03 \x01(\x03\x12\x45\n\x07\x63onsent\x18\x04 \x03(\x0b\x32\x34.layercake.orchestrator.v1.ContactState.ConsentEntry\x12\x11\n\ttime_zone\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"?\n\x16GetContactStateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\"Y\n\x17GetContactStateResponse\x12>\n\rcontact_state\x18\x01 \x01(\x0b\x32\'.layercake.orchestrator.v1.ContactState2\x8f\x01\n\x13OrchestratorService\x12x\n\x0fGetContactState\x12\x31.layercake.orchestrator.v1.GetContactStateRequest\x1a\x32.layercake.orchestrator.v1.GetContactStateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n4layercake/orchestrator/v1/orchestrator_service.proto\x12\x19layercake.orchestrator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1flayercake/common/v1/asset.proto\x1a\'layercake/orchestrator/v1/journey.proto\"\x89\x02\n\x0c\x43ontactState\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x17\n\x0fprofile_version\x18\x03 \x01(\x03\x12\x45\n\x07\x63onsent\x18\x04 \x03(\x0b\x32\x34.layercake.orchestrator.v1.ContactState.ConsentEntry\x12\x11\n\ttime_zone\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"?\n\x16GetContactStateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\"Y\n\x17GetContactStateResponse\x12>\n\rcontact_state\x18\x01 \x01(\x0b\x32\'.layercake.orchestrator.v1.ContactState\"\xac\x01\n\x13\x41pplyJourneyRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"\x7f\n\x14\x41pplyJourneyResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x33\n\x07journey\x18\x02 \x01(\x0b\x32\".layercake.orchestrator.v1.Journey\"\xb1\x01\n\x18TransitionJourneyRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\njourney_id\x18\x02 \x01(\t\x12\x36\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32&.layercake.orchestrator.v1.AssetAction\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nto_version\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"O\n\x19TransitionJourneyResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\"K\n\x11GetJourneyRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\njourney_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\"}\n\x12GetJourneyResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x33\n\x07journey\x18\x02 \x01(\x0b\x32\".layercake.orchestrator.v1.Journey\"(\n\x13ListJourneysRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"K\n\x14ListJourneysResponse\x12\x33\n\x08versions\x18\x01 \x03(\x0b\x32!.layercake.common.v1.AssetVersion\"m\n\x1a\x44iffJourneyVersionsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\njourney_id\x18\x02 \x01(\t\x12\x13\n\x0bold_version\x18\x03 \x01(\x05\x12\x13\n\x0bnew_version\x18\x04 \x01(\x05\"U\n\x1b\x44iffJourneyVersionsResponse\x12\x36\n\x07\x63hanges\x18\x01 \x03(\x0b\x32%.layercake.common.v1.AssetFieldChange\"\xad\x01\n\x14\x41pplyTemplateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"\x82\x01\n\x15\x41pplyTemplateResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x35\n\x08template\x18\x02 \x01(\x0b\x32#.layercake.orchestrator.v1.Template\"\xb3\x01\n\x19TransitionTemplateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x36\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32&.layercake.orchestrator.v1.AssetAction\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nto_version\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"P\n\x1aTransitionTemplateResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\"M\n\x12GetTemplateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\"\x80\x01\n\x13GetTemplateResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x35\n\x08template\x18\x02 \x01(\x0b\x32#.layercake.orchestrator.v1.Template\")\n\x14ListTemplatesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"L\n\x15ListTemplatesResponse\x12\x33\n\x08versions\x18\x01 \x03(\x0b\x32!.layercake.common.v1.AssetVersion\"o\n\x1b\x44iffTemplateVersionsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x13\n\x0bold_version\x18\x03 \x01(\x05\x12\x13\n\x0bnew_version\x18\x04 \x01(\x05\"V\n\x1c\x44iffTemplateVersionsResponse\x12\x36\n\x07\x63hanges\x18\x01 \x03(\x0b\x32%.layercake.common.v1.AssetFieldChange*\xf7\x01\n\x0b\x41ssetAction\x12\x1c\n\x18\x41SSET_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41SSET_ACTION_SUBMIT\x10\x01\x12\x18\n\x14\x41SSET_ACTION_APPROVE\x10\x02\x12\x17\n\x13\x41SSET_ACTION_REJECT\x10\x03\x12\x18\n\x14\x41SSET_ACTION_PUBLISH\x10\x04\x12\x16\n\x12\x41SSET_ACTION_PAUSE\x10\x05\x12\x17\n\x13\x41SSET_ACTION_RESUME\x10\x06\x12\x18\n\x14\x41SSET_ACTION_ARCHIVE\x10\x07\x12\x19\n\x15\x41SSET_ACTION_ROLLBACK\x10\x08\x32\xc7\n\n\x13OrchestratorService\x12x\n\x0fGetContactState\x12\x31.layercake.orchestrator.v1.GetContactStateRequest\x1a\x32.layercake.orchestrator.v1.GetContactStateResponse\x12o\n\x0c\x41pplyJourney\x12..layercake.orchestrator.v1.ApplyJourneyRequest\x1a/.layercake.orchestrator.v1.ApplyJourneyResponse\x12~\n\x11TransitionJourney\x12\x33.layercake.orchestrator.v1.TransitionJourneyRequest\x1a\x34.layercake.orchestrator.v1.TransitionJourneyResponse\x12i\n\nGetJourney\x12,.layercake.orchestrator.v1.GetJourneyRequest\x1a-.layercake.orchestrator.v1.GetJourneyResponse\x12o\n\x0cListJourneys\x12..layercake.orchestrator.v1.ListJourneysRequest\x1a/.layercake.orchestrator.v1.ListJourneysResponse\x12\x84\x01\n\x13\x44iffJourneyVersions\x12\x35.layercake.orchestrator.v1.DiffJourneyVersionsRequest\x1a\x36.layercake.orchestrator.v1.DiffJourneyVersionsResponse\x12r\n\rApplyTemplate\x12/.layercake.orchestrator.v1.ApplyTemplateRequest\x1a\x30.layercake.orchestrator.v1.ApplyTemplateResponse\x12\x81\x01\n\x12TransitionTemplate\x12\x34.layercake.orchestrator.v1.TransitionTemplateRequest\x1a\x35.layercake.orchestrator.v1.TransitionTemplateResponse\x12l\n\x0bGetTemplate\x12-.layercake.orchestrator.v1.GetTemplateRequest\x1a..layercake.orchestrator.v1.GetTemplateResponse\x12r\n\rListTemplates\x12/.layercake.orchestrator.v1.ListTemplatesRequest\x1a\x30.layercake.orchestrator.v1.ListTemplatesResponse\x12\x87\x01\n\x14\x44iffTemplateVersions\x12\x36.layercake.orchestrator.v1.DiffTemplateVersionsRequest\x1a\x37.layercake.orchestrator.v1.DiffTemplateVersionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,14 +36,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONTACTSTATE_CONSENTENTRY']._loaded_options = None
   _globals['_CONTACTSTATE_CONSENTENTRY']._serialized_options = b'8\001'
-  _globals['_CONTACTSTATE']._serialized_start=117
-  _globals['_CONTACTSTATE']._serialized_end=382
-  _globals['_CONTACTSTATE_CONSENTENTRY']._serialized_start=336
-  _globals['_CONTACTSTATE_CONSENTENTRY']._serialized_end=382
-  _globals['_GETCONTACTSTATEREQUEST']._serialized_start=384
-  _globals['_GETCONTACTSTATEREQUEST']._serialized_end=447
-  _globals['_GETCONTACTSTATERESPONSE']._serialized_start=449
-  _globals['_GETCONTACTSTATERESPONSE']._serialized_end=538
-  _globals['_ORCHESTRATORSERVICE']._serialized_start=541
-  _globals['_ORCHESTRATORSERVICE']._serialized_end=684
+  _globals['_ASSETACTION']._serialized_start=2806
+  _globals['_ASSETACTION']._serialized_end=3053
+  _globals['_CONTACTSTATE']._serialized_start=191
+  _globals['_CONTACTSTATE']._serialized_end=456
+  _globals['_CONTACTSTATE_CONSENTENTRY']._serialized_start=410
+  _globals['_CONTACTSTATE_CONSENTENTRY']._serialized_end=456
+  _globals['_GETCONTACTSTATEREQUEST']._serialized_start=458
+  _globals['_GETCONTACTSTATEREQUEST']._serialized_end=521
+  _globals['_GETCONTACTSTATERESPONSE']._serialized_start=523
+  _globals['_GETCONTACTSTATERESPONSE']._serialized_end=612
+  _globals['_APPLYJOURNEYREQUEST']._serialized_start=615
+  _globals['_APPLYJOURNEYREQUEST']._serialized_end=787
+  _globals['_APPLYJOURNEYRESPONSE']._serialized_start=789
+  _globals['_APPLYJOURNEYRESPONSE']._serialized_end=916
+  _globals['_TRANSITIONJOURNEYREQUEST']._serialized_start=919
+  _globals['_TRANSITIONJOURNEYREQUEST']._serialized_end=1096
+  _globals['_TRANSITIONJOURNEYRESPONSE']._serialized_start=1098
+  _globals['_TRANSITIONJOURNEYRESPONSE']._serialized_end=1177
+  _globals['_GETJOURNEYREQUEST']._serialized_start=1179
+  _globals['_GETJOURNEYREQUEST']._serialized_end=1254
+  _globals['_GETJOURNEYRESPONSE']._serialized_start=1256
+  _globals['_GETJOURNEYRESPONSE']._serialized_end=1381
+  _globals['_LISTJOURNEYSREQUEST']._serialized_start=1383
+  _globals['_LISTJOURNEYSREQUEST']._serialized_end=1423
+  _globals['_LISTJOURNEYSRESPONSE']._serialized_start=1425
+  _globals['_LISTJOURNEYSRESPONSE']._serialized_end=1500
+  _globals['_DIFFJOURNEYVERSIONSREQUEST']._serialized_start=1502
+  _globals['_DIFFJOURNEYVERSIONSREQUEST']._serialized_end=1611
+  _globals['_DIFFJOURNEYVERSIONSRESPONSE']._serialized_start=1613
+  _globals['_DIFFJOURNEYVERSIONSRESPONSE']._serialized_end=1698
+  _globals['_APPLYTEMPLATEREQUEST']._serialized_start=1701
+  _globals['_APPLYTEMPLATEREQUEST']._serialized_end=1874
+  _globals['_APPLYTEMPLATERESPONSE']._serialized_start=1877
+  _globals['_APPLYTEMPLATERESPONSE']._serialized_end=2007
+  _globals['_TRANSITIONTEMPLATEREQUEST']._serialized_start=2010
+  _globals['_TRANSITIONTEMPLATEREQUEST']._serialized_end=2189
+  _globals['_TRANSITIONTEMPLATERESPONSE']._serialized_start=2191
+  _globals['_TRANSITIONTEMPLATERESPONSE']._serialized_end=2271
+  _globals['_GETTEMPLATEREQUEST']._serialized_start=2273
+  _globals['_GETTEMPLATEREQUEST']._serialized_end=2350
+  _globals['_GETTEMPLATERESPONSE']._serialized_start=2353
+  _globals['_GETTEMPLATERESPONSE']._serialized_end=2481
+  _globals['_LISTTEMPLATESREQUEST']._serialized_start=2483
+  _globals['_LISTTEMPLATESREQUEST']._serialized_end=2524
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=2526
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=2602
+  _globals['_DIFFTEMPLATEVERSIONSREQUEST']._serialized_start=2604
+  _globals['_DIFFTEMPLATEVERSIONSREQUEST']._serialized_end=2715
+  _globals['_DIFFTEMPLATEVERSIONSRESPONSE']._serialized_start=2717
+  _globals['_DIFFTEMPLATEVERSIONSRESPONSE']._serialized_end=2803
+  _globals['_ORCHESTRATORSERVICE']._serialized_start=3056
+  _globals['_ORCHESTRATORSERVICE']._serialized_end=4407
 # @@protoc_insertion_point(module_scope)

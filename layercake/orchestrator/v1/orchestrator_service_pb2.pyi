@@ -8,6 +8,9 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from layercake.common.v1 import asset_pb2 as _asset_pb2
+from layercake.orchestrator.v1 import journey_pb2 as _journey_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +21,54 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _AssetAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AssetActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AssetAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ASSET_ACTION_UNSPECIFIED: _AssetAction.ValueType  # 0
+    """Not set: refused."""
+    ASSET_ACTION_SUBMIT: _AssetAction.ValueType  # 1
+    """Hand the draft in for review."""
+    ASSET_ACTION_APPROVE: _AssetAction.ValueType  # 2
+    """Approve the submitted version (another person than its authors, by default)."""
+    ASSET_ACTION_REJECT: _AssetAction.ValueType  # 3
+    """Send the submitted or approved version back to draft."""
+    ASSET_ACTION_PUBLISH: _AssetAction.ValueType  # 4
+    """Publish the approved version."""
+    ASSET_ACTION_PAUSE: _AssetAction.ValueType  # 5
+    """Pause the live version: no entries, waits held."""
+    ASSET_ACTION_RESUME: _AssetAction.ValueType  # 6
+    """Resume the paused version."""
+    ASSET_ACTION_ARCHIVE: _AssetAction.ValueType  # 7
+    """Archive the asset for good."""
+    ASSET_ACTION_ROLLBACK: _AssetAction.ValueType  # 8
+    """Publish a copy of an earlier published version (`to_version`)."""
+
+class AssetAction(_AssetAction, metaclass=_AssetActionEnumTypeWrapper):
+    """A lifecycle action on a journey or template."""
+
+ASSET_ACTION_UNSPECIFIED: AssetAction.ValueType  # 0
+"""Not set: refused."""
+ASSET_ACTION_SUBMIT: AssetAction.ValueType  # 1
+"""Hand the draft in for review."""
+ASSET_ACTION_APPROVE: AssetAction.ValueType  # 2
+"""Approve the submitted version (another person than its authors, by default)."""
+ASSET_ACTION_REJECT: AssetAction.ValueType  # 3
+"""Send the submitted or approved version back to draft."""
+ASSET_ACTION_PUBLISH: AssetAction.ValueType  # 4
+"""Publish the approved version."""
+ASSET_ACTION_PAUSE: AssetAction.ValueType  # 5
+"""Pause the live version: no entries, waits held."""
+ASSET_ACTION_RESUME: AssetAction.ValueType  # 6
+"""Resume the paused version."""
+ASSET_ACTION_ARCHIVE: AssetAction.ValueType  # 7
+"""Archive the asset for good."""
+ASSET_ACTION_ROLLBACK: AssetAction.ValueType  # 8
+"""Publish a copy of an earlier published version (`to_version`)."""
+Global___AssetAction: _TypeAlias = AssetAction  # noqa: Y015
 
 @_typing.final
 class ContactState(_message.Message):
@@ -136,3 +187,615 @@ class GetContactStateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetContactStateResponse: _TypeAlias = GetContactStateResponse  # noqa: Y015
+
+@_typing.final
+class ApplyJourneyRequest(_message.Message):
+    """Request of ApplyJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    JSON_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    yaml: _builtins.str
+    """YAML, metadata (owner, team, ...) among its top-level keys."""
+    json: _builtins.str
+    """Protobuf JSON of a Journey; metadata in `metadata`."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    @_builtins.property
+    def metadata(self) -> _asset_pb2.AssetMetadata:
+        """Metadata of a JSON definition."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        json: _builtins.str = ...,
+        metadata: _asset_pb2.AssetMetadata | None = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "source", b"source", "yaml", b"yaml"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "reason", b"reason", "request_id", b"request_id", "source", b"source", "tenant_id", b"tenant_id", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["yaml", "json"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ApplyJourneyRequest: _TypeAlias = ApplyJourneyRequest  # noqa: Y015
+
+@_typing.final
+class ApplyJourneyResponse(_message.Message):
+    """Response of ApplyJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    JOURNEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The saved draft version."""
+
+    @_builtins.property
+    def journey(self) -> _journey_pb2.Journey:
+        """The definition as stored."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        journey: _journey_pb2.Journey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyJourneyResponse: _TypeAlias = ApplyJourneyResponse  # noqa: Y015
+
+@_typing.final
+class TransitionJourneyRequest(_message.Message):
+    """Request of TransitionJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    journey_id: _builtins.str
+    """The journey's id."""
+    action: Global___AssetAction.ValueType
+    """What to do."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    to_version: _builtins.int
+    """A rollback's source version."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+        action: Global___AssetAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "journey_id", b"journey_id", "reason", b"reason", "request_id", b"request_id", "tenant_id", b"tenant_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionJourneyRequest: _TypeAlias = TransitionJourneyRequest  # noqa: Y015
+
+@_typing.final
+class TransitionJourneyResponse(_message.Message):
+    """Response of TransitionJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionJourneyResponse: _TypeAlias = TransitionJourneyResponse  # noqa: Y015
+
+@_typing.final
+class GetJourneyRequest(_message.Message):
+    """Request of GetJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    journey_id: _builtins.str
+    """The journey's id."""
+    version: _builtins.int
+    """The version; 0 is the latest."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey_id", b"journey_id", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyRequest: _TypeAlias = GetJourneyRequest  # noqa: Y015
+
+@_typing.final
+class GetJourneyResponse(_message.Message):
+    """Response of GetJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    JOURNEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version."""
+
+    @_builtins.property
+    def journey(self) -> _journey_pb2.Journey:
+        """Its definition."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        journey: _journey_pb2.Journey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey", b"journey", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyResponse: _TypeAlias = GetJourneyResponse  # noqa: Y015
+
+@_typing.final
+class ListJourneysRequest(_message.Message):
+    """Request of ListJourneys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJourneysRequest: _TypeAlias = ListJourneysRequest  # noqa: Y015
+
+@_typing.final
+class ListJourneysResponse(_message.Message):
+    """Response of ListJourneys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[_asset_pb2.AssetVersion]:
+        """The latest version of each, by id."""
+
+    def __init__(
+        self,
+        *,
+        versions: _abc.Iterable[_asset_pb2.AssetVersion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJourneysResponse: _TypeAlias = ListJourneysResponse  # noqa: Y015
+
+@_typing.final
+class DiffJourneyVersionsRequest(_message.Message):
+    """Request of DiffJourneyVersions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    OLD_VERSION_FIELD_NUMBER: _builtins.int
+    NEW_VERSION_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    journey_id: _builtins.str
+    """The journey's id."""
+    old_version: _builtins.int
+    """The older version."""
+    new_version: _builtins.int
+    """The newer version."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+        old_version: _builtins.int = ...,
+        new_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey_id", b"journey_id", "new_version", b"new_version", "old_version", b"old_version", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffJourneyVersionsRequest: _TypeAlias = DiffJourneyVersionsRequest  # noqa: Y015
+
+@_typing.final
+class DiffJourneyVersionsResponse(_message.Message):
+    """Response of DiffJourneyVersions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_asset_pb2.AssetFieldChange]:
+        """Every field that differs, in field order."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[_asset_pb2.AssetFieldChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffJourneyVersionsResponse: _TypeAlias = DiffJourneyVersionsResponse  # noqa: Y015
+
+@_typing.final
+class ApplyTemplateRequest(_message.Message):
+    """Request of ApplyTemplate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    JSON_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    yaml: _builtins.str
+    """YAML, metadata (owner, team, ...) among its top-level keys."""
+    json: _builtins.str
+    """Protobuf JSON of a Template; metadata in `metadata`."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    @_builtins.property
+    def metadata(self) -> _asset_pb2.AssetMetadata:
+        """Metadata of a JSON definition."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        json: _builtins.str = ...,
+        metadata: _asset_pb2.AssetMetadata | None = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "source", b"source", "yaml", b"yaml"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "reason", b"reason", "request_id", b"request_id", "source", b"source", "tenant_id", b"tenant_id", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["yaml", "json"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ApplyTemplateRequest: _TypeAlias = ApplyTemplateRequest  # noqa: Y015
+
+@_typing.final
+class ApplyTemplateResponse(_message.Message):
+    """Response of ApplyTemplate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The saved draft version."""
+
+    @_builtins.property
+    def template(self) -> _journey_pb2.Template:
+        """The definition as stored."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        template: _journey_pb2.Template | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyTemplateResponse: _TypeAlias = ApplyTemplateResponse  # noqa: Y015
+
+@_typing.final
+class TransitionTemplateRequest(_message.Message):
+    """Request of TransitionTemplate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    template_id: _builtins.str
+    """The template's id."""
+    action: Global___AssetAction.ValueType
+    """What to do."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    to_version: _builtins.int
+    """A rollback's source version."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        action: Global___AssetAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "reason", b"reason", "request_id", b"request_id", "template_id", b"template_id", "tenant_id", b"tenant_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionTemplateRequest: _TypeAlias = TransitionTemplateRequest  # noqa: Y015
+
+@_typing.final
+class TransitionTemplateResponse(_message.Message):
+    """Response of TransitionTemplate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionTemplateResponse: _TypeAlias = TransitionTemplateResponse  # noqa: Y015
+
+@_typing.final
+class GetTemplateRequest(_message.Message):
+    """Request of GetTemplate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    template_id: _builtins.str
+    """The template's id."""
+    version: _builtins.int
+    """The version; 0 is the latest."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template_id", b"template_id", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTemplateRequest: _TypeAlias = GetTemplateRequest  # noqa: Y015
+
+@_typing.final
+class GetTemplateResponse(_message.Message):
+    """Response of GetTemplate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version."""
+
+    @_builtins.property
+    def template(self) -> _journey_pb2.Template:
+        """Its definition."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        template: _journey_pb2.Template | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTemplateResponse: _TypeAlias = GetTemplateResponse  # noqa: Y015
+
+@_typing.final
+class ListTemplatesRequest(_message.Message):
+    """Request of ListTemplates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesRequest: _TypeAlias = ListTemplatesRequest  # noqa: Y015
+
+@_typing.final
+class ListTemplatesResponse(_message.Message):
+    """Response of ListTemplates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[_asset_pb2.AssetVersion]:
+        """The latest version of each, by id."""
+
+    def __init__(
+        self,
+        *,
+        versions: _abc.Iterable[_asset_pb2.AssetVersion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplatesResponse: _TypeAlias = ListTemplatesResponse  # noqa: Y015
+
+@_typing.final
+class DiffTemplateVersionsRequest(_message.Message):
+    """Request of DiffTemplateVersions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    TEMPLATE_ID_FIELD_NUMBER: _builtins.int
+    OLD_VERSION_FIELD_NUMBER: _builtins.int
+    NEW_VERSION_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    template_id: _builtins.str
+    """The template's id."""
+    old_version: _builtins.int
+    """The older version."""
+    new_version: _builtins.int
+    """The newer version."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        template_id: _builtins.str = ...,
+        old_version: _builtins.int = ...,
+        new_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_version", b"new_version", "old_version", b"old_version", "template_id", b"template_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffTemplateVersionsRequest: _TypeAlias = DiffTemplateVersionsRequest  # noqa: Y015
+
+@_typing.final
+class DiffTemplateVersionsResponse(_message.Message):
+    """Response of DiffTemplateVersions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_asset_pb2.AssetFieldChange]:
+        """Every field that differs, in field order."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[_asset_pb2.AssetFieldChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffTemplateVersionsResponse: _TypeAlias = DiffTemplateVersionsResponse  # noqa: Y015

@@ -40,6 +40,56 @@ class OrchestratorServiceStub:
                 request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetContactStateRequest.SerializeToString,
                 response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetContactStateResponse.FromString,
                 _registered_method=True)
+        self.ApplyJourney = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/ApplyJourney',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyJourneyRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyJourneyResponse.FromString,
+                _registered_method=True)
+        self.TransitionJourney = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/TransitionJourney',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionJourneyRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionJourneyResponse.FromString,
+                _registered_method=True)
+        self.GetJourney = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/GetJourney',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyResponse.FromString,
+                _registered_method=True)
+        self.ListJourneys = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/ListJourneys',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListJourneysRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListJourneysResponse.FromString,
+                _registered_method=True)
+        self.DiffJourneyVersions = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/DiffJourneyVersions',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffJourneyVersionsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffJourneyVersionsResponse.FromString,
+                _registered_method=True)
+        self.ApplyTemplate = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/ApplyTemplate',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyTemplateRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyTemplateResponse.FromString,
+                _registered_method=True)
+        self.TransitionTemplate = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/TransitionTemplate',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionTemplateRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionTemplateResponse.FromString,
+                _registered_method=True)
+        self.GetTemplate = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/GetTemplate',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetTemplateRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetTemplateResponse.FromString,
+                _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/ListTemplates',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
+        self.DiffTemplateVersions = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/DiffTemplateVersions',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -53,6 +103,76 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyJourney(self, request, context):
+        """Creates the journey or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionJourney(self, request, context):
+        """Moves the journey through its lifecycle (submit, approve, publish, pause, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJourney(self, request, context):
+        """Returns one version of a journey with its definition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJourneys(self, request, context):
+        """Lists a tenant's journeys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffJourneyVersions(self, request, context):
+        """Lists the fields that differ between two versions of a journey.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyTemplate(self, request, context):
+        """Creates the template or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionTemplate(self, request, context):
+        """Moves the template through its lifecycle (submit, approve, publish, pause, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplate(self, request, context):
+        """Returns one version of a template with its definition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTemplates(self, request, context):
+        """Lists a tenant's templates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffTemplateVersions(self, request, context):
+        """Lists the fields that differ between two versions of a template.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +180,56 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.GetContactState,
                     request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetContactStateRequest.FromString,
                     response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetContactStateResponse.SerializeToString,
+            ),
+            'ApplyJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyJourney,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyJourneyRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyJourneyResponse.SerializeToString,
+            ),
+            'TransitionJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionJourney,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionJourneyRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionJourneyResponse.SerializeToString,
+            ),
+            'GetJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJourney,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyResponse.SerializeToString,
+            ),
+            'ListJourneys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJourneys,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListJourneysRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListJourneysResponse.SerializeToString,
+            ),
+            'DiffJourneyVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffJourneyVersions,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffJourneyVersionsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffJourneyVersionsResponse.SerializeToString,
+            ),
+            'ApplyTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyTemplate,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyTemplateRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyTemplateResponse.SerializeToString,
+            ),
+            'TransitionTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionTemplate,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionTemplateRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionTemplateResponse.SerializeToString,
+            ),
+            'GetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplate,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetTemplateRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetTemplateResponse.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListTemplatesResponse.SerializeToString,
+            ),
+            'DiffTemplateVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffTemplateVersions,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +260,276 @@ class OrchestratorService:
             '/layercake.orchestrator.v1.OrchestratorService/GetContactState',
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetContactStateRequest.SerializeToString,
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetContactStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/ApplyJourney',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyJourneyRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/TransitionJourney',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionJourneyRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/GetJourney',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJourneys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/ListJourneys',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListJourneysRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListJourneysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffJourneyVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/DiffJourneyVersions',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffJourneyVersionsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffJourneyVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/ApplyTemplate',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyTemplateRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ApplyTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/TransitionTemplate',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionTemplateRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.TransitionTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/GetTemplate',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetTemplateRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/ListTemplates',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListTemplatesRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.ListTemplatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffTemplateVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/DiffTemplateVersions',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

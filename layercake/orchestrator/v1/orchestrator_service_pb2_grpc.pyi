@@ -35,6 +35,26 @@ class OrchestratorServiceStub:
     def __new__(cls, channel: _aio.Channel) -> OrchestratorServiceAsyncStub: ...
     GetContactState: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetContactStateRequest, _orchestrator_service_pb2.GetContactStateResponse]
     """Returns what the orchestrator knows of a profile for reaching them."""
+    ApplyJourney: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ApplyJourneyRequest, _orchestrator_service_pb2.ApplyJourneyResponse]
+    """Creates the journey or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+    TransitionJourney: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.TransitionJourneyRequest, _orchestrator_service_pb2.TransitionJourneyResponse]
+    """Moves the journey through its lifecycle (submit, approve, publish, pause, ...)."""
+    GetJourney: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetJourneyRequest, _orchestrator_service_pb2.GetJourneyResponse]
+    """Returns one version of a journey with its definition."""
+    ListJourneys: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListJourneysRequest, _orchestrator_service_pb2.ListJourneysResponse]
+    """Lists a tenant's journeys."""
+    DiffJourneyVersions: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DiffJourneyVersionsRequest, _orchestrator_service_pb2.DiffJourneyVersionsResponse]
+    """Lists the fields that differ between two versions of a journey."""
+    ApplyTemplate: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ApplyTemplateRequest, _orchestrator_service_pb2.ApplyTemplateResponse]
+    """Creates the template or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+    TransitionTemplate: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.TransitionTemplateRequest, _orchestrator_service_pb2.TransitionTemplateResponse]
+    """Moves the template through its lifecycle (submit, approve, publish, pause, ...)."""
+    GetTemplate: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetTemplateRequest, _orchestrator_service_pb2.GetTemplateResponse]
+    """Returns one version of a template with its definition."""
+    ListTemplates: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListTemplatesRequest, _orchestrator_service_pb2.ListTemplatesResponse]
+    """Lists a tenant's templates."""
+    DiffTemplateVersions: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DiffTemplateVersionsRequest, _orchestrator_service_pb2.DiffTemplateVersionsResponse]
+    """Lists the fields that differ between two versions of a template."""
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -43,6 +63,26 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetContactState: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetContactStateRequest, _orchestrator_service_pb2.GetContactStateResponse]  # type: ignore[assignment]
     """Returns what the orchestrator knows of a profile for reaching them."""
+    ApplyJourney: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ApplyJourneyRequest, _orchestrator_service_pb2.ApplyJourneyResponse]  # type: ignore[assignment]
+    """Creates the journey or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+    TransitionJourney: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.TransitionJourneyRequest, _orchestrator_service_pb2.TransitionJourneyResponse]  # type: ignore[assignment]
+    """Moves the journey through its lifecycle (submit, approve, publish, pause, ...)."""
+    GetJourney: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetJourneyRequest, _orchestrator_service_pb2.GetJourneyResponse]  # type: ignore[assignment]
+    """Returns one version of a journey with its definition."""
+    ListJourneys: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListJourneysRequest, _orchestrator_service_pb2.ListJourneysResponse]  # type: ignore[assignment]
+    """Lists a tenant's journeys."""
+    DiffJourneyVersions: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DiffJourneyVersionsRequest, _orchestrator_service_pb2.DiffJourneyVersionsResponse]  # type: ignore[assignment]
+    """Lists the fields that differ between two versions of a journey."""
+    ApplyTemplate: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ApplyTemplateRequest, _orchestrator_service_pb2.ApplyTemplateResponse]  # type: ignore[assignment]
+    """Creates the template or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+    TransitionTemplate: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.TransitionTemplateRequest, _orchestrator_service_pb2.TransitionTemplateResponse]  # type: ignore[assignment]
+    """Moves the template through its lifecycle (submit, approve, publish, pause, ...)."""
+    GetTemplate: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetTemplateRequest, _orchestrator_service_pb2.GetTemplateResponse]  # type: ignore[assignment]
+    """Returns one version of a template with its definition."""
+    ListTemplates: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.ListTemplatesRequest, _orchestrator_service_pb2.ListTemplatesResponse]  # type: ignore[assignment]
+    """Lists a tenant's templates."""
+    DiffTemplateVersions: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DiffTemplateVersionsRequest, _orchestrator_service_pb2.DiffTemplateVersionsResponse]  # type: ignore[assignment]
+    """Lists the fields that differ between two versions of a template."""
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the orchestrator: when, where and how we reach people."""
@@ -54,5 +94,85 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_service_pb2.GetContactStateResponse, _abc.Awaitable[_orchestrator_service_pb2.GetContactStateResponse]]:
         """Returns what the orchestrator knows of a profile for reaching them."""
+
+    @_abc_1.abstractmethod
+    def ApplyJourney(
+        self,
+        request: _orchestrator_service_pb2.ApplyJourneyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.ApplyJourneyResponse, _abc.Awaitable[_orchestrator_service_pb2.ApplyJourneyResponse]]:
+        """Creates the journey or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+
+    @_abc_1.abstractmethod
+    def TransitionJourney(
+        self,
+        request: _orchestrator_service_pb2.TransitionJourneyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.TransitionJourneyResponse, _abc.Awaitable[_orchestrator_service_pb2.TransitionJourneyResponse]]:
+        """Moves the journey through its lifecycle (submit, approve, publish, pause, ...)."""
+
+    @_abc_1.abstractmethod
+    def GetJourney(
+        self,
+        request: _orchestrator_service_pb2.GetJourneyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.GetJourneyResponse, _abc.Awaitable[_orchestrator_service_pb2.GetJourneyResponse]]:
+        """Returns one version of a journey with its definition."""
+
+    @_abc_1.abstractmethod
+    def ListJourneys(
+        self,
+        request: _orchestrator_service_pb2.ListJourneysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.ListJourneysResponse, _abc.Awaitable[_orchestrator_service_pb2.ListJourneysResponse]]:
+        """Lists a tenant's journeys."""
+
+    @_abc_1.abstractmethod
+    def DiffJourneyVersions(
+        self,
+        request: _orchestrator_service_pb2.DiffJourneyVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.DiffJourneyVersionsResponse, _abc.Awaitable[_orchestrator_service_pb2.DiffJourneyVersionsResponse]]:
+        """Lists the fields that differ between two versions of a journey."""
+
+    @_abc_1.abstractmethod
+    def ApplyTemplate(
+        self,
+        request: _orchestrator_service_pb2.ApplyTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.ApplyTemplateResponse, _abc.Awaitable[_orchestrator_service_pb2.ApplyTemplateResponse]]:
+        """Creates the template or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+
+    @_abc_1.abstractmethod
+    def TransitionTemplate(
+        self,
+        request: _orchestrator_service_pb2.TransitionTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.TransitionTemplateResponse, _abc.Awaitable[_orchestrator_service_pb2.TransitionTemplateResponse]]:
+        """Moves the template through its lifecycle (submit, approve, publish, pause, ...)."""
+
+    @_abc_1.abstractmethod
+    def GetTemplate(
+        self,
+        request: _orchestrator_service_pb2.GetTemplateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.GetTemplateResponse, _abc.Awaitable[_orchestrator_service_pb2.GetTemplateResponse]]:
+        """Returns one version of a template with its definition."""
+
+    @_abc_1.abstractmethod
+    def ListTemplates(
+        self,
+        request: _orchestrator_service_pb2.ListTemplatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.ListTemplatesResponse, _abc.Awaitable[_orchestrator_service_pb2.ListTemplatesResponse]]:
+        """Lists a tenant's templates."""
+
+    @_abc_1.abstractmethod
+    def DiffTemplateVersions(
+        self,
+        request: _orchestrator_service_pb2.DiffTemplateVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.DiffTemplateVersionsResponse, _abc.Awaitable[_orchestrator_service_pb2.DiffTemplateVersionsResponse]]:
+        """Lists the fields that differ between two versions of a template."""
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -10,12 +10,16 @@ from services.kernel.rpc import calls
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
 from services.orchestrator import handlers, mapping
+from services.orchestrator.api.definitions import JOURNEYS, TEMPLATES, DefinitionRpcs
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
+
+Context = grpc.aio.ServicerContext[object, object]
 
 
 class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
     def __init__(self, layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> None:
         self.layer = layer
+        self.definitions = DefinitionRpcs(layer)
 
     async def GetContactState(
         self,
@@ -25,6 +29,58 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
         tenant = calls.tenant_of(request.tenant_id)  # the signed principal's, never the body's
         state = await self.layer.read(handlers.get_contact_state, tenant, request.profile_id)
         return pb.GetContactStateResponse(contact_state=mapping.contact_state_proto(state))
+
+    # -- journeys and templates (controlled assets) ------------------------------------------
+
+    async def ApplyJourney(
+        self, request: pb.ApplyJourneyRequest, context: Context
+    ) -> pb.ApplyJourneyResponse:
+        return await self.definitions.apply(JOURNEYS, request, pb.ApplyJourneyResponse)
+
+    async def TransitionJourney(
+        self, request: pb.TransitionJourneyRequest, context: Context
+    ) -> pb.TransitionJourneyResponse:
+        return await self.definitions.transition(JOURNEYS, request, pb.TransitionJourneyResponse)
+
+    async def GetJourney(
+        self, request: pb.GetJourneyRequest, context: Context
+    ) -> pb.GetJourneyResponse:
+        return await self.definitions.get(JOURNEYS, request, pb.GetJourneyResponse)
+
+    async def ListJourneys(
+        self, request: pb.ListJourneysRequest, context: Context
+    ) -> pb.ListJourneysResponse:
+        return await self.definitions.list(JOURNEYS, request, pb.ListJourneysResponse)
+
+    async def DiffJourneyVersions(
+        self, request: pb.DiffJourneyVersionsRequest, context: Context
+    ) -> pb.DiffJourneyVersionsResponse:
+        return await self.definitions.diff(JOURNEYS, request, pb.DiffJourneyVersionsResponse)
+
+    async def ApplyTemplate(
+        self, request: pb.ApplyTemplateRequest, context: Context
+    ) -> pb.ApplyTemplateResponse:
+        return await self.definitions.apply(TEMPLATES, request, pb.ApplyTemplateResponse)
+
+    async def TransitionTemplate(
+        self, request: pb.TransitionTemplateRequest, context: Context
+    ) -> pb.TransitionTemplateResponse:
+        return await self.definitions.transition(TEMPLATES, request, pb.TransitionTemplateResponse)
+
+    async def GetTemplate(
+        self, request: pb.GetTemplateRequest, context: Context
+    ) -> pb.GetTemplateResponse:
+        return await self.definitions.get(TEMPLATES, request, pb.GetTemplateResponse)
+
+    async def ListTemplates(
+        self, request: pb.ListTemplatesRequest, context: Context
+    ) -> pb.ListTemplatesResponse:
+        return await self.definitions.list(TEMPLATES, request, pb.ListTemplatesResponse)
+
+    async def DiffTemplateVersions(
+        self, request: pb.DiffTemplateVersionsRequest, context: Context
+    ) -> pb.DiffTemplateVersionsResponse:
+        return await self.definitions.diff(TEMPLATES, request, pb.DiffTemplateVersionsResponse)
 
 
 def orchestrator_servicer(layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> Servicer:

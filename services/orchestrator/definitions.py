@@ -1,0 +1,83 @@
+"""The orchestrator's journeys and templates: the kernel's asset handlers in a unit of work.
+
+The servicer parses the definition (YAML or protobuf JSON) and calls these; the kind's
+validator runs inside `edit_asset`, so an invalid definition stores nothing.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from services.kernel.assets import Action, Asset, AssetKind, AssetMetadata, FieldChange
+from services.kernel.assets.handlers import diff_versions, edit_asset, existing, transition_asset
+from services.kernel.assets.repository import SqlAssetRepository
+from services.kernel.principals import Principal
+from services.kernel.store.unit_of_work import UnitOfWork
+
+
+def apply_definition(
+    uow: UnitOfWork,
+    principal: Principal,
+    kind: AssetKind,
+    asset_id: str,
+    content: Message,
+    metadata: AssetMetadata,
+    *,
+    reason: str = "",
+) -> tuple[Asset, int]:
+    """Creates the asset or saves its draft; returns it and the draft's version number."""
+    repo = SqlAssetRepository(uow)
+    asset = edit_asset(
+        repo, principal, kind.name, asset_id, content, metadata, at=uow.now(), reason=reason
+    )
+    uow.commit()
+    return asset, asset.history[-1].version
+
+
+def transition_definition(
+    uow: UnitOfWork,
+    principal: Principal,
+    kind: AssetKind,
+    asset_id: str,
+    action: Action,
+    *,
+    reason: str = "",
+    to_version: int = 0,
+) -> tuple[Asset, int]:
+    """One lifecycle action; returns the asset and the version it acted on (after a
+    publish, pause, resume or rollback: the live one)."""
+    repo = SqlAssetRepository(uow)
+    asset = transition_asset(
+        repo,
+        principal,
+        kind.name,
+        asset_id,
+        action,
+        at=uow.now(),
+        reason=reason,
+        to_version=to_version,
+    )
+    uow.commit()
+    return asset, asset.history[-1].version
+
+
+def get_definition(
+    uow: UnitOfWork, tenant_id: str, kind: AssetKind, asset_id: str, version: int = 0
+) -> tuple[Asset, int]:
+    """One version (0: the latest); NOT_FOUND for an unknown asset or version."""
+    asset = existing(SqlAssetRepository(uow), tenant_id, kind.name, asset_id)
+    number = version or asset.latest
+    asset.get_version(number)
+    return asset, number
+
+
+def list_definitions(uow: UnitOfWork, tenant_id: str, kind: AssetKind) -> list[Asset]:
+    """A tenant's assets of `kind`, by id, from the read model."""
+    repo = SqlAssetRepository(uow)
+    return [repo.get(tenant_id, kind.name, r.asset_id) for r in repo.list(tenant_id, kind.name)]
+
+
+def diff_definitions(
+    uow: UnitOfWork, tenant_id: str, kind: AssetKind, asset_id: str, old: int, new: int
+) -> list[FieldChange]:
+    return diff_versions(SqlAssetRepository(uow), tenant_id, kind.name, asset_id, old, new)

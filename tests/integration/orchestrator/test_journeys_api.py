@@ -1,0 +1,178 @@
+"""Journeys and templates through the real servicer over gRPC, on SQLite and PostgreSQL:
+apply, submit, approval by another person, publish, version 2, diff; bad YAML stores nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from layercake.common.v1 import asset_pb2
+from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
+from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
+from services.kernel.assets.projection import AssetProjection
+from services.kernel.clock import SystemClock
+from services.kernel.principals import Principal
+from services.kernel.rpc.server import create_server
+from services.kernel.rpc.signing import SigningInterceptor
+from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.database import Database
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.orchestrator.api.servicer import orchestrator_servicer
+from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
+from tests.contracts.asset_harness import ANN, CAT, OPS, TENANT
+from tests.integration.harness import violations
+from tests.signing import INTERNAL
+
+EXAMPLES = Path(__file__).parents[3] / "services/orchestrator/examples"
+JOURNEY = (EXAMPLES / "abandoned-cart.yaml").read_text()
+A = pb.AssetAction
+
+
+class People:
+    """Stubs signed for each person, as the gateway signs the calls of a person's key."""
+
+    def __init__(self, addr: str) -> None:
+        self.addr = addr
+        self.channels: list[grpc.aio.Channel] = []
+
+    def __call__(self, person: Principal | None) -> pb_grpc.OrchestratorServiceStub:
+        interceptors = [] if person is None else [SigningInterceptor(INTERNAL, lambda _: person)]
+        channel = grpc.aio.insecure_channel(self.addr, interceptors=interceptors)
+        self.channels.append(channel)
+        return pb_grpc.OrchestratorServiceStub(channel)
+
+
+@pytest.fixture
+async def people(service_db: Database) -> AsyncIterator[People]:
+    units = UnitOfWorkFactory(
+        service_db.sessions, SystemClock(), [AssetProjection()], kind=SqlOrchestratorUnitOfWork
+    )
+    server = create_server(
+        "127.0.0.1:0", [orchestrator_servicer(ServiceLayer(service_db, units))], internal=INTERNAL
+    )
+    await server.server.start()
+    people = People(f"127.0.0.1:{server.port}")
+    try:
+        yield people
+    finally:
+        for channel in people.channels:
+            await channel.close()
+        await server.server.stop(None)
+
+
+async def move(
+    people: People,
+    action: int,
+    who: Principal,
+    journey: str = "abandoned-cart",
+) -> asset_pb2.AssetVersion:
+    request = pb.TransitionJourneyRequest(
+        journey_id=journey,
+        action=action,  # type: ignore[arg-type]
+        request_id=str(uuid.uuid4()),
+        reason="test",
+    )
+    return (await people(who).TransitionJourney(request, timeout=10)).version
+
+
+async def test_a_journey_from_yaml_to_a_published_second_version_and_its_diff(
+    people: People,
+) -> None:
+    apply = pb.ApplyJourneyRequest(yaml=JOURNEY, request_id=str(uuid.uuid4()))
+    first = await people(ANN).ApplyJourney(apply, timeout=10)
+    assert (first.version.version, first.version.state) == (1, asset_pb2.ASSET_STATE_DRAFT)
+    assert first.version.metadata.owner == "growth-team"
+    assert first.journey.steps[1].decide.paths["water"] == "in-stock"
+    assert await people(ANN).ApplyJourney(apply, timeout=10) == first  # a retry applies once
+
+    await move(people, A.ASSET_ACTION_SUBMIT, ANN)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await move(people, A.ASSET_ACTION_APPROVE, ANN)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "another approver" in (refused.value.details() or "")
+    await move(people, A.ASSET_ACTION_APPROVE, CAT)
+    live = await move(people, A.ASSET_ACTION_PUBLISH, OPS)
+    assert (live.version, live.state) == (1, asset_pb2.ASSET_STATE_PUBLISHED)
+    assert len(live.content_hash) == 64
+
+    second = JOURNEY.replace("priority: 10", "priority: 20").replace(
+        "cooldown: 24h", "cooldown: 2d"
+    )
+    draft = await people(ANN).ApplyJourney(
+        pb.ApplyJourneyRequest(yaml=second, request_id=str(uuid.uuid4())), timeout=10
+    )
+    assert draft.version.version == 2
+    await move(people, A.ASSET_ACTION_SUBMIT, ANN)
+    await move(people, A.ASSET_ACTION_APPROVE, CAT)
+    assert (await move(people, A.ASSET_ACTION_PUBLISH, OPS)).version == 2
+
+    old = await people(ANN).GetJourney(
+        pb.GetJourneyRequest(journey_id="abandoned-cart", version=1), timeout=10
+    )
+    assert old.journey.priority == 10 and old.version.content_hash == live.content_hash
+    diff = await people(ANN).DiffJourneyVersions(
+        pb.DiffJourneyVersionsRequest(journey_id="abandoned-cart", old_version=1, new_version=2),
+        timeout=10,
+    )
+    assert [c.path for c in diff.changes] == ["content.reentry.cooldown", "content.priority"]
+    listed = await people(ANN).ListJourneys(pb.ListJourneysRequest(), timeout=10)
+    assert [(v.asset_id, v.version, v.state) for v in listed.versions] == [
+        ("abandoned-cart", 2, asset_pb2.ASSET_STATE_PUBLISHED)
+    ]
+
+
+async def test_bad_yaml_is_invalid_argument_naming_step_and_field_and_stores_nothing(
+    people: People,
+) -> None:
+    bad = JOURNEY.replace("water: in-stock,", "water: in-stock2,").replace(
+        "when: event.properties.total > 20.0", "when: event.properties.total >"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await people(ANN).ApplyJourney(pb.ApplyJourneyRequest(yaml=bad), timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert sorted(violations(e.value)) == ["entry.when", "steps[pick].paths.water"]
+    assert "unknown step 'in-stock2'" in (e.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await people(ANN).GetJourney(pb.GetJourneyRequest(journey_id="abandoned-cart"), timeout=10)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert not (await people(ANN).ListJourneys(pb.ListJourneysRequest(), timeout=10)).versions
+    with pytest.raises(grpc.aio.AioRpcError) as unparsable:
+        await people(ANN).ApplyJourney(pb.ApplyJourneyRequest(yaml="journey: ["), timeout=10)
+    assert violations(unparsable.value) == ["yaml"]
+
+
+async def test_a_template_from_json_gets_its_variables_and_unknown_ones_are_refused(
+    people: People,
+) -> None:
+    body = "Hi {{ profile.traits.first_name }}, {{ decision.product }} is waiting."
+    json = f'{{"templateId": "cart-reminder", "channel": "email", "body": "{body}"}}'
+    applied = await people(ANN).ApplyTemplate(
+        pb.ApplyTemplateRequest(
+            json=json, metadata=asset_pb2.AssetMetadata(owner="growth-team"), tenant_id=TENANT
+        ),
+        timeout=10,
+    )
+    assert list(applied.template.variables) == ["decision.product", "profile.traits.first_name"]
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await people(ANN).ApplyTemplate(
+            pb.ApplyTemplateRequest(json=json.replace("decision.product", "coupon")), timeout=10
+        )
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(e.value) == ["body"]
+    got = await people(ANN).GetTemplate(
+        pb.GetTemplateRequest(template_id="cart-reminder"), timeout=10
+    )
+    assert got.version.version == 1 and "decision.product" in got.template.body
+
+
+async def test_calls_need_a_principal_and_its_tenant(people: People) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+        await people(None).ListJourneys(pb.ListJourneysRequest(), timeout=10)
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as other:
+        await people(ANN).ListJourneys(pb.ListJourneysRequest(tenant_id="globex"), timeout=10)
+    assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
