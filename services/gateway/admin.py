@@ -160,17 +160,18 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def write_env_file(path: Path, updates: dict[str, str]) -> None:
-    """Replaces or appends `updates`, keeps other lines; atomic, readable by the owner only."""
+    """Replaces or appends `updates` as `export NAME=value` (so `source FILE` hands them to the
+    commands run after it), keeps other lines; atomic, readable by the owner only."""
     lines = path.read_text().splitlines() if path.exists() else []
     pending = dict(updates)
     out: list[str] = []
     for line in lines:
         name = line.strip().removeprefix("export ").partition("=")[0].strip()
         if name in pending:
-            out.append(f"{name}={pending.pop(name)}")
+            out.append(f"export {name}={pending.pop(name)}")
         else:
             out.append(line)
-    out += [f"{name}={value}" for name, value in pending.items()]
+    out += [f"export {name}={value}" for name, value in pending.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:

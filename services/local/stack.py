@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.gateway.admin import read_env_file
 from services.kernel.config import GRPC_PORTS, METRICS_PORTS, NATS_PORT
 from services.kernel.messaging.nats_server import NatsServer, free_port
 
@@ -115,9 +116,9 @@ class LocalStack:
             check=True,
             capture_output=True,
         )
-        for line in self.demo_env_file.read_text().splitlines():
-            if line.startswith("LAYERCAKE_API_KEY="):
-                return line.split("=", 1)[1].strip()
+        key = read_env_file(self.demo_env_file).get("LAYERCAKE_API_KEY")
+        if key:
+            return key
         raise RuntimeError(f"no LAYERCAKE_API_KEY in {self.demo_env_file}")
 
     def spawn(self, service: str) -> subprocess.Popen[bytes]:

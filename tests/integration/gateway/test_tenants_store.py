@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -222,9 +223,16 @@ def test_ensure_tenant_is_idempotent(gateway_db: Database, tmp_path: Path) -> No
     key = first.stdout.strip()
     assert key.startswith("lc_")
     assert env_file.read_text() == (
-        f"# mine\nOTHER=1\nLAYERCAKE_API_KEY={key}\nLAYERCAKE_TENANT={tenant}\n"
+        f"# mine\nOTHER=1\nexport LAYERCAKE_API_KEY={key}\nexport LAYERCAKE_TENANT={tenant}\n"
     )
     assert env_file.stat().st_mode & 0o777 == 0o600
+    sourced = subprocess.run(
+        ["bash", "-c", 'source "$1" && printenv LAYERCAKE_API_KEY', "-", str(env_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sourced.stdout.strip() == key  # `source` alone hands the key to the CLI
     again = admin(gateway_db, tmp_path, *args)
     assert again.exit_code == 0 and again.stdout.strip() == key
     gateway_admin = Actor.system("gateway-admin")
@@ -248,7 +256,7 @@ def test_ensure_tenant_replaces_a_key_that_no_longer_works(
     revoked = admin(gateway_db, tmp_path, "revoke-key", "--tenant", tenant, "--key-id", key_id)
     assert revoked.exit_code == 0, revoked.output
     renewed = admin(gateway_db, tmp_path, *args).stdout.strip()
-    assert renewed != key and f"LAYERCAKE_API_KEY={renewed}" in env_file.read_text()
+    assert renewed != key and f"export LAYERCAKE_API_KEY={renewed}" in env_file.read_text()
     other_tenant = admin(
         gateway_db,
         tmp_path,
