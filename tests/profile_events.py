@@ -67,6 +67,28 @@ def as_outbox(
     )
 
 
+def profiles_merged(
+    tenant_id: str, survivor: str, merged: Sequence[str], version: int
+) -> OutboxMessage:
+    """Identity's ProfilesMerged as its relay publishes it (a new event id each call)."""
+    message = identity_events_pb2.ProfilesMerged(
+        tenant_id=tenant_id,
+        survivor_profile_id=survivor,
+        merged_profile_ids=list(merged),
+        version=version,
+        merge_time=to_timestamp(AT),
+    )
+    return OutboxMessage(
+        subject=subjects.integration(tenant_id, "identity", "profiles_merged"),
+        type=identity_events_pb2.ProfilesMerged.DESCRIPTOR.full_name,
+        payload=message.SerializeToString(),
+        tenant_id=tenant_id,
+        event_id=str(uuid.uuid4()),
+        source="identity",
+        subject_ref=survivor,
+    )
+
+
 def as_envelope(message: identity_events_pb2.ProfileUpdated, tenant_id: str = "") -> Envelope:
     """The message as a consumer receives it; `tenant_id` overrides the envelope's tenant."""
     record = as_outbox(message)

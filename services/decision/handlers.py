@@ -18,7 +18,7 @@ from services.kernel.assets.repository import SqlAssetRepository
 from services.kernel.assets.tables import assets
 from services.kernel.errors import NotFound, Violations
 from services.kernel.principals import Principal
-from services.kernel.profile_changes import ProfileChange
+from services.kernel.profile_changes import ProfileChange, ProfilesMerge
 from services.kernel.store.unit_of_work import UnitOfWork
 
 
@@ -27,6 +27,12 @@ def record_profile_change(uow: UnitOfWork, change: ProfileChange) -> bool:
     are ignored, since deliveries can arrive out of order. Runs in the consumer's
     transaction (no commit)."""
     return features.apply(uow.session, change, uow.now())
+
+
+def record_profiles_merge(uow: UnitOfWork, merge: ProfilesMerge) -> bool:
+    """Moves the merged-away profiles' features into the survivor's (parts it lacks), then
+    drops them. Runs in the consumer's transaction (no commit)."""
+    return features.fold(uow.session, merge, uow.now())
 
 
 def get_features(uow: UnitOfWork, tenant_id: str, profile_id: str) -> ProfileFeatures:

@@ -64,6 +64,31 @@ class ProfileChange:
         return not self.fields()
 
 
+@dataclass(frozen=True)
+class ProfilesMerge:
+    """Identity merged `merged_profile_ids` into the survivor, whose version is then `version`."""
+
+    tenant_id: str
+    survivor_profile_id: str
+    merged_profile_ids: tuple[str, ...]
+    version: int
+
+
+def taken_from_merged(
+    survivor: Mapping[str, int], merged: Mapping[str, int], merge_version: int
+) -> dict[str, int]:
+    """The fields a survivor's copy takes from a merged-away copy, at the versions they get.
+
+    Only fields the survivor lacks: where both hold one, identity's own ProfileUpdated at
+    `merge_version` carries the merged value if it won, and nothing if the survivor's
+    did, and the two profiles' versions count different streams, so they never decide.
+    Taken fields are stamped below `merge_version`, so that update and every later one
+    win over them; a second fold takes nothing (idempotent).
+    """
+    stamp = max(merge_version - 1, 1)
+    return {name: stamp for name in merged if name not in survivor}
+
+
 def trait_count(versions: Mapping[str, int]) -> int:
     """How many traits a follower has seen set (personal ones aside)."""
     return sum(1 for name in versions if name.startswith(TRAIT))

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from services.kernel.profile_changes import ProfilesMerge
+
 T = TypeVar("T")
 
 
@@ -24,3 +26,30 @@ class ProfileCopies(ABC, Generic[T]):
     def merge(self, tenant_id: str, profile_id: str, merge: Callable[[T | None], T | None]) -> bool:
         """Stores `merge(held copy or None)`, unless it is None (a repeat, or older than what
         is held); True when it wrote. An empty tenant or profile id is a ValueError."""
+
+    @abstractmethod
+    def pop(self, tenant_id: str, profile_id: str) -> T | None:
+        """Removes the copy and returns it (None when there is none), atomically: of two
+        writers popping one copy, one gets it."""
+
+
+def fold_merged(
+    copies: ProfileCopies[T], merge: ProfilesMerge, fold: Callable[[T | None, T], T | None]
+) -> bool:
+    """Folds each merged-away copy into the survivor's (`fold(survivor or None, merged)`,
+    under the service's rule), then drops it: a redelivered merge finds none, a no-op.
+    True when it changed anything."""
+
+    def into_survivor(merged: T) -> Callable[[T | None], T | None]:
+        return lambda held: fold(held, merged)
+
+    changed = False
+    for merged_id in merge.merged_profile_ids:
+        if merged_id == merge.survivor_profile_id:
+            continue
+        merged = copies.pop(merge.tenant_id, merged_id)
+        if merged is None:
+            continue
+        copies.merge(merge.tenant_id, merge.survivor_profile_id, into_survivor(merged))
+        changed = True
+    return changed

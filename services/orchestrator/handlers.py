@@ -6,8 +6,13 @@ These run in the database thread pool, called by the consumers and the servicer.
 from __future__ import annotations
 
 from services.kernel.errors import NotFound, Violations
-from services.kernel.profile_changes import ProfileChange
-from services.orchestrator.domain.contact_state import ContactState, contact_state_after
+from services.kernel.profile_changes import ProfileChange, ProfilesMerge
+from services.kernel.profile_copies import fold_merged
+from services.orchestrator.domain.contact_state import (
+    ContactState,
+    contact_state_after,
+    contact_state_folded,
+)
 from services.orchestrator.ports import OrchestratorUnitOfWork
 
 
@@ -19,6 +24,17 @@ def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) ->
         change.tenant_id,
         change.profile_id,
         lambda held: contact_state_after(held, change, now),
+    )
+
+
+def record_profiles_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> bool:
+    """Moves the merged-away profiles' contact states into the survivor's (parts it lacks),
+    then drops them. Runs in the consumer's transaction (no commit)."""
+    now = uow.now()
+    return fold_merged(
+        uow.contact_states,
+        merge,
+        lambda held, merged: contact_state_folded(held, merged, merge, now),
     )
 
 

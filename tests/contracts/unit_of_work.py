@@ -237,6 +237,20 @@ class ProfileCopiesContract(UnitOfWorkContract):
             uow.commit()
         assert seen == [None, self.copy(7, profile_id="p-3")]
 
+    def test_a_popped_copy_is_returned_once_and_gone(self, units: Units) -> None:
+        with units.new() as uow:
+            self.copies(uow).merge("acme", "p-5", lambda _: self.copy(2, profile_id="p-5"))
+            self.copies(uow).merge("acme", "p-6", lambda _: self.copy(2, profile_id="p-6"))
+            uow.commit()
+        with units.new() as uow:
+            assert self.copies(uow).pop("acme", "p-5") == self.copy(2, profile_id="p-5")
+            assert self.copies(uow).pop("acme", "p-5") is None
+            assert self.copies(uow).pop("other", "p-6") is None
+            uow.commit()
+        with units.new() as uow:
+            assert self.copies(uow).get("acme", "p-5") is None
+            assert self.copies(uow).get("acme", "p-6") is not None
+
     def test_a_copy_is_kept_only_on_commit(self, units: Units) -> None:
         with units.new() as uow:
             self.copies(uow).merge("acme", "p-9", self.newer(1))

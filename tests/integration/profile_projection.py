@@ -1,4 +1,4 @@
-"""What every service promises about its projection of identity's ProfileUpdated.
+"""What every service promises about its projection of identity's ProfileUpdated and ProfilesMerged.
 
 A service's test class subclasses `ProfileProjectionContract` and supplies its
 consumer, query and RPC; every test here then runs against that service, on
@@ -41,7 +41,7 @@ from tests.integration.harness import (
     violations,
 )
 from tests.polling import eventually
-from tests.profile_events import as_outbox, profile_updated
+from tests.profile_events import as_outbox, profile_updated, profiles_merged
 from tests.signing import signed_channel
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -65,6 +65,10 @@ class ProfileProjectionContract(ABC):
     @abstractmethod
     def stored_version(self, uow: UnitOfWork, tenant_id: str, profile_id: str) -> int:
         """The profile version the service holds, through its query handler (NotFound if none)."""
+
+    @abstractmethod
+    def stored_fields(self, uow: UnitOfWork, tenant_id: str, profile_id: str) -> dict[str, int]:
+        """The field versions of the service's copy, through its query handler."""
 
     @abstractmethod
     async def rpc_version(self, channel: grpc.aio.Channel, tenant_id: str, profile_id: str) -> int:
@@ -143,6 +147,41 @@ class ProfileProjectionContract(ABC):
         await publish(js, message)  # same ce-id, as a redelivery after a crash
         results = await consume(self.runner(js, service_db, uow, tenant), 2)
         assert [r.outcome for r in results] == [Outcome.APPLIED, Outcome.DUPLICATE]
+
+    async def test_a_merge_leaves_one_copy_with_both_profiles_fields(
+        self,
+        js: JetStreamContext,
+        service_db: Database,
+        uow: UnitOfWorkFactory,
+        layer: ServiceLayer,
+    ) -> None:
+        tenant, survivor, gone = random_id("t"), random_id("p-"), random_id("p-")
+        runner = self.runner(js, service_db, uow, tenant)
+        changes = [
+            profile_updated(tenant, survivor, 2, consent={"email_marketing": True}),
+            profile_updated(
+                tenant, gone, 6, traits={"timezone": "Europe/Paris"}, consent={"analytics": True}
+            ),
+        ]
+        for message in [*map(as_outbox, changes), profiles_merged(tenant, survivor, [gone], 3)]:
+            await publish(js, message)
+        assert {r.outcome for r in await consume(runner, 3)} == {Outcome.APPLIED}
+        fields = await layer.run(self.stored_fields, tenant, survivor)
+        assert fields == {"consent:email_marketing": 2, "consent:analytics": 2, "trait:timezone": 2}
+        with pytest.raises(NotFound):
+            await self.version(layer, tenant, gone)
+        # identity's update at the merge's version, then a redelivered merge (a new event id)
+        await publish(
+            js, as_outbox(profile_updated(tenant, survivor, 3, consent={"analytics": False}))
+        )
+        await publish(js, profiles_merged(tenant, survivor, [gone], 3))
+        assert [r.outcome for r in await consume(runner, 2)] == [Outcome.APPLIED] * 2
+        assert await layer.run(self.stored_fields, tenant, survivor) == fields | {
+            "consent:analytics": 3
+        }
+        assert await self.version(layer, tenant, survivor) == 3
+        with pytest.raises(NotFound):
+            await self.version(layer, tenant, gone)
 
     async def test_other_event_types_are_claimed_and_ignored(
         self,

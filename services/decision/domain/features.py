@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.kernel.profile_changes import ProfileChange, trait_count
+from services.kernel.profile_changes import (
+    CONSENT,
+    IDENTIFIERS,
+    TRAIT,
+    ProfileChange,
+    ProfilesMerge,
+    taken_from_merged,
+    trait_count,
+)
 
 TRAIT_COUNT = "trait_count"
 IDENTIFIER_COUNT = "identifier_count"
@@ -75,6 +83,43 @@ def features_after(
         tenant_id=change.tenant_id,
         profile_id=change.profile_id,
         profile_version=max(held, change.version),
+        values=values,
+        update_time=now,
+        field_versions=stamped,
+    )
+
+
+def _feature(name: str) -> str:
+    """The feature a versioned field feeds (see `ProfileChange.fields`)."""
+    if name.startswith(TRAIT):
+        return "trait_" + name.removeprefix(TRAIT)
+    if name.startswith(CONSENT):
+        return "consent_" + name.removeprefix(CONSENT)
+    return IDENTIFIER_COUNT if name == IDENTIFIERS else name
+
+
+def features_folded(
+    survivor: ProfileFeatures | None, merged: ProfileFeatures, merge: ProfilesMerge, now: datetime
+) -> ProfileFeatures | None:
+    """The survivor's features once it takes the merged-away profile's parts it lacks (see
+    `taken_from_merged`); None when it takes nothing."""
+    versions = survivor.field_versions if survivor is not None else {}
+    taken = taken_from_merged(versions, merged.field_versions, merge.version)
+    if survivor is not None and not taken:
+        return None
+    values = dict(survivor.values) if survivor is not None else {}
+    for name in taken:
+        feature = _feature(name)
+        if feature in merged.values:  # a trait that is not a number has no feature
+            values[feature] = merged.values[feature]
+    stamped = dict(versions) | taken
+    values[TRAIT_COUNT] = float(trait_count(stamped))
+    values.setdefault(IDENTIFIER_COUNT, 0.0)
+    held = survivor.profile_version if survivor is not None else 0
+    return ProfileFeatures(
+        tenant_id=merge.tenant_id,
+        profile_id=merge.survivor_profile_id,
+        profile_version=max(held, *taken.values(), 1),
         values=values,
         update_time=now,
         field_versions=stamped,

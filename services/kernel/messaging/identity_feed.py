@@ -1,8 +1,9 @@
-"""Following identity: one durable consumer over its whole stream, ProfileUpdated read once.
+"""Following identity: one durable consumer over its whole stream, its events read once.
 
 A service that keeps its own copy of identity's profiles (orchestrator, decision)
 reads `layercake.*.identity.>` with one durable consumer dispatching by type (see
-`routing.follow`), so no identity event can overtake the one before it.
+`routing.follow`), so no identity event can overtake the one before it. A
+`ProfilesMerged` folds the merged-away copies into the survivor's (`fold_merged`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from services.kernel.errors import Unprocessable
 from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.routing import follow
-from services.kernel.profile_changes import ProfileChange
+from services.kernel.profile_changes import ProfileChange, ProfilesMerge
 from services.kernel.unit_of_work import AbstractUnitOfWork
 
 W = TypeVar("W", bound=AbstractUnitOfWork)
 PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
+PROFILES_MERGED = identity_events_pb2.ProfilesMerged.DESCRIPTOR.full_name
 
 
 def _decoded(trait: common_pb2.TraitValue) -> object:
@@ -52,12 +54,33 @@ def profile_change(envelope: Envelope) -> ProfileChange:
     )
 
 
+def profiles_merge(envelope: Envelope) -> ProfilesMerge:
+    """Reads identity's ProfilesMerged; Unprocessable when it names no survivor or version."""
+    message = identity_events_pb2.ProfilesMerged.FromString(envelope.payload)
+    if not message.survivor_profile_id:
+        raise Unprocessable("ProfilesMerged without survivor_profile_id")
+    if message.version < 1:
+        raise Unprocessable(f"ProfilesMerged with version {message.version}; expected >= 1")
+    return ProfilesMerge(
+        tenant_id=envelope.tenant_id,
+        survivor_profile_id=message.survivor_profile_id,
+        merged_profile_ids=tuple(p for p in message.merged_profile_ids if p),
+        version=message.version,
+    )
+
+
 def follow_identity(
-    durable: str, on_change: Callable[[W, ProfileChange], object]
+    durable: str,
+    on_change: Callable[[W, ProfileChange], object],
+    on_merge: Callable[[W, ProfilesMerge], object],
 ) -> ConsumerSpec[W]:
     """The one consumer of identity's stream a profile-projecting service runs."""
 
     def on_profile_updated(uow: W, envelope: Envelope) -> None:
         on_change(uow, profile_change(envelope))
 
-    return follow(durable, "identity", {PROFILE_UPDATED: on_profile_updated})
+    def on_profiles_merged(uow: W, envelope: Envelope) -> None:
+        on_merge(uow, profiles_merge(envelope))
+
+    handlers = {PROFILE_UPDATED: on_profile_updated, PROFILES_MERGED: on_profiles_merged}
+    return follow(durable, "identity", handlers)

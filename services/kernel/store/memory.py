@@ -156,3 +156,6 @@ class MemoryProfileCopies(ProfileCopies[T]):
             return False
         self.table()[(tenant_id, profile_id)] = copy
         return True
+
+    def pop(self, tenant_id: str, profile_id: str) -> T | None:
+        return self.table().pop((tenant_id, profile_id), None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from services.kernel.profile_copies import ProfileCopies
@@ -82,3 +82,9 @@ class SqlProfileCopies(ProfileCopies[T]):
 
         key = {"tenant_id": tenant_id, "profile_id": profile_id}
         return merge_row(self.session, self.table, key, merged_row)
+
+    def pop(self, tenant_id: str, profile_id: str) -> T | None:
+        t = self.table
+        stmt = delete(t).where(t.c.tenant_id == tenant_id, t.c.profile_id == profile_id)
+        row = self.session.execute(stmt.returning(*t.c)).first()
+        return None if row is None else self.from_row(row._mapping)

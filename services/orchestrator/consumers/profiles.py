@@ -11,4 +11,4 @@ DURABLE = "orchestrator-profiles"
 
 
 def profiles_consumer() -> ConsumerSpec[OrchestratorUnitOfWork]:
-    return follow_identity(DURABLE, handlers.record_profile_change)
+    return follow_identity(DURABLE, handlers.record_profile_change, handlers.record_profiles_merge)

@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.kernel.profile_changes import ProfileChange
+from services.kernel.profile_changes import (
+    CONSENT,
+    TRAIT,
+    ProfileChange,
+    ProfilesMerge,
+    taken_from_merged,
+)
 
 TIME_ZONE_TRAIT = "timezone"  # where the person is; quiet hours depend on it
 
@@ -64,4 +70,29 @@ def contact_state_after(
         time_zone=time_zone,
         update_time=now,
         field_versions=newer.stamped(versions),
+    )
+
+
+def contact_state_folded(
+    survivor: ContactState | None, merged: ContactState, merge: ProfilesMerge, now: datetime
+) -> ContactState | None:
+    """The survivor's state once it takes the merged-away profile's parts it lacks (see
+    `taken_from_merged`); None when it takes nothing."""
+    versions = survivor.field_versions if survivor is not None else {}
+    taken = taken_from_merged(versions, merged.field_versions, merge.version)
+    if survivor is not None and not taken:
+        return None
+    consent = {p: g for p, g in merged.consent.items() if CONSENT + p in taken}
+    time_zone = survivor.time_zone if survivor is not None else ""
+    if TRAIT + TIME_ZONE_TRAIT in taken:
+        time_zone = merged.time_zone
+    held = survivor.profile_version if survivor is not None else 0
+    return ContactState(
+        tenant_id=merge.tenant_id,
+        profile_id=merge.survivor_profile_id,
+        profile_version=max(held, *taken.values(), 1),
+        consent={**(survivor.consent if survivor is not None else {}), **consent},
+        time_zone=time_zone,
+        update_time=now,
+        field_versions=dict(versions) | taken,
     )

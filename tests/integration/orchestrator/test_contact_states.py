@@ -50,6 +50,9 @@ class TestContactStateProjection(ProfileProjectionContract):
     def stored_version(self, uow: UnitOfWork, tenant_id: str, profile_id: str) -> int:
         return handlers.get_contact_state(uow, tenant_id, profile_id).profile_version
 
+    def stored_fields(self, uow: UnitOfWork, tenant_id: str, profile_id: str) -> dict[str, int]:
+        return dict(handlers.get_contact_state(uow, tenant_id, profile_id).field_versions)
+
     async def rpc_version(self, channel: grpc.aio.Channel, tenant_id: str, profile_id: str) -> int:
         return (await get(channel, tenant_id, profile_id)).profile_version
 

@@ -9,9 +9,9 @@ from typing import cast
 import pytest
 
 from services.decision import handlers, mapping
-from services.decision.domain.features import features_after
+from services.decision.domain.features import features_after, features_folded
 from services.kernel.errors import InvalidArgument
-from services.kernel.profile_changes import ProfileChange
+from services.kernel.profile_changes import ProfileChange, ProfilesMerge
 from services.kernel.protobuf import from_timestamp
 from services.kernel.store.unit_of_work import UnitOfWork
 
@@ -116,3 +116,21 @@ def test_get_features_names_each_bad_field_before_any_io(
     with pytest.raises(InvalidArgument) as error:
         handlers.get_features(no_database, tenant_id, profile_id)
     assert [v.field for v in error.value.violations] == bad
+
+
+def test_a_merge_moves_the_features_the_survivor_lacks_into_it() -> None:
+    merge = ProfilesMerge("acme", "p-1", ("p-2",), 5)
+    survivor = features_after(None, change(4, traits={"visits": 3}), NOW)
+    gone = ProfileChange("acme", "p-2", 9, {"visits": 7, "age": 40}, {"analytics": True}, 2)
+    merged = features_after(None, gone, NOW)
+    assert merged is not None
+    folded = features_folded(survivor, merged, merge, NOW)
+    assert folded is not None
+    assert dict(folded.values) == {
+        "trait_visits": 3.0,
+        "trait_age": 40.0,
+        "consent_analytics": 1.0,
+        "trait_count": 2.0,
+        "identifier_count": 2.0,
+    }
+    assert features_folded(folded, merged, merge, NOW) is None  # redelivered: a no-op

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from services.kernel.profile_changes import ProfileChange, trait_count
+from services.kernel.profile_changes import ProfileChange, taken_from_merged, trait_count
 
 
 def change(version: int, **parts: object) -> ProfileChange:
@@ -65,3 +65,19 @@ def test_the_outcome_is_the_same_in_any_delivery_order(order: tuple[int, ...]) -
         versions = newer.stamped(versions)
     assert values == {"trait:plan": "gold", "trait:visits": 9, "consent:analytics": True}
     assert trait_count(versions) == 2
+
+
+def test_a_survivor_takes_only_the_fields_it_lacks_below_the_merge_version() -> None:
+    survivor = {"trait:plan": 3, "consent:analytics": 2}
+    merged = {"trait:plan": 40, "trait:visits": 9, "consent:email_marketing": 1}
+    taken = taken_from_merged(survivor, merged, merge_version=4)
+    # plan: both hold it; identity's update at 4 says if the merged value won (versions of
+    # two streams never decide), so the survivor keeps its own
+    assert taken == {"trait:visits": 3, "consent:email_marketing": 3}
+    assert change(4, traits={"visits": 1}).newer_than(survivor | taken).traits == {"visits": 1}
+
+
+def test_folding_a_merged_copy_twice_takes_nothing_the_second_time() -> None:
+    merged = {"trait:visits": 9, "identifier_count": 2}
+    once = {"trait:plan": 3} | taken_from_merged({"trait:plan": 3}, merged, 5)
+    assert taken_from_merged(once, merged, 5) == {}

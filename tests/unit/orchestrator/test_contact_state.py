@@ -8,10 +8,14 @@ from typing import cast
 import pytest
 
 from services.kernel.errors import InvalidArgument
-from services.kernel.profile_changes import ProfileChange
+from services.kernel.profile_changes import ProfileChange, ProfilesMerge
 from services.kernel.protobuf import from_timestamp
 from services.orchestrator import handlers, mapping
-from services.orchestrator.domain.contact_state import contact_state_after, known_time_zone
+from services.orchestrator.domain.contact_state import (
+    contact_state_after,
+    contact_state_folded,
+    known_time_zone,
+)
 from services.orchestrator.ports import OrchestratorUnitOfWork
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -111,3 +115,19 @@ def test_get_contact_state_names_each_bad_field_before_any_io(
     with pytest.raises(InvalidArgument) as error:
         handlers.get_contact_state(no_database, tenant_id, profile_id)
     assert [v.field for v in error.value.violations] == bad
+
+
+def test_a_merge_moves_the_parts_the_survivor_lacks_into_it() -> None:
+    merge = ProfilesMerge("acme", "p-1", ("p-2",), 5)
+    survivor = contact_state_after(None, change(4, consent={"analytics": True}), NOW)
+    gone = ProfileChange("acme", "p-2", 9, {"timezone": "Europe/Paris"}, {"analytics": False})
+    merged = contact_state_after(None, gone, NOW)
+    assert merged is not None
+    folded = contact_state_folded(survivor, merged, merge, NOW)
+    assert folded is not None
+    assert (folded.profile_id, dict(folded.consent), folded.time_zone) == (
+        "p-1",
+        {"analytics": True},
+        "Europe/Paris",
+    )
+    assert contact_state_folded(folded, merged, merge, NOW) is None  # redelivered: a no-op
