@@ -6,9 +6,17 @@ import pytest
 
 from services.kernel.errors import Unprocessable
 from services.kernel.messaging import subjects
-from services.kernel.messaging.identity_feed import follow_identity, profile_change
-from services.kernel.profile_changes import ProfileChange
-from tests.profile_events import as_envelope, profile_updated
+from services.kernel.messaging.envelope import Envelope
+from services.kernel.messaging.identity_feed import follow_identity, profile_change, profiles_merge
+from services.kernel.profile_changes import ProfileChange, ProfilesMerge
+from tests.profile_events import AT, as_envelope, profile_updated, profiles_merged
+
+
+def merged_envelope(survivor: str, merged: list[str], version: int) -> Envelope:
+    record = profiles_merged("acme", survivor, merged, version)
+    return Envelope(
+        record.event_id, record.type, record.source, "acme", AT, record.payload, record.subject
+    )
 
 
 def test_a_change_is_read_with_its_traits_decoded() -> None:
@@ -49,6 +57,15 @@ def test_a_change_of_no_profile_or_version_is_unprocessable(profile_id: str, ver
 
 
 def test_one_consumer_follows_the_whole_identity_stream() -> None:
-    spec = follow_identity("x-profiles", lambda uow, change: None)
+    spec = follow_identity("x-profiles", lambda uow, change: None, lambda uow, merge: None)
     assert (spec.durable, spec.stream) == ("x-profiles", "IDENTITY")
     assert spec.filter_subject == subjects.integration("*", "identity", ">")
+
+
+def test_a_merge_is_read_and_a_merge_of_no_survivor_or_version_is_unprocessable() -> None:
+    assert profiles_merge(merged_envelope("p-1", ["p-2", "p-3"], 4)) == ProfilesMerge(
+        "acme", "p-1", ("p-2", "p-3"), 4
+    )
+    for survivor, version in [("", 4), ("p-1", 0)]:
+        with pytest.raises(Unprocessable):
+            profiles_merge(merged_envelope(survivor, ["p-2"], version))
