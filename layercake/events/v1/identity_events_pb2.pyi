@@ -245,3 +245,242 @@ class IdentifierRulesPublished(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IdentifierRulesPublished: _TypeAlias = IdentifierRulesPublished  # noqa: Y015
+
+@_typing.final
+class ProfileUnmerged(_message.Message):
+    """A wrongly merged profile was split (integration event of the identity service, on
+    `layercake.<tenant>.identity.profile_unmerged`). The identifiers named by the admin
+    moved to new profiles; each profile's traits, computed traits, audiences and
+    consent were re-derived from the events that belong to it. A follower drops what
+    it keeps for `profile_id` and the new profiles and waits for the `ProfileUpdated`
+    events that follow (each carries the re-derived state).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    NEW_PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    UNMERGE_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the profiles."""
+    profile_id: _builtins.str
+    """The profile that was split; it keeps the identifiers not moved."""
+    version: _builtins.int
+    """Version of `profile_id`'s stream after the split."""
+    request_id: _builtins.str
+    """Id of the admin request that caused it."""
+    @_builtins.property
+    def new_profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The profiles created by the split, each with the identifiers moved to it."""
+
+    @_builtins.property
+    def unmerge_time(self) -> _timestamp_pb2.Timestamp:
+        """When the split was made."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        new_profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        version: _builtins.int = ...,
+        unmerge_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unmerge_time", b"unmerge_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_profile_ids", b"new_profile_ids", "profile_id", b"profile_id", "request_id", b"request_id", "tenant_id", b"tenant_id", "unmerge_time", b"unmerge_time", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileUnmerged: _TypeAlias = ProfileUnmerged  # noqa: Y015
+
+@_typing.final
+class ProfileForgotten(_message.Message):
+    """A person was forgotten (GDPR erasure; on `layercake.<tenant>.identity.profile_forgotten`).
+    Their key is deleted, so sealed values anywhere can no longer be read. A follower
+    deletes everything it keeps for the profile and its aliases, and ends what runs
+    for them (journey instances, pending sends).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    ALIAS_PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FORGET_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the profile."""
+    profile_id: _builtins.str
+    """The forgotten profile."""
+    version: _builtins.int
+    """Version of the profile's stream at the erasure."""
+    request_id: _builtins.str
+    """Id of the request that asked for it."""
+    @_builtins.property
+    def alias_profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids merged into it earlier (aliases), forgotten with it."""
+
+    @_builtins.property
+    def forget_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was forgotten."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        alias_profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        version: _builtins.int = ...,
+        forget_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["forget_time", b"forget_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias_profile_ids", b"alias_profile_ids", "forget_time", b"forget_time", "profile_id", b"profile_id", "request_id", b"request_id", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileForgotten: _TypeAlias = ProfileForgotten  # noqa: Y015
+
+@_typing.final
+class ComputedTraitChanged(_message.Message):
+    """A computed trait of a profile changed (on
+    `layercake.<tenant>.identity.computed_trait_changed`), as an event arrived or as
+    its window expired.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CHANGE_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the profile."""
+    profile_id: _builtins.str
+    """The profile."""
+    name: _builtins.str
+    """Name of the computed trait, e.g. `purchases_30d`."""
+    version: _builtins.int
+    """Version of the profile's stream after the change."""
+    @_builtins.property
+    def value(self) -> _common_pb2.TraitValue:
+        """Its new value (JSON); unset when the window holds no event any more."""
+
+    @_builtins.property
+    def change_time(self) -> _timestamp_pb2.Timestamp:
+        """When it changed (event time, or the expiry time of the window)."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        value: _common_pb2.TraitValue | None = ...,
+        version: _builtins.int = ...,
+        change_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change_time", b"change_time", "value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_time", b"change_time", "name", b"name", "profile_id", b"profile_id", "tenant_id", b"tenant_id", "value", b"value", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComputedTraitChanged: _TypeAlias = ComputedTraitChanged  # noqa: Y015
+
+@_typing.final
+class AudienceEntered(_message.Message):
+    """A profile entered an audience (on `layercake.<tenant>.identity.audience_entered`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ENTER_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the profile."""
+    profile_id: _builtins.str
+    """The profile."""
+    audience_id: _builtins.str
+    """The audience (the id of its controlled asset)."""
+    audience_version: _builtins.int
+    """Published version of the audience's rule that admitted the profile."""
+    version: _builtins.int
+    """Version of the profile's stream after the change."""
+    @_builtins.property
+    def enter_time(self) -> _timestamp_pb2.Timestamp:
+        """When the profile entered."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        audience_id: _builtins.str = ...,
+        audience_version: _builtins.int = ...,
+        version: _builtins.int = ...,
+        enter_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enter_time", b"enter_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "audience_version", b"audience_version", "enter_time", b"enter_time", "profile_id", b"profile_id", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceEntered: _TypeAlias = AudienceEntered  # noqa: Y015
+
+@_typing.final
+class AudienceExited(_message.Message):
+    """A profile left an audience (on `layercake.<tenant>.identity.audience_exited`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_VERSION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    EXIT_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant of the profile."""
+    profile_id: _builtins.str
+    """The profile."""
+    audience_id: _builtins.str
+    """The audience (the id of its controlled asset)."""
+    audience_version: _builtins.int
+    """Published version of the audience's rule under which the profile no longer matches."""
+    version: _builtins.int
+    """Version of the profile's stream after the change."""
+    @_builtins.property
+    def exit_time(self) -> _timestamp_pb2.Timestamp:
+        """When the profile left."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        audience_id: _builtins.str = ...,
+        audience_version: _builtins.int = ...,
+        version: _builtins.int = ...,
+        exit_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["exit_time", b"exit_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "audience_version", b"audience_version", "exit_time", b"exit_time", "profile_id", b"profile_id", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceExited: _TypeAlias = AudienceExited  # noqa: Y015
