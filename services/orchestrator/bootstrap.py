@@ -9,13 +9,16 @@ from services.kernel.config import ServiceSettings
 from services.kernel.runtime import App
 from services.kernel.service_layer import ServiceLayer
 from services.orchestrator.api.servicer import orchestrator_servicer
+from services.orchestrator.config import OrchestratorConfig, load_orchestrator_config
 from services.orchestrator.consumers.profiles import profiles_consumer
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
 
-def build(settings: ServiceSettings) -> App:
+def build(settings: ServiceSettings, config: OrchestratorConfig | None = None) -> App:
+    config = config or load_orchestrator_config()  # a bad setting stops the start
+    config.send_policy()  # the engine's send steps follow it
     return App(
         name="orchestrator",
         migrations=MIGRATIONS,

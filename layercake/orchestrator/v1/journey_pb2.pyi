@@ -568,23 +568,61 @@ class SendStep(_message.Message):
 
     CHANNEL_FIELD_NUMBER: _builtins.int
     TEMPLATE_FIELD_NUMBER: _builtins.int
+    STOCK_FIELD_NUMBER: _builtins.int
+    ALTERNATIVE_FIELD_NUMBER: _builtins.int
     channel: _builtins.str
     """Channel, e.g. `email`."""
     template: _builtins.str
     """Template asset id, e.g. `cart-reminder`."""
+    alternative: _builtins.str
+    """The step when the send is suppressed for stock; empty: `next`."""
+    @_builtins.property
+    def stock(self) -> Global___StockCheck:
+        """When set, the send is suppressed (reason `out_of_stock`) unless the product is in stock
+        at the store, per the tenant's business facts.
+        """
+
     def __init__(
         self,
         *,
         channel: _builtins.str = ...,
         template: _builtins.str = ...,
+        stock: Global___StockCheck | None = ...,
+        alternative: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stock", b"stock"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "template", b"template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternative", b"alternative", "channel", b"channel", "stock", b"stock", "template", b"template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SendStep: _TypeAlias = SendStep  # noqa: Y015
+
+@_typing.final
+class StockCheck(_message.Message):
+    """The product a send promotes and the store it must be in stock at."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    STORE_FIELD_NUMBER: _builtins.int
+    product: _builtins.str
+    """CEL giving the product id, e.g. `decision.product`."""
+    store: _builtins.str
+    """CEL giving the store id, e.g. `profile.traits.store_id`."""
+    def __init__(
+        self,
+        *,
+        product: _builtins.str = ...,
+        store: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["product", b"product", "store", b"store"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StockCheck: _TypeAlias = StockCheck  # noqa: Y015
 
 @_typing.final
 class UpdateProfileStep(_message.Message):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, MetaData, String, Table
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, MetaData, String, Table
 
 from services.kernel.store.schema import UtcDateTime
 
@@ -20,4 +20,24 @@ contact_states = Table(
     Column("update_time", UtcDateTime, nullable=False),
     # {"consent:<purpose>" | "trait:timezone": profile version that set it}
     Column("field_versions", JSON, nullable=False),
+)
+
+# The per-profile send ledger: each send's latest state (frequency caps count it, stats
+# read it); the send id is the send command's event id (instance + step).
+send_ledger = Table(
+    "send_ledger",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("send_id", String(200), primary_key=True),
+    Column("profile_id", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("journey_id", String(100), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("time", UtcDateTime, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("hold_until", UtcDateTime, nullable=True),
+    Column("feedback", String(32), nullable=False),
+    Index("send_ledger_by_profile", "tenant_id", "profile_id", "time"),
 )

@@ -4,7 +4,7 @@ promises, and its contact-state repository's."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from services.kernel.profile_copies import ProfileCopies
 from services.kernel.unit_of_work import AbstractUnitOfWork
 from services.orchestrator.bootstrap import MIGRATIONS
 from services.orchestrator.domain.contact_state import ContactState
+from services.orchestrator.domain.frequency_caps import LedgerEntry, SendState
 from services.orchestrator.ports import OrchestratorUnitOfWork
 from services.orchestrator.store.memory import InMemoryOrchestratorUnitOfWork, OrchestratorState
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
@@ -42,3 +43,41 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
     def copies(self, uow: AbstractUnitOfWork) -> ProfileCopies[ContactState]:
         assert isinstance(uow, OrchestratorUnitOfWork)
         return uow.contact_states
+
+    def entry(
+        self, send_id: str, state: SendState, at: datetime, profile: str = "p-1"
+    ) -> LedgerEntry:
+        hold = at + timedelta(seconds=30) if state is SendState.HELD else None
+        return LedgerEntry(
+            "acme", profile, send_id, "email", "cart", "remind", state, at, 0.5, hold_until=hold
+        )
+
+    def test_the_send_ledger_keeps_each_sends_latest_state(self, units: Units) -> None:
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.send_ledger.record(self.entry("s-1", SendState.HELD, AT))
+            uow.send_ledger.record(self.entry("s-1", SendState.SENT, AT + timedelta(seconds=30)))
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.send_ledger.get("acme", "s-1") == self.entry(
+                "s-1", SendState.SENT, AT + timedelta(seconds=30)
+            )
+            assert uow.send_ledger.get("other", "s-1") is None
+
+    def test_caps_read_the_profiles_recent_sends_and_every_hold(self, units: Units) -> None:
+        old = AT - timedelta(days=3)
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            for entry in (
+                self.entry("recent", SendState.SENT, AT),
+                self.entry("old", SendState.SENT, old),
+                self.entry("old-hold", SendState.HELD, old),
+                self.entry("elsewhere", SendState.SENT, AT, profile="p-2"),
+            ):
+                uow.send_ledger.record(entry)
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            found = uow.send_ledger.capping("acme", "p-1", AT - timedelta(days=1))
+            assert sorted(e.send_id for e in found) == ["old-hold", "recent"]

@@ -172,3 +172,46 @@ def test_durations(text: str, expected: timedelta | None) -> None:
 )
 def test_local_times(text: str, ok: bool) -> None:
     assert is_local_time(text) is ok
+
+
+def test_a_send_with_a_stock_check_and_an_alternative() -> None:
+    text = edited(
+        "steps['remind']['send']['stock'] = "
+        "{'product': 'decision.product', 'store': 'profile.traits.store_id'}\n"
+        "steps['remind']['alternative'] = 'remind-alternatives'"
+    )
+    assert problems(text) == {}
+    journey, _ = read_journey(text)
+    send = journey.steps[3].send
+    assert (send.stock.product, send.stock.store) == ("decision.product", "profile.traits.store_id")
+    assert send.alternative == "remind-alternatives"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            "steps['remind']['alternative'] = 'remind-alternatives'",
+            {"steps[remind].alternative": "applies to a send with a stock check only"},
+        ),
+        (
+            "steps['remind']['send']['stock'] = "
+            "{'product': 'decision.product', 'store': '\"s-1\"'}\n"
+            "steps['remind']['alternative'] = 'nowhere'",
+            {"steps[remind].alternative": "unknown step 'nowhere'"},
+        ),
+        (
+            "steps['remind']['send']['stock'] = {'product': 'decision.prodct', 'store': '\"s-1\"'}",
+            {"steps[remind].send.stock.product": "prodct"},
+        ),
+        (
+            "steps['remind']['send']['stock'] = {'product': 'decision.product'}",
+            {"steps[remind].send.stock.store": "is required"},
+        ),
+    ],
+)
+def test_bad_stock_checks_are_named(change: str, expected: dict[str, str]) -> None:
+    found = problems(edited(change))
+    assert set(found) == set(expected)
+    for field, text in expected.items():
+        assert text in found[field]

@@ -29,7 +29,7 @@ STEP_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "branch": ((), ("otherwise",)),
     "split": (("holdout", "paths"), ()),
     "decide": (("placement", "timeout"), ("paths", "fallback")),
-    "send": (("channel", "template"), ("next",)),
+    "send": (("channel", "template", "stock"), ("next", "alternative")),
     "update_profile": (("traits",), ("next",)),
     "webhook": (("url",), ("next",)),
     "exit": ((), ()),
@@ -248,6 +248,13 @@ class _Reader:
         elif kind == "send":
             action.channel = self.string(body, where, "channel", required=True)
             action.template = self.string(body, where, "template", required=True)
+            action.alternative = self.string(raw, path, "alternative")
+            stock = self.mapping(body, where, "stock")
+            if stock is not None:
+                at = _join(where, "stock")
+                self.keys(stock, at, {"product", "store"})
+                action.stock.product = self.string(stock, at, "product", required=True)
+                action.stock.store = self.string(stock, at, "store", required=True)
         elif kind == "update_profile":
             traits = self.mapping(body, where, "traits", required=True)
             try:

@@ -28,6 +28,7 @@ URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 CHANNELS = frozenset({"email", "sms", "push", "webhook"})
 WAITS = frozenset({"wait", "wait_for_event"})
 VARIABLES = rules.CONDITION  # profile, event, context, decision; facts.* and time.* functions
+NAMES = rules.Declarations(VARIABLES.variables, result=str)  # CEL giving an id, not a condition
 
 
 def validate_journey(asset: str, journey: Message) -> list[FieldViolation]:
@@ -45,10 +46,11 @@ def validate_journey(asset: str, journey: Message) -> list[FieldViolation]:
         _step(step, step_path(step.id, i), ids, bad)
     if not bad.items:  # the graph is only meaningful once every target exists
         _graph(journey, bad)
-    try:
-        rules.compile_rules(dict(_expressions(journey)), VARIABLES, asset=asset)
-    except InvalidArgument as e:
-        bad.items += e.violations
+    for expressions, declarations in ((_expressions, VARIABLES), (_names, NAMES)):
+        try:
+            rules.compile_rules(dict(expressions(journey)), declarations, asset=asset)
+        except InvalidArgument as e:
+            bad.items += e.violations
     return bad.items
 
 
@@ -71,6 +73,8 @@ def edges(step: pb.Step) -> Iterator[tuple[str, str]]:
         yield "fallback", step.decide.fallback
     elif kind not in (None, "exit"):
         yield "next", step.next
+    if kind == "send" and step.send.alternative:
+        yield "alternative", step.send.alternative
 
 
 def _entry(entry: pb.JourneyEntry, bad: Violations) -> None:
@@ -145,6 +149,8 @@ def _step(step: pb.Step, path: str, ids: set[str], bad: Violations) -> None:
             bad.add(f"{path}.send.channel", f"must be one of {', '.join(sorted(CHANNELS))}")
         if not ASSET_ID.match(step.send.template):
             bad.add(f"{path}.send.template", "must be a template id")
+        if step.send.alternative and not step.send.HasField("stock"):
+            bad.add(f"{path}.alternative", "applies to a send with a stock check only")
     elif kind == "update_profile" and not step.update_profile.traits.fields:
         bad.add(f"{path}.update_profile.traits", "must set at least one trait")
     elif kind == "webhook" and not URL.match(step.webhook.url):
@@ -219,6 +225,15 @@ def _expressions(journey: pb.Journey) -> Iterator[tuple[str, str]]:
         if step.WhichOneof("action") == "branch":
             for j, branch in enumerate(step.branch.paths):
                 yield f"{path}.branch[{j}].when", branch.when
+
+
+def _names(journey: pb.Journey) -> Iterator[tuple[str, str]]:
+    """CEL that names something (a send's product and store), rather than a condition."""
+    for i, step in enumerate(journey.steps):
+        if step.WhichOneof("action") == "send" and step.send.HasField("stock"):
+            path = f"{step_path(step.id, i)}.send.stock"
+            yield f"{path}.product", step.send.stock.product
+            yield f"{path}.store", step.send.stock.store
 
 
 def _wait_duration(value: duration_pb2.Duration, field: str, bad: Violations) -> None:

@@ -1,0 +1,86 @@
+"""Guards a send passes before it goes out: consent for the channel's purpose, quiet hours.
+
+Pure functions of the request and the clock's time; the send service runs them in order
+(consent, stock, quiet hours, frequency caps) and records the first that stops the send.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from services.orchestrator.domain.contact_state import known_time_zone
+from services.orchestrator.domain.sending import (
+    Delayed,
+    DelayReason,
+    Suppressed,
+    SuppressionReason,
+)
+
+CHANNEL_PURPOSES: Mapping[str, str] = {
+    "email": "email_marketing",
+    "sms": "sms_marketing",
+    "push": "push_marketing",
+    "webhook": "personalization",
+}
+"""The consent purpose each channel needs; a channel missing here can never send."""
+
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def check_consent(channel: str, consent: Mapping[str, bool]) -> Suppressed | None:
+    """Suppressed unless the person granted the channel's purpose: no decision is no consent."""
+    purpose = CHANNEL_PURPOSES.get(channel)
+    if purpose is None:
+        return Suppressed(SuppressionReason.NO_CONSENT, f"channel {channel!r} has no purpose")
+    if consent.get(purpose) is not True:
+        state = "revoked" if purpose in consent else "never granted"
+        return Suppressed(SuppressionReason.NO_CONSENT, f"{purpose} {state}")
+    return None
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Local wall-clock hours in which nothing is sent, e.g. 21:00-08:00 (may span midnight)."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """`HH:MM-HH:MM`; ValueError otherwise (or for an empty span)."""
+        m = _SPAN.match(text.strip())
+        if m is None:
+            raise ValueError(f"quiet hours must be HH:MM-HH:MM, e.g. 21:00-08:00, not {text!r}")
+        start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
+        if start == end:
+            raise ValueError("quiet hours must not start and end at the same time")
+        return cls(start, end)
+
+    def contains(self, local: time) -> bool:
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+def check_quiet_hours(
+    now: datetime, time_zone: str, quiet: QuietHours | None, default_zone: str = "UTC"
+) -> Delayed | None:
+    """Delayed until the quiet hours end in the person's zone (the default zone when theirs
+    is unknown); DST-correct: the end is a wall-clock time on the right local day."""
+    if quiet is None:
+        return None
+    zone = ZoneInfo(known_time_zone(time_zone) or default_zone)
+    local = now.astimezone(zone)
+    if not quiet.contains(local.time().replace(second=0, microsecond=0)):
+        return None
+    day = local.date()
+    if quiet.start > quiet.end and local.time() >= quiet.start:
+        day += timedelta(days=1)  # the evening part of a span over midnight ends tomorrow
+    wall = datetime.combine(day, quiet.end, tzinfo=zone)
+    # a wall time inside a spring-forward gap does not exist: the round trip moves it past
+    until = wall.astimezone(UTC).astimezone(zone).astimezone(UTC)
+    return Delayed(max(until, now), DelayReason.QUIET_HOURS)
