@@ -24,6 +24,7 @@ from services.kernel.clipping import clip
 from services.kernel.errors import ConfigError
 from services.kernel.rpc.signing import MIN_SECRET, InternalCalls
 from services.kernel.store.limits import DEFAULT_MAX_EVENT_BYTES, DEFAULT_SNAPSHOT_EVERY
+from services.kernel.timers import scheduler as timers
 
 GRPC_PORTS = {"gateway": 50051, "identity": 50052, "orchestrator": 50053, "decision": 50054}
 METRICS_PORTS = {"gateway": 9101, "identity": 9102, "orchestrator": 9103, "decision": 9104}
@@ -58,6 +59,9 @@ class ServiceSettings(BaseModel):
     stream_replicas: int = Field(ge=1, le=5)
     max_event_bytes: int = Field(ge=1024, le=64 * 1024 * 1024)
     snapshot_every: int = Field(ge=0)
+    timer_poll_interval: float = Field(gt=0, le=60)
+    timer_batch: int = Field(ge=1, le=4096)
+    timer_lease: float = Field(gt=0)
 
     @field_validator("grpc_addr", "identity_addr", "orchestrator_addr", "decision_addr")
     @classmethod
@@ -133,6 +137,9 @@ def env_names(service: str) -> dict[str, str]:
         "stream_replicas": "LAYERCAKE_STREAM_REPLICAS",
         "max_event_bytes": "LAYERCAKE_MAX_EVENT_BYTES",
         "snapshot_every": "LAYERCAKE_SNAPSHOT_EVERY",
+        "timer_poll_interval": "LAYERCAKE_TIMER_POLL_INTERVAL",
+        "timer_batch": "LAYERCAKE_TIMER_BATCH",
+        "timer_lease": "LAYERCAKE_TIMER_LEASE",
     }
 
 
@@ -157,6 +164,9 @@ def defaults(service: str, state_dir: Path) -> dict[str, object]:
         "stream_replicas": 1,  # 3 on a JetStream cluster
         "max_event_bytes": DEFAULT_MAX_EVENT_BYTES,  # below NATS's max payload (1 MiB)
         "snapshot_every": DEFAULT_SNAPSHOT_EVERY,  # events between snapshots; 0: never
+        "timer_poll_interval": timers.DEFAULT_POLL_INTERVAL,
+        "timer_batch": timers.DEFAULT_BATCH,
+        "timer_lease": timers.DEFAULT_LEASE,
     }
 
 

@@ -123,7 +123,15 @@ class Runtime:
             await runner.subscribe()
             self.tasks.append(asyncio.create_task(runner.run(self._workers_stop)))
         if timer_handlers := self.app.timers(ctx):
-            scheduler = TimerScheduler(db, uow, timer_handlers, self.clock)
+            scheduler = TimerScheduler(
+                db,
+                uow,
+                timer_handlers,
+                self.clock,
+                batch=s.timer_batch,
+                lease=s.timer_lease,
+                poll_interval=s.timer_poll_interval,
+            )
             self.tasks.append(asyncio.create_task(scheduler.run(self._workers_stop)))
         self.server = create_server(
             s.grpc_addr,

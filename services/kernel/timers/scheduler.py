@@ -47,6 +47,11 @@ LAG = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )
 
+# The scheduler's defaults, also the defaults of LAYERCAKE_TIMER_BATCH, _LEASE, _POLL_INTERVAL.
+DEFAULT_BATCH = 256  # due timers claimed and fired per transaction
+DEFAULT_LEASE = 30.0  # seconds a claim holds before another replica may take the timer
+DEFAULT_POLL_INTERVAL = 0.5  # the longest sleep between polls for newly scheduled timers
+
 # A peer that did not answer in time: worth retrying however often it happens.
 UNAVAILABLE: tuple[type[BaseException], ...] = (Unavailable, DeadlineExceeded, TimeoutError)
 
@@ -96,12 +101,12 @@ class TimerScheduler:
         handlers: Mapping[str, AnyTimerHandler],
         clock: Clock,
         *,
-        batch: int = 256,
-        lease: float = 30.0,
+        batch: int = DEFAULT_BATCH,
+        lease: float = DEFAULT_LEASE,
         max_attempts: int = 10,
         retry_base: float = 1.0,
         retry_cap: float = 300.0,
-        poll_interval: float = 0.5,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         min_wait: float = 0.01,
         prepare_concurrency: int = 32,
         owner: str | None = None,

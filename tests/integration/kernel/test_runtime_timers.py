@@ -39,6 +39,8 @@ async def test_the_runtime_fires_timers_and_a_stop_finishes_the_current_batch(
             "LAYERCAKE_ORCHESTRATOR_DATABASE_URL": url,
             "LAYERCAKE_NATS_URL": nats_server.url,
             "LAYERCAKE_SHUTDOWN_GRACE": "5",
+            "LAYERCAKE_TIMER_POLL_INTERVAL": "0.05",
+            "LAYERCAKE_TIMER_BATCH": "8",
         },
     )
     runtime = Runtime(app, settings, clock=clock)

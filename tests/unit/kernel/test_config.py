@@ -97,6 +97,9 @@ def test_process_environment_is_read_when_no_mapping_is_given(
         ("LAYERCAKE_CONSUMER_BATCH", "100000"),
         ("LAYERCAKE_MAX_EVENT_BYTES", "10"),
         ("LAYERCAKE_SNAPSHOT_EVERY", "-5"),
+        ("LAYERCAKE_TIMER_POLL_INTERVAL", "0"),
+        ("LAYERCAKE_TIMER_BATCH", "0"),
+        ("LAYERCAKE_TIMER_LEASE", "-1"),
     ],
 )
 def test_a_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
@@ -105,6 +108,20 @@ def test_a_bad_value_raises_config_error_naming_the_variable(variable: str, valu
     message = str(raised.value)
     assert variable in message
     assert repr(value) in message
+
+
+def test_the_timer_scheduler_is_tuned_by_its_variables() -> None:
+    s = load_settings("orchestrator", {})
+    assert (s.timer_poll_interval, s.timer_batch, s.timer_lease) == (0.5, 256, 30.0)
+    s = load_settings(
+        "orchestrator",
+        {
+            "LAYERCAKE_TIMER_POLL_INTERVAL": "0.05",
+            "LAYERCAKE_TIMER_BATCH": "64",
+            "LAYERCAKE_TIMER_LEASE": "120",
+        },
+    )
+    assert (s.timer_poll_interval, s.timer_batch, s.timer_lease) == (0.05, 64, 120.0)
 
 
 def test_every_bad_variable_is_reported_at_once() -> None:
