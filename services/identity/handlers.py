@@ -6,8 +6,6 @@ import json
 import logging
 import uuid
 
-from sqlalchemy.orm import Session
-
 from layercake.identity.v1.identifier_rules_pb2 import IdentifierRules as IdentifierRulesProto
 from services.identity import mapping
 from services.identity.domain.commands import ApplyIngestedEvent
@@ -17,17 +15,14 @@ from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import resolve
 from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
-from services.identity.store.profiles import ProfileRepository, find_profile
-from services.identity.store.rules_cache import published_rules
-from services.identity.store.tenant_keys import existing_hasher, tenant_hasher
+from services.identity.ports import IdentityUnitOfWork
+from services.identity.rules_cache import published_rules
 from services.kernel import telemetry
 from services.kernel.assets import Action, Asset, AssetMetadata
 from services.kernel.assets.handlers import edit_asset, transition_asset
-from services.kernel.assets.repository import SqlAssetRepository
-from services.kernel.errors import InvalidArgument, NotFound
+from services.kernel.errors import InvalidArgument, NotFound, Violations
 from services.kernel.principals import Actor, Principal
 from services.kernel.store.records import EventMetadata
-from services.kernel.store.unit_of_work import UnitOfWork
 from services.kernel.vocabulary import is_identifier_type
 
 log = logging.getLogger(__name__)
@@ -54,7 +49,7 @@ def _identifiers(
 
 
 def apply_ingested_event(
-    uow: UnitOfWork,
+    uow: IdentityUnitOfWork,
     cmd: ApplyIngestedEvent,
     causation_id: str,
     rules: IdentifierRules = DEFAULT_RULES,
@@ -67,10 +62,10 @@ def apply_ingested_event(
     """
     if not cmd.identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries no identifiers")
-    identifiers = _identifiers(cmd, rules, tenant_hasher(uow.session, cmd.tenant_id, uow.now()))
+    identifiers = _identifiers(cmd, rules, uow.tenant_keys.hasher(cmd.tenant_id, uow.now()))
     if not identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries only blocklisted identifiers")
-    repo = ProfileRepository(uow)
+    repo = uow.profiles
     resolved = resolve(
         identifiers,
         cmd.event_time,
@@ -107,7 +102,7 @@ def apply_ingested_event(
     )
     for changed in resolved.changed:
         repo.save(changed, metadata)
-    sealer = repo.vault.cipher(cmd.tenant_id, profile.profile_id)
+    sealer = uow.vault.cipher(cmd.tenant_id, profile.profile_id)
     assert sealer is not None, "save() created the key of a new profile"
     if resolved.plan.absorbed:
         uow.publish(
@@ -120,27 +115,37 @@ def apply_ingested_event(
 
 
 def edit_identifier_rules(
-    uow: UnitOfWork,
+    uow: IdentityUnitOfWork,
     principal: Principal,
     content: IdentifierRulesProto,
     metadata: AssetMetadata,
     reason: str = "",
 ) -> Asset:
     """Saves a draft of the tenant's identifier rules (checked: INVALID_ARGUMENT per field)."""
-    repo = SqlAssetRepository(uow)
     at = uow.now()
     return edit_asset(
-        repo, principal, IDENTIFIER_RULES.name, ASSET_ID, content, metadata, at=at, reason=reason
+        uow.assets,
+        principal,
+        IDENTIFIER_RULES.name,
+        ASSET_ID,
+        content,
+        metadata,
+        at=at,
+        reason=reason,
     )
 
 
 def transition_identifier_rules(
-    uow: UnitOfWork, principal: Principal, action: Action, reason: str = "", to_version: int = 0
+    uow: IdentityUnitOfWork,
+    principal: Principal,
+    action: Action,
+    reason: str = "",
+    to_version: int = 0,
 ) -> Asset:
     """Submit, approve, publish... the rules; a change of what is live tells every replica."""
     at = uow.now()
     asset = transition_asset(
-        SqlAssetRepository(uow),
+        uow.assets,
         principal,
         IDENTIFIER_RULES.name,
         ASSET_ID,
@@ -163,18 +168,23 @@ def transition_identifier_rules(
     return asset
 
 
-def get_profile(session: Session, tenant_id: str, profile_ref: str) -> Profile:
+def get_profile(uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str) -> Profile:
+    """A profile by id, alias (answers the survivor) or `type:value` identifier."""
+    bad = Violations()
+    bad.require_tenant(tenant_id)
+    bad.require(profile_ref, "profile_ref")
+    bad.raise_if_any()
     ref: Identifier | str | None = profile_ref
     split = split_ref(profile_ref)
     if split is not None and is_identifier_type(split[0]):
-        rules = published_rules(session, tenant_id)  # the tenant's region and blocklist
+        rules = published_rules(uow, tenant_id)  # the tenant's region and blocklist
         try:
-            ref = normalise(*split, rules, existing_hasher(session, tenant_id) or _no_key)
+            ref = normalise(*split, rules, uow.tenant_keys.existing(tenant_id) or _no_key)
         except BadIdentifier as e:
             raise InvalidArgument.field("profile_ref", str(e)) from e
         except _NoKey:
             ref = None  # the tenant hashed nothing yet: no profile holds it
-    profile = None if ref is None else find_profile(session, tenant_id, ref)
+    profile = None if ref is None else uow.profiles.find(tenant_id, ref)
     if profile is None:
         raise NotFound(f"no profile {profile_ref!r}")
     return profile

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
@@ -28,7 +27,7 @@ from services.identity.domain.events import (
     TraitValue,
 )
 from services.identity.domain.identifiers import Identifier
-from services.identity.domain.personal_data import is_personal
+from services.identity.domain.personal_data import Sealer, is_personal
 from services.identity.domain.profile import Profile
 from services.kernel.messaging import subjects
 from services.kernel.protobuf import from_timestamp, to_timestamp
@@ -90,14 +89,6 @@ def _identifier_proto(i: Identifier) -> common_pb2.Identifier:
 
 def _trait_proto(t: TraitValue) -> common_pb2.TraitValue:
     return common_pb2.TraitValue(json_value=t.json_value, set_time=to_timestamp(t.set_time))
-
-
-class Sealer(Protocol):
-    """Seals and opens personal data with one profile's key (see store.vault)."""
-
-    def seal(self, plaintext: str) -> bytes: ...
-
-    def open(self, sealed: bytes) -> str: ...
 
 
 def _seal_traits(event: TraitsSet, sealer: Sealer | None) -> pe.TraitsSet:

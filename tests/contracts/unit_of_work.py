@@ -13,7 +13,7 @@ port extends the kernel's runs it over its own adapter and fake too.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from services.kernel.principals import Actor
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.store.database import Database
 from services.kernel.store.memory import InMemoryDatabase, MemoryState
+from services.kernel.store.projections import Projection
 from services.kernel.store.records import EventMetadata, NewEvent, OutboxMessage
 from services.kernel.store.schema import outbox
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -62,15 +63,17 @@ def units_for(
     sql: type[UnitOfWork],
     memory: Callable[[InMemoryDatabase[S]], AbstractUnitOfWork],
     state: Callable[[], S],
+    projections: Sequence[Projection] = (),
 ) -> Iterator[Units]:
     """Units of work of one adapter: "memory" (the fake on a fresh state), "sqlite" or
-    "postgres" (the SQLAlchemy adapter on a freshly migrated database)."""
+    "postgres" (the SQLAlchemy adapter on a freshly migrated database, with the service's
+    `projections` keeping its read models)."""
     if backend == "memory":
         db = InMemoryDatabase(state(), CLOCK)
         yield Units(lambda: memory(db), lambda: [m.event_id for m in db.state.outbox])
         return
     with sql_database(backend, root, migrations) as sql_db:
-        factory = UnitOfWorkFactory(sql_db.sessions, CLOCK, kind=sql)
+        factory = UnitOfWorkFactory(sql_db.sessions, CLOCK, projections, kind=sql)
         yield Units(factory, lambda: committed_outbox(sql_db))
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from services.identity import handlers, mapping
-from services.identity.store.rules_cache import RulesCache
+from services.identity.ports import IdentityUnitOfWork
+from services.identity.rules_cache import RulesCache
 from services.kernel.messaging.consumer import ConsumerSpec, Handler
 from services.kernel.messaging.envelope import Envelope
-from services.kernel.store.unit_of_work import UnitOfWork
 
 DURABLE = "identity-ingest"
 
 
-def ingest_handler(rules: RulesCache) -> Handler[UnitOfWork]:
+def ingest_handler(rules: RulesCache) -> Handler[IdentityUnitOfWork]:
     """Resolves each ingested event under its tenant's published identifier rules."""
 
-    def on_event_ingested(uow: UnitOfWork, envelope: Envelope) -> None:
+    def on_event_ingested(uow: IdentityUnitOfWork, envelope: Envelope) -> None:
         if envelope.type != mapping.EVENT_INGESTED:
             return
         command = mapping.command_from_ingested(envelope.payload)
@@ -24,5 +24,5 @@ def ingest_handler(rules: RulesCache) -> Handler[UnitOfWork]:
     return on_event_ingested
 
 
-def ingest_consumer(rules: RulesCache) -> ConsumerSpec[UnitOfWork]:
+def ingest_consumer(rules: RulesCache) -> ConsumerSpec[IdentityUnitOfWork]:
     return ConsumerSpec(DURABLE, "INGEST", "layercake.*.ingest", ingest_handler(rules))

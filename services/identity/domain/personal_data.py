@@ -6,6 +6,8 @@ a store or a visit count do not, and other services may project them in clear.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 PERSONAL_TRAITS = frozenset(
     {
         "name",
@@ -36,3 +38,11 @@ PERSONAL_TRAITS = frozenset(
 
 def is_personal(trait: str) -> bool:
     return trait.lower() in PERSONAL_TRAITS
+
+
+class Sealer(Protocol):
+    """Seals and opens personal data with one profile's key (see store.vault)."""
+
+    def seal(self, plaintext: str) -> bytes: ...
+
+    def open(self, sealed: bytes) -> str: ...

@@ -1,4 +1,5 @@
-"""The profile repository: aggregates from their streams, lookups from the read model."""
+"""The profile repository on SQLAlchemy: snapshots, and lookups from the read model
+(`profiles`, `profile_identifiers`, kept by `store.projection` on every append)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,25 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
 
-from services.identity import mapping
-from services.identity.domain.events import IdentifierLink, ProfileCreated, TraitValue
+from services.identity.domain.events import IdentifierLink, TraitValue
 from services.identity.domain.identifiers import Identifier
-from services.identity.domain.profile import Profile, stream_id
+from services.identity.domain.personal_data import Sealer
+from services.identity.domain.profile import Profile
+from services.identity.store.profile_streams import StreamProfiles
 from services.identity.store.snapshot import PROFILE_STATE
 from services.identity.store.tables import profile_identifiers, profiles
-from services.identity.store.vault import PersonalDataVault
-from services.kernel.store.records import EventMetadata
+from services.identity.store.vault import SqlPersonalDataVault
+from services.kernel.store.records import StoredEvent
+from services.kernel.store.snapshots import Resumed
 from services.kernel.store.unit_of_work import UnitOfWork
 
 
-class ProfileRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
-        self.uow = uow
-        self.vault = PersonalDataVault(uow.session)
+class SqlProfileRepository(StreamProfiles):
+    def __init__(self, uow: UnitOfWork, vault: SqlPersonalDataVault) -> None:
+        super().__init__(uow, vault)
+        self.sql = uow
+        self.session = uow.session
 
     def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
         """Who holds each identifier, read inside the transaction that will append.
@@ -36,40 +39,21 @@ class ProfileRepository:
         if not identifiers:
             return {}
         by_key = {(i.type, i.value): i for i in identifiers}
-        rows = self.uow.session.execute(owners_query(tenant_id, identifiers))
+        rows = self.session.execute(owners_query(tenant_id, identifiers))
         return {
             by_key[(r.id_type, r.id_value)]: r.profile_id
             for r in rows
             if (r.id_type, r.id_value) in by_key
         }
 
-    def get(self, tenant_id: str, profile_id: str) -> Profile:
-        """The profile from its newest snapshot and the events after it."""
-        stream = stream_id(profile_id)
-        cipher = self.vault.cipher(tenant_id, profile_id)
-        start = self.uow.snapshots.resume(stream, PROFILE_STATE, cipher)
-        stored = self.uow.events.load(stream, after_version=start.version)
-        if start.aggregate is None and not stored:
-            raise LookupError(profile_id)
-        events = (mapping.EVENTS.decode(e, cipher) for e in stored)
-        return Profile.replay(
-            events, stored[-1].version if stored else start.version, start.aggregate
-        )
+    def _tail(
+        self, stream: str, cipher: Sealer | None
+    ) -> tuple[Resumed[Profile], list[StoredEvent]]:
+        start = self.sql.snapshots.resume(stream, PROFILE_STATE, cipher)
+        return start, self.sql.events.load(stream, after_version=start.version)
 
-    def save(self, profile: Profile, metadata: EventMetadata) -> None:
-        """Appends the pending events; a stale version raises ConcurrencyError."""
-        if not profile.pending:
-            return
-        cipher = self.vault.cipher(profile.tenant_id, profile.profile_id)
-        if cipher is None:
-            if not isinstance(profile.pending[0], ProfileCreated):
-                raise LookupError(f"profile {profile.profile_id} was forgotten")
-            cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
-        new_events = [mapping.EVENTS.new_event(e, cipher) for e in profile.pending]
-        before = profile.version
-        self.uow.append(profile.stream_id, before, new_events, metadata)
-        profile.saved()
-        self.uow.snapshots.after_append(
+    def _saved(self, profile: Profile, before: int, cipher: Sealer) -> None:
+        self.sql.snapshots.after_append(
             profile.stream_id,
             before,
             profile.version,
@@ -77,6 +61,52 @@ class ProfileRepository:
             PROFILE_STATE,
             cipher,
             self.uow.now(),
+        )
+
+    def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
+        profile_id: str | None = ref if isinstance(ref, str) else None
+        if isinstance(ref, Identifier):
+            profile_id = self.session.execute(
+                select(profile_identifiers.c.profile_id).where(
+                    profile_identifiers.c.tenant_id == tenant_id,
+                    profile_identifiers.c.id_type == ref.type,
+                    profile_identifiers.c.id_value == ref.value,
+                )
+            ).scalar_one_or_none()
+            if profile_id is None:
+                return None
+        row = self.session.execute(
+            select(profiles).where(
+                profiles.c.tenant_id == tenant_id, profiles.c.profile_id == profile_id
+            )
+        ).one_or_none()
+        if row is not None and row.merged_into is not None:
+            return self.find(tenant_id, row.merged_into)  # an alias: one hop
+        if row is None:
+            return None
+        identifiers = self.session.execute(
+            select(profile_identifiers).where(
+                profile_identifiers.c.tenant_id == tenant_id,
+                profile_identifiers.c.profile_id == profile_id,
+            )
+        )
+        return Profile(
+            tenant_id=tenant_id,
+            profile_id=row.profile_id,
+            version=row.version,
+            create_time=row.create_time,
+            update_time=row.update_time,
+            links={
+                (i := Identifier(r.id_type, r.id_value, r.hashed)): IdentifierLink(
+                    i, r.message_id or "", r.link_time
+                )
+                for r in identifiers
+            },
+            traits={
+                k: TraitValue(v["v"], datetime.fromisoformat(v["t"]))
+                for k, v in json.loads(row.traits).items()
+            },
+            consent=json.loads(row.consent),
         )
 
 
@@ -87,52 +117,4 @@ def owners_query(tenant_id: str, identifiers: Sequence[Identifier]) -> Select[An
         c.tenant_id == tenant_id,
         c.id_type.in_(sorted({i.type for i in identifiers})),
         c.id_value.in_(sorted({i.value for i in identifiers})),
-    )
-
-
-def find_profile(session: Session, tenant_id: str, ref: Identifier | str) -> Profile | None:
-    """A profile from the read model, by identifier or by profile id."""
-    profile_id: str | None = ref if isinstance(ref, str) else None
-    if isinstance(ref, Identifier):
-        profile_id = session.execute(
-            select(profile_identifiers.c.profile_id).where(
-                profile_identifiers.c.tenant_id == tenant_id,
-                profile_identifiers.c.id_type == ref.type,
-                profile_identifiers.c.id_value == ref.value,
-            )
-        ).scalar_one_or_none()
-        if profile_id is None:
-            return None
-    row = session.execute(
-        select(profiles).where(
-            profiles.c.tenant_id == tenant_id, profiles.c.profile_id == profile_id
-        )
-    ).one_or_none()
-    if row is not None and row.merged_into is not None:
-        return find_profile(session, tenant_id, row.merged_into)  # an alias: one hop
-    if row is None:
-        return None
-    identifiers = session.execute(
-        select(profile_identifiers).where(
-            profile_identifiers.c.tenant_id == tenant_id,
-            profile_identifiers.c.profile_id == profile_id,
-        )
-    )
-    return Profile(
-        tenant_id=tenant_id,
-        profile_id=row.profile_id,
-        version=row.version,
-        create_time=row.create_time,
-        update_time=row.update_time,
-        links={
-            (i := Identifier(r.id_type, r.id_value, r.hashed)): IdentifierLink(
-                i, r.message_id or "", r.link_time
-            )
-            for r in identifiers
-        },
-        traits={
-            k: TraitValue(v["v"], datetime.fromisoformat(v["t"]))
-            for k, v in json.loads(row.traits).items()
-        },
-        consent=json.loads(row.consent),
     )

@@ -21,7 +21,7 @@ from services.identity.domain.events import (
 )
 from services.identity.domain.identifiers import Identifier
 from services.identity.store.tables import profile_identifiers, profiles
-from services.identity.store.vault import PersonalDataVault
+from services.identity.store.vault import SqlPersonalDataVault
 from services.kernel.errors import ConcurrencyError
 from services.kernel.store.records import StoredEvent
 
@@ -36,7 +36,7 @@ class ProfileProjection:
             return
         tenant, profile_id = event.metadata.tenant_id, event.stream_id[len(PREFIX) :]
         key = (profiles.c.tenant_id == tenant) & (profiles.c.profile_id == profile_id)
-        cipher = PersonalDataVault(session).cipher(tenant, profile_id)
+        cipher = SqlPersonalDataVault(session).cipher(tenant, profile_id)
         match mapping.EVENTS.decode(event, cipher):
             case ProfileCreated(create_time=at):
                 session.execute(

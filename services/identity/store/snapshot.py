@@ -12,8 +12,8 @@ from datetime import datetime
 
 from services.identity.domain.events import IdentifierLink, TraitValue
 from services.identity.domain.identifiers import Identifier
+from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile
-from services.identity.mapping import Sealer
 
 
 def _time(value: datetime | None) -> str | None:

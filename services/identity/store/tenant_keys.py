@@ -16,39 +16,46 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.identity.domain.identifiers import Hasher
+from services.identity.ports import TenantKeys
 from services.identity.store.tables import tenant_keys
 from services.kernel.store.conflicts import insert_unless_conflict
 
 KEY_BYTES = 32
 
 
-def _hasher(key: bytes) -> Hasher:
+def new_key() -> bytes:
+    return os.urandom(KEY_BYTES)
+
+
+def keyed_hasher(key: bytes) -> Hasher:
     def digest(value: str) -> str:
         return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
     return digest
 
 
-def _key(session: Session, tenant_id: str) -> bytes | None:
-    return session.execute(
-        select(tenant_keys.c.hash_key).where(tenant_keys.c.tenant_id == tenant_id)
-    ).scalar_one_or_none()
+class SqlTenantKeys(TenantKeys):
+    """The `tenant_keys` table, in the caller's transaction."""
 
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
-def tenant_hasher(session: Session, tenant_id: str, now: datetime) -> Hasher:
-    """The tenant's hasher, its key made on first use (a racing writer's key wins for both)."""
-    key = _key(session, tenant_id)
-    if key is None:
-        session.execute(
-            insert_unless_conflict(tenant_keys, session.get_bind().dialect.name),
-            {"tenant_id": tenant_id, "hash_key": os.urandom(KEY_BYTES), "create_time": now},
-        )
-        key = _key(session, tenant_id)
-        assert key is not None, "inserted or already there"
-    return _hasher(key)
+    def _key(self, tenant_id: str) -> bytes | None:
+        return self.session.execute(
+            select(tenant_keys.c.hash_key).where(tenant_keys.c.tenant_id == tenant_id)
+        ).scalar_one_or_none()
 
+    def hasher(self, tenant_id: str, now: datetime) -> Hasher:
+        key = self._key(tenant_id)
+        if key is None:
+            self.session.execute(
+                insert_unless_conflict(tenant_keys, self.session.get_bind().dialect.name),
+                {"tenant_id": tenant_id, "hash_key": new_key(), "create_time": now},
+            )
+            key = self._key(tenant_id)
+            assert key is not None, "inserted or already there"
+        return keyed_hasher(key)
 
-def existing_hasher(session: Session, tenant_id: str) -> Hasher | None:
-    """For reads: None when the tenant has no key yet, so holds no hashed identifier."""
-    key = _key(session, tenant_id)
-    return None if key is None else _hasher(key)
+    def existing(self, tenant_id: str) -> Hasher | None:
+        key = self._key(tenant_id)
+        return None if key is None else keyed_hasher(key)

@@ -8,12 +8,14 @@ forgotten without rewriting history.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from services.identity.ports import PersonalDataVault
 from services.identity.store.tables import profile_keys
 
 NONCE_BYTES = 12
@@ -38,14 +40,14 @@ class ProfileCipher:
         return plain.decode()
 
 
-class PersonalDataVault:
+class SqlPersonalDataVault(PersonalDataVault):
     """The key table, read and written in the caller's transaction."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._ciphers: dict[tuple[str, str], ProfileCipher | None] = {}
 
-    def create_key(self, tenant_id: str, profile_id: str, at: object) -> ProfileCipher:
+    def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> ProfileCipher:
         key = AESGCM.generate_key(bit_length=256)
         self.session.execute(
             insert(profile_keys).values(
@@ -57,7 +59,6 @@ class PersonalDataVault:
         return cipher
 
     def cipher(self, tenant_id: str, profile_id: str) -> ProfileCipher | None:
-        """The profile's cipher, or None when its key was deleted (the person was forgotten)."""
         if (tenant_id, profile_id) not in self._ciphers:
             key = self.session.execute(
                 select(profile_keys.c.data_key).where(

@@ -6,11 +6,15 @@ exercised) and answers the read model by replaying, so the same contract suite h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from services.kernel.assets.asset import STREAM_PREFIX, Asset
 from services.kernel.assets.kinds import KINDS, AssetKindRegistry
 from services.kernel.assets.repository import AssetRecord, AssetRepository, asset_events, record_of
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.errors import ConcurrencyError
+from services.kernel.store.memory import InMemoryUnitOfWork
 from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
 
 
@@ -20,6 +24,10 @@ class InMemoryAssetRepository(AssetRepository):
         self.clock = clock or SystemClock()
         self.streams: dict[str, list[StoredEvent]] = {}
         self._position = 0
+
+    def _streams(self) -> Mapping[str, object]:
+        """The stream ids held (keys)."""
+        return self.streams
 
     def _load(self, stream_id: str) -> list[StoredEvent]:
         return list(self.streams.get(stream_id, []))
@@ -52,9 +60,30 @@ class InMemoryAssetRepository(AssetRepository):
     def list(self, tenant_id: str, kind: str) -> list[AssetRecord]:
         prefix = f"{STREAM_PREFIX}{tenant_id}/{kind}/"
         found = []
-        for stream_id in sorted(s for s in self.streams if s.startswith(prefix)):
-            stored = self.streams[stream_id]
+        for stream_id in sorted(s for s in self._streams() if s.startswith(prefix)):
+            stored = self._load(stream_id)
             asset = Asset.replay(asset_events(stored, self.kinds), len(stored))
             if asset.exists:
                 found.append(record_of(asset))
         return found
+
+
+class UnitOfWorkAssets(InMemoryAssetRepository):
+    """Assets in an in-memory unit of work's streams, so they commit and roll back with it
+    (a service's fake whose port holds an asset repository)."""
+
+    def __init__(self, uow: InMemoryUnitOfWork[Any], kinds: AssetKindRegistry = KINDS) -> None:
+        super().__init__(kinds, uow.clock)
+        self.uow = uow
+
+    def _streams(self) -> Mapping[str, object]:
+        streams: dict[str, list[StoredEvent]] = self.uow.state.streams
+        return streams
+
+    def _load(self, stream_id: str) -> list[StoredEvent]:
+        return self.uow.load(stream_id)
+
+    def _append(
+        self, stream_id: str, version: int, events: list[NewEvent], metadata: EventMetadata
+    ) -> None:
+        self.uow.append(stream_id, version, events, metadata)

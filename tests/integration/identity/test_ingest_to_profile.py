@@ -18,14 +18,15 @@ from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity import handlers
 from services.identity.api.servicer import identity_servicer
 from services.identity.consumers.ingest import ingest_handler
+from services.identity.rules_cache import RulesCache
 from services.identity.store.projection import ProfileProjection
-from services.identity.store.rules_cache import RulesCache
 from services.identity.store.tables import profile_keys
 from services.kernel.errors import NotFound
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.protobuf import to_timestamp
 from services.kernel.rpc.server import create_server
+from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
 from services.kernel.store.projections import replay
 from services.kernel.store.records import OutboxMessage
@@ -88,9 +89,9 @@ async def test_event_creates_profile_and_publishes_profile_updated(
     results = await runner(js, identity_db, identity_uow, tenant).run_once()
     assert [r.outcome for r in results] == [Outcome.APPLIED]
 
-    with identity_db.transaction() as s:
-        profile = handlers.get_profile(s, tenant, "email:ann@example.com")
-        rows = s.execute(select(outbox)).all()
+    with identity_uow() as u:
+        profile = handlers.get_profile(u, tenant, "email:ann@example.com")
+        rows = u.session.execute(select(outbox)).all()
     assert profile.traits["first_name"].json_value == '"Ann"'
     assert profile.traits["visits"].json_value == "3"
     assert profile.consent == {"email_marketing": True}
@@ -133,11 +134,13 @@ async def test_redelivery_is_a_no_op_and_known_identifier_joins(
     while len(outcomes) < 3:
         outcomes += [r.outcome for r in await consumer.run_once()]
     assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE, Outcome.APPLIED]
-    with identity_db.transaction() as s:
-        by_device = handlers.get_profile(s, tenant, "device_id:dv-9")
-        by_email = handlers.get_profile(s, tenant, "email:ann@example.com")
-        streams = s.execute(select(func.count(func.distinct(outbox.c.subject_ref)))).scalar_one()
-        payloads = s.execute(select(outbox.c.payload).order_by(outbox.c.id)).scalars().all()
+    with identity_uow() as u:
+        by_device = handlers.get_profile(u, tenant, "device_id:dv-9")
+        by_email = handlers.get_profile(u, tenant, "email:ann@example.com")
+        streams = u.session.execute(
+            select(func.count(func.distinct(outbox.c.subject_ref)))
+        ).scalar_one()
+        payloads = u.session.execute(select(outbox.c.payload).order_by(outbox.c.id)).scalars().all()
     assert by_device.profile_id == by_email.profile_id
     assert by_device.traits["store_id"].json_value == '"s-99"'
     assert streams == 1
@@ -155,15 +158,15 @@ async def test_replay_rebuilds_the_read_model(
     tenant = random_id("t")
     await send(js, tenant, ANN)
     await runner(js, identity_db, identity_uow, tenant).run_once()
-    with identity_db.transaction() as s:
-        before = handlers.get_profile(s, tenant, "cookie_id:ck-81")
+    with identity_uow() as u:
+        before = handlers.get_profile(u, tenant, "cookie_id:ck-81")
     with identity_db.transaction() as s:
         assert replay(s, [ProfileProjection()]) == before.version
-    with identity_db.transaction() as s:
-        after = handlers.get_profile(s, tenant, "cookie_id:ck-81")
+    with identity_uow() as u:
+        after = handlers.get_profile(u, tenant, "cookie_id:ck-81")
         assert after == before
         with pytest.raises(NotFound):
-            handlers.get_profile(s, random_id("other"), "cookie_id:ck-81")  # tenant isolation
+            handlers.get_profile(u, random_id("other"), "cookie_id:ck-81")  # tenant isolation
 
 
 async def test_get_profile_rpc_validates_and_finds(
@@ -172,7 +175,11 @@ async def test_get_profile_rpc_validates_and_finds(
     tenant = random_id("t")
     await send(js, tenant, ANN)
     await runner(js, identity_db, identity_uow, tenant).run_once()
-    server = create_server("127.0.0.1:0", [identity_servicer(identity_db)], internal=INTERNAL)
+    server = create_server(
+        "127.0.0.1:0",
+        [identity_servicer(ServiceLayer(identity_db, identity_uow))],
+        internal=INTERNAL,
+    )
     await server.server.start()
     try:
         async with signed_channel(f"127.0.0.1:{server.port}") as channel:
@@ -204,13 +211,14 @@ async def test_trait_values_are_sealed_and_deleting_the_key_forgets_them(
     tenant = random_id("t")
     await send(js, tenant, ANN)
     await runner(js, identity_db, identity_uow, tenant).run_once()
-    with identity_db.transaction() as s:
-        payloads = s.execute(select(events.c.payload).where(events.c.tenant_id == tenant))
+    with identity_uow() as u:
+        payloads = u.session.execute(select(events.c.payload).where(events.c.tenant_id == tenant))
         assert not any(b"Ann" in p or b"s-12" in p for (p,) in payloads)
-        profile_id = handlers.get_profile(s, tenant, "cookie_id:ck-81").profile_id
-        s.execute(delete(profile_keys).where(profile_keys.c.profile_id == profile_id))
+        profile_id = handlers.get_profile(u, tenant, "cookie_id:ck-81").profile_id
+        u.session.execute(delete(profile_keys).where(profile_keys.c.profile_id == profile_id))
+        u.commit()
     with identity_db.transaction() as s:
         replay(s, [ProfileProjection()])
-    with identity_db.transaction() as s:
-        forgotten = handlers.get_profile(s, tenant, "cookie_id:ck-81")
+    with identity_uow() as u:
+        forgotten = handlers.get_profile(u, tenant, "cookie_id:ck-81")
     assert forgotten.traits == {}

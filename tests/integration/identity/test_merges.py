@@ -7,78 +7,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from nats.js import JetStreamContext
 from sqlalchemy import func, insert, select, text
 
-from layercake.events.v1 import identity_events_pb2
 from services.identity import handlers
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.identifiers import Identifier
-from services.identity.store.profiles import ProfileRepository, owners_query
+from services.identity.store.profiles import SqlProfileRepository, owners_query
 from services.identity.store.tables import profile_identifiers, profiles
-from services.kernel.errors import NotFound
-from services.kernel.messaging.consumer import Outcome
 from services.kernel.store.database import Database
-from services.kernel.store.schema import outbox
 from services.kernel.store.transient import is_transient
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
-from tests.integration.identity.test_ingest_to_profile import runner, send
-
-
-def event(
-    message_id: str, hour: int, identifiers: dict[str, str], **traits: str
-) -> dict[str, object]:
-    return {
-        "message_id": message_id,
-        "type": "identify",
-        "timestamp": f"2026-03-01T{hour:02d}:00:00Z",
-        "identifiers": identifiers,
-        "traits": traits,
-    }
-
-
-async def test_two_devices_then_one_email_merge_and_every_ref_answers_the_survivor(
-    js: JetStreamContext, identity_db: Database, identity_uow: UnitOfWorkFactory
-) -> None:
-    tenant, other = random_id("t"), random_id("t")
-    await send(js, tenant, event("m1", 1, {"device_id": "d1"}, plan="free"))
-    await send(js, tenant, event("m2", 2, {"device_id": "d2"}, plan="gold"))
-    await send(js, tenant, event("m3", 3, {"device_id": "d1", "email": " Ann@Example.com"}))
-    await send(js, tenant, event("m4", 4, {"device_id": "d2", "email": "ann@example.com"}))
-    consumer = runner(js, identity_db, identity_uow, tenant)
-    outcomes: list[Outcome] = []
-    for _ in range(20):
-        if len(outcomes) >= 4:
-            break
-        outcomes += [r.outcome for r in await consumer.run_once()]
-    assert outcomes == [Outcome.APPLIED] * 4
-
-    with identity_db.transaction() as s:
-        survivor = handlers.get_profile(s, tenant, "device_id:d1")
-        by_email = handlers.get_profile(s, tenant, "email:ANN@example.com")
-        by_d2 = handlers.get_profile(s, tenant, "device_id:d2")
-        merged = (
-            s.execute(
-                select(outbox.c.payload).where(
-                    outbox.c.type == "layercake.events.v1.ProfilesMerged"
-                )
-            )
-            .scalars()
-            .all()
-        )
-        with pytest.raises(NotFound):
-            handlers.get_profile(s, other, "email:ann@example.com")  # tenant B sees none of A
-    assert by_email.profile_id == by_d2.profile_id == survivor.profile_id
-    assert survivor.traits["plan"].json_value == '"gold"'  # the later event time wins
-    (payload,) = merged
-    message = identity_events_pb2.ProfilesMerged.FromString(payload)
-    assert message.survivor_profile_id == survivor.profile_id
-    (alias,) = message.merged_profile_ids
-    with identity_db.transaction() as s:
-        assert handlers.get_profile(s, tenant, alias).profile_id == survivor.profile_id
-        with pytest.raises(NotFound):
-            handlers.get_profile(s, other, alias)
 
 
 def test_owner_lookup_is_an_index_seek_per_identifier(identity_db: Database) -> None:
@@ -129,10 +68,10 @@ def test_two_events_racing_to_merge_the_same_profiles_resolve_on_retry(
 
     apply("m1", (("device_id", "d1"),))
     apply("m2", (("device_id", "d2"),))
-    real_owners = ProfileRepository.owners
+    real_owners = SqlProfileRepository.owners
     raced = False
 
-    def owners_then_race(self: ProfileRepository, *args: Any) -> dict[Identifier, str]:
+    def owners_then_race(self: SqlProfileRepository, *args: Any) -> dict[Identifier, str]:
         nonlocal raced
         found = real_owners(self, *args)
         if not raced:  # the other replica merges the same profiles meanwhile
@@ -140,15 +79,15 @@ def test_two_events_racing_to_merge_the_same_profiles_resolve_on_retry(
             apply("m3", (("device_id", "d1"), ("device_id", "d2"), ("cookie_id", "c3")))
         return found
 
-    monkeypatch.setattr(ProfileRepository, "owners", owners_then_race)
+    monkeypatch.setattr(SqlProfileRepository, "owners", owners_then_race)
     with pytest.raises(Exception) as lost:
         apply("m4", (("device_id", "d2"), ("device_id", "d1"), ("cookie_id", "c4")))
     assert is_transient(lost.value), lost.value  # the consumer retries it, never dead-letters
     apply("m4", (("device_id", "d2"), ("device_id", "d1"), ("cookie_id", "c4")))  # the retry
-    with identity_db.transaction() as s:
-        profile = handlers.get_profile(s, tenant, "cookie_id:c4")
-        assert handlers.get_profile(s, tenant, "cookie_id:c3").profile_id == profile.profile_id
-        live = s.execute(
+    with identity_uow() as u:
+        profile = handlers.get_profile(u, tenant, "cookie_id:c4")
+        assert handlers.get_profile(u, tenant, "cookie_id:c3").profile_id == profile.profile_id
+        live = u.session.execute(
             select(func.count())
             .select_from(profiles)
             .where(profiles.c.tenant_id == tenant, profiles.c.merged_into.is_(None))

@@ -9,39 +9,40 @@ from sqlalchemy import update
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile, stream_id
 from services.identity.mapping import EVENTS
-from services.identity.store.profiles import ProfileRepository
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.snapshot import PROFILE_STATE
+from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.principals import Actor
 from services.kernel.store.database import Database
 from services.kernel.store.limits import StoreLimits
 from services.kernel.store.records import EventMetadata
 from services.kernel.store.schema import snapshots
-from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 META = EventMetadata("acme", Actor.system("test"))
 
 
-def full_replay(uow: UnitOfWork, profile_id: str) -> Profile:
-    repo = ProfileRepository(uow)
+def full_replay(uow: SqlIdentityUnitOfWork, profile_id: str) -> Profile:
     stored = uow.events.load(stream_id(profile_id))
-    cipher = repo.vault.cipher("acme", profile_id)
+    cipher = uow.vault.cipher("acme", profile_id)
     return Profile.replay([EVENTS.decode(e, cipher) for e in stored], stored[-1].version)
 
 
-def snapshotting(db: Database, every: int) -> UnitOfWorkFactory:
+def snapshotting(db: Database, every: int) -> UnitOfWorkFactory[SqlIdentityUnitOfWork]:
     limits = StoreLimits(snapshot_every=every)
-    return UnitOfWorkFactory(db.sessions, SystemClock(), [ProfileProjection()], None, limits)
+    return UnitOfWorkFactory(
+        db.sessions, SystemClock(), [ProfileProjection()], None, limits, kind=SqlIdentityUnitOfWork
+    )
 
 
 def test_snapshot_plus_tail_equals_a_full_replay(identity_db: Database) -> None:
     units = snapshotting(identity_db, every=10)
     profile_id = random_id("p-")
     with units() as uow:
-        repo = ProfileRepository(uow)
+        repo = uow.profiles
         profile = Profile.create("acme", profile_id, AT)
         profile.link([Identifier("email", "ab" * 32, True)], AT, "m-0")
         repo.save(profile, META)
@@ -61,7 +62,7 @@ def test_snapshot_plus_tail_equals_a_full_replay(identity_db: Database) -> None:
         assert b"visits" not in snapshot.state  # sealed like the events it stands for
         resumed = uow.snapshots.resume(stream_id(profile_id), PROFILE_STATE, None)
         assert resumed.aggregate is None  # without the key it cannot be read
-        loaded = ProfileRepository(uow).get("acme", profile_id)
+        loaded = uow.profiles.get("acme", profile_id)
         assert loaded == full_replay(uow, profile_id) == profile
         assert len(uow.events.load(stream_id(profile_id), after_version=20)) == 5
 
@@ -73,12 +74,12 @@ def test_a_snapshot_of_an_older_shape_is_ignored(identity_db: Database) -> None:
     with units() as uow:
         profile = Profile.create("acme", profile_id, AT)
         profile.set_traits({"visits": "1"}, AT)
-        ProfileRepository(uow).save(profile, META)
+        uow.profiles.save(profile, META)
         uow.commit()
     with units() as uow:
-        cipher = ProfileRepository(uow).vault.cipher("acme", profile_id)
+        cipher = uow.vault.cipher("acme", profile_id)
         assert uow.snapshots.resume(stream, PROFILE_STATE, cipher).version == 2
         older = update(snapshots).where(snapshots.c.stream_id == stream)
         uow.session.execute(older.values(schema_version=PROFILE_STATE.version - 1))
         assert uow.snapshots.resume(stream, PROFILE_STATE, cipher).aggregate is None
-        assert ProfileRepository(uow).get("acme", profile_id) == full_replay(uow, profile_id)
+        assert uow.profiles.get("acme", profile_id) == full_replay(uow, profile_id)

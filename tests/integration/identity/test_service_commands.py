@@ -15,6 +15,7 @@ from services.identity.bootstrap import MIGRATIONS
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.tables import profile_identifiers, profiles
+from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
@@ -35,7 +36,9 @@ def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 def test_replay_command_rebuilds_a_lost_read_model(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
     migrate(db.engine, MIGRATIONS)
-    uow = UnitOfWorkFactory(db.sessions, SystemClock(), [ProfileProjection()])
+    uow = UnitOfWorkFactory(
+        db.sessions, SystemClock(), [ProfileProjection()], kind=SqlIdentityUnitOfWork
+    )
     command = ApplyIngestedEvent(
         tenant_id="acme",
         message_id="m-1",
@@ -56,8 +59,8 @@ def test_replay_command_rebuilds_a_lost_read_model(tmp_path: Path) -> None:
     assert '"events": 3' in result.stderr  # created, identifiers linked, traits set
 
     db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
-    with db.transaction() as s:
-        profile = handlers.get_profile(s, "acme", "cookie_id:ck-1")
+    with UnitOfWorkFactory(db.sessions, SystemClock(), kind=SqlIdentityUnitOfWork)() as u:
+        profile = handlers.get_profile(u, "acme", "cookie_id:ck-1")
     db.dispose()
     assert profile.traits["plan"].json_value == '"gold"'
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy.orm import Session
-
 from layercake.identity.v1 import identifier_rules_pb2 as pb
 from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES, rules_from_content
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
@@ -21,16 +19,15 @@ from services.kernel.assets.repository import asset_events
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
-from services.kernel.store.event_store import EventStore
-from services.kernel.store.unit_of_work import UnitOfWork
+from services.kernel.unit_of_work import AbstractUnitOfWork
 
 
-def published_rules(session: Session, tenant_id: str) -> IdentifierRules:
+def published_rules(uow: AbstractUnitOfWork, tenant_id: str) -> IdentifierRules:
     """The tenant's published version as domain rules; the defaults when none is live.
 
     Reads the asset's stream in the caller's transaction (a write or a read-only one).
     """
-    stored = EventStore(session).load(asset_stream_id(tenant_id, IDENTIFIER_RULES.name, ASSET_ID))
+    stored = uow.load(asset_stream_id(tenant_id, IDENTIFIER_RULES.name, ASSET_ID))
     if not stored:
         return DEFAULT_RULES
     live = Asset.replay(asset_events(stored, KINDS), stored[-1].version).live_version
@@ -48,12 +45,12 @@ class RulesCache:
         self._generation = 0
         self._lock = threading.Lock()
 
-    def get(self, uow: UnitOfWork, tenant_id: str) -> IdentifierRules:
+    def get(self, uow: AbstractUnitOfWork, tenant_id: str) -> IdentifierRules:
         with self._lock:
             found, generation = self._rules.get(tenant_id), self._generation
         if found is not None:
             return found
-        rules = published_rules(uow.session, tenant_id)
+        rules = published_rules(uow, tenant_id)
         with self._lock:
             if generation == self._generation:
                 self._rules[tenant_id] = rules

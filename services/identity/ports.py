@@ -1,0 +1,70 @@
+"""Identity's unit of work: the kernel's port plus identity's repositories.
+
+Handlers take `IdentityUnitOfWork`; `store.unit_of_work` adapts it to SQLAlchemy and
+`store.memory` keeps it in memory for unit tests, and one contract suite holds both.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+
+from services.identity.domain.identifiers import Hasher, Identifier
+from services.identity.domain.personal_data import Sealer
+from services.identity.domain.profile import Profile
+from services.kernel.assets.repository import AssetRepository
+from services.kernel.store.records import EventMetadata
+from services.kernel.unit_of_work import AbstractUnitOfWork
+
+
+class ProfileRepository(ABC):
+    """Profiles as aggregates (their streams) and as the read model lookups answer from."""
+
+    @abstractmethod
+    def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
+        """Which live profile holds each identifier (those held by none are left out)."""
+
+    @abstractmethod
+    def get(self, tenant_id: str, profile_id: str) -> Profile:
+        """The aggregate from its stream; LookupError when there is none."""
+
+    @abstractmethod
+    def save(self, profile: Profile, metadata: EventMetadata) -> None:
+        """Appends the pending events; a stale version raises ConcurrencyError, a forgotten
+        profile (no key) LookupError."""
+
+    @abstractmethod
+    def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
+        """The read model's profile by identifier or profile id; a merged-away id answers
+        the survivor. Holds identifiers, traits, consent and times (no pending events)."""
+
+
+class PersonalDataVault(ABC):
+    """One data key per profile; deleting it forgets the person (crypto-shredding)."""
+
+    @abstractmethod
+    def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> Sealer: ...
+
+    @abstractmethod
+    def cipher(self, tenant_id: str, profile_id: str) -> Sealer | None:
+        """The profile's sealer, or None when it has no key (new, or forgotten)."""
+
+
+class TenantKeys(ABC):
+    """Each tenant's key for the keyed hash of matching identifiers."""
+
+    @abstractmethod
+    def hasher(self, tenant_id: str, now: datetime) -> Hasher:
+        """The tenant's hasher, its key made on first use (a racing writer's key wins)."""
+
+    @abstractmethod
+    def existing(self, tenant_id: str) -> Hasher | None:
+        """For reads: None while the tenant has no key, so holds no hashed identifier."""
+
+
+class IdentityUnitOfWork(AbstractUnitOfWork):
+    profiles: ProfileRepository
+    vault: PersonalDataVault
+    tenant_keys: TenantKeys
+    assets: AssetRepository  # identifier rules, a controlled asset

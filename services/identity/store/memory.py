@@ -1,0 +1,111 @@
+"""Identity's unit of work in memory, for handlers' unit tests.
+
+Profiles live in the unit of work's streams, sealed as on SQL; the read model
+(owners of identifiers, the profiles lookups answer from) is kept on every save.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.identity.domain.identifiers import Hasher, Identifier
+from services.identity.domain.personal_data import Sealer
+from services.identity.domain.profile import Profile
+from services.identity.ports import IdentityUnitOfWork, PersonalDataVault, TenantKeys
+from services.identity.store.profile_streams import StreamProfiles
+from services.identity.store.tenant_keys import keyed_hasher, new_key
+from services.identity.store.vault import ProfileCipher
+from services.kernel.assets.memory import UnitOfWorkAssets
+from services.kernel.clock import Clock
+from services.kernel.store.memory import InMemoryDatabase, InMemoryUnitOfWork, MemoryState
+
+
+@dataclass
+class IdentityState(MemoryState):
+    profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)  # the read model
+    owners: dict[tuple[str, Identifier], str] = field(default_factory=dict)
+    profile_keys: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    tenant_keys: dict[str, bytes] = field(default_factory=dict)
+
+
+def _read_copy(profile: Profile) -> Profile:
+    """What the read model holds of a profile (as the SQL projection does)."""
+    return Profile(
+        tenant_id=profile.tenant_id,
+        profile_id=profile.profile_id,
+        version=profile.version,
+        create_time=profile.create_time,
+        update_time=profile.update_time,
+        links=dict(profile.links),
+        traits=dict(profile.traits),
+        consent=dict(profile.consent),
+        merged_into=profile.merged_into,
+    )
+
+
+class MemoryProfiles(StreamProfiles):
+    def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
+        super().__init__(uow, uow.vault)
+        self.memory = uow
+
+    def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
+        held = self.memory.state.owners
+        return {i: held[(tenant_id, i)] for i in identifiers if (tenant_id, i) in held}
+
+    def _saved(self, profile: Profile, before: int, cipher: Sealer) -> None:
+        state = self.memory.state
+        state.profiles[(profile.tenant_id, profile.profile_id)] = _read_copy(profile)
+        if profile.merged_into is None:
+            for i in profile.identifiers:
+                state.owners[(profile.tenant_id, i)] = profile.profile_id
+
+    def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
+        state = self.memory.state
+        profile_id = state.owners.get((tenant_id, ref)) if isinstance(ref, Identifier) else ref
+        found = state.profiles.get((tenant_id, profile_id)) if profile_id else None
+        if found is not None and found.merged_into is not None:
+            return self.find(tenant_id, found.merged_into)  # an alias, maybe of an alias
+        return None if found is None else dataclasses.replace(_read_copy(found), merged_into=None)
+
+
+class MemoryVault(PersonalDataVault):
+    def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
+        self.memory = uow
+
+    def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> Sealer:
+        key = AESGCM.generate_key(bit_length=256)
+        self.memory.state.profile_keys[(tenant_id, profile_id)] = key
+        return ProfileCipher(key, tenant_id, profile_id)
+
+    def cipher(self, tenant_id: str, profile_id: str) -> Sealer | None:
+        key = self.memory.state.profile_keys.get((tenant_id, profile_id))
+        return None if key is None else ProfileCipher(key, tenant_id, profile_id)
+
+
+class MemoryTenantKeys(TenantKeys):
+    def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
+        self.memory = uow
+
+    def hasher(self, tenant_id: str, now: datetime) -> Hasher:
+        return keyed_hasher(self.memory.state.tenant_keys.setdefault(tenant_id, new_key()))
+
+    def existing(self, tenant_id: str) -> Hasher | None:
+        key = self.memory.state.tenant_keys.get(tenant_id)
+        return None if key is None else keyed_hasher(key)
+
+
+class InMemoryIdentityUnitOfWork(InMemoryUnitOfWork[IdentityState], IdentityUnitOfWork):
+    def attach_repositories(self) -> None:
+        self.vault = MemoryVault(self)
+        self.profiles = MemoryProfiles(self)
+        self.tenant_keys = MemoryTenantKeys(self)
+        self.assets = UnitOfWorkAssets(self)
+
+
+def in_memory(clock: Clock) -> InMemoryDatabase[IdentityState]:
+    return InMemoryDatabase(IdentityState(), clock)

@@ -1,0 +1,57 @@
+"""Profiles as aggregates on the unit of work's event streams, whichever adapter.
+
+Loading replays the profile's stream (after a snapshot where the adapter keeps them);
+saving seals the pending events with the profile's key and appends them. The SQL and
+in-memory repositories share this and differ in their read model and snapshots.
+"""
+
+from __future__ import annotations
+
+from services.identity import mapping
+from services.identity.domain.events import ProfileCreated
+from services.identity.domain.personal_data import Sealer
+from services.identity.domain.profile import Profile, stream_id
+from services.identity.ports import PersonalDataVault, ProfileRepository
+from services.kernel.store.records import EventMetadata, StoredEvent
+from services.kernel.store.snapshots import Resumed
+from services.kernel.unit_of_work import AbstractUnitOfWork
+
+
+class StreamProfiles(ProfileRepository):
+    def __init__(self, uow: AbstractUnitOfWork, vault: PersonalDataVault) -> None:
+        self.uow = uow
+        self.vault = vault
+
+    def get(self, tenant_id: str, profile_id: str) -> Profile:
+        stream = stream_id(profile_id)
+        cipher = self.vault.cipher(tenant_id, profile_id)
+        start, stored = self._tail(stream, cipher)
+        if start.aggregate is None and not stored:
+            raise LookupError(profile_id)
+        events = (mapping.EVENTS.decode(e, cipher) for e in stored)
+        return Profile.replay(
+            events, stored[-1].version if stored else start.version, start.aggregate
+        )
+
+    def save(self, profile: Profile, metadata: EventMetadata) -> None:
+        if not profile.pending:
+            return
+        cipher = self.vault.cipher(profile.tenant_id, profile.profile_id)
+        if cipher is None:
+            if not isinstance(profile.pending[0], ProfileCreated):
+                raise LookupError(f"profile {profile.profile_id} was forgotten")
+            cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
+        new_events = [mapping.EVENTS.new_event(e, cipher) for e in profile.pending]
+        before = profile.version
+        self.uow.append(profile.stream_id, before, new_events, metadata)
+        profile.saved()
+        self._saved(profile, before, cipher)
+
+    def _tail(
+        self, stream: str, cipher: Sealer | None
+    ) -> tuple[Resumed[Profile], list[StoredEvent]]:
+        """Where replay starts and the events after it: the whole stream by default."""
+        return Resumed(None, 0), self.uow.load(stream)
+
+    def _saved(self, profile: Profile, before: int, cipher: Sealer) -> None:
+        """After an append from version `before` (the adapter's snapshot or read model)."""

@@ -1,0 +1,168 @@
+"""Identity's unit of work, in memory and on SQLite/PostgreSQL: the kernel's promises, and
+those of its repositories (profiles and their read model, the vault, tenant keys)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.identity.bootstrap import MIGRATIONS
+from services.identity.domain.identifiers import Identifier
+from services.identity.domain.profile import Profile
+from services.identity.ports import IdentityUnitOfWork
+from services.identity.store.memory import IdentityState, InMemoryIdentityUnitOfWork
+from services.identity.store.projection import ProfileProjection
+from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
+from services.kernel.errors import ConcurrencyError
+from services.kernel.principals import Actor
+from services.kernel.store.records import EventMetadata
+from services.kernel.unit_of_work import AbstractUnitOfWork
+from tests.conftest import ALL_BACKENDS, random_id
+from tests.contracts.unit_of_work import UnitOfWorkContract, Units, units_for
+
+AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
+META = EventMetadata("acme", Actor.system("contract"))
+D1, D2, E = (
+    Identifier("device_id", "d1"),
+    Identifier("device_id", "d2"),
+    Identifier("email", "ab", True),
+)
+
+
+def identity(uow: AbstractUnitOfWork) -> IdentityUnitOfWork:
+    assert isinstance(uow, IdentityUnitOfWork)
+    return uow
+
+
+def new_profile(tenant: str, *ids: Identifier, at: datetime = AT, **traits: str) -> Profile:
+    profile = Profile.create(tenant, random_id("p-"), at)
+    profile.link(ids, at, "m-1")
+    profile.set_traits(traits, at, "m-1")
+    profile.set_consent({"email_marketing": True}, at)
+    return profile
+
+
+class TestIdentityUnitOfWork(UnitOfWorkContract):
+    @pytest.fixture(params=ALL_BACKENDS)
+    def units(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Units]:
+        with units_for(
+            request.param,
+            tmp_path,
+            MIGRATIONS,
+            SqlIdentityUnitOfWork,
+            InMemoryIdentityUnitOfWork,
+            IdentityState,
+            [ProfileProjection()],
+        ) as units:
+            yield units
+
+    def test_a_saved_profile_loads_back_and_is_found_by_id_and_identifier(
+        self, units: Units
+    ) -> None:
+        profile = new_profile("acme", D1, E, plan='"gold"')
+        with units.new() as u:
+            identity(u).profiles.save(profile, META)
+            u.commit()
+        with units.new() as u:
+            profiles = identity(u).profiles
+            assert profiles.get("acme", profile.profile_id) == profile
+            found = profiles.find("acme", E)
+            assert found == profiles.find("acme", profile.profile_id)
+            assert profiles.owners("acme", [D1, D2, E]) == {
+                D1: profile.profile_id,
+                E: profile.profile_id,
+            }
+        assert found is not None and found.version == profile.version == 4
+        assert found.identifiers == {D1, E} and found.links[D1].message_id == "m-1"
+        assert found.traits == profile.traits and found.consent == {"email_marketing": True}
+        assert (found.create_time, found.update_time) == (AT, AT)
+
+    def test_another_tenant_sees_none_of_it(self, units: Units) -> None:
+        profile = new_profile("acme", D1)
+        with units.new() as u:
+            identity(u).profiles.save(profile, META)
+            u.commit()
+        with units.new() as u:
+            profiles = identity(u).profiles
+            assert profiles.owners("other", [D1]) == {}
+            assert profiles.find("other", D1) is None
+            assert profiles.find("other", profile.profile_id) is None
+
+    def test_nothing_of_a_profile_is_kept_without_commit(self, units: Units) -> None:
+        profile = new_profile("acme", D1)
+        with units.new() as u:
+            identity(u).profiles.save(profile, META)
+        with units.new() as u:
+            profiles = identity(u).profiles
+            assert profiles.owners("acme", [D1]) == {} and profiles.find("acme", D1) is None
+            with pytest.raises(LookupError):
+                profiles.get("acme", profile.profile_id)
+            assert identity(u).vault.cipher("acme", profile.profile_id) is None
+
+    def test_a_merged_away_id_answers_the_survivor_which_owns_every_identifier(
+        self, units: Units
+    ) -> None:
+        survivor, gone = new_profile("acme", D1), new_profile("acme", D2, at=AT + timedelta(1))
+        with units.new() as u:
+            identity(u).profiles.save(survivor, META)
+            identity(u).profiles.save(gone, META)
+            later = AT + timedelta(2)
+            survivor.absorb(gone, later, "m-2")
+            gone.merge_into(survivor.profile_id, later, "m-2")
+            identity(u).profiles.save(gone, META)
+            identity(u).profiles.save(survivor, META)
+            u.commit()
+        with units.new() as u:
+            profiles = identity(u).profiles
+            assert profiles.owners("acme", [D1, D2]) == dict.fromkeys([D1, D2], survivor.profile_id)
+            found = profiles.find("acme", gone.profile_id)
+            assert found is not None and found.profile_id == survivor.profile_id
+            assert found.identifiers == {D1, D2} and found.merged_into is None
+            assert profiles.get("acme", gone.profile_id).merged_into == survivor.profile_id
+
+    def test_a_stale_save_is_a_concurrency_error(self, units: Units) -> None:
+        profile = new_profile("acme", D1)
+        with units.new() as u:
+            identity(u).profiles.save(profile, META)
+            u.commit()
+        with units.new() as u:
+            stale = identity(u).profiles.get("acme", profile.profile_id)
+            profile.set_traits({"plan": '"free"'}, AT, "m-2")
+            identity(u).profiles.save(profile, META)
+            stale.set_traits({"plan": '"gold"'}, AT, "m-3")
+            with pytest.raises(ConcurrencyError):
+                identity(u).profiles.save(stale, META)
+
+    def test_a_profile_without_its_key_cannot_be_saved_again(self, units: Units) -> None:
+        profile = Profile.create("acme", random_id("p-"), AT)
+        profile.saved()  # as if its stream were written and its key since deleted
+        profile.set_traits({"plan": '"gold"'}, AT)
+        with units.new() as u, pytest.raises(LookupError):
+            identity(u).profiles.save(profile, META)
+
+    def test_a_profile_key_seals_what_only_it_opens(self, units: Units) -> None:
+        with units.new() as u:
+            sealer = identity(u).vault.create_key("acme", "p-1", AT)
+            sealed = sealer.seal("Ann")
+            u.commit()
+        with units.new() as u:
+            vault = identity(u).vault
+            cipher = vault.cipher("acme", "p-1")
+            assert cipher is not None and cipher.open(sealed) == "Ann" and b"Ann" not in sealed
+            assert vault.cipher("acme", "p-2") is None and vault.cipher("other", "p-1") is None
+
+    def test_a_tenant_key_is_made_once_and_differs_between_tenants(self, units: Units) -> None:
+        with units.new() as u:
+            keys = identity(u).tenant_keys
+            assert keys.existing("acme") is None
+            digest = keys.hasher("acme", AT)("ann@example.com")
+            assert keys.hasher("acme", AT)("ann@example.com") == digest
+            other = keys.hasher("other", AT)("ann@example.com")
+            u.commit()
+        with units.new() as u:
+            existing = identity(u).tenant_keys.existing("acme")
+            assert existing is not None and existing("ann@example.com") == digest != other
+            assert "ann" not in digest
