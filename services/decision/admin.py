@@ -18,6 +18,7 @@ import typer
 from services.decision import handlers, scoring
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
 from services.decision.domain.models import ModelVersion, check_names
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.config import load_settings
 from services.kernel.errors import ConfigError, InvalidArgument, LayercakeError
@@ -76,7 +77,9 @@ def register(
     db = Database(settings.database_url, workers=1)
     try:
         migrate(db.engine, MIGRATIONS)
-        with UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS)() as uow:
+        with UnitOfWorkFactory(
+            db.sessions, SystemClock(), PROJECTIONS, kind=SqlDecisionUnitOfWork
+        )() as uow:
             stored = handlers.register_model(uow, model, content)
     except LayercakeError as e:
         typer.echo(f"error: {e}", err=True)

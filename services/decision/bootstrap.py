@@ -9,6 +9,7 @@ from services.decision.api.models import ModelRpcs
 from services.decision.api.servicer import decision_servicer
 from services.decision.consumers.profiles import profiles_consumer
 from services.decision.serving import ModelServing
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import BroadcastSpec
@@ -47,6 +48,7 @@ def build(settings: ServiceSettings) -> App:
     return App(
         name="decision",
         migrations=MIGRATIONS,
+        unit_of_work=SqlDecisionUnitOfWork,
         projections=PROJECTIONS,
         consumers=lambda ctx: [profiles_consumer()],
         servicers=decision.servicers,

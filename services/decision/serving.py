@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from services.decision import handlers, mapping, scoring
 from services.decision.domain.models import Deployment, Stage, in_challenger_share
 from services.decision.scoring import LoadedModel
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.errors import FailedPrecondition
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.service_layer import ServiceLayer
-from services.kernel.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Live:
 class ModelServing:
     """The loaded models of every tenant's live deployments, in this process."""
 
-    def __init__(self, layer: ServiceLayer[UnitOfWork], executor: Executor) -> None:
+    def __init__(self, layer: ServiceLayer[SqlDecisionUnitOfWork], executor: Executor) -> None:
         self.layer = layer
         self.executor = executor
         self._live: dict[tuple[str, str], Live] = {}

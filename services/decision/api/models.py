@@ -12,10 +12,10 @@ from layercake.decision.v1 import models_pb2
 from services.decision import handlers, mapping, scoring
 from services.decision.domain.models import ModelVersion, check_names
 from services.decision.serving import ModelServing, Score
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.rpc import calls, idempotency
 from services.kernel.service_layer import ServiceLayer
-from services.kernel.store.unit_of_work import UnitOfWork
 
 MAX_MODEL_BYTES = 64 * 1024 * 1024
 
@@ -51,7 +51,7 @@ class ModelRpcs:
     """The servicer's model methods; `DecisionServicer` delegates to them."""
 
     def __init__(
-        self, layer: ServiceLayer[UnitOfWork], serving: ModelServing, executor: Executor
+        self, layer: ServiceLayer[SqlDecisionUnitOfWork], serving: ModelServing, executor: Executor
     ) -> None:
         self.layer = layer
         self.serving = serving

@@ -10,16 +10,16 @@ from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import handlers, mapping
 from services.decision.api.models import ModelRpcs
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.rpc import calls
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
-from services.kernel.store.unit_of_work import UnitOfWork
 
 Context = grpc.aio.ServicerContext[object, object]
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, layer: ServiceLayer[UnitOfWork], models: ModelRpcs) -> None:
+    def __init__(self, layer: ServiceLayer[SqlDecisionUnitOfWork], models: ModelRpcs) -> None:
         self.layer = layer
         self.models = models
 
@@ -56,7 +56,7 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         return await self.models.score(request)
 
 
-def decision_servicer(layer: ServiceLayer[UnitOfWork], models: ModelRpcs) -> Servicer:
+def decision_servicer(layer: ServiceLayer[SqlDecisionUnitOfWork], models: ModelRpcs) -> Servicer:
     return Servicer(
         pb_grpc.add_DecisionServiceServicer_to_server,
         DecisionServicer(layer, models),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from services.decision import handlers
+from services.decision.ports import DecisionUnitOfWork
 from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.identity_feed import follow_identity
-from services.kernel.store.unit_of_work import UnitOfWork
 
 DURABLE = "decision-profiles"
 
 
-def profiles_consumer() -> ConsumerSpec[UnitOfWork]:
+def profiles_consumer() -> ConsumerSpec[DecisionUnitOfWork]:
     return follow_identity(DURABLE, handlers.record_profile_change, handlers.record_profiles_merge)

@@ -1,4 +1,4 @@
-"""Reads and writes registered model versions; every query is scoped to one tenant."""
+"""Registered model versions on SQLAlchemy; every query is scoped to one tenant."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from services.decision.domain.models import ModelVersion, Signature, TensorSpec
+from services.decision.ports import ModelVersions
 from services.decision.store.tables import model_versions
-from services.kernel.errors import AlreadyExists
 
 _META = [c for c in model_versions.c if c.name != "content"]
 
@@ -36,60 +36,53 @@ def _version(m: Mapping[str, Any]) -> ModelVersion:
     )
 
 
-def add(session: Session, model: ModelVersion, content: bytes, now: datetime) -> ModelVersion:
-    """Stores a new version; the same file again is a no-op, another file under a taken
-    version is ALREADY_EXISTS (a version names one file forever)."""
-    existing = get(session, model.tenant_id, model.model_name, model.version)
-    if existing is not None:
-        if existing.sha256 == model.sha256:
-            return existing
-        raise AlreadyExists(
-            f"model {model.model_name!r} already has a version {model.version!r}"
-            f" with another file (sha256 {existing.sha256[:12]}…)"
+class SqlModelVersions(ModelVersions):
+    """Model versions as rows of `model_versions`, the bytes beside the signature."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, model: ModelVersion, content: bytes, at: datetime) -> None:
+        specs = {
+            side: [{"name": s.name, "type": s.type, "shape": list(s.shape)} for s in specs]
+            for side, specs in (
+                ("inputs", model.signature.inputs),
+                ("outputs", model.signature.outputs),
+            )
+        }
+        self.session.execute(
+            model_versions.insert().values(
+                tenant_id=model.tenant_id,
+                model_name=model.model_name,
+                version=model.version,
+                sha256=model.sha256,
+                size_bytes=model.size_bytes,
+                feature_names=list(model.feature_names),
+                signature=specs,
+                score_output=model.score_output,
+                owner=model.owner,
+                description=model.description,
+                labels=dict(model.labels),
+                register_time=at,
+                content=content,
+            )
         )
-    specs = {
-        side: [{"name": s.name, "type": s.type, "shape": list(s.shape)} for s in specs]
-        for side, specs in (
-            ("inputs", model.signature.inputs),
-            ("outputs", model.signature.outputs),
-        )
-    }
-    session.execute(
-        model_versions.insert().values(
-            tenant_id=model.tenant_id,
-            model_name=model.model_name,
-            version=model.version,
-            sha256=model.sha256,
-            size_bytes=model.size_bytes,
-            feature_names=list(model.feature_names),
-            signature=specs,
-            score_output=model.score_output,
-            owner=model.owner,
-            description=model.description,
-            labels=dict(model.labels),
-            register_time=now,
-            content=content,
-        )
-    )
-    return model
+
+    def get(self, tenant_id: str, model_name: str, version: str) -> ModelVersion | None:
+        row = self.session.execute(
+            select(*_META).where(*_key(tenant_id, model_name, version))
+        ).first()
+        return None if row is None else _version(dict(row._mapping))
+
+    def content(self, tenant_id: str, model_name: str, version: str) -> bytes | None:
+        return self.session.execute(
+            select(model_versions.c.content).where(*_key(tenant_id, model_name, version))
+        ).scalar_one_or_none()
 
 
-def get(session: Session, tenant_id: str, model_name: str, version: str) -> ModelVersion | None:
-    row = session.execute(
-        select(*_META).where(
-            model_versions.c.tenant_id == tenant_id,
-            model_versions.c.model_name == model_name,
-            model_versions.c.version == version,
-        )
-    ).first()
-    return None if row is None else _version(dict(row._mapping))
-
-
-def content(session: Session, tenant_id: str, model_name: str, version: str) -> bytes | None:
-    return session.execute(
-        select(model_versions.c.content).where(
-            model_versions.c.tenant_id == tenant_id,
-            model_versions.c.model_name == model_name,
-            model_versions.c.version == version,
-        )
-    ).scalar_one_or_none()
+def _key(tenant_id: str, model_name: str, version: str) -> list[ColumnElement[bool]]:
+    return [
+        model_versions.c.tenant_id == tenant_id,
+        model_versions.c.model_name == model_name,
+        model_versions.c.version == version,
+    ]

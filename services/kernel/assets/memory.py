@@ -6,11 +6,13 @@ exercised) and answers the read model by replaying, so the same contract suite h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from services.kernel.assets.asset import STREAM_PREFIX, Asset
 from services.kernel.assets.kinds import KINDS, AssetKindRegistry
+from services.kernel.assets.lifecycle import AssetState
 from services.kernel.assets.repository import AssetRecord, AssetRepository, asset_events, record_of
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.errors import ConcurrencyError
@@ -58,14 +60,24 @@ class InMemoryAssetRepository(AssetRepository):
         return record_of(asset) if asset.exists else None
 
     def list(self, tenant_id: str, kind: str) -> list[AssetRecord]:
-        prefix = f"{STREAM_PREFIX}{tenant_id}/{kind}/"
-        found = []
+        return list(self._records(f"{STREAM_PREFIX}{tenant_id}/{kind}/"))
+
+    def published(self, kind: str) -> builtins.list[tuple[str, str]]:
+        return sorted(
+            (r.tenant_id, r.asset_id)
+            for r in self._records(STREAM_PREFIX, kind)
+            if r.published_state == AssetState.PUBLISHED.value
+        )
+
+    def _records(self, prefix: str, kind: str = "") -> Iterator[AssetRecord]:
+        """Assets whose stream id starts with `prefix` (and of `kind`), by stream id."""
         for stream_id in sorted(s for s in self._streams() if s.startswith(prefix)):
+            if kind and stream_id.split("/")[2:3] != [kind]:
+                continue
             stored = self._load(stream_id)
             asset = Asset.replay(asset_events(stored, self.kinds), len(stored))
             if asset.exists:
-                found.append(record_of(asset))
-        return found
+                yield record_of(asset)
 
 
 class UnitOfWorkAssets(InMemoryAssetRepository):

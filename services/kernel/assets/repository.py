@@ -7,6 +7,7 @@ model row (one per asset) that lists and dashboards query instead of replaying s
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from services.kernel import telemetry
 from services.kernel.assets.asset import Asset
 from services.kernel.assets.events import AssetEvent, AssetPolicySet, Change
 from services.kernel.assets.kinds import KINDS, AssetKind, AssetKindRegistry
+from services.kernel.assets.lifecycle import AssetState
 from services.kernel.assets.mapping import from_stored, to_new_event
 from services.kernel.assets.policy import TenantAssetPolicy, policy_stream_id
 from services.kernel.assets.tables import assets
@@ -150,6 +152,11 @@ class AssetRepository(ABC):
     def list(self, tenant_id: str, kind: str) -> list[AssetRecord]:
         """A tenant's assets of one kind, by id."""
 
+    @abstractmethod
+    def published(self, kind: str) -> builtins.list[tuple[str, str]]:
+        """(tenant, asset id) of every asset of `kind` with a live version, in every tenant:
+        what a replica loads into its caches at start."""
+
 
 class SqlAssetRepository(AssetRepository):
     """Assets on the kernel's event store, inside the caller's unit of work. The read model
@@ -184,6 +191,14 @@ class SqlAssetRepository(AssetRepository):
             .order_by(assets.c.asset_id)
         )
         return [_record(r._mapping) for r in rows]
+
+    def published(self, kind: str) -> builtins.list[tuple[str, str]]:
+        rows = self.uow.session.execute(
+            select(assets.c.tenant_id, assets.c.asset_id)
+            .where(assets.c.kind == kind, assets.c.published_state == AssetState.PUBLISHED.value)
+            .order_by(assets.c.tenant_id, assets.c.asset_id)
+        )
+        return [(r.tenant_id, r.asset_id) for r in rows]
 
 
 def record_row(record: AssetRecord) -> dict[str, object]:

@@ -26,6 +26,7 @@ from services.decision.api.models import ModelRpcs
 from services.decision.api.servicer import decision_servicer
 from services.decision.bootstrap import PROJECTIONS
 from services.decision.serving import ModelServing
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.messaging.broadcast import Broadcast
 from services.kernel.messaging.relay import OutboxRelay
@@ -98,7 +99,9 @@ class Replica:
 async def replica(db: Database, nc: Client) -> AsyncIterator[Replica]:
     js = nc.jetstream()
     relay = OutboxRelay(db, js)
-    layer = ServiceLayer(db, UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS))
+    layer = ServiceLayer(
+        db, UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS, kind=SqlDecisionUnitOfWork)
+    )
     executor = ThreadPoolExecutor(2)
     models = ModelServing(layer, executor)
     broadcast = Broadcast(models.broadcast(), nc, js, heartbeat=0.5)

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from services.decision import handlers, training
 from services.decision.admin import app
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.store.database import Database
-from services.kernel.store.unit_of_work import UnitOfWork
 
 SHIPPED = str(training.DEFAULT_PATH)
 
@@ -32,7 +32,7 @@ def test_register_checks_the_model_and_stores_it(
 
     db = Database(url)
     try:
-        with UnitOfWork(db.read_sessions(), SystemClock()) as uow:
+        with SqlDecisionUnitOfWork(db.read_sessions(), SystemClock()) as uow:
             model, content = handlers.model_file(uow, "demo", "propensity", "1")
             assert content == training.DEFAULT_PATH.read_bytes()
             assert model.feature_names == training.FEATURES

@@ -10,6 +10,7 @@ from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import bootstrap, handlers
 from services.decision.consumers.profiles import profiles_consumer
 from services.decision.store.tables import metadata
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.config import ServiceSettings
 from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.protobuf import from_timestamp
@@ -35,6 +36,7 @@ class TestFeatureProjection(ProfileProjectionContract):
     service = "decision"
     durable = "decision-profiles"
     metadata = metadata
+    unit_of_work = SqlDecisionUnitOfWork
 
     def consumer(self) -> ConsumerSpec:
         return profiles_consumer()

@@ -10,10 +10,10 @@ import pytest
 
 from services.decision import handlers, mapping
 from services.decision.domain.features import features_after, features_folded
+from services.decision.ports import DecisionUnitOfWork
 from services.kernel.errors import InvalidArgument
 from services.kernel.profile_changes import ProfileChange, ProfilesMerge
 from services.kernel.protobuf import from_timestamp
-from services.kernel.store.unit_of_work import UnitOfWork
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
@@ -112,7 +112,7 @@ def test_feature_vector_proto_carries_every_field() -> None:
 def test_get_features_names_each_bad_field_before_any_io(
     tenant_id: str, profile_id: str, bad: list[str]
 ) -> None:
-    no_database = cast(UnitOfWork, None)  # validation must fail before the store is touched
+    no_database = cast(DecisionUnitOfWork, None)  # validation must fail before the store is touched
     with pytest.raises(InvalidArgument) as error:
         handlers.get_features(no_database, tenant_id, profile_id)
     assert [v.field for v in error.value.violations] == bad

@@ -1,0 +1,107 @@
+"""The decision service's unit of work, in memory and on SQLite/PostgreSQL: the kernel's
+promises, and those of its features, model versions and assets repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
+from services.decision.domain.features import ProfileFeatures
+from services.decision.domain.models import Deployment, ModelVersion, Signature, TensorSpec
+from services.decision.mapping import MODEL, deployment_proto
+from services.decision.ports import DecisionUnitOfWork
+from services.decision.store.memory import DecisionState, InMemoryDecisionUnitOfWork
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
+from services.kernel.assets import Action, AssetMetadata
+from services.kernel.assets.handlers import edit_asset, transition_asset
+from services.kernel.principals import Actor, Principal, PrincipalKind, Role
+from services.kernel.profile_copies import ProfileCopies
+from services.kernel.unit_of_work import AbstractUnitOfWork
+from tests.conftest import ALL_BACKENDS
+from tests.contracts.unit_of_work import ProfileCopiesContract, Units, units_for
+
+AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
+SIGNATURE = Signature(
+    (TensorSpec("x", "tensor(float)", (-1, 2)),), (TensorSpec("p", "tensor(float)", (-1, 2)),)
+)
+
+
+def model(version: str = "1", tenant_id: str = "acme", sha: str = "ab" * 32) -> ModelVersion:
+    return ModelVersion(
+        tenant_id, "propensity", version, sha, 3, ("a", "b"), SIGNATURE, "p", "ann", "d", {"k": "v"}
+    )
+
+
+def port(uow: AbstractUnitOfWork) -> DecisionUnitOfWork:
+    assert isinstance(uow, DecisionUnitOfWork)
+    return uow
+
+
+class TestDecisionUnitOfWork(ProfileCopiesContract):
+    @pytest.fixture(params=ALL_BACKENDS)
+    def units(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Units]:
+        with units_for(
+            request.param,
+            tmp_path,
+            MIGRATIONS,
+            SqlDecisionUnitOfWork,
+            InMemoryDecisionUnitOfWork,
+            DecisionState,
+            PROJECTIONS,
+        ) as units:
+            yield units
+
+    def copy(
+        self, version: int, tenant_id: str = "acme", profile_id: str = "p-1"
+    ) -> ProfileFeatures:
+        values = {"trait_orders": 2.5, "consent_email_marketing": 1.0}
+        return ProfileFeatures(tenant_id, profile_id, version, values, AT, {"trait:orders": 2})
+
+    def copies(self, uow: AbstractUnitOfWork) -> ProfileCopies[ProfileFeatures]:
+        return port(uow).features
+
+    def test_a_model_version_is_kept_with_its_bytes_on_commit(self, units: Units) -> None:
+        with units.new() as uow:
+            port(uow).models.add(model(), b"onnx", AT)
+            port(uow).models.add(model("2"), b"onnx2", AT)
+            uow.commit()
+        with units.new() as uow:
+            models = port(uow).models
+            assert models.get("acme", "propensity", "1") == model()
+            assert models.content("acme", "propensity", "2") == b"onnx2"
+            assert models.get("other", "propensity", "1") is None
+            assert models.content("acme", "propensity", "3") is None
+
+    def test_a_model_version_is_not_kept_without_commit(self, units: Units) -> None:
+        with units.new() as uow:
+            port(uow).models.add(model("9"), b"onnx", AT)
+        with units.new() as uow:
+            assert port(uow).models.get("acme", "propensity", "9") is None
+
+    def test_published_assets_are_listed_across_tenants(self, units: Units) -> None:
+        content = deployment_proto(Deployment(champion="1"))
+        for tenant in ("acme", "zeta"):
+            ann = Principal(tenant, Actor("ann", PrincipalKind.PERSON), frozenset({Role.ADMIN}))
+            bob = Principal(tenant, Actor("bob", PrincipalKind.PERSON), frozenset({Role.ADMIN}))
+            with units.new() as uow:
+                repo = port(uow).assets
+                meta = AssetMetadata(owner="ann")
+                edit_asset(repo, ann, MODEL.name, "propensity", content, meta, at=AT)
+                edit_asset(repo, ann, MODEL.name, "draft-only", content, meta, at=AT)
+                for who, action in (
+                    (ann, Action.SUBMIT),
+                    (bob, Action.APPROVE),
+                    (ann, Action.PUBLISH),
+                ):
+                    transition_asset(repo, who, MODEL.name, "propensity", action, at=AT)
+                uow.commit()
+        with units.new() as uow:
+            published = port(uow).assets.published(MODEL.name)
+        assert [p for p in published if p[0] in ("acme", "zeta")] == [
+            ("acme", "propensity"),
+            ("zeta", "propensity"),
+        ]
