@@ -34,6 +34,8 @@ from services.gateway.domain.commands import (
     RevokeApiKey,
     RevokeRole,
 )
+from services.gateway.ports import GatewayUnitOfWork
+from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.config import ServiceSettings, load_settings
 from services.kernel.errors import ConcurrencyError, ConfigError, LayercakeError
@@ -42,7 +44,7 @@ from services.kernel.principals import Actor, Role
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.kernel.store.schema import outbox
-from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
 
 OPERATOR = "system:gateway-admin"
 KEY_VAR = "LAYERCAKE_API_KEY"
@@ -92,7 +94,7 @@ def _split(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(s.strip() for v in values for s in v.split(",") if s.strip())
 
 
-def _run(work: Callable[[UnitOfWork], T], attempts: int = 3) -> T:
+def _run(work: Callable[[GatewayUnitOfWork], T], attempts: int = 3) -> T:
     """Migrates, then runs `work` in a unit of work, retrying a lost optimistic lock."""
     try:
         settings = load_settings("gateway")
@@ -102,7 +104,7 @@ def _run(work: Callable[[UnitOfWork], T], attempts: int = 3) -> T:
     db = Database(settings.database_url, workers=1)
     try:
         migrate(db.engine, MIGRATIONS)
-        uow = UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS)
+        uow = UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS, kind=SqlGatewayUnitOfWork)
         for attempt in range(1, attempts + 1):
             try:
                 with uow() as unit:
@@ -284,7 +286,7 @@ def list_all(
             typer.echo(f"  key {k['key_id']}  {state}")
 
 
-def _listing(uow: UnitOfWork, tenant: str) -> list[dict[str, Any]]:
+def _listing(uow: GatewayUnitOfWork, tenant: str) -> list[dict[str, Any]]:
     principals = _all(lambda token: handlers.list_principals(uow, tenant, 0, token))
     keys = _all(lambda token: handlers.list_api_keys(uow, tenant, "", 0, token))
     return [

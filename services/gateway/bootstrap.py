@@ -6,14 +6,15 @@ import asyncio
 import logging
 from pathlib import Path
 
+from services.gateway import handlers
 from services.gateway.adapters.identity import IdentityClient
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
 from services.gateway.api.auth import Gatekeeper, KeyDirectory
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
-from services.gateway.store.message_ids import SqlMessageIds
 from services.gateway.store.projection import TenantProjection
+from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
 from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.rpc.server import Servicer
@@ -41,7 +42,8 @@ class Gateway:
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         s = ctx.settings
-        self.keys = KeyDirectory(ctx.db)
+        self.layer: ServiceLayer[SqlGatewayUnitOfWork] = ServiceLayer(ctx.db, ctx.uow)
+        self.keys = KeyDirectory(self.layer)
         self.identity = IdentityClient(s.identity_addr, s.rpc_timeout, s.internal_calls())
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
@@ -49,9 +51,8 @@ class Gateway:
         servicer = GatewayServicer(
             self.gate,
             JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),
-            SqlMessageIds(ctx.db),
             self.identity,
-            ServiceLayer(ctx.db, ctx.uow),
+            self.layer,
             ctx.clock,
             self.config,
         )
@@ -68,11 +69,14 @@ class Gateway:
 
     async def prune(self, ctx: Context) -> None:
         """Deletes message ids whose dedupe window has ended, in bounded batches, forever."""
-        store = SqlMessageIds(ctx.db)
+        layer: ServiceLayer[SqlGatewayUnitOfWork] = ServiceLayer(ctx.db, ctx.uow)
         while True:
             try:
                 for _ in range(PRUNE_ROUNDS):
-                    if await store.prune(ctx.clock.now(), PRUNE_BATCH) < PRUNE_BATCH:
+                    pruned = await layer.run(
+                        handlers.prune_message_ids, ctx.clock.now(), PRUNE_BATCH
+                    )
+                    if pruned < PRUNE_BATCH:
                         break
             except Exception:
                 log.exception("pruning expired message ids failed; trying again later")
@@ -92,6 +96,7 @@ def build(settings: ServiceSettings, config: GatewayConfig | None = None) -> App
         name="gateway",
         migrations=MIGRATIONS,
         projections=PROJECTIONS,
+        unit_of_work=SqlGatewayUnitOfWork,
         servicers=gateway.servicers,
         broadcasts=gateway.broadcasts,
         on_start=gateway.start,

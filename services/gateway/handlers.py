@@ -1,8 +1,10 @@
-"""The gateway's service layer: one function per command or query.
+"""The gateway's service layer: one function per command or query, on its unit of work.
 
 Tenant, principal and key commands run inside a unit of work (sync, on the
-database pool) with the acting principal recorded on their events; ingest and
-profile lookups are async, since they only talk to NATS and identity.
+database pool) with the acting principal recorded on their events. Ingest and
+profile lookups are async, since they talk to NATS and identity: ingest reads and
+records message ids in units of work of their own, run through a `Layer`, and
+never holds a transaction across the publish.
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
-from sqlalchemy.orm import Session
-
 from layercake.events.v1 import ingest_pb2
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from services.gateway import mapping
 from services.gateway.domain import keys
-from services.gateway.domain.accounts import Account, ApiKey, KeyView, PrincipalView
+from services.gateway.domain.accounts import Account, KeyView, PrincipalView
 from services.gateway.domain.commands import (
     CreatePrincipal,
     CreateTenant,
@@ -40,13 +40,12 @@ from services.gateway.domain.ingest import (
 )
 from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.tenant import Tenant
-from services.gateway.store import principals
-from services.gateway.store.tenants import AccountRepository, TenantRepository
+from services.gateway.ports import GatewayUnitOfWork
 from services.kernel import telemetry
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
+from services.kernel.service_layer import Layer
 from services.kernel.store.records import OutboxMessage
-from services.kernel.store.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 
@@ -66,18 +65,6 @@ class IngestLog(Protocol):
     """Where accepted events go: durable once `append` returns, in request order."""
 
     async def append(self, messages: Sequence[OutboxMessage]) -> list[Published]: ...
-
-
-class MessageIds(Protocol):
-    """The tenant's message ids accepted within its dedupe window (the gateway's store)."""
-
-    async def seen(
-        self, tenant_id: str, message_ids: Collection[str], now: datetime
-    ) -> dict[str, int]: ...
-
-    async def remember(
-        self, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -125,17 +112,16 @@ class Page(Generic[T]):
     next_page_token: str
 
 
-def create_tenant(uow: UnitOfWork, cmd: CreateTenant, actor: Actor) -> Tenant:
-    repo = TenantRepository(uow)
-    tenant = repo.get(cmd.tenant_id) if cmd.tenant_id else Tenant()
+def create_tenant(uow: GatewayUnitOfWork, cmd: CreateTenant, actor: Actor) -> Tenant:
+    tenant = uow.tenants.get(cmd.tenant_id) if cmd.tenant_id else Tenant()
     tenant.create(cmd.tenant_id, cmd.display_name, uow.now())
-    repo.save(tenant, actor)
+    uow.tenants.save(tenant, actor)
     uow.commit()
     return tenant
 
 
-def create_principal(uow: UnitOfWork, cmd: CreatePrincipal, actor: Actor) -> PrincipalView:
-    TenantRepository(uow).get(cmd.tenant_id).require_exists()
+def create_principal(uow: GatewayUnitOfWork, cmd: CreatePrincipal, actor: Actor) -> PrincipalView:
+    uow.tenants.get(cmd.tenant_id).require_exists()
     account, _ = _change(
         uow,
         cmd.tenant_id,
@@ -143,25 +129,25 @@ def create_principal(uow: UnitOfWork, cmd: CreatePrincipal, actor: Actor) -> Pri
         actor,
         lambda a, at: a.create(cmd.kind, cmd.display_name, cmd.roles, at),
     )
-    return _view(account)
+    return account.view()
 
 
-def grant_role(uow: UnitOfWork, cmd: GrantRole, actor: Actor) -> PrincipalView:
+def grant_role(uow: GatewayUnitOfWork, cmd: GrantRole, actor: Actor) -> PrincipalView:
     account, _ = _change(
         uow, cmd.tenant_id, cmd.principal_id, actor, lambda a, at: a.grant_role(cmd.role, at)
     )
-    return _view(account)
+    return account.view()
 
 
-def revoke_role(uow: UnitOfWork, cmd: RevokeRole, actor: Actor) -> PrincipalView:
+def revoke_role(uow: GatewayUnitOfWork, cmd: RevokeRole, actor: Actor) -> PrincipalView:
     """The principal's keys keep their scopes but may use only what its roles still grant."""
     account, _ = _change(
         uow, cmd.tenant_id, cmd.principal_id, actor, lambda a, at: a.revoke_role(cmd.role, at)
     )
-    return _view(account)
+    return account.view()
 
 
-def issue_api_key(uow: UnitOfWork, cmd: IssueApiKey, actor: Actor) -> IssuedKey:
+def issue_api_key(uow: GatewayUnitOfWork, cmd: IssueApiKey, actor: Actor) -> IssuedKey:
     _, issued = _change(
         uow,
         cmd.tenant_id,
@@ -172,9 +158,9 @@ def issue_api_key(uow: UnitOfWork, cmd: IssueApiKey, actor: Actor) -> IssuedKey:
     return issued
 
 
-def revoke_api_key(uow: UnitOfWork, cmd: RevokeApiKey, actor: Actor) -> KeyView:
+def revoke_api_key(uow: GatewayUnitOfWork, cmd: RevokeApiKey, actor: Actor) -> KeyView:
     """Only a key of `cmd.tenant_id`: another tenant's key id is not found."""
-    owner = principals.get_key(uow.session, cmd.tenant_id, cmd.key_id)
+    owner = uow.api_keys.get(cmd.tenant_id, cmd.key_id)
     if owner is None:
         raise ApiKeyNotFound(f"tenant {cmd.tenant_id!r} has no key {cmd.key_id[:40]!r}")
     account, key = _change(
@@ -184,20 +170,20 @@ def revoke_api_key(uow: UnitOfWork, cmd: RevokeApiKey, actor: Actor) -> KeyView:
         actor,
         lambda a, at: a.revoke_key(cmd.key_id, cmd.reason, at),
     )
-    return _key_view(account, key)
+    return account.key_view(key)
 
 
-def ensure_tenant(uow: UnitOfWork, cmd: EnsureTenant, actor: Actor) -> tuple[IssuedKey, bool]:
+def ensure_tenant(
+    uow: GatewayUnitOfWork, cmd: EnsureTenant, actor: Actor
+) -> tuple[IssuedKey, bool]:
     """The tenant, its admin person principal, and a working key of it; True when a new key
     was issued. Idempotent: run it at every start and it changes nothing once the key works."""
     scopes = keys.check_scopes(cmd.scopes) or frozenset(Scope)
-    tenants = TenantRepository(uow)
-    tenant = tenants.get(cmd.tenant_id)
+    tenant = uow.tenants.get(cmd.tenant_id)
     if not tenant.exists:
         tenant.create(cmd.tenant_id, cmd.display_name, uow.now())
-    tenants.save(tenant, actor)
-    repo = AccountRepository(uow)
-    account = repo.get(cmd.tenant_id, cmd.principal_id)
+    uow.tenants.save(tenant, actor)
+    account = uow.accounts.get(cmd.tenant_id, cmd.principal_id)
     if not account.exists:
         account.create(PrincipalKind.PERSON, "", [Role.ADMIN], uow.now())
     elif Role.ADMIN not in account.roles:
@@ -205,62 +191,83 @@ def ensure_tenant(uow: UnitOfWork, cmd: EnsureTenant, actor: Actor) -> tuple[Iss
     current = keys.parse_key(cmd.current_key)
     record = account.key_record(current.key_id) if current is not None else None
     if record is not None and keys.works(cmd.current_key, record, scopes):
-        result = IssuedKey(_key_view(account, account.keys[record.key_id]), cmd.current_key)
+        result = IssuedKey(account.key_view(account.keys[record.key_id]), cmd.current_key)
         issued_now = False
     else:
         wanted = [s.value for s in scopes]
         result = _issue(account, wanted, cmd.display_name or "operator key", uow.now())
         issued_now = True
-    repo.save(account, actor)
+    uow.accounts.save(account, actor)
     uow.commit()
     return result, issued_now
 
 
-def get_principal(uow: UnitOfWork, tenant_id: str, principal_id: str) -> PrincipalView:
-    found = principals.get_principal(uow.session, tenant_id, principal_id)
+def get_principal(uow: GatewayUnitOfWork, tenant_id: str, principal_id: str) -> PrincipalView:
+    found = uow.principals.get(tenant_id, principal_id)
     if found is None:
         raise PrincipalNotFound(f"tenant {tenant_id!r} has no principal {principal_id[:128]!r}")
     return found
 
 
 def list_principals(
-    uow: UnitOfWork, tenant_id: str, page_size: int, page_token: str
+    uow: GatewayUnitOfWork, tenant_id: str, page_size: int, page_token: str
 ) -> Page[PrincipalView]:
     after, limit = _page(page_size, page_token)
-    found = principals.list_principals(uow.session, tenant_id, after, limit + 1)
+    found = uow.principals.list(tenant_id, after, limit + 1)
     return _paged(found, limit, lambda p: p.principal_id)
 
 
 def list_api_keys(
-    uow: UnitOfWork, tenant_id: str, principal_id: str, page_size: int, page_token: str
+    uow: GatewayUnitOfWork, tenant_id: str, principal_id: str, page_size: int, page_token: str
 ) -> Page[KeyView]:
     after, limit = _page(page_size, page_token)
-    found = principals.list_keys(uow.session, tenant_id, principal_id, after, limit + 1)
+    found = uow.api_keys.list(tenant_id, principal_id, after, limit + 1)
     return _paged(found, limit, lambda k: k.key_id)
 
 
-def find_api_keys(session: Session, key_ids: Collection[str]) -> dict[str, KeyRecord]:
+def find_api_keys(uow: GatewayUnitOfWork, key_ids: Collection[str]) -> dict[str, KeyRecord]:
     """The keys with their principals' current roles: what the door's key cache holds."""
-    return principals.find_keys(session, key_ids)
+    return uow.api_keys.find(key_ids)
 
 
-def active_api_keys(session: Session) -> list[KeyRecord]:
+def active_api_keys(uow: GatewayUnitOfWork) -> list[KeyRecord]:
     """Every key not revoked, with its principal's current roles: what a key cache starts from."""
-    return principals.active_keys(session)
+    return uow.api_keys.active()
+
+
+def seen_message_ids(
+    uow: GatewayUnitOfWork, tenant_id: str, message_ids: Collection[str], now: datetime
+) -> dict[str, int]:
+    """The ids among `message_ids` the tenant had accepted within their window."""
+    return uow.message_ids.seen(tenant_id, message_ids, now)
+
+
+def remember_message_ids(
+    uow: GatewayUnitOfWork, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime
+) -> None:
+    if accepted:
+        uow.message_ids.remember(tenant_id, accepted, expire_time)
+        uow.commit()
+
+
+def prune_message_ids(uow: GatewayUnitOfWork, now: datetime, limit: int) -> int:
+    """Deletes at most `limit` message ids whose window ended; returns how many."""
+    pruned = uow.message_ids.prune(now, limit)
+    uow.commit()
+    return pruned
 
 
 def _change(
-    uow: UnitOfWork,
+    uow: GatewayUnitOfWork,
     tenant_id: str,
     principal_id: str,
     actor: Actor,
     change: Callable[[Account, datetime], T],
 ) -> tuple[Account, T]:
     """Loads a principal's account, applies `change`, appends its events as `actor`, commits."""
-    repo = AccountRepository(uow)
-    account = repo.get(tenant_id, principal_id)
+    account = uow.accounts.get(tenant_id, principal_id)
     result = change(account, uow.now())
-    repo.save(account, actor)
+    uow.accounts.save(account, actor)
     uow.commit()
     return account, result
 
@@ -268,23 +275,7 @@ def _change(
 def _issue(account: Account, scopes: Sequence[str], display_name: str, at: datetime) -> IssuedKey:
     new = keys.new_key()
     key = account.issue_key(new.key_id, new.secret_sha256, scopes, display_name, at)
-    return IssuedKey(_key_view(account, key), new.text)
-
-
-def _view(account: Account) -> PrincipalView:
-    assert account.create_time is not None
-    return PrincipalView(account.principal, account.display_name, account.create_time)
-
-
-def _key_view(account: Account, key: ApiKey) -> KeyView:
-    return KeyView(
-        key.key_id,
-        account.principal,
-        key.scopes,
-        key.display_name,
-        key.issue_time,
-        key.revoke_time,
-    )
+    return IssuedKey(account.key_view(key), new.text)
 
 
 def _page(page_size: int, page_token: str) -> tuple[str, int]:
@@ -314,7 +305,7 @@ def _paged(found: list[T], limit: int, id_of: Callable[[T], str]) -> Page[T]:
 
 async def ingest(
     ingest_log: IngestLog,
-    message_ids: MessageIds,
+    layer: Layer[GatewayUnitOfWork],
     caller: Caller,
     request: Ingest,
 ) -> list[Outcome]:
@@ -333,7 +324,7 @@ async def ingest(
     incoming = [mapping.incoming(e) for e in request.events]
     verdicts = judge(incoming, limits, request.receive_time, request.sent_at)
     candidates = {v.message_id for v in verdicts if not v.rejected and not v.repeats_earlier}
-    known = await message_ids.seen(caller.tenant_id, candidates, request.receive_time)
+    known = await layer.read(seen_message_ids, caller.tenant_id, candidates, request.receive_time)
     outcomes: dict[int, Outcome] = {}
     fresh: list[tuple[Verdict, ingest_pb2.IngestEvent]] = []
     for verdict, event in zip(verdicts, request.events, strict=True):
@@ -357,7 +348,8 @@ async def ingest(
         for (verdict, _), p in zip(fresh, published, strict=True):
             status = Status.DUPLICATE if p.duplicate else Status.ACCEPTED
             outcomes[verdict.index] = _outcome(verdict, status, p.sequence)
-        await message_ids.remember(
+        await layer.run(
+            remember_message_ids,
             caller.tenant_id,
             {o.message_id: o.sequence for o in outcomes.values() if o.status is Status.ACCEPTED},
             request.receive_time + request.dedupe_window,

@@ -9,14 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Concatenate, Generic, ParamSpec, TypeVar
+from typing import Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.kernel.unit_of_work import AbstractUnitOfWork
 
 P = ParamSpec("P")
 T = TypeVar("T")
 W = TypeVar("W", bound=UnitOfWork)
+U = TypeVar("U", bound=AbstractUnitOfWork, covariant=True)
+
+
+class Layer(Protocol[U]):
+    """What async code (servicers, async handlers doing I/O between transactions) runs sync
+    handlers through: `ServiceLayer` on the database, `InMemoryLayer` on the fake."""
+
+    async def run(
+        self, handler: Callable[Concatenate[U, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
+
+    async def read(
+        self, query: Callable[Concatenate[U, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from services.gateway import handlers
 from services.gateway.domain import keys
 from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.ratelimit import RateLimiter
+from services.gateway.ports import GatewayUnitOfWork
 from services.kernel.errors import ResourceExhausted
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.principals import Scope
 from services.kernel.rpc import calls
-from services.kernel.store.database import Database
+from services.kernel.service_layer import Layer
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 class KeyDirectory:
     """API keys by id: cached, read from the database on a miss, dropped when they change."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, layer: Layer[GatewayUnitOfWork]) -> None:
+        self.layer = layer
         self._cache: dict[str, KeyRecord] = {}
         self._changes = 0  # counts invalidations: a read that overlapped one is not cached
 
@@ -44,7 +45,7 @@ class KeyDirectory:
         record = self._cache.get(key_id)
         if record is None:
             changes = self._changes
-            found = await self.db.read(lambda s: handlers.find_api_keys(s, [key_id]))
+            found = await self.layer.read(handlers.find_api_keys, [key_id])
             record = found.get(key_id)
             if record is not None and changes == self._changes:
                 self._cache[key_id] = record
@@ -52,7 +53,7 @@ class KeyDirectory:
 
     async def load(self) -> None:
         """Builds the cache from the store: every key not revoked, with its principal's roles."""
-        records = await self.db.read(handlers.active_api_keys)
+        records = await self.layer.read(handlers.active_api_keys)
         self._changes += 1
         self._cache = {r.key_id: r for r in records}
         log.info("api keys loaded", extra={"keys": len(records)})

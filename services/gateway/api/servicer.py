@@ -22,6 +22,8 @@ from services.gateway.domain.commands import (
     RevokeRole,
 )
 from services.gateway.domain.keys import Caller
+from services.gateway.ports import GatewayUnitOfWork
+from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
 from services.kernel.clock import Clock
 from services.kernel.errors import InvalidArgument
 from services.kernel.principals import Actor, Principal, Scope
@@ -61,15 +63,13 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self,
         gate: Gatekeeper,
         ingest_log: handlers.IngestLog,
-        message_ids: handlers.MessageIds,
         profiles: handlers.ProfileDirectory,
-        layer: ServiceLayer[UnitOfWork],
+        layer: ServiceLayer[SqlGatewayUnitOfWork],
         clock: Clock,
         config: GatewayConfig,
     ) -> None:
         self.gate = gate
         self.ingest_log = ingest_log
-        self.message_ids = message_ids
         self.config = config
         self.profiles = profiles
         self.layer = layer
@@ -83,7 +83,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         caller: Caller,
         request: MutatingRequest,
         response_type: type[M],
-        handler: Callable[[UnitOfWork, C, Actor], R],
+        handler: Callable[[GatewayUnitOfWork, C, Actor], R],
         command: C,
         answer: Callable[[R], M],
     ) -> M:
@@ -94,6 +94,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         changed: list[Principal] = []
 
         def apply(uow: UnitOfWork) -> M:
+            assert isinstance(uow, GatewayUnitOfWork), "the gateway's layer makes its own"
             result = handler(uow, command, caller.actor)
             changed.append(result.principal)
             return answer(result)
@@ -110,7 +111,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         async def ingest() -> pb.IngestResponse:
             outcomes = await handlers.ingest(
                 self.ingest_log,
-                self.message_ids,
+                self.layer,
                 caller,
                 handlers.Ingest(
                     request.events,

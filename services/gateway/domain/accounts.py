@@ -188,6 +188,21 @@ class Account(Aggregate[PrincipalEvent]):
         self._record(ApiKeyRevoked(self.principal_id, key_id, reason, at))
         return key
 
+    def view(self) -> PrincipalView:
+        """The principal as admins see it (the account must exist)."""
+        assert self.create_time is not None, "a principal that was never created"
+        return PrincipalView(self.principal, self.display_name, self.create_time)
+
+    def key_view(self, key: ApiKey) -> KeyView:
+        return KeyView(
+            key.key_id,
+            self.principal,
+            key.scopes,
+            key.display_name,
+            key.issue_time,
+            key.revoke_time,
+        )
+
     def key_record(self, key_id: str) -> KeyRecord | None:
         key = self.keys.get(key_id)
         if key is None:

@@ -1,6 +1,6 @@
-"""Reads of the principals and keys read models: key lookups at the door, admin listings.
+"""The principals and keys read models on SQL: key lookups at the door, admin listings.
 
-Each is an index seek (`principals` by its key, `api_keys` by key id or by
+Each read is an index seek (`principals` by its key, `api_keys` by key id or by
 (tenant, principal)); every listing filters on the caller's tenant.
 """
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.gateway.domain.accounts import KeyView, PrincipalView
 from services.gateway.domain.keys import KeyRecord
+from services.gateway.ports import ApiKeys, Principals
 from services.gateway.store.tables import api_keys, principals
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
 
@@ -48,14 +49,6 @@ def _scopes(text: str) -> frozenset[Scope]:
     return frozenset(Scope(s) for s in text.split())
 
 
-def find_keys(session: Session, key_ids: Collection[str]) -> dict[str, KeyRecord]:
-    """The keys among `key_ids` with their principal's current roles (one query)."""
-    if not key_ids:
-        return {}
-    rows = session.execute(_KEYS.where(api_keys.c.key_id.in_(list(key_ids))))
-    return {r.key_id: _record(r) for r in rows}
-
-
 def _record(row: Row[Any, *tuple[Any, ...]]) -> KeyRecord:
     return KeyRecord(
         row.key_id,
@@ -64,11 +57,6 @@ def _record(row: Row[Any, *tuple[Any, ...]]) -> KeyRecord:
         _principal(row),
         row.revoke_time is not None,
     )
-
-
-def active_keys(session: Session) -> list[KeyRecord]:
-    """Every key not revoked, with its principal's current roles."""
-    return [_record(r) for r in session.execute(_KEYS.where(api_keys.c.revoke_time.is_(None)))]
 
 
 def _key_view(row: Row[Any, *tuple[Any, ...]]) -> KeyView:
@@ -82,46 +70,55 @@ def _key_view(row: Row[Any, *tuple[Any, ...]]) -> KeyView:
     )
 
 
-def get_key(session: Session, tenant_id: str, key_id: str) -> KeyView | None:
-    """A key of `tenant_id` only: another tenant's key id is not found."""
-    row = session.execute(
-        _KEYS.where(api_keys.c.key_id == key_id, api_keys.c.tenant_id == tenant_id)
-    ).one_or_none()
-    return _key_view(row) if row is not None else None
-
-
-def list_keys(
-    session: Session, tenant_id: str, principal_id: str, after: str, limit: int
-) -> list[KeyView]:
-    """Keys of the tenant (of one principal when `principal_id`), by id, after `after`."""
-    query = _KEYS.where(api_keys.c.tenant_id == tenant_id, api_keys.c.key_id > after)
-    if principal_id:
-        query = query.where(api_keys.c.principal_id == principal_id)
-    rows = session.execute(query.order_by(api_keys.c.key_id).limit(limit))
-    return [_key_view(r) for r in rows]
-
-
 def _principal_view(row: Row[Any, *tuple[Any, ...]]) -> PrincipalView:
     return PrincipalView(_principal(row), row.display_name, row.create_time)
 
 
-def get_principal(session: Session, tenant_id: str, principal_id: str) -> PrincipalView | None:
-    row = session.execute(
-        select(principals).where(
-            principals.c.tenant_id == tenant_id, principals.c.principal_id == principal_id
+class SqlApiKeys(ApiKeys):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find(self, key_ids: Collection[str]) -> dict[str, KeyRecord]:
+        if not key_ids:
+            return {}
+        rows = self.session.execute(_KEYS.where(api_keys.c.key_id.in_(list(key_ids))))
+        return {r.key_id: _record(r) for r in rows}
+
+    def active(self) -> list[KeyRecord]:
+        rows = self.session.execute(_KEYS.where(api_keys.c.revoke_time.is_(None)))
+        return [_record(r) for r in rows]
+
+    def get(self, tenant_id: str, key_id: str) -> KeyView | None:
+        row = self.session.execute(
+            _KEYS.where(api_keys.c.key_id == key_id, api_keys.c.tenant_id == tenant_id)
+        ).one_or_none()
+        return _key_view(row) if row is not None else None
+
+    def list(self, tenant_id: str, principal_id: str, after: str, limit: int) -> list[KeyView]:
+        query = _KEYS.where(api_keys.c.tenant_id == tenant_id, api_keys.c.key_id > after)
+        if principal_id:
+            query = query.where(api_keys.c.principal_id == principal_id)
+        rows = self.session.execute(query.order_by(api_keys.c.key_id).limit(limit))
+        return [_key_view(r) for r in rows]
+
+
+class SqlPrincipals(Principals):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, tenant_id: str, principal_id: str) -> PrincipalView | None:
+        row = self.session.execute(
+            select(principals).where(
+                principals.c.tenant_id == tenant_id, principals.c.principal_id == principal_id
+            )
+        ).one_or_none()
+        return _principal_view(row) if row is not None else None
+
+    def list(self, tenant_id: str, after: str, limit: int) -> list[PrincipalView]:
+        rows = self.session.execute(
+            select(principals)
+            .where(principals.c.tenant_id == tenant_id, principals.c.principal_id > after)
+            .order_by(principals.c.principal_id)
+            .limit(limit)
         )
-    ).one_or_none()
-    return _principal_view(row) if row is not None else None
-
-
-def list_principals(
-    session: Session, tenant_id: str, after: str, limit: int
-) -> list[PrincipalView]:
-    """Principals of the tenant, by id, after `after`."""
-    rows = session.execute(
-        select(principals)
-        .where(principals.c.tenant_id == tenant_id, principals.c.principal_id > after)
-        .order_by(principals.c.principal_id)
-        .limit(limit)
-    )
-    return [_principal_view(r) for r in rows]
+        return [_principal_view(r) for r in rows]

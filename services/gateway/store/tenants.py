@@ -1,4 +1,7 @@
-"""Repositories of the gateway's aggregates: each rebuilt from its stream, saved by appending."""
+"""Repositories of the gateway's aggregates: each rebuilt from its stream, saved by appending.
+
+They use only the kernel's port, so the SQL adapter and the in-memory fake share them.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from services.gateway.domain.tenant import Tenant, stream_id
 from services.kernel import telemetry
 from services.kernel.principals import Actor
 from services.kernel.store.records import EventMetadata, StoredEvent
-from services.kernel.store.unit_of_work import UnitOfWork
+from services.kernel.unit_of_work import AbstractUnitOfWork
 
 
 def _events(stored: list[StoredEvent]) -> list[GatewayEvent]:
@@ -18,7 +21,7 @@ def _events(stored: list[StoredEvent]) -> list[GatewayEvent]:
 
 
 def _append(
-    uow: UnitOfWork,
+    uow: AbstractUnitOfWork,
     stream: str,
     version: int,
     tenant_id: str,
@@ -41,12 +44,12 @@ def _append(
 
 
 class TenantRepository:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: AbstractUnitOfWork) -> None:
         self.uow = uow
 
     def get(self, tenant_id: str) -> Tenant:
         """The tenant rebuilt from its stream; a blank one (not `exists`) when there is none."""
-        stored = self.uow.events.load(stream_id(tenant_id))
+        stored = self.uow.load(stream_id(tenant_id))
         if not stored:
             return Tenant(tenant_id=tenant_id)
         return Tenant.replay(_events(stored), stored[-1].version)
@@ -61,7 +64,7 @@ class TenantRepository:
 class AccountRepository:
     """Principals' accounts, with their roles and keys."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: AbstractUnitOfWork) -> None:
         self.uow = uow
 
     def get(self, tenant_id: str, principal_id: str) -> Account:
@@ -69,7 +72,7 @@ class AccountRepository:
         blank = Account(tenant_id=tenant_id, principal_id=principal_id)
         if not accounts.is_principal_id(principal_id):
             return blank  # never a stream; create() names the field, the rest say not found
-        stored = self.uow.events.load(blank.stream_id)
+        stored = self.uow.load(blank.stream_id)
         if not stored:
             return blank
         events = [e for e in _events(stored) if not isinstance(e, TenantCreated)]

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 from services.kernel.clock import Clock
 from services.kernel.errors import ConcurrencyError, DuplicateEvent
@@ -135,6 +135,27 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
 
 
 T = TypeVar("T")
+P = ParamSpec("P")
+W = TypeVar("W", bound=AbstractUnitOfWork)
+
+
+class InMemoryLayer(Generic[W]):
+    """The service layer's `Layer` on the fake: each call gets a new unit of work from `new`."""
+
+    def __init__(self, new: Callable[[], W]) -> None:
+        self.new = new
+
+    async def run(
+        self, handler: Callable[Concatenate[W, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        with self.new() as uow:
+            return handler(uow, *args, **kwargs)
+
+    async def read(
+        self, query: Callable[Concatenate[W, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        with self.new() as uow:
+            return query(uow, *args, **kwargs)
 
 
 class MemoryProfileCopies(ProfileCopies[T]):

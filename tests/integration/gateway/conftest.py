@@ -23,6 +23,7 @@ from services.gateway import handlers
 from services.gateway.bootstrap import MIGRATIONS, PROJECTIONS, Gateway
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import EnsureTenant
+from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.config import load_settings
 from services.kernel.errors import InvalidArgument, NotFound
@@ -40,7 +41,9 @@ gateway_db = migrated_database(MIGRATIONS)  # the kernel's and the gateway's rev
 
 @pytest.fixture
 def gateway_uow(gateway_db: Database) -> UnitOfWorkFactory:
-    return UnitOfWorkFactory(gateway_db.sessions, SystemClock(), PROJECTIONS)
+    return UnitOfWorkFactory(
+        gateway_db.sessions, SystemClock(), PROJECTIONS, kind=SqlGatewayUnitOfWork
+    )
 
 
 OPERATOR = Actor.system("test")

@@ -32,7 +32,6 @@ from services.gateway.domain.errors import (
     TenantNotFound,
 )
 from services.gateway.store.tables import api_keys, principals, tenants
-from services.gateway.store.tenants import AccountRepository
 from services.kernel.config import load_settings
 from services.kernel.errors import ConcurrencyError
 from services.kernel.principals import Actor, PrincipalKind, Role, Scope
@@ -139,15 +138,15 @@ def test_revoke_a_key_once_and_only_in_its_tenant(gateway_uow: UnitOfWorkFactory
 def test_a_stale_writer_loses(gateway_uow: UnitOfWorkFactory) -> None:
     tenant = tenant_with_ann(gateway_uow, "admin")
     with gateway_uow() as first, gateway_uow() as second:
-        a = AccountRepository(first).get(tenant, "ann")
+        a = first.accounts.get(tenant, "ann")
         a.issue_key("k1aaaaaa", "ab" * 32, ["admin"], "", first.now())
-        AccountRepository(first).save(a, OPERATOR)
+        first.accounts.save(a, OPERATOR)
         first.commit()
-        b = AccountRepository(second).get(tenant, "ann")
+        b = second.accounts.get(tenant, "ann")
         b.version = 2  # as read before the first writer committed
         b.revoke_role("admin", second.now())
         with pytest.raises(ConcurrencyError):
-            AccountRepository(second).save(b, OPERATOR)
+            second.accounts.save(b, OPERATOR)
 
 
 def test_the_door_reads_a_key_with_its_principals_current_roles(
@@ -158,8 +157,8 @@ def test_the_door_reads_a_key_with_its_principals_current_roles(
         key = handlers.issue_api_key(uow, IssueApiKey(tenant, "ann"), OPERATOR)
     with gateway_uow() as uow:
         handlers.revoke_role(uow, RevokeRole(tenant, "ann", "approver"), OPERATOR)
-    with gateway_db.transaction() as s:
-        record = handlers.find_api_keys(s, [key.key_id, "missing0"])[key.key_id]
+    with gateway_uow() as uow:
+        record = handlers.find_api_keys(uow, [key.key_id, "missing0"])[key.key_id]
     assert Scope.ASSETS_APPROVE in record.scopes
     assert record.principal.roles == {Role.EDITOR}
     assert record.principal.actor == ANN and record.tenant_id == tenant

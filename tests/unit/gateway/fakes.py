@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Concatenate, ParamSpec, TypeVar
 
 from layercake.common.v1 import common_pb2
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from services.gateway.handlers import Published
+from services.gateway.ports import GatewayUnitOfWork
+from services.gateway.store.memory import InMemoryGatewayUnitOfWork, in_memory
+from services.kernel.clock import Clock, FixedClock
+from services.kernel.store.memory import InMemoryLayer
 from services.kernel.store.records import OutboxMessage
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class FakeIngestLog:
@@ -34,25 +43,27 @@ class FakeIngestLog:
         return published
 
 
-class FakeMessageIds:
-    """Message ids with their expiry, as the gateway's store keeps them."""
+class CountingLayer(InMemoryLayer[GatewayUnitOfWork]):
+    """The service layer on the in-memory gateway store, counting its reads; `gate`, when
+    set, holds each read's answer until it is set (to race a read with a change)."""
 
-    def __init__(self) -> None:
-        self.kept: dict[tuple[str, str], tuple[datetime, int]] = {}
-        self.lookups = 0
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.db = in_memory(clock or FixedClock(datetime(2026, 3, 1, 12, tzinfo=UTC)))
+        super().__init__(lambda: InMemoryGatewayUnitOfWork(self.db))
+        self.reads = 0
+        self.gate: asyncio.Event | None = None
 
-    async def seen(
-        self, tenant_id: str, message_ids: Collection[str], now: datetime
-    ) -> dict[str, int]:
-        self.lookups += 1
-        found = {m: self.kept[tenant_id, m] for m in message_ids if (tenant_id, m) in self.kept}
-        return {m: sequence for m, (expiry, sequence) in found.items() if expiry > now}
-
-    async def remember(
-        self, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime
-    ) -> None:
-        for m, sequence in accepted.items():
-            self.kept[tenant_id, m] = (expire_time, sequence)
+    async def read(
+        self,
+        query: Callable[Concatenate[GatewayUnitOfWork, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        self.reads += 1
+        answer = await super().read(query, *args, **kwargs)
+        if self.gate is not None:
+            await self.gate.wait()
+        return answer
 
 
 class FakeProfiles:

@@ -3,44 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
 
+from services.gateway import handlers
 from services.gateway.api.auth import KeyDirectory
-from services.gateway.domain.keys import KeyRecord
+from services.gateway.domain.commands import (
+    CreatePrincipal,
+    CreateTenant,
+    IssueApiKey,
+    RevokeApiKey,
+)
 from services.kernel.messaging.envelope import Envelope
-from services.kernel.principals import Actor, Principal, Role, Scope
-from services.kernel.store.database import Database
+from services.kernel.principals import Actor
+from tests.unit.gateway.fakes import CountingLayer
+
+OPERATOR = Actor.system("test")
 
 
-def record(key_id: str, tenant: str, revoked: bool = False, principal: str = "ci") -> KeyRecord:
-    owner = Principal(tenant, Actor.system(principal), frozenset({Role.EDITOR}))
-    return KeyRecord(key_id, "0" * 64, frozenset({Scope.INGEST}), owner, revoked)
+async def key_of(layer: CountingLayer, tenant: str, principal: str = "ci") -> str:
+    """A new key of `principal` (created, with its tenant, when missing)."""
+    if not await layer.read(lambda uow: uow.tenants.get(tenant).exists):
+        await layer.run(handlers.create_tenant, CreateTenant(tenant), OPERATOR)
+    if await layer.read(lambda uow: uow.principals.get(tenant, principal)) is None:
+        created = CreatePrincipal(tenant, principal, "system", roles=("editor",))
+        await layer.run(handlers.create_principal, created, OPERATOR)
+    issued = await layer.run(handlers.issue_api_key, IssueApiKey(tenant, principal), OPERATOR)
+    return issued.key_id
 
 
-def find_keys(store: FakeStore, key_ids: list[str]) -> dict[str, KeyRecord]:
-    return {k: store.keys[k] for k in key_ids if k in store.keys}
-
-
-class FakeStore:
-    """Answers the directory's reads from a dict; `gate` holds a read until it is set."""
-
-    def __init__(self, *records: KeyRecord) -> None:
-        self.keys = {r.key_id: r for r in records}
-        self.reads = 0
-        self.gate: asyncio.Event | None = None
-
-    async def read(self, fn: Callable[[Any], Any]) -> Any:
-        self.reads += 1
-        answer = fn(self)
-        if self.gate is not None:
-            await self.gate.wait()
-        return answer
-
-
-def directory(store: FakeStore) -> KeyDirectory:
-    return KeyDirectory(cast(Database, store))
+async def revoke(layer: CountingLayer, tenant: str, key_id: str) -> None:
+    await layer.run(handlers.revoke_api_key, RevokeApiKey(tenant, key_id), OPERATOR)
 
 
 def event(tenant: str) -> Envelope:
@@ -55,65 +47,57 @@ def event(tenant: str) -> Envelope:
     )
 
 
-async def test_keys_loaded_at_start_are_answered_from_memory(monkeypatch: Any) -> None:
-    store = FakeStore(record("k1", "acme"), record("k2", "acme", revoked=True))
-    monkeypatch.setattr(
-        "services.gateway.handlers.active_api_keys",
-        lambda s: [r for r in s.keys.values() if not r.revoked],
-    )
-    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
-    keys = directory(store)
+async def test_keys_loaded_at_start_are_answered_from_memory() -> None:
+    layer = CountingLayer()
+    k1, k2 = await key_of(layer, "acme"), await key_of(layer, "acme")
+    await revoke(layer, "acme", k2)
+    keys = KeyDirectory(layer)
     await keys.load()
-    assert await keys.get("k1") == record("k1", "acme")
-    assert store.reads == 1  # the load only
-    assert await keys.get("k2") == record("k2", "acme", revoked=True)  # a miss reads the store
-    assert store.reads == 2
+    reads = layer.reads
+    found = await keys.get(k1)
+    assert found is not None and not found.revoked and found.tenant_id == "acme"
+    assert layer.reads == reads  # from memory
+    revoked = await keys.get(k2)  # not loaded (revoked): a miss reads the store
+    assert revoked is not None and revoked.revoked
+    assert layer.reads == reads + 1
 
 
-async def test_an_event_drops_only_its_tenants_keys(monkeypatch: Any) -> None:
-    store = FakeStore(record("k1", "acme"), record("k2", "other"))
-    monkeypatch.setattr(
-        "services.gateway.handlers.active_api_keys", lambda s: list(s.keys.values())
-    )
-    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
-    keys = directory(store)
+async def test_an_event_drops_only_its_tenants_keys() -> None:
+    layer = CountingLayer()
+    k1, k2 = await key_of(layer, "acme"), await key_of(layer, "other")
+    keys = KeyDirectory(layer)
     await keys.load()
-    store.keys["k1"] = record("k1", "acme", revoked=True)
+    await revoke(layer, "acme", k1)
     await keys.on_gateway_event(event("acme"))
-    assert (await keys.get("k1") or record("x", "x")).revoked  # read again: revoked
-    reads = store.reads
-    assert await keys.get("k2") == record("k2", "other")  # still cached
-    assert store.reads == reads
+    assert (await keys.get(k1)).revoked  # type: ignore[union-attr]  # read again: revoked
+    reads = layer.reads
+    assert await keys.get(k2) is not None  # still cached
+    assert layer.reads == reads
 
 
-async def test_a_read_that_overlaps_an_event_is_not_cached(monkeypatch: Any) -> None:
-    store = FakeStore(record("k1", "acme"))
-    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
-    keys = directory(store)
-    store.gate = asyncio.Event()
-    pending = asyncio.create_task(keys.get("k1"))  # reads the key before it is revoked...
+async def test_a_read_that_overlaps_an_event_is_not_cached() -> None:
+    layer = CountingLayer()
+    k1 = await key_of(layer, "acme")
+    keys = KeyDirectory(layer)
+    layer.gate = asyncio.Event()
+    pending = asyncio.create_task(keys.get(k1))  # reads the key before it is revoked...
     await asyncio.sleep(0)
-    store.keys["k1"] = record("k1", "acme", revoked=True)
+    await revoke(layer, "acme", k1)
     await keys.on_gateway_event(event("acme"))  # ...and the revocation arrives meanwhile
-    store.gate.set()
-    assert await pending == record("k1", "acme")  # that one call raced the revocation
-    assert await keys.get("k1") == record("k1", "acme", revoked=True)  # no stale entry kept
+    layer.gate.set()
+    assert not (await pending).revoked  # type: ignore[union-attr]  # that call raced it
+    assert (await keys.get(k1)).revoked  # type: ignore[union-attr]  # no stale entry kept
 
 
-async def test_this_replicas_change_drops_only_the_changed_principals_keys(
-    monkeypatch: Any,
-) -> None:
-    store = FakeStore(record("k1", "acme"), record("k2", "acme", principal="ann"))
-    monkeypatch.setattr(
-        "services.gateway.handlers.active_api_keys", lambda s: list(s.keys.values())
-    )
-    monkeypatch.setattr("services.gateway.handlers.find_api_keys", find_keys)
-    keys = directory(store)
+async def test_this_replicas_change_drops_only_the_changed_principals_keys() -> None:
+    layer = CountingLayer()
+    k1, k2 = await key_of(layer, "acme"), await key_of(layer, "acme", principal="ann")
+    keys = KeyDirectory(layer)
     await keys.load()
     assert keys.invalidate("acme", "ann") == 1
     assert keys.invalidate("other", "ci") == 0
-    reads = store.reads
-    await keys.get("k1")
-    assert store.reads == reads  # ci's key stayed cached
-    await keys.get("k2")
-    assert store.reads == reads + 1  # ann's is read afresh
+    reads = layer.reads
+    await keys.get(k1)
+    assert layer.reads == reads  # ci's key stayed cached
+    await keys.get(k2)
+    assert layer.reads == reads + 1  # ann's is read afresh

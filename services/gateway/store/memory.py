@@ -1,0 +1,124 @@
+"""The gateway's unit of work in memory, for handlers' unit tests.
+
+Principals and keys are read from the accounts' streams themselves (each account
+replayed), so the fake needs no projection of its own; message ids are a dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.gateway.domain import accounts
+from services.gateway.domain.accounts import Account, KeyView, PrincipalView
+from services.gateway.domain.keys import KeyRecord
+from services.gateway.ports import ApiKeys, GatewayUnitOfWork, MessageIds, Principals
+from services.gateway.store.tenants import AccountRepository, TenantRepository
+from services.kernel.clock import Clock
+from services.kernel.store.memory import InMemoryDatabase, InMemoryUnitOfWork, MemoryState
+
+
+@dataclass
+class GatewayState(MemoryState):
+    # (tenant, message id) -> (expire time, stream position)
+    message_ids: dict[tuple[str, str], tuple[datetime, int]] = field(default_factory=dict)
+
+
+class _Accounts:
+    """Every account held, replayed from its stream (read anew: a rollback replaces state)."""
+
+    def __init__(self, uow: InMemoryGatewayUnitOfWork) -> None:
+        self.uow = uow
+
+    def __call__(self, tenant_id: str | None = None) -> Iterator[Account]:
+        for stream in sorted(self.uow.state.streams):
+            if not stream.startswith(accounts.STREAM_PREFIX):
+                continue
+            tenant, _, principal_id = stream.removeprefix(accounts.STREAM_PREFIX).partition("/")
+            if tenant_id in (None, tenant):
+                account = self.uow.accounts.get(tenant, principal_id)
+                if account.exists:
+                    yield account
+
+
+class MemoryPrincipals(Principals):
+    def __init__(self, all_accounts: Callable[[str | None], Iterator[Account]]) -> None:
+        self.accounts = all_accounts
+
+    def get(self, tenant_id: str, principal_id: str) -> PrincipalView | None:
+        found = [a for a in self.accounts(tenant_id) if a.principal_id == principal_id]
+        return found[0].view() if found else None
+
+    def list(self, tenant_id: str, after: str, limit: int) -> list[PrincipalView]:
+        views = sorted((a.view() for a in self.accounts(tenant_id)), key=lambda v: v.principal_id)
+        return [v for v in views if v.principal_id > after][:limit]
+
+
+class MemoryApiKeys(ApiKeys):
+    def __init__(self, all_accounts: Callable[[str | None], Iterator[Account]]) -> None:
+        self.accounts = all_accounts
+
+    def _records(self) -> dict[str, KeyRecord]:
+        return {
+            key_id: record
+            for a in self.accounts(None)
+            for key_id in a.keys
+            if (record := a.key_record(key_id)) is not None
+        }
+
+    def _views(self, tenant_id: str) -> list[KeyView]:
+        views = [a.key_view(k) for a in self.accounts(tenant_id) for k in a.keys.values()]
+        return sorted(views, key=lambda v: v.key_id)
+
+    def find(self, key_ids: Collection[str]) -> dict[str, KeyRecord]:
+        return {k: r for k, r in self._records().items() if k in key_ids}
+
+    def active(self) -> list[KeyRecord]:
+        return [r for r in self._records().values() if not r.revoked]
+
+    def get(self, tenant_id: str, key_id: str) -> KeyView | None:
+        return next((v for v in self._views(tenant_id) if v.key_id == key_id), None)
+
+    def list(self, tenant_id: str, principal_id: str, after: str, limit: int) -> list[KeyView]:
+        views = [
+            v
+            for v in self._views(tenant_id)
+            if v.key_id > after and principal_id in ("", v.principal.actor.id)
+        ]
+        return views[:limit]
+
+
+class MemoryMessageIds(MessageIds):
+    def __init__(self, table: Callable[[], dict[tuple[str, str], tuple[datetime, int]]]) -> None:
+        self.table = table
+
+    def seen(self, tenant_id: str, message_ids: Collection[str], now: datetime) -> dict[str, int]:
+        kept = self.table()
+        found = {m: kept[tenant_id, m] for m in message_ids if (tenant_id, m) in kept}
+        return {m: sequence for m, (expiry, sequence) in found.items() if expiry > now}
+
+    def remember(self, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime) -> None:
+        for m, sequence in accepted.items():
+            self.table()[tenant_id, m] = (expire_time, sequence)
+
+    def prune(self, now: datetime, limit: int) -> int:
+        kept = self.table()
+        expired = sorted((v[0], k) for k, v in kept.items() if v[0] <= now)[:limit]
+        for _, key in expired:
+            del kept[key]
+        return len(expired)
+
+
+class InMemoryGatewayUnitOfWork(InMemoryUnitOfWork[GatewayState], GatewayUnitOfWork):
+    def attach_repositories(self) -> None:
+        self.tenants = TenantRepository(self)
+        self.accounts = AccountRepository(self)
+        held = _Accounts(self)
+        self.principals = MemoryPrincipals(held)
+        self.api_keys = MemoryApiKeys(held)
+        self.message_ids = MemoryMessageIds(lambda: self.state.message_ids)
+
+
+def in_memory(clock: Clock) -> InMemoryDatabase[GatewayState]:
+    return InMemoryDatabase(GatewayState(), clock)

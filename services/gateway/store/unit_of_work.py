@@ -1,0 +1,18 @@
+"""The gateway's unit of work on SQLAlchemy: the kernel's, plus its repositories."""
+
+from __future__ import annotations
+
+from services.gateway.ports import GatewayUnitOfWork
+from services.gateway.store.message_ids import SqlMessageIds
+from services.gateway.store.principals import SqlApiKeys, SqlPrincipals
+from services.gateway.store.tenants import AccountRepository, TenantRepository
+from services.kernel.store.unit_of_work import UnitOfWork
+
+
+class SqlGatewayUnitOfWork(UnitOfWork, GatewayUnitOfWork):
+    def attach_repositories(self) -> None:
+        self.tenants = TenantRepository(self)
+        self.accounts = AccountRepository(self)
+        self.principals = SqlPrincipals(self.session)
+        self.api_keys = SqlApiKeys(self.session)
+        self.message_ids = SqlMessageIds(self.session)
