@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from google.protobuf.message import Message
+
 from layercake.common.v1 import common_pb2
 from layercake.events.v1 import identity_events_pb2
 from services.kernel.messaging import subjects
@@ -78,14 +80,32 @@ def profiles_merged(
         version=version,
         merge_time=to_timestamp(AT),
     )
+    return _published(tenant_id, "profiles_merged", message, survivor)
+
+
+def profile_forgotten(
+    tenant_id: str, profile_id: str, aliases: Sequence[str] = ()
+) -> OutboxMessage:
+    """Identity's ProfileForgotten as its relay publishes it (a new event id each call)."""
+    message = identity_events_pb2.ProfileForgotten(
+        tenant_id=tenant_id,
+        profile_id=profile_id,
+        alias_profile_ids=list(aliases),
+        version=9,
+        forget_time=to_timestamp(AT),
+    )
+    return _published(tenant_id, "profile_forgotten", message, profile_id)
+
+
+def _published(tenant_id: str, event: str, message: Message, subject_ref: str) -> OutboxMessage:
     return OutboxMessage(
-        subject=subjects.integration(tenant_id, "identity", "profiles_merged"),
-        type=identity_events_pb2.ProfilesMerged.DESCRIPTOR.full_name,
+        subject=subjects.integration(tenant_id, "identity", event),
+        type=message.DESCRIPTOR.full_name,
         payload=message.SerializeToString(),
         tenant_id=tenant_id,
         event_id=str(uuid.uuid4()),
         source="identity",
-        subject_ref=survivor,
+        subject_ref=subject_ref,
     )
 
 

@@ -18,8 +18,8 @@ from services.kernel.assets import Action, Asset, AssetMetadata, AssetState
 from services.kernel.assets.handlers import edit_asset, transition_asset
 from services.kernel.errors import AlreadyExists, NotFound, Violations
 from services.kernel.principals import Principal
-from services.kernel.profile_changes import ProfileChange, ProfilesMerge
-from services.kernel.profile_copies import fold_merged
+from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
+from services.kernel.profile_copies import drop_forgotten, fold_merged
 
 
 def record_profile_change(uow: DecisionUnitOfWork, change: ProfileChange) -> bool:
@@ -39,6 +39,12 @@ def record_profiles_merge(uow: DecisionUnitOfWork, merge: ProfilesMerge) -> bool
     return fold_merged(
         uow.features, merge, lambda held, merged: features_folded(held, merged, merge, now)
     )
+
+
+def record_profile_forget(uow: DecisionUnitOfWork, forget: ProfileForget) -> bool:
+    """Deletes the forgotten person's features (GDPR erasure). Runs in the consumer's
+    transaction (no commit)."""
+    return drop_forgotten(uow.features, forget)
 
 
 def get_features(uow: DecisionUnitOfWork, tenant_id: str, profile_id: str) -> ProfileFeatures:

@@ -74,6 +74,20 @@ class ProfilesMerge:
     version: int
 
 
+@dataclass(frozen=True)
+class ProfileForget:
+    """Identity forgot the profile and the profiles merged into it: a follower deletes its
+    copies of all of them (GDPR erasure)."""
+
+    tenant_id: str
+    profile_id: str
+    alias_profile_ids: tuple[str, ...]
+
+    @property
+    def profile_ids(self) -> tuple[str, ...]:
+        return (self.profile_id, *self.alias_profile_ids)
+
+
 def taken_from_merged(
     survivor: Mapping[str, int], merged: Mapping[str, int], merge_version: int
 ) -> dict[str, int]:

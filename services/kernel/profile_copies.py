@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from services.kernel.profile_changes import ProfilesMerge
+from services.kernel.profile_changes import ProfileForget, ProfilesMerge
 
 T = TypeVar("T")
 
@@ -53,3 +53,9 @@ def fold_merged(
         copies.merge(merge.tenant_id, merge.survivor_profile_id, into_survivor(merged))
         changed = True
     return changed
+
+
+def drop_forgotten(copies: ProfileCopies[T], forget: ProfileForget) -> bool:
+    """Deletes the copies of a forgotten profile and its aliases; True when any was held."""
+    dropped = [copies.pop(forget.tenant_id, p) for p in forget.profile_ids]
+    return any(d is not None for d in dropped)

@@ -6,8 +6,8 @@ These run in the database thread pool, called by the consumers and the servicer.
 from __future__ import annotations
 
 from services.kernel.errors import NotFound, Violations
-from services.kernel.profile_changes import ProfileChange, ProfilesMerge
-from services.kernel.profile_copies import fold_merged
+from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
+from services.kernel.profile_copies import drop_forgotten, fold_merged
 from services.orchestrator.domain.contact_state import (
     ContactState,
     contact_state_after,
@@ -36,6 +36,12 @@ def record_profiles_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> 
         merge,
         lambda held, merged: contact_state_folded(held, merged, merge, now),
     )
+
+
+def record_profile_forget(uow: OrchestratorUnitOfWork, forget: ProfileForget) -> bool:
+    """Deletes the forgotten person's contact states (GDPR erasure). Runs in the consumer's
+    transaction (no commit)."""
+    return drop_forgotten(uow.contact_states, forget)
 
 
 def get_contact_state(uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: str) -> ContactState:

@@ -41,7 +41,7 @@ from tests.integration.harness import (
     violations,
 )
 from tests.polling import eventually
-from tests.profile_events import as_outbox, profile_updated, profiles_merged
+from tests.profile_events import as_outbox, profile_forgotten, profile_updated, profiles_merged
 from tests.signing import signed_channel
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -182,6 +182,26 @@ class ProfileProjectionContract(ABC):
         assert await self.version(layer, tenant, survivor) == 3
         with pytest.raises(NotFound):
             await self.version(layer, tenant, gone)
+
+    async def test_a_forget_deletes_the_copies_of_the_profile_and_its_aliases(
+        self,
+        js: JetStreamContext,
+        service_db: Database,
+        uow: UnitOfWorkFactory,
+        layer: ServiceLayer,
+    ) -> None:
+        tenant = random_id("t")
+        forgotten, alias, kept = random_id("p-"), random_id("p-"), random_id("p-")
+        runner = self.runner(js, service_db, uow, tenant)
+        for profile_id in (forgotten, alias, kept):
+            await publish(js, as_outbox(profile_updated(tenant, profile_id, 2)))
+        await publish(js, profile_forgotten(tenant, forgotten, [alias]))
+        await publish(js, profile_forgotten(tenant, forgotten, [alias]))  # redelivered
+        assert {r.outcome for r in await consume(runner, 5)} == {Outcome.APPLIED}
+        for gone in (forgotten, alias):
+            with pytest.raises(NotFound):
+                await self.version(layer, tenant, gone)
+        assert await self.version(layer, tenant, kept) == 2
 
     async def test_other_event_types_are_claimed_and_ignored(
         self,

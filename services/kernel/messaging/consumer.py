@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Generic, TypeVar, overload
 
@@ -272,6 +272,7 @@ class ConsumerRunner(Generic[W]):
                 envelope = open_envelope(msg.subject, msg.headers, msg.data)
             except EnvelopeError as e:
                 return Result(Outcome.POISON, f"EnvelopeError: {e}")
+            envelope = replace(envelope, stream_sequence=msg.metadata.sequence.stream or 0)
             attempts = msg.metadata.num_delivered or 1
             if attempts > self.max_deliver:
                 return Result(Outcome.FAILED, f"not settled in {self.max_deliver} deliveries")

@@ -30,6 +30,7 @@ class Envelope:
     nats_subject: str
     subject_ref: str = ""
     traceparent: str = ""
+    stream_sequence: int = 0  # where JetStream keeps it (0: not read from a stream)
 
     def carrier(self) -> dict[str, str]:
         return {"traceparent": self.traceparent} if self.traceparent else {}

@@ -3,7 +3,8 @@
 A service that keeps its own copy of identity's profiles (orchestrator, decision)
 reads `layercake.*.identity.>` with one durable consumer dispatching by type (see
 `routing.follow`), so no identity event can overtake the one before it. A
-`ProfilesMerged` folds the merged-away copies into the survivor's (`fold_merged`).
+`ProfilesMerged` folds the merged-away copies into the survivor's (`fold_merged`); a
+`ProfileForgotten` deletes the copies of the person (`drop_forgotten`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from services.kernel.errors import Unprocessable
 from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.routing import follow
-from services.kernel.profile_changes import ProfileChange, ProfilesMerge
+from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
 from services.kernel.unit_of_work import AbstractUnitOfWork
 
 W = TypeVar("W", bound=AbstractUnitOfWork)
 PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
 PROFILES_MERGED = identity_events_pb2.ProfilesMerged.DESCRIPTOR.full_name
+PROFILE_FORGOTTEN = identity_events_pb2.ProfileForgotten.DESCRIPTOR.full_name
 
 
 def _decoded(trait: common_pb2.TraitValue) -> object:
@@ -69,10 +71,23 @@ def profiles_merge(envelope: Envelope) -> ProfilesMerge:
     )
 
 
+def profile_forget(envelope: Envelope) -> ProfileForget:
+    """Reads identity's ProfileForgotten; Unprocessable when it names no profile."""
+    message = identity_events_pb2.ProfileForgotten.FromString(envelope.payload)
+    if not message.profile_id:
+        raise Unprocessable("ProfileForgotten without profile_id")
+    return ProfileForget(
+        tenant_id=envelope.tenant_id,
+        profile_id=message.profile_id,
+        alias_profile_ids=tuple(p for p in message.alias_profile_ids if p),
+    )
+
+
 def follow_identity(
     durable: str,
     on_change: Callable[[W, ProfileChange], object],
     on_merge: Callable[[W, ProfilesMerge], object],
+    on_forget: Callable[[W, ProfileForget], object],
 ) -> ConsumerSpec[W]:
     """The one consumer of identity's stream a profile-projecting service runs."""
 
@@ -82,5 +97,12 @@ def follow_identity(
     def on_profiles_merged(uow: W, envelope: Envelope) -> None:
         on_merge(uow, profiles_merge(envelope))
 
-    handlers = {PROFILE_UPDATED: on_profile_updated, PROFILES_MERGED: on_profiles_merged}
+    def on_profile_forgotten(uow: W, envelope: Envelope) -> None:
+        on_forget(uow, profile_forget(envelope))
+
+    handlers = {
+        PROFILE_UPDATED: on_profile_updated,
+        PROFILES_MERGED: on_profiles_merged,
+        PROFILE_FORGOTTEN: on_profile_forgotten,
+    }
     return follow(durable, "identity", handlers)

@@ -34,7 +34,8 @@ def normalise_url(url: str) -> str:
 
 
 def _tune_sqlite(engine: Engine) -> None:
-    """WAL, full fsync and `BEGIN IMMEDIATE`: writers queue instead of failing late."""
+    """WAL, full fsync and `BEGIN IMMEDIATE`: writers queue instead of failing late;
+    `secure_delete` overwrites deleted rows, so an erased person's bytes leave the file."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -44,6 +45,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

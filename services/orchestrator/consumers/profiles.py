@@ -11,4 +11,9 @@ DURABLE = "orchestrator-profiles"
 
 
 def profiles_consumer() -> ConsumerSpec[OrchestratorUnitOfWork]:
-    return follow_identity(DURABLE, handlers.record_profile_change, handlers.record_profiles_merge)
+    return follow_identity(
+        DURABLE,
+        handlers.record_profile_change,
+        handlers.record_profiles_merge,
+        handlers.record_profile_forget,
+    )

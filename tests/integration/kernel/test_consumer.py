@@ -387,3 +387,15 @@ async def test_a_changed_consumer_setting_reaches_the_existing_durable(
     assert info.config.max_deliver == 5
     assert info.config.backoff == [7, 14, 28, 56] == redelivery_backoff(7, 4)
     await second.close()
+
+
+async def test_a_handler_sees_where_the_stream_keeps_its_message(
+    js: JetStreamContext, database: Database, tenant: str
+) -> None:
+    seen: list[int] = []
+    message = make_message(subject(tenant), tenant)
+    await publish(js, message)
+    stored = await js.get_last_msg("IDENTITY", message.subject)
+    consumer = runner(js, database, lambda uow, e: seen.append(e.stream_sequence), tenant)
+    assert await outcomes_until(consumer, 1) == [Outcome.APPLIED]
+    assert seen == [stored.seq]

@@ -40,3 +40,11 @@ async def test_a_read_is_answered_while_a_writer_holds_its_transaction(database:
         release.set()
         thread.join()
     assert await database.read(count_inbox) == 1
+
+
+def test_sqlite_overwrites_what_it_deletes(database: Database) -> None:
+    """`secure_delete`: an erased person's bytes do not linger in free pages."""
+    if not database.is_sqlite:
+        return
+    with database.transaction() as s:
+        assert s.execute(text("PRAGMA secure_delete")).scalar_one() == 1

@@ -7,9 +7,20 @@ import pytest
 from services.kernel.errors import Unprocessable
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope
-from services.kernel.messaging.identity_feed import follow_identity, profile_change, profiles_merge
-from services.kernel.profile_changes import ProfileChange, ProfilesMerge
-from tests.profile_events import AT, as_envelope, profile_updated, profiles_merged
+from services.kernel.messaging.identity_feed import (
+    follow_identity,
+    profile_change,
+    profile_forget,
+    profiles_merge,
+)
+from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
+from tests.profile_events import (
+    AT,
+    as_envelope,
+    profile_forgotten,
+    profile_updated,
+    profiles_merged,
+)
 
 
 def merged_envelope(survivor: str, merged: list[str], version: int) -> Envelope:
@@ -57,7 +68,9 @@ def test_a_change_of_no_profile_or_version_is_unprocessable(profile_id: str, ver
 
 
 def test_one_consumer_follows_the_whole_identity_stream() -> None:
-    spec = follow_identity("x-profiles", lambda uow, change: None, lambda uow, merge: None)
+    spec = follow_identity(
+        "x-profiles", lambda uow, change: None, lambda uow, merge: None, lambda uow, forget: None
+    )
     assert (spec.durable, spec.stream) == ("x-profiles", "IDENTITY")
     assert spec.filter_subject == subjects.integration("*", "identity", ">")
 
@@ -69,3 +82,15 @@ def test_a_merge_is_read_and_a_merge_of_no_survivor_or_version_is_unprocessable(
     for survivor, version in [("", 4), ("p-1", 0)]:
         with pytest.raises(Unprocessable):
             profiles_merge(merged_envelope(survivor, ["p-2"], version))
+
+
+def test_a_forget_is_read_with_its_aliases_and_a_forget_of_no_profile_is_unprocessable() -> None:
+    def envelope(profile_id: str) -> Envelope:
+        r = profile_forgotten("acme", profile_id, ["p-2", ""])
+        return Envelope(r.event_id, r.type, r.source, "acme", AT, r.payload, r.subject)
+
+    forget = profile_forget(envelope("p-1"))
+    assert forget == ProfileForget("acme", "p-1", ("p-2",))
+    assert forget.profile_ids == ("p-1", "p-2")
+    with pytest.raises(Unprocessable):
+        profile_forget(envelope(""))
