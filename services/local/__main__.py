@@ -19,7 +19,7 @@ from services.local.supervisor import Supervisor
 
 def main() -> None:
     console = Console()
-    stack = LocalStack(Path(".layercake").resolve())
+    stack = LocalStack(Path(".layercake").resolve(), channels=True)
     stopping = threading.Event()
 
     def stop(*_: Any) -> None:
@@ -45,7 +45,12 @@ def main() -> None:
     )
     for s in SERVICES:
         table.add_row(s, stack.addr(s), f"http://127.0.0.1:{stack.ports.metrics[s]}/metrics")
+    for extra in stack.extras():
+        where = f"smtp://127.0.0.1:{stack.ports.smtp}" if extra == "smtp-sink" else "(NATS)"
+        table.add_row(extra, where, "")
     console.print(table)
+    if "smtp-sink" in stack.extras():
+        console.print(f"mails the journeys send land in {stack.mail_dir}/")
     console.print(f"demo tenant [bold]{DEMO_TENANT}[/bold], admin API key: [bold]{key}[/bold]")
     console.print(f"  (also in {stack.demo_env_file}; `source` it, then try the `layercake` CLI)")
     console.print(
@@ -59,7 +64,7 @@ def main() -> None:
             f.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {message}\n")
 
     try:
-        Supervisor(stack, say).run(stopping)
+        Supervisor(stack, say, services=(*SERVICES, *stack.extras())).run(stopping)
     finally:
         with console.status("stopping…"):
             stack.stop()

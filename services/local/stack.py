@@ -24,6 +24,13 @@ from services.kernel.messaging.nats_server import NatsServer, free_port
 
 SERVICES = ("identity", "orchestrator", "decision", "gateway")
 DEMO_TENANT = "demo"
+# Processes beside the services (`make run` starts them): channel adapters, and a local
+# SMTP server keeping mails as files when no LAYERCAKE_SMTP_URL names a real one.
+CHANNEL_COMMANDS = {
+    "smtp-sink": ["-m", "services.orchestrator.channels.sink"],
+    "channel-email": ["-m", "services.orchestrator.channels", "email"],
+    "channel-webhook": ["-m", "services.orchestrator.channels", "webhook"],
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Ports:
     metrics: dict[str, int]
     nats: int
     nats_monitor: int
+    smtp: int = 2525  # the local SMTP sink's
 
     @classmethod
     def defaults(cls) -> Ports:
@@ -45,6 +53,7 @@ class Ports:
             {s: free_port() for s in SERVICES},
             free_port(),
             free_port(),
+            free_port(),
         )
 
 
@@ -53,6 +62,7 @@ class LocalStack:
     state_dir: Path
     ports: Ports = field(default_factory=Ports.defaults)
     extra_env: dict[str, str] = field(default_factory=dict)
+    channels: bool = False  # also the channel adapters (and an SMTP sink): `make run`
     nats: NatsServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -88,7 +98,30 @@ class LocalStack:
         for s in SERVICES:
             env[f"LAYERCAKE_{s.upper()}_ADDR"] = self.addr(s)
             env[f"LAYERCAKE_{s.upper()}_METRICS_PORT"] = str(self.ports.metrics[s])
-        return env | self.extra_env
+        env |= self.extra_env
+        if self.channels and "LAYERCAKE_SMTP_URL" not in env:
+            env["LAYERCAKE_SMTP_URL"] = f"smtp://127.0.0.1:{self.ports.smtp}"
+        return env
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.state_dir / "mail"
+
+    def extras(self) -> tuple[str, ...]:
+        """The processes started beside the services: the email adapter, the SMTP sink unless
+        LAYERCAKE_SMTP_URL names a server, the webhook adapter when LAYERCAKE_WEBHOOK_URL is set."""
+        if not self.channels:
+            return ()
+        given = os.environ | self.extra_env
+        sink = () if "LAYERCAKE_SMTP_URL" in given else ("smtp-sink",)
+        webhook = ("channel-webhook",) if given.get("LAYERCAKE_WEBHOOK_URL") else ()
+        return (*sink, "channel-email", *webhook)
+
+    def command(self, process: str) -> list[str]:
+        if process == "smtp-sink":
+            where = ["--port", str(self.ports.smtp), "--dir", str(self.mail_dir)]
+            return [*CHANNEL_COMMANDS[process], *where]
+        return CHANNEL_COMMANDS.get(process, ["-m", f"services.{process}"])
 
     def start_nats(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +158,7 @@ class LocalStack:
         """Starts the service's process without waiting for it to serve."""
         with (self.log_dir / f"{service}.log").open("ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service}"],
+                [sys.executable, *self.command(service)],
                 env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -139,6 +172,9 @@ class LocalStack:
         self.wait_serving(service, timeout)
 
     def is_serving(self, service: str, timeout: float = 0.5) -> bool:
+        if service not in SERVICES:  # no gRPC health service: running is serving
+            process = self.processes.get(service)
+            return process is not None and process.poll() is None
         with grpc.insecure_channel(self.addr(service)) as channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
@@ -169,6 +205,8 @@ class LocalStack:
         key = self.ensure_demo_tenant()
         for service in SERVICES:
             self.start_service(service)
+        for process in self.extras():
+            self.spawn(process)
         return key
 
     def kill(self, service: str) -> None:
@@ -187,7 +225,7 @@ class LocalStack:
             return process.wait()
 
     def stop(self) -> None:
-        for service in reversed(SERVICES):
+        for service in reversed((*SERVICES, *self.extras())):
             if service in self.processes:
                 self.stop_service(service)
         if self.nats is not None:

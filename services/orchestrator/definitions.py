@@ -13,6 +13,7 @@ from services.kernel.assets.handlers import diff_versions, edit_asset, existing,
 from services.kernel.assets.repository import SqlAssetRepository
 from services.kernel.principals import Principal
 from services.kernel.store.unit_of_work import UnitOfWork
+from services.orchestrator.domain.kinds import TEMPLATE
 
 
 def apply_definition(
@@ -81,3 +82,10 @@ def diff_definitions(
     uow: UnitOfWork, tenant_id: str, kind: AssetKind, asset_id: str, old: int, new: int
 ) -> list[FieldChange]:
     return diff_versions(SqlAssetRepository(uow), tenant_id, kind.name, asset_id, old, new)
+
+
+def live_template(uow: UnitOfWork, tenant_id: str, template_id: str) -> tuple[int, Message] | None:
+    """The published (or paused) version of a template and its content; None when none is."""
+    asset = SqlAssetRepository(uow).get(tenant_id, TEMPLATE.name, template_id)
+    live = asset.live_version if asset.exists else None
+    return None if live is None else (live.number, live.content)

@@ -29,8 +29,12 @@ def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) ->
 
 def record_profiles_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> bool:
     """Moves the merged-away profiles' contact states into the survivor's (parts it lacks),
-    then drops them. Runs in the consumer's transaction (no commit)."""
+    then drops them, and their sends to the survivor's ledger (one person, one set of
+    caps). Runs in the consumer's transaction (no commit)."""
     now = uow.now()
+    for merged_id in merge.merged_profile_ids:
+        if merged_id != merge.survivor_profile_id:
+            uow.send_ledger.move_profile(merge.tenant_id, merged_id, merge.survivor_profile_id)
     return fold_merged(
         uow.contact_states,
         merge,

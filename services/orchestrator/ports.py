@@ -12,6 +12,7 @@ from datetime import datetime
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.unit_of_work import AbstractUnitOfWork
 from services.orchestrator.domain.contact_state import ContactState
+from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry
 
 
@@ -29,7 +30,31 @@ class SendLedger(ABC):
     def capping(self, tenant_id: str, profile_id: str, since: datetime) -> list[LedgerEntry]:
         """What frequency caps count: the profile's sends since `since`, and its holds."""
 
+    @abstractmethod
+    def move_profile(self, tenant_id: str, from_profile_id: str, to_profile_id: str) -> int:
+        """Re-files a merged-away profile's sends under the survivor (caps count them all)."""
+
+
+class FactsRepository(ABC):
+    """A tenant's business facts (stock levels) and who waits for a product to return."""
+
+    @abstractmethod
+    def stock(self, tenant_id: str, product: str, store: str) -> StockFact | None: ...
+
+    @abstractmethod
+    def put_stock(self, fact: StockFact) -> None:
+        """Writes the level, replacing the one held for its product and store."""
+
+    @abstractmethod
+    def add_waiter(self, waiter: StockWaiter) -> None:
+        """Records a person suppressed for the product (once per send id)."""
+
+    @abstractmethod
+    def pop_waiters(self, tenant_id: str, product: str, store: str) -> list[StockWaiter]:
+        """Takes everyone waiting for the product at the store, by send id."""
+
 
 class OrchestratorUnitOfWork(AbstractUnitOfWork):
     contact_states: ProfileCopies[ContactState]
     send_ledger: SendLedger
+    facts: FactsRepository

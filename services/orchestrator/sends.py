@@ -1,9 +1,11 @@
 """The send service: what the journey engine calls for a `send` step (see domain.sending).
 
-Runs in the engine's unit of work: guards in order (consent, quiet hours, frequency
-caps), then records the outcome in the per-profile send ledger, keyed by the send id
+Runs in the engine's unit of work: guards in order (consent, stock, quiet hours,
+frequency caps), then records the outcome in the per-profile send ledger, keyed by the send id
 (instance + step), so asking again for the same send answers the same without sending
 twice. A suppression is recorded with its reason; a delay returns when to ask again.
+A send that passes publishes SendRequested (outbox, same transaction): the renderer
+(`consumers.renderer`) turns it into the channel's SendCommand outside this transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from services.kernel import rules
+from services.orchestrator import mapping
+from services.orchestrator.domain.facts import StockWaiter
 from services.orchestrator.domain.frequency_caps import (
     FrequencyCap,
     Full,
@@ -21,7 +26,13 @@ from services.orchestrator.domain.frequency_caps import (
     SendState,
     check_caps,
 )
-from services.orchestrator.domain.guards import QuietHours, check_consent, check_quiet_hours
+from services.orchestrator.domain.guards import (
+    CHANNEL_PURPOSES,
+    QuietHours,
+    check_consent,
+    check_quiet_hours,
+    stock_key,
+)
 from services.orchestrator.domain.sending import (
     Delayed,
     DelayReason,
@@ -31,6 +42,7 @@ from services.orchestrator.domain.sending import (
     Suppressed,
     SuppressionReason,
 )
+from services.orchestrator.facts import StoreFacts
 from services.orchestrator.ports import OrchestratorUnitOfWork
 
 DEFAULT_CAPS = (
@@ -85,6 +97,8 @@ def send(uow: OrchestratorUnitOfWork, policy: SendPolicy, request: SendRequest) 
         )
     else:
         ledger.record(entry)
+        purpose = CHANNEL_PURPOSES[request.step.channel]
+        uow.publish(mapping.send_requested_message(request, purpose, now))
     return outcome
 
 
@@ -93,6 +107,8 @@ def _guarded(
 ) -> SendOutcome:
     if suppressed := check_consent(request.step.channel, request.profile.consent):
         return suppressed
+    if request.step.HasField("stock") and (out := _out_of_stock(uow, request, now)):
+        return out
     quiet = check_quiet_hours(
         now, request.profile.time_zone, policy.quiet_hours, policy.default_time_zone
     )
@@ -122,6 +138,33 @@ def _guarded(
         case Pass():
             return Sent(request.send_id)
     raise AssertionError(verdict)
+
+
+def _out_of_stock(
+    uow: OrchestratorUnitOfWork, request: SendRequest, now: datetime
+) -> Suppressed | None:
+    """Suppressed when the product the send promotes is not in stock at the store; the
+    person then waits for it (BackInStock when it returns)."""
+    facts = StoreFacts(uow, request.tenant_id)
+    key = stock_key(request, now, rules.Env(clock=uow.clock, facts=facts))
+    if isinstance(key, Suppressed):
+        return key
+    units = facts.stock(key.product, key.store)
+    if units > 0:
+        return None
+    uow.facts.add_waiter(
+        StockWaiter(
+            request.tenant_id,
+            key.product,
+            key.store,
+            request.profile.profile_id,
+            request.send_id,
+            request.journey_id,
+            request.step_id,
+            now,
+        )
+    )
+    return Suppressed(SuppressionReason.OUT_OF_STOCK, f"{key.product} at {key.store}: {units}")
 
 
 def _reason(outcome: Suppressed) -> str:

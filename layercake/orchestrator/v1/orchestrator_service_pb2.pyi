@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from layercake.common.v1 import asset_pb2 as _asset_pb2
+from layercake.orchestrator.v1 import facts_pb2 as _facts_pb2
 from layercake.orchestrator.v1 import journey_pb2 as _journey_pb2
 import builtins as _builtins
 import sys
@@ -799,3 +800,139 @@ class DiffTemplateVersionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DiffTemplateVersionsResponse: _TypeAlias = DiffTemplateVersionsResponse  # noqa: Y015
+
+@_typing.final
+class SetFactsRequest(_message.Message):
+    """Request of SetFacts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    STOCK_LEVELS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    @_builtins.property
+    def stock_levels(self) -> _containers.RepeatedCompositeFieldContainer[_facts_pb2.StockLevel]:
+        """Stock levels, at most 1,000."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        stock_levels: _abc.Iterable[_facts_pb2.StockLevel] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "stock_levels", b"stock_levels", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFactsRequest: _TypeAlias = SetFactsRequest  # noqa: Y015
+
+@_typing.final
+class SetFactsResponse(_message.Message):
+    """Response of SetFacts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPLIED_COUNT_FIELD_NUMBER: _builtins.int
+    BACK_IN_STOCK_COUNT_FIELD_NUMBER: _builtins.int
+    applied_count: _builtins.int
+    """Levels newer than those held, now kept."""
+    back_in_stock_count: _builtins.int
+    """People released by a product back in stock (one BackInStock event each)."""
+    def __init__(
+        self,
+        *,
+        applied_count: _builtins.int = ...,
+        back_in_stock_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_count", b"applied_count", "back_in_stock_count", b"back_in_stock_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetFactsResponse: _TypeAlias = SetFactsResponse  # noqa: Y015
+
+@_typing.final
+class StockKey(_message.Message):
+    """A product at a store."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    STORE_FIELD_NUMBER: _builtins.int
+    product: _builtins.str
+    """Product id."""
+    store: _builtins.str
+    """Store id."""
+    def __init__(
+        self,
+        *,
+        product: _builtins.str = ...,
+        store: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["product", b"product", "store", b"store"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StockKey: _TypeAlias = StockKey  # noqa: Y015
+
+@_typing.final
+class GetFactsRequest(_message.Message):
+    """Request of GetFacts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    STOCK_KEYS_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    @_builtins.property
+    def stock_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockKey]:
+        """The stock levels wanted, at most 1,000."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        stock_keys: _abc.Iterable[Global___StockKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stock_keys", b"stock_keys", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFactsRequest: _TypeAlias = GetFactsRequest  # noqa: Y015
+
+@_typing.final
+class GetFactsResponse(_message.Message):
+    """Response of GetFacts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STOCK_LEVELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stock_levels(self) -> _containers.RepeatedCompositeFieldContainer[_facts_pb2.StockLevel]:
+        """The levels held, in the order asked; unknown keys are left out."""
+
+    def __init__(
+        self,
+        *,
+        stock_levels: _abc.Iterable[_facts_pb2.StockLevel] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stock_levels", b"stock_levels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFactsResponse: _TypeAlias = GetFactsResponse  # noqa: Y015

@@ -90,6 +90,16 @@ class OrchestratorServiceStub:
                 request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsRequest.SerializeToString,
                 response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsResponse.FromString,
                 _registered_method=True)
+        self.SetFacts = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/SetFacts',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.SetFactsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.SetFactsResponse.FromString,
+                _registered_method=True)
+        self.GetFacts = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/GetFacts',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -173,6 +183,20 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetFacts(self, request, context):
+        """Publishes business facts (stock levels); a level older than the one held is ignored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFacts(self, request, context):
+        """Returns the business facts held for the given keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -230,6 +254,16 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.DiffTemplateVersions,
                     request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsRequest.FromString,
                     response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsResponse.SerializeToString,
+            ),
+            'SetFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFacts,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.SetFactsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.SetFactsResponse.SerializeToString,
+            ),
+            'GetFacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFacts,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -530,6 +564,60 @@ class OrchestratorService:
             '/layercake.orchestrator.v1.OrchestratorService/DiffTemplateVersions',
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsRequest.SerializeToString,
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.DiffTemplateVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/SetFacts',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.SetFactsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.SetFactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/GetFacts',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,10 @@ class OrchestratorServiceStub:
     """Lists a tenant's templates."""
     DiffTemplateVersions: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DiffTemplateVersionsRequest, _orchestrator_service_pb2.DiffTemplateVersionsResponse]
     """Lists the fields that differ between two versions of a template."""
+    SetFacts: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.SetFactsRequest, _orchestrator_service_pb2.SetFactsResponse]
+    """Publishes business facts (stock levels); a level older than the one held is ignored."""
+    GetFacts: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetFactsRequest, _orchestrator_service_pb2.GetFactsResponse]
+    """Returns the business facts held for the given keys."""
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -83,6 +87,10 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     """Lists a tenant's templates."""
     DiffTemplateVersions: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.DiffTemplateVersionsRequest, _orchestrator_service_pb2.DiffTemplateVersionsResponse]  # type: ignore[assignment]
     """Lists the fields that differ between two versions of a template."""
+    SetFacts: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.SetFactsRequest, _orchestrator_service_pb2.SetFactsResponse]  # type: ignore[assignment]
+    """Publishes business facts (stock levels); a level older than the one held is ignored."""
+    GetFacts: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetFactsRequest, _orchestrator_service_pb2.GetFactsResponse]  # type: ignore[assignment]
+    """Returns the business facts held for the given keys."""
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the orchestrator: when, where and how we reach people."""
@@ -174,5 +182,21 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_service_pb2.DiffTemplateVersionsResponse, _abc.Awaitable[_orchestrator_service_pb2.DiffTemplateVersionsResponse]]:
         """Lists the fields that differ between two versions of a template."""
+
+    @_abc_1.abstractmethod
+    def SetFacts(
+        self,
+        request: _orchestrator_service_pb2.SetFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.SetFactsResponse, _abc.Awaitable[_orchestrator_service_pb2.SetFactsResponse]]:
+        """Publishes business facts (stock levels); a level older than the one held is ignored."""
+
+    @_abc_1.abstractmethod
+    def GetFacts(
+        self,
+        request: _orchestrator_service_pb2.GetFactsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.GetFactsResponse, _abc.Awaitable[_orchestrator_service_pb2.GetFactsResponse]]:
+        """Returns the business facts held for the given keys."""
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

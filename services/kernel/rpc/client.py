@@ -9,6 +9,7 @@ import grpc
 from opentelemetry import propagate
 
 from services.kernel import errors
+from services.kernel.principals import Principal
 from services.kernel.rpc import calls
 from services.kernel.rpc.server import MAX_MESSAGE_BYTES
 from services.kernel.rpc.signing import InternalCalls, SigningInterceptor
@@ -17,9 +18,21 @@ from services.kernel.rpc.status import from_rpc_error
 R = TypeVar("R")
 
 
-def channel(addr: str, internal: InternalCalls | None = None) -> grpc.aio.Channel:
+def channel(
+    addr: str,
+    internal: InternalCalls | None = None,
+    acting_for: Callable[[Any], Principal | None] | None = None,
+) -> grpc.aio.Channel:
     """A channel that spreads calls over every address the name resolves to (round robin);
-    with `internal`, each call is signed for the current call's principal."""
+    with `internal`, each call is signed for the current call's principal, or for the one
+    `acting_for(request)` names (a service acting on its own, outside any call)."""
+    signing: list[SigningInterceptor] | None = None
+    if internal is not None:
+        signing = [
+            SigningInterceptor(internal)  # for the principal of the call being served
+            if acting_for is None
+            else SigningInterceptor(internal, acting_for)
+        ]
     target = addr if "://" in addr or addr.startswith("dns:") else f"dns:///{addr}"
     return grpc.aio.insecure_channel(
         target,
@@ -28,7 +41,7 @@ def channel(addr: str, internal: InternalCalls | None = None) -> grpc.aio.Channe
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
-        interceptors=[SigningInterceptor(internal)] if internal is not None else None,  # type: ignore[list-item]
+        interceptors=signing,  # type: ignore[arg-type]
     )
 
 

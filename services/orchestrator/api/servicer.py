@@ -11,6 +11,7 @@ from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
 from services.orchestrator import handlers, mapping
 from services.orchestrator.api.definitions import JOURNEYS, TEMPLATES, DefinitionRpcs
+from services.orchestrator.api.facts import FactsRpcs
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -20,6 +21,7 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
     def __init__(self, layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> None:
         self.layer = layer
         self.definitions = DefinitionRpcs(layer)
+        self.facts = FactsRpcs(layer)
 
     async def GetContactState(
         self,
@@ -81,6 +83,14 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
         self, request: pb.DiffTemplateVersionsRequest, context: Context
     ) -> pb.DiffTemplateVersionsResponse:
         return await self.definitions.diff(TEMPLATES, request, pb.DiffTemplateVersionsResponse)
+
+    # -- business facts ------------------------------------------------------------------------
+
+    async def SetFacts(self, request: pb.SetFactsRequest, context: Context) -> pb.SetFactsResponse:
+        return await self.facts.set(request)
+
+    async def GetFacts(self, request: pb.GetFactsRequest, context: Context) -> pb.GetFactsResponse:
+        return await self.facts.get(request)
 
 
 def orchestrator_servicer(layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> Servicer:

@@ -96,3 +96,25 @@ def contact_state_folded(
         update_time=now,
         field_versions=dict(versions) | taken,
     )
+
+
+def consent_withdrawn(
+    state: ContactState | None, tenant_id: str, profile_id: str, purpose: str, now: datetime
+) -> ContactState | None:
+    """The state once the person withdrew `purpose` through a channel (unsubscribed): not
+    granted, stamped at the newest profile version held, so only a later change from
+    identity grants it again. None when it is withdrawn already."""
+    if state is not None and state.consent.get(purpose) is False:
+        return None
+    versions = dict(state.field_versions) if state is not None else {}
+    held = state.profile_version if state is not None else 0
+    versions[CONSENT + purpose] = max(held, versions.get(CONSENT + purpose, 0))
+    return ContactState(
+        tenant_id=tenant_id,
+        profile_id=profile_id,
+        profile_version=held,
+        consent={**(state.consent if state is not None else {}), purpose: False},
+        time_zone=state.time_zone if state is not None else "",
+        update_time=now,
+        field_versions=versions,
+    )

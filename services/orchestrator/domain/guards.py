@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from services.kernel import rules
 from services.orchestrator.domain.contact_state import known_time_zone
 from services.orchestrator.domain.sending import (
     Delayed,
     DelayReason,
+    SendRequest,
     Suppressed,
     SuppressionReason,
 )
@@ -28,6 +30,7 @@ CHANNEL_PURPOSES: Mapping[str, str] = {
 }
 """The consent purpose each channel needs; a channel missing here can never send."""
 
+NAMES = rules.Declarations(rules.CONDITION.variables, result=str)  # CEL giving an id
 _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -40,6 +43,29 @@ def check_consent(channel: str, consent: Mapping[str, bool]) -> Suppressed | Non
         state = "revoked" if purpose in consent else "never granted"
         return Suppressed(SuppressionReason.NO_CONSENT, f"{purpose} {state}")
     return None
+
+
+@dataclass(frozen=True)
+class StockKey:
+    product: str
+    store: str
+
+
+def stock_key(request: SendRequest, now: datetime, env: rules.Env) -> StockKey | Suppressed:
+    """The product and store a send's stock check names (its CEL, evaluated on the step's
+    variables); a send whose product or store cannot be told is suppressed out of stock:
+    nothing is promoted that cannot be checked."""
+    check = request.step.stock
+    asset = f"journey {request.journey_id}"
+    found: list[str] = []
+    for name, text in (("product", check.product), ("store", check.store)):
+        rule = rules.compile_rule(text, NAMES, asset=asset, field=f"send.stock.{name}")
+        outcome = rule.evaluate(request.variables(now), env)
+        if not outcome.ok or not outcome.value:
+            why = outcome.message or "empty"
+            return Suppressed(SuppressionReason.OUT_OF_STOCK, f"no {name} to check: {why}"[:150])
+        found.append(str(outcome.value))
+    return StockKey(*found)
 
 
 @dataclass(frozen=True)

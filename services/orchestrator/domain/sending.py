@@ -10,6 +10,7 @@ and asks again then, with the same request). Pure: no I/O.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
+
+_NAMESPACE = uuid.UUID("6c1f4a8e-2f0b-5d3c-9a41-0c7e5b2d8f10")
 
 
 class SuppressionReason(StrEnum):
@@ -42,6 +45,7 @@ class ProfileSnapshot:
     traits: Mapping[str, Any] = field(default_factory=dict)
     consent: Mapping[str, bool] = field(default_factory=dict)
     time_zone: str = ""
+    version: int = 0  # identity's profile version the consent was read at (0: unknown)
 
     def as_cel(self) -> dict[str, Any]:
         """The `profile` variable of CEL conditions and templates."""
@@ -79,10 +83,39 @@ class SendRequest:
         return f"{base}:{self.visit}" if self.visit else base
 
     @property
+    def event_id(self) -> str:
+        """The send command's event id: the send id, as a name-based UUID (event ids hold 64)."""
+        return stable_id(self.tenant_id, self.send_id)
+
+    def variables(self, now: datetime) -> dict[str, Any]:
+        """The CEL variables of the step: profile, event, context, decision."""
+        decision = {"action": "", "product": "", "placement": "", "score": 0.0}
+        decision |= {"reasons": [], "attributes": {}} | dict(self.decision or {})
+        return {
+            "profile": self.profile.as_cel(),
+            "event": dict(self.event or {}),
+            "decision": decision,
+            "context": {
+                "now": now,
+                "tenant": self.tenant_id,
+                "channel": self.step.channel,
+                "timezone": self.profile.time_zone,
+                "journey": self.journey_id,
+                "step": self.step_id,
+            },
+        }
+
+    @property
     def value(self) -> float:
         """What this send is worth when it competes for a cap's last slot."""
         score = (self.decision or {}).get("score", 0.0)
         return float(score) if isinstance(score, int | float) else 0.0
+
+
+def stable_id(tenant_id: str, name: str) -> str:
+    """A UUID that is the same for the same tenant and name, every time (RFC 9562 version 5);
+    JetStream dedupes message ids per stream, across tenants, so the tenant is part of it."""
+    return str(uuid.uuid5(_NAMESPACE, f"{tenant_id}/{name}"))
 
 
 @dataclass(frozen=True)

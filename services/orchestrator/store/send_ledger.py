@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.kernel.store.conflicts import insert_unless_conflict
@@ -40,6 +40,15 @@ class SqlSendLedger(SendLedger):
             or_(t.c.time >= since, t.c.state == SendState.HELD.value),
         )
         return [entry_of(r._mapping) for r in self.session.execute(stmt)]
+
+    def move_profile(self, tenant_id: str, from_profile_id: str, to_profile_id: str) -> int:
+        t = send_ledger
+        stmt = (
+            update(t)
+            .where(t.c.tenant_id == tenant_id, t.c.profile_id == from_profile_id)
+            .values(profile_id=to_profile_id)
+        )
+        return len(self.session.execute(stmt.returning(t.c.send_id)).all())
 
     @property
     def _dialect(self) -> str:

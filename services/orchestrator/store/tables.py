@@ -41,3 +41,30 @@ send_ledger = Table(
     Column("feedback", String(32), nullable=False),
     Index("send_ledger_by_profile", "tenant_id", "profile_id", "time"),
 )
+
+# A tenant's stock levels: the newest observation per product and store.
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("product", String(100), primary_key=True),
+    Column("store", String(100), primary_key=True),
+    Column("units", BigInteger, nullable=False),
+    Column("observe_time", UtcDateTime, nullable=False),
+    Column("version", BigInteger, nullable=False),
+)
+
+# People whose sends were suppressed because a product was out of stock at a store; taken
+# (and told BackInStock) when the store has it again.
+stock_waiters = Table(
+    "stock_waiters",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("product", String(100), primary_key=True),
+    Column("store", String(100), primary_key=True),
+    Column("send_id", String(200), primary_key=True),
+    Column("profile_id", String(64), nullable=False),
+    Column("journey_id", String(100), nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("suppress_time", UtcDateTime, nullable=False),
+)

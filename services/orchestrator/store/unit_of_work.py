@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator.ports import OrchestratorUnitOfWork
 from services.orchestrator.store.contact_states import sql_contact_states
+from services.orchestrator.store.facts import SqlFacts
 from services.orchestrator.store.send_ledger import SqlSendLedger
 
 
@@ -12,3 +13,4 @@ class SqlOrchestratorUnitOfWork(UnitOfWork, OrchestratorUnitOfWork):
     def attach_repositories(self) -> None:
         self.contact_states = sql_contact_states(self.session)
         self.send_ledger = SqlSendLedger(self.session)
+        self.facts = SqlFacts(self.session)

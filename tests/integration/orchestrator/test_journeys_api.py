@@ -4,7 +4,6 @@ apply, submit, approval by another person, publish, version 2, diff; bad YAML st
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -12,56 +11,14 @@ import pytest
 
 from layercake.common.v1 import asset_pb2
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
-from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as pb_grpc
-from services.kernel.assets.projection import AssetProjection
-from services.kernel.clock import SystemClock
 from services.kernel.principals import Principal
-from services.kernel.rpc.server import create_server
-from services.kernel.rpc.signing import SigningInterceptor
-from services.kernel.service_layer import ServiceLayer
-from services.kernel.store.database import Database
-from services.kernel.store.unit_of_work import UnitOfWorkFactory
-from services.orchestrator.api.servicer import orchestrator_servicer
-from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 from tests.contracts.asset_harness import ANN, CAT, OPS, TENANT
 from tests.integration.harness import violations
-from tests.signing import INTERNAL
+from tests.integration.orchestrator.people import People
 
 EXAMPLES = Path(__file__).parents[3] / "services/orchestrator/examples"
 JOURNEY = (EXAMPLES / "abandoned-cart.yaml").read_text()
 A = pb.AssetAction
-
-
-class People:
-    """Stubs signed for each person, as the gateway signs the calls of a person's key."""
-
-    def __init__(self, addr: str) -> None:
-        self.addr = addr
-        self.channels: list[grpc.aio.Channel] = []
-
-    def __call__(self, person: Principal | None) -> pb_grpc.OrchestratorServiceStub:
-        interceptors = [] if person is None else [SigningInterceptor(INTERNAL, lambda _: person)]
-        channel = grpc.aio.insecure_channel(self.addr, interceptors=interceptors)
-        self.channels.append(channel)
-        return pb_grpc.OrchestratorServiceStub(channel)
-
-
-@pytest.fixture
-async def people(service_db: Database) -> AsyncIterator[People]:
-    units = UnitOfWorkFactory(
-        service_db.sessions, SystemClock(), [AssetProjection()], kind=SqlOrchestratorUnitOfWork
-    )
-    server = create_server(
-        "127.0.0.1:0", [orchestrator_servicer(ServiceLayer(service_db, units))], internal=INTERNAL
-    )
-    await server.server.start()
-    people = People(f"127.0.0.1:{server.port}")
-    try:
-        yield people
-    finally:
-        for channel in people.channels:
-            await channel.close()
-        await server.server.stop(None)
 
 
 async def move(

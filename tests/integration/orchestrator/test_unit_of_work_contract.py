@@ -4,6 +4,7 @@ promises, and its contact-state repository's."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from services.kernel.profile_copies import ProfileCopies
 from services.kernel.unit_of_work import AbstractUnitOfWork
 from services.orchestrator.bootstrap import MIGRATIONS
 from services.orchestrator.domain.contact_state import ContactState
+from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry, SendState
 from services.orchestrator.ports import OrchestratorUnitOfWork
 from services.orchestrator.store.memory import InMemoryOrchestratorUnitOfWork, OrchestratorState
@@ -81,3 +83,39 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
             assert isinstance(uow, OrchestratorUnitOfWork)
             found = uow.send_ledger.capping("acme", "p-1", AT - timedelta(days=1))
             assert sorted(e.send_id for e in found) == ["old-hold", "recent"]
+
+    def test_stock_levels_and_their_waiters(self, units: Units) -> None:
+        waiter = StockWaiter("acme", "water", "s-12", "p-1", "send:i-1:remind", "cart", "r", AT)
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.facts.put_stock(StockFact("acme", "water", "s-12", 0, AT))
+            uow.facts.put_stock(StockFact("acme", "water", "s-12", 4, AT, version=2))
+            uow.facts.add_waiter(waiter)
+            uow.facts.add_waiter(waiter)  # a repeat is one waiter
+            uow.facts.add_waiter(replace(waiter, store="s-13", send_id="send:i-2:remind"))
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.facts.stock("acme", "water", "s-12") == StockFact(
+                "acme", "water", "s-12", 4, AT, 2
+            )
+            assert uow.facts.stock("other", "water", "s-12") is None
+            assert uow.facts.pop_waiters("acme", "water", "s-12") == [waiter]
+            assert uow.facts.pop_waiters("acme", "water", "s-12") == []
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert len(uow.facts.pop_waiters("acme", "water", "s-13")) == 1
+
+    def test_a_merged_away_profiles_sends_count_for_the_survivor(self, units: Units) -> None:
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.send_ledger.record(self.entry("s-1", SendState.SENT, AT, profile="p-gone"))
+            uow.send_ledger.record(self.entry("s-2", SendState.SENT, AT, profile="p-1"))
+            assert uow.send_ledger.move_profile("acme", "p-gone", "p-1") == 1
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            found = uow.send_ledger.capping("acme", "p-1", AT - timedelta(days=1))
+            assert sorted(e.send_id for e in found) == ["s-1", "s-2"]
+            assert uow.send_ledger.capping("acme", "p-gone", AT - timedelta(days=1)) == []

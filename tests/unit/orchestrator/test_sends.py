@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
+from layercake.orchestrator.v1 import send_pb2
 from services.kernel.clock import FixedClock
 from services.orchestrator import sends
 from services.orchestrator.domain.frequency_caps import FrequencyCap, LedgerEntry, SendState
@@ -123,3 +124,21 @@ def test_where_the_engine_goes_after_each_outcome() -> None:
     assert step_after(step, Suppressed(SuppressionReason.NO_CONSENT)) == "done"
     assert step_after(step, Sent("x")) == "done"
     assert step_after(step, Delayed(NOON, DelayReason.QUIET_HOURS)) is None
+
+
+def test_a_passing_send_asks_the_renderer_once_with_no_personal_trait() -> None:
+    h = Harness()
+    h.send(
+        replace(request(), profile=ProfileSnapshot("p-1", {"store_id": "s-1"}, GRANTED, "UTC", 7))
+    )
+    h.send(request())  # asked again: no second request
+    [message] = h.db.state.outbox
+    assert message.subject == "layercake.acme.orchestrator.send_requested"
+    body = send_pb2.SendRequested.FromString(message.payload)
+    assert (body.send_id, body.template_id, body.purpose, body.profile_version) == (
+        "send:i-1:remind",
+        "cart-reminder",
+        "email_marketing",
+        7,
+    )
+    assert body.profile["traits"]["store_id"] == "s-1" and body.decision["action"] == "water"

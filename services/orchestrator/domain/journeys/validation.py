@@ -18,6 +18,7 @@ from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel import rules
 from services.kernel.assets.kinds import ASSET_ID
 from services.kernel.errors import FieldViolation, InvalidArgument, Violations
+from services.orchestrator.domain.guards import NAMES
 from services.orchestrator.domain.journeys.durations import MAX_WAIT, is_local_time
 from services.orchestrator.domain.journeys.reading import step_path
 
@@ -28,7 +29,6 @@ URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 CHANNELS = frozenset({"email", "sms", "push", "webhook"})
 WAITS = frozenset({"wait", "wait_for_event"})
 VARIABLES = rules.CONDITION  # profile, event, context, decision; facts.* and time.* functions
-NAMES = rules.Declarations(VARIABLES.variables, result=str)  # CEL giving an id, not a condition
 
 
 def validate_journey(asset: str, journey: Message) -> list[FieldViolation]:

@@ -1,0 +1,68 @@
+"""Personal traits from identity, for the renderer: asked per send, never stored.
+
+Identity's `GetProfile` answers a signed internal call with the profile's traits in the
+clear; the orchestrator calls it as the system principal `system:orchestrator` of the
+send's tenant and keeps only the traits the template reads (identity has no narrower
+"unseal these" call yet, so it sends the profile's other traits too; they are dropped).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any, Protocol
+
+import grpc
+
+from layercake.identity.v1 import identity_service_pb2 as ipb
+from layercake.identity.v1 import identity_service_pb2_grpc as ipb_grpc
+from services.kernel.principals import Actor, Principal, Role
+from services.kernel.rpc import client
+from services.kernel.rpc.signing import InternalCalls
+
+ACTOR = Actor.system("orchestrator")
+
+
+class PersonalTraits(Protocol):
+    async def traits(
+        self, tenant_id: str, profile_id: str, names: Collection[str]
+    ) -> dict[str, Any]:
+        """The named traits the profile has (JSON values); NotFound for an unknown profile."""
+        ...
+
+
+def _as_orchestrator(request: Any) -> Principal:
+    return Principal(request.tenant_id, ACTOR, frozenset({Role.VIEWER}))
+
+
+class IdentityTraits:
+    """One channel to identity, opened on first use (inside the event loop)."""
+
+    def __init__(self, addr: str, timeout: float, internal: InternalCalls) -> None:
+        self.addr = addr
+        self.timeout = timeout
+        self.internal = internal
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: ipb_grpc.IdentityServiceAsyncStub | None = None
+
+    async def traits(
+        self, tenant_id: str, profile_id: str, names: Collection[str]
+    ) -> dict[str, Any]:
+        if self._stub is None:
+            self._channel = client.channel(self.addr, self.internal, _as_orchestrator)
+            self._stub = ipb_grpc.IdentityServiceStub(self._channel)
+        request = ipb.GetProfileRequest(tenant_id=tenant_id, profile_ref=profile_id)
+        profile = (await client.call(self._stub.GetProfile, request, self.timeout)).profile
+        found: dict[str, Any] = {}
+        for name in names:
+            if name in profile.traits:
+                try:
+                    found[name] = json.loads(profile.traits[name].json_value)
+                except ValueError:
+                    continue
+        return found
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close(None)
+            self._channel = self._stub = None

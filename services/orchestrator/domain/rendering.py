@@ -1,0 +1,53 @@
+"""What a send renders: the template's sources over the step's variables and the person's
+personal traits, which only identity holds (asked for per send, never stored). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from layercake.orchestrator.v1 import journey_pb2 as pb
+from services.orchestrator.domain.templates import render
+
+ADDRESS_TRAITS: Mapping[str, str] = {"email": "email", "sms": "phone", "push": "push_token"}
+"""The trait holding where a channel delivers; a webhook delivers to its configured URL."""
+
+_TRAIT = "profile.traits."
+
+
+@dataclass(frozen=True)
+class Content:
+    subject: str
+    body: str
+
+
+def traits_to_ask(template: pb.Template, channel: str, held: Mapping[str, Any]) -> set[str]:
+    """The traits identity must supply: those the template reads that the send does not
+    carry (personal ones), and the channel's address."""
+    wanted = {v[len(_TRAIT) :].split(".")[0] for v in template.variables if v.startswith(_TRAIT)}
+    wanted = {name for name in wanted if name not in held}
+    if address := ADDRESS_TRAITS.get(channel):
+        wanted.add(address)
+    return wanted
+
+
+def render_content(
+    template: pb.Template,
+    profile: Mapping[str, Any],
+    personal: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    context: Mapping[str, Any],
+) -> Content:
+    """Subject and body; InvalidArgument (field `template`) when a value is missing."""
+    person = dict(profile)
+    person["traits"] = {**dict(profile.get("traits") or {}), **personal}
+    variables = {"profile": person, "decision": dict(decision), "context": dict(context)}
+    subject = render(template.subject, variables) if template.subject else ""
+    return Content(subject, render(template.body, variables))
+
+
+def address_of(channel: str, personal: Mapping[str, Any]) -> str:
+    trait = ADDRESS_TRAITS.get(channel)
+    value = personal.get(trait) if trait else None
+    return value if isinstance(value, str) else ""

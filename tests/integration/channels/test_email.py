@@ -1,0 +1,88 @@
+"""The email adapter against a real aiosmtpd server and a real nats-server."""
+
+from __future__ import annotations
+
+import time
+
+from nats.js import JetStreamContext
+
+from layercake.channel.v1 import channel_pb2
+from services.kernel.store.database import Database
+from services.orchestrator.channels.email import EmailSender
+from services.orchestrator.channels.worker import ChannelWorker
+from tests.conftest import random_id
+from tests.integration.channels.conftest import Mailbox, command, feedback, send, worker
+
+
+async def settle(w: ChannelWorker, done: object, timeout: float = 15.0) -> None:
+    """Runs the worker until `done()` holds, or fails at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not done():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "not settled in time"
+        await w.run_once(timeout=0.2)
+
+
+async def test_a_command_delivered_twice_sends_one_mail(
+    js: JetStreamContext, adapter_db: Database, mailbox: tuple[Mailbox, str]
+) -> None:
+    box, url = mailbox
+    tenant = random_id("t")
+    w = worker(js, adapter_db, EmailSender(url, "shop@example.com"), "email", tenant)
+    try:
+        await send(js, command(tenant, "email"))
+        await settle(w, lambda: len(box.mails) == 1)
+        await send(js, command(tenant, "email"))  # the same send id again
+        while await w.run_once(timeout=0.5):
+            pass
+    finally:
+        await w.close()
+    [mail] = box.mails
+    assert (mail["To"], mail["From"], mail["Subject"]) == (
+        "ann@example.com",
+        "shop@example.com",
+        "Your cart",
+    )
+    assert mail["Message-ID"] == "<send.i-1.remind@layercake>"
+    assert "water is waiting" in mail.get_payload()
+    reports = await feedback(js, tenant, "email")
+    assert {(r.send_id, r.kind) for r in reports} == {
+        ("send:i-1:remind", channel_pb2.FEEDBACK_KIND_DELIVERED)
+    }
+
+
+async def test_a_server_refusing_at_first_gets_the_mail_on_a_retry(
+    js: JetStreamContext, adapter_db: Database, mailbox: tuple[Mailbox, str]
+) -> None:
+    box, url = mailbox
+    box.refuse = 2
+    tenant = random_id("t")
+    w = worker(js, adapter_db, EmailSender(url, "shop@example.com"), "email", tenant)
+    try:
+        await send(js, command(tenant, "email"))
+        await settle(w, lambda: len(box.mails) == 1)
+    finally:
+        await w.close()
+    assert box.refused == 2 and len(box.mails) == 1
+    [report] = await feedback(js, tenant, "email")
+    assert report.kind == channel_pb2.FEEDBACK_KIND_DELIVERED and report.attempts == 3
+
+
+async def test_a_command_without_an_address_bounces(
+    js: JetStreamContext, adapter_db: Database, mailbox: tuple[Mailbox, str]
+) -> None:
+    box, url = mailbox
+    tenant = random_id("t")
+    w = worker(js, adapter_db, EmailSender(url, "shop@example.com"), "email", tenant)
+    cmd = command(tenant, "email")
+    cmd.address = ""
+    try:
+        await send(js, cmd)
+        reports: list[channel_pb2.Feedback] = []
+        deadline = time.monotonic() + 15
+        while not reports:
+            assert time.monotonic() < deadline
+            await w.run_once(timeout=0.2)
+            reports = await feedback(js, tenant, "email")
+    finally:
+        await w.close()
+    assert [r.kind for r in reports] == [channel_pb2.FEEDBACK_KIND_BOUNCED] and not box.mails

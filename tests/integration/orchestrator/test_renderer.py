@@ -1,0 +1,123 @@
+"""From a send that passed its guards to the channel's SendCommand, on a real database:
+the published template, personal traits from identity (a fake behind the port), the
+outbox; and a template that is not published becomes a `no_template` suppression."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from layercake.channel.v1 import channel_pb2
+from layercake.orchestrator.v1 import journey_pb2 as jpb
+from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
+from services.kernel.assets.projection import AssetProjection
+from services.kernel.clock import FixedClock
+from services.kernel.messaging.consumer import Delivery
+from services.kernel.messaging.envelope import headers_for, open_envelope
+from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.database import Database
+from services.kernel.store.schema import outbox
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.orchestrator import sends
+from services.orchestrator.consumers.renderer import renderer
+from services.orchestrator.domain.frequency_caps import SendState
+from services.orchestrator.domain.sending import ProfileSnapshot, SendRequest
+from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
+from tests.contracts.asset_harness import ANN, CAT, OPS
+from tests.integration.orchestrator.people import People
+
+NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
+TEMPLATE = (
+    Path(__file__).parents[3] / "services/orchestrator/examples/cart-reminder.yaml"
+).read_text()
+
+
+class FakeIdentity:
+    def __init__(self) -> None:
+        self.asked: list[set[str]] = []
+
+    async def traits(
+        self, tenant_id: str, profile_id: str, names: Collection[str]
+    ) -> dict[str, Any]:
+        self.asked.append(set(names))
+        held = {"first_name": "Ann", "email": "ann@example.com", "last_name": "Lee"}
+        return {n: v for n, v in held.items() if n in names}
+
+
+async def publish_template(people: People) -> None:
+    await people(ANN).ApplyTemplate(pb.ApplyTemplateRequest(yaml=TEMPLATE), timeout=10)
+    for action, who in (
+        (pb.ASSET_ACTION_SUBMIT, ANN),
+        (pb.ASSET_ACTION_APPROVE, CAT),
+        (pb.ASSET_ACTION_PUBLISH, OPS),
+    ):
+        request = pb.TransitionTemplateRequest(
+            template_id="cart-reminder", action=action, request_id=str(uuid.uuid4())
+        )
+        await people(who).TransitionTemplate(request, timeout=10)
+
+
+def request(template: str = "cart-reminder") -> SendRequest:
+    return SendRequest(
+        tenant_id="acme",
+        instance_id="i-1",
+        journey_id="cart",
+        journey_version=1,
+        step_id="remind",
+        step=jpb.SendStep(channel="email", template=template),
+        profile=ProfileSnapshot("p-1", {"store_id": "s-12"}, {"email_marketing": True}, "UTC", 3),
+        decision={"action": "water", "product": "water", "score": 0.7},
+    )
+
+
+async def render(service_db: Database, req: SendRequest, identity: FakeIdentity) -> list[Any]:
+    units = UnitOfWorkFactory(
+        service_db.sessions, FixedClock(NOW), [AssetProjection()], kind=SqlOrchestratorUnitOfWork
+    )
+    with units() as uow:
+        sends.send(uow, sends.SendPolicy(caps=()), req)
+        uow.commit()
+    with service_db.transaction() as s:
+        [row] = s.execute(select(outbox).where(outbox.c.subject.like("%send_requested"))).all()
+        s.execute(outbox.delete())
+    envelope = open_envelope(row.subject, headers_for(row, NOW), row.payload)
+    spec = renderer(ServiceLayer(service_db, units), identity)
+    assert spec.prepare is not None
+    prepared = await spec.prepare(envelope)
+    with units() as uow:
+        spec.apply(uow, Delivery(envelope, prepared))
+        uow.commit()
+    with service_db.transaction() as s:
+        return list(s.execute(select(outbox)).all())
+
+
+async def test_the_command_carries_the_rendered_mail_address_and_consent(
+    people: People, service_db: Database
+) -> None:
+    await publish_template(people)
+    identity = FakeIdentity()
+    [row] = await render(service_db, request(), identity)
+    assert identity.asked == [{"first_name", "email"}]  # what the mail reads, not last_name
+    assert row.subject == "layercake.acme.channel.email.send"
+    command = channel_pb2.SendCommand.FromString(row.payload)
+    assert command.send_id == "send:i-1:remind" and command.address == "ann@example.com"
+    assert command.content.subject == "Ann, your cart is waiting"
+    assert "You left water in your cart" in command.content.body
+    assert (command.consent.purpose, command.consent.profile_version) == ("email_marketing", 3)
+    assert (command.template_id, command.template_version) == ("cart-reminder", 1)
+
+
+async def test_a_template_not_published_suppresses_the_send(
+    people: People, service_db: Database
+) -> None:
+    assert await render(service_db, request("nowhere"), FakeIdentity()) == []
+    units = UnitOfWorkFactory(service_db.sessions, FixedClock(NOW), kind=SqlOrchestratorUnitOfWork)
+    with units() as uow:
+        entry = uow.send_ledger.get("acme", "send:i-1:remind")
+    assert entry is not None and entry.state is SendState.SUPPRESSED
+    assert entry.reason.startswith("no_template: template nowhere not published")

@@ -1,0 +1,36 @@
+"""`make run` starts the channel adapters, and an SMTP sink unless a server is given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.local.stack import LocalStack
+
+
+def test_a_fresh_machine_gets_a_sink_and_the_email_adapter_pointed_at_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LAYERCAKE_SMTP_URL", raising=False)
+    monkeypatch.delenv("LAYERCAKE_WEBHOOK_URL", raising=False)
+    stack = LocalStack(tmp_path, channels=True)
+    assert stack.extras() == ("smtp-sink", "channel-email")
+    assert stack.env()["LAYERCAKE_SMTP_URL"] == f"smtp://127.0.0.1:{stack.ports.smtp}"
+    assert stack.command("smtp-sink")[-2:] == ["--dir", str(tmp_path / "mail")]
+    assert stack.command("channel-email") == ["-m", "services.orchestrator.channels", "email"]
+    assert stack.command("gateway") == ["-m", "services.gateway"]
+
+
+def test_a_given_smtp_server_and_webhook_url_change_what_starts(tmp_path: Path) -> None:
+    stack = LocalStack(
+        tmp_path,
+        channels=True,
+        extra_env={
+            "LAYERCAKE_SMTP_URL": "smtp://mail.example.com:587",
+            "LAYERCAKE_WEBHOOK_URL": "https://hooks.example.com/x",
+        },
+    )
+    assert stack.extras() == ("channel-email", "channel-webhook")
+    assert stack.env()["LAYERCAKE_SMTP_URL"] == "smtp://mail.example.com:587"
+    assert LocalStack(tmp_path).extras() == ()  # tests' stacks start the services only
