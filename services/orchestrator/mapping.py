@@ -96,7 +96,8 @@ def back_in_stock_message(waiter: StockWaiter, fact: StockFact) -> OutboxMessage
 
 
 def send_requested_message(request: SendRequest, purpose: str, now: datetime) -> OutboxMessage:
-    """The send that passed its guards, for the renderer; non-personal variables only."""
+    """The send that passed its guards, for the renderer: ids, consent proof and the
+    decision, never trait values (the renderer asks identity for those it renders)."""
     message = send_pb2.SendRequested(
         tenant_id=request.tenant_id,
         send_id=request.send_id,
@@ -110,7 +111,8 @@ def send_requested_message(request: SendRequest, purpose: str, now: datetime) ->
         profile_version=request.profile.version,
         request_time=to_timestamp(now),
     )
-    message.profile.update(_json_safe(request.profile.as_cel()))
+    # no trait values: the stream keeps no personal data; the renderer asks identity for them
+    message.profile.update(_json_safe(request.profile.as_cel() | {"traits": {}}))
     message.decision.update(_json_safe(dict(request.decision or {})))
     return OutboxMessage(
         subject=subjects.integration(request.tenant_id, SOURCE, "send_requested"),

@@ -49,6 +49,7 @@ from tests.bench.measures import (
 )
 from tests.bench.models import RawOnnx, percentile, scoring_meters
 from tests.bench.rules import KernelRule, RawCel
+from tests.bench.sends import CONNECTIONS, send_meters
 from tests.bench.timers import (
     KernelTimerDrain,
     RawPostgresTimers,
@@ -79,6 +80,7 @@ class Sizes:
     timer_window: int = 60
     timer_drain: int = 20_000
     timer_batch: int = 256
+    sends: int = 3000
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -112,6 +114,7 @@ SIZE_HELP = {
     "timer_window": "seconds over which the lag run's timers fall due",
     "timer_drain": "due timers the scheduler (and the raw select+delete) drains",
     "timer_batch": "timers per scheduler batch (and raw rows per transaction)",
+    "sends": "send commands through the email adapter, and raw aiosmtplib sends",
 }
 
 QUICK = Sizes(
@@ -131,6 +134,7 @@ QUICK = Sizes(
     timer_window=2,
     timer_drain=1000,
     timer_batch=256,
+    sends=60,
 )
 
 
@@ -457,6 +461,17 @@ async def figure_6(
     return comparisons, context
 
 
+async def figure_7(js: JetStreamContext, root: Path, sizes: Sizes, steps: Steps) -> Comparison:
+    """Send commands through the email adapter into a real SMTP server beside a bare
+    aiosmtplib send loop into the same server, with as many connections."""
+    n = sizes.sends
+    async with send_meters(js, root, steps.bar, n) as (adapter, raw):
+        m_adapter, m_raw = await interleave(sizes.rounds, [(adapter, n), (raw, n)])
+    steps.close()
+    name = f"email adapter -> SMTP ({CONNECTIONS} conns)"
+    return Comparison(7, name, "sqlite", m_adapter, f"aiosmtplib loop ({CONNECTIONS} conns)", m_raw)
+
+
 async def run_bench(
     sizes: Sizes, progress: Progress, postgres_url: str = "", root_dir: Path | None = None
 ) -> Report:
@@ -507,6 +522,7 @@ async def run_bench(
             models, latency = await figure_6(root, nc, sizes, steps)
             report.comparisons += models
             report.context |= latency
+            report.comparisons.append(await figure_7(js, root, sizes, steps))
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"

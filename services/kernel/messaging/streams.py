@@ -29,7 +29,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("DECISION", ("layercake.*.decision.>",)),
     # Access changes (keys revoked...) that every gateway replica's key cache follows.
     StreamSpec("GATEWAY", ("layercake.*.gateway.>",)),
-    StreamSpec("CHANNEL", ("layercake.*.channel.*.send",)),
+    # Send commands carry an address and the rendered message in clear: bounded too.
+    StreamSpec("CHANNEL", ("layercake.*.channel.*.send",), max_age=7 * DAY),
     StreamSpec("FEEDBACK", ("layercake.*.channel.*.feedback",)),
     StreamSpec("FACTS", ("layercake.*.facts.>",)),
     StreamSpec("DEADLETTER", ("layercake.*.dlq.>",), max_age=30 * DAY),

@@ -1,4 +1,4 @@
-"""Personal traits from identity, for the renderer: asked per send, never stored.
+"""Traits from identity, for the renderer: asked per send, never stored.
 
 Identity's `GetProfile` answers a signed internal call with the profile's traits in the
 clear; the orchestrator calls it as the system principal `system:orchestrator` of the

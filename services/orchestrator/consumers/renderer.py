@@ -2,10 +2,10 @@
 
 The engine's transaction only records that a send passed its guards. This consumer's
 `prepare` step (no transaction open) reads the template's published version, asks
-identity for the personal traits the template reads and the channel's address, and
-renders; its handler then publishes the SendCommand through the outbox, claimed once in
-the inbox. A template that is not published (or does not render) turns the ledger
-entry into a `no_template` suppression instead; identity being down retries the message.
+identity for the traits the template reads and the channel's address, and renders; its
+handler then publishes the SendCommand through the outbox, claimed once in the inbox. A
+template that is not published (or does not render) turns the ledger entry into a
+`no_template` suppression instead; identity being down retries the message.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def renderer(
         version, template = live
         assert isinstance(template, journey_pb2.Template)
         profile = json_format.MessageToDict(requested.profile)
-        names = traits_to_ask(template, requested.channel, profile.get("traits") or {})
+        names = traits_to_ask(template, requested.channel)
         try:
-            personal = (
+            traits = (
                 await identity.traits(requested.tenant_id, requested.profile_id, names)
                 if names
                 else {}
@@ -77,10 +77,10 @@ def renderer(
         }
         decision = json_format.MessageToDict(requested.decision)
         try:
-            content = render_content(template, profile, personal, decision, context)
+            content = render_content(template, profile, traits, decision, context)
         except InvalidArgument as e:
             return Rendered(requested, version, problem=str(e)[:150])
-        return Rendered(requested, version, content, address_of(requested.channel, personal))
+        return Rendered(requested, version, content, address_of(requested.channel, traits))
 
     return ConsumerSpec(
         durable=DURABLE,

@@ -1,5 +1,5 @@
 """What a send renders: the template's sources over the step's variables and the person's
-personal traits, which only identity holds (asked for per send, never stored). Pure."""
+traits, which identity holds (asked for per send, never stored). Pure."""
 
 from __future__ import annotations
 
@@ -22,11 +22,10 @@ class Content:
     body: str
 
 
-def traits_to_ask(template: pb.Template, channel: str, held: Mapping[str, Any]) -> set[str]:
-    """The traits identity must supply: those the template reads that the send does not
-    carry (personal ones), and the channel's address."""
+def traits_to_ask(template: pb.Template, channel: str) -> set[str]:
+    """The traits identity must supply: those the template reads, and the channel's address
+    (a send request carries no trait values: personal ones never sit in an event log)."""
     wanted = {v[len(_TRAIT) :].split(".")[0] for v in template.variables if v.startswith(_TRAIT)}
-    wanted = {name for name in wanted if name not in held}
     if address := ADDRESS_TRAITS.get(channel):
         wanted.add(address)
     return wanted
@@ -35,19 +34,19 @@ def traits_to_ask(template: pb.Template, channel: str, held: Mapping[str, Any]) 
 def render_content(
     template: pb.Template,
     profile: Mapping[str, Any],
-    personal: Mapping[str, Any],
+    traits: Mapping[str, Any],
     decision: Mapping[str, Any],
     context: Mapping[str, Any],
 ) -> Content:
     """Subject and body; InvalidArgument (field `template`) when a value is missing."""
     person = dict(profile)
-    person["traits"] = {**dict(profile.get("traits") or {}), **personal}
+    person["traits"] = dict(traits)
     variables = {"profile": person, "decision": dict(decision), "context": dict(context)}
     subject = render(template.subject, variables) if template.subject else ""
     return Content(subject, render(template.body, variables))
 
 
-def address_of(channel: str, personal: Mapping[str, Any]) -> str:
+def address_of(channel: str, traits: Mapping[str, Any]) -> str:
     trait = ADDRESS_TRAITS.get(channel)
-    value = personal.get(trait) if trait else None
+    value = traits.get(trait) if trait else None
     return value if isinstance(value, str) else ""

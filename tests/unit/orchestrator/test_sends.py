@@ -126,7 +126,7 @@ def test_where_the_engine_goes_after_each_outcome() -> None:
     assert step_after(step, Delayed(NOON, DelayReason.QUIET_HOURS)) is None
 
 
-def test_a_passing_send_asks_the_renderer_once_with_no_personal_trait() -> None:
+def test_a_passing_send_asks_the_renderer_once_with_no_trait_values() -> None:
     h = Harness()
     h.send(
         replace(request(), profile=ProfileSnapshot("p-1", {"store_id": "s-1"}, GRANTED, "UTC", 7))
@@ -141,4 +141,5 @@ def test_a_passing_send_asks_the_renderer_once_with_no_personal_trait() -> None:
         "email_marketing",
         7,
     )
-    assert body.profile["traits"]["store_id"] == "s-1" and body.decision["action"] == "water"
+    assert body.profile["id"] == "p-1" and body.decision["action"] == "water"
+    assert not body.profile["traits"], "no trait value goes into the event log"
