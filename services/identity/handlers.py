@@ -7,7 +7,7 @@ import logging
 import uuid
 
 from layercake.identity.v1.identifier_rules_pb2 import IdentifierRules as IdentifierRulesProto
-from services.identity import mapping
+from services.identity import mapping, segmenting
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
 from services.identity.domain.identifiers import Hasher, Identifier, normalise, split_ref
@@ -15,6 +15,8 @@ from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import resolve
 from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
+from services.identity.domain.segments import NONE as NO_SEGMENTS
+from services.identity.domain.segments import Segments
 from services.identity.ports import IdentityUnitOfWork
 from services.identity.rules_cache import published_rules
 from services.kernel import telemetry
@@ -53,12 +55,15 @@ def apply_ingested_event(
     cmd: ApplyIngestedEvent,
     causation_id: str,
     rules: IdentifierRules = DEFAULT_RULES,
+    segments: Segments = NO_SEGMENTS,
 ) -> Profile:
-    """Resolves the event's identifiers to a profile (merging those they join) and folds in
-    its traits and consent.
+    """Resolves the event's identifiers to a profile (merging those they join), folds in
+    its traits and consent, counts it in the computed traits that read it and evaluates
+    the audiences.
 
     Runs in the caller's transaction: a racing writer's append makes it ConcurrencyError,
-    which the consumer retries. Publishes `ProfilesMerged` and `ProfileUpdated`.
+    which the consumer retries. Publishes `ProfilesMerged`, `ProfileUpdated`,
+    `ComputedTraitChanged`, `AudienceEntered` and `AudienceExited`.
     """
     if not cmd.identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries no identifiers")
@@ -89,9 +94,11 @@ def apply_ingested_event(
         )
     profile.set_traits(cmd.traits, cmd.event_time, cmd.message_id)
     profile.set_consent(cmd.consent, cmd.event_time)
+    segmenting.count_event(uow, profile, segments, cmd, resolved.plan.absorbed)
     if not profile.pending:
         return profile
     changes = list(profile.pending)  # save() clears them
+    recorded = [(p, p.version, list(p.pending)) for p in resolved.changed]
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(
         tenant_id=cmd.tenant_id,
@@ -111,6 +118,8 @@ def apply_ingested_event(
             )
         )
     uow.publish(mapping.profile_updated(profile, changes, cmd.message_id, traceparent, sealer))
+    for changed, start, events in recorded:
+        segmenting.publish_segment_changes(uow, changed, start, events)
     return profile
 
 

@@ -15,6 +15,9 @@ from layercake.identity.v1 import profile_events_pb2 as pe
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
 from services.identity.domain.events import (
+    AudienceEntered,
+    AudienceExited,
+    ComputedTraitSet,
     ConsentChanged,
     IdentifiersDropped,
     IdentifiersLinked,
@@ -80,6 +83,11 @@ def command_from_ingested(payload: bytes) -> ApplyIngestedEvent:
         identifiers=identifiers_from_struct(event.identifiers),
         traits=traits,
         consent=dict(event.consent),
+        event_type=event.type,
+        event_name=event.event,
+        properties=_plain(json_format.MessageToDict(event.properties)),  # type: ignore[arg-type]
+        context=context,
+        receive_time=from_timestamp(message.receive_time),
     )
 
 
@@ -129,6 +137,9 @@ EVENTS.register(pe.ProfileAbsorbed, ProfileAbsorbed)
 EVENTS.register(pe.ProfileMergedInto, ProfileMergedInto)
 EVENTS.register(pe.IdentifiersDropped, IdentifiersDropped)
 EVENTS.register(pe.ProfileFlagged, ProfileFlagged)
+EVENTS.register(pe.ComputedTraitSet, ComputedTraitSet)
+EVENTS.register(pe.AudienceEntered, AudienceEntered)
+EVENTS.register(pe.AudienceExited, AudienceExited)
 
 
 def profile_proto(profile: Profile) -> common_pb2.Profile:
@@ -239,3 +250,67 @@ def identifier_rules_published(
     return _integration(
         tenant_id, "identifier_rules", "identifier_rules_published", message, traceparent
     )
+
+
+def segment_changes(
+    tenant_id: str,
+    profile_id: str,
+    first_version: int,
+    events: Sequence[ProfileEvent],
+    traceparent: str,
+) -> list[OutboxMessage]:
+    """ComputedTraitChanged, AudienceEntered and AudienceExited for the profile's recorded
+    events, each with its version in the profile's stream (`first_version` is the first's)."""
+    found: list[OutboxMessage] = []
+    for version, event in enumerate(events, start=first_version):
+        message: Message
+        match event:
+            case ComputedTraitSet(name, json_value, change_time):
+                message = identity_events_pb2.ComputedTraitChanged(
+                    tenant_id=tenant_id,
+                    profile_id=profile_id,
+                    name=name,
+                    version=version,
+                    change_time=to_timestamp(change_time),
+                )
+                if json_value is not None:
+                    message.value.CopyFrom(_trait_proto(TraitValue(json_value, change_time)))
+                subject = "computed_trait_changed"
+            case AudienceEntered(audience_id, audience_version, enter_time):
+                message = identity_events_pb2.AudienceEntered(
+                    tenant_id=tenant_id,
+                    profile_id=profile_id,
+                    audience_id=audience_id,
+                    audience_version=audience_version,
+                    version=version,
+                    enter_time=to_timestamp(enter_time),
+                )
+                subject = "audience_entered"
+            case AudienceExited(audience_id, audience_version, exit_time):
+                message = identity_events_pb2.AudienceExited(
+                    tenant_id=tenant_id,
+                    profile_id=profile_id,
+                    audience_id=audience_id,
+                    audience_version=audience_version,
+                    version=version,
+                    exit_time=to_timestamp(exit_time),
+                )
+                subject = "audience_exited"
+            case _:
+                continue
+        found.append(_integration(tenant_id, profile_id, subject, message, traceparent))
+    return found
+
+
+def segments_published(
+    tenant_id: str, kind: str, asset_id: str, version: int, at: datetime, traceparent: str
+) -> OutboxMessage:
+    """What every identity replica hears of, to drop the tenant's cached segments."""
+    message = identity_events_pb2.SegmentsPublished(
+        tenant_id=tenant_id,
+        kind=kind,
+        asset_id=asset_id,
+        version=version,
+        publish_time=to_timestamp(at),
+    )
+    return _integration(tenant_id, asset_id, "segments_published", message, traceparent)

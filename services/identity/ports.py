@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from services.identity.domain.identifiers import Hasher, Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile
+from services.identity.domain.windows import Window
 from services.kernel.assets.repository import AssetRepository
 from services.kernel.store.records import EventMetadata
 from services.kernel.unit_of_work import AbstractUnitOfWork
@@ -33,6 +35,10 @@ class ProfileRepository(ABC):
     def save(self, profile: Profile, metadata: EventMetadata) -> None:
         """Appends the pending events; a stale version raises ConcurrencyError, a forgotten
         profile (no key) LookupError."""
+
+    @abstractmethod
+    def live_ids(self, tenant_id: str, after: str, limit: int) -> list[str]:
+        """Up to `limit` ids of profiles not merged away, after `after`, by id (batches)."""
 
     @abstractmethod
     def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
@@ -63,8 +69,70 @@ class TenantKeys(ABC):
         """For reads: None while the tenant has no key, so holds no hashed identifier."""
 
 
+@dataclass
+class StoredWindow:
+    """A computed trait's window and the definition it was computed under (fingerprint)."""
+
+    fingerprint: str
+    window: Window
+
+
+class ComputedWindows(ABC):
+    """Each (profile, computed trait)'s window; `put` also sets the timer that expires it."""
+
+    @abstractmethod
+    def get(self, tenant_id: str, profile_id: str, name: str) -> StoredWindow | None: ...
+
+    @abstractmethod
+    def of_profile(self, tenant_id: str, profile_id: str) -> dict[str, StoredWindow]:
+        """Every window of a profile, by trait name (to move them on a merge)."""
+
+    @abstractmethod
+    def put(
+        self, tenant_id: str, profile_id: str, name: str, stored: StoredWindow, due: datetime | None
+    ) -> None:
+        """Keeps the window (an empty one is deleted) and (re)schedules its expiry at `due`
+        (None: no expiry), in the same transaction."""
+
+    @abstractmethod
+    def delete(self, tenant_id: str, profile_id: str, name: str) -> None:
+        """Drops the window and cancels its expiry."""
+
+
+@dataclass(frozen=True)
+class AudienceMember:
+    profile_id: str
+    audience_version: int
+    enter_time: datetime
+
+
+class AudienceMembers(ABC):
+    """Who is in each audience (the read model of AudienceEntered/AudienceExited)."""
+
+    @abstractmethod
+    def page(
+        self, tenant_id: str, audience_id: str, after: str, limit: int
+    ) -> list[AudienceMember]:
+        """Up to `limit` members with profile ids after `after`, by profile id."""
+
+    @abstractmethod
+    def size(self, tenant_id: str, audience_id: str) -> int:
+        """How many members, maintained with them (no count over the members)."""
+
+
+class AudienceBackfills(ABC):
+    """Batches that evaluate an audience over existing profiles (a timer each)."""
+
+    @abstractmethod
+    def start(self, tenant_id: str, audience_id: str, *, after: str, due: datetime) -> None:
+        """(Re)schedules the audience's next batch: profiles after `after`, at `due`."""
+
+
 class IdentityUnitOfWork(AbstractUnitOfWork):
     profiles: ProfileRepository
     vault: PersonalDataVault
     tenant_keys: TenantKeys
-    assets: AssetRepository  # identifier rules, a controlled asset
+    assets: AssetRepository  # identifier rules, computed traits, audiences: controlled assets
+    computed_windows: ComputedWindows
+    audience_members: AudienceMembers
+    backfills: AudienceBackfills

@@ -8,8 +8,6 @@ new version.
 
 from __future__ import annotations
 
-import threading
-
 from layercake.identity.v1 import identifier_rules_pb2 as pb
 from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES, rules_from_content
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
@@ -17,8 +15,7 @@ from services.kernel.assets import KINDS, Asset, AssetState
 from services.kernel.assets.asset import asset_stream_id
 from services.kernel.assets.repository import asset_events
 from services.kernel.messaging import subjects
-from services.kernel.messaging.broadcast import BroadcastSpec
-from services.kernel.messaging.envelope import Envelope
+from services.kernel.tenant_cache import TenantCache
 from services.kernel.unit_of_work import AbstractUnitOfWork
 
 
@@ -37,37 +34,13 @@ def published_rules(uow: AbstractUnitOfWork, tenant_id: str) -> IdentifierRules:
     return rules_from_content(live.content)
 
 
-class RulesCache:
-    """Tenant -> rules. A load racing an invalidation is not kept (generation check)."""
+class RulesCache(TenantCache[AbstractUnitOfWork, IdentifierRules]):
+    """Tenant -> the published identifier rules, dropped by `IdentifierRulesPublished`."""
 
     def __init__(self) -> None:
-        self._rules: dict[str, IdentifierRules] = {}
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    def get(self, uow: AbstractUnitOfWork, tenant_id: str) -> IdentifierRules:
-        with self._lock:
-            found, generation = self._rules.get(tenant_id), self._generation
-        if found is not None:
-            return found
-        rules = published_rules(uow, tenant_id)
-        with self._lock:
-            if generation == self._generation:
-                self._rules[tenant_id] = rules
-        return rules
-
-    def invalidate(self, tenant_id: str) -> None:
-        with self._lock:
-            self._generation += 1
-            self._rules.pop(tenant_id, None)
-
-    async def on_published(self, envelope: Envelope) -> None:
-        self.invalidate(envelope.tenant_id)
-
-    def broadcast(self) -> BroadcastSpec:
-        return BroadcastSpec(
+        super().__init__(
+            published_rules,
             name="identity-rules",
             stream="IDENTITY",
             filter_subject=subjects.integration("*", "identity", "identifier_rules_published"),
-            handler=self.on_published,
         )

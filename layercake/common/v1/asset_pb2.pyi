@@ -69,6 +69,54 @@ ASSET_STATE_ARCHIVED: AssetState.ValueType  # 6
 """Retired: replaced by a newer published version, discarded, or the whole asset archived."""
 Global___AssetState: _TypeAlias = AssetState  # noqa: Y015
 
+class _AssetAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AssetActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AssetAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ASSET_ACTION_UNSPECIFIED: _AssetAction.ValueType  # 0
+    """Not set: refused."""
+    ASSET_ACTION_SUBMIT: _AssetAction.ValueType  # 1
+    """Hand the draft in for review."""
+    ASSET_ACTION_APPROVE: _AssetAction.ValueType  # 2
+    """Approve the submitted version (another person than its authors, by default)."""
+    ASSET_ACTION_REJECT: _AssetAction.ValueType  # 3
+    """Send the submitted or approved version back to draft."""
+    ASSET_ACTION_PUBLISH: _AssetAction.ValueType  # 4
+    """Publish the approved version."""
+    ASSET_ACTION_PAUSE: _AssetAction.ValueType  # 5
+    """Pause the live version."""
+    ASSET_ACTION_RESUME: _AssetAction.ValueType  # 6
+    """Resume the paused version."""
+    ASSET_ACTION_ARCHIVE: _AssetAction.ValueType  # 7
+    """Archive the asset for good."""
+    ASSET_ACTION_ROLLBACK: _AssetAction.ValueType  # 8
+    """Publish a copy of an earlier published version (`to_version`)."""
+
+class AssetAction(_AssetAction, metaclass=_AssetActionEnumTypeWrapper):
+    """A lifecycle action on an asset, as a service's Transition RPC takes it."""
+
+ASSET_ACTION_UNSPECIFIED: AssetAction.ValueType  # 0
+"""Not set: refused."""
+ASSET_ACTION_SUBMIT: AssetAction.ValueType  # 1
+"""Hand the draft in for review."""
+ASSET_ACTION_APPROVE: AssetAction.ValueType  # 2
+"""Approve the submitted version (another person than its authors, by default)."""
+ASSET_ACTION_REJECT: AssetAction.ValueType  # 3
+"""Send the submitted or approved version back to draft."""
+ASSET_ACTION_PUBLISH: AssetAction.ValueType  # 4
+"""Publish the approved version."""
+ASSET_ACTION_PAUSE: AssetAction.ValueType  # 5
+"""Pause the live version."""
+ASSET_ACTION_RESUME: AssetAction.ValueType  # 6
+"""Resume the paused version."""
+ASSET_ACTION_ARCHIVE: AssetAction.ValueType  # 7
+"""Archive the asset for good."""
+ASSET_ACTION_ROLLBACK: AssetAction.ValueType  # 8
+"""Publish a copy of an earlier published version (`to_version`)."""
+Global___AssetAction: _TypeAlias = AssetAction  # noqa: Y015
+
 class _AssetFieldChangeKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015

@@ -373,7 +373,9 @@ class ComputedTraitChanged(_message.Message):
     """Version of the profile's stream after the change."""
     @_builtins.property
     def value(self) -> _common_pb2.TraitValue:
-        """Its new value (JSON); unset when the window holds no event any more."""
+        """Its new value (JSON); unset when the window holds none (min, max, first or
+        last of an empty window; count, sum and distinct are then 0).
+        """
 
     @_builtins.property
     def change_time(self) -> _timestamp_pb2.Timestamp:
@@ -484,3 +486,47 @@ class AudienceExited(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AudienceExited: _TypeAlias = AudienceExited  # noqa: Y015
+
+@_typing.final
+class SegmentsPublished(_message.Message):
+    """A tenant's live computed traits or one of its audiences changed: published,
+    paused, resumed, rolled back or archived (on
+    `layercake.<tenant>.identity.segments_published`). Every identity replica drops
+    the tenant's cached definitions, so the next event is evaluated under the new ones.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    PUBLISH_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """The tenant."""
+    kind: _builtins.str
+    """`computed_traits` or `audience`."""
+    asset_id: _builtins.str
+    """The asset's id."""
+    version: _builtins.int
+    """The live version after the change; 0 when none is live."""
+    @_builtins.property
+    def publish_time(self) -> _timestamp_pb2.Timestamp:
+        """When it changed."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        publish_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["publish_time", b"publish_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "publish_time", b"publish_time", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SegmentsPublished: _TypeAlias = SegmentsPublished  # noqa: Y015

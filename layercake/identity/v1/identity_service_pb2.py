@@ -22,20 +22,60 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from layercake.common.v1 import asset_pb2 as layercake_dot_common_dot_v1_dot_asset__pb2
 from layercake.common.v1 import common_pb2 as layercake_dot_common_dot_v1_dot_common__pb2
+from layercake.identity.v1 import audience_pb2 as layercake_dot_identity_dot_v1_dot_audience__pb2
+from layercake.identity.v1 import computed_traits_pb2 as layercake_dot_identity_dot_v1_dot_computed__traits__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,layercake/identity/v1/identity_service.proto\x12\x15layercake.identity.v1\x1a layercake/common/v1/common.proto\";\n\x11GetProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\"C\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile2t\n\x0fIdentityService\x12\x61\n\nGetProfile\x12(.layercake.identity.v1.GetProfileRequest\x1a).layercake.identity.v1.GetProfileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,layercake/identity/v1/identity_service.proto\x12\x15layercake.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1flayercake/common/v1/asset.proto\x1a layercake/common/v1/common.proto\x1a$layercake/identity/v1/audience.proto\x1a+layercake/identity/v1/computed_traits.proto\";\n\x11GetProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\"C\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\"\xad\x01\n\x14\x41pplyAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"~\n\x15\x41pplyAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x31\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x1f.layercake.identity.v1.Audience\"\xad\x01\n\x19TransitionAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x30\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32 .layercake.common.v1.AssetAction\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nto_version\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"P\n\x1aTransitionAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\"M\n\x12GetAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\"\x8a\x01\n\x13GetAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x31\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x1f.layercake.identity.v1.Audience\x12\x0c\n\x04size\x18\x03 \x01(\x03\")\n\x14ListAudiencesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"S\n\x0f\x41udienceSummary\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x0c\n\x04size\x18\x02 \x01(\x03\"R\n\x15ListAudiencesResponse\x12\x39\n\taudiences\x18\x01 \x03(\x0b\x32&.layercake.identity.v1.AudienceSummary\"k\n\x1aListAudienceMembersRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"n\n\x0e\x41udienceMember\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x18\n\x10\x61udience_version\x18\x02 \x01(\x03\x12.\n\nenter_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x1bListAudienceMembersResponse\x12\x36\n\x07members\x18\x01 \x03(\x0b\x32%.layercake.identity.v1.AudienceMember\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"\xb3\x01\n\x1a\x41pplyComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"\x91\x01\n\x1b\x41pplyComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12>\n\x0f\x63omputed_traits\x18\x02 \x01(\x0b\x32%.layercake.identity.v1.ComputedTraits\"\x9e\x01\n\x1fTransitionComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x30\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32 .layercake.common.v1.AssetAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\nto_version\x18\x04 \x01(\x05\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"V\n TransitionComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\">\n\x18GetComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\x8f\x01\n\x19GetComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12>\n\x0f\x63omputed_traits\x18\x02 \x01(\x0b\x32%.layercake.identity.v1.ComputedTraits2\xaf\x08\n\x0fIdentityService\x12\x61\n\nGetProfile\x12(.layercake.identity.v1.GetProfileRequest\x1a).layercake.identity.v1.GetProfileResponse\x12j\n\rApplyAudience\x12+.layercake.identity.v1.ApplyAudienceRequest\x1a,.layercake.identity.v1.ApplyAudienceResponse\x12y\n\x12TransitionAudience\x12\x30.layercake.identity.v1.TransitionAudienceRequest\x1a\x31.layercake.identity.v1.TransitionAudienceResponse\x12\x64\n\x0bGetAudience\x12).layercake.identity.v1.GetAudienceRequest\x1a*.layercake.identity.v1.GetAudienceResponse\x12j\n\rListAudiences\x12+.layercake.identity.v1.ListAudiencesRequest\x1a,.layercake.identity.v1.ListAudiencesResponse\x12|\n\x13ListAudienceMembers\x12\x31.layercake.identity.v1.ListAudienceMembersRequest\x1a\x32.layercake.identity.v1.ListAudienceMembersResponse\x12|\n\x13\x41pplyComputedTraits\x12\x31.layercake.identity.v1.ApplyComputedTraitsRequest\x1a\x32.layercake.identity.v1.ApplyComputedTraitsResponse\x12\x8b\x01\n\x18TransitionComputedTraits\x12\x36.layercake.identity.v1.TransitionComputedTraitsRequest\x1a\x37.layercake.identity.v1.TransitionComputedTraitsResponse\x12v\n\x11GetComputedTraits\x12/.layercake.identity.v1.GetComputedTraitsRequest\x1a\x30.layercake.identity.v1.GetComputedTraitsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.identity.v1.identity_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETPROFILEREQUEST']._serialized_start=105
-  _globals['_GETPROFILEREQUEST']._serialized_end=164
-  _globals['_GETPROFILERESPONSE']._serialized_start=166
-  _globals['_GETPROFILERESPONSE']._serialized_end=233
-  _globals['_IDENTITYSERVICE']._serialized_start=235
-  _globals['_IDENTITYSERVICE']._serialized_end=351
+  _globals['_GETPROFILEREQUEST']._serialized_start=254
+  _globals['_GETPROFILEREQUEST']._serialized_end=313
+  _globals['_GETPROFILERESPONSE']._serialized_start=315
+  _globals['_GETPROFILERESPONSE']._serialized_end=382
+  _globals['_APPLYAUDIENCEREQUEST']._serialized_start=385
+  _globals['_APPLYAUDIENCEREQUEST']._serialized_end=558
+  _globals['_APPLYAUDIENCERESPONSE']._serialized_start=560
+  _globals['_APPLYAUDIENCERESPONSE']._serialized_end=686
+  _globals['_TRANSITIONAUDIENCEREQUEST']._serialized_start=689
+  _globals['_TRANSITIONAUDIENCEREQUEST']._serialized_end=862
+  _globals['_TRANSITIONAUDIENCERESPONSE']._serialized_start=864
+  _globals['_TRANSITIONAUDIENCERESPONSE']._serialized_end=944
+  _globals['_GETAUDIENCEREQUEST']._serialized_start=946
+  _globals['_GETAUDIENCEREQUEST']._serialized_end=1023
+  _globals['_GETAUDIENCERESPONSE']._serialized_start=1026
+  _globals['_GETAUDIENCERESPONSE']._serialized_end=1164
+  _globals['_LISTAUDIENCESREQUEST']._serialized_start=1166
+  _globals['_LISTAUDIENCESREQUEST']._serialized_end=1207
+  _globals['_AUDIENCESUMMARY']._serialized_start=1209
+  _globals['_AUDIENCESUMMARY']._serialized_end=1292
+  _globals['_LISTAUDIENCESRESPONSE']._serialized_start=1294
+  _globals['_LISTAUDIENCESRESPONSE']._serialized_end=1376
+  _globals['_LISTAUDIENCEMEMBERSREQUEST']._serialized_start=1378
+  _globals['_LISTAUDIENCEMEMBERSREQUEST']._serialized_end=1485
+  _globals['_AUDIENCEMEMBER']._serialized_start=1487
+  _globals['_AUDIENCEMEMBER']._serialized_end=1597
+  _globals['_LISTAUDIENCEMEMBERSRESPONSE']._serialized_start=1600
+  _globals['_LISTAUDIENCEMEMBERSRESPONSE']._serialized_end=1730
+  _globals['_APPLYCOMPUTEDTRAITSREQUEST']._serialized_start=1733
+  _globals['_APPLYCOMPUTEDTRAITSREQUEST']._serialized_end=1912
+  _globals['_APPLYCOMPUTEDTRAITSRESPONSE']._serialized_start=1915
+  _globals['_APPLYCOMPUTEDTRAITSRESPONSE']._serialized_end=2060
+  _globals['_TRANSITIONCOMPUTEDTRAITSREQUEST']._serialized_start=2063
+  _globals['_TRANSITIONCOMPUTEDTRAITSREQUEST']._serialized_end=2221
+  _globals['_TRANSITIONCOMPUTEDTRAITSRESPONSE']._serialized_start=2223
+  _globals['_TRANSITIONCOMPUTEDTRAITSRESPONSE']._serialized_end=2309
+  _globals['_GETCOMPUTEDTRAITSREQUEST']._serialized_start=2311
+  _globals['_GETCOMPUTEDTRAITSREQUEST']._serialized_end=2373
+  _globals['_GETCOMPUTEDTRAITSRESPONSE']._serialized_start=2376
+  _globals['_GETCOMPUTEDTRAITSRESPONSE']._serialized_end=2519
+  _globals['_IDENTITYSERVICE']._serialized_start=2522
+  _globals['_IDENTITYSERVICE']._serialized_end=3593
 # @@protoc_insertion_point(module_scope)

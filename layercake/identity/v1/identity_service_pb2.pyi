@@ -3,9 +3,15 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from layercake.common.v1 import asset_pb2 as _asset_pb2
 from layercake.common.v1 import common_pb2 as _common_pb2
+from layercake.identity.v1 import audience_pb2 as _audience_pb2
+from layercake.identity.v1 import computed_traits_pb2 as _computed_traits_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -68,3 +74,575 @@ class GetProfileResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetProfileResponse: _TypeAlias = GetProfileResponse  # noqa: Y015
+
+@_typing.final
+class ApplyAudienceRequest(_message.Message):
+    """Request of ApplyAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    JSON_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    yaml: _builtins.str
+    """YAML: `audience`, `rule`, and metadata (owner, description, ...) among its top-level keys."""
+    json: _builtins.str
+    """Protobuf JSON of an Audience; metadata in `metadata`."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    @_builtins.property
+    def metadata(self) -> _asset_pb2.AssetMetadata:
+        """Metadata of a JSON definition."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        json: _builtins.str = ...,
+        metadata: _asset_pb2.AssetMetadata | None = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "source", b"source", "yaml", b"yaml"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "reason", b"reason", "request_id", b"request_id", "source", b"source", "tenant_id", b"tenant_id", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["yaml", "json"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ApplyAudienceRequest: _TypeAlias = ApplyAudienceRequest  # noqa: Y015
+
+@_typing.final
+class ApplyAudienceResponse(_message.Message):
+    """Response of ApplyAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The saved draft version."""
+
+    @_builtins.property
+    def audience(self) -> _audience_pb2.Audience:
+        """The definition as stored."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        audience: _audience_pb2.Audience | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyAudienceResponse: _TypeAlias = ApplyAudienceResponse  # noqa: Y015
+
+@_typing.final
+class TransitionAudienceRequest(_message.Message):
+    """Request of TransitionAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    audience_id: _builtins.str
+    """The audience's id."""
+    action: _asset_pb2.AssetAction.ValueType
+    """What to do."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    to_version: _builtins.int
+    """A rollback's source version."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        audience_id: _builtins.str = ...,
+        action: _asset_pb2.AssetAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id", "tenant_id", b"tenant_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionAudienceRequest: _TypeAlias = TransitionAudienceRequest  # noqa: Y015
+
+@_typing.final
+class TransitionAudienceResponse(_message.Message):
+    """Response of TransitionAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionAudienceResponse: _TypeAlias = TransitionAudienceResponse  # noqa: Y015
+
+@_typing.final
+class GetAudienceRequest(_message.Message):
+    """Request of GetAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    audience_id: _builtins.str
+    """The audience's id."""
+    version: _builtins.int
+    """The version; 0 is the latest."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        audience_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceRequest: _TypeAlias = GetAudienceRequest  # noqa: Y015
+
+@_typing.final
+class GetAudienceResponse(_message.Message):
+    """Response of GetAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """How many profiles are members now (of whichever version admitted them)."""
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version."""
+
+    @_builtins.property
+    def audience(self) -> _audience_pb2.Audience:
+        """Its definition."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        audience: _audience_pb2.Audience | None = ...,
+        size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "size", b"size", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAudienceResponse: _TypeAlias = GetAudienceResponse  # noqa: Y015
+
+@_typing.final
+class ListAudiencesRequest(_message.Message):
+    """Request of ListAudiences."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudiencesRequest: _TypeAlias = ListAudiencesRequest  # noqa: Y015
+
+@_typing.final
+class AudienceSummary(_message.Message):
+    """One audience in a list."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    size: _builtins.int
+    """How many profiles are members now."""
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """Its latest version."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["size", b"size", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceSummary: _TypeAlias = AudienceSummary  # noqa: Y015
+
+@_typing.final
+class ListAudiencesResponse(_message.Message):
+    """Response of ListAudiences."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def audiences(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceSummary]:
+        """Every audience of the tenant, by id."""
+
+    def __init__(
+        self,
+        *,
+        audiences: _abc.Iterable[Global___AudienceSummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audiences", b"audiences"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudiencesResponse: _TypeAlias = ListAudiencesResponse  # noqa: Y015
+
+@_typing.final
+class ListAudienceMembersRequest(_message.Message):
+    """Request of ListAudienceMembers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    audience_id: _builtins.str
+    """The audience's id."""
+    page_size: _builtins.int
+    """At most this many members (default 100, at most 1000)."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        audience_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "page_size", b"page_size", "page_token", b"page_token", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudienceMembersRequest: _TypeAlias = ListAudienceMembersRequest  # noqa: Y015
+
+@_typing.final
+class AudienceMember(_message.Message):
+    """A member of an audience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_VERSION_FIELD_NUMBER: _builtins.int
+    ENTER_TIME_FIELD_NUMBER: _builtins.int
+    profile_id: _builtins.str
+    """The profile."""
+    audience_version: _builtins.int
+    """The audience version that admitted it."""
+    @_builtins.property
+    def enter_time(self) -> _timestamp_pb2.Timestamp:
+        """When it entered."""
+
+    def __init__(
+        self,
+        *,
+        profile_id: _builtins.str = ...,
+        audience_version: _builtins.int = ...,
+        enter_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enter_time", b"enter_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_version", b"audience_version", "enter_time", b"enter_time", "profile_id", b"profile_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceMember: _TypeAlias = AudienceMember  # noqa: Y015
+
+@_typing.final
+class ListAudienceMembersResponse(_message.Message):
+    """Response of ListAudienceMembers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last."""
+    total_size: _builtins.int
+    """How many members the audience has in all."""
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMember]:
+        """Members, by profile id."""
+
+    def __init__(
+        self,
+        *,
+        members: _abc.Iterable[Global___AudienceMember] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["members", b"members", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAudienceMembersResponse: _TypeAlias = ListAudienceMembersResponse  # noqa: Y015
+
+@_typing.final
+class ApplyComputedTraitsRequest(_message.Message):
+    """Request of ApplyComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    JSON_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    yaml: _builtins.str
+    """YAML: `traits` (a list) and metadata (owner, ...) among its top-level keys."""
+    json: _builtins.str
+    """Protobuf JSON of ComputedTraits; metadata in `metadata`."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    @_builtins.property
+    def metadata(self) -> _asset_pb2.AssetMetadata:
+        """Metadata of a JSON definition."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        json: _builtins.str = ...,
+        metadata: _asset_pb2.AssetMetadata | None = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "source", b"source", "yaml", b"yaml"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "metadata", b"metadata", "reason", b"reason", "request_id", b"request_id", "source", b"source", "tenant_id", b"tenant_id", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["yaml", "json"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ApplyComputedTraitsRequest: _TypeAlias = ApplyComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class ApplyComputedTraitsResponse(_message.Message):
+    """Response of ApplyComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    COMPUTED_TRAITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The saved draft version."""
+
+    @_builtins.property
+    def computed_traits(self) -> _computed_traits_pb2.ComputedTraits:
+        """The definition as stored."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        computed_traits: _computed_traits_pb2.ComputedTraits | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["computed_traits", b"computed_traits", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["computed_traits", b"computed_traits", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyComputedTraitsResponse: _TypeAlias = ApplyComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class TransitionComputedTraitsRequest(_message.Message):
+    """Request of TransitionComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    action: _asset_pb2.AssetAction.ValueType
+    """What to do."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    to_version: _builtins.int
+    """A rollback's source version."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        action: _asset_pb2.AssetAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "reason", b"reason", "request_id", b"request_id", "tenant_id", b"tenant_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionComputedTraitsRequest: _TypeAlias = TransitionComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class TransitionComputedTraitsResponse(_message.Message):
+    """Response of TransitionComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionComputedTraitsResponse: _TypeAlias = TransitionComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class GetComputedTraitsRequest(_message.Message):
+    """Request of GetComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    version: _builtins.int
+    """The version; 0 is the latest."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetComputedTraitsRequest: _TypeAlias = GetComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class GetComputedTraitsResponse(_message.Message):
+    """Response of GetComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    COMPUTED_TRAITS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version."""
+
+    @_builtins.property
+    def computed_traits(self) -> _computed_traits_pb2.ComputedTraits:
+        """Its definition."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        computed_traits: _computed_traits_pb2.ComputedTraits | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["computed_traits", b"computed_traits", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["computed_traits", b"computed_traits", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetComputedTraitsResponse: _TypeAlias = GetComputedTraitsResponse  # noqa: Y015

@@ -40,6 +40,46 @@ class IdentityServiceStub:
                 request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.SerializeToString,
                 response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.FromString,
                 _registered_method=True)
+        self.ApplyAudience = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/ApplyAudience',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceResponse.FromString,
+                _registered_method=True)
+        self.TransitionAudience = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/TransitionAudience',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionAudienceResponse.FromString,
+                _registered_method=True)
+        self.GetAudience = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/GetAudience',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetAudienceResponse.FromString,
+                _registered_method=True)
+        self.ListAudiences = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/ListAudiences',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudiencesRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudiencesResponse.FromString,
+                _registered_method=True)
+        self.ListAudienceMembers = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/ListAudienceMembers',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudienceMembersRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudienceMembersResponse.FromString,
+                _registered_method=True)
+        self.ApplyComputedTraits = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/ApplyComputedTraits',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.TransitionComputedTraits = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/TransitionComputedTraits',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.GetComputedTraits = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/GetComputedTraits',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -53,6 +93,62 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyAudience(self, request, context):
+        """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionAudience(self, request, context):
+        """Moves the audience through its lifecycle; publishing evaluates every existing profile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAudience(self, request, context):
+        """Returns one version of an audience with its rule, and its size now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudiences(self, request, context):
+        """Lists a tenant's audiences with their sizes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudienceMembers(self, request, context):
+        """Lists the members of an audience, a page at a time (AIP-158).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyComputedTraits(self, request, context):
+        """Saves a draft of the tenant's computed traits from YAML or protobuf JSON.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionComputedTraits(self, request, context):
+        """Moves the tenant's computed traits through their lifecycle.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetComputedTraits(self, request, context):
+        """Returns one version of the tenant's computed traits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +156,46 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetProfile,
                     request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.FromString,
                     response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.SerializeToString,
+            ),
+            'ApplyAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyAudience,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceResponse.SerializeToString,
+            ),
+            'TransitionAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionAudience,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionAudienceRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionAudienceResponse.SerializeToString,
+            ),
+            'GetAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAudience,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetAudienceRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetAudienceResponse.SerializeToString,
+            ),
+            'ListAudiences': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudiences,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudiencesRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudiencesResponse.SerializeToString,
+            ),
+            'ListAudienceMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudienceMembers,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudienceMembersRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudienceMembersResponse.SerializeToString,
+            ),
+            'ApplyComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyComputedTraits,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyComputedTraitsResponse.SerializeToString,
+            ),
+            'TransitionComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionComputedTraits,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionComputedTraitsResponse.SerializeToString,
+            ),
+            'GetComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetComputedTraits,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +226,222 @@ class IdentityService:
             '/layercake.identity.v1.IdentityService/GetProfile',
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.SerializeToString,
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/ApplyAudience',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/TransitionAudience',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionAudienceRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/GetAudience',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetAudienceRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudiences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/ListAudiences',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudiencesRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudiencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudienceMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/ListAudienceMembers',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudienceMembersRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListAudienceMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/ApplyComputedTraits',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyComputedTraitsRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/TransitionComputedTraits',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionComputedTraitsRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.TransitionComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/GetComputedTraits',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -35,6 +35,22 @@ class IdentityServiceStub:
     def __new__(cls, channel: _aio.Channel) -> IdentityServiceAsyncStub: ...
     GetProfile: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetProfileRequest, _identity_service_pb2.GetProfileResponse]
     """Looks up a profile by `<type>:<value>` or by profile id."""
+    ApplyAudience: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyAudienceRequest, _identity_service_pb2.ApplyAudienceResponse]
+    """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+    TransitionAudience: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.TransitionAudienceRequest, _identity_service_pb2.TransitionAudienceResponse]
+    """Moves the audience through its lifecycle; publishing evaluates every existing profile."""
+    GetAudience: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetAudienceRequest, _identity_service_pb2.GetAudienceResponse]
+    """Returns one version of an audience with its rule, and its size now."""
+    ListAudiences: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListAudiencesRequest, _identity_service_pb2.ListAudiencesResponse]
+    """Lists a tenant's audiences with their sizes."""
+    ListAudienceMembers: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListAudienceMembersRequest, _identity_service_pb2.ListAudienceMembersResponse]
+    """Lists the members of an audience, a page at a time (AIP-158)."""
+    ApplyComputedTraits: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyComputedTraitsRequest, _identity_service_pb2.ApplyComputedTraitsResponse]
+    """Saves a draft of the tenant's computed traits from YAML or protobuf JSON."""
+    TransitionComputedTraits: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.TransitionComputedTraitsRequest, _identity_service_pb2.TransitionComputedTraitsResponse]
+    """Moves the tenant's computed traits through their lifecycle."""
+    GetComputedTraits: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetComputedTraitsRequest, _identity_service_pb2.GetComputedTraitsResponse]
+    """Returns one version of the tenant's computed traits."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -43,6 +59,22 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetProfile: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetProfileRequest, _identity_service_pb2.GetProfileResponse]  # type: ignore[assignment]
     """Looks up a profile by `<type>:<value>` or by profile id."""
+    ApplyAudience: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyAudienceRequest, _identity_service_pb2.ApplyAudienceResponse]  # type: ignore[assignment]
+    """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+    TransitionAudience: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.TransitionAudienceRequest, _identity_service_pb2.TransitionAudienceResponse]  # type: ignore[assignment]
+    """Moves the audience through its lifecycle; publishing evaluates every existing profile."""
+    GetAudience: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetAudienceRequest, _identity_service_pb2.GetAudienceResponse]  # type: ignore[assignment]
+    """Returns one version of an audience with its rule, and its size now."""
+    ListAudiences: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListAudiencesRequest, _identity_service_pb2.ListAudiencesResponse]  # type: ignore[assignment]
+    """Lists a tenant's audiences with their sizes."""
+    ListAudienceMembers: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListAudienceMembersRequest, _identity_service_pb2.ListAudienceMembersResponse]  # type: ignore[assignment]
+    """Lists the members of an audience, a page at a time (AIP-158)."""
+    ApplyComputedTraits: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyComputedTraitsRequest, _identity_service_pb2.ApplyComputedTraitsResponse]  # type: ignore[assignment]
+    """Saves a draft of the tenant's computed traits from YAML or protobuf JSON."""
+    TransitionComputedTraits: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.TransitionComputedTraitsRequest, _identity_service_pb2.TransitionComputedTraitsResponse]  # type: ignore[assignment]
+    """Moves the tenant's computed traits through their lifecycle."""
+    GetComputedTraits: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetComputedTraitsRequest, _identity_service_pb2.GetComputedTraitsResponse]  # type: ignore[assignment]
+    """Returns one version of the tenant's computed traits."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the identity service: who is this person."""
@@ -54,5 +86,69 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.GetProfileResponse, _abc.Awaitable[_identity_service_pb2.GetProfileResponse]]:
         """Looks up a profile by `<type>:<value>` or by profile id."""
+
+    @_abc_1.abstractmethod
+    def ApplyAudience(
+        self,
+        request: _identity_service_pb2.ApplyAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ApplyAudienceResponse, _abc.Awaitable[_identity_service_pb2.ApplyAudienceResponse]]:
+        """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
+
+    @_abc_1.abstractmethod
+    def TransitionAudience(
+        self,
+        request: _identity_service_pb2.TransitionAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.TransitionAudienceResponse, _abc.Awaitable[_identity_service_pb2.TransitionAudienceResponse]]:
+        """Moves the audience through its lifecycle; publishing evaluates every existing profile."""
+
+    @_abc_1.abstractmethod
+    def GetAudience(
+        self,
+        request: _identity_service_pb2.GetAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetAudienceResponse, _abc.Awaitable[_identity_service_pb2.GetAudienceResponse]]:
+        """Returns one version of an audience with its rule, and its size now."""
+
+    @_abc_1.abstractmethod
+    def ListAudiences(
+        self,
+        request: _identity_service_pb2.ListAudiencesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListAudiencesResponse, _abc.Awaitable[_identity_service_pb2.ListAudiencesResponse]]:
+        """Lists a tenant's audiences with their sizes."""
+
+    @_abc_1.abstractmethod
+    def ListAudienceMembers(
+        self,
+        request: _identity_service_pb2.ListAudienceMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListAudienceMembersResponse, _abc.Awaitable[_identity_service_pb2.ListAudienceMembersResponse]]:
+        """Lists the members of an audience, a page at a time (AIP-158)."""
+
+    @_abc_1.abstractmethod
+    def ApplyComputedTraits(
+        self,
+        request: _identity_service_pb2.ApplyComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ApplyComputedTraitsResponse, _abc.Awaitable[_identity_service_pb2.ApplyComputedTraitsResponse]]:
+        """Saves a draft of the tenant's computed traits from YAML or protobuf JSON."""
+
+    @_abc_1.abstractmethod
+    def TransitionComputedTraits(
+        self,
+        request: _identity_service_pb2.TransitionComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.TransitionComputedTraitsResponse, _abc.Awaitable[_identity_service_pb2.TransitionComputedTraitsResponse]]:
+        """Moves the tenant's computed traits through their lifecycle."""
+
+    @_abc_1.abstractmethod
+    def GetComputedTraits(
+        self,
+        request: _identity_service_pb2.GetComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetComputedTraitsResponse, _abc.Awaitable[_identity_service_pb2.GetComputedTraitsResponse]]:
+        """Returns one version of the tenant's computed traits."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -414,3 +414,105 @@ class ConsentChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ConsentChanged: _TypeAlias = ConsentChanged  # noqa: Y015
+
+@_typing.final
+class ComputedTraitSet(_message.Message):
+    """A computed trait's value changed, as an event arrived or as its window expired."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    JSON_VALUE_FIELD_NUMBER: _builtins.int
+    CHANGE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name of the computed trait, e.g. `purchases_30d`."""
+    json_value: _builtins.str
+    """Its new value (JSON); unset when the window holds none (min, max, first or
+    last of an empty window).
+    """
+    @_builtins.property
+    def change_time(self) -> _timestamp_pb2.Timestamp:
+        """When it changed (event time, or the time the window expired)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        json_value: _builtins.str | None = ...,
+        change_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_json_value", b"_json_value", "change_time", b"change_time", "json_value", b"json_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_json_value", b"_json_value", "change_time", b"change_time", "json_value", b"json_value", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__json_value: _TypeAlias = _typing.Literal["json_value"]  # noqa: Y015
+    _WhichOneofArgType__json_value: _TypeAlias = _typing.Literal["_json_value", b"_json_value"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__json_value) -> _WhichOneofReturnType__json_value | None: ...
+
+Global___ComputedTraitSet: _TypeAlias = ComputedTraitSet  # noqa: Y015
+
+@_typing.final
+class AudienceEntered(_message.Message):
+    """The profile entered an audience (its rule now holds)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_VERSION_FIELD_NUMBER: _builtins.int
+    ENTER_TIME_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience (id of its controlled asset)."""
+    audience_version: _builtins.int
+    """Published version of the audience whose rule admitted the profile."""
+    @_builtins.property
+    def enter_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        audience_version: _builtins.int = ...,
+        enter_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enter_time", b"enter_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "audience_version", b"audience_version", "enter_time", b"enter_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceEntered: _TypeAlias = AudienceEntered  # noqa: Y015
+
+@_typing.final
+class AudienceExited(_message.Message):
+    """The profile left an audience (its rule no longer holds, the audience stopped, or
+    the profile was merged away).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    AUDIENCE_VERSION_FIELD_NUMBER: _builtins.int
+    EXIT_TIME_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience (id of its controlled asset)."""
+    audience_version: _builtins.int
+    """Published version of the audience at the exit."""
+    @_builtins.property
+    def exit_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        audience_version: _builtins.int = ...,
+        exit_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["exit_time", b"exit_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "audience_version", b"audience_version", "exit_time", b"exit_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceExited: _TypeAlias = AudienceExited  # noqa: Y015

@@ -8,6 +8,7 @@ import grpc
 from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity import handlers, mapping
+from services.identity.api.segments import SegmentRpcs
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.rpc import calls
 from services.kernel.rpc.server import Servicer
@@ -16,7 +17,7 @@ from services.kernel.service_layer import ServiceLayer
 Context = grpc.aio.ServicerContext[object, object]
 
 
-class IdentityServicer(pb_grpc.IdentityServiceServicer):
+class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
     def __init__(self, layer: ServiceLayer[SqlIdentityUnitOfWork]) -> None:
         self.layer = layer
 

@@ -93,6 +93,29 @@ class ProfileFlagged:
     flag_time: datetime | None = None
 
 
+@dataclass(frozen=True)
+class ComputedTraitSet:
+    """A computed trait's value changed (None: its window holds none)."""
+
+    name: str
+    json_value: str | None
+    change_time: datetime
+
+
+@dataclass(frozen=True)
+class AudienceEntered:
+    audience_id: str
+    audience_version: int
+    enter_time: datetime
+
+
+@dataclass(frozen=True)
+class AudienceExited:
+    audience_id: str
+    audience_version: int
+    exit_time: datetime
+
+
 ProfileEvent = (
     ProfileCreated
     | IdentifiersLinked
@@ -102,4 +125,7 @@ ProfileEvent = (
     | ProfileMergedInto
     | IdentifiersDropped
     | ProfileFlagged
+    | ComputedTraitSet
+    | AudienceEntered
+    | AudienceExited
 )

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 
 from services.identity.domain.errors import UnknownConsentPurpose
 from services.identity.domain.events import (
+    AudienceEntered,
+    AudienceExited,
+    ComputedTraitSet,
     ConsentChanged,
     IdentifierLink,
     IdentifiersDropped,
@@ -45,6 +48,8 @@ class Profile(Aggregate[ProfileEvent]):
     merged_into: str | None = None  # set once merged: the id is an alias of that profile
     aliases: tuple[str, ...] = ()  # profiles merged into this one
     flagged: str | None = None
+    computed: dict[str, TraitValue] = field(default_factory=dict)  # computed traits by name
+    audiences: dict[str, int] = field(default_factory=dict)  # audience id -> version entered
 
     @classmethod
     def create(cls, tenant_id: str, profile_id: str, at: datetime) -> Profile:
@@ -99,7 +104,25 @@ class Profile(Aggregate[ProfileEvent]):
         self._set_traits(other.traits, message_id)
 
     def merge_into(self, survivor_id: str, at: datetime, message_id: str) -> None:
+        """Leaves every audience (the survivor is evaluated in its place), then becomes an
+        alias of the survivor."""
+        for audience_id, version in sorted(self.audiences.items()):
+            self._record(AudienceExited(audience_id, version, at))
         self._record(ProfileMergedInto(survivor_id, message_id, at))
+
+    def set_computed(self, name: str, json_value: str | None, at: datetime) -> None:
+        """Records a computed trait's new value; the same value again is no change."""
+        current = self.computed.get(name)
+        if (current.json_value if current else None) != json_value:
+            self._record(ComputedTraitSet(name, json_value, at))
+
+    def enter(self, audience_id: str, version: int, at: datetime) -> None:
+        if audience_id not in self.audiences:
+            self._record(AudienceEntered(audience_id, version, at))
+
+    def exit(self, audience_id: str, version: int, at: datetime) -> None:
+        if audience_id in self.audiences:
+            self._record(AudienceExited(audience_id, version, at))
 
     def set_traits(self, traits: Mapping[str, str], at: datetime, message_id: str = "") -> None:
         """Last write wins per trait by event time: an older event never overwrites."""
@@ -160,6 +183,15 @@ class Profile(Aggregate[ProfileEvent]):
                 self.merged_into = survivor_id
             case ProfileFlagged(reason):
                 self.flagged = reason
+            case ComputedTraitSet(name, json_value, change_time):
+                if json_value is None:
+                    self.computed.pop(name, None)
+                else:
+                    self.computed[name] = TraitValue(json_value, change_time)
+            case AudienceEntered(audience_id, audience_version):
+                self.audiences[audience_id] = audience_version
+            case AudienceExited(audience_id):
+                self.audiences.pop(audience_id, None)
             case IdentifiersDropped():
                 pass
 

@@ -6,6 +6,7 @@ Profiles live in the unit of work's streams, sealed as on SQL; the read model
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,13 +14,27 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.identity import mapping
+from services.identity.domain.events import AudienceEntered, AudienceExited
 from services.identity.domain.identifiers import Hasher, Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile
-from services.identity.ports import IdentityUnitOfWork, PersonalDataVault, TenantKeys
+from services.identity.ports import (
+    AudienceBackfills,
+    AudienceMember,
+    AudienceMembers,
+    ComputedWindows,
+    IdentityUnitOfWork,
+    PersonalDataVault,
+    StoredWindow,
+    TenantKeys,
+)
+from services.identity.store.audiences import TYPES as AUDIENCE_EVENTS
+from services.identity.store.audiences import backfill_payload, backfill_timer_id
 from services.identity.store.profile_streams import StreamProfiles
 from services.identity.store.tenant_keys import keyed_hasher, new_key
 from services.identity.store.vault import ProfileCipher
+from services.identity.store.windows import expiry_payload, timer_id
 from services.kernel.assets.memory import UnitOfWorkAssets
 from services.kernel.clock import Clock
 from services.kernel.store.memory import InMemoryDatabase, InMemoryUnitOfWork, MemoryState
@@ -31,6 +46,8 @@ class IdentityState(MemoryState):
     owners: dict[tuple[str, Identifier], str] = field(default_factory=dict)
     profile_keys: dict[tuple[str, str], bytes] = field(default_factory=dict)
     tenant_keys: dict[str, bytes] = field(default_factory=dict)
+    windows: dict[tuple[str, str, str], StoredWindow] = field(default_factory=dict)
+    timers: dict[tuple[str, str], tuple[datetime, bytes]] = field(default_factory=dict)
 
 
 def _read_copy(profile: Profile) -> Profile:
@@ -63,6 +80,14 @@ class MemoryProfiles(StreamProfiles):
         if profile.merged_into is None:
             for i in profile.identifiers:
                 state.owners[(profile.tenant_id, i)] = profile.profile_id
+
+    def live_ids(self, tenant_id: str, after: str, limit: int) -> list[str]:
+        found = sorted(
+            p
+            for (t, p), profile in self.memory.state.profiles.items()
+            if t == tenant_id and p > after and profile.merged_into is None
+        )
+        return found[:limit]
 
     def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
         state = self.memory.state
@@ -99,12 +124,89 @@ class MemoryTenantKeys(TenantKeys):
         return None if key is None else keyed_hasher(key)
 
 
+class MemoryComputedWindows(ComputedWindows):
+    """Windows in memory; their expiry timers kept in `state.timers` for tests to fire."""
+
+    def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
+        self.memory = uow
+
+    def get(self, tenant_id: str, profile_id: str, name: str) -> StoredWindow | None:
+        found = self.memory.state.windows.get((tenant_id, profile_id, name))
+        return None if found is None else copy.deepcopy(found)
+
+    def of_profile(self, tenant_id: str, profile_id: str) -> dict[str, StoredWindow]:
+        return {
+            name: copy.deepcopy(w)
+            for (t, p, name), w in self.memory.state.windows.items()
+            if (t, p) == (tenant_id, profile_id)
+        }
+
+    def put(
+        self, tenant_id: str, profile_id: str, name: str, stored: StoredWindow, due: datetime | None
+    ) -> None:
+        if not stored.window.buckets:
+            self.delete(tenant_id, profile_id, name)
+            return
+        self.memory.state.windows[(tenant_id, profile_id, name)] = copy.deepcopy(stored)
+        key = (tenant_id, timer_id(profile_id, name))
+        if due is None:
+            self.memory.state.timers.pop(key, None)
+        else:
+            self.memory.state.timers[key] = (due, expiry_payload(profile_id, name))
+
+    def delete(self, tenant_id: str, profile_id: str, name: str) -> None:
+        self.memory.state.windows.pop((tenant_id, profile_id, name), None)
+        self.memory.state.timers.pop((tenant_id, timer_id(profile_id, name)), None)
+
+
+class MemoryBackfills(AudienceBackfills):
+    def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
+        self.memory = uow
+
+    def start(self, tenant_id: str, audience_id: str, *, after: str, due: datetime) -> None:
+        key = (tenant_id, backfill_timer_id(audience_id))
+        self.memory.state.timers[key] = (due, backfill_payload(audience_id, after))
+
+
+class MemoryAudienceMembers(AudienceMembers):
+    """Members from the profiles' audience events, replayed on each read (a fake)."""
+
+    def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
+        self.memory = uow
+
+    def _members(self, tenant_id: str, audience_id: str) -> dict[str, AudienceMember]:
+        members: dict[str, AudienceMember] = {}
+        for stream in self.memory.state.streams.values():
+            for stored in stream:
+                if stored.type not in AUDIENCE_EVENTS or stored.metadata.tenant_id != tenant_id:
+                    continue
+                profile_id = stored.stream_id.removeprefix("profile-")
+                match mapping.EVENTS.decode(stored, None):
+                    case AudienceEntered(audience, version, at) if audience == audience_id:
+                        members[profile_id] = AudienceMember(profile_id, version, at)
+                    case AudienceExited(audience) if audience == audience_id:
+                        members.pop(profile_id, None)
+        return members
+
+    def page(
+        self, tenant_id: str, audience_id: str, after: str, limit: int
+    ) -> list[AudienceMember]:
+        members = self._members(tenant_id, audience_id)
+        return [members[p] for p in sorted(members) if p > after][:limit]
+
+    def size(self, tenant_id: str, audience_id: str) -> int:
+        return len(self._members(tenant_id, audience_id))
+
+
 class InMemoryIdentityUnitOfWork(InMemoryUnitOfWork[IdentityState], IdentityUnitOfWork):
     def attach_repositories(self) -> None:
         self.vault = MemoryVault(self)
         self.profiles = MemoryProfiles(self)
         self.tenant_keys = MemoryTenantKeys(self)
         self.assets = UnitOfWorkAssets(self)
+        self.computed_windows = MemoryComputedWindows(self)
+        self.audience_members = MemoryAudienceMembers(self)
+        self.backfills = MemoryBackfills(self)
 
 
 def in_memory(clock: Clock) -> InMemoryDatabase[IdentityState]:

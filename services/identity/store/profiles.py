@@ -46,6 +46,17 @@ class SqlProfileRepository(StreamProfiles):
             if (r.id_type, r.id_value) in by_key
         }
 
+    def live_ids(self, tenant_id: str, after: str, limit: int) -> list[str]:
+        c = profiles.c
+        return list(
+            self.session.execute(
+                select(c.profile_id)
+                .where(c.tenant_id == tenant_id, c.profile_id > after, c.merged_into.is_(None))
+                .order_by(c.profile_id)
+                .limit(limit)
+            ).scalars()
+        )
+
     def _tail(
         self, stream: str, cipher: Sealer | None
     ) -> tuple[Resumed[Profile], list[StoredEvent]]:

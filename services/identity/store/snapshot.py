@@ -28,7 +28,7 @@ class ProfileState:
     """The `StateCodec` of `Profile`; bump `version` whenever the JSON below changes."""
 
     type = "identity.Profile"
-    version = 2  # 2: links with provenance, merged_into, aliases, flagged
+    version = 3  # 2: links with provenance, merged_into, aliases, flagged; 3: computed, audiences
 
     def dump(self, profile: Profile, sealer: Sealer | None) -> bytes:
         if sealer is None:
@@ -48,6 +48,8 @@ class ProfileState:
             "traits": {k: [t.json_value, _time(t.set_time)] for k, t in profile.traits.items()},
             "consent": profile.consent,
             "consent_time": {k: v.isoformat() for k, v in profile.consent_time.items()},
+            "computed": {k: [t.json_value, _time(t.set_time)] for k, t in profile.computed.items()},
+            "audiences": profile.audiences,
         }
         return sealer.seal(json.dumps(state, sort_keys=True))
 
@@ -74,6 +76,11 @@ class ProfileState:
             },
             consent=s["consent"],
             consent_time={k: datetime.fromisoformat(v) for k, v in s["consent_time"].items()},
+            computed={
+                k: TraitValue(value, datetime.fromisoformat(at))
+                for k, (value, at) in s["computed"].items()
+            },
+            audiences=s["audiences"],
         )
 
 

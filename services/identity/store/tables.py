@@ -60,3 +60,36 @@ tenant_keys = Table(
     Column("hash_key", LargeBinary, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
 )
+
+# Each (profile, computed trait)'s window: its bucketed state (store/windows.py), the
+# definition it was computed under (a changed definition starts it anew), and its expiry.
+computed_trait_windows = Table(
+    "computed_trait_windows",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("fingerprint", String(16), nullable=False),
+    Column("state", Text, nullable=False),
+)
+
+# Who is in each audience: kept from AudienceEntered/AudienceExited by the projection;
+# listed by primary key range (tenant, audience, profile id > the page token).
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("audience_id", String(100), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("audience_version", Integer, nullable=False),
+    Column("enter_time", UtcDateTime, nullable=False),
+)
+
+# Each audience's size, kept with its members, so it is answered at once.
+audience_sizes = Table(
+    "audience_sizes",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("audience_id", String(100), primary_key=True),
+    Column("size", Integer, nullable=False),
+)

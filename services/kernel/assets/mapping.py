@@ -20,7 +20,8 @@ from services.kernel.assets import events as ev
 from services.kernel.assets.asset import Asset, is_asset_stream, kind_of_stream
 from services.kernel.assets.content import ChangeKind, FieldChange
 from services.kernel.assets.kinds import AssetKind, AssetKindRegistry, AssetMetadata
-from services.kernel.assets.lifecycle import AssetState
+from services.kernel.assets.lifecycle import Action, AssetState
+from services.kernel.errors import InvalidArgument
 from services.kernel.principals import Actor, PrincipalKind
 from services.kernel.protobuf import from_timestamp, to_timestamp
 from services.kernel.store.event_types import EventTypes
@@ -194,3 +195,19 @@ def _from_change(message: pb.AssetChange) -> ev.Change:
     return ev.Change(
         Actor(message.actor.id, kind), message.reason, from_timestamp(message.change_time)
     )
+
+
+_ACTIONS = {
+    pb.AssetAction.Value(f"ASSET_ACTION_{a.name}"): a for a in Action if a != Action.EDIT
+}
+
+
+def action_of(value: pb.AssetAction.ValueType) -> Action:
+    """The lifecycle action a Transition request names; INVALID_ARGUMENT naming `action`."""
+    action = _ACTIONS.get(value)
+    if action is None:
+        raise InvalidArgument.field(
+            "action",
+            "must be one of submit, approve, reject, publish, pause, resume, archive, rollback",
+        )
+    return action

@@ -17,9 +17,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel.assets import AssetMetadata
+from services.kernel.assets.documents import METADATA_KEYS, load_yaml, metadata_from
 from services.kernel.assets.kinds import ASSET_ID
 from services.kernel.errors import FieldViolation, InvalidArgument, Violations
-from services.orchestrator.domain.journeys.reading import METADATA_KEYS, load_yaml, metadata_from
 from services.orchestrator.domain.journeys.validation import CHANNELS
 
 SOURCES = ("subject", "body")

@@ -19,6 +19,7 @@ from services.identity import handlers
 from services.identity.api.servicer import identity_servicer
 from services.identity.consumers.ingest import ingest_handler
 from services.identity.rules_cache import RulesCache
+from services.identity.segments_cache import SegmentsCache
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.tables import profile_keys
 from services.kernel.errors import NotFound
@@ -65,7 +66,7 @@ def runner(
         random_id("identity-"),
         "INGEST",
         f"layercake.{tenant}.ingest",
-        ingest_handler(RulesCache()),
+        ingest_handler(RulesCache(), SegmentsCache()),
     )
     return ConsumerRunner(spec, js, db, uow, max_deliver=2, retry_delay=0.05)
 

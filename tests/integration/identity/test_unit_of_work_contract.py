@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from services.identity.bootstrap import MIGRATIONS
+from services.identity.domain.computed_traits import Aggregation
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile
-from services.identity.ports import IdentityUnitOfWork
+from services.identity.domain.windows import Window
+from services.identity.ports import IdentityUnitOfWork, StoredWindow
+from services.identity.store.audiences import AudienceProjection
 from services.identity.store.memory import IdentityState, InMemoryIdentityUnitOfWork
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
@@ -55,7 +58,7 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
             SqlIdentityUnitOfWork,
             InMemoryIdentityUnitOfWork,
             IdentityState,
-            [ProfileProjection()],
+            [ProfileProjection(), AudienceProjection()],
         ) as units:
             yield units
 
@@ -166,3 +169,55 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
             existing = identity(u).tenant_keys.existing("acme")
             assert existing is not None and existing("ann@example.com") == digest != other
             assert "ann" not in digest
+
+    def test_windows_round_trip_and_an_empty_one_is_dropped(self, units: Units) -> None:
+        window = Window.empty(timedelta(days=30))
+        window.add(AT, 12.5, Aggregation.SUM, AT, timedelta(days=30))
+        window.add(AT + timedelta(days=1), 1, Aggregation.SUM, AT, timedelta(days=30))
+        with units.new() as u:
+            windows = identity(u).computed_windows
+            windows.put("acme", "p1", "spend", StoredWindow("f1", window), AT)
+            windows.put("acme", "p1", "count", StoredWindow("f2", window), None)
+            windows.put("other", "p1", "spend", StoredWindow("f1", window), AT)
+            u.commit()
+        with units.new() as u:
+            windows = identity(u).computed_windows
+            assert windows.get("acme", "p1", "spend") == StoredWindow("f1", window)
+            assert sorted(windows.of_profile("acme", "p1")) == ["count", "spend"]
+            windows.put("acme", "p1", "count", StoredWindow("f2", Window.empty(window.width)), None)
+            windows.delete("acme", "p1", "spend")
+            u.commit()
+        with units.new() as u:
+            assert identity(u).computed_windows.of_profile("acme", "p1") == {}
+            assert identity(u).computed_windows.get("other", "p1", "spend") is not None
+
+    def test_audience_members_follow_the_profiles_entries_and_exits(self, units: Units) -> None:
+        profiles = [new_profile("acme") for _ in range(3)]
+        for p in profiles:
+            p.enter("buyers", 1, AT)
+        profiles[0].enter("other", 2, AT)
+        with units.new() as u:
+            for p in profiles:
+                identity(u).profiles.save(p, META)
+            u.commit()
+        ids = sorted(p.profile_id for p in profiles)
+        with units.new() as u:
+            members = identity(u).audience_members
+            assert [m.profile_id for m in members.page("acme", "buyers", "", 10)] == ids
+            assert [m.profile_id for m in members.page("acme", "buyers", ids[0], 1)] == ids[1:2]
+            assert members.size("acme", "buyers") == 3 and members.size("other", "buyers") == 0
+            assert members.page("acme", "buyers", "", 1)[0].enter_time == AT
+        leaving = next(p for p in profiles if p.profile_id == ids[1])
+        leaving.exit("buyers", 1, AT)
+        with units.new() as u:
+            identity(u).profiles.save(leaving, META)
+            u.commit()
+        with units.new() as u:
+            members = identity(u).audience_members
+            assert [m.profile_id for m in members.page("acme", "buyers", "", 10)] == [
+                ids[0],
+                ids[2],
+            ]
+            assert members.size("acme", "buyers") == 2
+            assert identity(u).profiles.live_ids("acme", "", 10) == ids
+            assert identity(u).profiles.live_ids("acme", ids[0], 1) == ids[1:2]
