@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 
 TRAIT = "trait:"
 CONSENT = "consent:"
+COMPUTED = "computed:"
+AUDIENCE = "audience:"
 IDENTIFIERS = "identifier_count"
 
 
@@ -22,7 +24,9 @@ class ProfileChange:
 
     `traits` holds changed traits that are not personal data, as decoded JSON (None for
     a value that was not valid JSON); `identifier_count` is the profile's count after
-    identifiers were linked, None when none were.
+    identifiers were linked, None when none were; `computed` holds computed traits that
+    changed (None: the window holds no value) and `audiences` each audience entered (True)
+    or left (False).
     """
 
     tenant_id: str
@@ -31,10 +35,13 @@ class ProfileChange:
     traits: Mapping[str, object] = field(default_factory=dict)
     consent: Mapping[str, bool] = field(default_factory=dict)
     identifier_count: int | None = None
+    computed: Mapping[str, object] = field(default_factory=dict)
+    audiences: Mapping[str, bool] = field(default_factory=dict)
 
     def fields(self) -> list[str]:
         """The names under which the change's parts are versioned."""
         names = [TRAIT + t for t in self.traits] + [CONSENT + p for p in self.consent]
+        names += [COMPUTED + c for c in self.computed] + [AUDIENCE + a for a in self.audiences]
         return names + ([IDENTIFIERS] if self.identifier_count is not None else [])
 
     def keeping(self, traits: Collection[str]) -> ProfileChange:
@@ -53,6 +60,8 @@ class ProfileChange:
             traits={k: v for k, v in self.traits.items() if wins(TRAIT + k)},
             consent={k: v for k, v in self.consent.items() if wins(CONSENT + k)},
             identifier_count=count if count is not None and wins(IDENTIFIERS) else None,
+            computed={k: v for k, v in self.computed.items() if wins(COMPUTED + k)},
+            audiences={k: v for k, v in self.audiences.items() if wins(AUDIENCE + k)},
         )
 
     def stamped(self, versions: Mapping[str, int]) -> dict[str, int]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.kernel.profile_changes import (
+    AUDIENCE,
+    COMPUTED,
     CONSENT,
     IDENTIFIERS,
     TRAIT,
@@ -56,9 +58,9 @@ def features_after(
     """The features once identity's `change` is applied, stamped with `now`; None when it
     changes nothing (a repeat, or only parts older than those held).
 
-    `trait_<name>` per numeric trait, `consent_<purpose>` as 0/1, `trait_count` (traits
-    seen, personal ones aside) and `identifier_count`; the counts win over a trait
-    named `count` or similar.
+    `trait_<name>` per numeric trait, `consent_<purpose>` as 0/1, `computed_<name>` per
+    numeric computed trait, `audience_<id>` as 0/1, `trait_count` (traits seen, personal
+    ones aside) and `identifier_count`; the counts win over a trait named `count` or similar.
     """
     versions = features.field_versions if features is not None else {}
     newer = change.newer_than(versions)
@@ -74,6 +76,14 @@ def features_after(
             values[f"trait_{name}"] = number
     for purpose, granted in newer.consent.items():
         values[f"consent_{purpose}"] = 1.0 if granted else 0.0
+    for name, value in newer.computed.items():
+        number = _number(value)
+        if number is None:
+            values.pop(f"computed_{name}", None)
+        else:
+            values[f"computed_{name}"] = number
+    for audience, member in newer.audiences.items():
+        values[f"audience_{audience}"] = 1.0 if member else 0.0
     stamped = newer.stamped(versions)
     values[TRAIT_COUNT] = float(trait_count(stamped))
     if newer.identifier_count is not None:
@@ -95,6 +105,10 @@ def _feature(name: str) -> str:
         return "trait_" + name.removeprefix(TRAIT)
     if name.startswith(CONSENT):
         return "consent_" + name.removeprefix(CONSENT)
+    if name.startswith(COMPUTED):
+        return "computed_" + name.removeprefix(COMPUTED)
+    if name.startswith(AUDIENCE):
+        return "audience_" + name.removeprefix(AUDIENCE)
     return IDENTIFIER_COUNT if name == IDENTIFIERS else name
 
 

@@ -2,7 +2,8 @@
 
 A service that keeps its own copy of identity's profiles (orchestrator, decision)
 reads `layercake.*.identity.>` with one durable consumer dispatching by type (see
-`routing.follow`), so no identity event can overtake the one before it. A
+`routing.follow`), so no identity event can overtake the one before it. Profile
+updates, computed-trait changes and audience entries/exits become `ProfileChange`s; a
 `ProfilesMerged` folds the merged-away copies into the survivor's (`fold_merged`); a
 `ProfileForgotten` deletes the copies of the person (`drop_forgotten`).
 """
@@ -26,6 +27,9 @@ W = TypeVar("W", bound=AbstractUnitOfWork)
 PROFILE_UPDATED = identity_events_pb2.ProfileUpdated.DESCRIPTOR.full_name
 PROFILES_MERGED = identity_events_pb2.ProfilesMerged.DESCRIPTOR.full_name
 PROFILE_FORGOTTEN = identity_events_pb2.ProfileForgotten.DESCRIPTOR.full_name
+COMPUTED_TRAIT_CHANGED = identity_events_pb2.ComputedTraitChanged.DESCRIPTOR.full_name
+AUDIENCE_ENTERED = identity_events_pb2.AudienceEntered.DESCRIPTOR.full_name
+AUDIENCE_EXITED = identity_events_pb2.AudienceExited.DESCRIPTOR.full_name
 
 
 def _decoded(trait: common_pb2.TraitValue) -> object:
@@ -53,6 +57,45 @@ def profile_change(envelope: Envelope) -> ProfileChange:
         traits={name: _decoded(value) for name, value in message.traits.items()},
         consent=dict(message.consent),
         identifier_count=message.identifier_count if message.linked_identifiers else None,
+    )
+
+
+def _checked(kind: str, profile_id: str, version: int) -> None:
+    if not profile_id:
+        raise Unprocessable(f"{kind} without profile_id")
+    if version < 1:
+        raise Unprocessable(f"{kind} with version {version}; expected >= 1")
+
+
+def computed_trait_change(envelope: Envelope) -> ProfileChange:
+    """Reads identity's ComputedTraitChanged as a change of one computed trait (None: its
+    window holds no value); Unprocessable when it names no profile, trait or version."""
+    message = identity_events_pb2.ComputedTraitChanged.FromString(envelope.payload)
+    _checked("ComputedTraitChanged", message.profile_id, message.version)
+    if not message.name:
+        raise Unprocessable("ComputedTraitChanged without name")
+    value = _decoded(message.value) if message.HasField("value") else None
+    return ProfileChange(
+        tenant_id=envelope.tenant_id,
+        profile_id=message.profile_id,
+        version=message.version,
+        computed={message.name: value},
+    )
+
+
+def audience_change(envelope: Envelope) -> ProfileChange:
+    """Reads identity's AudienceEntered or AudienceExited as a change of one membership."""
+    entered = envelope.type == AUDIENCE_ENTERED
+    kind = identity_events_pb2.AudienceEntered if entered else identity_events_pb2.AudienceExited
+    message = kind.FromString(envelope.payload)
+    _checked(kind.DESCRIPTOR.name, message.profile_id, message.version)
+    if not message.audience_id:
+        raise Unprocessable(f"{kind.DESCRIPTOR.name} without audience_id")
+    return ProfileChange(
+        tenant_id=envelope.tenant_id,
+        profile_id=message.profile_id,
+        version=message.version,
+        audiences={message.audience_id: entered},
     )
 
 
@@ -89,10 +132,14 @@ def follow_identity(
     on_merge: Callable[[W, ProfilesMerge], object],
     on_forget: Callable[[W, ProfileForget], object],
 ) -> ConsumerSpec[W]:
-    """The one consumer of identity's stream a profile-projecting service runs."""
+    """The one consumer of identity's stream a profile-projecting service runs: profile
+    updates, computed-trait changes and audience entries and exits all reach `on_change`."""
 
-    def on_profile_updated(uow: W, envelope: Envelope) -> None:
-        on_change(uow, profile_change(envelope))
+    def changed(read: Callable[[Envelope], ProfileChange]) -> Callable[[W, Envelope], None]:
+        def on_event(uow: W, envelope: Envelope) -> None:
+            on_change(uow, read(envelope))
+
+        return on_event
 
     def on_profiles_merged(uow: W, envelope: Envelope) -> None:
         on_merge(uow, profiles_merge(envelope))
@@ -101,7 +148,10 @@ def follow_identity(
         on_forget(uow, profile_forget(envelope))
 
     handlers = {
-        PROFILE_UPDATED: on_profile_updated,
+        PROFILE_UPDATED: changed(profile_change),
+        COMPUTED_TRAIT_CHANGED: changed(computed_trait_change),
+        AUDIENCE_ENTERED: changed(audience_change),
+        AUDIENCE_EXITED: changed(audience_change),
         PROFILES_MERGED: on_profiles_merged,
         PROFILE_FORGOTTEN: on_profile_forgotten,
     }

@@ -134,3 +134,19 @@ def test_a_merge_moves_the_features_the_survivor_lacks_into_it() -> None:
         "identifier_count": 2.0,
     }
     assert features_folded(folded, merged, merge, NOW) is None  # redelivered: a no-op
+
+
+def test_computed_traits_and_audiences_become_features() -> None:
+    first = ProfileChange(
+        "acme", "p-1", 2, computed={"spend_30d": 12.5, "last_sku": "a"}, audiences={"buyers": True}
+    )
+    features = features_after(None, first, NOW)
+    assert features is not None
+    assert (
+        features.values["computed_spend_30d"] == 12.5 and "computed_last_sku" not in features.values
+    )
+    assert features.values["audience_buyers"] == 1.0
+    left = ProfileChange("acme", "p-1", 3, audiences={"buyers": False})
+    after = features_after(features, left, NOW)
+    assert after is not None and after.values["audience_buyers"] == 0.0
+    assert features_after(after, first, NOW) is None  # older: nothing changes

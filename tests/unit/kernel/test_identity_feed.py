@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from google.protobuf.message import Message
 
+from layercake.common.v1 import common_pb2
+from layercake.events.v1 import identity_events_pb2 as ie
 from services.kernel.errors import Unprocessable
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.identity_feed import (
+    audience_change,
+    computed_trait_change,
     follow_identity,
     profile_change,
     profile_forget,
@@ -94,3 +99,48 @@ def test_a_forget_is_read_with_its_aliases_and_a_forget_of_no_profile_is_unproce
     assert forget.profile_ids == ("p-1", "p-2")
     with pytest.raises(Unprocessable):
         profile_forget(envelope(""))
+
+
+def _envelope(message: Message) -> Envelope:
+    return Envelope(
+        "e-1", message.DESCRIPTOR.full_name, "identity", "acme", AT, message.SerializeToString(), ""
+    )
+
+
+def test_computed_traits_and_audiences_are_read_as_changes() -> None:
+    value = common_pb2.TraitValue(json_value="3")
+    changed = ie.ComputedTraitChanged(
+        profile_id="p-1", name="purchases_30d", value=value, version=5
+    )
+    emptied = ie.ComputedTraitChanged(profile_id="p-1", name="max_total", version=6)
+    entered = ie.AudienceEntered(profile_id="p-1", audience_id="buyers", version=7)
+    exited = ie.AudienceExited(profile_id="p-1", audience_id="buyers", version=8)
+    assert computed_trait_change(_envelope(changed)) == ProfileChange(
+        "acme", "p-1", 5, computed={"purchases_30d": 3}
+    )
+    assert computed_trait_change(_envelope(emptied)).computed == {"max_total": None}
+    assert audience_change(_envelope(entered)).audiences == {"buyers": True}
+    assert audience_change(_envelope(exited)) == ProfileChange(
+        "acme", "p-1", 8, audiences={"buyers": False}
+    )
+    later = audience_change(_envelope(exited))
+    assert later.newer_than(later.stamped({})).empty  # a redelivery changes nothing
+    for bad in (
+        ie.ComputedTraitChanged(profile_id="p-1", version=1),
+        ie.ComputedTraitChanged(name="x", version=1),
+        ie.AudienceEntered(profile_id="p-1", version=1),
+        ie.AudienceExited(profile_id="p-1", audience_id="a", version=0),
+    ):
+        with pytest.raises(Unprocessable):
+            read = computed_trait_change if "Computed" in bad.DESCRIPTOR.name else audience_change
+            read(_envelope(bad))
+
+
+def test_the_follower_routes_computed_traits_and_audiences_to_its_change_handler() -> None:
+    seen: list[ProfileChange] = []
+    spec = follow_identity(
+        "x", lambda uow, change: seen.append(change), lambda uow, m: None, lambda uow, f: None
+    )
+    entered = ie.AudienceEntered(profile_id="p-1", audience_id="buyers", version=2)
+    spec.handler(None, _envelope(entered))  # type: ignore[arg-type]
+    assert seen == [ProfileChange("acme", "p-1", 2, audiences={"buyers": True})]
