@@ -62,6 +62,7 @@ class ServiceSettings(BaseModel):
     timer_poll_interval: float = Field(gt=0, le=60)
     timer_batch: int = Field(ge=1, le=4096)
     timer_lease: float = Field(gt=0)
+    request_retention: float = Field(gt=0)
 
     @field_validator("grpc_addr", "identity_addr", "orchestrator_addr", "decision_addr")
     @classmethod
@@ -140,6 +141,7 @@ def env_names(service: str) -> dict[str, str]:
         "timer_poll_interval": "LAYERCAKE_TIMER_POLL_INTERVAL",
         "timer_batch": "LAYERCAKE_TIMER_BATCH",
         "timer_lease": "LAYERCAKE_TIMER_LEASE",
+        "request_retention": "LAYERCAKE_REQUEST_RETENTION",
     }
 
 
@@ -167,6 +169,7 @@ def defaults(service: str, state_dir: Path) -> dict[str, object]:
         "timer_poll_interval": timers.DEFAULT_POLL_INTERVAL,
         "timer_batch": timers.DEFAULT_BATCH,
         "timer_lease": timers.DEFAULT_LEASE,
+        "request_retention": 7 * 24 * 3600.0,  # seconds an idempotent call's answer is kept
     }
 
 

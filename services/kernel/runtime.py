@@ -1,4 +1,4 @@
-"""Runs one service process: database, NATS, relay, consumers, timers, gRPC server, metrics.
+"""Runs one service process: database, NATS, relay, consumers, timers, pruning, gRPC, metrics.
 
 A service describes itself with an `App`; `serve()` wires the real adapters, and
 shutdown on SIGTERM stops accepting calls, drains in-flight ones, finishes the
@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ from services.kernel.messaging.connection import connect
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.messaging.streams import ensure_streams
+from services.kernel.rpc import idempotency
 from services.kernel.rpc.server import Server, Servicer, create_server
 from services.kernel.store.database import Database
 from services.kernel.store.limits import StoreLimits
 from services.kernel.store.migrate import migrate
 from services.kernel.store.projections import Projection
+from services.kernel.store.retention import Pruner
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from services.kernel.timers import AnyTimerHandler, TimerScheduler
 
@@ -116,6 +119,9 @@ class Runtime:
             db, js, batch=s.relay_batch, clock=self.clock, max_payload=nc.max_payload
         )
         self.tasks.append(asyncio.create_task(self.relay.run(self._workers_stop)))
+        keep = timedelta(seconds=s.request_retention)
+        answers = Pruner("idempotent requests", db, self.clock, idempotency.purge, keep)
+        self.tasks.append(asyncio.create_task(answers.run(self._workers_stop)))
         for spec in self.app.consumers(ctx):
             runner = ConsumerRunner(
                 spec, js, db, uow, batch=s.consumer_batch, max_deliver=s.max_deliver

@@ -5,6 +5,7 @@ intended change and reuses on each retry). The answer is recorded under (tenant,
 method, request_id) with a hash of the request, in the same transaction as the
 effects, so a retry never applies twice, even when the first call committed after
 its caller had given up. The same id with a different request is INVALID_ARGUMENT.
+Answers are kept for `LAYERCAKE_REQUEST_RETENTION` (7 days), then purged by the runtime.
 
     async def CreateWidget(self, request, context):
         key = idempotency.request_key(request.request_id)
@@ -24,7 +25,16 @@ from datetime import datetime
 from typing import TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Column, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, select
+from sqlalchemy import (
+    Column,
+    Index,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from services.kernel.clock import Clock
@@ -32,12 +42,14 @@ from services.kernel.errors import InvalidArgument
 from services.kernel.rpc import calls
 from services.kernel.store.conflicts import insert_unless_conflict
 from services.kernel.store.database import Database
+from services.kernel.store.retention import delete_expired
 from services.kernel.store.schema import UtcDateTime
 from services.kernel.store.unit_of_work import UnitOfWork
 
 M = TypeVar("M", bound=Message)
 
-# Created by the kernel migration `kernel_requests_0001`, which freezes its own copy.
+# Created by the kernel migrations `kernel_requests_0001` and `_0002` (the index on
+# `recorded_time`, for the purge), which freeze their own copies.
 requests = Table(
     "idempotent_requests",
     MetaData(),
@@ -48,6 +60,7 @@ requests = Table(
     Column("response", LargeBinary, nullable=False),
     Column("recorded_time", UtcDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "method", "request_id", name="pk_idempotent_requests"),
+    Index("ix_idempotent_requests_recorded_time", "recorded_time"),
 )
 
 
@@ -125,6 +138,12 @@ def remember(session: Session, key: RequestKey, request: Message, response: M, n
     first = recall(session, key, request, type(response))
     assert first is not None, "a conflicting row is committed before the insert gives up"
     return first
+
+
+def purge(session: Session, before: datetime, limit: int) -> int:
+    """Forgets at most `limit` answers recorded before `before` (the oldest first): a retry
+    arriving after `LAYERCAKE_REQUEST_RETENTION` is applied as a new request."""
+    return delete_expired(session, requests, requests.c.recorded_time, before, limit)
 
 
 def once(

@@ -49,6 +49,7 @@ def test_variables_override_defaults_and_state_dir_moves_the_database(tmp_path: 
             "LAYERCAKE_RPC_SERVER_TIMEOUT": "12",
             "LAYERCAKE_MAX_EVENT_BYTES": "65536",
             "LAYERCAKE_SNAPSHOT_EVERY": "0",
+            "LAYERCAKE_REQUEST_RETENTION": "3600",
             # Another service's variable must not leak into this one.
             "LAYERCAKE_IDENTITY_METRICS_PORT": "not-a-port",
         },
@@ -61,6 +62,8 @@ def test_variables_override_defaults_and_state_dir_moves_the_database(tmp_path: 
     assert s.max_deliver == 9
     assert (s.rpc_timeout, s.rpc_server_timeout) == (0.5, 12.0)
     assert (s.max_event_bytes, s.snapshot_every) == (65536, 0)
+    assert s.request_retention == 3600.0
+    assert load_settings("decision", {}).request_retention == 7 * 24 * 3600.0
     assert s.state_dir == tmp_path
     assert s.database_url == f"sqlite:///{tmp_path / 'decision.db'}"
 
@@ -100,6 +103,7 @@ def test_process_environment_is_read_when_no_mapping_is_given(
         ("LAYERCAKE_TIMER_POLL_INTERVAL", "0"),
         ("LAYERCAKE_TIMER_BATCH", "0"),
         ("LAYERCAKE_TIMER_LEASE", "-1"),
+        ("LAYERCAKE_REQUEST_RETENTION", "0"),
     ],
 )
 def test_a_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
