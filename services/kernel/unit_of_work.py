@@ -51,9 +51,17 @@ class AbstractUnitOfWork(ABC):
         expected_version: int,
         new_events: Sequence[NewEvent],
         metadata: EventMetadata,
-    ) -> list[StoredEvent]:
-        """Appends after `expected_version`; a stream that moved past it raises
-        ConcurrencyError and nothing is appended."""
+    ) -> None:
+        """Appends after `expected_version`, written behind: a stream that moved past it
+        raises ConcurrencyError (an event id recorded elsewhere DuplicateEvent) at the next
+        flush, and nothing of that append is kept; an exact repeat of an append that
+        happened records nothing and raises nothing."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Writes what is buffered now, raising the refusals of its appends. It also happens
+        at commit, at a savepoint's start and end, and before any read of the unit of work,
+        which therefore always sees its own appends."""
 
     @abstractmethod
     def publish(self, message: OutboxMessage) -> None:

@@ -90,11 +90,11 @@ def message(tenant: str = "acme") -> OutboxMessage:
 class UnitOfWorkContract:
     def test_appended_events_are_loaded_back_in_order_once_committed(self, units: Units) -> None:
         stream = random_id("s-")
+        first, second = events("A", "B"), events("C")
         with units.new() as uow:
-            first = uow.append(stream, 0, events("A", "B"), META)
-            second = uow.append(stream, 2, events("C"), META)
+            uow.append(stream, 0, first, META)
+            uow.append(stream, 2, second, META)
             uow.commit()
-        assert [e.version for e in first + second] == [1, 2, 3]
         with units.new() as uow:
             loaded = uow.load(stream)
         assert [(e.version, e.type, e.payload) for e in loaded] == [
@@ -131,13 +131,51 @@ class UnitOfWorkContract:
             assert uow.load(stream) == []
 
     def test_a_stale_writer_gets_concurrency_error_and_appends_nothing(self, units: Units) -> None:
+        stream, other = random_id("s-"), random_id("s-")
+        with units.new() as uow:
+            uow.append(stream, 0, events("A"), META)
+            uow.commit()
+        with units.new() as uow:
+            uow.append(stream, 0, events("B", "C"), META)
+            uow.append(other, 0, events("D"), META)
+            with pytest.raises(ConcurrencyError):
+                uow.flush()
+            uow.commit()  # still usable: the refused append is gone, the other one stays
+        with units.new() as uow:
+            assert [e.type for e in uow.load(stream)] == ["A"]
+            assert [e.type for e in uow.load(other)] == ["D"]
+
+    def test_a_refused_append_raises_at_the_latest_at_commit(self, units: Units) -> None:
         stream = random_id("s-")
         with units.new() as uow:
             uow.append(stream, 0, events("A"), META)
             uow.commit()
         with units.new() as uow:
+            uow.append(stream, 0, events("B"), META)
             with pytest.raises(ConcurrencyError):
-                uow.append(stream, 0, events("B", "C"), META)
+                uow.commit()
+        with units.new() as uow:
+            uow.append(stream, 0, events("B"), META)
+            with pytest.raises(ConcurrencyError):
+                uow.load(random_id("s-"))  # a read flushes first
+        with units.new() as uow:
+            assert [e.type for e in uow.load(stream)] == ["A"]
+
+    def test_an_append_is_seen_by_a_load_in_its_unit_of_work(self, units: Units) -> None:
+        stream = random_id("s-")
+        with units.new() as uow:
+            uow.append(stream, 0, events("A"), META)
+            assert [e.type for e in uow.load(stream)] == ["A"]
+            uow.append(stream, 1, events("B"), META)
+            assert [(e.version, e.type) for e in uow.load(stream)] == [(1, "A"), (2, "B")]
+
+    def test_two_appends_at_one_version_in_one_unit_of_work_conflict(self, units: Units) -> None:
+        stream = random_id("s-")
+        with units.new() as uow:
+            uow.append(stream, 0, events("A"), META)
+            uow.append(stream, 0, events("B"), META)
+            with pytest.raises(ConcurrencyError):
+                uow.flush()
             uow.commit()
         with units.new() as uow:
             assert [e.type for e in uow.load(stream)] == ["A"]
@@ -149,7 +187,11 @@ class UnitOfWorkContract:
             uow.append(stream, 0, appended, META)
             uow.commit()
         with units.new() as uow:
-            assert uow.append(stream, 0, appended, META) == []
+            uow.append(stream, 0, appended, META)
+            uow.commit()
+        with units.new() as uow:
+            uow.append(stream, 0, appended, META)
+            uow.append(stream, 0, appended, META)  # repeated within one unit of work too
             uow.commit()
         with units.new() as uow:
             assert [e.type for e in uow.load(stream)] == ["A", "B"]
@@ -163,6 +205,17 @@ class UnitOfWorkContract:
             uow.commit()
         with units.new() as uow, pytest.raises(DuplicateEvent):
             uow.append(random_id("s-"), 0, taken, META)
+            uow.flush()
+        shared = NewEvent("A", b"x", event_id=random_id("e-"))
+        with units.new() as uow, pytest.raises(DuplicateEvent):
+            uow.append(random_id("s-"), 0, [shared], META)
+            uow.append(random_id("s-"), 0, [shared], META)  # the same id in two streams
+            uow.flush()
+
+    def test_an_event_id_twice_in_one_append_is_refused_at_once(self, units: Units) -> None:
+        twice = NewEvent("A", b"x", event_id=random_id("e-"))
+        with units.new() as uow, pytest.raises(DuplicateEvent):
+            uow.append(random_id("s-"), 0, [twice, twice], META)
 
     def test_a_published_message_reaches_the_outbox_on_commit(self, units: Units) -> None:
         sent = message()
@@ -184,17 +237,22 @@ class UnitOfWorkContract:
 
     def test_a_failed_savepoint_undoes_only_its_own_work(self, units: Units) -> None:
         kept, undone = random_id("s-"), random_id("s-")
+        before = units.outbox()
         with units.new() as uow:
             uow.append(kept, 0, events("A"), META)
             with pytest.raises(ValueError), uow.savepoint():
                 uow.append(undone, 0, events("B"), META)
+                uow.publish(message())
                 raise ValueError("handler failed")
             with uow.savepoint():
                 uow.append(kept, 1, events("C"), META)
+            with pytest.raises(ConcurrencyError), uow.savepoint():
+                uow.append(kept, 1, events("stale"), META)  # refused as the savepoint ends
             uow.commit()
         with units.new() as uow:
             assert [e.type for e in uow.load(kept)] == ["A", "C"]
             assert uow.load(undone) == []
+        assert units.outbox() == before
 
     def test_time_comes_from_the_injected_clock(self, units: Units) -> None:
         with units.new() as uow:

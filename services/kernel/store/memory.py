@@ -14,6 +14,7 @@ import copy
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Concatenate, Generic, ParamSpec, TypeVar
 
@@ -51,6 +52,7 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
         self.db = db
         self.clock = db.clock
         self.state: S = copy.deepcopy(db.state)
+        self._pending: list[tuple[str, int, list[NewEvent], EventMetadata, datetime]] = []
         self.attach_repositories()
 
     def attach_repositories(self) -> None:
@@ -66,6 +68,7 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
         self.rollback()
 
     def load(self, stream_id: str) -> list[StoredEvent]:
+        self.flush()
         return list(self.state.streams.get(stream_id, []))
 
     def append(
@@ -74,7 +77,36 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
         expected_version: int,
         new_events: Sequence[NewEvent],
         metadata: EventMetadata,
-    ) -> list[StoredEvent]:
+    ) -> None:
+        """Buffered, as the SQL adapter's: refusals surface at the flush."""
+        if len({e.event_id for e in new_events}) != len(new_events):
+            raise DuplicateEvent(f"an event id appears twice in one append to {stream_id!r}")
+        if new_events:
+            self._pending.append(
+                (stream_id, expected_version, list(new_events), metadata, self.now())
+            )
+
+    def flush(self) -> None:
+        """Applies the buffered appends in order; the refused ones apply nothing, and the
+        first refusal is raised once the others are kept."""
+        pending, self._pending = self._pending, []
+        errors = []
+        for block in pending:
+            try:
+                self._apply(*block)
+            except (ConcurrencyError, DuplicateEvent) as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+    def _apply(
+        self,
+        stream_id: str,
+        expected_version: int,
+        new_events: Sequence[NewEvent],
+        metadata: EventMetadata,
+        recorded_time: datetime,
+    ) -> None:
         stream = self.state.streams.setdefault(stream_id, [])
         known = {e.event_id: e for held in self.state.streams.values() for e in held}
         found = [known.get(e.event_id) for e in new_events]
@@ -82,17 +114,14 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
         repeat = [(stream_id, v, e.payload) for v, e in enumerate(new_events, start)]
         held = [(f.stream_id, f.version, f.payload) for f in found if f is not None]
         if found and held == repeat:
-            return []  # an append that already happened: a retry with the same ids
-        if len({e.event_id for e in new_events}) != len(new_events):
-            raise DuplicateEvent(f"an event id appears twice in one append to {stream_id!r}")
+            return  # an append that already happened: a retry with the same ids
         if len(stream) != expected_version:
             raise ConcurrencyError(f"stream {stream_id} moved past version {expected_version}")
         if twice := next((f for f in found if f is not None), None):
             raise DuplicateEvent(f"event {twice.event_id} is already recorded elsewhere")
-        stored = []
         for version, e in enumerate(new_events, start=expected_version + 1):
             self.state.position += 1
-            stored.append(
+            stream.append(
                 StoredEvent(
                     position=self.state.position,
                     stream_id=stream_id,
@@ -101,12 +130,10 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
                     type=e.type,
                     payload=e.payload,
                     metadata=metadata,
-                    recorded_time=self.now(),
+                    recorded_time=recorded_time,
                     schema_version=e.schema_version,
                 )
             )
-        stream.extend(stored)
-        return stored
 
     def publish(self, message: OutboxMessage) -> None:
         self.state.outbox.append(dataclasses.replace(message, created_time=self.now()))
@@ -118,19 +145,24 @@ class InMemoryUnitOfWork(AbstractUnitOfWork, Generic[S]):
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
+        self.flush()
         before = copy.deepcopy(self.state)
         try:
             yield
+            self.flush()
         except BaseException:
+            self._pending.clear()
             self.state = before
             raise
 
     def commit(self) -> None:
+        self.flush()
         self.db.state = self.state
         self.db.commits += 1
         self.state = copy.deepcopy(self.state)
 
     def rollback(self) -> None:
+        self._pending.clear()
         self.state = copy.deepcopy(self.db.state)
 
 

@@ -147,6 +147,7 @@ def test_a_stale_writer_loses(gateway_uow: UnitOfWorkFactory) -> None:
         b.revoke_role("admin", second.now())
         with pytest.raises(ConcurrencyError):
             second.accounts.save(b, OPERATOR)
+            second.flush()  # appends are written behind: the conflict shows at the flush
 
 
 def test_the_door_reads_a_key_with_its_principals_current_roles(

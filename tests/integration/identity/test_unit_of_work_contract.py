@@ -138,6 +138,7 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
             stale.set_traits({"plan": '"gold"'}, AT, "m-3")
             with pytest.raises(ConcurrencyError):
                 identity(u).profiles.save(stale, META)
+                u.flush()  # appends are written behind: the conflict shows at the flush
 
     def test_a_profile_without_its_key_cannot_be_saved_again(self, units: Units) -> None:
         profile = Profile.create("acme", random_id("p-"), AT)

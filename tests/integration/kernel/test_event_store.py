@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from services.kernel.clock import FixedClock
 from services.kernel.errors import ConcurrencyError, DuplicateEvent, EventTooLarge
@@ -33,8 +34,10 @@ def event(label: str) -> NewEvent:
 
 
 def append(uow: UnitOfWorkFactory, stream: str, expected: int, *labels: str) -> list[StoredEvent]:
+    """Appends and commits; returns the events as loaded back in the same transaction."""
     with uow() as u:
-        stored = u.append(stream, expected, [event(x) for x in labels], META)
+        u.append(stream, expected, [event(x) for x in labels], META)
+        stored = u.load(stream)[expected:]
         u.commit()
     return stored
 
@@ -69,7 +72,8 @@ def test_append_and_load_roundtrip(uow: UnitOfWorkFactory, clock: FixedClock) ->
         tail = u.events.load(stream, after_version=2)
         assert u.events.current_version(stream) == 3
         assert u.events.current_version(random_id("none-")) == 0
-        assert u.append(stream, 3, [], META) == []
+        u.append(stream, 3, [], META)
+        assert u.events.current_version(stream) == 3
     assert loaded == first + second
     assert [e.payload for e in tail] == [b"c"]
     assert loaded[0].metadata == META
@@ -109,8 +113,9 @@ def test_a_block_that_conflicts_part_way_leaves_nothing_behind(
     stream = random_id("s-")
     append(uow, stream, 0, "a", "b")
     with uow() as u:
+        u.append(stream, 1, [event("x"), event("y")], META)
         with pytest.raises(ConcurrencyError):
-            u.append(stream, 1, [event("x"), event("y")], META)
+            u.flush()
         # the transaction is still usable: the writer reloads and appends in it
         u.append(stream, u.events.current_version(stream), [event("c")], META)
         u.commit()
@@ -128,8 +133,10 @@ def test_an_event_id_recorded_elsewhere_is_a_duplicate_not_a_conflict(
         u.commit()
     with pytest.raises(DuplicateEvent, match=f"version 2 of stream '{stream}'"), uow() as u:
         u.append(random_id("s-"), 0, [first], META)
+        u.flush()
     with pytest.raises(DuplicateEvent), uow() as u:  # same place, other content
         u.append(stream, 1, [NewEvent(EVENT_TYPE, b"other", event_id=first.event_id)], META)
+        u.commit()
     with pytest.raises(DuplicateEvent, match="twice in one append"), uow() as u:
         u.append(random_id("s-"), 0, [first, first], META)
     assert stream_rows(database, stream) == [(1, b"z"), (2, b"a")]
@@ -142,10 +149,10 @@ def test_repeating_an_append_that_happened_records_nothing_and_succeeds(
     stream = random_id("s-")
     block = [NewEvent(EVENT_TYPE, b"a"), NewEvent(EVENT_TYPE, b"b")]
     with uow() as u:
-        assert len(u.append(stream, 0, block, META)) == 2
+        u.append(stream, 0, block, META)
         u.commit()
     with uow() as u:
-        assert u.append(stream, 0, block, META) == []
+        u.append(stream, 0, block, META)
         u.commit()
     assert stream_rows(database, stream) == [(1, b"a"), (2, b"b")]
 
@@ -190,10 +197,11 @@ def test_two_writers_one_wins_the_other_retries(uow: UnitOfWorkFactory, database
         with uow() as u:
             try:
                 u.append(stream, seen, [event(label)], META)
+                u.flush()
                 outcome = "won"
             except ConcurrencyError:
-                # The failed insert was confined to a savepoint: the same unit of work
-                # can reload and append again.
+                # The refused insert was taken back: the same unit of work can reload
+                # and append again.
                 current = u.events.current_version(stream)
                 retried.append(current)
                 u.append(stream, current, [event(label)], META)
@@ -230,6 +238,7 @@ def test_writers_holding_open_transactions_conflict(
             barrier.wait()
             try:
                 u.append(stream, seen, [event(label)], META)
+                u.flush()
             except ConcurrencyError:
                 return "conflict"
             u.commit()
@@ -305,3 +314,39 @@ def test_loading_a_stream_searches_its_index_never_scans_the_log(
             )
             assert "SEARCH events USING" in plan and "INDEX" in plan, plan
             assert "SCAN events" not in plan, plan
+
+
+def test_appends_and_integration_events_wait_for_the_flush(
+    uow: UnitOfWorkFactory, database: Database
+) -> None:
+    """Appends and integration events are written behind: nothing reaches the driver before
+    the flush, then only their inserts (SQLite's trace shows what the driver runs)."""
+    if not database.is_sqlite:
+        pytest.skip("the statement trace is SQLite's")
+    sent: list[str] = []
+    with uow() as u:
+        driver = u.session.connection().connection.driver_connection
+        driver.set_trace_callback(sent.append)  # type: ignore[union-attr]
+        try:
+            for n in range(100):
+                u.append(random_id("s-"), 0, [event(f"e{n}")], META)
+                u.publish(OutboxMessage("layercake.acme.x.y", EVENT_TYPE, b"p", "acme"))
+            assert sent == []  # nothing written yet
+            u.commit()
+        finally:
+            driver.set_trace_callback(None)  # type: ignore[union-attr]
+    inserts = [sql.split(" (")[0] for sql in sent if sql.startswith("INSERT")]
+    assert inserts == ["INSERT INTO events"] * 100 + ["INSERT INTO outbox"] * 100
+    with uow() as u:
+        assert len(u.events.read_all(limit=1000)) == 100
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(
+    uow: UnitOfWorkFactory, database: Database
+) -> None:
+    """PostgreSQL gets each column as an array: its cast must not shorten a long value."""
+    if database.is_sqlite:
+        pytest.skip("SQLite keeps a string of any length")
+    with pytest.raises(DBAPIError, match="too long"), uow() as u:
+        u.append("s-" + "x" * 300, 0, [event("a")], META)
+        u.commit()

@@ -154,8 +154,9 @@ def test_a_conflict_leaves_the_projection_untouched(
         uow.append(stream, 0, new("first"), META)
         uow.commit()
     with projected() as uow:
+        uow.append(stream, 0, new("stale"), META)
         with pytest.raises(ConcurrencyError):
-            uow.append(stream, 0, new("stale"), META)
+            uow.flush()
         uow.append(stream, 1, new("second"), META)  # the transaction is still usable
         uow.commit()
     assert stats(database) == {stream: (2, 2, "second")}
