@@ -13,6 +13,7 @@ from services.gateway.api.auth import Gatekeeper, KeyDirectory
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
+from services.gateway.segment.server import SegmentDoor
 from services.gateway.store.projection import TenantProjection
 from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
 from services.kernel.config import ServiceSettings
@@ -39,6 +40,8 @@ class Gateway:
         self.keys: KeyDirectory | None = None
         self.gate: Gatekeeper | None = None
         self.pruner: asyncio.Task[None] | None = None
+        self.door: SegmentDoor | None = None
+        self.http_addr = ""  # where the HTTP door listens, once started
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         s = ctx.settings
@@ -48,13 +51,19 @@ class Gateway:
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
+        ingest_log = JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout)
         servicer = GatewayServicer(
+            self.gate, ingest_log, self.identity, self.layer, ctx.clock, self.config
+        )
+        self.door = SegmentDoor(
             self.gate,
-            JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),
-            self.identity,
+            ingest_log,
             self.layer,
+            self.identity,
             ctx.clock,
             self.config,
+            s.rpc_timeout,
+            ready=lambda: bool(ctx.nc.is_connected),
         )
         return [gateway_servicer(servicer)]
 
@@ -66,6 +75,14 @@ class Gateway:
 
     async def start(self, ctx: Context) -> None:
         self.pruner = asyncio.create_task(self.prune(ctx))
+        await self.start_http()
+
+    async def start_http(self) -> str:
+        """Opens the Segment-compatible HTTP door (after `servicers()`); returns its address."""
+        assert self.door is not None, "servicers() builds the door first"
+        self.http_addr = await self.door.start(self.config.http_addr)
+        log.info("segment http door", extra={"http": self.http_addr})
+        return self.http_addr
 
     async def prune(self, ctx: Context) -> None:
         """Deletes message ids whose dedupe window has ended, in bounded batches, forever."""
@@ -83,6 +100,8 @@ class Gateway:
             await asyncio.sleep(PRUNE_INTERVAL)
 
     async def stop(self, ctx: Context | None = None) -> None:
+        if self.door is not None:
+            await self.door.stop()
         if self.pruner is not None:
             self.pruner.cancel()
             await asyncio.gather(self.pruner, return_exceptions=True)

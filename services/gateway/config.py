@@ -24,6 +24,7 @@ ENV = {
     "max_future_skew": "LAYERCAKE_GATEWAY_MAX_FUTURE_SKEW",
     "max_event_age": "LAYERCAKE_GATEWAY_MAX_EVENT_AGE",
     "dedupe_window": "LAYERCAKE_GATEWAY_DEDUPE_WINDOW",
+    "http_addr": "LAYERCAKE_GATEWAY_HTTP_ADDR",
 }
 
 DEFAULT = Limits()
@@ -46,6 +47,8 @@ class GatewayConfig(BaseModel):
     max_future_skew: timedelta = Field(default=DEFAULT.max_future_skew, ge=timedelta(0))
     max_event_age: timedelta = Field(default=DEFAULT.max_age, gt=timedelta(0))
     dedupe_window: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    # the Segment-compatible HTTP door (`host:port`; port 0 picks a free one)
+    http_addr: str = Field(default="0.0.0.0:8088", pattern=r"^[^\s:]*:\d{1,5}$")
 
     @field_validator("max_future_skew", "max_event_age", "dedupe_window", mode="before")
     @classmethod

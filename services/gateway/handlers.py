@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
@@ -42,7 +42,7 @@ from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.tenant import Tenant
 from services.gateway.ports import GatewayUnitOfWork
 from services.kernel import telemetry
-from services.kernel.errors import InvalidArgument, Violations
+from services.kernel.errors import FieldViolation, InvalidArgument, Violations
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
 from services.kernel.service_layer import Layer
 from services.kernel.store.records import OutboxMessage
@@ -70,7 +70,8 @@ class IngestLog(Protocol):
 @dataclass(frozen=True)
 class Ingest:
     """One ingest request with what the door knows of it: its encoded size, when it came,
-    the client's `sent_at`, and the bounds and dedupe window in force."""
+    the client's `sent_at`, the bounds and dedupe window in force, and, by index, what a
+    door translating another format (Segment's) already found wrong with an event."""
 
     events: Sequence[ingest_pb2.IngestEvent]
     size: int
@@ -78,6 +79,7 @@ class Ingest:
     sent_at: datetime | None
     limits: Limits
     dedupe_window: timedelta
+    refused: Mapping[int, tuple[FieldViolation, ...]] = field(default_factory=dict)
 
 
 class ProfileDirectory(Protocol):
@@ -322,7 +324,7 @@ async def ingest(
     if bad:
         raise InvalidArgument(bad)
     incoming = [mapping.incoming(e) for e in request.events]
-    verdicts = judge(incoming, limits, request.receive_time, request.sent_at)
+    verdicts = judge(incoming, limits, request.receive_time, request.sent_at, request.refused)
     candidates = {v.message_id for v in verdicts if not v.rejected and not v.repeats_earlier}
     known = await layer.read(seen_message_ids, caller.tenant_id, candidates, request.receive_time)
     outcomes: dict[int, Outcome] = {}

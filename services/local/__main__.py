@@ -51,6 +51,7 @@ def main() -> None:
     console.print(table)
     if "smtp-sink" in stack.extras():
         console.print(f"mails the journeys send land in {stack.mail_dir}/")
+    console.print(f"gateway HTTP (Segment's Tracking API): http://127.0.0.1:{stack.ports.http}")
     console.print(f"demo tenant [bold]{DEMO_TENANT}[/bold], admin API key: [bold]{key}[/bold]")
     console.print(f"  (also in {stack.demo_env_file}; `source` it, then try the `layercake` CLI)")
     console.print(

@@ -31,6 +31,7 @@ CHANNEL_COMMANDS = {
     "channel-email": ["-m", "services.orchestrator.channels", "email"],
     "channel-webhook": ["-m", "services.orchestrator.channels", "webhook"],
 }
+HTTP_PORT = 8088
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Ports:
     nats: int
     nats_monitor: int
     smtp: int = 2525  # the local SMTP sink's
+    http: int = HTTP_PORT  # the gateway's Segment-compatible HTTP door
 
     @classmethod
     def defaults(cls) -> Ports:
@@ -54,6 +56,7 @@ class Ports:
             free_port(),
             free_port(),
             free_port(),
+            http=free_port(),
         )
 
 
@@ -98,6 +101,7 @@ class LocalStack:
         for s in SERVICES:
             env[f"LAYERCAKE_{s.upper()}_ADDR"] = self.addr(s)
             env[f"LAYERCAKE_{s.upper()}_METRICS_PORT"] = str(self.ports.metrics[s])
+        env["LAYERCAKE_GATEWAY_HTTP_ADDR"] = f"127.0.0.1:{self.ports.http}"
         env |= self.extra_env
         if self.channels and "LAYERCAKE_SMTP_URL" not in env:
             env["LAYERCAKE_SMTP_URL"] = f"smtp://127.0.0.1:{self.ports.smtp}"

@@ -53,7 +53,10 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoGateways]:
     grpc_ports = first.ports.grpc | {"gateway": free_port()}
     metrics_ports = first.ports.metrics | {"gateway": free_port()}
     second = LocalStack(
-        state, dataclasses.replace(first.ports, grpc=grpc_ports, metrics=metrics_ports)
+        state,
+        dataclasses.replace(
+            first.ports, grpc=grpc_ports, metrics=metrics_ports, http=free_port()
+        ),
     )
     try:
         first.start_nats()

@@ -115,13 +115,16 @@ def judge(
     limits: Limits,
     receive_time: datetime,
     sent_at: datetime | None = None,
+    refused: Mapping[int, Sequence[FieldViolation]] | None = None,
 ) -> list[Verdict]:
     """A verdict per event, in request order; a message id seen earlier in the batch marks
-    the later event as a repeat (only the first is stored)."""
+    the later event as a repeat (only the first is stored). `refused` holds, by index, what
+    a door translating another format found wrong first."""
     verdicts: list[Verdict] = []
     seen: set[str] = set()
     for index, event in enumerate(events):
         bad = Violations()
+        bad.items.extend((refused or {}).get(index, ()))
         path = f"events[{index}]"
         _check_event(bad, path, event, limits)
         timestamp = _event_time(bad, path, event.timestamp, limits, receive_time, sent_at)
