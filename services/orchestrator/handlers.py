@@ -43,9 +43,13 @@ def record_profiles_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> 
 
 
 def record_profile_forget(uow: OrchestratorUnitOfWork, forget: ProfileForget) -> bool:
-    """Deletes the forgotten person's contact states (GDPR erasure). Runs in the consumer's
-    transaction (no commit)."""
-    return drop_forgotten(uow.contact_states, forget)
+    """Deletes the forgotten person's contact states, sends and stock waits (GDPR erasure).
+    Runs in the consumer's transaction (no commit)."""
+    erased = 0
+    for profile_id in forget.profile_ids:
+        erased += uow.send_ledger.forget(forget.tenant_id, profile_id)
+        erased += uow.facts.forget_waiter(forget.tenant_id, profile_id)
+    return drop_forgotten(uow.contact_states, forget) or erased > 0
 
 
 def get_contact_state(uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: str) -> ContactState:

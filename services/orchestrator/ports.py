@@ -34,6 +34,10 @@ class SendLedger(ABC):
     def move_profile(self, tenant_id: str, from_profile_id: str, to_profile_id: str) -> int:
         """Re-files a merged-away profile's sends under the survivor (caps count them all)."""
 
+    @abstractmethod
+    def forget(self, tenant_id: str, profile_id: str) -> int:
+        """Deletes the profile's sends (a forgotten person); returns how many."""
+
 
 class FactsRepository(ABC):
     """A tenant's business facts (stock levels) and who waits for a product to return."""
@@ -52,6 +56,10 @@ class FactsRepository(ABC):
     @abstractmethod
     def pop_waiters(self, tenant_id: str, product: str, store: str) -> list[StockWaiter]:
         """Takes everyone waiting for the product at the store, by send id."""
+
+    @abstractmethod
+    def forget_waiter(self, tenant_id: str, profile_id: str) -> int:
+        """Deletes the profile's waits for products (a forgotten person); returns how many."""
 
 
 class OrchestratorUnitOfWork(AbstractUnitOfWork):

@@ -83,7 +83,7 @@ class AdapterSends:
         self.js, self.counter = js, counter
         self.db = Database(f"sqlite:///{root / 'channel-email.db'}")
         migrate(self.db.engine, None)
-        settings = WorkerSettings("email", tenants=TENANT, durable="bench_email", batch=64)
+        settings = WorkerSettings("email", tenants=TENANT, durable="bench_email")
         sender = EmailSender(url, "shop@example.com", CONNECTIONS)
         self.worker = ChannelWorker(settings, sender, js, self.db)
         self.tick = _chunked(tick, total)

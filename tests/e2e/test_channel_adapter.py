@@ -70,14 +70,14 @@ async def test_a_repeated_command_is_one_mail_and_the_adapter_stops_cleanly(
     nc = await connect(stack.nats.url, "e2e")
     js = nc.jetstream()
 
-    async def streams_made() -> bool:  # the adapter creates the streams when it starts
+    async def subscribed() -> bool:  # the adapter makes the streams and its consumer at start
         try:
-            await js.stream_info("CHANNEL")
+            await js.consumer_info("CHANNEL", "channel-email")
         except Exception as e:
-            raise AssertionError("no CHANNEL stream yet") from e
+            raise AssertionError("the adapter is not subscribed yet") from e
         return True
 
-    await eventually(streams_made, timeout=30)
+    await eventually(subscribed, timeout=30)
     for _ in range(2):
         headers = headers_for(message, datetime.now(UTC))
         headers[MSG_ID] = os.urandom(8).hex()  # as after JetStream's duplicate window

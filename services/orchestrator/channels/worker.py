@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from sqlalchemy import select
 
 from layercake.channel.v1 import channel_pb2
@@ -48,7 +48,7 @@ class WorkerSettings:
     max_attempts: int = 5
     retry_delay: float = 1.0  # before the second attempt; doubling after
     ack_wait: float = 30.0
-    batch: int = 64
+    batch: int = 256  # commands fetched, then claimed and reported together
     concurrency: int = 8
     tenants: str = "*"  # the subject's tenant token: one tenant, or all
     durable: str = ""  # default: channel-<channel>
@@ -91,13 +91,33 @@ class ChannelWorker:
         return self._sub
 
     async def run_once(self, timeout: float = 1.0) -> int:
-        """Fetches a batch and settles every message in it; returns how many."""
+        """Fetches a batch and settles every message in it; returns how many.
+
+        The batch's repeats are found with one inbox query; the rest are delivered
+        concurrently; what was settled (delivered or bounced) is claimed in one
+        transaction, reported with pipelined publishes, then acknowledged."""
         sub = await self.subscribe()
         try:
             msgs = await sub.fetch(self.settings.batch, timeout=timeout)
         except TimeoutError:
             return 0
-        await asyncio.gather(*(self._one(m) for m in msgs))
+        readable = [r for r in await asyncio.gather(*(self._read(m) for m in msgs)) if r]
+        held = await self.db.run(self._delivered, [e for _, e, _ in readable])
+        fresh = []
+        for msg, event_id, command in readable:
+            if event_id in held:
+                await msg.ack()  # a repeat: delivered before, or earlier in this batch
+            else:
+                held.add(event_id)
+                fresh.append((msg, event_id, command))
+        attempts = await asyncio.gather(*(self._deliver(msg, cmd) for msg, _, cmd in fresh))
+        settled = [(r, a) for r, a in zip(fresh, attempts, strict=True) if a is not None]
+        if settled:
+            await self.db.run(self._claim, [event_id for (_, event_id, _), _ in settled])
+            acks = [await self._report(cmd, a, _attempts(m)) for (m, _, cmd), a in settled]
+            await asyncio.gather(*acks)
+            for (msg, _, _), _ in settled:
+                await msg.ack()
         return len(msgs)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -116,55 +136,51 @@ class ChannelWorker:
                 await sub.unsubscribe()
         await self.sender.close()
 
-    async def _one(self, msg: Msg) -> None:
-        async with self._slots:
-            try:
-                envelope = open_envelope(msg.subject, msg.headers, msg.data)
-                command = channel_pb2.SendCommand.FromString(envelope.payload)
-            except (EnvelopeError, DecodeError) as e:
-                log.error("unreadable send command dropped", extra={"error": repr(e)})
-                await msg.term()
-                return
-            if await self.db.run(self._delivered, envelope.event_id):
-                await msg.ack()  # a repeat: delivered before
-                return
-            attempt = await self.sender.deliver(command)
-            attempts = msg.metadata.num_delivered or 1
-            if attempt.result is Result.RETRY and attempts < self.settings.max_attempts:
-                delay = min(self.settings.retry_delay * 2 ** (attempts - 1), MAX_DELAY)
-                log.warning(
-                    "delivery failed, retrying",
-                    extra={
-                        "send_id": command.send_id,
-                        "attempt": attempts,
-                        "error": attempt.detail,
-                    },
-                )
-                await msg.nak(delay=delay)
-                return
-            if attempt.result is Result.RETRY:
-                attempt = Attempt(
-                    Result.BOUNCED, f"gave up after {attempts} attempts: {attempt.detail}"
-                )
-            await self.db.run(self._claim, envelope.event_id)
-            await self._report(command, attempt, attempts)
-            await msg.ack()
+    async def _read(self, msg: Msg) -> tuple[Msg, str, channel_pb2.SendCommand] | None:
+        try:
+            envelope = open_envelope(msg.subject, msg.headers, msg.data)
+            return msg, envelope.event_id, channel_pb2.SendCommand.FromString(envelope.payload)
+        except (EnvelopeError, DecodeError) as e:
+            log.error("unreadable send command dropped", extra={"error": repr(e)})
+            await msg.term()
+            return None
 
-    def _delivered(self, event_id: str) -> bool:
+    async def _deliver(self, msg: Msg, command: channel_pb2.SendCommand) -> Attempt | None:
+        """The delivery's outcome, or None when it is left to a later attempt (nak'ed)."""
+        async with self._slots:
+            attempt = await self.sender.deliver(command)
+        attempts = _attempts(msg)
+        if attempt.result is not Result.RETRY:
+            return attempt
+        if attempts < self.settings.max_attempts:
+            delay = min(self.settings.retry_delay * 2 ** (attempts - 1), MAX_DELAY)
+            log.warning(
+                "delivery failed, retrying",
+                extra={"send_id": command.send_id, "attempt": attempts, "error": attempt.detail},
+            )
+            await msg.nak(delay=delay)
+            return None
+        return Attempt(Result.BOUNCED, f"gave up after {attempts} attempts: {attempt.detail}")
+
+    def _delivered(self, event_ids: list[str]) -> set[str]:
+        """Which of these commands were delivered before (one inbox query)."""
+        if not event_ids:
+            return set()
         with self.db.transaction() as session:
             stmt = select(inbox.c.event_id).where(
-                inbox.c.consumer == self.durable, inbox.c.event_id == event_id
+                inbox.c.consumer == self.durable, inbox.c.event_id.in_(event_ids)
             )
-            return session.execute(stmt).first() is not None
+            return set(session.execute(stmt).scalars())
 
-    def _claim(self, event_id: str) -> None:
+    def _claim(self, event_ids: list[str]) -> None:
         with self.units() as uow:
-            uow.claim(self.durable, [event_id])
+            uow.claim(self.durable, event_ids)
             uow.commit()
 
     async def _report(
         self, command: channel_pb2.SendCommand, attempt: Attempt, attempts: int
-    ) -> None:
+    ) -> asyncio.Future[PubAck]:
+        """Publishes the feedback (pipelined); the future settles on JetStream's ack."""
         now = self.clock.now()
         feedback = channel_pb2.Feedback(
             tenant_id=command.tenant_id,
@@ -185,4 +201,9 @@ class ChannelWorker:
             source=self.durable,
             subject_ref=command.profile_id,
         )
-        await self.js.publish(message.subject, message.payload, headers=headers_for(message, now))
+        headers = headers_for(message, now)
+        return await self.js.publish_async(message.subject, message.payload, headers=headers)
+
+
+def _attempts(msg: Msg) -> int:
+    return msg.metadata.num_delivered or 1

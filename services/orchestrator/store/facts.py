@@ -38,6 +38,11 @@ class SqlFacts(FactsRepository):
     def add_waiter(self, waiter: StockWaiter) -> None:
         self.session.execute(insert_unless_conflict(stock_waiters, self._dialect), asdict(waiter))
 
+    def forget_waiter(self, tenant_id: str, profile_id: str) -> int:
+        t = stock_waiters
+        stmt = delete(t).where(t.c.tenant_id == tenant_id, t.c.profile_id == profile_id)
+        return len(self.session.execute(stmt.returning(t.c.send_id)).all())
+
     def pop_waiters(self, tenant_id: str, product: str, store: str) -> list[StockWaiter]:
         t = stock_waiters
         stmt = delete(t).where(

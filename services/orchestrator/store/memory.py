@@ -45,6 +45,15 @@ class MemorySendLedger(SendLedger):
             and (e.time >= since or e.state is SendState.HELD)
         ]
 
+    def forget(self, tenant_id: str, profile_id: str) -> int:
+        table = self.table()
+        gone = [
+            k for k, e in table.items() if (e.tenant_id, e.profile_id) == (tenant_id, profile_id)
+        ]
+        for key in gone:
+            del table[key]
+        return len(gone)
+
     def move_profile(self, tenant_id: str, from_profile_id: str, to_profile_id: str) -> int:
         table = self.table()
         moved = [
@@ -68,6 +77,15 @@ class MemoryFacts(FactsRepository):
     def add_waiter(self, waiter: StockWaiter) -> None:
         key = (waiter.tenant_id, waiter.product, waiter.store, waiter.send_id)
         self.state().stock_waiters.setdefault(key, waiter)
+
+    def forget_waiter(self, tenant_id: str, profile_id: str) -> int:
+        waiters = self.state().stock_waiters
+        gone = [
+            k for k, w in waiters.items() if (w.tenant_id, w.profile_id) == (tenant_id, profile_id)
+        ]
+        for key in gone:
+            del waiters[key]
+        return len(gone)
 
     def pop_waiters(self, tenant_id: str, product: str, store: str) -> list[StockWaiter]:
         waiters = self.state().stock_waiters

@@ -41,6 +41,11 @@ class SqlSendLedger(SendLedger):
         )
         return [entry_of(r._mapping) for r in self.session.execute(stmt)]
 
+    def forget(self, tenant_id: str, profile_id: str) -> int:
+        t = send_ledger
+        stmt = delete(t).where(t.c.tenant_id == tenant_id, t.c.profile_id == profile_id)
+        return len(self.session.execute(stmt.returning(t.c.send_id)).all())
+
     def move_profile(self, tenant_id: str, from_profile_id: str, to_profile_id: str) -> int:
         t = send_ledger
         stmt = (

@@ -119,9 +119,7 @@ class TestGatewayUnitOfWork(UnitOfWorkContract):
             assert found is not None and found.display_name == "k5aaaaaa key"
             listed = uow.api_keys.list(tenant, "", "", 9)
             assert [k.key_id for k in listed] == ["k4aaaaaa", "k5aaaaaa", "k6aaaaaa"]
-            assert [k.key_id for k in uow.api_keys.list(tenant, "", "k4aaaaaa", 1)] == [
-                "k5aaaaaa"
-            ]
+            assert [k.key_id for k in uow.api_keys.list(tenant, "", "k4aaaaaa", 1)] == ["k5aaaaaa"]
             anns = uow.api_keys.list(tenant, "ann", "", 9)
             assert [k.key_id for k in anns] == ["k5aaaaaa", "k6aaaaaa"]
 

@@ -119,3 +119,20 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
             found = uow.send_ledger.capping("acme", "p-1", AT - timedelta(days=1))
             assert sorted(e.send_id for e in found) == ["s-1", "s-2"]
             assert uow.send_ledger.capping("acme", "p-gone", AT - timedelta(days=1)) == []
+
+    def test_a_forgotten_persons_sends_and_waits_are_erased(self, units: Units) -> None:
+        waiter = StockWaiter("acme", "water", "s-12", "p-1", "send:i-1:remind", "cart", "r", AT)
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.send_ledger.record(self.entry("s-1", SendState.SENT, AT, profile="p-1"))
+            uow.send_ledger.record(self.entry("s-2", SendState.SENT, AT, profile="p-2"))
+            uow.facts.add_waiter(waiter)
+            uow.facts.add_waiter(replace(waiter, profile_id="p-2", send_id="send:i-2:remind"))
+            assert uow.send_ledger.forget("acme", "p-1") == 1
+            assert uow.facts.forget_waiter("acme", "p-1") == 1
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.send_ledger.get("acme", "s-1") is None
+            assert uow.send_ledger.get("acme", "s-2") is not None
+            assert [w.profile_id for w in uow.facts.pop_waiters("acme", "water", "s-12")] == ["p-2"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from layercake.orchestrator.v1 import send_pb2
 from services.kernel.clock import FixedClock
-from services.kernel.profile_changes import ProfileChange
+from services.kernel.profile_changes import ProfileChange, ProfileForget
 from services.orchestrator import feedback, handlers, sends
 from services.orchestrator.domain.feedback import ChannelFeedback
 from services.orchestrator.domain.sending import ProfileSnapshot, SendRequest
@@ -75,3 +75,11 @@ def test_an_unsubscribe_withdraws_consent_until_identity_grants_it_again() -> No
         assert handlers.record_profile_change(uow, newer)
         uow.commit()
     assert h.db.state.contact_states[("acme", "p-1")].consent["email_marketing"] is True
+
+
+def test_forgetting_the_person_erases_their_sends() -> None:
+    h = Harness()
+    with InMemoryOrchestratorUnitOfWork(h.db) as uow:
+        assert handlers.record_profile_forget(uow, ProfileForget("acme", "p-1", ()))
+        uow.commit()
+    assert not h.db.state.send_ledger and not h.db.state.contact_states
