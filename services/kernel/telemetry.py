@@ -28,9 +28,13 @@ def current_traceparent() -> str:
     return carrier.get("traceparent", "")
 
 
+_tracer = trace.get_tracer("layercake")  # a proxy: it follows `setup_tracing`'s provider
+
+
 @contextmanager
 def span(name: str, carrier: Mapping[str, str] | None = None) -> Iterator[trace.Span]:
-    """A span that continues the trace found in `carrier` (headers or metadata)."""
-    ctx = propagate.extract(dict(carrier or {}))
-    with trace.get_tracer("layercake").start_as_current_span(name, context=ctx) as s:
+    """A span that continues the trace found in `carrier` (headers or metadata); without
+    one, the current trace (a consumer opens one per message: extracting nothing is waste)."""
+    ctx = propagate.extract(dict(carrier)) if carrier else None
+    with _tracer.start_as_current_span(name, context=ctx) as s:
         yield s

@@ -130,6 +130,13 @@ class ConsumerSpec(Generic[W]):
             self.handler(uow, delivery.envelope, delivery.prepared)
 
 
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Marks a task's error as seen: an early fetch that failed is raised again by the
+    `run_once` that awaits it, or dropped unseen by `close()`, never logged as lost."""
+    if not task.cancelled():
+        task.exception()
+
+
 def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:
     """The one retry schedule, kept by the server: the wait before each redelivery of a
     message that failed or was never acknowledged. The first is `ack_wait` (the server
@@ -150,8 +157,10 @@ class ConsumerRunner(Generic[W]):
         ack_wait: float = 30.0,
         retry_delay: float = 0.5,  # first wait before a transient error is retried
         prepare_concurrency: int = 32,
+        prefetch: bool = True,
     ) -> None:
         self.spec = spec
+        self.prefetch = prefetch
         self.js = js
         self.db = db
         self.uow = uow
@@ -163,6 +172,9 @@ class ConsumerRunner(Generic[W]):
         self._prepare_slots = asyncio.Semaphore(prepare_concurrency)
         self._sub: JetStreamContext.PullSubscription | None = None
         self._stop = asyncio.Event()
+        # the next batch, fetched and prepared early, and its messages once fetched
+        self._ahead: asyncio.Task[tuple[list[Msg], list[Delivery | Result]]] | None = None
+        self._held: list[Msg] = []
 
     def consumer_config(self) -> ConsumerConfig:
         """Attempts and back-off are enforced by the server too: one delivery more than the
@@ -344,9 +356,12 @@ class ConsumerRunner(Generic[W]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def process(self, msgs: Sequence[Msg]) -> list[Result]:
+    async def process(
+        self, msgs: Sequence[Msg], prepared: list[Delivery | Result] | None = None
+    ) -> list[Result]:
+        """Prepares (unless `prepared` already), applies and settles a fetched batch."""
         async with self._keep_alive(msgs):
-            deliveries = await self._prepare(msgs)
+            deliveries = prepared if prepared is not None else await self._prepare(msgs)
             results = await self._apply_until_done(deliveries)
         for msg, result in zip(msgs, results, strict=True):
             await self._settle(msg, result)
@@ -398,20 +413,58 @@ class ConsumerRunner(Generic[W]):
             extra={"consumer": self.spec.durable, "attempts": attempts, "error": error},
         )
 
-    async def run_once(self, timeout: float = 1.0) -> list[Result]:
+    async def _fetch(self, timeout: float) -> list[Msg]:
         sub = await self.subscribe()
         try:
-            msgs = await sub.fetch(self.batch, timeout=timeout)
+            return await sub.fetch(self.batch, timeout=timeout)
         except TimeoutError:  # nats' own TimeoutError, and the bare asyncio one fetch also raises
             return []
-        return await self.process(msgs)
+
+    async def run_once(self, timeout: float = 1.0) -> list[Result]:
+        """Fetches a batch and settles it. After a full batch more are likely waiting: the
+        next one is fetched and prepared at once, on the event loop, while this one is
+        applied (the database work runs in a thread), and the next call takes it. So a
+        `prepare` may run before the previous batch's effects commit, as it already runs
+        beside its own batch's other prepares: it must not depend on them."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            msgs, prepared = await ahead
+            self._held = []
+        else:
+            msgs, prepared = await self._fetch(timeout), None
+        if not msgs:
+            return []
+        if self.prefetch and len(msgs) >= self.batch and not self._stop.is_set():
+            self._ahead = asyncio.create_task(self._fetch_ahead(timeout))
+            self._ahead.add_done_callback(_retrieved)
+        return await self.process(msgs, prepared)
+
+    async def _fetch_ahead(self, timeout: float) -> tuple[list[Msg], list[Delivery | Result]]:
+        msgs = self._held = await self._fetch(timeout)
+        async with self._keep_alive(msgs):
+            return msgs, await self._prepare(msgs)
+
+    async def _give_back_ahead(self) -> None:
+        """A batch fetched early but never applied goes back to the server for another
+        delivery now, instead of after `ack_wait`."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
+        held, self._held = self._held, []
+        for m in held:
+            with contextlib.suppress(Exception):
+                await m.nak()
 
     async def close(self) -> None:
-        """Drops the pull subscription (the durable stays on the server).
+        """Gives back a batch fetched early, then drops the pull subscription (the durable
+        stays on the server).
 
         Late status replies to expired pulls sit unread in its queue, and
         `Client.drain()` would wait on them for its whole timeout.
         """
+        await self._give_back_ahead()
         sub, self._sub = self._sub, None
         if sub is not None:
             with contextlib.suppress(Exception):

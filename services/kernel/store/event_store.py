@@ -3,9 +3,9 @@
 The unique key on `(stream_id, version)` is the lock: a stale writer's insert
 conflicts and surfaces as `ConcurrencyError` (a reused event id as `DuplicateEvent`);
 nothing ever updates or deletes a committed row. Appends are buffered and written by
-`flush()` as one multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING` (a round trip
-a transaction, not one an append), which counts what it wrote, so a conflict costs no
-savepoint and leaves the caller's transaction usable. The unit of work flushes before
+`flush()` as one batched `INSERT ... ON CONFLICT DO NOTHING` (a round trip a flush,
+not one an append), which tells what it wrote, so a conflict costs no savepoint and
+leaves the caller's transaction usable. The unit of work flushes before
 any other statement of its session, at a savepoint's end and at commit: what is read
 in a transaction always includes what it appended.
 """

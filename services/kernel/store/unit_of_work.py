@@ -6,7 +6,7 @@ that caused it) commits or vanishes together. A service's adapter subclasses it
 (and its own port) to add its repositories on the same session.
 
 Appends and integration events are written behind: buffered, then sent as one
-multi-row INSERT each by `flush()`, which runs before any other statement of the
+batched INSERT each by `flush()`, which runs before any other statement of the
 session (as SQLAlchemy's autoflush does), at a savepoint's start and end, and at
 commit. A transaction of a hundred commands costs two round trips, not two hundred.
 """
@@ -24,7 +24,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from services.kernel.clock import Clock
 from services.kernel.errors import EventTooLarge
-from services.kernel.store.conflicts import DriverInsert, insert_unless_conflict
+from services.kernel.store.conflicts import DriverInsert
 from services.kernel.store.event_store import EventStore
 from services.kernel.store.limits import DEFAULT_LIMITS, StoreLimits
 from services.kernel.store.projections import Projection
@@ -53,6 +53,12 @@ _FLUSH = "layercake_flush"  # the session's `info` key of its unit of work's `fl
 @cache
 def _outbox_writer(dialect: str) -> DriverInsert:
     return DriverInsert(outbox, _OUTBOX_COLUMNS, dialect)
+
+
+@cache
+def _inbox_claim(dialect: str) -> DriverInsert:
+    columns = ("consumer", "event_id", "processed_time")
+    return DriverInsert(inbox, columns, dialect, unless_conflict=True, returning=("event_id",))
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -84,7 +90,7 @@ class UnitOfWork(AbstractUnitOfWork):
         self._on_outbox = on_outbox
         self._published = 0
         self._outbox: list[tuple[object, ...]] = []
-        self._outbox_insert: DriverInsert | None = None
+        self._dialect_name: str | None = None
         session.info[_FLUSH] = self.flush
         self._holding = False
         self.commit_held = False
@@ -130,15 +136,10 @@ class UnitOfWork(AbstractUnitOfWork):
         if len(m.payload) > self.limits.max_event_bytes:
             what = f"integration event {m.event_id} ({m.type}) to {m.subject}"
             raise EventTooLarge(what, len(m.payload), self.limits.max_event_bytes)
-        time = self._outbox_writer().time(self.now())
+        time = _outbox_writer(self._dialect()).time(self.now())
         row = (m.event_id, m.subject, m.type, m.payload, m.tenant_id, m.source, m.subject_ref)
         self._outbox.append((*row, m.traceparent, time))
         self._published += 1
-
-    def _outbox_writer(self) -> DriverInsert:
-        if self._outbox_insert is None:
-            self._outbox_insert = _outbox_writer(self.session.get_bind().dialect.name)
-        return self._outbox_insert
 
     def flush(self) -> None:
         """Writes the buffered appends, then the buffered integration events; a refused
@@ -146,7 +147,7 @@ class UnitOfWork(AbstractUnitOfWork):
         self.events.flush()
         if self._outbox:
             rows, self._outbox = self._outbox, []
-            self._outbox_writer().count(self.session.connection(), rows)
+            _outbox_writer(self._dialect()).count(self.session.connection(), rows)
 
     def _discard(self) -> None:
         self.events.discard()
@@ -157,11 +158,15 @@ class UnitOfWork(AbstractUnitOfWork):
         a claim held by another open transaction waits for it, then counts as taken."""
         if not event_ids:
             return set()
-        connection = self.session.connection()
-        claim = insert_unless_conflict(inbox, connection.dialect.name)
-        now = self.now()
-        rows = [{"consumer": consumer, "event_id": e, "processed_time": now} for e in event_ids]
-        return {r.event_id for r in connection.execute(claim, rows)}
+        writer = _inbox_claim(self._dialect())
+        now = writer.time(self.now())
+        rows = [(consumer, e, now) for e in event_ids]
+        return {r[0] for r in writer.rows(self.session.connection(), rows)}
+
+    def _dialect(self) -> str:
+        if self._dialect_name is None:
+            self._dialect_name = self.session.get_bind().dialect.name
+        return self._dialect_name
 
     @contextlib.contextmanager
     def holding_commit(self) -> Iterator[None]:

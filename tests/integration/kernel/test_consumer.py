@@ -139,9 +139,11 @@ class Watched(ConsumerRunner):
 
     received: asyncio.Event
 
-    async def process(self, msgs: Sequence[Msg]) -> list[Result]:
+    async def process(
+        self, msgs: Sequence[Msg], prepared: list[Delivery | Result] | None = None
+    ) -> list[Result]:
         self.received.set()
-        return await super().process(msgs)
+        return await super().process(msgs, prepared)
 
 
 async def test_a_late_ack_after_redelivery_to_a_second_worker_gives_one_effect(
@@ -199,8 +201,10 @@ async def test_redelivery_while_the_first_worker_is_still_in_its_transaction(
         message = make_message(subject(tenant), tenant)
         await publish(js, message)
         durable = random_id("k-")
-        # batch=1: its fetch leaves no pull request waiting that could catch the redelivery
-        worker1 = runner(js, db, slow, tenant, durable, Stalled, ack_wait=ACK_WAIT, batch=1)
+        # batch=1 and no prefetch: no pull request is left waiting to catch the redelivery
+        worker1 = runner(
+            js, db, slow, tenant, durable, Stalled, ack_wait=ACK_WAIT, batch=1, prefetch=False
+        )
         worker2 = runner(
             js, second_db, record_effect("w2"), tenant, durable, Watched, ack_wait=ACK_WAIT
         )
