@@ -10,6 +10,7 @@ from layercake.identity.v1.identifier_rules_pb2 import IdentifierRules as Identi
 from services.identity import mapping, segmenting
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
+from services.identity.domain.forgetting import Suppressed, suppression_digests
 from services.identity.domain.identifiers import Hasher, Identifier, normalise, split_ref
 from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import resolve
@@ -56,10 +57,12 @@ def apply_ingested_event(
     causation_id: str,
     rules: IdentifierRules = DEFAULT_RULES,
     segments: Segments = NO_SEGMENTS,
+    suppress_forgotten: bool = True,
 ) -> Profile:
     """Resolves the event's identifiers to a profile (merging those they join), folds in
     its traits and consent, counts it in the computed traits that read it and evaluates
-    the audiences.
+    the audiences. Suppressed when it carries a forgotten person's identifier (unless
+    `suppress_forgotten` is off) or meets a forgotten profile.
 
     Runs in the caller's transaction: a racing writer's append makes it ConcurrencyError,
     which the consumer retries. Publishes `ProfilesMerged`, `ProfileUpdated`,
@@ -67,9 +70,13 @@ def apply_ingested_event(
     """
     if not cmd.identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries no identifiers")
-    identifiers = _identifiers(cmd, rules, uow.tenant_keys.hasher(cmd.tenant_id, uow.now()))
+    hasher = uow.tenant_keys.hasher(cmd.tenant_id, uow.now())
+    identifiers = _identifiers(cmd, rules, hasher)
     if not identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries only blocklisted identifiers")
+    digests = suppression_digests(identifiers, hasher) if suppress_forgotten else ()
+    if digests and uow.forgetting.suppressed(cmd.tenant_id, digests):
+        raise Suppressed(f"message {cmd.message_id} carries a forgotten person's identifier")
     repo = uow.profiles
     resolved = resolve(
         identifiers,
@@ -78,7 +85,7 @@ def apply_ingested_event(
         cmd.tenant_id,
         rules,
         owners=lambda ids: repo.owners(cmd.tenant_id, ids),
-        load=lambda profile_id: repo.get(cmd.tenant_id, profile_id),
+        load=lambda profile_id: _live(repo.get(cmd.tenant_id, profile_id)),
         new_id=lambda: str(uuid.uuid4()),
     )
     profile = resolved.profile
@@ -120,6 +127,13 @@ def apply_ingested_event(
     uow.publish(mapping.profile_updated(profile, changes, cmd.message_id, traceparent, sealer))
     for changed, start, events in recorded:
         segmenting.publish_segment_changes(uow, changed, start, events)
+    return profile
+
+
+def _live(profile: Profile) -> Profile:
+    """A profile resolution may join: never a forgotten one, whatever the settings."""
+    if profile.forgotten:
+        raise Suppressed(f"profile {profile.profile_id} was forgotten")
     return profile
 
 
@@ -185,7 +199,9 @@ def get_profile(uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str) -> Pr
     bad.raise_if_any()
     ref: Identifier | str | None = profile_ref
     split = split_ref(profile_ref)
-    if split is not None and is_identifier_type(split[0]):
+    if split is not None and not is_identifier_type(split[0]):
+        split = None  # a profile id
+    if split is not None:
         rules = published_rules(uow, tenant_id)  # the tenant's region and blocklist
         try:
             ref = normalise(*split, rules, uow.tenant_keys.existing(tenant_id) or _no_key)
@@ -194,8 +210,8 @@ def get_profile(uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str) -> Pr
         except _NoKey:
             ref = None  # the tenant hashed nothing yet: no profile holds it
     profile = None if ref is None else uow.profiles.find(tenant_id, ref)
-    if profile is None:
-        raise NotFound(f"no profile {profile_ref!r}")
+    if profile is None:  # never the identifier's value: it is personal data, logs keep this
+        raise NotFound(f"no profile with that {split[0]}" if split else f"no profile {ref!r}")
     return profile
 
 

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from layercake.common.v1 import common_pb2
 from layercake.events.v1 import identity_events_pb2, ingest_pb2
+from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import profile_events_pb2 as pe
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
@@ -25,10 +26,12 @@ from services.identity.domain.events import (
     ProfileCreated,
     ProfileEvent,
     ProfileFlagged,
+    ProfileForgotten,
     ProfileMergedInto,
     TraitsSet,
     TraitValue,
 )
+from services.identity.domain.forgetting import Forgotten
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.personal_data import Sealer, is_personal
 from services.identity.domain.profile import Profile
@@ -140,6 +143,7 @@ EVENTS.register(pe.ProfileFlagged, ProfileFlagged)
 EVENTS.register(pe.ComputedTraitSet, ComputedTraitSet)
 EVENTS.register(pe.AudienceEntered, AudienceEntered)
 EVENTS.register(pe.AudienceExited, AudienceExited)
+EVENTS.register(pe.ProfileForgotten, ProfileForgotten)
 
 
 def profile_proto(profile: Profile) -> common_pb2.Profile:
@@ -219,6 +223,29 @@ def profiles_merged(
     )
     return _integration(
         survivor.tenant_id, survivor.profile_id, "profiles_merged", message, traceparent
+    )
+
+
+def profile_forgotten(
+    tenant_id: str, forgotten: Forgotten, version: int, request_id: str, traceparent: str
+) -> OutboxMessage:
+    """The integration event of a forget: followers delete their copies of every id."""
+    message = identity_events_pb2.ProfileForgotten(
+        tenant_id=tenant_id,
+        profile_id=forgotten.profile_id,
+        alias_profile_ids=list(forgotten.alias_profile_ids),
+        version=version,
+        forget_time=to_timestamp(forgotten.forget_time),
+        request_id=request_id,
+    )
+    return _integration(tenant_id, forgotten.profile_id, "profile_forgotten", message, traceparent)
+
+
+def forgotten_proto(forgotten: Forgotten) -> ipb.ForgetProfileResponse:
+    return ipb.ForgetProfileResponse(
+        profile_id=forgotten.profile_id,
+        alias_profile_ids=list(forgotten.alias_profile_ids),
+        forget_time=to_timestamp(forgotten.forget_time),
     )
 
 

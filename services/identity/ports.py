@@ -56,6 +56,44 @@ class PersonalDataVault(ABC):
     def cipher(self, tenant_id: str, profile_id: str) -> Sealer | None:
         """The profile's sealer, or None when it has no key (new, or forgotten)."""
 
+    @abstractmethod
+    def delete_keys(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
+        """Deletes the profiles' keys at once (the key store's own transaction): what they
+        sealed is unreadable from now on, whatever becomes of the caller's."""
+
+
+class Forgetting(ABC):
+    """What forgetting keeps: the suppressed identifiers' digests (kept by the projection of
+    `ProfileForgotten`), which raw messages fed which profile, the `INGEST` sequences still
+    to erase, and the messages suppressed with their reason."""
+
+    @abstractmethod
+    def suppressed(self, tenant_id: str, digests: Sequence[str]) -> bool:
+        """True when any digest is of a forgotten person's identifier."""
+
+    @abstractmethod
+    def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None: ...
+
+    @abstractmethod
+    def suppress_message(
+        self, tenant_id: str, message_id: str, reason: str, at: datetime
+    ) -> None: ...
+
+    @abstractmethod
+    def erase_message(self, tenant_id: str, stream_sequence: int, at: datetime) -> None:
+        """Queues one raw message for erasure."""
+
+    @abstractmethod
+    def erase_messages_of(self, tenant_id: str, profile_ids: Sequence[str], at: datetime) -> int:
+        """Queues the raw messages that fed the profiles for erasure; returns how many."""
+
+    @abstractmethod
+    def pending_erasures(self, limit: int) -> list[int]:
+        """Sequences queued for erasure, oldest first."""
+
+    @abstractmethod
+    def erased(self, sequences: Sequence[int]) -> None: ...
+
 
 class TenantKeys(ABC):
     """Each tenant's key for the keyed hash of matching identifiers."""
@@ -136,3 +174,4 @@ class IdentityUnitOfWork(AbstractUnitOfWork):
     computed_windows: ComputedWindows
     audience_members: AudienceMembers
     backfills: AudienceBackfills
+    forgetting: Forgetting

@@ -111,7 +111,7 @@ def expire_window(
         profile = uow.profiles.get(tenant, profile_id)
     except LookupError:
         profile = None
-    if stored is None or profile is None or profile.merged_into is not None:
+    if stored is None or profile is None or profile.merged_into is not None or profile.forgotten:
         windows.delete(tenant, profile_id, name)
         return
     start = profile.version

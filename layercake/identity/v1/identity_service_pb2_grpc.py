@@ -80,6 +80,11 @@ class IdentityServiceStub:
                 request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsRequest.SerializeToString,
                 response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsResponse.FromString,
                 _registered_method=True)
+        self.ForgetProfile = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/ForgetProfile',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -149,6 +154,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetProfile(self, request, context):
+        """Forgets a person (GDPR erasure): deletes the key sealing their personal data,
+        their read models and their raw ingest messages; their identifiers are
+        suppressed afterwards. Needs the `profiles:write` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +210,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetComputedTraits,
                     request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsRequest.FromString,
                     response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsResponse.SerializeToString,
+            ),
+            'ForgetProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetProfile,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -442,6 +461,33 @@ class IdentityService:
             '/layercake.identity.v1.IdentityService/GetComputedTraits',
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsRequest.SerializeToString,
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/ForgetProfile',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,11 @@ class IdentityServiceStub:
     """Moves the tenant's computed traits through their lifecycle."""
     GetComputedTraits: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetComputedTraitsRequest, _identity_service_pb2.GetComputedTraitsResponse]
     """Returns one version of the tenant's computed traits."""
+    ForgetProfile: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ForgetProfileRequest, _identity_service_pb2.ForgetProfileResponse]
+    """Forgets a person (GDPR erasure): deletes the key sealing their personal data,
+    their read models and their raw ingest messages; their identifiers are
+    suppressed afterwards. Needs the `profiles:write` scope.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -75,6 +80,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Moves the tenant's computed traits through their lifecycle."""
     GetComputedTraits: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetComputedTraitsRequest, _identity_service_pb2.GetComputedTraitsResponse]  # type: ignore[assignment]
     """Returns one version of the tenant's computed traits."""
+    ForgetProfile: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ForgetProfileRequest, _identity_service_pb2.ForgetProfileResponse]  # type: ignore[assignment]
+    """Forgets a person (GDPR erasure): deletes the key sealing their personal data,
+    their read models and their raw ingest messages; their identifiers are
+    suppressed afterwards. Needs the `profiles:write` scope.
+    """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the identity service: who is this person."""
@@ -150,5 +160,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.GetComputedTraitsResponse, _abc.Awaitable[_identity_service_pb2.GetComputedTraitsResponse]]:
         """Returns one version of the tenant's computed traits."""
+
+    @_abc_1.abstractmethod
+    def ForgetProfile(
+        self,
+        request: _identity_service_pb2.ForgetProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ForgetProfileResponse, _abc.Awaitable[_identity_service_pb2.ForgetProfileResponse]]:
+        """Forgets a person (GDPR erasure): deletes the key sealing their personal data,
+        their read models and their raw ingest messages; their identifiers are
+        suppressed afterwards. Needs the `profiles:write` scope.
+        """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -516,3 +516,47 @@ class AudienceExited(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AudienceExited: _TypeAlias = AudienceExited  # noqa: Y015
+
+@_typing.final
+class ProfileForgotten(_message.Message):
+    """The person was forgotten (GDPR erasure): their key, read models and raw ingest
+    messages are deleted. A replay of the stream ends here with nothing left of them.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALIAS_PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    SUPPRESSED_DIGESTS_FIELD_NUMBER: _builtins.int
+    FORGET_TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Id of the request that asked for it."""
+    @_builtins.property
+    def alias_profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Profiles merged into it earlier, forgotten with it."""
+
+    @_builtins.property
+    def suppressed_digests(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Keyed digests (the tenant's hash key over `<type>:<value>`) of the identifiers
+        it held: a later event carrying one is suppressed, not resolved.
+        """
+
+    @_builtins.property
+    def forget_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was forgotten."""
+
+    def __init__(
+        self,
+        *,
+        alias_profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        suppressed_digests: _abc.Iterable[_builtins.str] | None = ...,
+        forget_time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["forget_time", b"forget_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias_profile_ids", b"alias_profile_ids", "forget_time", b"forget_time", "request_id", b"request_id", "suppressed_digests", b"suppressed_digests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileForgotten: _TypeAlias = ProfileForgotten  # noqa: Y015

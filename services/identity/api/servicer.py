@@ -3,14 +3,17 @@ interceptor."""
 
 from __future__ import annotations
 
+import contextlib
+
 import grpc
 
 from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from services.identity import handlers, mapping
+from services.identity import forgetting, handlers, mapping
 from services.identity.api.segments import SegmentRpcs
+from services.identity.ingest_eraser import IngestEraser
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
-from services.kernel.rpc import calls
+from services.kernel.rpc import calls, idempotency
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
 
@@ -18,8 +21,11 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
-    def __init__(self, layer: ServiceLayer[SqlIdentityUnitOfWork]) -> None:
+    def __init__(
+        self, layer: ServiceLayer[SqlIdentityUnitOfWork], eraser: IngestEraser | None = None
+    ) -> None:
         self.layer = layer
+        self.eraser = eraser
 
     async def GetProfile(
         self, request: pb.GetProfileRequest, context: Context
@@ -28,10 +34,34 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
         profile = await self.layer.read(handlers.get_profile, tenant, request.profile_ref)
         return pb.GetProfileResponse(profile=mapping.profile_proto(profile))
 
+    async def ForgetProfile(
+        self, request: pb.ForgetProfileRequest, context: Context
+    ) -> pb.ForgetProfileResponse:
+        calls.tenant_of(request.tenant_id)  # the signed principal's tenant, or refused
+        principal = calls.current_principal()
+        key = idempotency.request_key(request.request_id)
 
-def identity_servicer(layer: ServiceLayer[SqlIdentityUnitOfWork]) -> Servicer:
+        def forget(uow: SqlIdentityUnitOfWork) -> pb.ForgetProfileResponse:
+            def apply(_: object) -> pb.ForgetProfileResponse:
+                found = forgetting.forget_profile(
+                    uow, principal, request.profile_ref, request.request_id
+                )
+                return mapping.forgotten_proto(found)
+
+            return idempotency.once(uow, key, request, pb.ForgetProfileResponse, apply)
+
+        response = await self.layer.run(forget)
+        if self.eraser is not None:  # now, not at the next pass; what fails waits for it
+            with contextlib.suppress(Exception):
+                await self.eraser.erase_pending()
+        return response
+
+
+def identity_servicer(
+    layer: ServiceLayer[SqlIdentityUnitOfWork], eraser: IngestEraser | None = None
+) -> Servicer:
     return Servicer(
         pb_grpc.add_IdentityServiceServicer_to_server,
-        IdentityServicer(layer),
+        IdentityServicer(layer, eraser),
         pb.DESCRIPTOR.services_by_name["IdentityService"].full_name,
     )

@@ -116,6 +116,17 @@ class AudienceExited:
     exit_time: datetime
 
 
+@dataclass(frozen=True)
+class ProfileForgotten:
+    """The person was forgotten (with the profiles merged into it): nothing of them is kept,
+    and identifiers whose keyed digests are listed are suppressed from now on."""
+
+    alias_profile_ids: tuple[str, ...]
+    suppressed_digests: tuple[str, ...]
+    forget_time: datetime | None = None
+    request_id: str = ""
+
+
 ProfileEvent = (
     ProfileCreated
     | IdentifiersLinked
@@ -128,4 +139,5 @@ ProfileEvent = (
     | ComputedTraitSet
     | AudienceEntered
     | AudienceExited
+    | ProfileForgotten
 )

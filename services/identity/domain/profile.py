@@ -24,6 +24,7 @@ from services.identity.domain.events import (
     ProfileCreated,
     ProfileEvent,
     ProfileFlagged,
+    ProfileForgotten,
     ProfileMergedInto,
     TraitsSet,
     TraitValue,
@@ -50,6 +51,7 @@ class Profile(Aggregate[ProfileEvent]):
     flagged: str | None = None
     computed: dict[str, TraitValue] = field(default_factory=dict)  # computed traits by name
     audiences: dict[str, int] = field(default_factory=dict)  # audience id -> version entered
+    forgotten: bool = False  # erased: it takes nothing more, and holds nothing
 
     @classmethod
     def create(cls, tenant_id: str, profile_id: str, at: datetime) -> Profile:
@@ -124,6 +126,17 @@ class Profile(Aggregate[ProfileEvent]):
         if audience_id in self.audiences:
             self._record(AudienceExited(audience_id, version, at))
 
+    def forget(
+        self, aliases: Iterable[str], digests: Iterable[str], at: datetime, request_id: str
+    ) -> None:
+        """Erases the person (leaving every audience first); forgetting twice is no change."""
+        if not self.forgotten:
+            for audience_id, version in sorted(self.audiences.items()):
+                self._record(AudienceExited(audience_id, version, at))
+            self._record(
+                ProfileForgotten(tuple(sorted(aliases)), tuple(sorted(digests)), at, request_id)
+            )
+
     def set_traits(self, traits: Mapping[str, str], at: datetime, message_id: str = "") -> None:
         """Last write wins per trait by event time: an older event never overwrites."""
         self._set_traits({k: TraitValue(v, at) for k, v in traits.items()}, message_id)
@@ -192,6 +205,10 @@ class Profile(Aggregate[ProfileEvent]):
                 self.audiences[audience_id] = audience_version
             case AudienceExited(audience_id):
                 self.audiences.pop(audience_id, None)
+            case ProfileForgotten():
+                self.forgotten = True
+                self.links, self.traits, self.consent, self.consent_time = {}, {}, {}, {}
+                self.computed, self.audiences = {}, {}
             case IdentifiersDropped():
                 pass
 

@@ -12,10 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from services.identity import mapping
-from services.identity.domain.events import AudienceEntered, AudienceExited
+from services.identity.domain.events import AudienceEntered, AudienceExited, ProfileForgotten
 from services.identity.domain.identifiers import Hasher, Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile
@@ -24,6 +22,7 @@ from services.identity.ports import (
     AudienceMember,
     AudienceMembers,
     ComputedWindows,
+    Forgetting,
     IdentityUnitOfWork,
     PersonalDataVault,
     StoredWindow,
@@ -34,6 +33,7 @@ from services.identity.store.audiences import backfill_payload, backfill_timer_i
 from services.identity.store.profile_streams import StreamProfiles
 from services.identity.store.tenant_keys import keyed_hasher, new_key
 from services.identity.store.vault import ProfileCipher
+from services.identity.store.vault import new_key as new_profile_key
 from services.identity.store.windows import expiry_payload, timer_id
 from services.kernel.assets.memory import UnitOfWorkAssets
 from services.kernel.clock import Clock
@@ -48,6 +48,10 @@ class IdentityState(MemoryState):
     tenant_keys: dict[str, bytes] = field(default_factory=dict)
     windows: dict[tuple[str, str, str], StoredWindow] = field(default_factory=dict)
     timers: dict[tuple[str, str], tuple[datetime, bytes]] = field(default_factory=dict)
+    forgotten: dict[tuple[str, str], str] = field(default_factory=dict)  # digest -> profile
+    profile_messages: set[tuple[str, str, int]] = field(default_factory=set)
+    erasures: dict[int, str] = field(default_factory=dict)  # sequence -> tenant
+    suppressed_messages: dict[tuple[str, str], str] = field(default_factory=dict)  # -> reason
 
 
 def _read_copy(profile: Profile) -> Profile:
@@ -74,8 +78,11 @@ class MemoryProfiles(StreamProfiles):
         held = self.memory.state.owners
         return {i: held[(tenant_id, i)] for i in identifiers if (tenant_id, i) in held}
 
-    def _saved(self, profile: Profile, before: int, cipher: Sealer) -> None:
+    def _saved(self, profile: Profile, before: int, cipher: Sealer | None) -> None:
         state = self.memory.state
+        if profile.forgotten:
+            self._forget(profile)
+            return
         state.profiles[(profile.tenant_id, profile.profile_id)] = _read_copy(profile)
         if profile.merged_into is None:
             for i in profile.identifiers:
@@ -88,6 +95,21 @@ class MemoryProfiles(StreamProfiles):
             if t == tenant_id and p > after and profile.merged_into is None
         )
         return found[:limit]
+
+    def _forget(self, profile: Profile) -> None:
+        """As the SQL projection of ProfileForgotten: the read model drops the person and
+        the suppression list takes their digests."""
+        state, tenant = self.memory.state, profile.tenant_id
+        event = self.memory.load(profile.stream_id)[-1]
+        forgotten = mapping.EVENTS.decode(event, None)
+        assert isinstance(forgotten, ProfileForgotten)
+        gone = {profile.profile_id, *forgotten.alias_profile_ids}
+        for key in [k for k in state.profiles if k[0] == tenant and k[1] in gone]:
+            del state.profiles[key]
+        for owned in [k for k, p in state.owners.items() if k[0] == tenant and p in gone]:
+            del state.owners[owned]
+        for digest in forgotten.suppressed_digests:
+            state.forgotten.setdefault((tenant, digest), profile.profile_id)
 
     def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
         state = self.memory.state
@@ -103,13 +125,48 @@ class MemoryVault(PersonalDataVault):
         self.memory = uow
 
     def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> Sealer:
-        key = AESGCM.generate_key(bit_length=256)
+        key = new_profile_key()
         self.memory.state.profile_keys[(tenant_id, profile_id)] = key
         return ProfileCipher(key, tenant_id, profile_id)
 
     def cipher(self, tenant_id: str, profile_id: str) -> Sealer | None:
         key = self.memory.state.profile_keys.get((tenant_id, profile_id))
         return None if key is None else ProfileCipher(key, tenant_id, profile_id)
+
+    def delete_keys(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
+        keys = self.memory.state.profile_keys
+        return sum(keys.pop((tenant_id, p), None) is not None for p in profile_ids)
+
+
+class MemoryForgetting(Forgetting):
+    def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
+        self.memory = uow
+
+    def suppressed(self, tenant_id: str, digests: Sequence[str]) -> bool:
+        return any((tenant_id, d) in self.memory.state.forgotten for d in digests)
+
+    def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
+        self.memory.state.profile_messages.add((tenant_id, profile_id, stream_sequence))
+
+    def suppress_message(self, tenant_id: str, message_id: str, reason: str, at: datetime) -> None:
+        self.memory.state.suppressed_messages.setdefault((tenant_id, message_id), reason)
+
+    def erase_message(self, tenant_id: str, stream_sequence: int, at: datetime) -> None:
+        self.memory.state.erasures[stream_sequence] = tenant_id
+
+    def erase_messages_of(self, tenant_id: str, profile_ids: Sequence[str], at: datetime) -> int:
+        state = self.memory.state
+        fed = {m for m in state.profile_messages if m[0] == tenant_id and m[1] in profile_ids}
+        state.profile_messages -= fed
+        state.erasures |= {sequence: tenant_id for _, _, sequence in fed}
+        return len({sequence for _, _, sequence in fed})
+
+    def pending_erasures(self, limit: int) -> list[int]:
+        return sorted(self.memory.state.erasures)[:limit]
+
+    def erased(self, sequences: Sequence[int]) -> None:
+        for sequence in sequences:
+            self.memory.state.erasures.pop(sequence, None)
 
 
 class MemoryTenantKeys(TenantKeys):
@@ -203,6 +260,7 @@ class InMemoryIdentityUnitOfWork(InMemoryUnitOfWork[IdentityState], IdentityUnit
         self.vault = MemoryVault(self)
         self.profiles = MemoryProfiles(self)
         self.tenant_keys = MemoryTenantKeys(self)
+        self.forgetting = MemoryForgetting(self)
         self.assets = UnitOfWorkAssets(self)
         self.computed_windows = MemoryComputedWindows(self)
         self.audience_members = MemoryAudienceMembers(self)

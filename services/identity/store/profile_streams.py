@@ -37,10 +37,10 @@ class StreamProfiles(ProfileRepository):
         if not profile.pending:
             return
         cipher = self.vault.cipher(profile.tenant_id, profile.profile_id)
-        if cipher is None:
-            if not isinstance(profile.pending[0], ProfileCreated):
-                raise LookupError(f"profile {profile.profile_id} was forgotten")
+        if cipher is None and isinstance(profile.pending[0], ProfileCreated):
             cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
+        elif cipher is None and not profile.forgotten:
+            raise LookupError(f"profile {profile.profile_id} was forgotten")
         new_events = [mapping.EVENTS.new_event(e, cipher) for e in profile.pending]
         before = profile.version
         self.uow.append(profile.stream_id, before, new_events, metadata)
@@ -53,5 +53,5 @@ class StreamProfiles(ProfileRepository):
         """Where replay starts and the events after it: the whole stream by default."""
         return Resumed(None, 0), self.uow.load(stream)
 
-    def _saved(self, profile: Profile, before: int, cipher: Sealer) -> None:
+    def _saved(self, profile: Profile, before: int, cipher: Sealer | None) -> None:
         """After an append from version `before` (the adapter's snapshot or read model)."""

@@ -5,26 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select
 
-from services.identity.domain.events import IdentifierLink, TraitValue
+from services.identity.domain.events import IdentifierLink
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile
+from services.identity.ports import PersonalDataVault
 from services.identity.store.profile_streams import StreamProfiles
+from services.identity.store.sealed_traits import opened
 from services.identity.store.snapshot import PROFILE_STATE
 from services.identity.store.tables import profile_identifiers, profiles
-from services.identity.store.vault import SqlPersonalDataVault
 from services.kernel.store.records import StoredEvent
 from services.kernel.store.snapshots import Resumed
 from services.kernel.store.unit_of_work import UnitOfWork
 
 
 class SqlProfileRepository(StreamProfiles):
-    def __init__(self, uow: UnitOfWork, vault: SqlPersonalDataVault) -> None:
+    def __init__(self, uow: UnitOfWork, vault: PersonalDataVault) -> None:
         super().__init__(uow, vault)
         self.sql = uow
         self.session = uow.session
@@ -63,7 +63,9 @@ class SqlProfileRepository(StreamProfiles):
         start = self.sql.snapshots.resume(stream, PROFILE_STATE, cipher)
         return start, self.sql.events.load(stream, after_version=start.version)
 
-    def _saved(self, profile: Profile, before: int, cipher: Sealer) -> None:
+    def _saved(self, profile: Profile, before: int, cipher: Sealer | None) -> None:
+        if cipher is None:  # forgotten: nothing to snapshot
+            return
         self.sql.snapshots.after_append(
             profile.stream_id,
             before,
@@ -113,10 +115,7 @@ class SqlProfileRepository(StreamProfiles):
                 )
                 for r in identifiers
             },
-            traits={
-                k: TraitValue(v["v"], datetime.fromisoformat(v["t"]))
-                for k, v in json.loads(row.traits).items()
-            },
+            traits=opened(json.loads(row.traits), self.vault.cipher(tenant_id, row.profile_id)),
             consent=json.loads(row.consent),
         )
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 from services.kernel.store.schema import UtcDateTime
 
@@ -14,7 +25,8 @@ profiles = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("profile_id", String(64), primary_key=True),
     Column("version", Integer, nullable=False),
-    Column("traits", Text, nullable=False),  # {"name": {"v": json, "t": iso time}}
+    # {"plan": {"v": json, "t": iso time}}; personal traits only sealed: {"s": base64, "t": ...}
+    Column("traits", Text, nullable=False),
     Column("consent", Text, nullable=False),  # {"purpose": bool}
     Column("create_time", UtcDateTime, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
@@ -40,16 +52,6 @@ Index(
     "ix_profile_identifiers_profile",
     profile_identifiers.c.tenant_id,
     profile_identifiers.c.profile_id,
-)
-
-# One data key per profile; deleting the row forgets the person (see store/vault.py).
-profile_keys = Table(
-    "profile_keys",
-    metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("profile_id", String(64), primary_key=True),
-    Column("data_key", LargeBinary, nullable=False),
-    Column("create_time", UtcDateTime, nullable=False),
 )
 
 # Each tenant's key for hashing matching identifiers (HMAC-SHA-256), made on first use.
@@ -92,4 +94,43 @@ audience_sizes = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("audience_id", String(100), primary_key=True),
     Column("size", Integer, nullable=False),
+)
+
+# Keyed digests of a forgotten person's identifiers (projected from ProfileForgotten):
+# an event carrying one is suppressed.
+forgotten_identifiers = Table(
+    "forgotten_identifiers",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),
+    Column("profile_id", String(64), nullable=False),
+    Column("forget_time", UtcDateTime, nullable=False),
+)
+
+# Which raw `INGEST` messages fed each profile, so forgetting can erase them.
+profile_messages = Table(
+    "profile_messages",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("stream_sequence", BigInteger, primary_key=True),
+)
+
+# `INGEST` messages still to erase (ingest_eraser.py deletes them, then the row).
+ingest_erasures = Table(
+    "ingest_erasures",
+    metadata,
+    Column("stream_sequence", BigInteger, primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("request_time", UtcDateTime, nullable=False),
+)
+
+# Messages refused without being resolved, and why (`forgotten`).
+suppressed_messages = Table(
+    "suppressed_messages",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("message_id", String(128), primary_key=True),
+    Column("reason", String(64), nullable=False),
+    Column("suppress_time", UtcDateTime, nullable=False),
 )

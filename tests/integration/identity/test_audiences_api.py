@@ -15,19 +15,15 @@ from layercake.common.v1 import asset_pb2
 from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity.api.servicer import identity_servicer
-from services.identity.store.audiences import AudienceProjection
-from services.identity.store.projection import ProfileProjection
-from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
-from services.kernel.assets.projection import AssetProjection
-from services.kernel.clock import SystemClock
+from services.identity.store.keys import SqlProfileKeys
 from services.kernel.principals import Principal, Role
 from services.kernel.rpc.server import create_server
 from services.kernel.rpc.signing import SigningInterceptor
 from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
-from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.contracts.asset_harness import ANN, BOB, OPS, person
 from tests.integration.harness import violations
+from tests.integration.identity.conftest import identity_units
 from tests.signing import INTERNAL
 
 EXAMPLES = Path(__file__).parents[3] / "services/identity/examples"
@@ -52,11 +48,8 @@ class People:
 
 
 @pytest.fixture
-async def people(identity_db: Database) -> AsyncIterator[People]:
-    projections = [ProfileProjection(), AudienceProjection(), AssetProjection()]
-    units = UnitOfWorkFactory(
-        identity_db.sessions, SystemClock(), projections, kind=SqlIdentityUnitOfWork
-    )
+async def people(identity_db: Database, identity_keys: SqlProfileKeys) -> AsyncIterator[People]:
+    units = identity_units(identity_db, identity_keys)
     server = create_server(
         "127.0.0.1:0", [identity_servicer(ServiceLayer(identity_db, units))], internal=INTERNAL
     )

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import json_format
 from grpc_status import rpc_status
 from nats.js import JetStreamContext
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from layercake.events.v1 import identity_events_pb2, ingest_pb2
 from layercake.identity.v1 import identity_service_pb2 as pb
@@ -20,8 +20,9 @@ from services.identity.api.servicer import identity_servicer
 from services.identity.consumers.ingest import ingest_handler
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
+from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.projection import ProfileProjection
-from services.identity.store.tables import profile_keys
+from services.identity.store.tables import profiles
 from services.kernel.errors import NotFound
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.messaging.envelope import headers_for
@@ -154,7 +155,10 @@ async def test_redelivery_is_a_no_op_and_known_identifier_joins(
 
 
 async def test_replay_rebuilds_the_read_model(
-    js: JetStreamContext, identity_db: Database, identity_uow: UnitOfWorkFactory
+    js: JetStreamContext,
+    identity_db: Database,
+    identity_uow: UnitOfWorkFactory,
+    identity_keys: SqlProfileKeys,
 ) -> None:
     tenant = random_id("t")
     await send(js, tenant, ANN)
@@ -162,7 +166,7 @@ async def test_replay_rebuilds_the_read_model(
     with identity_uow() as u:
         before = handlers.get_profile(u, tenant, "cookie_id:ck-81")
     with identity_db.transaction() as s:
-        assert replay(s, [ProfileProjection()]) == before.version
+        assert replay(s, [ProfileProjection(identity_keys)]) == before.version
     with identity_uow() as u:
         after = handlers.get_profile(u, tenant, "cookie_id:ck-81")
         assert after == before
@@ -207,7 +211,10 @@ async def test_get_profile_rpc_validates_and_finds(
 
 
 async def test_trait_values_are_sealed_and_deleting_the_key_forgets_them(
-    js: JetStreamContext, identity_db: Database, identity_uow: UnitOfWorkFactory
+    js: JetStreamContext,
+    identity_db: Database,
+    identity_uow: UnitOfWorkFactory,
+    identity_keys: SqlProfileKeys,
 ) -> None:
     tenant = random_id("t")
     await send(js, tenant, ANN)
@@ -215,11 +222,13 @@ async def test_trait_values_are_sealed_and_deleting_the_key_forgets_them(
     with identity_uow() as u:
         payloads = u.session.execute(select(events.c.payload).where(events.c.tenant_id == tenant))
         assert not any(b"Ann" in p or b"s-12" in p for (p,) in payloads)
-        profile_id = handlers.get_profile(u, tenant, "cookie_id:ck-81").profile_id
-        u.session.execute(delete(profile_keys).where(profile_keys.c.profile_id == profile_id))
-        u.commit()
+        read_model = u.session.execute(select(profiles.c.traits)).scalars().all()
+        assert read_model and not any("Ann" in t for t in read_model)  # sealed, not in clear
+        profile = handlers.get_profile(u, tenant, "cookie_id:ck-81")
+        assert profile.traits["first_name"].json_value == '"Ann"'  # opened on read
+    assert identity_keys.delete_keys(tenant, [profile.profile_id]) == 1
     with identity_db.transaction() as s:
-        replay(s, [ProfileProjection()])
+        replay(s, [ProfileProjection(identity_keys)])
     with identity_uow() as u:
         forgotten = handlers.get_profile(u, tenant, "cookie_id:ck-81")
-    assert forgotten.traits == {}
+    assert "first_name" not in forgotten.traits

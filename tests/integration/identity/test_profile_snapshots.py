@@ -9,10 +9,9 @@ from sqlalchemy import update
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile, stream_id
 from services.identity.mapping import EVENTS
-from services.identity.store.projection import ProfileProjection
+from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.snapshot import PROFILE_STATE
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
-from services.kernel.clock import SystemClock
 from services.kernel.principals import Actor
 from services.kernel.store.database import Database
 from services.kernel.store.limits import StoreLimits
@@ -20,6 +19,7 @@ from services.kernel.store.records import EventMetadata
 from services.kernel.store.schema import snapshots
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
+from tests.integration.identity.conftest import identity_units
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 META = EventMetadata("acme", Actor.system("test"))
@@ -31,15 +31,16 @@ def full_replay(uow: SqlIdentityUnitOfWork, profile_id: str) -> Profile:
     return Profile.replay([EVENTS.decode(e, cipher) for e in stored], stored[-1].version)
 
 
-def snapshotting(db: Database, every: int) -> UnitOfWorkFactory[SqlIdentityUnitOfWork]:
-    limits = StoreLimits(snapshot_every=every)
-    return UnitOfWorkFactory(
-        db.sessions, SystemClock(), [ProfileProjection()], None, limits, kind=SqlIdentityUnitOfWork
-    )
+def snapshotting(
+    db: Database, keys: SqlProfileKeys, every: int
+) -> UnitOfWorkFactory[SqlIdentityUnitOfWork]:
+    return identity_units(db, keys, StoreLimits(snapshot_every=every))
 
 
-def test_snapshot_plus_tail_equals_a_full_replay(identity_db: Database) -> None:
-    units = snapshotting(identity_db, every=10)
+def test_snapshot_plus_tail_equals_a_full_replay(
+    identity_db: Database, identity_keys: SqlProfileKeys
+) -> None:
+    units = snapshotting(identity_db, identity_keys, every=10)
     profile_id = random_id("p-")
     with units() as uow:
         repo = uow.profiles
@@ -67,8 +68,10 @@ def test_snapshot_plus_tail_equals_a_full_replay(identity_db: Database) -> None:
         assert len(uow.events.load(stream_id(profile_id), after_version=20)) == 5
 
 
-def test_a_snapshot_of_an_older_shape_is_ignored(identity_db: Database) -> None:
-    units = snapshotting(identity_db, every=2)
+def test_a_snapshot_of_an_older_shape_is_ignored(
+    identity_db: Database, identity_keys: SqlProfileKeys
+) -> None:
+    units = snapshotting(identity_db, identity_keys, every=2)
     profile_id = random_id("p-")
     stream = stream_id(profile_id)
     with units() as uow:

@@ -18,18 +18,18 @@ from services.identity.domain.audience_content import AUDIENCE, read_computed_tr
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.computed_trait_content import ASSET_ID, COMPUTED_TRAITS
 from services.identity.segments_cache import SegmentsCache, live_segments
-from services.identity.store.audiences import AudienceProjection, members_query
-from services.identity.store.projection import ProfileProjection
+from services.identity.store.audiences import members_query
+from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.tables import audience_members
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.assets import Action, AssetMetadata
-from services.kernel.assets.projection import AssetProjection
 from services.kernel.clock import FixedClock
 from services.kernel.store.database import Database
 from services.kernel.store.schema import outbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.timers import TimerScheduler
 from tests.contracts.asset_harness import ANN, BOB, OPS
+from tests.integration.identity.conftest import identity_units
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 TENANT = ANN.tenant_id
@@ -40,9 +40,10 @@ traits:
 """
 
 
-def factory(db: Database, clock: FixedClock) -> UnitOfWorkFactory[SqlIdentityUnitOfWork]:
-    projections = [ProfileProjection(), AudienceProjection(), AssetProjection()]
-    return UnitOfWorkFactory(db.sessions, clock, projections, kind=SqlIdentityUnitOfWork)
+def factory(
+    db: Database, keys: SqlProfileKeys, clock: FixedClock
+) -> UnitOfWorkFactory[SqlIdentityUnitOfWork]:
+    return identity_units(db, keys, clock=clock)
 
 
 def published(db: Database, message_type: Any) -> list[Any]:
@@ -55,9 +56,11 @@ def published(db: Database, message_type: Any) -> list[Any]:
         return [message_type.FromString(r.payload) for r in rows]
 
 
-async def test_an_audience_follows_a_window_expiring_on_sql(identity_db: Database) -> None:
+async def test_an_audience_follows_a_window_expiring_on_sql(
+    identity_db: Database, identity_keys: SqlProfileKeys
+) -> None:
     clock = FixedClock(T0)
-    uow = factory(identity_db, clock)
+    uow = factory(identity_db, identity_keys, clock)
     meta = AssetMetadata(owner="growth", description="d")
     buyers = audience_pb2.Audience(audience_id="buyers", rule="profile.computed.purchases_30d > 1")
     for kind, asset_id, content in (

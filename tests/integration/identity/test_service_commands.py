@@ -8,18 +8,16 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from services.identity import handlers
 from services.identity.bootstrap import MIGRATIONS
 from services.identity.domain.commands import ApplyIngestedEvent
-from services.identity.store.projection import ProfileProjection
+from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.tables import profile_identifiers, profiles
-from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
-from services.kernel.clock import SystemClock
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
-from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from tests.integration.identity.conftest import identity_units
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -36,15 +34,14 @@ def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 def test_replay_command_rebuilds_a_lost_read_model(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
     migrate(db.engine, MIGRATIONS)
-    uow = UnitOfWorkFactory(
-        db.sessions, SystemClock(), [ProfileProjection()], kind=SqlIdentityUnitOfWork
-    )
+    keys = SqlProfileKeys.open(f"sqlite:///{tmp_path / 'identity-keys.db'}")  # the default
+    uow = identity_units(db, keys)
     command = ApplyIngestedEvent(
         tenant_id="acme",
         message_id="m-1",
         event_time=datetime(2026, 3, 1, tzinfo=UTC),
         identifiers=(("cookie_id", "ck-1"),),
-        traits={"plan": '"gold"'},
+        traits={"plan": '"gold"', "first_name": '"Ann"'},
     )
     with uow() as u:
         handlers.apply_ingested_event(u, command, causation_id="c-1")
@@ -59,10 +56,14 @@ def test_replay_command_rebuilds_a_lost_read_model(tmp_path: Path) -> None:
     assert '"events": 3' in result.stderr  # created, identifiers linked, traits set
 
     db = Database(f"sqlite:///{tmp_path / 'identity.db'}")
-    with UnitOfWorkFactory(db.sessions, SystemClock(), kind=SqlIdentityUnitOfWork)() as u:
+    with identity_units(db, keys)() as u:
         profile = handlers.get_profile(u, "acme", "cookie_id:ck-1")
+        stored = u.session.execute(select(profiles.c.traits)).scalar_one()
     db.dispose()
+    keys.close()
     assert profile.traits["plan"].json_value == '"gold"'
+    assert profile.traits["first_name"].json_value == '"Ann"'  # sealed again by the replay
+    assert "Ann" not in stored
 
 
 def test_a_bad_setting_stops_the_service_naming_the_variable(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from services.identity.domain.profile import Profile
 from services.identity.domain.windows import Window
 from services.identity.ports import IdentityUnitOfWork, StoredWindow
 from services.identity.store.audiences import AudienceProjection
+from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.memory import IdentityState, InMemoryIdentityUnitOfWork
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
@@ -51,16 +52,18 @@ def new_profile(tenant: str, *ids: Identifier, at: datetime = AT, **traits: str)
 class TestIdentityUnitOfWork(UnitOfWorkContract):
     @pytest.fixture(params=ALL_BACKENDS)
     def units(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Units]:
+        keys = SqlProfileKeys.open(f"sqlite:///{tmp_path / 'identity-keys.db'}")
         with units_for(
             request.param,
             tmp_path,
             MIGRATIONS,
-            SqlIdentityUnitOfWork,
+            SqlIdentityUnitOfWork.with_keys(keys),
             InMemoryIdentityUnitOfWork,
             IdentityState,
-            [ProfileProjection(), AudienceProjection()],
+            [ProfileProjection(keys), AudienceProjection()],
         ) as units:
             yield units
+        keys.close()
 
     def test_a_saved_profile_loads_back_and_is_found_by_id_and_identifier(
         self, units: Units
@@ -103,7 +106,6 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
             assert profiles.owners("acme", [D1]) == {} and profiles.find("acme", D1) is None
             with pytest.raises(LookupError):
                 profiles.get("acme", profile.profile_id)
-            assert identity(u).vault.cipher("acme", profile.profile_id) is None
 
     def test_a_merged_away_id_answers_the_survivor_which_owns_every_identifier(
         self, units: Units
@@ -222,3 +224,60 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
             assert members.size("acme", "buyers") == 2
             assert identity(u).profiles.live_ids("acme", "", 10) == ids
             assert identity(u).profiles.live_ids("acme", ids[0], 1) == ids[1:2]
+
+    def test_deleted_keys_open_nothing_any_more(self, units: Units) -> None:
+        with units.new() as u:
+            identity(u).vault.create_key("acme", "p-1", AT)
+            identity(u).vault.create_key("acme", "p-2", AT)
+            u.commit()
+        with units.new() as u:
+            assert identity(u).vault.delete_keys("acme", ["p-1", "p-3"]) == 1
+            u.commit()
+        with units.new() as u:
+            vault = identity(u).vault
+            assert vault.cipher("acme", "p-1") is None and vault.cipher("acme", "p-2") is not None
+
+    def test_a_forgotten_profile_leaves_the_read_model_and_its_digests_suppress(
+        self, units: Units
+    ) -> None:
+        kept = new_profile("acme", D2)
+        profile = new_profile("acme", D1, E, first_name='"Ann"')
+        with units.new() as u:
+            identity(u).profiles.save(kept, META)
+            identity(u).profiles.save(profile, META)
+            profile.forget([], ["digest-1"], AT, "r-1")
+            identity(u).profiles.save(profile, META)
+            u.commit()
+        with units.new() as u:
+            profiles, forgetting = identity(u).profiles, identity(u).forgetting
+            assert profiles.find("acme", profile.profile_id) is None
+            assert profiles.find("acme", D1) is None and profiles.owners("acme", [D1, E]) == {}
+            assert profiles.find("acme", D2) is not None
+            assert profiles.get("acme", profile.profile_id).forgotten
+            assert forgetting.suppressed("acme", ["x", "digest-1"])
+            assert not forgetting.suppressed("other", ["digest-1"])
+            assert not forgetting.suppressed("acme", [])
+
+    def test_the_messages_of_forgotten_profiles_are_queued_for_erasure_once(
+        self, units: Units
+    ) -> None:
+        with units.new() as u:
+            forgetting = identity(u).forgetting
+            forgetting.record_message("acme", "p-1", 7)
+            forgetting.record_message("acme", "p-1", 7)  # redelivered
+            forgetting.record_message("acme", "p-2", 3)
+            forgetting.record_message("acme", "p-3", 9)
+            forgetting.record_message("other", "p-1", 11)
+            forgetting.suppress_message("acme", "m-1", "forgotten", AT)
+            forgetting.erase_message("acme", 12, AT)
+            assert forgetting.erase_messages_of("acme", ["p-1", "p-2"], AT) == 2
+            assert forgetting.erase_messages_of("acme", ["p-1", "p-2"], AT) == 0
+            u.commit()
+        with units.new() as u:
+            forgetting = identity(u).forgetting
+            assert forgetting.pending_erasures(10) == [3, 7, 12]
+            assert forgetting.pending_erasures(2) == [3, 7]
+            forgetting.erased([3, 12])
+            u.commit()
+        with units.new() as u:
+            assert identity(u).forgetting.pending_erasures(10) == [7]

@@ -1,0 +1,125 @@
+"""Forgetting a person (GDPR erasure) and refusing them afterwards: identity's service layer.
+
+`forget_profile` appends `ProfileForgotten` (the projection deletes the read models and
+lists the person's identifiers as suppressed), deletes the keys sealing their personal
+data, queues their raw messages in `INGEST` for erasure and publishes the integration
+event. `ingest_event` is how every ingested event enters identity: one that carries a
+forgotten identifier is recorded as suppressed, never resolved, retried nor
+dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from services.identity import handlers, mapping
+from services.identity.domain.commands import ApplyIngestedEvent
+from services.identity.domain.forgetting import (
+    FORGOTTEN,
+    Forgotten,
+    Suppressed,
+    suppression_digests,
+)
+from services.identity.domain.profile import Profile
+from services.identity.domain.rules import IdentifierRules
+from services.identity.domain.segments import NONE as NO_SEGMENTS
+from services.identity.domain.segments import Segments
+from services.identity.ports import IdentityUnitOfWork
+from services.kernel import telemetry
+from services.kernel.assets.policy import authorize
+from services.kernel.principals import Principal, Scope
+from services.kernel.store.records import EventMetadata
+
+log = logging.getLogger(__name__)
+
+
+def forget_profile(
+    uow: IdentityUnitOfWork, principal: Principal, profile_ref: str, request_id: str
+) -> Forgotten:
+    """Forgets the profile `profile_ref` names (an alias: the profile it was merged into) and
+    the profiles merged into it. PERMISSION_DENIED without `profiles:write` in the tenant;
+    NOT_FOUND once forgotten. Commits: the keys are gone whatever happens next."""
+    tenant = principal.tenant_id
+    authorize(principal, tenant, Scope.PROFILES_WRITE, "forgetting a profile")
+    found = handlers.get_profile(uow, tenant, profile_ref)
+    profile = uow.profiles.get(tenant, found.profile_id)
+    aliases = _aliases(uow, profile)
+    at = uow.now()
+    digests = suppression_digests(profile.identifiers, uow.tenant_keys.hasher(tenant, at))
+    profile.forget(aliases, digests, at, request_id)
+    traceparent = telemetry.current_traceparent()
+    metadata = EventMetadata(
+        tenant_id=tenant,
+        actor=principal.actor,
+        causation_id=request_id[:64],
+        correlation_id=request_id[:64],
+        traceparent=traceparent,
+    )
+    uow.profiles.save(profile, metadata)
+    forgotten = Forgotten(profile.profile_id, tuple(sorted(aliases)), at)
+    uow.forgetting.erase_messages_of(tenant, forgotten.profile_ids, at)
+    for profile_id in forgotten.profile_ids:  # computed traits' windows of their events
+        for name in uow.computed_windows.of_profile(tenant, profile_id):
+            uow.computed_windows.delete(tenant, profile_id, name)
+    uow.vault.delete_keys(tenant, forgotten.profile_ids)
+    uow.publish(
+        mapping.profile_forgotten(tenant, forgotten, profile.version, request_id, traceparent)
+    )
+    log.info(
+        "profile forgotten",
+        extra={"tenant": tenant, "profile_id": profile.profile_id, "aliases": len(aliases)},
+    )
+    uow.commit()
+    return forgotten
+
+
+def _aliases(uow: IdentityUnitOfWork, profile: Profile) -> set[str]:
+    """Every profile merged into `profile`, directly or through another merged one."""
+    found: set[str] = set()
+    todo = list(profile.aliases)
+    while todo:
+        alias = todo.pop()
+        if alias not in found:
+            found.add(alias)
+            todo.extend(uow.profiles.get(profile.tenant_id, alias).aliases)
+    return found
+
+
+def ingest_event(
+    uow: IdentityUnitOfWork,
+    cmd: ApplyIngestedEvent,
+    causation_id: str,
+    rules: IdentifierRules,
+    segments: Segments = NO_SEGMENTS,
+    stream_sequence: int = 0,
+    suppress_forgotten: bool = True,
+) -> Profile | None:
+    """Applies an ingested event and records which profile its raw message fed (so forgetting
+    can erase it); a suppressed one is recorded with its reason and queued for erasure."""
+    try:
+        profile = handlers.apply_ingested_event(
+            uow, cmd, causation_id, rules, segments, suppress_forgotten=suppress_forgotten
+        )
+    except Suppressed as e:
+        at = uow.now()
+        uow.forgetting.suppress_message(cmd.tenant_id, cmd.message_id, FORGOTTEN, at)
+        if stream_sequence:
+            uow.forgetting.erase_message(cmd.tenant_id, stream_sequence, at)
+        log.info(
+            "message suppressed",
+            extra={"tenant": cmd.tenant_id, "message_id": cmd.message_id, "reason": e.reason},
+        )
+        return None
+    if stream_sequence:
+        uow.forgetting.record_message(cmd.tenant_id, profile.profile_id, stream_sequence)
+    return profile
+
+
+def pending_erasures(uow: IdentityUnitOfWork, limit: int) -> list[int]:
+    """`INGEST` sequences still to erase, oldest first."""
+    return uow.forgetting.pending_erasures(limit)
+
+
+def erased(uow: IdentityUnitOfWork, sequences: list[int]) -> None:
+    uow.forgetting.erased(sequences)
+    uow.commit()

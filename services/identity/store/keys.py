@@ -1,0 +1,128 @@
+"""The per-profile keys in their own database (`LAYERCAKE_IDENTITY_KEYS_URL`).
+
+Kept apart from the data they seal, so a backup of the event database alone never
+holds them; deleting a profile's key forgets the person. Keys are written in their
+own short transaction, before the events they seal are appended: a key without
+events is harmless, events without a key would be unreadable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Column, Engine, LargeBinary, MetaData, String, Table, delete, inspect, select
+
+from services.identity.ports import PersonalDataVault
+from services.identity.store.vault import ProfileCipher, new_key
+from services.kernel.store.conflicts import insert_unless_conflict
+from services.kernel.store.database import Database
+from services.kernel.store.migrate import migrate
+from services.kernel.store.schema import UtcDateTime
+
+MIGRATIONS = Path(__file__).parent / "key_migrations"
+
+metadata = MetaData()
+
+# One data key per profile; deleting the row forgets the person.
+profile_keys = Table(
+    "profile_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("data_key", LargeBinary, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+
+
+class SqlProfileKeys(PersonalDataVault):
+    """The key table on its own engine, with the ciphers of recent profiles cached
+    (one key read per profile, not per event)."""
+
+    def __init__(self, db: Database, cache_size: int = 10_000) -> None:
+        self.db = db
+        self.cache_size = cache_size
+        self._ciphers: OrderedDict[tuple[str, str], ProfileCipher] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, cache_size: int = 10_000) -> SqlProfileKeys:
+        """The store at `url`, migrated (safe at every start)."""
+        db = Database(url, workers=2)
+        migrate(db.engine, MIGRATIONS, kernel=False)
+        return cls(db, cache_size)
+
+    def cipher(self, tenant_id: str, profile_id: str) -> ProfileCipher | None:
+        at = (tenant_id, profile_id)
+        with self._lock:
+            if at in self._ciphers:
+                self._ciphers.move_to_end(at)
+                return self._ciphers[at]
+        with self.db.read_sessions() as session, session.begin():
+            key = session.execute(
+                select(profile_keys.c.data_key).where(
+                    profile_keys.c.tenant_id == tenant_id, profile_keys.c.profile_id == profile_id
+                )
+            ).scalar_one_or_none()
+        return None if key is None else self._cache(at, ProfileCipher(key, *at))
+
+    def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> ProfileCipher:
+        key = new_key()
+        with self.db.transaction() as session:
+            session.execute(
+                profile_keys.insert().values(
+                    tenant_id=tenant_id, profile_id=profile_id, data_key=key, create_time=at
+                )
+            )
+        return self._cache((tenant_id, profile_id), ProfileCipher(key, tenant_id, profile_id))
+
+    def delete_keys(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
+        with self._lock:
+            for profile_id in profile_ids:
+                cipher = self._ciphers.pop((tenant_id, profile_id), None)
+                if cipher is not None:
+                    cipher.forget()
+        with self.db.transaction() as session:
+            deleted = session.execute(
+                delete(profile_keys)
+                .where(
+                    profile_keys.c.tenant_id == tenant_id,
+                    profile_keys.c.profile_id.in_(list(profile_ids)),
+                )
+                .returning(profile_keys.c.profile_id)
+            ).all()
+        if self.db.is_sqlite:  # the WAL's copies of the key's pages go too
+            raw = self.db.engine.raw_connection()
+            try:  # outside any transaction, or SQLite cannot checkpoint
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            finally:
+                raw.close()
+        return len(deleted)
+
+    def adopt(self, engine: Engine) -> int:
+        """Copies keys still in `engine`'s own `profile_keys` (kept there before the keys
+        had their own store) here; identity's migration then drops that table."""
+        if not inspect(engine).has_table("profile_keys"):
+            return 0
+        with engine.connect() as source:
+            rows = [dict(r._mapping) for r in source.execute(select(profile_keys))]
+        if rows:
+            with self.db.transaction() as session:
+                dialect = session.get_bind().dialect.name
+                session.execute(insert_unless_conflict(profile_keys, dialect), rows)
+        return len(rows)
+
+    def _cache(self, at: tuple[str, str], cipher: ProfileCipher) -> ProfileCipher:
+        if self.cache_size:
+            with self._lock:
+                self._ciphers[at] = cipher
+                self._ciphers.move_to_end(at)
+                while len(self._ciphers) > self.cache_size:
+                    self._ciphers.popitem(last=False)
+        return cipher
+
+    def close(self) -> None:
+        self.db.dispose()
