@@ -87,6 +87,10 @@ class ProfileDirectory(Protocol):
 
     async def get_profile(self, request: ipb.GetProfileRequest) -> ipb.GetProfileResponse: ...
 
+    async def forget_profile(
+        self, request: ipb.ForgetProfileRequest
+    ) -> ipb.ForgetProfileResponse: ...
+
 
 @dataclass(frozen=True)
 class IssuedKey:
@@ -367,11 +371,28 @@ async def get_profile(
     directory: ProfileDirectory, caller: Caller, profile_ref: str
 ) -> ipb.GetProfileResponse:
     """Asks identity, in the caller's tenant only."""
+    _check_profile_ref(profile_ref)
+    return await directory.get_profile(
+        ipb.GetProfileRequest(tenant_id=caller.tenant_id, profile_ref=profile_ref)
+    )
+
+
+async def forget_profile(
+    directory: ProfileDirectory, caller: Caller, profile_ref: str, request_id: str
+) -> ipb.ForgetProfileResponse:
+    """Asks identity to forget, in the caller's tenant only; identity answers a retry with
+    the same `request_id` as the first time."""
+    _check_profile_ref(profile_ref)
+    return await directory.forget_profile(
+        ipb.ForgetProfileRequest(
+            tenant_id=caller.tenant_id, profile_ref=profile_ref, request_id=request_id
+        )
+    )
+
+
+def _check_profile_ref(profile_ref: str) -> None:
     bad = Violations()
     bad.require(profile_ref.strip(), "profile_ref")
     if len(profile_ref) > 512:
         bad.add("profile_ref", "must be at most 512 characters")
     bad.raise_if_any()
-    return await directory.get_profile(
-        ipb.GetProfileRequest(tenant_id=caller.tenant_id, profile_ref=profile_ref)
-    )

@@ -9,7 +9,6 @@ from typing import TypeVar
 import grpc
 import pytest
 
-from services.kernel.principals import Role
 from services.kernel.rpc.signing import InternalCalls
 from services.local.stack import LocalStack, Ports
 from tests.signing import signed_channel
@@ -28,13 +27,11 @@ class Platform:
     def auth(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.api_key}"),)
 
-    def internal_channel(
-        self, service: str, tenant: str | None = None, roles: frozenset[Role] = frozenset()
-    ) -> grpc.aio.Channel:
+    def internal_channel(self, service: str, tenant: str | None = None) -> grpc.aio.Channel:
         """A channel to an internal service signing as the gateway does, with the stack's secret
-        (for `tenant`, or the tenant each request names, holding `roles`)."""
+        (for `tenant`, or the tenant each request names)."""
         internal = InternalCalls(self.stack.internal_secret().encode())
-        return signed_channel(self.stack.addr(service), tenant, internal, roles)
+        return signed_channel(self.stack.addr(service), tenant, internal)
 
 
 @pytest.fixture(scope="module")

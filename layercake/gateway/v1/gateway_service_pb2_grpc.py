@@ -46,6 +46,11 @@ class GatewayServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.FromString,
                 _registered_method=True)
+        self.ForgetProfile = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/ForgetProfile',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileResponse.FromString,
+                _registered_method=True)
         self.CreatePrincipal = channel.unary_unary(
                 '/layercake.gateway.v1.GatewayService/CreatePrincipal',
                 request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalRequest.SerializeToString,
@@ -103,6 +108,15 @@ class GatewayServiceServicer:
 
     def GetProfile(self, request, context):
         """Looks up a profile by `<type>:<value>` or by profile id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ForgetProfile(self, request, context):
+        """Forgets a person (GDPR erasure): their key, read models and raw ingest
+        messages go, and their identifiers are suppressed afterwards (scope
+        `profiles:write`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -179,6 +193,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetProfile,
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.SerializeToString,
+            ),
+            'ForgetProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetProfile,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileResponse.SerializeToString,
             ),
             'CreatePrincipal': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePrincipal,
@@ -277,6 +296,33 @@ class GatewayService:
             '/layercake.gateway.v1.GatewayService/GetProfile',
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.SerializeToString,
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/ForgetProfile',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -23,10 +23,16 @@ class IdentityClient:
 
     async def get_profile(self, request: ipb.GetProfileRequest) -> ipb.GetProfileResponse:
         """Identity's answer; its errors come back as the matching kernel errors."""
+        return await client.call(self._identity().GetProfile, request, self.timeout)
+
+    async def forget_profile(self, request: ipb.ForgetProfileRequest) -> ipb.ForgetProfileResponse:
+        return await client.call(self._identity().ForgetProfile, request, self.timeout)
+
+    def _identity(self) -> ipb_grpc.IdentityServiceAsyncStub:
         if self._stub is None:
             self._channel = client.channel(self.addr, self.internal)
             self._stub = ipb_grpc.IdentityServiceStub(self._channel)
-        return await client.call(self._stub.GetProfile, request, self.timeout)
+        return self._stub
 
     async def close(self) -> None:
         if self._channel is not None:

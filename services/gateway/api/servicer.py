@@ -136,6 +136,19 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         found = await handlers.get_profile(self.profiles, caller, request.profile_ref)
         return pb.GetProfileResponse(profile=found.profile)
 
+    async def ForgetProfile(
+        self, request: pb.ForgetProfileRequest, context: Context
+    ) -> pb.ForgetProfileResponse:
+        caller = await self._admit(context, Scope.PROFILES_WRITE)
+        forgotten = await handlers.forget_profile(
+            self.profiles, caller, request.profile_ref, request.request_id
+        )
+        return pb.ForgetProfileResponse(
+            profile_id=forgotten.profile_id,
+            alias_profile_ids=forgotten.alias_profile_ids,
+            forget_time=forgotten.forget_time,
+        )
+
     async def CreatePrincipal(
         self, request: pb.CreatePrincipalRequest, context: Context
     ) -> pb.CreatePrincipalResponse:

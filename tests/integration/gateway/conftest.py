@@ -62,7 +62,14 @@ class FakeIdentity(igrpc.IdentityServiceServicer):
 
     def __init__(self) -> None:
         self.requests: list[ipb.GetProfileRequest] = []
+        self.forgets: list[ipb.ForgetProfileRequest] = []
         self.delay = 0.0
+
+    async def ForgetProfile(
+        self, request: ipb.ForgetProfileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ipb.ForgetProfileResponse:
+        self.forgets.append(request)
+        return ipb.ForgetProfileResponse(profile_id="p-1", alias_profile_ids=["p-0"])
 
     async def GetProfile(
         self, request: ipb.GetProfileRequest, context: grpc.aio.ServicerContext[Any, Any]

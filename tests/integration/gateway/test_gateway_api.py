@@ -227,6 +227,28 @@ async def test_get_profile_asks_identity_in_the_keys_tenant(
     assert (asked.tenant_id, asked.profile_ref) == (gateway.tenant, "cookie_id:ck-81")
 
 
+async def test_forget_profile_asks_identity_in_the_keys_tenant_with_profiles_write(
+    gateway: RunningGateway, identity: RunningIdentity
+) -> None:
+    request = gpb.ForgetProfileRequest(profile_ref="email:ann@example.com", request_id="r-1")
+    with pytest.raises(grpc.aio.AioRpcError) as denied:
+        await gateway.stub.ForgetProfile(request, metadata=auth(gateway.key("profiles:read")))
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as empty:
+        await gateway.stub.ForgetProfile(
+            gpb.ForgetProfileRequest(), metadata=auth(gateway.key("profiles:write"))
+        )
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reply = await gateway.stub.ForgetProfile(request, metadata=auth(gateway.key("profiles:write")))
+    assert (reply.profile_id, list(reply.alias_profile_ids)) == ("p-1", ["p-0"])
+    [asked] = identity.fake.forgets
+    assert (asked.tenant_id, asked.profile_ref, asked.request_id) == (
+        gateway.tenant,
+        "email:ann@example.com",
+        "r-1",
+    )
+
+
 async def test_get_profile_errors_of_identity_come_back_mapped(
     gateway: RunningGateway, identity: RunningIdentity
 ) -> None:
