@@ -70,7 +70,7 @@ class Identity:
     def servicers(self, ctx: Context) -> list[Servicer]:
         layer = ServiceLayer(ctx.db, ctx.uow)
         self.eraser = IngestEraser(ctx.js, layer, self.config.erase_every)
-        return [identity_servicer(layer, self.eraser)]
+        return [identity_servicer(layer, self.eraser, ctx.js)]
 
     async def start(self, ctx: Context) -> None:
         if self.eraser is not None:

@@ -35,6 +35,7 @@ from services.identity.domain.forgetting import Forgotten
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.personal_data import Sealer, is_personal
 from services.identity.domain.profile import Profile
+from services.identity.domain.rule_preview import Group, RulePreview
 from services.kernel.messaging import subjects
 from services.kernel.protobuf import from_timestamp, to_timestamp
 from services.kernel.store.event_types import EventTypes
@@ -246,6 +247,21 @@ def forgotten_proto(forgotten: Forgotten) -> ipb.ForgetProfileResponse:
         profile_id=forgotten.profile_id,
         alias_profile_ids=list(forgotten.alias_profile_ids),
         forget_time=to_timestamp(forgotten.forget_time),
+    )
+
+
+def rule_preview_proto(preview: RulePreview) -> ipb.DryRunIdentifierRulesResponse:
+    def groups(found: Sequence[Group]) -> list[ipb.IdentifierGroup]:
+        return [
+            ipb.IdentifierGroup(identifiers=[_identifier_proto(i) for i in sorted(g)])
+            for g in found
+        ]
+
+    return ipb.DryRunIdentifierRulesResponse(
+        message_count=preview.messages,
+        appearing_merges=groups(preview.merges_appearing),
+        disappearing_merges=groups(preview.merges_disappearing),
+        changed_profile_count=preview.profiles_changed,
     )
 
 

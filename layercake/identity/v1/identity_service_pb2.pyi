@@ -714,3 +714,91 @@ class ForgetProfileResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ForgetProfileResponse: _TypeAlias = ForgetProfileResponse  # noqa: Y015
+
+@_typing.final
+class DryRunIdentifierRulesRequest(_message.Message):
+    """Request of DryRunIdentifierRules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant to act in: empty for the tenant the gateway signed the call for."""
+    version: _builtins.int
+    """Version of the `identifier_rules` asset to preview."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_id", b"tenant_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DryRunIdentifierRulesRequest: _TypeAlias = DryRunIdentifierRulesRequest  # noqa: Y015
+
+@_typing.final
+class IdentifierGroup(_message.Message):
+    """The identifiers one profile would hold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
+        """Its identifiers (hashed where they are PII), sorted."""
+
+    def __init__(
+        self,
+        *,
+        identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IdentifierGroup: _TypeAlias = IdentifierGroup  # noqa: Y015
+
+@_typing.final
+class DryRunIdentifierRulesResponse(_message.Message):
+    """Response of DryRunIdentifierRules."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_COUNT_FIELD_NUMBER: _builtins.int
+    APPEARING_MERGES_FIELD_NUMBER: _builtins.int
+    DISAPPEARING_MERGES_FIELD_NUMBER: _builtins.int
+    CHANGED_PROFILE_COUNT_FIELD_NUMBER: _builtins.int
+    message_count: _builtins.int
+    """Messages replayed."""
+    changed_profile_count: _builtins.int
+    """Profiles of the published rules the version would not keep as they are."""
+    @_builtins.property
+    def appearing_merges(self) -> _containers.RepeatedCompositeFieldContainer[Global___IdentifierGroup]:
+        """Profiles the version would make of several that the published rules keep apart."""
+
+    @_builtins.property
+    def disappearing_merges(self) -> _containers.RepeatedCompositeFieldContainer[Global___IdentifierGroup]:
+        """Profiles of the published rules that the version would split."""
+
+    def __init__(
+        self,
+        *,
+        message_count: _builtins.int = ...,
+        appearing_merges: _abc.Iterable[Global___IdentifierGroup] | None = ...,
+        disappearing_merges: _abc.Iterable[Global___IdentifierGroup] | None = ...,
+        changed_profile_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["appearing_merges", b"appearing_merges", "changed_profile_count", b"changed_profile_count", "disappearing_merges", b"disappearing_merges", "message_count", b"message_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DryRunIdentifierRulesResponse: _TypeAlias = DryRunIdentifierRulesResponse  # noqa: Y015

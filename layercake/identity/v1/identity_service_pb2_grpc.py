@@ -85,6 +85,11 @@ class IdentityServiceStub:
                 request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileRequest.SerializeToString,
                 response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileResponse.FromString,
                 _registered_method=True)
+        self.DryRunIdentifierRules = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/DryRunIdentifierRules',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -163,6 +168,16 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DryRunIdentifierRules(self, request, context):
+        """Previews a version of the tenant's identifier rules (a draft, before it is
+        approved and published): the tenant's ingested messages still in `INGEST`
+        are resolved again under it and under the published rules, in memory, and
+        the merges that would appear or disappear are reported. Changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -215,6 +230,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ForgetProfile,
                     request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileRequest.FromString,
                     response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileResponse.SerializeToString,
+            ),
+            'DryRunIdentifierRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.DryRunIdentifierRules,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -488,6 +508,33 @@ class IdentityService:
             '/layercake.identity.v1.IdentityService/ForgetProfile',
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileRequest.SerializeToString,
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.ForgetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DryRunIdentifierRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/DryRunIdentifierRules',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,12 @@ class IdentityServiceStub:
     their read models and their raw ingest messages; their identifiers are
     suppressed afterwards. Needs the `profiles:write` scope.
     """
+    DryRunIdentifierRules: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.DryRunIdentifierRulesRequest, _identity_service_pb2.DryRunIdentifierRulesResponse]
+    """Previews a version of the tenant's identifier rules (a draft, before it is
+    approved and published): the tenant's ingested messages still in `INGEST`
+    are resolved again under it and under the published rules, in memory, and
+    the merges that would appear or disappear are reported. Changes nothing.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -84,6 +90,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Forgets a person (GDPR erasure): deletes the key sealing their personal data,
     their read models and their raw ingest messages; their identifiers are
     suppressed afterwards. Needs the `profiles:write` scope.
+    """
+    DryRunIdentifierRules: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.DryRunIdentifierRulesRequest, _identity_service_pb2.DryRunIdentifierRulesResponse]  # type: ignore[assignment]
+    """Previews a version of the tenant's identifier rules (a draft, before it is
+    approved and published): the tenant's ingested messages still in `INGEST`
+    are resolved again under it and under the published rules, in memory, and
+    the merges that would appear or disappear are reported. Changes nothing.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -170,6 +182,18 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Forgets a person (GDPR erasure): deletes the key sealing their personal data,
         their read models and their raw ingest messages; their identifiers are
         suppressed afterwards. Needs the `profiles:write` scope.
+        """
+
+    @_abc_1.abstractmethod
+    def DryRunIdentifierRules(
+        self,
+        request: _identity_service_pb2.DryRunIdentifierRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.DryRunIdentifierRulesResponse, _abc.Awaitable[_identity_service_pb2.DryRunIdentifierRulesResponse]]:
+        """Previews a version of the tenant's identifier rules (a draft, before it is
+        approved and published): the tenant's ingested messages still in `INGEST`
+        are resolved again under it and under the published rules, in memory, and
+        the merges that would appear or disappear are reported. Changes nothing.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
