@@ -85,7 +85,7 @@ def apply_ingested_event(
         cmd.tenant_id,
         rules,
         owners=lambda ids: repo.owners(cmd.tenant_id, ids),
-        load=lambda profile_id: _live(repo.get(cmd.tenant_id, profile_id)),
+        load=lambda profile_id: _live(uow, repo.get(cmd.tenant_id, profile_id)),
         new_id=lambda: str(uuid.uuid4()),
     )
     profile = resolved.profile
@@ -130,9 +130,11 @@ def apply_ingested_event(
     return profile
 
 
-def _live(profile: Profile) -> Profile:
-    """A profile resolution may join: never a forgotten one, whatever the settings."""
-    if profile.forgotten:
+def _live(uow: IdentityUnitOfWork, profile: Profile) -> Profile:
+    """A profile resolution may join: never a forgotten one (nor one whose key is gone, as
+    when a forget's keys were deleted and its transaction then failed), whatever the
+    settings."""
+    if profile.forgotten or uow.vault.cipher(profile.tenant_id, profile.profile_id) is None:
         raise Suppressed(f"profile {profile.profile_id} was forgotten")
     return profile
 

@@ -211,3 +211,28 @@ async def test_forgetting_needs_profiles_write_in_the_callers_tenant(
     assert "nobody" not in (missing.value.details() or "")  # never echoed, nor logged
     with identity_uow() as u:
         assert handlers.get_profile(u, tenant, "cookie_id:ck-1")
+
+
+async def test_an_event_meeting_a_profile_whose_key_is_gone_is_suppressed_not_dead_lettered(
+    js: JetStreamContext,
+    identity_db: Database,
+    identity_uow: UnitOfWorkFactory,
+    identity_keys: SqlProfileKeys,
+) -> None:
+    tenant = random_id("t")
+    runner = consumer(js, identity_db, identity_uow, tenant)
+    await send(js, tenant, person("ck-1"))
+    await consume(runner, 1)
+    with identity_uow() as u:
+        profile_id = handlers.get_profile(u, tenant, "cookie_id:ck-1").profile_id
+    identity_keys.delete_keys(tenant, [profile_id])  # a forget whose transaction then failed
+    later = person("ck-1", email="new@example.com")
+    await send(js, tenant, later)
+    assert [r.outcome for r in await consume(runner, 1)] == [Outcome.APPLIED]
+    with identity_uow() as u:
+        reasons = u.session.execute(
+            select(suppressed_messages.c.reason).where(
+                suppressed_messages.c.message_id == later["message_id"]
+            )
+        ).scalars()
+        assert list(reasons) == ["forgotten"]
