@@ -71,7 +71,9 @@ def resolved_graph(
         with InMemoryIdentityUnitOfWork(db) as uow:
             uow.tenant_keys = _Borrowed(hasher)
             try:
-                handlers.apply_ingested_event(uow, message, message.message_id, rules, False)
+                handlers.apply_ingested_event(
+                    uow, message, message.message_id, rules, suppress_forgotten=False
+                )
             except IdentityError:  # refused under these rules: no change, as when consumed
                 continue
             uow.commit()

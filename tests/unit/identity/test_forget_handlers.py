@@ -28,7 +28,12 @@ def ingest(
     command = ApplyIngestedEvent("acme", message_id, T0, ids, {"first_name": '"Ann"'}, {})
     with InMemoryIdentityUnitOfWork(db) as uow:
         profile = forgetting.ingest_event(
-            uow, command, message_id, DEFAULT_RULES, sequence, suppress
+            uow,
+            command,
+            message_id,
+            DEFAULT_RULES,
+            stream_sequence=sequence,
+            suppress_forgotten=suppress,
         )
         uow.commit()
     return profile
