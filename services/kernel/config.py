@@ -31,7 +31,7 @@ METRICS_PORTS = {"gateway": 9101, "identity": 9102, "orchestrator": 9103, "decis
 NATS_PORT = 4322
 
 Settings = TypeVar("Settings", bound=BaseModel)
-SECRETS = frozenset({"internal_secret"})  # never echoed in an error
+SECRETS = frozenset({"internal_secret", "webhook_secret"})  # never echoed in an error
 
 
 class ServiceSettings(BaseModel):

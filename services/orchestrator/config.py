@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from services.kernel.config import validated
 from services.orchestrator.domain.contact_state import known_time_zone
@@ -19,17 +19,22 @@ ENV = {
     "quiet_hours": "LAYERCAKE_ORCHESTRATOR_QUIET_HOURS",
     "cap_hold": "LAYERCAKE_ORCHESTRATOR_CAP_HOLD",
     "default_time_zone": "LAYERCAKE_ORCHESTRATOR_DEFAULT_TIME_ZONE",
+    "webhook_secret": "LAYERCAKE_ORCHESTRATOR_WEBHOOK_SECRET",
+    "webhook_timeout": "LAYERCAKE_ORCHESTRATOR_WEBHOOK_TIMEOUT",
 }
 
 
 class OrchestratorConfig(BaseModel):
     """Frequency caps (`email=3/1d,*=5/1d`), quiet hours (`21:00-08:00`, empty: none),
-    the hold window of a cap's last slot (seconds) and the zone of people without one."""
+    the hold window of a cap's last slot (seconds) and the zone of people without one; the
+    key that signs journeys' webhook calls (none: webhook steps are skipped) and their timeout."""
 
     frequency_caps: str = "email=3/1d,*=5/1d"
     quiet_hours: str = ""
     cap_hold: float = Field(default=30.0, ge=0, le=3600)
     default_time_zone: str = "UTC"
+    webhook_secret: SecretStr | None = None
+    webhook_timeout: float = Field(default=5.0, gt=0, le=60)
 
     @field_validator("frequency_caps")
     @classmethod
@@ -42,6 +47,13 @@ class OrchestratorConfig(BaseModel):
     def _quiet(cls, value: str) -> str:
         if value.strip():
             QuietHours.parse(value)
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
         return value
 
     @field_validator("default_time_zone")

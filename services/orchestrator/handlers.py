@@ -14,6 +14,7 @@ from services.orchestrator.domain.contact_state import (
     contact_state_folded,
 )
 from services.orchestrator.ports import OrchestratorUnitOfWork
+from services.orchestrator.repositories import StepCount
 
 
 def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) -> bool:
@@ -62,3 +63,16 @@ def get_contact_state(uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: s
     if state is None:
         raise NotFound(f"no contact state for profile {profile_id!r}")
     return state
+
+
+def get_journey_stats(
+    uow: OrchestratorUnitOfWork, tenant_id: str, journey_id: str
+) -> list[StepCount]:
+    """The journey's counts per version and step, with the runs waiting at each step now."""
+    bad = Violations()
+    bad.require_tenant(tenant_id, "tenant_id")
+    bad.require(journey_id, "journey_id")
+    bad.raise_if_any()
+    counts = uow.instance_records.counts(tenant_id, journey_id)
+    waiting = uow.instance_records.waiting(tenant_id, journey_id)
+    return sorted(counts + waiting, key=lambda c: (c.journey_version, c.step_id, c.metric))

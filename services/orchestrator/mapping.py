@@ -7,16 +7,23 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from google.protobuf import json_format
+
 from layercake.channel.v1 import channel_pb2
+from layercake.events.v1 import ingest_pb2
 from layercake.orchestrator.v1 import facts_pb2, send_pb2
+from layercake.orchestrator.v1 import instance_events_pb2 as ie
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
 from services.kernel.errors import Violations
 from services.kernel.messaging import subjects
 from services.kernel.protobuf import from_timestamp, to_timestamp
+from services.kernel.store.event_types import EventTypes
 from services.kernel.store.records import OutboxMessage
 from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import MAX_ID, StockFact, StockWaiter
 from services.orchestrator.domain.feedback import ChannelFeedback
+from services.orchestrator.domain.instances import events as ev
+from services.orchestrator.domain.instances.profiles import TriggerEvent
 from services.orchestrator.domain.rendering import Content
 from services.orchestrator.domain.sending import SendRequest, stable_id
 
@@ -217,3 +224,47 @@ def consent_withdrawn_message(feedback: ChannelFeedback, purpose: str) -> Outbox
         source=SOURCE,
         subject_ref=feedback.profile_id,
     )
+
+
+INSTANCE_EVENTS: EventTypes[ev.InstanceEvent, None] = EventTypes()
+INSTANCE_EVENTS.register(ie.InstanceEntered, ev.InstanceEntered)
+INSTANCE_EVENTS.register(ie.WaitStarted, ev.WaitStarted)
+INSTANCE_EVENTS.register(ie.StepTaken, ev.StepTaken)
+INSTANCE_EVENTS.register(ie.SplitAssigned, ev.SplitAssigned)
+INSTANCE_EVENTS.register(ie.SendRecorded, ev.SendRecorded)
+INSTANCE_EVENTS.register(ie.DecisionRecorded, ev.DecisionRecorded)
+INSTANCE_EVENTS.register(ie.InstanceExited, ev.InstanceExited)
+INSTANCE_EVENTS.register(ie.RunAbsorbed, ev.RunAbsorbed)
+
+
+EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
+# which identifier names the person most surely, when an event carries several
+_REF_ORDER = ("user_id", "crm_id", "email", "phone", "anonymous_id", "device_id", "cookie_id")
+
+
+def trigger_event(ingested: ingest_pb2.EventIngested) -> TriggerEvent:
+    """The engine's view of an ingested event (times in UTC; the receive time when the
+    partner gave no event time)."""
+    event = ingested.event
+    receive = from_timestamp(ingested.receive_time)
+    return TriggerEvent(
+        message_id=event.message_id,
+        type=event.type,
+        name=event.event,
+        time=from_timestamp(event.timestamp) if event.HasField("timestamp") else receive,
+        received_time=receive,
+        properties=json_format.MessageToDict(event.properties),
+        traits=json_format.MessageToDict(event.traits),
+        context=json_format.MessageToDict(event.context),
+    )
+
+
+def profile_refs(ingested: ingest_pb2.EventIngested) -> list[str]:
+    """`<type>:<value>` of each identifier the event carries, the surest first."""
+    found: list[tuple[int, str]] = []
+    for kind, value in json_format.MessageToDict(ingested.event.identifiers).items():
+        rank = _REF_ORDER.index(kind) if kind in _REF_ORDER else len(_REF_ORDER)
+        for raw in value if isinstance(value, list) else [value]:
+            if isinstance(raw, str) and raw:
+                found.append((rank, f"{kind}:{raw}"))
+    return [ref for _, ref in sorted(found)]

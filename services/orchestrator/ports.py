@@ -1,4 +1,5 @@
-"""The orchestrator's unit of work: the kernel's port plus its own repositories.
+"""The orchestrator's ports: its unit of work (the kernel's plus its repositories) and the
+outside world the journey engine talks to (the send side, identity, decision).
 
 Handlers take `OrchestratorUnitOfWork`; `store.unit_of_work` adapts it to SQLAlchemy
 and `store.memory` keeps it in memory for unit tests, and one contract suite holds both.
@@ -8,12 +9,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
+from typing import Protocol
 
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.unit_of_work import AbstractUnitOfWork
 from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry
+from services.orchestrator.domain.instances.profiles import Decision, ProfileView
+from services.orchestrator.domain.instances.steps import RunTimer
+from services.orchestrator.domain.sending import SendOutcome, SendRequest
+from services.orchestrator.repositories import InstanceRecords, JourneyCatalog, TimerBook
 
 
 class SendLedger(ABC):
@@ -66,3 +72,36 @@ class OrchestratorUnitOfWork(AbstractUnitOfWork):
     contact_states: ProfileCopies[ContactState]
     send_ledger: SendLedger
     facts: FactsRepository
+    instance_records: InstanceRecords
+    journeys: JourneyCatalog
+    timers: TimerBook
+
+
+class SendStep(Protocol):
+    """Runs a send step inside the run's transaction (`services.orchestrator.sends.send` with
+    the deployment's policy): sent, suppressed with a reason, or delayed until a time."""
+
+    def __call__(self, uow: OrchestratorUnitOfWork, request: SendRequest) -> SendOutcome: ...
+
+
+class ProfileDirectory(Protocol):
+    """Identity, as the engine asks it before a transaction opens."""
+
+    async def find(self, tenant_id: str, profile_ref: str) -> ProfileView | None:
+        """The profile `<type>:<value>` or a profile id names; None when identity has none."""
+        ...
+
+
+class Decider(Protocol):
+    """The decision service's Decide, with a deadline; raises when slow or down."""
+
+    async def decide(
+        self, tenant_id: str, profile_id: str, placement: str, timeout: float
+    ) -> Decision: ...
+
+
+class Webhooks(Protocol):
+    """Calls a webhook step's URL with the run's context; answers the HTTP status or
+    the error's kind (the run takes the step's `next` either way)."""
+
+    async def call(self, tenant_id: str, run: RunTimer) -> str: ...

@@ -936,3 +936,155 @@ class GetFactsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetFactsResponse: _TypeAlias = GetFactsResponse  # noqa: Y015
+
+@_typing.final
+class EnterJourneyRequest(_message.Message):
+    """Request of EnterJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_REF_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    journey_id: _builtins.str
+    """The journey's id; its live version must be entered by `api`."""
+    profile_ref: _builtins.str
+    """`<type>:<value>` or a profile id, as identity resolves it."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+        profile_ref: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey_id", b"journey_id", "profile_ref", b"profile_ref", "request_id", b"request_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnterJourneyRequest: _TypeAlias = EnterJourneyRequest  # noqa: Y015
+
+@_typing.final
+class EnterJourneyResponse(_message.Message):
+    """Response of EnterJourney."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTERED_FIELD_NUMBER: _builtins.int
+    REFUSAL_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_VERSION_FIELD_NUMBER: _builtins.int
+    entered: _builtins.bool
+    """Whether the profile entered."""
+    refusal: _builtins.str
+    """Why not: `filtered` (the entry condition), `inside`, `entered_before`, `cooldown`."""
+    profile_id: _builtins.str
+    """The profile identity resolved the reference to."""
+    journey_version: _builtins.int
+    """The journey version the run walks."""
+    def __init__(
+        self,
+        *,
+        entered: _builtins.bool = ...,
+        refusal: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        journey_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entered", b"entered", "journey_version", b"journey_version", "profile_id", b"profile_id", "refusal", b"refusal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnterJourneyResponse: _TypeAlias = EnterJourneyResponse  # noqa: Y015
+
+@_typing.final
+class GetJourneyStatsRequest(_message.Message):
+    """Request of GetJourneyStats."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    journey_id: _builtins.str
+    """The journey's id."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey_id", b"journey_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyStatsRequest: _TypeAlias = GetJourneyStatsRequest  # noqa: Y015
+
+@_typing.final
+class JourneyStepCount(_message.Message):
+    """One count of a journey version's step."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOURNEY_VERSION_FIELD_NUMBER: _builtins.int
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    journey_version: _builtins.int
+    """The journey version."""
+    step_id: _builtins.str
+    """The step; empty for the journey as a whole."""
+    metric: _builtins.str
+    """`entered`, `waiting`, `sent`, `delayed`, `suppressed:<reason>`, `converted`, `exited`, `exited:<reason>`."""
+    count: _builtins.int
+    """How many."""
+    def __init__(
+        self,
+        *,
+        journey_version: _builtins.int = ...,
+        step_id: _builtins.str = ...,
+        metric: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "journey_version", b"journey_version", "metric", b"metric", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JourneyStepCount: _TypeAlias = JourneyStepCount  # noqa: Y015
+
+@_typing.final
+class GetJourneyStatsResponse(_message.Message):
+    """Response of GetJourneyStats."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___JourneyStepCount]:
+        """Counts by version, step and metric."""
+
+    def __init__(
+        self,
+        *,
+        counts: _abc.Iterable[Global___JourneyStepCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetJourneyStatsResponse: _TypeAlias = GetJourneyStatsResponse  # noqa: Y015

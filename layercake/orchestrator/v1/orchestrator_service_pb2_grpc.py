@@ -100,6 +100,16 @@ class OrchestratorServiceStub:
                 request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsRequest.SerializeToString,
                 response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsResponse.FromString,
                 _registered_method=True)
+        self.EnterJourney = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/EnterJourney',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.EnterJourneyRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.EnterJourneyResponse.FromString,
+                _registered_method=True)
+        self.GetJourneyStats = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/GetJourneyStats',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -197,6 +207,20 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EnterJourney(self, request, context):
+        """Enters a profile into a live journey whose entry is `api`; idempotent per request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetJourneyStats(self, request, context):
+        """Counts per journey version and step: entered, waiting, sent, suppressed by reason, converted, exited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -264,6 +288,16 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.GetFacts,
                     request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsRequest.FromString,
                     response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsResponse.SerializeToString,
+            ),
+            'EnterJourney': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnterJourney,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.EnterJourneyRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.EnterJourneyResponse.SerializeToString,
+            ),
+            'GetJourneyStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJourneyStats,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -618,6 +652,60 @@ class OrchestratorService:
             '/layercake.orchestrator.v1.OrchestratorService/GetFacts',
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsRequest.SerializeToString,
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetFactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnterJourney(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/EnterJourney',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.EnterJourneyRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.EnterJourneyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJourneyStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/GetJourneyStats',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,10 @@ class OrchestratorServiceStub:
     """Publishes business facts (stock levels); a level older than the one held is ignored."""
     GetFacts: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetFactsRequest, _orchestrator_service_pb2.GetFactsResponse]
     """Returns the business facts held for the given keys."""
+    EnterJourney: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.EnterJourneyRequest, _orchestrator_service_pb2.EnterJourneyResponse]
+    """Enters a profile into a live journey whose entry is `api`; idempotent per request_id."""
+    GetJourneyStats: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetJourneyStatsRequest, _orchestrator_service_pb2.GetJourneyStatsResponse]
+    """Counts per journey version and step: entered, waiting, sent, suppressed by reason, converted, exited."""
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -91,6 +95,10 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     """Publishes business facts (stock levels); a level older than the one held is ignored."""
     GetFacts: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetFactsRequest, _orchestrator_service_pb2.GetFactsResponse]  # type: ignore[assignment]
     """Returns the business facts held for the given keys."""
+    EnterJourney: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.EnterJourneyRequest, _orchestrator_service_pb2.EnterJourneyResponse]  # type: ignore[assignment]
+    """Enters a profile into a live journey whose entry is `api`; idempotent per request_id."""
+    GetJourneyStats: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetJourneyStatsRequest, _orchestrator_service_pb2.GetJourneyStatsResponse]  # type: ignore[assignment]
+    """Counts per journey version and step: entered, waiting, sent, suppressed by reason, converted, exited."""
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the orchestrator: when, where and how we reach people."""
@@ -198,5 +206,21 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_service_pb2.GetFactsResponse, _abc.Awaitable[_orchestrator_service_pb2.GetFactsResponse]]:
         """Returns the business facts held for the given keys."""
+
+    @_abc_1.abstractmethod
+    def EnterJourney(
+        self,
+        request: _orchestrator_service_pb2.EnterJourneyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.EnterJourneyResponse, _abc.Awaitable[_orchestrator_service_pb2.EnterJourneyResponse]]:
+        """Enters a profile into a live journey whose entry is `api`; idempotent per request_id."""
+
+    @_abc_1.abstractmethod
+    def GetJourneyStats(
+        self,
+        request: _orchestrator_service_pb2.GetJourneyStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.GetJourneyStatsResponse, _abc.Awaitable[_orchestrator_service_pb2.GetJourneyStatsResponse]]:
+        """Counts per journey version and step: entered, waiting, sent, suppressed by reason, converted, exited."""
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,1 @@
+"""The orchestrator's adapters to other services (identity, decision) and the web."""

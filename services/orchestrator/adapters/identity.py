@@ -16,9 +16,11 @@ import grpc
 
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import identity_service_pb2_grpc as ipb_grpc
+from services.kernel.errors import NotFound
 from services.kernel.principals import Actor, Principal, Role
 from services.kernel.rpc import client
 from services.kernel.rpc.signing import InternalCalls
+from services.orchestrator.domain.instances.profiles import ProfileView
 
 ACTOR = Actor.system("orchestrator")
 
@@ -36,7 +38,8 @@ def _as_orchestrator(request: Any) -> Principal:
 
 
 class IdentityTraits:
-    """One channel to identity, opened on first use (inside the event loop)."""
+    """One channel to identity, opened on first use (inside the event loop): the renderer's
+    traits, and the journey engine's profile directory (`find`)."""
 
     def __init__(self, addr: str, timeout: float, internal: InternalCalls) -> None:
         self.addr = addr
@@ -45,14 +48,34 @@ class IdentityTraits:
         self._channel: grpc.aio.Channel | None = None
         self._stub: ipb_grpc.IdentityServiceAsyncStub | None = None
 
-    async def traits(
-        self, tenant_id: str, profile_id: str, names: Collection[str]
-    ) -> dict[str, Any]:
+    def _identity(self) -> ipb_grpc.IdentityServiceAsyncStub:
         if self._stub is None:
             self._channel = client.channel(self.addr, self.internal, _as_orchestrator)
             self._stub = ipb_grpc.IdentityServiceStub(self._channel)
+        return self._stub
+
+    async def find(self, tenant_id: str, profile_ref: str) -> ProfileView | None:
+        """The profile `<type>:<value>` or a profile id names (its traits and consent);
+        None when identity has none (yet)."""
+        request = ipb.GetProfileRequest(tenant_id=tenant_id, profile_ref=profile_ref)
+        try:
+            response = await client.call(self._identity().GetProfile, request, self.timeout)
+        except NotFound:
+            return None
+        profile = response.profile
+        traits = {}
+        for name, value in profile.traits.items():
+            try:
+                traits[name] = json.loads(value.json_value)
+            except ValueError:
+                continue
+        return ProfileView(tenant_id, profile.profile_id, traits, dict(profile.consent))
+
+    async def traits(
+        self, tenant_id: str, profile_id: str, names: Collection[str]
+    ) -> dict[str, Any]:
         request = ipb.GetProfileRequest(tenant_id=tenant_id, profile_ref=profile_id)
-        profile = (await client.call(self._stub.GetProfile, request, self.timeout)).profile
+        profile = (await client.call(self._identity().GetProfile, request, self.timeout)).profile
         found: dict[str, Any] = {}
         for name in names:
             if name in profile.traits:

@@ -12,16 +12,25 @@ from services.kernel.service_layer import ServiceLayer
 from services.orchestrator import handlers, mapping
 from services.orchestrator.api.definitions import JOURNEYS, TEMPLATES, DefinitionRpcs
 from services.orchestrator.api.facts import FactsRpcs
+from services.orchestrator.api.runs import RunRpcs
+from services.orchestrator.engine import JourneyEngine
+from services.orchestrator.ports import ProfileDirectory
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 Context = grpc.aio.ServicerContext[object, object]
 
 
 class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
-    def __init__(self, layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> None:
+    def __init__(
+        self,
+        layer: ServiceLayer[SqlOrchestratorUnitOfWork],
+        engine: JourneyEngine,
+        directory: ProfileDirectory,
+    ) -> None:
         self.layer = layer
         self.definitions = DefinitionRpcs(layer)
         self.facts = FactsRpcs(layer)
+        self.runs = RunRpcs(layer, engine, directory)
 
     async def GetContactState(
         self,
@@ -92,10 +101,26 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
     async def GetFacts(self, request: pb.GetFactsRequest, context: Context) -> pb.GetFactsResponse:
         return await self.facts.get(request)
 
+    # -- journey runs ---------------------------------------------------------------------
 
-def orchestrator_servicer(layer: ServiceLayer[SqlOrchestratorUnitOfWork]) -> Servicer:
+    async def EnterJourney(
+        self, request: pb.EnterJourneyRequest, context: Context
+    ) -> pb.EnterJourneyResponse:
+        return await self.runs.enter(request)
+
+    async def GetJourneyStats(
+        self, request: pb.GetJourneyStatsRequest, context: Context
+    ) -> pb.GetJourneyStatsResponse:
+        return await self.runs.stats(request)
+
+
+def orchestrator_servicer(
+    layer: ServiceLayer[SqlOrchestratorUnitOfWork],
+    engine: JourneyEngine,
+    directory: ProfileDirectory,
+) -> Servicer:
     return Servicer(
         pb_grpc.add_OrchestratorServiceServicer_to_server,
-        OrchestratorServicer(layer),
+        OrchestratorServicer(layer, engine, directory),
         pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name,
     )

@@ -1,19 +1,74 @@
-"""Identity's profile changes become the orchestrator's contact states."""
+"""Following identity: profile changes become contact states; merges also move journey
+runs to the survivor; a forgotten person's copies are deleted and their runs end; joining
+an audience enters the journeys it triggers.
+
+The kernel's one consumer over identity's whole stream (so no event overtakes the one
+before it), made two-phase: for an `AudienceEntered` some live journey is entered by, the
+profile is asked of identity before the batch's transaction opens.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from layercake.events.v1 import identity_events_pb2 as ie
+from services.kernel.errors import Unavailable
 from services.kernel.messaging.consumer import ConsumerSpec
+from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.identity_feed import follow_identity
+from services.kernel.profile_changes import ProfileForget, ProfilesMerge
+from services.kernel.service_layer import ServiceLayer
 from services.orchestrator import handlers
-from services.orchestrator.ports import OrchestratorUnitOfWork
+from services.orchestrator.domain.instances.profiles import ProfileView
+from services.orchestrator.engine import JourneyEngine
+from services.orchestrator.ports import OrchestratorUnitOfWork, ProfileDirectory
 
 DURABLE = "orchestrator-profiles"
+AUDIENCE_ENTERED = ie.AudienceEntered.DESCRIPTOR.full_name
 
 
-def profiles_consumer() -> ConsumerSpec[OrchestratorUnitOfWork]:
-    return follow_identity(
-        DURABLE,
-        handlers.record_profile_change,
-        handlers.record_profiles_merge,
-        handlers.record_profile_forget,
+def entered_audiences(uow: OrchestratorUnitOfWork, tenant_id: str) -> frozenset[str]:
+    """Audiences whose joining enters a live journey of the tenant."""
+    names = set()
+    for live in uow.journeys.live(tenant_id):
+        journey = uow.journeys.runnable(tenant_id, live.journey_id, live.version)
+        names.add(journey.entered_by("audience"))
+    return frozenset(names - {""})
+
+
+def profiles_consumer(
+    engine: JourneyEngine, directory: ProfileDirectory, layer: ServiceLayer[Any]
+) -> ConsumerSpec[OrchestratorUnitOfWork]:
+    def on_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> None:
+        handlers.record_profiles_merge(uow, merge)
+        engine.on_merge(uow, merge)
+
+    def on_forget(uow: OrchestratorUnitOfWork, forget: ProfileForget) -> None:
+        handlers.record_profile_forget(uow, forget)
+        for profile_id in forget.profile_ids:
+            engine.on_forgotten(uow, forget.tenant_id, profile_id)
+
+    feed: ConsumerSpec[OrchestratorUnitOfWork] = follow_identity(
+        DURABLE, handlers.record_profile_change, on_merge, on_forget
     )
+
+    async def prepare(envelope: Envelope) -> ProfileView | None:
+        if envelope.type != AUDIENCE_ENTERED:
+            return None
+        message = ie.AudienceEntered.FromString(envelope.payload)
+        tenant = envelope.tenant_id
+        if message.audience_id not in await layer.read(entered_audiences, tenant):
+            return None
+        profile = await directory.find(tenant, message.profile_id)
+        if profile is None:
+            raise Unavailable(f"identity has no profile {message.profile_id} yet")
+        return profile
+
+    def apply(uow: OrchestratorUnitOfWork, envelope: Envelope, joined: ProfileView | None) -> None:
+        if joined is None:
+            feed.handler(uow, envelope)
+            return
+        audience = ie.AudienceEntered.FromString(envelope.payload).audience_id
+        engine.on_audience_entered(uow, joined, audience, envelope.event_id)
+
+    return ConsumerSpec(feed.durable, feed.stream, feed.filter_subject, apply, prepare)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel.clock import Clock
+from services.kernel.errors import NotFound
 from services.kernel.store.memory import (
     InMemoryDatabase,
     InMemoryUnitOfWork,
@@ -16,7 +18,18 @@ from services.kernel.store.memory import (
 from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry, SendState
+from services.orchestrator.domain.instances.runnable import RunnableJourney, runnable
 from services.orchestrator.ports import FactsRepository, OrchestratorUnitOfWork, SendLedger
+from services.orchestrator.repositories import (
+    InstanceRecord,
+    InstanceRecords,
+    JourneyCatalog,
+    LiveJourney,
+    StepCount,
+    TimerBook,
+)
+
+Key = tuple[str, str, str]
 
 
 @dataclass
@@ -25,6 +38,11 @@ class OrchestratorState(MemoryState):
     send_ledger: dict[tuple[str, str], LedgerEntry] = field(default_factory=dict)
     stock_levels: dict[tuple[str, str, str], StockFact] = field(default_factory=dict)
     stock_waiters: dict[tuple[str, str, str, str], StockWaiter] = field(default_factory=dict)
+    instances: dict[Key, InstanceRecord] = field(default_factory=dict)
+    counts: dict[tuple[str, str, int, str, str], int] = field(default_factory=dict)
+    live: dict[tuple[str, str], LiveJourney] = field(default_factory=dict)
+    versions: dict[tuple[str, str, int], bytes] = field(default_factory=dict)  # pb.Journey
+    timers: dict[tuple[str, str], tuple[datetime, bytes]] = field(default_factory=dict)
 
 
 class MemorySendLedger(SendLedger):
@@ -93,6 +111,79 @@ class MemoryFacts(FactsRepository):
         return [waiters.pop(k) for k in taken]
 
 
+class MemoryInstanceRecords(InstanceRecords):
+    def __init__(self, uow: InMemoryOrchestratorUnitOfWork) -> None:
+        self.uow = uow
+
+    def put(self, record: InstanceRecord) -> None:
+        key = (record.tenant_id, record.journey_id, record.profile_id)
+        self.uow.state.instances[key] = record
+
+    def of_profile(self, tenant_id: str, profile_id: str) -> list[InstanceRecord]:
+        found = self.uow.state.instances.values()
+        mine = [r for r in found if (r.tenant_id, r.profile_id) == (tenant_id, profile_id)]
+        return sorted(mine, key=lambda r: r.journey_id)
+
+    def add_counts(
+        self, tenant_id: str, journey_id: str, counts: Mapping[tuple[int, str, str], int]
+    ) -> None:
+        held = self.uow.state.counts
+        for (version, step, metric), n in counts.items():
+            key = (tenant_id, journey_id, version, step, metric)
+            held[key] = held.get(key, 0) + n
+
+    def counts(self, tenant_id: str, journey_id: str) -> list[StepCount]:
+        return [
+            StepCount(v, s, m, n)
+            for (t, j, v, s, m), n in sorted(self.uow.state.counts.items())
+            if (t, j) == (tenant_id, journey_id)
+        ]
+
+    def waiting(self, tenant_id: str, journey_id: str) -> list[StepCount]:
+        tally: dict[tuple[int, str], int] = {}
+        for r in self.uow.state.instances.values():
+            ours = (r.tenant_id, r.journey_id) == (tenant_id, journey_id)
+            if ours and r.active and r.wait_reason:
+                key = (r.journey_version, r.step_id)
+                tally[key] = tally.get(key, 0) + 1
+        return [StepCount(v, s, "waiting", n) for (v, s), n in sorted(tally.items())]
+
+
+class MemoryJourneyCatalog(JourneyCatalog):
+    def __init__(self, uow: InMemoryOrchestratorUnitOfWork) -> None:
+        self.uow = uow
+
+    def live(self, tenant_id: str) -> list[LiveJourney]:
+        held = self.uow.state.live
+        return [held[k] for k in sorted(held) if k[0] == tenant_id]
+
+    def find(self, tenant_id: str, journey_id: str) -> LiveJourney | None:
+        return self.uow.state.live.get((tenant_id, journey_id))
+
+    def runnable(self, tenant_id: str, journey_id: str, version: int) -> RunnableJourney:
+        content = self.uow.state.versions.get((tenant_id, journey_id, version))
+        if content is None:
+            raise NotFound(f"no journey {journey_id!r} version {version}")
+        key = (tenant_id, version, content)
+        if key not in _compiled:
+            _compiled[key] = runnable(tenant_id, version, pb.Journey.FromString(content))
+        return _compiled[key]
+
+
+_compiled: dict[tuple[str, int, bytes], RunnableJourney] = {}  # versions never change
+
+
+class MemoryTimerBook(TimerBook):
+    def __init__(self, uow: InMemoryOrchestratorUnitOfWork) -> None:
+        self.uow = uow
+
+    def schedule(self, tenant_id: str, timer_id: str, due: datetime, payload: bytes) -> None:
+        self.uow.state.timers[(tenant_id, timer_id)] = (due, payload)
+
+    def cancel(self, tenant_id: str, timer_id: str) -> bool:
+        return self.uow.state.timers.pop((tenant_id, timer_id), None) is not None
+
+
 class InMemoryOrchestratorUnitOfWork(InMemoryUnitOfWork[OrchestratorState], OrchestratorUnitOfWork):
     def attach_repositories(self) -> None:
         self.contact_states = MemoryProfileCopies(
@@ -100,7 +191,25 @@ class InMemoryOrchestratorUnitOfWork(InMemoryUnitOfWork[OrchestratorState], Orch
         )
         self.send_ledger = MemorySendLedger(lambda: self.state.send_ledger)
         self.facts = MemoryFacts(lambda: self.state)
+        self.instance_records = MemoryInstanceRecords(self)
+        self.journeys = MemoryJourneyCatalog(self)
+        self.timers = MemoryTimerBook(self)
 
 
 def in_memory(clock: Clock) -> InMemoryDatabase[OrchestratorState]:
     return InMemoryDatabase(OrchestratorState(), clock)
+
+
+def publish_journey(
+    db: InMemoryDatabase[OrchestratorState],
+    tenant_id: str,
+    journey: pb.Journey,
+    version: int,
+    *,
+    paused: bool = False,
+) -> None:
+    """What publishing (or pausing) a version does to the catalog, for tests."""
+    content = journey.SerializeToString(deterministic=True)
+    db.state.versions[(tenant_id, journey.journey_id, version)] = content
+    live = LiveJourney(journey.journey_id, version, paused)
+    db.state.live[(tenant_id, journey.journey_id)] = live

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Index, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 from services.kernel.store.schema import UtcDateTime
 
@@ -67,4 +78,44 @@ stock_waiters = Table(
     Column("journey_id", String(100), nullable=False),
     Column("step_id", String(64), nullable=False),
     Column("suppress_time", UtcDateTime, nullable=False),
+)
+
+# One row per journey instance (tenant, journey, profile): where its latest run is.
+journey_instances = Table(
+    "journey_instances",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("journey_id", String(100), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("journey_version", Integer, nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("step_id", String(64), nullable=False),
+    Column("wait_reason", String(20), nullable=False),
+    Column("wait_event", String(100), nullable=False),
+    Column("due_time", UtcDateTime, nullable=True),
+    Column("enter_time", UtcDateTime, nullable=False),
+    Column("exit_reason", String(20), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+)
+# a profile's instances, for its events, merges and forgets: an index seek
+Index("ix_journey_instances_profile", journey_instances.c.tenant_id, journey_instances.c.profile_id)
+# waiting runs per journey and step, for the stats
+Index(
+    "ix_journey_instances_waiting",
+    journey_instances.c.tenant_id,
+    journey_instances.c.journey_id,
+    journey_instances.c.active,
+)
+
+# Counts per journey version and step ('' for the journey): entered, sent, suppressed:<reason>...
+journey_step_counts = Table(
+    "journey_step_counts",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("journey_id", String(100), primary_key=True),
+    Column("journey_version", Integer, primary_key=True),
+    Column("step_id", String(64), primary_key=True),
+    Column("metric", String(100), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from nats.js import JetStreamContext
 
@@ -17,12 +19,15 @@ from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from services.orchestrator import bootstrap, handlers
 from services.orchestrator.api.servicer import orchestrator_servicer
+from services.orchestrator.bootstrap import journey_engine
+from services.orchestrator.config import OrchestratorConfig
 from services.orchestrator.consumers.profiles import profiles_consumer
 from services.orchestrator.store.tables import metadata
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 from tests.conftest import random_id
 from tests.integration.harness import serving
 from tests.integration.profile_projection import NOW, ProfileProjectionContract
+from tests.orchestrator_fakes import FakeDirectory
 from tests.profile_events import profile_updated
 
 
@@ -32,6 +37,9 @@ async def get(channel: grpc.aio.Channel, tenant_id: str, profile_id: str) -> pb.
     return (await stub.GetContactState(request, timeout=5)).contact_state
 
 
+NO_LAYER: Any = None
+
+
 class TestContactStateProjection(ProfileProjectionContract):
     service = "orchestrator"
     durable = "orchestrator-profiles"
@@ -39,13 +47,14 @@ class TestContactStateProjection(ProfileProjectionContract):
     unit_of_work = SqlOrchestratorUnitOfWork
 
     def consumer(self) -> ConsumerSpec:
-        return profiles_consumer()
+        # the layer is read for AudienceEntered only, which this contract never sends
+        return profiles_consumer(journey_engine(OrchestratorConfig()), FakeDirectory(), NO_LAYER)
 
     def build(self, settings: ServiceSettings) -> App:
         return bootstrap.build(settings)
 
     def servicer(self, layer: ServiceLayer) -> Servicer:
-        return orchestrator_servicer(layer)
+        return orchestrator_servicer(layer, journey_engine(OrchestratorConfig()), FakeDirectory())
 
     def stored_version(self, uow: UnitOfWork, tenant_id: str, profile_id: str) -> int:
         return handlers.get_contact_state(uow, tenant_id, profile_id).profile_version
@@ -79,7 +88,9 @@ class TestContactStateProjection(ProfileProjectionContract):
             consent={"email_marketing": False},
         )
         await self.deliver(js, service_db, uow, newest, late)
-        async with serving(orchestrator_servicer(layer)) as channel:
+        async with serving(
+            orchestrator_servicer(layer, journey_engine(OrchestratorConfig()), FakeDirectory())
+        ) as channel:
             state = await get(channel, tenant, profile_id)
         assert (state.tenant_id, state.profile_id, state.profile_version) == (tenant, profile_id, 3)
         assert dict(state.consent) == {"email_marketing": True, "sms_marketing": False}
@@ -114,7 +125,9 @@ class TestContactStateProjection(ProfileProjectionContract):
                 consent={"email_marketing": False},
             ),
         )
-        async with serving(orchestrator_servicer(layer)) as channel:
+        async with serving(
+            orchestrator_servicer(layer, journey_engine(OrchestratorConfig()), FakeDirectory())
+        ) as channel:
             state = await get(channel, tenant, profile_id)
         assert state.profile_version == 4
         assert dict(state.consent) == {"email_marketing": False, "sms_marketing": False}

@@ -1,5 +1,5 @@
 """The orchestrator's unit of work, in memory and on SQLite/PostgreSQL: the kernel's
-promises, and its contact-state repository's."""
+promises, and its repositories' (contact states, instance rows, step counts, timers)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry, SendState
 from services.orchestrator.ports import OrchestratorUnitOfWork
+from services.orchestrator.repositories import InstanceRecord, StepCount
 from services.orchestrator.store.memory import InMemoryOrchestratorUnitOfWork, OrchestratorState
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 from tests.conftest import ALL_BACKENDS
@@ -136,3 +137,73 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
             assert uow.send_ledger.get("acme", "s-1") is None
             assert uow.send_ledger.get("acme", "s-2") is not None
             assert [w.profile_id for w in uow.facts.pop_waiters("acme", "water", "s-12")] == ["p-2"]
+
+    # -- the journey engine's repositories ----------------------------------------------
+
+    def record(
+        self, profile_id: str, journey_id: str = "cart", **changes: object
+    ) -> InstanceRecord:
+        values: dict[str, object] = {
+            "tenant_id": "acme",
+            "journey_id": journey_id,
+            "profile_id": profile_id,
+            "journey_version": 1,
+            "run": 1,
+            "active": True,
+            "step_id": "wait",
+            "wait_reason": "wait",
+            "wait_event": "",
+            "due_time": AT,
+            "enter_time": AT,
+            "exit_reason": "",
+            "stream_version": 2,
+        }
+        return InstanceRecord(**(values | changes))  # type: ignore[arg-type]
+
+    def test_instance_rows_are_replaced_and_found_by_profile(self, units: Units) -> None:
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.instance_records.put(self.record("p-1"))
+            uow.instance_records.put(self.record("p-1", "welcome"))
+            uow.instance_records.put(self.record("p-2"))
+            done = self.record("p-1", active=False, wait_reason="", due_time=None, run=1)
+            uow.instance_records.put(done)
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            found = uow.instance_records.of_profile("acme", "p-1")
+            assert found == [done, self.record("p-1", "welcome")]
+            assert uow.instance_records.of_profile("other", "p-1") == []
+            waiting = uow.instance_records.waiting("acme", "cart")
+            assert waiting == [StepCount(1, "wait", "waiting", 1)]
+
+    def test_step_counts_add_up_across_transactions(self, units: Units) -> None:
+        for _ in range(2):
+            with units.new() as uow:
+                assert isinstance(uow, OrchestratorUnitOfWork)
+                uow.instance_records.add_counts(
+                    "acme", "cart", {(1, "", "entered"): 2, (1, "remind", "sent"): 1}
+                )
+                uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.instance_records.counts("acme", "cart") == [
+                StepCount(1, "", "entered", 4),
+                StepCount(1, "remind", "sent", 2),
+            ]
+            assert uow.instance_records.counts("acme", "other") == []
+
+    def test_timers_are_set_replaced_and_cancelled_with_the_transaction(self, units: Units) -> None:
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.timers.schedule("acme", "j/cart/p-1", AT, b"1")
+            uow.timers.schedule("acme", "j/cart/p-1", AT, b"2")
+        with units.new() as uow:  # rolled back: nothing to cancel
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert not uow.timers.cancel("acme", "j/cart/p-1")
+            uow.timers.schedule("acme", "j/cart/p-1", AT, b"3")
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.timers.cancel("acme", "j/cart/p-1")
+            assert not uow.timers.cancel("acme", "j/cart/p-1")

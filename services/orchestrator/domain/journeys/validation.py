@@ -46,9 +46,9 @@ def validate_journey(asset: str, journey: Message) -> list[FieldViolation]:
         _step(step, step_path(step.id, i), ids, bad)
     if not bad.items:  # the graph is only meaningful once every target exists
         _graph(journey, bad)
-    for expressions, declarations in ((_expressions, VARIABLES), (_names, NAMES)):
+    for found, declarations in ((expressions, VARIABLES), (_names, NAMES)):
         try:
-            rules.compile_rules(dict(expressions(journey)), declarations, asset=asset)
+            rules.compile_rules(dict(found(journey)), declarations, asset=asset)
         except InvalidArgument as e:
             bad.items += e.violations
     return bad.items
@@ -212,7 +212,8 @@ def _graph(journey: pb.Journey, bad: Violations) -> None:
                 stack.append(iter(instant[hop]))
 
 
-def _expressions(journey: pb.Journey) -> Iterator[tuple[str, str]]:
+def expressions(journey: pb.Journey) -> Iterator[tuple[str, str]]:
+    """(field as written, CEL text) of every condition in the journey."""
     if journey.entry.when:
         yield "entry.when", journey.entry.when
     for i, goal in enumerate(journey.goals):

@@ -1,0 +1,63 @@
+"""Ingested events move journeys: they enter people, end waits and meet goals.
+
+A two-phase consumer of the INGEST stream. Before its transaction it keeps only events
+some live journey of the tenant listens to (an entry, a wait_for_event or a goal) and asks
+identity who the person is (by the event's surest identifier); an event identity has not
+resolved yet is retried (redelivered) until it has. Inside the batch's transaction the
+engine applies it, exactly once (inbox).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from layercake.events.v1 import ingest_pb2
+from services.kernel.errors import Unavailable
+from services.kernel.messaging.consumer import ConsumerSpec
+from services.kernel.messaging.envelope import Envelope
+from services.kernel.service_layer import ServiceLayer
+from services.orchestrator.domain.instances.profiles import ProfileView, TriggerEvent
+from services.orchestrator.engine import JourneyEngine
+from services.orchestrator.mapping import EVENT_INGESTED, profile_refs, trigger_event
+from services.orchestrator.ports import OrchestratorUnitOfWork, ProfileDirectory
+
+DURABLE = "orchestrator-ingest"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    event: TriggerEvent
+    profile: ProfileView
+
+
+def listened_events(uow: OrchestratorUnitOfWork, tenant_id: str) -> frozenset[str]:
+    """Event names the tenant's live journeys enter on, wait for or count as goals."""
+    names: set[str] = set()
+    for live in uow.journeys.live(tenant_id):
+        names |= uow.journeys.runnable(tenant_id, live.journey_id, live.version).listens_to()
+    return frozenset(names)
+
+
+def ingest_consumer(
+    engine: JourneyEngine, directory: ProfileDirectory, layer: ServiceLayer[Any]
+) -> ConsumerSpec[OrchestratorUnitOfWork]:
+    async def prepare(envelope: Envelope) -> Resolved | None:
+        if envelope.type != EVENT_INGESTED:
+            return None
+        ingested = ingest_pb2.EventIngested.FromString(envelope.payload)
+        event = trigger_event(ingested)
+        tenant = envelope.tenant_id
+        if not event.name or event.name not in await layer.read(listened_events, tenant):
+            return None
+        for ref in profile_refs(ingested)[:1]:
+            profile = await directory.find(tenant, ref)
+            if profile is not None:
+                return Resolved(event, profile)
+        raise Unavailable(f"identity has not resolved message {event.message_id} yet")
+
+    def apply(uow: OrchestratorUnitOfWork, envelope: Envelope, prepared: Resolved | None) -> None:
+        if prepared is not None:
+            engine.on_event(uow, prepared.event, prepared.profile)
+
+    return ConsumerSpec(DURABLE, "INGEST", "layercake.*.ingest", apply, prepare)

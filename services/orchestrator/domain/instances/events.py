@@ -1,0 +1,104 @@
+"""What happens to a journey instance, in the past tense; immutable, with aware UTC times.
+
+Each mirrors its message in `layercake.orchestrator.v1.instance_events` field by field,
+so the kernel's event-type registry maps it (see `store.instance_events`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class InstanceEntered:
+    tenant_id: str
+    journey_id: str
+    profile_id: str
+    journey_version: int
+    run: int
+    entry: str  # event | audience | api | merge
+    cause_id: str
+    enter_time: datetime
+    step_id: str
+    sent_step_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WaitStarted:
+    run: int
+    step_id: str
+    due_time: datetime
+    event: str  # wait_for_event: the event that ends it early
+    reason: str  # wait | wait_for_event | io | send_delayed | paused
+
+
+@dataclass(frozen=True)
+class StepTaken:
+    run: int
+    step_id: str
+    next_step_id: str
+    outcome: str
+    take_time: datetime
+
+
+@dataclass(frozen=True)
+class SplitAssigned:
+    run: int
+    step_id: str
+    bucket: int
+    path_index: int  # -1: the holdout
+    next_step_id: str
+    assign_time: datetime
+
+
+@dataclass(frozen=True)
+class SendRecorded:
+    run: int
+    step_id: str
+    outcome: str  # sent | suppressed | delayed
+    reason: str
+    command_id: str
+    until_time: datetime | None
+    record_time: datetime
+
+
+@dataclass(frozen=True)
+class DecisionRecorded:
+    run: int
+    step_id: str
+    action: str
+    product: str
+    placement: str
+    score: float
+    fallback_reason: str
+    decide_time: datetime
+
+
+@dataclass(frozen=True)
+class InstanceExited:
+    run: int
+    step_id: str
+    reason: str  # completed | converted | merged | forgotten | holdout
+    exit_time: datetime
+    survivor_profile_id: str = ""
+
+
+@dataclass(frozen=True)
+class RunAbsorbed:
+    run: int
+    merged_profile_id: str
+    sent_step_ids: tuple[str, ...]
+    absorb_time: datetime
+
+
+InstanceEvent = (
+    InstanceEntered
+    | WaitStarted
+    | StepTaken
+    | SplitAssigned
+    | SendRecorded
+    | DecisionRecorded
+    | InstanceExited
+    | RunAbsorbed
+)

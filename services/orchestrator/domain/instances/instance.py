@@ -1,0 +1,186 @@
+"""The journey instance aggregate: every run of one profile through one journey.
+
+It checks the rules before recording: one run at a time, the journey's re-entry policy,
+events for the current run only. State changes only by applying events (`apply`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from layercake.orchestrator.v1 import journey_pb2 as pb
+from services.kernel.aggregate import Aggregate
+from services.orchestrator.domain.instances.events import (
+    DecisionRecorded,
+    InstanceEntered,
+    InstanceEvent,
+    InstanceExited,
+    RunAbsorbed,
+    SendRecorded,
+    SplitAssigned,
+    StepTaken,
+    WaitStarted,
+)
+
+STREAM_PREFIX = "journey-instance/"
+MAX_STREAM_ID = 200
+
+
+def instance_stream_id(tenant_id: str, journey_id: str, profile_id: str) -> str:
+    """Readable when it fits the event store's 200 characters, else a digest of the same."""
+    name = f"{tenant_id}/{journey_id}/{profile_id}"
+    if len(STREAM_PREFIX) + len(name) <= MAX_STREAM_ID:
+        return STREAM_PREFIX + name
+    return f"{STREAM_PREFIX}sha256:{hashlib.sha256(name.encode()).hexdigest()}"
+
+
+@dataclass
+class JourneyInstance(Aggregate[InstanceEvent]):
+    tenant_id: str = ""
+    journey_id: str = ""
+    profile_id: str = ""
+    run: int = 0  # the latest run; 0 before the first entry
+    journey_version: int = 0  # the version the latest run walks
+    active: bool = False
+    step_id: str = ""
+    wait: WaitStarted | None = None
+    sent_steps: frozenset[str] = frozenset()
+    decision: DecisionRecorded | None = None
+    enter_time: datetime | None = None
+    exit_reason: str = ""
+
+    @classmethod
+    def blank(cls, tenant_id: str, journey_id: str, profile_id: str) -> JourneyInstance:
+        return cls(tenant_id=tenant_id, journey_id=journey_id, profile_id=profile_id)
+
+    @property
+    def stream_id(self) -> str:
+        return instance_stream_id(self.tenant_id, self.journey_id, self.profile_id)
+
+    @property
+    def run_id(self) -> str:
+        """This run of this instance, as the send side keys its sends (a bounded uuid)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"layercake:{self.stream_id}#{self.run}"))
+
+    def refusal(self, journey: pb.Journey, now: datetime) -> str:
+        """Why the profile may not enter now ('' when it may), by the re-entry policy."""
+        if self.active:
+            return "inside"
+        if self.run == 0:
+            return ""
+        policy = journey.reentry.policy
+        if policy == pb.REENTRY_POLICY_ALWAYS:
+            return ""
+        if policy == pb.REENTRY_POLICY_AFTER_COOLDOWN:
+            assert self.enter_time is not None
+            cooldown = journey.reentry.cooldown.ToTimedelta()
+            return "" if now >= self.enter_time + cooldown else "cooldown"
+        return "entered_before"
+
+    def enter(
+        self,
+        version: int,
+        step_id: str,
+        entry: str,
+        cause_id: str,
+        now: datetime,
+        sent_step_ids: tuple[str, ...] = (),
+    ) -> None:
+        """Starts a new run at `step_id`; the caller checked `refusal` (a merge does not)."""
+        if self.active:
+            raise ValueError(f"{self.stream_id} is inside run {self.run} already")
+        self._record(
+            InstanceEntered(
+                tenant_id=self.tenant_id,
+                journey_id=self.journey_id,
+                profile_id=self.profile_id,
+                journey_version=version,
+                run=self.run + 1,
+                entry=entry,
+                cause_id=cause_id,
+                enter_time=now,
+                step_id=step_id,
+                sent_step_ids=tuple(sorted(sent_step_ids)),
+            )
+        )
+
+    def wait_at(self, due: datetime, reason: str, event: str = "") -> None:
+        self._require_active()
+        self._record(WaitStarted(self.run, self.step_id, due, event, reason))
+
+    def take(self, next_step_id: str, outcome: str, now: datetime) -> None:
+        """Leaves the current step for `next_step_id`."""
+        self._require_active()
+        self._record(StepTaken(self.run, self.step_id, next_step_id, outcome, now))
+
+    def assign_split(self, bucket: int, path_index: int, next_step_id: str, now: datetime) -> None:
+        self._require_active()
+        self._record(SplitAssigned(self.run, self.step_id, bucket, path_index, next_step_id, now))
+
+    def record_send(
+        self,
+        outcome: str,
+        now: datetime,
+        *,
+        reason: str = "",
+        command_id: str = "",
+        until: datetime | None = None,
+    ) -> None:
+        self._require_active()
+        self._record(SendRecorded(self.run, self.step_id, outcome, reason, command_id, until, now))
+
+    def record_decision(
+        self,
+        now: datetime,
+        *,
+        placement: str,
+        action: str = "",
+        product: str = "",
+        score: float = 0.0,
+        fallback_reason: str = "",
+    ) -> None:
+        self._require_active()
+        self._record(
+            DecisionRecorded(
+                self.run, self.step_id, action, product, placement, score, fallback_reason, now
+            )
+        )
+
+    def absorb(self, merged_profile_id: str, sent_step_ids: frozenset[str], now: datetime) -> None:
+        """Takes in a merged-away profile's run of this journey: its sends count here."""
+        self._require_active()
+        self._record(RunAbsorbed(self.run, merged_profile_id, tuple(sorted(sent_step_ids)), now))
+
+    def exit(self, reason: str, now: datetime, survivor_profile_id: str = "") -> None:
+        self._require_active()
+        self._record(InstanceExited(self.run, self.step_id, reason, now, survivor_profile_id))
+
+    def _require_active(self) -> None:
+        if not self.active:
+            raise ValueError(f"{self.stream_id} is not inside the journey")
+
+    def apply(self, event: InstanceEvent) -> None:
+        match event:
+            case InstanceEntered():
+                self.tenant_id, self.journey_id = event.tenant_id, event.journey_id
+                self.profile_id = event.profile_id
+                self.run, self.journey_version = event.run, event.journey_version
+                self.active, self.step_id, self.wait = True, event.step_id, None
+                self.sent_steps = frozenset(event.sent_step_ids)
+                self.decision, self.enter_time, self.exit_reason = None, event.enter_time, ""
+            case WaitStarted():
+                self.wait = event
+            case StepTaken() | SplitAssigned():
+                self.step_id, self.wait = event.next_step_id, None
+            case SendRecorded():
+                if event.outcome == "sent":
+                    self.sent_steps = self.sent_steps | {event.step_id}
+            case RunAbsorbed():
+                self.sent_steps = self.sent_steps | set(event.sent_step_ids)
+            case DecisionRecorded():
+                self.decision = event
+            case InstanceExited():
+                self.active, self.wait, self.exit_reason = False, None, event.reason

@@ -1,0 +1,117 @@
+"""What the engine knows of a person and of the event that moved them, as CEL sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.orchestrator.domain.contact_state import known_time_zone
+from services.orchestrator.domain.sending import ProfileSnapshot
+
+TIME_ZONE = "timezone"  # the trait, and the event context key, that name a person's zone
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """A profile as identity answered for it (non-personal traits, consent)."""
+
+    tenant_id: str
+    profile_id: str
+    traits: Mapping[str, Any] = field(default_factory=dict)
+    consent: Mapping[str, bool] = field(default_factory=dict)
+
+    @property
+    def time_zone(self) -> str:
+        """The IANA zone of the `timezone` trait; '' when absent or not a zone."""
+        value = self.traits.get(TIME_ZONE)
+        return known_time_zone(value) if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """A track or identify event as ingested: what enters, ends waits and meets goals."""
+
+    message_id: str
+    type: str
+    name: str
+    time: datetime
+    received_time: datetime
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    traits: Mapping[str, Any] = field(default_factory=dict)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def time_zone(self) -> str:
+        value = self.context.get(TIME_ZONE)
+        return known_time_zone(value) if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The decision service's answer for a placement (the chosen action)."""
+
+    action: str
+    product: str = ""
+    score: float = 0.0
+    reasons: tuple[str, ...] = ()
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+def time_zone_of(profile: ProfileView, event: TriggerEvent | None) -> str:
+    """The profile's zone, else the zone the event's context names, else '' (UTC)."""
+    return profile.time_zone or (event.time_zone if event is not None else "")
+
+
+def snapshot(profile: ProfileView, event: TriggerEvent | None) -> ProfileSnapshot:
+    """The profile as a send and a CEL condition see it, in its zone (see `time_zone_of`)."""
+    return ProfileSnapshot(
+        profile.profile_id,
+        traits=dict(profile.traits),
+        consent=dict(profile.consent),
+        time_zone=time_zone_of(profile, event),
+    )
+
+
+def activation(
+    profile: ProfileView,
+    event: TriggerEvent | None,
+    decision: Mapping[str, Any] | None,
+    *,
+    now: datetime,
+    journey_id: str,
+    step_id: str,
+) -> dict[str, Any]:
+    """The variables of `rules.CONDITION` for one evaluation."""
+    zone = time_zone_of(profile, event)
+    return {
+        "profile": snapshot(profile, event).as_cel(),
+        "event": {
+            "id": event.message_id if event else "",
+            "type": event.type if event else "",
+            "name": event.name if event else "",
+            "time": event.time if event else now,
+            "received_time": event.received_time if event else now,
+            "properties": dict(event.properties) if event else {},
+            "traits": dict(event.traits) if event else {},
+            "context": dict(event.context) if event else {},
+        },
+        "context": {
+            "now": now,
+            "tenant": profile.tenant_id,
+            "channel": "",
+            "timezone": zone,
+            "journey": journey_id,
+            "step": step_id,
+        },
+        "decision": {
+            "action": "",
+            "product": "",
+            "placement": "",
+            "score": 0.0,
+            "reasons": [],
+            "attributes": {},
+            **(decision or {}),
+        },
+    }

@@ -1,0 +1,70 @@
+"""The journey engine's timer handler: a run's wait, held step or I/O step is due.
+
+Two-phase, as the kernel's scheduler runs it: `prepare` asks identity for the profile
+and, for a decide step, the decision service (with the step's deadline; a slow or failed
+call becomes the step's fallback), before any transaction opens; `apply` moves the run
+in the transaction that retires the timer, so it happens once across restarts and
+replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.kernel.store.unit_of_work import UnitOfWork
+from services.kernel.timers import Timer, TimerHandler
+from services.orchestrator.domain.instances.profiles import ProfileView
+from services.orchestrator.domain.instances.steps import (
+    Called,
+    Decided,
+    IoResult,
+    Prepared,
+    RunTimer,
+)
+from services.orchestrator.engine import JourneyEngine
+from services.orchestrator.ports import Decider, OrchestratorUnitOfWork, ProfileDirectory, Webhooks
+
+log = logging.getLogger(__name__)
+
+
+async def decide(decider: Decider | None, tenant_id: str, run: RunTimer) -> Decided:
+    """The decision, or the fallback and why: `timeout`, `unavailable`."""
+    if decider is None:
+        return Decided(run.step_id, None, "unavailable")
+    try:
+        decision = await asyncio.wait_for(
+            decider.decide(tenant_id, run.profile_id, run.placement, run.timeout), run.timeout
+        )
+    except TimeoutError:
+        return Decided(run.step_id, None, "timeout")
+    except Exception as e:  # down, refused, or a bug there: the journey goes on
+        log.warning("decide failed, falling back", extra={"error": repr(e)})
+        return Decided(run.step_id, None, "unavailable")
+    return Decided(run.step_id, decision)
+
+
+def journey_timers(
+    engine: JourneyEngine,
+    directory: ProfileDirectory,
+    decider: Decider | None = None,
+    webhooks: Webhooks | None = None,
+) -> TimerHandler[Prepared]:
+    async def prepare(timer: Timer) -> Prepared:
+        run = RunTimer.parse(timer.payload)
+        profile = await directory.find(timer.tenant_id, run.profile_id)
+        if profile is None:  # identity knows no more of them: the walk sees no traits
+            profile = ProfileView(timer.tenant_id, run.profile_id)
+        io: IoResult | None = None
+        if run.io == "decide":
+            io = await decide(decider, timer.tenant_id, run)
+        elif run.io == "webhook":
+            outcome = "skipped" if webhooks is None else await webhooks.call(timer.tenant_id, run)
+            io = Called(run.step_id, outcome)
+        return Prepared(profile, io)
+
+    def apply(uow: UnitOfWork, timer: Timer, prepared: Prepared) -> None:
+        assert isinstance(uow, OrchestratorUnitOfWork)
+        engine.on_timer(uow, timer.tenant_id, RunTimer.parse(timer.payload), prepared)
+
+    return TimerHandler(apply=apply, prepare=prepare)

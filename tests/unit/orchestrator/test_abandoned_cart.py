@@ -1,0 +1,72 @@
+"""The abandoned-cart journey (examples/abandoned-cart.yaml) with an injected clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.orchestrator.domain.instances.steps import run_timer_id
+from tests.unit.orchestrator.journey_harness import TENANT, Journeys
+
+
+async def test_an_order_within_the_wait_converts_and_nothing_is_sent() -> None:
+    j = Journeys()
+    journey = j.publish_example("abandoned-cart.yaml")
+    j.event("p-1", "cart_updated", {"total": 42.0})
+    await j.advance(timedelta(hours=1))
+    j.event("p-1", "order_placed")
+    await j.advance(timedelta(hours=5))
+    assert j.send.requests == []
+    instance = j.instance(journey, "p-1")
+    assert (instance.active, instance.exit_reason) == (False, "converted")
+    assert (TENANT, run_timer_id(journey, "p-1")) not in j.db.state.timers
+    assert j.stats(journey)[(1, "", "converted")] == 1
+
+
+async def test_without_an_order_exactly_one_reminder_goes_out_after_the_timeout() -> None:
+    j = Journeys()
+    journey = j.publish_example("abandoned-cart.yaml")
+    j.decider.action, j.decider.product = "diet_soda", "diet-soda-6"
+    j.event("p-1", "cart_updated", {"total": 42.0})
+    await j.advance(timedelta(hours=3, minutes=59))
+    assert j.send.requests == []
+    await j.advance(timedelta(minutes=1))
+    assert j.sent_templates() == [("p-1", "cart-reminder")]
+    assert (j.send.requests[0].decision or {})["product"] == "diet-soda-6"
+    await j.advance(timedelta(hours=10))
+    j.event("p-1", "cart_updated", {"total": 50.0})  # inside the 24h cooldown: no entry
+    await j.advance(timedelta(hours=5))
+    assert len(j.send.requests) == 1
+    instance = j.instance(journey, "p-1")
+    assert (instance.active, instance.exit_reason) == (False, "completed")
+    stats = j.stats(journey)
+    assert stats[(1, "remind", "sent")] == 1 and stats[(1, "", "entered")] == 1
+
+
+async def test_a_small_cart_does_not_enter() -> None:
+    j = Journeys()
+    journey = j.publish_example("abandoned-cart.yaml")
+    j.event("p-1", "cart_updated", {"total": 5.0})
+    assert j.instance(journey, "p-1").run == 0
+
+
+async def test_the_decision_being_down_takes_the_fallback() -> None:
+    j = Journeys()
+    journey = j.publish_example("abandoned-cart.yaml")
+    j.decider.error = ConnectionError("decision is down")
+    j.event("p-1", "cart_updated", {"total": 42.0})
+    await j.advance(timedelta(hours=4))
+    assert j.sent_templates() == [("p-1", "cart-reminder")]
+    decision = j.instance(journey, "p-1")
+    assert decision.exit_reason == "completed"
+
+
+async def test_after_the_cooldown_the_person_enters_again() -> None:
+    j = Journeys()
+    journey = j.publish_example("abandoned-cart.yaml")
+    j.event("p-1", "cart_updated", {"total": 42.0})
+    await j.advance(timedelta(hours=5))
+    await j.advance(timedelta(hours=20))
+    j.event("p-1", "cart_updated", {"total": 42.0})
+    await j.advance(timedelta(hours=5))
+    assert len(j.send.requests) == 2
+    assert j.instance(journey, "p-1").run == 2
