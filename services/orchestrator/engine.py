@@ -14,7 +14,6 @@ from datetime import datetime
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel import rules
 from services.kernel.errors import FailedPrecondition, NotFound
-from services.kernel.profile_changes import ProfilesMerge
 from services.orchestrator.domain.instances.instance import JourneyInstance
 from services.orchestrator.domain.instances.profiles import (
     Decision,
@@ -48,6 +47,7 @@ from services.orchestrator.domain.sending import (
     Suppressed,
     step_after,
 )
+from services.orchestrator.facts import StoreFacts
 from services.orchestrator.instances import load_instance, save_instance
 from services.orchestrator.ports import OrchestratorUnitOfWork, SendStep
 from services.orchestrator.profile_updates import request_profile_update
@@ -66,10 +66,10 @@ class Entry:
 @dataclass(frozen=True)
 class JourneyEngine:
     send: SendStep
-    facts: rules.Facts | None = None
 
-    def env(self, uow: OrchestratorUnitOfWork) -> rules.Env:
-        return rules.Env(clock=uow.clock, facts=self.facts)
+    def env(self, uow: OrchestratorUnitOfWork, tenant_id: str) -> rules.Env:
+        """What CEL's functions read: the clock, and the tenant's facts in this transaction."""
+        return rules.Env(clock=uow.clock, facts=StoreFacts(uow, tenant_id))
 
     # -- entry points --------------------------------------------------------------------
 
@@ -129,7 +129,7 @@ class JourneyEngine:
         """Enters `profile` when the entry filter holds and the re-entry policy allows."""
         now = uow.now()
         found = activation(profile, event, None, now=now, journey_id=journey.journey_id, step_id="")
-        if not journey.holds("entry.when", found, self.env(uow)):
+        if not journey.holds("entry.when", found, self.env(uow, profile.tenant_id)):
             return Entry(False, "filtered")
         instance = load_instance(uow, profile.tenant_id, journey.journey_id, profile.profile_id)
         refusal = instance.refusal(journey.definition, now)
@@ -153,51 +153,15 @@ class JourneyEngine:
         )
         if not current:
             return
+        if uow.journeys.find(tenant_id, timer.journey_id) is None:  # archived: runs end
+            instance.exit("archived", uow.now())
+            save_instance(uow, instance)
+            return
         journey = uow.journeys.runnable(tenant_id, timer.journey_id, instance.journey_version)
         moment = self._moment(uow, journey, prepared.profile, None)
         timer_due(instance, journey, moment.now)
         self._advance(uow, instance, journey, moment, prepared.io)
         save_instance(uow, instance)
-
-    def on_merge(self, uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> None:
-        """The merged-away profiles' runs continue as the survivor's; where the survivor is
-        inside the same journey already, its run goes on and counts the other's sends; where
-        its re-entry policy would keep it out, its last run's sends count as made."""
-        tenant, survivor, now = merge.tenant_id, merge.survivor_profile_id, uow.now()
-        for merged_id in merge.merged_profile_ids:
-            for record in uow.instance_records.of_profile(tenant, merged_id):
-                if not record.active:
-                    continue
-                old = load_instance(uow, tenant, record.journey_id, merged_id)
-                into = load_instance(uow, tenant, record.journey_id, survivor)
-                wait = old.wait
-                uow.timers.cancel(tenant, run_timer_id(record.journey_id, merged_id))
-                old.exit("merged", now, survivor_profile_id=survivor)
-                journey = uow.journeys.runnable(tenant, record.journey_id, old.journey_version)
-                if into.active:
-                    into.absorb(merged_id, old.sent_steps, now)
-                else:
-                    sent = set(old.sent_steps)
-                    if into.refusal(journey.definition, now):  # not yet allowed back in
-                        sent |= into.sent_steps  # so their last run's messages are not repeated
-                    into.enter(
-                        old.journey_version, old.step_id, "merge", merged_id, now, tuple(sent)
-                    )
-                    if wait is not None:
-                        into.wait_at(wait.due_time, wait.reason, wait.event)
-                        self._schedule(uow, into, journey, wait.due_time)
-                save_instance(uow, old)
-                save_instance(uow, into)
-
-    def on_forgotten(self, uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: str) -> None:
-        """A forgotten person leaves every journey at once; nothing more is sent to them."""
-        now = uow.now()
-        for record in uow.instance_records.of_profile(tenant_id, profile_id):
-            if record.active:
-                instance = load_instance(uow, tenant_id, record.journey_id, profile_id)
-                uow.timers.cancel(tenant_id, run_timer_id(record.journey_id, profile_id))
-                instance.exit("forgotten", now)
-                save_instance(uow, instance)
 
     # -- the walk and the steps that need the outside ------------------------------------
 
@@ -221,8 +185,8 @@ class JourneyEngine:
         event: TriggerEvent | None,
     ) -> Moment:
         live = uow.journeys.find(profile.tenant_id, journey.journey_id)
-        paused = live is None or live.paused
-        return Moment(profile, event, uow.now(), self.env(uow), paused=paused)
+        paused = live is not None and live.paused
+        return Moment(profile, event, uow.now(), self.env(uow, profile.tenant_id), paused=paused)
 
     def _advance(
         self,
@@ -240,7 +204,7 @@ class JourneyEngine:
                 uow.timers.cancel(instance.tenant_id, timer_id)
                 return
             if isinstance(stop, Waiting):
-                self._schedule(uow, instance, journey, stop.due)
+                self.schedule(uow, instance, journey, stop.due)
                 return
             step, now = stop.step, moment.now
             kind = step.WhichOneof("action")
@@ -255,7 +219,7 @@ class JourneyEngine:
                 io = None
             else:  # decide or webhook: done by the timer's prepare step, before its transaction
                 instance.wait_at(now, "io")
-                self._schedule(uow, instance, journey, now)
+                self.schedule(uow, instance, journey, now)
                 return
 
     def _send(
@@ -297,18 +261,19 @@ class JourneyEngine:
                 reason = outcome.reason.value
                 instance.record_send("delayed", now, reason=reason, until=outcome.until)
                 instance.wait_at(outcome.until, "send_delayed")
-                self._schedule(uow, instance, journey, outcome.until)
+                self.schedule(uow, instance, journey, outcome.until)
                 return False
         return True
 
-    def _schedule(
+    def schedule(
         self,
         uow: OrchestratorUnitOfWork,
         instance: JourneyInstance,
         journey: RunnableJourney,
         due: datetime,
     ) -> None:
-        """Sets the run's one timer; for an I/O step it says what the prepare step asks."""
+        """Sets the run's one timer; for an I/O step it says what the prepare step asks.
+        The caller has recorded the wait (`instance.wait_at`)."""
         step = journey.step(instance.step_id)
         kind = step.WhichOneof("action")
         io = instance.wait is not None and instance.wait.reason == "io"

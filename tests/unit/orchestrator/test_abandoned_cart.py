@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.orchestrator.domain.facts import StockFact
 from services.orchestrator.domain.instances.steps import run_timer_id
 from tests.unit.orchestrator.journey_harness import TENANT, Journeys
 
@@ -70,3 +71,17 @@ async def test_after_the_cooldown_the_person_enters_again() -> None:
     await j.advance(timedelta(hours=5))
     assert len(j.send.requests) == 2
     assert j.instance(journey, "p-1").run == 2
+
+
+async def test_the_decided_product_in_stock_at_the_persons_store_is_promoted() -> None:
+    j = Journeys()
+    j.publish_example("abandoned-cart.yaml")
+    j.decider.action, j.decider.product = "water", "water-6"
+    fact = StockFact(TENANT, "water-6", "s-12", 5, j.clock.now())
+    j.db.state.stock_levels[(TENANT, "water-6", "s-12")] = fact
+    j.profile("p-1", store_id="s-12")
+    j.profile("p-2", store_id="s-99")  # none at their store: the alternatives go out
+    for p in ("p-1", "p-2"):
+        j.event(p, "cart_updated", {"total": 42.0})
+    await j.advance(timedelta(hours=4))
+    assert j.sent_templates() == [("p-1", "cart-reminder"), ("p-2", "cart-alternatives")]
