@@ -77,6 +77,11 @@ def step_counts(version: int, events: list[ev.InstanceEvent]) -> Counter[tuple[i
             case ev.SendRecorded():
                 metric = f"suppressed:{e.reason}" if e.outcome == "suppressed" else e.outcome
                 counts[(version, e.step_id, metric)] += 1
+            case ev.RunMigrated():
+                counts[(e.from_version, "", "migrated_out")] += 1
+                version = e.to_version
+                counts[(version, "", "migrated_in")] += 1
+                counts[(version, e.to_step_id, "entered")] += 1
             case ev.InstanceExited():
                 counts[(version, "", "converted" if e.reason == "converted" else "exited")] += 1
                 counts[(version, "", f"exited:{e.reason}")] += 1

@@ -235,6 +235,7 @@ INSTANCE_EVENTS.register(ie.SendRecorded, ev.SendRecorded)
 INSTANCE_EVENTS.register(ie.DecisionRecorded, ev.DecisionRecorded)
 INSTANCE_EVENTS.register(ie.InstanceExited, ev.InstanceExited)
 INSTANCE_EVENTS.register(ie.RunAbsorbed, ev.RunAbsorbed)
+INSTANCE_EVENTS.register(ie.RunMigrated, ev.RunMigrated)
 
 
 EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name

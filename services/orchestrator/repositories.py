@@ -37,7 +37,8 @@ class InstanceRecord:
 @dataclass(frozen=True)
 class StepCount:
     """A count per journey version and step ('' for the journey as a whole): `entered`,
-    `sent`, `suppressed:<reason>`, `delayed`, `converted`, `exited`, `exited:<reason>`."""
+    `sent`, `suppressed:<reason>`, `delayed`, `converted`, `exited`, `exited:<reason>`,
+    `migrated_in`, `migrated_out`."""
 
     journey_version: int
     step_id: str
@@ -54,6 +55,10 @@ class InstanceRecords(ABC):
     @abstractmethod
     def of_profile(self, tenant_id: str, profile_id: str) -> list[InstanceRecord]:
         """A profile's instances (active or not), by journey id."""
+
+    @abstractmethod
+    def active_of(self, tenant_id: str, journey_id: str, version: int) -> list[InstanceRecord]:
+        """The runs inside a journey version now, by profile."""
 
     @abstractmethod
     def add_counts(

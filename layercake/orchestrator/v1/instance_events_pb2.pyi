@@ -278,7 +278,9 @@ class InstanceExited(_message.Message):
     step_id: _builtins.str
     """The step it was at."""
     reason: _builtins.str
-    """`completed` (an exit step), `converted` (a goal), `merged`, `forgotten`, `holdout`."""
+    """`completed` (an exit step), `converted` (a goal), `merged`, `forgotten`, `holdout`,
+    `archived` (the journey has no live version).
+    """
     survivor_profile_id: _builtins.str
     """For merged: the survivor profile the run continues as."""
     @_builtins.property
@@ -393,3 +395,47 @@ class RunAbsorbed(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunAbsorbed: _TypeAlias = RunAbsorbed  # noqa: Y015
+
+@_typing.final
+class RunMigrated(_message.Message):
+    """A run moved to another journey version by a migration map (old step -> new step)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    FROM_VERSION_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    FROM_STEP_ID_FIELD_NUMBER: _builtins.int
+    TO_STEP_ID_FIELD_NUMBER: _builtins.int
+    MIGRATE_TIME_FIELD_NUMBER: _builtins.int
+    run: _builtins.int
+    """The run."""
+    from_version: _builtins.int
+    """The version it walked."""
+    to_version: _builtins.int
+    """The version it walks now."""
+    from_step_id: _builtins.str
+    """The step it was at."""
+    to_step_id: _builtins.str
+    """The step of the new version it is at now."""
+    @_builtins.property
+    def migrate_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        run: _builtins.int = ...,
+        from_version: _builtins.int = ...,
+        to_version: _builtins.int = ...,
+        from_step_id: _builtins.str = ...,
+        to_step_id: _builtins.str = ...,
+        migrate_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["migrate_time", b"migrate_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_step_id", b"from_step_id", "from_version", b"from_version", "migrate_time", b"migrate_time", "run", b"run", "to_step_id", b"to_step_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunMigrated: _TypeAlias = RunMigrated  # noqa: Y015

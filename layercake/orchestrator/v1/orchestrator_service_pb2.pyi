@@ -1088,3 +1088,129 @@ class GetJourneyStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetJourneyStatsResponse: _TypeAlias = GetJourneyStatsResponse  # noqa: Y015
+
+@_typing.final
+class MigrateJourneyRunsRequest(_message.Message):
+    """Request of MigrateJourneyRuns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class StepMapEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    JOURNEY_ID_FIELD_NUMBER: _builtins.int
+    FROM_VERSION_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    STEP_MAP_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    journey_id: _builtins.str
+    """The journey's id."""
+    from_version: _builtins.int
+    """The version whose active runs move."""
+    to_version: _builtins.int
+    """The version they move to: the live (published or paused) one."""
+    dry_run: _builtins.bool
+    """Report what would move, and move nothing."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    @_builtins.property
+    def step_map(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Step of `from_version` -> step of `to_version`; runs at other steps stay."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        journey_id: _builtins.str = ...,
+        from_version: _builtins.int = ...,
+        to_version: _builtins.int = ...,
+        step_map: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        dry_run: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "from_version", b"from_version", "journey_id", b"journey_id", "request_id", b"request_id", "step_map", b"step_map", "tenant_id", b"tenant_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateJourneyRunsRequest: _TypeAlias = MigrateJourneyRunsRequest  # noqa: Y015
+
+@_typing.final
+class JourneyRunMove(_message.Message):
+    """Runs moving (or, in a dry run, that would move) from one step to another."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FROM_STEP_ID_FIELD_NUMBER: _builtins.int
+    TO_STEP_ID_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    from_step_id: _builtins.str
+    """The step of the old version."""
+    to_step_id: _builtins.str
+    """The step of the new version; empty for runs that stay on the old version."""
+    count: _builtins.int
+    """How many runs."""
+    def __init__(
+        self,
+        *,
+        from_step_id: _builtins.str = ...,
+        to_step_id: _builtins.str = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "from_step_id", b"from_step_id", "to_step_id", b"to_step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JourneyRunMove: _TypeAlias = JourneyRunMove  # noqa: Y015
+
+@_typing.final
+class MigrateJourneyRunsResponse(_message.Message):
+    """Response of MigrateJourneyRuns."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MOVES_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    dry_run: _builtins.bool
+    """Whether this was a dry run (nothing moved)."""
+    @_builtins.property
+    def moves(self) -> _containers.RepeatedCompositeFieldContainer[Global___JourneyRunMove]:
+        """Moves by step, and the runs that stay (to_step_id empty), by step."""
+
+    def __init__(
+        self,
+        *,
+        moves: _abc.Iterable[Global___JourneyRunMove] | None = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "moves", b"moves"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateJourneyRunsResponse: _TypeAlias = MigrateJourneyRunsResponse  # noqa: Y015

@@ -110,6 +110,11 @@ class OrchestratorServiceStub:
                 request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsRequest.SerializeToString,
                 response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsResponse.FromString,
                 _registered_method=True)
+        self.MigrateJourneyRuns = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/MigrateJourneyRuns',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -221,6 +226,14 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MigrateJourneyRuns(self, request, context):
+        """Moves in-flight runs of an older version to the live one by a map of steps; a dry run
+        reports what would move where and moves nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -298,6 +311,11 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.GetJourneyStats,
                     request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsRequest.FromString,
                     response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsResponse.SerializeToString,
+            ),
+            'MigrateJourneyRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateJourneyRuns,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -706,6 +724,33 @@ class OrchestratorService:
             '/layercake.orchestrator.v1.OrchestratorService/GetJourneyStats',
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsRequest.SerializeToString,
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetJourneyStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateJourneyRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/MigrateJourneyRuns',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,10 @@ class OrchestratorServiceStub:
     """Enters a profile into a live journey whose entry is `api`; idempotent per request_id."""
     GetJourneyStats: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetJourneyStatsRequest, _orchestrator_service_pb2.GetJourneyStatsResponse]
     """Counts per journey version and step: entered, waiting, sent, suppressed by reason, converted, exited."""
+    MigrateJourneyRuns: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.MigrateJourneyRunsRequest, _orchestrator_service_pb2.MigrateJourneyRunsResponse]
+    """Moves in-flight runs of an older version to the live one by a map of steps; a dry run
+    reports what would move where and moves nothing.
+    """
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -99,6 +103,10 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     """Enters a profile into a live journey whose entry is `api`; idempotent per request_id."""
     GetJourneyStats: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetJourneyStatsRequest, _orchestrator_service_pb2.GetJourneyStatsResponse]  # type: ignore[assignment]
     """Counts per journey version and step: entered, waiting, sent, suppressed by reason, converted, exited."""
+    MigrateJourneyRuns: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.MigrateJourneyRunsRequest, _orchestrator_service_pb2.MigrateJourneyRunsResponse]  # type: ignore[assignment]
+    """Moves in-flight runs of an older version to the live one by a map of steps; a dry run
+    reports what would move where and moves nothing.
+    """
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the orchestrator: when, where and how we reach people."""
@@ -222,5 +230,15 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_orchestrator_service_pb2.GetJourneyStatsResponse, _abc.Awaitable[_orchestrator_service_pb2.GetJourneyStatsResponse]]:
         """Counts per journey version and step: entered, waiting, sent, suppressed by reason, converted, exited."""
+
+    @_abc_1.abstractmethod
+    def MigrateJourneyRuns(
+        self,
+        request: _orchestrator_service_pb2.MigrateJourneyRunsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.MigrateJourneyRunsResponse, _abc.Awaitable[_orchestrator_service_pb2.MigrateJourneyRunsResponse]]:
+        """Moves in-flight runs of an older version to the live one by a map of steps; a dry run
+        reports what would move where and moves nothing.
+        """
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

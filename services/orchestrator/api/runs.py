@@ -1,4 +1,4 @@
-"""EnterJourney and GetJourneyStats: the journey engine at the gRPC edge.
+"""EnterJourney, MigrateJourneyRuns and GetJourneyStats: the journey engine at the gRPC edge.
 
 EnterJourney asks identity who the reference names before any transaction opens, then
 enters the profile in one unit of work, idempotent per `request_id`.
@@ -11,7 +11,7 @@ from services.kernel.errors import NotFound, Violations
 from services.kernel.rpc import calls, idempotency
 from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.unit_of_work import UnitOfWork
-from services.orchestrator import handlers
+from services.orchestrator import handlers, relocation
 from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import ProfileDirectory
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
@@ -50,6 +50,40 @@ class RunRpcs:
             )
 
         return await self.layer.run(idempotency.once, key, request, pb.EnterJourneyResponse, enter)
+
+    async def migrate(self, request: pb.MigrateJourneyRunsRequest) -> pb.MigrateJourneyRunsResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        bad = Violations()
+        bad.require(request.journey_id, "journey_id")
+        bad.raise_if_any()
+        key = idempotency.request_key(request.request_id)
+        versions = (request.from_version, request.to_version)
+
+        def migrate(uow: UnitOfWork) -> pb.MigrateJourneyRunsResponse:
+            assert isinstance(uow, SqlOrchestratorUnitOfWork)
+            moves = relocation.migrate_runs(
+                self.engine,
+                uow,
+                tenant,
+                request.journey_id,
+                versions,
+                dict(request.step_map),
+                dry_run=request.dry_run,
+            )
+            uow.commit()
+            return pb.MigrateJourneyRunsResponse(
+                moves=[
+                    pb.JourneyRunMove(
+                        from_step_id=m.from_step_id, to_step_id=m.to_step_id, count=m.count
+                    )
+                    for m in moves
+                ],
+                dry_run=request.dry_run,
+            )
+
+        return await self.layer.run(
+            idempotency.once, key, request, pb.MigrateJourneyRunsResponse, migrate
+        )
 
     async def stats(self, request: pb.GetJourneyStatsRequest) -> pb.GetJourneyStatsResponse:
         tenant = calls.tenant_of(request.tenant_id)

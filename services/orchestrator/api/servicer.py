@@ -108,6 +108,11 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
     ) -> pb.EnterJourneyResponse:
         return await self.runs.enter(request)
 
+    async def MigrateJourneyRuns(
+        self, request: pb.MigrateJourneyRunsRequest, context: Context
+    ) -> pb.MigrateJourneyRunsResponse:
+        return await self.runs.migrate(request)
+
     async def GetJourneyStats(
         self, request: pb.GetJourneyStatsRequest, context: Context
     ) -> pb.GetJourneyStatsResponse:

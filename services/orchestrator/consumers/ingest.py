@@ -23,6 +23,7 @@ from services.orchestrator.mapping import EVENT_INGESTED, profile_refs, trigger_
 from services.orchestrator.ports import OrchestratorUnitOfWork, ProfileDirectory
 
 DURABLE = "orchestrator-ingest"
+MAX_LOOKUPS = 3  # identifiers asked of identity per event, surest first
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def ingest_consumer(
         tenant = envelope.tenant_id
         if not event.name or event.name not in await layer.read(listened_events, tenant):
             return None
-        for ref in profile_refs(ingested)[:1]:
+        for ref in profile_refs(ingested)[:MAX_LOOKUPS]:  # one a limit dropped: the next
             profile = await directory.find(tenant, ref)
             if profile is not None:
                 return Resolved(event, profile)

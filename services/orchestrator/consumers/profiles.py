@@ -18,7 +18,7 @@ from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.identity_feed import follow_identity
 from services.kernel.profile_changes import ProfileForget, ProfilesMerge
 from services.kernel.service_layer import ServiceLayer
-from services.orchestrator import handlers
+from services.orchestrator import handlers, relocation
 from services.orchestrator.domain.instances.profiles import ProfileView
 from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import OrchestratorUnitOfWork, ProfileDirectory
@@ -41,12 +41,12 @@ def profiles_consumer(
 ) -> ConsumerSpec[OrchestratorUnitOfWork]:
     def on_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> None:
         handlers.record_profiles_merge(uow, merge)
-        engine.on_merge(uow, merge)
+        relocation.merge_runs(engine, uow, merge)
 
     def on_forget(uow: OrchestratorUnitOfWork, forget: ProfileForget) -> None:
         handlers.record_profile_forget(uow, forget)
         for profile_id in forget.profile_ids:
-            engine.on_forgotten(uow, forget.tenant_id, profile_id)
+            relocation.forget_runs(uow, forget.tenant_id, profile_id)
 
     feed: ConsumerSpec[OrchestratorUnitOfWork] = follow_identity(
         DURABLE, handlers.record_profile_change, on_merge, on_forget

@@ -49,6 +49,20 @@ class SqlInstanceRecords(InstanceRecords):
         )
         return [InstanceRecord(**r._mapping) for r in rows]
 
+    def active_of(self, tenant_id: str, journey_id: str, version: int) -> list[InstanceRecord]:
+        t = journey_instances
+        rows = self.session.execute(
+            select(t)
+            .where(
+                t.c.tenant_id == tenant_id,
+                t.c.journey_id == journey_id,
+                t.c.active.is_(True),
+                t.c.journey_version == version,
+            )
+            .order_by(t.c.profile_id)
+        )
+        return [InstanceRecord(**r._mapping) for r in rows]
+
     def add_counts(
         self, tenant_id: str, journey_id: str, counts: Mapping[tuple[int, str, str], int]
     ) -> None:

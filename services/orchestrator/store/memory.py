@@ -124,6 +124,14 @@ class MemoryInstanceRecords(InstanceRecords):
         mine = [r for r in found if (r.tenant_id, r.profile_id) == (tenant_id, profile_id)]
         return sorted(mine, key=lambda r: r.journey_id)
 
+    def active_of(self, tenant_id: str, journey_id: str, version: int) -> list[InstanceRecord]:
+        key = (tenant_id, journey_id, True, version)
+        found = self.uow.state.instances.values()
+        return sorted(
+            (r for r in found if (r.tenant_id, r.journey_id, r.active, r.journey_version) == key),
+            key=lambda r: r.profile_id,
+        )
+
     def add_counts(
         self, tenant_id: str, journey_id: str, counts: Mapping[tuple[int, str, str], int]
     ) -> None:

@@ -176,6 +176,8 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
             assert uow.instance_records.of_profile("other", "p-1") == []
             waiting = uow.instance_records.waiting("acme", "cart")
             assert waiting == [StepCount(1, "wait", "waiting", 1)]
+            assert uow.instance_records.active_of("acme", "cart", 1) == [self.record("p-2")]
+            assert uow.instance_records.active_of("acme", "cart", 2) == []
 
     def test_step_counts_add_up_across_transactions(self, units: Units) -> None:
         for _ in range(2):

@@ -15,8 +15,9 @@ from typing import Any
 from services.kernel.clock import FixedClock
 from services.kernel.profile_changes import ProfilesMerge
 from services.kernel.timers import Timer
-from services.orchestrator import handlers
+from services.orchestrator import handlers, relocation
 from services.orchestrator.domain.instances.instance import JourneyInstance
+from services.orchestrator.domain.instances.migration import Move
 from services.orchestrator.domain.instances.profiles import ProfileView, TriggerEvent
 from services.orchestrator.domain.journeys import read_journey, validate_journey
 from services.orchestrator.domain.sending import SendOutcome, SendRequest, Sent
@@ -99,12 +100,24 @@ class Journeys:
 
     def merge(self, survivor: str, *merged: str) -> None:
         with InMemoryOrchestratorUnitOfWork(self.db) as uow:
-            self.engine.on_merge(uow, ProfilesMerge(TENANT, survivor, tuple(merged), 9))
+            relocation.merge_runs(
+                self.engine, uow, ProfilesMerge(TENANT, survivor, tuple(merged), 9)
+            )
             uow.commit()
+
+    def migrate(
+        self, journey_id: str, versions: tuple[int, int], steps: dict[str, str], *, dry_run: bool
+    ) -> list[Move]:
+        with InMemoryOrchestratorUnitOfWork(self.db) as uow:
+            moves = relocation.migrate_runs(
+                self.engine, uow, TENANT, journey_id, versions, steps, dry_run=dry_run
+            )
+            uow.commit()
+        return moves
 
     def forget(self, profile_id: str) -> None:
         with InMemoryOrchestratorUnitOfWork(self.db) as uow:
-            self.engine.on_forgotten(uow, TENANT, profile_id)
+            relocation.forget_runs(uow, TENANT, profile_id)
             uow.commit()
 
     async def advance(self, delta: timedelta = timedelta(0)) -> None:

@@ -48,6 +48,15 @@ async def test_a_paused_journey_takes_no_one_in_and_holds_its_waits() -> None:
     assert j.sent_templates() == [("p-1", "cart-reminder")]
 
 
+async def test_an_archived_journeys_runs_end_when_their_wait_does() -> None:
+    j = Journeys()
+    journey = j.publish(CART)
+    j.event("p-1", "cart_updated", {"total": 42.0})
+    del j.db.state.live[(TENANT, journey)]  # archived: no live version any more
+    await j.advance(timedelta(hours=5))
+    assert j.send.requests == [] and j.instance(journey, "p-1").exit_reason == "archived"
+
+
 async def test_two_profiles_inside_a_journey_merge_into_one_run_and_one_send() -> None:
     j = Journeys()
     journey = j.publish(CART)

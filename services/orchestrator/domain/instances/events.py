@@ -79,7 +79,7 @@ class DecisionRecorded:
 class InstanceExited:
     run: int
     step_id: str
-    reason: str  # completed | converted | merged | forgotten | holdout
+    reason: str  # completed | converted | merged | forgotten | holdout | archived
     exit_time: datetime
     survivor_profile_id: str = ""
 
@@ -92,6 +92,16 @@ class RunAbsorbed:
     absorb_time: datetime
 
 
+@dataclass(frozen=True)
+class RunMigrated:
+    run: int
+    from_version: int
+    to_version: int
+    from_step_id: str
+    to_step_id: str
+    migrate_time: datetime
+
+
 InstanceEvent = (
     InstanceEntered
     | WaitStarted
@@ -101,4 +111,5 @@ InstanceEvent = (
     | DecisionRecorded
     | InstanceExited
     | RunAbsorbed
+    | RunMigrated
 )

@@ -19,6 +19,7 @@ from services.orchestrator.domain.instances.events import (
     InstanceEvent,
     InstanceExited,
     RunAbsorbed,
+    RunMigrated,
     SendRecorded,
     SplitAssigned,
     StepTaken,
@@ -154,6 +155,15 @@ class JourneyInstance(Aggregate[InstanceEvent]):
         self._require_active()
         self._record(RunAbsorbed(self.run, merged_profile_id, tuple(sorted(sent_step_ids)), now))
 
+    def migrate(self, to_version: int, to_step_id: str, now: datetime) -> None:
+        """Moves the run to `to_step_id` of version `to_version`; its wait is set anew."""
+        self._require_active()
+        if to_version <= self.journey_version:
+            raise ValueError(f"{self.stream_id} walks v{self.journey_version} already")
+        self._record(
+            RunMigrated(self.run, self.journey_version, to_version, self.step_id, to_step_id, now)
+        )
+
     def exit(self, reason: str, now: datetime, survivor_profile_id: str = "") -> None:
         self._require_active()
         self._record(InstanceExited(self.run, self.step_id, reason, now, survivor_profile_id))
@@ -180,6 +190,9 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                     self.sent_steps = self.sent_steps | {event.step_id}
             case RunAbsorbed():
                 self.sent_steps = self.sent_steps | set(event.sent_step_ids)
+            case RunMigrated():
+                self.journey_version, self.step_id = event.to_version, event.to_step_id
+                self.wait = None
             case DecisionRecorded():
                 self.decision = event
             case InstanceExited():

@@ -130,7 +130,7 @@ def walk(instance: JourneyInstance, journey: RunnableJourney, moment: Moment) ->
 
 def timer_due(instance: JourneyInstance, journey: RunnableJourney, now: datetime) -> None:
     """A run's wait is over: a timed wait or an event's timeout moves on; a held, delayed or
-    I/O step is run again by the walk."""
+    I/O step is run again by the walk, a migrated run's new step started."""
     wait = instance.wait
     assert wait is not None
     step = journey.step(instance.step_id)
