@@ -54,9 +54,7 @@ def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoGateways]:
     metrics_ports = first.ports.metrics | {"gateway": free_port()}
     second = LocalStack(
         state,
-        dataclasses.replace(
-            first.ports, grpc=grpc_ports, metrics=metrics_ports, http=free_port()
-        ),
+        dataclasses.replace(first.ports, grpc=grpc_ports, metrics=metrics_ports, http=free_port()),
     )
     try:
         first.start_nats()

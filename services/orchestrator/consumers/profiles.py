@@ -65,8 +65,8 @@ def profiles_consumer(
         return profile
 
     def apply(uow: OrchestratorUnitOfWork, envelope: Envelope, joined: ProfileView | None) -> None:
+        feed.handler(uow, envelope)  # the kernel's feed: contact states, merges, forgets
         if joined is None:
-            feed.handler(uow, envelope)
             return
         audience = ie.AudienceEntered.FromString(envelope.payload).audience_id
         engine.on_audience_entered(uow, joined, audience, envelope.event_id)

@@ -30,6 +30,7 @@ from tests.polling import eventually
 from tests.signing import signed_channel
 
 ONBOARDING = (Path(__file__).parent / "journeys" / "onboarding.yaml").read_text()
+EPOCH = datetime.min.replace(tzinfo=UTC)
 VIP = """
 journey: vip-care
 description: Waits a day after someone joins the vip audience.
@@ -74,9 +75,18 @@ async def test_a_journey_using_every_step_type_runs_over_real_nats(
                 return counts
 
             stats = await eventually(finished, timeout=30)
+            assert runtime.context is not None
+            with runtime.context.uow() as uow:  # what the send service recorded
+                [entry] = uow.send_ledger.capping(tenant, ann.profile_id, EPOCH)
             # identity's audience and forget events, over its stream
             publish_journey(runtime, tenant, VIP)
-            joined = ie.AudienceEntered(tenant_id=tenant, profile_id="p-ann", audience_id="vip")
+            joined = ie.AudienceEntered(
+                tenant_id=tenant,
+                profile_id="p-ann",
+                audience_id="vip",
+                audience_version=1,
+                version=2,
+            )
             await publish(js, identity_event(tenant, "audience_entered", joined))
 
             async def waiting() -> bool:
@@ -94,11 +104,8 @@ async def test_a_journey_using_every_step_type_runs_over_real_nats(
                 )
 
             await eventually(gone, timeout=30)
-            assert runtime.context is not None
-            with runtime.context.uow() as uow:  # what the send service recorded
-                [entry] = uow.send_ledger.capping(
-                    tenant, ann.profile_id, datetime.min.replace(tzinfo=UTC)
-                )
+            with runtime.context.uow() as uow:  # forgotten: the send service erased it
+                assert uow.send_ledger.capping(tenant, ann.profile_id, EPOCH) == []
     # one send requested of the send service (its renderer then suppresses it: this test
     # publishes no template)
     assert (entry.journey_id, entry.step_id) == ("onboarding", "mail")
