@@ -1,5 +1,7 @@
 """Operator commands on the decision service's database, run while the service may be down.
 
+`python -m services.decision export-training --tenant demo --out t.csv` writes the
+training table (also `python -m services.decision.admin export-training`).
 `python -m services.decision.admin register services/decision/models/propensity.onnx
 --tenant demo --name propensity --version 1 --features a,b,c` checks the model as the
 RegisterModel RPC does (signature against the features, SHA-256) and stores it as
@@ -10,12 +12,13 @@ same settings as the service (`LAYERCAKE_DECISION_DATABASE_URL`, ...).
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from services.decision import handlers, scoring
+from services.decision import export, handlers, scoring
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
 from services.decision.domain.models import ModelVersion, check_names
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
@@ -27,7 +30,7 @@ from services.kernel.store.migrate import migrate
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.tenants import is_tenant_id
 
-app = typer.Typer(help="Decision operator commands: models.", add_completion=False)
+app = typer.Typer(help="Decision operator commands: models, training table.", add_completion=False)
 
 
 @app.callback()
@@ -88,6 +91,37 @@ def register(
         db.dispose()
     inputs = ", ".join(f"{i.name}{list(i.shape)}" for i in stored.signature.inputs)
     typer.echo(f"registered {name} {version} sha256={stored.sha256} inputs: {inputs}")
+
+
+@app.command("export-training")
+def export_training(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id, e.g. demo.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write; - for stdout.")] = Path(
+        "-"
+    ),
+) -> None:
+    """Writes the training table (decisions joined to their outcomes) as CSV."""
+    if not is_tenant_id(tenant):
+        typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = load_settings("decision")
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    db = Database(settings.database_url, workers=1)
+    try:
+        migrate(db.engine, MIGRATIONS)
+        with SqlDecisionUnitOfWork(db.read_sessions(), SystemClock()) as uow:
+            rows = handlers.training_rows(uow, tenant)
+    finally:
+        db.dispose()
+    if str(out) == "-":
+        count = export.write_csv(rows, sys.stdout)
+    else:
+        with out.open("w", newline="", encoding="utf-8") as f:
+            count = export.write_csv(rows, f)
+    typer.echo(f"exported {count} rows", err=True)
 
 
 def main() -> None:

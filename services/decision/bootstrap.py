@@ -1,16 +1,24 @@
-"""Wires the decision service: its migrations, consumers, servicer and the served models."""
+"""Wires the decision service: its migrations, consumers, servicer, models and catalogs."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
+from services.decision.api.decisions import DecisionRpcs
 from services.decision.api.models import ModelRpcs
 from services.decision.api.servicer import decision_servicer
+from services.decision.catalogs import Catalogs
 from services.decision.consumers.profiles import profiles_consumer
+from services.decision.deciding import Decider
+from services.decision.logging import DecisionLogWriter
+from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.assets.projection import AssetProjection
+from services.kernel.clock import Clock
 from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.rpc.server import Servicer
@@ -22,24 +30,59 @@ PROJECTIONS = (AssetProjection(),)
 SCORING_THREADS = 4  # onnxruntime releases the GIL; one thread per session keeps calls apart
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What one replica serves with: its model and catalog caches, and the servicer."""
+
+    serving: ModelServing
+    catalogs: Catalogs
+    profiles: ProfileFeatureCache
+    log: DecisionLogWriter
+    servicer: Servicer
+
+    def broadcasts(self) -> list[BroadcastSpec]:
+        """Promotions, catalog changes and identity's profile changes reach every replica."""
+        return [self.serving.broadcast(), self.catalogs.broadcast(), self.profiles.broadcast()]
+
+
+def parts(layer: ServiceLayer[SqlDecisionUnitOfWork], executor: Executor, clock: Clock) -> Parts:
+    serving = ModelServing(layer, executor)
+    catalogs = Catalogs(layer)
+    profiles = ProfileFeatureCache(layer, clock)
+    log = DecisionLogWriter(layer)
+    decider = Decider(layer, catalogs, serving, profiles, clock, log)
+    servicer = decision_servicer(
+        layer, ModelRpcs(layer, serving, executor), DecisionRpcs(layer, decider)
+    )
+    return Parts(serving, catalogs, profiles, log, servicer)
+
+
 class Decision:
-    """The live parts: the model cache every replica keeps, and its scoring threads."""
+    """The live parts of the process, and the scoring threads they share."""
 
     def __init__(self) -> None:
         self.executor = ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="scoring")
-        self.serving: ModelServing | None = None
+        self.parts: Parts | None = None
+        self.stopping = asyncio.Event()
+        self.writing: asyncio.Task[None] | None = None
 
     def servicers(self, ctx: Context) -> list[Servicer]:
-        layer = ServiceLayer(ctx.db, ctx.uow)
-        self.serving = ModelServing(layer, self.executor)
-        return [decision_servicer(layer, ModelRpcs(layer, self.serving, self.executor))]
+        self.parts = parts(ServiceLayer(ctx.db, ctx.uow), self.executor, ctx.clock)
+        return [self.parts.servicer]
 
     def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
-        """Promotions published anywhere reach every replica's models."""
-        assert self.serving is not None, "servicers() builds the model cache first"
-        return [self.serving.broadcast()]
+        assert self.parts is not None, "servicers() builds the caches first"
+        return self.parts.broadcasts()
+
+    async def start(self, ctx: Context) -> None:
+        assert self.parts is not None, "servicers() builds the log writer first"
+        self.writing = asyncio.create_task(self.parts.log.run(self.stopping))
 
     async def stop(self, ctx: Context) -> None:
+        """Writes the decisions still queued (before the runtime flushes the outbox)."""
+        self.stopping.set()
+        if self.writing is not None:
+            await self.writing
         self.executor.shutdown(wait=True)
 
 
@@ -53,5 +96,6 @@ def build(settings: ServiceSettings) -> App:
         consumers=lambda ctx: [profiles_consumer()],
         servicers=decision.servicers,
         broadcasts=decision.broadcasts,
+        on_start=decision.start,
         on_stop=decision.stop,
     )

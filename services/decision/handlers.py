@@ -5,7 +5,15 @@ These run in the database thread pool, called by the consumers and the servicer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
 from services.decision import mapping
+from services.decision.catalog import ACTION, PLACEMENT
+from services.decision.domain.actions import Exposures
+from services.decision.domain.decisions import Decision, Outcome, TrainingRow
 from services.decision.domain.features import (
     ProfileFeatures,
     features_after,
@@ -14,12 +22,25 @@ from services.decision.domain.features import (
 from services.decision.domain.models import Deployment, ModelVersion, Stage, promote
 from services.decision.mapping import MODEL
 from services.decision.ports import DecisionUnitOfWork
-from services.kernel.assets import Action, Asset, AssetMetadata, AssetState
+from services.kernel.assets import LIVE_CHANGES, Action, Asset, AssetMetadata, AssetState
 from services.kernel.assets.handlers import edit_asset, transition_asset
 from services.kernel.errors import AlreadyExists, NotFound, Violations
 from services.kernel.principals import Principal
 from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
 from services.kernel.profile_copies import drop_forgotten, fold_merged
+
+ID_FIELDS = {ACTION.name: "action_id", PLACEMENT.name: "placement_id"}
+
+
+@dataclass(frozen=True)
+class LiveAsset:
+    """A published version of an action or placement."""
+
+    kind: str
+    asset_id: str
+    change_version: int
+    content: Message
+    tags: tuple[str, ...]
 
 
 def record_profile_change(uow: DecisionUnitOfWork, change: ProfileChange) -> bool:
@@ -174,3 +195,125 @@ def find_features(uow: DecisionUnitOfWork, tenant_id: str, profile_id: str) -> d
     """A profile's projected features; none for a profile identity has not reported yet."""
     found = uow.features.get(tenant_id, profile_id)
     return {} if found is None else dict(found.values)
+
+
+# -- actions and placements (controlled assets) ---------------------------------------------
+
+
+def edit_catalog_asset(
+    uow: DecisionUnitOfWork,
+    principal: Principal,
+    kind: str,
+    asset_id: str,
+    content: Message,
+    metadata: AssetMetadata,
+    reason: str = "",
+) -> Asset:
+    """Saves a draft of an action or placement (checked: INVALID_ARGUMENT per field); its
+    id inside the content is the asset's."""
+    setattr(content, ID_FIELDS[kind], asset_id)
+    asset = edit_asset(
+        uow.assets, principal, kind, asset_id, content, metadata, at=uow.now(), reason=reason
+    )
+    uow.commit()
+    return asset
+
+
+def transition_catalog_asset(
+    uow: DecisionUnitOfWork,
+    principal: Principal,
+    kind: str,
+    asset_id: str,
+    action: Action,
+    reason: str = "",
+    to_version: int = 0,
+) -> Asset:
+    """Submit, approve, publish... an action or placement; a change of what is live tells
+    every replica to reload the tenant's catalog."""
+    at = uow.now()
+    asset = transition_asset(
+        uow.assets, principal, kind, asset_id, action, at=at, reason=reason, to_version=to_version
+    )
+    if action in LIVE_CHANGES:
+        live = asset.live_version
+        number = live.number if live is not None and live.state == AssetState.PUBLISHED else 0
+        uow.publish(mapping.catalog_changed(principal.tenant_id, kind, asset_id, number))
+    uow.commit()
+    return asset
+
+
+def live_catalog(uow: DecisionUnitOfWork, tenant_id: str) -> list[LiveAsset]:
+    """The tenant's published actions and placements, for the replica's catalog."""
+    found = []
+    for kind in (ACTION.name, PLACEMENT.name):
+        for record in uow.assets.list(tenant_id, kind):
+            if record.published_state != AssetState.PUBLISHED.value:
+                continue
+            live = uow.assets.get(tenant_id, kind, record.asset_id).live_version
+            assert live is not None, "a published record has a live version"
+            found.append(LiveAsset(kind, record.asset_id, live.number, live.content, record.tags))
+    return found
+
+
+def catalog_tenants(uow: DecisionUnitOfWork) -> set[str]:
+    """Tenants with a published action or placement, for a replica's start."""
+    return {t for kind in (ACTION.name, PLACEMENT.name) for t, _ in uow.assets.published(kind)}
+
+
+# -- decisions and outcomes -------------------------------------------------------------------
+
+
+def profile_features(
+    uow: DecisionUnitOfWork, tenant_id: str, profile_id: str
+) -> ProfileFeatures | None:
+    """A profile's projected features; None for a profile identity has not reported yet."""
+    return uow.features.get(tenant_id, profile_id)
+
+
+def exposures(
+    uow: DecisionUnitOfWork, tenant_id: str, profile_id: str, action_ids: Sequence[str]
+) -> dict[str, Exposures]:
+    """How often each action was returned, in all and to the profile, and its positives
+    (for caps and cold start)."""
+    return uow.decisions.exposures(tenant_id, profile_id, action_ids)
+
+
+def record_decisions(uow: DecisionUnitOfWork, decisions: Sequence[Decision]) -> int:
+    """Logs the decisions not logged before (a retried request has its first call's id),
+    counting what they returned, and publishes a `DecisionMade` each; how many were new."""
+    new = 0
+    for tenant_id in sorted({d.tenant_id for d in decisions}):
+        mine = [d for d in decisions if d.tenant_id == tenant_id]
+        logged = uow.decisions.logged(tenant_id, [d.decision_id for d in mine])
+        for decision in mine:
+            if decision.decision_id in logged:
+                continue
+            logged.add(decision.decision_id)
+            uow.decisions.add(decision)
+            uow.publish(mapping.decision_made(decision))
+            new += 1
+    uow.commit()
+    return new
+
+
+def record_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
+    """Joins an outcome to its decided action, keeping the heaviest (a conversion after a
+    click stays a conversion); False when it adds nothing. A first positive outcome counts
+    for the action's cold start. NotFound for an action the decision did not return."""
+    try:
+        held = uow.decisions.outcome_of(outcome.tenant_id, outcome.decision_id, outcome.action_id)
+    except KeyError:
+        raise NotFound(
+            f"decision {outcome.decision_id!r} did not return action {outcome.action_id!r}"
+        ) from None
+    if held is not None and held >= outcome.kind:
+        return False
+    first_positive = outcome.kind.positive and not (held is not None and held.positive)
+    uow.decisions.record_outcome(outcome, first_positive)
+    uow.publish(mapping.outcome_recorded(outcome))
+    uow.commit()
+    return True
+
+
+def training_rows(uow: DecisionUnitOfWork, tenant_id: str) -> list[TrainingRow]:
+    return list(uow.decisions.training_rows(tenant_id))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from layercake.decision.v1 import decision_service_pb2 as pb
-from layercake.decision.v1 import models_pb2
+from layercake.decision.v1 import decisions_pb2, models_pb2
+from services.decision.domain.arbitration import Scored
+from services.decision.domain.decisions import Decision, Outcome, OutcomeKind
 from services.decision.domain.features import ProfileFeatures
 from services.decision.domain.models import Deployment, ModelVersion, Stage, TensorSpec
 from services.kernel import telemetry
@@ -144,3 +148,122 @@ def published_model(envelope: Envelope) -> tuple[str, str, int]:
     """(tenant, model name, change version) of a ModelDeploymentPublished."""
     message = models_pb2.ModelDeploymentPublished.FromString(envelope.payload)
     return envelope.tenant_id, message.model_name, message.change_version
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+OUTCOMES = {
+    OutcomeKind.IMPRESSION: decisions_pb2.DECISION_OUTCOME_IMPRESSION,
+    OutcomeKind.CLICKED: decisions_pb2.DECISION_OUTCOME_CLICKED,
+    OutcomeKind.CONVERTED: decisions_pb2.DECISION_OUTCOME_CONVERTED,
+    OutcomeKind.DISMISSED: decisions_pb2.DECISION_OUTCOME_DISMISSED,
+}
+OUTCOME_OF: dict[int, OutcomeKind] = {value: kind for kind, value in OUTCOMES.items()}
+DECISION_MADE = decisions_pb2.DecisionMade.DESCRIPTOR.full_name
+OUTCOME_RECORDED = decisions_pb2.DecisionOutcomeRecorded.DESCRIPTOR.full_name
+CATALOG_CHANGED = decisions_pb2.CatalogChanged.DESCRIPTOR.full_name
+
+
+def outcome_kind(value: int) -> OutcomeKind:
+    """The domain outcome of a request's enum; INVALID_ARGUMENT naming `outcome` when unset."""
+    found = OUTCOME_OF.get(value)
+    if found is None:
+        raise InvalidArgument.field(
+            "outcome", "must be impression, clicked, converted or dismissed"
+        )
+    return found
+
+
+def ranked_action(rank: int, action: Scored) -> decisions_pb2.RankedAction:
+    return decisions_pb2.RankedAction(
+        action_id=action.action_id,
+        rank=rank,
+        score=action.score,
+        propensity=action.propensity,
+        value=action.value,
+        context_weight=action.context_weight,
+        lever=action.lever,
+        explored=action.explored,
+        reasons=list(action.reasons),
+        channel=action.channel,
+        attributes=dict(action.attributes),
+    )
+
+
+def _decision_parts(decision: Decision) -> dict[str, Any]:
+    model = decision.model
+    return {
+        "decision_id": decision.decision_id,
+        "model_name": model.name,
+        "model_version": model.version,
+        "model_stage": STAGES[model.stage] if model.stage else 0,
+        "fallback": decision.fallback,
+        "actions": [ranked_action(i, a) for i, a in enumerate(decision.actions, start=1)],
+        "excluded": [
+            decisions_pb2.ExcludedAction(action_id=a, reasons=list(r)) for a, r in decision.excluded
+        ],
+    }
+
+
+def decide_response(decision: Decision) -> pb.DecideResponse:
+    return pb.DecideResponse(**_decision_parts(decision))
+
+
+def decision_made(decision: Decision) -> OutboxMessage:
+    """The decision log's integration event: inputs, model version, answer."""
+    c = decision.command
+    context = struct_pb2.Struct()
+    context.update(c.context)
+    message = decisions_pb2.DecisionMade(
+        tenant_id=c.tenant_id,
+        profile_id=c.profile_id,
+        placement=c.placement,
+        context=context,
+        seed=c.seed,
+        decide_time=to_timestamp(decision.decide_time),
+        profile_version=decision.profile_version,
+        **_decision_parts(decision),
+    )
+    return _event(c.tenant_id, "decision_made", DECISION_MADE, message, decision.decision_id)
+
+
+def outcome_recorded(outcome: Outcome) -> OutboxMessage:
+    message = decisions_pb2.DecisionOutcomeRecorded(
+        decision_id=outcome.decision_id,
+        tenant_id=outcome.tenant_id,
+        action_id=outcome.action_id,
+        outcome=OUTCOMES[outcome.kind],
+        outcome_time=to_timestamp(outcome.outcome_time),
+    )
+    return _event(
+        outcome.tenant_id,
+        "decision_outcome_recorded",
+        OUTCOME_RECORDED,
+        message,
+        outcome.decision_id,
+    )
+
+
+def catalog_changed(tenant_id: str, kind: str, asset_id: str, change_version: int) -> OutboxMessage:
+    """What every replica hears of, to reload the tenant's actions and placements."""
+    message = decisions_pb2.CatalogChanged(
+        tenant_id=tenant_id, kind=kind, asset_id=asset_id, change_version=change_version
+    )
+    return _event(tenant_id, "catalog_changed", CATALOG_CHANGED, message, asset_id)
+
+
+def changed_catalog(envelope: Envelope) -> str:
+    """The tenant of a CatalogChanged."""
+    return envelope.tenant_id
+
+
+def _event(tenant_id: str, name: str, type_name: str, message: Message, ref: str) -> OutboxMessage:
+    return OutboxMessage(
+        subject=subjects.integration(tenant_id, SOURCE, name),
+        type=type_name,
+        payload=message.SerializeToString(),
+        tenant_id=tenant_id,
+        source=SOURCE,
+        subject_ref=ref,
+        traceparent=telemetry.current_traceparent(),
+    )

@@ -7,8 +7,11 @@ Handlers take `DecisionUnitOfWork`; `store.unit_of_work` adapts it to SQLAlchemy
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
+from services.decision.domain.actions import Exposures
+from services.decision.domain.decisions import Decision, Outcome, OutcomeKind, TrainingRow
 from services.decision.domain.features import ProfileFeatures
 from services.decision.domain.models import ModelVersion
 from services.kernel.assets.repository import AssetRepository
@@ -31,7 +34,39 @@ class ModelVersions(ABC):
         """The ONNX bytes of a version, read apart from its signature (they can be large)."""
 
 
+class DecisionLog(ABC):
+    """The decisions made, the outcomes joined to them, and how often each action was
+    returned (per profile and in all) with the positives it collected."""
+
+    @abstractmethod
+    def exposures(
+        self, tenant_id: str, profile_id: str, action_ids: Sequence[str]
+    ) -> dict[str, Exposures]:
+        """Counts of the given actions (absent: never returned); one index seek each."""
+
+    @abstractmethod
+    def logged(self, tenant_id: str, decision_ids: Sequence[str]) -> set[str]:
+        """Those of the decisions already in the log."""
+
+    @abstractmethod
+    def add(self, decision: Decision) -> None:
+        """Logs a decision and counts each returned action, in all and for its profile."""
+
+    @abstractmethod
+    def outcome_of(self, tenant_id: str, decision_id: str, action_id: str) -> OutcomeKind | None:
+        """The heaviest outcome held; KeyError when the decision did not return the action."""
+
+    @abstractmethod
+    def record_outcome(self, outcome: Outcome, first_positive: bool) -> None:
+        """Keeps the outcome on the decided action; a first positive counts for its action."""
+
+    @abstractmethod
+    def training_rows(self, tenant_id: str) -> Iterator[TrainingRow]:
+        """Every returned action of the tenant's decisions, oldest first, rank order."""
+
+
 class DecisionUnitOfWork(AbstractUnitOfWork):
     features: ProfileCopies[ProfileFeatures]
     models: ModelVersions
     assets: AssetRepository
+    decisions: DecisionLog

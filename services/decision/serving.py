@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -122,23 +122,37 @@ class ModelServing:
         self, tenant_id: str, model_name: str, profile_id: str, features: Mapping[str, float]
     ) -> tuple[Score, list[Score]]:
         """(the score to act on, every serving version's score) for one profile."""
+        served, scores = await self.score_rows(tenant_id, model_name, profile_id, [features])
+        return served[0], scores[0]
+
+    async def score_rows(
+        self,
+        tenant_id: str,
+        model_name: str,
+        profile_id: str,
+        rows: Sequence[Mapping[str, float]],
+    ) -> tuple[list[Score], list[list[Score]]]:
+        """Per row: the score to act on (the champion's, or the challenger's for a profile in
+        its share) and every serving version's score; one batch per version."""
         live = self._live.get((tenant_id, model_name))
         if live is None or not live.deployment.champion:
             raise FailedPrecondition(f"model {model_name!r} has no champion in service")
         deployment = live.deployment
         versions = deployment.serving()
         models = [live.models[v] for v in versions]
-        row = dict(features)
+        batch = [dict(r) for r in rows]
         loop = asyncio.get_running_loop()
-        values = await loop.run_in_executor(
-            self.executor, lambda: [m.score([row])[0] for m in models]
-        )
+        values = await loop.run_in_executor(self.executor, lambda: [m.score(batch) for m in models])
         scores = [
-            Score(v, deployment.stage_of(v), s) for v, s in zip(versions, values, strict=True)
+            [
+                Score(v, deployment.stage_of(v), column[i])
+                for v, column in zip(versions, values, strict=True)
+            ]
+            for i in range(len(batch))
         ]
         share = deployment.challenger_share
         challenger = deployment.challenger and in_challenger_share(
             tenant_id, profile_id, model_name, share
         )
         served = deployment.challenger if challenger else deployment.champion
-        return next(s for s in scores if s.version == served), scores
+        return [next(s for s in row if s.version == served) for row in scores], scores

@@ -1,8 +1,10 @@
-"""Trains the default propensity model on synthetic data and writes it as ONNX.
+"""Trains the default models on synthetic data and writes them as ONNX.
 
 `python -m services.decision.training` (or `make models`) rebuilds
-`services/decision/models/propensity.onnx` byte for byte: the data, the split and
-the solver are seeded, so a fresh checkout serves the same real model.
+`services/decision/models/propensity.onnx` and `drinks.onnx` byte for byte: the data, the
+split and the solvers are seeded, so a fresh checkout serves the same real models. The
+drinks model's rows are built by the example placement's feature transforms
+(`examples/drinks.yaml`), the same code `Decide` builds its rows with.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from services.decision import catalog
+from services.decision.domain.arbitration import Placement
+from services.decision.domain.transforms import record
+
 FEATURES = (
     "trait_orders_30d",
     "trait_days_since_visit",
@@ -19,6 +25,11 @@ FEATURES = (
     "identifier_count",
 )
 DEFAULT_PATH = Path(__file__).parent / "models" / "propensity.onnx"
+DRINKS_EXAMPLE = Path(__file__).parent / "examples" / "drinks.yaml"
+DRINKS_PATH = DEFAULT_PATH.with_name("drinks.onnx")
+DRINKS_ROWS = 6000
+REGIONS = ("north", "south", "coast")
+PRODUCTS = ("water", "diet_soda")
 SEED = 20260301
 ROWS = 4000
 
@@ -38,11 +49,58 @@ def synthetic(rows: int = ROWS, seed: int = SEED) -> tuple[np.ndarray, np.ndarra
 def train_onnx(zipmap: bool = True) -> bytes:
     """A logistic regression converted with skl2onnx; `zipmap=True` keeps skl2onnx's default
     `seq(map(int64, float))` probability output, as most exported sklearn models have."""
-    from skl2onnx import to_onnx
     from sklearn.linear_model import LogisticRegression
 
     x, y = synthetic()
-    model = LogisticRegression(max_iter=500).fit(x, y)
+    return to_onnx_bytes(LogisticRegression(max_iter=500).fit(x, y), x, zipmap)
+
+
+def drinks_placement() -> Placement:
+    return catalog.placement_of(catalog.read_catalog(DRINKS_EXAMPLE.read_text()).placement)
+
+
+def drinks_synthetic(
+    placement: Placement, rows: int = DRINKS_ROWS, seed: int = SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """People offered water or diet soda: water sells when it is hot (more on the coast),
+    diet soda to soda drinkers and the sugar-conscious, less so in the heat. Each row is
+    built from a (features, context, action) record by the placement's transforms."""
+    rng = np.random.default_rng(seed)
+    x, y = [], []
+    for _ in range(rows):
+        age = float(rng.integers(16, 70))
+        sugar_free = float(rng.random() < 0.4)
+        sodas = float(rng.poisson(1.2))
+        temperature = float(rng.normal(20.0, 8.0))
+        region = REGIONS[int(rng.integers(len(REGIONS)))]
+        product = PRODUCTS[int(rng.integers(len(PRODUCTS)))]
+        if product == "water":
+            logit = -1.2 + 0.15 * (temperature - 20) + (0.4 if region == "coast" else 0.0)
+        else:
+            logit = -0.6 + 0.5 * sodas + 0.8 * sugar_free - 0.05 * (temperature - 20)
+            logit -= 0.02 * (age - 35)
+        features = {"trait_age": age, "trait_prefers_sugar_free": sugar_free}
+        features["trait_sodas_30d"] = sodas
+        context = {"weather": {"temperature_c": temperature}, "location": {"region": region}}
+        row = placement.features.row(record(features, context, product, 1.0, {"product": product}))
+        x.append([row[c] for c in placement.features.columns])
+        y.append(int(rng.random() < 1.0 / (1.0 + np.exp(-logit))))
+    return np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)
+
+
+def train_drinks() -> bytes:
+    """Gradient-boosted trees (interactions: the product with the weather and the person)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    x, y = drinks_synthetic(drinks_placement())
+    model = GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=SEED)
+    return to_onnx_bytes(model.fit(x, y), x, zipmap=False)
+
+
+def to_onnx_bytes(model: object, x: np.ndarray, zipmap: bool) -> bytes:
+    """The fitted model as ONNX bytes that do not change between runs."""
+    from skl2onnx import to_onnx
+
     options = {id(model): {"zipmap": zipmap}}
     onnx_model = to_onnx(model, x[:1], options=options, target_opset=17)
     onnx_model.producer_version = ""  # keeps the bytes the same across skl2onnx patch releases
@@ -55,11 +113,16 @@ def train_onnx(zipmap: bool = True) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.decision.training")
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--drinks-out", type=Path, default=DRINKS_PATH)
     args = parser.parse_args()
-    data = train_onnx()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(data)
-    print(f"wrote {args.out} ({len(data)} bytes); features: {', '.join(FEATURES)}")
+    columns = drinks_placement().features.columns
+    for path, data, features in (
+        (args.out, train_onnx(), FEATURES),
+        (args.drinks_out, train_drinks(), columns),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        print(f"wrote {path} ({len(data)} bytes); features: {', '.join(features)}")
 
 
 if __name__ == "__main__":

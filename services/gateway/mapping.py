@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from layercake.events.v1 import gateway_events_pb2, ingest_pb2
@@ -26,7 +25,7 @@ from services.gateway.domain.ingest import IncomingEvent, Outcome, Status
 from services.kernel.clipping import DESCRIPTION_BYTES, FIELD_BYTES, clip
 from services.kernel.messaging import subjects
 from services.kernel.principals import PrincipalKind, Role, Scope
-from services.kernel.protobuf import from_timestamp
+from services.kernel.protobuf import from_timestamp, plain_object, plain_value
 from services.kernel.protobuf import to_timestamp as ts
 from services.kernel.store.event_types import EventTypes
 from services.kernel.store.records import OutboxMessage
@@ -189,35 +188,15 @@ def incoming(event: ingest_pb2.IngestEvent) -> IncomingEvent:
         type=event.type,
         event=event.event,
         timestamp=timestamp,
-        identifiers={k: _plain(v) for k, v in event.identifiers.fields.items()},
+        identifiers={k: plain_value(v) for k, v in event.identifiers.fields.items()},
         consent=dict(event.consent),
         payloads={
-            "traits": _object(event.traits),
-            "properties": _object(event.properties),
-            "context": _object(event.context),
+            "traits": plain_object(event.traits),
+            "properties": plain_object(event.properties),
+            "context": plain_object(event.context),
         },
         size=event.ByteSize(),
     )
-
-
-def _object(struct: struct_pb2.Struct) -> dict[str, object]:
-    return {k: _plain(v) for k, v in struct.fields.items()}
-
-
-def _plain(value: struct_pb2.Value) -> object:
-    """A Struct value as a plain JSON value, without json_format's cost on the hot path."""
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "list_value":
-        return [_plain(v) for v in value.list_value.values]
-    if kind == "struct_value":
-        return _object(value.struct_value)
-    if kind == "number_value":
-        return value.number_value
-    if kind == "bool_value":
-        return value.bool_value
-    return None
 
 
 def timed(event: ingest_pb2.IngestEvent, when: datetime) -> ingest_pb2.IngestEvent:

@@ -21,7 +21,7 @@ from services.identity.domain.segments import Segments
 from services.identity.ports import IdentityUnitOfWork
 from services.identity.rules_cache import published_rules
 from services.kernel import telemetry
-from services.kernel.assets import Action, Asset, AssetMetadata
+from services.kernel.assets import LIVE_CHANGES, Action, Asset, AssetMetadata
 from services.kernel.assets.handlers import edit_asset, transition_asset
 from services.kernel.errors import InvalidArgument, NotFound, Violations
 from services.kernel.principals import Actor, Principal
@@ -32,10 +32,6 @@ log = logging.getLogger(__name__)
 
 # Ingested events carry no principal of their own yet: the pipeline acts for them.
 INGEST = Actor.system("identity-ingest")
-# Actions after which a different version (or none) is in use for resolution.
-LIVE_CHANGES = frozenset(
-    {Action.PUBLISH, Action.PAUSE, Action.RESUME, Action.ROLLBACK, Action.ARCHIVE}
-)
 
 
 def _identifiers(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
@@ -15,3 +16,24 @@ def to_timestamp(value: datetime) -> Timestamp:
 
 def from_timestamp(ts: Timestamp) -> datetime:
     return ts.ToDatetime(tzinfo=UTC)
+
+
+def plain_object(struct: struct_pb2.Struct) -> dict[str, object]:
+    """A Struct as a plain dict, without json_format's cost on the hot path."""
+    return {k: plain_value(v) for k, v in struct.fields.items()}
+
+
+def plain_value(value: struct_pb2.Value) -> object:
+    """A Struct value as a plain JSON value (numbers as floats, null as None)."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "list_value":
+        return [plain_value(v) for v in value.list_value.values]
+    if kind == "struct_value":
+        return plain_object(value.struct_value)
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None

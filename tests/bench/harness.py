@@ -34,6 +34,8 @@ from services.kernel.store.database import Database, normalise_url
 from services.kernel.store.migrate import migrate
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.bench.consumers import TwoPhaseConsumer
+from tests.bench.decisions import CONCURRENCY as DECIDE_CONCURRENCY
+from tests.bench.decisions import RawDrinks, decide_meters
 from tests.bench.measures import (
     KernelAppend,
     KernelRelay,
@@ -76,6 +78,7 @@ class Sizes:
     consume_events: int = 9000
     rule_evals: int = 200_000
     score_calls: int = 3000
+    decide_calls: int = 2000
     timers: int = 100_000
     timer_window: int = 60
     timer_drain: int = 20_000
@@ -110,6 +113,7 @@ SIZE_HELP = {
     "consume_events": "messages each consumer (kernel, raw) reads",
     "rule_evals": "CEL audience rule evaluations (kernel, raw)",
     "score_calls": "ScoreProfile calls and echo calls at each concurrency; raw onnxruntime runs",
+    "decide_calls": "Decide calls and echo calls at each concurrency; raw onnxruntime runs",
     "timers": "timers due within TIMER_WINDOW seconds, for the fire-lag run",
     "timer_window": "seconds over which the lag run's timers fall due",
     "timer_drain": "due timers the scheduler (and the raw select+delete) drains",
@@ -130,6 +134,7 @@ QUICK = Sizes(
     consume_events=600,
     rule_evals=2000,
     score_calls=60,
+    decide_calls=64,
     timers=2000,
     timer_window=2,
     timer_drain=1000,
@@ -423,6 +428,16 @@ async def figure_5(sizes: Sizes, steps: Steps) -> list[Comparison]:
     return [Comparison(5, "rules: CEL audience rule", "-", m_kernel, "cel Program.execute", m_raw)]
 
 
+def latency_note(latencies: list[float], echo: list[float]) -> str:
+    """p50 and p99 of a path beside the echo's at the same concurrency."""
+    return ", ".join(
+        f"p{int(q * 100)} {percentile(latencies, q) * 1e3:.2f} ms"
+        f" (echo {percentile(echo, q) * 1e3:.2f} ms,"
+        f" {percentile(latencies, q) / max(percentile(echo, q), 1e-9):.1f}x)"
+        for q in (0.5, 0.99)
+    )
+
+
 async def figure_6(
     root: Path, nc: Any, sizes: Sizes, steps: Steps
 ) -> tuple[list[Comparison], dict[str, str]]:
@@ -441,12 +456,8 @@ async def figure_6(
         comparisons.append(
             Comparison(6, f"models: {score}", "sqlite", by_name[score], echo, by_name[echo])
         )
-        latencies = meters[score].latencies, meters[echo].latencies
-        context[f"score latency c={c}"] = ", ".join(
-            f"p{int(q * 100)} {percentile(latencies[0], q) * 1e3:.2f} ms"
-            f" (echo {percentile(latencies[1], q) * 1e3:.2f} ms,"
-            f" {percentile(latencies[0], q) / max(percentile(latencies[1], q), 1e-9):.1f}x)"
-            for q in (0.5, 0.99)
+        context[f"score latency c={c}"] = latency_note(
+            meters[score].latencies, meters[echo].latencies
         )
     comparisons.append(
         Comparison(
@@ -470,6 +481,40 @@ async def figure_7(js: JetStreamContext, root: Path, sizes: Sizes, steps: Steps)
     steps.close()
     name = f"email adapter -> SMTP ({CONNECTIONS} conns)"
     return Comparison(7, name, "sqlite", m_adapter, f"aiosmtplib loop ({CONNECTIONS} conns)", m_raw)
+
+
+async def figure_8(
+    root: Path, nc: Any, sizes: Sizes, steps: Steps
+) -> tuple[list[Comparison], dict[str, str]]:
+    """Decide over gRPC at concurrency 1, 16 and 64 beside a bare grpc.aio echo at the same
+    concurrency and the drinks model's bare session; latency percentiles beside the echo's."""
+    n = sizes.decide_calls
+    async with decide_meters(root, nc, lambda name: steps.bar(name, n)) as meters:
+        raw = RawDrinks(steps.bar("[8] raw onnxruntime run, 2 rows", n), n)
+        names = list(meters)
+        series = await interleave(sizes.rounds, [*((meters[k], n) for k in names), (raw, n)])
+    steps.close()
+    by_name = dict(zip(names, series, strict=False))
+    comparisons, context = [], {}
+    for c in DECIDE_CONCURRENCY:
+        decide, echo = f"Decide c={c}", f"grpc.aio echo c={c}"
+        comparisons.append(
+            Comparison(8, f"decisions: {decide}", "sqlite", by_name[decide], echo, by_name[echo])
+        )
+        context[f"decide latency c={c}"] = latency_note(
+            meters[decide].latencies, meters[echo].latencies
+        )
+    comparisons.append(
+        Comparison(
+            8,
+            "decisions: Decide c=16",
+            "sqlite",
+            by_name["Decide c=16"],
+            "onnxruntime run, 2 rows",
+            series[-1],
+        )
+    )
+    return comparisons, context
 
 
 async def run_bench(
@@ -523,6 +568,9 @@ async def run_bench(
             report.comparisons += models
             report.context |= latency
             report.comparisons.append(await figure_7(js, root, sizes, steps))
+            decisions, decide_latency = await figure_8(root, nc, sizes, steps)
+            report.comparisons += decisions
+            report.context |= decide_latency
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"

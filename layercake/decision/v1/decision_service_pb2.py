@@ -22,11 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from layercake.decision.v1 import decisions_pb2 as layercake_dot_decision_dot_v1_dot_decisions__pb2
 from layercake.decision.v1 import models_pb2 as layercake_dot_decision_dot_v1_dot_models__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,layercake/decision/v1/decision_service.proto\x12\x15layercake.decision.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"layercake/decision/v1/models.proto\"\xf1\x01\n\rFeatureVector\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x17\n\x0fprofile_version\x18\x03 \x01(\x03\x12@\n\x06values\x18\x04 \x03(\x0b\x32\x30.layercake.decision.v1.FeatureVector.ValuesEntry\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\";\n\x12GetFeaturesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\"M\n\x13GetFeaturesResponse\x12\x36\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32$.layercake.decision.v1.FeatureVector\"e\n\x14RegisterModelRequest\x12\x34\n\x06upload\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelUploadH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\xb8\x01\n\x0bModelUpload\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x15\n\rfeature_names\x18\x05 \x03(\t\x12\x36\n\x08metadata\x18\x06 \x01(\x0b\x32$.layercake.decision.v1.ModelMetadata\x12\x0e\n\x06sha256\x18\x07 \x01(\t\"K\n\x15RegisterModelResponse\x12\x32\n\x05model\x18\x01 \x01(\x0b\x32#.layercake.decision.v1.ModelVersion\"\xbd\x01\n\x13PromoteModelRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x30\n\x05stage\x18\x05 \x01(\x0e\x32!.layercake.decision.v1.ModelStage\x12\x18\n\x10\x63hallenger_share\x18\x06 \x01(\x01\x12\x0e\n\x06reason\x18\x07 \x01(\t\"J\n\x14PromoteModelResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelChange\"f\n\x19\x41pproveModelChangeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"P\n\x1a\x41pproveModelChangeResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelChange\"f\n\x19PublishModelChangeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"P\n\x1aPublishModelChangeResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelChange\"\xcd\x01\n\x13ScoreProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12J\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32\x38.layercake.decision.v1.ScoreProfileRequest.FeaturesEntry\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"|\n\x14ScoreProfileResponse\x12\x31\n\x06served\x18\x01 \x01(\x0b\x32!.layercake.decision.v1.ModelScore\x12\x31\n\x06scores\x18\x02 \x03(\x0b\x32!.layercake.decision.v1.ModelScore2\xad\x05\n\x0f\x44\x65\x63isionService\x12\x64\n\x0bGetFeatures\x12).layercake.decision.v1.GetFeaturesRequest\x1a*.layercake.decision.v1.GetFeaturesResponse\x12l\n\rRegisterModel\x12+.layercake.decision.v1.RegisterModelRequest\x1a,.layercake.decision.v1.RegisterModelResponse(\x01\x12g\n\x0cPromoteModel\x12*.layercake.decision.v1.PromoteModelRequest\x1a+.layercake.decision.v1.PromoteModelResponse\x12y\n\x12\x41pproveModelChange\x12\x30.layercake.decision.v1.ApproveModelChangeRequest\x1a\x31.layercake.decision.v1.ApproveModelChangeResponse\x12y\n\x12PublishModelChange\x12\x30.layercake.decision.v1.PublishModelChangeRequest\x1a\x31.layercake.decision.v1.PublishModelChangeResponse\x12g\n\x0cScoreProfile\x12*.layercake.decision.v1.ScoreProfileRequest\x1a+.layercake.decision.v1.ScoreProfileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,layercake/decision/v1/decision_service.proto\x12\x15layercake.decision.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%layercake/decision/v1/decisions.proto\x1a\"layercake/decision/v1/models.proto\"\xf1\x01\n\rFeatureVector\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x17\n\x0fprofile_version\x18\x03 \x01(\x03\x12@\n\x06values\x18\x04 \x03(\x0b\x32\x30.layercake.decision.v1.FeatureVector.ValuesEntry\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\";\n\x12GetFeaturesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\"M\n\x13GetFeaturesResponse\x12\x36\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32$.layercake.decision.v1.FeatureVector\"e\n\x14RegisterModelRequest\x12\x34\n\x06upload\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelUploadH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\xb8\x01\n\x0bModelUpload\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x15\n\rfeature_names\x18\x05 \x03(\t\x12\x36\n\x08metadata\x18\x06 \x01(\x0b\x32$.layercake.decision.v1.ModelMetadata\x12\x0e\n\x06sha256\x18\x07 \x01(\t\"K\n\x15RegisterModelResponse\x12\x32\n\x05model\x18\x01 \x01(\x0b\x32#.layercake.decision.v1.ModelVersion\"\xbd\x01\n\x13PromoteModelRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\x30\n\x05stage\x18\x05 \x01(\x0e\x32!.layercake.decision.v1.ModelStage\x12\x18\n\x10\x63hallenger_share\x18\x06 \x01(\x01\x12\x0e\n\x06reason\x18\x07 \x01(\t\"J\n\x14PromoteModelResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelChange\"f\n\x19\x41pproveModelChangeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"P\n\x1a\x41pproveModelChangeResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelChange\"f\n\x19PublishModelChangeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"P\n\x1aPublishModelChangeResponse\x12\x32\n\x06\x63hange\x18\x01 \x01(\x0b\x32\".layercake.decision.v1.ModelChange\"\xcd\x01\n\x13ScoreProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12J\n\x08\x66\x65\x61tures\x18\x04 \x03(\x0b\x32\x38.layercake.decision.v1.ScoreProfileRequest.FeaturesEntry\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"|\n\x14ScoreProfileResponse\x12\x31\n\x06served\x18\x01 \x01(\x0b\x32!.layercake.decision.v1.ModelScore\x12\x31\n\x06scores\x18\x02 \x03(\x0b\x32!.layercake.decision.v1.ModelScore\"\xaa\x01\n\rDecideRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\x11\n\tplacement\x18\x04 \x01(\t\x12(\n\x07\x63ontext\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0bmax_actions\x18\x06 \x01(\x05\x12\x0c\n\x04seed\x18\x07 \x01(\x03\"\x89\x02\n\x0e\x44\x65\x63ideResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x34\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32#.layercake.decision.v1.RankedAction\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x36\n\x0bmodel_stage\x18\x05 \x01(\x0e\x32!.layercake.decision.v1.ModelStage\x12\x10\n\x08\x66\x61llback\x18\x06 \x01(\x08\x12\x37\n\x08\x65xcluded\x18\x07 \x03(\x0b\x32%.layercake.decision.v1.ExcludedAction\"\xd0\x01\n\x14RecordOutcomeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x11\n\taction_id\x18\x04 \x01(\t\x12\x37\n\x07outcome\x18\x05 \x01(\x0e\x32&.layercake.decision.v1.DecisionOutcome\x12\x30\n\x0coutcome_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x15RecordOutcomeResponse\x12\x10\n\x08recorded\x18\x01 \x01(\x08\x32\xf0\x06\n\x0f\x44\x65\x63isionService\x12\x64\n\x0bGetFeatures\x12).layercake.decision.v1.GetFeaturesRequest\x1a*.layercake.decision.v1.GetFeaturesResponse\x12l\n\rRegisterModel\x12+.layercake.decision.v1.RegisterModelRequest\x1a,.layercake.decision.v1.RegisterModelResponse(\x01\x12g\n\x0cPromoteModel\x12*.layercake.decision.v1.PromoteModelRequest\x1a+.layercake.decision.v1.PromoteModelResponse\x12y\n\x12\x41pproveModelChange\x12\x30.layercake.decision.v1.ApproveModelChangeRequest\x1a\x31.layercake.decision.v1.ApproveModelChangeResponse\x12y\n\x12PublishModelChange\x12\x30.layercake.decision.v1.PublishModelChangeRequest\x1a\x31.layercake.decision.v1.PublishModelChangeResponse\x12g\n\x0cScoreProfile\x12*.layercake.decision.v1.ScoreProfileRequest\x1a+.layercake.decision.v1.ScoreProfileResponse\x12U\n\x06\x44\x65\x63ide\x12$.layercake.decision.v1.DecideRequest\x1a%.layercake.decision.v1.DecideResponse\x12j\n\rRecordOutcome\x12+.layercake.decision.v1.RecordOutcomeRequest\x1a,.layercake.decision.v1.RecordOutcomeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,38 +39,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_options = b'8\001'
   _globals['_SCOREPROFILEREQUEST_FEATURESENTRY']._loaded_options = None
   _globals['_SCOREPROFILEREQUEST_FEATURESENTRY']._serialized_options = b'8\001'
-  _globals['_FEATUREVECTOR']._serialized_start=141
-  _globals['_FEATUREVECTOR']._serialized_end=382
-  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_start=337
-  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_end=382
-  _globals['_GETFEATURESREQUEST']._serialized_start=384
-  _globals['_GETFEATURESREQUEST']._serialized_end=443
-  _globals['_GETFEATURESRESPONSE']._serialized_start=445
-  _globals['_GETFEATURESRESPONSE']._serialized_end=522
-  _globals['_REGISTERMODELREQUEST']._serialized_start=524
-  _globals['_REGISTERMODELREQUEST']._serialized_end=625
-  _globals['_MODELUPLOAD']._serialized_start=628
-  _globals['_MODELUPLOAD']._serialized_end=812
-  _globals['_REGISTERMODELRESPONSE']._serialized_start=814
-  _globals['_REGISTERMODELRESPONSE']._serialized_end=889
-  _globals['_PROMOTEMODELREQUEST']._serialized_start=892
-  _globals['_PROMOTEMODELREQUEST']._serialized_end=1081
-  _globals['_PROMOTEMODELRESPONSE']._serialized_start=1083
-  _globals['_PROMOTEMODELRESPONSE']._serialized_end=1157
-  _globals['_APPROVEMODELCHANGEREQUEST']._serialized_start=1159
-  _globals['_APPROVEMODELCHANGEREQUEST']._serialized_end=1261
-  _globals['_APPROVEMODELCHANGERESPONSE']._serialized_start=1263
-  _globals['_APPROVEMODELCHANGERESPONSE']._serialized_end=1343
-  _globals['_PUBLISHMODELCHANGEREQUEST']._serialized_start=1345
-  _globals['_PUBLISHMODELCHANGEREQUEST']._serialized_end=1447
-  _globals['_PUBLISHMODELCHANGERESPONSE']._serialized_start=1449
-  _globals['_PUBLISHMODELCHANGERESPONSE']._serialized_end=1529
-  _globals['_SCOREPROFILEREQUEST']._serialized_start=1532
-  _globals['_SCOREPROFILEREQUEST']._serialized_end=1737
-  _globals['_SCOREPROFILEREQUEST_FEATURESENTRY']._serialized_start=1690
-  _globals['_SCOREPROFILEREQUEST_FEATURESENTRY']._serialized_end=1737
-  _globals['_SCOREPROFILERESPONSE']._serialized_start=1739
-  _globals['_SCOREPROFILERESPONSE']._serialized_end=1863
-  _globals['_DECISIONSERVICE']._serialized_start=1866
-  _globals['_DECISIONSERVICE']._serialized_end=2551
+  _globals['_FEATUREVECTOR']._serialized_start=210
+  _globals['_FEATUREVECTOR']._serialized_end=451
+  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_start=406
+  _globals['_FEATUREVECTOR_VALUESENTRY']._serialized_end=451
+  _globals['_GETFEATURESREQUEST']._serialized_start=453
+  _globals['_GETFEATURESREQUEST']._serialized_end=512
+  _globals['_GETFEATURESRESPONSE']._serialized_start=514
+  _globals['_GETFEATURESRESPONSE']._serialized_end=591
+  _globals['_REGISTERMODELREQUEST']._serialized_start=593
+  _globals['_REGISTERMODELREQUEST']._serialized_end=694
+  _globals['_MODELUPLOAD']._serialized_start=697
+  _globals['_MODELUPLOAD']._serialized_end=881
+  _globals['_REGISTERMODELRESPONSE']._serialized_start=883
+  _globals['_REGISTERMODELRESPONSE']._serialized_end=958
+  _globals['_PROMOTEMODELREQUEST']._serialized_start=961
+  _globals['_PROMOTEMODELREQUEST']._serialized_end=1150
+  _globals['_PROMOTEMODELRESPONSE']._serialized_start=1152
+  _globals['_PROMOTEMODELRESPONSE']._serialized_end=1226
+  _globals['_APPROVEMODELCHANGEREQUEST']._serialized_start=1228
+  _globals['_APPROVEMODELCHANGEREQUEST']._serialized_end=1330
+  _globals['_APPROVEMODELCHANGERESPONSE']._serialized_start=1332
+  _globals['_APPROVEMODELCHANGERESPONSE']._serialized_end=1412
+  _globals['_PUBLISHMODELCHANGEREQUEST']._serialized_start=1414
+  _globals['_PUBLISHMODELCHANGEREQUEST']._serialized_end=1516
+  _globals['_PUBLISHMODELCHANGERESPONSE']._serialized_start=1518
+  _globals['_PUBLISHMODELCHANGERESPONSE']._serialized_end=1598
+  _globals['_SCOREPROFILEREQUEST']._serialized_start=1601
+  _globals['_SCOREPROFILEREQUEST']._serialized_end=1806
+  _globals['_SCOREPROFILEREQUEST_FEATURESENTRY']._serialized_start=1759
+  _globals['_SCOREPROFILEREQUEST_FEATURESENTRY']._serialized_end=1806
+  _globals['_SCOREPROFILERESPONSE']._serialized_start=1808
+  _globals['_SCOREPROFILERESPONSE']._serialized_end=1932
+  _globals['_DECIDEREQUEST']._serialized_start=1935
+  _globals['_DECIDEREQUEST']._serialized_end=2105
+  _globals['_DECIDERESPONSE']._serialized_start=2108
+  _globals['_DECIDERESPONSE']._serialized_end=2373
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=2376
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=2584
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=2586
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=2627
+  _globals['_DECISIONSERVICE']._serialized_start=2630
+  _globals['_DECISIONSERVICE']._serialized_end=3510
 # @@protoc_insertion_point(module_scope)

@@ -6,8 +6,10 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from layercake.decision.v1 import decisions_pb2 as _decisions_pb2
 from layercake.decision.v1 import models_pb2 as _models_pb2
 import builtins as _builtins
 import sys
@@ -509,3 +511,169 @@ class ScoreProfileResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ScoreProfileResponse: _TypeAlias = ScoreProfileResponse  # noqa: Y015
+
+@_typing.final
+class DecideRequest(_message.Message):
+    """Request of Decide."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    PLACEMENT_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    MAX_ACTIONS_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key: a retry gets the first answer (and the same decision id)."""
+    tenant_id: _builtins.str
+    """Tenant of the profile."""
+    profile_id: _builtins.str
+    """The profile decided for (its features come from the decision service's projection)."""
+    placement: _builtins.str
+    """Where the action will be shown, e.g. `cart_reminder`."""
+    max_actions: _builtins.int
+    """How many actions to return (top-N); 0 for the placement's default."""
+    seed: _builtins.int
+    """Exploration seed: the same request with the same seed gets the same answer."""
+    @_builtins.property
+    def context(self) -> _struct_pb2.Struct:
+        """The request's context: `channel`, `location`, `weather`, `local_time`, `device`, ...;
+        rules, weights and feature transforms read it as `context.<path>`.
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        placement: _builtins.str = ...,
+        context: _struct_pb2.Struct | None = ...,
+        max_actions: _builtins.int = ...,
+        seed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "max_actions", b"max_actions", "placement", b"placement", "profile_id", b"profile_id", "request_id", b"request_id", "seed", b"seed", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideRequest: _TypeAlias = DecideRequest  # noqa: Y015
+
+@_typing.final
+class DecideResponse(_message.Message):
+    """Response of Decide."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    MODEL_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    MODEL_STAGE_FIELD_NUMBER: _builtins.int
+    FALLBACK_FIELD_NUMBER: _builtins.int
+    EXCLUDED_FIELD_NUMBER: _builtins.int
+    decision_id: _builtins.str
+    """The decision's id, to join outcomes to."""
+    model_name: _builtins.str
+    """The model that scored them; empty without one."""
+    model_version: _builtins.str
+    """Its version."""
+    model_stage: _models_pb2.ModelStage.ValueType
+    """Its stage (champion, or challenger for a profile in its share)."""
+    fallback: _builtins.bool
+    """True when no model scored the actions (ranked by value and weights alone)."""
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedCompositeFieldContainer[_decisions_pb2.RankedAction]:
+        """The actions, best first."""
+
+    @_builtins.property
+    def excluded(self) -> _containers.RepeatedCompositeFieldContainer[_decisions_pb2.ExcludedAction]:
+        """Actions left out, each with its reasons (ineligible, expired, capped, ...)."""
+
+    def __init__(
+        self,
+        *,
+        decision_id: _builtins.str = ...,
+        actions: _abc.Iterable[_decisions_pb2.RankedAction] | None = ...,
+        model_name: _builtins.str = ...,
+        model_version: _builtins.str = ...,
+        model_stage: _models_pb2.ModelStage.ValueType = ...,
+        fallback: _builtins.bool = ...,
+        excluded: _abc.Iterable[_decisions_pb2.ExcludedAction] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "decision_id", b"decision_id", "excluded", b"excluded", "fallback", b"fallback", "model_name", b"model_name", "model_stage", b"model_stage", "model_version", b"model_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideResponse: _TypeAlias = DecideResponse  # noqa: Y015
+
+@_typing.final
+class RecordOutcomeRequest(_message.Message):
+    """Request of RecordOutcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    OUTCOME_TIME_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    tenant_id: _builtins.str
+    """Tenant of the decision."""
+    decision_id: _builtins.str
+    """The decision."""
+    action_id: _builtins.str
+    """The decided action it concerns."""
+    outcome: _decisions_pb2.DecisionOutcome.ValueType
+    """What happened."""
+    @_builtins.property
+    def outcome_time(self) -> _timestamp_pb2.Timestamp:
+        """When it happened; unset for now."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        decision_id: _builtins.str = ...,
+        action_id: _builtins.str = ...,
+        outcome: _decisions_pb2.DecisionOutcome.ValueType = ...,
+        outcome_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["outcome_time", b"outcome_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "decision_id", b"decision_id", "outcome", b"outcome", "outcome_time", b"outcome_time", "request_id", b"request_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOutcomeRequest: _TypeAlias = RecordOutcomeRequest  # noqa: Y015
+
+@_typing.final
+class RecordOutcomeResponse(_message.Message):
+    """Response of RecordOutcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDED_FIELD_NUMBER: _builtins.int
+    recorded: _builtins.bool
+    """False when it added nothing (the action already had this outcome or a heavier one)."""
+    def __init__(
+        self,
+        *,
+        recorded: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["recorded", b"recorded"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordOutcomeResponse: _TypeAlias = RecordOutcomeResponse  # noqa: Y015

@@ -65,6 +65,16 @@ class DecisionServiceStub:
                 request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.SerializeToString,
                 response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileResponse.FromString,
                 _registered_method=True)
+        self.Decide = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/Decide',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.DecideRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.DecideResponse.FromString,
+                _registered_method=True)
+        self.RecordOutcome = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/RecordOutcome',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -114,6 +124,21 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Decide(self, request, context):
+        """The next best actions for a profile at a placement: eligible actions, scored by the
+        placement's model, arbitrated, with reasons; logged as a decision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOutcome(self, request, context):
+        """Joins what a person did with a decided action (clicked, converted...) to its decision.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +171,16 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.ScoreProfile,
                     request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.FromString,
                     response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileResponse.SerializeToString,
+            ),
+            'Decide': grpc.unary_unary_rpc_method_handler(
+                    servicer.Decide,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.DecideRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.DecideResponse.SerializeToString,
+            ),
+            'RecordOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOutcome,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +346,60 @@ class DecisionService:
             '/layercake.decision.v1.DecisionService/ScoreProfile',
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.SerializeToString,
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Decide(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/Decide',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.DecideRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.DecideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/RecordOutcome',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

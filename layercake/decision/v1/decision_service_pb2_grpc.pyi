@@ -47,6 +47,12 @@ class DecisionServiceStub:
     """Publishes an approved deployment: every replica serves it from then on."""
     ScoreProfile: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]
     """Scores a profile with the model's champion, challenger and shadows."""
+    Decide: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.DecideRequest, _decision_service_pb2.DecideResponse]
+    """The next best actions for a profile at a placement: eligible actions, scored by the
+    placement's model, arbitrated, with reasons; logged as a decision.
+    """
+    RecordOutcome: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.RecordOutcomeRequest, _decision_service_pb2.RecordOutcomeResponse]
+    """Joins what a person did with a decided action (clicked, converted...) to its decision."""
 
 @_typing.type_check_only
 class DecisionServiceAsyncStub(DecisionServiceStub):
@@ -67,6 +73,12 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     """Publishes an approved deployment: every replica serves it from then on."""
     ScoreProfile: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]  # type: ignore[assignment]
     """Scores a profile with the model's champion, challenger and shadows."""
+    Decide: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.DecideRequest, _decision_service_pb2.DecideResponse]  # type: ignore[assignment]
+    """The next best actions for a profile at a placement: eligible actions, scored by the
+    placement's model, arbitrated, with reasons; logged as a decision.
+    """
+    RecordOutcome: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.RecordOutcomeRequest, _decision_service_pb2.RecordOutcomeResponse]  # type: ignore[assignment]
+    """Joins what a person did with a decided action (clicked, converted...) to its decision."""
 
 class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the decision service: why this action and not another."""
@@ -120,5 +132,23 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_decision_service_pb2.ScoreProfileResponse, _abc.Awaitable[_decision_service_pb2.ScoreProfileResponse]]:
         """Scores a profile with the model's champion, challenger and shadows."""
+
+    @_abc_1.abstractmethod
+    def Decide(
+        self,
+        request: _decision_service_pb2.DecideRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.DecideResponse, _abc.Awaitable[_decision_service_pb2.DecideResponse]]:
+        """The next best actions for a profile at a placement: eligible actions, scored by the
+        placement's model, arbitrated, with reasons; logged as a decision.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordOutcome(
+        self,
+        request: _decision_service_pb2.RecordOutcomeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.RecordOutcomeResponse, _abc.Awaitable[_decision_service_pb2.RecordOutcomeResponse]]:
+        """Joins what a person did with a decided action (clicked, converted...) to its decision."""
 
 def add_DecisionServiceServicer_to_server(servicer: DecisionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,6 +9,7 @@ import grpc
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import handlers, mapping
+from services.decision.api.decisions import DecisionRpcs
 from services.decision.api.models import ModelRpcs
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.rpc import calls
@@ -19,9 +20,12 @@ Context = grpc.aio.ServicerContext[object, object]
 
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
-    def __init__(self, layer: ServiceLayer[SqlDecisionUnitOfWork], models: ModelRpcs) -> None:
+    def __init__(
+        self, layer: ServiceLayer[SqlDecisionUnitOfWork], models: ModelRpcs, decisions: DecisionRpcs
+    ) -> None:
         self.layer = layer
         self.models = models
+        self.decisions = decisions
 
     async def GetFeatures(
         self, request: pb.GetFeaturesRequest, context: Context
@@ -55,10 +59,20 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     ) -> pb.ScoreProfileResponse:
         return await self.models.score(request)
 
+    async def Decide(self, request: pb.DecideRequest, context: Context) -> pb.DecideResponse:
+        return await self.decisions.decide(request)
 
-def decision_servicer(layer: ServiceLayer[SqlDecisionUnitOfWork], models: ModelRpcs) -> Servicer:
+    async def RecordOutcome(
+        self, request: pb.RecordOutcomeRequest, context: Context
+    ) -> pb.RecordOutcomeResponse:
+        return await self.decisions.record_outcome(request)
+
+
+def decision_servicer(
+    layer: ServiceLayer[SqlDecisionUnitOfWork], models: ModelRpcs, decisions: DecisionRpcs
+) -> Servicer:
     return Servicer(
         pb_grpc.add_DecisionServiceServicer_to_server,
-        DecisionServicer(layer, models),
+        DecisionServicer(layer, models, decisions),
         pb.DESCRIPTOR.services_by_name["DecisionService"].full_name,
     )

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, LargeBinary, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
 
 from services.kernel.store.schema import UtcDateTime
 
@@ -39,4 +51,46 @@ model_versions = Table(
     Column("labels", JSON, nullable=False),
     Column("register_time", UtcDateTime, nullable=False),
     Column("content", LargeBinary, nullable=False),
+)
+
+# The decision log: one row per decision ...
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("decision_id", String(64), primary_key=True),
+    Column("profile_id", String(64), nullable=False),
+    Column("placement", String(100), nullable=False),
+    Column("model_name", String(100), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("fallback", Boolean, nullable=False),
+    Column("decide_time", UtcDateTime, nullable=False),
+    Index("ix_decisions_time", "tenant_id", "decide_time"),
+)
+
+# ... and one per action it returned, with the features the model saw and what followed.
+decision_actions = Table(
+    "decision_actions",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("decision_id", String(64), primary_key=True),
+    Column("action_id", String(100), primary_key=True),
+    Column("rank", Integer, nullable=False),
+    Column("explored", Boolean, nullable=False),
+    Column("propensity", Float, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("features", JSON, nullable=False),  # {"column": number}
+    Column("outcome", Integer, nullable=False),  # OutcomeKind, 0 before any
+    Column("outcome_time", UtcDateTime, nullable=True),
+)
+
+# How often decisions returned an action: profile_id "" for all profiles (with positives).
+action_exposures = Table(
+    "action_exposures",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("action_id", String(100), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("served", BigInteger, nullable=False),
+    Column("positives", BigInteger, nullable=False),
 )

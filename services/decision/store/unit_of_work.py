@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.decision.ports import DecisionUnitOfWork
+from services.decision.store.decisions import SqlDecisionLog
 from services.decision.store.features import sql_features
 from services.decision.store.models import SqlModelVersions
 from services.kernel.assets.repository import SqlAssetRepository
@@ -14,3 +15,4 @@ class SqlDecisionUnitOfWork(UnitOfWork, DecisionUnitOfWork):
         self.features = sql_features(self.session)
         self.models = SqlModelVersions(self.session)
         self.assets = SqlAssetRepository(self)
+        self.decisions = SqlDecisionLog(self.session)

@@ -11,12 +11,19 @@ from services.kernel.assets.asset import Asset, Transition, Version
 from services.kernel.assets.content import ChangeKind, FieldChange, content_hash, diff
 from services.kernel.assets.errors import Refusal
 from services.kernel.assets.kinds import KINDS, AssetKind, AssetKindRegistry, AssetMetadata
-from services.kernel.assets.lifecycle import ACTION_SCOPES, TRANSITIONS, Action, AssetState
+from services.kernel.assets.lifecycle import (
+    ACTION_SCOPES,
+    LIVE_CHANGES,
+    TRANSITIONS,
+    Action,
+    AssetState,
+)
 from services.kernel.assets.policy import TenantAssetPolicy
 
 __all__ = [
     "ACTION_SCOPES",
     "KINDS",
+    "LIVE_CHANGES",
     "TRANSITIONS",
     "Action",
     "Asset",

@@ -39,6 +39,12 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
 
 
+# Actions after which another version (or none) is live: caches of live content reload.
+LIVE_CHANGES = frozenset(
+    {Action.PUBLISH, Action.PAUSE, Action.RESUME, Action.ROLLBACK, Action.ARCHIVE}
+)
+
+
 class Target(StrEnum):
     """Which version an action acts on."""
 

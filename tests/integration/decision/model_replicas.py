@@ -22,12 +22,12 @@ from nats.aio.client import Client
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from layercake.decision.v1 import models_pb2
-from services.decision.api.models import ModelRpcs
-from services.decision.api.servicer import decision_servicer
-from services.decision.bootstrap import PROJECTIONS
+from services.decision.bootstrap import PROJECTIONS, parts
+from services.decision.catalogs import Catalogs
+from services.decision.logging import DecisionLogWriter
 from services.decision.serving import ModelServing
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
-from services.kernel.clock import SystemClock
+from services.kernel.clock import Clock, SystemClock
 from services.kernel.messaging.broadcast import Broadcast
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.messaging.streams import ensure_streams
@@ -93,41 +93,48 @@ class Replica:
     stub: pb_grpc.DecisionServiceStub
     serving: ModelServing
     relay: OutboxRelay
+    catalogs: Catalogs
+    log: DecisionLogWriter
 
 
 @asynccontextmanager
-async def replica(db: Database, nc: Client) -> AsyncIterator[Replica]:
+async def replica(db: Database, nc: Client, clock: Clock | None = None) -> AsyncIterator[Replica]:
+    clock = clock or SystemClock()
     js = nc.jetstream()
     relay = OutboxRelay(db, js)
     layer = ServiceLayer(
-        db, UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS, kind=SqlDecisionUnitOfWork)
+        db, UnitOfWorkFactory(db.sessions, clock, PROJECTIONS, kind=SqlDecisionUnitOfWork)
     )
     executor = ThreadPoolExecutor(2)
-    models = ModelServing(layer, executor)
-    broadcast = Broadcast(models.broadcast(), nc, js, heartbeat=0.5)
-    await broadcast.start()
+    live = parts(layer, executor, clock)
+    broadcasts = [Broadcast(spec, nc, js, heartbeat=0.5) for spec in live.broadcasts()]
+    for broadcast in broadcasts:
+        await broadcast.start()
     stop = asyncio.Event()
-    following = asyncio.create_task(broadcast.run(stop))
+    following = [asyncio.create_task(b.run(stop)) for b in broadcasts]
+    following.append(asyncio.create_task(live.log.run(stop)))
     server = grpc.aio.server(interceptors=[ServerInterceptor(30.0), ActAs()])
-    servicer = decision_servicer(layer, ModelRpcs(layer, models, executor))
-    servicer.add(servicer.implementation, server)
+    live.servicer.add(live.servicer.implementation, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield Replica(pb_grpc.DecisionServiceStub(channel), models, relay)
+            stub = pb_grpc.DecisionServiceStub(channel)
+            yield Replica(stub, live.serving, relay, live.catalogs, live.log)
     finally:
         await server.stop(None)
         stop.set()
-        await following
+        await asyncio.gather(*following)
         executor.shutdown()
 
 
 @asynccontextmanager
-async def replicas(db: Database, nc: Client, count: int) -> AsyncIterator[list[Replica]]:
+async def replicas(
+    db: Database, nc: Client, count: int, clock: Clock | None = None
+) -> AsyncIterator[list[Replica]]:
     await ensure_streams(nc.jetstream())
     async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(replica(db, nc)) for _ in range(count)]
+        yield [await stack.enter_async_context(replica(db, nc, clock)) for _ in range(count)]
 
 
 def upload_messages(
@@ -163,9 +170,8 @@ async def register(
 
 
 def model_servicer(layer: ServiceLayer) -> Servicer:
-    """The decision servicer with an empty model cache, for tests of its other RPCs."""
-    executor = ThreadPoolExecutor(1)
-    return decision_servicer(layer, ModelRpcs(layer, ModelServing(layer, executor), executor))
+    """The decision servicer with empty caches, for tests of its other RPCs."""
+    return parts(layer, ThreadPoolExecutor(1), SystemClock()).servicer
 
 
 class People:

@@ -4,14 +4,29 @@ promises, and those of its features, model versions and assets repositories."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
+from services.decision.domain.actions import Exposures
+from services.decision.domain.arbitration import Scored
+from services.decision.domain.decisions import (
+    DecideCommand,
+    Decision,
+    ModelUsed,
+    Outcome,
+    OutcomeKind,
+)
 from services.decision.domain.features import ProfileFeatures
-from services.decision.domain.models import Deployment, ModelVersion, Signature, TensorSpec
+from services.decision.domain.models import (
+    Deployment,
+    ModelVersion,
+    Signature,
+    Stage,
+    TensorSpec,
+)
 from services.decision.mapping import MODEL, deployment_proto
 from services.decision.ports import DecisionUnitOfWork
 from services.decision.store.memory import DecisionState, InMemoryDecisionUnitOfWork
@@ -21,7 +36,7 @@ from services.kernel.assets.handlers import edit_asset, transition_asset
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.unit_of_work import AbstractUnitOfWork
-from tests.conftest import ALL_BACKENDS
+from tests.conftest import ALL_BACKENDS, random_id
 from tests.contracts.unit_of_work import ProfileCopiesContract, Units, units_for
 
 AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -105,3 +120,59 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
             ("acme", "propensity"),
             ("zeta", "propensity"),
         ]
+
+    def test_decisions_count_their_actions_and_keep_outcomes(self, units: Units) -> None:
+        tenant = random_id("t-")
+        first = decision(tenant, "d-1", "p-1", ("water", "soda"), 1)
+        with units.new() as uow:
+            port(uow).decisions.add(first)
+            port(uow).decisions.add(decision(tenant, "d-2", "p-2", ("water",), 2))
+            uow.commit()
+        with units.new() as uow:
+            log = port(uow).decisions
+            counts = log.exposures(tenant, "p-1", ["water", "soda", "tea"])
+            assert counts == {
+                "water": Exposures(total=2, to_profile=1),
+                "soda": Exposures(total=1, to_profile=1),
+            }
+            assert log.outcome_of(tenant, "d-1", "soda") is None
+            with pytest.raises(KeyError):
+                log.outcome_of(tenant, "d-2", "soda")
+            clicked = Outcome(tenant, "d-1", "soda", OutcomeKind.CLICKED, AT)
+            log.record_outcome(clicked, first_positive=True)
+            uow.commit()
+        with units.new() as uow:
+            log = port(uow).decisions
+            assert log.outcome_of(tenant, "d-1", "soda") == OutcomeKind.CLICKED
+            assert log.exposures(tenant, "p-3", ["soda"])["soda"] == Exposures(1, 0, 1)
+            rows = list(log.training_rows(tenant))
+        assert [(r.decision_id, r.action_id, r.rank, r.label) for r in rows] == [
+            ("d-1", "water", 1, 0),
+            ("d-1", "soda", 2, 1),
+            ("d-2", "water", 1, 0),
+        ]
+        assert rows[1].features == {"age": 30.0, "product:soda": 1.0}
+        assert (rows[0].profile_id, rows[0].model_version, rows[0].decide_time) == ("p-1", "1", AT)
+
+    def test_a_decision_is_kept_only_on_commit(self, units: Units) -> None:
+        tenant = random_id("t-")
+        with units.new() as uow:
+            port(uow).decisions.add(decision(tenant, "d-1", "p-1", ("water",), 1))
+        with units.new() as uow:
+            assert port(uow).decisions.exposures(tenant, "p-1", ["water"]) == {}
+            assert list(port(uow).decisions.training_rows(tenant)) == []
+
+
+def decision(
+    tenant: str, decision_id: str, profile: str, actions: tuple[str, ...], n: int
+) -> Decision:
+    return Decision(
+        decision_id=decision_id,
+        command=DecideCommand(tenant, profile, "drinks", {}),
+        decide_time=AT + timedelta(minutes=n) - timedelta(minutes=1),
+        profile_version=1,
+        model=ModelUsed("drinks", "1", Stage.CHAMPION),
+        fallback=False,
+        actions=tuple(Scored(a, 0.5, 1.0, 1.0, 1.0) for a in actions),
+        rows={a: {"age": 30.0, f"product:{a}": 1.0} for a in actions},
+    )

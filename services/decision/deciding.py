@@ -1,0 +1,172 @@
+"""Decide: eligible actions -> propensity from the placement's model -> arbitration.
+
+The profile's features come from this replica's cache (`profiles`); the store is read
+before any scoring only for the candidates' exposures, when a cap or cold start needs
+them; the model scores every candidate in one batch in the scoring executor; the
+decision is answered and queued for the decision log, which writes in batches
+(`logging.DecisionLogWriter`). No lock is held while scoring, and nothing blocks the
+event loop.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import Histogram
+
+from services.decision import handlers
+from services.decision.catalogs import Catalogs
+from services.decision.domain.actions import Action, Exposures, context_weight, lever, screen
+from services.decision.domain.arbitration import Placement, Scored, arbitrate, exploration
+from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed
+from services.decision.domain.transforms import record
+from services.decision.logging import DecisionLogWriter
+from services.decision.profiles import ProfileFeatureCache
+from services.decision.serving import ModelServing
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
+from services.kernel.clock import Clock
+from services.kernel.service_layer import ServiceLayer
+
+DECIDE_SECONDS = Histogram(
+    "layercake_decision_decide_seconds",
+    "Time to decide (read, score, arbitrate), before the decision is logged.",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+
+
+class Decider:
+    """Makes decisions on this replica's catalogs and models."""
+
+    def __init__(
+        self,
+        layer: ServiceLayer[SqlDecisionUnitOfWork],
+        catalogs: Catalogs,
+        serving: ModelServing,
+        profiles: ProfileFeatureCache,
+        clock: Clock,
+        log: DecisionLogWriter,
+    ) -> None:
+        self.layer = layer
+        self.catalogs = catalogs
+        self.serving = serving
+        self.profiles = profiles
+        self.clock = clock
+        self.log = log
+
+    async def decide(self, command: DecideCommand, decision_id: str = "") -> Decision:
+        """The ranked actions for one profile at one placement, queued for the log."""
+        started = time.perf_counter()
+        tenant = command.tenant_id
+        catalog = await self.catalogs.get(tenant)
+        placement = catalog.placement(command.placement)
+        ids = [a.action_id for a in catalog.actions]
+        held = await self.profiles.get(tenant, command.profile_id)
+        exposures: dict[str, Exposures] = {}
+        if placement.cold_start_share or any(
+            a.max_total or a.max_per_profile for a in catalog.actions
+        ):
+            stored = await self.layer.read(handlers.exposures, tenant, command.profile_id, ids)
+            exposures = self.log.pending(tenant, command.profile_id, stored, ids)
+        features: Mapping[str, float] = held.values if held is not None else {}
+        now = self.clock.now()
+        activation = {"features": features, "context": command.context}
+        candidates: list[tuple[Action, Exposures]] = []
+        excluded = []
+        for action in catalog.actions:
+            seen = exposures.get(action.action_id, Exposures())
+            why = screen(action, command.placement, command.channel, now, activation, seen)
+            if why:
+                excluded.append((action.action_id, tuple(why)))
+            else:
+                candidates.append((action, seen))
+        rows = {a.action_id: _row(placement, features, command.context, a) for a, _ in candidates}
+        model, propensities = await self._propensities(command, placement, candidates, rows)
+        scored = [
+            _scored(action, seen, propensities[action.action_id], placement, activation, model)
+            for action, seen in candidates
+        ]
+        draws = exploration(tenant, command.profile_id, command.placement, command.seed)
+        top = arbitrate(scored, placement, draws, command.max_actions or placement.max_actions)
+        decision = Decision(
+            decision_id=decision_id or str(uuid.uuid4()),
+            command=command,
+            decide_time=now,
+            profile_version=held.profile_version if held is not None else 0,
+            model=model,
+            fallback=not model.version,
+            actions=tuple(top),
+            excluded=tuple(excluded),
+            rows={a.action_id: rows[a.action_id] for a in top},
+        )
+        self.log.submit(decision)
+        DECIDE_SECONDS.observe(time.perf_counter() - started)
+        return decision
+
+    async def _propensities(
+        self,
+        command: DecideCommand,
+        placement: Placement,
+        candidates: list[tuple[Action, Exposures]],
+        rows: dict[str, dict[str, float]],
+    ) -> tuple[ModelUsed, dict[str, float]]:
+        """Each candidate's propensity from the placement's model; 1 for all (a fallback
+        ranking by value) without a model or a champion in service."""
+        name = placement.model_name
+        live = self.serving.live(command.tenant_id, name) if name else None
+        if not candidates or live is None or not live.deployment.champion:
+            return ModelUsed(name), {a.action_id: 1.0 for a, _ in candidates}
+        ids = [a.action_id for a, _ in candidates]
+        served, _ = await self.serving.score_rows(
+            command.tenant_id, name, command.profile_id, [rows[i] for i in ids]
+        )
+        first = served[0]
+        return ModelUsed(name, first.version, first.stage), {
+            i: s.score for i, s in zip(ids, served, strict=True)
+        }
+
+
+def _row(
+    placement: Placement, features: Mapping[str, float], context: Mapping[str, Any], a: Action
+) -> dict[str, float]:
+    """The model's input row for one candidate: the placement's transforms, or (without
+    any) the profile's features and the context's numbers as they are."""
+    if placement.features.transforms:
+        return placement.features.row(record(features, context, a.action_id, a.value, a.attributes))
+    row = dict(features)
+    for key, value in context.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            row[f"context_{key}"] = float(value)
+    row[f"action:{a.action_id}"] = 1.0
+    return row
+
+
+def _scored(
+    action: Action,
+    seen: Exposures,
+    propensity: float,
+    placement: Placement,
+    activation: Mapping[str, Any],
+    model: ModelUsed,
+) -> Scored:
+    weight, weight_reasons = context_weight(action, activation)
+    levers, lever_reasons = lever(action, placement.levers)
+    rule = action.eligibility_text or "no eligibility rule"
+    scored_by = (
+        f"model {model.name} {model.version} ({model.stage}): propensity {propensity:.4f}"
+        if model.version
+        else "no model in service: ranked by value"
+    )
+    return Scored(
+        action_id=action.action_id,
+        propensity=propensity,
+        value=action.value,
+        context_weight=weight,
+        lever=levers,
+        positives=seen.positives,
+        reasons=(f"eligible: {rule}"[:300], scored_by, *weight_reasons, *lever_reasons),
+        channel=action.channel,
+        attributes=action.attributes,
+    )

@@ -1,0 +1,148 @@
+"""Feature transforms: how a model's input columns are built from a profile's features,
+the request's context and the candidate action.
+
+Training (`services.decision.training`) and serving (`Decide`) build their rows with the
+same `FeatureSet`, so a model never sees a column computed two ways. Pure.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from services.kernel.errors import FieldViolation, Violations
+
+SOURCES = ("features.", "context.", "action.attributes.")
+ACTION_FIELDS = ("action.id", "action.value")
+MAX_CATEGORIES = 256
+MAX_TRANSFORMS = 256
+
+
+class TransformKind(StrEnum):
+    NUMERIC = "numeric"
+    ONE_HOT = "one_hot"
+    BUCKETIZE = "bucketize"
+
+
+@dataclass(frozen=True)
+class FeatureTransform:
+    """One declared transform: `source` read from the record, `kind` applied."""
+
+    name: str
+    source: str
+    kind: TransformKind
+    default: float = 0.0
+    categories: tuple[str, ...] = ()
+    boundaries: tuple[float, ...] = ()
+
+    def columns(self) -> tuple[str, ...]:
+        if self.kind == TransformKind.ONE_HOT:
+            return tuple(f"{self.name}:{c}" for c in self.categories)
+        if self.kind == TransformKind.BUCKETIZE:
+            return tuple(f"{self.name}:{i}" for i in range(len(self.boundaries) + 1))
+        return (self.name,)
+
+    def apply(self, record: Mapping[str, Any], out: dict[str, float]) -> None:
+        value = lookup(record, self.source)
+        if self.kind == TransformKind.ONE_HOT:
+            text = None if value is None else str(value)
+            for category in self.categories:
+                out[f"{self.name}:{category}"] = 1.0 if text == category else 0.0
+            return
+        number = as_number(value)
+        if number is None:
+            number = self.default
+        if self.kind == TransformKind.BUCKETIZE:
+            bucket = bisect.bisect_right(self.boundaries, number)
+            for i in range(len(self.boundaries) + 1):
+                out[f"{self.name}:{i}"] = 1.0 if i == bucket else 0.0
+            return
+        out[self.name] = number
+
+    def violations(self, path: str) -> list[FieldViolation]:
+        bad = Violations()
+        if not self.name:
+            bad.add(f"{path}.name", "is required")
+        if not (self.source.startswith(SOURCES) or self.source in ACTION_FIELDS):
+            bad.add(
+                f"{path}.source",
+                "must be features.<name>, context.<path>, action.id, action.value"
+                " or action.attributes.<name>",
+            )
+        if self.kind == TransformKind.ONE_HOT and not 0 < len(self.categories) <= MAX_CATEGORIES:
+            bad.add(f"{path}.categories", f"one-hot needs 1 to {MAX_CATEGORIES} categories")
+        if self.kind == TransformKind.BUCKETIZE:
+            b = self.boundaries
+            if not b or list(b) != sorted(set(b)) or not all(math.isfinite(x) for x in b):
+                bad.add(f"{path}.boundaries", "buckets need ascending, distinct boundaries")
+        if not math.isfinite(self.default):
+            bad.add(f"{path}.default_value", "must be a finite number")
+        return bad.items
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The transforms of a placement, in column order."""
+
+    transforms: tuple[FeatureTransform, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for t in self.transforms for c in t.columns())
+
+    def row(self, record: Mapping[str, Any]) -> dict[str, float]:
+        """The model's input columns for one (profile, context, action) record."""
+        out: dict[str, float] = {}
+        for transform in self.transforms:
+            transform.apply(record, out)
+        return out
+
+    def violations(self, path: str = "features") -> list[FieldViolation]:
+        bad: list[FieldViolation] = []
+        if len(self.transforms) > MAX_TRANSFORMS:
+            bad.append(FieldViolation(path, f"must hold at most {MAX_TRANSFORMS} transforms"))
+        for i, transform in enumerate(self.transforms[:MAX_TRANSFORMS]):
+            bad += transform.violations(f"{path}[{i}]")
+        columns = self.columns
+        if len(set(columns)) != len(columns):
+            bad.append(FieldViolation(path, "two transforms make a column of the same name"))
+        return bad
+
+
+def record(
+    features: Mapping[str, float],
+    context: Mapping[str, Any],
+    action_id: str,
+    value: float,
+    attributes: Mapping[str, str],
+) -> dict[str, Any]:
+    """What a transform's `source` reads: one candidate action for one profile and request."""
+    return {
+        "features": features,
+        "context": context,
+        "action": {"id": action_id, "value": value, "attributes": attributes},
+    }
+
+
+def lookup(data: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path, or None where any part is missing."""
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def as_number(value: object) -> float | None:
+    """A finite number as a float (booleans count 0/1); anything else None."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None

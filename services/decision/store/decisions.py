@@ -1,0 +1,173 @@
+"""The decision log on SQLAlchemy: decisions, their actions and the exposure counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.decision.domain.actions import Exposures
+from services.decision.domain.decisions import Decision, Outcome, OutcomeKind, TrainingRow
+from services.decision.ports import DecisionLog
+from services.decision.store.tables import action_exposures, decision_actions, decisions
+
+ALL = ""  # the profile_id of an action's row counting every profile
+
+
+class SqlDecisionLog(DecisionLog):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def exposures(
+        self, tenant_id: str, profile_id: str, action_ids: Sequence[str]
+    ) -> dict[str, Exposures]:
+        if not action_ids:
+            return {}
+        e = action_exposures.c
+        rows = self.session.execute(
+            select(e.action_id, e.profile_id, e.served, e.positives).where(
+                e.tenant_id == tenant_id,
+                tuple_(e.action_id, e.profile_id).in_(
+                    [(a, p) for a in action_ids for p in (ALL, profile_id)]
+                ),
+            )
+        )
+        found: dict[str, Exposures] = {}
+        for r in rows:
+            held = found.get(r.action_id, Exposures())
+            if r.profile_id == ALL:
+                held = Exposures(r.served, held.to_profile, r.positives)
+            else:
+                held = Exposures(held.total, r.served, held.positives)
+            found[r.action_id] = held
+        return found
+
+    def logged(self, tenant_id: str, decision_ids: Sequence[str]) -> set[str]:
+        if not decision_ids:
+            return set()
+        d = decisions.c
+        found = self.session.execute(
+            select(d.decision_id).where(d.tenant_id == tenant_id, d.decision_id.in_(decision_ids))
+        )
+        return set(found.scalars())
+
+    def add(self, decision: Decision) -> None:
+        c = decision.command
+        self.session.execute(
+            decisions.insert().values(
+                tenant_id=c.tenant_id,
+                decision_id=decision.decision_id,
+                profile_id=c.profile_id,
+                placement=c.placement,
+                model_name=decision.model.name,
+                model_version=decision.model.version,
+                fallback=decision.fallback,
+                decide_time=decision.decide_time,
+            )
+        )
+        if not decision.actions:
+            return
+        self.session.execute(
+            decision_actions.insert(),
+            [
+                {
+                    "tenant_id": c.tenant_id,
+                    "decision_id": decision.decision_id,
+                    "action_id": a.action_id,
+                    "rank": rank,
+                    "explored": a.explored,
+                    "propensity": a.propensity,
+                    "score": a.score,
+                    "features": dict(decision.rows.get(a.action_id, {})),
+                    "outcome": 0,
+                    "outcome_time": None,
+                }
+                for rank, a in enumerate(decision.actions, start=1)
+            ],
+        )
+        served = [(a.action_id, p) for a in decision.actions for p in (ALL, c.profile_id)]
+        self._count(c.tenant_id, served, "served")
+
+    def outcome_of(self, tenant_id: str, decision_id: str, action_id: str) -> OutcomeKind | None:
+        d = decision_actions.c
+        held = self.session.execute(
+            select(d.outcome).where(
+                d.tenant_id == tenant_id, d.decision_id == decision_id, d.action_id == action_id
+            )
+        ).scalar_one_or_none()
+        if held is None:
+            raise KeyError((decision_id, action_id))
+        return OutcomeKind(held) if held else None
+
+    def record_outcome(self, outcome: Outcome, first_positive: bool) -> None:
+        d = decision_actions.c
+        self.session.execute(
+            decision_actions.update()
+            .where(
+                d.tenant_id == outcome.tenant_id,
+                d.decision_id == outcome.decision_id,
+                d.action_id == outcome.action_id,
+            )
+            .values(outcome=int(outcome.kind), outcome_time=outcome.outcome_time)
+        )
+        if first_positive:
+            self._count(outcome.tenant_id, [(outcome.action_id, ALL)], "positives")
+
+    def training_rows(self, tenant_id: str) -> Iterator[TrainingRow]:
+        d, a = decisions.c, decision_actions.c
+        rows = self.session.execute(
+            select(d.decision_id, d.decide_time, d.profile_id, d.placement, d.model_name)
+            .add_columns(d.model_version, a.action_id, a.rank, a.explored, a.propensity)
+            .add_columns(a.score, a.outcome, a.features)
+            .join(
+                decision_actions,
+                (a.tenant_id == d.tenant_id) & (a.decision_id == d.decision_id),
+            )
+            .where(d.tenant_id == tenant_id)
+            .order_by(d.decide_time, d.decision_id, a.rank)
+        )
+        for r in rows:
+            yield TrainingRow(
+                decision_id=r.decision_id,
+                decide_time=r.decide_time,
+                profile_id=r.profile_id,
+                placement=r.placement,
+                action_id=r.action_id,
+                rank=r.rank,
+                explored=r.explored,
+                model_name=r.model_name,
+                model_version=r.model_version,
+                propensity=r.propensity,
+                score=r.score,
+                outcome=OutcomeKind(r.outcome) if r.outcome else None,
+                features=r.features,
+            )
+
+    def _count(self, tenant_id: str, keys: Sequence[tuple[str, str]], column: str) -> None:
+        """Adds one to `column` of each (action, profile) row, creating it at one."""
+        dialect: Any = {"postgresql": postgresql, "sqlite": sqlite}[
+            self.session.get_bind().dialect.name
+        ]
+        insert = dialect.insert(action_exposures)
+        statement = insert.on_conflict_do_update(
+            index_elements=[
+                action_exposures.c.tenant_id,
+                action_exposures.c.action_id,
+                action_exposures.c.profile_id,
+            ],
+            set_={column: action_exposures.c[column] + 1},
+        )
+        rows = [
+            {
+                "tenant_id": tenant_id,
+                "action_id": action_id,
+                "profile_id": profile_id,
+                "served": int(column == "served"),
+                "positives": int(column == "positives"),
+            }
+            for action_id, profile_id in keys
+        ]
+        self.session.execute(statement, rows)

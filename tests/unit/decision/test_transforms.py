@@ -1,0 +1,80 @@
+"""Feature transforms: numeric with defaults, one-hot, buckets; the same rows for training
+and serving (the drinks model's rows come from the example placement's transforms)."""
+
+from __future__ import annotations
+
+import pytest
+
+from layercake.decision.v1 import decisions_pb2 as pb
+from services.decision import catalog, training
+from services.decision.domain.transforms import FeatureSet, FeatureTransform, TransformKind, record
+from services.kernel.errors import InvalidArgument
+
+SET = FeatureSet(
+    (
+        FeatureTransform("age", "features.trait_age", TransformKind.NUMERIC, default=35.0),
+        FeatureTransform(
+            "temp", "context.weather.t", TransformKind.BUCKETIZE, 18.0, boundaries=(10.0, 20.0)
+        ),
+        FeatureTransform(
+            "product", "action.attributes.product", TransformKind.ONE_HOT, categories=("a", "b")
+        ),
+        FeatureTransform("value", "action.value", TransformKind.NUMERIC),
+    )
+)
+
+
+def test_columns_and_a_row() -> None:
+    assert SET.columns == ("age", "temp:0", "temp:1", "temp:2", "product:a", "product:b", "value")
+    row = SET.row(record({"trait_age": 41.0}, {"weather": {"t": 20.0}}, "x", 2.5, {"product": "b"}))
+    assert row == {
+        "age": 41.0,
+        "temp:0": 0.0,
+        "temp:1": 0.0,
+        "temp:2": 1.0,  # a boundary belongs to the bucket above it
+        "product:a": 0.0,
+        "product:b": 1.0,
+        "value": 2.5,
+    }
+
+
+def test_missing_or_odd_values_take_the_defaults() -> None:
+    row = SET.row(record({"trait_age": float("nan")}, {"weather": "sunny"}, "x", 1.0, {}))
+    assert (row["age"], row["temp:1"], row["product:a"], row["product:b"]) == (35.0, 1.0, 0.0, 0.0)
+
+
+def test_a_bad_declaration_names_its_field() -> None:
+    policy = pb.PlacementPolicy(
+        placement_id="p",
+        epsilon=1.0,
+        features=[
+            pb.FeatureTransform(
+                name="x", source="profile.x", kind=pb.FEATURE_TRANSFORM_KIND_NUMERIC
+            ),
+            pb.FeatureTransform(
+                name="b",
+                source="context.t",
+                kind=pb.FEATURE_TRANSFORM_KIND_BUCKETIZE,
+                boundaries=[3, 1],
+            ),
+            pb.FeatureTransform(
+                name="o", source="context.c", kind=pb.FEATURE_TRANSFORM_KIND_ONE_HOT
+            ),
+        ],
+    )
+    with pytest.raises(InvalidArgument) as error:
+        catalog.placement_of(policy)
+    assert {v.field for v in error.value.violations} == {
+        "features[0].source",
+        "features[1].boundaries",
+        "features[2].categories",
+        "epsilon",
+    }
+
+
+def test_training_builds_its_rows_with_the_placements_transforms() -> None:
+    placement = training.drinks_placement()
+    x, y = training.drinks_synthetic(placement, rows=50)
+    assert x.shape == (50, len(placement.features.columns)) and set(y) <= {0, 1}
+    products = x[:, placement.features.columns.index("product:water")]
+    assert set(products) == {0.0, 1.0}
