@@ -63,9 +63,10 @@ def record_profiles_merge(uow: DecisionUnitOfWork, merge: ProfilesMerge) -> bool
 
 
 def record_profile_forget(uow: DecisionUnitOfWork, forget: ProfileForget) -> bool:
-    """Deletes the forgotten person's features (GDPR erasure). Runs in the consumer's
-    transaction (no commit)."""
-    return drop_forgotten(uow.features, forget)
+    """Deletes the forgotten person's features and decisions (GDPR erasure). Runs in the
+    consumer's transaction (no commit)."""
+    decided = uow.decisions.forget(forget.tenant_id, forget.profile_ids)
+    return drop_forgotten(uow.features, forget) or decided > 0
 
 
 def get_features(uow: DecisionUnitOfWork, tenant_id: str, profile_id: str) -> ProfileFeatures:

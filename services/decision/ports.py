@@ -61,6 +61,11 @@ class DecisionLog(ABC):
         """Keeps the outcome on the decided action; a first positive counts for its action."""
 
     @abstractmethod
+    def forget(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
+        """Deletes the profiles' decisions and their counts (GDPR erasure); how many
+        decisions. What actions were returned in all stays: it names no one."""
+
+    @abstractmethod
     def training_rows(self, tenant_id: str) -> Iterator[TrainingRow]:
         """Every returned action of the tenant's decisions, oldest first, rank order."""
 

@@ -5,8 +5,9 @@ once; after that every replica keeps its entries current from identity's events,
 through a broadcast subscription and applied with the same rule as the projection
 (`features_after`, by version, so a repeat or a late event changes nothing). Changes of
 profiles not held are kept a while (`recent`) and applied on top of a miss's read, since
-the projection's consumer may not have written them yet; a merged profile is read from
-the store, never held, until its merge has aged out of `recent`.
+the projection's consumer may not have written them yet; a merged or forgotten profile is
+read from the store, never held, until that has aged out of `recent` (a forgotten
+person's features leave this process at once).
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.identity_feed import (
+    PROFILE_FORGOTTEN,
     PROFILE_UPDATED,
     PROFILES_MERGED,
     profile_change,
+    profile_forget,
     profiles_merge,
 )
 from services.kernel.profile_changes import ProfileChange
 from services.kernel.service_layer import ServiceLayer
 
 Key = tuple[str, str]  # tenant, profile
-MERGED = None  # in `recent`: the profile was merged; read it from the store
+UNSETTLED = None  # in `recent`: the profile was merged or forgotten; read it from the store
 
 
 class ProfileFeatureCache:
@@ -59,7 +62,7 @@ class ProfileFeatureCache:
             return self._held[key]
         if key in self._recent:
             changes = self._recent[key]
-            if changes is MERGED:
+            if changes is UNSETTLED:
                 return found
             now = self.clock.now()
             for change in changes:
@@ -74,7 +77,7 @@ class ProfileFeatureCache:
 
     def _remember(self, key: Key, change: ProfileChange | None) -> None:
         held = self._recent.pop(key, [])
-        self._recent[key] = MERGED if held is MERGED or change is None else [*held, change]
+        self._recent[key] = UNSETTLED if held is UNSETTLED or change is None else [*held, change]
         if len(self._recent) > self.recent_size:
             self._recent.popitem(last=False)
 
@@ -89,10 +92,17 @@ class ProfileFeatureCache:
                     self._held[key] = after
         elif envelope.type == PROFILES_MERGED:
             merge = profiles_merge(envelope)
-            for profile_id in (merge.survivor_profile_id, *merge.merged_profile_ids):
-                key = (merge.tenant_id, profile_id)
-                self._held.pop(key, None)
-                self._remember(key, None)
+            self._unsettle(merge.tenant_id, (merge.survivor_profile_id, *merge.merged_profile_ids))
+        elif envelope.type == PROFILE_FORGOTTEN:
+            forget = profile_forget(envelope)
+            self._unsettle(forget.tenant_id, forget.profile_ids)
+
+    def _unsettle(self, tenant_id: str, profile_ids: tuple[str, ...]) -> None:
+        """Drops what is held of the profiles (and their recent changes)."""
+        for profile_id in profile_ids:
+            key = (tenant_id, profile_id)
+            self._held.pop(key, None)
+            self._remember(key, None)
 
     async def clear(self) -> None:
         """After a gap in the broadcast: what is held may have missed changes."""

@@ -116,6 +116,32 @@ class SqlDecisionLog(DecisionLog):
         if first_positive:
             self._count(outcome.tenant_id, [(outcome.action_id, ALL)], "positives")
 
+    def forget(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
+        if not profile_ids:
+            return 0
+        d, a, e = decisions.c, decision_actions.c, action_exposures.c
+        ids = list(
+            self.session.execute(
+                select(d.decision_id).where(
+                    d.tenant_id == tenant_id, d.profile_id.in_(list(profile_ids))
+                )
+            ).scalars()
+        )
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self.session.execute(
+                decision_actions.delete().where(a.tenant_id == tenant_id, a.decision_id.in_(chunk))
+            )
+            self.session.execute(
+                decisions.delete().where(d.tenant_id == tenant_id, d.decision_id.in_(chunk))
+            )
+        self.session.execute(
+            action_exposures.delete().where(
+                e.tenant_id == tenant_id, e.profile_id.in_(list(profile_ids))
+            )
+        )
+        return len(ids)
+
     def training_rows(self, tenant_id: str) -> Iterator[TrainingRow]:
         d, a = decisions.c, decision_actions.c
         rows = self.session.execute(

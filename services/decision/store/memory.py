@@ -117,6 +117,24 @@ class MemoryDecisionLog(DecisionLog):
             held = state.exposures.get(key, Exposures())
             state.exposures[key] = replace(held, positives=held.positives + 1)
 
+    def forget(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
+        state, gone = self.state(), set(profile_ids)
+        forgotten = {
+            d.decision_id
+            for d in state.decisions
+            if d.tenant_id == tenant_id and d.command.profile_id in gone
+        }
+        state.decisions = [
+            d
+            for d in state.decisions
+            if not (d.tenant_id == tenant_id and d.decision_id in forgotten)
+        ]
+        for key in [k for k in state.outcomes if k[0] == tenant_id and k[1] in forgotten]:
+            del state.outcomes[key]
+        for key in [k for k in state.exposures if k[0] == tenant_id and k[2] in gone]:
+            del state.exposures[key]
+        return len(forgotten)
+
     def training_rows(self, tenant_id: str) -> Iterator[TrainingRow]:
         state = self.state()
         mine = [d for d in state.decisions if d.tenant_id == tenant_id]

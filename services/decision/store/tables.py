@@ -66,6 +66,7 @@ decisions = Table(
     Column("fallback", Boolean, nullable=False),
     Column("decide_time", UtcDateTime, nullable=False),
     Index("ix_decisions_time", "tenant_id", "decide_time"),
+    Index("ix_decisions_profile", "tenant_id", "profile_id"),  # a forgotten person's
 )
 
 # ... and one per action it returned, with the features the model saw and what followed.

@@ -154,6 +154,27 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
         assert rows[1].features == {"age": 30.0, "product:soda": 1.0}
         assert (rows[0].profile_id, rows[0].model_version, rows[0].decide_time) == ("p-1", "1", AT)
 
+    def test_a_forgotten_persons_decisions_and_counts_are_deleted(self, units: Units) -> None:
+        tenant = random_id("t-")
+        with units.new() as uow:
+            log = port(uow).decisions
+            log.add(decision(tenant, "d-1", "p-1", ("water", "soda"), 1))
+            log.add(decision(tenant, "d-2", "p-2", ("water",), 2))
+            log.add(decision(tenant, "d-3", "p-1", ("soda",), 3))
+            uow.commit()
+        with units.new() as uow:
+            assert port(uow).decisions.forget(tenant, ["p-1", "p-9"]) == 2
+            assert port(uow).decisions.forget("other", ["p-2"]) == 0
+            uow.commit()
+        with units.new() as uow:
+            log = port(uow).decisions
+            assert [r.decision_id for r in log.training_rows(tenant)] == ["d-2"]
+            assert log.logged(tenant, ["d-1", "d-2", "d-3"]) == {"d-2"}
+            assert log.exposures(tenant, "p-1", ["water", "soda"]) == {
+                "water": Exposures(total=2, to_profile=0),
+                "soda": Exposures(total=2, to_profile=0),
+            }
+
     def test_a_decision_is_kept_only_on_commit(self, units: Units) -> None:
         tenant = random_id("t-")
         with units.new() as uow:

@@ -11,7 +11,13 @@ from services.decision.store.memory import InMemoryDecisionUnitOfWork, in_memory
 from services.kernel.clock import FixedClock
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.profile_changes import ProfileChange
-from tests.profile_events import AT, as_envelope, profile_updated, profiles_merged
+from tests.profile_events import (
+    AT,
+    as_envelope,
+    profile_forgotten,
+    profile_updated,
+    profiles_merged,
+)
 from tests.unit.decision.memory_layer import MemoryLayer
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -34,6 +40,11 @@ def updated(profile: str, version: int, traits: dict[str, object]) -> Envelope:
 
 def merged(survivor: str, gone: str, version: int) -> Envelope:
     m = profiles_merged("acme", survivor, [gone], version)
+    return Envelope(m.event_id, m.type, "identity", "acme", AT, m.payload, m.subject)
+
+
+def forgotten(profile: str) -> Envelope:
+    m = profile_forgotten("acme", profile)
     return Envelope(m.event_id, m.type, "identity", "acme", AT, m.payload, m.subject)
 
 
@@ -72,3 +83,17 @@ async def test_merged_profiles_are_read_from_the_store_not_held() -> None:
     await cache.get("acme", "p-9")
     await cache.get("acme", "p-9")
     assert layer.reads == 4
+
+
+async def test_a_forgotten_persons_features_leave_the_cache_at_once() -> None:
+    layer, cache = setup()
+    store(layer, "p-1", 1, {"age": 30})
+    await cache.get("acme", "p-1")
+    await cache.on_identity(updated("p-2", 4, {"age": 50}))  # a change of one not held
+    await cache.on_identity(forgotten("p-1"))
+    await cache.on_identity(forgotten("p-2"))
+    with InMemoryDecisionUnitOfWork(layer.db) as uow:  # the projection's consumer deletes
+        uow.features.pop("acme", "p-1")
+        uow.commit()
+    assert await cache.get("acme", "p-1") is None
+    assert await cache.get("acme", "p-2") is None  # its recent change is gone too

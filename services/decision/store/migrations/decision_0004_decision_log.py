@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("decide_time", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_decisions_time", "decisions", ["tenant_id", "decide_time"])
+    op.create_index("ix_decisions_profile", "decisions", ["tenant_id", "profile_id"])
     op.create_table(
         "decision_actions",
         sa.Column("tenant_id", sa.String(64), primary_key=True),
@@ -56,5 +57,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("action_exposures")
     op.drop_table("decision_actions")
+    op.drop_index("ix_decisions_profile", "decisions")
     op.drop_index("ix_decisions_time", "decisions")
     op.drop_table("decisions")
