@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from services.decision import mapping
-from services.decision.catalog import ACTION, PLACEMENT
+from services.decision.catalog import ACTION, PLACEMENT, CatalogFile
 from services.decision.domain.actions import Exposures
 from services.decision.domain.decisions import Decision, Outcome, TrainingRow
 from services.decision.domain.features import (
@@ -28,8 +28,6 @@ from services.kernel.errors import AlreadyExists, NotFound, Violations
 from services.kernel.principals import Principal
 from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
 from services.kernel.profile_copies import drop_forgotten, fold_merged
-
-ID_FIELDS = {ACTION.name: "action_id", PLACEMENT.name: "placement_id"}
 
 
 @dataclass(frozen=True)
@@ -201,23 +199,24 @@ def find_features(uow: DecisionUnitOfWork, tenant_id: str, profile_id: str) -> d
 # -- actions and placements (controlled assets) ---------------------------------------------
 
 
-def edit_catalog_asset(
-    uow: DecisionUnitOfWork,
-    principal: Principal,
-    kind: str,
-    asset_id: str,
-    content: Message,
-    metadata: AssetMetadata,
-    reason: str = "",
-) -> Asset:
-    """Saves a draft of an action or placement (checked: INVALID_ARGUMENT per field); its
-    id inside the content is the asset's."""
-    setattr(content, ID_FIELDS[kind], asset_id)
-    asset = edit_asset(
-        uow.assets, principal, kind, asset_id, content, metadata, at=uow.now(), reason=reason
-    )
+def apply_catalog(
+    uow: DecisionUnitOfWork, principal: Principal, file: CatalogFile, reason: str = ""
+) -> list[Asset]:
+    """Saves a draft of the file's placement and of each action (each checked: INVALID_
+    ARGUMENT per field), in one transaction; an item's id inside its content is its asset's."""
+    at = uow.now()
+    items: list[tuple[str, str, Message]] = [
+        (PLACEMENT.name, file.placement.placement_id, file.placement),
+        *((ACTION.name, a.action_id, a) for a in file.actions),
+    ]
+    saved = [
+        edit_asset(
+            uow.assets, principal, kind, asset_id, content, file.metadata, at=at, reason=reason
+        )
+        for kind, asset_id, content in items
+    ]
     uow.commit()
-    return asset
+    return saved
 
 
 def transition_catalog_asset(

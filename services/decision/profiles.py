@@ -111,7 +111,7 @@ class ProfileFeatureCache:
 
     def broadcast(self) -> BroadcastSpec:
         return BroadcastSpec(
-            name="decision-profiles",
+            name="decision-feature-cache",
             stream="IDENTITY",
             filter_subject=subjects.integration("*", "identity", ">"),
             handler=self.on_identity,

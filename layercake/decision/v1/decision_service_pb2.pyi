@@ -677,3 +677,167 @@ class RecordOutcomeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecordOutcomeResponse: _TypeAlias = RecordOutcomeResponse  # noqa: Y015
+
+@_typing.final
+class CatalogAssetVersion(_message.Message):
+    """Where one action or placement stands after a change."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    version: _builtins.int
+    """The version the change made or acted on."""
+    state: _builtins.str
+    """That version's lifecycle state, e.g. `draft`, `submitted`, `published`."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        state: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "state", b"state", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogAssetVersion: _TypeAlias = CatalogAssetVersion  # noqa: Y015
+
+@_typing.final
+class ApplyCatalogRequest(_message.Message):
+    """Request of ApplyCatalog."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    yaml: _builtins.str
+    """The file: `owner`, `description`, a `placement` (PlacementPolicy) and `actions`
+    (ActionDefinition each), in the protobuf JSON mapping's field names.
+    """
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id", "tenant_id", b"tenant_id", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyCatalogRequest: _TypeAlias = ApplyCatalogRequest  # noqa: Y015
+
+@_typing.final
+class ApplyCatalogResponse(_message.Message):
+    """Response of ApplyCatalog."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___CatalogAssetVersion]:
+        """The drafts saved: the placement, then each action."""
+
+    def __init__(
+        self,
+        *,
+        versions: _abc.Iterable[Global___CatalogAssetVersion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyCatalogResponse: _TypeAlias = ApplyCatalogResponse  # noqa: Y015
+
+@_typing.final
+class TransitionCatalogAssetRequest(_message.Message):
+    """Request of TransitionCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    kind: _builtins.str
+    """`action` or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    action: _builtins.str
+    """submit, approve, reject, publish, pause, resume, archive or rollback."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    to_version: _builtins.int
+    """A rollback's source version."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        action: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id", "tenant_id", b"tenant_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionCatalogAssetRequest: _TypeAlias = TransitionCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class TransitionCatalogAssetResponse(_message.Message):
+    """Response of TransitionCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> Global___CatalogAssetVersion:
+        """Where the asset stands."""
+
+    def __init__(
+        self,
+        *,
+        version: Global___CatalogAssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionCatalogAssetResponse: _TypeAlias = TransitionCatalogAssetResponse  # noqa: Y015

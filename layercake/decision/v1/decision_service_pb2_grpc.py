@@ -75,6 +75,16 @@ class DecisionServiceStub:
                 request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeRequest.SerializeToString,
                 response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeResponse.FromString,
                 _registered_method=True)
+        self.ApplyCatalog = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/ApplyCatalog',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApplyCatalogRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApplyCatalogResponse.FromString,
+                _registered_method=True)
+        self.TransitionCatalogAsset = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/TransitionCatalogAsset',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.TransitionCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.TransitionCatalogAssetResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -139,6 +149,21 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyCatalog(self, request, context):
+        """Saves a draft of a placement and its actions from one YAML file (see
+        services/decision/examples/drinks.yaml), each checked, in one transaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionCatalogAsset(self, request, context):
+        """Moves an action or placement through its lifecycle (submit, approve, publish, ...).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DecisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -181,6 +206,16 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.RecordOutcome,
                     request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeRequest.FromString,
                     response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeResponse.SerializeToString,
+            ),
+            'ApplyCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyCatalog,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApplyCatalogRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApplyCatalogResponse.SerializeToString,
+            ),
+            'TransitionCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionCatalogAsset,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.TransitionCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.TransitionCatalogAssetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -400,6 +435,60 @@ class DecisionService:
             '/layercake.decision.v1.DecisionService/RecordOutcome',
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeRequest.SerializeToString,
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.RecordOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/ApplyCatalog',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApplyCatalogRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ApplyCatalogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/TransitionCatalogAsset',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.TransitionCatalogAssetRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.TransitionCatalogAssetResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,12 @@ class DecisionServiceStub:
     """
     RecordOutcome: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.RecordOutcomeRequest, _decision_service_pb2.RecordOutcomeResponse]
     """Joins what a person did with a decided action (clicked, converted...) to its decision."""
+    ApplyCatalog: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ApplyCatalogRequest, _decision_service_pb2.ApplyCatalogResponse]
+    """Saves a draft of a placement and its actions from one YAML file (see
+    services/decision/examples/drinks.yaml), each checked, in one transaction.
+    """
+    TransitionCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.TransitionCatalogAssetRequest, _decision_service_pb2.TransitionCatalogAssetResponse]
+    """Moves an action or placement through its lifecycle (submit, approve, publish, ...)."""
 
 @_typing.type_check_only
 class DecisionServiceAsyncStub(DecisionServiceStub):
@@ -79,6 +85,12 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     """
     RecordOutcome: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.RecordOutcomeRequest, _decision_service_pb2.RecordOutcomeResponse]  # type: ignore[assignment]
     """Joins what a person did with a decided action (clicked, converted...) to its decision."""
+    ApplyCatalog: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ApplyCatalogRequest, _decision_service_pb2.ApplyCatalogResponse]  # type: ignore[assignment]
+    """Saves a draft of a placement and its actions from one YAML file (see
+    services/decision/examples/drinks.yaml), each checked, in one transaction.
+    """
+    TransitionCatalogAsset: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.TransitionCatalogAssetRequest, _decision_service_pb2.TransitionCatalogAssetResponse]  # type: ignore[assignment]
+    """Moves an action or placement through its lifecycle (submit, approve, publish, ...)."""
 
 class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the decision service: why this action and not another."""
@@ -150,5 +162,23 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_decision_service_pb2.RecordOutcomeResponse, _abc.Awaitable[_decision_service_pb2.RecordOutcomeResponse]]:
         """Joins what a person did with a decided action (clicked, converted...) to its decision."""
+
+    @_abc_1.abstractmethod
+    def ApplyCatalog(
+        self,
+        request: _decision_service_pb2.ApplyCatalogRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ApplyCatalogResponse, _abc.Awaitable[_decision_service_pb2.ApplyCatalogResponse]]:
+        """Saves a draft of a placement and its actions from one YAML file (see
+        services/decision/examples/drinks.yaml), each checked, in one transaction.
+        """
+
+    @_abc_1.abstractmethod
+    def TransitionCatalogAsset(
+        self,
+        request: _decision_service_pb2.TransitionCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.TransitionCatalogAssetResponse, _abc.Awaitable[_decision_service_pb2.TransitionCatalogAssetResponse]]:
+        """Moves an action or placement through its lifecycle (submit, approve, publish, ...)."""
 
 def add_DecisionServiceServicer_to_server(servicer: DecisionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,6 +9,7 @@ import grpc
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import handlers, mapping
+from services.decision.api.catalog import CatalogRpcs
 from services.decision.api.decisions import DecisionRpcs
 from services.decision.api.models import ModelRpcs
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
@@ -21,11 +22,15 @@ Context = grpc.aio.ServicerContext[object, object]
 
 class DecisionServicer(pb_grpc.DecisionServiceServicer):
     def __init__(
-        self, layer: ServiceLayer[SqlDecisionUnitOfWork], models: ModelRpcs, decisions: DecisionRpcs
+        self,
+        layer: ServiceLayer[SqlDecisionUnitOfWork],
+        models: ModelRpcs,
+        decisions: DecisionRpcs,
     ) -> None:
         self.layer = layer
         self.models = models
         self.decisions = decisions
+        self.catalog = CatalogRpcs(layer)
 
     async def GetFeatures(
         self, request: pb.GetFeaturesRequest, context: Context
@@ -66,6 +71,16 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
         self, request: pb.RecordOutcomeRequest, context: Context
     ) -> pb.RecordOutcomeResponse:
         return await self.decisions.record_outcome(request)
+
+    async def ApplyCatalog(
+        self, request: pb.ApplyCatalogRequest, context: Context
+    ) -> pb.ApplyCatalogResponse:
+        return await self.catalog.apply(request)
+
+    async def TransitionCatalogAsset(
+        self, request: pb.TransitionCatalogAssetRequest, context: Context
+    ) -> pb.TransitionCatalogAssetResponse:
+        return await self.catalog.transition(request)
 
 
 def decision_servicer(

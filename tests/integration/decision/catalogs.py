@@ -2,43 +2,55 @@
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
+import uuid
 
+from layercake.decision.v1 import decision_service_pb2 as pb
+from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from services.decision import catalog, handlers
-from services.decision.catalog import CatalogFile
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.decision.training import DRINKS_EXAMPLE
 from services.kernel.assets import Action
 from services.kernel.profile_changes import ProfileChange
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
-from tests.integration.decision.model_replicas import People
+from tests.integration.decision.model_replicas import People, acting
 
-DRINKS = catalog.read_catalog(DRINKS_EXAMPLE.read_text())
+DRINKS_YAML = DRINKS_EXAMPLE.read_text()
+DRINKS = catalog.read_catalog(DRINKS_YAML)
 LIVE = (Action.SUBMIT, Action.APPROVE, Action.PUBLISH)
 
 
-def publish(
-    units: UnitOfWorkFactory[SqlDecisionUnitOfWork],
-    people: People,
-    kind: str,
-    asset_id: str,
-    content: Message,
-    file: CatalogFile = DRINKS,
-) -> None:
-    """Edited by an editor, approved by an approver, published by an operator."""
+def items(file: catalog.CatalogFile = DRINKS) -> list[tuple[str, str]]:
+    """(kind, asset id) of everything in a catalog file."""
+    actions = [("action", a.action_id) for a in file.actions]
+    return [("placement", file.placement.placement_id), *actions]
+
+
+def publish_catalog(units: UnitOfWorkFactory[SqlDecisionUnitOfWork], people: People) -> None:
+    """Applied by an editor, approved by an approver, published by an operator (handlers)."""
     with units() as uow:
-        handlers.edit_catalog_asset(uow, people.ann, kind, asset_id, content, file.metadata)
-    for who, action in zip((people.ann, people.cat, people.ops), LIVE, strict=True):
-        with units() as uow:
-            handlers.transition_catalog_asset(uow, who, kind, asset_id, action)
+        handlers.apply_catalog(uow, people.ann, DRINKS)
+    for kind, asset_id in items():
+        for who, action in zip((people.ann, people.cat, people.ops), LIVE, strict=True):
+            with units() as uow:
+                handlers.transition_catalog_asset(uow, who, kind, asset_id, action)
 
 
-def publish_catalog(
-    units: UnitOfWorkFactory[SqlDecisionUnitOfWork], people: People, file: CatalogFile = DRINKS
-) -> None:
-    publish(units, people, "placement", file.placement.placement_id, file.placement, file)
-    for action in file.actions:
-        publish(units, people, "action", action.action_id, action, file)
+async def publish_catalog_rpc(stub: pb_grpc.DecisionServiceStub, people: People) -> None:
+    """The same through the RPCs."""
+    await stub.ApplyCatalog(
+        pb.ApplyCatalogRequest(request_id=str(uuid.uuid4()), yaml=DRINKS_YAML),
+        metadata=acting(people.ann),
+        timeout=10,
+    )
+    for kind, asset_id in items():
+        for who, action in zip((people.ann, people.cat, people.ops), LIVE, strict=True):
+            await stub.TransitionCatalogAsset(
+                pb.TransitionCatalogAssetRequest(
+                    request_id=str(uuid.uuid4()), kind=kind, asset_id=asset_id, action=action.value
+                ),
+                metadata=acting(who),
+                timeout=10,
+            )
 
 
 def set_traits(
