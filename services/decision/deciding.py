@@ -1,8 +1,9 @@
 """Decide: eligible actions -> propensity from the placement's model -> arbitration.
 
 The profile's features come from this replica's cache (`profiles`); the store is read
-before any scoring only for the candidates' exposures, when a cap or cold start needs
-them; the model scores every candidate in one batch in the scoring executor; the
+only for the actions' exposures, when a cap or cold start needs them, while the model
+scores every candidate in one batch in the scoring executor (an action its caps then
+leave out was scored for nothing); the
 decision is answered and queued for the decision log, which writes in batches
 (`logging.DecisionLogWriter`). No lock is held while scoring, and nothing blocks the
 event loop.
@@ -10,6 +11,7 @@ event loop.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,7 +21,14 @@ from prometheus_client import Histogram
 
 from services.decision import handlers
 from services.decision.catalogs import Catalogs
-from services.decision.domain.actions import Action, Exposures, context_weight, lever, screen
+from services.decision.domain.actions import (
+    Action,
+    Exposures,
+    capped,
+    context_weight,
+    lever,
+    screen,
+)
 from services.decision.domain.arbitration import Placement, Scored, arbitrate, exploration
 from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed
 from services.decision.domain.transforms import record
@@ -30,6 +39,7 @@ from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.clock import Clock
 from services.kernel.service_layer import ServiceLayer
 
+NONE = Exposures()
 DECIDE_SECONDS = Histogram(
     "layercake_decision_decide_seconds",
     "Time to decide (read, score, arbitrate), before the decision is logged.",
@@ -64,26 +74,36 @@ class Decider:
         placement = catalog.placement(command.placement)
         ids = [a.action_id for a in catalog.actions]
         held = await self.profiles.get(tenant, command.profile_id)
-        exposures: dict[str, Exposures] = {}
-        if placement.cold_start_share or any(
-            a.max_total or a.max_per_profile for a in catalog.actions
-        ):
-            stored = await self.layer.read(handlers.exposures, tenant, command.profile_id, ids)
-            exposures = self.log.pending(tenant, command.profile_id, stored, ids)
+        counting = None  # exposures are read while the model scores
+        if placement.cold_start_share or catalog.capped:
+            counting = asyncio.create_task(self._exposures(command, ids))
         features: Mapping[str, float] = held.values if held is not None else {}
         now = self.clock.now()
         activation = {"features": features, "context": command.context}
-        candidates: list[tuple[Action, Exposures]] = []
+        allowed: list[Action] = []
         excluded = []
         for action in catalog.actions:
-            seen = exposures.get(action.action_id, Exposures())
-            why = screen(action, command.placement, command.channel, now, activation, seen)
+            why = screen(action, command.placement, command.channel, now, activation, NONE)
+            if why:
+                excluded.append((action.action_id, tuple(why)))
+            else:
+                allowed.append(action)
+        rows = {a.action_id: _row(placement, features, command.context, a) for a in allowed}
+        try:
+            model, propensities = await self._propensities(command, placement, allowed, rows)
+        except BaseException:
+            if counting is not None:
+                counting.cancel()
+            raise
+        exposures = await counting if counting is not None else {}
+        candidates: list[tuple[Action, Exposures]] = []
+        for action in allowed:
+            seen = exposures.get(action.action_id, NONE)
+            why = capped(action, seen)
             if why:
                 excluded.append((action.action_id, tuple(why)))
             else:
                 candidates.append((action, seen))
-        rows = {a.action_id: _row(placement, features, command.context, a) for a, _ in candidates}
-        model, propensities = await self._propensities(command, placement, candidates, rows)
         scored = [
             _scored(action, seen, propensities[action.action_id], placement, activation, model)
             for action, seen in candidates
@@ -105,11 +125,16 @@ class Decider:
         DECIDE_SECONDS.observe(time.perf_counter() - started)
         return decision
 
+    async def _exposures(self, command: DecideCommand, ids: list[str]) -> dict[str, Exposures]:
+        tenant, profile = command.tenant_id, command.profile_id
+        stored = await self.layer.read(handlers.exposures, tenant, profile, ids)
+        return self.log.pending(tenant, profile, stored, ids)
+
     async def _propensities(
         self,
         command: DecideCommand,
         placement: Placement,
-        candidates: list[tuple[Action, Exposures]],
+        candidates: list[Action],
         rows: dict[str, dict[str, float]],
     ) -> tuple[ModelUsed, dict[str, float]]:
         """Each candidate's propensity from the placement's model; 1 for all (a fallback
@@ -117,8 +142,8 @@ class Decider:
         name = placement.model_name
         live = self.serving.live(command.tenant_id, name) if name else None
         if not candidates or live is None or not live.deployment.champion:
-            return ModelUsed(name), {a.action_id: 1.0 for a, _ in candidates}
-        ids = [a.action_id for a, _ in candidates]
+            return ModelUsed(name), {a.action_id: 1.0 for a in candidates}
+        ids = [a.action_id for a in candidates]
         served, _ = await self.serving.score_rows(
             command.tenant_id, name, command.profile_id, [rows[i] for i in ids]
         )

@@ -80,13 +80,7 @@ def screen(
         reasons.append(f"{OTHER_PLACEMENT}: offered at {', '.join(sorted(action.placements))}")
     if action.channel and channel and channel != action.channel:
         reasons.append(f"{OTHER_CHANNEL}: delivered on {action.channel}")
-    if action.max_total and exposures.total >= action.max_total:
-        reasons.append(f"{CAPPED_TOTAL}: returned {exposures.total} of {action.max_total} times")
-    if action.max_per_profile and exposures.to_profile >= action.max_per_profile:
-        reasons.append(
-            f"{CAPPED_PER_PROFILE}: returned {exposures.to_profile} of"
-            f" {action.max_per_profile} times to this profile"
-        )
+    reasons += capped(action, exposures)
     if reasons or action.eligibility is None:
         return reasons  # a rule is evaluated only for an action otherwise allowed
     outcome = action.eligibility.evaluate(activation)
@@ -94,6 +88,19 @@ def screen(
         r = outcome.reason
         why = "false" if r is None else f"{r.value}: {outcome.message}"
         reasons.append(f"{INELIGIBLE}: {action.eligibility_text} ({why})"[:300])
+    return reasons
+
+
+def capped(action: Action, exposures: Exposures) -> list[str]:
+    """Why the action's caps leave it out; [] when they do not."""
+    reasons = []
+    if action.max_total and exposures.total >= action.max_total:
+        reasons.append(f"{CAPPED_TOTAL}: returned {exposures.total} of {action.max_total} times")
+    if action.max_per_profile and exposures.to_profile >= action.max_per_profile:
+        reasons.append(
+            f"{CAPPED_PER_PROFILE}: returned {exposures.to_profile} of"
+            f" {action.max_per_profile} times to this profile"
+        )
     return reasons
 
 
