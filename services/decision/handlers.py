@@ -190,12 +190,6 @@ def model_file(
     return model, content
 
 
-def find_features(uow: DecisionUnitOfWork, tenant_id: str, profile_id: str) -> dict[str, float]:
-    """A profile's projected features; none for a profile identity has not reported yet."""
-    found = uow.features.get(tenant_id, profile_id)
-    return {} if found is None else dict(found.values)
-
-
 # -- actions and placements (controlled assets) ---------------------------------------------
 
 

@@ -168,8 +168,8 @@ class ModelRpcs:
         bad.require(request.model_name, "model_name")
         bad.require(request.profile_id, "profile_id")
         bad.raise_if_any()
-        features = await self.layer.read(handlers.find_features, tenant, request.profile_id)
-        features.update(request.features)
+        held = await self.layer.read(handlers.profile_features, tenant, request.profile_id)
+        features = {**(held.values if held is not None else {}), **request.features}
         served, scores = await self.serving.score(
             tenant, request.model_name, request.profile_id, features
         )

@@ -32,7 +32,7 @@ def test_features_follow_changes_and_merges_and_commit_with_the_consumer() -> No
         handlers.record_profile_change(uow, ProfileChange("acme", "p-1", 3, {"orders": 2}))
         handlers.record_profile_change(uow, ProfileChange("acme", "p-2", 4, {"visits": 7}))
     with InMemoryDecisionUnitOfWork(db) as uow:
-        assert handlers.find_features(uow, "acme", "p-1") == {}  # not committed
+        assert handlers.profile_features(uow, "acme", "p-1") is None  # not committed
         handlers.record_profile_change(uow, ProfileChange("acme", "p-1", 3, {"orders": 2}))
         handlers.record_profile_change(uow, ProfileChange("acme", "p-2", 4, {"visits": 7}))
         handlers.record_profiles_merge(uow, ProfilesMerge("acme", "p-1", ("p-2",), 5))
