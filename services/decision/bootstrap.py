@@ -11,6 +11,7 @@ from services.decision.api.decisions import DecisionRpcs
 from services.decision.api.models import ModelRpcs
 from services.decision.api.servicer import decision_servicer
 from services.decision.catalogs import Catalogs
+from services.decision.consumers.outcomes import outcomes_consumer
 from services.decision.consumers.profiles import profiles_consumer
 from services.decision.deciding import Decider
 from services.decision.logging import DecisionLogWriter
@@ -93,7 +94,7 @@ def build(settings: ServiceSettings) -> App:
         migrations=MIGRATIONS,
         unit_of_work=SqlDecisionUnitOfWork,
         projections=PROJECTIONS,
-        consumers=lambda ctx: [profiles_consumer()],
+        consumers=lambda ctx: [profiles_consumer(), outcomes_consumer()],
         servicers=decision.servicers,
         broadcasts=decision.broadcasts,
         on_start=decision.start,

@@ -291,9 +291,26 @@ def record_decisions(uow: DecisionUnitOfWork, decisions: Sequence[Decision]) -> 
 
 
 def record_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
-    """Joins an outcome to its decided action, keeping the heaviest (a conversion after a
-    click stays a conversion); False when it adds nothing. A first positive outcome counts
-    for the action's cold start. NotFound for an action the decision did not return."""
+    """RecordOutcome: joins the outcome to its decided action (see `join_outcome`) and
+    commits. NotFound for an action the decision did not return."""
+    joined = join_outcome(uow, outcome)
+    uow.commit()
+    return joined
+
+
+def record_ingested_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
+    """An outcome a partner sent as an ingest event; one naming no decided action is
+    ignored (False). Runs in the consumer's transaction (no commit)."""
+    try:
+        return join_outcome(uow, outcome)
+    except NotFound:
+        return False
+
+
+def join_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
+    """Keeps the heaviest outcome of a decided action (a conversion after a click stays a
+    conversion); False when it adds nothing. A first positive outcome counts for the
+    action's cold start, and `DecisionOutcomeRecorded` is published."""
     try:
         held = uow.decisions.outcome_of(outcome.tenant_id, outcome.decision_id, outcome.action_id)
     except KeyError:
@@ -305,7 +322,6 @@ def record_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
     first_positive = outcome.kind.positive and not (held is not None and held.positive)
     uow.decisions.record_outcome(outcome, first_positive)
     uow.publish(mapping.outcome_recorded(outcome))
-    uow.commit()
     return True
 
 

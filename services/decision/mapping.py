@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decisions_pb2, models_pb2
+from layercake.events.v1 import ingest_pb2
 from services.decision.domain.arbitration import Scored
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind
 from services.decision.domain.features import ProfileFeatures
@@ -19,7 +20,7 @@ from services.kernel.assets import KINDS, Asset, AssetKind
 from services.kernel.errors import FieldViolation, InvalidArgument
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import Envelope
-from services.kernel.protobuf import to_timestamp
+from services.kernel.protobuf import from_timestamp, to_timestamp
 from services.kernel.store.records import OutboxMessage
 
 SOURCE = "decision"
@@ -267,3 +268,28 @@ def _event(tenant_id: str, name: str, type_name: str, message: Message, ref: str
         subject_ref=ref,
         traceparent=telemetry.current_traceparent(),
     )
+
+
+OUTCOME_NAMES = {kind.name.lower(): kind for kind in OutcomeKind}
+
+
+def ingested_outcome(envelope: Envelope) -> Outcome | None:
+    """The outcome an ingest event reports, or None when it reports none: a `track` event
+    with string properties `decision_id` and `action_id`, named after the outcome
+    (`clicked`, `converted`, `impression`, `dismissed`) or carrying it in `outcome`."""
+    ingested = ingest_pb2.EventIngested.FromString(envelope.payload)
+    event = ingested.event
+    if event.type != "track":
+        return None
+    fields = event.properties.fields
+
+    def text(name: str) -> str:
+        value = fields.get(name)
+        return value.string_value if value is not None else ""
+
+    kind = OUTCOME_NAMES.get(text("outcome") or event.event)
+    decision_id, action_id = text("decision_id"), text("action_id")
+    if kind is None or not decision_id or not action_id:
+        return None
+    at = event.timestamp if event.HasField("timestamp") else ingested.receive_time
+    return Outcome(envelope.tenant_id, decision_id[:64], action_id[:100], kind, from_timestamp(at))
