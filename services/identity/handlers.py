@@ -96,7 +96,7 @@ def apply_ingested_event(
             },
         )
     profile.set_traits(cmd.traits, cmd.event_time, cmd.message_id)
-    profile.set_consent(cmd.consent, cmd.event_time)
+    profile.set_consent(cmd.consent, cmd.event_time, cmd.consent_source)
     segmenting.count_event(uow, profile, segments, cmd, resolved.plan.absorbed)
     if not profile.pending:
         return profile

@@ -92,6 +92,7 @@ def command_from_ingested(payload: bytes) -> ApplyIngestedEvent:
         properties=_plain(json_format.MessageToDict(event.properties)),  # type: ignore[arg-type]
         context=context,
         receive_time=from_timestamp(message.receive_time),
+        consent_source=channel if isinstance(channel := context.get("channel"), str) else "api",
     )
 
 

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from layercake.common.v1 import common_pb2 as layercake_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/identity/v1/profile_events.proto\x12\x15layercake.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/common/v1/common.proto\"h\n\x0eProfileCreated\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8c\x01\n\x11IdentifiersLinked\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\tlink_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x01\n\x0eIdentifierLink\x12\x33\n\nidentifier\x18\x01 \x01(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\tlink_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x03\n\x0fProfileAbsorbed\x12\x1b\n\x13\x61\x62sorbed_profile_id\x18\x01 \x01(\t\x12\x34\n\x05links\x18\x02 \x03(\x0b\x32%.layercake.identity.v1.IdentifierLink\x12\x44\n\x07\x63onsent\x18\x03 \x03(\x0b\x32\x33.layercake.identity.v1.ProfileAbsorbed.ConsentEntry\x12M\n\x0c\x63onsent_time\x18\x04 \x03(\x0b\x32\x37.layercake.identity.v1.ProfileAbsorbed.ConsentTimeEntry\x12\x12\n\nmessage_id\x18\x05 \x01(\t\x12.\n\nmerge_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x1aN\n\x10\x43onsentTimeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x02\x38\x01\"t\n\x11ProfileMergedInto\x12\x1b\n\x13survivor_profile_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12.\n\nmerge_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x12IdentifiersDropped\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\"c\n\x0eProfileFlagged\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\tflag_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xae\x01\n\tTraitsSet\x12<\n\x06traits\x18\x01 \x03(\x0b\x32,.layercake.identity.v1.TraitsSet.TraitsEntry\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x1aO\n\x0bTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .layercake.common.v1.SealedTrait:\x02\x38\x01\"\xb6\x01\n\x0e\x43onsentChanged\x12\x43\n\x07\x63onsent\x18\x01 \x03(\x0b\x32\x32.layercake.identity.v1.ConsentChanged.ConsentEntry\x12/\n\x0b\x63hange_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"y\n\x10\x43omputedTraitSet\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\njson_value\x18\x02 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x63hange_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_json_value\"p\n\x0f\x41udienceEntered\x12\x13\n\x0b\x61udience_id\x18\x01 \x01(\t\x12\x18\n\x10\x61udience_version\x18\x02 \x01(\x03\x12.\n\nenter_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x0e\x41udienceExited\x12\x13\n\x0b\x61udience_id\x18\x01 \x01(\t\x12\x18\n\x10\x61udience_version\x18\x02 \x01(\x03\x12-\n\texit_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x10ProfileForgotten\x12\x19\n\x11\x61lias_profile_ids\x18\x01 \x03(\t\x12\x1a\n\x12suppressed_digests\x18\x02 \x03(\t\x12/\n\x0b\x66orget_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/identity/v1/profile_events.proto\x12\x15layercake.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/common/v1/common.proto\"h\n\x0eProfileCreated\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8c\x01\n\x11IdentifiersLinked\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\tlink_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x88\x01\n\x0eIdentifierLink\x12\x33\n\nidentifier\x18\x01 \x01(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\tlink_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x04\n\x0fProfileAbsorbed\x12\x1b\n\x13\x61\x62sorbed_profile_id\x18\x01 \x01(\t\x12\x34\n\x05links\x18\x02 \x03(\x0b\x32%.layercake.identity.v1.IdentifierLink\x12\x44\n\x07\x63onsent\x18\x03 \x03(\x0b\x32\x33.layercake.identity.v1.ProfileAbsorbed.ConsentEntry\x12M\n\x0c\x63onsent_time\x18\x04 \x03(\x0b\x32\x37.layercake.identity.v1.ProfileAbsorbed.ConsentTimeEntry\x12\x12\n\nmessage_id\x18\x05 \x01(\t\x12.\n\nmerge_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12Q\n\x0e\x63onsent_source\x18\x07 \x03(\x0b\x32\x39.layercake.identity.v1.ProfileAbsorbed.ConsentSourceEntry\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x1aN\n\x10\x43onsentTimeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:\x02\x38\x01\x1a\x34\n\x12\x43onsentSourceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x11ProfileMergedInto\x12\x1b\n\x13survivor_profile_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12.\n\nmerge_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x12IdentifiersDropped\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x12\n\nmessage_id\x18\x03 \x01(\t\"c\n\x0eProfileFlagged\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\tflag_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xae\x01\n\tTraitsSet\x12<\n\x06traits\x18\x01 \x03(\x0b\x32,.layercake.identity.v1.TraitsSet.TraitsEntry\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x1aO\n\x0bTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .layercake.common.v1.SealedTrait:\x02\x38\x01\"\xc6\x01\n\x0e\x43onsentChanged\x12\x43\n\x07\x63onsent\x18\x01 \x03(\x0b\x32\x32.layercake.identity.v1.ConsentChanged.ConsentEntry\x12/\n\x0b\x63hange_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x03 \x01(\t\x1a.\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"y\n\x10\x43omputedTraitSet\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\njson_value\x18\x02 \x01(\tH\x00\x88\x01\x01\x12/\n\x0b\x63hange_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_json_value\"p\n\x0f\x41udienceEntered\x12\x13\n\x0b\x61udience_id\x18\x01 \x01(\t\x12\x18\n\x10\x61udience_version\x18\x02 \x01(\x03\x12.\n\nenter_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x0e\x41udienceExited\x12\x13\n\x0b\x61udience_id\x18\x01 \x01(\t\x12\x18\n\x10\x61udience_version\x18\x02 \x01(\x03\x12-\n\texit_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8e\x01\n\x10ProfileForgotten\x12\x19\n\x11\x61lias_profile_ids\x18\x01 \x03(\t\x12\x1a\n\x12suppressed_digests\x18\x02 \x03(\t\x12/\n\x0b\x66orget_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROFILEABSORBED_CONSENTENTRY']._serialized_options = b'8\001'
   _globals['_PROFILEABSORBED_CONSENTTIMEENTRY']._loaded_options = None
   _globals['_PROFILEABSORBED_CONSENTTIMEENTRY']._serialized_options = b'8\001'
+  _globals['_PROFILEABSORBED_CONSENTSOURCEENTRY']._loaded_options = None
+  _globals['_PROFILEABSORBED_CONSENTSOURCEENTRY']._serialized_options = b'8\001'
   _globals['_TRAITSSET_TRAITSENTRY']._loaded_options = None
   _globals['_TRAITSSET_TRAITSENTRY']._serialized_options = b'8\001'
   _globals['_CONSENTCHANGED_CONSENTENTRY']._loaded_options = None
@@ -48,31 +50,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IDENTIFIERLINK']._serialized_start=386
   _globals['_IDENTIFIERLINK']._serialized_end=522
   _globals['_PROFILEABSORBED']._serialized_start=525
-  _globals['_PROFILEABSORBED']._serialized_end=970
-  _globals['_PROFILEABSORBED_CONSENTENTRY']._serialized_start=844
-  _globals['_PROFILEABSORBED_CONSENTENTRY']._serialized_end=890
-  _globals['_PROFILEABSORBED_CONSENTTIMEENTRY']._serialized_start=892
-  _globals['_PROFILEABSORBED_CONSENTTIMEENTRY']._serialized_end=970
-  _globals['_PROFILEMERGEDINTO']._serialized_start=972
-  _globals['_PROFILEMERGEDINTO']._serialized_end=1088
-  _globals['_IDENTIFIERSDROPPED']._serialized_start=1090
-  _globals['_IDENTIFIERSDROPPED']._serialized_end=1200
-  _globals['_PROFILEFLAGGED']._serialized_start=1202
-  _globals['_PROFILEFLAGGED']._serialized_end=1301
-  _globals['_TRAITSSET']._serialized_start=1304
-  _globals['_TRAITSSET']._serialized_end=1478
-  _globals['_TRAITSSET_TRAITSENTRY']._serialized_start=1399
-  _globals['_TRAITSSET_TRAITSENTRY']._serialized_end=1478
-  _globals['_CONSENTCHANGED']._serialized_start=1481
-  _globals['_CONSENTCHANGED']._serialized_end=1663
-  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_start=844
-  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_end=890
-  _globals['_COMPUTEDTRAITSET']._serialized_start=1665
-  _globals['_COMPUTEDTRAITSET']._serialized_end=1786
-  _globals['_AUDIENCEENTERED']._serialized_start=1788
-  _globals['_AUDIENCEENTERED']._serialized_end=1900
-  _globals['_AUDIENCEEXITED']._serialized_start=1902
-  _globals['_AUDIENCEEXITED']._serialized_end=2012
-  _globals['_PROFILEFORGOTTEN']._serialized_start=2015
-  _globals['_PROFILEFORGOTTEN']._serialized_end=2157
+  _globals['_PROFILEABSORBED']._serialized_end=1107
+  _globals['_PROFILEABSORBED_CONSENTENTRY']._serialized_start=927
+  _globals['_PROFILEABSORBED_CONSENTENTRY']._serialized_end=973
+  _globals['_PROFILEABSORBED_CONSENTTIMEENTRY']._serialized_start=975
+  _globals['_PROFILEABSORBED_CONSENTTIMEENTRY']._serialized_end=1053
+  _globals['_PROFILEABSORBED_CONSENTSOURCEENTRY']._serialized_start=1055
+  _globals['_PROFILEABSORBED_CONSENTSOURCEENTRY']._serialized_end=1107
+  _globals['_PROFILEMERGEDINTO']._serialized_start=1109
+  _globals['_PROFILEMERGEDINTO']._serialized_end=1225
+  _globals['_IDENTIFIERSDROPPED']._serialized_start=1227
+  _globals['_IDENTIFIERSDROPPED']._serialized_end=1337
+  _globals['_PROFILEFLAGGED']._serialized_start=1339
+  _globals['_PROFILEFLAGGED']._serialized_end=1438
+  _globals['_TRAITSSET']._serialized_start=1441
+  _globals['_TRAITSSET']._serialized_end=1615
+  _globals['_TRAITSSET_TRAITSENTRY']._serialized_start=1536
+  _globals['_TRAITSSET_TRAITSENTRY']._serialized_end=1615
+  _globals['_CONSENTCHANGED']._serialized_start=1618
+  _globals['_CONSENTCHANGED']._serialized_end=1816
+  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_start=927
+  _globals['_CONSENTCHANGED_CONSENTENTRY']._serialized_end=973
+  _globals['_COMPUTEDTRAITSET']._serialized_start=1818
+  _globals['_COMPUTEDTRAITSET']._serialized_end=1939
+  _globals['_AUDIENCEENTERED']._serialized_start=1941
+  _globals['_AUDIENCEENTERED']._serialized_end=2053
+  _globals['_AUDIENCEEXITED']._serialized_start=2055
+  _globals['_AUDIENCEEXITED']._serialized_end=2165
+  _globals['_PROFILEFORGOTTEN']._serialized_start=2168
+  _globals['_PROFILEFORGOTTEN']._serialized_end=2310
 # @@protoc_insertion_point(module_scope)

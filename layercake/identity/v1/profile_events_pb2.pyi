@@ -172,12 +172,33 @@ class ProfileAbsorbed(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class ConsentSourceEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ABSORBED_PROFILE_ID_FIELD_NUMBER: _builtins.int
     LINKS_FIELD_NUMBER: _builtins.int
     CONSENT_FIELD_NUMBER: _builtins.int
     CONSENT_TIME_FIELD_NUMBER: _builtins.int
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     MERGE_TIME_FIELD_NUMBER: _builtins.int
+    CONSENT_SOURCE_FIELD_NUMBER: _builtins.int
     absorbed_profile_id: _builtins.str
     """The merged-away profile; its id stays an alias of the survivor."""
     message_id: _builtins.str
@@ -198,6 +219,10 @@ class ProfileAbsorbed(_message.Message):
     def merge_time(self) -> _timestamp_pb2.Timestamp:
         """Its event time."""
 
+    @_builtins.property
+    def consent_source(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Where each of those decisions was collected."""
+
     def __init__(
         self,
         *,
@@ -207,10 +232,11 @@ class ProfileAbsorbed(_message.Message):
         consent_time: _abc.Mapping[_builtins.str, _timestamp_pb2.Timestamp] | None = ...,
         message_id: _builtins.str = ...,
         merge_time: _timestamp_pb2.Timestamp | None = ...,
+        consent_source: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["merge_time", b"merge_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["absorbed_profile_id", b"absorbed_profile_id", "consent", b"consent", "consent_time", b"consent_time", "links", b"links", "merge_time", b"merge_time", "message_id", b"message_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absorbed_profile_id", b"absorbed_profile_id", "consent", b"consent", "consent_source", b"consent_source", "consent_time", b"consent_time", "links", b"links", "merge_time", b"merge_time", "message_id", b"message_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -393,6 +419,11 @@ class ConsentChanged(_message.Message):
 
     CONSENT_FIELD_NUMBER: _builtins.int
     CHANGE_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    """Where the decisions were collected: the event's `context.channel` (e.g. `web`),
+    or `api` when it names none.
+    """
     @_builtins.property
     def consent(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]:
         """Purpose to granted."""
@@ -406,10 +437,11 @@ class ConsentChanged(_message.Message):
         *,
         consent: _abc.Mapping[_builtins.str, _builtins.bool] | None = ...,
         change_time: _timestamp_pb2.Timestamp | None = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["change_time", b"change_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_time", b"change_time", "consent", b"consent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_time", b"change_time", "consent", b"consent", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -22,3 +22,4 @@ class ApplyIngestedEvent:
     properties: dict[str, Any] = field(default_factory=dict, hash=False)  # as sent (JSON)
     context: dict[str, Any] = field(default_factory=dict, hash=False)
     receive_time: datetime | None = None
+    consent_source: str = ""  # where its consent decisions were collected

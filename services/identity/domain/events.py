@@ -49,6 +49,7 @@ class TraitsSet:
 class ConsentChanged:
     consent: dict[str, bool] = field(hash=False)
     change_time: datetime | None = None
+    source: str = ""  # where the decisions were collected (the event's channel), "" unknown
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ProfileAbsorbed:
     consent_time: dict[str, datetime] = field(hash=False)
     message_id: str = ""
     merge_time: datetime | None = None
+    consent_source: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ class Profile(Aggregate[ProfileEvent]):
     links: dict[Identifier, IdentifierLink] = field(default_factory=dict)
     traits: dict[str, TraitValue] = field(default_factory=dict)
     consent: dict[str, bool] = field(default_factory=dict)
-    consent_time: dict[str, datetime] = field(default_factory=dict)
+    consent_time: dict[str, datetime] = field(default_factory=dict)  # each decision's time
+    consent_source: dict[str, str] = field(default_factory=dict)  # where it was collected
     merged_into: str | None = None  # set once merged: the id is an alias of that profile
     aliases: tuple[str, ...] = ()  # profiles merged into this one
     flagged: str | None = None
@@ -101,6 +102,7 @@ class Profile(Aggregate[ProfileEvent]):
                 {p: other.consent_time[p] for p in consent if p in other.consent_time},
                 message_id,
                 at,
+                {p: other.consent_source[p] for p in consent if p in other.consent_source},
             )
         )
         self._set_traits(other.traits, message_id)
@@ -154,18 +156,22 @@ class Profile(Aggregate[ProfileEvent]):
         if changed:
             self._record(TraitsSet(changed, message_id))
 
-    def set_consent(self, consent: Mapping[str, bool], at: datetime) -> None:
+    def set_consent(self, consent: Mapping[str, bool], at: datetime, source: str = "") -> None:
+        """Each purpose keeps its latest explicit decision by event time, with where it was
+        collected: an older one never overwrites, and the same decision made later moves its
+        time on (so a merge compares the latest decisions, not the first ones)."""
         unknown = set(consent) - CONSENT_PURPOSES
         if unknown:
             raise UnknownConsentPurpose(f"unknown consent purposes {sorted(unknown)}")
         changed = {
             purpose: granted
             for purpose, granted in consent.items()
-            if self.consent.get(purpose) != granted
-            and (purpose not in self.consent_time or self.consent_time[purpose] <= at)
+            if purpose not in self.consent_time
+            or self.consent_time[purpose] < at
+            or (self.consent_time[purpose] == at and self.consent.get(purpose) != granted)
         }
         if changed:
-            self._record(ConsentChanged(changed, at))
+            self._record(ConsentChanged(changed, at, source))
 
     def _consent_at(self, purpose: str) -> datetime:
         return self.consent_time.get(purpose, _NEVER)
@@ -183,14 +189,16 @@ class Profile(Aggregate[ProfileEvent]):
                     [t.set_time for t in traits.values()]
                     + ([self.update_time] if self.update_time else [])
                 )
-            case ConsentChanged(consent, change_time):
+            case ConsentChanged(consent, change_time, source):
                 self.consent |= consent
                 if change_time is not None:
                     self.consent_time |= dict.fromkeys(consent, change_time)
-            case ProfileAbsorbed(absorbed_id, links, consent, consent_time):
+                self.consent_source |= dict.fromkeys(consent, source)
+            case ProfileAbsorbed(absorbed_id, links, consent, consent_time, _, _, consent_source):
                 self.links |= {link.identifier: link for link in links}
                 self.consent |= consent
                 self.consent_time |= consent_time
+                self.consent_source |= {p: consent_source.get(p, "") for p in consent}
                 self.aliases = (*self.aliases, absorbed_id)
             case ProfileMergedInto(survivor_id):
                 self.merged_into = survivor_id

@@ -28,7 +28,9 @@ class ProfileState:
     """The `StateCodec` of `Profile`; bump `version` whenever the JSON below changes."""
 
     type = "identity.Profile"
-    version = 3  # 2: links with provenance, merged_into, aliases, flagged; 3: computed, audiences
+    # 2: links with provenance, merged_into, aliases, flagged; 3: computed, audiences;
+    # 4: consent sources
+    version = 4
 
     def dump(self, profile: Profile, sealer: Sealer | None) -> bytes:
         if sealer is None:
@@ -48,6 +50,7 @@ class ProfileState:
             "traits": {k: [t.json_value, _time(t.set_time)] for k, t in profile.traits.items()},
             "consent": profile.consent,
             "consent_time": {k: v.isoformat() for k, v in profile.consent_time.items()},
+            "consent_source": profile.consent_source,
             "computed": {k: [t.json_value, _time(t.set_time)] for k, t in profile.computed.items()},
             "audiences": profile.audiences,
         }
@@ -76,6 +79,7 @@ class ProfileState:
             },
             consent=s["consent"],
             consent_time={k: datetime.fromisoformat(v) for k, v in s["consent_time"].items()},
+            consent_source=s["consent_source"],
             computed={
                 k: TraitValue(value, datetime.fromisoformat(at))
                 for k, (value, at) in s["computed"].items()
