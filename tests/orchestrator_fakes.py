@@ -29,11 +29,13 @@ class FakeDecider:
         self.action, self.product = "", ""
         self.error: BaseException | None = None
         self.calls = 0
+        self.request_ids: list[str] = []
 
     async def decide(
-        self, tenant_id: str, profile_id: str, placement: str, timeout: float
+        self, tenant_id: str, profile_id: str, placement: str, timeout: float, request_id: str
     ) -> Decision:
         self.calls += 1
+        self.request_ids.append(request_id)
         if self.error is not None:
             raise self.error
         return Decision(self.action, self.product, 0.9)

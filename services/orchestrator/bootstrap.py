@@ -14,6 +14,7 @@ from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.runtime import App, Context
 from services.kernel.service_layer import ServiceLayer
 from services.orchestrator import sends
+from services.orchestrator.adapters.decision import DecisionClient
 from services.orchestrator.adapters.identity import IdentityTraits
 from services.orchestrator.adapters.webhooks import HttpWebhooks
 from services.orchestrator.api.servicer import orchestrator_servicer
@@ -56,7 +57,8 @@ class Orchestrator:
     ) -> None:
         self.config = config
         self.engine = journey_engine(config)
-        self.decider = decider
+        self._decider = decider
+        self._decision: DecisionClient | None = None
         self._directory = directory
         self.identity: IdentityTraits | None = None
         self._webhooks: HttpWebhooks | None = None
@@ -69,6 +71,12 @@ class Orchestrator:
 
     def directory(self, ctx: Context) -> ProfileDirectory:
         return self._directory or self._identity(ctx)
+
+    def decider(self, ctx: Context) -> Decider:
+        if self._decider is None:
+            s = ctx.settings
+            self._decider = self._decision = DecisionClient(s.decision_addr, s.internal_calls())
+        return self._decider
 
     def webhooks(self) -> Webhooks | None:
         secret = self.config.webhook_secret
@@ -93,6 +101,8 @@ class Orchestrator:
     async def stop(self, ctx: Context) -> None:
         if self.identity is not None:
             await self.identity.close()
+        if self._decision is not None:
+            await self._decision.close()
         if self._webhooks is not None:
             await self._webhooks.close()
 
@@ -113,7 +123,7 @@ def build(
         projections=[AssetProjection()],  # the `assets` read model of journeys and templates
         consumers=o.consumers,
         timers=lambda ctx: {
-            TIMER_KIND: journey_timers(o.engine, o.directory(ctx), o.decider, o.webhooks())
+            TIMER_KIND: journey_timers(o.engine, o.directory(ctx), o.decider(ctx), o.webhooks())
         },
         servicers=lambda ctx: [orchestrator_servicer(o.layer(ctx), o.engine, o.directory(ctx))],
         on_stop=o.stop,

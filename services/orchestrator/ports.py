@@ -96,8 +96,11 @@ class Decider(Protocol):
     """The decision service's Decide, with a deadline; raises when slow or down."""
 
     async def decide(
-        self, tenant_id: str, profile_id: str, placement: str, timeout: float
-    ) -> Decision: ...
+        self, tenant_id: str, profile_id: str, placement: str, timeout: float, request_id: str
+    ) -> Decision:
+        """The best action; NotFound when none is eligible. `request_id` names the run's
+        step, so asking twice gets the first decision back."""
+        ...
 
 
 class Webhooks(Protocol):

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
+from services.kernel.errors import NotFound
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.kernel.timers import Timer, TimerHandler
 from services.orchestrator.domain.instances.profiles import ProfileView
@@ -26,18 +28,26 @@ from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import Decider, OrchestratorUnitOfWork, ProfileDirectory, Webhooks
 
 log = logging.getLogger(__name__)
+# Namespace of decide requests: one id per run and step, so a second prepare asks again
+# with the same id and gets the first decision back.
+DECIDE_REQUESTS = uuid.UUID("0b6f4a52-6d3e-4f0e-9a1c-3c5e2d7f8a91")
 
 
 async def decide(decider: Decider | None, tenant_id: str, run: RunTimer) -> Decided:
-    """The decision, or the fallback and why: `timeout`, `unavailable`."""
+    """The decision, or the fallback and why: `timeout`, `no_action`, `unavailable`."""
     if decider is None:
         return Decided(run.step_id, None, "unavailable")
+    step = f"{tenant_id}/{run.journey_id}/{run.profile_id}/{run.run}/{run.step_id}"
+    request_id = str(uuid.uuid5(DECIDE_REQUESTS, step))
     try:
         decision = await asyncio.wait_for(
-            decider.decide(tenant_id, run.profile_id, run.placement, run.timeout), run.timeout
+            decider.decide(tenant_id, run.profile_id, run.placement, run.timeout, request_id),
+            run.timeout,
         )
     except TimeoutError:
         return Decided(run.step_id, None, "timeout")
+    except NotFound:  # no action is eligible for this person
+        return Decided(run.step_id, None, "no_action")
     except Exception as e:  # down, refused, or a bug there: the journey goes on
         log.warning("decide failed, falling back", extra={"error": repr(e)})
         return Decided(run.step_id, None, "unavailable")

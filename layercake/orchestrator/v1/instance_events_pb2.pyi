@@ -331,7 +331,7 @@ class DecisionRecorded(_message.Message):
     score: _builtins.float
     """The action's score."""
     fallback_reason: _builtins.str
-    """Why it fell back: `timeout`, `unavailable`, `no_path`; '' when it did not."""
+    """Why it fell back: `timeout`, `unavailable`, `no_action` (none eligible), `no_path`; '' when it did not."""
     @_builtins.property
     def decide_time(self) -> _timestamp_pb2.Timestamp:
         """When."""

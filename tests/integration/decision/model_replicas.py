@@ -35,6 +35,7 @@ from services.kernel.principals import Actor, Principal, PrincipalKind, Role
 from services.kernel.rpc import calls
 from services.kernel.rpc.interceptors import ServerInterceptor
 from services.kernel.rpc.server import Servicer
+from services.kernel.rpc.signing import InternalCalls
 from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
@@ -95,10 +96,14 @@ class Replica:
     relay: OutboxRelay
     catalogs: Catalogs
     log: DecisionLogWriter
+    addr: str
 
 
 @asynccontextmanager
-async def replica(db: Database, nc: Client, clock: Clock | None = None) -> AsyncIterator[Replica]:
+async def replica(
+    db: Database, nc: Client, clock: Clock | None = None, internal: InternalCalls | None = None
+) -> AsyncIterator[Replica]:
+    """A replica; with `internal`, it answers only signed calls, as a deployed one does."""
     clock = clock or SystemClock()
     js = nc.jetstream()
     relay = OutboxRelay(db, js)
@@ -113,14 +118,15 @@ async def replica(db: Database, nc: Client, clock: Clock | None = None) -> Async
     stop = asyncio.Event()
     following = [asyncio.create_task(b.run(stop)) for b in broadcasts]
     following.append(asyncio.create_task(live.log.run(stop)))
-    server = grpc.aio.server(interceptors=[ServerInterceptor(30.0), ActAs()])
+    server = grpc.aio.server(interceptors=[ServerInterceptor(30.0, internal), ActAs()])
     live.servicer.add(live.servicer.implementation, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.DecisionServiceStub(channel)
-            yield Replica(stub, live.serving, relay, live.catalogs, live.log)
+            addr = f"127.0.0.1:{port}"
+            yield Replica(stub, live.serving, relay, live.catalogs, live.log, addr)
     finally:
         await server.stop(None)
         stop.set()
