@@ -25,6 +25,7 @@ from layercake.common.v1 import common_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from services.cli.jsonl import LineError, NumberedEvent, batches, read_events
+from services.cli.plans import plan_app
 from services.cli.principals import key_app, principal_app
 from services.cli.problems import Problem, by_line, problem
 from services.cli.target import DEFAULT_GATEWAY, RETRYABLE, Output, Target, err, fail, out
@@ -41,6 +42,7 @@ profile_app = typer.Typer(help="Profiles.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
 app.add_typer(principal_app, name="principal")
 app.add_typer(key_app, name="key")
+app.add_typer(plan_app, name="plan")
 
 
 @app.callback()

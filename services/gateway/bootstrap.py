@@ -10,6 +10,7 @@ from services.gateway import handlers
 from services.gateway.adapters.identity import IdentityClient
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
 from services.gateway.api.auth import Gatekeeper, KeyDirectory
+from services.gateway.api.plans import PlanBook
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
@@ -47,18 +48,20 @@ class Gateway:
         s = ctx.settings
         self.layer: ServiceLayer[SqlGatewayUnitOfWork] = ServiceLayer(ctx.db, ctx.uow)
         self.keys = KeyDirectory(self.layer)
+        self.plans = PlanBook(self.layer)
         self.identity = IdentityClient(s.identity_addr, s.rpc_timeout, s.internal_calls())
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
         ingest_log = JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout)
         servicer = GatewayServicer(
-            self.gate, ingest_log, self.identity, self.layer, ctx.clock, self.config
+            self.gate, ingest_log, self.identity, self.layer, self.plans, ctx.clock, self.config
         )
         self.door = SegmentDoor(
             self.gate,
             ingest_log,
             self.layer,
+            self.plans,
             self.identity,
             ctx.clock,
             self.config,
@@ -68,10 +71,10 @@ class Gateway:
         return [gateway_servicer(servicer)]
 
     def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
-        """Key and role changes made anywhere (another replica, the admin command) reach
-        this cache."""
+        """Key, role and tracking-plan changes made anywhere (another replica, the admin
+        command) reach this replica's caches."""
         assert self.keys is not None, "servicers() builds the key directory first"
-        return [self.keys.broadcast()]
+        return [self.keys.broadcast(), self.plans.broadcast()]
 
     async def start(self, ctx: Context) -> None:
         self.pruner = asyncio.create_task(self.prune(ctx))

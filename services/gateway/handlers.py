@@ -40,7 +40,9 @@ from services.gateway.domain.ingest import (
 )
 from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.tenant import Tenant
+from services.gateway.domain.tracking_plan import judge_planned
 from services.gateway.ports import GatewayUnitOfWork
+from services.gateway.tracking_plans import TrackingPlans, count_planned
 from services.kernel import telemetry
 from services.kernel.errors import FieldViolation, InvalidArgument, Violations
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
@@ -312,11 +314,13 @@ def _paged(found: list[T], limit: int, id_of: Callable[[T], str]) -> Page[T]:
 async def ingest(
     ingest_log: IngestLog,
     layer: Layer[GatewayUnitOfWork],
+    plans: TrackingPlans,
     caller: Caller,
     request: Ingest,
 ) -> list[Outcome]:
-    """Judges each event on its own, drops repeats of message ids accepted within the dedupe
-    window (one lookup for the request), publishes the rest and waits for every ack.
+    """Judges each event on its own (the ingest rules, then the tenant's tracking plan),
+    drops repeats of message ids accepted within the dedupe window (one lookup for the
+    request), publishes the rest and waits for every ack.
 
     Refuses the request whole only when it breaks a request bound (count, bytes). `caller`
     is admitted (authenticated, scope checked): the tenant is the key's. Accepted ids are
@@ -329,6 +333,11 @@ async def ingest(
         raise InvalidArgument(bad)
     incoming = [mapping.incoming(e) for e in request.events]
     verdicts = judge(incoming, limits, request.receive_time, request.sent_at, request.refused)
+    plan = await plans.get(caller.tenant_id)
+    if plan is not None:
+        verdicts, counts = judge_planned(plan, verdicts, incoming)
+        if counts:
+            await layer.run(count_planned, caller.tenant_id, counts, request.receive_time)
     candidates = {v.message_id for v in verdicts if not v.rejected and not v.repeats_earlier}
     known = await layer.read(seen_message_ids, caller.tenant_id, candidates, request.receive_time)
     outcomes: dict[int, Outcome] = {}
@@ -364,7 +373,9 @@ async def ingest(
 
 
 def _outcome(verdict: Verdict, status: Status, sequence: int = 0) -> Outcome:
-    return Outcome(verdict.index, verdict.message_id, status, sequence, verdict.violations)
+    """An accepted event's violations are its tracking plan's flags."""
+    found = verdict.violations or verdict.flags
+    return Outcome(verdict.index, verdict.message_id, status, sequence, found)
 
 
 async def get_profile(

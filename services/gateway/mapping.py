@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from layercake.events.v1 import gateway_events_pb2, ingest_pb2
@@ -20,8 +22,10 @@ from services.gateway.domain.events import (
     RoleGranted,
     RoleRevoked,
     TenantCreated,
+    TrackingPlanApplied,
 )
 from services.gateway.domain.ingest import IncomingEvent, Outcome, Status
+from services.gateway.domain.tracking_plan import PlanCount, TrackingPlan
 from services.kernel.clipping import DESCRIPTION_BYTES, FIELD_BYTES, clip
 from services.kernel.messaging import subjects
 from services.kernel.principals import PrincipalKind, Role, Scope
@@ -127,17 +131,19 @@ EVENTS.register(
     decode=_api_key_issued_event,  # type: ignore[arg-type]
 )
 EVENTS.register(te.ApiKeyRevoked, ApiKeyRevoked)
+EVENTS.register(te.TrackingPlanApplied, TrackingPlanApplied)
 
 
 def integration_event(
     tenant_id: str, event: GatewayEvent, at: datetime, traceparent: str = ""
 ) -> OutboxMessage | None:
     """What every gateway replica must hear of, as published: a change of what keys may do
-    (a key revoked, a role granted or revoked); None otherwise.
+    (a key revoked, a role granted or revoked) or of a tracking plan; None otherwise.
 
     Issued keys are not published: a replica that misses a key in its cache reads the store.
     """
     message: Message
+    ref = getattr(event, "principal_id", tenant_id)
     match event:
         case ApiKeyRevoked(principal_id, key_id, _, revoke_time):
             message = gateway_events_pb2.ApiKeyRevoked(
@@ -160,6 +166,10 @@ def integration_event(
                 role=role.value,
                 revoke_time=ts(revoke_time),
             )
+        case TrackingPlanApplied(_, _, apply_time):
+            message = gateway_events_pb2.TrackingPlanApplied(
+                tenant_id=tenant_id, apply_time=ts(apply_time)
+            )
         case _:
             return None
     name = "".join(f"_{c.lower()}" if c.isupper() else c for c in message.DESCRIPTOR.name)
@@ -169,7 +179,7 @@ def integration_event(
         payload=message.SerializeToString(),
         tenant_id=tenant_id,
         source=SOURCE,
-        subject_ref=event.principal_id,
+        subject_ref=ref,
         traceparent=traceparent,
         created_time=at,
     )
@@ -285,3 +295,42 @@ def api_key_message(view: KeyView) -> principal_pb2.ApiKey:
     if view.revoke_time is not None:
         key.revoke_time.CopyFrom(ts(view.revoke_time))
     return key
+
+
+def struct_document(struct: struct_pb2.Struct) -> dict[str, object]:
+    """A Struct as the JSON document it carries; whole numbers are ints again (a Struct
+    holds only doubles), so `"maxLength": 5` stays a JSON Schema integer."""
+    return _whole(plain_object(struct))  # type: ignore[return-value]
+
+
+def _whole(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
+def tracking_plan_message(plan: TrackingPlan) -> gateway_service_pb2.TrackingPlan:
+    message = gateway_service_pb2.TrackingPlan(version=plan.version)
+    if plan.content is not None:
+        message.plan.update(json.loads(plan.content.to_json()))
+    if plan.apply_time is not None:
+        message.apply_time.CopyFrom(ts(plan.apply_time))
+    return message
+
+
+def tracking_plan_counts(
+    counts: Mapping[str, PlanCount],
+) -> list[gateway_service_pb2.TrackingPlanCount]:
+    return [
+        gateway_service_pb2.TrackingPlanCount(
+            event_type=name,
+            rejected_count=count.rejected,
+            flagged_count=count.flagged,
+            last_time=ts(count.last_time) if count.last_time else None,
+        )
+        for name, count in sorted(counts.items())
+    ]

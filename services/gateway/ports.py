@@ -2,8 +2,8 @@
 
 Handlers take `GatewayUnitOfWork`; `store.unit_of_work` adapts it to SQLAlchemy and
 `store.memory` keeps it in memory for unit tests, and one contract suite holds both.
-Tenants and accounts are event-sourced (rebuilt from their streams on any adapter);
-principals, keys and message ids are read models each adapter keeps its own way.
+Tenants, accounts and tracking plans are event-sourced (rebuilt from their streams on any
+adapter); principals, keys, message ids and plan counts are kept each adapter's own way.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from datetime import datetime
 
 from services.gateway.domain.accounts import KeyView, PrincipalView
 from services.gateway.domain.keys import KeyRecord
-from services.gateway.store.tenants import AccountRepository, TenantRepository
+from services.gateway.domain.tracking_plan import PlanCount
+from services.gateway.store.tenants import (
+    AccountRepository,
+    TenantRepository,
+    TrackingPlanRepository,
+)
 from services.kernel.unit_of_work import AbstractUnitOfWork
 
 
@@ -66,9 +71,22 @@ class MessageIds(ABC):
         """Deletes at most `limit` expired ids, oldest first; returns how many."""
 
 
+class PlanCounts(ABC):
+    """What tenants' tracking plans rejected and flagged, per event type."""
+
+    @abstractmethod
+    def add(self, tenant_id: str, counts: Mapping[str, PlanCount], at: datetime) -> None:
+        """Adds `counts` to those held (concurrent requests never lose each other's)."""
+
+    @abstractmethod
+    def counts(self, tenant_id: str) -> dict[str, PlanCount]: ...
+
+
 class GatewayUnitOfWork(AbstractUnitOfWork):
     tenants: TenantRepository
     accounts: AccountRepository
+    tracking_plans: TrackingPlanRepository
     principals: Principals
     api_keys: ApiKeys
     message_ids: MessageIds
+    plan_counts: PlanCounts

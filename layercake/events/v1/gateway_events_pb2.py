@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(layercake/events/v1/gateway_events.proto\x12\x13layercake.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n\rApiKeyRevoked\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12/\n\x0brevoke_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprincipal_id\x18\x04 \x01(\t\"t\n\x0bRoleGranted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12.\n\ngrant_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x0bRoleRevoked\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12/\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(layercake/events/v1/gateway_events.proto\x12\x13layercake.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n\rApiKeyRevoked\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12/\n\x0brevoke_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprincipal_id\x18\x04 \x01(\t\"t\n\x0bRoleGranted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12.\n\ngrant_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x0bRoleRevoked\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12/\n\x0brevoke_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"X\n\x13TrackingPlanApplied\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12.\n\napply_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,4 +38,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROLEGRANTED']._serialized_end=337
   _globals['_ROLEREVOKED']._serialized_start=339
   _globals['_ROLEREVOKED']._serialized_end=456
+  _globals['_TRACKINGPLANAPPLIED']._serialized_start=458
+  _globals['_TRACKINGPLANAPPLIED']._serialized_end=546
 # @@protoc_insertion_point(module_scope)

@@ -133,3 +133,31 @@ class RoleRevoked(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RoleRevoked: _TypeAlias = RoleRevoked  # noqa: Y015
+
+@_typing.final
+class TrackingPlanApplied(_message.Message):
+    """A tenant's tracking plan changed: every gateway replica drops the one it compiled."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    APPLY_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant id."""
+    @_builtins.property
+    def apply_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was applied."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        apply_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["apply_time", b"apply_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply_time", b"apply_time", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackingPlanApplied: _TypeAlias = TrackingPlanApplied  # noqa: Y015

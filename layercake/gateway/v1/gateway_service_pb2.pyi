@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -744,3 +745,178 @@ class ListApiKeysResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListApiKeysResponse: _TypeAlias = ListApiKeysResponse  # noqa: Y015
+
+@_typing.final
+class TrackingPlan(_message.Message):
+    """A tenant's tracking plan: per event type (a track event's name, or `identify`), a
+    JSON Schema (draft 2020-12) its properties (an identify's traits) must meet.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAN_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    APPLY_TIME_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    """Its version (1 for the first plan applied); 0 when the tenant has none."""
+    @_builtins.property
+    def plan(self) -> _struct_pb2.Struct:
+        """`{"unplanned": "allow"|"block", "events": {"<type>": {"mode": "reject"|"flag",
+        "schema": {...}}}}`: `reject` refuses a violating event naming each violation,
+        `flag` accepts it with its violations in the result; `block` refuses the event
+        types the plan does not name.
+        """
+
+    @_builtins.property
+    def apply_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was applied."""
+
+    def __init__(
+        self,
+        *,
+        plan: _struct_pb2.Struct | None = ...,
+        version: _builtins.int = ...,
+        apply_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["apply_time", b"apply_time", "plan", b"plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply_time", b"apply_time", "plan", b"plan", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackingPlan: _TypeAlias = TrackingPlan  # noqa: Y015
+
+@_typing.final
+class TrackingPlanCount(_message.Message):
+    """What the tenant's plans did to events of one type."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    REJECTED_COUNT_FIELD_NUMBER: _builtins.int
+    FLAGGED_COUNT_FIELD_NUMBER: _builtins.int
+    LAST_TIME_FIELD_NUMBER: _builtins.int
+    event_type: _builtins.str
+    """A track event's name, or `identify`."""
+    rejected_count: _builtins.int
+    """Events refused."""
+    flagged_count: _builtins.int
+    """Events accepted with violations."""
+    @_builtins.property
+    def last_time(self) -> _timestamp_pb2.Timestamp:
+        """When the last one was."""
+
+    def __init__(
+        self,
+        *,
+        event_type: _builtins.str = ...,
+        rejected_count: _builtins.int = ...,
+        flagged_count: _builtins.int = ...,
+        last_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_time", b"last_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_type", b"event_type", "flagged_count", b"flagged_count", "last_time", b"last_time", "rejected_count", b"rejected_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackingPlanCount: _TypeAlias = TrackingPlanCount  # noqa: Y015
+
+@_typing.final
+class ApplyTrackingPlanRequest(_message.Message):
+    """Request of ApplyTrackingPlan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAN_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    @_builtins.property
+    def plan(self) -> _struct_pb2.Struct:
+        """The plan document (see `TrackingPlan.plan`)."""
+
+    def __init__(
+        self,
+        *,
+        plan: _struct_pb2.Struct | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyTrackingPlanRequest: _TypeAlias = ApplyTrackingPlanRequest  # noqa: Y015
+
+@_typing.final
+class ApplyTrackingPlanResponse(_message.Message):
+    """Response of ApplyTrackingPlan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACKING_PLAN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tracking_plan(self) -> Global___TrackingPlan:
+        """The plan in force."""
+
+    def __init__(
+        self,
+        *,
+        tracking_plan: Global___TrackingPlan | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tracking_plan", b"tracking_plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tracking_plan", b"tracking_plan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyTrackingPlanResponse: _TypeAlias = ApplyTrackingPlanResponse  # noqa: Y015
+
+@_typing.final
+class GetTrackingPlanRequest(_message.Message):
+    """Request of GetTrackingPlan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTrackingPlanRequest: _TypeAlias = GetTrackingPlanRequest  # noqa: Y015
+
+@_typing.final
+class GetTrackingPlanResponse(_message.Message):
+    """Response of GetTrackingPlan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACKING_PLAN_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def tracking_plan(self) -> Global___TrackingPlan:
+        """The plan in force (version 0: none)."""
+
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrackingPlanCount]:
+        """Per event type, what the plans rejected and flagged."""
+
+    def __init__(
+        self,
+        *,
+        tracking_plan: Global___TrackingPlan | None = ...,
+        counts: _abc.Iterable[Global___TrackingPlanCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tracking_plan", b"tracking_plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "tracking_plan", b"tracking_plan"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTrackingPlanResponse: _TypeAlias = GetTrackingPlanResponse  # noqa: Y015

@@ -91,6 +91,16 @@ class GatewayServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.FromString,
                 _registered_method=True)
+        self.ApplyTrackingPlan = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/ApplyTrackingPlan',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ApplyTrackingPlanRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ApplyTrackingPlanResponse.FromString,
+                _registered_method=True)
+        self.GetTrackingPlan = channel.unary_unary(
+                '/layercake.gateway.v1.GatewayService/GetTrackingPlan',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetTrackingPlanRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetTrackingPlanResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -181,6 +191,22 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyTrackingPlan(self, request, context):
+        """Replaces the tenant's tracking plan (scope `admin`); applying the plan in force
+        again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrackingPlan(self, request, context):
+        """Shows the tenant's tracking plan and how many events it rejected and flagged per
+        event type (scope `assets:read`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +264,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ListApiKeys,
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'ApplyTrackingPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyTrackingPlan,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ApplyTrackingPlanRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ApplyTrackingPlanResponse.SerializeToString,
+            ),
+            'GetTrackingPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrackingPlan,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetTrackingPlanRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetTrackingPlanResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -539,6 +575,60 @@ class GatewayService:
             '/layercake.gateway.v1.GatewayService/ListApiKeys',
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.SerializeToString,
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyTrackingPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/ApplyTrackingPlan',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ApplyTrackingPlanRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ApplyTrackingPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrackingPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.GatewayService/GetTrackingPlan',
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetTrackingPlanRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetTrackingPlanResponse.FromString,
             options,
             channel_credentials,
             insecure,

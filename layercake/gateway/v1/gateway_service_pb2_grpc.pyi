@@ -66,6 +66,14 @@ class GatewayServiceStub:
     """Revokes an API key; it is refused from its next call."""
     ListApiKeys: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.ListApiKeysRequest, _gateway_service_pb2.ListApiKeysResponse]
     """Lists the tenant's API keys (of one principal, or all), by id."""
+    ApplyTrackingPlan: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.ApplyTrackingPlanRequest, _gateway_service_pb2.ApplyTrackingPlanResponse]
+    """Replaces the tenant's tracking plan (scope `admin`); applying the plan in force
+    again changes nothing.
+    """
+    GetTrackingPlan: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.GetTrackingPlanRequest, _gateway_service_pb2.GetTrackingPlanResponse]
+    """Shows the tenant's tracking plan and how many events it rejected and flagged per
+    event type (scope `assets:read`).
+    """
 
 @_typing.type_check_only
 class GatewayServiceAsyncStub(GatewayServiceStub):
@@ -105,6 +113,14 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """Revokes an API key; it is refused from its next call."""
     ListApiKeys: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.ListApiKeysRequest, _gateway_service_pb2.ListApiKeysResponse]  # type: ignore[assignment]
     """Lists the tenant's API keys (of one principal, or all), by id."""
+    ApplyTrackingPlan: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.ApplyTrackingPlanRequest, _gateway_service_pb2.ApplyTrackingPlanResponse]  # type: ignore[assignment]
+    """Replaces the tenant's tracking plan (scope `admin`); applying the plan in force
+    again changes nothing.
+    """
+    GetTrackingPlan: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.GetTrackingPlanRequest, _gateway_service_pb2.GetTrackingPlanResponse]  # type: ignore[assignment]
+    """Shows the tenant's tracking plan and how many events it rejected and flagged per
+    event type (scope `assets:read`).
+    """
 
 class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     """The public API partners call with an API key
@@ -207,5 +223,25 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_service_pb2.ListApiKeysResponse, _abc.Awaitable[_gateway_service_pb2.ListApiKeysResponse]]:
         """Lists the tenant's API keys (of one principal, or all), by id."""
+
+    @_abc_1.abstractmethod
+    def ApplyTrackingPlan(
+        self,
+        request: _gateway_service_pb2.ApplyTrackingPlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.ApplyTrackingPlanResponse, _abc.Awaitable[_gateway_service_pb2.ApplyTrackingPlanResponse]]:
+        """Replaces the tenant's tracking plan (scope `admin`); applying the plan in force
+        again changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTrackingPlan(
+        self,
+        request: _gateway_service_pb2.GetTrackingPlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_gateway_service_pb2.GetTrackingPlanResponse, _abc.Awaitable[_gateway_service_pb2.GetTrackingPlanResponse]]:
+        """Shows the tenant's tracking plan and how many events it rejected and flagged per
+        event type (scope `assets:read`).
+        """
 
 def add_GatewayServiceServicer_to_server(servicer: GatewayServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,23 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(layercake/gateway/v1/tenant_events.proto\x12\x14layercake.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\rTenantCreated\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x01\n\x0c\x41piKeyIssued\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x15\n\rsecret_sha256\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12.\n\nissue_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprincipal_id\x18\x06 \x01(\t\"v\n\rApiKeyRevoked\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12/\n\x0brevoke_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprincipal_id\x18\x04 \x01(\t\"}\n\x10PrincipalCreated\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x0bRoleGranted\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12.\n\ngrant_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x0bRoleRevoked\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12/\n\x0brevoke_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(layercake/gateway/v1/tenant_events.proto\x12\x14layercake.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x13TrackingPlanApplied\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tplan_json\x18\x02 \x01(\t\x12.\n\napply_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\rTenantCreated\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa1\x01\n\x0c\x41piKeyIssued\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x15\n\rsecret_sha256\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12.\n\nissue_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprincipal_id\x18\x06 \x01(\t\"v\n\rApiKeyRevoked\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12/\n\x0brevoke_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cprincipal_id\x18\x04 \x01(\t\"}\n\x10PrincipalCreated\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x0bRoleGranted\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12.\n\ngrant_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x0bRoleRevoked\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12/\n\x0brevoke_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.gateway.v1.tenant_events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TENANTCREATED']._serialized_start=99
-  _globals['_TENANTCREATED']._serialized_end=204
-  _globals['_APIKEYISSUED']._serialized_start=207
-  _globals['_APIKEYISSUED']._serialized_end=368
-  _globals['_APIKEYREVOKED']._serialized_start=370
-  _globals['_APIKEYREVOKED']._serialized_end=488
-  _globals['_PRINCIPALCREATED']._serialized_start=490
-  _globals['_PRINCIPALCREATED']._serialized_end=615
-  _globals['_ROLEGRANTED']._serialized_start=617
-  _globals['_ROLEGRANTED']._serialized_end=714
-  _globals['_ROLEREVOKED']._serialized_start=716
-  _globals['_ROLEREVOKED']._serialized_end=814
+  _globals['_TRACKINGPLANAPPLIED']._serialized_start=99
+  _globals['_TRACKINGPLANAPPLIED']._serialized_end=206
+  _globals['_TENANTCREATED']._serialized_start=208
+  _globals['_TENANTCREATED']._serialized_end=313
+  _globals['_APIKEYISSUED']._serialized_start=316
+  _globals['_APIKEYISSUED']._serialized_end=477
+  _globals['_APIKEYREVOKED']._serialized_start=479
+  _globals['_APIKEYREVOKED']._serialized_end=597
+  _globals['_PRINCIPALCREATED']._serialized_start=599
+  _globals['_PRINCIPALCREATED']._serialized_end=724
+  _globals['_ROLEGRANTED']._serialized_start=726
+  _globals['_ROLEGRANTED']._serialized_end=823
+  _globals['_ROLEREVOKED']._serialized_start=825
+  _globals['_ROLEREVOKED']._serialized_end=923
 # @@protoc_insertion_point(module_scope)

@@ -20,13 +20,46 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
-class TenantCreated(_message.Message):
+class TrackingPlanApplied(_message.Message):
     """Payloads of the gateway's own event log: a stream per tenant (`tenant-<id>`)
     and one per principal (`principal-<tenant>/<principal_id>`), which holds its
     roles and its API keys.
 
-    A tenant was created.
+    A tenant's tracking plan was applied (stream `tracking-plan-<tenant>`): the whole
+    plan, replacing the one before.
     """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PLAN_JSON_FIELD_NUMBER: _builtins.int
+    APPLY_TIME_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant id."""
+    plan_json: _builtins.str
+    """The plan document, canonical JSON (sorted keys)."""
+    @_builtins.property
+    def apply_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was applied."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        plan_json: _builtins.str = ...,
+        apply_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["apply_time", b"apply_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply_time", b"apply_time", "plan_json", b"plan_json", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrackingPlanApplied: _TypeAlias = TrackingPlanApplied  # noqa: Y015
+
+@_typing.final
+class TenantCreated(_message.Message):
+    """A tenant was created."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from layercake.events.v1 import gateway_events_pb2
 from services.gateway import handlers
 from services.gateway.domain import keys
 from services.gateway.domain.keys import Caller, KeyRecord
@@ -27,6 +28,8 @@ from services.kernel.rpc import calls
 from services.kernel.service_layer import Layer
 
 log = logging.getLogger(__name__)
+
+PLAN_APPLIED_TYPE = gateway_events_pb2.TrackingPlanApplied.DESCRIPTOR.full_name
 
 
 class KeyDirectory:
@@ -72,7 +75,10 @@ class KeyDirectory:
         return len(stale)
 
     async def on_gateway_event(self, envelope: Envelope) -> None:
-        """Any change to a tenant's access drops its cached keys; the next call reads the store."""
+        """Any change to a tenant's access drops its cached keys; the next call reads the store.
+        (A tracking plan's change is no change of access.)"""
+        if envelope.type == PLAN_APPLIED_TYPE:
+            return
         dropped = self.invalidate(envelope.tenant_id)
         log.info(
             "api key cache dropped a tenant's keys",

@@ -11,8 +11,9 @@ from google.protobuf.message import Message
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from services.gateway import handlers, mapping
+from services.gateway import handlers, mapping, tracking_plans
 from services.gateway.api.auth import Gatekeeper
+from services.gateway.api.plans import PlanBook
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import (
     CreatePrincipal,
@@ -65,10 +66,12 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         ingest_log: handlers.IngestLog,
         profiles: handlers.ProfileDirectory,
         layer: ServiceLayer[SqlGatewayUnitOfWork],
+        plans: PlanBook,
         clock: Clock,
         config: GatewayConfig,
     ) -> None:
         self.gate = gate
+        self.plans = plans
         self.ingest_log = ingest_log
         self.config = config
         self.profiles = profiles
@@ -112,6 +115,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             outcomes = await handlers.ingest(
                 self.ingest_log,
                 self.layer,
+                self.plans,
                 caller,
                 handlers.Ingest(
                     request.events,
@@ -266,6 +270,37 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         return pb.ListApiKeysResponse(
             api_keys=[mapping.api_key_message(k) for k in page.items],
             next_page_token=page.next_page_token,
+        )
+
+    async def ApplyTrackingPlan(
+        self, request: pb.ApplyTrackingPlanRequest, context: Context
+    ) -> pb.ApplyTrackingPlanResponse:
+        """Applied once per `request_id`; this replica's cache drops the plan at once, the
+        others when the broadcast brings the new version."""
+        caller = await self._admit(context, Scope.ADMIN)
+        key = idempotency.request_key(request.request_id, tenant_id=caller.tenant_id)
+        document = mapping.struct_document(request.plan)
+
+        def apply(uow: UnitOfWork) -> pb.ApplyTrackingPlanResponse:
+            assert isinstance(uow, GatewayUnitOfWork), "the gateway's layer makes its own"
+            plan = tracking_plans.apply_tracking_plan(uow, caller.tenant_id, document, caller.actor)
+            return pb.ApplyTrackingPlanResponse(tracking_plan=mapping.tracking_plan_message(plan))
+
+        response = await self.layer.run(
+            idempotency.once, key, request, pb.ApplyTrackingPlanResponse, apply
+        )
+        self.plans.invalidate(caller.tenant_id)
+        return response
+
+    async def GetTrackingPlan(
+        self, request: pb.GetTrackingPlanRequest, context: Context
+    ) -> pb.GetTrackingPlanResponse:
+        caller = await self._admit(context, Scope.ASSETS_READ)
+        plan = await self.layer.read(tracking_plans.get_tracking_plan, caller.tenant_id)
+        counts = await self.layer.read(tracking_plans.tracking_plan_counts, caller.tenant_id)
+        return pb.GetTrackingPlanResponse(
+            tracking_plan=mapping.tracking_plan_message(plan),
+            counts=mapping.tracking_plan_counts(counts),
         )
 
 

@@ -57,6 +57,15 @@ class ApiKeyRevoked:
     revoke_time: datetime
 
 
+@dataclass(frozen=True)
+class TrackingPlanApplied:
+    """The tenant's whole plan, canonical JSON, replacing the one before."""
+
+    tenant_id: str
+    plan_json: str
+    apply_time: datetime
+
+
 TenantEvent = TenantCreated
 PrincipalEvent = PrincipalCreated | RoleGranted | RoleRevoked | ApiKeyIssued | ApiKeyRevoked
-GatewayEvent = TenantEvent | PrincipalEvent
+GatewayEvent = TenantEvent | PrincipalEvent | TrackingPlanApplied

@@ -68,6 +68,7 @@ class Verdict:
     violations: tuple[FieldViolation, ...] = ()
     timestamp: datetime | None = None
     repeats_earlier: bool = False
+    flags: tuple[FieldViolation, ...] = ()  # a tracking plan's, on an event it accepts
 
     @property
     def rejected(self) -> bool:

@@ -27,6 +27,7 @@ from services.gateway.config import GatewayConfig
 from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.segment import answers
 from services.gateway.segment.mapping import TYPES, translate_batch, translate_one
+from services.gateway.tracking_plans import TrackingPlans
 from services.kernel.clock import Clock
 from services.kernel.errors import InvalidArgument, LayercakeError, Unauthenticated
 from services.kernel.principals import Scope
@@ -60,6 +61,7 @@ class SegmentDoor:
         gate: Gatekeeper,
         ingest_log: handlers.IngestLog,
         layer: Layer[GatewayUnitOfWork],
+        plans: TrackingPlans,
         profiles: handlers.ProfileDirectory,
         clock: Clock,
         config: GatewayConfig,
@@ -69,6 +71,7 @@ class SegmentDoor:
         self.gate = gate
         self.ingest_log = ingest_log
         self.layer = layer
+        self.plans = plans
         self.profiles = profiles
         self.clock = clock
         self.config = config
@@ -123,6 +126,7 @@ class SegmentDoor:
                 outcomes = await handlers.ingest(
                     self.ingest_log,
                     self.layer,
+                    self.plans,
                     caller,
                     handlers.Ingest(
                         translated.events,

@@ -13,8 +13,19 @@ from datetime import datetime
 from services.gateway.domain import accounts
 from services.gateway.domain.accounts import Account, KeyView, PrincipalView
 from services.gateway.domain.keys import KeyRecord
-from services.gateway.ports import ApiKeys, GatewayUnitOfWork, MessageIds, Principals
-from services.gateway.store.tenants import AccountRepository, TenantRepository
+from services.gateway.domain.tracking_plan import PlanCount
+from services.gateway.ports import (
+    ApiKeys,
+    GatewayUnitOfWork,
+    MessageIds,
+    PlanCounts,
+    Principals,
+)
+from services.gateway.store.tenants import (
+    AccountRepository,
+    TenantRepository,
+    TrackingPlanRepository,
+)
 from services.kernel.clock import Clock
 from services.kernel.store.memory import InMemoryDatabase, InMemoryUnitOfWork, MemoryState
 
@@ -23,6 +34,7 @@ from services.kernel.store.memory import InMemoryDatabase, InMemoryUnitOfWork, M
 class GatewayState(MemoryState):
     # (tenant, message id) -> (expire time, stream position)
     message_ids: dict[tuple[str, str], tuple[datetime, int]] = field(default_factory=dict)
+    plan_counts: dict[tuple[str, str], PlanCount] = field(default_factory=dict)
 
 
 class _Accounts:
@@ -110,10 +122,27 @@ class MemoryMessageIds(MessageIds):
         return len(expired)
 
 
+class MemoryPlanCounts(PlanCounts):
+    def __init__(self, table: Callable[[], dict[tuple[str, str], PlanCount]]) -> None:
+        self.table = table
+
+    def add(self, tenant_id: str, counts: Mapping[str, PlanCount], at: datetime) -> None:
+        for name, count in counts.items():
+            held = self.table().get((tenant_id, name), PlanCount())
+            added = PlanCount(held.rejected + count.rejected, held.flagged + count.flagged, at)
+            self.table()[tenant_id, name] = added
+
+    def counts(self, tenant_id: str) -> dict[str, PlanCount]:
+        held = sorted((k[1], v) for k, v in self.table().items() if k[0] == tenant_id)
+        return dict(held)
+
+
 class InMemoryGatewayUnitOfWork(InMemoryUnitOfWork[GatewayState], GatewayUnitOfWork):
     def attach_repositories(self) -> None:
         self.tenants = TenantRepository(self)
         self.accounts = AccountRepository(self)
+        self.tracking_plans = TrackingPlanRepository(self)
+        self.plan_counts = MemoryPlanCounts(lambda: self.state.plan_counts)
         held = _Accounts(self)
         self.principals = MemoryPrincipals(held)
         self.api_keys = MemoryApiKeys(held)

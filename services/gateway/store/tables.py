@@ -57,3 +57,14 @@ ingest_message_ids = Table(
 )
 
 Index("ix_ingest_message_ids_expire", ingest_message_ids.c.expire_time)
+
+# What tenants' tracking plans did, per event type (counts added by one upsert per request).
+tracking_plan_counts = Table(
+    "tracking_plan_counts",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("event_type", String(200), primary_key=True),
+    Column("rejected", BigInteger, nullable=False),
+    Column("flagged", BigInteger, nullable=False),
+    Column("last_time", UtcDateTime, nullable=False),
+)

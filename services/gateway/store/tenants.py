@@ -6,10 +6,11 @@ They use only the kernel's port, so the SQL adapter and the in-memory fake share
 from __future__ import annotations
 
 from services.gateway import mapping
-from services.gateway.domain import accounts
+from services.gateway.domain import accounts, tracking_plan
 from services.gateway.domain.accounts import Account
-from services.gateway.domain.events import GatewayEvent, TenantCreated
+from services.gateway.domain.events import GatewayEvent, TenantCreated, TrackingPlanApplied
 from services.gateway.domain.tenant import Tenant, stream_id
+from services.gateway.domain.tracking_plan import TrackingPlan
 from services.kernel import telemetry
 from services.kernel.principals import Actor
 from services.kernel.store.records import EventMetadata, StoredEvent
@@ -75,7 +76,9 @@ class AccountRepository:
         stored = self.uow.load(blank.stream_id)
         if not stored:
             return blank
-        events = [e for e in _events(stored) if not isinstance(e, TenantCreated)]
+        events = [
+            e for e in _events(stored) if not isinstance(e, TenantCreated | TrackingPlanApplied)
+        ]
         account = Account.replay(events, stored[-1].version)
         account.tenant_id = tenant_id
         return account
@@ -86,3 +89,24 @@ class AccountRepository:
         pending: list[GatewayEvent] = list(account.pending)
         _append(self.uow, account.stream_id, account.version, account.tenant_id, pending, actor)
         account.saved()
+
+
+class TrackingPlanRepository:
+    """Each tenant's tracking plan, one stream per tenant holding every version."""
+
+    def __init__(self, uow: AbstractUnitOfWork) -> None:
+        self.uow = uow
+
+    def get(self, tenant_id: str) -> TrackingPlan:
+        """The plan rebuilt from its stream; one without content when there is none."""
+        stored = self.uow.load(tracking_plan.stream_id(tenant_id))
+        if not stored:
+            return TrackingPlan(tenant_id=tenant_id)
+        events = [e for e in _events(stored) if isinstance(e, TrackingPlanApplied)]
+        return TrackingPlan.replay(events, stored[-1].version)
+
+    def save(self, plan: TrackingPlan, actor: Actor) -> None:
+        if plan.pending:
+            pending: list[GatewayEvent] = list(plan.pending)
+            _append(self.uow, plan.stream_id, plan.version, plan.tenant_id, pending, actor)
+            plan.saved()

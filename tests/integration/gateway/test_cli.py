@@ -137,3 +137,31 @@ async def test_principals_roles_and_keys_through_the_cli(
     assert beyond.output.startswith("error: INVALID_ARGUMENT") and "scopes" in beyond.output
     not_admin = await cli(gateway, key, "principal", "list")
     assert not_admin.exit_code == 1 and "UNAUTHENTICATED" in not_admin.output  # revoked key
+
+
+async def test_a_tracking_plan_through_the_cli(gateway: RunningGateway, tmp_path: Path) -> None:
+    admin = gateway.key()
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "unplanned: allow\n"
+        "events:\n"
+        "  identify:\n"
+        "    mode: reject\n"
+        "    schema: {properties: {plan: {type: string, maxLength: 3}}}\n"
+    )
+    applied = await cli(gateway, admin, "plan", "apply", str(plan))
+    assert applied.exit_code == 0 and "tracking plan version 1" in applied.output
+    events = tmp_path / "events.jsonl"
+    events.write_text(line() + "\n")  # its plan is "gold": one letter too many
+    rejected = await cli(gateway, admin, "ingest", str(events))
+    assert rejected.exit_code == 1 and "traits.plan" in rejected.output
+    shown = json.loads((await cli(gateway, admin, "plan", "get", "-o", "json")).stdout)
+    assert shown["tracking_plan"]["version"] == "1"
+    assert shown["counts"][0]["event_type"] == "identify"
+    assert shown["counts"][0]["rejected_count"] == "1"
+    table = await cli(gateway, admin, "plan", "get")
+    assert "identify" in table.stdout and "reject" in table.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"unplanned": "never"}')
+    refused = await cli(gateway, admin, "plan", "apply", str(bad))
+    assert refused.exit_code == 1 and "plan.unplanned" in refused.output

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.gateway.bootstrap import MIGRATIONS, PROJECTIONS
+from services.gateway.domain.tracking_plan import PlanCount, parse_plan
 from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.store.memory import GatewayState, InMemoryGatewayUnitOfWork
 from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
@@ -150,3 +151,34 @@ class TestGatewayUnitOfWork(UnitOfWorkContract):
             assert uow.message_ids.prune(NOW, limit=3) == 2
             assert uow.message_ids.prune(NOW, limit=3) == 0
             assert uow.message_ids.seen("acme", ["m-1"], NOW) == {"m-1": 1}
+
+    def test_plan_counts_add_up_per_tenant_and_event_type(self, units: Units) -> None:
+        for _ in range(2):
+            with gateway(units) as uow:
+                counts = {"Order Completed": PlanCount(2, 0), "identify": PlanCount(0, 1)}
+                uow.plan_counts.add("acme", counts, NOW)
+                uow.commit()
+        with gateway(units) as uow:
+            uow.plan_counts.add("globex", {"Order Completed": PlanCount(1, 1)}, WEEK)
+            uow.commit()
+        with gateway(units) as uow:
+            assert uow.plan_counts.counts("acme") == {
+                "Order Completed": PlanCount(4, 0, NOW),
+                "identify": PlanCount(0, 2, NOW),
+            }
+            assert uow.plan_counts.counts("globex") == {"Order Completed": PlanCount(1, 1, WEEK)}
+            assert uow.plan_counts.counts("initech") == {}
+
+    def test_a_tracking_plan_is_rebuilt_from_its_stream(self, units: Units) -> None:
+        tenant = random_id("t")
+        document = {"unplanned": "block", "events": {"E": {"mode": "flag", "schema": {}}}}
+        with gateway(units) as uow:
+            plan = uow.tracking_plans.get(tenant)
+            assert plan.content is None and plan.version == 0
+            plan.apply_plan(parse_plan(document), NOW)
+            uow.tracking_plans.save(plan, OPERATOR)
+            uow.commit()
+        with gateway(units) as uow:
+            held = uow.tracking_plans.get(tenant)
+            assert (held.version, held.content, held.apply_time) == (1, parse_plan(document), NOW)
+        assert len(units.outbox()) == 1  # every replica hears of it

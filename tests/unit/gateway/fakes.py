@@ -9,6 +9,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from layercake.common.v1 import common_pb2
 from layercake.identity.v1 import identity_service_pb2 as ipb
+from services.gateway.domain.tracking_plan import CompiledPlan
 from services.gateway.handlers import Published
 from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.store.memory import InMemoryGatewayUnitOfWork, in_memory
@@ -75,3 +76,13 @@ class FakeProfiles:
         return ipb.GetProfileResponse(
             profile=common_pb2.Profile(tenant_id=request.tenant_id, profile_id="p-1")
         )
+
+
+class FakePlans:
+    """The tenants' tracking plans, held as compiled; none by default."""
+
+    def __init__(self, **plans: CompiledPlan) -> None:
+        self.plans = plans
+
+    async def get(self, tenant_id: str) -> CompiledPlan | None:
+        return self.plans.get(tenant_id)

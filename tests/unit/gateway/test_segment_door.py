@@ -18,10 +18,11 @@ from services.gateway.api.auth import Gatekeeper, KeyDirectory
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import EnsureTenant
 from services.gateway.domain.ratelimit import RateLimiter
+from services.gateway.domain.tracking_plan import CompiledPlan, parse_plan
 from services.gateway.segment.server import SegmentDoor, api_key
 from services.kernel.clock import FixedClock
 from services.kernel.principals import Actor
-from tests.unit.gateway.fakes import CountingLayer, FakeIngestLog, FakeProfiles
+from tests.unit.gateway.fakes import CountingLayer, FakeIngestLog, FakePlans, FakeProfiles
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 OPERATOR = Actor.system("test")
@@ -34,6 +35,7 @@ class Door:
     profiles: FakeProfiles
     key: str
     ready: list[bool]
+    plans: FakePlans
 
     def auth(self, key: str | None = None) -> dict[str, str]:
         basic = base64.b64encode(f"{key or self.key}:".encode()).decode()
@@ -61,12 +63,12 @@ async def door() -> AsyncIterator[Door]:
         RateLimiter(config.rate_limit, config.rate_burst, clock=lambda: 0.0),  # no refill
         RateLimiter(100, 100, clock=lambda: float(next(ticks))),
     )
-    log, profiles, ready = FakeIngestLog(), FakeProfiles(), [True]
+    log, profiles, ready, plans = FakeIngestLog(), FakeProfiles(), [True], FakePlans()
     segment = SegmentDoor(
-        gate, log, layer, profiles, FixedClock(NOW), config, 5.0, lambda: ready[0]
+        gate, log, layer, plans, profiles, FixedClock(NOW), config, 5.0, lambda: ready[0]
     )
     async with TestClient(TestServer(segment.app())) as client:
-        yield Door(client, log, profiles, issued.text, ready)
+        yield Door(client, log, profiles, issued.text, ready, plans)
 
 
 async def test_a_batch_is_ingested_in_the_keys_tenant_and_answered_200(door: Door) -> None:
@@ -115,6 +117,17 @@ async def test_bad_events_get_400_naming_segments_fields_and_the_good_ones_are_k
     ]
     assert (answer["accepted"], answer["rejected"]) == (1, 3)
     assert len(door.log.messages) == 1
+
+
+async def test_the_tenants_tracking_plan_judges_the_doors_events_too(door: Door) -> None:
+    schema = {"properties": {"total": {"type": "number"}}}
+    plan = {"events": {"Order Completed": {"mode": "reject", "schema": schema}}}
+    door.plans.plans["acme"] = CompiledPlan(parse_plan(plan), 1)
+    bad = message("m-1", properties={"total": "lots"})
+    response = await door.client.post("/v1/batch", json={"batch": [bad]}, headers=door.auth())
+    answer = await response.json()
+    assert response.status == 400
+    assert [e["field"] for e in answer["errors"]] == ["batch[0].properties.total"]
 
 
 async def test_a_single_call_names_its_fields_without_the_batch(door: Door) -> None:
