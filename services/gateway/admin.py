@@ -40,6 +40,7 @@ from services.kernel.clock import SystemClock
 from services.kernel.config import ServiceSettings, load_settings
 from services.kernel.errors import ConcurrencyError, ConfigError, LayercakeError
 from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.pagination import Page
 from services.kernel.principals import Actor, Role
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
@@ -310,7 +311,7 @@ def _listing(uow: GatewayUnitOfWork, tenant: str) -> list[dict[str, Any]]:
     ]
 
 
-def _all(page: Callable[[str], handlers.Page[T]]) -> list[T]:
+def _all(page: Callable[[str], Page[T]]) -> list[T]:
     items: list[T] = []
     token = ""
     while True:

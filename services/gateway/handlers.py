@@ -9,11 +9,10 @@ never holds a transaction across the publish.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from layercake.events.v1 import ingest_pb2
 from layercake.identity.v1 import identity_service_pb2 as ipb
@@ -45,6 +44,7 @@ from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.tracking_plans import TrackingPlans, count_planned
 from services.kernel import telemetry
 from services.kernel.errors import FieldViolation, InvalidArgument, Violations
+from services.kernel.pagination import Page, page_request, paged
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
 from services.kernel.service_layer import Layer
 from services.kernel.store.records import OutboxMessage
@@ -112,12 +112,6 @@ class IssuedKey:
     @property
     def tenant_id(self) -> str:
         return self.key.principal.tenant_id
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_page_token: str
 
 
 def create_tenant(uow: GatewayUnitOfWork, cmd: CreateTenant, actor: Actor) -> Tenant:
@@ -220,17 +214,17 @@ def get_principal(uow: GatewayUnitOfWork, tenant_id: str, principal_id: str) -> 
 def list_principals(
     uow: GatewayUnitOfWork, tenant_id: str, page_size: int, page_token: str
 ) -> Page[PrincipalView]:
-    after, limit = _page(page_size, page_token)
+    after, limit = page_request(page_size, page_token, DEFAULT_PAGE, MAX_PAGE)
     found = uow.principals.list(tenant_id, after, limit + 1)
-    return _paged(found, limit, lambda p: p.principal_id)
+    return paged(found, limit, lambda p: p.principal_id)
 
 
 def list_api_keys(
     uow: GatewayUnitOfWork, tenant_id: str, principal_id: str, page_size: int, page_token: str
 ) -> Page[KeyView]:
-    after, limit = _page(page_size, page_token)
+    after, limit = page_request(page_size, page_token, DEFAULT_PAGE, MAX_PAGE)
     found = uow.api_keys.list(tenant_id, principal_id, after, limit + 1)
-    return _paged(found, limit, lambda k: k.key_id)
+    return paged(found, limit, lambda k: k.key_id)
 
 
 def find_api_keys(uow: GatewayUnitOfWork, key_ids: Collection[str]) -> dict[str, KeyRecord]:
@@ -284,31 +278,6 @@ def _issue(account: Account, scopes: Sequence[str], display_name: str, at: datet
     new = keys.new_key()
     key = account.issue_key(new.key_id, new.secret_sha256, scopes, display_name, at)
     return IssuedKey(account.key_view(key), new.text)
-
-
-def _page(page_size: int, page_token: str) -> tuple[str, int]:
-    """(the id to start after, how many) of a page request (AIP-158)."""
-    bad = Violations()
-    if page_size < 0:
-        bad.add("page_size", "must not be negative")
-    try:
-        after = (
-            base64.b64decode(page_token.encode(), altchars=b"-_", validate=True).decode()
-            if page_token
-            else ""
-        )
-    except (ValueError, UnicodeError):
-        bad.add("page_token", "is not a token this API gave out")
-        after = ""
-    bad.raise_if_any()
-    return after, min(page_size or DEFAULT_PAGE, MAX_PAGE)
-
-
-def _paged(found: list[T], limit: int, id_of: Callable[[T], str]) -> Page[T]:
-    if len(found) <= limit:
-        return Page(found, "")
-    items = found[:limit]
-    return Page(items, base64.urlsafe_b64encode(id_of(items[-1]).encode()).decode())
 
 
 async def ingest(

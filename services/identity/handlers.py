@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -10,6 +11,7 @@ from layercake.identity.v1.identifier_rules_pb2 import IdentifierRules as Identi
 from services.identity import mapping, segmenting
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.errors import BadIdentifier
+from services.identity.domain.events import EventReceived
 from services.identity.domain.forgetting import Suppressed, suppression_digests
 from services.identity.domain.identifiers import Hasher, Identifier, normalise, split_ref
 from services.identity.domain.profile import Profile
@@ -23,6 +25,7 @@ from services.identity.rules_cache import published_rules
 from services.kernel import telemetry
 from services.kernel.assets import LIVE_CHANGES, Action, Asset, AssetMetadata
 from services.kernel.assets.handlers import edit_asset, transition_asset
+from services.kernel.clipping import clip
 from services.kernel.errors import InvalidArgument, NotFound, Violations
 from services.kernel.principals import Actor, Principal
 from services.kernel.store.records import EventMetadata
@@ -95,12 +98,22 @@ def apply_ingested_event(
                 "message_id": cmd.message_id,
             },
         )
-    profile.set_traits(cmd.traits, cmd.event_time, cmd.message_id)
-    profile.set_consent(cmd.consent, cmd.event_time, cmd.consent_source)
+    dropped = {i for i, _ in resolved.plan.dropped}
+    profile.take(
+        EventReceived(
+            cmd.message_id,
+            cmd.event_time,
+            tuple(i for i in identifiers if i not in dropped),
+            dict(cmd.traits),
+            dict(cmd.consent),
+            cmd.event_type,
+            cmd.event_name,
+            cmd.consent_source,
+        )
+    )
     segmenting.count_event(uow, profile, segments, cmd, resolved.plan.absorbed)
-    if not profile.pending:
-        return profile
-    changes = list(profile.pending)  # save() clears them
+    # what a follower holds changed (save() clears pending)
+    changes = [e for e in profile.pending if not isinstance(e, EventReceived)]
     recorded = [(p, p.version, list(p.pending)) for p in resolved.changed]
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(
@@ -114,6 +127,8 @@ def apply_ingested_event(
         repo.save(changed, metadata)
     sealer = uow.vault.cipher(cmd.tenant_id, profile.profile_id)
     assert sealer is not None, "save() created the key of a new profile"
+    if not changes and not resolved.plan.absorbed:
+        return profile  # kept the event, changed nothing a follower holds
     if resolved.plan.absorbed:
         uow.publish(
             mapping.profiles_merged(
@@ -190,27 +205,44 @@ def transition_identifier_rules(
 
 
 def get_profile(uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str) -> Profile:
-    """A profile by id, alias (answers the survivor) or `type:value` identifier."""
+    """A profile by id, alias (answers the survivor) or `type:value` identifier, as its
+    stream holds it (links with provenance, consent with source and time, aliases)."""
     bad = Violations()
     bad.require_tenant(tenant_id)
     bad.require(profile_ref, "profile_ref")
     bad.raise_if_any()
-    ref: Identifier | str | None = profile_ref
+    ref = identifier_ref(uow, tenant_id, profile_ref, "profile_ref")
+    found = None if ref is None else uow.profiles.find(tenant_id, ref)
+    if found is None:
+        raise NotFound(f"no profile {redacted(profile_ref)}")
+    return uow.profiles.get(tenant_id, found.profile_id)
+
+
+def identifier_ref(
+    uow: IdentityUnitOfWork, tenant_id: str, text: str, field: str
+) -> Identifier | str | None:
+    """`type:value` as the tenant's identifier (normalised under its published rules, hashed
+    with its key), else `text` as a profile id; None for an identifier no profile can hold."""
+    split = split_ref(text)
+    if split is None or not is_identifier_type(split[0]):
+        return text
+    rules = published_rules(uow, tenant_id)  # the tenant's region and blocklist
+    try:
+        return normalise(*split, rules, uow.tenant_keys.existing(tenant_id) or _no_key)
+    except BadIdentifier as e:
+        raise InvalidArgument.field(field, str(e)) from e
+    except _NoKey:
+        return None  # the tenant hashed nothing yet: no profile holds it
+
+
+def redacted(profile_ref: str) -> str:
+    """A reference fit for errors and logs: an identifier's type and a hash prefix of its
+    value (never the value: it is personal data), a profile id clipped."""
     split = split_ref(profile_ref)
-    if split is not None and not is_identifier_type(split[0]):
-        split = None  # a profile id
-    if split is not None:
-        rules = published_rules(uow, tenant_id)  # the tenant's region and blocklist
-        try:
-            ref = normalise(*split, rules, uow.tenant_keys.existing(tenant_id) or _no_key)
-        except BadIdentifier as e:
-            raise InvalidArgument.field("profile_ref", str(e)) from e
-        except _NoKey:
-            ref = None  # the tenant hashed nothing yet: no profile holds it
-    profile = None if ref is None else uow.profiles.find(tenant_id, ref)
-    if profile is None:  # never the identifier's value: it is personal data, logs keep this
-        raise NotFound(f"no profile with that {split[0]}" if split else f"no profile {ref!r}")
-    return profile
+    if split is None or not is_identifier_type(split[0]):
+        return repr(clip(profile_ref, 80))
+    digest = hashlib.sha256(split[1].encode()).hexdigest()[:8]
+    return f"{split[0]}:#{digest}"
 
 
 class _NoKey(Exception):

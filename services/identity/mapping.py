@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from google.protobuf import json_format, struct_pb2
@@ -20,6 +20,7 @@ from services.identity.domain.events import (
     AudienceExited,
     ComputedTraitSet,
     ConsentChanged,
+    EventReceived,
     IdentifiersDropped,
     IdentifiersLinked,
     ProfileAbsorbed,
@@ -28,6 +29,8 @@ from services.identity.domain.events import (
     ProfileFlagged,
     ProfileForgotten,
     ProfileMergedInto,
+    ProfileSplit,
+    StateRederived,
     TraitsSet,
     TraitValue,
 )
@@ -68,12 +71,16 @@ def _plain(value: object) -> object:
     return value
 
 
+def trait_json(value: object) -> str:
+    """A trait value as identity holds it: canonical JSON of the plain value."""
+    return json.dumps(_plain(value), sort_keys=True)
+
+
 def command_from_ingested(payload: bytes) -> ApplyIngestedEvent:
     message = ingest_pb2.EventIngested.FromString(payload)
     event = message.event
     traits = {
-        name: json.dumps(_plain(value), sort_keys=True)
-        for name, value in json_format.MessageToDict(event.traits).items()
+        name: trait_json(value) for name, value in json_format.MessageToDict(event.traits).items()
     }
     context = json_format.MessageToDict(event.context)
     if isinstance(context.get("timezone"), str) and "timezone" not in traits:
@@ -105,8 +112,7 @@ def _trait_proto(t: TraitValue) -> common_pb2.TraitValue:
 
 
 def _seal_traits(event: TraitsSet, sealer: Sealer | None) -> pe.TraitsSet:
-    if sealer is None:
-        raise ValueError("trait values are stored only sealed: the profile's key is missing")
+    sealer = _sealed(sealer)
     return pe.TraitsSet(
         traits={
             k: common_pb2.SealedTrait(
@@ -131,6 +137,71 @@ def _open_traits(m: pe.TraitsSet, sealer: Sealer | None) -> TraitsSet:
     )
 
 
+def _sealed(sealer: Sealer | None) -> Sealer:
+    if sealer is None:
+        raise ValueError("trait values are stored only sealed: the profile's key is missing")
+    return sealer
+
+
+def _seal_received(event: EventReceived, sealer: Sealer | None) -> pe.EventReceived:
+    seal = _sealed(sealer).seal
+    return pe.EventReceived(
+        message_id=event.message_id,
+        event_time=to_timestamp(event.event_time),
+        identifiers=[_identifier_proto(i) for i in event.identifiers],
+        sealed_traits={k: seal(v) for k, v in event.traits.items()},
+        consent=event.consent,
+        type=event.type,
+        event=event.event,
+        consent_source=event.consent_source,
+    )
+
+
+def _open_received(m: pe.EventReceived, sealer: Sealer | None) -> EventReceived:
+    """Without a key (the person was forgotten) the trait values are gone."""
+    return EventReceived(
+        m.message_id,
+        from_timestamp(m.event_time),
+        tuple(Identifier(i.type, i.value, i.hashed) for i in m.identifiers),
+        {} if sealer is None else {k: sealer.open(v) for k, v in m.sealed_traits.items()},
+        dict(m.consent),
+        m.type,
+        m.event,
+        m.consent_source,
+    )
+
+
+def _seal_rederived(event: StateRederived, sealer: Sealer | None) -> pe.StateRederived:
+    seal = _sealed(sealer).seal
+    return pe.StateRederived(
+        traits={
+            k: common_pb2.SealedTrait(
+                sealed_json_value=seal(v.json_value), set_time=to_timestamp(v.set_time)
+            )
+            for k, v in event.traits.items()
+        },
+        consent=event.consent,
+        consent_time={k: to_timestamp(v) for k, v in event.consent_time.items()},
+        consent_source=event.consent_source,
+        request_id=event.request_id,
+    )
+
+
+def _open_rederived(m: pe.StateRederived, sealer: Sealer | None) -> StateRederived:
+    traits = {
+        k: TraitValue(sealer.open(v.sealed_json_value), from_timestamp(v.set_time))
+        for k, v in m.traits.items()
+        if sealer is not None
+    }
+    return StateRederived(
+        traits,
+        dict(m.consent),
+        {k: from_timestamp(v) for k, v in m.consent_time.items()},
+        dict(m.consent_source),
+        m.request_id,
+    )
+
+
 # Every event identity stores; a new one is a proto message, a dataclass and a line here.
 # The context is the profile's sealer (None once the person is forgotten).
 EVENTS: EventTypes[ProfileEvent, Sealer | None] = EventTypes()
@@ -146,6 +217,9 @@ EVENTS.register(pe.ComputedTraitSet, ComputedTraitSet)
 EVENTS.register(pe.AudienceEntered, AudienceEntered)
 EVENTS.register(pe.AudienceExited, AudienceExited)
 EVENTS.register(pe.ProfileForgotten, ProfileForgotten)
+EVENTS.register(pe.EventReceived, EventReceived, encode=_seal_received, decode=_open_received)  # type: ignore[arg-type]
+EVENTS.register(pe.ProfileSplit, ProfileSplit)
+EVENTS.register(pe.StateRederived, StateRederived, encode=_seal_rederived, decode=_open_rederived)  # type: ignore[arg-type]
 
 
 def profile_proto(profile: Profile) -> common_pb2.Profile:
@@ -187,17 +261,14 @@ def profile_updated(
         match event:
             case IdentifiersLinked(identifiers):
                 message.linked_identifiers.extend(_identifier_proto(i) for i in identifiers)
+            case StateRederived(traits, consent):  # the whole state: followers dropped theirs
+                message.linked_identifiers.extend(
+                    _identifier_proto(i) for i in sorted(profile.identifiers)
+                )
+                _add_traits(message, traits, sealer)
+                message.consent.update(consent)
             case TraitsSet(traits):
-                for name, trait in traits.items():
-                    if is_personal(name):
-                        message.sealed_traits[name].CopyFrom(
-                            common_pb2.SealedTrait(
-                                sealed_json_value=sealer.seal(trait.json_value),
-                                set_time=to_timestamp(trait.set_time),
-                            )
-                        )
-                    else:
-                        message.traits[name].CopyFrom(_trait_proto(trait))
+                _add_traits(message, traits, sealer)
             case ConsentChanged(consent) | ProfileAbsorbed(consent=consent):
                 message.consent.update(consent)
                 if isinstance(event, ProfileAbsorbed):
@@ -208,6 +279,39 @@ def profile_updated(
         message.update_time.CopyFrom(to_timestamp(profile.update_time))
     return _integration(
         profile.tenant_id, profile.profile_id, "profile_updated", message, traceparent
+    )
+
+
+def _add_traits(
+    message: identity_events_pb2.ProfileUpdated, traits: Mapping[str, TraitValue], sealer: Sealer
+) -> None:
+    """Personal traits go sealed, so the IDENTITY stream never holds them in clear."""
+    for name, trait in traits.items():
+        if is_personal(name):
+            message.sealed_traits[name].CopyFrom(
+                common_pb2.SealedTrait(
+                    sealed_json_value=sealer.seal(trait.json_value),
+                    set_time=to_timestamp(trait.set_time),
+                )
+            )
+        else:
+            message.traits[name].CopyFrom(_trait_proto(trait))
+
+
+def profile_unmerged(
+    profile: Profile, new_profile: Profile, request_id: str, at: datetime, traceparent: str
+) -> OutboxMessage:
+    """The integration event of an unmerge; the ProfileUpdated of each profile follows."""
+    message = identity_events_pb2.ProfileUnmerged(
+        tenant_id=profile.tenant_id,
+        profile_id=profile.profile_id,
+        new_profile_ids=[new_profile.profile_id],
+        version=profile.version,
+        unmerge_time=to_timestamp(at),
+        request_id=request_id,
+    )
+    return _integration(
+        profile.tenant_id, profile.profile_id, "profile_unmerged", message, traceparent
     )
 
 

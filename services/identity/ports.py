@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.identity.domain.events import ProfileEvent
 from services.identity.domain.identifiers import Hasher, Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile
@@ -41,9 +42,19 @@ class ProfileRepository(ABC):
         """Up to `limit` ids of profiles not merged away, after `after`, by id (batches)."""
 
     @abstractmethod
+    def events(self, tenant_id: str, profile_id: str) -> list[ProfileEvent]:
+        """The profile's whole stream, decoded ([] for none): what its history is read from."""
+
+    @abstractmethod
     def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
         """The read model's profile by identifier or profile id; a merged-away id answers
         the survivor. Holds identifiers, traits, consent and times (no pending events)."""
+
+    @abstractmethod
+    def search(
+        self, tenant_id: str, trait: str, json_value: str, after: str, limit: int
+    ) -> list[Profile]:
+        """Live profiles whose (non-personal) trait holds the JSON value, by id after `after`."""
 
 
 class PersonalDataVault(ABC):

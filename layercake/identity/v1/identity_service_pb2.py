@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from layercake.common.v1 import asset_pb2 as layercake_dot_common_dot_v1_dot_asset__pb2
 from layercake.common.v1 import common_pb2 as layercake_dot_common_dot_v1_dot_common__pb2
@@ -29,63 +30,99 @@ from layercake.identity.v1 import audience_pb2 as layercake_dot_identity_dot_v1_
 from layercake.identity.v1 import computed_traits_pb2 as layercake_dot_identity_dot_v1_dot_computed__traits__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,layercake/identity/v1/identity_service.proto\x12\x15layercake.identity.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1flayercake/common/v1/asset.proto\x1a layercake/common/v1/common.proto\x1a$layercake/identity/v1/audience.proto\x1a+layercake/identity/v1/computed_traits.proto\";\n\x11GetProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\"C\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\"\xad\x01\n\x14\x41pplyAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"~\n\x15\x41pplyAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x31\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x1f.layercake.identity.v1.Audience\"\xad\x01\n\x19TransitionAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x30\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32 .layercake.common.v1.AssetAction\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nto_version\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"P\n\x1aTransitionAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\"M\n\x12GetAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\"\x8a\x01\n\x13GetAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x31\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x1f.layercake.identity.v1.Audience\x12\x0c\n\x04size\x18\x03 \x01(\x03\")\n\x14ListAudiencesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"S\n\x0f\x41udienceSummary\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x0c\n\x04size\x18\x02 \x01(\x03\"R\n\x15ListAudiencesResponse\x12\x39\n\taudiences\x18\x01 \x03(\x0b\x32&.layercake.identity.v1.AudienceSummary\"k\n\x1aListAudienceMembersRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"n\n\x0e\x41udienceMember\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x18\n\x10\x61udience_version\x18\x02 \x01(\x03\x12.\n\nenter_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x1bListAudienceMembersResponse\x12\x36\n\x07members\x18\x01 \x03(\x0b\x32%.layercake.identity.v1.AudienceMember\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"\xb3\x01\n\x1a\x41pplyComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"\x91\x01\n\x1b\x41pplyComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12>\n\x0f\x63omputed_traits\x18\x02 \x01(\x0b\x32%.layercake.identity.v1.ComputedTraits\"\x9e\x01\n\x1fTransitionComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x30\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32 .layercake.common.v1.AssetAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\nto_version\x18\x04 \x01(\x05\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"V\n TransitionComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\">\n\x18GetComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\x8f\x01\n\x19GetComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12>\n\x0f\x63omputed_traits\x18\x02 \x01(\x0b\x32%.layercake.identity.v1.ComputedTraits\"R\n\x14\x46orgetProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"w\n\x15\x46orgetProfileResponse\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x19\n\x11\x61lias_profile_ids\x18\x02 \x03(\t\x12/\n\x0b\x66orget_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x1c\x44ryRunIdentifierRulesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"G\n\x0fIdentifierGroup\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\"\xdc\x01\n\x1d\x44ryRunIdentifierRulesResponse\x12\x15\n\rmessage_count\x18\x01 \x01(\x05\x12@\n\x10\x61ppearing_merges\x18\x02 \x03(\x0b\x32&.layercake.identity.v1.IdentifierGroup\x12\x43\n\x13\x64isappearing_merges\x18\x03 \x03(\x0b\x32&.layercake.identity.v1.IdentifierGroup\x12\x1d\n\x15\x63hanged_profile_count\x18\x04 \x01(\x05\x32\xa0\n\n\x0fIdentityService\x12\x61\n\nGetProfile\x12(.layercake.identity.v1.GetProfileRequest\x1a).layercake.identity.v1.GetProfileResponse\x12j\n\rApplyAudience\x12+.layercake.identity.v1.ApplyAudienceRequest\x1a,.layercake.identity.v1.ApplyAudienceResponse\x12y\n\x12TransitionAudience\x12\x30.layercake.identity.v1.TransitionAudienceRequest\x1a\x31.layercake.identity.v1.TransitionAudienceResponse\x12\x64\n\x0bGetAudience\x12).layercake.identity.v1.GetAudienceRequest\x1a*.layercake.identity.v1.GetAudienceResponse\x12j\n\rListAudiences\x12+.layercake.identity.v1.ListAudiencesRequest\x1a,.layercake.identity.v1.ListAudiencesResponse\x12|\n\x13ListAudienceMembers\x12\x31.layercake.identity.v1.ListAudienceMembersRequest\x1a\x32.layercake.identity.v1.ListAudienceMembersResponse\x12|\n\x13\x41pplyComputedTraits\x12\x31.layercake.identity.v1.ApplyComputedTraitsRequest\x1a\x32.layercake.identity.v1.ApplyComputedTraitsResponse\x12\x8b\x01\n\x18TransitionComputedTraits\x12\x36.layercake.identity.v1.TransitionComputedTraitsRequest\x1a\x37.layercake.identity.v1.TransitionComputedTraitsResponse\x12v\n\x11GetComputedTraits\x12/.layercake.identity.v1.GetComputedTraitsRequest\x1a\x30.layercake.identity.v1.GetComputedTraitsResponse\x12j\n\rForgetProfile\x12+.layercake.identity.v1.ForgetProfileRequest\x1a,.layercake.identity.v1.ForgetProfileResponse\x12\x82\x01\n\x15\x44ryRunIdentifierRules\x12\x33.layercake.identity.v1.DryRunIdentifierRulesRequest\x1a\x34.layercake.identity.v1.DryRunIdentifierRulesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,layercake/identity/v1/identity_service.proto\x12\x15layercake.identity.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1flayercake/common/v1/asset.proto\x1a layercake/common/v1/common.proto\x1a$layercake/identity/v1/audience.proto\x1a+layercake/identity/v1/computed_traits.proto\";\n\x11GetProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\"\x89\x01\n\x0fProfileIdentity\x12\x33\n\nidentifier\x18\x01 \x01(\x0b\x32\x1f.layercake.common.v1.Identifier\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12-\n\tlink_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"c\n\x0f\x43onsentDecision\x12\x0f\n\x07granted\x18\x01 \x01(\x08\x12\x0e\n\x06source\x18\x02 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x12\x43omputedTraitValue\x12\x12\n\njson_value\x18\x01 \x01(\t\x12/\n\x0bupdate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x12\x41udienceMembership\x12\x13\n\x0b\x61udience_id\x18\x01 \x01(\t\x12.\n\nenter_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x04\n\x12GetProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\x12:\n\nidentities\x18\x02 \x03(\x0b\x32&.layercake.identity.v1.ProfileIdentity\x12G\n\x07\x63onsent\x18\x03 \x03(\x0b\x32\x36.layercake.identity.v1.GetProfileResponse.ConsentEntry\x12\x19\n\x11\x61lias_profile_ids\x18\x04 \x03(\t\x12V\n\x0f\x63omputed_traits\x18\x05 \x03(\x0b\x32=.layercake.identity.v1.GetProfileResponse.ComputedTraitsEntry\x12<\n\taudiences\x18\x06 \x03(\x0b\x32).layercake.identity.v1.AudienceMembership\x1aV\n\x0c\x43onsentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x35\n\x05value\x18\x02 \x01(\x0b\x32&.layercake.identity.v1.ConsentDecision:\x02\x38\x01\x1a`\n\x13\x43omputedTraitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x38\n\x05value\x18\x02 \x01(\x0b\x32).layercake.identity.v1.ComputedTraitValue:\x02\x38\x01\"w\n\x17ListTraitHistoryRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\x12\r\n\x05trait\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"r\n\x0bTraitChange\x12\r\n\x05trait\x18\x01 \x01(\t\x12\x12\n\njson_value\x18\x02 \x01(\t\x12,\n\x08set_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmessage_id\x18\x04 \x01(\t\"h\n\x18ListTraitHistoryResponse\x12\x33\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\".layercake.identity.v1.TraitChange\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x18ListProfileEventsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\xa5\x01\n\x0cProfileEvent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\r\n\x05\x65vent\x18\x03 \x01(\t\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x0bidentifiers\x18\x05 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\"i\n\x19ListProfileEventsResponse\x12\x33\n\x06\x65vents\x18\x01 \x03(\x0b\x32#.layercake.identity.v1.ProfileEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x87\x01\n\x15SearchProfilesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\r\n\x05trait\x18\x02 \x01(\t\x12%\n\x05value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"a\n\x16SearchProfilesResponse\x12.\n\x08profiles\x18\x01 \x03(\x0b\x32\x1c.layercake.common.v1.Profile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"x\n\x15UnmergeProfileRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x03 \x01(\t\x12\x13\n\x0bidentifiers\x18\x04 \x03(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"z\n\x16UnmergeProfileResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\x12\x31\n\x0bnew_profile\x18\x02 \x01(\x0b\x32\x1c.layercake.common.v1.Profile\"\xad\x01\n\x14\x41pplyAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"~\n\x15\x41pplyAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x31\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x1f.layercake.identity.v1.Audience\"\xad\x01\n\x19TransitionAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x30\n\x06\x61\x63tion\x18\x03 \x01(\x0e\x32 .layercake.common.v1.AssetAction\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nto_version\x18\x05 \x01(\x05\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"P\n\x1aTransitionAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\"M\n\x12GetAudienceRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\"\x8a\x01\n\x13GetAudienceResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x31\n\x08\x61udience\x18\x02 \x01(\x0b\x32\x1f.layercake.identity.v1.Audience\x12\x0c\n\x04size\x18\x03 \x01(\x03\")\n\x14ListAudiencesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"S\n\x0f\x41udienceSummary\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12\x0c\n\x04size\x18\x02 \x01(\x03\"R\n\x15ListAudiencesResponse\x12\x39\n\taudiences\x18\x01 \x03(\x0b\x32&.layercake.identity.v1.AudienceSummary\"k\n\x1aListAudienceMembersRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61udience_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"n\n\x0e\x41udienceMember\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x18\n\x10\x61udience_version\x18\x02 \x01(\x03\x12.\n\nenter_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x1bListAudienceMembersResponse\x12\x36\n\x07members\x18\x01 \x03(\x0b\x32%.layercake.identity.v1.AudienceMember\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"\xb3\x01\n\x1a\x41pplyComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x04yaml\x18\x02 \x01(\tH\x00\x12\x0e\n\x04json\x18\x03 \x01(\tH\x00\x12\x34\n\x08metadata\x18\x04 \x01(\x0b\x32\".layercake.common.v1.AssetMetadata\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x08\n\x06source\"\x91\x01\n\x1b\x41pplyComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12>\n\x0f\x63omputed_traits\x18\x02 \x01(\x0b\x32%.layercake.identity.v1.ComputedTraits\"\x9e\x01\n\x1fTransitionComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x30\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32 .layercake.common.v1.AssetAction\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x12\n\nto_version\x18\x04 \x01(\x05\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"V\n TransitionComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\">\n\x18GetComputedTraitsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\x8f\x01\n\x19GetComputedTraitsResponse\x12\x32\n\x07version\x18\x01 \x01(\x0b\x32!.layercake.common.v1.AssetVersion\x12>\n\x0f\x63omputed_traits\x18\x02 \x01(\x0b\x32%.layercake.identity.v1.ComputedTraits\"R\n\x14\x46orgetProfileRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bprofile_ref\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"w\n\x15\x46orgetProfileResponse\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x19\n\x11\x61lias_profile_ids\x18\x02 \x03(\t\x12/\n\x0b\x66orget_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x1c\x44ryRunIdentifierRulesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"G\n\x0fIdentifierGroup\x12\x34\n\x0bidentifiers\x18\x01 \x03(\x0b\x32\x1f.layercake.common.v1.Identifier\"\xdc\x01\n\x1d\x44ryRunIdentifierRulesResponse\x12\x15\n\rmessage_count\x18\x01 \x01(\x05\x12@\n\x10\x61ppearing_merges\x18\x02 \x03(\x0b\x32&.layercake.identity.v1.IdentifierGroup\x12\x43\n\x13\x64isappearing_merges\x18\x03 \x03(\x0b\x32&.layercake.identity.v1.IdentifierGroup\x12\x1d\n\x15\x63hanged_profile_count\x18\x04 \x01(\x05\x32\xeb\r\n\x0fIdentityService\x12\x61\n\nGetProfile\x12(.layercake.identity.v1.GetProfileRequest\x1a).layercake.identity.v1.GetProfileResponse\x12j\n\rApplyAudience\x12+.layercake.identity.v1.ApplyAudienceRequest\x1a,.layercake.identity.v1.ApplyAudienceResponse\x12y\n\x12TransitionAudience\x12\x30.layercake.identity.v1.TransitionAudienceRequest\x1a\x31.layercake.identity.v1.TransitionAudienceResponse\x12\x64\n\x0bGetAudience\x12).layercake.identity.v1.GetAudienceRequest\x1a*.layercake.identity.v1.GetAudienceResponse\x12j\n\rListAudiences\x12+.layercake.identity.v1.ListAudiencesRequest\x1a,.layercake.identity.v1.ListAudiencesResponse\x12|\n\x13ListAudienceMembers\x12\x31.layercake.identity.v1.ListAudienceMembersRequest\x1a\x32.layercake.identity.v1.ListAudienceMembersResponse\x12|\n\x13\x41pplyComputedTraits\x12\x31.layercake.identity.v1.ApplyComputedTraitsRequest\x1a\x32.layercake.identity.v1.ApplyComputedTraitsResponse\x12\x8b\x01\n\x18TransitionComputedTraits\x12\x36.layercake.identity.v1.TransitionComputedTraitsRequest\x1a\x37.layercake.identity.v1.TransitionComputedTraitsResponse\x12v\n\x11GetComputedTraits\x12/.layercake.identity.v1.GetComputedTraitsRequest\x1a\x30.layercake.identity.v1.GetComputedTraitsResponse\x12j\n\rForgetProfile\x12+.layercake.identity.v1.ForgetProfileRequest\x1a,.layercake.identity.v1.ForgetProfileResponse\x12\x82\x01\n\x15\x44ryRunIdentifierRules\x12\x33.layercake.identity.v1.DryRunIdentifierRulesRequest\x1a\x34.layercake.identity.v1.DryRunIdentifierRulesResponse\x12s\n\x10ListTraitHistory\x12..layercake.identity.v1.ListTraitHistoryRequest\x1a/.layercake.identity.v1.ListTraitHistoryResponse\x12v\n\x11ListProfileEvents\x12/.layercake.identity.v1.ListProfileEventsRequest\x1a\x30.layercake.identity.v1.ListProfileEventsResponse\x12m\n\x0eSearchProfiles\x12,.layercake.identity.v1.SearchProfilesRequest\x1a-.layercake.identity.v1.SearchProfilesResponse\x12m\n\x0eUnmergeProfile\x12,.layercake.identity.v1.UnmergeProfileRequest\x1a-.layercake.identity.v1.UnmergeProfileResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.identity.v1.identity_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETPROFILEREQUEST']._serialized_start=254
-  _globals['_GETPROFILEREQUEST']._serialized_end=313
-  _globals['_GETPROFILERESPONSE']._serialized_start=315
-  _globals['_GETPROFILERESPONSE']._serialized_end=382
-  _globals['_APPLYAUDIENCEREQUEST']._serialized_start=385
-  _globals['_APPLYAUDIENCEREQUEST']._serialized_end=558
-  _globals['_APPLYAUDIENCERESPONSE']._serialized_start=560
-  _globals['_APPLYAUDIENCERESPONSE']._serialized_end=686
-  _globals['_TRANSITIONAUDIENCEREQUEST']._serialized_start=689
-  _globals['_TRANSITIONAUDIENCEREQUEST']._serialized_end=862
-  _globals['_TRANSITIONAUDIENCERESPONSE']._serialized_start=864
-  _globals['_TRANSITIONAUDIENCERESPONSE']._serialized_end=944
-  _globals['_GETAUDIENCEREQUEST']._serialized_start=946
-  _globals['_GETAUDIENCEREQUEST']._serialized_end=1023
-  _globals['_GETAUDIENCERESPONSE']._serialized_start=1026
-  _globals['_GETAUDIENCERESPONSE']._serialized_end=1164
-  _globals['_LISTAUDIENCESREQUEST']._serialized_start=1166
-  _globals['_LISTAUDIENCESREQUEST']._serialized_end=1207
-  _globals['_AUDIENCESUMMARY']._serialized_start=1209
-  _globals['_AUDIENCESUMMARY']._serialized_end=1292
-  _globals['_LISTAUDIENCESRESPONSE']._serialized_start=1294
-  _globals['_LISTAUDIENCESRESPONSE']._serialized_end=1376
-  _globals['_LISTAUDIENCEMEMBERSREQUEST']._serialized_start=1378
-  _globals['_LISTAUDIENCEMEMBERSREQUEST']._serialized_end=1485
-  _globals['_AUDIENCEMEMBER']._serialized_start=1487
-  _globals['_AUDIENCEMEMBER']._serialized_end=1597
-  _globals['_LISTAUDIENCEMEMBERSRESPONSE']._serialized_start=1600
-  _globals['_LISTAUDIENCEMEMBERSRESPONSE']._serialized_end=1730
-  _globals['_APPLYCOMPUTEDTRAITSREQUEST']._serialized_start=1733
-  _globals['_APPLYCOMPUTEDTRAITSREQUEST']._serialized_end=1912
-  _globals['_APPLYCOMPUTEDTRAITSRESPONSE']._serialized_start=1915
-  _globals['_APPLYCOMPUTEDTRAITSRESPONSE']._serialized_end=2060
-  _globals['_TRANSITIONCOMPUTEDTRAITSREQUEST']._serialized_start=2063
-  _globals['_TRANSITIONCOMPUTEDTRAITSREQUEST']._serialized_end=2221
-  _globals['_TRANSITIONCOMPUTEDTRAITSRESPONSE']._serialized_start=2223
-  _globals['_TRANSITIONCOMPUTEDTRAITSRESPONSE']._serialized_end=2309
-  _globals['_GETCOMPUTEDTRAITSREQUEST']._serialized_start=2311
-  _globals['_GETCOMPUTEDTRAITSREQUEST']._serialized_end=2373
-  _globals['_GETCOMPUTEDTRAITSRESPONSE']._serialized_start=2376
-  _globals['_GETCOMPUTEDTRAITSRESPONSE']._serialized_end=2519
-  _globals['_FORGETPROFILEREQUEST']._serialized_start=2521
-  _globals['_FORGETPROFILEREQUEST']._serialized_end=2603
-  _globals['_FORGETPROFILERESPONSE']._serialized_start=2605
-  _globals['_FORGETPROFILERESPONSE']._serialized_end=2724
-  _globals['_DRYRUNIDENTIFIERRULESREQUEST']._serialized_start=2726
-  _globals['_DRYRUNIDENTIFIERRULESREQUEST']._serialized_end=2792
-  _globals['_IDENTIFIERGROUP']._serialized_start=2794
-  _globals['_IDENTIFIERGROUP']._serialized_end=2865
-  _globals['_DRYRUNIDENTIFIERRULESRESPONSE']._serialized_start=2868
-  _globals['_DRYRUNIDENTIFIERRULESRESPONSE']._serialized_end=3088
-  _globals['_IDENTITYSERVICE']._serialized_start=3091
-  _globals['_IDENTITYSERVICE']._serialized_end=4403
+  _globals['_GETPROFILERESPONSE_CONSENTENTRY']._loaded_options = None
+  _globals['_GETPROFILERESPONSE_CONSENTENTRY']._serialized_options = b'8\001'
+  _globals['_GETPROFILERESPONSE_COMPUTEDTRAITSENTRY']._loaded_options = None
+  _globals['_GETPROFILERESPONSE_COMPUTEDTRAITSENTRY']._serialized_options = b'8\001'
+  _globals['_GETPROFILEREQUEST']._serialized_start=284
+  _globals['_GETPROFILEREQUEST']._serialized_end=343
+  _globals['_PROFILEIDENTITY']._serialized_start=346
+  _globals['_PROFILEIDENTITY']._serialized_end=483
+  _globals['_CONSENTDECISION']._serialized_start=485
+  _globals['_CONSENTDECISION']._serialized_end=584
+  _globals['_COMPUTEDTRAITVALUE']._serialized_start=586
+  _globals['_COMPUTEDTRAITVALUE']._serialized_end=675
+  _globals['_AUDIENCEMEMBERSHIP']._serialized_start=677
+  _globals['_AUDIENCEMEMBERSHIP']._serialized_end=766
+  _globals['_GETPROFILERESPONSE']._serialized_start=769
+  _globals['_GETPROFILERESPONSE']._serialized_end=1332
+  _globals['_GETPROFILERESPONSE_CONSENTENTRY']._serialized_start=1148
+  _globals['_GETPROFILERESPONSE_CONSENTENTRY']._serialized_end=1234
+  _globals['_GETPROFILERESPONSE_COMPUTEDTRAITSENTRY']._serialized_start=1236
+  _globals['_GETPROFILERESPONSE_COMPUTEDTRAITSENTRY']._serialized_end=1332
+  _globals['_LISTTRAITHISTORYREQUEST']._serialized_start=1334
+  _globals['_LISTTRAITHISTORYREQUEST']._serialized_end=1453
+  _globals['_TRAITCHANGE']._serialized_start=1455
+  _globals['_TRAITCHANGE']._serialized_end=1569
+  _globals['_LISTTRAITHISTORYRESPONSE']._serialized_start=1571
+  _globals['_LISTTRAITHISTORYRESPONSE']._serialized_end=1675
+  _globals['_LISTPROFILEEVENTSREQUEST']._serialized_start=1677
+  _globals['_LISTPROFILEEVENTSREQUEST']._serialized_end=1782
+  _globals['_PROFILEEVENT']._serialized_start=1785
+  _globals['_PROFILEEVENT']._serialized_end=1950
+  _globals['_LISTPROFILEEVENTSRESPONSE']._serialized_start=1952
+  _globals['_LISTPROFILEEVENTSRESPONSE']._serialized_end=2057
+  _globals['_SEARCHPROFILESREQUEST']._serialized_start=2060
+  _globals['_SEARCHPROFILESREQUEST']._serialized_end=2195
+  _globals['_SEARCHPROFILESRESPONSE']._serialized_start=2197
+  _globals['_SEARCHPROFILESRESPONSE']._serialized_end=2294
+  _globals['_UNMERGEPROFILEREQUEST']._serialized_start=2296
+  _globals['_UNMERGEPROFILEREQUEST']._serialized_end=2416
+  _globals['_UNMERGEPROFILERESPONSE']._serialized_start=2418
+  _globals['_UNMERGEPROFILERESPONSE']._serialized_end=2540
+  _globals['_APPLYAUDIENCEREQUEST']._serialized_start=2543
+  _globals['_APPLYAUDIENCEREQUEST']._serialized_end=2716
+  _globals['_APPLYAUDIENCERESPONSE']._serialized_start=2718
+  _globals['_APPLYAUDIENCERESPONSE']._serialized_end=2844
+  _globals['_TRANSITIONAUDIENCEREQUEST']._serialized_start=2847
+  _globals['_TRANSITIONAUDIENCEREQUEST']._serialized_end=3020
+  _globals['_TRANSITIONAUDIENCERESPONSE']._serialized_start=3022
+  _globals['_TRANSITIONAUDIENCERESPONSE']._serialized_end=3102
+  _globals['_GETAUDIENCEREQUEST']._serialized_start=3104
+  _globals['_GETAUDIENCEREQUEST']._serialized_end=3181
+  _globals['_GETAUDIENCERESPONSE']._serialized_start=3184
+  _globals['_GETAUDIENCERESPONSE']._serialized_end=3322
+  _globals['_LISTAUDIENCESREQUEST']._serialized_start=3324
+  _globals['_LISTAUDIENCESREQUEST']._serialized_end=3365
+  _globals['_AUDIENCESUMMARY']._serialized_start=3367
+  _globals['_AUDIENCESUMMARY']._serialized_end=3450
+  _globals['_LISTAUDIENCESRESPONSE']._serialized_start=3452
+  _globals['_LISTAUDIENCESRESPONSE']._serialized_end=3534
+  _globals['_LISTAUDIENCEMEMBERSREQUEST']._serialized_start=3536
+  _globals['_LISTAUDIENCEMEMBERSREQUEST']._serialized_end=3643
+  _globals['_AUDIENCEMEMBER']._serialized_start=3645
+  _globals['_AUDIENCEMEMBER']._serialized_end=3755
+  _globals['_LISTAUDIENCEMEMBERSRESPONSE']._serialized_start=3758
+  _globals['_LISTAUDIENCEMEMBERSRESPONSE']._serialized_end=3888
+  _globals['_APPLYCOMPUTEDTRAITSREQUEST']._serialized_start=3891
+  _globals['_APPLYCOMPUTEDTRAITSREQUEST']._serialized_end=4070
+  _globals['_APPLYCOMPUTEDTRAITSRESPONSE']._serialized_start=4073
+  _globals['_APPLYCOMPUTEDTRAITSRESPONSE']._serialized_end=4218
+  _globals['_TRANSITIONCOMPUTEDTRAITSREQUEST']._serialized_start=4221
+  _globals['_TRANSITIONCOMPUTEDTRAITSREQUEST']._serialized_end=4379
+  _globals['_TRANSITIONCOMPUTEDTRAITSRESPONSE']._serialized_start=4381
+  _globals['_TRANSITIONCOMPUTEDTRAITSRESPONSE']._serialized_end=4467
+  _globals['_GETCOMPUTEDTRAITSREQUEST']._serialized_start=4469
+  _globals['_GETCOMPUTEDTRAITSREQUEST']._serialized_end=4531
+  _globals['_GETCOMPUTEDTRAITSRESPONSE']._serialized_start=4534
+  _globals['_GETCOMPUTEDTRAITSRESPONSE']._serialized_end=4677
+  _globals['_FORGETPROFILEREQUEST']._serialized_start=4679
+  _globals['_FORGETPROFILEREQUEST']._serialized_end=4761
+  _globals['_FORGETPROFILERESPONSE']._serialized_start=4763
+  _globals['_FORGETPROFILERESPONSE']._serialized_end=4882
+  _globals['_DRYRUNIDENTIFIERRULESREQUEST']._serialized_start=4884
+  _globals['_DRYRUNIDENTIFIERRULESREQUEST']._serialized_end=4950
+  _globals['_IDENTIFIERGROUP']._serialized_start=4952
+  _globals['_IDENTIFIERGROUP']._serialized_end=5023
+  _globals['_DRYRUNIDENTIFIERRULESRESPONSE']._serialized_start=5026
+  _globals['_DRYRUNIDENTIFIERRULESRESPONSE']._serialized_end=5246
+  _globals['_IDENTITYSERVICE']._serialized_start=5249
+  _globals['_IDENTITYSERVICE']._serialized_end=7020
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from layercake.common.v1 import asset_pb2 as _asset_pb2
@@ -52,28 +53,566 @@ class GetProfileRequest(_message.Message):
 Global___GetProfileRequest: _TypeAlias = GetProfileRequest  # noqa: Y015
 
 @_typing.final
+class ProfileIdentity(_message.Message):
+    """One identifier of a profile and its provenance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIER_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    LINK_TIME_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """The ingest message that brought it."""
+    @_builtins.property
+    def identifier(self) -> _common_pb2.Identifier:
+        """The identifier (hashed where it is PII)."""
+
+    @_builtins.property
+    def link_time(self) -> _timestamp_pb2.Timestamp:
+        """That message's event time (unset for links made before provenance was kept)."""
+
+    def __init__(
+        self,
+        *,
+        identifier: _common_pb2.Identifier | None = ...,
+        message_id: _builtins.str = ...,
+        link_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["identifier", b"identifier", "link_time", b"link_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifier", b"identifier", "link_time", b"link_time", "message_id", b"message_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileIdentity: _TypeAlias = ProfileIdentity  # noqa: Y015
+
+@_typing.final
+class ConsentDecision(_message.Message):
+    """The latest explicit consent decision for one purpose."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRANTED_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    granted: _builtins.bool
+    """Whether the purpose is granted."""
+    source: _builtins.str
+    """Where it was collected (the event's channel; empty when not recorded)."""
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp:
+        """The decision's event time."""
+
+    def __init__(
+        self,
+        *,
+        granted: _builtins.bool = ...,
+        source: _builtins.str = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "granted", b"granted", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsentDecision: _TypeAlias = ConsentDecision  # noqa: Y015
+
+@_typing.final
+class ComputedTraitValue(_message.Message):
+    """The value of a computed trait (count, sum... of events over a window)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JSON_VALUE_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    json_value: _builtins.str
+    """JSON-encoded value."""
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When it last changed."""
+
+    def __init__(
+        self,
+        *,
+        json_value: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json_value", b"json_value", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComputedTraitValue: _TypeAlias = ComputedTraitValue  # noqa: Y015
+
+@_typing.final
+class AudienceMembership(_message.Message):
+    """A profile's membership of an audience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    ENTER_TIME_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience (the id of its controlled asset)."""
+    @_builtins.property
+    def enter_time(self) -> _timestamp_pb2.Timestamp:
+        """When the profile entered it (unset where not kept; ListAudienceMembers has it)."""
+
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        enter_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["enter_time", b"enter_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "enter_time", b"enter_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AudienceMembership: _TypeAlias = AudienceMembership  # noqa: Y015
+
+@_typing.final
 class GetProfileResponse(_message.Message):
     """Response of GetProfile."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ConsentEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ConsentDecision: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ConsentDecision | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ComputedTraitsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ComputedTraitValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ComputedTraitValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PROFILE_FIELD_NUMBER: _builtins.int
+    IDENTITIES_FIELD_NUMBER: _builtins.int
+    CONSENT_FIELD_NUMBER: _builtins.int
+    ALIAS_PROFILE_IDS_FIELD_NUMBER: _builtins.int
+    COMPUTED_TRAITS_FIELD_NUMBER: _builtins.int
+    AUDIENCES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def profile(self) -> _common_pb2.Profile:
-        """The profile."""
+        """The profile (its traits carry the time each was set)."""
+
+    @_builtins.property
+    def identities(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProfileIdentity]:
+        """Its identifiers with their provenance."""
+
+    @_builtins.property
+    def consent(self) -> _containers.MessageMap[_builtins.str, Global___ConsentDecision]:
+        """Consent per purpose, with the source and time of each decision."""
+
+    @_builtins.property
+    def alias_profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids merged into this profile; each answers it."""
+
+    @_builtins.property
+    def computed_traits(self) -> _containers.MessageMap[_builtins.str, Global___ComputedTraitValue]:
+        """Computed traits by name."""
+
+    @_builtins.property
+    def audiences(self) -> _containers.RepeatedCompositeFieldContainer[Global___AudienceMembership]:
+        """Audiences the profile is in."""
 
     def __init__(
         self,
         *,
         profile: _common_pb2.Profile | None = ...,
+        identities: _abc.Iterable[Global___ProfileIdentity] | None = ...,
+        consent: _abc.Mapping[_builtins.str, Global___ConsentDecision] | None = ...,
+        alias_profile_ids: _abc.Iterable[_builtins.str] | None = ...,
+        computed_traits: _abc.Mapping[_builtins.str, Global___ComputedTraitValue] | None = ...,
+        audiences: _abc.Iterable[Global___AudienceMembership] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias_profile_ids", b"alias_profile_ids", "audiences", b"audiences", "computed_traits", b"computed_traits", "consent", b"consent", "identities", b"identities", "profile", b"profile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetProfileResponse: _TypeAlias = GetProfileResponse  # noqa: Y015
+
+@_typing.final
+class ListTraitHistoryRequest(_message.Message):
+    """Request of ListTraitHistory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_REF_FIELD_NUMBER: _builtins.int
+    TRAIT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant: empty for the signed tenant."""
+    profile_ref: _builtins.str
+    """`<type>:<value>` or a profile id."""
+    trait: _builtins.str
+    """Only this trait (empty: every trait)."""
+    page_size: _builtins.int
+    """At most this many entries (default 50, at most 500)."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_ref: _builtins.str = ...,
+        trait: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "profile_ref", b"profile_ref", "tenant_id", b"tenant_id", "trait", b"trait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTraitHistoryRequest: _TypeAlias = ListTraitHistoryRequest  # noqa: Y015
+
+@_typing.final
+class TraitChange(_message.Message):
+    """One value a trait was set to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRAIT_FIELD_NUMBER: _builtins.int
+    JSON_VALUE_FIELD_NUMBER: _builtins.int
+    SET_TIME_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    trait: _builtins.str
+    """The trait."""
+    json_value: _builtins.str
+    """The JSON-encoded value the event carried."""
+    message_id: _builtins.str
+    """The ingest message that carried it."""
+    @_builtins.property
+    def set_time(self) -> _timestamp_pb2.Timestamp:
+        """The event time."""
+
+    def __init__(
+        self,
+        *,
+        trait: _builtins.str = ...,
+        json_value: _builtins.str = ...,
+        set_time: _timestamp_pb2.Timestamp | None = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["set_time", b"set_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json_value", b"json_value", "message_id", b"message_id", "set_time", b"set_time", "trait", b"trait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TraitChange: _TypeAlias = TraitChange  # noqa: Y015
+
+@_typing.final
+class ListTraitHistoryResponse(_message.Message):
+    """Response of ListTraitHistory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraitChange]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[Global___TraitChange] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTraitHistoryResponse: _TypeAlias = ListTraitHistoryResponse  # noqa: Y015
+
+@_typing.final
+class ListProfileEventsRequest(_message.Message):
+    """Request of ListProfileEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_REF_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant: empty for the signed tenant."""
+    profile_ref: _builtins.str
+    """`<type>:<value>` or a profile id."""
+    page_size: _builtins.int
+    """At most this many events (default 50, at most 500)."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_ref: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "profile_ref", b"profile_ref", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProfileEventsRequest: _TypeAlias = ListProfileEventsRequest  # noqa: Y015
+
+@_typing.final
+class ProfileEvent(_message.Message):
+    """An ingested event as a profile's timeline shows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """The event's message id."""
+    type: _builtins.str
+    """`track` or `identify`."""
+    event: _builtins.str
+    """Event name of a `track`, e.g. `order_completed`."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """Event time."""
+
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
+        """The identifiers it carried that the profile took (hashed where PII)."""
+
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        type: _builtins.str = ...,
+        event: _builtins.str = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "event_time", b"event_time", "identifiers", b"identifiers", "message_id", b"message_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileEvent: _TypeAlias = ProfileEvent  # noqa: Y015
+
+@_typing.final
+class ListProfileEventsResponse(_message.Message):
+    """Response of ListProfileEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProfileEvent]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        events: _abc.Iterable[Global___ProfileEvent] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListProfileEventsResponse: _TypeAlias = ListProfileEventsResponse  # noqa: Y015
+
+@_typing.final
+class SearchProfilesRequest(_message.Message):
+    """Request of SearchProfiles."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    TRAIT_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant: empty for the signed tenant."""
+    trait: _builtins.str
+    """The trait, e.g. `plan`."""
+    page_size: _builtins.int
+    """At most this many profiles (default 50, at most 500)."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page."""
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value:
+        """The value it must equal (as ingested: `"gold"`, `3`, `true`)."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        trait: _builtins.str = ...,
+        value: _struct_pb2.Value | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "tenant_id", b"tenant_id", "trait", b"trait", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchProfilesRequest: _TypeAlias = SearchProfilesRequest  # noqa: Y015
+
+@_typing.final
+class SearchProfilesResponse(_message.Message):
+    """Response of SearchProfiles."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def profiles(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Profile]:
+        """By profile id."""
+
+    def __init__(
+        self,
+        *,
+        profiles: _abc.Iterable[_common_pb2.Profile] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "profiles", b"profiles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SearchProfilesResponse: _TypeAlias = SearchProfilesResponse  # noqa: Y015
+
+@_typing.final
+class UnmergeProfileRequest(_message.Message):
+    """Request of UnmergeProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_REF_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a retry with it gets the first answer."""
+    tenant_id: _builtins.str
+    """Tenant: empty for the signed tenant."""
+    profile_ref: _builtins.str
+    """The wrongly merged profile: `<type>:<value>` or a profile id."""
+    reason: _builtins.str
+    """Why (kept on the event)."""
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """`<type>:<value>` of the identifiers to split off into a new profile."""
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        tenant_id: _builtins.str = ...,
+        profile_ref: _builtins.str = ...,
+        identifiers: _abc.Iterable[_builtins.str] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "profile_ref", b"profile_ref", "reason", b"reason", "request_id", b"request_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmergeProfileRequest: _TypeAlias = UnmergeProfileRequest  # noqa: Y015
+
+@_typing.final
+class UnmergeProfileResponse(_message.Message):
+    """Response of UnmergeProfile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROFILE_FIELD_NUMBER: _builtins.int
+    NEW_PROFILE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def profile(self) -> _common_pb2.Profile:
+        """The split profile with what remains, re-derived."""
+
+    @_builtins.property
+    def new_profile(self) -> _common_pb2.Profile:
+        """The new profile holding the identifiers split off, re-derived."""
+
+    def __init__(
+        self,
+        *,
+        profile: _common_pb2.Profile | None = ...,
+        new_profile: _common_pb2.Profile | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["new_profile", b"new_profile", "profile", b"profile"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_profile", b"new_profile", "profile", b"profile"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnmergeProfileResponse: _TypeAlias = UnmergeProfileResponse  # noqa: Y015
 
 @_typing.final
 class ApplyAudienceRequest(_message.Message):

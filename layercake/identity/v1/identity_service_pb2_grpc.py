@@ -90,6 +90,26 @@ class IdentityServiceStub:
                 request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesRequest.SerializeToString,
                 response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesResponse.FromString,
                 _registered_method=True)
+        self.ListTraitHistory = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/ListTraitHistory',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListTraitHistoryRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListTraitHistoryResponse.FromString,
+                _registered_method=True)
+        self.ListProfileEvents = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/ListProfileEvents',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileEventsRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileEventsResponse.FromString,
+                _registered_method=True)
+        self.SearchProfiles = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/SearchProfiles',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.SearchProfilesRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.SearchProfilesResponse.FromString,
+                _registered_method=True)
+        self.UnmergeProfile = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/UnmergeProfile',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnmergeProfileRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnmergeProfileResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -97,7 +117,8 @@ class IdentityServiceServicer:
     """
 
     def GetProfile(self, request, context):
-        """Looks up a profile by `<type>:<value>` or by profile id.
+        """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
+        (which answers the survivor).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,6 +199,34 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTraitHistory(self, request, context):
+        """The values a profile's traits took, newest first (AIP-158 pagination).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProfileEvents(self, request, context):
+        """The ingested events that belong to a profile, newest first (AIP-158 pagination).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchProfiles(self, request, context):
+        """The tenant's live profiles whose trait equals a value (AIP-158 pagination).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnmergeProfile(self, request, context):
+        """Splits a wrongly merged profile by identifiers; needs the `profiles:write` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +284,26 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.DryRunIdentifierRules,
                     request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesRequest.FromString,
                     response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesResponse.SerializeToString,
+            ),
+            'ListTraitHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTraitHistory,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListTraitHistoryRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListTraitHistoryResponse.SerializeToString,
+            ),
+            'ListProfileEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProfileEvents,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileEventsRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileEventsResponse.SerializeToString,
+            ),
+            'SearchProfiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchProfiles,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.SearchProfilesRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.SearchProfilesResponse.SerializeToString,
+            ),
+            'UnmergeProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnmergeProfile,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnmergeProfileRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnmergeProfileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -535,6 +604,114 @@ class IdentityService:
             '/layercake.identity.v1.IdentityService/DryRunIdentifierRules',
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesRequest.SerializeToString,
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.DryRunIdentifierRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTraitHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/ListTraitHistory',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListTraitHistoryRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListTraitHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProfileEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/ListProfileEvents',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileEventsRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.ListProfileEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchProfiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/SearchProfiles',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.SearchProfilesRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.SearchProfilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnmergeProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/UnmergeProfile',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnmergeProfileRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnmergeProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,7 +34,9 @@ class IdentityServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> IdentityServiceAsyncStub: ...
     GetProfile: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetProfileRequest, _identity_service_pb2.GetProfileResponse]
-    """Looks up a profile by `<type>:<value>` or by profile id."""
+    """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
+    (which answers the survivor).
+    """
     ApplyAudience: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyAudienceRequest, _identity_service_pb2.ApplyAudienceResponse]
     """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
     TransitionAudience: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.TransitionAudienceRequest, _identity_service_pb2.TransitionAudienceResponse]
@@ -62,6 +64,14 @@ class IdentityServiceStub:
     are resolved again under it and under the published rules, in memory, and
     the merges that would appear or disappear are reported. Changes nothing.
     """
+    ListTraitHistory: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListTraitHistoryRequest, _identity_service_pb2.ListTraitHistoryResponse]
+    """The values a profile's traits took, newest first (AIP-158 pagination)."""
+    ListProfileEvents: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListProfileEventsRequest, _identity_service_pb2.ListProfileEventsResponse]
+    """The ingested events that belong to a profile, newest first (AIP-158 pagination)."""
+    SearchProfiles: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SearchProfilesRequest, _identity_service_pb2.SearchProfilesResponse]
+    """The tenant's live profiles whose trait equals a value (AIP-158 pagination)."""
+    UnmergeProfile: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnmergeProfileRequest, _identity_service_pb2.UnmergeProfileResponse]
+    """Splits a wrongly merged profile by identifiers; needs the `profiles:write` scope."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -69,7 +79,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetProfile: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetProfileRequest, _identity_service_pb2.GetProfileResponse]  # type: ignore[assignment]
-    """Looks up a profile by `<type>:<value>` or by profile id."""
+    """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
+    (which answers the survivor).
+    """
     ApplyAudience: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyAudienceRequest, _identity_service_pb2.ApplyAudienceResponse]  # type: ignore[assignment]
     """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
     TransitionAudience: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.TransitionAudienceRequest, _identity_service_pb2.TransitionAudienceResponse]  # type: ignore[assignment]
@@ -97,6 +109,14 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     are resolved again under it and under the published rules, in memory, and
     the merges that would appear or disappear are reported. Changes nothing.
     """
+    ListTraitHistory: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListTraitHistoryRequest, _identity_service_pb2.ListTraitHistoryResponse]  # type: ignore[assignment]
+    """The values a profile's traits took, newest first (AIP-158 pagination)."""
+    ListProfileEvents: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListProfileEventsRequest, _identity_service_pb2.ListProfileEventsResponse]  # type: ignore[assignment]
+    """The ingested events that belong to a profile, newest first (AIP-158 pagination)."""
+    SearchProfiles: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SearchProfilesRequest, _identity_service_pb2.SearchProfilesResponse]  # type: ignore[assignment]
+    """The tenant's live profiles whose trait equals a value (AIP-158 pagination)."""
+    UnmergeProfile: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnmergeProfileRequest, _identity_service_pb2.UnmergeProfileResponse]  # type: ignore[assignment]
+    """Splits a wrongly merged profile by identifiers; needs the `profiles:write` scope."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the identity service: who is this person."""
@@ -107,7 +127,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.GetProfileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.GetProfileResponse, _abc.Awaitable[_identity_service_pb2.GetProfileResponse]]:
-        """Looks up a profile by `<type>:<value>` or by profile id."""
+        """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
+        (which answers the survivor).
+        """
 
     @_abc_1.abstractmethod
     def ApplyAudience(
@@ -195,5 +217,37 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         are resolved again under it and under the published rules, in memory, and
         the merges that would appear or disappear are reported. Changes nothing.
         """
+
+    @_abc_1.abstractmethod
+    def ListTraitHistory(
+        self,
+        request: _identity_service_pb2.ListTraitHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListTraitHistoryResponse, _abc.Awaitable[_identity_service_pb2.ListTraitHistoryResponse]]:
+        """The values a profile's traits took, newest first (AIP-158 pagination)."""
+
+    @_abc_1.abstractmethod
+    def ListProfileEvents(
+        self,
+        request: _identity_service_pb2.ListProfileEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListProfileEventsResponse, _abc.Awaitable[_identity_service_pb2.ListProfileEventsResponse]]:
+        """The ingested events that belong to a profile, newest first (AIP-158 pagination)."""
+
+    @_abc_1.abstractmethod
+    def SearchProfiles(
+        self,
+        request: _identity_service_pb2.SearchProfilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.SearchProfilesResponse, _abc.Awaitable[_identity_service_pb2.SearchProfilesResponse]]:
+        """The tenant's live profiles whose trait equals a value (AIP-158 pagination)."""
+
+    @_abc_1.abstractmethod
+    def UnmergeProfile(
+        self,
+        request: _identity_service_pb2.UnmergeProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.UnmergeProfileResponse, _abc.Awaitable[_identity_service_pb2.UnmergeProfileResponse]]:
+        """Splits a wrongly merged profile by identifiers; needs the `profiles:write` scope."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

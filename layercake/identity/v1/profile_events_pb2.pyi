@@ -448,6 +448,281 @@ class ConsentChanged(_message.Message):
 Global___ConsentChanged: _TypeAlias = ConsentChanged  # noqa: Y015
 
 @_typing.final
+class EventReceived(_message.Message):
+    """An ingested event the profile took (kept so its timeline, trait history and,
+    after an unmerge, its state can be derived from the events that belong to it).
+    Trait values are sealed with the profile's key.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SealedTraitsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bytes
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bytes = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ConsentEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bool
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bool = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    EVENT_TIME_FIELD_NUMBER: _builtins.int
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    SEALED_TRAITS_FIELD_NUMBER: _builtins.int
+    CONSENT_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    CONSENT_SOURCE_FIELD_NUMBER: _builtins.int
+    message_id: _builtins.str
+    """The event's message id."""
+    type: _builtins.str
+    """`track` or `identify`."""
+    event: _builtins.str
+    """The track event's name."""
+    consent_source: _builtins.str
+    """Where its consent decisions were collected (the event's channel)."""
+    @_builtins.property
+    def event_time(self) -> _timestamp_pb2.Timestamp:
+        """Its event time."""
+
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
+        """The identifiers it carried that resolution kept (hashed where PII)."""
+
+    @_builtins.property
+    def sealed_traits(self) -> _containers.ScalarMap[_builtins.str, _builtins.bytes]:
+        """Its traits, name to sealed JSON value."""
+
+    @_builtins.property
+    def consent(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]:
+        """Its consent per purpose."""
+
+    def __init__(
+        self,
+        *,
+        message_id: _builtins.str = ...,
+        event_time: _timestamp_pb2.Timestamp | None = ...,
+        identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+        sealed_traits: _abc.Mapping[_builtins.str, _builtins.bytes] | None = ...,
+        consent: _abc.Mapping[_builtins.str, _builtins.bool] | None = ...,
+        type: _builtins.str = ...,
+        event: _builtins.str = ...,
+        consent_source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "consent_source", b"consent_source", "event", b"event", "event_time", b"event_time", "identifiers", b"identifiers", "message_id", b"message_id", "sealed_traits", b"sealed_traits", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventReceived: _TypeAlias = EventReceived  # noqa: Y015
+
+@_typing.final
+class ProfileSplit(_message.Message):
+    """An admin split identifiers off this profile into a new one (recorded on the
+    split profile); its traits and consent are re-derived after it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    NEW_PROFILE_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SPLIT_TIME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    new_profile_id: _builtins.str
+    """The profile they moved to."""
+    request_id: _builtins.str
+    """The admin request."""
+    reason: _builtins.str
+    """Why, as the admin said."""
+    @_builtins.property
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
+        """The identifiers moved."""
+
+    @_builtins.property
+    def split_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+        new_profile_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        split_time: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["split_time", b"split_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identifiers", b"identifiers", "new_profile_id", b"new_profile_id", "reason", b"reason", "request_id", b"request_id", "split_time", b"split_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProfileSplit: _TypeAlias = ProfileSplit  # noqa: Y015
+
+@_typing.final
+class StateRederived(_message.Message):
+    """A profile's traits and consent were derived anew from the events that belong
+    to it (after an unmerge): they replace what it held.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TraitsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _common_pb2.SealedTrait: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _common_pb2.SealedTrait | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ConsentEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bool
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bool = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ConsentTimeEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _timestamp_pb2.Timestamp: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _timestamp_pb2.Timestamp | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class ConsentSourceEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TRAITS_FIELD_NUMBER: _builtins.int
+    CONSENT_FIELD_NUMBER: _builtins.int
+    CONSENT_TIME_FIELD_NUMBER: _builtins.int
+    CONSENT_SOURCE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The admin request that caused it."""
+    @_builtins.property
+    def traits(self) -> _containers.MessageMap[_builtins.str, _common_pb2.SealedTrait]:
+        """Every trait, sealed, with the event time it was set at."""
+
+    @_builtins.property
+    def consent(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]:
+        """Consent per purpose."""
+
+    @_builtins.property
+    def consent_time(self) -> _containers.MessageMap[_builtins.str, _timestamp_pb2.Timestamp]:
+        """When each decision was made."""
+
+    @_builtins.property
+    def consent_source(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Where each decision was collected."""
+
+    def __init__(
+        self,
+        *,
+        traits: _abc.Mapping[_builtins.str, _common_pb2.SealedTrait] | None = ...,
+        consent: _abc.Mapping[_builtins.str, _builtins.bool] | None = ...,
+        consent_time: _abc.Mapping[_builtins.str, _timestamp_pb2.Timestamp] | None = ...,
+        consent_source: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "consent_source", b"consent_source", "consent_time", b"consent_time", "request_id", b"request_id", "traits", b"traits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StateRederived: _TypeAlias = StateRederived  # noqa: Y015
+
+@_typing.final
 class ComputedTraitSet(_message.Message):
     """A computed trait's value changed, as an event arrived or as its window expired."""
 

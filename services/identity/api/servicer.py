@@ -1,5 +1,5 @@
 """gRPC edge of the identity service: proto in, a handler call, proto out; errors map in the
-interceptor."""
+interceptor. The tenant is always the signed principal's, never the body's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from nats.js import JetStreamContext
 
 from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
-from services.identity import forgetting, handlers, ingest_log, mapping, rule_dry_run
+from services.identity import (
+    forgetting,
+    handlers,
+    ingest_log,
+    mapping,
+    queries,
+    rule_dry_run,
+    unmerging,
+)
+from services.identity.api import views
 from services.identity.api.segments import SegmentRpcs
 from services.identity.ingest_eraser import IngestEraser
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
@@ -18,6 +27,7 @@ from services.kernel.errors import Unavailable
 from services.kernel.rpc import calls, idempotency
 from services.kernel.rpc.server import Servicer
 from services.kernel.service_layer import ServiceLayer
+from services.kernel.store.unit_of_work import UnitOfWork
 
 Context = grpc.aio.ServicerContext[object, object]
 PREVIEW_LIMIT = 200_000  # messages a rule preview replays at most
@@ -37,9 +47,85 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
     async def GetProfile(
         self, request: pb.GetProfileRequest, context: Context
     ) -> pb.GetProfileResponse:
-        tenant = calls.tenant_of(request.tenant_id)  # the signed principal's, never the body's
+        tenant = calls.tenant_of(request.tenant_id)
         profile = await self.layer.read(handlers.get_profile, tenant, request.profile_ref)
-        return pb.GetProfileResponse(profile=mapping.profile_proto(profile))
+        return views.profile_response(profile)
+
+    async def ListTraitHistory(
+        self, request: pb.ListTraitHistoryRequest, context: Context
+    ) -> pb.ListTraitHistoryResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        page = await self.layer.read(
+            queries.list_trait_history,
+            tenant,
+            request.profile_ref,
+            request.trait,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListTraitHistoryResponse(
+            changes=[views.trait_change(c) for c in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def ListProfileEvents(
+        self, request: pb.ListProfileEventsRequest, context: Context
+    ) -> pb.ListProfileEventsResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        page = await self.layer.read(
+            queries.list_profile_events,
+            tenant,
+            request.profile_ref,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListProfileEventsResponse(
+            events=[views.profile_event(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def SearchProfiles(
+        self, request: pb.SearchProfilesRequest, context: Context
+    ) -> pb.SearchProfilesResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        page = await self.layer.read(
+            queries.search_profiles,
+            tenant,
+            request.trait,
+            views.searched_value(request),
+            request.page_size,
+            request.page_token,
+        )
+        return pb.SearchProfilesResponse(
+            profiles=[mapping.profile_proto(p) for p in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UnmergeProfile(
+        self, request: pb.UnmergeProfileRequest, context: Context
+    ) -> pb.UnmergeProfileResponse:
+        principal = calls.current_principal()
+        calls.tenant_of(request.tenant_id)
+        key = idempotency.request_key(request.request_id)
+
+        def apply(uow: UnitOfWork) -> pb.UnmergeProfileResponse:
+            assert isinstance(uow, SqlIdentityUnitOfWork)
+            profile, split_off = unmerging.unmerge_profile(
+                uow,
+                principal,
+                request.profile_ref,
+                list(request.identifiers),
+                request.request_id,
+                request.reason,
+            )
+            return pb.UnmergeProfileResponse(
+                profile=mapping.profile_proto(profile),
+                new_profile=mapping.profile_proto(split_off),
+            )
+
+        return await self.layer.run(
+            idempotency.once, key, request, pb.UnmergeProfileResponse, apply
+        )
 
     async def ForgetProfile(
         self, request: pb.ForgetProfileRequest, context: Context

@@ -129,6 +129,44 @@ class ProfileForgotten:
     request_id: str = ""
 
 
+@dataclass(frozen=True)
+class EventReceived:
+    """An ingested event the profile took, as it came: the truth its timeline, trait history
+    and (after an unmerge) its traits and consent are derived from."""
+
+    message_id: str
+    event_time: datetime
+    identifiers: tuple[Identifier, ...]  # those resolution kept
+    traits: dict[str, str] = field(default_factory=dict, hash=False)  # name -> JSON value
+    consent: dict[str, bool] = field(default_factory=dict, hash=False)
+    type: str = ""  # track / identify
+    event: str = ""  # the track event's name
+    consent_source: str = ""  # where its consent decisions were collected (the channel)
+
+
+@dataclass(frozen=True)
+class ProfileSplit:
+    """An admin moved `identifiers` off this profile into `new_profile_id`."""
+
+    identifiers: tuple[Identifier, ...]
+    new_profile_id: str
+    request_id: str
+    split_time: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StateRederived:
+    """Traits and consent derived anew from the events that belong to the profile; they
+    replace what it held."""
+
+    traits: dict[str, TraitValue] = field(hash=False)
+    consent: dict[str, bool] = field(hash=False)
+    consent_time: dict[str, datetime] = field(hash=False)
+    consent_source: dict[str, str] = field(hash=False)
+    request_id: str = ""
+
+
 ProfileEvent = (
     ProfileCreated
     | IdentifiersLinked
@@ -142,4 +180,7 @@ ProfileEvent = (
     | AudienceEntered
     | AudienceExited
     | ProfileForgotten
+    | EventReceived
+    | ProfileSplit
+    | StateRederived
 )

@@ -17,6 +17,7 @@ from services.identity.domain.events import (
     AudienceExited,
     ComputedTraitSet,
     ConsentChanged,
+    EventReceived,
     IdentifierLink,
     IdentifiersDropped,
     IdentifiersLinked,
@@ -26,6 +27,8 @@ from services.identity.domain.events import (
     ProfileFlagged,
     ProfileForgotten,
     ProfileMergedInto,
+    ProfileSplit,
+    StateRederived,
     TraitsSet,
     TraitValue,
 )
@@ -173,6 +176,35 @@ class Profile(Aggregate[ProfileEvent]):
         if changed:
             self._record(ConsentChanged(changed, at, source))
 
+    def take(self, event: EventReceived) -> None:
+        """Folds in an ingested event resolution gave this profile (its traits and consent,
+        by event time) and keeps the event as it came."""
+        self.set_traits(event.traits, event.event_time, event.message_id)
+        self.set_consent(event.consent, event.event_time, event.consent_source)
+        self.receive(event)
+
+    def receive(self, event: EventReceived) -> None:
+        """Keeps an ingested event as it came (the truth history and unmerge derive from)."""
+        self._record(event)
+
+    def split(
+        self,
+        identifiers: Iterable[Identifier],
+        new_profile_id: str,
+        request_id: str,
+        at: datetime,
+        reason: str = "",
+    ) -> None:
+        """Moves identifiers off this profile (an admin's unmerge; see domain/unmerge.py)."""
+        self._record(
+            ProfileSplit(tuple(sorted(identifiers)), new_profile_id, request_id, at, reason)
+        )
+
+    def rederive(self, state: StateRederived) -> None:
+        """Replaces traits and consent with those derived from the events that belong here
+        (recorded even when nothing differs: followers take the whole state from it)."""
+        self._record(state)
+
     def _consent_at(self, purpose: str) -> datetime:
         return self.consent_time.get(purpose, _NEVER)
 
@@ -200,6 +232,13 @@ class Profile(Aggregate[ProfileEvent]):
                 self.consent_time |= consent_time
                 self.consent_source |= {p: consent_source.get(p, "") for p in consent}
                 self.aliases = (*self.aliases, absorbed_id)
+            case ProfileSplit(identifiers):
+                self.links = {i: link for i, link in self.links.items() if i not in identifiers}
+            case StateRederived(traits, consent, consent_time, consent_source):
+                self.traits = dict(traits)
+                self.consent = dict(consent)
+                self.consent_time = dict(consent_time)
+                self.consent_source = dict(consent_source)
             case ProfileMergedInto(survivor_id):
                 self.merged_into = survivor_id
             case ProfileFlagged(reason):
@@ -217,7 +256,7 @@ class Profile(Aggregate[ProfileEvent]):
                 self.forgotten = True
                 self.links, self.traits, self.consent, self.consent_time = {}, {}, {}, {}
                 self.computed, self.audiences = {}, {}
-            case IdentifiersDropped():
+            case IdentifiersDropped() | EventReceived():
                 pass
 
 

@@ -32,6 +32,7 @@ from services.identity.store.audiences import TYPES as AUDIENCE_EVENTS
 from services.identity.store.audiences import backfill_payload, backfill_timer_id
 from services.identity.store.profile_streams import StreamProfiles
 from services.identity.store.tenant_keys import keyed_hasher, new_key
+from services.identity.store.trait_index import searchable
 from services.identity.store.vault import ProfileCipher
 from services.identity.store.vault import new_key as new_profile_key
 from services.identity.store.windows import expiry_payload, timer_id
@@ -118,6 +119,22 @@ class MemoryProfiles(StreamProfiles):
         if found is not None and found.merged_into is not None:
             return self.find(tenant_id, found.merged_into)  # an alias, maybe of an alias
         return None if found is None else dataclasses.replace(_read_copy(found), merged_into=None)
+
+    def search(
+        self, tenant_id: str, trait: str, json_value: str, after: str, limit: int
+    ) -> list[Profile]:
+        held = self.memory.state.profiles
+        found = sorted(
+            profile_id
+            for (tenant, profile_id), p in held.items()
+            if tenant == tenant_id
+            and p.merged_into is None
+            and profile_id > after
+            and searchable(trait)
+            and trait in p.traits
+            and p.traits[trait].json_value == json_value
+        )
+        return [_read_copy(held[(tenant_id, p)]) for p in found[:limit]]
 
 
 class MemoryVault(PersonalDataVault):

@@ -8,7 +8,7 @@ in-memory repositories share this and differ in their read model and snapshots.
 from __future__ import annotations
 
 from services.identity import mapping
-from services.identity.domain.events import ProfileCreated
+from services.identity.domain.events import ProfileCreated, ProfileEvent
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile, stream_id
 from services.identity.ports import PersonalDataVault, ProfileRepository
@@ -32,6 +32,10 @@ class StreamProfiles(ProfileRepository):
         return Profile.replay(
             events, stored[-1].version if stored else start.version, start.aggregate
         )
+
+    def events(self, tenant_id: str, profile_id: str) -> list[ProfileEvent]:
+        cipher = self.vault.cipher(tenant_id, profile_id)
+        return [mapping.EVENTS.decode(e, cipher) for e in self.uow.load(stream_id(profile_id))]
 
     def save(self, profile: Profile, metadata: EventMetadata) -> None:
         if not profile.pending:

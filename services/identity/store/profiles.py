@@ -18,6 +18,7 @@ from services.identity.store.profile_streams import StreamProfiles
 from services.identity.store.sealed_traits import opened
 from services.identity.store.snapshot import PROFILE_STATE
 from services.identity.store.tables import profile_identifiers, profiles
+from services.identity.store.trait_index import search_query
 from services.kernel.store.records import StoredEvent
 from services.kernel.store.snapshots import Resumed
 from services.kernel.store.unit_of_work import UnitOfWork
@@ -118,6 +119,13 @@ class SqlProfileRepository(StreamProfiles):
             traits=opened(json.loads(row.traits), self.vault.cipher(tenant_id, row.profile_id)),
             consent=json.loads(row.consent),
         )
+
+    def search(
+        self, tenant_id: str, trait: str, json_value: str, after: str, limit: int
+    ) -> list[Profile]:
+        ids = self.session.execute(search_query(tenant_id, trait, json_value, after, limit))
+        found = (self.find(tenant_id, profile_id) for profile_id in ids.scalars())
+        return [p for p in found if p is not None]
 
 
 def owners_query(tenant_id: str, identifiers: Sequence[Identifier]) -> Select[Any]:

@@ -4,13 +4,15 @@ profile streams; personal trait values only sealed (store/sealed_traits.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from layercake.identity.v1 import profile_events_pb2 as pe
 from services.identity import mapping
 from services.identity.domain.events import (
     ConsentChanged,
@@ -19,17 +21,32 @@ from services.identity.domain.events import (
     ProfileCreated,
     ProfileForgotten,
     ProfileMergedInto,
+    ProfileSplit,
+    StateRederived,
     TraitsSet,
 )
 from services.identity.domain.identifiers import Identifier
 from services.identity.ports import PersonalDataVault
 from services.identity.store.sealed_traits import stored
-from services.identity.store.tables import forgotten_identifiers, profile_identifiers, profiles
+from services.identity.store.tables import (
+    forgotten_identifiers,
+    profile_identifiers,
+    profile_trait_index,
+    profiles,
+)
+from services.identity.store.trait_index import reindex
 from services.kernel.errors import ConcurrencyError
 from services.kernel.store.conflicts import insert_unless_conflict
 from services.kernel.store.records import StoredEvent
 
 PREFIX = "profile-"
+# Events that change nothing the read model holds (their trait values stay sealed).
+VERSION_ONLY = frozenset({pe.EventReceived.DESCRIPTOR.full_name})
+
+
+def _values(rows: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The values kept in clear (personal ones are sealed, and never indexed)."""
+    return {k: v["v"] for k, v in rows.items() if "v" in v}
 
 
 class ProfileProjection:
@@ -46,6 +63,9 @@ class ProfileProjection:
             return
         tenant, profile_id = event.metadata.tenant_id, event.stream_id[len(PREFIX) :]
         key = (profiles.c.tenant_id == tenant) & (profiles.c.profile_id == profile_id)
+        if event.type in VERSION_ONLY:  # nothing to project: not even worth opening
+            session.execute(update(profiles).where(key).values(version=event.version))
+            return
         cipher = self.vault.cipher(tenant, profile_id)
         match mapping.EVENTS.decode(event, cipher):
             case ProfileCreated(create_time=at):
@@ -79,10 +99,34 @@ class ProfileProjection:
                 current = json.loads(self._column(session, key, profiles.c.consent))
                 changes = {"consent": json.dumps(current | consent, sort_keys=True)}
             case ProfileMergedInto(survivor_id):
+                current = json.loads(self._column(session, key, profiles.c.traits))
+                reindex(session, tenant, profile_id, _values(current), {})
                 changes = {"merged_into": survivor_id}
+            case ProfileSplit(identifiers):
+                ids = profile_identifiers.c
+                session.execute(
+                    delete(profile_identifiers).where(
+                        ids.tenant_id == tenant,
+                        ids.profile_id == profile_id,
+                        tuple_(ids.id_type, ids.id_value).in_(
+                            [(i.type, i.value) for i in identifiers]
+                        ),
+                    )
+                )
+                changes = {}
+            case StateRederived(traits, consent):
+                before = json.loads(self._column(session, key, profiles.c.traits))
+                after = stored(traits, cipher)
+                reindex(session, tenant, profile_id, _values(before), _values(after))
+                changes = {
+                    "traits": json.dumps(after, sort_keys=True),
+                    "consent": json.dumps(consent, sort_keys=True),
+                }
             case TraitsSet(traits) if traits:
                 current = json.loads(self._column(session, key, profiles.c.traits))
+                before = _values(current)
                 current |= stored(traits, cipher)
+                reindex(session, tenant, profile_id, before, _values(current))
                 latest = max(v.set_time for v in traits.values())
                 changes = {"traits": json.dumps(current, sort_keys=True)}
                 updated: datetime = self._column(session, key, profiles.c.update_time)
@@ -165,5 +209,6 @@ class ProfileProjection:
 
     def clear(self, session: Session) -> None:
         session.execute(delete(forgotten_identifiers))
+        session.execute(delete(profile_trait_index))
         session.execute(delete(profile_identifiers))
         session.execute(delete(profiles))

@@ -134,3 +134,14 @@ suppressed_messages = Table(
     Column("reason", String(64), nullable=False),
     Column("suppress_time", UtcDateTime, nullable=False),
 )
+
+# SearchProfiles' index: live profiles by trait and the SHA-256 of its JSON value (a fixed
+# width whatever the value). Personal traits are not indexed: look a person up by identifier.
+profile_trait_index = Table(
+    "profile_trait_index",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("trait", String(128), primary_key=True),
+    Column("value_hash", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+)

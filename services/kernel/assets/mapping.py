@@ -197,9 +197,7 @@ def _from_change(message: pb.AssetChange) -> ev.Change:
     )
 
 
-_ACTIONS = {
-    pb.AssetAction.Value(f"ASSET_ACTION_{a.name}"): a for a in Action if a != Action.EDIT
-}
+_ACTIONS = {pb.AssetAction.Value(f"ASSET_ACTION_{a.name}"): a for a in Action if a != Action.EDIT}
 
 
 def action_of(value: pb.AssetAction.ValueType) -> Action:

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Select, text
 
 from services.identity.bootstrap import MIGRATIONS
 from services.identity.store.audiences import AudienceProjection
@@ -50,3 +53,19 @@ def identity_uow(
     identity_db: Database, identity_keys: SqlProfileKeys
 ) -> UnitOfWorkFactory[SqlIdentityUnitOfWork]:
     return identity_units(identity_db, identity_keys)
+
+
+def query_plan(db: Database, query: Select[Any], seqscan: bool = True) -> tuple[str, str, str]:
+    """(dialect, plan, PostgreSQL's Index Cond bare of parentheses and casts) of `query`,
+    after ANALYZE; `seqscan=False` shows PostgreSQL's index plan for a small table."""
+    with db.transaction() as s:
+        s.execute(text("ANALYZE"))
+        dialect = s.get_bind().dialect
+        sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        if dialect.name == "sqlite":
+            plan = " ".join(r[-1] for r in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            return dialect.name, plan, ""
+        if not seqscan:
+            s.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = " ".join(r[0] for r in s.execute(text(f"EXPLAIN {sql}")))
+    return dialect.name, plan, re.sub(r"[()]|::text", "", plan.partition("Index Cond:")[2])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 
 from services.identity import handlers
 from services.identity.domain.commands import ApplyIngestedEvent
@@ -18,6 +17,7 @@ from services.kernel.store.database import Database
 from services.kernel.store.transient import is_transient
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
+from tests.integration.identity.conftest import query_plan
 
 
 def test_owner_lookup_is_an_index_seek_per_identifier(identity_db: Database) -> None:
@@ -35,20 +35,14 @@ def test_owner_lookup_is_an_index_seek_per_identifier(identity_db: Database) -> 
     ]
     with identity_db.transaction() as s:
         s.execute(insert(profile_identifiers), rows)
-    with identity_db.transaction() as s:
-        s.execute(text("ANALYZE"))
-        dialect = s.get_bind().dialect
-        sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-        if dialect.name == "sqlite":
-            plan = " ".join(r[-1] for r in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-            assert "tenant_id=? AND id_type=? AND id_value=?" in plan, plan
-            assert "ix_profile_identifiers_profile" not in plan, plan
-        else:
-            plan = " ".join(r[0] for r in s.execute(text(f"EXPLAIN {sql}")))
-            assert "profile_identifiers_pkey" in plan, plan
-            cond = re.sub(r"[()]|::text", "", plan.partition("Index Cond:")[2])
-            assert "id_type = ANY" in cond and "id_value = ANY" in cond, plan
-            assert "Filter" not in plan, plan
+    dialect, plan, cond = query_plan(identity_db, query)
+    if dialect == "sqlite":
+        assert "tenant_id=? AND id_type=? AND id_value=?" in plan, plan
+        assert "ix_profile_identifiers_profile" not in plan, plan
+    else:
+        assert "profile_identifiers_pkey" in plan, plan
+        assert "id_type = ANY" in cond and "id_value = ANY" in cond, plan
+        assert "Filter" not in plan, plan
 
 
 def test_two_events_racing_to_merge_the_same_profiles_resolve_on_retry(

@@ -8,10 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.identity.domain.events import EventReceived
 from services.identity.domain.identifiers import Identifier, normalise
 from services.identity.domain.profile import Profile
 from services.identity.domain.resolution import Resolved, resolve
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
+from services.identity.domain.unmerge import received, unmerge
 
 
 def keyed(value: str) -> str:
@@ -46,16 +48,31 @@ class Graph:
             load=lambda p: self.profiles[p],
             new_id=self._new_id,
         )
-        resolved.profile.set_traits(traits or {}, at, message_id)
-        resolved.profile.set_consent(consent or {}, at)
-        for changed in resolved.changed:
-            self.log.setdefault(changed.profile_id, []).extend(changed.pending)
-            changed.saved()
-            self.profiles[changed.profile_id] = changed
-            for i in changed.identifiers:
-                if changed.merged_into is None:
-                    self.owners[i] = changed.profile_id
+        dropped = {i for i, _ in resolved.plan.dropped}
+        kept = tuple(i for i in ids if i not in dropped)
+        resolved.profile.take(
+            EventReceived(message_id, at, kept, dict(traits or {}), dict(consent or {}))
+        )
+        self._save(*resolved.changed)
         return resolved
+
+    def unmerge(self, at: datetime, identifiers: Sequence[tuple[str, str]]) -> Profile:
+        """Splits the identifiers off their profile as an admin would; returns the new one."""
+        moved = {i for i in (normalise(t, v, self.rules, keyed) for t, v in identifiers) if i}
+        profile = self.profiles[self.owners[next(iter(moved))]]
+        events = received(profile.profile_id, lambda p: self.log.get(p, []))  # type: ignore[arg-type, return-value]
+        split_off = unmerge(profile, moved, events, self._new_id(), "r1", at)
+        self._save(profile, split_off)
+        return split_off
+
+    def _save(self, *changed: Profile) -> None:
+        for profile in changed:
+            self.log.setdefault(profile.profile_id, []).extend(profile.pending)
+            profile.saved()
+            self.profiles[profile.profile_id] = profile
+            for i in profile.identifiers:
+                if profile.merged_into is None:
+                    self.owners[i] = profile.profile_id
 
     def _new_id(self) -> str:
         self.counter += 1

@@ -14,6 +14,7 @@ from tests.unit.identity.graph import Graph, keyed
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 Ids = list[tuple[str, str]]
+Traits = dict[str, str]
 
 
 def rules(**changes: TypeRule | int) -> IdentifierRules:
@@ -27,11 +28,13 @@ def rules(**changes: TypeRule | int) -> IdentifierRules:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    events: list[tuple[int, Ids]]  # (minutes after T0, identifiers)
+    events: list[tuple[int, Ids] | tuple[int, Ids, Traits]]  # (minutes after T0, ids, traits)
     graph: list[Ids]  # the live profiles' identifiers
     rules: IdentifierRules = DEFAULT_RULES
     reorder: bool = False  # the reversed sequence gives the same graph
     dropped: list[str] = field(default_factory=list)  # reasons recorded
+    unmerge: tuple[int, Ids] | None = None  # before event n (or at the end), split these off
+    traits: dict[tuple[str, str], Traits] = field(default_factory=dict)  # of an id's profile
 
 
 def key(type_name: str, raw: str) -> str:
@@ -153,13 +156,71 @@ SCENARIOS = [
         [[A, B, C]],
         reorder=True,
     ),
+    Scenario(
+        "unmerge splits a wrong merge and re-derives each side's traits",
+        [
+            (0, [D1], {"plan": '"free"', "city": '"Paris"'}),
+            (1, [D2], {"plan": '"gold"'}),
+            (2, [D1, D2]),
+            (3, [D2], {"city": '"Lyon"'}),
+        ],
+        [[D1], [D2]],
+        unmerge=(4, [D2]),
+        traits={
+            D1: {"plan": '"free"', "city": '"Paris"'},
+            D2: {"plan": '"gold"', "city": '"Lyon"'},
+        },
+    ),
+    Scenario(
+        "unmerge: the event that bridged both sides belongs to both",
+        [(0, [D1, A]), (1, [D2]), (2, [D1, D2], {"vip": "true"})],
+        [[D1, A], [D2]],
+        unmerge=(3, [D2]),
+        traits={D1: {"vip": "true"}, D2: {"vip": "true"}},
+    ),
+    Scenario(
+        "unmerge of a chain merge: a profile merged twice splits by identifiers",
+        [
+            (0, [A], {"n": "1"}),
+            (1, [B], {"n": "2"}),
+            (2, [C], {"n": "3"}),
+            (3, [A, B]),
+            (4, [B, C]),
+        ],
+        [[A, B], [C]],
+        unmerge=(5, [C]),
+        traits={A: {"n": "2"}, C: {"n": "3"}},
+    ),
+    Scenario(
+        "a late event after an unmerge joins the split-off side only",
+        [
+            (0, [D1], {"plan": '"free"'}),
+            (1, [D2]),
+            (2, [D1, D2]),
+            (30, [D2, E], {"plan": '"gold"'}),
+        ],
+        [[D1], [D2, E]],
+        unmerge=(3, [D2]),
+        traits={D1: {"plan": '"free"'}, D2: {"plan": '"gold"'}},
+    ),
+    Scenario(
+        "a late event older than the split-off side's trait does not overwrite it",
+        [(0, [D1]), (20, [D2], {"plan": '"gold"'}), (21, [D1, D2]), (5, [D2], {"plan": '"free"'})],
+        [[D1], [D2]],
+        unmerge=(3, [D2]),
+        traits={D1: {}, D2: {"plan": '"gold"'}},
+    ),
 ]
 
 
-def run(s: Scenario, events: list[tuple[int, Ids]]) -> Graph:
+def run(s: Scenario, events: list[tuple[int, Ids] | tuple[int, Ids, Traits]]) -> Graph:
     graph = Graph(rules=s.rules)
-    for n, (minutes, ids) in enumerate(events):
-        graph.ingest(f"m{n}", T0 + timedelta(minutes=minutes), ids)
+    for n, (minutes, ids, *traits) in enumerate(events):
+        if s.unmerge is not None and s.unmerge[0] == n:
+            graph.unmerge(T0 + timedelta(days=1), s.unmerge[1])
+        graph.ingest(f"m{n}", T0 + timedelta(minutes=minutes), ids, traits[0] if traits else None)
+    if s.unmerge is not None and s.unmerge[0] == len(events):
+        graph.unmerge(T0 + timedelta(days=1), s.unmerge[1])
     return graph
 
 
@@ -178,6 +239,18 @@ def test_resolution_scenario(s: Scenario) -> None:
         assert sum(1 for p in graph.live() if i in p.identifiers) == 1
     if s.reorder:
         assert run(s, list(reversed(s.events))).partition() == graph.partition()
+    for ident, traits in s.traits.items():
+        profile = graph.lookup(*ident)
+        assert profile is not None
+        assert {k: v.json_value for k, v in profile.traits.items()} == traits
+    replayed = graph.replayed()  # each stream alone gives the profile (re-derived included)
+    for profile in graph.live():
+        again = replayed[profile.profile_id]
+        assert (again.links, again.traits, again.consent) == (
+            profile.links,
+            profile.traits,
+            profile.consent,
+        )
 
 
 def test_the_oldest_profile_survives_and_the_merged_id_is_an_alias() -> None:

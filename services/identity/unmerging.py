@@ -1,0 +1,80 @@
+"""The unmerge command: an admin splits a wrongly merged profile by identifiers.
+
+Both sides are re-derived from the events that belong to each (domain/unmerge.py);
+`ProfileUnmerged` is published, then a `ProfileUpdated` per profile carrying its
+whole re-derived state (followers drop what they held and take it).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from services.identity import mapping
+from services.identity.domain.identifiers import Identifier
+from services.identity.domain.profile import Profile
+from services.identity.domain.unmerge import received, unmerge
+from services.identity.handlers import get_profile, identifier_ref
+from services.identity.ports import IdentityUnitOfWork
+from services.kernel import telemetry
+from services.kernel.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Violations
+from services.kernel.principals import Principal, Scope
+from services.kernel.store.records import EventMetadata
+
+MAX_IDENTIFIERS = 100
+
+
+def _moved(uow: IdentityUnitOfWork, tenant_id: str, refs: list[str]) -> set[Identifier]:
+    bad = Violations()
+    if not refs:
+        bad.add("identifiers", "name at least one `<type>:<value>` to split off")
+    if len(refs) > MAX_IDENTIFIERS:
+        bad.add("identifiers", f"at most {MAX_IDENTIFIERS} at a time")
+    bad.raise_if_any()
+    moved: set[Identifier] = set()
+    for n, text in enumerate(refs):
+        ref = identifier_ref(uow, tenant_id, text, f"identifiers[{n}]")
+        if isinstance(ref, str):
+            raise InvalidArgument.field(f"identifiers[{n}]", "must be `<type>:<value>`")
+        if ref is None:
+            raise FailedPrecondition(f"the profile holds no identifier identifiers[{n}]")
+        moved.add(ref)
+    return moved
+
+
+def unmerge_profile(
+    uow: IdentityUnitOfWork,
+    principal: Principal,
+    profile_ref: str,
+    identifier_refs: list[str],
+    request_id: str,
+    reason: str = "",
+) -> tuple[Profile, Profile]:
+    """Splits the identifiers off the profile into a new one; returns (the profile, the new
+    one), both re-derived. Commits."""
+    if not principal.may(Scope.PROFILES_WRITE):
+        raise PermissionDenied(f"unmerging needs the {Scope.PROFILES_WRITE.value} scope")
+    tenant = principal.tenant_id
+    profile = get_profile(uow, tenant, profile_ref)
+    moved = _moved(uow, tenant, identifier_refs)
+    events = received(profile.profile_id, lambda p: uow.profiles.events(tenant, p))
+    at = uow.now()
+    split_off = unmerge(profile, moved, events, str(uuid.uuid4()), request_id, at, reason[:500])
+    changes = {p.profile_id: list(p.pending) for p in (profile, split_off)}
+    traceparent = telemetry.current_traceparent()
+    metadata = EventMetadata(
+        tenant_id=tenant,
+        actor=principal.actor,
+        correlation_id=request_id[:64],
+        traceparent=traceparent,
+    )
+    uow.profiles.save(profile, metadata)  # first: it lets go of the identifiers
+    uow.profiles.save(split_off, metadata)
+    uow.publish(mapping.profile_unmerged(profile, split_off, request_id, at, traceparent))
+    for p in (profile, split_off):
+        sealer = uow.vault.cipher(tenant, p.profile_id)
+        assert sealer is not None, "both were just saved"
+        uow.publish(
+            mapping.profile_updated(p, changes[p.profile_id], request_id, traceparent, sealer)
+        )
+    uow.commit()
+    return profile, split_off
