@@ -69,8 +69,8 @@ async def test_kill_9_identity_and_gateway_mid_stream(platform: Platform) -> Non
                     metadata=platform.auth,
                     timeout=5,
                 )
-                # exactly the four events one ingest makes: nothing applied twice
-                assert reply.profile.version == 4, (cookie, reply.profile.version)
+                # exactly the five events one ingest makes: nothing applied twice
+                assert reply.profile.version == 5, (cookie, reply.profile.version)
             return True
 
         await eventually(all_present, timeout=60)
