@@ -36,6 +36,7 @@ from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.bench.consumers import TwoPhaseConsumer
 from tests.bench.decisions import CONCURRENCY as DECIDE_CONCURRENCY
 from tests.bench.decisions import RawDrinks, decide_meters
+from tests.bench.identity import resolution_meters
 from tests.bench.measures import (
     KernelAppend,
     KernelRelay,
@@ -84,6 +85,9 @@ class Sizes:
     timer_drain: int = 20_000
     timer_batch: int = 256
     sends: int = 3000
+    identity_events: int = 5000
+    identity_small: int = 10_000
+    identity_big: int = 1_000_000
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -119,6 +123,9 @@ SIZE_HELP = {
     "timer_drain": "due timers the scheduler (and the raw select+delete) drains",
     "timer_batch": "timers per scheduler batch (and raw rows per transaction)",
     "sends": "send commands through the email adapter, and raw aiosmtplib sends",
+    "identity_events": "ingested events identity resolves (and the raw consumer reads)",
+    "identity_small": "identifiers the tenant already holds, small graph",
+    "identity_big": "identifiers the tenant already holds, big graph (bulk-seeded)",
 }
 
 QUICK = Sizes(
@@ -140,6 +147,9 @@ QUICK = Sizes(
     timer_drain=1000,
     timer_batch=256,
     sends=60,
+    identity_events=250,
+    identity_small=100,
+    identity_big=2000,
 )
 
 
@@ -517,6 +527,31 @@ async def figure_8(
     return comparisons, context
 
 
+async def figure_9(
+    root: Path, js: JetStreamContext, sizes: Sizes, steps: Steps
+) -> list[Comparison]:
+    """Identity resolution from the stream beside a bare pull consumer, on a small and a big
+    graph of the same tenant; and the big graph's rate beside the small one's."""
+    n, measured = sizes.identity_events, {}
+    for stored in (sizes.identity_small, sizes.identity_big):
+        bars = (
+            steps.bar(f"[9] identity resolution, {stored:,} ids stored", n),
+            steps.bar(f"[9] raw pull fetch(256)+ack ({stored:,})", n),
+        )
+        async with resolution_meters(root, js, stored, n, bars) as (kernel, raw):
+            measured[stored] = await interleave(sizes.rounds, [(kernel, n), (raw, n)])
+    steps.close()
+    raw_name, small = "pull fetch(256)+ack", sizes.identity_small
+    comparisons = [
+        Comparison(9, f"identity resolution, {s:,} ids stored", "sqlite", k, raw_name, r)
+        for s, (k, r) in measured.items()
+    ]
+    big = measured[sizes.identity_big][0]
+    name = f"identity resolution, {sizes.identity_big:,} ids"
+    at_small = f"the same at {small:,} ids"
+    return [*comparisons, Comparison(9, name, "sqlite", big, at_small, measured[small][0])]
+
+
 async def run_bench(
     sizes: Sizes, progress: Progress, postgres_url: str = "", root_dir: Path | None = None
 ) -> Report:
@@ -571,6 +606,7 @@ async def run_bench(
             decisions, decide_latency = await figure_8(root, nc, sizes, steps)
             report.comparisons += decisions
             report.context |= decide_latency
+            report.comparisons += await figure_9(root, js, sizes, steps)
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"

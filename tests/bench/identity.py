@@ -1,0 +1,166 @@
+"""Figure 9: identity resolution consumed from the stream, at a small and a big graph.
+
+Each person sends five events: two cookies, each joined to their user id, the second
+join merging the two profiles (one event in five merges), then one more identify. The
+identity consumer (the service's own handler, rules cache and projections, one
+transaction per fetched batch) resolves them on a SQLite file already holding SMALL
+or BIG identifiers of the same tenant (seeded with bulk inserts), beside a bare pull
+consumer reading the same messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from google.protobuf import json_format
+from nats.js import JetStreamContext
+
+from layercake.events.v1 import ingest_pb2
+from services.identity.bootstrap import MIGRATIONS
+from services.identity.consumers.ingest import ingest_handler
+from services.identity.rules_cache import RulesCache
+from services.identity.segments_cache import SegmentsCache
+from services.identity.store.audiences import AudienceProjection
+from services.identity.store.keys import SqlProfileKeys
+from services.identity.store.projection import ProfileProjection
+from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
+from services.kernel.assets.projection import AssetProjection
+from services.kernel.clock import SystemClock
+from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
+from services.kernel.messaging.envelope import headers_for
+from services.kernel.protobuf import to_timestamp
+from services.kernel.store.database import Database
+from services.kernel.store.migrate import migrate
+from services.kernel.store.records import OutboxMessage
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from tests.bench.measures import (
+    CONSUMER_BATCH,
+    STREAM,
+    Drain,
+    Measure,
+    RawConsumer,
+    Tick,
+    subject,
+)
+
+EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
+SEED_CHUNK = 50_000
+
+
+def _event(tenant: str, n: int) -> bytes:
+    """The n-th event: person n // 5, step n % 5 (step 3 merges)."""
+    person, step = divmod(n, 5)
+    ids: dict[str, object] = {
+        0: {"cookie_id": f"c{person}a"},
+        1: {"cookie_id": f"c{person}b"},
+        2: {"cookie_id": f"c{person}a", "user_id": f"u{person}"},
+        3: {"cookie_id": f"c{person}b", "user_id": f"u{person}"},
+        4: {"user_id": f"u{person}"},
+    }[step]
+    event = {
+        "message_id": f"m{n}",
+        "type": "identify",
+        "timestamp": f"2026-03-01T{n % 24:02d}:00:00Z",
+        "identifiers": ids,
+        "traits": {"plan": ["free", "gold"][n % 2], "visits": n % 7},
+    }
+    message = ingest_pb2.EventIngested(
+        tenant_id=tenant,
+        event=json_format.ParseDict(event, ingest_pb2.IngestEvent()),
+        receive_time=to_timestamp(datetime.now(UTC)),
+    )
+    return message.SerializeToString()
+
+
+async def preload_ingest(js: JetStreamContext, tenant: str, count: int) -> None:
+    """Publishes the events (untimed) where both consumers read them."""
+    futures = []
+    for n in range(count):
+        record = OutboxMessage(subject(tenant), EVENT_INGESTED, _event(tenant, n), tenant)
+        headers = headers_for(record, datetime.now(UTC))
+        futures.append(await js.publish_async(record.subject, record.payload, headers=headers))
+    await asyncio.gather(*futures)
+
+
+def seed(path: Path, tenant: str, identifiers: int) -> None:
+    """`identifiers` cookies on profiles of five each, in bulk (the graph a tenant grew)."""
+    at = "2026-01-01 00:00:00.000000"
+    with sqlite3.connect(path) as conn:
+        for start in range(0, identifiers, SEED_CHUNK):
+            span = range(start, min(start + SEED_CHUNK, identifiers))
+            conn.executemany(
+                "INSERT INTO profile_identifiers (tenant_id, id_type, id_value, hashed,"
+                " profile_id) VALUES (?, 'cookie_id', ?, 0, ?)",
+                ((tenant, f"seed{n}", f"seed-p{n // 5}") for n in span),
+            )
+            conn.executemany(
+                "INSERT INTO profiles (tenant_id, profile_id, version, traits, consent,"
+                " create_time, update_time) VALUES (?, ?, 3, '{}', '{}', ?, ?)",
+                ((tenant, f"seed-p{n // 5}", at, at) for n in span if n % 5 == 0),
+            )
+        conn.execute("ANALYZE")
+
+
+class ResolutionConsumer(Drain):
+    """The identity service's ingest consumer: fetch(256), resolve each event, one
+    transaction per batch (events, projections, outbox, inbox), ack after commit."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        db: Database,
+        root: Path,
+        tenant: str,
+        durable: str,
+        tick: Tick,
+    ) -> None:
+        super().__init__(tick)
+        self.keys = SqlProfileKeys.open(f"sqlite:///{root / f'keys-{durable}.db'}")
+        uow = UnitOfWorkFactory(
+            db.sessions,
+            SystemClock(),
+            [ProfileProjection(self.keys), AudienceProjection(), AssetProjection()],
+            kind=SqlIdentityUnitOfWork.with_keys(self.keys),
+        )
+        spec = ConsumerSpec(
+            durable, STREAM, subject(tenant), ingest_handler(RulesCache(), SegmentsCache())
+        )
+        self.runner = ConsumerRunner(spec, js, db, uow, batch=CONSUMER_BATCH)
+
+    async def batch(self) -> int:
+        results = await self.runner.run_once(timeout=2.0)
+        bad = [r for r in results if r.outcome is not Outcome.APPLIED]
+        if bad:
+            raise RuntimeError(f"identity consumer: {bad[0]}")
+        return len(results)
+
+    async def round(self, n: int) -> Measure:
+        await self.runner.subscribe()
+        return await super().round(n)
+
+
+@contextlib.asynccontextmanager
+async def resolution_meters(
+    root: Path, js: JetStreamContext, stored: int, events: int, bars: tuple[Tick, Tick]
+) -> AsyncIterator[tuple[ResolutionConsumer, RawConsumer]]:
+    """(resolution, raw fetch+ack) meters over `events` on a graph already holding `stored`."""
+    tenant = f"benchid{uuid.uuid4().hex[:8]}"
+    path = root / f"identity-{stored}.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        migrate(db.engine, MIGRATIONS)
+        seed(path, tenant, stored)
+        await preload_ingest(js, tenant, events)
+        kernel = ResolutionConsumer(js, db, root, tenant, f"bench_identity_{stored}", bars[0])
+        try:
+            yield kernel, RawConsumer(js, tenant, f"bench_raw_identity_{stored}", bars[1])
+        finally:
+            kernel.keys.close()
+    finally:
+        db.dispose()
