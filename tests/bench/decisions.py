@@ -91,9 +91,9 @@ async def decide_meters(
         traits = {"age": 18 + i, "sodas_30d": i % 4, "prefers_sugar_free": i % 2}
         set_traits(units, "bench", f"p-{i}", traits)
     async with AsyncExitStack() as stack:
+        stack.callback(db.dispose)  # last: the replica's decision log flushes into it at exit
         decision = await stack.enter_async_context(replica(db, nc))
         echo = await stack.enter_async_context(echo_channel())
-        stack.callback(db.dispose)
         columns = training.drinks_placement().features.columns
         await register(
             decision.stub, people.ann, "drinks", "1", training.DRINKS_PATH.read_bytes(), columns
