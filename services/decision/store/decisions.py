@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,11 +28,12 @@ class SqlDecisionLog(DecisionLog):
             return {}
         e = action_exposures.c
         rows = self.session.execute(
+            # Two plain INs, not a row-value IN: SQLite seeks the primary key with these
+            # but reads every exposure of the tenant for the row value (tested by EXPLAIN).
             select(e.action_id, e.profile_id, e.served, e.positives).where(
                 e.tenant_id == tenant_id,
-                tuple_(e.action_id, e.profile_id).in_(
-                    [(a, p) for a in action_ids for p in (ALL, profile_id)]
-                ),
+                e.action_id.in_(action_ids),
+                e.profile_id.in_((ALL, profile_id)),
             )
         )
         found: dict[str, Exposures] = {}
