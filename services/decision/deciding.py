@@ -127,8 +127,12 @@ class Decider:
 
     async def _exposures(self, command: DecideCommand, ids: list[str]) -> dict[str, Exposures]:
         tenant, profile = command.tenant_id, command.profile_id
+        # This replica's unwritten decisions are counted before the read: a batch written
+        # meanwhile then counts twice (a cap holds one decision early), never not at all
+        # (a cap exceeded).
+        unwritten = self.log.pending(tenant, profile, {}, ids)
         stored = await self.layer.read(handlers.exposures, tenant, profile, ids)
-        return self.log.pending(tenant, profile, stored, ids)
+        return {a: stored.get(a, Exposures()) + unwritten.get(a, Exposures()) for a in ids}
 
     async def _propensities(
         self,

@@ -61,6 +61,13 @@ class Exposures:
     to_profile: int = 0
     positives: int = 0
 
+    def __add__(self, other: Exposures) -> Exposures:
+        return Exposures(
+            self.total + other.total,
+            self.to_profile + other.to_profile,
+            self.positives + other.positives,
+        )
+
 
 def screen(
     action: Action,
