@@ -49,11 +49,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also bench PostgreSQL (default: $LAYERCAKE_TEST_POSTGRES_URL)",
     )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--only",
+        type=_figures,
+        metavar="N[,M...]",
+        help="measure only these figures (numbers as in the table), e.g. --only 8,9",
+    )
     for f in dataclasses.fields(Sizes):
         parser.add_argument(
             f"--{f.name.replace('_', '-')}", type=int, metavar="N", help=SIZE_HELP[f.name]
         )
     return parser.parse_args(argv)
+
+
+def _figures(text: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError as e:
+        message = f"figure numbers separated by commas, not {text!r}"
+        raise argparse.ArgumentTypeError(message) from e
 
 
 def sizes_from(args: argparse.Namespace) -> Sizes:
@@ -123,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         console=console,
     )
     with progress:
-        report = asyncio.run(run_bench(sizes, progress, postgres_url, args.dir))
+        report = asyncio.run(run_bench(sizes, progress, postgres_url, args.dir, args.only))
     console.print(table(report))
     for key, value in report.context.items():
         console.print(f"[dim]{key}: {value}[/dim]")

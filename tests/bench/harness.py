@@ -553,9 +553,18 @@ async def figure_9(
 
 
 async def run_bench(
-    sizes: Sizes, progress: Progress, postgres_url: str = "", root_dir: Path | None = None
+    sizes: Sizes,
+    progress: Progress,
+    postgres_url: str = "",
+    root_dir: Path | None = None,
+    only: frozenset[int] | None = None,
 ) -> Report:
-    """Starts nats-server and the databases, measures everything, tears it all down."""
+    """Starts nats-server and the databases, measures every figure (or those in `only`),
+    tears it all down."""
+
+    def want(figure: int) -> bool:
+        return only is None or figure in only
+
     steps = Steps(progress)
     report = Report()
     started = time.perf_counter()
@@ -590,23 +599,32 @@ async def run_bench(
                 "python": platform.python_version(),
                 "rounds": str(sizes.rounds),
             }
-            for backend in backends:
-                report.comparisons += await figure_1(backend, js, sizes, steps)
-            report.comparisons += await figure_2(backends, js, sizes, steps)
-            report.comparisons += await figure_3(backends, js, sizes, steps)
-            for backend in backends:
-                timers, lag = await figure_4(backend, sizes, steps)
-                report.comparisons.append(timers)
-                report.context[f"timer lag ({backend.name})"] = lag
-            report.comparisons += await figure_5(sizes, steps)
-            models, latency = await figure_6(root, nc, sizes, steps)
-            report.comparisons += models
-            report.context |= latency
-            report.comparisons.append(await figure_7(js, root, sizes, steps))
-            decisions, decide_latency = await figure_8(root, nc, sizes, steps)
-            report.comparisons += decisions
-            report.context |= decide_latency
-            report.comparisons += await figure_9(root, js, sizes, steps)
+            if want(1):
+                for backend in backends:
+                    report.comparisons += await figure_1(backend, js, sizes, steps)
+            if want(2):
+                report.comparisons += await figure_2(backends, js, sizes, steps)
+            if want(3):
+                report.comparisons += await figure_3(backends, js, sizes, steps)
+            if want(4):
+                for backend in backends:
+                    timers, lag = await figure_4(backend, sizes, steps)
+                    report.comparisons.append(timers)
+                    report.context[f"timer lag ({backend.name})"] = lag
+            if want(5):
+                report.comparisons += await figure_5(sizes, steps)
+            if want(6):
+                models, latency = await figure_6(root, nc, sizes, steps)
+                report.comparisons += models
+                report.context |= latency
+            if want(7):
+                report.comparisons.append(await figure_7(js, root, sizes, steps))
+            if want(8):
+                decisions, decide_latency = await figure_8(root, nc, sizes, steps)
+                report.comparisons += decisions
+                report.context |= decide_latency
+            if want(9):
+                report.comparisons += await figure_9(root, js, sizes, steps)
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"

@@ -49,3 +49,31 @@ def test_quick_bench_reports_every_figure_with_a_ratio(tmp_path: Path) -> None:
     assert "p99" in report["context"]["score latency c=16"], "Score's latency beside the echo's"
     assert "p99" in report["context"]["decide latency c=64"], "Decide's latency beside the echo's"
     assert not any(tmp_path.glob("lc-bench-*")), "the temp data dir is removed"
+
+
+def test_only_measures_the_named_figures(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "tests.bench", "--quick", "--no-postgres", "--only", "5"),
+            *("--json", str(out), "--dir", str(tmp_path)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {c["figure"] for c in json.loads(out.read_text())["comparisons"]} == {5}
+
+
+def test_only_refuses_what_is_not_a_figure_number(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench", "--only", "five"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 2
+    assert "figure numbers" in proc.stderr
