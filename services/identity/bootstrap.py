@@ -11,6 +11,7 @@ from services.identity.api.servicer import identity_servicer
 from services.identity.backfill import backfill_audience
 from services.identity.config import IdentityConfig, load_identity_config
 from services.identity.consumers.ingest import ingest_consumer
+from services.identity.consumers.requests import requested_changes_consumers
 from services.identity.domain.segments import Segments
 from services.identity.ingest_eraser import IngestEraser
 from services.identity.rules_cache import RulesCache
@@ -98,7 +99,10 @@ def build(settings: ServiceSettings, config: IdentityConfig | None = None) -> Ap
             AudienceProjection(),
             AssetProjection(),
         ],
-        consumers=lambda ctx: [ingest_consumer(rules, segments, suppress)],
+        consumers=lambda ctx: [
+            ingest_consumer(rules, segments, suppress),
+            *requested_changes_consumers(segments),
+        ],
         servicers=identity.servicers,
         broadcasts=lambda ctx: [rules.broadcast(), segments.broadcast()],
         timers=lambda ctx: timer_handlers(segments),

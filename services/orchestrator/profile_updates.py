@@ -1,8 +1,8 @@
 """A journey's update_profile step: the orchestrator asks, identity (the owner) applies.
 
 The step publishes `ProfileUpdateRequested` through the outbox, in the run's transaction,
-with the instance and step as its event id. Identity does not consume it yet: until it
-does, the request is recorded on the ORCHESTRATOR stream and the profile is unchanged.
+with the instance and step as its event id; identity applies it by event time
+(`services/identity/requested_changes.py`).
 """
 
 from __future__ import annotations
