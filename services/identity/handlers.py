@@ -109,6 +109,9 @@ def apply_ingested_event(
             cmd.event_type,
             cmd.event_name,
             cmd.consent_source,
+            # kept (sealed) for a track event, so an unmerge can re-derive computed traits
+            dict(cmd.properties) if cmd.event_name else {},
+            dict(cmd.context) if cmd.event_name else {},
         )
     )
     segmenting.count_event(uow, profile, segments, cmd, resolved.plan.absorbed)

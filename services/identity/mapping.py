@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
@@ -154,7 +155,19 @@ def _seal_received(event: EventReceived, sealer: Sealer | None) -> pe.EventRecei
         type=event.type,
         event=event.event,
         consent_source=event.consent_source,
+        sealed_details=seal(_details_json(event)) if event.properties or event.context else b"",
     )
+
+
+def _details_json(event: EventReceived) -> str:
+    return json.dumps({"properties": event.properties, "context": event.context}, sort_keys=True)
+
+
+def _open_details(m: pe.EventReceived, sealer: Sealer | None) -> dict[str, Any]:
+    if sealer is None or not m.sealed_details:
+        return {}
+    details = json.loads(sealer.open(m.sealed_details))
+    return details if isinstance(details, dict) else {}
 
 
 def _open_received(m: pe.EventReceived, sealer: Sealer | None) -> EventReceived:
@@ -168,6 +181,8 @@ def _open_received(m: pe.EventReceived, sealer: Sealer | None) -> EventReceived:
         m.type,
         m.event,
         m.consent_source,
+        (details := _open_details(m, sealer)).get("properties", {}),
+        details.get("context", {}),
     )
 
 

@@ -44,7 +44,7 @@ def profile_events(
     """The events that belong to the profile, oldest first."""
     profile = get_profile(uow, tenant_id, profile_ref)
     events = received(profile.profile_id, lambda p: uow.profiles.events(tenant_id, p))
-    return belonging(events, profile.identifiers)
+    return belonging(events, profile.identifiers, keeps_unidentified=True)
 
 
 def _newest_first(keyed: list[tuple[str, T]], page_size: int, page_token: str) -> Page[T]:

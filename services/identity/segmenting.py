@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from services.identity import mapping
 from services.identity.domain.audiences import evaluate_audiences
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.computed_traits import ComputedTraitDefinition, TrackedEvent
-from services.identity.domain.events import ProfileEvent
+from services.identity.domain.events import EventReceived, ProfileEvent
 from services.identity.domain.profile import Profile
 from services.identity.domain.segments import Segments, expire, track
 from services.identity.domain.windows import Window
@@ -32,18 +33,36 @@ EXPIRY_ACTOR = Actor.system("identity-computed-traits")
 
 def tracked_event(cmd: ApplyIngestedEvent) -> TrackedEvent:
     """The ingested event as computed traits read it (CEL's `event` for `when`)."""
-    facts = {
-        "id": cmd.message_id,
-        "type": cmd.event_type,
-        "name": cmd.event_name,
-        "time": cmd.event_time,
-        "properties": cmd.properties,
-        "traits": {k: json.loads(v) for k, v in cmd.traits.items()},
-        "context": cmd.context,
-    }
+    event = tracked(
+        EventReceived(
+            cmd.message_id,
+            cmd.event_time,
+            (),
+            dict(cmd.traits),
+            type=cmd.event_type,
+            event=cmd.event_name,
+            properties=cmd.properties,
+            context=cmd.context,
+        )
+    )
     if cmd.receive_time is not None:
-        facts["received_time"] = cmd.receive_time
-    return TrackedEvent(cmd.event_name, cmd.properties, facts)
+        return replace(event, facts={**event.facts, "received_time": cmd.receive_time})
+    return event
+
+
+def tracked(received: EventReceived) -> TrackedEvent:
+    """An event a profile took as computed traits read it: the same reading when it arrives
+    and when an unmerge re-derives (which knows no receive time)."""
+    facts = {
+        "id": received.message_id,
+        "type": received.type,
+        "name": received.event,
+        "time": received.event_time,
+        "properties": received.properties,
+        "traits": {k: json.loads(v) for k, v in received.traits.items()},
+        "context": received.context,
+    }
+    return TrackedEvent(received.event, received.properties, facts)
 
 
 def _window(
@@ -90,6 +109,34 @@ def count_event(
         windows.put(tenant, profile.profile_id, name, stored, stored.window.next_expiry(d.window))
     if profile.pending or absorbed:  # nothing changed: no rule over the profile can change
         evaluate_audiences(profile, segments.audiences, segments.traits, cmd.event_time)
+
+
+def rederive_segments(
+    uow: IdentityUnitOfWork,
+    profile: Profile,
+    events: Sequence[EventReceived],
+    segments: Segments,
+) -> None:
+    """Rebuilds the profile's computed-trait windows from `events` (all it took, in event
+    time order) under the published definitions, records the values and evaluates the
+    audiences: what an unmerge does to each side. The caller saves the profile."""
+    now, windows, tenant = uow.now(), uow.computed_windows, profile.tenant_id
+    for d in segments.traits:
+        window = Window.empty(d.window)
+        for received in events:
+            if received.event == d.event:
+                counts, value = d.reads(tracked(received))
+                if counts:
+                    window.add(received.event_time, value, d.aggregation, now, d.window)
+        window.expire(now, d.window)
+        if window.buckets:
+            stored = StoredWindow(d.fingerprint, window)
+            windows.put(tenant, profile.profile_id, d.name, stored, window.next_expiry(d.window))
+        else:
+            windows.delete(tenant, profile.profile_id, d.name)
+        if window.buckets or d.name in profile.computed:
+            profile.set_computed(d.name, window.value(d.aggregation), now)
+    evaluate_audiences(profile, segments.audiences, segments.traits, now)
 
 
 def expire_window(

@@ -1,20 +1,23 @@
 """The unmerge command: an admin splits a wrongly merged profile by identifiers.
 
-Both sides are re-derived from the events that belong to each (domain/unmerge.py);
-`ProfileUnmerged` is published, then a `ProfileUpdated` per profile carrying its
-whole re-derived state (followers drop what they held and take it).
+Both sides are re-derived from the events that belong to each (domain/unmerge.py): traits
+and consent, then computed traits (their windows rebuilt) and audiences. `ProfileUnmerged`
+is published, then a `ProfileUpdated` per profile carrying its whole re-derived state
+(followers drop what they held and take it), then each side's computed-trait and audience
+changes.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from services.identity import mapping
+from services.identity import mapping, segmenting
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile
-from services.identity.domain.unmerge import received, unmerge
+from services.identity.domain.unmerge import received, sides, unmerge
 from services.identity.handlers import get_profile, identifier_ref
 from services.identity.ports import IdentityUnitOfWork
+from services.identity.segments_cache import live_segments
 from services.kernel import telemetry
 from services.kernel.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Violations
 from services.kernel.principals import Principal, Scope
@@ -58,8 +61,17 @@ def unmerge_profile(
     moved = _moved(uow, tenant, identifier_refs)
     events = received(profile.profile_id, lambda p: uow.profiles.events(tenant, p))
     at = uow.now()
+    start = profile.version
     split_off = unmerge(profile, moved, events, str(uuid.uuid4()), request_id, at, reason[:500])
     changes = {p.profile_id: list(p.pending) for p in (profile, split_off)}
+    segments = live_segments(uow, tenant)
+    for side, its_events in zip(
+        (profile, split_off), sides(events, profile.identifiers, moved), strict=True
+    ):
+        segmenting.rederive_segments(uow, side, its_events, segments)
+    segment_changes = {
+        p.profile_id: list(p.pending)[len(changes[p.profile_id]) :] for p in (profile, split_off)
+    }
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(
         tenant_id=tenant,
@@ -76,5 +88,8 @@ def unmerge_profile(
         uow.publish(
             mapping.profile_updated(p, changes[p.profile_id], request_id, traceparent, sealer)
         )
+    for p, base in ((profile, start), (split_off, 0)):  # versions after the re-derivation's
+        first = base + len(changes[p.profile_id])
+        segmenting.publish_segment_changes(uow, p, first, segment_changes[p.profile_id])
     uow.commit()
     return profile, split_off

@@ -504,6 +504,7 @@ class EventReceived(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
     CONSENT_SOURCE_FIELD_NUMBER: _builtins.int
+    SEALED_DETAILS_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """The event's message id."""
     type: _builtins.str
@@ -512,6 +513,11 @@ class EventReceived(_message.Message):
     """The track event's name."""
     consent_source: _builtins.str
     """Where its consent decisions were collected (the event's channel)."""
+    sealed_details: _builtins.bytes
+    """What computed traits read of a track event besides its name and traits: its
+    properties and context, as sealed JSON (`{"properties": {...}, "context": {...}}`),
+    so an unmerge re-derives each side's computed traits. Empty for identify events.
+    """
     @_builtins.property
     def event_time(self) -> _timestamp_pb2.Timestamp:
         """Its event time."""
@@ -539,10 +545,11 @@ class EventReceived(_message.Message):
         type: _builtins.str = ...,
         event: _builtins.str = ...,
         consent_source: _builtins.str = ...,
+        sealed_details: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "consent_source", b"consent_source", "event", b"event", "event_time", b"event_time", "identifiers", b"identifiers", "message_id", b"message_id", "sealed_traits", b"sealed_traits", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "consent_source", b"consent_source", "event", b"event", "event_time", b"event_time", "identifiers", b"identifiers", "message_id", b"message_id", "sealed_details", b"sealed_details", "sealed_traits", b"sealed_traits", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from services.identity.domain.identifiers import Identifier
 
@@ -142,6 +143,9 @@ class EventReceived:
     type: str = ""  # track / identify
     event: str = ""  # the track event's name
     consent_source: str = ""  # where its consent decisions were collected (the channel)
+    # a track event's properties and context (JSON values): what computed traits read
+    properties: dict[str, Any] = field(default_factory=dict, hash=False)
+    context: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

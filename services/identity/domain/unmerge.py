@@ -44,9 +44,24 @@ def received(
     return sorted(found.values(), key=lambda e: (e.event_time, e.message_id))
 
 
-def belonging(events: Iterable[EventReceived], held: set[Identifier]) -> list[EventReceived]:
-    """The events that carried an identifier of `held`."""
-    return [e for e in events if not held.isdisjoint(e.identifiers)]
+def belonging(
+    events: Iterable[EventReceived], held: set[Identifier], keeps_unidentified: bool = False
+) -> list[EventReceived]:
+    """The events that carried an identifier of `held`; with `keeps_unidentified`, also those
+    that carried none (changes other layers asked for by profile id: they stay with the
+    profile that was split)."""
+    return [
+        e
+        for e in events
+        if not held.isdisjoint(e.identifiers) or (keeps_unidentified and not e.identifiers)
+    ]
+
+
+def sides(
+    events: Sequence[EventReceived], kept: set[Identifier], moved: set[Identifier]
+) -> tuple[list[EventReceived], list[EventReceived]]:
+    """(the split profile's events, the new profile's events) after an unmerge."""
+    return belonging(events, kept, keeps_unidentified=True), belonging(events, moved)
 
 
 def derived(events: Sequence[EventReceived], request_id: str) -> StateRederived:
@@ -85,13 +100,13 @@ def unmerge(
     for i in sorted(moved):
         link = profile.links[i]
         provenance.setdefault((link.message_id, link.link_time or at), []).append(i)
+    ours, theirs = sides(events, remaining, moved)
     profile.split(moved, new_profile_id, request_id, at, reason)
-    profile.rederive(derived(belonging(events, remaining), request_id))
+    profile.rederive(derived(ours, request_id))
 
     split_off = Profile.create(profile.tenant_id, new_profile_id, at)
     for (message_id, link_time), ids in provenance.items():  # each keeps its provenance
         split_off.link(ids, link_time, message_id)
-    theirs = belonging(events, moved)
     for event in theirs:
         split_off.receive(event)
     split_off.rederive(derived(theirs, request_id))

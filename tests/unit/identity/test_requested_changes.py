@@ -12,7 +12,7 @@ from google.protobuf import struct_pb2
 from layercake.events.v1 import identity_events_pb2 as ie
 from layercake.events.v1 import orchestrator_events_pb2 as oe
 from layercake.orchestrator.v1 import send_pb2
-from services.identity import handlers
+from services.identity import handlers, unmerging
 from services.identity.consumers.requests import consent_withdrawn, profile_update_requested
 from services.identity.requested_changes import apply_requested_change
 from services.identity.segments_cache import live_segments
@@ -21,6 +21,7 @@ from services.kernel.clock import FixedClock
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.protobuf import to_timestamp
 from services.kernel.store.memory import InMemoryDatabase
+from tests.contracts.asset_harness import ANN
 from tests.unit.identity.test_segments import TENANT, audience, ingest, members, published
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -154,3 +155,17 @@ def test_nothing_is_applied_to_an_unknown_profile_or_an_unknown_purpose(db: Db) 
     )
     assert not apply(db, envelope(weird, 9))
     assert profile(db, p.profile_id)[0] == {}
+
+
+def test_an_unmerge_keeps_a_withdrawal_with_the_profile_that_was_split(db: Db) -> None:
+    a = ingest(db, "m1", ("cookie_id", "c1"), consent={"email_marketing": True}, at=T0)
+    ingest(db, "m2", ("cookie_id", "c2"), at=T0 + H)
+    survivor = ingest(db, "m3", ("cookie_id", "c1"), ("cookie_id", "c2"), at=T0 + 2 * H)
+    apply(db, unsubscribe(survivor.profile_id, T0 + 3 * H))
+    with InMemoryIdentityUnitOfWork(db) as uow:
+        kept, split_off = unmerging.unmerge_profile(
+            uow, ANN, "cookie_id:c1", ["cookie_id:c2"], "r-1"
+        )
+    assert kept.profile_id == survivor.profile_id == a.profile_id
+    assert profile(db, kept.profile_id)[0] == {"email_marketing": False}
+    assert profile(db, split_off.profile_id)[0] == {}
