@@ -108,7 +108,7 @@ def _identifier_proto(i: Identifier) -> common_pb2.Identifier:
     return common_pb2.Identifier(type=i.type, value=i.value, hashed=i.hashed)
 
 
-def _trait_proto(t: TraitValue) -> common_pb2.TraitValue:
+def trait_proto(t: TraitValue) -> common_pb2.TraitValue:
     return common_pb2.TraitValue(json_value=t.json_value, set_time=to_timestamp(t.set_time))
 
 
@@ -243,7 +243,7 @@ def profile_proto(profile: Profile) -> common_pb2.Profile:
         profile_id=profile.profile_id,
         version=profile.version,
         identifiers=[_identifier_proto(i) for i in sorted(profile.identifiers)],
-        traits={k: _trait_proto(v) for k, v in profile.traits.items()},
+        traits={k: trait_proto(v) for k, v in profile.traits.items()},
         consent=profile.consent,
     )
     if profile.create_time is not None:
@@ -310,7 +310,7 @@ def _add_traits(
                 )
             )
         else:
-            message.traits[name].CopyFrom(_trait_proto(trait))
+            message.traits[name].CopyFrom(trait_proto(trait))
 
 
 def profile_unmerged(
@@ -437,7 +437,7 @@ def segment_changes(
                     change_time=to_timestamp(change_time),
                 )
                 if json_value is not None:
-                    message.value.CopyFrom(_trait_proto(TraitValue(json_value, change_time)))
+                    message.value.CopyFrom(trait_proto(TraitValue(json_value, change_time)))
                 subject = "computed_trait_changed"
             case AudienceEntered(audience_id, audience_version, enter_time):
                 message = identity_events_pb2.AudienceEntered(

@@ -7,18 +7,23 @@ domain/unmerge.py), so they stay right through merges and unmerges.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from services.identity.domain.events import EventReceived
+from services.identity.domain.events import EventReceived, TraitValue
 from services.identity.domain.profile import Profile
 from services.identity.domain.unmerge import belonging, received
 from services.identity.handlers import get_profile
 from services.identity.ports import IdentityUnitOfWork
 from services.identity.store.trait_index import MAX_TRAIT, searchable
-from services.kernel.errors import Violations
+from services.kernel.errors import PermissionDenied, Violations
 from services.kernel.pagination import Page, page_request, paged
+from services.kernel.principals import Principal, Scope
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 T = TypeVar("T")
@@ -108,3 +113,42 @@ def search_profiles(
     after, limit = page_request(page_size, page_token, DEFAULT_PAGE, MAX_PAGE)
     found = uow.profiles.search(tenant_id, trait, json_value, after, limit + 1)
     return paged(found, limit, lambda p: p.profile_id)
+
+
+MAX_UNSEALED = 100  # trait names one unseal call may ask for
+
+
+def unseal_traits(
+    uow: IdentityUnitOfWork,
+    principal: Principal,
+    profile_ref: str,
+    names: Sequence[str],
+    purpose: str,
+) -> tuple[str, dict[str, TraitValue]]:
+    """(the profile id, the named traits it has, in the clear): what a send renders, and
+    nothing more. Logged with the caller and purpose, never the values."""
+    if not principal.may(Scope.PROFILES_READ):
+        raise PermissionDenied(f"unsealing traits needs the {Scope.PROFILES_READ.value} scope")
+    bad = Violations()
+    if not names:
+        bad.add("trait_names", "name at least one trait")
+    if len(names) > MAX_UNSEALED:
+        bad.add("trait_names", f"at most {MAX_UNSEALED} at a time")
+    for n, name in enumerate(names):
+        if not name or len(name) > MAX_TRAIT:
+            bad.add(f"trait_names[{n}]", f"must be 1 to {MAX_TRAIT} characters")
+    bad.raise_if_any()
+    profile = get_profile(uow, principal.tenant_id, profile_ref)
+    wanted = set(names)
+    found = {name: value for name, value in profile.traits.items() if name in wanted}
+    log.info(
+        "traits unsealed",
+        extra={
+            "tenant": principal.tenant_id,
+            "profile_id": profile.profile_id,
+            "actor": str(principal.actor),
+            "purpose": purpose[:200],
+            "names": sorted(found),
+        },
+    )
+    return profile.profile_id, found

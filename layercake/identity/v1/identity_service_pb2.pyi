@@ -53,6 +53,87 @@ class GetProfileRequest(_message.Message):
 Global___GetProfileRequest: _TypeAlias = GetProfileRequest  # noqa: Y015
 
 @_typing.final
+class UnsealTraitsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_REF_FIELD_NUMBER: _builtins.int
+    TRAIT_NAMES_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant: empty for the tenant the call is signed for; any other is PERMISSION_DENIED."""
+    profile_ref: _builtins.str
+    """A profile id (a merged-away id answers the survivor) or `<type>:<value>`."""
+    purpose: _builtins.str
+    """Why, for the log: e.g. `send:<send id>`."""
+    @_builtins.property
+    def trait_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The traits wanted (1 to 100 names); those the profile lacks are left out."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        profile_ref: _builtins.str = ...,
+        trait_names: _abc.Iterable[_builtins.str] | None = ...,
+        purpose: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile_ref", b"profile_ref", "purpose", b"purpose", "tenant_id", b"tenant_id", "trait_names", b"trait_names"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsealTraitsRequest: _TypeAlias = UnsealTraitsRequest  # noqa: Y015
+
+@_typing.final
+class UnsealTraitsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TraitsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _common_pb2.TraitValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _common_pb2.TraitValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    TRAITS_FIELD_NUMBER: _builtins.int
+    profile_id: _builtins.str
+    """The profile that answered."""
+    @_builtins.property
+    def traits(self) -> _containers.MessageMap[_builtins.str, _common_pb2.TraitValue]:
+        """Trait name to value, for the names asked that the profile has."""
+
+    def __init__(
+        self,
+        *,
+        profile_id: _builtins.str = ...,
+        traits: _abc.Mapping[_builtins.str, _common_pb2.TraitValue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile_id", b"profile_id", "traits", b"traits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnsealTraitsResponse: _TypeAlias = UnsealTraitsResponse  # noqa: Y015
+
+@_typing.final
 class ProfileIdentity(_message.Message):
     """One identifier of a profile and its provenance."""
 

@@ -40,6 +40,11 @@ class IdentityServiceStub:
                 request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.SerializeToString,
                 response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.FromString,
                 _registered_method=True)
+        self.UnsealTraits = channel.unary_unary(
+                '/layercake.identity.v1.IdentityService/UnsealTraits',
+                request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnsealTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnsealTraitsResponse.FromString,
+                _registered_method=True)
         self.ApplyAudience = channel.unary_unary(
                 '/layercake.identity.v1.IdentityService/ApplyAudience',
                 request_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceRequest.SerializeToString,
@@ -119,6 +124,14 @@ class IdentityServiceServicer:
     def GetProfile(self, request, context):
         """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
         (which answers the survivor).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsealTraits(self, request, context):
+        """The named traits of a profile in the clear, and only those: what a send renders.
+        Each call is logged with its purpose and caller (never the values).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -235,6 +248,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.FromString,
                     response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.SerializeToString,
             ),
+            'UnsealTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsealTraits,
+                    request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnsealTraitsRequest.FromString,
+                    response_serializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnsealTraitsResponse.SerializeToString,
+            ),
             'ApplyAudience': grpc.unary_unary_rpc_method_handler(
                     servicer.ApplyAudience,
                     request_deserializer=layercake_dot_identity_dot_v1_dot_identity__service__pb2.ApplyAudienceRequest.FromString,
@@ -334,6 +352,33 @@ class IdentityService:
             '/layercake.identity.v1.IdentityService/GetProfile',
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileRequest.SerializeToString,
             layercake_dot_identity_dot_v1_dot_identity__service__pb2.GetProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsealTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.identity.v1.IdentityService/UnsealTraits',
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnsealTraitsRequest.SerializeToString,
+            layercake_dot_identity_dot_v1_dot_identity__service__pb2.UnsealTraitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,10 @@ class IdentityServiceStub:
     """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
     (which answers the survivor).
     """
+    UnsealTraits: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnsealTraitsRequest, _identity_service_pb2.UnsealTraitsResponse]
+    """The named traits of a profile in the clear, and only those: what a send renders.
+    Each call is logged with its purpose and caller (never the values).
+    """
     ApplyAudience: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyAudienceRequest, _identity_service_pb2.ApplyAudienceResponse]
     """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
     TransitionAudience: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.TransitionAudienceRequest, _identity_service_pb2.TransitionAudienceResponse]
@@ -81,6 +85,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     GetProfile: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetProfileRequest, _identity_service_pb2.GetProfileResponse]  # type: ignore[assignment]
     """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
     (which answers the survivor).
+    """
+    UnsealTraits: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnsealTraitsRequest, _identity_service_pb2.UnsealTraitsResponse]  # type: ignore[assignment]
+    """The named traits of a profile in the clear, and only those: what a send renders.
+    Each call is logged with its purpose and caller (never the values).
     """
     ApplyAudience: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ApplyAudienceRequest, _identity_service_pb2.ApplyAudienceResponse]  # type: ignore[assignment]
     """Creates the audience or saves its draft from YAML or protobuf JSON; nothing is stored when it is invalid."""
@@ -129,6 +137,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.GetProfileResponse, _abc.Awaitable[_identity_service_pb2.GetProfileResponse]]:
         """Looks up a profile by `<type>:<value>`, by profile id or by a merged-away id
         (which answers the survivor).
+        """
+
+    @_abc_1.abstractmethod
+    def UnsealTraits(
+        self,
+        request: _identity_service_pb2.UnsealTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.UnsealTraitsResponse, _abc.Awaitable[_identity_service_pb2.UnsealTraitsResponse]]:
+        """The named traits of a profile in the clear, and only those: what a send renders.
+        Each call is logged with its purpose and caller (never the values).
         """
 
     @_abc_1.abstractmethod

@@ -51,6 +51,23 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
         profile = await self.layer.read(handlers.get_profile, tenant, request.profile_ref)
         return views.profile_response(profile)
 
+    async def UnsealTraits(
+        self, request: pb.UnsealTraitsRequest, context: Context
+    ) -> pb.UnsealTraitsResponse:
+        principal = calls.current_principal()
+        calls.tenant_of(request.tenant_id)
+        profile_id, traits = await self.layer.read(
+            queries.unseal_traits,
+            principal,
+            request.profile_ref,
+            list(request.trait_names),
+            request.purpose,
+        )
+        return pb.UnsealTraitsResponse(
+            profile_id=profile_id,
+            traits={name: mapping.trait_proto(value) for name, value in traits.items()},
+        )
+
     async def ListTraitHistory(
         self, request: pb.ListTraitHistoryRequest, context: Context
     ) -> pb.ListTraitHistoryResponse:

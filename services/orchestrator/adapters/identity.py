@@ -1,9 +1,8 @@
 """Traits from identity, for the renderer: asked per send, never stored.
 
-Identity's `GetProfile` answers a signed internal call with the profile's traits in the
-clear; the orchestrator calls it as the system principal `system:orchestrator` of the
-send's tenant and keeps only the traits the template reads (identity has no narrower
-"unseal these" call yet, so it sends the profile's other traits too; they are dropped).
+The renderer asks identity's `UnsealTraits` for exactly the traits the template reads,
+as the system principal `system:orchestrator` of the send's tenant; identity logs each
+call with its purpose (`send:<send id>`) and answers nothing else in the clear.
 """
 
 from __future__ import annotations
@@ -27,9 +26,10 @@ ACTOR = Actor.system("orchestrator")
 
 class PersonalTraits(Protocol):
     async def traits(
-        self, tenant_id: str, profile_id: str, names: Collection[str]
+        self, tenant_id: str, profile_id: str, names: Collection[str], purpose: str = ""
     ) -> dict[str, Any]:
-        """The named traits the profile has (JSON values); NotFound for an unknown profile."""
+        """The named traits the profile has (JSON values); NotFound for an unknown profile.
+        `purpose` (e.g. `send:<id>`) goes to identity's log."""
         ...
 
 
@@ -72,17 +72,23 @@ class IdentityTraits:
         return ProfileView(tenant_id, profile.profile_id, traits, dict(profile.consent))
 
     async def traits(
-        self, tenant_id: str, profile_id: str, names: Collection[str]
+        self, tenant_id: str, profile_id: str, names: Collection[str], purpose: str = ""
     ) -> dict[str, Any]:
-        request = ipb.GetProfileRequest(tenant_id=tenant_id, profile_ref=profile_id)
-        profile = (await client.call(self._identity().GetProfile, request, self.timeout)).profile
+        if not names:
+            return {}
+        request = ipb.UnsealTraitsRequest(
+            tenant_id=tenant_id,
+            profile_ref=profile_id,
+            trait_names=sorted(names),
+            purpose=purpose,
+        )
+        response = await client.call(self._identity().UnsealTraits, request, self.timeout)
         found: dict[str, Any] = {}
-        for name in names:
-            if name in profile.traits:
-                try:
-                    found[name] = json.loads(profile.traits[name].json_value)
-                except ValueError:
-                    continue
+        for name, value in response.traits.items():
+            try:
+                found[name] = json.loads(value.json_value)
+            except ValueError:
+                continue
         return found
 
     async def close(self) -> None:

@@ -63,7 +63,12 @@ def renderer(
         names = traits_to_ask(template, requested.channel)
         try:
             traits = (
-                await identity.traits(requested.tenant_id, requested.profile_id, names)
+                await identity.traits(
+                    requested.tenant_id,
+                    requested.profile_id,
+                    names,
+                    purpose=f"send:{requested.send_id}",
+                )
                 if names
                 else {}
             )

@@ -170,3 +170,31 @@ def test_search_is_an_index_seek_on_tenant_trait_and_value(identity_db: Database
         assert "profile_trait_index_pkey" in plan, plan
         assert "value_hash =" in cond and "profile_id >" in cond, plan
         assert "Sort" not in plan, plan
+
+
+async def test_unseal_answers_only_the_named_traits_of_the_callers_tenant(
+    stub: Stub, tenant: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader = stub(tenant, Role.VIEWER)
+    request = pb.UnsealTraitsRequest(
+        profile_ref="device_id:d2", trait_names=["plan", "nickname"], purpose="send:s-1"
+    )
+    with caplog.at_level("INFO", logger="services.identity.queries"):
+        answer = await reader.UnsealTraits(request, timeout=5)
+    assert dict(answer.traits).keys() == {"plan"}  # the profile has no nickname
+    assert answer.traits["plan"].json_value == '"gold"'
+    (line,) = [r for r in caplog.records if r.getMessage() == "traits unsealed"]
+    assert line.purpose == "send:s-1" and '"gold"' not in str(line.__dict__)  # type: ignore[attr-defined]
+
+    for who, bad, code in [
+        (stub(random_id("t"), Role.VIEWER), request, grpc.StatusCode.NOT_FOUND),
+        (stub(tenant), request, grpc.StatusCode.PERMISSION_DENIED),
+        (
+            reader,
+            pb.UnsealTraitsRequest(profile_ref="device_id:d2"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await who.UnsealTraits(bad, timeout=5)
+        assert refused.value.code() == code

@@ -42,7 +42,7 @@ class FakeIdentity:
         self.asked: list[set[str]] = []
 
     async def traits(
-        self, tenant_id: str, profile_id: str, names: Collection[str]
+        self, tenant_id: str, profile_id: str, names: Collection[str], purpose: str = ""
     ) -> dict[str, Any]:
         self.asked.append(set(names))
         held = {"first_name": "Ann", "email": "ann@example.com", "last_name": "Lee"}
