@@ -14,6 +14,7 @@ from services.identity.consumers.ingest import ingest_consumer
 from services.identity.consumers.requests import requested_changes_consumers
 from services.identity.domain.segments import Segments
 from services.identity.ingest_eraser import IngestEraser
+from services.identity.rebuild import rebuild_windows
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
 from services.identity.store.audiences import BACKFILL, AudienceProjection
@@ -108,4 +109,5 @@ def build(settings: ServiceSettings, config: IdentityConfig | None = None) -> Ap
         timers=lambda ctx: timer_handlers(segments),
         on_start=identity.start,
         on_stop=identity.stop,
+        rebuild=rebuild_windows,
     )

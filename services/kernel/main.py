@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from services.kernel.clock import SystemClock
 from services.kernel.config import ServiceSettings, load_settings
 from services.kernel.errors import ConfigError
 from services.kernel.logs import configure_logging
@@ -15,6 +16,7 @@ from services.kernel.runtime import App, Runtime
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.kernel.store.projections import replay
+from services.kernel.store.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -47,4 +49,9 @@ def main(service: str, build: Callable[[ServiceSettings], App]) -> None:
         with db.transaction() as session:
             count = replay(session, app.projections)
         log.info("replayed", extra={"events": count, "projections": len(app.projections)})
+        if app.rebuild is not None:
+            units = UnitOfWorkFactory(
+                db.sessions, SystemClock(), app.projections, kind=app.unit_of_work
+            )
+            log.info("rebuilt", extra={"streams": app.rebuild(units)})
     db.dispose()

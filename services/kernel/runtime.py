@@ -70,6 +70,9 @@ class App:
     on_start: Callable[[Context], Awaitable[None]] | None = None  # after servicers are built
     on_stop: Callable[[Context], Awaitable[None]] | None = None
     public: bool = False  # authenticates its own callers (the gateway), not the gateway's signature
+    # derived state the projections cannot replay (identity's computed-trait windows):
+    # `replay` rebuilds it after them, through the service's units of work
+    rebuild: Callable[[UnitOfWorkFactory[Any]], int] | None = None
 
 
 @dataclass

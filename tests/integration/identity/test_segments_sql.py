@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import delete, insert, select, text
 
 from layercake.events.v1 import identity_events_pb2 as ie
 from layercake.identity.v1 import audience_pb2
@@ -17,10 +17,11 @@ from services.identity.bootstrap import timer_handlers
 from services.identity.domain.audience_content import AUDIENCE, read_computed_traits
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.computed_trait_content import ASSET_ID, COMPUTED_TRAITS
+from services.identity.rebuild import rebuild_windows
 from services.identity.segments_cache import SegmentsCache, live_segments
 from services.identity.store.audiences import members_query
 from services.identity.store.keys import SqlProfileKeys
-from services.identity.store.tables import audience_members
+from services.identity.store.tables import audience_members, computed_trait_windows
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.assets import Action, AssetMetadata
 from services.kernel.clock import FixedClock
@@ -28,6 +29,7 @@ from services.kernel.store.database import Database
 from services.kernel.store.schema import outbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.timers import TimerScheduler
+from services.kernel.timers.schema import timers
 from tests.contracts.asset_harness import ANN, BOB, OPS
 from tests.integration.identity.conftest import identity_units
 
@@ -137,3 +139,57 @@ def test_a_page_of_members_is_a_primary_key_range(identity_db: Database) -> None
             cond = re.sub(r"[()]|::text", "", plan.partition("Index Cond:")[2])
             assert "audience_id = 'a1'" in cond and "profile_id > 'p01000'" in cond, plan
             assert "Filter" not in plan, plan
+
+
+def test_replay_rebuilds_lost_windows_from_the_profiles_streams(
+    identity_db: Database, identity_keys: SqlProfileKeys
+) -> None:
+    clock = FixedClock(T0)
+    uow = factory(identity_db, identity_keys, clock)
+    traits = TRAITS + (
+        "  - {name: spend_30d, event: order_completed, aggregation: sum,"
+        " property: properties.total, window: 30d}\n"
+    )
+    meta = AssetMetadata(owner="growth", description="d")
+    content = read_computed_traits(traits)[0]
+    with uow() as work:
+        segment_assets.apply_segment_asset(work, ANN, COMPUTED_TRAITS, ASSET_ID, content, meta)
+    for who, action in ((ANN, Action.SUBMIT), (BOB, Action.APPROVE), (OPS, Action.PUBLISH)):
+        with uow() as work:
+            segment_assets.transition_segment_asset(work, who, COMPUTED_TRAITS, ASSET_ID, action)
+    for n, (user, total) in enumerate([("u1", 10), ("u1", 4.5), ("u2", 7)]):
+        with uow() as work:
+            command = ApplyIngestedEvent(
+                TENANT,
+                f"m{n}",
+                clock.now(),
+                (("user_id", user),),
+                event_type="track",
+                event_name="order_completed",
+                properties={"total": total},
+            )
+            handlers.apply_ingested_event(
+                work, command, f"m{n}", segments=live_segments(work, TENANT)
+            )
+            work.commit()
+        clock.advance(timedelta(hours=1))
+
+    def windows() -> set[tuple[str, str, str]]:
+        with identity_db.transaction() as s:
+            return {
+                (r.profile_id, r.name, r.state)
+                for r in s.execute(select(computed_trait_windows))
+            }
+
+    kept, sent = windows(), len(published(identity_db, ie.ComputedTraitChanged))
+    assert len(kept) == 4
+    with identity_db.transaction() as s:  # lost: a restore without the derived tables
+        s.execute(delete(computed_trait_windows))
+        s.execute(delete(timers))
+
+    assert rebuild_windows(uow, batch=1) == 2
+    assert windows() == kept, "each window rebuilt from the events its profile took"
+    assert len(published(identity_db, ie.ComputedTraitChanged)) == sent, "no value changed"
+    with identity_db.transaction() as s:
+        due = sorted(r.timer_id for r in s.execute(select(timers)))
+    assert len(due) == 4, "each rebuilt window expires on time again"
