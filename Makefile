@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint proto proto-check breaking bench clean fmt unit integration e2e replay models
+.PHONY: run test lint proto proto-check breaking bench clean fmt unit integration e2e replay models demo
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || { echo "need python3.11 on PATH"; exit 1; }
@@ -48,6 +48,11 @@ bench: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m services.local
+
+# The seed's story through the gateway, told step by step, against `make run` (started here,
+# and stopped after, when no gateway answers).
+demo: $(STAMP)
+	$(BIN)/python -m services.demo
 
 # The default propensity model, trained on synthetic data (seeded: the same bytes each time).
 models: $(STAMP)

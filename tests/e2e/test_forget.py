@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import grpc
 import pytest
@@ -25,6 +24,7 @@ from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as ogrpc
+from services.demo.scan import files_holding
 from services.local.stack import DEMO_TENANT
 from tests.conftest import random_id
 from tests.e2e.conftest import Platform
@@ -43,18 +43,6 @@ def person_event(email: str, phone: str, name: str, cookie: str) -> ingest_pb2.I
         "consent": {"email_marketing": True},
     }
     return json_format.ParseDict(body, ingest_pb2.IngestEvent())
-
-
-def files_holding(root: Path, secrets: list[bytes]) -> dict[str, list[str]]:
-    """Every file under `root` (databases with -wal and -shm, the key store, the JetStream
-    store, the logs) that holds any of `secrets`, and which."""
-    found: dict[str, list[str]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        hits = [s.decode() for s in secrets if s in data]
-        if hits:
-            found[str(path.relative_to(root))] = hits
-    return found
 
 
 async def not_found(call: object) -> bool:
