@@ -8,7 +8,7 @@ call with its purpose (`send:<send id>`) and answers nothing else in the clear.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 import grpc
@@ -63,13 +63,14 @@ class IdentityTraits:
         except NotFound:
             return None
         profile = response.profile
-        traits = {}
-        for name, value in profile.traits.items():
-            try:
-                traits[name] = json.loads(value.json_value)
-            except ValueError:
-                continue
-        return ProfileView(tenant_id, profile.profile_id, traits, dict(profile.consent))
+        return ProfileView(
+            tenant_id,
+            profile.profile_id,
+            _values(profile.traits),
+            dict(profile.consent),
+            computed=_values(response.computed_traits),
+            audiences=frozenset(a.audience_id for a in response.audiences),
+        )
 
     async def traits(
         self, tenant_id: str, profile_id: str, names: Collection[str], purpose: str = ""
@@ -83,15 +84,20 @@ class IdentityTraits:
             purpose=purpose,
         )
         response = await client.call(self._identity().UnsealTraits, request, self.timeout)
-        found: dict[str, Any] = {}
-        for name, value in response.traits.items():
-            try:
-                found[name] = json.loads(value.json_value)
-            except ValueError:
-                continue
-        return found
+        return _values(response.traits)
 
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close(None)
             self._channel = self._stub = None
+
+
+def _values(held: Mapping[str, Any]) -> dict[str, Any]:
+    """Trait or computed trait values (JSON in `json_value`), leaving out unreadable ones."""
+    found = {}
+    for name, value in held.items():
+        try:
+            found[name] = json.loads(value.json_value)
+        except ValueError:
+            continue
+    return found

@@ -39,22 +39,25 @@ class DelayReason(StrEnum):
 @dataclass(frozen=True)
 class ProfileSnapshot:
     """The person as the instance sees them: traits (not personal ones: those stay sealed
-    with identity until a send renders them), consent per purpose, IANA time zone."""
+    with identity until a send renders them), consent per purpose, IANA time zone, and
+    identity's computed traits and audiences."""
 
     profile_id: str
     traits: Mapping[str, Any] = field(default_factory=dict)
     consent: Mapping[str, bool] = field(default_factory=dict)
     time_zone: str = ""
     version: int = 0  # identity's profile version the consent was read at (0: unknown)
+    computed: Mapping[str, Any] = field(default_factory=dict)
+    audiences: frozenset[str] = frozenset()
 
     def as_cel(self) -> dict[str, Any]:
         """The `profile` variable of CEL conditions and templates."""
         return {
             "id": self.profile_id,
             "traits": dict(self.traits),
-            "computed": {},
+            "computed": dict(self.computed),
             "consent": dict(self.consent),
-            "audiences": [],
+            "audiences": sorted(self.audiences),
             "identifiers": {},
             "timezone": self.time_zone,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,3 +182,35 @@ def test_a_time_in_the_spring_gap_happens_just_after_it() -> None:
     assert next_local_time(now, "02:30", "America/Chicago") == datetime(
         2026, 3, 8, 8, 30, tzinfo=UTC
     )
+
+
+CHECKOUT_FOR_VIPS = """
+journey: vip-checkout
+description: Greets the vip audience's members at the checkout.
+owner: growth-team
+entry:
+  event: checkout_viewed
+  when: '"vip" in profile.audiences && profile.computed.visits_30d > 2'
+steps:
+  - id: hello
+    send: {channel: email, template: vip-hello}
+    next: done
+  - id: done
+    exit: {}
+"""
+
+
+async def test_an_entry_filter_reads_the_audiences_and_computed_traits_identity_answers() -> None:
+    j = Journeys()
+    j.publish(CHECKOUT_FOR_VIPS)
+    for profile_id, audiences, visits in (
+        ("p-1", {"vip"}, 3),
+        ("p-2", set(), 3),
+        ("p-3", {"vip"}, 1),
+    ):
+        view = replace(
+            j.profile(profile_id), audiences=frozenset(audiences), computed={"visits_30d": visits}
+        )
+        j.directory.add(view)
+        j.event(profile_id, "checkout_viewed")
+    assert j.sent_templates() == [("p-1", "vip-hello")]

@@ -15,12 +15,15 @@ TIME_ZONE = "timezone"  # the trait, and the event context key, that name a pers
 
 @dataclass(frozen=True)
 class ProfileView:
-    """A profile as identity answered for it (non-personal traits, consent)."""
+    """A profile as identity answered for it (non-personal traits, consent, computed
+    traits, the audiences it is in)."""
 
     tenant_id: str
     profile_id: str
     traits: Mapping[str, Any] = field(default_factory=dict)
     consent: Mapping[str, bool] = field(default_factory=dict)
+    computed: Mapping[str, Any] = field(default_factory=dict)
+    audiences: frozenset[str] = frozenset()
 
     @property
     def time_zone(self) -> str:
@@ -71,6 +74,8 @@ def snapshot(profile: ProfileView, event: TriggerEvent | None) -> ProfileSnapsho
         traits=dict(profile.traits),
         consent=dict(profile.consent),
         time_zone=time_zone_of(profile, event),
+        computed=dict(profile.computed),
+        audiences=profile.audiences,
     )
 
 
