@@ -94,12 +94,7 @@ class SqlProfileKeys(PersonalDataVault):
                 )
                 .returning(profile_keys.c.profile_id)
             ).all()
-        if self.db.is_sqlite:  # the WAL's copies of the key's pages go too
-            raw = self.db.engine.raw_connection()
-            try:  # outside any transaction, or SQLite cannot checkpoint
-                raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-            finally:
-                raw.close()
+        self.db.truncate_wal()  # the WAL's copies of the key's pages go too
         return len(deleted)
 
     def adopt(self, engine: Engine) -> int:

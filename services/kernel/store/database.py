@@ -109,6 +109,18 @@ class Database:
 
         return await self.run(run)
 
+    def truncate_wal(self) -> None:
+        """SQLite: checkpoints the write-ahead log and truncates it to nothing, so the
+        copies of pages that deleted rows left there (a forgotten person's data) go too;
+        `secure_delete` has zeroed them in the database itself. Other databases: nothing."""
+        if not self.is_sqlite:
+            return
+        raw = self.engine.raw_connection()
+        try:  # outside any transaction, or SQLite cannot checkpoint
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
+
     def dispose(self) -> None:
         """Waits for running work, then closes every connection: for sync code only."""
         self._executor.shutdown(wait=True)

@@ -5,6 +5,11 @@ a delivery, so a redelivered or re-published command is acknowledged without a s
 delivery. Transient failures are retried with back-off (`nak(delay)`, kept by the
 server, so a restart loses nothing); a command still failing after `max_attempts`, or
 refused for good, is reported `bounced`. Each outcome is published as Feedback.
+
+A command carries personal data in the clear (the address, the rendered content), so once
+it is settled and acknowledged it is erased from the CHANNEL stream (JetStream overwrites
+it on disk): a person forgotten later leaves nothing there. The adapter is the one reader
+of its channel's commands.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ KINDS = {
     Result.BOUNCED: channel_pb2.FEEDBACK_KIND_BOUNCED,
 }
 MAX_DELAY = 300.0
+STREAM = "CHANNEL"
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,8 @@ class ChannelWorker:
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         if self._sub is None:
-            await self.js.add_consumer("CHANNEL", self.consumer_config())
-            self._sub = await self.js.pull_subscribe_bind(self.durable, stream="CHANNEL")
+            await self.js.add_consumer(STREAM, self.consumer_config())
+            self._sub = await self.js.pull_subscribe_bind(self.durable, stream=STREAM)
         return self._sub
 
     async def run_once(self, timeout: float = 1.0) -> int:
@@ -107,6 +113,7 @@ class ChannelWorker:
         for msg, event_id, command in readable:
             if event_id in held:
                 await msg.ack()  # a repeat: delivered before, or earlier in this batch
+                await self._erase(msg)
             else:
                 held.add(event_id)
                 fresh.append((msg, event_id, command))
@@ -118,6 +125,8 @@ class ChannelWorker:
             await asyncio.gather(*acks)
             for (msg, _, _), _ in settled:
                 await msg.ack()
+            for (msg, _, _), _ in settled:
+                await self._erase(msg)
         return len(msgs)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -144,6 +153,15 @@ class ChannelWorker:
             log.error("unreadable send command dropped", extra={"error": repr(e)})
             await msg.term()
             return None
+
+    async def _erase(self, msg: Msg) -> None:
+        """Deletes a settled command from the stream (overwritten on disk); a failure is
+        logged and left to the stream's retention."""
+        sequence = msg.metadata.sequence.stream
+        try:
+            await self.js.delete_msg(STREAM, sequence)
+        except Exception as e:  # already gone, or NATS away: retention bounds it
+            log.warning("settled command not erased", extra={"seq": sequence, "error": repr(e)})
 
     async def _deliver(self, msg: Msg, command: channel_pb2.SendCommand) -> Attempt | None:
         """The delivery's outcome, or None when it is left to a later attempt (nak'ed)."""

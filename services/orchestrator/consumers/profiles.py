@@ -25,6 +25,7 @@ from services.orchestrator.ports import OrchestratorUnitOfWork, ProfileDirectory
 
 DURABLE = "orchestrator-profiles"
 AUDIENCE_ENTERED = ie.AudienceEntered.DESCRIPTOR.full_name
+PROFILE_FORGOTTEN = ie.ProfileForgotten.DESCRIPTOR.full_name
 
 
 def entered_audiences(uow: OrchestratorUnitOfWork, tenant_id: str) -> frozenset[str]:
@@ -53,6 +54,10 @@ def profiles_consumer(
     )
 
     async def prepare(envelope: Envelope) -> ProfileView | None:
+        if envelope.type == PROFILE_FORGOTTEN:
+            # the renderer's outbox rows held the person's address and rendered mail; the
+            # relay deleted them (zeroed by secure_delete), but the WAL keeps their pages
+            await layer.db.run(layer.db.truncate_wal)
         if envelope.type != AUDIENCE_ENTERED:
             return None
         message = ie.AudienceEntered.FromString(envelope.payload)

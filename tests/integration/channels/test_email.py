@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from layercake.channel.v1 import channel_pb2
+from services.kernel.messaging import subjects
 from services.kernel.store.database import Database
 from services.orchestrator.channels.email import EmailSender
 from services.orchestrator.channels.worker import ChannelWorker
@@ -48,6 +51,8 @@ async def test_a_command_delivered_twice_sends_one_mail(
     assert {(r.send_id, r.kind) for r in reports} == {
         ("send:i-1:remind", channel_pb2.FEEDBACK_KIND_DELIVERED)
     }
+    with pytest.raises(NotFoundError):  # both copies, with her address, erased once settled
+        await js.get_last_msg("CHANNEL", subjects.channel_send(tenant, "email"))
 
 
 async def test_a_server_refusing_at_first_gets_the_mail_on_a_retry(
