@@ -9,7 +9,10 @@ from pathlib import Path
 from services.gateway import handlers
 from services.gateway.adapters.identity import IdentityClient
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
+from services.gateway.adapters.orchestrator import OrchestratorClient
 from services.gateway.api.auth import Gatekeeper, KeyDirectory
+from services.gateway.api.facts import facts_servicer
+from services.gateway.api.journeys import journeys_servicer
 from services.gateway.api.plans import PlanBook
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
@@ -38,6 +41,7 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.identity: IdentityClient | None = None
+        self.orchestrator: OrchestratorClient | None = None
         self.keys: KeyDirectory | None = None
         self.gate: Gatekeeper | None = None
         self.pruner: asyncio.Task[None] | None = None
@@ -50,6 +54,9 @@ class Gateway:
         self.keys = KeyDirectory(self.layer)
         self.plans = PlanBook(self.layer)
         self.identity = IdentityClient(s.identity_addr, s.rpc_timeout, s.internal_calls())
+        self.orchestrator = OrchestratorClient(
+            s.orchestrator_addr, s.rpc_timeout, s.internal_calls()
+        )
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
@@ -68,7 +75,11 @@ class Gateway:
             s.rpc_timeout,
             ready=lambda: bool(ctx.nc.is_connected),
         )
-        return [gateway_servicer(servicer)]
+        return [
+            gateway_servicer(servicer),
+            journeys_servicer(self.gate, self.orchestrator),
+            facts_servicer(self.gate, self.orchestrator),
+        ]
 
     def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
         """Key, role and tracking-plan changes made anywhere (another replica, the admin
@@ -108,8 +119,9 @@ class Gateway:
         if self.pruner is not None:
             self.pruner.cancel()
             await asyncio.gather(self.pruner, return_exceptions=True)
-        if self.identity is not None:
-            await self.identity.close()
+        for peer in (self.identity, self.orchestrator):
+            if peer is not None:
+                await peer.close()
 
 
 def build(settings: ServiceSettings, config: GatewayConfig | None = None) -> App:

@@ -40,26 +40,40 @@ class Services:
         return f"127.0.0.1:{runtime.server.port}"
 
 
+def addresses(**peers: Runtime) -> dict[str, str]:
+    """The settings naming where each peer listens (`LAYERCAKE_IDENTITY_ADDR`, ...)."""
+    found: dict[str, str] = {}
+    for name, runtime in peers.items():
+        assert runtime.server is not None
+        found[f"LAYERCAKE_{name.upper()}_ADDR"] = f"127.0.0.1:{runtime.server.port}"
+    return found
+
+
 @pytest.fixture
 async def services(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
         identity = await stack.enter_async_context(
             running("identity", build_identity, nats_server.url, tmp_path)
         )
-        orchestrator = await stack.enter_async_context(
-            running("orchestrator", build_orchestrator, nats_server.url, tmp_path)
-        )
         decision = await stack.enter_async_context(
             running("decision", build_decision, nats_server.url, tmp_path)
         )
-        assert identity.server is not None
+        orchestrator = await stack.enter_async_context(
+            running(
+                "orchestrator",
+                build_orchestrator,
+                nats_server.url,
+                tmp_path,
+                addresses(identity=identity, decision=decision),
+            )
+        )
         gateway = await stack.enter_async_context(
             running(
                 "gateway",
                 build_gateway,
                 nats_server.url,
                 tmp_path,
-                {"LAYERCAKE_IDENTITY_ADDR": f"127.0.0.1:{identity.server.port}"},
+                addresses(identity=identity, orchestrator=orchestrator, decision=decision),
             )
         )
         yield Services(identity, orchestrator, decision, gateway)
