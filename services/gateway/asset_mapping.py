@@ -15,6 +15,7 @@ from layercake.gateway.v1 import asset_pb2 as pb
 from services.kernel.assets.content import ChangeKind
 from services.kernel.assets.lifecycle import AssetState
 from services.kernel.principals import PrincipalKind
+from services.kernel.protobuf import as_twin
 
 _STATES = {internal.AssetState.Value(f"ASSET_STATE_{s.name}"): s.value for s in AssetState}
 _CHANGE_KINDS = {
@@ -28,25 +29,11 @@ _ACTOR_KINDS = {
 
 
 def metadata_message(metadata: internal.AssetMetadata) -> pb.AssetMetadata:
-    return pb.AssetMetadata(
-        display_name=metadata.display_name,
-        description=metadata.description,
-        owner=metadata.owner,
-        team=metadata.team,
-        support_contact=metadata.support_contact,
-        tags=list(metadata.tags),
-    )
+    return as_twin(metadata, pb.AssetMetadata)
 
 
 def internal_metadata(metadata: pb.AssetMetadata) -> internal.AssetMetadata:
-    return internal.AssetMetadata(
-        display_name=metadata.display_name,
-        description=metadata.description,
-        owner=metadata.owner,
-        team=metadata.team,
-        support_contact=metadata.support_contact,
-        tags=list(metadata.tags),
-    )
+    return as_twin(metadata, internal.AssetMetadata)
 
 
 def actor_text(actor: common_pb2.Actor) -> str:

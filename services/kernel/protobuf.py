@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+
+M = TypeVar("M", bound=Message)
 
 
 def to_timestamp(value: datetime) -> Timestamp:
@@ -37,3 +41,10 @@ def plain_value(value: struct_pb2.Value) -> object:
     if kind == "bool_value":
         return value.bool_value
     return None
+
+
+def as_twin(message: Message, into: type[M]) -> M:
+    """`message` as `into`, a message with the same field names (the gateway's public twin
+    of an internal message, or back), so no mapping lists the fields one by one."""
+    document = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return json_format.ParseDict(document, into())

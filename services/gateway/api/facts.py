@@ -15,7 +15,7 @@ from services.gateway.adapters.orchestrator import OrchestratorClient
 from services.gateway.api.auth import Gatekeeper
 from services.kernel.errors import Violations
 from services.kernel.principals import Scope
-from services.kernel.protobuf import from_timestamp
+from services.kernel.protobuf import as_twin, from_timestamp
 from services.kernel.rpc.server import Servicer
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -39,7 +39,7 @@ class FactsServicer(pb_grpc.FactsServiceServicer):
         reply = await self.orchestrator.call(
             lambda s: s.SetFacts,
             opb.SetFactsRequest(
-                stock_levels=[_internal_level(level) for level in request.stock_levels],
+                stock_levels=[as_twin(level, ofacts.StockLevel) for level in request.stock_levels],
                 request_id=request.request_id,
             ),
         )
@@ -58,7 +58,7 @@ class FactsServicer(pb_grpc.FactsServiceServicer):
             ),
         )
         return pb.GetFactsResponse(
-            stock_levels=[_public_level(level) for level in reply.stock_levels]
+            stock_levels=[as_twin(level, pb.StockLevel) for level in reply.stock_levels]
         )
 
 
@@ -68,24 +68,6 @@ def _in_range(time: timestamp_pb2.Timestamp) -> bool:
     except (ValueError, OverflowError):
         return False
     return True
-
-
-def _internal_level(level: pb.StockLevel) -> ofacts.StockLevel:
-    internal = ofacts.StockLevel(
-        product=level.product, store=level.store, units=level.units, version=level.version
-    )
-    if level.HasField("observe_time"):
-        internal.observe_time.CopyFrom(level.observe_time)
-    return internal
-
-
-def _public_level(level: ofacts.StockLevel) -> pb.StockLevel:
-    public = pb.StockLevel(
-        product=level.product, store=level.store, units=level.units, version=level.version
-    )
-    if level.HasField("observe_time"):
-        public.observe_time.CopyFrom(level.observe_time)
-    return public
 
 
 def facts_servicer(gate: Gatekeeper, orchestrator: OrchestratorClient) -> Servicer:

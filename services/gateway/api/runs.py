@@ -11,6 +11,7 @@ from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.definitions import INT32_MAX
 from services.kernel.errors import Violations
 from services.kernel.principals import Scope
+from services.kernel.protobuf import as_twin
 
 Metadata = Any
 
@@ -31,15 +32,7 @@ class JourneyRuns:
             lambda s: s.GetJourneyStats, opb.GetJourneyStatsRequest(journey_id=request.journey_id)
         )
         return pb.GetJourneyStatsResponse(
-            counts=[
-                pb.JourneyStepCount(
-                    journey_version=c.journey_version,
-                    step_id=c.step_id,
-                    metric=c.metric,
-                    count=c.count,
-                )
-                for c in reply.counts
-            ]
+            counts=[as_twin(c, pb.JourneyStepCount) for c in reply.counts]
         )
 
     async def migrate(
@@ -65,12 +58,7 @@ class JourneyRuns:
             ),
         )
         return pb.MigrateJourneyRunsResponse(
-            moves=[
-                pb.JourneyRunMove(
-                    from_step_id=m.from_step_id, to_step_id=m.to_step_id, count=m.count
-                )
-                for m in reply.moves
-            ],
+            moves=[as_twin(m, pb.JourneyRunMove) for m in reply.moves],
             dry_run=reply.dry_run,
         )
 
