@@ -24,16 +24,19 @@ from rich.table import Table
 from layercake.common.v1 import common_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from services.cli.facts import facts_app
+from services.cli.journeys import journey_app
 from services.cli.jsonl import LineError, NumberedEvent, batches, read_events
 from services.cli.plans import plan_app
 from services.cli.principals import key_app, principal_app
 from services.cli.problems import Problem, by_line, problem
 from services.cli.target import DEFAULT_GATEWAY, RETRYABLE, Output, Target, err, fail, out
+from services.cli.templates import template_app
 
 MAX_SHOWN_ERRORS = 20
 
 app = typer.Typer(
-    help="layercake: ingest events, read profiles, manage principals and keys (the gateway).",
+    help="layercake: ingest events, read profiles, run journeys, manage keys (the gateway).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -43,6 +46,9 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(principal_app, name="principal")
 app.add_typer(key_app, name="key")
 app.add_typer(plan_app, name="plan")
+app.add_typer(journey_app, name="journey")
+app.add_typer(template_app, name="template")
+app.add_typer(facts_app, name="facts")
 
 
 @app.callback()

@@ -15,8 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
-from services.cli.principals import OutputOption, _dict
-from services.cli.target import Output, Target, err, fail, out
+from services.cli.target import Output, OutputOption, Target, as_dict, err, fail, out
 
 plan_app = typer.Typer(help="The tenant's tracking plan.", no_args_is_help=True)
 
@@ -53,9 +52,9 @@ def get_plan(ctx: typer.Context, output: OutputOption = Output.table) -> None:
     target: Target = ctx.obj
     reply = target.call(lambda s: s.GetTrackingPlan, pb.GetTrackingPlanRequest())
     if output is Output.json:
-        out.print_json(data=_dict(reply))
+        out.print_json(data=as_dict(reply))
         return
-    shown = _dict(reply)
+    shown = as_dict(reply)
     plan: dict[str, Any] = shown.get("tracking_plan", {})  # type: ignore[assignment]
     document: dict[str, Any] = plan.get("plan", {})
     events: dict[str, Any] = document.get("events", {})

@@ -11,13 +11,12 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, TypeVar
 
 import typer
-from google.protobuf import json_format
 from rich.markup import escape
 from rich.table import Table
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import principal_pb2
-from services.cli.target import Output, Target, err, out
+from services.cli.target import Output, OutputOption, Target, as_dict, err, out
 from services.kernel.principals import Role
 
 principal_app = typer.Typer(
@@ -25,7 +24,6 @@ principal_app = typer.Typer(
 )
 key_app = typer.Typer(help="API keys of principals.", no_args_is_help=True)
 
-OutputOption = Annotated[Output, typer.Option("-o", "--output", help="table or json.")]
 ROLES = ", ".join(r.value for r in Role)
 T = TypeVar("T")
 
@@ -104,7 +102,7 @@ def list_principals(ctx: typer.Context, output: OutputOption = Output.table) -> 
         if not token:
             break
     if output is Output.json:
-        out.print_json(data={"principals": [_dict(p) for p in found]})
+        out.print_json(data={"principals": [as_dict(p) for p in found]})
         return
     table = Table("principal", "kind", "roles", "name", title_justify="left")
     for p in found:
@@ -169,7 +167,7 @@ def list_keys(
 
     found = _every(page)
     if output is Output.json:
-        out.print_json(data={"api_keys": [_dict(k) for k in found]})
+        out.print_json(data={"api_keys": [as_dict(k) for k in found]})
         return
     table = Table("key", "principal", "may use now", "issued", title_justify="left")
     for k in found:
@@ -187,7 +185,3 @@ def _every(page: Callable[[str], tuple[list[T], str]]) -> list[T]:
         more, token = page(token)
         items += more
     return items
-
-
-def _dict(message: object) -> dict[str, object]:
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)  # type: ignore[arg-type]

@@ -7,14 +7,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import grpc
 import typer
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from rich.console import Console
 
+from layercake.gateway.v1 import facts_service_pb2_grpc as facts_grpc
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from layercake.gateway.v1 import journeys_service_pb2_grpc as journeys_grpc
 from services.cli.problems import problem
 
 DEFAULT_GATEWAY = "localhost:50051"
@@ -29,6 +32,27 @@ R = TypeVar("R", bound=Message)
 class Output(StrEnum):
     table = "table"
     json = "json"
+
+
+OutputOption = Annotated[Output, typer.Option("-o", "--output", help="table or json.")]
+
+
+def as_dict(message: Message, zeros: bool = False) -> dict[str, object]:
+    """A message as `-o json` prints it: field names as in the protos; with `zeros`, fields
+    at their zero value too (where 0 means something, as a stock level's units)."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=zeros
+    )
+
+
+class Stubs(pb_grpc.GatewayServiceStub):
+    """Every public service of the gateway on one channel: GatewayService's RPCs directly
+    (`s.GetProfile`), the others by service (`s.journeys.ApplyJourney`)."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        super().__init__(channel)  # type: ignore[call-arg]  # (the stubs type only __new__)
+        self.journeys = journeys_grpc.JourneysServiceStub(channel)
+        self.facts = facts_grpc.FactsServiceStub(channel)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -50,13 +74,13 @@ class Target:
         return (("authorization", f"Bearer {self.api_key}"),)
 
     @contextmanager
-    def stub(self) -> Iterator[pb_grpc.GatewayServiceStub]:
+    def stub(self) -> Iterator[Stubs]:
         with grpc.insecure_channel(self.gateway) as channel:
-            yield pb_grpc.GatewayServiceStub(channel)
+            yield Stubs(channel)
 
     def call(
         self,
-        method: Callable[[pb_grpc.GatewayServiceStub], Callable[..., R]],
+        method: Callable[[Stubs], Callable[..., R]],
         request: Message,
         attempts: int = 3,
     ) -> R:
