@@ -47,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 
 run: $(STAMP)
-	$(BIN)/python -m services.local
+	$(BIN)/layercake up
 
 # The seed's story through the gateway, told step by step, against `make run` (started here,
 # and stopped after, when no gateway answers).

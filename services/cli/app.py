@@ -32,6 +32,7 @@ from services.cli.principals import key_app, principal_app
 from services.cli.problems import Problem, by_line, problem
 from services.cli.target import DEFAULT_GATEWAY, RETRYABLE, Output, Target, err, fail, out
 from services.cli.templates import template_app
+from services.cli.up import up
 
 MAX_SHOWN_ERRORS = 20
 
@@ -49,6 +50,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(journey_app, name="journey")
 app.add_typer(template_app, name="template")
 app.add_typer(facts_app, name="facts")
+app.command()(up)
 
 
 @app.callback()

@@ -1,4 +1,5 @@
-"""`make run`: the whole platform on this machine, supervised, until Ctrl-C."""
+"""`layercake up` (what `make run` runs): the whole platform on this machine, supervised,
+until Ctrl-C. It starts processes here rather than calling the gateway, so it needs no key."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from services.local.stack import DEMO_TENANT, SERVICES, LocalStack
-from services.local.supervisor import Supervisor
 
+def up() -> None:
+    """Start nats-server, the four services and the channel adapters under .layercake/,
+    print where each listens and the demo tenant's admin key; Ctrl-C stops them all."""
+    from services.local.stack import DEMO_TENANT, SERVICES, LocalStack  # only here: heavy
+    from services.local.supervisor import Supervisor
 
-def main() -> None:
     console = Console()
     stack = LocalStack(Path(".layercake").resolve(), channels=True)
     stopping = threading.Event()
@@ -70,7 +73,3 @@ def main() -> None:
         with console.status("stopping…"):
             stack.stop()
     console.print("stopped")
-
-
-if __name__ == "__main__":
-    main()
