@@ -30,6 +30,7 @@ from services.cli.jsonl import LineError, NumberedEvent, batches, read_events
 from services.cli.plans import plan_app
 from services.cli.principals import key_app, principal_app
 from services.cli.problems import Problem, by_line, problem
+from services.cli.status import status
 from services.cli.target import DEFAULT_GATEWAY, RETRYABLE, Output, Target, err, fail, out
 from services.cli.templates import template_app
 from services.cli.up import up
@@ -51,6 +52,7 @@ app.add_typer(journey_app, name="journey")
 app.add_typer(template_app, name="template")
 app.add_typer(facts_app, name="facts")
 app.command()(up)
+app.command()(status)
 
 
 @app.callback()

@@ -18,6 +18,7 @@ from rich.console import Console
 from layercake.gateway.v1 import facts_service_pb2_grpc as facts_grpc
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from layercake.gateway.v1 import journeys_service_pb2_grpc as journeys_grpc
+from layercake.gateway.v1 import status_service_pb2_grpc as status_grpc
 from services.cli.problems import problem
 
 DEFAULT_GATEWAY = "localhost:50051"
@@ -53,6 +54,7 @@ class Stubs(pb_grpc.GatewayServiceStub):
         super().__init__(channel)  # type: ignore[call-arg]  # (the stubs type only __new__)
         self.journeys = journeys_grpc.JourneysServiceStub(channel)
         self.facts = facts_grpc.FactsServiceStub(channel)
+        self.status = status_grpc.StatusServiceStub(channel)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -96,8 +96,6 @@ def apply_requested_change(
         return True
     sealer = uow.vault.cipher(change.tenant_id, profile.profile_id)
     assert sealer is not None, "a live profile has its key"
-    uow.publish(
-        mapping.profile_updated(profile, changes, change.request_id, traceparent, sealer)
-    )
+    uow.publish(mapping.profile_updated(profile, changes, change.request_id, traceparent, sealer))
     segmenting.publish_segment_changes(uow, profile, start, changes)
     return True

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.kernel.rpc import client
 from services.kernel.rpc.signing import InternalCalls
@@ -37,11 +38,22 @@ class Peer(Generic[S]):
         kernel errors (a stopped peer as UNAVAILABLE, within the deadline)."""
         return await client.call(pick(self.stub()), request, self.timeout)
 
+    async def serving(self, timeout: float) -> bool:
+        """Whether the peer's `grpc.health.v1` says it serves; a kernel error (UNAVAILABLE,
+        DEADLINE_EXCEEDED) when it does not answer within `timeout` or the caller's deadline."""
+        health = health_pb2_grpc.HealthStub(self._open())
+        reply = await client.call(health.Check, health_pb2.HealthCheckRequest(), timeout)
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
     def stub(self) -> S:
         if self._stub is None:
-            self._channel = client.channel(self.addr, self.internal)
-            self._stub = self._make_stub(self._channel)
+            self._stub = self._make_stub(self._open())
         return self._stub
+
+    def _open(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            self._channel = client.channel(self.addr, self.internal)
+        return self._channel
 
     async def close(self) -> None:
         if self._channel is not None:

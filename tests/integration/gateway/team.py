@@ -14,6 +14,7 @@ from layercake.gateway.v1 import facts_service_pb2_grpc as fgrpc
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
 from layercake.gateway.v1 import journeys_service_pb2_grpc as jgrpc
+from layercake.gateway.v1 import status_service_pb2_grpc as sgrpc
 from tests.conftest import random_id
 from tests.integration.conftest import Services
 from tests.integration.gateway.conftest import new_key
@@ -36,6 +37,7 @@ class Team:
     journeys: jgrpc.JourneysServiceAsyncStub
     facts: fgrpc.FactsServiceAsyncStub
     admin: ggrpc.GatewayServiceAsyncStub
+    status: sgrpc.StatusServiceAsyncStub
 
     def auth(self, who: str) -> tuple[tuple[str, str], ...]:
         """The metadata of `who`'s calls (`admin` or a member's name)."""
@@ -60,6 +62,7 @@ async def team(services: Services, tenant: str | None = None) -> AsyncIterator[T
             jgrpc.JourneysServiceStub(channel),
             fgrpc.FactsServiceStub(channel),
             ggrpc.GatewayServiceStub(channel),
+            sgrpc.StatusServiceStub(channel),
         )
         for name, (kind, role) in MEMBERS.items():
             await made.admin.CreatePrincipal(

@@ -17,14 +17,14 @@ from tests.integration.gateway.team import Team, team
 from tests.integration.gateway.test_journeys_api import WELCOME, WELCOME_2
 
 
-async def cli(t: Team, who: str | None, *args: str) -> Any:
+async def run_cli(gateway: str, key: str | None, *args: str) -> Any:
     """Runs the CLI in a thread, since the services serve on this test's event loop."""
-    env = {
-        "LAYERCAKE_GATEWAY": t.gateway,
-        "LAYERCAKE_API_KEY": t.keys[who] if who else None,
-        "LAYERCAKE_TIMEOUT": "10",
-    }
+    env = {"LAYERCAKE_GATEWAY": gateway, "LAYERCAKE_API_KEY": key, "LAYERCAKE_TIMEOUT": "10"}
     return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+
+
+async def cli(t: Team, who: str | None, *args: str) -> Any:
+    return await run_cli(t.gateway, t.keys[who] if who else None, *args)
 
 
 async def ok(t: Team, who: str, *args: str) -> str:
