@@ -206,7 +206,9 @@ def get_profile(
 ) -> None:
     """Show one profile."""
     target: Target = ctx.obj
-    reply = target.call(lambda s: s.GetProfile, pb.GetProfileRequest(profile_ref=ref))
+    reply = target.call(
+        pb_grpc.GatewayServiceStub, lambda s: s.GetProfile, pb.GetProfileRequest(profile_ref=ref)
+    )
     if output is Output.json:
         out.print_json(json_format.MessageToJson(reply.profile, preserving_proto_field_name=True))
     else:

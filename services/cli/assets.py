@@ -7,7 +7,6 @@ annotations here: typer reads the commands' annotations, which name the kind.)
 """
 
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +19,17 @@ from rich.table import Table
 
 from layercake.gateway.v1 import asset_pb2
 from layercake.gateway.v1 import journeys_service_pb2 as pb
-from services.cli.target import Output, OutputOption, Stubs, Target, as_dict, err, fail, out
+from layercake.gateway.v1 import journeys_service_pb2_grpc as pb_grpc
+from services.cli.target import (
+    Output,
+    OutputOption,
+    Target,
+    err,
+    fail,
+    new_request_id,
+    out,
+    print_json,
+)
 
 ReasonOption = Annotated[str, typer.Option(help="Why, for the audit trail.")]
 ACTIONS = ("submit", "approve", "reject", "publish", "pause", "resume", "archive")
@@ -34,10 +43,6 @@ HELP = {
     "resume": "Resume the paused version (assets:operate).",
     "archive": "Archive for good (assets:operate).",
 }
-
-
-def request_id() -> str:
-    return str(uuid.uuid4())
 
 
 def version_line(v: asset_pb2.AssetVersion) -> str:
@@ -61,12 +66,12 @@ class Kind:
         """(picker of the stub method, request type); AttributeError for a name not served."""
         if SERVICE.methods_by_name.get(name) is None:
             raise AttributeError(f"JourneysService has no {name}")
-        pick: Callable[[Stubs], Any] = lambda s: getattr(s.journeys, name)  # noqa: E731
+        pick: Callable[[Any], Any] = lambda s: getattr(s, name)  # noqa: E731
         return pick, getattr(pb, f"{name}Request")
 
     def call(self, target: Target, rpc: str, **fields: Any) -> Any:
         pick, request_type = self.rpc(rpc)
-        return target.call(pick, request_type(**fields))
+        return target.call(pb_grpc.JourneysServiceStub, pick, request_type(**fields))
 
 
 def read_definition(path: Path) -> dict[str, Any]:
@@ -104,7 +109,7 @@ def register(app: typer.Typer, kind: Kind) -> None:
         """Create the draft, or save a new one, from a file (assets:write)."""
         source = read_definition(path)
         reply = kind.call(
-            ctx.obj, f"Apply{kind.title}", reason=reason, request_id=request_id(), **source
+            ctx.obj, f"Apply{kind.title}", reason=reason, request_id=new_request_id(), **source
         )
         err.print(version_line(reply.version), markup=False)
 
@@ -128,7 +133,7 @@ def register(app: typer.Typer, kind: Kind) -> None:
             f"Rollback{kind.title}",
             to_version=to_version,
             reason=reason,
-            request_id=request_id(),
+            request_id=new_request_id(),
             **{kind.id_field: asset_id},
         )
         err.print(version_line(reply.version), markup=False)
@@ -145,7 +150,7 @@ def register(app: typer.Typer, kind: Kind) -> None:
         """Show one version and its definition (assets:read)."""
         reply = kind.call(ctx.obj, f"Get{kind.title}", version=version, **{kind.id_field: asset_id})
         if output is Output.json:
-            out.print_json(data=as_dict(reply))
+            print_json(reply)
             return
         out.print(version_table([reply.version], title=version_line(reply.version)))
         document = json_format.MessageToDict(reply.definition)
@@ -163,7 +168,7 @@ def register(app: typer.Typer, kind: Kind) -> None:
             if not token:
                 break
         if output is Output.json:
-            out.print_json(data={"versions": [as_dict(v) for v in versions]})
+            print_json(pb.ListJourneysResponse(versions=versions))
         else:
             out.print(version_table(versions))
 
@@ -186,7 +191,7 @@ def register(app: typer.Typer, kind: Kind) -> None:
             **{kind.id_field: asset_id},
         )
         if output is Output.json:
-            out.print_json(data=as_dict(reply))
+            print_json(reply)
             return
         table = Table("field", "change", "old", "new", title_justify="left")
         for c in reply.changes:
@@ -209,7 +214,7 @@ def _transition(kind: Kind, action: str) -> Any:
             target,
             f"{action}{kind.title}",
             reason=reason,
-            request_id=request_id(),
+            request_id=new_request_id(),
             **{kind.id_field: asset_id},
         )
         err.print(version_line(reply.version), markup=False)

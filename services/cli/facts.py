@@ -11,8 +11,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from layercake.gateway.v1 import facts_service_pb2 as pb
-from services.cli.assets import request_id
-from services.cli.target import Output, OutputOption, Target, as_dict, err, fail, out
+from layercake.gateway.v1 import facts_service_pb2_grpc as pb_grpc
+from services.cli.target import (
+    Output,
+    OutputOption,
+    Target,
+    err,
+    fail,
+    new_request_id,
+    out,
+    print_json,
+)
 
 facts_app = typer.Typer(help="Business facts: stock levels per store.", no_args_is_help=True)
 
@@ -60,9 +69,9 @@ def set_facts(
     (facts:write)."""
     target: Target = ctx.obj
     request = pb.SetFactsRequest(
-        stock_levels=_levels(store, levels, observed), request_id=request_id()
+        stock_levels=_levels(store, levels, observed), request_id=new_request_id()
     )
-    reply = target.call(lambda s: s.facts.SetFacts, request)
+    reply = target.call(pb_grpc.FactsServiceStub, lambda s: s.SetFacts, request)
     line = f"{reply.applied_count} of {len(request.stock_levels)} levels applied"
     if reply.back_in_stock_count:
         line += f"; {reply.back_in_stock_count} people back in stock"
@@ -79,9 +88,9 @@ def get_facts(
     """Show the stock levels held at a store (assets:read)."""
     target: Target = ctx.obj
     request = pb.GetFactsRequest(stock_keys=[pb.StockKey(product=p, store=store) for p in products])
-    reply = target.call(lambda s: s.facts.GetFacts, request)
+    reply = target.call(pb_grpc.FactsServiceStub, lambda s: s.GetFacts, request)
     if output is Output.json:
-        out.print_json(data=as_dict(reply, zeros=True))
+        print_json(reply, zeros=True)  # 0 units (out of stock) matters most
         return
     held = {level.product: level for level in reply.stock_levels}
     table = Table("product", "units", "observed", title=f"store {escape(store)}")

@@ -10,8 +10,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from layercake.gateway.v1 import journeys_service_pb2 as pb
-from services.cli.assets import Kind, register, request_id
-from services.cli.target import Output, OutputOption, Target, as_dict, err, fail, out
+from layercake.gateway.v1 import journeys_service_pb2_grpc as pb_grpc
+from services.cli.assets import Kind, register
+from services.cli.target import (
+    Output,
+    OutputOption,
+    Target,
+    err,
+    fail,
+    new_request_id,
+    out,
+    print_json,
+)
 
 journey_app = typer.Typer(help="Journeys: apply, review, publish, run.", no_args_is_help=True)
 register(journey_app, Kind("journey"))
@@ -24,10 +34,12 @@ def stats(ctx: typer.Context, journey_id: JourneyId, output: OutputOption = Outp
     """Counts per version and step: entered, waiting, sent, suppressed... (assets:read)."""
     target: Target = ctx.obj
     reply = target.call(
-        lambda s: s.journeys.GetJourneyStats, pb.GetJourneyStatsRequest(journey_id=journey_id)
+        pb_grpc.JourneysServiceStub,
+        lambda s: s.GetJourneyStats,
+        pb.GetJourneyStatsRequest(journey_id=journey_id),
     )
     if output is Output.json:
-        out.print_json(data=as_dict(reply))
+        print_json(reply)
         return
     table = Table("version", "step", "metric", "count", title=f"journey {escape(journey_id)}")
     table.title_justify = "left"
@@ -68,11 +80,11 @@ def migrate(
         to_version=to_version,
         step_map=_step_map(step_map),
         dry_run=dry_run,
-        request_id=request_id(),
+        request_id=new_request_id(),
     )
-    reply = target.call(lambda s: s.journeys.MigrateJourneyRuns, request)
+    reply = target.call(pb_grpc.JourneysServiceStub, lambda s: s.MigrateJourneyRuns, request)
     if output is Output.json:
-        out.print_json(data=as_dict(reply))
+        print_json(reply)
         return
     title = "would move (dry run)" if reply.dry_run else "moved"
     table = Table("from step", "to step", "runs", title=title, title_justify="left")
@@ -90,9 +102,9 @@ def enter(
     """Enter a profile into a live journey entered by `api` (ingest)."""
     target: Target = ctx.obj
     request = pb.EnterJourneyRequest(
-        journey_id=journey_id, profile_ref=profile_ref, request_id=request_id()
+        journey_id=journey_id, profile_ref=profile_ref, request_id=new_request_id()
     )
-    reply = target.call(lambda s: s.journeys.EnterJourney, request)
+    reply = target.call(pb_grpc.JourneysServiceStub, lambda s: s.EnterJourney, request)
     if not reply.entered:
         fail(f"{profile_ref} did not enter {journey_id}: {reply.refusal}")
     err.print(

@@ -15,7 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
-from services.cli.target import Output, OutputOption, Target, as_dict, err, fail, out
+from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from services.cli.principals import OutputOption, _dict
+from services.cli.target import Output, Target, err, fail, out
 
 plan_app = typer.Typer(help="The tenant's tracking plan.", no_args_is_help=True)
 
@@ -42,7 +44,7 @@ def apply_plan(
     """Replace the tenant's tracking plan (the plan in force applied again changes nothing)."""
     target: Target = ctx.obj
     request = pb.ApplyTrackingPlanRequest(plan=read_plan(path), request_id=str(uuid.uuid4()))
-    reply = target.call(lambda s: s.ApplyTrackingPlan, request)
+    reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.ApplyTrackingPlan, request)
     err.print(f"tracking plan version {reply.tracking_plan.version}", markup=False)
 
 
@@ -50,11 +52,13 @@ def apply_plan(
 def get_plan(ctx: typer.Context, output: OutputOption = Output.table) -> None:
     """Show the tracking plan and what it rejected and flagged, per event type."""
     target: Target = ctx.obj
-    reply = target.call(lambda s: s.GetTrackingPlan, pb.GetTrackingPlanRequest())
+    reply = target.call(
+        pb_grpc.GatewayServiceStub, lambda s: s.GetTrackingPlan, pb.GetTrackingPlanRequest()
+    )
     if output is Output.json:
-        out.print_json(data=as_dict(reply))
+        out.print_json(data=_dict(reply))
         return
-    shown = as_dict(reply)
+    shown = _dict(reply)
     plan: dict[str, Any] = shown.get("tracking_plan", {})  # type: ignore[assignment]
     document: dict[str, Any] = plan.get("plan", {})
     events: dict[str, Any] = document.get("events", {})

@@ -11,12 +11,14 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, TypeVar
 
 import typer
+from google.protobuf import json_format
 from rich.markup import escape
 from rich.table import Table
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
+from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from layercake.gateway.v1 import principal_pb2
-from services.cli.target import Output, OutputOption, Target, as_dict, err, out
+from services.cli.target import Output, Target, err, out
 from services.kernel.principals import Role
 
 principal_app = typer.Typer(
@@ -24,6 +26,7 @@ principal_app = typer.Typer(
 )
 key_app = typer.Typer(help="API keys of principals.", no_args_is_help=True)
 
+OutputOption = Annotated[Output, typer.Option("-o", "--output", help="table or json.")]
 ROLES = ", ".join(r.value for r in Role)
 T = TypeVar("T")
 
@@ -59,7 +62,7 @@ def create_principal(
         display_name=display_name,
         roles=_split(roles),
     )
-    reply = target.call(lambda s: s.CreatePrincipal, request)
+    reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.CreatePrincipal, request)
     err.print(f"created {escape(_principal_line(reply.principal))}", markup=False)
 
 
@@ -72,7 +75,7 @@ def grant_role(
     """Grant a principal a role."""
     target: Target = ctx.obj
     request = pb.GrantRoleRequest(request_id=_request_id(), principal_id=principal_id, role=role)
-    reply = target.call(lambda s: s.GrantRole, request)
+    reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.GrantRole, request)
     err.print(_principal_line(reply.principal), markup=False)
 
 
@@ -85,7 +88,7 @@ def revoke_role(
     """Revoke a role: the principal's keys lose what only it granted, from their next call."""
     target: Target = ctx.obj
     request = pb.RevokeRoleRequest(request_id=_request_id(), principal_id=principal_id, role=role)
-    reply = target.call(lambda s: s.RevokeRole, request)
+    reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.RevokeRole, request)
     err.print(_principal_line(reply.principal), markup=False)
 
 
@@ -96,13 +99,17 @@ def list_principals(ctx: typer.Context, output: OutputOption = Output.table) -> 
     found: list[principal_pb2.Principal] = []
     token = ""
     while True:
-        reply = target.call(lambda s: s.ListPrincipals, pb.ListPrincipalsRequest(page_token=token))
+        reply = target.call(
+            pb_grpc.GatewayServiceStub,
+            lambda s: s.ListPrincipals,
+            pb.ListPrincipalsRequest(page_token=token),
+        )
         found += reply.principals
         token = reply.next_page_token
         if not token:
             break
     if output is Output.json:
-        out.print_json(data={"principals": [as_dict(p) for p in found]})
+        out.print_json(data={"principals": [_dict(p) for p in found]})
         return
     table = Table("principal", "kind", "roles", "name", title_justify="left")
     for p in found:
@@ -132,7 +139,7 @@ def issue_key(
         scopes=_split(scopes),
         display_name=display_name,
     )
-    reply = target.call(lambda s: s.IssueApiKey, request)
+    reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.IssueApiKey, request)
     key = reply.api_key
     err.print(f"issued {key.key_id} of {principal} ({' '.join(key.scopes)})", markup=False)
     out.print(reply.key, markup=False, highlight=False)
@@ -147,7 +154,7 @@ def revoke_key(
     """Revoke an API key: refused from its next call."""
     target: Target = ctx.obj
     request = pb.RevokeApiKeyRequest(request_id=_request_id(), key_id=key_id, reason=reason)
-    reply = target.call(lambda s: s.RevokeApiKey, request)
+    reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.RevokeApiKey, request)
     err.print(f"revoked {reply.api_key.key_id} of {reply.api_key.principal_id}", markup=False)
 
 
@@ -162,12 +169,12 @@ def list_keys(
 
     def page(token: str) -> tuple[list[principal_pb2.ApiKey], str]:
         request = pb.ListApiKeysRequest(principal_id=principal, page_token=token)
-        reply = target.call(lambda s: s.ListApiKeys, request)
+        reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.ListApiKeys, request)
         return list(reply.api_keys), reply.next_page_token
 
     found = _every(page)
     if output is Output.json:
-        out.print_json(data={"api_keys": [as_dict(k) for k in found]})
+        out.print_json(data={"api_keys": [_dict(k) for k in found]})
         return
     table = Table("key", "principal", "may use now", "issued", title_justify="left")
     for k in found:
@@ -185,3 +192,7 @@ def _every(page: Callable[[str], tuple[list[T], str]]) -> list[T]:
         more, token = page(token)
         items += more
     return items
+
+
+def _dict(message: object) -> dict[str, object]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)  # type: ignore[arg-type]

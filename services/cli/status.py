@@ -10,8 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from layercake.gateway.v1 import status_service_pb2 as pb
+from layercake.gateway.v1 import status_service_pb2_grpc as pb_grpc
 from services.cli.problems import problem
-from services.cli.target import Output, OutputOption, Target, as_dict, err, fail, out
+from services.cli.target import Output, OutputOption, Target, err, fail, out, print_json
 
 
 def status(ctx: typer.Context, output: OutputOption = Output.table) -> None:
@@ -31,10 +32,12 @@ def status(ctx: typer.Context, output: OutputOption = Output.table) -> None:
         err.print("set LAYERCAKE_API_KEY to see NATS and the services behind the gateway")
     else:
         components = list(
-            target.call(lambda s: s.status.GetStatus, pb.GetStatusRequest()).components
+            target.call(
+                pb_grpc.StatusServiceStub, lambda s: s.GetStatus, pb.GetStatusRequest()
+            ).components
         )
     if output is Output.json:
-        out.print_json(data={"components": [as_dict(c, zeros=True) for c in components]})
+        print_json(pb.GetStatusResponse(components=components), zeros=True)
     else:
         table = Table(
             "component", "serving", "detail", "latency", title=f"layercake at {target.gateway}"

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import grpc
 import typer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
-from layercake.gateway.v1 import facts_service_pb2_grpc as facts_grpc
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from layercake.gateway.v1 import journeys_service_pb2_grpc as journeys_grpc
-from layercake.gateway.v1 import status_service_pb2_grpc as status_grpc
 from services.cli.problems import problem
 
 DEFAULT_GATEWAY = "localhost:50051"
@@ -28,6 +28,7 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 R = TypeVar("R", bound=Message)
+S = TypeVar("S")
 
 
 class Output(StrEnum):
@@ -38,23 +39,29 @@ class Output(StrEnum):
 OutputOption = Annotated[Output, typer.Option("-o", "--output", help="table or json.")]
 
 
-def as_dict(message: Message, zeros: bool = False) -> dict[str, object]:
-    """A message as `-o json` prints it: field names as in the protos; with `zeros`, fields
-    at their zero value too (where 0 means something, as a stock level's units)."""
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=zeros
+def new_request_id() -> str:
+    """A fresh idempotency key for one intended change (reused by `Target.call`'s retries)."""
+    return str(uuid.uuid4())
+
+
+def print_json(message: Message, zeros: bool = False) -> None:
+    """A reply as protobuf JSON with the proto's field names, for scripts; with `zeros`,
+    fields at their zero value too (where 0 or false means something: units, serving)."""
+    out.print_json(
+        json_format.MessageToJson(
+            message,
+            preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=zeros,
+        )
     )
 
 
-class Stubs(pb_grpc.GatewayServiceStub):
-    """Every public service of the gateway on one channel: GatewayService's RPCs directly
-    (`s.GetProfile`), the others by service (`s.journeys.ApplyJourney`)."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        super().__init__(channel)  # type: ignore[call-arg]  # (the stubs type only __new__)
-        self.journeys = journeys_grpc.JourneysServiceStub(channel)
-        self.facts = facts_grpc.FactsServiceStub(channel)
-        self.status = status_grpc.StatusServiceStub(channel)
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Rows for people; every cell is escaped, since values are partner data."""
+    table = Table(*columns, title=escape(title), title_justify="left")
+    for row in rows:
+        table.add_row(*(escape(str(v)) for v in row))
+    out.print(table)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -76,20 +83,26 @@ class Target:
         return (("authorization", f"Bearer {self.api_key}"),)
 
     @contextmanager
-    def stub(self) -> Iterator[Stubs]:
+    def stub(self) -> Iterator[pb_grpc.GatewayServiceStub]:
         with grpc.insecure_channel(self.gateway) as channel:
-            yield Stubs(channel)
+            yield pb_grpc.GatewayServiceStub(channel)
 
     def call(
         self,
-        method: Callable[[Stubs], Callable[..., R]],
-        request: Message,
+        service: Callable[[grpc.Channel], S],
+        method: Callable[[S], Callable[..., R]],
+        request: Any,
         attempts: int = 3,
     ) -> R:
-        """One call, retried with the same request while the gateway is briefly away (a
-        mutating request's request_id makes the retry safe); fails with one line otherwise."""
+        """One call of a gateway service (`service` is its stub class), retried with the same
+        request while the gateway is briefly away (a mutating request's request_id makes the
+        retry safe; an upload is an iterator, so it is sent once); fails with one line
+        otherwise."""
         metadata = self.metadata()
-        with self.stub() as stub:
+        if not isinstance(request, Message):
+            attempts = 1
+        with grpc.insecure_channel(self.gateway) as channel:
+            stub = service(channel)
             for attempt in range(1, attempts + 1):
                 try:
                     return method(stub)(request, timeout=self.timeout, metadata=metadata)

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 from services.gateway import handlers
 from services.gateway.adapters.identity import IdentityClient
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
 from services.gateway.adapters.orchestrator import OrchestratorClient
-from services.gateway.adapters.peer import Peer
 from services.gateway.api.auth import Gatekeeper, KeyDirectory
 from services.gateway.api.facts import facts_servicer
 from services.gateway.api.journeys import journeys_servicer
 from services.gateway.api.plans import PlanBook
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
-from services.gateway.api.status import status_servicer
+from services.gateway.api.status import HealthPeer, health_peers, status_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.segment.server import SegmentDoor
@@ -45,7 +43,7 @@ class Gateway:
         self.config = config
         self.identity: IdentityClient | None = None
         self.orchestrator: OrchestratorClient | None = None
-        self.decision: Peer[Any] | None = None  # health only, so far
+        self.health: dict[str, HealthPeer] = {}  # each peer's health, for StatusService
         self.keys: KeyDirectory | None = None
         self.gate: Gatekeeper | None = None
         self.pruner: asyncio.Task[None] | None = None
@@ -61,7 +59,12 @@ class Gateway:
         self.orchestrator = OrchestratorClient(
             s.orchestrator_addr, s.rpc_timeout, s.internal_calls()
         )
-        self.decision = Peer(s.decision_addr, s.rpc_timeout, s.internal_calls(), lambda c: c)
+        addrs = {
+            "identity": s.identity_addr,
+            "orchestrator": s.orchestrator_addr,
+            "decision": s.decision_addr,
+        }
+        self.health = health_peers(addrs, s.rpc_timeout, s.internal_calls())
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
@@ -84,15 +87,7 @@ class Gateway:
             gateway_servicer(servicer),
             journeys_servicer(self.gate, self.orchestrator),
             facts_servicer(self.gate, self.orchestrator),
-            status_servicer(
-                self.gate,
-                {
-                    "identity": self.identity,
-                    "orchestrator": self.orchestrator,
-                    "decision": self.decision,
-                },
-                lambda: bool(ctx.nc.is_connected),
-            ),
+            status_servicer(self.gate, self.health, lambda: bool(ctx.nc.is_connected)),
         ]
 
     def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
@@ -133,7 +128,7 @@ class Gateway:
         if self.pruner is not None:
             self.pruner.cancel()
             await asyncio.gather(self.pruner, return_exceptions=True)
-        for peer in (self.identity, self.orchestrator, self.decision):
+        for peer in (self.identity, self.orchestrator, *self.health.values()):
             if peer is not None:
                 await peer.close()
 

@@ -1,5 +1,5 @@
-"""Journeys and templates at the gateway: admit the caller for the action's one scope,
-build the orchestrator's request, and answer with the gateway's own messages.
+"""Journeys and templates at the gateway (the caller admitted by the servicer): build the
+orchestrator's request, and answer with the gateway's own messages.
 
 Both kinds share one implementation, told apart by a `DefinitionKind`. The orchestrator
 acts in the tenant of the principal each call is signed for, so another tenant's ids
@@ -18,17 +18,14 @@ from layercake.gateway.v1 import asset_pb2 as apb
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from services.gateway import asset_mapping
 from services.gateway.adapters.orchestrator import OrchestratorClient
-from services.gateway.api.auth import Gatekeeper
-from services.kernel.assets.lifecycle import ACTION_SCOPES, Action
+from services.kernel.assets.lifecycle import Action
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.pagination import page_request, paged
-from services.kernel.principals import Scope
 
 if TYPE_CHECKING:
     from services.gateway.adapters.orchestrator import OrchestratorStub
 
 Method = Callable[["OrchestratorStub"], Callable[..., Awaitable[Any]]]
-Metadata = Any  # what `context.invocation_metadata()` gives
 
 
 @dataclass(frozen=True)
@@ -95,12 +92,10 @@ class Answer:
 class Definitions:
     """Apply, the lifecycle actions, get, list and diff, for either kind."""
 
-    def __init__(self, gate: Gatekeeper, orchestrator: OrchestratorClient) -> None:
-        self.gate = gate
+    def __init__(self, orchestrator: OrchestratorClient) -> None:
         self.orchestrator = orchestrator
 
-    async def apply(self, metadata: Metadata, kind: DefinitionKind, request: Any) -> Answer:
-        await self.gate.admit(metadata, Scope.ASSETS_WRITE)
+    async def apply(self, kind: DefinitionKind, request: Any) -> Answer:
         internal = kind.apply_request(reason=request.reason, request_id=request.request_id)
         source = request.WhichOneof("source")
         if source is None:
@@ -112,9 +107,8 @@ class Definitions:
         return _answer(kind, reply)
 
     async def transition(
-        self, metadata: Metadata, kind: DefinitionKind, action: Action, request: Any
+        self, kind: DefinitionKind, action: Action, request: Any
     ) -> apb.AssetVersion:
-        await self.gate.admit(metadata, ACTION_SCOPES[action])
         bad = Violations()
         asset_id = getattr(request, kind.id_field)
         bad.require(asset_id, kind.id_field)
@@ -132,8 +126,7 @@ class Definitions:
         reply = await self.orchestrator.call(kind.transition, internal)
         return asset_mapping.version_message(reply.version)
 
-    async def get(self, metadata: Metadata, kind: DefinitionKind, request: Any) -> Answer:
-        await self.gate.admit(metadata, Scope.ASSETS_READ)
+    async def get(self, kind: DefinitionKind, request: Any) -> Answer:
         asset_id = _required(request, kind.id_field)
         if request.version < 0:
             raise InvalidArgument.field("version", "must not be negative (0 is the latest)")
@@ -142,11 +135,10 @@ class Definitions:
         return _answer(kind, await self.orchestrator.call(kind.get, internal))
 
     async def list_page(
-        self, metadata: Metadata, kind: DefinitionKind, page_size: int, page_token: str
+        self, kind: DefinitionKind, page_size: int, page_token: str
     ) -> tuple[list[apb.AssetVersion], str]:
         """A page of the latest versions, by id (the orchestrator answers them all; the
         gateway pages them, so the public API pages from the start)."""
-        await self.gate.admit(metadata, Scope.ASSETS_READ)
         after, limit = page_request(page_size, page_token)
         reply = await self.orchestrator.call(kind.list, kind.list_request())
         ordered = sorted(reply.versions, key=lambda v: v.asset_id)
@@ -154,10 +146,7 @@ class Definitions:
         page = paged(found, limit, lambda v: v.asset_id)
         return [asset_mapping.version_message(v) for v in page.items], page.next_page_token
 
-    async def diff(
-        self, metadata: Metadata, kind: DefinitionKind, request: Any
-    ) -> list[apb.AssetFieldChange]:
-        await self.gate.admit(metadata, Scope.ASSETS_READ)
+    async def diff(self, kind: DefinitionKind, request: Any) -> list[apb.AssetFieldChange]:
         asset_id = _required(request, kind.id_field)
         bad = Violations()
         bad.require(request.old_version, "old_version")

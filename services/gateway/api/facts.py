@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import grpc
 from google.protobuf import timestamp_pb2
 
 from layercake.gateway.v1 import facts_service_pb2 as pb
@@ -12,25 +9,28 @@ from layercake.gateway.v1 import facts_service_pb2_grpc as pb_grpc
 from layercake.orchestrator.v1 import facts_pb2 as ofacts
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from services.gateway.adapters.orchestrator import OrchestratorClient
+from services.gateway.api import scopes
 from services.gateway.api.auth import Gatekeeper
+from services.gateway.api.public import Context, PublicRpcs
 from services.kernel.errors import Violations
 from services.kernel.principals import Scope
 from services.kernel.protobuf import as_twin, from_timestamp
 from services.kernel.rpc.server import Servicer
 
-Context = grpc.aio.ServicerContext[Any, Any]
+SERVICE = pb.DESCRIPTOR.services_by_name["FactsService"]
+scopes.declare(SERVICE, {"SetFacts": Scope.FACTS_WRITE, "GetFacts": Scope.ASSETS_READ})
 
 
-class FactsServicer(pb_grpc.FactsServiceServicer):
+class FactsServicer(PublicRpcs, pb_grpc.FactsServiceServicer):
     """The orchestrator validates the levels (naming `stock_levels[i].<field>`, the same
     paths as in this API) and keeps only those newer than it holds."""
 
     def __init__(self, gate: Gatekeeper, orchestrator: OrchestratorClient) -> None:
-        self.gate = gate
+        super().__init__(gate)
         self.orchestrator = orchestrator
 
     async def SetFacts(self, request: pb.SetFactsRequest, context: Context) -> pb.SetFactsResponse:
-        await self.gate.admit(context.invocation_metadata() or (), Scope.FACTS_WRITE)
+        await self.admit(context)
         bad = Violations()
         for i, level in enumerate(request.stock_levels):
             if level.HasField("observe_time") and not _in_range(level.observe_time):
@@ -48,7 +48,7 @@ class FactsServicer(pb_grpc.FactsServiceServicer):
         )
 
     async def GetFacts(self, request: pb.GetFactsRequest, context: Context) -> pb.GetFactsResponse:
-        await self.gate.admit(context.invocation_metadata() or (), Scope.ASSETS_READ)
+        await self.admit(context)
         reply = await self.orchestrator.call(
             lambda s: s.GetFacts,
             opb.GetFactsRequest(
@@ -74,5 +74,5 @@ def facts_servicer(gate: Gatekeeper, orchestrator: OrchestratorClient) -> Servic
     return Servicer(
         pb_grpc.add_FactsServiceServicer_to_server,
         FactsServicer(gate, orchestrator),
-        pb.DESCRIPTOR.services_by_name["FactsService"].full_name,
+        SERVICE.full_name,
     )

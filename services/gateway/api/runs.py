@@ -1,30 +1,21 @@
-"""Journey runs at the gateway: stats, migration (dry run or not) and entry by API call."""
+"""Journey runs at the gateway (the caller admitted by the servicer): stats, migration
+(dry run or not) and entry by API call."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from layercake.gateway.v1 import journeys_service_pb2 as pb
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from services.gateway.adapters.orchestrator import OrchestratorClient
-from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.definitions import INT32_MAX
 from services.kernel.errors import Violations
-from services.kernel.principals import Scope
 from services.kernel.protobuf import as_twin
-
-Metadata = Any
 
 
 class JourneyRuns:
-    def __init__(self, gate: Gatekeeper, orchestrator: OrchestratorClient) -> None:
-        self.gate = gate
+    def __init__(self, orchestrator: OrchestratorClient) -> None:
         self.orchestrator = orchestrator
 
-    async def stats(
-        self, metadata: Metadata, request: pb.GetJourneyStatsRequest
-    ) -> pb.GetJourneyStatsResponse:
-        await self.gate.admit(metadata, Scope.ASSETS_READ)
+    async def stats(self, request: pb.GetJourneyStatsRequest) -> pb.GetJourneyStatsResponse:
         bad = Violations()
         bad.require(request.journey_id, "journey_id")
         bad.raise_if_any()
@@ -35,10 +26,7 @@ class JourneyRuns:
             counts=[as_twin(c, pb.JourneyStepCount) for c in reply.counts]
         )
 
-    async def migrate(
-        self, metadata: Metadata, request: pb.MigrateJourneyRunsRequest
-    ) -> pb.MigrateJourneyRunsResponse:
-        await self.gate.admit(metadata, Scope.ASSETS_OPERATE)
+    async def migrate(self, request: pb.MigrateJourneyRunsRequest) -> pb.MigrateJourneyRunsResponse:
         bad = Violations()
         bad.require(request.journey_id, "journey_id")
         for field in ("from_version", "to_version"):
@@ -62,10 +50,7 @@ class JourneyRuns:
             dry_run=reply.dry_run,
         )
 
-    async def enter(
-        self, metadata: Metadata, request: pb.EnterJourneyRequest
-    ) -> pb.EnterJourneyResponse:
-        await self.gate.admit(metadata, Scope.INGEST)
+    async def enter(self, request: pb.EnterJourneyRequest) -> pb.EnterJourneyResponse:
         bad = Violations()
         bad.require(request.journey_id, "journey_id")
         bad.require(request.profile_ref, "profile_ref")

@@ -5,40 +5,48 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
-import grpc
 from google.protobuf.duration_pb2 import Duration
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from layercake.gateway.v1 import status_service_pb2 as pb
 from layercake.gateway.v1 import status_service_pb2_grpc as pb_grpc
-from services.gateway.adapters.peer import Peer
+from services.gateway.adapters.peers import Peer
+from services.gateway.api import scopes
 from services.gateway.api.auth import Gatekeeper
+from services.gateway.api.public import Context, PublicRpcs
 from services.kernel.errors import LayercakeError
 from services.kernel.principals import Scope
 from services.kernel.rpc.server import Servicer
+from services.kernel.rpc.signing import InternalCalls
 
-Context = grpc.aio.ServicerContext[Any, Any]
 PROBE_TIMEOUT = 2.0  # seconds a peer has to answer its health check
 
+SERVICE = pb.DESCRIPTOR.services_by_name["StatusService"]
+scopes.declare(SERVICE, {"GetStatus": Scope.ASSETS_READ})
 
-class StatusServicer(pb_grpc.StatusServiceServicer):
+if TYPE_CHECKING:
+    HealthPeer = Peer[health_pb2_grpc.HealthAsyncStub]
+else:
+    HealthPeer = Peer
+
+
+class StatusServicer(PublicRpcs, pb_grpc.StatusServiceServicer):
+    """`peers` by name, each a channel to the peer's `grpc.health.v1` with a short timeout
+    (`health_peers`), so a probe of a stopped peer ends soon."""
+
     def __init__(
-        self,
-        gate: Gatekeeper,
-        peers: Mapping[str, Peer[Any]],
-        nats_connected: Callable[[], bool],
-        probe_timeout: float = PROBE_TIMEOUT,
+        self, gate: Gatekeeper, peers: Mapping[str, HealthPeer], nats_connected: Callable[[], bool]
     ) -> None:
-        self.gate = gate
+        super().__init__(gate)
         self.peers = peers
         self.nats_connected = nats_connected
-        self.probe_timeout = probe_timeout
 
     async def GetStatus(
         self, request: pb.GetStatusRequest, context: Context
     ) -> pb.GetStatusResponse:
-        await self.gate.admit(context.invocation_metadata() or (), Scope.ASSETS_READ)
+        await self.admit(context)
         nats = self.nats_connected()
         probed = await asyncio.gather(*(self._probe(n, p) for n, p in self.peers.items()))
         return pb.GetStatusResponse(
@@ -51,10 +59,11 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
             ]
         )
 
-    async def _probe(self, name: str, peer: Peer[Any]) -> pb.ComponentStatus:
+    async def _probe(self, name: str, peer: HealthPeer) -> pb.ComponentStatus:
         started = time.monotonic()
         try:
-            serving = await peer.serving(self.probe_timeout)
+            reply = await peer.call(lambda s: s.Check, health_pb2.HealthCheckRequest())
+            serving = reply.status == health_pb2.HealthCheckResponse.SERVING
             detail = peer.addr if serving else f"{peer.addr}: not serving"
         except LayercakeError as e:
             serving, detail = False, f"{peer.addr}: {e}"
@@ -63,11 +72,21 @@ class StatusServicer(pb_grpc.StatusServiceServicer):
         return pb.ComponentStatus(name=name, serving=serving, detail=detail, latency=latency)
 
 
+def health_peers(
+    addrs: Mapping[str, str], timeout: float, internal: InternalCalls
+) -> dict[str, HealthPeer]:
+    """A health channel per peer, its timeout at most PROBE_TIMEOUT."""
+    return {
+        name: Peer(addr, min(timeout, PROBE_TIMEOUT), internal, health_pb2_grpc.HealthStub)
+        for name, addr in addrs.items()
+    }
+
+
 def status_servicer(
-    gate: Gatekeeper, peers: Mapping[str, Peer[Any]], nats_connected: Callable[[], bool]
+    gate: Gatekeeper, peers: Mapping[str, HealthPeer], nats_connected: Callable[[], bool]
 ) -> Servicer:
     return Servicer(
         pb_grpc.add_StatusServiceServicer_to_server,
         StatusServicer(gate, peers, nats_connected),
-        pb.DESCRIPTOR.services_by_name["StatusService"].full_name,
+        SERVICE.full_name,
     )
