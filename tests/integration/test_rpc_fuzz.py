@@ -36,9 +36,9 @@ async def test_no_request_bytes_make_any_rpc_answer_unknown_or_internal(
     services: Services,
 ) -> None:
     gateway = services.gateway
-    metadata = {
-        "layercake.gateway.v1.GatewayService": (("authorization", f"Bearer {admin_key(gateway)}"),)
-    }
+    assert gateway.server is not None
+    key = (("authorization", f"Bearer {admin_key(gateway)}"),)
+    metadata = {name: key for name in gateway.server.names}  # every public service
     async with AsyncExitStack() as stack:
         channels: dict[str, grpc.aio.Channel] = {}
         for runtime in (*services.internal.values(), gateway):
