@@ -153,7 +153,7 @@ def register(app: typer.Typer, kind: Kind) -> None:
             print_json(reply)
             return
         out.print(version_table([reply.version], title=version_line(reply.version)))
-        document = json_format.MessageToDict(reply.definition)
+        document = _whole_numbers(json_format.MessageToDict(reply.definition))
         out.print(escape(yaml.safe_dump(document, sort_keys=False, allow_unicode=True)))
 
     @app.command("list")
@@ -223,8 +223,10 @@ def _transition(kind: Kind, action: str) -> Any:
 
 
 def version_table(versions: list[asset_pb2.AssetVersion], title: str | None = None) -> Table:
-    table = Table("id", "version", "state", "owner", "authors", "updated", title=title)
-    table.title_justify = "left"
+    table = Table(title=title, title_justify="left")
+    table.add_column("id", no_wrap=True)
+    for name in ("version", "state", "owner", "authors", "updated"):
+        table.add_column(name)
     for v in versions:
         table.add_row(
             escape(v.asset_id),
@@ -235,3 +237,14 @@ def version_table(versions: list[asset_pb2.AssetVersion], title: str | None = No
             v.update_time.ToJsonString() if v.HasField("update_time") else "",
         )
     return table
+
+
+def _whole_numbers(value: Any) -> Any:
+    """JSON numbers arrive as floats (a Struct's only number); `10.0` reads as `10`."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value
