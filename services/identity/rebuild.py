@@ -48,9 +48,7 @@ def rebuild_windows(units: Callable[[], IdentityUnitOfWork], batch: int = BATCH)
     return read
 
 
-def _rebuild_one(
-    uow: IdentityUnitOfWork, tenant: str, profile_id: str, segments: Segments
-) -> None:
+def _rebuild_one(uow: IdentityUnitOfWork, tenant: str, profile_id: str, segments: Segments) -> None:
     profile = uow.profiles.get(tenant, profile_id)
     if profile.forgotten:
         return

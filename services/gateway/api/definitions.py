@@ -98,8 +98,8 @@ class Definitions:
     async def apply(self, kind: DefinitionKind, request: Any) -> Answer:
         internal = kind.apply_request(reason=request.reason, request_id=request.request_id)
         source = request.WhichOneof("source")
-        if source is None:
-            raise InvalidArgument.field("source", "give the definition as yaml or json")
+        if source is None:  # named by its first field: a oneof is no field path
+            raise InvalidArgument.field("yaml", "give the definition as yaml or as json")
         setattr(internal, source, getattr(request, source))
         if request.HasField("metadata"):
             internal.metadata.CopyFrom(asset_mapping.internal_metadata(request.metadata))

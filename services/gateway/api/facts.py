@@ -12,7 +12,7 @@ from services.gateway.adapters.orchestrator import OrchestratorClient
 from services.gateway.api import scopes
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.public import Context, PublicRpcs
-from services.kernel.errors import Violations
+from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.principals import Scope
 from services.kernel.protobuf import as_twin, from_timestamp
 from services.kernel.rpc.server import Servicer
@@ -32,6 +32,7 @@ class FactsServicer(PublicRpcs, pb_grpc.FactsServiceServicer):
     async def SetFacts(self, request: pb.SetFactsRequest, context: Context) -> pb.SetFactsResponse:
         await self.admit(context)
         bad = Violations()
+        bad.require(request.stock_levels, "stock_levels")
         for i, level in enumerate(request.stock_levels):
             if level.HasField("observe_time") and not _in_range(level.observe_time):
                 bad.add(f"stock_levels[{i}].observe_time", "is out of range")
@@ -49,6 +50,8 @@ class FactsServicer(PublicRpcs, pb_grpc.FactsServiceServicer):
 
     async def GetFacts(self, request: pb.GetFactsRequest, context: Context) -> pb.GetFactsResponse:
         await self.admit(context)
+        if not request.stock_keys:
+            raise InvalidArgument.field("stock_keys", "is required")
         reply = await self.orchestrator.call(
             lambda s: s.GetFacts,
             opb.GetFactsRequest(

@@ -82,6 +82,12 @@ async def test_refusals_name_the_scope_or_the_field(services: Services) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as unnamed:
             await f.SetFacts(bad, metadata=t.auth("crm"), timeout=10)
         assert violations(unnamed.value) == ["stock_levels[1].product"]
+        with pytest.raises(grpc.aio.AioRpcError) as no_levels:
+            await f.SetFacts(pb.SetFactsRequest(), metadata=t.auth("crm"), timeout=10)
+        assert violations(no_levels.value) == ["stock_levels"]
+        with pytest.raises(grpc.aio.AioRpcError) as no_keys:
+            await f.GetFacts(pb.GetFactsRequest(), metadata=t.auth("vic"), timeout=10)
+        assert violations(no_keys.value) == ["stock_keys"]
         found = await f.GetFacts(
             pb.GetFactsRequest(stock_keys=[pb.StockKey(product="water", store="s-1")]),
             metadata=t.auth("vic"),

@@ -298,7 +298,7 @@ async def test_refusals_are_clear_statuses(services: Services) -> None:
         empty = await refused(
             j.ApplyJourney(pb.ApplyJourneyRequest(), metadata=t.auth("ann"), timeout=10)
         )
-        assert violations(empty) == ["source"]
+        assert violations(empty) == ["yaml"]
         broken = WELCOME.replace("next: done", "next: nowhere")
         bad = await refused(
             j.ApplyJourney(
