@@ -18,6 +18,7 @@ from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.api.status import HealthPeer, health_peers, status_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
+from services.gateway.ingest_commits import IngestCommits
 from services.gateway.segment.server import SegmentDoor
 from services.gateway.store.projection import TenantProjection
 from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
@@ -68,13 +69,13 @@ class Gateway:
         limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
-        ingest_log = JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout)
+        commits = IngestCommits(JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout), self.layer)
         servicer = GatewayServicer(
-            self.gate, ingest_log, self.identity, self.layer, self.plans, ctx.clock, self.config
+            self.gate, commits, self.identity, self.layer, self.plans, ctx.clock, self.config
         )
         self.door = SegmentDoor(
             self.gate,
-            ingest_log,
+            commits,
             self.layer,
             self.plans,
             self.identity,

@@ -40,6 +40,7 @@ from services.gateway.domain.ingest import (
 from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.tenant import Tenant
 from services.gateway.domain.tracking_plan import judge_planned
+from services.gateway.ingest_commits import Fresh, IngestCommits
 from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.tracking_plans import TrackingPlans, count_planned
 from services.kernel import telemetry
@@ -47,26 +48,11 @@ from services.kernel.errors import FieldViolation, InvalidArgument, Violations
 from services.kernel.pagination import Page, page_request, paged
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role, Scope
 from services.kernel.service_layer import Layer
-from services.kernel.store.records import OutboxMessage
 
 T = TypeVar("T")
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-
-
-@dataclass(frozen=True)
-class Published:
-    """JetStream's answer for one event: its stream position, and whether it was a repeat."""
-
-    sequence: int
-    duplicate: bool
-
-
-class IngestLog(Protocol):
-    """Where accepted events go: durable once `append` returns, in request order."""
-
-    async def append(self, messages: Sequence[OutboxMessage]) -> list[Published]: ...
 
 
 @dataclass(frozen=True)
@@ -237,21 +223,6 @@ def active_api_keys(uow: GatewayUnitOfWork) -> list[KeyRecord]:
     return uow.api_keys.active()
 
 
-def seen_message_ids(
-    uow: GatewayUnitOfWork, tenant_id: str, message_ids: Collection[str], now: datetime
-) -> dict[str, int]:
-    """The ids among `message_ids` the tenant had accepted within their window."""
-    return uow.message_ids.seen(tenant_id, message_ids, now)
-
-
-def remember_message_ids(
-    uow: GatewayUnitOfWork, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime
-) -> None:
-    if accepted:
-        uow.message_ids.remember(tenant_id, accepted, expire_time)
-        uow.commit()
-
-
 def prune_message_ids(uow: GatewayUnitOfWork, now: datetime, limit: int) -> int:
     """Deletes at most `limit` message ids whose window ended; returns how many."""
     pruned = uow.message_ids.prune(now, limit)
@@ -281,20 +252,20 @@ def _issue(account: Account, scopes: Sequence[str], display_name: str, at: datet
 
 
 async def ingest(
-    ingest_log: IngestLog,
+    commits: IngestCommits,
     layer: Layer[GatewayUnitOfWork],
     plans: TrackingPlans,
     caller: Caller,
     request: Ingest,
 ) -> list[Outcome]:
     """Judges each event on its own (the ingest rules, then the tenant's tracking plan),
-    drops repeats of message ids accepted within the dedupe window (one lookup for the
-    request), publishes the rest and waits for every ack.
+    and hands the good ones to the group commit, which drops repeats of message ids
+    accepted within the dedupe window, makes the rest durable in INGEST and remembers them.
 
     Refuses the request whole only when it breaks a request bound (count, bytes). `caller`
     is admitted (authenticated, scope checked): the tenant is the key's. Accepted ids are
-    remembered once durable: a crash between the two leaves a retry to JetStream's
-    duplicate window and identity's inbox, which still apply it once.
+    remembered once durable: a crash between the two leaves a retry to identity's inbox,
+    which still applies it once.
     """
     limits = request.limits
     bad = request_violations(len(request.events), request.size, limits)
@@ -307,37 +278,36 @@ async def ingest(
         verdicts, counts = judge_planned(plan, verdicts, incoming)
         if counts:
             await layer.run(count_planned, caller.tenant_id, counts, request.receive_time)
-    candidates = {v.message_id for v in verdicts if not v.rejected and not v.repeats_earlier}
-    known = await layer.read(seen_message_ids, caller.tenant_id, candidates, request.receive_time)
     outcomes: dict[int, Outcome] = {}
     fresh: list[tuple[Verdict, ingest_pb2.IngestEvent]] = []
     for verdict, event in zip(verdicts, request.events, strict=True):
         if verdict.rejected:
             outcomes[verdict.index] = _outcome(verdict, Status.REJECTED)
-        elif verdict.repeats_earlier or verdict.message_id in known:
-            first = known.get(verdict.message_id, 0)
-            outcomes[verdict.index] = _outcome(verdict, Status.DUPLICATE, first)
+        elif verdict.repeats_earlier:
+            outcomes[verdict.index] = _outcome(verdict, Status.DUPLICATE)
         else:
             assert verdict.timestamp is not None
             fresh.append((verdict, mapping.timed(event, verdict.timestamp)))
-    if fresh:
-        messages = mapping.event_ingested(
-            caller.tenant_id,
-            [e for _, e in fresh],
-            request.receive_time,
-            caller.key_id,
-            telemetry.current_traceparent(),
-        )
-        published = await ingest_log.append(messages)
-        for (verdict, _), p in zip(fresh, published, strict=True):
-            status = Status.DUPLICATE if p.duplicate else Status.ACCEPTED
-            outcomes[verdict.index] = _outcome(verdict, status, p.sequence)
-        await layer.run(
-            remember_message_ids,
-            caller.tenant_id,
-            {o.message_id: o.sequence for o in outcomes.values() if o.status is Status.ACCEPTED},
-            request.receive_time + request.dedupe_window,
-        )
+    messages = mapping.event_ingested(
+        caller.tenant_id,
+        [e for _, e in fresh],
+        request.receive_time,
+        caller.key_id,
+        telemetry.current_traceparent(),
+    )
+    published = await commits.commit(
+        caller.tenant_id,
+        [Fresh(v.message_id, m) for (v, _), m in zip(fresh, messages, strict=True)],
+        request.receive_time,
+        request.receive_time + request.dedupe_window,
+    )
+    for (verdict, _), p in zip(fresh, published, strict=True):
+        status = Status.DUPLICATE if p.duplicate else Status.ACCEPTED
+        outcomes[verdict.index] = _outcome(verdict, status, p.sequence)
+    first = {o.message_id: o.sequence for o in outcomes.values() if o.sequence}
+    for verdict in verdicts:  # a repeat within the request points where its first went
+        if verdict.repeats_earlier and not verdict.rejected and verdict.message_id in first:
+            outcomes[verdict.index] = _outcome(verdict, Status.DUPLICATE, first[verdict.message_id])
     return [outcomes[i] for i in range(len(verdicts))]
 
 

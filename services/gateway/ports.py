@@ -63,8 +63,12 @@ class MessageIds(ABC):
         """The ids among `message_ids` accepted within their window, with their position."""
 
     @abstractmethod
-    def remember(self, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime) -> None:
-        """Keeps the ids until `expire_time` (an expired id's window starts again)."""
+    def remember(
+        self, tenant_id: str, accepted: Mapping[str, int], now: datetime, expire_time: datetime
+    ) -> dict[str, int]:
+        """Keeps the ids until `expire_time` (an expired id's window starts again), except
+        those already held within their window (another request accepted them first),
+        which it returns with their position."""
 
     @abstractmethod
     def prune(self, now: datetime, limit: int) -> int:

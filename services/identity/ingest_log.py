@@ -2,7 +2,8 @@
 
 An ephemeral pull consumer (no acknowledgements, gone after a minute idle) reads the
 tenant's subject from the start up to what is there when it began; what cannot be read
-as an ingested event is left out, as the ingest consumer would refuse it.
+as an ingested event is left out, as the ingest consumer would refuse it. A batch message
+gives each of its events.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from services.identity import mapping
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.kernel.messaging import subjects
+from services.kernel.messaging.batch import open_envelopes
 
 BATCH = 256
 
@@ -22,7 +24,7 @@ BATCH = 256
 async def tenant_messages(
     js: JetStreamContext, tenant_id: str, limit: int
 ) -> list[ApplyIngestedEvent]:
-    """At most `limit` of the tenant's messages, oldest first."""
+    """At most `limit` of the tenant's events, oldest first."""
     config = ConsumerConfig(
         ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=60.0
     )
@@ -30,15 +32,15 @@ async def tenant_messages(
     found: list[ApplyIngestedEvent] = []
     try:
         left = min((await sub.consumer_info()).num_pending or 0, limit)
-        while left > 0:
+        while left > 0 and len(found) < limit:
             batch = await sub.fetch(min(BATCH, left), timeout=5)
             left -= len(batch)
             for msg in batch:
-                if (msg.headers or {}).get("ce-type") != mapping.EVENT_INGESTED:
-                    continue
                 with contextlib.suppress(Exception):  # undecodable: the consumer refuses it too
-                    found.append(mapping.command_from_ingested(msg.data))
+                    for envelope in open_envelopes(msg.subject, msg.headers, msg.data):
+                        if envelope.type == mapping.EVENT_INGESTED:
+                            found.append(mapping.command_from_ingested(envelope.payload))
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
-    return found
+    return found[:limit]

@@ -1,28 +1,29 @@
-"""The INGEST stream as the gateway's ingest log: pipelined publishes, answered on every ack.
+"""The INGEST stream as the gateway's ingest log: one JetStream message per batch.
 
-Each event goes out with CloudEvents headers and `Nats-Msg-Id` = `ce-id`, which
-is derived from (tenant, message_id): a retried event is dropped by JetStream
-inside its duplicate window, and by identity's inbox after it.
+With `sync_interval: always` each stored message costs a disk flush, so a batch of
+accepted events goes out as one message (`services.kernel.messaging.batch`): one flush
+for the batch, not one per event. Each event keeps its own id (derived from tenant and
+`message_id`), which consumers deduplicate on; the batch's own `Nats-Msg-Id` is fresh.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
-from nats.js.api import PubAck
 from prometheus_client import Counter
 
-from services.gateway.handlers import Published
 from services.kernel.errors import Unavailable
-from services.kernel.messaging.envelope import headers_for
+from services.kernel.messaging.batch import batch_message
 from services.kernel.store.records import OutboxMessage
 
 log = logging.getLogger(__name__)
 
-ACCEPTED = Counter("layercake_gateway_ingested_total", "Events durable in INGEST", ["outcome"])
+WRITTEN = Counter("layercake_gateway_ingest_messages_total", "Batch messages written to INGEST")
+EVENTS = Counter("layercake_gateway_ingest_events_total", "Events written to INGEST")
 
 
 class JetStreamIngestLog:
@@ -30,43 +31,24 @@ class JetStreamIngestLog:
         self.js = js
         self.ack_timeout = ack_timeout
 
-    async def append(self, messages: Sequence[OutboxMessage]) -> list[Published]:
-        """Publishes all, then waits for all acks; Unavailable if any is missing.
-
-        A partly written batch is safe to retry whole: the written events come back
-        as duplicates.
-        """
-        futures: list[asyncio.Future[PubAck]] = []
+    async def append(self, messages: Sequence[OutboxMessage]) -> int:
+        """Writes the events (one tenant's) as one message; its stream sequence once the
+        server acknowledged it (on disk). Unavailable when it did not."""
+        time = messages[0].created_time or datetime.now(UTC)
+        headers, body = batch_message(messages, str(uuid.uuid4()), time)
         try:
-            for m in messages:
-                assert m.created_time is not None
-                headers = headers_for(m, m.created_time)
-                futures.append(await self.js.publish_async(m.subject, m.payload, headers=headers))
+            ack = await self.js.publish(
+                messages[0].subject, body, timeout=self.ack_timeout, headers=headers
+            )
         except Exception as e:
-            for f in futures:
-                f.cancel()
-            raise Unavailable("the event log is unavailable; retry the batch") from e
-        results = await asyncio.gather(
-            *(asyncio.wait_for(f, self.ack_timeout) for f in futures), return_exceptions=True
-        )
-        published: list[Published] = []
-        failures: list[BaseException] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                failures.append(result)
-                continue
-            published.append(Published(result.seq, bool(result.duplicate)))
-        if failures:
-            ACCEPTED.labels("unacknowledged").inc(len(failures))
             log.warning(
-                "ingest publishes not acknowledged",
-                extra={"failed": len(failures), "batch": len(messages), "error": repr(failures[0])},
+                "ingest batch not acknowledged",
+                extra={"events": len(messages), "error": repr(e)},
             )
             raise Unavailable(
-                f"{len(failures)} of {len(messages)} events were not acknowledged by the event log;"
-                " retry the batch (message ids make it safe)"
-            )
-        duplicates = sum(p.duplicate for p in published)
-        ACCEPTED.labels("accepted").inc(len(published) - duplicates)
-        ACCEPTED.labels("duplicate").inc(duplicates)
-        return published
+                f"the event log did not acknowledge {len(messages)} events; retry the batch"
+                " (message ids make it safe)"
+            ) from e
+        WRITTEN.inc()
+        EVENTS.inc(len(messages))
+        return int(ack.seq)

@@ -23,6 +23,7 @@ from services.gateway.domain.commands import (
     RevokeRole,
 )
 from services.gateway.domain.keys import Caller
+from services.gateway.ingest_commits import IngestCommits
 from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
 from services.kernel.clock import Clock
@@ -63,7 +64,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     def __init__(
         self,
         gate: Gatekeeper,
-        ingest_log: handlers.IngestLog,
+        commits: IngestCommits,
         profiles: handlers.ProfileDirectory,
         layer: ServiceLayer[SqlGatewayUnitOfWork],
         plans: PlanBook,
@@ -72,7 +73,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     ) -> None:
         self.gate = gate
         self.plans = plans
-        self.ingest_log = ingest_log
+        self.commits = commits
         self.config = config
         self.profiles = profiles
         self.layer = layer
@@ -113,7 +114,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
 
         async def ingest() -> pb.IngestResponse:
             outcomes = await handlers.ingest(
-                self.ingest_log,
+                self.commits,
                 self.layer,
                 self.plans,
                 caller,

@@ -24,6 +24,7 @@ from google.protobuf import json_format
 from services.gateway import handlers
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.config import GatewayConfig
+from services.gateway.ingest_commits import IngestCommits
 from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.segment import answers
 from services.gateway.segment.mapping import TYPES, translate_batch, translate_one
@@ -59,7 +60,7 @@ class SegmentDoor:
     def __init__(
         self,
         gate: Gatekeeper,
-        ingest_log: handlers.IngestLog,
+        commits: IngestCommits,
         layer: Layer[GatewayUnitOfWork],
         plans: TrackingPlans,
         profiles: handlers.ProfileDirectory,
@@ -69,7 +70,7 @@ class SegmentDoor:
         ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self.gate = gate
-        self.ingest_log = ingest_log
+        self.commits = commits
         self.layer = layer
         self.plans = plans
         self.profiles = profiles
@@ -124,7 +125,7 @@ class SegmentDoor:
                 cost = max(1, len(translated.events))
                 caller = await self.gate.admit([("x-api-key", key)], Scope.INGEST, cost)
                 outcomes = await handlers.ingest(
-                    self.ingest_log,
+                    self.commits,
                     self.layer,
                     self.plans,
                     caller,

@@ -110,9 +110,14 @@ class MemoryMessageIds(MessageIds):
         found = {m: kept[tenant_id, m] for m in message_ids if (tenant_id, m) in kept}
         return {m: sequence for m, (expiry, sequence) in found.items() if expiry > now}
 
-    def remember(self, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime) -> None:
+    def remember(
+        self, tenant_id: str, accepted: Mapping[str, int], now: datetime, expire_time: datetime
+    ) -> dict[str, int]:
+        held = self.seen(tenant_id, accepted, now)
         for m, sequence in accepted.items():
-            self.table()[tenant_id, m] = (expire_time, sequence)
+            if m not in held:
+                self.table()[tenant_id, m] = (expire_time, sequence)
+        return held
 
     def prune(self, now: datetime, limit: int) -> int:
         kept = self.table()

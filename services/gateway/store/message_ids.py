@@ -12,12 +12,12 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select, tuple_
+from sqlalchemy import Insert, Select, delete, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.gateway.ports import MessageIds
 from services.gateway.store.tables import ingest_message_ids as t
-from services.kernel.store.conflicts import upsert_statement
 
 
 def seen_query(tenant_id: str, message_ids: Collection[str], now: datetime) -> Select[Any]:
@@ -27,6 +27,19 @@ def seen_query(tenant_id: str, message_ids: Collection[str], now: datetime) -> S
         t.c.message_id.in_(sorted(message_ids)),
         t.c.expire_time > now,
     )
+
+
+def _remember_statement(dialect: str, now: datetime) -> Insert:
+    """Inserts each id, or takes over its row when the row's window ended (an expired id
+    not pruned yet starts again); RETURNING names the ids written, so an id another request
+    holds is told apart without a second race."""
+    module: Any = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
+    stmt = module.insert(t)
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[t.c.tenant_id, t.c.message_id],
+        set_={"expire_time": stmt.excluded.expire_time, "sequence": stmt.excluded.sequence},
+        where=t.c.expire_time <= now,
+    ).returning(t.c.message_id)
 
 
 class SqlMessageIds(MessageIds):
@@ -39,17 +52,20 @@ class SqlMessageIds(MessageIds):
         rows = self.session.execute(seen_query(tenant_id, message_ids, now))
         return {m: s for m, s in rows}
 
-    def remember(self, tenant_id: str, accepted: Mapping[str, int], expire_time: datetime) -> None:
+    def remember(
+        self, tenant_id: str, accepted: Mapping[str, int], now: datetime, expire_time: datetime
+    ) -> dict[str, int]:
         if not accepted:
-            return
+            return {}
         connection = self.session.connection()
-        # an id whose row expired but is not pruned yet starts its window again
-        keys, replaced = ("tenant_id", "message_id"), ("expire_time", "sequence")
         rows = [
             {"tenant_id": tenant_id, "message_id": m, "expire_time": expire_time, "sequence": s}
             for m, s in sorted(accepted.items())  # one lock order: batches never deadlock
         ]
-        connection.execute(upsert_statement(t, connection.dialect.name, keys, replaced), rows)
+        written = connection.execute(_remember_statement(connection.dialect.name, now), rows)
+        kept = {m for (m,) in written}
+        held = [m for m in accepted if m not in kept]
+        return self.seen(tenant_id, held, now) if held else {}
 
     def prune(self, now: datetime, limit: int) -> int:
         expired = (

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar, overload
 
@@ -27,7 +27,8 @@ from prometheus_client import Counter
 from services.kernel import telemetry
 from services.kernel.errors import Unprocessable
 from services.kernel.messaging import subjects
-from services.kernel.messaging.envelope import Envelope, EnvelopeError, open_envelope
+from services.kernel.messaging.batch import open_envelopes
+from services.kernel.messaging.envelope import Envelope, EnvelopeError
 from services.kernel.store.database import Database
 from services.kernel.store.transient import is_transient
 from services.kernel.tenants import is_tenant_id
@@ -137,6 +138,20 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
+# What settles a message from its events' results: the first outcome found in this order.
+_SETTLING_ORDER = (Outcome.RETRY, Outcome.FAILED, Outcome.POISON, Outcome.APPLIED)
+
+
+def _worst(results: Sequence[Result]) -> Result:
+    """A message's result from its events': a redelivery re-applies only what did not commit
+    (the inbox skips the rest), so any failure holds the whole message back."""
+    for outcome in _SETTLING_ORDER:
+        for r in results:
+            if r.outcome is outcome:
+                return r
+    return Result(Outcome.DUPLICATE)
+
+
 def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:
     """The one retry schedule, kept by the server: the wait before each redelivery of a
     message that failed or was never acknowledged. The first is `ack_wait` (the server
@@ -173,7 +188,7 @@ class ConsumerRunner(Generic[W]):
         self._sub: JetStreamContext.PullSubscription | None = None
         self._stop = asyncio.Event()
         # the next batch, fetched and prepared early, and its messages once fetched
-        self._ahead: asyncio.Task[tuple[list[Msg], list[Delivery | Result]]] | None = None
+        self._ahead: asyncio.Task[tuple[list[Msg], list[list[Delivery | Result]]]] | None = None
         self._held: list[Msg] = []
 
     def consumer_config(self) -> ConsumerConfig:
@@ -276,18 +291,11 @@ class ConsumerRunner(Generic[W]):
         )
         return Result(outcome, f"{type(error).__name__}: {error}")
 
-    async def _prepare(self, msgs: Sequence[Msg]) -> list[Delivery | Result]:
-        """Opens each envelope and runs the prepare steps, concurrently but bounded."""
+    async def _prepare(self, msgs: Sequence[Msg]) -> list[list[Delivery | Result]]:
+        """Opens each message into the events it carries (a batch message carries many) and
+        runs the prepare steps, concurrently but bounded: one list per message."""
 
-        async def one(msg: Msg) -> Delivery | Result:
-            try:
-                envelope = open_envelope(msg.subject, msg.headers, msg.data)
-            except EnvelopeError as e:
-                return Result(Outcome.POISON, f"EnvelopeError: {e}")
-            envelope = replace(envelope, stream_sequence=msg.metadata.sequence.stream or 0)
-            attempts = msg.metadata.num_delivered or 1
-            if attempts > self.max_deliver:
-                return Result(Outcome.FAILED, f"not settled in {self.max_deliver} deliveries")
+        async def one(envelope: Envelope) -> Delivery | Result:
             if self.spec.prepare is None:
                 return Delivery(envelope)
             async with self._prepare_slots:
@@ -300,7 +308,19 @@ class ConsumerRunner(Generic[W]):
                     retry = result.outcome is Outcome.RETRY
                     return Result(Outcome.FAILED, result.error) if retry else result
 
-        return list(await asyncio.gather(*(one(m) for m in msgs)))
+        async def events(msg: Msg) -> list[Delivery | Result]:
+            try:
+                envelopes = open_envelopes(
+                    msg.subject, msg.headers, msg.data, msg.metadata.sequence.stream or 0
+                )
+            except EnvelopeError as e:
+                return [Result(Outcome.POISON, f"EnvelopeError: {e}")]
+            attempts = msg.metadata.num_delivered or 1
+            if attempts > self.max_deliver:
+                return [Result(Outcome.FAILED, f"not settled in {self.max_deliver} deliveries")]
+            return list(await asyncio.gather(*(one(e) for e in envelopes)))
+
+        return list(await asyncio.gather(*(events(m) for m in msgs)))
 
     async def _apply_until_done(self, deliveries: list[Delivery | Result]) -> list[Result]:
         """Applies the batch; what failed for a transient reason is applied again with
@@ -357,12 +377,15 @@ class ConsumerRunner(Generic[W]):
                 await task
 
     async def process(
-        self, msgs: Sequence[Msg], prepared: list[Delivery | Result] | None = None
+        self, msgs: Sequence[Msg], prepared: list[list[Delivery | Result]] | None = None
     ) -> list[Result]:
-        """Prepares (unless `prepared` already), applies and settles a fetched batch."""
+        """Prepares (unless `prepared` already), applies and settles a fetched batch; one
+        result per message (a batch message's is the worst of its events')."""
         async with self._keep_alive(msgs):
-            deliveries = prepared if prepared is not None else await self._prepare(msgs)
-            results = await self._apply_until_done(deliveries)
+            per_message = prepared if prepared is not None else await self._prepare(msgs)
+            flat = [d for events in per_message for d in events]
+            applied = iter(await self._apply_until_done(flat))
+            results = [_worst([next(applied) for _ in events]) for events in per_message]
         for msg, result in zip(msgs, results, strict=True):
             await self._settle(msg, result)
         return results
@@ -439,7 +462,7 @@ class ConsumerRunner(Generic[W]):
             self._ahead.add_done_callback(_retrieved)
         return await self.process(msgs, prepared)
 
-    async def _fetch_ahead(self, timeout: float) -> tuple[list[Msg], list[Delivery | Result]]:
+    async def _fetch_ahead(self, timeout: float) -> tuple[list[Msg], list[list[Delivery | Result]]]:
         msgs = self._held = await self._fetch(timeout)
         async with self._keep_alive(msgs):
             return msgs, await self._prepare(msgs)

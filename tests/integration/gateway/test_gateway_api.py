@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
@@ -17,6 +18,8 @@ from services.gateway import handlers, mapping
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import RevokeApiKey
 from services.gateway.domain.keys import parse_key
+from services.kernel.messaging.batch import open_envelopes
+from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.principals import Actor
 from tests.conftest import random_id
@@ -59,10 +62,26 @@ def details(error: grpc.aio.AioRpcError) -> tuple[list[str], float | None]:
     return fields, delay
 
 
-async def stored_count(js: JetStreamContext, tenant: str) -> int:
+async def stored_events(js: JetStreamContext, tenant: str) -> list[Envelope]:
+    """The tenant's events in INGEST, each batch message opened into its events."""
     subject = f"layercake.{tenant}.ingest"
-    info = await js.stream_info("INGEST", subjects_filter=subject)
-    return (info.state.subjects or {}).get(subject, 0)
+    config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL)
+    sub = await js.pull_subscribe(subject, stream="INGEST", config=config)
+    found: list[Envelope] = []
+    try:
+        left = (await sub.consumer_info()).num_pending or 0
+        while left > 0:
+            msgs = await sub.fetch(min(left, 256), timeout=5)
+            left -= len(msgs)
+            for m in msgs:
+                found += open_envelopes(m.subject, m.headers, m.data, m.metadata.sequence.stream)
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+async def stored_count(js: JetStreamContext, tenant: str) -> int:
+    return len(await stored_events(js, tenant))
 
 
 async def test_ingest_lands_in_the_stream_with_cloudevents_headers(
@@ -73,21 +92,23 @@ async def test_ingest_lands_in_the_stream_with_cloudevents_headers(
     reply = await gateway.stub.Ingest(gpb.IngestRequest(events=sent), metadata=auth(key))
     assert [r.message_id for r in reply.results] == [e.message_id for e in sent]
     assert [r.status for r in reply.results] == [ACCEPTED, ACCEPTED]
-    assert reply.results[0].sequence < reply.results[1].sequence
+    assert reply.results[0].sequence == reply.results[1].sequence  # one message for both
     key_id = parse_key(key).key_id  # type: ignore[union-attr]
-    for result, original in zip(reply.results, sent, strict=True):
-        msg = await js.get_msg("INGEST", result.sequence)
-        assert msg.subject == f"layercake.{gateway.tenant}.ingest"
-        headers = msg.headers or {}
-        expected_id = mapping.ingest_event_id(gateway.tenant, original.message_id)
-        assert headers["ce-id"] == headers["Nats-Msg-Id"] == expected_id
-        assert headers["ce-specversion"] == "1.0"
-        assert headers["ce-type"] == "layercake.events.v1.EventIngested"
-        assert headers["ce-source"] == "gateway"
-        assert headers["ce-tenantid"] == gateway.tenant
-        assert headers["content-type"] == "application/protobuf"
-        assert headers["ce-time"]
-        body = ingest_pb2.EventIngested.FromString(msg.data or b"")
+    msg = await js.get_msg("INGEST", reply.results[0].sequence)
+    assert msg.subject == f"layercake.{gateway.tenant}.ingest"
+    headers = msg.headers or {}
+    assert headers["ce-id"] == headers["Nats-Msg-Id"]
+    assert headers["ce-specversion"] == "1.0"
+    assert headers["ce-type"] == "layercake.events.v1.EventBatch"
+    assert headers["ce-source"] == "gateway"
+    assert headers["ce-tenantid"] == gateway.tenant
+    assert headers["content-type"] == "application/protobuf"
+    assert headers["ce-time"]
+    envelopes = open_envelopes(msg.subject, headers, msg.data or b"")
+    for envelope, original in zip(envelopes, sent, strict=True):
+        assert envelope.event_id == mapping.ingest_event_id(gateway.tenant, original.message_id)
+        assert envelope.type == "layercake.events.v1.EventIngested"
+        body = ingest_pb2.EventIngested.FromString(envelope.payload)
         assert (body.tenant_id, body.api_key_id, body.event) == (gateway.tenant, key_id, original)
         assert body.HasField("receive_time")
     assert await stored_count(js, gateway.tenant) == 2

@@ -24,7 +24,7 @@ def test_the_lookup_of_a_requests_ids_seeks_the_primary_key(gateway_db: Database
     with gateway_db.transaction() as session:
         for tenant in ("acme", "globex", "initech", "umbrella"):
             accepted = {f"m-{i}": i for i in range(20_000)}
-            SqlMessageIds(session).remember(tenant, accepted, WEEK)
+            SqlMessageIds(session).remember(tenant, accepted, NOW, WEEK)
     ids = [f"m-{i}" for i in range(0, 20_000, 200)]  # a batch of 100
     plan = explain(
         gateway_db, lambda s: SqlMessageIds(s).seen("acme", ids, NOW), "ingest_message_ids"
@@ -45,7 +45,8 @@ async def test_the_gateway_remembers_accepted_ids_and_answers_repeats_from_its_s
         kept = SqlMessageIds(session).seen(gateway.tenant, ["m-1"], datetime.now(UTC))
         assert kept == {"m-1": accepted.sequence}
         # as if accepted three days ago, long past JetStream's two minutes
-        SqlMessageIds(session).remember(gateway.tenant, {"m-2": 424242}, WEEK.replace(year=2100))
+        far = WEEK.replace(year=2100)
+        SqlMessageIds(session).remember(gateway.tenant, {"m-2": 424242}, datetime.now(UTC), far)
     again = await gateway.stub.Ingest(
         gpb.IngestRequest(events=[event("m-2"), event("m-3")]), metadata=auth(key)
     )

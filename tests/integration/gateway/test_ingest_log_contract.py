@@ -9,7 +9,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
-from services.gateway.handlers import IngestLog
+from services.gateway.ingest_commits import IngestLog
+from services.kernel.messaging.batch import open_envelopes
 from services.kernel.store.records import OutboxMessage
 from tests.conftest import random_id
 from tests.unit.gateway.fakes import FakeIngestLog
@@ -37,19 +38,27 @@ def message(tenant: str, event_id: str) -> OutboxMessage:
     )
 
 
-async def test_one_answer_per_message_in_order(make_log: Callable[[], IngestLog]) -> None:
-    tenant = random_id("t")
-    published = await make_log().append([message(tenant, random_id()) for _ in range(3)])
-    assert len(published) == 3 and not any(p.duplicate for p in published)
-    assert published[0].sequence < published[1].sequence < published[2].sequence
-
-
-async def test_a_repeated_event_id_is_a_duplicate_at_its_first_sequence(
+async def test_each_append_is_one_message_at_a_later_position(
     make_log: Callable[[], IngestLog],
 ) -> None:
     tenant, log = random_id("t"), make_log()
-    first_id, second_id = random_id(), random_id()
-    [first] = await log.append([message(tenant, first_id)])
-    again = await log.append([message(tenant, first_id), message(tenant, second_id)])
-    assert again[0].duplicate and again[0].sequence == first.sequence
-    assert not again[1].duplicate
+    first = await log.append([message(tenant, random_id()) for _ in range(3)])
+    second = await log.append([message(tenant, random_id())])
+    assert 0 < first < second
+
+
+async def test_a_batch_mixing_tenants_is_refused(make_log: Callable[[], IngestLog]) -> None:
+    with pytest.raises(ValueError):
+        await make_log().append([message(random_id("t"), "a"), message(random_id("t"), "b")])
+
+
+async def test_jetstream_keeps_the_batch_as_one_message_of_its_events(js: JetStreamContext) -> None:
+    tenant = random_id("t")
+    ids = [random_id() for _ in range(3)]
+    sequence = await JetStreamIngestLog(js, 5.0).append([message(tenant, i) for i in ids])
+    stored = await js.get_msg("INGEST", sequence)
+    assert stored.subject == f"layercake.{tenant}.ingest"
+    envelopes = open_envelopes(stored.subject, stored.headers, stored.data or b"", sequence)
+    assert [(e.event_id, e.tenant_id, e.payload) for e in envelopes] == [
+        (i, tenant, b"\x0a\x02hi") for i in ids
+    ]

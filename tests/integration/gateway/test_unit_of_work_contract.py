@@ -126,9 +126,10 @@ class TestGatewayUnitOfWork(UnitOfWorkContract):
 
     def test_message_ids_are_seen_within_their_window_per_tenant(self, units: Units) -> None:
         with gateway(units) as uow:
-            uow.message_ids.remember("acme", {"m-1": 7, "m-2": 8}, WEEK)
-            uow.message_ids.remember("acme", {"m-old": 3}, NOW - timedelta(seconds=1))
-            uow.message_ids.remember("globex", {"m-3": 9}, WEEK)
+            assert uow.message_ids.remember("acme", {"m-1": 7, "m-2": 8}, NOW, WEEK) == {}
+            before = NOW - timedelta(days=7)
+            uow.message_ids.remember("acme", {"m-old": 3}, before, NOW - timedelta(seconds=1))
+            uow.message_ids.remember("globex", {"m-3": 9}, NOW, WEEK)
             uow.commit()
         with gateway(units) as uow:
             asked = ["m-1", "m-2", "m-3", "m-old", "m-new"]
@@ -136,13 +137,18 @@ class TestGatewayUnitOfWork(UnitOfWorkContract):
             assert uow.message_ids.seen("acme", ["m-1"], WEEK) == {}  # the window ended
             assert uow.message_ids.seen("acme", [], NOW) == {}
             # an expired id accepted again starts a new window
-            uow.message_ids.remember("acme", {"m-old": 11}, WEEK)
+            assert uow.message_ids.remember("acme", {"m-old": 11}, NOW, WEEK) == {}
             assert uow.message_ids.seen("acme", ["m-old"], NOW) == {"m-old": 11}
+            # one held within its window stays as it was, and is named with its position
+            held = uow.message_ids.remember("acme", {"m-1": 12, "m-4": 12}, NOW, WEEK)
+            assert held == {"m-1": 7}
+            assert uow.message_ids.seen("acme", ["m-1", "m-4"], NOW) == {"m-1": 7, "m-4": 12}
 
     def test_message_ids_are_pruned_in_bounded_batches(self, units: Units) -> None:
         with gateway(units) as uow:
-            uow.message_ids.remember("acme", {f"old-{i}": i for i in range(5)}, NOW)
-            uow.message_ids.remember("acme", {"m-1": 1}, WEEK)
+            before = NOW - timedelta(days=7)
+            uow.message_ids.remember("acme", {f"old-{i}": i for i in range(5)}, before, NOW)
+            uow.message_ids.remember("acme", {"m-1": 1}, NOW, WEEK)
             uow.commit()
         with gateway(units) as uow:
             assert uow.message_ids.prune(NOW, limit=3) == 3

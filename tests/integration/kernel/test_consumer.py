@@ -140,7 +140,7 @@ class Watched(ConsumerRunner):
     received: asyncio.Event
 
     async def process(
-        self, msgs: Sequence[Msg], prepared: list[Delivery | Result] | None = None
+        self, msgs: Sequence[Msg], prepared: list[list[Delivery | Result]] | None = None
     ) -> list[Result]:
         self.received.set()
         return await super().process(msgs, prepared)

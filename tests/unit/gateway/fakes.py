@@ -10,7 +10,6 @@ from typing import Concatenate, ParamSpec, TypeVar
 from layercake.common.v1 import common_pb2
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from services.gateway.domain.tracking_plan import CompiledPlan
-from services.gateway.handlers import Published
 from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.store.memory import InMemoryGatewayUnitOfWork, in_memory
 from services.kernel.clock import Clock, FixedClock
@@ -22,26 +21,21 @@ T = TypeVar("T")
 
 
 class FakeIngestLog:
-    """Dedupes by event id forever (JetStream does it within its window)."""
+    """Keeps each appended batch as one message, numbered from 1."""
 
     def __init__(self) -> None:
-        self.messages: list[OutboxMessage] = []
-        self._sequence_of: dict[str, int] = {}
+        self.batches: list[list[OutboxMessage]] = []
 
-    def forget(self) -> None:
-        """JetStream's duplicate window passed: repeats are stored again."""
-        self._sequence_of.clear()
+    @property
+    def messages(self) -> list[OutboxMessage]:
+        """Every event written, in order."""
+        return [m for batch in self.batches for m in batch]
 
-    async def append(self, messages: Sequence[OutboxMessage]) -> list[Published]:
-        published = []
-        for m in messages:
-            if m.event_id in self._sequence_of:
-                published.append(Published(self._sequence_of[m.event_id], True))
-                continue
-            self.messages.append(m)
-            self._sequence_of[m.event_id] = len(self.messages)
-            published.append(Published(len(self.messages), False))
-        return published
+    async def append(self, messages: Sequence[OutboxMessage]) -> int:
+        if len({(m.subject, m.tenant_id) for m in messages}) != 1:
+            raise ValueError("a batch holds one subject of one tenant")
+        self.batches.append(list(messages))
+        return len(self.batches)
 
 
 class CountingLayer(InMemoryLayer[GatewayUnitOfWork]):

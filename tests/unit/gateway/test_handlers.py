@@ -11,6 +11,7 @@ from layercake.events.v1 import ingest_pb2
 from services.gateway import handlers, mapping
 from services.gateway.domain.ingest import Limits, Status
 from services.gateway.domain.keys import Caller
+from services.gateway.ingest_commits import IngestCommits
 from services.kernel.errors import InvalidArgument
 from services.kernel.principals import Actor, Principal, PrincipalKind, Scope
 from tests.unit.gateway.fakes import CountingLayer, FakeIngestLog, FakePlans, FakeProfiles
@@ -39,9 +40,10 @@ def request(*events: ingest_pb2.IngestEvent, at: datetime = AT) -> handlers.Inge
 async def test_ingest_publishes_each_event_in_the_keys_tenant() -> None:
     log, ids = FakeIngestLog(), CountingLayer()
     outcomes = await handlers.ingest(
-        log, ids, FakePlans(), ACME, request(event("m-1"), event("m-2"))
+        IngestCommits(log, ids), ids, FakePlans(), ACME, request(event("m-1"), event("m-2"))
     )
-    assert [(o.status, o.sequence) for o in outcomes] == [(ACCEPTED, 1), (ACCEPTED, 2)]
+    assert [(o.status, o.sequence) for o in outcomes] == [(ACCEPTED, 1), (ACCEPTED, 1)]
+    assert len(log.batches) == 1  # one message for the request
     assert [m.subject for m in log.messages] == ["layercake.acme.ingest"] * 2
     assert [m.event_id for m in log.messages] == [
         mapping.ingest_event_id("acme", "m-1"),
@@ -52,7 +54,11 @@ async def test_ingest_publishes_each_event_in_the_keys_tenant() -> None:
 async def test_bad_events_are_rejected_by_index_and_the_good_ones_accepted() -> None:
     log, ids = FakeIngestLog(), CountingLayer()
     outcomes = await handlers.ingest(
-        log, ids, FakePlans(), ACME, request(event("m-1"), event("m-2", type="page"), event("m-3"))
+        IngestCommits(log, ids),
+        ids,
+        FakePlans(),
+        ACME,
+        request(event("m-1"), event("m-2", type="page"), event("m-3")),
     )
     assert [o.status for o in outcomes] == [ACCEPTED, Status.REJECTED, ACCEPTED]
     assert [v.field for v in outcomes[1].violations] == ["events[1].type"]
@@ -62,14 +68,13 @@ async def test_bad_events_are_rejected_by_index_and_the_good_ones_accepted() -> 
 
 async def test_a_repeat_is_a_duplicate_for_the_whole_window_not_only_jetstreams() -> None:
     log, ids = FakeIngestLog(), CountingLayer()
-    await handlers.ingest(log, ids, FakePlans(), ACME, request(event("m-1")))
-    log.forget()  # past JetStream's two minutes
+    await handlers.ingest(IngestCommits(log, ids), ids, FakePlans(), ACME, request(event("m-1")))
     six_days = await handlers.ingest(
-        log, ids, FakePlans(), ACME, request(event("m-1"), at=AT + timedelta(6))
+        IngestCommits(log, ids), ids, FakePlans(), ACME, request(event("m-1"), at=AT + timedelta(6))
     )
     assert [o.status for o in six_days] == [Status.DUPLICATE]
     eight_days = await handlers.ingest(
-        log, ids, FakePlans(), ACME, request(event("m-1"), at=AT + timedelta(8))
+        IngestCommits(log, ids), ids, FakePlans(), ACME, request(event("m-1"), at=AT + timedelta(8))
     )
     assert [o.status for o in eight_days] == [ACCEPTED]
     assert len(log.messages) == 2
@@ -78,7 +83,11 @@ async def test_a_repeat_is_a_duplicate_for_the_whole_window_not_only_jetstreams(
 async def test_one_lookup_per_request_and_a_repeat_within_it_is_a_duplicate() -> None:
     log, ids = FakeIngestLog(), CountingLayer()
     outcomes = await handlers.ingest(
-        log, ids, FakePlans(), ACME, request(event("m-1"), event("m-2"), event("m-1"))
+        IngestCommits(log, ids),
+        ids,
+        FakePlans(),
+        ACME,
+        request(event("m-1"), event("m-2"), event("m-1")),
     )
     assert [o.status for o in outcomes] == [ACCEPTED, ACCEPTED, Status.DUPLICATE]
     assert ids.reads == 1 and len(log.messages) == 2
@@ -87,7 +96,7 @@ async def test_one_lookup_per_request_and_a_repeat_within_it_is_a_duplicate() ->
 async def test_a_request_over_its_bounds_is_refused_whole() -> None:
     log, ids = FakeIngestLog(), CountingLayer()
     with pytest.raises(InvalidArgument) as refused:
-        await handlers.ingest(log, ids, FakePlans(), ACME, request())
+        await handlers.ingest(IngestCommits(log, ids), ids, FakePlans(), ACME, request())
     assert [v.field for v in refused.value.violations] == ["events"]
     assert log.messages == []
 
@@ -97,7 +106,7 @@ async def test_the_stored_time_is_the_corrected_one() -> None:
     ahead = event("m-1", timestamp="2026-03-01T18:00:00Z")  # the client's clock: 6 h fast
     sent = datetime(2026, 3, 1, 18, 1, tzinfo=UTC)
     await handlers.ingest(
-        log,
+        IngestCommits(log, ids),
         ids,
         FakePlans(),
         ACME,

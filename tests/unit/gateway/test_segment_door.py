@@ -19,6 +19,7 @@ from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import EnsureTenant
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.domain.tracking_plan import CompiledPlan, parse_plan
+from services.gateway.ingest_commits import IngestCommits
 from services.gateway.segment.server import SegmentDoor, api_key
 from services.kernel.clock import FixedClock
 from services.kernel.principals import Actor
@@ -65,7 +66,15 @@ async def door() -> AsyncIterator[Door]:
     )
     log, profiles, ready, plans = FakeIngestLog(), FakeProfiles(), [True], FakePlans()
     segment = SegmentDoor(
-        gate, log, layer, plans, profiles, FixedClock(NOW), config, 5.0, lambda: ready[0]
+        gate,
+        IngestCommits(log, layer),
+        layer,
+        plans,
+        profiles,
+        FixedClock(NOW),
+        config,
+        5.0,
+        lambda: ready[0],
     )
     async with TestClient(TestServer(segment.app())) as client:
         yield Door(client, log, profiles, issued.text, ready, plans)

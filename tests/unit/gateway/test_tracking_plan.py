@@ -19,6 +19,7 @@ from services.gateway.domain.tracking_plan import (
     Unplanned,
     parse_plan,
 )
+from services.gateway.ingest_commits import IngestCommits
 from services.kernel.errors import InvalidArgument
 from services.kernel.principals import Actor, Principal, PrincipalKind, Scope
 from tests.unit.gateway.fakes import CountingLayer, FakeIngestLog, FakePlans
@@ -141,7 +142,9 @@ async def test_ingest_rejects_flags_and_counts_by_the_tenants_plan() -> None:
         Limits(),
         timedelta(days=7),
     )
-    outcomes = await handlers.ingest(log, layer, FakePlans(acme=plan(flagging)), acme, request)
+    outcomes = await handlers.ingest(
+        IngestCommits(log, layer), layer, FakePlans(acme=plan(flagging)), acme, request
+    )
     assert [o.status for o in outcomes] == [
         Status.ACCEPTED,
         Status.REJECTED,
