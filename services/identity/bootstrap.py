@@ -57,7 +57,10 @@ def timer_handlers(segments: SegmentsCache) -> dict[str, AnyTimerHandler]:
 class Identity:
     """What lives as long as the process: the key store and the eraser's task."""
 
-    def __init__(self, settings: ServiceSettings, config: IdentityConfig) -> None:
+    def __init__(
+        self, settings: ServiceSettings, config: IdentityConfig, rules: RulesCache
+    ) -> None:
+        self.rules = rules
         self.config = config
         self.keys = SqlProfileKeys.open(config.keys_url, config.key_cache)
         legacy = make_engine(settings.database_url, pool_size=1)
@@ -71,7 +74,7 @@ class Identity:
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         layer = ServiceLayer(ctx.db, ctx.uow)
-        self.eraser = IngestEraser(ctx.js, layer, self.config.erase_every)
+        self.eraser = IngestEraser(ctx.js, layer, self.config.erase_every, self.rules)
         return [identity_servicer(layer, self.eraser, ctx.js)]
 
     async def start(self, ctx: Context) -> None:
@@ -88,9 +91,9 @@ class Identity:
 
 
 def build(settings: ServiceSettings, config: IdentityConfig | None = None) -> App:
-    identity = Identity(settings, config or load_identity_config(settings))
-    suppress = identity.config.suppress_forgotten
     rules, segments = RulesCache(), SegmentsCache()
+    identity = Identity(settings, config or load_identity_config(settings), rules)
+    suppress = identity.config.suppress_forgotten
     return App(
         name="identity",
         migrations=MIGRATIONS,

@@ -11,6 +11,7 @@ dead-lettered.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from services.identity import handlers, mapping
 from services.identity.domain.commands import ApplyIngestedEvent
@@ -25,8 +26,10 @@ from services.identity.domain.rules import IdentifierRules
 from services.identity.domain.segments import NONE as NO_SEGMENTS
 from services.identity.domain.segments import Segments
 from services.identity.ports import IdentityUnitOfWork
+from services.identity.rules_cache import RulesCache
 from services.kernel import telemetry
 from services.kernel.assets.policy import authorize
+from services.kernel.messaging.envelope import Envelope
 from services.kernel.principals import Principal, Scope
 from services.kernel.store.records import EventMetadata
 
@@ -113,6 +116,43 @@ def ingest_event(
     if stream_sequence:
         uow.forgetting.record_message(cmd.tenant_id, profile.profile_id, stream_sequence)
     return profile
+
+
+def forgotten_events(
+    uow: IdentityUnitOfWork, tenant_id: str, events: Sequence[Envelope], rules: RulesCache
+) -> set[str]:
+    """The ids of the ingested events, among one raw message's, that carry a forgotten
+    person's identifier: what erasing that message removes (the rest are other people's).
+    An event that cannot be read as an ingested one fed nobody, and is kept."""
+    found: set[str] = set()
+    tenant_rules = rules.get(uow, tenant_id)
+    for envelope in events:
+        if envelope.type != mapping.EVENT_INGESTED:
+            continue
+        try:
+            cmd = mapping.command_from_ingested(envelope.payload)
+        except Exception:  # undecodable: the consumer refused it too
+            continue
+        if handlers.carries_forgotten(uow, cmd, tenant_rules):
+            found.add(envelope.event_id)
+    return found
+
+
+def rewritten(
+    uow: IdentityUnitOfWork,
+    tenant_id: str,
+    old_sequence: int,
+    new_sequence: int,
+    kept: Sequence[Envelope],
+    rules: RulesCache,
+) -> None:
+    """A raw message was written again at `new_sequence` without a forgotten person's events:
+    the profiles it fed are now fed by the new one; and when one of the kept events became a
+    forgotten person's meanwhile (a forget that raced the erasure), the new one is queued."""
+    uow.forgetting.move_messages(tenant_id, old_sequence, new_sequence)
+    if forgotten_events(uow, tenant_id, kept, rules):
+        uow.forgetting.erase_message(tenant_id, new_sequence, uow.now())
+    uow.commit()
 
 
 def pending_erasures(uow: IdentityUnitOfWork, limit: int) -> list[int]:

@@ -50,6 +50,15 @@ def _identifiers(
     return tuple(dict.fromkeys(i for i in found if i is not None))
 
 
+def carries_forgotten(
+    uow: IdentityUnitOfWork, cmd: ApplyIngestedEvent, rules: IdentifierRules
+) -> bool:
+    """True when the event carries a forgotten person's identifier (as ingest would find)."""
+    hasher = uow.tenant_keys.hasher(cmd.tenant_id, uow.now())
+    digests = suppression_digests(_identifiers(cmd, rules, hasher), hasher)
+    return bool(digests) and uow.forgetting.suppressed(cmd.tenant_id, digests)
+
+
 def apply_ingested_event(
     uow: IdentityUnitOfWork,
     cmd: ApplyIngestedEvent,

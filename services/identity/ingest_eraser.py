@@ -5,6 +5,15 @@ queues the stream sequences of a person's messages in identity's database; this 
 deletes each with JetStream's message delete, which overwrites it on disk (`no_erase`
 false, the default), then drops it from the queue. A failure leaves the rest queued
 for the next pass, so nothing is lost while NATS is away.
+
+A batch message (the gateway writes one per accepted batch) also holds other people's
+events. Its forgotten events are those carrying a forgotten person's identifier (as
+ingest suppresses them); the rest are written again as a new batch message first (its
+`Nats-Msg-Id` derived from the old sequence, so a retried pass writes it once), the
+profiles they fed are moved to the new sequence, and only then is the old message
+deleted. Consumers already applied the kept events by their ids (their inboxes skip
+them); one that had not yet read the old message applies them from the new one, so no
+one else's event is lost.
 """
 
 from __future__ import annotations
@@ -15,12 +24,20 @@ import logging
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from prometheus_client import Counter
 
 from services.identity import forgetting
+from services.identity.rules_cache import RulesCache
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
+from services.kernel.messaging.batch import BATCH_TYPE, open_envelopes, without
+from services.kernel.messaging.envelope import MSG_ID, EnvelopeError
 from services.kernel.service_layer import ServiceLayer
 
 log = logging.getLogger(__name__)
+
+ERASED_EVENTS = Counter(
+    "layercake_identity_ingest_events_erased_total", "Forgotten events erased from batch messages"
+)
 
 STREAM = "INGEST"
 BATCH = 500
@@ -28,9 +45,14 @@ BATCH = 500
 
 class IngestEraser:
     def __init__(
-        self, js: JetStreamContext, layer: ServiceLayer[SqlIdentityUnitOfWork], every: float
+        self,
+        js: JetStreamContext,
+        layer: ServiceLayer[SqlIdentityUnitOfWork],
+        every: float,
+        rules: RulesCache,
     ) -> None:
         self.js = js
+        self.rules = rules
         self.layer = layer
         self.every = every
         self._wake = asyncio.Event()
@@ -45,14 +67,49 @@ class IngestEraser:
                 done: list[int] = []
                 try:
                     for sequence in sequences:
-                        with contextlib.suppress(NotFoundError):  # gone already (or aged out)
-                            await self.js.delete_msg(STREAM, sequence)
+                        await self.erase(sequence)
                         done.append(sequence)
                 finally:
                     if done:
                         await self.layer.run(forgetting.erased, done)
                 total += len(done)
         return total
+
+    async def erase(self, sequence: int) -> None:
+        """Erases one message, or a batch message's forgotten events (the rest written again)."""
+        try:
+            msg = await self.js.get_msg(STREAM, sequence)
+        except NotFoundError:  # gone already (or aged out)
+            return
+        subject = msg.subject or ""
+        try:
+            envelopes = open_envelopes(subject, msg.headers, msg.data or b"", sequence)
+        except EnvelopeError:  # not a layercake message: nothing to keep
+            envelopes = []
+        if (msg.headers or {}).get("ce-type") != BATCH_TYPE or not envelopes:
+            await self._delete(sequence)  # one event alone: all of it goes
+            return
+        tenant = envelopes[0].tenant_id if envelopes else ""
+        drop = await self.layer.read(forgetting.forgotten_events, tenant, envelopes, self.rules)
+        if not drop:
+            log.info("no forgotten event in the message", extra={"sequence": sequence})
+            return
+        kept = [e for e in envelopes if e.event_id not in drop]
+        if kept:
+            body, _ = without(msg.data or b"", drop)
+            headers = dict(msg.headers or {})
+            rewrite_id = f"{headers.get('ce-id', '')}~erased@{sequence}"
+            headers |= {"ce-id": rewrite_id, MSG_ID: rewrite_id, "lc-rewrite-of": str(sequence)}
+            ack = await self.js.publish(subject, body, headers=headers)
+            await self.layer.run(
+                forgetting.rewritten, tenant, sequence, int(ack.seq), kept, self.rules
+            )
+        await self._delete(sequence)
+        ERASED_EVENTS.inc(len(drop))
+
+    async def _delete(self, sequence: int) -> None:
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_msg(STREAM, sequence)
 
     def notify(self) -> None:
         self._wake.set()

@@ -99,6 +99,11 @@ class Forgetting(ABC):
         """Queues the raw messages that fed the profiles for erasure; returns how many."""
 
     @abstractmethod
+    def move_messages(self, tenant_id: str, old_sequence: int, new_sequence: int) -> None:
+        """The message at `old_sequence` was written again at `new_sequence` (less a forgotten
+        person's events): the profiles it fed are fed by the new one."""
+
+    @abstractmethod
     def pending_erasures(self, limit: int) -> list[int]:
         """Sequences queued for erasure, oldest first."""
 

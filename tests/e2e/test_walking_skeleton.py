@@ -248,6 +248,7 @@ async def test_trace_context_crosses_grpc_and_nats(
     platform: Platform, gateway: grpc.aio.Channel
 ) -> None:
     """A partner's traceparent reaches the INGEST message and identity's ProfileUpdated."""
+    from services.kernel.messaging.batch import open_envelopes
     from services.kernel.messaging.connection import connect
 
     trace_id = random_id("").ljust(32, "0")[:32]
@@ -270,8 +271,9 @@ async def test_trace_context_crosses_grpc_and_nats(
     try:
         js = nc.jetstream()
         ingest = await js.get_last_msg("INGEST", f"layercake.{DEMO_TENANT}.ingest")
-        assert ingest.headers is not None
-        assert ingest.headers["traceparent"].split("-")[1] == trace_id
+        # the batch message's own headers name no one call: each event carries its own
+        (ours,) = open_envelopes(ingest.subject or "", ingest.headers, ingest.data or b"")
+        assert ours.traceparent.split("-")[1] == trace_id
 
         async def our_update_relayed() -> dict[str, str] | None:
             # the relay may still be publishing earlier tests' updates: wait for ours

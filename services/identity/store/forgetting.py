@@ -58,6 +58,16 @@ class SqlForgetting(Forgetting):
         self.session.execute(delete(profile_messages).where(which))
         return len(sequences)
 
+    def move_messages(self, tenant_id: str, old_sequence: int, new_sequence: int) -> None:
+        c = profile_messages.c
+        which = (c.tenant_id == tenant_id) & (c.stream_sequence == old_sequence)
+        fed = self.session.execute(select(c.profile_id).where(which)).scalars()
+        rows: list[dict[str, object]] = [
+            {"tenant_id": tenant_id, "profile_id": p, "stream_sequence": new_sequence} for p in fed
+        ]
+        self._insert_new(profile_messages, rows)
+        self.session.execute(delete(profile_messages).where(which))
+
     def pending_erasures(self, limit: int) -> list[int]:
         c = ingest_erasures.c
         query = select(c.stream_sequence).order_by(c.stream_sequence).limit(limit)

@@ -178,6 +178,12 @@ class MemoryForgetting(Forgetting):
         state.erasures |= {sequence: tenant_id for _, _, sequence in fed}
         return len({sequence for _, _, sequence in fed})
 
+    def move_messages(self, tenant_id: str, old_sequence: int, new_sequence: int) -> None:
+        state = self.memory.state
+        fed = {m for m in state.profile_messages if m[0] == tenant_id and m[2] == old_sequence}
+        state.profile_messages -= fed
+        state.profile_messages |= {(t, p, new_sequence) for t, p, _ in fed}
+
     def pending_erasures(self, limit: int) -> list[int]:
         return sorted(self.memory.state.erasures)[:limit]
 

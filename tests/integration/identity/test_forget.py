@@ -68,7 +68,7 @@ async def identity_stub(
     js: JetStreamContext, db: Database, uow: UnitOfWorkFactory, roles: frozenset[Role] = ADMIN
 ) -> AsyncIterator[pb_grpc.IdentityServiceStub]:
     layer = ServiceLayer(db, uow)
-    eraser = IngestEraser(js, layer, every=60)
+    eraser = IngestEraser(js, layer, every=60, rules=RulesCache())
     server = create_server("127.0.0.1:0", [identity_servicer(layer, eraser)], internal=INTERNAL)
     await server.server.start()
     try:
