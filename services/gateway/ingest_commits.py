@@ -48,6 +48,12 @@ class IngestLog(Protocol):
         ...
 
 
+def _fail(group: list[_Commit], error: Exception) -> None:
+    for c in group:
+        if not c.done.done():
+            c.done.set_exception(error)
+
+
 @dataclass(frozen=True)
 class Fresh:
     """An event a request found good and new: its client message id and its message."""
@@ -65,6 +71,10 @@ class _Commit:
     size: int
     done: asyncio.Future[list[Published]]
     answers: list[Published | None] = field(default_factory=list)
+
+
+_Accepted = list[tuple[str, dict[str, int], datetime]]  # (tenant, id -> position, window end)
+_Repeats = list[tuple["_Commit", int, tuple["_Commit", int]]]  # (commit, index) repeats first
 
 
 def seen_message_ids(
@@ -122,15 +132,30 @@ class IngestCommits:
         return await done
 
     async def _drain_queue(self) -> None:
+        """Writes group after group while requests queue. A group's ids are remembered (a
+        store write) while the next group is looked up and written to the stream: one write
+        of each kind in flight, in order. An id in both groups is written twice and the
+        store's insert tells the second it is a duplicate."""
+        remembering: asyncio.Task[None] | None = None
         try:
-            while self._queue:
+            while True:
+                if not self._queue:
+                    if remembering is None:
+                        break
+                    await remembering  # requests may queue meanwhile: look again
+                    remembering = None
+                    continue
                 group = self._take()
+                if not group:
+                    continue
                 try:
-                    await self._write(group)
+                    accepted, repeats = await self._write(group)
                 except Exception as e:
-                    for c in group:
-                        if not c.done.done():
-                            c.done.set_exception(e)
+                    _fail(group, e)
+                    continue
+                if remembering is not None:
+                    await remembering
+                remembering = asyncio.create_task(self._remember(group, accepted, repeats))
         finally:
             self._drain = None
 
@@ -149,9 +174,9 @@ class IngestCommits:
                 size += c.size
         return group
 
-    async def _write(self, group: list[_Commit]) -> None:
-        if not group:
-            return
+    async def _write(self, group: list[_Commit]) -> tuple[_Accepted, _Repeats]:
+        """Looks the group's ids up and writes the new ones, one message per tenant; what is
+        left to remember, and the repeats within the group (answered after)."""
         now = max(c.now for c in group)
         wanted: dict[str, set[str]] = defaultdict(set)
         for c in group:
@@ -159,7 +184,7 @@ class IngestCommits:
         known = await self.layer.read(seen_message_ids, wanted, now)
         # each tenant's new events, first copies only: (commit, index) in order
         to_write: dict[str, list[tuple[_Commit, int]]] = defaultdict(list)
-        repeats: list[tuple[_Commit, int, tuple[_Commit, int]]] = []
+        repeats: _Repeats = []
         first: dict[tuple[str, str], tuple[_Commit, int]] = {}
         for c in group:
             c.answers = [None] * len(c.events)
@@ -179,7 +204,7 @@ class IngestCommits:
             return_exceptions=True,
         )
         failed: dict[str, BaseException] = {}
-        accepted: list[tuple[str, dict[str, int], datetime]] = []
+        accepted: _Accepted = []
         for tenant, outcome in zip(tenants, written, strict=True):
             if isinstance(outcome, BaseException):
                 failed[tenant] = outcome
@@ -193,13 +218,23 @@ class IngestCommits:
             if c.tenant_id in failed:
                 with contextlib.suppress(asyncio.InvalidStateError):
                     c.done.set_exception(failed[c.tenant_id])
-        held = await self.layer.run(remember_message_ids, accepted, now)
+        return accepted, repeats
+
+    async def _remember(self, group: list[_Commit], accepted: _Accepted, repeats: _Repeats) -> None:
+        """Keeps the written ids and answers the group; an id another request kept first
+        is answered duplicate."""
+        try:
+            now = max(c.now for c in group)
+            held = await self.layer.run(remember_message_ids, accepted, now)
+        except Exception as error:
+            _fail(group, error)
+            return
         for c in group:
             taken = held.get(c.tenant_id, {})
-            for i, e in enumerate(c.events):
+            for i, fresh in enumerate(c.events):
                 answer = c.answers[i]
-                if e.message_id in taken and answer is not None and not answer.duplicate:
-                    c.answers[i] = Published(taken[e.message_id], True)  # another won the id
+                if fresh.message_id in taken and answer is not None and not answer.duplicate:
+                    c.answers[i] = Published(taken[fresh.message_id], True)  # another won it
         for c, i, (fc, fi) in repeats:
             earlier = fc.answers[fi]
             c.answers[i] = Published(earlier.sequence if earlier else 0, True)

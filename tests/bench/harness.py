@@ -37,6 +37,7 @@ from tests.bench.consumers import TwoPhaseConsumer
 from tests.bench.decisions import CONCURRENCY as DECIDE_CONCURRENCY
 from tests.bench.decisions import RawDrinks, decide_meters
 from tests.bench.identity import resolution_meters
+from tests.bench.ingest import figure_10 as ingest_figure
 from tests.bench.measures import (
     KernelAppend,
     KernelRelay,
@@ -88,6 +89,8 @@ class Sizes:
     identity_events: int = 5000
     identity_small: int = 10_000
     identity_big: int = 1_000_000
+    ingest_events: int = 20_000
+    ingest_singles: int = 3000
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -126,6 +129,8 @@ SIZE_HELP = {
     "identity_events": "ingested events identity resolves (and the raw consumer reads)",
     "identity_small": "identifiers the tenant already holds, small graph",
     "identity_big": "identifiers the tenant already holds, big graph (bulk-seeded)",
+    "ingest_events": "events ingested in batches of 100 (gRPC, HTTP door) and raw publishes",
+    "ingest_singles": "single-event Ingest calls at 16 in flight, and echo calls",
 }
 
 QUICK = Sizes(
@@ -150,6 +155,8 @@ QUICK = Sizes(
     identity_events=250,
     identity_small=100,
     identity_big=2000,
+    ingest_events=400,
+    ingest_singles=64,
 )
 
 
@@ -198,6 +205,10 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {"comparisons": [c.as_dict() for c in self.comparisons], "context": self.context}
+
+    def add(self, comparisons: Sequence[Comparison], context: Mapping[str, str]) -> None:
+        self.comparisons += comparisons
+        self.context |= context
 
 
 RawFactory = Callable[[int, bytes, Tick], RawSqlite | RawPostgres]
@@ -625,6 +636,8 @@ async def run_bench(
                 report.context |= decide_latency
             if want(9):
                 report.comparisons += await figure_9(root, js, sizes, steps)
+            if want(10):
+                report.add(*await ingest_figure(root, nc, sizes, steps))
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"
