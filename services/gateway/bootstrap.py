@@ -19,6 +19,7 @@ from services.gateway.api.status import HealthPeer, health_peers, status_service
 from services.gateway.config import GatewayConfig, load_gateway_config
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.ingest_commits import IngestCommits
+from services.gateway.rate_limits import SharedRateLimiter
 from services.gateway.segment.server import SegmentDoor
 from services.gateway.store.projection import TenantProjection
 from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
@@ -66,7 +67,7 @@ class Gateway:
             "decision": s.decision_addr,
         }
         self.health = health_peers(addrs, s.rpc_timeout, s.internal_calls())
-        limiter = RateLimiter(self.config.rate_limit, self.config.rate_burst)
+        limiter = SharedRateLimiter(self.layer, self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
         commits = IngestCommits(JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout), self.layer)

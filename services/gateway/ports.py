@@ -14,6 +14,7 @@ from datetime import datetime
 
 from services.gateway.domain.accounts import KeyView, PrincipalView
 from services.gateway.domain.keys import KeyRecord
+from services.gateway.domain.ratelimit import TokenBucket
 from services.gateway.domain.tracking_plan import PlanCount
 from services.gateway.store.tenants import (
     AccountRepository,
@@ -75,6 +76,18 @@ class MessageIds(ABC):
         """Deletes at most `limit` expired ids, oldest first; returns how many."""
 
 
+class RateBuckets(ABC):
+    """Each API key's token bucket shared by every replica (tokens, last refill in epoch
+    seconds); read for update, so concurrent leases queue."""
+
+    @abstractmethod
+    def get(self, key_id: str, rate: float, burst: float, now: float) -> TokenBucket:
+        """The key's bucket, locked until the transaction ends; full when it has none yet."""
+
+    @abstractmethod
+    def save(self, key_id: str, bucket: TokenBucket) -> None: ...
+
+
 class PlanCounts(ABC):
     """What tenants' tracking plans rejected and flagged, per event type."""
 
@@ -93,4 +106,5 @@ class GatewayUnitOfWork(AbstractUnitOfWork):
     principals: Principals
     api_keys: ApiKeys
     message_ids: MessageIds
+    rate_buckets: RateBuckets
     plan_counts: PlanCounts

@@ -19,6 +19,7 @@ from services.gateway.domain import keys
 from services.gateway.domain.keys import Caller, KeyRecord
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.ports import GatewayUnitOfWork
+from services.gateway.rate_limits import SharedRateLimiter
 from services.kernel.errors import ResourceExhausted
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
@@ -96,7 +97,8 @@ class KeyDirectory:
 
 
 class Gatekeeper:
-    """Authenticates the key in the call's metadata, checks its scope, charges its rate.
+    """Authenticates the key in the call's metadata, checks its scope, charges its rate
+    (shared by every replica: `services.gateway.rate_limits`).
 
     A key this replica has not cached (new, changed, or guessed) is looked up in the
     database only within one shared rate (`unknown`), charged first: guessing keys cannot
@@ -105,7 +107,9 @@ class Gatekeeper:
 
     UNKNOWN = "<keys not cached>"
 
-    def __init__(self, directory: KeyDirectory, limiter: RateLimiter, unknown: RateLimiter) -> None:
+    def __init__(
+        self, directory: KeyDirectory, limiter: SharedRateLimiter, unknown: RateLimiter
+    ) -> None:
         self.directory = directory
         self.limiter = limiter
         self.unknown = unknown
@@ -127,6 +131,6 @@ class Gatekeeper:
             record = await self.directory.get(parsed.key_id)
         caller = keys.authenticate(presented, record)
         keys.authorize(caller, scope)
-        self.limiter.acquire(caller.key_id, cost)
+        await self.limiter.acquire(caller.key_id, cost)
         calls.act_as(caller.principal)  # what its calls to internal services are signed for
         return caller

@@ -1,4 +1,5 @@
-"""Per-key rate limits: a token bucket per API key, in memory.
+"""Per-key rate limits: token buckets, in memory (`RateLimiter`, one replica's) or shared
+through the gateway's store (`lease`, what `services.gateway.rate_limits` draws on).
 
 Each event costs a token; tokens come back at `rate` per second up to `burst`.
 A call that does not fit is refused whole (nothing taken) and told how long
@@ -35,6 +36,35 @@ class TokenBucket:
         return (cost - self.tokens) / self.rate
 
 
+def lease(bucket: TokenBucket, need: float, extra: float, now: float) -> tuple[float, float]:
+    """Takes `need` tokens and up to `extra` more from a shared bucket: (granted, 0); or, when
+    `need` does not fit, nothing: (0, seconds to wait). `need` must not exceed the burst."""
+    wait = bucket.take(need, now)
+    if wait is None:
+        raise ValueError(f"{need:g} tokens exceed the burst of {bucket.burst:g}")
+    if wait > 0:
+        return 0.0, wait
+    more = min(max(0.0, extra), bucket.tokens)
+    bucket.tokens -= more
+    return need + more, 0.0
+
+
+def refusal(
+    key_id: str, cost: float, rate: float, burst: float, wait: float | None
+) -> ResourceExhausted:
+    """The error for a call that does not fit: over the rate (with the wait), or over the
+    whole burst (no wait would do)."""
+    if wait is None:
+        return ResourceExhausted(
+            f"a call costing {cost:g} exceeds API key {key_id}'s burst of {burst:g};"
+            " send fewer events per call",
+            retry_after=None,
+        )
+    return ResourceExhausted(
+        f"API key {key_id} is over its rate of {rate:g} events/s", retry_after=wait
+    )
+
+
 class RateLimiter:
     """One bucket per key, created full on the key's first call."""
 
@@ -55,13 +85,5 @@ class RateLimiter:
         if bucket is None:
             bucket = self._buckets[key_id] = TokenBucket(self.rate, self.burst, self.burst, now)
         wait = bucket.take(cost, now)
-        if wait is None:
-            raise ResourceExhausted(
-                f"a call costing {cost:g} exceeds API key {key_id}'s burst of {self.burst:g};"
-                " send fewer events per call",
-                retry_after=None,
-            )
-        if wait > 0:
-            raise ResourceExhausted(
-                f"API key {key_id} is over its rate of {self.rate:g} events/s", retry_after=wait
-            )
+        if wait is None or wait > 0:
+            raise refusal(key_id, cost, self.rate, self.burst, wait)

@@ -13,6 +13,7 @@ from datetime import datetime
 from services.gateway.domain import accounts
 from services.gateway.domain.accounts import Account, KeyView, PrincipalView
 from services.gateway.domain.keys import KeyRecord
+from services.gateway.domain.ratelimit import TokenBucket
 from services.gateway.domain.tracking_plan import PlanCount
 from services.gateway.ports import (
     ApiKeys,
@@ -20,6 +21,7 @@ from services.gateway.ports import (
     MessageIds,
     PlanCounts,
     Principals,
+    RateBuckets,
 )
 from services.gateway.store.tenants import (
     AccountRepository,
@@ -35,6 +37,7 @@ class GatewayState(MemoryState):
     # (tenant, message id) -> (expire time, stream position)
     message_ids: dict[tuple[str, str], tuple[datetime, int]] = field(default_factory=dict)
     plan_counts: dict[tuple[str, str], PlanCount] = field(default_factory=dict)
+    rate_buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class _Accounts:
@@ -127,6 +130,18 @@ class MemoryMessageIds(MessageIds):
         return len(expired)
 
 
+class MemoryRateBuckets(RateBuckets):
+    def __init__(self, table: Callable[[], dict[str, tuple[float, float]]]) -> None:
+        self.table = table
+
+    def get(self, key_id: str, rate: float, burst: float, now: float) -> TokenBucket:
+        tokens, updated = self.table().get(key_id, (burst, now))
+        return TokenBucket(rate, burst, tokens, updated)
+
+    def save(self, key_id: str, bucket: TokenBucket) -> None:
+        self.table()[key_id] = (bucket.tokens, bucket.updated)
+
+
 class MemoryPlanCounts(PlanCounts):
     def __init__(self, table: Callable[[], dict[tuple[str, str], PlanCount]]) -> None:
         self.table = table
@@ -152,6 +167,7 @@ class InMemoryGatewayUnitOfWork(InMemoryUnitOfWork[GatewayState], GatewayUnitOfW
         self.principals = MemoryPrincipals(held)
         self.api_keys = MemoryApiKeys(held)
         self.message_ids = MemoryMessageIds(lambda: self.state.message_ids)
+        self.rate_buckets = MemoryRateBuckets(lambda: self.state.rate_buckets)
 
 
 def in_memory(clock: Clock) -> InMemoryDatabase[GatewayState]:

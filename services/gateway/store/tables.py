@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table
 
 from services.kernel.store.schema import UtcDateTime
 
@@ -67,4 +67,13 @@ tracking_plan_counts = Table(
     Column("rejected", BigInteger, nullable=False),
     Column("flagged", BigInteger, nullable=False),
     Column("last_time", UtcDateTime, nullable=False),
+)
+
+# Each API key's token bucket, shared by the replicas (services/gateway/rate_limits.py).
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("update_time", Float, nullable=False),  # epoch seconds of the last refill
 )

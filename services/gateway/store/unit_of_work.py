@@ -6,6 +6,7 @@ from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.store.message_ids import SqlMessageIds
 from services.gateway.store.plan_counts import SqlPlanCounts
 from services.gateway.store.principals import SqlApiKeys, SqlPrincipals
+from services.gateway.store.rate_buckets import SqlRateBuckets
 from services.gateway.store.tenants import (
     AccountRepository,
     TenantRepository,
@@ -23,3 +24,4 @@ class SqlGatewayUnitOfWork(UnitOfWork, GatewayUnitOfWork):
         self.principals = SqlPrincipals(self.session)
         self.api_keys = SqlApiKeys(self.session)
         self.message_ids = SqlMessageIds(self.session)
+        self.rate_buckets = SqlRateBuckets(self.session)

@@ -144,6 +144,23 @@ class TestGatewayUnitOfWork(UnitOfWorkContract):
             assert held == {"m-1": 7}
             assert uow.message_ids.seen("acme", ["m-1", "m-4"], NOW) == {"m-1": 7, "m-4": 12}
 
+    def test_a_keys_rate_bucket_is_kept_between_units_and_starts_full(self, units: Units) -> None:
+        with gateway(units) as uow:
+            fresh = uow.rate_buckets.get("k1", 2.0, 50.0, 1000.0)
+            assert (fresh.tokens, fresh.updated) == (50.0, 1000.0)
+            fresh.tokens = 7.5
+            uow.rate_buckets.save("k1", fresh)
+            uow.commit()
+        with gateway(units) as uow:
+            kept = uow.rate_buckets.get("k1", 2.0, 50.0, 2000.0)
+            assert (kept.tokens, kept.updated) == (7.5, 1000.0)
+            kept.take(1.0, 1001.0)  # refilled 2 tokens, took 1
+            uow.rate_buckets.save("k1", kept)
+            uow.commit()
+        with gateway(units) as uow:
+            assert uow.rate_buckets.get("k1", 2.0, 50.0, 2000.0).tokens == 8.5
+            assert uow.rate_buckets.get("k2", 2.0, 50.0, 2000.0).tokens == 50.0
+
     def test_message_ids_are_pruned_in_bounded_batches(self, units: Units) -> None:
         with gateway(units) as uow:
             before = NOW - timedelta(days=7)

@@ -20,6 +20,7 @@ from services.gateway.domain.commands import EnsureTenant
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.domain.tracking_plan import CompiledPlan, parse_plan
 from services.gateway.ingest_commits import IngestCommits
+from services.gateway.rate_limits import SharedRateLimiter
 from services.gateway.segment.server import SegmentDoor, api_key
 from services.kernel.clock import FixedClock
 from services.kernel.principals import Actor
@@ -61,7 +62,7 @@ async def door() -> AsyncIterator[Door]:
     ticks = iter(range(10**6))  # the limiter's clock: a second per call, for full buckets
     gate = Gatekeeper(
         KeyDirectory(layer),
-        RateLimiter(config.rate_limit, config.rate_burst, clock=lambda: 0.0),  # no refill
+        SharedRateLimiter(layer, config.rate_limit, config.rate_burst, clock=lambda: 0.0),
         RateLimiter(100, 100, clock=lambda: float(next(ticks))),
     )
     log, profiles, ready, plans = FakeIngestLog(), FakeProfiles(), [True], FakePlans()
