@@ -37,7 +37,7 @@ def test_quick_bench_reports_every_figure_with_a_ratio(tmp_path: Path) -> None:
 
     report = json.loads(out.read_text())
     comparisons = report["comparisons"]
-    assert {c["figure"] for c in comparisons} == {1, 2, 3, 4, 5, 6, 7, 8, 9}
+    assert {c["figure"] for c in comparisons} == {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
     for c in comparisons:
         assert c["kernel_rate"] > 0, c
         assert c["raw_rate"] > 0, c
@@ -48,6 +48,7 @@ def test_quick_bench_reports_every_figure_with_a_ratio(tmp_path: Path) -> None:
     assert "p99" in report["context"]["timer lag (sqlite)"], "the timer lag run reports"
     assert "p99" in report["context"]["score latency c=16"], "Score's latency beside the echo's"
     assert "p99" in report["context"]["decide latency c=64"], "Decide's latency beside the echo's"
+    assert "p99" in report["context"]["ingest latency Ingest single c=16"], "ingest's latency"
     assert not any(tmp_path.glob("lc-bench-*")), "the temp data dir is removed"
 
 
