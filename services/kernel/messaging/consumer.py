@@ -152,6 +152,22 @@ def _worst(results: Sequence[Result]) -> Result:
     return Result(Outcome.DUPLICATE)
 
 
+def _chunks(
+    per_message: list[list[Delivery | Result]], events: int
+) -> list[list[list[Delivery | Result]]]:
+    """Whole messages, in order, grouped so a transaction holds about `events` events (a
+    message carrying more is a group of its own)."""
+    chunks: list[list[list[Delivery | Result]]] = [[]]
+    count = 0
+    for message in per_message:
+        if chunks[-1] and count + len(message) > events:
+            chunks.append([])
+            count = 0
+        chunks[-1].append(message)
+        count += len(message)
+    return chunks
+
+
 def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:
     """The one retry schedule, kept by the server: the wait before each redelivery of a
     message that failed or was never acknowledged. The first is `ack_wait` (the server
@@ -383,9 +399,11 @@ class ConsumerRunner(Generic[W]):
         result per message (a batch message's is the worst of its events')."""
         async with self._keep_alive(msgs):
             per_message = prepared if prepared is not None else await self._prepare(msgs)
-            flat = [d for events in per_message for d in events]
-            applied = iter(await self._apply_until_done(flat))
-            results = [_worst([next(applied) for _ in events]) for events in per_message]
+            results: list[Result] = []
+            for chunk in _chunks(per_message, self.batch):  # batch messages: bounded transactions
+                flat = [d for events in chunk for d in events]
+                applied = iter(await self._apply_until_done(flat))
+                results += [_worst([next(applied) for _ in events]) for events in chunk]
         for msg, result in zip(msgs, results, strict=True):
             await self._settle(msg, result)
         return results

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
 
 from services.kernel.messaging.batch import batch_message, open_envelopes, without
-from services.kernel.messaging.consumer import Outcome
+from services.kernel.messaging.consumer import ConsumerRunner, Delivery, Outcome, Result
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWork
@@ -87,3 +88,23 @@ def test_a_batch_less_some_events_keeps_the_rest_in_order() -> None:
         ("e-2", 7, "acme"),
     ]
     assert envelopes[0].payload == messages[0].payload
+
+
+async def test_batch_messages_are_applied_in_transactions_of_about_a_fetch_of_events(
+    js: JetStreamContext, with_effects: Database, tenant: str
+) -> None:
+    db = with_effects
+    ids = [[random_id("e-") for _ in range(5)] for _ in range(3)]
+    for batch in ids:
+        await publish_batch(js, tenant, batch)
+    transactions: list[int] = []
+
+    class Counted(ConsumerRunner):
+        def apply(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
+            transactions.append(len(deliveries))
+            return super().apply(deliveries)
+
+    consumer = runner(js, db, record_effect("w"), tenant, kind=Counted, batch=4)
+    assert await outcomes_until(consumer, 3) == [Outcome.APPLIED] * 3
+    assert transactions == [5, 5, 5]  # a message is never split, nor two put together past 4
+    assert all(count_effects(db, i) == 1 for batch in ids for i in batch)
