@@ -77,10 +77,3 @@ def test_a_call_costing_more_than_the_burst_is_refused_even_on_a_full_bucket() -
     assert "burst" in str(over.value)
     limiter.acquire("k", 20)  # and it took nothing
 
-
-def test_a_call_costing_more_than_the_burst_is_refused_even_on_a_full_bucket() -> None:
-    limiter = RateLimiter(rate=1, burst=10, clock=FakeClock())
-    with pytest.raises(ResourceExhausted) as refused:
-        limiter.acquire("k", 11)
-    assert refused.value.retry_after is None
-    limiter.acquire("k", 10)  # nothing was taken
