@@ -247,7 +247,10 @@ async def test_a_profile_entered_by_api_is_counted_and_its_run_migrated(
             )
             return {(c.journey_version, c.step_id, c.metric): c.count for c in reply.counts}
 
-        assert (await eventually(counts))[(1, "settle", "waiting")] == 1
+        async def waiting() -> bool:
+            return (await counts()).get((1, "settle", "waiting")) == 1
+
+        await eventually(waiting)
         await publish(t, WELCOME_2)
         migrate = pb.MigrateJourneyRunsRequest(
             journey_id="welcome",
