@@ -14,6 +14,7 @@ from services.decision.catalogs import Catalogs
 from services.decision.consumers.outcomes import outcomes_consumer
 from services.decision.consumers.profiles import profiles_consumer
 from services.decision.deciding import Decider
+from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
@@ -39,23 +40,31 @@ class Parts:
     catalogs: Catalogs
     profiles: ProfileFeatureCache
     log: DecisionLogWriter
+    exposures: ExposureCounts
     servicer: Servicer
 
     def broadcasts(self) -> list[BroadcastSpec]:
-        """Promotions, catalog changes and identity's profile changes reach every replica."""
-        return [self.serving.broadcast(), self.catalogs.broadcast(), self.profiles.broadcast()]
+        """Promotions, catalog changes, the log's counters and identity's profile changes
+        reach every replica."""
+        return [
+            self.serving.broadcast(),
+            self.catalogs.broadcast(),
+            self.exposures.broadcast(),
+            self.profiles.broadcast(),
+        ]
 
 
 def parts(layer: ServiceLayer[SqlDecisionUnitOfWork], executor: Executor, clock: Clock) -> Parts:
     serving = ModelServing(layer, executor)
     catalogs = Catalogs(layer)
     profiles = ProfileFeatureCache(layer, clock)
-    log = DecisionLogWriter(layer)
-    decider = Decider(layer, catalogs, serving, profiles, clock, log)
+    exposures = ExposureCounts(layer)
+    log = DecisionLogWriter(layer, exposures)
+    decider = Decider(catalogs, serving, profiles, clock, log, exposures)
     servicer = decision_servicer(
         layer, ModelRpcs(layer, serving, executor), DecisionRpcs(layer, decider)
     )
-    return Parts(serving, catalogs, profiles, log, servicer)
+    return Parts(serving, catalogs, profiles, log, exposures, servicer)
 
 
 class Decision:

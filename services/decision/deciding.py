@@ -1,17 +1,15 @@
 """Decide: eligible actions -> propensity from the placement's model -> arbitration.
 
-The profile's features come from this replica's cache (`profiles`); the store is read
-only for the actions' exposures, when a cap or cold start needs them, while the model
+The profile's features and the actions' exposure counts come from this replica's caches
+(`profiles`, `exposures`), so a decision reads no database once they are held; the model
 scores every candidate in one batch in the scoring executor (an action its caps then
-leave out was scored for nothing); the
-decision is answered and queued for the decision log, which writes in batches
-(`logging.DecisionLogWriter`). No lock is held while scoring, and nothing blocks the
-event loop.
+leave out was scored for nothing); the decision is answered and queued for the decision
+log, which writes in batches behind it (`logging.DecisionLogWriter`). No lock is held
+while scoring, and nothing blocks the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Mapping
@@ -19,7 +17,6 @@ from typing import Any
 
 from prometheus_client import Histogram
 
-from services.decision import handlers
 from services.decision.catalogs import Catalogs
 from services.decision.domain.actions import (
     Action,
@@ -32,12 +29,11 @@ from services.decision.domain.actions import (
 from services.decision.domain.arbitration import Placement, Scored, arbitrate, exploration
 from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed
 from services.decision.domain.transforms import record
+from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
-from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.clock import Clock
-from services.kernel.service_layer import ServiceLayer
 
 NONE = Exposures()
 DECIDE_SECONDS = Histogram(
@@ -52,19 +48,19 @@ class Decider:
 
     def __init__(
         self,
-        layer: ServiceLayer[SqlDecisionUnitOfWork],
         catalogs: Catalogs,
         serving: ModelServing,
         profiles: ProfileFeatureCache,
         clock: Clock,
         log: DecisionLogWriter,
+        exposures: ExposureCounts,
     ) -> None:
-        self.layer = layer
         self.catalogs = catalogs
         self.serving = serving
         self.profiles = profiles
         self.clock = clock
         self.log = log
+        self.exposures = exposures
 
     async def decide(self, command: DecideCommand, decision_id: str = "") -> Decision:
         """The ranked actions for one profile at one placement, queued for the log."""
@@ -74,9 +70,9 @@ class Decider:
         placement = catalog.placement(command.placement)
         ids = [a.action_id for a in catalog.actions]
         held = await self.profiles.get(tenant, command.profile_id)
-        counting = None  # exposures are read while the model scores
+        exposures: Mapping[str, Exposures] = {}
         if placement.cold_start_share or catalog.capped:
-            counting = asyncio.create_task(self._exposures(command, ids))
+            exposures = await self.exposures.get(tenant, command.profile_id, ids)
         features: Mapping[str, float] = held.values if held is not None else {}
         now = self.clock.now()
         activation = {"features": features, "context": command.context}
@@ -89,13 +85,7 @@ class Decider:
             else:
                 allowed.append(action)
         rows = {a.action_id: _row(placement, features, command.context, a) for a in allowed}
-        try:
-            model, propensities = await self._propensities(command, placement, allowed, rows)
-        except BaseException:
-            if counting is not None:
-                counting.cancel()
-            raise
-        exposures = await counting if counting is not None else {}
+        model, propensities = await self._propensities(command, placement, allowed, rows)
         candidates: list[tuple[Action, Exposures]] = []
         for action in allowed:
             seen = exposures.get(action.action_id, NONE)
@@ -124,15 +114,6 @@ class Decider:
         self.log.submit(decision)
         DECIDE_SECONDS.observe(time.perf_counter() - started)
         return decision
-
-    async def _exposures(self, command: DecideCommand, ids: list[str]) -> dict[str, Exposures]:
-        tenant, profile = command.tenant_id, command.profile_id
-        # This replica's unwritten decisions are counted before the read: a batch written
-        # meanwhile then counts twice (a cap holds one decision early), never not at all
-        # (a cap exceeded).
-        unwritten = self.log.pending(tenant, profile, {}, ids)
-        stored = await self.layer.read(handlers.exposures, tenant, profile, ids)
-        return {a: stored.get(a, Exposures()) + unwritten.get(a, Exposures()) for a in ids}
 
     async def _propensities(
         self,

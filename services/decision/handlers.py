@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 
 from services.decision import mapping
 from services.decision.catalog import ACTION, PLACEMENT, CatalogFile
-from services.decision.domain.actions import Exposures
+from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.decisions import Decision, Outcome, TrainingRow
 from services.decision.domain.features import (
     ProfileFeatures,
@@ -272,22 +272,28 @@ def exposures(
     return uow.decisions.exposures(tenant_id, profile_id, action_ids)
 
 
-def record_decisions(uow: DecisionUnitOfWork, decisions: Sequence[Decision]) -> int:
+def record_decisions(
+    uow: DecisionUnitOfWork, decisions: Sequence[Decision]
+) -> dict[str, list[ExposureCount]]:
     """Logs the decisions not logged before (a retried request has its first call's id),
-    counting what they returned, and publishes a `DecisionMade` each; how many were new."""
-    new = 0
+    counting what they returned, and publishes a `DecisionMade` each and, per tenant, the
+    counters as they stand after the write (`ExposuresCounted`) for every replica."""
+    after: dict[str, list[ExposureCount]] = {}
     for tenant_id in sorted({d.tenant_id for d in decisions}):
         mine = [d for d in decisions if d.tenant_id == tenant_id]
         logged = uow.decisions.logged(tenant_id, [d.decision_id for d in mine])
-        for decision in mine:
-            if decision.decision_id in logged:
-                continue
-            logged.add(decision.decision_id)
-            uow.decisions.add(decision)
+        new = list({d.decision_id: d for d in mine if d.decision_id not in logged}.values())
+        uow.decisions.add(new)
+        for decision in new:
             uow.publish(mapping.decision_made(decision))
-            new += 1
+        keys = [
+            (a.action_id, p) for d in new for a in d.actions for p in ("", d.command.profile_id)
+        ]
+        if keys:
+            after[tenant_id] = uow.decisions.counts(tenant_id, keys)
+            uow.publish(mapping.exposures_counted(tenant_id, after[tenant_id]))
     uow.commit()
-    return new
+    return after
 
 
 def record_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
@@ -322,6 +328,9 @@ def join_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
     first_positive = outcome.kind.positive and not (held is not None and held.positive)
     uow.decisions.record_outcome(outcome, first_positive)
     uow.publish(mapping.outcome_recorded(outcome))
+    if first_positive:
+        counted = uow.decisions.counts(outcome.tenant_id, [(outcome.action_id, "")])
+        uow.publish(mapping.exposures_counted(outcome.tenant_id, counted))
     return True
 
 

@@ -2,25 +2,24 @@
 
 A decision's answer does not wait for a disk flush: `submit` queues it, and a task writes
 the queue in batches of up to `max_batch`, one transaction each (the decisions, their
-exposure counts, a `DecisionMade` per decision in the outbox). Until its batch commits a
-decision still counts for caps on this replica (`pending`), so a profile's cap holds here
-at once and on other replicas once the batch is in. A batch that fails is retried with
-back-off; at shutdown the queue is written before the outbox is flushed. A process killed
-outright loses at most the decisions not yet written (milliseconds' worth).
+exposure counts, a `DecisionMade` per decision and the counters after the batch in the
+outbox). A decision counts for caps on this replica from the moment it is submitted, and
+after its batch commits on every replica, through the counters the batch published
+(`exposures.ExposureCounts`). A batch that fails is retried with back-off; at shutdown the
+queue is written before the outbox is flushed. A process killed outright loses at most the
+decisions not yet written (milliseconds' worth).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from collections.abc import Sequence
 
 from prometheus_client import Counter as Metric
 
 from services.decision import handlers
-from services.decision.domain.actions import Exposures
 from services.decision.domain.decisions import Decision
+from services.decision.exposures import ExposureCounts
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.service_layer import ServiceLayer
 
@@ -33,42 +32,25 @@ class DecisionLogWriter:
     def __init__(
         self,
         layer: ServiceLayer[SqlDecisionUnitOfWork],
+        counts: ExposureCounts,
         max_batch: int = 256,
         linger: float = 0.005,
     ) -> None:
         self.layer = layer
+        self.counts = counts
         self.max_batch = max_batch
         self.linger = linger  # seconds a lone decision waits for others to share its commit
         self._queue: list[Decision] = []
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._pending: Counter[tuple[str, str, str]] = Counter()  # tenant, action, profile|""
 
     def submit(self, decision: Decision) -> None:
         """Queues the decision for the log; counts it for caps on this replica at once."""
         self._queue.append(decision)
-        for key in _keys(decision):
-            self._pending[key] += 1
+        self.counts.submitted(decision)
         self._idle.clear()
         self._ready.set()
-
-    def pending(
-        self, tenant_id: str, profile_id: str, counts: dict[str, Exposures], ids: Sequence[str]
-    ) -> dict[str, Exposures]:
-        """`counts` read from the store, plus this replica's decisions not written yet."""
-        if not self._pending:
-            return counts
-        found = dict(counts)
-        for action_id in ids:
-            total = self._pending.get((tenant_id, action_id, ""), 0)
-            if total:
-                mine = self._pending.get((tenant_id, action_id, profile_id), 0)
-                held = found.get(action_id, Exposures())
-                found[action_id] = Exposures(
-                    held.total + total, held.to_profile + mine, held.positives
-                )
-        return found
 
     async def flush(self) -> None:
         """Returns once everything submitted so far is written."""
@@ -93,16 +75,13 @@ class DecisionLogWriter:
             batch = self._queue[: self.max_batch]
             await self._write(batch)
             del self._queue[: len(batch)]
-            for decision in batch:
-                for key in _keys(decision):
-                    self._pending[key] -= 1
-                    if not self._pending[key]:
-                        del self._pending[key]
 
     async def _write(self, batch: list[Decision]) -> None:
         for attempt in range(len(RETRY_SECONDS) + 1):
             try:
-                await self.layer.run(handlers.record_decisions, batch)
+                async with self.counts.writing:  # no read of the counters sees it half done
+                    after = await self.layer.run(handlers.record_decisions, batch)
+                    self.counts.written(batch, after)
                 LOGGED.inc(len(batch))
                 return
             except Exception as e:  # the batch stays queued; the next attempt may succeed
@@ -112,9 +91,5 @@ class DecisionLogWriter:
                     extra={"decisions": len(batch), "error": repr(e)[:300], "retry_in": delay},
                 )
                 await asyncio.sleep(delay)
+        self.counts.unsubmitted(batch)
         log.error("decision log batch dropped", extra={"decisions": len(batch)})
-
-
-def _keys(decision: Decision) -> list[tuple[str, str, str]]:
-    tenant, profile = decision.tenant_id, decision.command.profile_id
-    return [(tenant, a.action_id, p) for a in decision.actions for p in ("", profile)]

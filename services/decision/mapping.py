@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from google.protobuf.message import Message
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decisions_pb2, models_pb2
 from layercake.events.v1 import ingest_pb2
+from services.decision.domain.actions import ExposureCount
 from services.decision.domain.arbitration import Scored
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind
 from services.decision.domain.features import ProfileFeatures
@@ -163,6 +165,7 @@ OUTCOME_OF: dict[int, OutcomeKind] = {value: kind for kind, value in OUTCOMES.it
 DECISION_MADE = decisions_pb2.DecisionMade.DESCRIPTOR.full_name
 OUTCOME_RECORDED = decisions_pb2.DecisionOutcomeRecorded.DESCRIPTOR.full_name
 CATALOG_CHANGED = decisions_pb2.CatalogChanged.DESCRIPTOR.full_name
+EXPOSURES_COUNTED = decisions_pb2.ExposuresCounted.DESCRIPTOR.full_name
 
 
 def outcome_kind(value: int) -> OutcomeKind:
@@ -243,6 +246,28 @@ def outcome_recorded(outcome: Outcome) -> OutboxMessage:
         message,
         outcome.decision_id,
     )
+
+
+def exposures_counted(tenant_id: str, counts: Sequence[ExposureCount]) -> OutboxMessage:
+    """The log's counters after a write, for every replica's counts in memory."""
+    message = decisions_pb2.ExposuresCounted(
+        tenant_id=tenant_id,
+        counts=[
+            decisions_pb2.ExposureCount(
+                action_id=c.action_id,
+                profile_id=c.profile_id,
+                served=c.served,
+                positives=c.positives,
+            )
+            for c in counts
+        ],
+    )
+    return _event(tenant_id, "exposures_counted", EXPOSURES_COUNTED, message, tenant_id)
+
+
+def counted_exposures(envelope: Envelope) -> list[ExposureCount]:
+    message = decisions_pb2.ExposuresCounted.FromString(envelope.payload)
+    return [ExposureCount(c.action_id, c.profile_id, c.served, c.positives) for c in message.counts]
 
 
 def catalog_changed(tenant_id: str, kind: str, asset_id: str, change_version: int) -> OutboxMessage:

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from services.decision.domain.actions import Exposures
+from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind, TrainingRow
 from services.decision.domain.features import ProfileFeatures
 from services.decision.domain.models import ModelVersion
@@ -49,8 +49,13 @@ class DecisionLog(ABC):
         """Those of the decisions already in the log."""
 
     @abstractmethod
-    def add(self, decision: Decision) -> None:
-        """Logs a decision and counts each returned action, in all and for its profile."""
+    def add(self, decisions: Sequence[Decision]) -> None:
+        """Logs decisions not logged before (the handler checks that), counting each
+        returned action, in all and for its profile."""
+
+    @abstractmethod
+    def counts(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> list[ExposureCount]:
+        """The counters of these (action, profile or "" for all) keys that exist."""
 
     @abstractmethod
     def outcome_of(self, tenant_id: str, decision_id: str, action_id: str) -> OutcomeKind | None:

@@ -607,3 +607,67 @@ class CatalogChanged(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CatalogChanged: _TypeAlias = CatalogChanged  # noqa: Y015
+
+@_typing.final
+class ExposureCount(_message.Message):
+    """How often decisions returned an action, as the decision log holds it after a write."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    PROFILE_ID_FIELD_NUMBER: _builtins.int
+    SERVED_FIELD_NUMBER: _builtins.int
+    POSITIVES_FIELD_NUMBER: _builtins.int
+    action_id: _builtins.str
+    """The action."""
+    profile_id: _builtins.str
+    """The profile, or empty for the count over all profiles."""
+    served: _builtins.int
+    """Decisions that returned the action."""
+    positives: _builtins.int
+    """Positive outcomes it collected (on the count over all profiles)."""
+    def __init__(
+        self,
+        *,
+        action_id: _builtins.str = ...,
+        profile_id: _builtins.str = ...,
+        served: _builtins.int = ...,
+        positives: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "positives", b"positives", "profile_id", b"profile_id", "served", b"served"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExposureCount: _TypeAlias = ExposureCount  # noqa: Y015
+
+@_typing.final
+class ExposuresCounted(_message.Message):
+    """Integration event: the log's counts after a batch of decisions or a first positive
+    outcome, so every replica caps and cold-starts on counts held in memory.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant."""
+    @_builtins.property
+    def counts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ExposureCount]:
+        """The counts the write changed, as they stand after it."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        counts: _abc.Iterable[Global___ExposureCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExposuresCounted: _TypeAlias = ExposuresCounted  # noqa: Y015

@@ -69,6 +69,17 @@ class Exposures:
         )
 
 
+@dataclass(frozen=True)
+class ExposureCount:
+    """One counter of the decision log as it stands after a write: how often decisions
+    returned the action to `profile_id` ("" for all profiles), and its positives."""
+
+    action_id: str
+    profile_id: str
+    served: int
+    positives: int = 0
+
+
 def screen(
     action: Action,
     placement: str,

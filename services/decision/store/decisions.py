@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.decision.domain.actions import Exposures
+from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind, TrainingRow
 from services.decision.ports import DecisionLog
 from services.decision.store.tables import action_exposures, decision_actions, decisions
@@ -55,42 +56,71 @@ class SqlDecisionLog(DecisionLog):
         )
         return set(found.scalars())
 
-    def add(self, decision: Decision) -> None:
-        c = decision.command
-        self.session.execute(
-            decisions.insert().values(
-                tenant_id=c.tenant_id,
-                decision_id=decision.decision_id,
-                profile_id=c.profile_id,
-                placement=c.placement,
-                model_name=decision.model.name,
-                model_version=decision.model.version,
-                fallback=decision.fallback,
-                decide_time=decision.decide_time,
-            )
-        )
-        if not decision.actions:
+    def add(self, batch: Sequence[Decision]) -> None:
+        if not batch:
             return
         self.session.execute(
-            decision_actions.insert(),
+            decisions.insert(),
             [
                 {
-                    "tenant_id": c.tenant_id,
-                    "decision_id": decision.decision_id,
-                    "action_id": a.action_id,
-                    "rank": rank,
-                    "explored": a.explored,
-                    "propensity": a.propensity,
-                    "score": a.score,
-                    "features": dict(decision.rows.get(a.action_id, {})),
-                    "outcome": 0,
-                    "outcome_time": None,
+                    "tenant_id": d.tenant_id,
+                    "decision_id": d.decision_id,
+                    "profile_id": d.command.profile_id,
+                    "placement": d.command.placement,
+                    "model_name": d.model.name,
+                    "model_version": d.model.version,
+                    "fallback": d.fallback,
+                    "decide_time": d.decide_time,
                 }
-                for rank, a in enumerate(decision.actions, start=1)
+                for d in batch
             ],
         )
-        served = [(a.action_id, p) for a in decision.actions for p in (ALL, c.profile_id)]
-        self._count(c.tenant_id, served, "served")
+        returned = [
+            {
+                "tenant_id": d.tenant_id,
+                "decision_id": d.decision_id,
+                "action_id": a.action_id,
+                "rank": rank,
+                "explored": a.explored,
+                "propensity": a.propensity,
+                "score": a.score,
+                "features": dict(d.rows.get(a.action_id, {})),
+                "outcome": 0,
+                "outcome_time": None,
+            }
+            for d in batch
+            for rank, a in enumerate(d.actions, start=1)
+        ]
+        if not returned:
+            return
+        self.session.execute(decision_actions.insert(), returned)
+        served: dict[str, Counter[tuple[str, str]]] = {}
+        for d in batch:
+            mine = served.setdefault(d.tenant_id, Counter())
+            for a in d.actions:
+                mine[(a.action_id, ALL)] += 1
+                mine[(a.action_id, d.command.profile_id)] += 1
+        for tenant_id, counted in served.items():
+            self._count(tenant_id, counted, "served")
+
+    def counts(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> list[ExposureCount]:
+        wanted = set(keys)
+        if not wanted:
+            return []
+        e = action_exposures.c
+        rows = self.session.execute(
+            # Two plain INs (see `exposures`); the cross product they allow is filtered here.
+            select(e.action_id, e.profile_id, e.served, e.positives).where(
+                e.tenant_id == tenant_id,
+                e.action_id.in_(sorted({a for a, _ in wanted})),
+                e.profile_id.in_(sorted({p for _, p in wanted})),
+            )
+        )
+        return [
+            ExposureCount(r.action_id, r.profile_id, r.served, r.positives)
+            for r in rows
+            if (r.action_id, r.profile_id) in wanted
+        ]
 
     def outcome_of(self, tenant_id: str, decision_id: str, action_id: str) -> OutcomeKind | None:
         d = decision_actions.c
@@ -115,7 +145,7 @@ class SqlDecisionLog(DecisionLog):
             .values(outcome=int(outcome.kind), outcome_time=outcome.outcome_time)
         )
         if first_positive:
-            self._count(outcome.tenant_id, [(outcome.action_id, ALL)], "positives")
+            self._count(outcome.tenant_id, Counter({(outcome.action_id, ALL): 1}), "positives")
 
     def forget(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
         if not profile_ids:
@@ -173,8 +203,8 @@ class SqlDecisionLog(DecisionLog):
                 features=r.features,
             )
 
-    def _count(self, tenant_id: str, keys: Sequence[tuple[str, str]], column: str) -> None:
-        """Adds one to `column` of each (action, profile) row, creating it at one."""
+    def _count(self, tenant_id: str, keys: Counter[tuple[str, str]], column: str) -> None:
+        """Adds each key's number to `column` of its (action, profile) row, creating it."""
         dialect: Any = {"postgresql": postgresql, "sqlite": sqlite}[
             self.session.get_bind().dialect.name
         ]
@@ -185,16 +215,17 @@ class SqlDecisionLog(DecisionLog):
                 action_exposures.c.action_id,
                 action_exposures.c.profile_id,
             ],
-            set_={column: action_exposures.c[column] + 1},
+            set_={column: action_exposures.c[column] + insert.excluded[column]},
         )
         rows = [
             {
                 "tenant_id": tenant_id,
                 "action_id": action_id,
                 "profile_id": profile_id,
-                "served": int(column == "served"),
-                "positives": int(column == "positives"),
+                "served": n if column == "served" else 0,
+                "positives": n if column == "positives" else 0,
             }
-            for action_id, profile_id in keys
+            # sorted: concurrent writers take the rows' locks in one order (no deadlock)
+            for (action_id, profile_id), n in sorted(keys.items())
         ]
         self.session.execute(statement, rows)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from services.decision.domain.actions import Exposures
+from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind, TrainingRow
 from services.decision.domain.features import ProfileFeatures
 from services.decision.domain.models import ModelVersion
@@ -78,19 +78,25 @@ class MemoryDecisionLog(DecisionLog):
             if d.tenant_id == tenant_id and d.decision_id in wanted
         }
 
-    def add(self, decision: Decision) -> None:
+    def add(self, batch: Sequence[Decision]) -> None:
         state = self.state()
-        if any(
-            d.decision_id == decision.decision_id and d.tenant_id == decision.tenant_id
-            for d in state.decisions
-        ):
-            raise ValueError(f"decision {decision.decision_id} is already logged")
-        state.decisions.append(decision)
-        for action in decision.actions:
-            for profile_id in ("", decision.command.profile_id):
-                key = (decision.tenant_id, action.action_id, profile_id)
-                held = state.exposures.get(key, Exposures())
-                state.exposures[key] = replace(held, total=held.total + 1)
+        for decision in batch:
+            if self._decision(decision.tenant_id, decision.decision_id) is not None:
+                raise ValueError(f"decision {decision.decision_id} is already logged")
+            state.decisions.append(decision)
+            for action in decision.actions:
+                for profile_id in ("", decision.command.profile_id):
+                    key = (decision.tenant_id, action.action_id, profile_id)
+                    held = state.exposures.get(key, Exposures())
+                    state.exposures[key] = replace(held, total=held.total + 1)
+
+    def counts(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> list[ExposureCount]:
+        held = self.state().exposures
+        return [
+            ExposureCount(a, p, found.total, found.positives)
+            for a, p in dict.fromkeys(keys)
+            if (found := held.get((tenant_id, a, p))) is not None
+        ]
 
     def _decision(self, tenant_id: str, decision_id: str) -> Decision | None:
         return next(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
-from services.decision.domain.actions import Exposures
+from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.arbitration import Scored
 from services.decision.domain.decisions import (
     DecideCommand,
@@ -125,8 +125,7 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
         tenant = random_id("t-")
         first = decision(tenant, "d-1", "p-1", ("water", "soda"), 1)
         with units.new() as uow:
-            port(uow).decisions.add(first)
-            port(uow).decisions.add(decision(tenant, "d-2", "p-2", ("water",), 2))
+            port(uow).decisions.add([first, decision(tenant, "d-2", "p-2", ("water",), 2)])
             uow.commit()
         with units.new() as uow:
             log = port(uow).decisions
@@ -135,6 +134,15 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
                 "water": Exposures(total=2, to_profile=1),
                 "soda": Exposures(total=1, to_profile=1),
             }
+            keys = [("water", ""), ("water", "p-2"), ("soda", "p-2"), ("soda", "p-1")]
+            assert sorted(log.counts(tenant, keys), key=str) == sorted(
+                [
+                    ExposureCount("water", "", 2),
+                    ExposureCount("water", "p-2", 1),
+                    ExposureCount("soda", "p-1", 1),
+                ],
+                key=str,
+            )
             assert log.outcome_of(tenant, "d-1", "soda") is None
             with pytest.raises(KeyError):
                 log.outcome_of(tenant, "d-2", "soda")
@@ -158,9 +166,13 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
         tenant = random_id("t-")
         with units.new() as uow:
             log = port(uow).decisions
-            log.add(decision(tenant, "d-1", "p-1", ("water", "soda"), 1))
-            log.add(decision(tenant, "d-2", "p-2", ("water",), 2))
-            log.add(decision(tenant, "d-3", "p-1", ("soda",), 3))
+            log.add(
+                [
+                    decision(tenant, "d-1", "p-1", ("water", "soda"), 1),
+                    decision(tenant, "d-2", "p-2", ("water",), 2),
+                    decision(tenant, "d-3", "p-1", ("soda",), 3),
+                ]
+            )
             uow.commit()
         with units.new() as uow:
             assert port(uow).decisions.forget(tenant, ["p-1", "p-9"]) == 2
@@ -178,7 +190,7 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
     def test_a_decision_is_kept_only_on_commit(self, units: Units) -> None:
         tenant = random_id("t-")
         with units.new() as uow:
-            port(uow).decisions.add(decision(tenant, "d-1", "p-1", ("water",), 1))
+            port(uow).decisions.add([decision(tenant, "d-1", "p-1", ("water",), 1)])
         with units.new() as uow:
             assert port(uow).decisions.exposures(tenant, "p-1", ["water"]) == {}
             assert list(port(uow).decisions.training_rows(tenant)) == []

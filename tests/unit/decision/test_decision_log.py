@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.decision import handlers
+from services.decision import handlers, mapping
+from services.decision.domain.actions import ExposureCount
 from services.decision.domain.arbitration import Scored
 from services.decision.domain.decisions import (
     DecideCommand,
@@ -22,6 +23,7 @@ from services.decision.export import write_csv
 from services.decision.store.memory import InMemoryDecisionUnitOfWork, in_memory
 from services.kernel.clock import FixedClock
 from services.kernel.errors import NotFound
+from services.kernel.messaging.envelope import Envelope
 from services.kernel.store.memory import InMemoryDatabase
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -50,9 +52,20 @@ def db() -> InMemoryDatabase:  # type: ignore[type-arg]
     db = in_memory(FixedClock(NOW))
     with InMemoryDecisionUnitOfWork(db) as uow:
         first = decision("d-2", "p-1", ["water", "soda"], 2)
-        assert handlers.record_decisions(uow, [first, decision("d-1", "p-2", ["water"], 1)]) == 2
+        after = handlers.record_decisions(uow, [first, decision("d-1", "p-2", ["water"], 1)])
+        assert sorted(after["acme"], key=str) == sorted(
+            [
+                ExposureCount("water", "", 2),
+                ExposureCount("water", "p-1", 1),
+                ExposureCount("water", "p-2", 1),
+                ExposureCount("soda", "", 1),
+                ExposureCount("soda", "p-1", 1),
+            ],
+            key=str,
+        )
     with InMemoryDecisionUnitOfWork(db) as uow:  # a retried request's decision is kept once
-        assert handlers.record_decisions(uow, [first, decision("d-3", "p-1", ["soda"], 3)]) == 1
+        after = handlers.record_decisions(uow, [first, decision("d-3", "p-1", ["soda"], 3)])
+        assert after == {"acme": [ExposureCount("soda", "", 2), ExposureCount("soda", "p-1", 2)]}
     return db
 
 
@@ -62,7 +75,11 @@ def test_each_decision_counts_its_actions_in_all_and_per_profile(db: InMemoryDat
     assert (counts["water"].total, counts["water"].to_profile) == (2, 1)
     assert (counts["soda"].total, counts["soda"].to_profile) == (2, 2)
     assert "tea" not in counts
-    assert [m.subject for m in db.state.outbox] == ["layercake.acme.decision.decision_made"] * 3
+    made, counted = (
+        "layercake.acme.decision.decision_made",
+        "layercake.acme.decision.exposures_counted",
+    )
+    assert [m.subject for m in db.state.outbox] == [made, made, counted, made, counted]
 
 
 def test_outcomes_keep_the_heaviest_and_count_a_first_positive_once(
@@ -80,6 +97,9 @@ def test_outcomes_keep_the_heaviest_and_count_a_first_positive_once(
     with InMemoryDecisionUnitOfWork(db) as uow:
         counts = handlers.exposures(uow, "acme", "p-9", ["water"])
     assert counts["water"].positives == 1
+    counted = [m for m in db.state.outbox if m.subject.endswith(".exposures_counted")]
+    event = Envelope("e", counted[-1].type, "decision", "acme", NOW, counted[-1].payload, "s")
+    assert mapping.counted_exposures(event) == [ExposureCount("water", "", 2, 1)]
 
 
 def test_the_export_has_exactly_one_row_per_returned_action_with_its_outcome(

@@ -1,5 +1,6 @@
-"""The decision log's writer: answered decisions count at once, are written in batches,
-and a failed batch is written again."""
+"""The decision log's writer and this replica's exposure counts: answered decisions count
+at once, are written in batches (a failed batch again), and the counts then stand on the
+log's counters, kept current from every replica's writes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from services.decision import handlers, logging
-from services.decision.domain.actions import Exposures
+from services.decision import handlers, logging, mapping
+from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.arbitration import Scored
 from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed
+from services.decision.exposures import ExposureCounts
 from services.decision.store.memory import InMemoryDecisionUnitOfWork, in_memory
 from services.kernel.clock import FixedClock
+from services.kernel.messaging.envelope import Envelope
 from tests.unit.decision.memory_layer import MemoryLayer
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -35,21 +38,49 @@ def logged(layer: MemoryLayer) -> list[str]:
         return [r.decision_id for r in handlers.training_rows(uow, "acme")]
 
 
+def replica(layer: MemoryLayer, **options: Any) -> tuple[ExposureCounts, logging.DecisionLogWriter]:
+    counts = ExposureCounts(cast(Any, layer))
+    return counts, logging.DecisionLogWriter(cast(Any, layer), counts, **options)
+
+
+def counted(*counts: ExposureCount) -> Envelope:
+    """Another replica's write, as the broadcast delivers it."""
+    message = mapping.exposures_counted("acme", counts)
+    return Envelope("e", message.type, "decision", "acme", NOW, message.payload, "s")
+
+
 async def test_decisions_count_for_caps_at_once_and_are_written_in_batches() -> None:
     layer = MemoryLayer(in_memory(FixedClock(NOW)))
-    writer = logging.DecisionLogWriter(cast(Any, layer), max_batch=2, linger=0)
+    counts, writer = replica(layer, max_batch=2, linger=0)
     for n, profile in enumerate(["p-1", "p-1", "p-2"]):
         writer.submit(decision(f"d-{n}", profile, "water"))
-    assert writer.pending("acme", "p-1", {}, ["water", "soda"]) == {
-        "water": Exposures(total=3, to_profile=2)
+    assert await counts.get("acme", "p-1", ["water", "soda"]) == {
+        "water": Exposures(total=3, to_profile=2),
+        "soda": Exposures(),
     }
     stop = asyncio.Event()
     task = asyncio.create_task(writer.run(stop))
     await writer.flush()
     assert logged(layer) == ["d-0", "d-1", "d-2"]
-    assert writer.pending("acme", "p-1", {}, ["water"]) == {}
+    reads = layer.reads
+    assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(3, 2)}
+    assert layer.reads == reads  # held: the writes' counters replaced the pending ones
     stop.set()
     await task
+
+
+async def test_counts_held_follow_other_replicas_writes_whatever_their_order() -> None:
+    layer = MemoryLayer(in_memory(FixedClock(NOW)))
+    counts, _ = replica(layer)
+    assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures()}
+    assert layer.reads == 1
+    await counts.on_counted(counted(ExposureCount("water", "", 5, 1)))
+    await counts.on_counted(counted(ExposureCount("water", "p-1", 2)))
+    await counts.on_counted(counted(ExposureCount("water", "", 4)))  # late: changes nothing
+    assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(5, 2, 1)}
+    await counts.on_counted(counted(ExposureCount("water", "p-7", 1)))  # not read yet
+    assert await counts.get("acme", "p-7", ["water"]) == {"water": Exposures(5, 1, 1)}
+    assert layer.reads == 1
 
 
 async def test_a_failed_batch_is_written_again(monkeypatch: Any) -> None:
@@ -63,9 +94,10 @@ async def test_a_failed_batch_is_written_again(monkeypatch: Any) -> None:
         return await real(handler, *args)
 
     layer.run = flaky  # type: ignore[method-assign]
-    writer = logging.DecisionLogWriter(cast(Any, layer), linger=0)
+    counts, writer = replica(layer, linger=0)
     writer.submit(decision("d-1", "p-1", "water"))
     stop = asyncio.Event()
     stop.set()  # writes what is queued, then returns
     await writer.run(stop)
     assert logged(layer) == ["d-1"]
+    assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(1, 1)}
