@@ -281,17 +281,16 @@ def record_decisions(
     after: dict[str, list[ExposureCount]] = {}
     for tenant_id in sorted({d.tenant_id for d in decisions}):
         mine = [d for d in decisions if d.tenant_id == tenant_id]
-        logged = uow.decisions.logged(tenant_id, [d.decision_id for d in mine])
+        # only a request with an id can be retried (a decision id of its own is random)
+        retried = [d.decision_id for d in mine if d.command.request_id]
+        logged = uow.decisions.logged(tenant_id, retried) if retried else set()
         new = list({d.decision_id: d for d in mine if d.decision_id not in logged}.values())
-        uow.decisions.add(new)
+        counted = uow.decisions.add(tenant_id, new)
         for decision in new:
             uow.publish(mapping.decision_made(decision))
-        keys = [
-            (a.action_id, p) for d in new for a in d.actions for p in ("", d.command.profile_id)
-        ]
-        if keys:
-            after[tenant_id] = uow.decisions.counts(tenant_id, keys)
-            uow.publish(mapping.exposures_counted(tenant_id, after[tenant_id]))
+        if counted:
+            after[tenant_id] = counted
+            uow.publish(mapping.exposures_counted(tenant_id, counted))
     uow.commit()
     return after
 
@@ -326,10 +325,9 @@ def join_outcome(uow: DecisionUnitOfWork, outcome: Outcome) -> bool:
     if held is not None and held >= outcome.kind:
         return False
     first_positive = outcome.kind.positive and not (held is not None and held.positive)
-    uow.decisions.record_outcome(outcome, first_positive)
+    counted = uow.decisions.record_outcome(outcome, first_positive)
     uow.publish(mapping.outcome_recorded(outcome))
-    if first_positive:
-        counted = uow.decisions.counts(outcome.tenant_id, [(outcome.action_id, "")])
+    if counted:
         uow.publish(mapping.exposures_counted(outcome.tenant_id, counted))
     return True
 

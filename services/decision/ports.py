@@ -49,21 +49,18 @@ class DecisionLog(ABC):
         """Those of the decisions already in the log."""
 
     @abstractmethod
-    def add(self, decisions: Sequence[Decision]) -> None:
-        """Logs decisions not logged before (the handler checks that), counting each
-        returned action, in all and for its profile."""
-
-    @abstractmethod
-    def counts(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> list[ExposureCount]:
-        """The counters of these (action, profile or "" for all) keys that exist."""
+    def add(self, tenant_id: str, decisions: Sequence[Decision]) -> list[ExposureCount]:
+        """Logs the tenant's decisions not logged before (the handler checks that), counting
+        each returned action in all and for its profile; the counters it changed, after."""
 
     @abstractmethod
     def outcome_of(self, tenant_id: str, decision_id: str, action_id: str) -> OutcomeKind | None:
         """The heaviest outcome held; KeyError when the decision did not return the action."""
 
     @abstractmethod
-    def record_outcome(self, outcome: Outcome, first_positive: bool) -> None:
-        """Keeps the outcome on the decided action; a first positive counts for its action."""
+    def record_outcome(self, outcome: Outcome, first_positive: bool) -> list[ExposureCount]:
+        """Keeps the outcome on the decided action; a first positive counts for its action
+        (the counter it changed, after)."""
 
     @abstractmethod
     def forget(self, tenant_id: str, profile_ids: Sequence[str]) -> int:

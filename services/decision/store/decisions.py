@@ -56,14 +56,14 @@ class SqlDecisionLog(DecisionLog):
         )
         return set(found.scalars())
 
-    def add(self, batch: Sequence[Decision]) -> None:
+    def add(self, tenant_id: str, batch: Sequence[Decision]) -> list[ExposureCount]:
         if not batch:
-            return
+            return []
         self.session.execute(
             decisions.insert(),
             [
                 {
-                    "tenant_id": d.tenant_id,
+                    "tenant_id": tenant_id,
                     "decision_id": d.decision_id,
                     "profile_id": d.command.profile_id,
                     "placement": d.command.placement,
@@ -77,7 +77,7 @@ class SqlDecisionLog(DecisionLog):
         )
         returned = [
             {
-                "tenant_id": d.tenant_id,
+                "tenant_id": tenant_id,
                 "decision_id": d.decision_id,
                 "action_id": a.action_id,
                 "rank": rank,
@@ -92,35 +92,14 @@ class SqlDecisionLog(DecisionLog):
             for rank, a in enumerate(d.actions, start=1)
         ]
         if not returned:
-            return
-        self.session.execute(decision_actions.insert(), returned)
-        served: dict[str, Counter[tuple[str, str]]] = {}
-        for d in batch:
-            mine = served.setdefault(d.tenant_id, Counter())
-            for a in d.actions:
-                mine[(a.action_id, ALL)] += 1
-                mine[(a.action_id, d.command.profile_id)] += 1
-        for tenant_id, counted in served.items():
-            self._count(tenant_id, counted, "served")
-
-    def counts(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> list[ExposureCount]:
-        wanted = set(keys)
-        if not wanted:
             return []
-        e = action_exposures.c
-        rows = self.session.execute(
-            # Two plain INs (see `exposures`); the cross product they allow is filtered here.
-            select(e.action_id, e.profile_id, e.served, e.positives).where(
-                e.tenant_id == tenant_id,
-                e.action_id.in_(sorted({a for a, _ in wanted})),
-                e.profile_id.in_(sorted({p for _, p in wanted})),
-            )
-        )
-        return [
-            ExposureCount(r.action_id, r.profile_id, r.served, r.positives)
-            for r in rows
-            if (r.action_id, r.profile_id) in wanted
-        ]
+        self.session.execute(decision_actions.insert(), returned)
+        served: Counter[tuple[str, str]] = Counter()
+        for d in batch:
+            for a in d.actions:
+                served[(a.action_id, ALL)] += 1
+                served[(a.action_id, d.command.profile_id)] += 1
+        return self._count(tenant_id, served, "served")
 
     def outcome_of(self, tenant_id: str, decision_id: str, action_id: str) -> OutcomeKind | None:
         d = decision_actions.c
@@ -133,7 +112,7 @@ class SqlDecisionLog(DecisionLog):
             raise KeyError((decision_id, action_id))
         return OutcomeKind(held) if held else None
 
-    def record_outcome(self, outcome: Outcome, first_positive: bool) -> None:
+    def record_outcome(self, outcome: Outcome, first_positive: bool) -> list[ExposureCount]:
         d = decision_actions.c
         self.session.execute(
             decision_actions.update()
@@ -144,8 +123,9 @@ class SqlDecisionLog(DecisionLog):
             )
             .values(outcome=int(outcome.kind), outcome_time=outcome.outcome_time)
         )
-        if first_positive:
-            self._count(outcome.tenant_id, Counter({(outcome.action_id, ALL): 1}), "positives")
+        if not first_positive:
+            return []
+        return self._count(outcome.tenant_id, Counter({(outcome.action_id, ALL): 1}), "positives")
 
     def forget(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
         if not profile_ids:
@@ -203,12 +183,15 @@ class SqlDecisionLog(DecisionLog):
                 features=r.features,
             )
 
-    def _count(self, tenant_id: str, keys: Counter[tuple[str, str]], column: str) -> None:
-        """Adds each key's number to `column` of its (action, profile) row, creating it."""
+    def _count(
+        self, tenant_id: str, keys: Counter[tuple[str, str]], column: str
+    ) -> list[ExposureCount]:
+        """Adds each key's number to `column` of its (action, profile) row, creating it; the
+        rows after (their row locks are held until the commit, so they are what it keeps)."""
         dialect: Any = {"postgresql": postgresql, "sqlite": sqlite}[
             self.session.get_bind().dialect.name
         ]
-        insert = dialect.insert(action_exposures)
+        insert, e = dialect.insert(action_exposures), action_exposures.c
         statement = insert.on_conflict_do_update(
             index_elements=[
                 action_exposures.c.tenant_id,
@@ -216,7 +199,7 @@ class SqlDecisionLog(DecisionLog):
                 action_exposures.c.profile_id,
             ],
             set_={column: action_exposures.c[column] + insert.excluded[column]},
-        )
+        ).returning(e.action_id, e.profile_id, e.served, e.positives)
         rows = [
             {
                 "tenant_id": tenant_id,
@@ -228,4 +211,5 @@ class SqlDecisionLog(DecisionLog):
             # sorted: concurrent writers take the rows' locks in one order (no deadlock)
             for (action_id, profile_id), n in sorted(keys.items())
         ]
-        self.session.execute(statement, rows)
+        found = self.session.execute(statement, rows)
+        return [ExposureCount(r.action_id, r.profile_id, r.served, r.positives) for r in found]

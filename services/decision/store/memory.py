@@ -78,25 +78,24 @@ class MemoryDecisionLog(DecisionLog):
             if d.tenant_id == tenant_id and d.decision_id in wanted
         }
 
-    def add(self, batch: Sequence[Decision]) -> None:
+    def add(self, tenant_id: str, batch: Sequence[Decision]) -> list[ExposureCount]:
         state = self.state()
+        changed: dict[tuple[str, str], None] = {}
         for decision in batch:
-            if self._decision(decision.tenant_id, decision.decision_id) is not None:
+            if self._decision(tenant_id, decision.decision_id) is not None:
                 raise ValueError(f"decision {decision.decision_id} is already logged")
             state.decisions.append(decision)
             for action in decision.actions:
                 for profile_id in ("", decision.command.profile_id):
-                    key = (decision.tenant_id, action.action_id, profile_id)
+                    key = (tenant_id, action.action_id, profile_id)
                     held = state.exposures.get(key, Exposures())
                     state.exposures[key] = replace(held, total=held.total + 1)
+                    changed[(action.action_id, profile_id)] = None
+        return [self._counter(tenant_id, a, p) for a, p in changed]
 
-    def counts(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> list[ExposureCount]:
-        held = self.state().exposures
-        return [
-            ExposureCount(a, p, found.total, found.positives)
-            for a, p in dict.fromkeys(keys)
-            if (found := held.get((tenant_id, a, p))) is not None
-        ]
+    def _counter(self, tenant_id: str, action_id: str, profile_id: str) -> ExposureCount:
+        held = self.state().exposures[(tenant_id, action_id, profile_id)]
+        return ExposureCount(action_id, profile_id, held.total, held.positives)
 
     def _decision(self, tenant_id: str, decision_id: str) -> Decision | None:
         return next(
@@ -115,13 +114,15 @@ class MemoryDecisionLog(DecisionLog):
         held = self.state().outcomes.get((tenant_id, decision_id, action_id))
         return None if held is None else held.kind
 
-    def record_outcome(self, outcome: Outcome, first_positive: bool) -> None:
+    def record_outcome(self, outcome: Outcome, first_positive: bool) -> list[ExposureCount]:
         state = self.state()
         state.outcomes[(outcome.tenant_id, outcome.decision_id, outcome.action_id)] = outcome
-        if first_positive:
-            key = (outcome.tenant_id, outcome.action_id, "")
-            held = state.exposures.get(key, Exposures())
-            state.exposures[key] = replace(held, positives=held.positives + 1)
+        if not first_positive:
+            return []
+        key = (outcome.tenant_id, outcome.action_id, "")
+        held = state.exposures.get(key, Exposures())
+        state.exposures[key] = replace(held, positives=held.positives + 1)
+        return [self._counter(outcome.tenant_id, outcome.action_id, "")]
 
     def forget(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
         state, gone = self.state(), set(profile_ids)

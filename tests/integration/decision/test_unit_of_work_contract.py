@@ -125,8 +125,20 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
         tenant = random_id("t-")
         first = decision(tenant, "d-1", "p-1", ("water", "soda"), 1)
         with units.new() as uow:
-            port(uow).decisions.add([first, decision(tenant, "d-2", "p-2", ("water",), 2)])
+            counted = port(uow).decisions.add(
+                tenant, [first, decision(tenant, "d-2", "p-2", ("water",), 2)]
+            )
             uow.commit()
+        assert sorted(counted, key=str) == sorted(
+            [
+                ExposureCount("water", "", 2),
+                ExposureCount("water", "p-1", 1),
+                ExposureCount("water", "p-2", 1),
+                ExposureCount("soda", "", 1),
+                ExposureCount("soda", "p-1", 1),
+            ],
+            key=str,
+        )
         with units.new() as uow:
             log = port(uow).decisions
             counts = log.exposures(tenant, "p-1", ["water", "soda", "tea"])
@@ -134,20 +146,13 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
                 "water": Exposures(total=2, to_profile=1),
                 "soda": Exposures(total=1, to_profile=1),
             }
-            keys = [("water", ""), ("water", "p-2"), ("soda", "p-2"), ("soda", "p-1")]
-            assert sorted(log.counts(tenant, keys), key=str) == sorted(
-                [
-                    ExposureCount("water", "", 2),
-                    ExposureCount("water", "p-2", 1),
-                    ExposureCount("soda", "p-1", 1),
-                ],
-                key=str,
-            )
             assert log.outcome_of(tenant, "d-1", "soda") is None
             with pytest.raises(KeyError):
                 log.outcome_of(tenant, "d-2", "soda")
             clicked = Outcome(tenant, "d-1", "soda", OutcomeKind.CLICKED, AT)
-            log.record_outcome(clicked, first_positive=True)
+            assert log.record_outcome(clicked, first_positive=True) == [
+                ExposureCount("soda", "", 1, 1)
+            ]
             uow.commit()
         with units.new() as uow:
             log = port(uow).decisions
@@ -167,11 +172,12 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
         with units.new() as uow:
             log = port(uow).decisions
             log.add(
+                tenant,
                 [
                     decision(tenant, "d-1", "p-1", ("water", "soda"), 1),
                     decision(tenant, "d-2", "p-2", ("water",), 2),
                     decision(tenant, "d-3", "p-1", ("soda",), 3),
-                ]
+                ],
             )
             uow.commit()
         with units.new() as uow:
@@ -190,7 +196,7 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
     def test_a_decision_is_kept_only_on_commit(self, units: Units) -> None:
         tenant = random_id("t-")
         with units.new() as uow:
-            port(uow).decisions.add([decision(tenant, "d-1", "p-1", ("water",), 1)])
+            port(uow).decisions.add(tenant, [decision(tenant, "d-1", "p-1", ("water",), 1)])
         with units.new() as uow:
             assert port(uow).decisions.exposures(tenant, "p-1", ["water"]) == {}
             assert list(port(uow).decisions.training_rows(tenant)) == []

@@ -33,7 +33,9 @@ MODEL = ModelUsed("drinks", "1", Stage.CHAMPION)
 def decision(decision_id: str, profile: str, actions: list[str], minutes: int) -> Decision:
     return Decision(
         decision_id=decision_id,
-        command=DecideCommand("acme", profile, "drinks", {"channel": "kiosk"}),
+        command=DecideCommand(
+            "acme", profile, "drinks", {"channel": "kiosk"}, request_id=f"r-{decision_id}"
+        ),
         decide_time=NOW + timedelta(minutes=minutes),
         profile_version=3,
         model=MODEL,
