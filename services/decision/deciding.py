@@ -2,7 +2,7 @@
 
 The profile's features and the actions' exposure counts come from this replica's caches
 (`profiles`, `exposures`), so a decision reads no database once they are held; the model
-scores every candidate in one batch in the scoring executor (an action its caps then
+scores every candidate in one batch (an action its caps then
 leave out was scored for nothing); the decision is answered and queued for the decision
 log, which writes in batches behind it (`logging.DecisionLogWriter`). No lock is held
 while scoring, and nothing blocks the event loop.
@@ -34,6 +34,7 @@ from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
 from services.kernel.clock import Clock
+from services.kernel.rules import Activation
 
 NONE = Exposures()
 DECIDE_SECONDS = Histogram(
@@ -75,7 +76,8 @@ class Decider:
             exposures = await self.exposures.get(tenant, command.profile_id, ids)
         features: Mapping[str, float] = held.values if held is not None else {}
         now = self.clock.now()
-        activation = {"features": features, "context": command.context}
+        # converted for CEL once, for every action's eligibility and context weights
+        activation = Activation({"features": features, "context": command.context})
         allowed: list[Action] = []
         excluded = []
         for action in catalog.actions:
@@ -158,7 +160,7 @@ def _scored(
     seen: Exposures,
     propensity: float,
     placement: Placement,
-    activation: Mapping[str, Any],
+    activation: Activation,
     model: ModelUsed,
 ) -> Scored:
     weight, weight_reasons = context_weight(action, activation)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.kernel.rules import Rule
+from services.kernel.rules import Activation, Rule
 
 # Reasons an action is left out (each a stable code, with details after a colon).
 NOT_STARTED = "not_started"
@@ -85,7 +85,7 @@ def screen(
     placement: str,
     channel: str,
     now: datetime,
-    activation: Mapping[str, Any],
+    activation: Mapping[str, Any] | Activation,
     exposures: Exposures,
 ) -> list[str]:
     """Why `action` may not be chosen here and now; [] when it may."""
@@ -122,7 +122,9 @@ def capped(action: Action, exposures: Exposures) -> list[str]:
     return reasons
 
 
-def context_weight(action: Action, activation: Mapping[str, Any]) -> tuple[float, list[str]]:
+def context_weight(
+    action: Action, activation: Mapping[str, Any] | Activation
+) -> tuple[float, list[str]]:
     """The product of the weights whose condition holds, and a reason per weight applied."""
     weight, reasons = 1.0, []
     for w in action.context_weights:

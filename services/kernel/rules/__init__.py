@@ -72,13 +72,14 @@ from services.kernel.rules.declarations import (
 )
 from services.kernel.rules.functions import REGISTRY, Env, Facts, Function
 from services.kernel.rules.outcome import Outcome, Reason
-from services.kernel.rules.program import Limits, Rule
+from services.kernel.rules.program import Activation, Limits, Rule
 
 __all__ = [
     "AUDIENCE",
     "CONDITION",
     "REGISTRY",
     "STANDARD",
+    "Activation",
     "Declarations",
     "Env",
     "Facts",

@@ -54,6 +54,23 @@ def largest_collection(value: Any, budget: int) -> int:
     return largest
 
 
+class Activation:
+    """Values that several rules are evaluated against: converted for CEL once, on first
+    use, rather than once per rule (the conversion costs more than most rules). Use it on
+    one thread; the values must not change while it is used."""
+
+    __slots__ = ("_context", "values")
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+        self._context: cel.Context | None = None
+
+    def context(self) -> cel.Context:
+        if self._context is None:
+            self._context = cel.Context(dict(self.values))
+        return self._context
+
+
 class Rule:
     """One compiled expression; `evaluate` is safe to call from any thread, many times."""
 
@@ -98,21 +115,32 @@ class Rule:
         n = max(largest_collection(list(activation.values()), budget), self._literal, 1)
         return int(min(self.nodes * n**self._depth, budget * 10))
 
-    def evaluate(self, activation: Mapping[str, Any], env: Env | None = None) -> Outcome:
-        """Evaluates against plain values (dicts, lists, str, int, float, bool, datetime)."""
+    def evaluate(
+        self, activation: Mapping[str, Any] | Activation, env: Env | None = None
+    ) -> Outcome:
+        """Evaluates against plain values (dicts, lists, str, int, float, bool, datetime),
+        or an `Activation` of them shared by several rules."""
+        prepared, values = (
+            (activation, activation.values)
+            if isinstance(activation, Activation)
+            else (None, activation)
+        )
         if self._depth:
-            cost = self.estimated_cost(activation)
+            cost = self.estimated_cost(values)
             if cost > self.limits.max_cost:
                 return Outcome.failed(
                     Reason.COST_LIMIT,
                     f"estimated cost {cost:,} exceeds the limit of {self.limits.max_cost:,} "
                     f"(loops nested {self._depth} deep over this data)",
                 )
+        run: Mapping[str, Any] | cel.Context = values
         if self._functions:
             e = env or _DEFAULT_ENV
-            activation = {**activation} | {f: REGISTRY[f].bind(e) for f in self._functions}
+            run = {**values} | {f: REGISTRY[f].bind(e) for f in self._functions}
+        elif prepared is not None:
+            run = prepared.context()
         try:
-            value = self._program.execute(activation)  # type: ignore[arg-type]
+            value = self._program.execute(run)  # type: ignore[arg-type]
         except KeyError as error:
             return Outcome.failed(Reason.MISSING_FIELD, f"no such key: {error}")
         except TypeError as error:

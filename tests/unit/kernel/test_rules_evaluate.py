@@ -89,6 +89,22 @@ def test_runtime_failures_are_outcomes_with_a_reason(
     assert failures(reason) == before + 1
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "profile.computed.purchases_30d >= 3",  # holds
+        "profile.traits.age > 18",  # a missing field
+        "profile.traits.country",  # not a bool
+        "profile.traits.country.matches('^U')",  # a CEL function
+    ],
+)
+def test_a_shared_activation_gives_what_the_plain_values_give(text: str) -> None:
+    rule, values = compile_(text), profile()
+    shared = rules.Activation(values)
+    assert rule.evaluate(shared) == rule.evaluate(values)
+    assert rule.evaluate(shared) == rule.evaluate(values)  # converted once, used again
+
+
 def test_has_guards_an_optional_field() -> None:
     rule = compile_("has(profile.traits.age) && profile.traits.age > 18")
     assert rule.evaluate(profile()) == rules.Outcome(False)
