@@ -24,6 +24,7 @@ from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from layercake.decision.v1 import models_pb2
 from services.decision.bootstrap import PROJECTIONS, parts
 from services.decision.catalogs import Catalogs
+from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
 from services.decision.serving import ModelServing
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
@@ -97,6 +98,7 @@ class Replica:
     catalogs: Catalogs
     log: DecisionLogWriter
     addr: str
+    exposures: ExposureCounts
 
 
 @asynccontextmanager
@@ -126,7 +128,7 @@ async def replica(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.DecisionServiceStub(channel)
             addr = f"127.0.0.1:{port}"
-            yield Replica(stub, live.serving, relay, live.catalogs, live.log, addr)
+            yield Replica(stub, live.serving, relay, live.catalogs, live.log, addr, live.exposures)
     finally:
         await server.stop(None)
         stop.set()
