@@ -1,7 +1,8 @@
 """Operator commands on the decision service's database, run while the service may be down.
 
 `python -m services.decision export-training --tenant demo --out t.csv` writes the
-training table (also `python -m services.decision.admin export-training`).
+training table, as Parquet for an `--out` ending `.parquet` (also `python -m
+services.decision.admin export-training`).
 `python -m services.decision.admin register services/decision/models/propensity.onnx
 --tenant demo --name propensity --version 1 --features a,b,c` checks the model as the
 RegisterModel RPC does (signature against the features, SHA-256) and stores it as
@@ -96,11 +97,12 @@ def register(
 @app.command("export-training")
 def export_training(
     tenant: Annotated[str, typer.Option("--tenant", help="Tenant id, e.g. demo.")],
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write; - for stdout.")] = Path(
-        "-"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="CSV file to write (Parquet: *.parquet); - for stdout."),
+    ] = Path("-"),
 ) -> None:
-    """Writes the training table (decisions joined to their outcomes) as CSV."""
+    """Writes the training table (decisions joined to their outcomes) as CSV or Parquet."""
     if not is_tenant_id(tenant):
         typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
         raise typer.Exit(2)
@@ -118,6 +120,8 @@ def export_training(
         db.dispose()
     if str(out) == "-":
         count = export.write_csv(rows, sys.stdout)
+    elif out.suffix == ".parquet":
+        count = export.write_parquet(rows, out)
     else:
         with out.open("w", newline="", encoding="utf-8") as f:
             count = export.write_csv(rows, f)

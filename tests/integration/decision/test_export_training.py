@@ -1,4 +1,5 @@
-"""`python -m services.decision export-training`: the training table from the store, as CSV."""
+"""`python -m services.decision export-training`: the training table from the store, as CSV
+and as Parquet (the same rows and columns, typed)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -77,5 +79,35 @@ def test_the_export_joins_outcomes_to_the_decided_actions(
     ]
     assert rows[0]["feature:age"] == "30.0" and rows[0]["score"] == "2.0"
 
+    parquet = tmp_path / "training.parquet"
+    result = CliRunner().invoke(app, ["export-training", "--tenant", "demo", "--out", str(parquet)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(parquet)
+    assert table.column_names == list(csv_header(out))
+    assert table.to_pylist() == [
+        {
+            "decision_id": "d-0",
+            "decide_time": AT,
+            "profile_id": "p-1",
+            "placement": "drinks",
+            "action_id": action,
+            "rank": rank,
+            "explored": False,
+            "model_name": "",
+            "model_version": "",
+            "propensity": 1.0,
+            "score": 2.0,
+            "outcome": outcome,
+            "label": label,
+            "feature:age": 30.0,
+        }
+        for action, rank, outcome, label in [("water", 1, None, 0), ("diet_soda", 2, "clicked", 1)]
+    ]
+
     bad = CliRunner().invoke(app, ["export-training", "--tenant", "Not A Tenant"])
     assert bad.exit_code == 2
+
+
+def csv_header(path: Path) -> list[str]:
+    with path.open() as f:
+        return next(csv.reader(f))
