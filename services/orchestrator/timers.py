@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+
+from prometheus_client import Histogram
 
 from services.kernel.errors import NotFound
 from services.kernel.store.unit_of_work import UnitOfWork
@@ -31,10 +34,26 @@ log = logging.getLogger(__name__)
 # Namespace of decide requests: one id per run and step, so a second prepare asks again
 # with the same id and gets the first decision back.
 DECIDE_REQUESTS = uuid.UUID("0b6f4a52-6d3e-4f0e-9a1c-3c5e2d7f8a91")
+DECIDE_STEP_SECONDS = Histogram(
+    "layercake_orchestrator_decide_step_seconds",
+    "Time a decide step waited for the decision service, by how it ended (decided, or the"
+    " fallback's reason: timeout, no_action, unavailable).",
+    ["outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 
 
 async def decide(decider: Decider | None, tenant_id: str, run: RunTimer) -> Decided:
-    """The decision, or the fallback and why: `timeout`, `no_action`, `unavailable`."""
+    """The decision, or the fallback and why: `timeout`, `no_action`, `unavailable`; its
+    latency observed by how it ended."""
+    started = time.perf_counter()
+    decided = await _decide(decider, tenant_id, run)
+    outcome = decided.fallback_reason or "decided"
+    DECIDE_STEP_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+    return decided
+
+
+async def _decide(decider: Decider | None, tenant_id: str, run: RunTimer) -> Decided:
     if decider is None:
         return Decided(run.step_id, None, "unavailable")
     step = f"{tenant_id}/{run.journey_id}/{run.profile_id}/{run.run}/{run.step_id}"
