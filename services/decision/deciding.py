@@ -27,7 +27,7 @@ from services.decision.domain.actions import (
     screen,
 )
 from services.decision.domain.arbitration import Placement, Scored, arbitrate, exploration
-from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed
+from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed, VersionScore
 from services.decision.domain.transforms import record
 from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
@@ -87,7 +87,7 @@ class Decider:
             else:
                 allowed.append(action)
         rows = {a.action_id: _row(placement, features, command.context, a) for a in allowed}
-        model, propensities = await self._propensities(command, placement, allowed, rows)
+        model, propensities, others = await self._propensities(command, placement, allowed, rows)
         candidates: list[tuple[Action, Exposures]] = []
         for action in allowed:
             seen = exposures.get(action.action_id, NONE)
@@ -112,6 +112,7 @@ class Decider:
             actions=tuple(top),
             excluded=tuple(excluded),
             rows={a.action_id: rows[a.action_id] for a in top},
+            shadow_scores={a.action_id: others[a.action_id] for a in top if a.action_id in others},
         )
         self.log.submit(decision)
         DECIDE_SECONDS.observe(time.perf_counter() - started)
@@ -123,21 +124,29 @@ class Decider:
         placement: Placement,
         candidates: list[Action],
         rows: dict[str, dict[str, float]],
-    ) -> tuple[ModelUsed, dict[str, float]]:
-        """Each candidate's propensity from the placement's model; 1 for all (a fallback
-        ranking by value) without a model or a champion in service."""
+    ) -> tuple[ModelUsed, dict[str, float], dict[str, tuple[VersionScore, ...]]]:
+        """Each candidate's propensity from the placement's model, and the scores of the
+        serving versions not acted on (shadows...); 1 for all (a fallback ranking by value)
+        without a model or a champion in service."""
         name = placement.model_name
         live = self.serving.live(command.tenant_id, name) if name else None
         if not candidates or live is None or not live.deployment.champion:
-            return ModelUsed(name), {a.action_id: 1.0 for a in candidates}
+            return ModelUsed(name), {a.action_id: 1.0 for a in candidates}, {}
         ids = [a.action_id for a in candidates]
-        served, _ = await self.serving.score_rows(
+        served, scores = await self.serving.score_rows(
             command.tenant_id, name, command.profile_id, [rows[i] for i in ids]
         )
         first = served[0]
-        return ModelUsed(name, first.version, first.stage), {
-            i: s.score for i, s in zip(ids, served, strict=True)
+        others = {
+            i: tuple(VersionScore(s.version, s.stage, s.score) for s in row if s != used)
+            for i, used, row in zip(ids, served, scores, strict=True)
+            if len(row) > 1
         }
+        return (
+            ModelUsed(name, first.version, first.stage),
+            {i: s.score for i, s in zip(ids, served, strict=True)},
+            others,
+        )
 
 
 def _row(

@@ -226,6 +226,16 @@ def decision_made(decision: Decision) -> OutboxMessage:
         seed=c.seed,
         decide_time=to_timestamp(decision.decide_time),
         profile_version=decision.profile_version,
+        shadow_scores=[
+            decisions_pb2.ActionScores(
+                action_id=action_id,
+                scores=[
+                    models_pb2.ModelScore(version=v.version, stage=STAGES[v.stage], score=v.score)
+                    for v in scores
+                ],
+            )
+            for action_id, scores in decision.shadow_scores.items()
+        ],
         **_decision_parts(decision),
     )
     return _event(c.tenant_id, "decision_made", DECISION_MADE, message, decision.decision_id)

@@ -470,6 +470,7 @@ class DecisionMade(_message.Message):
     EXCLUDED_FIELD_NUMBER: _builtins.int
     DECIDE_TIME_FIELD_NUMBER: _builtins.int
     PROFILE_VERSION_FIELD_NUMBER: _builtins.int
+    SHADOW_SCORES_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     """Decision id."""
     tenant_id: _builtins.str
@@ -506,6 +507,10 @@ class DecisionMade(_message.Message):
     def decide_time(self) -> _timestamp_pb2.Timestamp:
         """When."""
 
+    @_builtins.property
+    def shadow_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___ActionScores]:
+        """Per returned action, the scores of the serving versions not acted on."""
+
     def __init__(
         self,
         *,
@@ -523,14 +528,46 @@ class DecisionMade(_message.Message):
         excluded: _abc.Iterable[Global___ExcludedAction] | None = ...,
         decide_time: _timestamp_pb2.Timestamp | None = ...,
         profile_version: _builtins.int = ...,
+        shadow_scores: _abc.Iterable[Global___ActionScores] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "decide_time", b"decide_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "context", b"context", "decide_time", b"decide_time", "decision_id", b"decision_id", "excluded", b"excluded", "fallback", b"fallback", "model_name", b"model_name", "model_stage", b"model_stage", "model_version", b"model_version", "placement", b"placement", "profile_id", b"profile_id", "profile_version", b"profile_version", "seed", b"seed", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "context", b"context", "decide_time", b"decide_time", "decision_id", b"decision_id", "excluded", b"excluded", "fallback", b"fallback", "model_name", b"model_name", "model_stage", b"model_stage", "model_version", b"model_version", "placement", b"placement", "profile_id", b"profile_id", "profile_version", b"profile_version", "seed", b"seed", "shadow_scores", b"shadow_scores", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DecisionMade: _TypeAlias = DecisionMade  # noqa: Y015
+
+@_typing.final
+class ActionScores(_message.Message):
+    """A returned action's scores by the model versions a decision did not act on: shadows
+    (scored and logged, never acted on), and the champion or challenger not serving the
+    profile.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    SCORES_FIELD_NUMBER: _builtins.int
+    action_id: _builtins.str
+    """The action."""
+    @_builtins.property
+    def scores(self) -> _containers.RepeatedCompositeFieldContainer[_models_pb2.ModelScore]:
+        """Each such version's score."""
+
+    def __init__(
+        self,
+        *,
+        action_id: _builtins.str = ...,
+        scores: _abc.Iterable[_models_pb2.ModelScore] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "scores", b"scores"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ActionScores: _TypeAlias = ActionScores  # noqa: Y015
 
 @_typing.final
 class DecisionOutcomeRecorded(_message.Message):

@@ -57,6 +57,15 @@ class ModelUsed:
 
 
 @dataclass(frozen=True)
+class VersionScore:
+    """One model version's score of a candidate."""
+
+    version: str
+    stage: Stage
+    score: float
+
+
+@dataclass(frozen=True)
 class Decision:
     decision_id: str
     command: DecideCommand
@@ -67,6 +76,8 @@ class Decision:
     actions: tuple[Scored, ...]
     excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
     rows: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # by action id
+    # by returned action id: the serving versions' scores not acted on (shadows, ...)
+    shadow_scores: Mapping[str, tuple[VersionScore, ...]] = field(default_factory=dict)
 
     @property
     def tenant_id(self) -> str:

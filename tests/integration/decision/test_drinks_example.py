@@ -10,6 +10,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 from nats.aio.client import Client
+from sqlalchemy import select
 
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decisions_pb2
@@ -18,6 +19,7 @@ from services.decision.bootstrap import PROJECTIONS
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.store.database import Database
+from services.kernel.store.schema import outbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.decision.catalogs import publish_catalog, set_traits
@@ -221,3 +223,29 @@ async def test_outcomes_join_their_decision(served: tuple[Replica, People]) -> N
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await outcome("lemonade", decisions_pb2.DECISION_OUTCOME_CLICKED)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_shadow_models_scores_are_in_the_decision_log(
+    served: tuple[Replica, People], service_db: Database
+) -> None:
+    one, people = served
+    columns = training.drinks_placement().features.columns
+    await register(one.stub, people.ann, "drinks", "2", DRINKS_MODEL, columns)
+    await promote(one.stub, people, "drinks", "2", STAGE.MODEL_STAGE_SHADOW)
+    answer = await decide(one, people, "p-hot", context(34.0))
+    assert answer.model_version == "1"  # a shadow is never acted on
+    await one.log.flush()
+    with service_db.engine.connect() as connection:
+        payload = connection.execute(
+            select(outbox.c.payload).where(
+                outbox.c.type == decisions_pb2.DecisionMade.DESCRIPTOR.full_name,
+                outbox.c.subject_ref == answer.decision_id,
+            )
+        ).scalar_one()
+    made = decisions_pb2.DecisionMade.FromString(payload)
+    shadow = {s.action_id: list(s.scores) for s in made.shadow_scores}
+    assert set(shadow) == {a.action_id for a in answer.actions}
+    for action in answer.actions:
+        [score] = shadow[action.action_id]
+        assert (score.version, score.stage) == ("2", STAGE.MODEL_STAGE_SHADOW)
+        assert score.score == pytest.approx(action.propensity)  # the same file
