@@ -17,7 +17,12 @@ from google.protobuf.message import Message
 
 from layercake.decision.v1 import decisions_pb2 as pb
 from services.decision.domain.actions import Action, ContextWeight
-from services.decision.domain.arbitration import MAX_COLD_START_SHARE, Placement
+from services.decision.domain.arbitration import (
+    EPSILON_GREEDY,
+    MAX_COLD_START_SHARE,
+    THOMPSON_SAMPLING,
+    Placement,
+)
 from services.decision.domain.decisions import MAX_ACTIONS
 from services.decision.domain.transforms import FeatureSet, FeatureTransform, TransformKind
 from services.kernel import rules
@@ -97,6 +102,13 @@ def transform_of(t: pb.FeatureTransform) -> FeatureTransform:
     )
 
 
+EXPLORATION = {
+    pb.EXPLORATION_METHOD_UNSPECIFIED: EPSILON_GREEDY,
+    pb.EXPLORATION_METHOD_EPSILON_GREEDY: EPSILON_GREEDY,
+    pb.EXPLORATION_METHOD_THOMPSON_SAMPLING: THOMPSON_SAMPLING,
+}
+
+
 def placement_of(content: Message) -> Placement:
     """The domain placement of a policy; INVALID_ARGUMENT naming each bad field."""
     assert isinstance(content, pb.PlacementPolicy)
@@ -109,6 +121,11 @@ def placement_of(content: Message) -> Placement:
     bad.items.extend(features.violations())
     if not 0.0 <= c.epsilon < 1.0:
         bad.add("epsilon", "must be in [0, 1)")
+    exploration = EXPLORATION.get(c.exploration)
+    if exploration is None:
+        bad.add("exploration", "must be epsilon-greedy or Thompson sampling")
+    elif exploration == THOMPSON_SAMPLING and c.epsilon:
+        bad.add("epsilon", "must be 0 with Thompson sampling (it explores by its draws)")
     if not 0.0 <= c.cold_start_share <= MAX_COLD_START_SHARE:
         bad.add("cold_start_share", f"must be in [0, {MAX_COLD_START_SHARE}]")
     if c.cold_start_positives < 0:
@@ -128,6 +145,7 @@ def placement_of(content: Message) -> Placement:
         cold_start_positives=c.cold_start_positives,
         levers=dict(c.levers),
         max_actions=c.max_actions or 1,
+        exploration=exploration or EPSILON_GREEDY,
     )
 
 

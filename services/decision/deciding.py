@@ -26,7 +26,13 @@ from services.decision.domain.actions import (
     lever,
     screen,
 )
-from services.decision.domain.arbitration import Placement, Scored, arbitrate, exploration
+from services.decision.domain.arbitration import (
+    THOMPSON_SAMPLING,
+    Placement,
+    Scored,
+    arbitrate,
+    exploration,
+)
 from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed, VersionScore
 from services.decision.domain.transforms import record
 from services.decision.exposures import ExposureCounts
@@ -72,7 +78,11 @@ class Decider:
         ids = [a.action_id for a in catalog.actions]
         held = await self.profiles.get(tenant, command.profile_id)
         exposures: Mapping[str, Exposures] = {}
-        if placement.cold_start_share or catalog.capped:
+        if (
+            placement.cold_start_share
+            or catalog.capped
+            or placement.exploration == THOMPSON_SAMPLING
+        ):
             exposures = await self.exposures.get(tenant, command.profile_id, ids)
         features: Mapping[str, float] = held.values if held is not None else {}
         now = self.clock.now()
@@ -187,6 +197,7 @@ def _scored(
         context_weight=weight,
         lever=levers,
         positives=seen.positives,
+        served=seen.total,
         reasons=(f"eligible: {rule}"[:300], scored_by, *weight_reasons, *lever_reasons),
         channel=action.channel,
         attributes=action.attributes,

@@ -54,6 +54,34 @@ number at `source` falls in (or `default_value` when missing), else 0.
 """
 Global___FeatureTransformKind: _TypeAlias = FeatureTransformKind  # noqa: Y015
 
+class _ExplorationMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExplorationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExplorationMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPLORATION_METHOD_UNSPECIFIED: _ExplorationMethod.ValueType  # 0
+    """Not set: epsilon-greedy."""
+    EXPLORATION_METHOD_EPSILON_GREEDY: _ExplorationMethod.ValueType  # 1
+    """An `epsilon` share of decisions puts an eligible action drawn at random first."""
+    EXPLORATION_METHOD_THOMPSON_SAMPLING: _ExplorationMethod.ValueType  # 2
+    """Each decision ranks on propensities drawn from a Beta around the model's, as wide as
+    the action is little served (seeded like every draw).
+    """
+
+class ExplorationMethod(_ExplorationMethod, metaclass=_ExplorationMethodEnumTypeWrapper):
+    """How a placement explores beside its model's ranking (cold start applies to both)."""
+
+EXPLORATION_METHOD_UNSPECIFIED: ExplorationMethod.ValueType  # 0
+"""Not set: epsilon-greedy."""
+EXPLORATION_METHOD_EPSILON_GREEDY: ExplorationMethod.ValueType  # 1
+"""An `epsilon` share of decisions puts an eligible action drawn at random first."""
+EXPLORATION_METHOD_THOMPSON_SAMPLING: ExplorationMethod.ValueType  # 2
+"""Each decision ranks on propensities drawn from a Beta around the model's, as wide as
+the action is little served (seeded like every draw).
+"""
+Global___ExplorationMethod: _TypeAlias = ExplorationMethod  # noqa: Y015
+
 class _DecisionOutcome:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -294,6 +322,7 @@ class PlacementPolicy(_message.Message):
     COLD_START_POSITIVES_FIELD_NUMBER: _builtins.int
     LEVERS_FIELD_NUMBER: _builtins.int
     MAX_ACTIONS_FIELD_NUMBER: _builtins.int
+    EXPLORATION_FIELD_NUMBER: _builtins.int
     placement_id: _builtins.str
     """Its id, e.g. `cart_reminder`."""
     model_name: _builtins.str
@@ -308,6 +337,8 @@ class PlacementPolicy(_message.Message):
     """Positive outcomes after which an action is no longer new."""
     max_actions: _builtins.int
     """Actions returned when a request does not say, 1 by default."""
+    exploration: Global___ExplorationMethod.ValueType
+    """How the placement explores: epsilon-greedy (with `epsilon`) unless set otherwise."""
     @_builtins.property
     def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureTransform]:
         """How the model's input columns are built from features, context and the action."""
@@ -327,10 +358,11 @@ class PlacementPolicy(_message.Message):
         cold_start_positives: _builtins.int = ...,
         levers: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
         max_actions: _builtins.int = ...,
+        exploration: Global___ExplorationMethod.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cold_start_positives", b"cold_start_positives", "cold_start_share", b"cold_start_share", "epsilon", b"epsilon", "features", b"features", "levers", b"levers", "max_actions", b"max_actions", "model_name", b"model_name", "placement_id", b"placement_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cold_start_positives", b"cold_start_positives", "cold_start_share", b"cold_start_share", "epsilon", b"epsilon", "exploration", b"exploration", "features", b"features", "levers", b"levers", "max_actions", b"max_actions", "model_name", b"model_name", "placement_id", b"placement_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.decision.domain.arbitration import (
+    THOMPSON_SAMPLING,
     Placement,
     Scored,
     arbitrate,
@@ -67,3 +68,32 @@ def test_a_new_actions_share_grows_with_its_positives_until_it_is_no_longer_new(
 
 def test_nothing_eligible_decides_nothing() -> None:
     assert arbitrate([], Placement("home", epsilon=0.5), exploration("a", "p", "h", 1), 3) == []
+
+
+def thompson_first(candidates: list[Scored], seeds: int = 2000) -> list[Scored]:
+    policy = Placement("home", exploration=THOMPSON_SAMPLING)
+    return [first(policy, s, candidates) for s in range(seeds)]
+
+
+def test_thompson_sampling_tries_an_action_little_served_and_trusts_one_served_often() -> None:
+    known = Scored("a", 0.5, 1.0, 1.0, 1.0, positives=100, served=5000)
+
+    def share_of_new(served: int) -> float:
+        new = Scored("b", 0.3, 1.0, 1.0, 1.0, positives=100, served=served)
+        return sum(p.action_id == "b" for p in thompson_first([known, new])) / 2000
+
+    assert share_of_new(0) > 0.3  # a uniform draw beats about 0.5 that often
+    assert share_of_new(5000) < 0.01  # 0.3 +- 0.01 never beats 0.5 +- 0.01
+    picks = thompson_first([known, Scored("b", 0.3, 1.0, 1.0, 1.0, positives=100)], 200)
+    tried = [p for p in picks if p.action_id == "b"]
+    assert all(p.explored and "model's first: a" in p.reasons[-1] for p in tried)
+    assert all(not p.explored for p in picks if p.action_id == "a")
+    assert tried[0].propensity == 0.3 and tried[0].score == tried[0].drawn  # value etc. 1
+    assert "thompson sampling: propensity" in tried[0].reasons[0]
+
+
+def test_thompson_sampling_is_seeded_and_independent_of_the_candidates_order() -> None:
+    candidates = [Scored(a, 0.2, 1.0, 1.0, 1.0, positives=100, served=3) for a in "abcd"]
+    forward = [p.action_id for p in thompson_first(candidates, 100)]
+    assert forward == [p.action_id for p in thompson_first(candidates[::-1], 100)]
+    assert len(set(forward)) == 4

@@ -7,6 +7,7 @@ import pytest
 
 from layercake.decision.v1 import decisions_pb2 as pb
 from services.decision import catalog, training
+from services.decision.domain.arbitration import EPSILON_GREEDY, THOMPSON_SAMPLING
 from services.decision.domain.transforms import FeatureSet, FeatureTransform, TransformKind, record
 from services.kernel.errors import InvalidArgument
 
@@ -70,6 +71,20 @@ def test_a_bad_declaration_names_its_field() -> None:
         "features[2].categories",
         "epsilon",
     }
+
+
+def test_a_placement_chooses_its_exploration() -> None:
+    thompson = pb.EXPLORATION_METHOD_THOMPSON_SAMPLING
+    chosen = catalog.placement_of(pb.PlacementPolicy(placement_id="p", exploration=thompson))
+    assert chosen.exploration == THOMPSON_SAMPLING
+    assert catalog.placement_of(pb.PlacementPolicy(placement_id="p")).exploration == (
+        EPSILON_GREEDY
+    )
+    with pytest.raises(InvalidArgument) as error:
+        catalog.placement_of(
+            pb.PlacementPolicy(placement_id="p", exploration=thompson, epsilon=0.1)
+        )
+    assert [v.field for v in error.value.violations] == ["epsilon"]
 
 
 def test_training_builds_its_rows_with_the_placements_transforms() -> None:
