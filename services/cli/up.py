@@ -22,7 +22,7 @@ def up() -> None:
     from services.local.supervisor import Supervisor
 
     console = Console()
-    stack = LocalStack(Path(".layercake").resolve(), channels=True)
+    stack = LocalStack(Path(".layercake").resolve(), channels=True, example=True)
     stopping = threading.Event()
 
     def stop(*_: Any) -> None:
@@ -56,6 +56,9 @@ def up() -> None:
         console.print(f"mails the journeys send land in {stack.mail_dir}/")
     console.print(f"gateway HTTP (Segment's Tracking API): http://127.0.0.1:{stack.ports.http}")
     console.print(f"demo tenant [bold]{DEMO_TENANT}[/bold], admin API key: [bold]{key}[/bold]")
+    console.print(
+        "  decides with the drinks example: placement `drinks`, model `drinks` 1 champion"
+    )
     console.print(f"  (also in {stack.demo_env_file}; `source` it, then try the `layercake` CLI)")
     console.print(
         f"logs in {stack.log_dir}/  —  a crashed service is restarted  —  Ctrl-C stops all"

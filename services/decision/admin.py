@@ -2,7 +2,8 @@
 
 `python -m services.decision export-training --tenant demo --out t.csv` writes the
 training table, as Parquet for an `--out` ending `.parquet` (also `python -m
-services.decision.admin export-training`).
+services.decision.admin export-training`). `python -m services.decision.admin
+install-example --tenant demo` puts the drinks example live (`make run` does, for `demo`).
 `python -m services.decision.admin register services/decision/models/propensity.onnx
 --tenant demo --name propensity --version 1 --features a,b,c` checks the model as the
 RegisterModel RPC does (signature against the features, SHA-256) and stores it as
@@ -12,16 +13,15 @@ same settings as the service (`LAYERCAKE_DECISION_DATABASE_URL`, ...).
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from services.decision import export, handlers, scoring
+from services.decision import example, export, handlers, scoring
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
-from services.decision.domain.models import ModelVersion, check_names
+from services.decision.domain.models import check_names
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.clock import SystemClock
 from services.kernel.config import load_settings
@@ -61,23 +61,11 @@ def register(
         bad = check_names(name, version, names)
         if bad:
             raise InvalidArgument(bad)
-        signature, output = scoring.inspect(content, names)
+        model = scoring.checked_model(tenant, name, version, content, names, owner, description)
         settings = load_settings("decision")
     except (LayercakeError, ConfigError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    model = ModelVersion(
-        tenant_id=tenant,
-        model_name=name,
-        version=version,
-        sha256=hashlib.sha256(content).hexdigest(),
-        size_bytes=len(content),
-        feature_names=names,
-        signature=signature,
-        score_output=output,
-        owner=owner,
-        description=description,
-    )
     db = Database(settings.database_url, workers=1)
     try:
         migrate(db.engine, MIGRATIONS)
@@ -92,6 +80,35 @@ def register(
         db.dispose()
     inputs = ", ".join(f"{i.name}{list(i.shape)}" for i in stored.signature.inputs)
     typer.echo(f"registered {name} {version} sha256={stored.sha256} inputs: {inputs}")
+
+
+@app.command("install-example")
+def install_example(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant id, e.g. demo.")],
+) -> None:
+    """Puts the drinks example live for the tenant: its catalog, and its shipped model as
+    the `drinks` champion (each approved); a part already live is left as it is."""
+    if not is_tenant_id(tenant):
+        typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = load_settings("decision")
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    db = Database(settings.database_url, workers=1)
+    try:
+        migrate(db.engine, MIGRATIONS)
+        units = UnitOfWorkFactory(
+            db.sessions, SystemClock(), PROJECTIONS, kind=SqlDecisionUnitOfWork
+        )
+        installed = example.install_drinks(units, tenant)
+    except LayercakeError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        db.dispose()
+    typer.echo(f"drinks example: {', '.join(installed) or 'already live'}")
 
 
 @app.command("export-training")

@@ -7,6 +7,7 @@ tensor's second column, or from a ZipMap's sequence of {class: probability} maps
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from services.decision.domain.models import Signature, TensorSpec, check_signature, score_output
+from services.decision.domain.models import (
+    ModelVersion,
+    Signature,
+    TensorSpec,
+    check_signature,
+    score_output,
+)
 from services.kernel.clipping import clip
 from services.kernel.errors import FieldViolation, InvalidArgument
 
@@ -108,6 +115,32 @@ class LoadedModel:
             }
         (value,) = self.session.run([self.score_output], feed)
         return positive_probability(value)
+
+
+def checked_model(
+    tenant_id: str,
+    model_name: str,
+    version: str,
+    content: bytes,
+    features: Sequence[str],
+    owner: str = "",
+    description: str = "",
+) -> ModelVersion:
+    """The record of a model file read and checked against its features (signature,
+    SHA-256); INVALID_ARGUMENT naming what does not fit."""
+    signature, output = inspect(content, features)
+    return ModelVersion(
+        tenant_id=tenant_id,
+        model_name=model_name,
+        version=version,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        feature_names=tuple(features),
+        signature=signature,
+        score_output=output,
+        owner=owner,
+        description=description,
+    )
 
 
 def load(

@@ -66,6 +66,7 @@ class LocalStack:
     ports: Ports = field(default_factory=Ports.defaults)
     extra_env: dict[str, str] = field(default_factory=dict)
     channels: bool = False  # also the channel adapters (and an SMTP sink): `make run`
+    example: bool = False  # the demo tenant decides with the drinks example: `make run`
     nats: NatsServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -158,6 +159,15 @@ class LocalStack:
             return key
         raise RuntimeError(f"no LAYERCAKE_API_KEY in {self.demo_env_file}")
 
+    def ensure_drinks_example(self) -> None:
+        """The demo tenant decides with the drinks example: its catalog and model live."""
+        subprocess.run(
+            [sys.executable, "-m", "services.decision", "install-example", "--tenant", DEMO_TENANT],
+            env=self.env(),
+            check=True,
+            capture_output=True,
+        )
+
     def spawn(self, service: str) -> subprocess.Popen[bytes]:
         """Starts the service's process without waiting for it to serve."""
         with (self.log_dir / f"{service}.log").open("ab") as log:
@@ -207,6 +217,8 @@ class LocalStack:
         """Starts everything; returns the demo tenant's API key."""
         self.start_nats()
         key = self.ensure_demo_tenant()
+        if self.example:
+            self.ensure_drinks_example()
         for service in SERVICES:
             self.start_service(service)
         for process in self.extras():
