@@ -2,10 +2,10 @@
 
 The profile's features and the actions' exposure counts come from this replica's caches
 (`profiles`, `exposures`), so a decision reads no database once they are held; the model
-scores every candidate in one batch (an action its caps then
-leave out was scored for nothing); the decision is answered and queued for the decision
-log, which writes in batches behind it (`logging.DecisionLogWriter`). No lock is held
-while scoring, and nothing blocks the event loop.
+scores every candidate in one batch (an action its caps then leave out was scored for
+nothing); the counts are taken after it, with nothing awaited between them and the
+decision's `submit` to the decision log, which writes in batches behind the answer
+(`logging.DecisionLogWriter`). No lock is held while scoring.
 """
 
 from __future__ import annotations
@@ -77,13 +77,6 @@ class Decider:
         placement = catalog.placement(command.placement)
         ids = [a.action_id for a in catalog.actions]
         held = await self.profiles.get(tenant, command.profile_id)
-        exposures: Mapping[str, Exposures] = {}
-        if (
-            placement.cold_start_share
-            or catalog.capped
-            or placement.exploration == THOMPSON_SAMPLING
-        ):
-            exposures = await self.exposures.get(tenant, command.profile_id, ids)
         features: Mapping[str, float] = held.values if held is not None else {}
         now = self.clock.now()
         # converted for CEL once, for every action's eligibility and context weights
@@ -98,6 +91,15 @@ class Decider:
                 allowed.append(action)
         rows = {a.action_id: _row(placement, features, command.context, a) for a in allowed}
         model, propensities, others = await self._propensities(command, placement, allowed, rows)
+        exposures: Mapping[str, Exposures] = {}
+        if (
+            placement.cold_start_share
+            or catalog.capped
+            or placement.exploration == THOMPSON_SAMPLING
+        ):
+            # Read last, nothing awaited from here to `submit`: decisions of one profile in
+            # flight together on this replica each see the ones before (a cap is exact).
+            exposures = await self.exposures.get(tenant, command.profile_id, ids)
         candidates: list[tuple[Action, Exposures]] = []
         for action in allowed:
             seen = exposures.get(action.action_id, NONE)
