@@ -49,7 +49,7 @@ class Parts:
         return [
             self.serving.broadcast(),
             self.catalogs.broadcast(),
-            self.exposures.broadcast(),
+            *self.exposures.broadcasts(),
             self.profiles.broadcast(),
         ]
 

@@ -32,6 +32,7 @@ from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
+from services.kernel.messaging.identity_feed import profile_forget
 from services.kernel.service_layer import ServiceLayer
 
 ALL = ""  # the profile of a counter over all profiles
@@ -125,19 +126,33 @@ class ExposureCounts:
     async def on_counted(self, envelope: Envelope) -> None:
         self._merge(envelope.tenant_id, mapping.counted_exposures(envelope))
 
+    async def on_forgotten(self, envelope: Envelope) -> None:
+        """A forgotten person's counts leave this process (the log deleted theirs)."""
+        forget = profile_forget(envelope)
+        for profile_id in forget.profile_ids:
+            self._profiles.pop((forget.tenant_id, profile_id), None)
+
     async def clear(self) -> None:
         """At start and after a gap in the broadcast: counters are read again as needed."""
         self._totals.clear()
         self._profiles.clear()
 
-    def broadcast(self) -> BroadcastSpec:
-        return BroadcastSpec(
-            name="decision-exposures",
-            stream="DECISION",
-            filter_subject=subjects.integration("*", "decision", "exposures_counted"),
-            handler=self.on_counted,
-            load=self.clear,
-        )
+    def broadcasts(self) -> list[BroadcastSpec]:
+        return [
+            BroadcastSpec(
+                name="decision-exposures",
+                stream="DECISION",
+                filter_subject=subjects.integration("*", "decision", "exposures_counted"),
+                handler=self.on_counted,
+                load=self.clear,
+            ),
+            BroadcastSpec(
+                name="decision-exposures-forgotten",
+                stream="IDENTITY",
+                filter_subject=subjects.integration("*", "identity", "profile_forgotten"),
+                handler=self.on_forgotten,
+            ),
+        ]
 
 
 def _counts(

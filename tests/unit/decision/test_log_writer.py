@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from layercake.events.v1 import identity_events_pb2
 from services.decision import handlers, logging, mapping
 from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.arbitration import Scored
@@ -101,3 +102,15 @@ async def test_a_failed_batch_is_written_again(monkeypatch: Any) -> None:
     await writer.run(stop)
     assert logged(layer) == ["d-1"]
     assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(1, 1)}
+
+
+async def test_a_forgotten_persons_counts_leave_the_replica() -> None:
+    layer = MemoryLayer(in_memory(FixedClock(NOW)))
+    counts, _ = replica(layer)
+    await counts.on_counted(
+        counted(ExposureCount("water", "", 5), ExposureCount("water", "p-1", 2))
+    )
+    forgotten = identity_events_pb2.ProfileForgotten(profile_id="p-1").SerializeToString()
+    await counts.on_forgotten(Envelope("e", "t", "identity", "acme", NOW, forgotten, "s"))
+    assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(5, 0)}
+    assert layer.reads == 1  # read again: the log holds none of theirs
