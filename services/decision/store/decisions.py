@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import select
@@ -188,18 +189,6 @@ class SqlDecisionLog(DecisionLog):
     ) -> list[ExposureCount]:
         """Adds each key's number to `column` of its (action, profile) row, creating it; the
         rows after (their row locks are held until the commit, so they are what it keeps)."""
-        dialect: Any = {"postgresql": postgresql, "sqlite": sqlite}[
-            self.session.get_bind().dialect.name
-        ]
-        insert, e = dialect.insert(action_exposures), action_exposures.c
-        statement = insert.on_conflict_do_update(
-            index_elements=[
-                action_exposures.c.tenant_id,
-                action_exposures.c.action_id,
-                action_exposures.c.profile_id,
-            ],
-            set_={column: action_exposures.c[column] + insert.excluded[column]},
-        ).returning(e.action_id, e.profile_id, e.served, e.positives)
         rows = [
             {
                 "tenant_id": tenant_id,
@@ -211,5 +200,17 @@ class SqlDecisionLog(DecisionLog):
             # sorted: concurrent writers take the rows' locks in one order (no deadlock)
             for (action_id, profile_id), n in sorted(keys.items())
         ]
+        statement = _upsert(self.session.get_bind().dialect.name, column)
         found = self.session.execute(statement, rows)
         return [ExposureCount(r.action_id, r.profile_id, r.served, r.positives) for r in found]
+
+
+@cache
+def _upsert(dialect_name: str, column: str) -> Any:
+    """The counting upsert, built once per dialect and column (not per batch)."""
+    dialect: Any = {"postgresql": postgresql, "sqlite": sqlite}[dialect_name]
+    insert, e = dialect.insert(action_exposures), action_exposures.c
+    return insert.on_conflict_do_update(
+        index_elements=[e.tenant_id, e.action_id, e.profile_id],
+        set_={column: e[column] + insert.excluded[column]},
+    ).returning(e.action_id, e.profile_id, e.served, e.positives)
