@@ -88,15 +88,7 @@ def install_example(
 ) -> None:
     """Puts the drinks example live for the tenant: its catalog, and its shipped model as
     the `drinks` champion (each approved); a part already live is left as it is."""
-    if not is_tenant_id(tenant):
-        typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
-        raise typer.Exit(2)
-    try:
-        settings = load_settings("decision")
-    except ConfigError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    db = Database(settings.database_url, workers=1)
+    db = _database(tenant)
     try:
         migrate(db.engine, MIGRATIONS)
         units = UnitOfWorkFactory(
@@ -120,15 +112,7 @@ def export_training(
     ] = Path("-"),
 ) -> None:
     """Writes the training table (decisions joined to their outcomes) as CSV or Parquet."""
-    if not is_tenant_id(tenant):
-        typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
-        raise typer.Exit(2)
-    try:
-        settings = load_settings("decision")
-    except ConfigError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
-    db = Database(settings.database_url, workers=1)
+    db = _database(tenant)
     try:
         migrate(db.engine, MIGRATIONS)
         with SqlDecisionUnitOfWork(db.read_sessions(), SystemClock()) as uow:
@@ -143,6 +127,20 @@ def export_training(
         with out.open("w", newline="", encoding="utf-8") as f:
             count = export.write_csv(rows, f)
     typer.echo(f"exported {count} rows", err=True)
+
+
+def _database(tenant: str) -> Database:
+    """The service's database for a command on `tenant`; exits 2 for a bad tenant id or
+    settings."""
+    if not is_tenant_id(tenant):
+        typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
+        raise typer.Exit(2)
+    try:
+        settings = load_settings("decision")
+    except ConfigError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    return Database(settings.database_url, workers=1)
 
 
 def main() -> None:
