@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from services.orchestrator.domain.instances.profiles import Decision, ProfileView
 
 
@@ -30,12 +33,20 @@ class FakeDecider:
         self.error: BaseException | None = None
         self.calls = 0
         self.request_ids: list[str] = []
+        self.asked: list[tuple[str, Mapping[str, Any]]] = []  # (placement, context)
 
     async def decide(
-        self, tenant_id: str, profile_id: str, placement: str, timeout: float, request_id: str
+        self,
+        tenant_id: str,
+        profile_id: str,
+        placement: str,
+        timeout: float,
+        request_id: str,
+        context: Mapping[str, Any],
     ) -> Decision:
         self.calls += 1
         self.request_ids.append(request_id)
+        self.asked.append((placement, context))
         if self.error is not None:
             raise self.error
         return Decision(self.action, self.product, 0.9)

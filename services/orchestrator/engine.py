@@ -20,6 +20,7 @@ from services.orchestrator.domain.instances.profiles import (
     ProfileView,
     TriggerEvent,
     activation,
+    decide_context,
     snapshot,
 )
 from services.orchestrator.domain.instances.runnable import RunnableJourney
@@ -135,7 +136,8 @@ class JourneyEngine:
         refusal = instance.refusal(journey.definition, now)
         if refusal:
             return Entry(False, refusal)
-        instance.enter(journey.version, journey.start, entry, cause_id, now)
+        context = decide_context(event)
+        instance.enter(journey.version, journey.start, entry, cause_id, now, context=context)
         self._advance(uow, instance, journey, self._moment(uow, journey, profile, event), None)
         save_instance(uow, instance, cause_id)
         return Entry(True)
@@ -285,6 +287,7 @@ class JourneyEngine:
                 io="decide",
                 placement=step.decide.placement,
                 timeout=timeout or DEFAULT_DECIDE_TIMEOUT,
+                context=dict(instance.context),
             )
         elif io and kind == "webhook":
             timer = replace(timer, io="webhook", url=step.webhook.url)

@@ -8,8 +8,9 @@ and `store.memory` keeps it in memory for unit tests, and one contract suite hol
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.unit_of_work import AbstractUnitOfWork
@@ -96,10 +97,18 @@ class Decider(Protocol):
     """The decision service's Decide, with a deadline; raises when slow or down."""
 
     async def decide(
-        self, tenant_id: str, profile_id: str, placement: str, timeout: float, request_id: str
+        self,
+        tenant_id: str,
+        profile_id: str,
+        placement: str,
+        timeout: float,
+        request_id: str,
+        context: Mapping[str, Any],
     ) -> Decision:
-        """The best action; NotFound when none is eligible. `request_id` names the run's
-        step, so asking twice gets the first decision back."""
+        """The best action for the placement in `context` (the run's entry event's
+        context, see `decide_context`, and the journey's ids); NotFound when none is
+        eligible. `request_id` names the run's step, so asking twice gets the first
+        decision back."""
         ...
 
 

@@ -40,7 +40,15 @@ def merge_runs(engine: JourneyEngine, uow: OrchestratorUnitOfWork, merge: Profil
                 sent = set(old.sent_steps)
                 if into.refusal(journey.definition, now):  # not yet allowed back in
                     sent |= into.sent_steps  # so their last run's messages are not repeated
-                into.enter(old.journey_version, old.step_id, "merge", merged_id, now, tuple(sent))
+                into.enter(
+                    old.journey_version,
+                    old.step_id,
+                    "merge",
+                    merged_id,
+                    now,
+                    tuple(sent),
+                    context=old.context,
+                )
                 if wait is not None:
                     into.wait_at(wait.due_time, wait.reason, wait.event)
                     engine.schedule(uow, into, journey, wait.due_time)

@@ -58,11 +58,12 @@ async def _decide(decider: Decider | None, tenant_id: str, run: RunTimer) -> Dec
         return Decided(run.step_id, None, "unavailable")
     step = f"{tenant_id}/{run.journey_id}/{run.profile_id}/{run.run}/{run.step_id}"
     request_id = str(uuid.uuid5(DECIDE_REQUESTS, step))
+    context = {**run.context, "journey": {"id": run.journey_id, "step": run.step_id}}
+    asked = decider.decide(
+        tenant_id, run.profile_id, run.placement, run.timeout, request_id, context
+    )
     try:
-        decision = await asyncio.wait_for(
-            decider.decide(tenant_id, run.profile_id, run.placement, run.timeout, request_id),
-            run.timeout,
-        )
+        decision = await asyncio.wait_for(asked, run.timeout)
     except TimeoutError:
         return Decided(run.step_id, None, "timeout")
     except NotFound:  # no action is eligible for this person

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
@@ -40,6 +41,7 @@ class InstanceEntered(_message.Message):
     ENTER_TIME_FIELD_NUMBER: _builtins.int
     STEP_ID_FIELD_NUMBER: _builtins.int
     SENT_STEP_IDS_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant of the profile."""
     journey_id: _builtins.str
@@ -51,9 +53,13 @@ class InstanceEntered(_message.Message):
     run: _builtins.int
     """Run number within the stream, from 1."""
     entry: _builtins.str
-    """`event`, `audience`, `api` or `merge` (taken over from a merged-away profile)."""
+    """`event`, `audience`, `api`, `back_in_stock` (a product its send was suppressed for
+    returned) or `merge` (taken over from a merged-away profile).
+    """
     cause_id: _builtins.str
-    """What caused it: the ingest message id, the request id, the merged-away profile."""
+    """What caused it: the ingest message id, the request id, the merged-away profile, the
+    suppressed send's id.
+    """
     step_id: _builtins.str
     """The step it starts at."""
     @_builtins.property
@@ -63,6 +69,13 @@ class InstanceEntered(_message.Message):
     @_builtins.property
     def sent_step_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Steps that already sent in this run (taken over from a merged-away profile)."""
+
+    @_builtins.property
+    def context(self) -> _struct_pb2.Struct:
+        """What the run's decide steps pass to Decide as its context: the entry event's context
+        (location, weather, device...; not its traits, IP or user agent) and, under `event`,
+        its name and properties. Empty for entries without an event.
+        """
 
     def __init__(
         self,
@@ -77,10 +90,11 @@ class InstanceEntered(_message.Message):
         enter_time: _timestamp_pb2.Timestamp | None = ...,
         step_id: _builtins.str = ...,
         sent_step_ids: _abc.Iterable[_builtins.str] | None = ...,
+        context: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["enter_time", b"enter_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "enter_time", b"enter_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_id", b"cause_id", "enter_time", b"enter_time", "entry", b"entry", "journey_id", b"journey_id", "journey_version", b"journey_version", "profile_id", b"profile_id", "run", b"run", "sent_step_ids", b"sent_step_ids", "step_id", b"step_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_id", b"cause_id", "context", b"context", "enter_time", b"enter_time", "entry", b"entry", "journey_id", b"journey_id", "journey_version", b"journey_version", "profile_id", b"profile_id", "run", b"run", "sent_step_ids", b"sent_step_ids", "step_id", b"step_id", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -196,8 +196,14 @@ class Reentry(_message.Message):
 
     POLICY_FIELD_NUMBER: _builtins.int
     COOLDOWN_FIELD_NUMBER: _builtins.int
+    BACK_IN_STOCK_FIELD_NUMBER: _builtins.int
     policy: Global___ReentryPolicy.ValueType
     """The policy."""
+    back_in_stock: _builtins.bool
+    """A person whose send this journey suppressed as out of stock comes back (a new run,
+    entry `back_in_stock`) once when the product returns at that store: `policy` never
+    does not keep them out, a cooldown does, and a person still inside is not re-entered.
+    """
     @_builtins.property
     def cooldown(self) -> _duration_pb2.Duration:
         """Required for after_cooldown."""
@@ -207,10 +213,11 @@ class Reentry(_message.Message):
         *,
         policy: Global___ReentryPolicy.ValueType = ...,
         cooldown: _duration_pb2.Duration | None = ...,
+        back_in_stock: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cooldown", b"cooldown"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cooldown", b"cooldown", "policy", b"policy"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["back_in_stock", b"back_in_stock", "cooldown", b"cooldown", "policy", b"policy"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

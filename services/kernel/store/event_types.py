@@ -3,10 +3,10 @@
 Each entry ties a domain event (a frozen dataclass) to its protobuf message, keyed
 by the message's full name, which is also the stored `type`. A dataclass whose
 fields mirror the message's (same names; str/int/bool/float/bytes, datetime as
-Timestamp, `X | None` as an unset field, tuples as repeated, dicts as maps, nested
-dataclasses as messages) maps itself; others give `encode`/`decode`. Stored events
-of an older `schema_version` are upcast on the way in (`upcast`), so the domain
-only ever sees the current shape.
+Timestamp, `X | None` as an unset field, tuples as repeated, dicts as maps or as a
+Struct, nested dataclasses as messages) maps itself; others give `encode`/`decode`.
+Stored events of an older `schema_version` are upcast on the way in (`upcast`), so
+the domain only ever sees the current shape.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
@@ -194,6 +195,8 @@ def _value_codec(hint: Any, field: FieldDescriptor, owner: type[Any]) -> tuple[C
         return to_timestamp, from_timestamp
     if hint in _SCALARS and field.message_type is None:
         return _same, _same
+    if typing.get_origin(hint) is dict and field.message_type is struct_pb2.Struct.DESCRIPTOR:
+        return _to_struct, json_format.MessageToDict
     if dataclasses.is_dataclass(hint) and field.message_type is not None:
         nested = GetMessageClass(field.message_type)
         to_message, from_message = fields_codec(hint, field.message_type)  # type: ignore[arg-type]
@@ -205,3 +208,10 @@ def _value_codec(hint: Any, field: FieldDescriptor, owner: type[Any]) -> tuple[C
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _to_struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    """JSON values as a Struct (numbers come back as floats)."""
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message

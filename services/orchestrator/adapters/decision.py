@@ -50,7 +50,7 @@ class DecisionClient:
         placement: str,
         timeout: float,
         request_id: str,
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any],
     ) -> Decision:
         """The best action for the placement in `context` (weather, location, stock...);
         NotFound when none is eligible (the step falls back), other errors as the kernel

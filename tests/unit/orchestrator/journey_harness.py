@@ -74,12 +74,23 @@ class Journeys:
         return self.directory.add(view)
 
     def event(
-        self, profile_id: str, name: str, properties: Mapping[str, Any] | None = None
+        self,
+        profile_id: str,
+        name: str,
+        properties: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         profile = self.directory.profiles.get(profile_id) or self.profile(profile_id)
         now = self.clock.now()
         event = TriggerEvent(
-            f"m-{name}-{now.timestamp()}", "track", name, now, now, properties or {}
+            f"m-{name}-{now.timestamp()}",
+            "track",
+            name,
+            now,
+            now,
+            properties or {},
+            {},
+            context or {},
         )
         with InMemoryOrchestratorUnitOfWork(self.db) as uow:
             self.engine.on_event(uow, event, profile)

@@ -85,3 +85,51 @@ async def test_the_decided_product_in_stock_at_the_persons_store_is_promoted() -
         j.event(p, "cart_updated", {"total": 42.0})
     await j.advance(timedelta(hours=4))
     assert j.sent_templates() == [("p-1", "cart-reminder"), ("p-2", "cart-alternatives")]
+
+
+async def test_the_decide_step_passes_the_entry_events_context_to_decide() -> None:
+    j = Journeys()
+    j.publish_example("abandoned-cart.yaml")
+    j.decider.action, j.decider.product = "diet_soda", "diet-soda-6"
+    context = {
+        "weather": {"temperature_c": 31.5},
+        "location": {"region": "coast", "store_id": "s-12"},
+        "device": {"type": "ios", "id": "d-1", "advertisingId": "ad-1"},
+        "ip": "192.0.2.1",
+        "traits": {"email": "ann@example.com"},
+    }
+    j.event("p-1", "cart_updated", {"total": 42.0}, context)
+    await j.advance(timedelta(hours=4))
+    assert j.decider.asked == [
+        (
+            "cart_reminder",
+            {
+                "weather": {"temperature_c": 31.5},
+                "location": {"region": "coast", "store_id": "s-12"},
+                "device": {"type": "ios"},  # what names or tracks the person stays behind
+                "event": {"name": "cart_updated", "properties": {"total": 42.0}},
+                "journey": {"id": "abandoned-cart", "step": "pick"},
+            },
+        )
+    ]
+    assert j.sent_templates() == [("p-1", "cart-reminder")]
+
+
+async def test_a_run_moved_by_a_merge_keeps_its_decide_context() -> None:
+    j = Journeys()
+    journey = j.publish_example("abandoned-cart.yaml")
+    j.event("p-1", "cart_updated", {"total": 42.0}, {"weather": {"temperature_c": 12.0}})
+    j.profile("p-2")
+    j.merge("p-2", "p-1")  # the run continues as p-2's
+    await j.advance(timedelta(hours=4))
+    assert j.decider.asked == [
+        (
+            "cart_reminder",
+            {
+                "weather": {"temperature_c": 12.0},
+                "event": {"name": "cart_updated", "properties": {"total": 42.0}},
+                "journey": {"id": journey, "step": "pick"},
+            },
+        )
+    ]
+    assert j.sent_templates() == [("p-2", "cart-reminder")]

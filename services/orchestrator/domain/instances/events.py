@@ -6,8 +6,9 @@ so the kernel's event-type registry maps it (see `store.instance_events`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -17,11 +18,12 @@ class InstanceEntered:
     profile_id: str
     journey_version: int
     run: int
-    entry: str  # event | audience | api | merge
+    entry: str  # event | audience | api | back_in_stock | merge
     cause_id: str
     enter_time: datetime
     step_id: str
     sent_step_ids: tuple[str, ...] = ()
+    context: dict[str, Any] = field(default_factory=dict)  # what decide steps pass to Decide
 
 
 @dataclass(frozen=True)

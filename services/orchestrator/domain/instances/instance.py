@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel.aggregate import Aggregate
@@ -52,6 +54,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
     decision: DecisionRecorded | None = None
     enter_time: datetime | None = None
     exit_reason: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)  # the run's Decide context
 
     @classmethod
     def blank(cls, tenant_id: str, journey_id: str, profile_id: str) -> JourneyInstance:
@@ -89,8 +92,10 @@ class JourneyInstance(Aggregate[InstanceEvent]):
         cause_id: str,
         now: datetime,
         sent_step_ids: tuple[str, ...] = (),
+        context: Mapping[str, Any] | None = None,
     ) -> None:
-        """Starts a new run at `step_id`; the caller checked `refusal` (a merge does not)."""
+        """Starts a new run at `step_id`; the caller checked `refusal` (a merge does not).
+        `context` is what its decide steps will pass to Decide (see `decide_context`)."""
         if self.active:
             raise ValueError(f"{self.stream_id} is inside run {self.run} already")
         self._record(
@@ -105,6 +110,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 enter_time=now,
                 step_id=step_id,
                 sent_step_ids=tuple(sorted(sent_step_ids)),
+                context=dict(context or {}),
             )
         )
 
@@ -181,6 +187,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 self.active, self.step_id, self.wait = True, event.step_id, None
                 self.sent_steps = frozenset(event.sent_step_ids)
                 self.decision, self.enter_time, self.exit_reason = None, event.enter_time, ""
+                self.context = event.context
             case WaitStarted():
                 self.wait = event
             case StepTaken() | SplitAssigned():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,10 @@ from services.orchestrator.domain.contact_state import known_time_zone
 from services.orchestrator.domain.sending import ProfileSnapshot
 
 TIME_ZONE = "timezone"  # the trait, and the event context key, that name a person's zone
+# Context keys that name or track the person (Segment's spec): a run does not keep them.
+PERSONAL_CONTEXT = frozenset({"traits", "ip", "userAgent", "userAgentData"})
+PERSONAL_DEVICE = frozenset({"id", "advertisingId", "token"})
+MAX_CONTEXT = 16 * 1024  # bytes of JSON a run keeps for Decide
 
 
 @dataclass(frozen=True)
@@ -120,3 +125,20 @@ def activation(
             **(decision or {}),
         },
     }
+
+
+def decide_context(event: TriggerEvent | None) -> dict[str, Any]:
+    """What a run's decide steps pass to Decide: the entry event's context (location,
+    weather, device, stock...; without what names or tracks the person) and, under
+    `event`, its name and properties. Bounded: the properties go first, then all."""
+    if event is None:
+        return {}
+    context = {k: v for k, v in event.context.items() if k not in PERSONAL_CONTEXT}
+    device = context.get("device")
+    if isinstance(device, Mapping):
+        context["device"] = {k: v for k, v in device.items() if k not in PERSONAL_DEVICE}
+    found = {**context, "event": {"name": event.name, "properties": dict(event.properties)}}
+    for kept in (found, {**context, "event": {"name": event.name}}):
+        if len(json.dumps(kept, default=str)) <= MAX_CONTEXT:
+            return kept
+    return {"event": {"name": event.name}}

@@ -4,7 +4,8 @@ and the timer that points at a run (its id and payload)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from services.orchestrator.domain.instances.profiles import Decision, ProfileView
 
@@ -41,6 +42,7 @@ class RunTimer:
     placement: str = ""
     timeout: float = 0.0
     url: str = ""
+    context: dict[str, Any] = field(default_factory=dict)  # decide: the run's Decide context
 
     @property
     def timer_id(self) -> str:
