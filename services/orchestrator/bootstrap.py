@@ -19,6 +19,7 @@ from services.orchestrator.adapters.identity import IdentityTraits
 from services.orchestrator.adapters.webhooks import HttpWebhooks
 from services.orchestrator.api.servicer import orchestrator_servicer
 from services.orchestrator.config import OrchestratorConfig, load_orchestrator_config
+from services.orchestrator.consumers.back_in_stock import back_in_stock_consumer
 from services.orchestrator.consumers.facts import facts_consumer
 from services.orchestrator.consumers.feedback import feedback_consumer
 from services.orchestrator.consumers.ingest import ingest_consumer
@@ -94,6 +95,7 @@ class Orchestrator:
             profiles_consumer(self.engine, self.directory(ctx), layer),
             ingest_consumer(self.engine, self.directory(ctx), layer),
             facts_consumer(),
+            back_in_stock_consumer(self.engine, self.directory(ctx), layer),
             feedback_consumer(),
             renderer(layer, self._identity(ctx)),
         ]

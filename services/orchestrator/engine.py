@@ -8,19 +8,23 @@ values. Sends go through the `SendStep` port, inside the transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel import rules
 from services.kernel.errors import FailedPrecondition, NotFound
+from services.orchestrator.domain.facts import StockWaiter
 from services.orchestrator.domain.instances.instance import JourneyInstance
 from services.orchestrator.domain.instances.profiles import (
+    BACK_IN_STOCK,
     Decision,
     ProfileView,
     TriggerEvent,
     activation,
     decide_context,
+    restock_event,
     snapshot,
 )
 from services.orchestrator.domain.instances.runnable import RunnableJourney
@@ -61,7 +65,9 @@ class Entry:
     """Whether a profile entered, and why not."""
 
     entered: bool
-    refusal: str = ""  # filtered | inside | entered_before | cooldown
+    # filtered | inside | entered_before | cooldown; back in stock: not_live | not_asked |
+    # restocked_before
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,44 @@ class JourneyEngine:
         if journey.definition.entry.WhichOneof("trigger") != "api":
             raise FailedPrecondition(f"journey {journey_id!r} is not entered by API calls")
         return self.enter(uow, journey, profile, None, "api", request_id)
+
+    def on_back_in_stock(
+        self,
+        uow: OrchestratorUnitOfWork,
+        profile: ProfileView,
+        waiter: StockWaiter,
+        units: int,
+        cause_id: str,
+    ) -> Entry:
+        """The product `waiter`'s send was suppressed for is back at their store: when the
+        journey asks for it (`reentry.back_in_stock`), the person comes back in once, at its
+        start (entry `back_in_stock`, caused by the suppressed send). The policy `never`
+        does not keep them out, a cooldown does, as does being inside still; a refusal is
+        counted (`back_in_stock_refused:<why>`). The new run decides in the last run's
+        context, with the restock as its event."""
+        tenant, now = profile.tenant_id, uow.now()
+        live = uow.journeys.find(tenant, waiter.journey_id)
+        if live is None or live.paused:
+            return Entry(False, "not_live")
+        journey = uow.journeys.runnable(tenant, waiter.journey_id, live.version)
+        if not journey.definition.reentry.back_in_stock:
+            return Entry(False, "not_asked")
+        instance = load_instance(uow, tenant, journey.journey_id, profile.profile_id)
+        refusal = instance.refusal(journey.definition, now)
+        if waiter.send_id in instance.restocked:
+            refusal = "restocked_before"  # once per suppressed send
+        if refusal not in ("", "entered_before"):  # `never` is what back_in_stock overrides
+            metric = (journey.version, "", f"back_in_stock_refused:{refusal}")
+            uow.instance_records.add_counts(tenant, journey.journey_id, Counter({metric: 1}))
+            return Entry(False, refusal)
+        event = restock_event(waiter.product, waiter.store, units, waiter.send_id, cause_id, now)
+        context = {**instance.context, **decide_context(event)}
+        instance.enter(
+            journey.version, journey.start, BACK_IN_STOCK, waiter.send_id, now, context=context
+        )
+        self._advance(uow, instance, journey, self._moment(uow, journey, profile, event), None)
+        save_instance(uow, instance, cause_id)
+        return Entry(True)
 
     def enter(
         self,

@@ -71,6 +71,7 @@ def step_counts(version: int, events: list[ev.InstanceEvent]) -> Counter[tuple[i
             case ev.InstanceEntered():
                 version = e.journey_version
                 counts[(version, "", "entered")] += 1
+                counts[(version, "", f"entered:{e.entry}")] += 1
                 counts[(version, e.step_id, "entered")] += 1
             case ev.StepTaken() | ev.SplitAssigned() if e.next_step_id:
                 counts[(version, e.next_step_id, "entered")] += 1

@@ -102,6 +102,20 @@ def back_in_stock_message(waiter: StockWaiter, fact: StockFact) -> OutboxMessage
     )
 
 
+def stock_waiter(message: facts_pb2.BackInStock) -> StockWaiter:
+    """The person a BackInStock released, as they waited."""
+    return StockWaiter(
+        tenant_id=message.tenant_id,
+        product=message.product,
+        store=message.store,
+        profile_id=message.profile_id,
+        send_id=message.send_id,
+        journey_id=message.journey_id,
+        step_id=message.step_id,
+        suppress_time=from_timestamp(message.suppress_time),
+    )
+
+
 def send_requested_message(request: SendRequest, purpose: str, now: datetime) -> OutboxMessage:
     """The send that passed its guards, for the renderer: ids, consent proof and the
     decision, never trait values (the renderer asks identity for those it renders)."""

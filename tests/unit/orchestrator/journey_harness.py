@@ -15,7 +15,7 @@ from typing import Any
 from services.kernel.clock import FixedClock
 from services.kernel.profile_changes import ProfilesMerge
 from services.kernel.timers import Timer
-from services.orchestrator import handlers, relocation
+from services.orchestrator import handlers, relocation, sends
 from services.orchestrator.domain.instances.instance import JourneyInstance
 from services.orchestrator.domain.instances.migration import Move
 from services.orchestrator.domain.instances.profiles import ProfileView, TriggerEvent
@@ -24,6 +24,7 @@ from services.orchestrator.domain.sending import SendOutcome, SendRequest, Sent
 from services.orchestrator.engine import Entry, JourneyEngine
 from services.orchestrator.instances import load_instance
 from services.orchestrator.repositories import StepCount
+from services.orchestrator.sends import SendPolicy
 from services.orchestrator.store.memory import (
     InMemoryOrchestratorUnitOfWork,
     in_memory,
@@ -39,21 +40,25 @@ TENANT = "acme"
 
 @dataclass
 class RecordingSend:
-    """The send port, answering `Sent` unless told otherwise for a template."""
+    """The send port, answering `Sent` unless told otherwise for a template; with a
+    `policy`, the real send service answers (guards, ledger, stock)."""
 
     requests: list[SendRequest] = field(default_factory=list)
     answers: dict[str, SendOutcome] = field(default_factory=dict)
+    policy: SendPolicy | None = None
 
     def __call__(self, uow: Any, request: SendRequest) -> SendOutcome:
         self.requests.append(request)
+        if self.policy is not None:
+            return sends.send(uow, self.policy, request)
         return self.answers.get(request.step.template, Sent(request.send_id))
 
 
 class Journeys:
-    def __init__(self) -> None:
+    def __init__(self, policy: SendPolicy | None = None) -> None:
         self.clock = FixedClock(T0)
         self.db = in_memory(self.clock)
-        self.send = RecordingSend()
+        self.send = RecordingSend(policy=policy)
         self.directory = FakeDirectory()
         self.decider = FakeDecider()
         self.engine = JourneyEngine(self.send)

@@ -61,6 +61,7 @@ BAD = [
     ("steps['remind']['colour'] = 'red'", {"steps[remind].colour": "unknown field"}),
     ("del steps['remind']['next']", {"steps[remind].next": "is required"}),
     ("del doc['entry']", {"entry": "is required"}),
+    ("doc['reentry']['back_in_stock'] = 'yes'", {"reentry.back_in_stock": "must be true or false"}),
     (
         "steps['wait-for-order']['wait_for_event']['timeout'] = '4 hours'",
         {"steps[wait-for-order].wait_for_event.timeout": "'4 hours' is not a duration"},

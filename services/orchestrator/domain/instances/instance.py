@@ -27,6 +27,7 @@ from services.orchestrator.domain.instances.events import (
     StepTaken,
     WaitStarted,
 )
+from services.orchestrator.domain.instances.profiles import BACK_IN_STOCK
 
 STREAM_PREFIX = "journey-instance/"
 MAX_STREAM_ID = 200
@@ -55,6 +56,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
     enter_time: datetime | None = None
     exit_reason: str = ""
     context: Mapping[str, Any] = field(default_factory=dict)  # the run's Decide context
+    restocked: frozenset[str] = frozenset()  # sends whose back-in-stock re-entered a run
 
     @classmethod
     def blank(cls, tenant_id: str, journey_id: str, profile_id: str) -> JourneyInstance:
@@ -188,6 +190,8 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 self.sent_steps = frozenset(event.sent_step_ids)
                 self.decision, self.enter_time, self.exit_reason = None, event.enter_time, ""
                 self.context = event.context
+                if event.entry == BACK_IN_STOCK:
+                    self.restocked = self.restocked | {event.cause_id}
             case WaitStarted():
                 self.wait = event
             case StepTaken() | SplitAssigned():

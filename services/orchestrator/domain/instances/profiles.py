@@ -16,6 +16,7 @@ TIME_ZONE = "timezone"  # the trait, and the event context key, that name a pers
 PERSONAL_CONTEXT = frozenset({"traits", "ip", "userAgent", "userAgentData"})
 PERSONAL_DEVICE = frozenset({"id", "advertisingId", "token"})
 MAX_CONTEXT = 16 * 1024  # bytes of JSON a run keeps for Decide
+BACK_IN_STOCK = "back_in_stock"  # the entry, and the event name, of a back-in-stock run
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,15 @@ def activation(
             **(decision or {}),
         },
     }
+
+
+def restock_event(
+    product: str, store: str, units: int, send_id: str, cause_id: str, now: datetime
+) -> TriggerEvent:
+    """What enters a back-in-stock run: `event.properties` name the product, the store,
+    the units now there and the send that was suppressed for it."""
+    properties = {"product": product, "store": store, "units": units, "send_id": send_id}
+    return TriggerEvent(cause_id, "track", BACK_IN_STOCK, now, now, properties)
 
 
 def decide_context(event: TriggerEvent | None) -> dict[str, Any]:

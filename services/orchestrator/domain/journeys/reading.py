@@ -49,12 +49,17 @@ def read_journey(text: str) -> tuple[pb.Journey, AssetMetadata]:
     if (entry := r.mapping(document, "", "entry", required=True)) is not None:
         r.entry(entry, journey.entry)
     if (reentry := r.mapping(document, "", "reentry")) is not None:
-        r.keys(reentry, "reentry", {"policy", "cooldown"})
+        r.keys(reentry, "reentry", {"policy", "cooldown", "back_in_stock"})
         policy = r.string(reentry, "reentry", "policy", required=True)
         if policy and policy not in _POLICIES:
             r.bad.add("reentry.policy", f"must be one of {', '.join(_POLICIES)}")
         journey.reentry.policy = _POLICIES.get(policy, pb.REENTRY_POLICY_UNSPECIFIED)
         r.duration(reentry, "reentry", "cooldown", journey.reentry)
+        back = reentry.get("back_in_stock", False)
+        if isinstance(back, bool):
+            journey.reentry.back_in_stock = back
+        else:
+            r.bad.add("reentry.back_in_stock", "must be true or false")
     if "priority" in document:
         priority = document["priority"]
         if isinstance(priority, int) and not isinstance(priority, bool):
