@@ -24,7 +24,7 @@ from services.orchestrator.consumers.facts import facts_consumer
 from services.orchestrator.consumers.feedback import feedback_consumer
 from services.orchestrator.consumers.ingest import ingest_consumer
 from services.orchestrator.consumers.profiles import profiles_consumer
-from services.orchestrator.consumers.renderer import renderer
+from services.orchestrator.consumers.renderer import render_failures, renderer
 from services.orchestrator.domain.sending import SendOutcome, SendRequest
 from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import Decider, OrchestratorUnitOfWork, ProfileDirectory, Webhooks
@@ -98,6 +98,7 @@ class Orchestrator:
             back_in_stock_consumer(self.engine, self.directory(ctx), layer),
             feedback_consumer(),
             renderer(layer, self._identity(ctx)),
+            render_failures(),
         ]
 
     async def stop(self, ctx: Context) -> None:

@@ -31,6 +31,7 @@ class Envelope:
     subject_ref: str = ""
     traceparent: str = ""
     stream_sequence: int = 0  # where JetStream keeps it (0: not read from a stream)
+    dead_letter_error: str = ""  # read from a dead-letter subject: why it was given up on
 
     def carrier(self) -> dict[str, str]:
         return {"traceparent": self.traceparent} if self.traceparent else {}
@@ -81,4 +82,5 @@ def open_envelope(subject: str, headers: Mapping[str, str] | None, payload: byte
         nats_subject=subject,
         subject_ref=h.get("ce-subject", ""),
         traceparent=h.get("traceparent", ""),
+        dead_letter_error=h.get("lc-error", ""),
     )

@@ -5,7 +5,10 @@ The engine's transaction only records that a send passed its guards. This consum
 identity for the traits the template reads and the channel's address, and renders; its
 handler then publishes the SendCommand through the outbox, claimed once in the inbox. A
 template that is not published (or does not render) turns the ledger entry into a
-`no_template` suppression instead; identity being down retries the message.
+`no_template` suppression instead; identity being down retries the message, and a message
+still not rendered after the consumer's attempts is dead-lettered, which `render_failures`
+records as the send's `failed` state (with the reason): the ledger never says "sent" for
+a mail that never went.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from services.orchestrator.ports import OrchestratorUnitOfWork
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 DURABLE = "orchestrator-renderer"
+FAILURES = "orchestrator-render-failures"
 
 
 @dataclass(frozen=True)
@@ -99,13 +103,40 @@ def renderer(
 def publish_command(uow: OrchestratorUnitOfWork, envelope: Envelope, rendered: Rendered) -> None:
     requested = rendered.requested
     if rendered.content is None:
-        entry = uow.send_ledger.get(requested.tenant_id, requested.send_id)
-        if entry is not None:
-            reason = f"{SuppressionReason.NO_TEMPLATE.value}: {rendered.problem}"[:200]
-            uow.send_ledger.record(replace(entry, state=SendState.SUPPRESSED, reason=reason))
+        reason = f"{SuppressionReason.NO_TEMPLATE.value}: {rendered.problem}"
+        settle_unsent(uow, requested, SendState.SUPPRESSED, reason)
         return
     uow.publish(
         mapping.send_command_message(
             requested, rendered.template_version, rendered.content, rendered.address, uow.now()
         )
     )
+
+
+def render_failures() -> ConsumerSpec[OrchestratorUnitOfWork]:
+    """The renderer's dead letters: each send it gave up on is recorded `failed`."""
+
+    def apply(uow: OrchestratorUnitOfWork, envelope: Envelope) -> None:
+        if envelope.type != mapping.SEND_REQUESTED:
+            return
+        requested = send_pb2.SendRequested.FromString(envelope.payload)
+        why = envelope.dead_letter_error or "gave up"
+        settle_unsent(uow, requested, SendState.FAILED, f"render_failed: {why}")
+
+    return ConsumerSpec(FAILURES, "DEADLETTER", subjects.dead_letter("*", DURABLE), apply)
+
+
+def settle_unsent(
+    uow: OrchestratorUnitOfWork, requested: send_pb2.SendRequested, state: SendState, reason: str
+) -> None:
+    """A send that passed its guards (counted `sent`) went nowhere: its ledger entry says
+    why, and its step counts it as `suppressed:<reason>` or `failed` too. Only a `sent`
+    entry changes, so a repeat changes nothing."""
+    entry = uow.send_ledger.get(requested.tenant_id, requested.send_id)
+    if entry is None or entry.state is not SendState.SENT:
+        return
+    uow.send_ledger.record(replace(entry, state=state, reason=reason[:200], time=uow.now()))
+    kind = reason.split(":")[0]
+    metric = f"suppressed:{kind}" if state is SendState.SUPPRESSED else state.value
+    counts = {(requested.journey_version, requested.step_id, metric): 1}
+    uow.instance_records.add_counts(requested.tenant_id, requested.journey_id, counts)

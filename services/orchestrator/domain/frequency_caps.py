@@ -28,6 +28,7 @@ class SendState(StrEnum):
     SENT = "sent"  # the send command is queued
     SUPPRESSED = "suppressed"
     DELAYED = "delayed"  # quiet hours: asked again at `hold_until`
+    FAILED = "failed"  # passed its guards, but rendering gave up: nothing went out
 
 
 @dataclass(frozen=True)
