@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar, overload
@@ -29,6 +29,7 @@ from services.kernel.errors import Unprocessable
 from services.kernel.messaging import subjects
 from services.kernel.messaging.batch import open_envelopes
 from services.kernel.messaging.envelope import Envelope, EnvelopeError
+from services.kernel.messaging.progress import keep_alive
 from services.kernel.store.database import Database
 from services.kernel.store.transient import is_transient
 from services.kernel.tenants import is_tenant_id
@@ -43,9 +44,6 @@ RETRIED = Counter(
     "layercake_consumer_retries_total", "Transient database errors retried", ["consumer"]
 )
 DEAD = Counter("layercake_consumer_dead_lettered_total", "Messages dead-lettered", ["consumer"])
-IN_PROGRESS = Counter(
-    "layercake_consumer_in_progress_total", "Progress signals sent for slow work", ["consumer"]
-)
 
 T = TypeVar("T")
 W = TypeVar("W", bound=AbstractUnitOfWork)
@@ -371,26 +369,10 @@ class ConsumerRunner(Generic[W]):
             failed = Result(Outcome.RETRY, f"{type(e).__name__}: {e}")
             return [d if isinstance(d, Result) else failed for d in deliveries]
 
-    @contextlib.asynccontextmanager
-    async def _keep_alive(self, msgs: Sequence[Msg]) -> AsyncIterator[None]:
+    def _keep_alive(self, msgs: Sequence[Msg]) -> contextlib.AbstractAsyncContextManager[None]:
         """Tells the server the batch is still being worked on (slow prepare steps, retries),
         so it does not redeliver it elsewhere meanwhile."""
-
-        async def beat() -> None:
-            while True:
-                await asyncio.sleep(self.ack_wait / 3)
-                for m in msgs:
-                    with contextlib.suppress(Exception):
-                        await m.in_progress()
-                IN_PROGRESS.labels(self.spec.durable).inc(len(msgs))
-
-        task = asyncio.create_task(beat())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return keep_alive(msgs, self.ack_wait, self.spec.durable)
 
     async def process(
         self, msgs: Sequence[Msg], prepared: list[list[Delivery | Result]] | None = None

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def sender_for(config: ChannelConfig) -> Sender:
     if config.channel == "email":
-        return EmailSender(config.smtp_url, config.smtp_from)
+        return EmailSender(config.smtp_url, config.smtp_from, timeout=config.smtp_timeout)
     return WebhookSender(config.webhook_url, config.secret())
 
 

@@ -18,6 +18,7 @@ ENV = {
     "database_url": "LAYERCAKE_CHANNEL_DATABASE_URL",
     "smtp_url": "LAYERCAKE_SMTP_URL",
     "smtp_from": "LAYERCAKE_SMTP_FROM",
+    "smtp_timeout": "LAYERCAKE_SMTP_TIMEOUT",
     "webhook_url": "LAYERCAKE_WEBHOOK_URL",
     "webhook_secret": "LAYERCAKE_WEBHOOK_SECRET",
     "max_attempts": "LAYERCAKE_CHANNEL_MAX_ATTEMPTS",
@@ -34,6 +35,7 @@ class ChannelConfig(BaseModel):
     database_url: str = ""  # default: a SQLite file per channel in the state directory
     smtp_url: str = SMTP_SINK
     smtp_from: str = "layercake@localhost"
+    smtp_timeout: float = Field(default=60.0, gt=0, le=600)  # seconds per SMTP command
     webhook_url: str = ""
     webhook_secret: SecretStr | None = None
     max_attempts: int = Field(default=5, ge=1, le=100)

@@ -1,7 +1,11 @@
 """Email over SMTP with aiosmtplib, on a few reused connections.
 
 The SendCommand's send id becomes the Message-ID, so a receiving system can also tell a
-repeat (the adapter already delivers a repeated command once).
+repeat (the adapter already delivers a repeated command once). The one repeat the adapter
+cannot rule out is a mail the server accepted while the adapter stopped waiting for its
+answer: so it waits long (`LAYERCAKE_SMTP_TIMEOUT`, 60 s; its batch is kept alive
+meanwhile), and a mail sent again then carries the same Message-ID, which the local sink
+and the mail systems that dedupe by it keep once.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def message_of(command: channel_pb2.SendCommand, sender: str) -> EmailMessage:
 class EmailSender:
     """Up to `connections` SMTP sessions, each reused for the mails sent over it."""
 
-    def __init__(self, url: str, sender: str, connections: int = 4, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, sender: str, connections: int = 4, timeout: float = 60.0) -> None:
         self.host, self.port, self.tls = smtp_endpoint(url)
         self.sender = sender
         self.timeout = timeout

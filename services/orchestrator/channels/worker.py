@@ -29,6 +29,7 @@ from layercake.channel.v1 import channel_pb2
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import EnvelopeError, headers_for, open_envelope
+from services.kernel.messaging.progress import keep_alive
 from services.kernel.protobuf import to_timestamp
 from services.kernel.store.database import Database
 from services.kernel.store.records import OutboxMessage
@@ -107,6 +108,11 @@ class ChannelWorker:
             msgs = await sub.fetch(self.settings.batch, timeout=timeout)
         except TimeoutError:
             return 0
+        async with keep_alive(msgs, self.settings.ack_wait, self.durable):  # a slow server
+            await self._settle(msgs)
+        return len(msgs)
+
+    async def _settle(self, msgs: list[Msg]) -> None:
         readable = [r for r in await asyncio.gather(*(self._read(m) for m in msgs)) if r]
         held = await self.db.run(self._delivered, [e for _, e, _ in readable])
         fresh = []
@@ -127,7 +133,6 @@ class ChannelWorker:
                 await msg.ack()
             for (msg, _, _), _ in settled:
                 await self._erase(msg)
-        return len(msgs)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

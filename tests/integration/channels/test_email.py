@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from layercake.channel.v1 import channel_pb2
 from services.kernel.messaging import subjects
+from services.kernel.messaging.nats_server import free_port
 from services.kernel.store.database import Database
 from services.orchestrator.channels.email import EmailSender
+from services.orchestrator.channels.sink import MailDirectory
 from services.orchestrator.channels.worker import ChannelWorker
 from tests.conftest import random_id
 from tests.integration.channels.conftest import Mailbox, command, feedback, send, worker
@@ -91,3 +97,40 @@ async def test_a_command_without_an_address_bounces(
     finally:
         await w.close()
     assert [r.kind for r in reports] == [channel_pb2.FEEDBACK_KIND_BOUNCED] and not box.mails
+
+
+class AnswersLateOnce(MailDirectory):
+    """The local sink, answering its first mail only after the adapter stopped waiting."""
+
+    def __init__(self, directory: Path, late: float) -> None:
+        super().__init__(directory)
+        self.late = late
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        late, self.late = self.late, 0.0
+        await asyncio.sleep(late)
+        return answer
+
+
+async def test_a_mail_accepted_after_the_adapter_gave_up_waiting_is_kept_once(
+    js: JetStreamContext, adapter_db: Database, tmp_path: Path
+) -> None:
+    """The one repeat the adapter cannot rule out: it sends again, with the same
+    Message-ID (the send id), and the sink keeps one mail for it."""
+    sink = AnswersLateOnce(tmp_path / "mail", late=1.5)
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    tenant = random_id("t")
+    sender = EmailSender(f"smtp://127.0.0.1:{port}", "shop@example.com", timeout=0.5)
+    w = worker(js, adapter_db, sender, "email", tenant)
+    try:
+        await send(js, command(tenant, "email"))
+        await settle(w, lambda: sink.repeats == 1)
+    finally:
+        await w.close()
+        controller.stop()
+    assert [p.name for p in (tmp_path / "mail").iterdir()] == ["send.i-1.remind@layercake.eml"]
+    [report] = await feedback(js, tenant, "email")
+    assert report.kind == channel_pb2.FEEDBACK_KIND_DELIVERED and report.attempts == 2
