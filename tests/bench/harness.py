@@ -33,6 +33,7 @@ from services.kernel.messaging.streams import ensure_streams
 from services.kernel.store.database import Database, normalise_url
 from services.kernel.store.migrate import migrate
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from tests.bench import journeys
 from tests.bench.consumers import TwoPhaseConsumer
 from tests.bench.decisions import CONCURRENCY as DECIDE_CONCURRENCY
 from tests.bench.decisions import RawDrinks, decide_meters
@@ -91,6 +92,8 @@ class Sizes:
     identity_big: int = 1_000_000
     ingest_events: int = 20_000
     ingest_singles: int = 3000
+    journey_events: int = 3000
+    journey_drain: int = 3000
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -131,6 +134,8 @@ SIZE_HELP = {
     "identity_big": "identifiers the tenant already holds, big graph (bulk-seeded)",
     "ingest_events": "events ingested in batches of 100 (gRPC, HTTP door) and raw publishes",
     "ingest_singles": "single-event Ingest calls at 16 in flight, and echo calls",
+    "journey_events": "ingested events entering people into a journey (and the raw consumer)",
+    "journey_drain": "due journey waits the scheduler drains (and kernel no-op timers)",
 }
 
 QUICK = Sizes(
@@ -157,6 +162,8 @@ QUICK = Sizes(
     identity_big=2000,
     ingest_events=400,
     ingest_singles=64,
+    journey_events=250,
+    journey_drain=200,
 )
 
 
@@ -638,6 +645,10 @@ async def run_bench(
                 report.comparisons += await figure_9(root, js, sizes, steps)
             if want(10):
                 report.add(*await ingest_figure(root, nc, sizes, steps))
+            if want(12):
+                await journeys.figure_12(report, root, js, sizes, steps)
+            if want(13):
+                await journeys.figure_13(report, root, sizes, steps)
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"

@@ -37,7 +37,7 @@ def test_quick_bench_reports_every_figure_with_a_ratio(tmp_path: Path) -> None:
 
     report = json.loads(out.read_text())
     comparisons = report["comparisons"]
-    assert {c["figure"] for c in comparisons} == {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+    assert {c["figure"] for c in comparisons} == {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13}
     for c in comparisons:
         assert c["kernel_rate"] > 0, c
         assert c["raw_rate"] > 0, c
@@ -46,6 +46,7 @@ def test_quick_bench_reports_every_figure_with_a_ratio(tmp_path: Path) -> None:
         assert f"{c['ratio']:.2f}x" in proc.stdout, "the table shows each ratio"
     assert "sync_interval: always" in report["context"]["nats-server"]
     assert "p99" in report["context"]["timer lag (sqlite)"], "the timer lag run reports"
+    assert "p99" in report["context"]["journey wait lag (sqlite)"], "journey waits' lag too"
     assert "p99" in report["context"]["score latency c=16"], "Score's latency beside the echo's"
     assert "p99" in report["context"]["decide latency c=64"], "Decide's latency beside the echo's"
     assert "p99" in report["context"]["ingest latency Ingest single c=16"], "ingest's latency"

@@ -240,7 +240,19 @@ async def measure_lag(db: Database, count: int, window: float, batch: int, tick:
     step = window / count
     await db.run(preload, db, [first + timedelta(seconds=i * step) for i in range(count)])
     clock.offset = datetime.now(UTC) - origin
-    scheduler = _scheduler(db, clock, batch)
+    return await fire_over(_scheduler(db, clock, batch), clock, first, count, window, tick)
+
+
+async def fire_over(
+    scheduler: TimerScheduler,
+    clock: ShiftedClock,
+    first: datetime,
+    count: int,
+    window: float,
+    tick: Tick,
+) -> LagReport:
+    """Runs the scheduler's loop (run_once, idle) until `count` timers, due from `first`
+    over `window` seconds, have fired; their lag percentiles."""
     stop = asyncio.Event()
     lags: list[float] = []
     started = time.perf_counter()
@@ -250,7 +262,7 @@ async def measure_lag(db: Database, count: int, window: float, batch: int, tick:
         results = await scheduler.run_once()
         lags += [r.lag for r in results if r.outcome is Outcome.FIRED]
         tick(len(results))
-        if len(results) < batch:
+        if len(results) < scheduler.batch:
             await scheduler.idle(stop)
     seconds = (clock.now() - first).total_seconds()
     cuts = statistics.quantiles(lags, n=100, method="inclusive")

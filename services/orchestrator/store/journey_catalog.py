@@ -21,10 +21,21 @@ MAX_CACHED = 4096
 
 
 class SqlJourneyCatalog(JourneyCatalog):
+    """One per unit of work: what `find` read is kept for the transaction (a batch of
+    timers or events asks for the same journey hundreds of times; a publish or pause is
+    another transaction, seen by the next one)."""
+
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
+        self._found: dict[tuple[str, str], LiveJourney | None] = {}
+        self._live: dict[str, list[LiveJourney]] = {}
 
     def live(self, tenant_id: str) -> list[LiveJourney]:
+        if tenant_id not in self._live:
+            self._live[tenant_id] = self._read_live(tenant_id)
+        return list(self._live[tenant_id])
+
+    def _read_live(self, tenant_id: str) -> list[LiveJourney]:
         a = assets
         rows = self.uow.session.execute(
             select(a.c.asset_id, a.c.published_version, a.c.published_state)
@@ -38,6 +49,12 @@ class SqlJourneyCatalog(JourneyCatalog):
         return [LiveJourney(i, v, s == AssetState.PAUSED.value) for i, v, s in rows]
 
     def find(self, tenant_id: str, journey_id: str) -> LiveJourney | None:
+        key = (tenant_id, journey_id)
+        if key not in self._found:
+            self._found[key] = self._read(tenant_id, journey_id)
+        return self._found[key]
+
+    def _read(self, tenant_id: str, journey_id: str) -> LiveJourney | None:
         record = SqlAssetRepository(self.uow).find(tenant_id, JOURNEY.name, journey_id)
         if record is None or record.published_state not in _LIVE:
             return None
