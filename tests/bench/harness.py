@@ -94,6 +94,7 @@ class Sizes:
     ingest_singles: int = 3000
     journey_events: int = 3000
     journey_drain: int = 3000
+    journey_waits: int = 100_000
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -136,6 +137,7 @@ SIZE_HELP = {
     "ingest_singles": "single-event Ingest calls at 16 in flight, and echo calls",
     "journey_events": "ingested events entering people into a journey (and the raw consumer)",
     "journey_drain": "due journey waits the scheduler drains (and kernel no-op timers)",
+    "journey_waits": "journey waits due within TIMER_WINDOW seconds, for their fire-lag run",
 }
 
 QUICK = Sizes(
@@ -164,6 +166,7 @@ QUICK = Sizes(
     ingest_singles=64,
     journey_events=250,
     journey_drain=200,
+    journey_waits=300,
 )
 
 
