@@ -14,6 +14,7 @@ class FakeDirectory:
     def __init__(self) -> None:
         self.profiles: dict[str, ProfileView] = {}
         self.refs: dict[str, str] = {}
+        self.events: dict[str, set[str]] = {}  # profile id -> its events' message ids
 
     def add(self, profile: ProfileView, *refs: str) -> ProfileView:
         self.profiles[profile.profile_id] = profile
@@ -23,6 +24,9 @@ class FakeDirectory:
     async def find(self, tenant_id: str, profile_ref: str) -> ProfileView | None:
         found = self.profiles.get(self.refs.get(profile_ref, profile_ref))
         return found if found is not None and found.tenant_id == tenant_id else None
+
+    async def event_ids(self, tenant_id: str, profile_id: str) -> frozenset[str]:
+        return frozenset(self.events.get(profile_id, ()))
 
 
 class FakeDecider:

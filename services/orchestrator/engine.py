@@ -181,7 +181,16 @@ class JourneyEngine:
         if refusal:
             return Entry(False, refusal)
         context = decide_context(event)
-        instance.enter(journey.version, journey.start, entry, cause_id, now, context=context)
+        message_id = event.message_id if event is not None else ""
+        instance.enter(
+            journey.version,
+            journey.start,
+            entry,
+            cause_id,
+            now,
+            context=context,
+            entry_message_id=message_id,
+        )
         self._advance(uow, instance, journey, self._moment(uow, journey, profile, event), None)
         save_instance(uow, instance, cause_id)
         return Entry(True)

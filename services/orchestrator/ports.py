@@ -92,6 +92,11 @@ class ProfileDirectory(Protocol):
         """The profile `<type>:<value>` or a profile id names; None when identity has none."""
         ...
 
+    async def event_ids(self, tenant_id: str, profile_id: str) -> frozenset[str]:
+        """The message ids of the ingested events that belong to the profile (carried an
+        identifier it holds), as identity says after merges and unmerges."""
+        ...
+
 
 class Decider(Protocol):
     """The decision service's Decide, with a deadline; raises when slow or down."""

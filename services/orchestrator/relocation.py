@@ -23,37 +23,99 @@ def merge_runs(engine: JourneyEngine, uow: OrchestratorUnitOfWork, merge: Profil
     """The merged-away profiles' runs continue as the survivor's; where the survivor is
     inside the same journey already, its run goes on and counts the other's sends; where
     its re-entry policy would keep it out, its last run's sends count as made."""
-    tenant, survivor, now = merge.tenant_id, merge.survivor_profile_id, uow.now()
+    tenant, survivor = merge.tenant_id, merge.survivor_profile_id
     for merged_id in merge.merged_profile_ids:
         for record in uow.instance_records.of_profile(tenant, merged_id):
-            if not record.active:
-                continue
-            old = load_instance(uow, tenant, record.journey_id, merged_id)
-            into = load_instance(uow, tenant, record.journey_id, survivor)
-            wait = old.wait
-            uow.timers.cancel(tenant, run_timer_id(record.journey_id, merged_id))
-            old.exit("merged", now, survivor_profile_id=survivor)
-            journey = uow.journeys.runnable(tenant, record.journey_id, old.journey_version)
-            if into.active:
-                into.absorb(merged_id, old.sent_steps, now)
-            else:
-                sent = set(old.sent_steps)
-                if into.refusal(journey.definition, now):  # not yet allowed back in
-                    sent |= into.sent_steps  # so their last run's messages are not repeated
-                into.enter(
-                    old.journey_version,
-                    old.step_id,
-                    "merge",
-                    merged_id,
-                    now,
-                    tuple(sent),
-                    context=old.context,
-                )
-                if wait is not None:
-                    into.wait_at(wait.due_time, wait.reason, wait.event)
-                    engine.schedule(uow, into, journey, wait.due_time)
-            save_instance(uow, old)
-            save_instance(uow, into)
+            if record.active:
+                move_run(engine, uow, tenant, record.journey_id, (merged_id, survivor), "merge")
+
+
+def split_runs(
+    engine: JourneyEngine,
+    uow: OrchestratorUnitOfWork,
+    tenant_id: str,
+    profile_id: str,
+    moves: Mapping[str, tuple[str, str]],
+) -> None:
+    """After an unmerge of `profile_id`: each run in `moves` (journey -> (its entry message,
+    the new profile that event belongs to)) continues as the new profile's, its sends
+    counted as made; one that changed meanwhile (ended, re-entered) stays."""
+    for journey_id, (message_id, to_profile) in sorted(moves.items()):
+        held = load_instance(uow, tenant_id, journey_id, profile_id)
+        if held.active and held.entry_message_id == message_id:
+            move_run(engine, uow, tenant_id, journey_id, (profile_id, to_profile), "unmerge")
+
+
+def move_run(
+    engine: JourneyEngine,
+    uow: OrchestratorUnitOfWork,
+    tenant_id: str,
+    journey_id: str,
+    profiles: tuple[str, str],
+    entry: str,
+) -> None:
+    """Moves `profiles[0]`'s active run of the journey to `profiles[1]`, with its wait,
+    context and sends: where the other is inside already, its run absorbs this one's
+    sends; where its re-entry policy would keep it out, its last run's sends count too."""
+    from_id, to_id = profiles
+    now = uow.now()
+    old = load_instance(uow, tenant_id, journey_id, from_id)
+    into = load_instance(uow, tenant_id, journey_id, to_id)
+    wait = old.wait
+    uow.timers.cancel(tenant_id, run_timer_id(journey_id, from_id))
+    old.exit("merged" if entry == "merge" else "unmerged", now, survivor_profile_id=to_id)
+    journey = uow.journeys.runnable(tenant_id, journey_id, old.journey_version)
+    if into.active:
+        into.absorb(from_id, old.sent_steps, now)
+    else:
+        sent = set(old.sent_steps)
+        if into.refusal(journey.definition, now):  # not yet allowed back in
+            sent |= into.sent_steps  # so their last run's messages are not repeated
+        into.enter(
+            old.journey_version,
+            old.step_id,
+            entry,
+            from_id,
+            now,
+            tuple(sent),
+            context=old.context,
+            entry_message_id=old.entry_message_id,
+        )
+        if wait is not None:
+            into.wait_at(wait.due_time, wait.reason, wait.event)
+            engine.schedule(uow, into, journey, wait.due_time)
+    save_instance(uow, old)
+    save_instance(uow, into)
+
+
+def runs_to_split(
+    candidates: Mapping[str, str], belongs: Mapping[str, frozenset[str]], kept: frozenset[str]
+) -> dict[str, tuple[str, str]]:
+    """Which runs of a split profile move: journey -> (entry message, new profile), for each
+    run (`candidates`: journey -> its entry message) whose entry event belongs to a new
+    profile (`belongs`: new profile -> its events) and not to the profile split (`kept`:
+    its events). A run whose event belongs to both, or whose entry was no event, stays."""
+    moves = {}
+    for journey_id, message_id in candidates.items():
+        if message_id in kept:
+            continue
+        owners = sorted(p for p, events in belongs.items() if message_id in events)
+        if len(owners) == 1:
+            moves[journey_id] = (message_id, owners[0])
+    return moves
+
+
+def split_candidates(
+    uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: str
+) -> dict[str, str]:
+    """The profile's active runs entered by an ingested event: journey -> its message id."""
+    found = {}
+    for record in uow.instance_records.of_profile(tenant_id, profile_id):
+        if record.active:
+            held = load_instance(uow, tenant_id, record.journey_id, profile_id)
+            if held.entry_message_id:
+                found[record.journey_id] = held.entry_message_id
+    return found
 
 
 def forget_runs(uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: str) -> None:

@@ -99,6 +99,9 @@ class Directory:
         profile_id = profile_ref.removeprefix("email:").removesuffix("@bench")
         return ProfileView(tenant_id, profile_id, {"plan": "gold"}, {"email_marketing": True})
 
+    async def event_ids(self, tenant_id: str, profile_id: str) -> frozenset[str]:
+        return frozenset()
+
 
 def _units(db: Database) -> UnitOfWorkFactory[SqlOrchestratorUnitOfWork]:
     return UnitOfWorkFactory(

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/layercake/orchestrator/v1/instance_events.proto\x12\x19layercake.orchestrator.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x02\n\x0fInstanceEntered\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\njourney_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\x17\n\x0fjourney_version\x18\x04 \x01(\x03\x12\x0b\n\x03run\x18\x05 \x01(\x03\x12\r\n\x05\x65ntry\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61use_id\x18\x07 \x01(\t\x12.\n\nenter_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07step_id\x18\t \x01(\t\x12\x15\n\rsent_step_ids\x18\n \x03(\t\x12(\n\x07\x63ontext\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\"x\n\x0bWaitStarted\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12,\n\x08\x64ue_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65vent\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\x7f\n\tStepTaken\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x14\n\x0cnext_step_id\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12-\n\ttake_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x98\x01\n\rSplitAssigned\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\x03\x12\x12\n\npath_index\x18\x04 \x01(\x03\x12\x14\n\x0cnext_step_id\x18\x05 \x01(\t\x12/\n\x0b\x61ssign_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc2\x01\n\x0cSendRecorded\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncommand_id\x18\x05 \x01(\t\x12.\n\nuntil_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x0eInstanceExited\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\texit_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13survivor_profile_id\x18\x05 \x01(\t\"\xbd\x01\n\x10\x44\x65\x63isionRecorded\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0f\n\x07product\x18\x04 \x01(\t\x12\x11\n\tplacement\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x17\n\x0f\x66\x61llback_reason\x18\x07 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"}\n\x0bRunAbsorbed\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x19\n\x11merged_profile_id\x18\x02 \x01(\t\x12\x15\n\rsent_step_ids\x18\x03 \x03(\t\x12/\n\x0b\x61\x62sorb_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\x0bRunMigrated\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x14\n\x0c\x66rom_version\x18\x02 \x01(\x03\x12\x12\n\nto_version\x18\x03 \x01(\x03\x12\x14\n\x0c\x66rom_step_id\x18\x04 \x01(\t\x12\x12\n\nto_step_id\x18\x05 \x01(\t\x12\x30\n\x0cmigrate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/layercake/orchestrator/v1/instance_events.proto\x12\x19layercake.orchestrator.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x02\n\x0fInstanceEntered\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\njourney_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\x17\n\x0fjourney_version\x18\x04 \x01(\x03\x12\x0b\n\x03run\x18\x05 \x01(\x03\x12\r\n\x05\x65ntry\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61use_id\x18\x07 \x01(\t\x12.\n\nenter_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07step_id\x18\t \x01(\t\x12\x15\n\rsent_step_ids\x18\n \x03(\t\x12(\n\x07\x63ontext\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10\x65ntry_message_id\x18\x0c \x01(\t\"x\n\x0bWaitStarted\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12,\n\x08\x64ue_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65vent\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"\x7f\n\tStepTaken\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x14\n\x0cnext_step_id\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12-\n\ttake_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x98\x01\n\rSplitAssigned\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\x03\x12\x12\n\npath_index\x18\x04 \x01(\x03\x12\x14\n\x0cnext_step_id\x18\x05 \x01(\t\x12/\n\x0b\x61ssign_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc2\x01\n\x0cSendRecorded\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\ncommand_id\x18\x05 \x01(\t\x12.\n\nuntil_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecord_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x0eInstanceExited\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\texit_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13survivor_profile_id\x18\x05 \x01(\t\"\xbd\x01\n\x10\x44\x65\x63isionRecorded\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x0f\n\x07product\x18\x04 \x01(\t\x12\x11\n\tplacement\x18\x05 \x01(\t\x12\r\n\x05score\x18\x06 \x01(\x01\x12\x17\n\x0f\x66\x61llback_reason\x18\x07 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"}\n\x0bRunAbsorbed\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x19\n\x11merged_profile_id\x18\x02 \x01(\t\x12\x15\n\rsent_step_ids\x18\x03 \x03(\t\x12/\n\x0b\x61\x62sorb_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\x0bRunMigrated\x12\x0b\n\x03run\x18\x01 \x01(\x03\x12\x14\n\x0c\x66rom_version\x18\x02 \x01(\x03\x12\x12\n\nto_version\x18\x03 \x01(\x03\x12\x14\n\x0c\x66rom_step_id\x18\x04 \x01(\t\x12\x12\n\nto_step_id\x18\x05 \x01(\t\x12\x30\n\x0cmigrate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,21 +34,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.orchestrator.v1.i
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INSTANCEENTERED']._serialized_start=142
-  _globals['_INSTANCEENTERED']._serialized_end=419
-  _globals['_WAITSTARTED']._serialized_start=421
-  _globals['_WAITSTARTED']._serialized_end=541
-  _globals['_STEPTAKEN']._serialized_start=543
-  _globals['_STEPTAKEN']._serialized_end=670
-  _globals['_SPLITASSIGNED']._serialized_start=673
-  _globals['_SPLITASSIGNED']._serialized_end=825
-  _globals['_SENDRECORDED']._serialized_start=828
-  _globals['_SENDRECORDED']._serialized_end=1022
-  _globals['_INSTANCEEXITED']._serialized_start=1025
-  _globals['_INSTANCEEXITED']._serialized_end=1163
-  _globals['_DECISIONRECORDED']._serialized_start=1166
-  _globals['_DECISIONRECORDED']._serialized_end=1355
-  _globals['_RUNABSORBED']._serialized_start=1357
-  _globals['_RUNABSORBED']._serialized_end=1482
-  _globals['_RUNMIGRATED']._serialized_start=1485
-  _globals['_RUNMIGRATED']._serialized_end=1645
+  _globals['_INSTANCEENTERED']._serialized_end=445
+  _globals['_WAITSTARTED']._serialized_start=447
+  _globals['_WAITSTARTED']._serialized_end=567
+  _globals['_STEPTAKEN']._serialized_start=569
+  _globals['_STEPTAKEN']._serialized_end=696
+  _globals['_SPLITASSIGNED']._serialized_start=699
+  _globals['_SPLITASSIGNED']._serialized_end=851
+  _globals['_SENDRECORDED']._serialized_start=854
+  _globals['_SENDRECORDED']._serialized_end=1048
+  _globals['_INSTANCEEXITED']._serialized_start=1051
+  _globals['_INSTANCEEXITED']._serialized_end=1189
+  _globals['_DECISIONRECORDED']._serialized_start=1192
+  _globals['_DECISIONRECORDED']._serialized_end=1381
+  _globals['_RUNABSORBED']._serialized_start=1383
+  _globals['_RUNABSORBED']._serialized_end=1508
+  _globals['_RUNMIGRATED']._serialized_start=1511
+  _globals['_RUNMIGRATED']._serialized_end=1671
 # @@protoc_insertion_point(module_scope)

@@ -42,6 +42,7 @@ class InstanceEntered(_message.Message):
     STEP_ID_FIELD_NUMBER: _builtins.int
     SENT_STEP_IDS_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    ENTRY_MESSAGE_ID_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant of the profile."""
     journey_id: _builtins.str
@@ -54,7 +55,8 @@ class InstanceEntered(_message.Message):
     """Run number within the stream, from 1."""
     entry: _builtins.str
     """`event`, `audience`, `api`, `back_in_stock` (a product its send was suppressed for
-    returned) or `merge` (taken over from a merged-away profile).
+    returned), `merge` (taken over from a merged-away profile) or `unmerge` (taken over
+    from the profile split, whose entry event belongs to this one).
     """
     cause_id: _builtins.str
     """What caused it: the ingest message id, the request id, the merged-away profile, the
@@ -62,6 +64,11 @@ class InstanceEntered(_message.Message):
     """
     step_id: _builtins.str
     """The step it starts at."""
+    entry_message_id: _builtins.str
+    """The ingest message that entered the run, kept through merges and unmerges: identity
+    says which profile an event belongs to, so after an unmerge the run stays with the
+    profile its entry event belongs to. Empty for entries without an ingested event.
+    """
     @_builtins.property
     def enter_time(self) -> _timestamp_pb2.Timestamp:
         """When it entered."""
@@ -91,10 +98,11 @@ class InstanceEntered(_message.Message):
         step_id: _builtins.str = ...,
         sent_step_ids: _abc.Iterable[_builtins.str] | None = ...,
         context: _struct_pb2.Struct | None = ...,
+        entry_message_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "enter_time", b"enter_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_id", b"cause_id", "context", b"context", "enter_time", b"enter_time", "entry", b"entry", "journey_id", b"journey_id", "journey_version", b"journey_version", "profile_id", b"profile_id", "run", b"run", "sent_step_ids", b"sent_step_ids", "step_id", b"step_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause_id", b"cause_id", "context", b"context", "enter_time", b"enter_time", "entry", b"entry", "entry_message_id", b"entry_message_id", "journey_id", b"journey_id", "journey_version", b"journey_version", "profile_id", b"profile_id", "run", b"run", "sent_step_ids", b"sent_step_ids", "step_id", b"step_id", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

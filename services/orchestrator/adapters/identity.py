@@ -22,6 +22,7 @@ from services.kernel.rpc.signing import InternalCalls
 from services.orchestrator.domain.instances.profiles import ProfileView
 
 ACTOR = Actor.system("orchestrator")
+MAX_EVENT_PAGES = 20  # a profile's events an unmerge reads: 10,000, the newest
 
 
 class PersonalTraits(Protocol):
@@ -71,6 +72,21 @@ class IdentityTraits:
             computed=_values(response.computed_traits),
             audiences=frozenset(a.audience_id for a in response.audiences),
         )
+
+    async def event_ids(self, tenant_id: str, profile_id: str) -> frozenset[str]:
+        """ListProfileEvents, every page (at most MAX_EVENT_PAGES of 500)."""
+        found: set[str] = set()
+        token = ""
+        for _ in range(MAX_EVENT_PAGES):
+            request = ipb.ListProfileEventsRequest(
+                tenant_id=tenant_id, profile_ref=profile_id, page_size=500, page_token=token
+            )
+            page = await client.call(self._identity().ListProfileEvents, request, self.timeout)
+            found.update(e.message_id for e in page.events)
+            token = page.next_page_token
+            if not token:
+                break
+        return frozenset(found)
 
     async def traits(
         self, tenant_id: str, profile_id: str, names: Collection[str], purpose: str = ""

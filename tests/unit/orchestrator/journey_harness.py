@@ -84,11 +84,14 @@ class Journeys:
         name: str,
         properties: Mapping[str, Any] | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> None:
+    ) -> str:
+        """The event's message id (identity counts it as the profile's)."""
         profile = self.directory.profiles.get(profile_id) or self.profile(profile_id)
         now = self.clock.now()
+        message_id = f"m-{name}-{profile_id}-{now.timestamp()}"
+        self.directory.events.setdefault(profile_id, set()).add(message_id)
         event = TriggerEvent(
-            f"m-{name}-{now.timestamp()}",
+            message_id,
             "track",
             name,
             now,
@@ -100,6 +103,7 @@ class Journeys:
         with InMemoryOrchestratorUnitOfWork(self.db) as uow:
             self.engine.on_event(uow, event, profile)
             uow.commit()
+        return message_id
 
     def enter_by_api(self, journey_id: str, profile_id: str) -> Entry:
         profile = self.directory.profiles.get(profile_id) or self.profile(profile_id)
@@ -119,6 +123,18 @@ class Journeys:
             relocation.merge_runs(
                 self.engine, uow, ProfilesMerge(TENANT, survivor, tuple(merged), 9)
             )
+            uow.commit()
+
+    async def unmerge(self, split: str, *new: str) -> None:
+        """As the profiles consumer follows identity's ProfileUnmerged (the fake directory
+        says which events belong to whom)."""
+        with InMemoryOrchestratorUnitOfWork(self.db) as uow:
+            runs = relocation.split_candidates(uow, TENANT, split)
+        kept = await self.directory.event_ids(TENANT, split)
+        belongs = {p: await self.directory.event_ids(TENANT, p) for p in new}
+        moves = relocation.runs_to_split(runs, belongs, kept)
+        with InMemoryOrchestratorUnitOfWork(self.db) as uow:
+            relocation.split_runs(self.engine, uow, TENANT, split, moves)
             uow.commit()
 
     def migrate(

@@ -24,6 +24,7 @@ class InstanceEntered:
     step_id: str
     sent_step_ids: tuple[str, ...] = ()
     context: dict[str, Any] = field(default_factory=dict)  # what decide steps pass to Decide
+    entry_message_id: str = ""  # the ingested event that entered the run, if one did
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class DecisionRecorded:
 class InstanceExited:
     run: int
     step_id: str
-    reason: str  # completed | converted | merged | forgotten | holdout | archived
+    reason: str  # completed | converted | merged | unmerged | forgotten | holdout | archived
     exit_time: datetime
     survivor_profile_id: str = ""
 

@@ -57,6 +57,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
     exit_reason: str = ""
     context: Mapping[str, Any] = field(default_factory=dict)  # the run's Decide context
     restocked: frozenset[str] = frozenset()  # sends whose back-in-stock re-entered a run
+    entry_message_id: str = ""  # the ingested event that entered the latest run
 
     @classmethod
     def blank(cls, tenant_id: str, journey_id: str, profile_id: str) -> JourneyInstance:
@@ -95,6 +96,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
         now: datetime,
         sent_step_ids: tuple[str, ...] = (),
         context: Mapping[str, Any] | None = None,
+        entry_message_id: str = "",
     ) -> None:
         """Starts a new run at `step_id`; the caller checked `refusal` (a merge does not).
         `context` is what its decide steps will pass to Decide (see `decide_context`)."""
@@ -113,6 +115,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 step_id=step_id,
                 sent_step_ids=tuple(sorted(sent_step_ids)),
                 context=dict(context or {}),
+                entry_message_id=entry_message_id,
             )
         )
 
@@ -189,7 +192,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 self.active, self.step_id, self.wait = True, event.step_id, None
                 self.sent_steps = frozenset(event.sent_step_ids)
                 self.decision, self.enter_time, self.exit_reason = None, event.enter_time, ""
-                self.context = event.context
+                self.context, self.entry_message_id = event.context, event.entry_message_id
                 if event.entry == BACK_IN_STOCK:
                     self.restocked = self.restocked | {event.cause_id}
             case WaitStarted():
