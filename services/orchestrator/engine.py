@@ -224,12 +224,11 @@ class JourneyEngine:
         self, uow: OrchestratorUnitOfWork, tenant_id: str, trigger: str, name: str
     ) -> list[RunnableJourney]:
         """The live, unpaused journeys whose entry is `trigger` `name`, highest priority first."""
-        found = []
-        for live in uow.journeys.live(tenant_id):
-            if not live.paused:
-                journey = uow.journeys.runnable(tenant_id, live.journey_id, live.version)
-                if journey.entered_by(trigger) == name:
-                    found.append(journey)
+        found = [
+            journey
+            for live, journey in uow.journeys.live_versions(tenant_id)
+            if not live.paused and journey.entered_by(trigger) == name
+        ]
         return sorted(found, key=lambda j: (-j.definition.priority, j.journey_id))
 
     def _moment(

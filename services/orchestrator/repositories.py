@@ -95,6 +95,13 @@ class JourneyCatalog(ABC):
     def runnable(self, tenant_id: str, journey_id: str, version: int) -> RunnableJourney:
         """A version as it was published (immutable), compiled."""
 
+    def live_versions(self, tenant_id: str) -> list[tuple[LiveJourney, RunnableJourney]]:
+        """Each live journey of the tenant with its live version, compiled."""
+        return [
+            (live, self.runnable(tenant_id, live.journey_id, live.version))
+            for live in self.live(tenant_id)
+        ]
+
 
 class TimerBook(ABC):
     """The kernel's durable timers of kind `journey.step`, in this unit of work."""

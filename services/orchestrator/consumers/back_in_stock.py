@@ -36,12 +36,8 @@ class Restocked:
 
 def restocking_journeys(uow: OrchestratorUnitOfWork, tenant_id: str) -> frozenset[str]:
     """The tenant's live journeys that take people back in when stock returns."""
-    found = set()
-    for live in uow.journeys.live(tenant_id):
-        journey = uow.journeys.runnable(tenant_id, live.journey_id, live.version)
-        if journey.definition.reentry.back_in_stock:
-            found.add(live.journey_id)
-    return frozenset(found)
+    versions = uow.journeys.live_versions(tenant_id)
+    return frozenset(j.journey_id for _, j in versions if j.definition.reentry.back_in_stock)
 
 
 def back_in_stock_consumer(

@@ -34,10 +34,8 @@ class Resolved:
 
 def listened_events(uow: OrchestratorUnitOfWork, tenant_id: str) -> frozenset[str]:
     """Event names the tenant's live journeys enter on, wait for or count as goals."""
-    names: set[str] = set()
-    for live in uow.journeys.live(tenant_id):
-        names |= uow.journeys.runnable(tenant_id, live.journey_id, live.version).listens_to()
-    return frozenset(names)
+    versions = uow.journeys.live_versions(tenant_id)
+    return frozenset(name for _, j in versions for name in j.listens_to())
 
 
 def ingest_consumer(

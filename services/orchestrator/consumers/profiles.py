@@ -44,10 +44,7 @@ class Split:
 
 def entered_audiences(uow: OrchestratorUnitOfWork, tenant_id: str) -> frozenset[str]:
     """Audiences whose joining enters a live journey of the tenant."""
-    names = set()
-    for live in uow.journeys.live(tenant_id):
-        journey = uow.journeys.runnable(tenant_id, live.journey_id, live.version)
-        names.add(journey.entered_by("audience"))
+    names = {j.entered_by("audience") for _, j in uow.journeys.live_versions(tenant_id)}
     return frozenset(names - {""})
 
 
