@@ -132,7 +132,7 @@ async def test_a_template_not_published_suppresses_the_send(
 
 class DownIdentity:
     async def traits(
-        self, tenant_id: str, profile_id: str, names: Collection[str]
+        self, tenant_id: str, profile_id: str, names: Collection[str], purpose: str = ""
     ) -> dict[str, Any]:
         raise Unavailable("identity is down")
 
