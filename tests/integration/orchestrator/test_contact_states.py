@@ -37,7 +37,24 @@ async def get(channel: grpc.aio.Channel, tenant_id: str, profile_id: str) -> pb.
     return (await stub.GetContactState(request, timeout=5)).contact_state
 
 
-NO_LAYER: Any = None
+class _NoDatabase:
+    """A forget truncates the orchestrator's SQLite WAL: a no-op for this contract."""
+
+    async def run(self, fn: Any, *args: Any) -> None:
+        return None
+
+    def truncate_wal(self) -> None:
+        return None
+
+
+class _NoLayer:
+    """The layer is read for AudienceEntered and unmerges only, which this contract never
+    sends; a forget only asks its database to truncate the WAL."""
+
+    db = _NoDatabase()
+
+
+NO_LAYER: Any = _NoLayer()
 
 
 class TestContactStateProjection(ProfileProjectionContract):
@@ -47,7 +64,6 @@ class TestContactStateProjection(ProfileProjectionContract):
     unit_of_work = SqlOrchestratorUnitOfWork
 
     def consumer(self) -> ConsumerSpec:
-        # the layer is read for AudienceEntered only, which this contract never sends
         return profiles_consumer(journey_engine(OrchestratorConfig()), FakeDirectory(), NO_LAYER)
 
     def build(self, settings: ServiceSettings) -> App:
