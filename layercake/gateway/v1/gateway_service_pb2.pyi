@@ -139,7 +139,8 @@ class IngestResult(_message.Message):
     index: _builtins.int
     """Position of the event in the request's `events`."""
     sequence: _builtins.int
-    """Position in the INGEST stream: of this event when accepted, of its first copy
+    """Position in the INGEST stream of the message holding the event when accepted
+    (events written together, one message per batch, share it), of its first copy
     when a duplicate (0 when rejected).
     """
     status: Global___IngestResult.Status.ValueType
