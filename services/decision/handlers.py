@@ -24,7 +24,8 @@ from services.decision.mapping import MODEL
 from services.decision.ports import DecisionUnitOfWork
 from services.kernel.assets import LIVE_CHANGES, Action, Asset, AssetMetadata, AssetState
 from services.kernel.assets.handlers import edit_asset, transition_asset
-from services.kernel.errors import AlreadyExists, NotFound, Violations
+from services.kernel.errors import AlreadyExists, InvalidArgument, NotFound, Violations
+from services.kernel.pagination import Page, page_request, paged
 from services.kernel.principals import Principal
 from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
 from services.kernel.profile_copies import drop_forgotten, fold_merged
@@ -178,6 +179,25 @@ def publish_model_change(
 def published_models(uow: DecisionUnitOfWork) -> list[tuple[str, str]]:
     """(tenant, model name) of every model with a live deployment, for a replica's start."""
     return uow.assets.published(MODEL.name)
+
+
+def list_models(
+    uow: DecisionUnitOfWork, tenant_id: str, model_name: str, page_size: int, page_token: str
+) -> Page[tuple[ModelVersion, Stage]]:
+    """A page of the tenant's registered versions, each with its stage under its model's
+    live deployment (registered when it serves in none)."""
+    after_key, limit = page_request(page_size, page_token)
+    name, sep, version = after_key.partition("/")
+    if after_key and not sep:
+        raise InvalidArgument.field("page_token", "is not a token this API gave out")
+    found = uow.models.list(tenant_id, model_name, (name, version) if sep else None, limit + 1)
+    deployments: dict[str, Deployment] = {}
+    staged = []
+    for model in found:
+        if model.model_name not in deployments:
+            deployments[model.model_name] = live_deployment(uow, tenant_id, model.model_name)[1]
+        staged.append((model, deployments[model.model_name].stage_of(model.version)))
+    return paged(staged, limit, lambda m: f"{m[0].model_name}/{m[0].version}")
 
 
 def model_file(

@@ -33,6 +33,13 @@ class ModelVersions(ABC):
     def content(self, tenant_id: str, model_name: str, version: str) -> bytes | None:
         """The ONNX bytes of a version, read apart from its signature (they can be large)."""
 
+    @abstractmethod
+    def list(
+        self, tenant_id: str, model_name: str, after: tuple[str, str] | None, limit: int
+    ) -> list[ModelVersion]:
+        """Up to `limit` versions (of `model_name`, or of every model when empty) ordered by
+        (model name, version), those after `after` only."""
+
 
 class DecisionLog(ABC):
     """The decisions made, the outcomes joined to them, and how often each action was

@@ -60,6 +60,11 @@ class DecisionServiceStub:
                 request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeRequest.SerializeToString,
                 response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/ListModels',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
         self.ScoreProfile = channel.unary_unary(
                 '/layercake.decision.v1.DecisionService/ScoreProfile',
                 request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.SerializeToString,
@@ -122,6 +127,14 @@ class DecisionServiceServicer:
 
     def PublishModelChange(self, request, context):
         """Publishes an approved deployment: every replica serves it from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """The tenant's registered model versions (without their bytes), by model name and
+        version, each with the stage the live deployment serves it in (AIP-158 pages).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +204,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.PublishModelChange,
                     request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeRequest.FromString,
                     response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsResponse.SerializeToString,
             ),
             'ScoreProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.ScoreProfile,
@@ -354,6 +372,33 @@ class DecisionService:
             '/layercake.decision.v1.DecisionService/PublishModelChange',
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeRequest.SerializeToString,
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.PublishModelChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/ListModels',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

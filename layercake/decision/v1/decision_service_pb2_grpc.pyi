@@ -45,6 +45,10 @@ class DecisionServiceStub:
     """Approves a proposed deployment (another person than the proposer)."""
     PublishModelChange: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.PublishModelChangeRequest, _decision_service_pb2.PublishModelChangeResponse]
     """Publishes an approved deployment: every replica serves it from then on."""
+    ListModels: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ListModelsRequest, _decision_service_pb2.ListModelsResponse]
+    """The tenant's registered model versions (without their bytes), by model name and
+    version, each with the stage the live deployment serves it in (AIP-158 pages).
+    """
     ScoreProfile: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]
     """Scores a profile with the model's champion, challenger and shadows."""
     Decide: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.DecideRequest, _decision_service_pb2.DecideResponse]
@@ -77,6 +81,10 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     """Approves a proposed deployment (another person than the proposer)."""
     PublishModelChange: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.PublishModelChangeRequest, _decision_service_pb2.PublishModelChangeResponse]  # type: ignore[assignment]
     """Publishes an approved deployment: every replica serves it from then on."""
+    ListModels: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ListModelsRequest, _decision_service_pb2.ListModelsResponse]  # type: ignore[assignment]
+    """The tenant's registered model versions (without their bytes), by model name and
+    version, each with the stage the live deployment serves it in (AIP-158 pages).
+    """
     ScoreProfile: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]  # type: ignore[assignment]
     """Scores a profile with the model's champion, challenger and shadows."""
     Decide: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.DecideRequest, _decision_service_pb2.DecideResponse]  # type: ignore[assignment]
@@ -136,6 +144,16 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_decision_service_pb2.PublishModelChangeResponse, _abc.Awaitable[_decision_service_pb2.PublishModelChangeResponse]]:
         """Publishes an approved deployment: every replica serves it from then on."""
+
+    @_abc_1.abstractmethod
+    def ListModels(
+        self,
+        request: _decision_service_pb2.ListModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ListModelsResponse, _abc.Awaitable[_decision_service_pb2.ListModelsResponse]]:
+        """The tenant's registered model versions (without their bytes), by model name and
+        version, each with the stage the live deployment serves it in (AIP-158 pages).
+        """
 
     @_abc_1.abstractmethod
     def ScoreProfile(

@@ -1,4 +1,5 @@
-"""The model RPCs of DecisionService: register (streamed), promote, approve, publish, score."""
+"""The model RPCs of DecisionService: register (streamed), promote, approve, publish, list,
+score."""
 
 from __future__ import annotations
 
@@ -161,6 +162,19 @@ class ModelRpcs:
         # this replica serves it at once; the others (and this one again) hear the broadcast
         await self.serving.reload(principal.tenant_id, request.model_name)
         return response
+
+    async def list(self, request: pb.ListModelsRequest) -> pb.ListModelsResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        page = await self.layer.read(
+            handlers.list_models, tenant, request.model_name, request.page_size, request.page_token
+        )
+        return pb.ListModelsResponse(
+            models=[
+                pb.ListedModel(model=mapping.model_version_proto(m), stage=mapping.STAGES[stage])
+                for m, stage in page.items
+            ],
+            next_page_token=page.next_page_token,
+        )
 
     async def score(self, request: pb.ScoreProfileRequest) -> pb.ScoreProfileResponse:
         tenant = calls.tenant_of(request.tenant_id)

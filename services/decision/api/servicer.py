@@ -59,6 +59,11 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     ) -> pb.PublishModelChangeResponse:
         return await self.models.publish(request)
 
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: Context
+    ) -> pb.ListModelsResponse:
+        return await self.models.list(request)
+
     async def ScoreProfile(
         self, request: pb.ScoreProfileRequest, context: Context
     ) -> pb.ScoreProfileResponse:

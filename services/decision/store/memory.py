@@ -52,6 +52,18 @@ class MemoryModelVersions(ModelVersions):
         found = self.table().get((tenant_id, model_name, version))
         return None if found is None else found[1]
 
+    def list(
+        self, tenant_id: str, model_name: str, after: tuple[str, str] | None, limit: int
+    ) -> list[ModelVersion]:
+        keys = sorted(
+            (name, version)
+            for tenant, name, version in self.table()
+            if tenant == tenant_id
+            and model_name in ("", name)
+            and (after is None or (name, version) > after)
+        )
+        return [self.table()[(tenant_id, *k)][0] for k in keys[:limit]]
+
 
 class MemoryDecisionLog(DecisionLog):
     def __init__(self, state: Callable[[], DecisionState]) -> None:

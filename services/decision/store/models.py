@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from services.decision.domain.models import ModelVersion, Signature, TensorSpec
@@ -78,6 +78,19 @@ class SqlModelVersions(ModelVersions):
         return self.session.execute(
             select(model_versions.c.content).where(*_key(tenant_id, model_name, version))
         ).scalar_one_or_none()
+
+
+    def list(
+        self, tenant_id: str, model_name: str, after: tuple[str, str] | None, limit: int
+    ) -> list[ModelVersion]:
+        name, version = model_versions.c.model_name, model_versions.c.version
+        query = select(*_META).where(model_versions.c.tenant_id == tenant_id)
+        if model_name:
+            query = query.where(name == model_name)
+        if after is not None:
+            query = query.where(or_(name > after[0], and_(name == after[0], version > after[1])))
+        rows = self.session.execute(query.order_by(name, version).limit(limit))
+        return [_version(dict(r._mapping)) for r in rows]
 
 
 def _key(tenant_id: str, model_name: str, version: str) -> list[ColumnElement[bool]]:

@@ -123,6 +123,34 @@ async def test_register_promote_with_approval_and_score(one: Replica) -> None:
     assert 0.15 < served.count("v2") / len(served) < 0.45
     again = [(await score(one.stub, people.ann, name, f"p-{n}")).served.version for n in range(20)]
     assert again == served[:20]
+    await register(one.stub, people.ann, "other", "v1", SHIPPED, FEATURES)
+    assert await listed(one.stub, people.ann, name) == [
+        ("propensity", "v1", STAGE.MODEL_STAGE_CHAMPION),
+        ("propensity", "v2", STAGE.MODEL_STAGE_CHALLENGER),
+        ("propensity", "v3", STAGE.MODEL_STAGE_SHADOW),
+    ]
+    every = await listed(one.stub, people.ann, "")
+    assert every[0] == ("other", "v1", STAGE.MODEL_STAGE_REGISTERED) and len(every) == 4
+    assert await listed(one.stub, People(random_id("t-")).ann, "") == []  # another tenant's
+
+
+async def listed(
+    stub: pb_grpc.DecisionServiceStub, who: Principal, name: str
+) -> list[tuple[str, str, int]]:
+    """Every version ListModels shows, two a page."""
+    found: list[tuple[str, str, int]] = []
+    token = ""
+    while True:
+        page = await stub.ListModels(
+            pb.ListModelsRequest(model_name=name, page_size=2, page_token=token),
+            metadata=acting(who),
+            timeout=10,
+        )
+        found += [(m.model.model_name, m.model.version, m.stage) for m in page.models]
+        assert len(page.models) <= 2
+        token = page.next_page_token
+        if not token:
+            return found
 
 
 async def test_bad_models_are_refused_and_the_champion_serves_on(one: Replica) -> None:
