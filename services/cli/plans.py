@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +15,8 @@ from rich.table import Table
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from services.cli.principals import OutputOption, _dict
-from services.cli.target import Output, Target, err, fail, out
+from services.cli.principals import _dict
+from services.cli.target import Output, OutputOption, Target, err, fail, new_request_id, out
 
 plan_app = typer.Typer(help="The tenant's tracking plan.", no_args_is_help=True)
 
@@ -43,7 +42,7 @@ def apply_plan(
 ) -> None:
     """Replace the tenant's tracking plan (the plan in force applied again changes nothing)."""
     target: Target = ctx.obj
-    request = pb.ApplyTrackingPlanRequest(plan=read_plan(path), request_id=str(uuid.uuid4()))
+    request = pb.ApplyTrackingPlanRequest(plan=read_plan(path), request_id=new_request_id())
     reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.ApplyTrackingPlan, request)
     err.print(f"tracking plan version {reply.tracking_plan.version}", markup=False)
 

@@ -6,7 +6,6 @@ reads take `-o json`. The gateway acts in the tenant of the calling key only.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, TypeVar
 
@@ -18,7 +17,7 @@ from rich.table import Table
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from layercake.gateway.v1 import principal_pb2
-from services.cli.target import Output, Target, err, out
+from services.cli.target import Output, OutputOption, Target, err, new_request_id, out
 from services.kernel.principals import Role
 
 principal_app = typer.Typer(
@@ -26,17 +25,12 @@ principal_app = typer.Typer(
 )
 key_app = typer.Typer(help="API keys of principals.", no_args_is_help=True)
 
-OutputOption = Annotated[Output, typer.Option("-o", "--output", help="table or json.")]
 ROLES = ", ".join(r.value for r in Role)
 T = TypeVar("T")
 
 
 def _split(values: Sequence[str]) -> list[str]:
     return [s.strip() for v in values for s in v.split(",") if s.strip()]
-
-
-def _request_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _principal_line(p: principal_pb2.Principal) -> str:
@@ -56,7 +50,7 @@ def create_principal(
     """Create a principal with its first roles."""
     target: Target = ctx.obj
     request = pb.CreatePrincipalRequest(
-        request_id=_request_id(),
+        request_id=new_request_id(),
         principal_id=principal_id,
         kind=kind,
         display_name=display_name,
@@ -74,7 +68,7 @@ def grant_role(
 ) -> None:
     """Grant a principal a role."""
     target: Target = ctx.obj
-    request = pb.GrantRoleRequest(request_id=_request_id(), principal_id=principal_id, role=role)
+    request = pb.GrantRoleRequest(request_id=new_request_id(), principal_id=principal_id, role=role)
     reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.GrantRole, request)
     err.print(_principal_line(reply.principal), markup=False)
 
@@ -87,7 +81,9 @@ def revoke_role(
 ) -> None:
     """Revoke a role: the principal's keys lose what only it granted, from their next call."""
     target: Target = ctx.obj
-    request = pb.RevokeRoleRequest(request_id=_request_id(), principal_id=principal_id, role=role)
+    request = pb.RevokeRoleRequest(
+        request_id=new_request_id(), principal_id=principal_id, role=role
+    )
     reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.RevokeRole, request)
     err.print(_principal_line(reply.principal), markup=False)
 
@@ -134,7 +130,7 @@ def issue_key(
     """Issue an API key for a principal and print it (it is shown only once)."""
     target: Target = ctx.obj
     request = pb.IssueApiKeyRequest(
-        request_id=_request_id(),
+        request_id=new_request_id(),
         principal_id=principal,
         scopes=_split(scopes),
         display_name=display_name,
@@ -153,7 +149,7 @@ def revoke_key(
 ) -> None:
     """Revoke an API key: refused from its next call."""
     target: Target = ctx.obj
-    request = pb.RevokeApiKeyRequest(request_id=_request_id(), key_id=key_id, reason=reason)
+    request = pb.RevokeApiKeyRequest(request_id=new_request_id(), key_id=key_id, reason=reason)
     reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.RevokeApiKey, request)
     err.print(f"revoked {reply.api_key.key_id} of {reply.api_key.principal_id}", markup=False)
 

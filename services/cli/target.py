@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import grpc
@@ -37,6 +38,16 @@ class Output(StrEnum):
 
 
 OutputOption = Annotated[Output, typer.Option("-o", "--output", help="table or json.")]
+
+
+def read_text(path: Path, most: int = 256 * 1024) -> str:
+    """A definition file's text; one clear line and exit 2 when it cannot be read."""
+    try:
+        if path.stat().st_size > most:
+            fail(f"{path}: larger than {most} bytes", 2)
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError) as e:
+        fail(f"{path}: {e.strerror if isinstance(e, OSError) else e}", 2)
 
 
 def new_request_id() -> str:

@@ -14,10 +14,11 @@ from typing import Any
 import aiohttp
 import grpc
 
-from layercake.common.v1 import common_pb2
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 
 TIMEOUT = 15.0  # seconds, each call's deadline
 CREW = {"editor": "editor", "approver": "approver", "operator": "operator"}  # id -> role
@@ -65,6 +66,10 @@ class Gateway:
     @property
     def api(self) -> ggrpc.GatewayServiceAsyncStub:
         return ggrpc.GatewayServiceStub(self.channel)
+
+    @property
+    def profiles(self) -> pgrpc.ProfilesServiceAsyncStub:
+        return pgrpc.ProfilesServiceStub(self.channel)
 
     # -- people ------------------------------------------------------------------------------
 
@@ -118,11 +123,11 @@ class Gateway:
 
     # -- profiles ----------------------------------------------------------------------------
 
-    async def profile(self, ref: str) -> common_pb2.Profile | None:
+    async def profile(self, ref: str) -> ppb.Profile | None:
         """The profile `ref` (`type:value` or an id) resolves to; None while there is none."""
         try:
-            reply = await self.api.GetProfile(
-                gpb.GetProfileRequest(profile_ref=ref),
+            reply = await self.profiles.GetProfile(
+                ppb.GetProfileRequest(profile_ref=ref),
                 metadata=auth(self.crew.admin),
                 timeout=TIMEOUT,
             )
@@ -132,9 +137,9 @@ class Gateway:
             raise
         return reply.profile
 
-    async def forget(self, ref: str) -> gpb.ForgetProfileResponse:
-        return await self.api.ForgetProfile(
-            gpb.ForgetProfileRequest(profile_ref=ref, request_id=request_id()),
+    async def forget(self, ref: str) -> ppb.ForgetProfileResponse:
+        return await self.profiles.ForgetProfile(
+            ppb.ForgetProfileRequest(profile_ref=ref, request_id=request_id()),
             metadata=auth(self.crew.admin),
             timeout=TIMEOUT,
         )

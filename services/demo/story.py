@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from layercake.common.v1 import common_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
 from services.demo.gateway import Gateway
 from services.demo.person import Person
 from services.demo.scan import files_holding
@@ -117,7 +117,7 @@ class SeedStory:
         if answer.get("accepted") != 1:
             raise StoryError(f"the Segment door did not accept the app login: {answer}")
 
-        async def one() -> common_pb2.Profile | None:
+        async def one() -> ppb.Profile | None:
             found = [await self.gateway.profile(ref) for ref in p.refs()]
             ids = {f.profile_id if f else "" for f in found}
             return found[-1] if len(ids) == 1 and "" not in ids else None
@@ -133,9 +133,9 @@ class SeedStory:
         told.say(f"identifiers: {', '.join(kinds)} (email hashed with the tenant's key)")
         told.say(
             f"traits: {', '.join(sorted(profile.traits))}; consent: "
-            + ", ".join(f"{k}={v}" for k, v in sorted(profile.consent.items())),
+            + ", ".join(f"{k}={v.granted}" for k, v in sorted(profile.consent.items())),
             traits=dict(profile.traits),
-            consent=dict(profile.consent),
+            consent={k: v.granted for k, v in profile.consent.items()},
         )
         return told
 
@@ -199,7 +199,7 @@ class SeedStory:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    async def _profile(self) -> common_pb2.Profile:
+    async def _profile(self) -> ppb.Profile:
         found = await self.gateway.profile(self.profile_id)
         if found is None:
             raise StoryError(f"profile {self.profile_id} is gone")

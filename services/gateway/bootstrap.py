@@ -6,14 +6,18 @@ import asyncio
 import logging
 from pathlib import Path
 
+from layercake.decision.v1 import decision_service_pb2_grpc as dpb_grpc
 from services.gateway import handlers
 from services.gateway.adapters.identity import IdentityClient
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
 from services.gateway.adapters.orchestrator import OrchestratorClient
+from services.gateway.adapters.peers import Peer
 from services.gateway.api.auth import Gatekeeper, KeyDirectory
+from services.gateway.api.decisions import DecisionClient, decisions_servicer
 from services.gateway.api.facts import facts_servicer
 from services.gateway.api.journeys import journeys_servicer
 from services.gateway.api.plans import PlanBook
+from services.gateway.api.profiles import profiles_servicer
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.api.status import HealthPeer, health_peers, status_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
@@ -45,6 +49,7 @@ class Gateway:
         self.config = config
         self.identity: IdentityClient | None = None
         self.orchestrator: OrchestratorClient | None = None
+        self.decision: DecisionClient | None = None
         self.health: dict[str, HealthPeer] = {}  # each peer's health, for StatusService
         self.keys: KeyDirectory | None = None
         self.gate: Gatekeeper | None = None
@@ -61,6 +66,9 @@ class Gateway:
         self.orchestrator = OrchestratorClient(
             s.orchestrator_addr, s.rpc_timeout, s.internal_calls()
         )
+        self.decision = Peer(
+            s.decision_addr, s.rpc_timeout, s.internal_calls(), dpb_grpc.DecisionServiceStub
+        )
         addrs = {
             "identity": s.identity_addr,
             "orchestrator": s.orchestrator_addr,
@@ -72,7 +80,7 @@ class Gateway:
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
         commits = IngestCommits(JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout), self.layer)
         servicer = GatewayServicer(
-            self.gate, commits, self.identity, self.layer, self.plans, ctx.clock, self.config
+            self.gate, commits, self.layer, self.plans, ctx.clock, self.config
         )
         self.door = SegmentDoor(
             self.gate,
@@ -87,6 +95,8 @@ class Gateway:
         )
         return [
             gateway_servicer(servicer),
+            profiles_servicer(self.gate, self.identity),
+            decisions_servicer(self.gate, self.identity, self.decision),
             journeys_servicer(self.gate, self.orchestrator),
             facts_servicer(self.gate, self.orchestrator),
             status_servicer(self.gate, self.health, lambda: bool(ctx.nc.is_connected)),
@@ -130,7 +140,7 @@ class Gateway:
         if self.pruner is not None:
             self.pruner.cancel()
             await asyncio.gather(self.pruner, return_exceptions=True)
-        for peer in (self.identity, self.orchestrator, *self.health.values()):
+        for peer in (self.identity, self.orchestrator, self.decision, *self.health.values()):
             if peer is not None:
                 await peer.close()
 

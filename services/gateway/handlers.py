@@ -321,7 +321,7 @@ async def get_profile(
     directory: ProfileDirectory, caller: Caller, profile_ref: str
 ) -> ipb.GetProfileResponse:
     """Asks identity, in the caller's tenant only."""
-    _check_profile_ref(profile_ref)
+    check_profile_ref(profile_ref)
     return await directory.get_profile(
         ipb.GetProfileRequest(tenant_id=caller.tenant_id, profile_ref=profile_ref)
     )
@@ -332,7 +332,7 @@ async def forget_profile(
 ) -> ipb.ForgetProfileResponse:
     """Asks identity to forget, in the caller's tenant only; identity answers a retry with
     the same `request_id` as the first time."""
-    _check_profile_ref(profile_ref)
+    check_profile_ref(profile_ref)
     return await directory.forget_profile(
         ipb.ForgetProfileRequest(
             tenant_id=caller.tenant_id, profile_ref=profile_ref, request_id=request_id
@@ -340,7 +340,8 @@ async def forget_profile(
     )
 
 
-def _check_profile_ref(profile_ref: str) -> None:
+def check_profile_ref(profile_ref: str) -> None:
+    """INVALID_ARGUMENT naming `profile_ref` when empty or too long to be one."""
     bad = Violations()
     bad.require(profile_ref.strip(), "profile_ref")
     if len(profile_ref) > 512:

@@ -14,6 +14,8 @@ import pytest
 
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from services.local.supervisor import Backoff, Supervisor
 from tests.conftest import random_id
 from tests.e2e.conftest import Platform
@@ -60,12 +62,12 @@ async def test_kill_9_identity_and_gateway_mid_stream(platform: Platform) -> Non
     assert len(answered) >= WRITES * 0.9  # the writes answered OK are what we hold the system to
 
     async with grpc.aio.insecure_channel(stack.addr("gateway")) as channel:
-        stub = ggrpc.GatewayServiceStub(channel)
+        profiles = pgrpc.ProfilesServiceStub(channel)
 
         async def all_present() -> bool:
             for cookie in answered:
-                reply = await stub.GetProfile(
-                    gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
+                reply = await profiles.GetProfile(
+                    ppb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
                     metadata=platform.auth,
                     timeout=5,
                 )
@@ -103,13 +105,14 @@ async def test_make_run_restarts_a_killed_service_and_keeps_the_others(platform:
     cookie = random_id("sup-")
     async with grpc.aio.insecure_channel(stack.addr("gateway")) as channel:
         stub = ggrpc.GatewayServiceStub(channel)
+        profiles = pgrpc.ProfilesServiceStub(channel)
         await stub.Ingest(
             gpb.IngestRequest(events=[event(cookie)]), metadata=platform.auth, timeout=10
         )
 
         async def profile() -> bool:
-            reply = await stub.GetProfile(
-                gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
+            reply = await profiles.GetProfile(
+                ppb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
                 metadata=platform.auth,
                 timeout=5,
             )

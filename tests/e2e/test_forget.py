@@ -22,6 +22,8 @@ from layercake.decision.v1 import decision_service_pb2_grpc as dgrpc
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from layercake.orchestrator.v1 import orchestrator_service_pb2_grpc as ogrpc
 from services.demo.scan import files_holding
@@ -57,6 +59,7 @@ async def test_a_forgotten_person_leaves_no_trace_and_does_not_come_back(
     platform: Platform, gateway: grpc.aio.Channel
 ) -> None:
     stack, stub = platform.stack, ggrpc.GatewayServiceStub(gateway)
+    profiles = pgrpc.ProfilesServiceStub(gateway)
     tag = uuid.uuid4().hex[:10]
     email, phone, name = f"zq{tag}@example.com", "+14155552671", f"Zelphinea{tag}"
     reply = await stub.Ingest(
@@ -66,13 +69,13 @@ async def test_a_forgotten_person_leaves_no_trace_and_does_not_come_back(
     )
     assert [r.status for r in reply.results] == [gpb.IngestResult.STATUS_ACCEPTED]
 
-    async def by_email() -> gpb.GetProfileResponse:
-        return await stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref=f"email:{email}"), metadata=platform.auth, timeout=5
+    async def by_email() -> ppb.GetProfileResponse:
+        return await profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref=f"email:{email}"), metadata=platform.auth, timeout=5
         )
 
     profile = (await eventually(by_email, timeout=30)).profile
-    assert profile.traits["first_name"].json_value == f'"{name}"'  # opened on read
+    assert profile.traits["first_name"].value.string_value == name  # opened on read
     profile_id = profile.profile_id
     secrets = [email.encode(), phone[2:].encode(), name.encode()]
     held = files_holding(stack.state_dir, secrets)
@@ -82,10 +85,10 @@ async def test_a_forgotten_person_leaves_no_trace_and_does_not_come_back(
         ask_state = opb.GetContactStateRequest(tenant_id=DEMO_TENANT, profile_id=profile_id)
         await eventually(lambda: orch.GetContactState(ask_state, timeout=5))
 
-    forget = gpb.ForgetProfileRequest(profile_ref=f"email:{email}", request_id=str(uuid.uuid4()))
-    forgotten = await stub.ForgetProfile(forget, metadata=platform.auth, timeout=10)
+    forget = ppb.ForgetProfileRequest(profile_ref=f"email:{email}", request_id=str(uuid.uuid4()))
+    forgotten = await profiles.ForgetProfile(forget, metadata=platform.auth, timeout=10)
     assert forgotten.profile_id == profile_id
-    again = await stub.ForgetProfile(forget, metadata=platform.auth, timeout=10)
+    again = await profiles.ForgetProfile(forget, metadata=platform.auth, timeout=10)
     assert again == forgotten  # a retry gets the first answer
 
     assert await not_found(by_email())

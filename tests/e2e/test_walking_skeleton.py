@@ -21,6 +21,8 @@ from layercake.decision.v1 import decision_service_pb2_grpc as dgrpc
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import identity_service_pb2_grpc as igrpc
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
@@ -64,23 +66,23 @@ async def test_ingest_reaches_every_service_and_profile_is_visible(
     platform: Platform, gateway: grpc.aio.Channel
 ) -> None:
     stub = ggrpc.GatewayServiceStub(gateway)
+    profiles = pgrpc.ProfilesServiceStub(gateway)
     cookie = random_id("ck-")
     reply = await stub.Ingest(
         gpb.IngestRequest(events=[event(cookie)]), metadata=platform.auth, timeout=10
     )
     assert [r.status for r in reply.results] == [gpb.IngestResult.STATUS_ACCEPTED]
 
-    async def profile_visible() -> gpb.GetProfileResponse:
-        return await stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref=f"email:{cookie.upper()}@example.com"),
+    async def profile_visible() -> ppb.GetProfileResponse:
+        return await profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref=f"email:{cookie.upper()}@example.com"),
             metadata=platform.auth,
             timeout=5,
         )
 
     found = await eventually(profile_visible)
-    assert found.profile.tenant_id == DEMO_TENANT
-    assert json.loads(found.profile.traits["store_id"].json_value) == "s-12"
-    assert found.profile.consent["email_marketing"] is True
+    assert found.profile.traits["store_id"].value.string_value == "s-12"
+    assert found.profile.consent["email_marketing"].granted is True
     profile_id = found.profile.profile_id
 
     async with platform.internal_channel("orchestrator") as ch:
@@ -115,15 +117,16 @@ async def test_same_message_id_twice_is_one_effect(
     platform: Platform, gateway: grpc.aio.Channel
 ) -> None:
     stub = ggrpc.GatewayServiceStub(gateway)
+    profiles = pgrpc.ProfilesServiceStub(gateway)
     cookie = random_id("ck-")
     first = event(cookie)
     await stub.Ingest(gpb.IngestRequest(events=[first]), metadata=platform.auth, timeout=10)
     again = await stub.Ingest(gpb.IngestRequest(events=[first]), metadata=platform.auth, timeout=10)
     assert again.results[0].status == gpb.IngestResult.STATUS_DUPLICATE
 
-    async def visible() -> gpb.GetProfileResponse:
-        return await stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
+    async def visible() -> ppb.GetProfileResponse:
+        return await profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
             metadata=platform.auth,
             timeout=5,
         )
@@ -134,6 +137,7 @@ async def test_same_message_id_twice_is_one_effect(
 
 async def test_bad_requests_name_the_field(platform: Platform, gateway: grpc.aio.Channel) -> None:
     stub = ggrpc.GatewayServiceStub(gateway)
+    profiles = pgrpc.ProfilesServiceStub(gateway)
     bad = event(random_id("ck-"), message_id="")
     reply = await stub.Ingest(gpb.IngestRequest(events=[bad]), metadata=platform.auth, timeout=10)
     (result,) = reply.results
@@ -145,12 +149,12 @@ async def test_bad_requests_name_the_field(platform: Platform, gateway: grpc.aio
     assert "events" in violations(ingest_error.value)
 
     with pytest.raises(grpc.aio.AioRpcError) as get_error:
-        await stub.GetProfile(gpb.GetProfileRequest(), metadata=platform.auth, timeout=5)
+        await profiles.GetProfile(ppb.GetProfileRequest(), metadata=platform.auth, timeout=5)
     assert get_error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "profile_ref" in violations(get_error.value)
 
     with pytest.raises(grpc.aio.AioRpcError) as anonymous:
-        await stub.GetProfile(gpb.GetProfileRequest(profile_ref="cookie_id:x"), timeout=5)
+        await profiles.GetProfile(ppb.GetProfileRequest(profile_ref="cookie_id:x"), timeout=5)
     assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
     async with platform.internal_channel("orchestrator") as ch:
@@ -255,14 +259,15 @@ async def test_trace_context_crosses_grpc_and_nats(
     traceparent = f"00-{trace_id}-{'1' * 16}-01"
     cookie = random_id("ck-")
     stub = ggrpc.GatewayServiceStub(gateway)
+    profiles = pgrpc.ProfilesServiceStub(gateway)
     await stub.Ingest(
         gpb.IngestRequest(events=[event(cookie)]),
         metadata=(*platform.auth, ("traceparent", traceparent)),
         timeout=10,
     )
     found = await eventually(
-        lambda: stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
+        lambda: profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref=f"cookie_id:{cookie}"),
             metadata=platform.auth,
             timeout=5,
         )

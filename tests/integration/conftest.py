@@ -11,6 +11,7 @@ import pytest
 
 from services.decision.bootstrap import build as build_decision
 from services.gateway.bootstrap import build as build_gateway
+from services.gateway.config import GatewayConfig
 from services.identity.bootstrap import build as build_identity
 from services.kernel.messaging.nats_server import NatsServer
 from services.kernel.runtime import Runtime
@@ -70,7 +71,8 @@ async def services(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[Ser
         gateway = await stack.enter_async_context(
             running(
                 "gateway",
-                build_gateway,
+                # its HTTP door on a free port: 8088 may be another run's
+                lambda settings: build_gateway(settings, GatewayConfig(http_addr="127.0.0.1:0")),
                 nats_server.url,
                 tmp_path,
                 addresses(identity=identity, orchestrator=orchestrator, decision=decision),

@@ -18,8 +18,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from layercake.decision.v1 import decision_service_pb2 as dpb
 from layercake.decision.v1 import decision_service_pb2_grpc as dgrpc
-from layercake.gateway.v1 import gateway_service_pb2 as gpb
-from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import identity_service_pb2_grpc as igrpc
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
@@ -98,8 +98,8 @@ async def test_the_gateway_signs_its_calls_for_the_keys_tenant(services: Service
     key = new_key(services.gateway.context.uow, random_id("t"), "profiles:read")
     async with grpc.aio.insecure_channel(services.addr(services.gateway)) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as missing:
-            await ggrpc.GatewayServiceStub(channel).GetProfile(
-                gpb.GetProfileRequest(profile_ref="cookie_id:ck-1"),
+            await pgrpc.ProfilesServiceStub(channel).GetProfile(
+                ppb.GetProfileRequest(profile_ref="cookie_id:ck-1"),
                 metadata=(("authorization", f"Bearer {key}"),),
                 timeout=10,
             )

@@ -10,7 +10,6 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-from layercake.common.v1 import common_pb2 as _common_pb2
 from layercake.events.v1 import ingest_pb2 as _ingest_pb2
 from layercake.gateway.v1 import principal_pb2 as _principal_pb2
 import builtins as _builtins
@@ -189,112 +188,6 @@ class IngestResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IngestResponse: _TypeAlias = IngestResponse  # noqa: Y015
-
-@_typing.final
-class GetProfileRequest(_message.Message):
-    """Request of GetProfile."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PROFILE_REF_FIELD_NUMBER: _builtins.int
-    profile_ref: _builtins.str
-    """`<type>:<value>` (e.g. `email:ann@example.com`) or a profile id."""
-    def __init__(
-        self,
-        *,
-        profile_ref: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile_ref", b"profile_ref"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___GetProfileRequest: _TypeAlias = GetProfileRequest  # noqa: Y015
-
-@_typing.final
-class GetProfileResponse(_message.Message):
-    """Response of GetProfile."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PROFILE_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def profile(self) -> _common_pb2.Profile:
-        """The profile."""
-
-    def __init__(
-        self,
-        *,
-        profile: _common_pb2.Profile | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___GetProfileResponse: _TypeAlias = GetProfileResponse  # noqa: Y015
-
-@_typing.final
-class ForgetProfileRequest(_message.Message):
-    """Request of ForgetProfile."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PROFILE_REF_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    profile_ref: _builtins.str
-    """`<type>:<value>` (e.g. `email:ann@example.com`), a profile id or an alias."""
-    request_id: _builtins.str
-    """Idempotency key (a UUID): a retry with it gets the first answer."""
-    def __init__(
-        self,
-        *,
-        profile_ref: _builtins.str = ...,
-        request_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile_ref", b"profile_ref", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ForgetProfileRequest: _TypeAlias = ForgetProfileRequest  # noqa: Y015
-
-@_typing.final
-class ForgetProfileResponse(_message.Message):
-    """Response of ForgetProfile."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PROFILE_ID_FIELD_NUMBER: _builtins.int
-    ALIAS_PROFILE_IDS_FIELD_NUMBER: _builtins.int
-    FORGET_TIME_FIELD_NUMBER: _builtins.int
-    profile_id: _builtins.str
-    """The forgotten profile."""
-    @_builtins.property
-    def alias_profile_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Profiles merged into it, forgotten with it."""
-
-    @_builtins.property
-    def forget_time(self) -> _timestamp_pb2.Timestamp:
-        """When it was forgotten."""
-
-    def __init__(
-        self,
-        *,
-        profile_id: _builtins.str = ...,
-        alias_profile_ids: _abc.Iterable[_builtins.str] | None = ...,
-        forget_time: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["forget_time", b"forget_time"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alias_profile_ids", b"alias_profile_ids", "forget_time", b"forget_time", "profile_id", b"profile_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ForgetProfileResponse: _TypeAlias = ForgetProfileResponse  # noqa: Y015
 
 @_typing.final
 class CreatePrincipalRequest(_message.Message):

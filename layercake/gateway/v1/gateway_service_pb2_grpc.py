@@ -41,16 +41,6 @@ class GatewayServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IngestRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IngestResponse.FromString,
                 _registered_method=True)
-        self.GetProfile = channel.unary_unary(
-                '/layercake.gateway.v1.GatewayService/GetProfile',
-                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.SerializeToString,
-                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.FromString,
-                _registered_method=True)
-        self.ForgetProfile = channel.unary_unary(
-                '/layercake.gateway.v1.GatewayService/ForgetProfile',
-                request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileRequest.SerializeToString,
-                response_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileResponse.FromString,
-                _registered_method=True)
         self.CreatePrincipal = channel.unary_unary(
                 '/layercake.gateway.v1.GatewayService/CreatePrincipal',
                 request_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalRequest.SerializeToString,
@@ -111,22 +101,6 @@ class GatewayServiceServicer:
     def Ingest(self, request, context):
         """Accepts a batch of events, each judged on its own; answers once each accepted
         event is durable in the INGEST stream.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetProfile(self, request, context):
-        """Looks up a profile by `<type>:<value>` or by profile id.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ForgetProfile(self, request, context):
-        """Forgets a person (GDPR erasure): their key, read models and raw ingest
-        messages go, and their identifiers are suppressed afterwards (scope
-        `profiles:write`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -215,16 +189,6 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IngestRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IngestResponse.SerializeToString,
             ),
-            'GetProfile': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetProfile,
-                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.FromString,
-                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.SerializeToString,
-            ),
-            'ForgetProfile': grpc.unary_unary_rpc_method_handler(
-                    servicer.ForgetProfile,
-                    request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileRequest.FromString,
-                    response_serializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileResponse.SerializeToString,
-            ),
             'CreatePrincipal': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePrincipal,
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.CreatePrincipalRequest.FromString,
@@ -305,60 +269,6 @@ class GatewayService:
             '/layercake.gateway.v1.GatewayService/Ingest',
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IngestRequest.SerializeToString,
             layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.IngestResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def GetProfile(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/layercake.gateway.v1.GatewayService/GetProfile',
-            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileRequest.SerializeToString,
-            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.GetProfileResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ForgetProfile(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/layercake.gateway.v1.GatewayService/ForgetProfile',
-            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileRequest.SerializeToString,
-            layercake_dot_gateway_dot_v1_dot_gateway__service__pb2.ForgetProfileResponse.FromString,
             options,
             channel_credentials,
             insecure,

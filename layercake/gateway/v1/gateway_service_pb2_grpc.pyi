@@ -39,13 +39,6 @@ class GatewayServiceStub:
     """Accepts a batch of events, each judged on its own; answers once each accepted
     event is durable in the INGEST stream.
     """
-    GetProfile: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.GetProfileRequest, _gateway_service_pb2.GetProfileResponse]
-    """Looks up a profile by `<type>:<value>` or by profile id."""
-    ForgetProfile: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.ForgetProfileRequest, _gateway_service_pb2.ForgetProfileResponse]
-    """Forgets a person (GDPR erasure): their key, read models and raw ingest
-    messages go, and their identifiers are suppressed afterwards (scope
-    `profiles:write`).
-    """
     CreatePrincipal: _grpc.UnaryUnaryMultiCallable[_gateway_service_pb2.CreatePrincipalRequest, _gateway_service_pb2.CreatePrincipalResponse]
     """Admin RPCs (scope `admin`), always in the caller's own tenant. Each change
     is an event recorded with the calling key's principal as its actor.
@@ -85,13 +78,6 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     Ingest: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.IngestRequest, _gateway_service_pb2.IngestResponse]  # type: ignore[assignment]
     """Accepts a batch of events, each judged on its own; answers once each accepted
     event is durable in the INGEST stream.
-    """
-    GetProfile: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.GetProfileRequest, _gateway_service_pb2.GetProfileResponse]  # type: ignore[assignment]
-    """Looks up a profile by `<type>:<value>` or by profile id."""
-    ForgetProfile: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.ForgetProfileRequest, _gateway_service_pb2.ForgetProfileResponse]  # type: ignore[assignment]
-    """Forgets a person (GDPR erasure): their key, read models and raw ingest
-    messages go, and their identifiers are suppressed afterwards (scope
-    `profiles:write`).
     """
     CreatePrincipal: _aio.UnaryUnaryMultiCallable[_gateway_service_pb2.CreatePrincipalRequest, _gateway_service_pb2.CreatePrincipalResponse]  # type: ignore[assignment]
     """Admin RPCs (scope `admin`), always in the caller's own tenant. Each change
@@ -135,25 +121,6 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_gateway_service_pb2.IngestResponse, _abc.Awaitable[_gateway_service_pb2.IngestResponse]]:
         """Accepts a batch of events, each judged on its own; answers once each accepted
         event is durable in the INGEST stream.
-        """
-
-    @_abc_1.abstractmethod
-    def GetProfile(
-        self,
-        request: _gateway_service_pb2.GetProfileRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_gateway_service_pb2.GetProfileResponse, _abc.Awaitable[_gateway_service_pb2.GetProfileResponse]]:
-        """Looks up a profile by `<type>:<value>` or by profile id."""
-
-    @_abc_1.abstractmethod
-    def ForgetProfile(
-        self,
-        request: _gateway_service_pb2.ForgetProfileRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_gateway_service_pb2.ForgetProfileResponse, _abc.Awaitable[_gateway_service_pb2.ForgetProfileResponse]]:
-        """Forgets a person (GDPR erasure): their key, read models and raw ingest
-        messages go, and their identifiers are suppressed afterwards (scope
-        `profiles:write`).
         """
 
     @_abc_1.abstractmethod

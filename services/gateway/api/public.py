@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
 from services.gateway.api import scopes
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.domain.keys import Caller
+from services.kernel.errors import Violations
 from services.kernel.rpc import calls
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -28,3 +30,12 @@ class PublicRpcs:
         method = call.method if call is not None else ""
         metadata = context.invocation_metadata() or ()
         return await self.gate.admit(metadata, scopes.needed(method, request), cost)
+
+
+def required(request: Message, *fields: str) -> None:
+    """INVALID_ARGUMENT naming each of `fields` the request leaves empty."""
+    bad = Violations()
+    for name in fields:
+        value: Any = getattr(request, name)
+        bad.require(value.strip() if isinstance(value, str) else value, name)
+    bad.raise_if_any()

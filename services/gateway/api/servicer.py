@@ -12,8 +12,10 @@ from google.protobuf.message import Message
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from services.gateway import handlers, mapping, tracking_plans
+from services.gateway.api import scopes
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.plans import PlanBook
+from services.gateway.api.public import PublicRpcs, required
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import (
     CreatePrincipal,
@@ -60,27 +62,42 @@ MutatingRequest = (
 )
 
 
-class GatewayServicer(pb_grpc.GatewayServiceServicer):
+SERVICE = pb.DESCRIPTOR.services_by_name["GatewayService"]
+
+scopes.declare(
+    SERVICE,
+    {
+        "Ingest": Scope.INGEST,
+        "CreatePrincipal": Scope.ADMIN,
+        "GetPrincipal": Scope.ADMIN,
+        "ListPrincipals": Scope.ADMIN,
+        "GrantRole": Scope.ADMIN,
+        "RevokeRole": Scope.ADMIN,
+        "IssueApiKey": Scope.ADMIN,
+        "RevokeApiKey": Scope.ADMIN,
+        "ListApiKeys": Scope.ADMIN,
+        "ApplyTrackingPlan": Scope.ADMIN,
+        "GetTrackingPlan": Scope.ASSETS_READ,
+    },
+)
+
+
+class GatewayServicer(PublicRpcs, pb_grpc.GatewayServiceServicer):
     def __init__(
         self,
         gate: Gatekeeper,
         commits: IngestCommits,
-        profiles: handlers.ProfileDirectory,
         layer: ServiceLayer[SqlGatewayUnitOfWork],
         plans: PlanBook,
         clock: Clock,
         config: GatewayConfig,
     ) -> None:
-        self.gate = gate
+        super().__init__(gate)
         self.plans = plans
         self.commits = commits
         self.config = config
-        self.profiles = profiles
         self.layer = layer
         self.clock = clock
-
-    async def _admit(self, context: Context, scope: Scope, cost: int = 1) -> Caller:
-        return await self.gate.admit(context.invocation_metadata() or (), scope, cost)
 
     async def _change(
         self,
@@ -109,7 +126,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         return response
 
     async def Ingest(self, request: pb.IngestRequest, context: Context) -> pb.IngestResponse:
-        caller = await self._admit(context, Scope.INGEST, cost=max(1, len(request.events)))
+        caller = await self.admit(context, cost=max(1, len(request.events)))
         key = idempotency.request_key(request.request_id, tenant_id=caller.tenant_id)
 
         async def ingest() -> pb.IngestResponse:
@@ -134,30 +151,10 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             self.layer.db, self.clock, key, request, pb.IngestResponse, ingest
         )
 
-    async def GetProfile(
-        self, request: pb.GetProfileRequest, context: Context
-    ) -> pb.GetProfileResponse:
-        caller = await self._admit(context, Scope.PROFILES_READ)
-        found = await handlers.get_profile(self.profiles, caller, request.profile_ref)
-        return pb.GetProfileResponse(profile=found.profile)
-
-    async def ForgetProfile(
-        self, request: pb.ForgetProfileRequest, context: Context
-    ) -> pb.ForgetProfileResponse:
-        caller = await self._admit(context, Scope.PROFILES_WRITE)
-        forgotten = await handlers.forget_profile(
-            self.profiles, caller, request.profile_ref, request.request_id
-        )
-        return pb.ForgetProfileResponse(
-            profile_id=forgotten.profile_id,
-            alias_profile_ids=forgotten.alias_profile_ids,
-            forget_time=forgotten.forget_time,
-        )
-
     async def CreatePrincipal(
         self, request: pb.CreatePrincipalRequest, context: Context
     ) -> pb.CreatePrincipalResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
         command = CreatePrincipal(
             caller.tenant_id,
             request.principal_id,
@@ -177,7 +174,8 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def GetPrincipal(
         self, request: pb.GetPrincipalRequest, context: Context
     ) -> pb.GetPrincipalResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
+        required(request, "principal_id")
         found = await self.layer.read(
             handlers.get_principal, caller.tenant_id, request.principal_id
         )
@@ -186,7 +184,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def ListPrincipals(
         self, request: pb.ListPrincipalsRequest, context: Context
     ) -> pb.ListPrincipalsResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
         page = await self.layer.read(
             handlers.list_principals, caller.tenant_id, request.page_size, request.page_token
         )
@@ -198,7 +196,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def GrantRole(
         self, request: pb.GrantRoleRequest, context: Context
     ) -> pb.GrantRoleResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
         command = GrantRole(caller.tenant_id, request.principal_id, request.role)
         return await self._change(
             caller,
@@ -212,7 +210,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def RevokeRole(
         self, request: pb.RevokeRoleRequest, context: Context
     ) -> pb.RevokeRoleResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
         command = RevokeRole(caller.tenant_id, request.principal_id, request.role)
         return await self._change(
             caller,
@@ -226,7 +224,8 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def IssueApiKey(
         self, request: pb.IssueApiKeyRequest, context: Context
     ) -> pb.IssueApiKeyResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
+        required(request, "principal_id")
         command = IssueApiKey(
             caller.tenant_id, request.principal_id, tuple(request.scopes), request.display_name
         )
@@ -246,7 +245,8 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def RevokeApiKey(
         self, request: pb.RevokeApiKeyRequest, context: Context
     ) -> pb.RevokeApiKeyResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
+        required(request, "key_id")
         command = RevokeApiKey(caller.tenant_id, request.key_id, request.reason)
         return await self._change(
             caller,
@@ -260,7 +260,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def ListApiKeys(
         self, request: pb.ListApiKeysRequest, context: Context
     ) -> pb.ListApiKeysResponse:
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
         page = await self.layer.read(
             handlers.list_api_keys,
             caller.tenant_id,
@@ -278,7 +278,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     ) -> pb.ApplyTrackingPlanResponse:
         """Applied once per `request_id`; this replica's cache drops the plan at once, the
         others when the broadcast brings the new version."""
-        caller = await self._admit(context, Scope.ADMIN)
+        caller = await self.admit(context)
         key = idempotency.request_key(request.request_id, tenant_id=caller.tenant_id)
         document = mapping.struct_document(request.plan)
 
@@ -296,7 +296,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def GetTrackingPlan(
         self, request: pb.GetTrackingPlanRequest, context: Context
     ) -> pb.GetTrackingPlanResponse:
-        caller = await self._admit(context, Scope.ASSETS_READ)
+        caller = await self.admit(context)
         plan = await self.layer.read(tracking_plans.get_tracking_plan, caller.tenant_id)
         counts = await self.layer.read(tracking_plans.tracking_plan_counts, caller.tenant_id)
         return pb.GetTrackingPlanResponse(
@@ -319,5 +319,5 @@ def gateway_servicer(servicer: GatewayServicer) -> Servicer:
     return Servicer(
         pb_grpc.add_GatewayServiceServicer_to_server,
         servicer,
-        pb.DESCRIPTOR.services_by_name["GatewayService"].full_name,
+        SERVICE.full_name,
     )

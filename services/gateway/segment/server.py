@@ -22,7 +22,9 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from services.gateway import handlers
+from services.gateway.api import profile_views, scopes
 from services.gateway.api.auth import Gatekeeper
+from services.gateway.api.profiles import SERVICE as PROFILES
 from services.gateway.config import GatewayConfig
 from services.gateway.ingest_commits import IngestCommits
 from services.gateway.ports import GatewayUnitOfWork
@@ -34,6 +36,8 @@ from services.kernel.errors import InvalidArgument, LayercakeError, Unauthentica
 from services.kernel.principals import Scope
 from services.kernel.rpc import calls
 from services.kernel.service_layer import Layer
+
+GET_PROFILE = f"/{PROFILES.full_name}/GetProfile"  # what `GET /v1/profiles/{ref}` is
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +151,14 @@ class SegmentDoor:
         with calls.serving(self._call(request)):
             try:
                 caller = await self.gate.admit(
-                    [("x-api-key", self._key(request))], Scope.PROFILES_READ
+                    [("x-api-key", self._key(request))], scopes.needed(GET_PROFILE)
                 )
                 found = await handlers.get_profile(self.profiles, caller, request.match_info["ref"])
             except LayercakeError as e:
                 return answers.error(e, single=True)
-        profile = json_format.MessageToDict(found.profile, preserving_proto_field_name=True)
+        profile = json_format.MessageToDict(
+            profile_views.profile_details(found), preserving_proto_field_name=True
+        )
         return web.json_response({"profile": profile})
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:

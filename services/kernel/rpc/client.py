@@ -12,7 +12,7 @@ from services.kernel import errors
 from services.kernel.principals import Principal
 from services.kernel.rpc import calls
 from services.kernel.rpc.server import MAX_MESSAGE_BYTES
-from services.kernel.rpc.signing import InternalCalls, SigningInterceptor
+from services.kernel.rpc.signing import InternalCalls, SigningInterceptor, UploadSigningInterceptor
 from services.kernel.rpc.status import from_rpc_error
 
 R = TypeVar("R")
@@ -26,12 +26,13 @@ def channel(
     """A channel that spreads calls over every address the name resolves to (round robin);
     with `internal`, each call is signed for the current call's principal, or for the one
     `acting_for(request)` names (a service acting on its own, outside any call)."""
-    signing: list[SigningInterceptor] | None = None
+    signing: list[Any] | None = None
     if internal is not None:
         signing = [
-            SigningInterceptor(internal)  # for the principal of the call being served
+            kind(internal)  # for the principal of the call being served
             if acting_for is None
-            else SigningInterceptor(internal, acting_for)
+            else kind(internal, acting_for)
+            for kind in (SigningInterceptor, UploadSigningInterceptor)
         ]
     target = addr if "://" in addr or addr.startswith("dns:") else f"dns:///{addr}"
     return grpc.aio.insecure_channel(
@@ -41,7 +42,7 @@ def channel(
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
-        interceptors=signing,  # type: ignore[arg-type]
+        interceptors=signing,
     )
 
 

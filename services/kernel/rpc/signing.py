@@ -92,7 +92,7 @@ def _current_principal(_request: Any) -> Principal | None:
     return None if call is None else call.principal
 
 
-class SigningInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+class _Signer:
     """Stamps each outgoing call for the principal `acting_for(request)` names, when there is
     one: by default the principal of the call being served (the gateway's admitted key)."""
 
@@ -104,12 +104,9 @@ class SigningInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[
         self.internal = internal
         self.acting_for = acting_for
 
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
+    def _signed(
+        self, details: grpc.aio.ClientCallDetails, request: Any
+    ) -> grpc.aio.ClientCallDetails:
         principal = self.acting_for(request)
         if principal is not None:
             method = (
@@ -125,4 +122,29 @@ class SigningInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[
                 details.credentials,
                 details.wait_for_ready,
             )
-        return await continuation(details, request)
+        return details
+
+
+class SigningInterceptor(_Signer, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    """Signs unary calls."""
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await continuation(self._signed(details, request), request)
+
+
+class UploadSigningInterceptor(_Signer, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[type-arg]
+    """Signs uploads (client streams); `acting_for` is asked about the stream. (grpc.aio files
+    an interceptor under one kind only, hence a class per kind.)"""
+
+    async def intercept_stream_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
+        return await continuation(self._signed(details, request_iterator), request_iterator)

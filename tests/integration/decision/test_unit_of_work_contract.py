@@ -4,6 +4,7 @@ promises, and those of its features, model versions and assets repositories."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -90,6 +91,26 @@ class TestDecisionUnitOfWork(ProfileCopiesContract):
             assert models.content("acme", "propensity", "2") == b"onnx2"
             assert models.get("other", "propensity", "1") is None
             assert models.content("acme", "propensity", "3") is None
+
+    def test_model_versions_are_listed_by_name_and_version_after_a_key(self, units: Units) -> None:
+        with units.new() as uow:
+            for version in ("2", "1", "10"):
+                port(uow).models.add(model(version), b"onnx", AT)
+            port(uow).models.add(replace(model("1"), model_name="churn"), b"onnx", AT)
+            port(uow).models.add(model("1", tenant_id="other"), b"onnx", AT)
+            uow.commit()
+        with units.new() as uow:
+            models = port(uow).models
+
+            def listed(name: str, after: tuple[str, str] | None, limit: int) -> list[str]:
+                found = models.list("acme", name, after, limit)
+                return [f"{m.model_name}/{m.version}" for m in found]
+
+            every = ["churn/1", "propensity/1", "propensity/10", "propensity/2"]
+            assert listed("", None, 10) == every
+            assert listed("", ("churn", "1"), 2) == every[1:3]
+            assert listed("propensity", None, 10) == every[1:]
+            assert listed("propensity", ("propensity", "10"), 10) == ["propensity/2"]
 
     def test_a_model_version_is_not_kept_without_commit(self, units: Units) -> None:
         with units.new() as uow:

@@ -16,7 +16,9 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from layercake.common.v1 import common_pb2
+from layercake.gateway.v1 import decisions_service_pb2_grpc as dgrpc
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import identity_service_pb2_grpc as igrpc
 from services.gateway import handlers
@@ -115,6 +117,8 @@ class RunningGateway:
 
     wiring: Gateway
     stub: ggrpc.GatewayServiceAsyncStub
+    profiles: pgrpc.ProfilesServiceAsyncStub
+    decisions: dgrpc.DecisionsServiceAsyncStub
     addr: str
     db: Database
     uow: UnitOfWorkFactory
@@ -148,6 +152,8 @@ async def start_gateway(
                 | {
                     "LAYERCAKE_STATE_DIR": str(tmp_path),
                     "LAYERCAKE_IDENTITY_ADDR": identity.addr,
+                    # no decision here: its calls reach a server that implements none of them
+                    "LAYERCAKE_DECISION_ADDR": identity.addr,
                     "LAYERCAKE_RPC_TIMEOUT": str(rpc_timeout),
                 },
             )
@@ -168,7 +174,13 @@ async def start_gateway(
             channel = grpc.aio.insecure_channel(addr)
             stack.push_async_callback(channel.close, None)
             return RunningGateway(
-                wiring, ggrpc.GatewayServiceStub(channel), addr, gateway_db, gateway_uow
+                wiring,
+                ggrpc.GatewayServiceStub(channel),
+                pgrpc.ProfilesServiceStub(channel),
+                dgrpc.DecisionsServiceStub(channel),
+                addr,
+                gateway_db,
+                gateway_uow,
             )
 
         yield start

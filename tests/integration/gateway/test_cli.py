@@ -80,7 +80,7 @@ async def test_profile_get_as_json_and_table(gateway: RunningGateway) -> None:
     as_json = await cli(gateway, key, "profile", "get", "cookie_id:ck-81", "-o", "json")
     assert as_json.exit_code == 0, as_json.output
     profile = json.loads(as_json.stdout)
-    assert profile["tenant_id"] == gateway.tenant and profile["profile_id"] == "p-1"
+    assert profile["profile"]["profile_id"] == "p-1"
     table = await cli(gateway, key, "profile", "get", "cookie_id:ck-81")
     assert table.exit_code == 0 and "ck-81" in table.stdout and "p-1" in table.stdout
 

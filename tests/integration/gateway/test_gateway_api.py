@@ -14,6 +14,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
 from services.gateway import handlers, mapping
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import RevokeApiKey
@@ -213,8 +214,8 @@ async def test_missing_scope_is_permission_denied(gateway: RunningGateway) -> No
         await gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(reader))
     assert ingest.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as lookup:
-        await gateway.stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"), metadata=auth(writer)
+        await gateway.profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref="cookie_id:ck-81"), metadata=auth(writer)
         )
     assert lookup.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
@@ -239,11 +240,11 @@ async def test_over_rate_is_resource_exhausted_with_retry_info(
 async def test_get_profile_asks_identity_in_the_keys_tenant(
     gateway: RunningGateway, identity: RunningIdentity
 ) -> None:
-    reply = await gateway.stub.GetProfile(
-        gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"),
+    reply = await gateway.profiles.GetProfile(
+        ppb.GetProfileRequest(profile_ref="cookie_id:ck-81"),
         metadata=auth(gateway.key("profiles:read")),
     )
-    assert reply.profile.tenant_id == gateway.tenant and reply.profile.profile_id == "p-1"
+    assert reply.profile.profile_id == "p-1"
     [asked] = identity.fake.requests
     assert (asked.tenant_id, asked.profile_ref) == (gateway.tenant, "cookie_id:ck-81")
 
@@ -251,16 +252,18 @@ async def test_get_profile_asks_identity_in_the_keys_tenant(
 async def test_forget_profile_asks_identity_in_the_keys_tenant_with_profiles_write(
     gateway: RunningGateway, identity: RunningIdentity
 ) -> None:
-    request = gpb.ForgetProfileRequest(profile_ref="email:ann@example.com", request_id="r-1")
+    request = ppb.ForgetProfileRequest(profile_ref="email:ann@example.com", request_id="r-1")
     with pytest.raises(grpc.aio.AioRpcError) as denied:
-        await gateway.stub.ForgetProfile(request, metadata=auth(gateway.key("profiles:read")))
+        await gateway.profiles.ForgetProfile(request, metadata=auth(gateway.key("profiles:read")))
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as empty:
-        await gateway.stub.ForgetProfile(
-            gpb.ForgetProfileRequest(), metadata=auth(gateway.key("profiles:write"))
+        await gateway.profiles.ForgetProfile(
+            ppb.ForgetProfileRequest(), metadata=auth(gateway.key("profiles:write"))
         )
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    reply = await gateway.stub.ForgetProfile(request, metadata=auth(gateway.key("profiles:write")))
+    reply = await gateway.profiles.ForgetProfile(
+        request, metadata=auth(gateway.key("profiles:write"))
+    )
     assert (reply.profile_id, list(reply.alias_profile_ids)) == ("p-1", ["p-0"])
     [asked] = identity.fake.forgets
     assert (asked.tenant_id, asked.profile_ref, asked.request_id) == (
@@ -275,12 +278,14 @@ async def test_get_profile_errors_of_identity_come_back_mapped(
 ) -> None:
     key = auth(gateway.key())
     with pytest.raises(grpc.aio.AioRpcError) as missing:
-        await gateway.stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref="email:nobody@example.com"), metadata=key
+        await gateway.profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref="email:nobody@example.com"), metadata=key
         )
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await gateway.stub.GetProfile(gpb.GetProfileRequest(profile_ref="bogus:x"), metadata=key)
+        await gateway.profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref="bogus:x"), metadata=key
+        )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details(bad.value)[0] == ["profile_ref"]
 
@@ -289,8 +294,8 @@ async def test_get_profile_validates_before_asking_identity(
     gateway: RunningGateway, identity: RunningIdentity
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await gateway.stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref=" "), metadata=auth(gateway.key())
+        await gateway.profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref=" "), metadata=auth(gateway.key())
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details(bad.value)[0] == ["profile_ref"]
@@ -303,8 +308,8 @@ async def test_slow_identity_hits_the_deadline(
     gateway = await start_gateway(rpc_timeout=0.2)
     identity.fake.delay = 1.0
     with pytest.raises(grpc.aio.AioRpcError) as late:
-        await gateway.stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"),
+        await gateway.profiles.GetProfile(
+            ppb.GetProfileRequest(profile_ref="cookie_id:ck-81"),
             metadata=auth(gateway.key()),
             timeout=5,
         )

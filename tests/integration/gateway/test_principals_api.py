@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import select
 
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
 from services.gateway import handlers
 from services.gateway.domain.commands import RevokeRole
 from services.gateway.domain.errors import ScopeMissing
@@ -60,8 +61,8 @@ async def test_a_viewer_cannot_edit_and_an_editor_cannot_approve(gateway: Runnin
     admin = gateway.key()
     viewer = await principal_with_key(gateway, admin, "vic", "viewer")
     editor = await principal_with_key(gateway, admin, "ed", "editor")
-    await gateway.stub.GetProfile(
-        gpb.GetProfileRequest(profile_ref="cookie_id:ck-81"), metadata=auth(viewer)
+    await gateway.profiles.GetProfile(
+        ppb.GetProfileRequest(profile_ref="cookie_id:ck-81"), metadata=auth(viewer)
     )
     denied = await refused(
         gateway.stub.Ingest(gpb.IngestRequest(events=[event()]), metadata=auth(viewer))

@@ -15,8 +15,8 @@ import grpc
 import pytest
 
 from layercake.common.v1 import common_pb2
-from layercake.gateway.v1 import gateway_service_pb2 as gpb
-from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2 as gpb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as ggrpc
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import identity_service_pb2_grpc as igrpc
 from services.kernel.rpc import client
@@ -48,7 +48,7 @@ class Back(igrpc.IdentityServiceServicer):
         return ipb.GetProfileResponse(profile=common_pb2.Profile(profile_id="p-1"))
 
 
-class Front(ggrpc.GatewayServiceServicer):
+class Front(ggrpc.ProfilesServiceServicer):
     """Asks the back server with a timeout far longer than its caller waits."""
 
     def __init__(self, back_addr: str) -> None:
@@ -63,7 +63,7 @@ class Front(ggrpc.GatewayServiceServicer):
                 ipb.GetProfileRequest(tenant_id="acme", profile_ref=request.profile_ref),
                 OWN_TIMEOUT,
             )
-        return gpb.GetProfileResponse(profile=found.profile)
+        return gpb.GetProfileResponse(profile=gpb.Profile(profile_id=found.profile.profile_id))
 
 
 async def started(servicer: Servicer, bound: float = 30.0) -> Server:
@@ -73,7 +73,7 @@ async def started(servicer: Servicer, bound: float = 30.0) -> Server:
 
 
 @pytest.fixture
-async def chain() -> AsyncIterator[tuple[Back, ggrpc.GatewayServiceAsyncStub]]:
+async def chain() -> AsyncIterator[tuple[Back, ggrpc.ProfilesServiceAsyncStub]]:
     back = Back()
     back_server = await started(
         Servicer(
@@ -84,20 +84,20 @@ async def chain() -> AsyncIterator[tuple[Back, ggrpc.GatewayServiceAsyncStub]]:
     )
     front_server = await started(
         Servicer(
-            ggrpc.add_GatewayServiceServicer_to_server,
+            ggrpc.add_ProfilesServiceServicer_to_server,
             Front(f"127.0.0.1:{back_server.port}"),
-            "layercake.gateway.v1.GatewayService",
+            "layercake.gateway.v1.ProfilesService",
         ),
         bound=FRONT_BOUND,
     )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{front_server.port}") as channel:
-        yield back, ggrpc.GatewayServiceStub(channel)
+        yield back, ggrpc.ProfilesServiceStub(channel)
     await front_server.server.stop(None)
     await back_server.server.stop(None)
 
 
 async def test_the_peer_gets_the_callers_remaining_deadline_not_its_own_timeout(
-    chain: tuple[Back, ggrpc.GatewayServiceAsyncStub],
+    chain: tuple[Back, ggrpc.ProfilesServiceAsyncStub],
 ) -> None:
     back, front = chain
     await front.GetProfile(gpb.GetProfileRequest(profile_ref="x"), timeout=5)
@@ -106,7 +106,7 @@ async def test_the_peer_gets_the_callers_remaining_deadline_not_its_own_timeout(
 
 
 async def test_without_a_client_deadline_the_front_servers_bound_propagates(
-    chain: tuple[Back, ggrpc.GatewayServiceAsyncStub],
+    chain: tuple[Back, ggrpc.ProfilesServiceAsyncStub],
 ) -> None:
     back, front = chain
     await front.GetProfile(gpb.GetProfileRequest(profile_ref="x"))
@@ -115,7 +115,7 @@ async def test_without_a_client_deadline_the_front_servers_bound_propagates(
 
 
 async def test_when_the_caller_gives_up_the_peer_stops_too(
-    chain: tuple[Back, ggrpc.GatewayServiceAsyncStub],
+    chain: tuple[Back, ggrpc.ProfilesServiceAsyncStub],
 ) -> None:
     back, front = chain
     with pytest.raises(grpc.aio.AioRpcError) as late:

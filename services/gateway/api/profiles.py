@@ -1,0 +1,226 @@
+"""ProfilesService: profiles and audiences, admitted at the door and forwarded to identity
+in the caller's tenant (the signed principal's; public requests name no tenant)."""
+
+from __future__ import annotations
+
+from layercake.gateway.v1 import profiles_service_pb2 as pb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pb_grpc
+from layercake.identity.v1 import identity_service_pb2 as ipb
+from services.gateway import handlers
+from services.gateway.adapters.identity import IdentityClient
+from services.gateway.api import profile_views as views
+from services.gateway.api import scopes
+from services.gateway.api.auth import Gatekeeper
+from services.gateway.api.public import Context, PublicRpcs, required
+from services.kernel.errors import InvalidArgument
+from services.kernel.principals import Scope
+from services.kernel.rpc.server import Servicer
+
+SERVICE = pb.DESCRIPTOR.services_by_name["ProfilesService"]
+MAX_YAML = 256 * 1024
+
+scopes.declare(
+    SERVICE,
+    {
+        "GetProfile": Scope.PROFILES_READ,
+        "ListProfileEvents": Scope.PROFILES_READ,
+        "ListTraitHistory": Scope.PROFILES_READ,
+        "SearchProfiles": Scope.PROFILES_READ,
+        "UnmergeProfile": Scope.PROFILES_WRITE,
+        "ForgetProfile": Scope.PROFILES_WRITE,
+        "ApplyAudience": Scope.ASSETS_WRITE,
+        "TransitionAudience": scopes.transition_scope,
+        "GetAudience": Scope.ASSETS_READ,
+        "ListAudiences": Scope.ASSETS_READ,
+        "ListAudienceMembers": Scope.PROFILES_READ,
+    },
+)
+
+
+class ProfilesServicer(PublicRpcs, pb_grpc.ProfilesServiceServicer):
+    def __init__(self, gate: Gatekeeper, identity: IdentityClient) -> None:
+        super().__init__(gate)
+        self.identity = identity
+
+    async def GetProfile(
+        self, request: pb.GetProfileRequest, context: Context
+    ) -> pb.GetProfileResponse:
+        caller = await self.admit(context)
+        found = await handlers.get_profile(self.identity, caller, request.profile_ref)
+        return pb.GetProfileResponse(profile=views.profile_details(found))
+
+    async def ListProfileEvents(
+        self, request: pb.ListProfileEventsRequest, context: Context
+    ) -> pb.ListProfileEventsResponse:
+        await self.admit(context)
+        handlers.check_profile_ref(request.profile_ref)
+        found = await self.identity.call(
+            lambda s: s.ListProfileEvents,
+            ipb.ListProfileEventsRequest(
+                profile_ref=request.profile_ref,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            ),
+        )
+        return pb.ListProfileEventsResponse(
+            events=[views.profile_event(e) for e in found.events],
+            next_page_token=found.next_page_token,
+        )
+
+    async def ListTraitHistory(
+        self, request: pb.ListTraitHistoryRequest, context: Context
+    ) -> pb.ListTraitHistoryResponse:
+        await self.admit(context)
+        handlers.check_profile_ref(request.profile_ref)
+        found = await self.identity.call(
+            lambda s: s.ListTraitHistory,
+            ipb.ListTraitHistoryRequest(
+                profile_ref=request.profile_ref,
+                trait=request.trait,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            ),
+        )
+        return pb.ListTraitHistoryResponse(
+            changes=[views.trait_change(c) for c in found.changes],
+            next_page_token=found.next_page_token,
+        )
+
+    async def SearchProfiles(
+        self, request: pb.SearchProfilesRequest, context: Context
+    ) -> pb.SearchProfilesResponse:
+        await self.admit(context)
+        required(request, "trait")
+        if not request.HasField("value"):
+            required(request, "value")
+        found = await self.identity.call(
+            lambda s: s.SearchProfiles,
+            ipb.SearchProfilesRequest(
+                trait=request.trait,
+                value=request.value,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            ),
+        )
+        return pb.SearchProfilesResponse(
+            profiles=[views.profile(p) for p in found.profiles],
+            next_page_token=found.next_page_token,
+        )
+
+    async def UnmergeProfile(
+        self, request: pb.UnmergeProfileRequest, context: Context
+    ) -> pb.UnmergeProfileResponse:
+        await self.admit(context)
+        handlers.check_profile_ref(request.profile_ref)
+        required(request, "identifiers")
+        found = await self.identity.call(
+            lambda s: s.UnmergeProfile,
+            ipb.UnmergeProfileRequest(
+                request_id=request.request_id,
+                profile_ref=request.profile_ref,
+                identifiers=request.identifiers,
+                reason=request.reason,
+            ),
+        )
+        return pb.UnmergeProfileResponse(
+            profile=views.profile(found.profile), new_profile=views.profile(found.new_profile)
+        )
+
+    async def ForgetProfile(
+        self, request: pb.ForgetProfileRequest, context: Context
+    ) -> pb.ForgetProfileResponse:
+        caller = await self.admit(context)
+        forgotten = await handlers.forget_profile(
+            self.identity, caller, request.profile_ref, request.request_id
+        )
+        return pb.ForgetProfileResponse(
+            profile_id=forgotten.profile_id,
+            alias_profile_ids=forgotten.alias_profile_ids,
+            forget_time=forgotten.forget_time,
+        )
+
+    async def ApplyAudience(
+        self, request: pb.ApplyAudienceRequest, context: Context
+    ) -> pb.ApplyAudienceResponse:
+        await self.admit(context)
+        required(request, "yaml")
+        if len(request.yaml) > MAX_YAML:
+            raise InvalidArgument.field("yaml", f"must be at most {MAX_YAML} characters")
+        found = await self.identity.call(
+            lambda s: s.ApplyAudience,
+            ipb.ApplyAudienceRequest(
+                request_id=request.request_id, yaml=request.yaml, reason=request.reason
+            ),
+        )
+        return pb.ApplyAudienceResponse(
+            version=found.version,
+            audience=pb.Audience(audience_id=found.audience.audience_id, rule=found.audience.rule),
+        )
+
+    async def TransitionAudience(
+        self, request: pb.TransitionAudienceRequest, context: Context
+    ) -> pb.TransitionAudienceResponse:
+        await self.admit(context, request)
+        required(request, "audience_id", "action")
+        found = await self.identity.call(
+            lambda s: s.TransitionAudience,
+            ipb.TransitionAudienceRequest(
+                request_id=request.request_id,
+                audience_id=request.audience_id,
+                action=request.action,
+                reason=request.reason,
+                to_version=request.to_version,
+            ),
+        )
+        return pb.TransitionAudienceResponse(version=found.version)
+
+    async def GetAudience(
+        self, request: pb.GetAudienceRequest, context: Context
+    ) -> pb.GetAudienceResponse:
+        await self.admit(context)
+        required(request, "audience_id")
+        found = await self.identity.call(
+            lambda s: s.GetAudience,
+            ipb.GetAudienceRequest(audience_id=request.audience_id, version=request.version),
+        )
+        return pb.GetAudienceResponse(
+            version=found.version,
+            audience=pb.Audience(audience_id=found.audience.audience_id, rule=found.audience.rule),
+            size=found.size,
+        )
+
+    async def ListAudiences(
+        self, request: pb.ListAudiencesRequest, context: Context
+    ) -> pb.ListAudiencesResponse:
+        await self.admit(context)
+        found = await self.identity.call(lambda s: s.ListAudiences, ipb.ListAudiencesRequest())
+        return pb.ListAudiencesResponse(
+            audiences=[pb.AudienceSummary(version=a.version, size=a.size) for a in found.audiences]
+        )
+
+    async def ListAudienceMembers(
+        self, request: pb.ListAudienceMembersRequest, context: Context
+    ) -> pb.ListAudienceMembersResponse:
+        await self.admit(context)
+        required(request, "audience_id")
+        found = await self.identity.call(
+            lambda s: s.ListAudienceMembers,
+            ipb.ListAudienceMembersRequest(
+                audience_id=request.audience_id,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            ),
+        )
+        return pb.ListAudienceMembersResponse(
+            members=[views.audience_member(m) for m in found.members],
+            next_page_token=found.next_page_token,
+            total_size=found.total_size,
+        )
+
+
+def profiles_servicer(gate: Gatekeeper, identity: IdentityClient) -> Servicer:
+    return Servicer(
+        pb_grpc.add_ProfilesServiceServicer_to_server,
+        ProfilesServicer(gate, identity),
+        SERVICE.full_name,
+    )
