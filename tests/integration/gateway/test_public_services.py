@@ -313,6 +313,54 @@ CROSS_TENANT: dict[str, Callable[[Partner], dict[str, Any]] | None] = {
         "asset_id": a.made["placement"],
         "action": PAUSE,
     },
+    "FactsService.SetFacts": None,
+    "FactsService.GetFacts": lambda a: {"stock_keys": [{"product": "water", "store": "s-1"}]},
+    "StatusService.GetStatus": lambda a: {},
+    # journeys and templates: by ids of the first partner's (which made none here)
+    **{
+        f"JourneysService.{verb}{kind}": (lambda k: lambda a: {f"{k}_id": a.made[k]})(kind.lower())
+        for kind in ("Journey", "Template")
+        for verb in (
+            "Submit",
+            "Approve",
+            "Reject",
+            "Publish",
+            "Pause",
+            "Resume",
+            "Archive",
+            "Get",
+        )
+    },
+    "JourneysService.RollbackJourney": lambda a: {"journey_id": a.made["journey"], "to_version": 1},
+    "JourneysService.RollbackTemplate": lambda a: {
+        "template_id": a.made["template"],
+        "to_version": 1,
+    },
+    "JourneysService.ApplyJourney": None,
+    "JourneysService.ApplyTemplate": None,
+    "JourneysService.ListJourneys": lambda a: {},
+    "JourneysService.ListTemplates": lambda a: {},
+    "JourneysService.DiffJourneyVersions": lambda a: {
+        "journey_id": a.made["journey"],
+        "old_version": 1,
+        "new_version": 2,
+    },
+    "JourneysService.DiffTemplateVersions": lambda a: {
+        "template_id": a.made["template"],
+        "old_version": 1,
+        "new_version": 2,
+    },
+    "JourneysService.GetJourneyStats": lambda a: {"journey_id": a.made["journey"]},
+    "JourneysService.MigrateJourneyRuns": lambda a: {
+        "journey_id": a.made["journey"],
+        "from_version": 1,
+        "to_version": 2,
+        "dry_run": True,
+    },
+    "JourneysService.EnterJourney": lambda a: {
+        "journey_id": a.made["journey"],
+        "profile_ref": a.made["profile_id"],
+    },
 }
 
 
@@ -350,6 +398,7 @@ async def test_profiles_audiences_models_offers_and_decisions_and_no_other_tenan
     await make_audience(a)
     await make_model(a)
     await make_decision(a)
+    a.made |= {"journey": random_id("journey-"), "template": random_id("template-")}
     b = await partner(services, channel)
     await another_partner_sees_nothing(a, b, await public_rpcs(channel), channel)
     await unmerge_and_forget(a)
