@@ -18,6 +18,8 @@ import pytest
 
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import profiles_service_pb2 as ppb
+from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from services.kernel.messaging.nats_server import free_port
 from services.local.stack import DEMO_TENANT, LocalStack, Ports
 from tests.e2e.test_forget import person_event
@@ -98,12 +100,12 @@ async def test_two_gateway_processes_hold_one_keys_rate_together(replicas: Repli
 
 
 async def profile_error(
-    stub: ggrpc.GatewayServiceStub, auth: tuple[tuple[str, str], ...]
+    stub: pgrpc.ProfilesServiceStub, auth: tuple[tuple[str, str], ...]
 ) -> tuple[grpc.StatusCode, float]:
     started = time.monotonic()
     with pytest.raises(grpc.aio.AioRpcError) as failed:
         await stub.GetProfile(
-            gpb.GetProfileRequest(profile_ref="cookie_id:ck-nobody"),
+            ppb.GetProfileRequest(profile_ref="cookie_id:ck-nobody"),
             metadata=auth,
             timeout=DEADLINE,
         )
@@ -113,7 +115,7 @@ async def profile_error(
 async def test_a_stopped_or_hung_identity_fails_fast_and_recovers(replicas: Replicas) -> None:
     stack = replicas.first
     async with grpc.aio.insecure_channel(stack.addr("gateway")) as channel:
-        stub = ggrpc.GatewayServiceStub(channel)
+        stub = pgrpc.ProfilesServiceStub(channel)
 
         async def answered() -> None:
             """Waits until identity answers through the gateway (each wait on a fresh key:
@@ -123,7 +125,7 @@ async def test_a_stopped_or_hung_identity_fails_fast_and_recovers(replicas: Repl
             async def probe() -> bool:
                 try:
                     await stub.GetProfile(
-                        gpb.GetProfileRequest(profile_ref="cookie_id:ck-nobody"),
+                        ppb.GetProfileRequest(profile_ref="cookie_id:ck-nobody"),
                         metadata=auth,
                         timeout=DEADLINE,
                     )
