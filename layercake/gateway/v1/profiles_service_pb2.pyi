@@ -1097,3 +1097,170 @@ class ListAudienceMembersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAudienceMembersResponse: _TypeAlias = ListAudienceMembersResponse  # noqa: Y015
+
+@_typing.final
+class ApplyComputedTraitsRequest(_message.Message):
+    """Request of ApplyComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    YAML_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (AIP-155)."""
+    yaml: _builtins.str
+    """YAML (or JSON): `traits` (each `name`, `event`, `when`, `aggregation`, `property`,
+    `window`) and metadata (owner, team, ...) among its top-level keys.
+    """
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        yaml: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id", "yaml", b"yaml"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyComputedTraitsRequest: _TypeAlias = ApplyComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class ApplyComputedTraitsResponse(_message.Message):
+    """Response of ApplyComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    TRAIT_NAMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The saved draft version."""
+
+    @_builtins.property
+    def trait_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the traits it defines, as rules read them."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        trait_names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trait_names", b"trait_names", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplyComputedTraitsResponse: _TypeAlias = ApplyComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class TransitionComputedTraitsRequest(_message.Message):
+    """Request of TransitionComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (AIP-155)."""
+    action: _asset_pb2.AssetAction.ValueType
+    """What to do."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    to_version: _builtins.int
+    """For a rollback: the version to copy."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        action: _asset_pb2.AssetAction.ValueType = ...,
+        reason: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "reason", b"reason", "request_id", b"request_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionComputedTraitsRequest: _TypeAlias = TransitionComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class TransitionComputedTraitsResponse(_message.Message):
+    """Response of TransitionComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionComputedTraitsResponse: _TypeAlias = TransitionComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class GetComputedTraitsRequest(_message.Message):
+    """Request of GetComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetComputedTraitsRequest: _TypeAlias = GetComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class GetComputedTraitsResponse(_message.Message):
+    """Response of GetComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    TRAIT_NAMES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The latest version."""
+
+    @_builtins.property
+    def trait_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the traits it defines."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+        trait_names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["trait_names", b"trait_names", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetComputedTraitsResponse: _TypeAlias = GetComputedTraitsResponse  # noqa: Y015

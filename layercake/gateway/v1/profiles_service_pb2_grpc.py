@@ -93,6 +93,21 @@ class ProfilesServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ListAudienceMembersRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ListAudienceMembersResponse.FromString,
                 _registered_method=True)
+        self.ApplyComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/ApplyComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.TransitionComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/TransitionComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.GetComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/GetComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.GetComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.GetComputedTraitsResponse.FromString,
+                _registered_method=True)
 
 
 class ProfilesServiceServicer:
@@ -182,6 +197,29 @@ class ProfilesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApplyComputedTraits(self, request, context):
+        """Saves a draft of the tenant's computed traits (the one `computed_traits` asset,
+        which audiences read as `profile.computed.<name>`) from YAML (scope `assets:write`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TransitionComputedTraits(self, request, context):
+        """Submits, approves, publishes, pauses, archives or rolls back the computed traits
+        (the scope the action needs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetComputedTraits(self, request, context):
+        """Shows the latest version of the computed traits (scope `assets:read`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfilesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -239,6 +277,21 @@ def add_ProfilesServiceServicer_to_server(servicer, server):
                     servicer.ListAudienceMembers,
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ListAudienceMembersRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ListAudienceMembersResponse.SerializeToString,
+            ),
+            'ApplyComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsResponse.SerializeToString,
+            ),
+            'TransitionComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.TransitionComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsResponse.SerializeToString,
+            ),
+            'GetComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.GetComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.GetComputedTraitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -542,6 +595,87 @@ class ProfilesService:
             '/layercake.gateway.v1.ProfilesService/ListAudienceMembers',
             layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ListAudienceMembersRequest.SerializeToString,
             layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ListAudienceMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/ApplyComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TransitionComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/TransitionComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/GetComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.GetComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.GetComputedTraitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,16 @@ class ProfilesServiceStub:
     """The tenant's audiences with their sizes (scope `assets:read`)."""
     ListAudienceMembers: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ListAudienceMembersRequest, _profiles_service_pb2.ListAudienceMembersResponse]
     """The members of an audience, a page at a time (scope `profiles:read`)."""
+    ApplyComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ApplyComputedTraitsRequest, _profiles_service_pb2.ApplyComputedTraitsResponse]
+    """Saves a draft of the tenant's computed traits (the one `computed_traits` asset,
+    which audiences read as `profile.computed.<name>`) from YAML (scope `assets:write`).
+    """
+    TransitionComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.TransitionComputedTraitsRequest, _profiles_service_pb2.TransitionComputedTraitsResponse]
+    """Submits, approves, publishes, pauses, archives or rolls back the computed traits
+    (the scope the action needs).
+    """
+    GetComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.GetComputedTraitsRequest, _profiles_service_pb2.GetComputedTraitsResponse]
+    """Shows the latest version of the computed traits (scope `assets:read`)."""
 
 @_typing.type_check_only
 class ProfilesServiceAsyncStub(ProfilesServiceStub):
@@ -103,6 +113,16 @@ class ProfilesServiceAsyncStub(ProfilesServiceStub):
     """The tenant's audiences with their sizes (scope `assets:read`)."""
     ListAudienceMembers: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ListAudienceMembersRequest, _profiles_service_pb2.ListAudienceMembersResponse]  # type: ignore[assignment]
     """The members of an audience, a page at a time (scope `profiles:read`)."""
+    ApplyComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ApplyComputedTraitsRequest, _profiles_service_pb2.ApplyComputedTraitsResponse]  # type: ignore[assignment]
+    """Saves a draft of the tenant's computed traits (the one `computed_traits` asset,
+    which audiences read as `profile.computed.<name>`) from YAML (scope `assets:write`).
+    """
+    TransitionComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.TransitionComputedTraitsRequest, _profiles_service_pb2.TransitionComputedTraitsResponse]  # type: ignore[assignment]
+    """Submits, approves, publishes, pauses, archives or rolls back the computed traits
+    (the scope the action needs).
+    """
+    GetComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.GetComputedTraitsRequest, _profiles_service_pb2.GetComputedTraitsResponse]  # type: ignore[assignment]
+    """Shows the latest version of the computed traits (scope `assets:read`)."""
 
 class ProfilesServiceServicer(metaclass=_abc_1.ABCMeta):
     """The public API of profiles and audiences, forwarded to the identity service in the
@@ -204,5 +224,33 @@ class ProfilesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_profiles_service_pb2.ListAudienceMembersResponse, _abc.Awaitable[_profiles_service_pb2.ListAudienceMembersResponse]]:
         """The members of an audience, a page at a time (scope `profiles:read`)."""
+
+    @_abc_1.abstractmethod
+    def ApplyComputedTraits(
+        self,
+        request: _profiles_service_pb2.ApplyComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.ApplyComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.ApplyComputedTraitsResponse]]:
+        """Saves a draft of the tenant's computed traits (the one `computed_traits` asset,
+        which audiences read as `profile.computed.<name>`) from YAML (scope `assets:write`).
+        """
+
+    @_abc_1.abstractmethod
+    def TransitionComputedTraits(
+        self,
+        request: _profiles_service_pb2.TransitionComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.TransitionComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.TransitionComputedTraitsResponse]]:
+        """Submits, approves, publishes, pauses, archives or rolls back the computed traits
+        (the scope the action needs).
+        """
+
+    @_abc_1.abstractmethod
+    def GetComputedTraits(
+        self,
+        request: _profiles_service_pb2.GetComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.GetComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.GetComputedTraitsResponse]]:
+        """Shows the latest version of the computed traits (scope `assets:read`)."""
 
 def add_ProfilesServiceServicer_to_server(servicer: ProfilesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -33,6 +33,9 @@ scopes.declare(
         "GetAudience": Scope.ASSETS_READ,
         "ListAudiences": Scope.ASSETS_READ,
         "ListAudienceMembers": Scope.PROFILES_READ,
+        "ApplyComputedTraits": Scope.ASSETS_WRITE,
+        "TransitionComputedTraits": scopes.transition_scope,
+        "GetComputedTraits": Scope.ASSETS_READ,
     },
 )
 
@@ -216,6 +219,48 @@ class ProfilesServicer(PublicRpcs, pb_grpc.ProfilesServiceServicer):
             next_page_token=found.next_page_token,
             total_size=found.total_size,
         )
+
+    async def ApplyComputedTraits(
+        self, request: pb.ApplyComputedTraitsRequest, context: Context
+    ) -> pb.ApplyComputedTraitsResponse:
+        await self.admit(context)
+        required(request, "yaml")
+        if len(request.yaml) > MAX_YAML:
+            raise InvalidArgument.field("yaml", f"must be at most {MAX_YAML} characters")
+        found = await self.identity.call(
+            lambda s: s.ApplyComputedTraits,
+            ipb.ApplyComputedTraitsRequest(
+                request_id=request.request_id, yaml=request.yaml, reason=request.reason
+            ),
+        )
+        names = [t.name for t in found.computed_traits.traits]
+        return pb.ApplyComputedTraitsResponse(version=found.version, trait_names=names)
+
+    async def TransitionComputedTraits(
+        self, request: pb.TransitionComputedTraitsRequest, context: Context
+    ) -> pb.TransitionComputedTraitsResponse:
+        await self.admit(context, request)
+        required(request, "action")
+        found = await self.identity.call(
+            lambda s: s.TransitionComputedTraits,
+            ipb.TransitionComputedTraitsRequest(
+                request_id=request.request_id,
+                action=request.action,
+                reason=request.reason,
+                to_version=request.to_version,
+            ),
+        )
+        return pb.TransitionComputedTraitsResponse(version=found.version)
+
+    async def GetComputedTraits(
+        self, request: pb.GetComputedTraitsRequest, context: Context
+    ) -> pb.GetComputedTraitsResponse:
+        await self.admit(context)
+        found = await self.identity.call(
+            lambda s: s.GetComputedTraits, ipb.GetComputedTraitsRequest()
+        )
+        names = [t.name for t in found.computed_traits.traits]
+        return pb.GetComputedTraitsResponse(version=found.version, trait_names=names)
 
 
 def profiles_servicer(gate: Gatekeeper, identity: IdentityClient) -> Servicer:

@@ -289,6 +289,9 @@ CROSS_TENANT: dict[str, Callable[[Partner], dict[str, Any]] | None] = {
     "ProfilesService.GetAudience": lambda a: {"audience_id": a.made["audience"]},
     "ProfilesService.ListAudiences": lambda a: {},
     "ProfilesService.ListAudienceMembers": lambda a: {"audience_id": a.made["audience"]},
+    "ProfilesService.ApplyComputedTraits": None,
+    "ProfilesService.TransitionComputedTraits": lambda a: {"action": PAUSE},
+    "ProfilesService.GetComputedTraits": lambda a: {},
     "DecisionsService.Decide": lambda a: {
         "profile_ref": a.made["profile_id"],
         "placement": a.made["placement"],
