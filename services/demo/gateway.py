@@ -15,8 +15,14 @@ import aiohttp
 import grpc
 
 from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import decisions_service_pb2 as dpb
+from layercake.gateway.v1 import decisions_service_pb2_grpc as dgrpc
+from layercake.gateway.v1 import facts_service_pb2 as fpb
+from layercake.gateway.v1 import facts_service_pb2_grpc as fgrpc
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import journeys_service_pb2 as jpb
+from layercake.gateway.v1 import journeys_service_pb2_grpc as jgrpc
 from layercake.gateway.v1 import profiles_service_pb2 as ppb
 from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 
@@ -70,6 +76,18 @@ class Gateway:
     @property
     def profiles(self) -> pgrpc.ProfilesServiceAsyncStub:
         return pgrpc.ProfilesServiceStub(self.channel)
+
+    @property
+    def journeys(self) -> jgrpc.JourneysServiceAsyncStub:
+        return jgrpc.JourneysServiceStub(self.channel)
+
+    @property
+    def facts(self) -> fgrpc.FactsServiceAsyncStub:
+        return fgrpc.FactsServiceStub(self.channel)
+
+    @property
+    def decisions(self) -> dgrpc.DecisionsServiceAsyncStub:
+        return dgrpc.DecisionsServiceStub(self.channel)
 
     # -- people ------------------------------------------------------------------------------
 
@@ -143,3 +161,29 @@ class Gateway:
             metadata=auth(self.crew.admin),
             timeout=TIMEOUT,
         )
+
+    async def decide(self, ref: str, placement: str, context: dict[str, Any]) -> dpb.DecideResponse:
+        request = dpb.DecideRequest(request_id=request_id(), profile_ref=ref, placement=placement)
+        request.context.update(context)
+        return await self.decisions.Decide(request, metadata=auth(self.crew.admin), timeout=TIMEOUT)
+
+    async def set_stock(self, store: str, units: dict[str, int]) -> fpb.SetFactsResponse:
+        """The shop's stock system reports levels at a store (a business fact)."""
+        levels = [fpb.StockLevel(product=p, store=store, units=n) for p, n in units.items()]
+        return await self.facts.SetFacts(
+            fpb.SetFactsRequest(stock_levels=levels, request_id=request_id()),
+            metadata=auth(self.crew.operator or self.crew.admin),
+            timeout=TIMEOUT,
+        )
+
+    async def journey_counts(self, journey_id: str) -> dict[tuple[str, str], int]:
+        """The journey's counts by (step, metric), over its versions."""
+        reply = await self.journeys.GetJourneyStats(
+            jpb.GetJourneyStatsRequest(journey_id=journey_id),
+            metadata=auth(self.crew.admin),
+            timeout=TIMEOUT,
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for c in reply.counts:
+            counts[(c.step_id, c.metric)] = counts.get((c.step_id, c.metric), 0) + c.count
+        return counts

@@ -14,6 +14,14 @@ from layercake.events.v1 import ingest_pb2
 
 # What the shop's app knows at login: the weather and the store's region (the decide step
 # reads them as `context.weather.temperature_c` and `context.location.region`).
+# What the app's checkout screen knows: the weather, the store's region and the shelf stock
+# (the decide step reads them as `context.weather.temperature_c`, `context.location.region`
+# and `context.stock.<product>`).
+CHECKOUT_CONTEXT: dict[str, Any] = {
+    "weather": {"temperature_c": 31},
+    "location": {"region": "south"},
+    "stock": {"water": 20, "diet_soda": 20},
+}
 LOGIN_CONTEXT = {
     "weather": {"temperature_c": 31},
     "location": {"region": "south"},
@@ -129,8 +137,19 @@ class Person:
             "context": {"device": {"id": self.device_id}, "channel": "mobile_app", **LOGIN_CONTEXT},
         }
 
+    def app_checkout(self) -> dict[str, Any]:
+        """At her store, the app's checkout screen, with the weather, region and shelf stock."""
+        return {
+            "type": "track",
+            "messageId": f"app-checkout-{self.tag}",
+            "event": "checkout_viewed",
+            "anonymousId": self.app_install_id,
+            "properties": {"store_id": self.store_id},
+            "context": {"device": {"id": self.device_id}, **CHECKOUT_CONTEXT},
+        }
+
     def app_batch(self) -> list[dict[str, Any]]:
-        return [self.app_page(), self.app_login()]
+        return [self.app_page(), self.app_login(), self.app_checkout()]
 
 
 def _event(body: dict[str, Any]) -> ingest_pb2.IngestEvent:

@@ -12,13 +12,18 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
+from google.protobuf import json_format
+
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import profiles_service_pb2 as ppb
+from services.demo import assets
 from services.demo.gateway import Gateway
-from services.demo.person import Person
+from services.demo.person import CHECKOUT_CONTEXT, Person
 from services.demo.scan import files_holding
 
 T = TypeVar("T")
@@ -69,14 +74,31 @@ class SeedStory:
 
     def steps(self) -> list[Callable[[], Awaitable[Told]]]:
         return [
+            self.publishes_the_assets,
             self.sees_an_ad,
             self.opens_the_app,
             self.logs_in_on_both,
+            self.is_a_family_car_intender,
+            self.gets_a_decision,
+            self.reaches_the_checkout,
+            self.sees_stock_return,
             self.sends_the_same_batches_again,
             self.is_forgotten,
         ]
 
     # -- the steps ---------------------------------------------------------------------------
+
+    async def publishes_the_assets(self) -> Told:
+        told = Told("The team publishes the story's assets through the gateway (four eyes)")
+        await self.gateway.hire_crew(self.person.tag)
+        told.say("an editor, an approver and an operator, each with a key the admin issued")
+        g = self.gateway
+        for publish in (assets.computed_traits, assets.audience, assets.catalog, assets.model):
+            told.say(await publish(g))
+        for template_id in assets.TEMPLATES:
+            told.say(await assets.template(g, template_id))
+        told.say(await assets.journey(g))
+        return told
 
     async def sees_an_ad(self) -> Told:
         told = Told("A minivan display ad, seen by a cookie (gRPC Ingest)")
@@ -131,11 +153,100 @@ class SeedStory:
             identifier_types=kinds,
         )
         told.say(f"identifiers: {', '.join(kinds)} (email hashed with the tenant's key)")
+        traits = {k: json_format.MessageToDict(v.value) for k, v in profile.traits.items()}
+        consent = {k: v.granted for k, v in profile.consent.items()}
         told.say(
-            f"traits: {', '.join(sorted(profile.traits))}; consent: "
-            + ", ".join(f"{k}={v.granted}" for k, v in sorted(profile.consent.items())),
-            traits=dict(profile.traits),
-            consent={k: v.granted for k, v in profile.consent.items()},
+            f"traits: {', '.join(sorted(traits))}; consent: "
+            + ", ".join(f"{k}={v}" for k, v in sorted(consent.items())),
+            traits=traits,
+            consent=consent,
+        )
+        return told
+
+    async def is_a_family_car_intender(self) -> Told:
+        told = Told('She is in the audience "family car intenders" (computed traits, CEL)')
+
+        async def member() -> ppb.Profile | None:
+            found = await self._profile()
+            joined = {a.audience_id for a in found.audiences}
+            return found if assets.AUDIENCE_ID in joined else None
+
+        profile = await until(f"{self.profile_id} in {assets.AUDIENCE_ID}", member)
+        computed = {
+            k: json_format.MessageToDict(v.value) for k, v in profile.computed_traits.items()
+        }
+        told.say(
+            "computed: " + ", ".join(f"{k}={_shown(v)}" for k, v in sorted(computed.items()) if v),
+            computed=computed,
+        )
+        told.say(
+            f"member of {', '.join(sorted(a.audience_id for a in profile.audiences))}",
+            audiences=sorted(a.audience_id for a in profile.audiences),
+        )
+        return told
+
+    async def gets_a_decision(self) -> Told:
+        told = Told("At her store's checkout: water or diet soda? (the drinks model, ONNX)")
+        decided = await self.gateway.decide(self.profile_id, assets.PLACEMENT, CHECKOUT_CONTEXT)
+        told.say(
+            f"context: {CHECKOUT_CONTEXT['weather']}, {CHECKOUT_CONTEXT['location']}",
+        )
+        told.say(
+            f"model {decided.model_name} {decided.model_version}"
+            + (" (fallback: no model served)" if decided.fallback else ""),
+            model=(decided.model_name, decided.model_version, decided.fallback),
+        )
+        for action in decided.actions:
+            told.say(
+                f"#{action.rank} {action.action_id}: score {action.score:.3f} "
+                f"(propensity {action.propensity:.3f} x value {action.value})"
+                + (" explored" if action.explored else "")
+            )
+            for reason in action.reasons:
+                told.say(f"    {reason}")
+        told.facts["actions"] = [a.action_id for a in decided.actions]
+        told.facts["reasons"] = {a.action_id: list(a.reasons) for a in decided.actions}
+        return told
+
+    async def reaches_the_checkout(self) -> Told:
+        told = Told("At the checkout, her pick is out of stock at her store: the alternative mail")
+        p, g = self.person, self.gateway
+        level = {"water": 0, "diet_soda": 0}
+        await g.set_stock(p.store_id, level)
+        told.say(f"the stock system (FactsService.SetFacts): {p.store_id} has {level}")
+        answer = await g.segment_batch([p.app_checkout()])
+        if answer.get("accepted") != 1:
+            raise StoryError(f"the Segment door did not accept the checkout: {answer}")
+        told.say("the app's checkout_viewed (weather, region, shelf stock) enters the journey")
+        [mail] = await until("the alternative mail in the SMTP server", lambda: self._mails(1))
+        counts = await until("the journey's counts", self._counts)
+        told.say(
+            "journey: promote suppressed:out_of_stock "
+            f"{counts.get(('promote', 'suppressed:out_of_stock'), 0)}, "
+            f"alternative sent {counts.get(('other', 'sent'), 0)}",
+            counts=counts,
+        )
+        told.say(f'mail to {mail["To"]}: "{mail["Subject"]}"', subject=mail["Subject"])
+        return told
+
+    async def sees_stock_return(self) -> Told:
+        told = Told("Stock returns at her store: she is re-targeted with her pick")
+        p, g = self.person, self.gateway
+        level = {"water": 12, "diet_soda": 12}
+        answer = await g.set_stock(p.store_id, level)
+        told.say(
+            f"SetFacts {p.store_id} {level}: {answer.back_in_stock_count} waiting for it released",
+            released=answer.back_in_stock_count,
+        )
+        mails = await until("the re-targeting mail", lambda: self._mails(2))
+        counts = await self._counts()
+        told.say(
+            f"journey: entered:back_in_stock {counts.get(('', 'entered:back_in_stock'), 0)}, "
+            f"promote sent {counts.get(('promote', 'sent'), 0)}",
+            counts=counts,
+        )
+        told.say(
+            f'mail to {mails[-1]["To"]}: "{mails[-1]["Subject"]}"', subject=mails[-1]["Subject"]
         )
         return told
 
@@ -149,6 +260,7 @@ class SeedStory:
         told.say(f"gRPC Ingest of the web batch: {', '.join(statuses)}", grpc_statuses=statuses)
         told.say(f"Segment batch of the app's messages: {answer}", segment_answer=answer)
         # a barrier: a later event of someone else, once visible, was consumed after hers
+        journey = await self._counts()
         barrier = f"cookie_id:barrier-{p.tag}"
         marker = p.ad_view()
         marker.message_id = f"barrier-{p.tag}"
@@ -161,6 +273,10 @@ class SeedStory:
             version_before=before.version,
             version_after=after.version,
         )
+        mails = await self._mails(0) or []
+        told.say(f"her mails: still {len(mails)}", mails=len(mails))
+        unchanged = journey == await self._counts()
+        told.say(f"journey counts {'unchanged' if unchanged else 'changed'}", unchanged=unchanged)
         return told
 
     async def is_forgotten(self) -> Told:
@@ -199,6 +315,20 @@ class SeedStory:
 
     # -- helpers -----------------------------------------------------------------------------
 
+    async def _mails(self, at_least: int) -> list[Message] | None:
+        """The mails the local SMTP server holds for her, oldest first, once there are
+        `at_least`."""
+        box = self.state_dir / MAILBOX
+        found = []
+        for path in sorted(box.glob("*.eml"), key=lambda f: f.stat().st_mtime):
+            mail = message_from_bytes(path.read_bytes())
+            if mail["To"] == self.person.email:
+                found.append(mail)
+        return found if len(found) >= at_least else None
+
+    async def _counts(self) -> dict[tuple[str, str], int]:
+        return await self.gateway.journey_counts(assets.JOURNEY_ID)
+
     async def _profile(self) -> ppb.Profile:
         found = await self.gateway.profile(self.profile_id)
         if found is None:
@@ -210,3 +340,8 @@ def _accepted(result: gpb.IngestResult) -> None:
     if result.status != gpb.IngestResult.STATUS_ACCEPTED:
         status = gpb.IngestResult.Status.Name(result.status)
         raise StoryError(f"{result.message_id}: {status} {list(result.violations)}")
+
+
+def _shown(value: Any) -> str:
+    """A JSON number without a needless `.0` (counts come back as floats)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -34,6 +34,11 @@ async def test_the_seed_story(platform: Platform) -> None:
         story = SeedStory(gateway, stack.state_dir)
         person = story.person
 
+        published = await story.publishes_the_assets()
+        assert len(published.lines) == 8 and all(
+            "published" in line or "champion" in line for line in published.lines[1:]
+        )
+
         ad = await story.sees_an_ad()
         assert ad.facts["cookie_profile"]
 
@@ -51,15 +56,38 @@ async def test_the_seed_story(platform: Platform) -> None:
             ad.facts["cookie_profile"],
             app.facts["device_profile"],
         )
-        assert login.facts["traits"]["store_id"].value.string_value == person.store_id
+        assert login.facts["traits"]["store_id"] == person.store_id
         assert login.facts["consent"] == {"email_marketing": True}
 
+        intender = await story.is_a_family_car_intender()
+        assert "family-car-intenders" in intender.facts["audiences"]
+        computed = intender.facts["computed"]
+        assert (computed["minivan_ad_views_30d"], computed["march_madness_views_30d"]) == (1, 1)
+
+        decided = await story.gets_a_decision()
+        assert decided.facts["model"] == ("drinks", "1", False)  # the real ONNX model
+        assert sorted(decided.facts["actions"]) == ["diet_soda", "water"]
+        for reasons in decided.facts["reasons"].values():
+            assert any(r.startswith("model drinks 1") for r in reasons), reasons
+
+        checkout = await story.reaches_the_checkout()
+        counts = checkout.facts["counts"]
+        assert counts[("promote", "suppressed:out_of_stock")] == 1
+        assert counts[("other", "sent")] == 1
+        assert "sold out at your store" in checkout.facts["subject"]
+
+        restocked = await story.sees_stock_return()
+        assert restocked.facts["released"] == 1
+        assert restocked.facts["counts"][("promote", "sent")] == 1
+        assert "is waiting at your store" in restocked.facts["subject"]
+
         again = await story.sends_the_same_batches_again()
+        assert again.facts["mails"] == 2 and again.facts["unchanged"] is True
         assert again.facts["grpc_statuses"] == ["STATUS_DUPLICATE", "STATUS_DUPLICATE"]
         assert (
             again.facts["segment_answer"]["accepted"],
             again.facts["segment_answer"]["duplicate"],
-        ) == (0, 2)
+        ) == (0, 3)
         assert again.facts["version_after"] == again.facts["version_before"]
 
         forgotten = await story.is_forgotten()
