@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.decision.api.decisions import DecisionRpcs
+from services.decision.api.inference import inference_servicer
 from services.decision.api.models import ModelRpcs
 from services.decision.api.servicer import decision_servicer
 from services.decision.catalogs import Catalogs
@@ -15,6 +16,7 @@ from services.decision.consumers.outcomes import outcomes_consumer
 from services.decision.consumers.profiles import profiles_consumer
 from services.decision.deciding import Decider
 from services.decision.exposures import ExposureCounts
+from services.decision.inference import InferenceModels
 from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
@@ -42,6 +44,7 @@ class Parts:
     log: DecisionLogWriter
     exposures: ExposureCounts
     servicer: Servicer
+    inference: Servicer  # the Open Inference Protocol, which the gateway forwards to
 
     def broadcasts(self) -> list[BroadcastSpec]:
         """Promotions, catalog changes, the log's counters and identity's profile changes
@@ -64,7 +67,8 @@ def parts(layer: ServiceLayer[SqlDecisionUnitOfWork], executor: Executor, clock:
     servicer = decision_servicer(
         layer, ModelRpcs(layer, serving, executor), DecisionRpcs(layer, decider)
     )
-    return Parts(serving, catalogs, profiles, log, exposures, servicer)
+    inference = inference_servicer(InferenceModels(layer, serving, executor))
+    return Parts(serving, catalogs, profiles, log, exposures, servicer, inference)
 
 
 class Decision:
@@ -78,7 +82,7 @@ class Decision:
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         self.parts = parts(ServiceLayer(ctx.db, ctx.uow), self.executor, ctx.clock)
-        return [self.parts.servicer]
+        return [self.parts.servicer, self.parts.inference]
 
     def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
         assert self.parts is not None, "servicers() builds the caches first"

@@ -210,6 +210,18 @@ def model_file(
     return model, content
 
 
+MAX_VERSIONS = 1000  # of one model, that the Open Inference Protocol's metadata lists
+
+
+def model_versions(uow: DecisionUnitOfWork, tenant_id: str, model_name: str) -> list[ModelVersion]:
+    """The model's registered versions (the first `MAX_VERSIONS`, by version); NotFound when
+    it has none."""
+    found = uow.models.list(tenant_id, model_name, None, MAX_VERSIONS) if model_name else []
+    if not found:
+        raise NotFound(f"model {model_name!r} is not registered")
+    return found
+
+
 # -- actions and placements (controlled assets) ---------------------------------------------
 
 

@@ -46,9 +46,14 @@ def open_session(data: bytes) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... for bad bytes
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        reason = clip(SOURCE_LOCATION.sub("", text), 300)
+        reason = failure(e)
         raise InvalidArgument.field("model", f"is not a loadable ONNX model: {reason}") from None
+
+
+def failure(error: Exception) -> str:
+    """onnxruntime's message, first line only and without its C++ source location."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return clip(SOURCE_LOCATION.sub("", text), 300)
 
 
 def signature_of(session: ort.InferenceSession) -> Signature:

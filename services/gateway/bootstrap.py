@@ -9,12 +9,14 @@ from pathlib import Path
 from layercake.decision.v1 import decision_service_pb2_grpc as dpb_grpc
 from services.gateway import handlers
 from services.gateway.adapters.identity import IdentityClient
+from services.gateway.adapters.inference import InferenceClient
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
 from services.gateway.adapters.orchestrator import OrchestratorClient
 from services.gateway.adapters.peers import Peer
 from services.gateway.api.auth import Gatekeeper, KeyDirectory
 from services.gateway.api.decisions import DecisionClient, decisions_servicer
 from services.gateway.api.facts import facts_servicer
+from services.gateway.api.inference import inference_servicer
 from services.gateway.api.journeys import journeys_servicer
 from services.gateway.api.plans import PlanBook
 from services.gateway.api.profiles import profiles_servicer
@@ -51,6 +53,7 @@ class Gateway:
         self.orchestrator: OrchestratorClient | None = None
         self.decision: DecisionClient | None = None
         self.health: dict[str, HealthPeer] = {}  # each peer's health, for StatusService
+        self.inference: InferenceClient | None = None
         self.keys: KeyDirectory | None = None
         self.gate: Gatekeeper | None = None
         self.pruner: asyncio.Task[None] | None = None
@@ -93,6 +96,7 @@ class Gateway:
             s.rpc_timeout,
             ready=lambda: bool(ctx.nc.is_connected),
         )
+        self.inference = InferenceClient(s.decision_addr, s.rpc_timeout, s.internal_calls())
         return [
             gateway_servicer(servicer),
             profiles_servicer(self.gate, self.identity),
@@ -100,6 +104,7 @@ class Gateway:
             journeys_servicer(self.gate, self.orchestrator),
             facts_servicer(self.gate, self.orchestrator),
             status_servicer(self.gate, self.health, lambda: bool(ctx.nc.is_connected)),
+            inference_servicer(self.gate, self.inference),
         ]
 
     def broadcasts(self, ctx: Context) -> list[BroadcastSpec]:
@@ -140,7 +145,13 @@ class Gateway:
         if self.pruner is not None:
             self.pruner.cancel()
             await asyncio.gather(self.pruner, return_exceptions=True)
-        for peer in (self.identity, self.orchestrator, self.decision, *self.health.values()):
+        for peer in (
+            self.identity,
+            self.orchestrator,
+            self.decision,
+            self.inference,
+            *self.health.values(),
+        ):
             if peer is not None:
                 await peer.close()
 

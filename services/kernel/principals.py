@@ -42,6 +42,7 @@ class Scope(StrEnum):
     ASSETS_APPROVE = "assets:approve"
     ASSETS_OPERATE = "assets:operate"  # publish, pause, archive, rollback
     FACTS_WRITE = "facts:write"
+    MODELS_INFER = "models:infer"  # the Open Inference Protocol: metadata and inference
     ADMIN = "admin"  # principals, roles, keys, tenant policies
 
 
@@ -50,9 +51,17 @@ _READ = frozenset({Scope.PROFILES_READ, Scope.ASSETS_READ})
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.VIEWER: _READ,
     Role.EDITOR: _READ
-    | {Scope.INGEST, Scope.PROFILES_WRITE, Scope.DECISIONS, Scope.ASSETS_WRITE, Scope.FACTS_WRITE},
+    | {
+        Scope.INGEST,
+        Scope.PROFILES_WRITE,
+        Scope.DECISIONS,
+        Scope.MODELS_INFER,
+        Scope.ASSETS_WRITE,
+        Scope.FACTS_WRITE,
+    },
     Role.APPROVER: _READ | {Scope.ASSETS_APPROVE},
-    Role.OPERATOR: _READ | {Scope.INGEST, Scope.DECISIONS, Scope.ASSETS_OPERATE, Scope.FACTS_WRITE},
+    Role.OPERATOR: _READ
+    | {Scope.INGEST, Scope.DECISIONS, Scope.MODELS_INFER, Scope.ASSETS_OPERATE, Scope.FACTS_WRITE},
     Role.ADMIN: frozenset(Scope),
 }
 

@@ -79,7 +79,6 @@ class SqlModelVersions(ModelVersions):
             select(model_versions.c.content).where(*_key(tenant_id, model_name, version))
         ).scalar_one_or_none()
 
-
     def list(
         self, tenant_id: str, model_name: str, after: tuple[str, str] | None, limit: int
     ) -> list[ModelVersion]:
