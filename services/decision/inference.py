@@ -73,7 +73,10 @@ def _strings(name: str, value: Array) -> Array:
 
 def _class_columns(rows: list[Mapping[Any, float]]) -> Array:
     """A ZipMap's `[{class: probability}, ...]` as `[batch, classes]`, in the model's order."""
-    return np.asarray([list(row.values()) for row in rows], dtype=np.float32).reshape(len(rows), -1)
+    columns = len(rows[0]) if rows else 0
+    return np.asarray([list(row.values()) for row in rows], dtype=np.float32).reshape(
+        len(rows), columns
+    )
 
 
 class InferenceModels:

@@ -273,6 +273,12 @@ async def test_metadata_and_inference_for_sklearn_models_follow_the_champion(
         rtol=1e-6,
     )
 
+    empty = oip.pb.ModelInferRequest(model_name="propensity", inputs=[oip.fp32("X", ROWS[:0])])
+    assert shapes((await oip.infer(empty)).outputs) == [
+        ("output_label", "INT64", [0]),
+        ("output_probability", "FP32", [0, 0]),
+    ]
+
     # a new champion is served at once; the one it replaced is retired and never serves
     await stack.promote(tenant, "propensity", "v2")
     assert (await oip.infer(request)).model_version == "v2"

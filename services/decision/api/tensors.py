@@ -18,6 +18,7 @@ import numpy as np
 from layercake.inference import grpc_predict_v2_pb2 as pb
 from services.decision.domain.inference import DATATYPES, TensorMeta
 from services.kernel.errors import Violations
+from services.kernel.rpc.server import MAX_MESSAGE_BYTES
 
 # datatype -> (numpy type, the typed contents field; None: raw only)
 CODECS: dict[str, tuple[Any, str | None]] = {
@@ -37,6 +38,7 @@ CODECS: dict[str, tuple[Any, str | None]] = {
 }
 assert set(CODECS) == DATATYPES, "every datatype the model side names has a codec"
 LENGTH = 4  # bytes of a BYTES element's length prefix
+MAX_RANK = 32
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,10 @@ def _decode(tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes | None) ->
     shape = tuple(tensor.shape)
     if any(d < 0 for d in shape):
         raise _Bad("shape", f"{list(shape)} has a negative dimension")
+    if len(shape) > MAX_RANK:
+        raise _Bad("shape", f"has {len(shape)} dimensions; at most {MAX_RANK} are served")
+    if math.prod(d or 1 for d in shape) > MAX_MESSAGE_BYTES:  # each value takes a byte at least
+        raise _Bad("shape", f"{list(shape)} holds more values than a request can carry")
     count = math.prod(shape)
     kind, field = CODECS[tensor.datatype]
     if raw is not None:

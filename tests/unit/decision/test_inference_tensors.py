@@ -82,6 +82,8 @@ def test_a_value_count_that_does_not_fill_the_shape_names_the_input() -> None:
         (typed("x", "FP32", [2], int64_contents=[1, 2]), "contents", "go in fp32_contents"),
         (typed("x", "FP16", [1]), "contents", "raw_input_contents"),
         (typed("", "FP32", [1], fp32_contents=[1.0]), "name", "required"),
+        (typed("x", "FP32", [0, 2**62]), "shape", "more values than a request can carry"),
+        (typed("x", "FP32", [1] * 70), "shape", "at most 32"),
     ],
 )
 def test_a_malformed_input_is_refused_naming_the_part(tensor: Input, field: str, says: str) -> None:
