@@ -27,7 +27,7 @@ from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.kernel.service_layer import ServiceLayer
 
-CACHED_SESSIONS = 16  # versions outside the live deployments, per process
+CACHED_SESSIONS = 8  # sessions of versions outside the live deployments, per process
 
 Array = np.ndarray[Any, Any]
 
@@ -119,8 +119,8 @@ class InferenceModels:
         may not serve."""
         deployment = self._deployment(tenant_id, model_name)
         choice = choose_version(deployment, version)
-        if choice.refusal:
-            await self.layer.read(handlers.model_versions, tenant_id, model_name)  # NOT_FOUND?
+        if choice.refusal:  # a model never registered is NOT_FOUND rather than refused
+            await self.layer.read(handlers.model_versions, tenant_id, model_name)
         chosen = _chosen(model_name, choice)
         live = self.serving.live(tenant_id, model_name)
         if live is not None and chosen in live.models:
