@@ -319,6 +319,16 @@ CROSS_TENANT: dict[str, Callable[[Partner], dict[str, Any]] | None] = {
     "FactsService.SetFacts": None,
     "FactsService.GetFacts": lambda a: {"stock_keys": [{"product": "water", "store": "s-1"}]},
     "StatusService.GetStatus": lambda a: {},
+    # the Open Inference Protocol: the first partner's model, by name and version
+    "GRPCInferenceService.ServerLive": None,
+    "GRPCInferenceService.ServerReady": None,
+    "GRPCInferenceService.ServerMetadata": None,
+    "GRPCInferenceService.ModelReady": lambda a: {"name": a.made["model"], "version": "v1"},
+    "GRPCInferenceService.ModelMetadata": lambda a: {"name": a.made["model"]},
+    "GRPCInferenceService.ModelInfer": lambda a: {
+        "model_name": a.made["model"],
+        "model_version": "v1",
+    },
     # journeys and templates: by ids of the first partner's (which made none here)
     **{
         f"JourneysService.{verb}{kind}": (lambda k: lambda a: {f"{k}_id": a.made[k]})(kind.lower())
