@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 
 from layercake.identity.v1.identifier_rules_pb2 import IdentifierRules as IdentifierRulesProto
 from services.identity import mapping, segmenting
@@ -26,7 +28,7 @@ from services.kernel import telemetry
 from services.kernel.assets import LIVE_CHANGES, Action, Asset, AssetMetadata
 from services.kernel.assets.handlers import edit_asset, transition_asset
 from services.kernel.clipping import clip
-from services.kernel.errors import InvalidArgument, NotFound, Violations
+from services.kernel.errors import InvalidArgument, LayercakeError, NotFound, Violations
 from services.kernel.principals import Actor, Principal
 from services.kernel.store.records import EventMetadata
 from services.kernel.vocabulary import is_identifier_type
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 INGEST = Actor.system("identity-ingest")
 
 
-def _identifiers(
+def event_identifiers(
     cmd: ApplyIngestedEvent, rules: IdentifierRules, hasher: Hasher
 ) -> tuple[Identifier, ...]:
     """The event's identifiers and its identifier traits, normalised; junk values left out."""
@@ -55,8 +57,31 @@ def carries_forgotten(
 ) -> bool:
     """True when the event carries a forgotten person's identifier (as ingest would find)."""
     hasher = uow.tenant_keys.hasher(cmd.tenant_id, uow.now())
-    digests = suppression_digests(_identifiers(cmd, rules, hasher), hasher)
+    digests = suppression_digests(event_identifiers(cmd, rules, hasher), hasher)
     return bool(digests) and uow.forgetting.suppressed(cmd.tenant_id, digests)
+
+
+def prefetch_ingested(
+    uow: IdentityUnitOfWork,
+    cmds: Sequence[ApplyIngestedEvent],
+    rules: Callable[[str], IdentifierRules],
+    suppress_forgotten: bool = True,
+) -> None:
+    """Reads at once, per tenant, what resolving `cmds` one by one will read: who holds
+    their identifiers and whether any is a forgotten person's (index seeks, one query each)."""
+    by_tenant: dict[str, list[ApplyIngestedEvent]] = {}
+    for cmd in cmds:
+        by_tenant.setdefault(cmd.tenant_id, []).append(cmd)
+    for tenant, mine in by_tenant.items():
+        hasher = uow.tenant_keys.hasher(tenant, uow.now())
+        tenant_rules = rules(tenant)
+        identifiers: list[Identifier] = []
+        for cmd in mine:
+            with contextlib.suppress(LayercakeError, ValueError):  # its handler will say
+                identifiers += event_identifiers(cmd, tenant_rules, hasher)
+        if suppress_forgotten:
+            uow.forgetting.prefetch(tenant, suppression_digests(identifiers, hasher))
+        uow.profiles.prefetch(tenant, identifiers)
 
 
 def apply_ingested_event(
@@ -79,7 +104,7 @@ def apply_ingested_event(
     if not cmd.identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries no identifiers")
     hasher = uow.tenant_keys.hasher(cmd.tenant_id, uow.now())
-    identifiers = _identifiers(cmd, rules, hasher)
+    identifiers = event_identifiers(cmd, rules, hasher)
     if not identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries only blocklisted identifiers")
     digests = suppression_digests(identifiers, hasher) if suppress_forgotten else ()

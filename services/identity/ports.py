@@ -29,6 +29,11 @@ class ProfileRepository(ABC):
         """Which live profile holds each identifier (those held by none are left out)."""
 
     @abstractmethod
+    def prefetch(self, tenant_id: str, identifiers: Sequence[Identifier]) -> None:
+        """A hint: `owners` of these identifiers follows in this transaction (an adapter may
+        read them all at once)."""
+
+    @abstractmethod
     def get(self, tenant_id: str, profile_id: str) -> Profile:
         """The aggregate from its stream; LookupError when there is none."""
 
@@ -81,6 +86,10 @@ class Forgetting(ABC):
     @abstractmethod
     def suppressed(self, tenant_id: str, digests: Sequence[str]) -> bool:
         """True when any digest is of a forgotten person's identifier."""
+
+    @abstractmethod
+    def prefetch(self, tenant_id: str, digests: Sequence[str]) -> None:
+        """A hint: `suppressed` of these digests follows in this transaction."""
 
     @abstractmethod
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None: ...

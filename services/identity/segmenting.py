@@ -87,7 +87,9 @@ def count_event(
     traits and evaluates its audiences; the caller saves the profile."""
     now, windows, tenant = uow.now(), uow.computed_windows, profile.tenant_id
     touched: dict[str, StoredWindow] = {}
-    for absorbed_id in absorbed:
+    # without computed traits live, the absorbed profiles' windows are left to their
+    # timers, which drop the windows of merged-away profiles (no read per merge)
+    for absorbed_id in absorbed if segments.traits else ():
         for name, theirs in windows.of_profile(tenant, absorbed_id).items():
             windows.delete(tenant, absorbed_id, name)
             d = segments.trait(name)

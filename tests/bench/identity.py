@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 
 from layercake.events.v1 import ingest_pb2
 from services.identity.bootstrap import MIGRATIONS
-from services.identity.consumers.ingest import ingest_handler
+from services.identity.consumers.ingest import ingest_consumer
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
 from services.identity.store.audiences import AudienceProjection
@@ -32,7 +32,7 @@ from services.identity.store.projection import ProfileProjection
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.clock import SystemClock
-from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
+from services.kernel.messaging.consumer import ConsumerRunner, Outcome
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.protobuf import to_timestamp
 from services.kernel.store.database import Database
@@ -128,8 +128,12 @@ class ResolutionConsumer(Drain):
             [ProfileProjection(self.keys), AudienceProjection(), AssetProjection()],
             kind=SqlIdentityUnitOfWork.with_keys(self.keys),
         )
-        spec = ConsumerSpec(
-            durable, STREAM, subject(tenant), ingest_handler(RulesCache(), SegmentsCache())
+        spec = ingest_consumer(
+            RulesCache(),
+            SegmentsCache(),
+            durable=durable,
+            stream=STREAM,
+            filter_subject=subject(tenant),
         )
         self.runner = ConsumerRunner(spec, js, db, uow, batch=CONSUMER_BATCH)
 

@@ -3,6 +3,8 @@ transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -23,7 +25,11 @@ from services.kernel.store.records import StoredEvent
 class TenantProjection:
     name = "tenants"
 
-    def apply(self, session: Session, event: StoredEvent) -> None:
+    def apply(self, session: Session, events: Sequence[StoredEvent]) -> None:
+        for event in events:
+            self._apply(session, event)
+
+    def _apply(self, session: Session, event: StoredEvent) -> None:
         tenant_id = event.metadata.tenant_id
         if event.stream_id.startswith(tenant.STREAM_PREFIX):
             if isinstance(created := mapping.EVENTS.decode(event, None), TenantCreated):

@@ -2,42 +2,83 @@
 
 from __future__ import annotations
 
-from services.identity import forgetting, mapping
+from collections.abc import Sequence
+
+from google.protobuf.message import DecodeError
+
+from services.identity import forgetting, handlers, mapping
+from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.ports import IdentityUnitOfWork
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
-from services.kernel.messaging.consumer import ConsumerSpec, Handler
+from services.kernel.errors import LayercakeError
+from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.envelope import Envelope
 
 DURABLE = "identity-ingest"
 
 
-def ingest_handler(
-    rules: RulesCache, segments: SegmentsCache, suppress_forgotten: bool = True
-) -> Handler[IdentityUnitOfWork]:
+class IngestHandler:
     """Resolves each ingested event under its tenant's published identifier rules, counts
     it under its live computed traits and audiences, and remembers which stream message
-    fed which profile (for forgetting)."""
+    fed which profile (for forgetting). `warm` reads a batch's identifiers at once first
+    and keeps the events it decoded for their handlers."""
 
-    def on_event_ingested(uow: IdentityUnitOfWork, envelope: Envelope) -> None:
+    def __init__(
+        self, rules: RulesCache, segments: SegmentsCache, suppress_forgotten: bool = True
+    ) -> None:
+        self.rules = rules
+        self.segments = segments
+        self.suppress_forgotten = suppress_forgotten
+        self._decoded: dict[str, ApplyIngestedEvent] = {}  # the warmed batch's, by event id
+
+    def warm(self, uow: IdentityUnitOfWork, envelopes: Sequence[Envelope]) -> None:
+        self._decoded = {}
+        for envelope in envelopes:
+            if envelope.type == mapping.EVENT_INGESTED:
+                try:
+                    cmd = mapping.command_from_ingested(envelope.payload)
+                except (DecodeError, LayercakeError, ValueError):
+                    continue  # its handler reports it
+                self._decoded[envelope.event_id] = cmd
+        handlers.prefetch_ingested(
+            uow,
+            list(self._decoded.values()),
+            lambda tenant: self.rules.get(uow, tenant),
+            self.suppress_forgotten,
+        )
+
+    def __call__(self, uow: IdentityUnitOfWork, envelope: Envelope) -> None:
         if envelope.type != mapping.EVENT_INGESTED:
             return
-        command = mapping.command_from_ingested(envelope.payload)
+        command = self._decoded.pop(envelope.event_id, None)
+        if command is None:
+            command = mapping.command_from_ingested(envelope.payload)
         forgetting.ingest_event(
             uow,
             command,
             envelope.event_id,
-            rules.get(uow, command.tenant_id),
-            segments.get(uow, command.tenant_id),
+            self.rules.get(uow, command.tenant_id),
+            self.segments.get(uow, command.tenant_id),
             envelope.stream_sequence,
-            suppress_forgotten,
+            self.suppress_forgotten,
         )
 
-    return on_event_ingested
+
+def ingest_handler(
+    rules: RulesCache, segments: SegmentsCache, suppress_forgotten: bool = True
+) -> IngestHandler:
+    return IngestHandler(rules, segments, suppress_forgotten)
 
 
 def ingest_consumer(
-    rules: RulesCache, segments: SegmentsCache, suppress_forgotten: bool = True
+    rules: RulesCache,
+    segments: SegmentsCache,
+    suppress_forgotten: bool = True,
+    *,
+    durable: str = DURABLE,
+    stream: str = "INGEST",
+    filter_subject: str = "layercake.*.ingest",
 ) -> ConsumerSpec[IdentityUnitOfWork]:
     handler = ingest_handler(rules, segments, suppress_forgotten)
-    return ConsumerSpec(DURABLE, "INGEST", "layercake.*.ingest", handler)
+    return ConsumerSpec(durable, stream, filter_subject, handler, warm=handler.warm)

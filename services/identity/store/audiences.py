@@ -8,6 +8,7 @@ the size is a counter kept in the same transaction as the members, answered at o
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -87,9 +88,12 @@ class AudienceProjection:
 
     name = "audiences"
 
-    def apply(self, session: Session, event: StoredEvent) -> None:
-        if event.type not in TYPES or not event.stream_id.startswith(PREFIX):
-            return
+    def apply(self, session: Session, events: Sequence[StoredEvent]) -> None:
+        for event in events:
+            if event.type in TYPES and event.stream_id.startswith(PREFIX):
+                self._apply(session, event)
+
+    def _apply(self, session: Session, event: StoredEvent) -> None:
         tenant, profile_id = event.metadata.tenant_id, event.stream_id[len(PREFIX) :]
         c = audience_members.c
         match mapping.EVENTS.decode(event, None):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Select, Table, delete, select
 from sqlalchemy.orm import Session
 
 from services.identity.ports import Forgetting
@@ -20,8 +21,31 @@ from services.kernel.store.conflicts import insert_unless_conflict
 
 
 class SqlForgetting(Forgetting):
+    """Which message fed which profile is written behind (one statement per flush), and
+    the suppression list is read for a whole batch's digests at once (`prefetch`)."""
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._messages: list[dict[str, object]] = []
+        self._checked: dict[tuple[str, str], bool] = {}  # (tenant, digest) -> forgotten
+
+    def flush(self) -> None:
+        """Writes the buffered `record_message` rows."""
+        rows, self._messages = self._messages, []
+        self._insert_new(profile_messages, rows)
+
+    def discard(self) -> None:
+        self._messages.clear()
+        self._checked.clear()
+
+    def prefetch(self, tenant_id: str, digests: Sequence[str]) -> None:
+        """Reads which of `digests` are suppressed, for the `suppressed` calls that follow in
+        this transaction (forgetting a person commits in its own)."""
+        todo = sorted({d for d in digests if (tenant_id, d) not in self._checked})
+        if not todo:
+            return
+        found = set(self.session.execute(suppressed_query(tenant_id, todo)).scalars())
+        self._checked |= {(tenant_id, d): d in found for d in todo}
 
     def _insert_new(self, table: Table, rows: list[dict[str, object]]) -> None:
         if rows:
@@ -29,13 +53,12 @@ class SqlForgetting(Forgetting):
             self.session.execute(insert_unless_conflict(table, dialect), rows)
 
     def suppressed(self, tenant_id: str, digests: Sequence[str]) -> bool:
-        c = forgotten_identifiers.c
-        query = select(c.digest).where(c.tenant_id == tenant_id, c.digest.in_(list(digests)))
-        return bool(digests) and self.session.execute(query.limit(1)).first() is not None
+        self.prefetch(tenant_id, digests)
+        return any(self._checked[(tenant_id, d)] for d in digests)
 
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
         row = {"tenant_id": tenant_id, "profile_id": profile_id, "stream_sequence": stream_sequence}
-        self._insert_new(profile_messages, [row])
+        self._messages.append(row)
 
     def suppress_message(self, tenant_id: str, message_id: str, reason: str, at: datetime) -> None:
         row = {"tenant_id": tenant_id, "message_id": message_id, "reason": reason}
@@ -76,3 +99,9 @@ class SqlForgetting(Forgetting):
     def erased(self, sequences: Sequence[int]) -> None:
         c = ingest_erasures.c
         self.session.execute(delete(ingest_erasures).where(c.stream_sequence.in_(list(sequences))))
+
+
+def suppressed_query(tenant_id: str, digests: Sequence[str]) -> Select[Any]:
+    """Which of `digests` are suppressed (a primary-key seek each); tests read its plan."""
+    c = forgotten_identifiers.c
+    return select(c.digest).where(c.tenant_id == tenant_id, c.digest.in_(list(digests)))

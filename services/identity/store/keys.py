@@ -67,17 +67,25 @@ class SqlProfileKeys(PersonalDataVault):
                     profile_keys.c.tenant_id == tenant_id, profile_keys.c.profile_id == profile_id
                 )
             ).scalar_one_or_none()
-        return None if key is None else self._cache(at, ProfileCipher(key, *at))
+        return None if key is None else self.remember(at, ProfileCipher(key, *at))
 
     def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> ProfileCipher:
         key = new_key()
+        self.store_keys([(tenant_id, profile_id, key, at)])
+        return self.remember((tenant_id, profile_id), ProfileCipher(key, tenant_id, profile_id))
+
+    def store_keys(self, keys: Sequence[tuple[str, str, bytes, datetime]]) -> None:
+        """Writes new profiles' keys (tenant, profile id, key, time) in one transaction."""
+        if not keys:
+            return
         with self.db.transaction() as session:
             session.execute(
-                profile_keys.insert().values(
-                    tenant_id=tenant_id, profile_id=profile_id, data_key=key, create_time=at
-                )
+                profile_keys.insert(),
+                [
+                    {"tenant_id": t, "profile_id": p, "data_key": k, "create_time": at}
+                    for t, p, k, at in keys
+                ],
             )
-        return self._cache((tenant_id, profile_id), ProfileCipher(key, tenant_id, profile_id))
 
     def delete_keys(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
         with self._lock:
@@ -110,7 +118,7 @@ class SqlProfileKeys(PersonalDataVault):
                 session.execute(insert_unless_conflict(profile_keys, dialect), rows)
         return len(rows)
 
-    def _cache(self, at: tuple[str, str], cipher: ProfileCipher) -> ProfileCipher:
+    def remember(self, at: tuple[str, str], cipher: ProfileCipher) -> ProfileCipher:
         if self.cache_size:
             with self._lock:
                 self._ciphers[at] = cipher
@@ -121,3 +129,36 @@ class SqlProfileKeys(PersonalDataVault):
 
     def close(self) -> None:
         self.db.dispose()
+
+
+class NewKeys(PersonalDataVault):
+    """A unit of work's view of the key store: new profiles' keys are made at once but
+    written together by `flush()`, which the unit of work runs before it appends anything
+    they seal (one key-store transaction per flush, not one per new profile)."""
+
+    def __init__(self, keys: SqlProfileKeys) -> None:
+        self.keys = keys
+        self._new: dict[tuple[str, str], tuple[bytes, datetime, ProfileCipher]] = {}
+
+    def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> ProfileCipher:
+        key = new_key()
+        cipher = ProfileCipher(key, tenant_id, profile_id)
+        self._new[(tenant_id, profile_id)] = (key, at, cipher)
+        return cipher
+
+    def cipher(self, tenant_id: str, profile_id: str) -> ProfileCipher | None:
+        new = self._new.get((tenant_id, profile_id))
+        return new[2] if new is not None else self.keys.cipher(tenant_id, profile_id)
+
+    def delete_keys(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
+        self.flush()
+        return self.keys.delete_keys(tenant_id, profile_ids)
+
+    def flush(self) -> None:
+        """Writes the keys made since the last flush (a key without events is harmless)."""
+        if not self._new:
+            return
+        new, self._new = self._new, {}
+        self.keys.store_keys([(t, p, key, at) for (t, p), (key, at, _) in new.items()])
+        for where, (_, _, cipher) in new.items():
+            self.keys.remember(where, cipher)

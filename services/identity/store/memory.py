@@ -75,6 +75,9 @@ class MemoryProfiles(StreamProfiles):
         super().__init__(uow, uow.vault)
         self.memory = uow
 
+    def prefetch(self, tenant_id: str, identifiers: Sequence[Identifier]) -> None:
+        """Nothing to read ahead in memory."""
+
     def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
         held = self.memory.state.owners
         return {i: held[(tenant_id, i)] for i in identifiers if (tenant_id, i) in held}
@@ -158,6 +161,9 @@ class MemoryVault(PersonalDataVault):
 class MemoryForgetting(Forgetting):
     def __init__(self, uow: InMemoryIdentityUnitOfWork) -> None:
         self.memory = uow
+
+    def prefetch(self, tenant_id: str, digests: Sequence[str]) -> None:
+        """Nothing to read ahead in memory."""
 
     def suppressed(self, tenant_id: str, digests: Sequence[str]) -> bool:
         return any((tenant_id, d) in self.memory.state.forgotten for d in digests)

@@ -40,10 +40,13 @@ class StreamProfiles(ProfileRepository):
     def save(self, profile: Profile, metadata: EventMetadata) -> None:
         if not profile.pending:
             return
-        cipher = self.vault.cipher(profile.tenant_id, profile.profile_id)
-        if cipher is None and isinstance(profile.pending[0], ProfileCreated):
+        cipher: Sealer | None
+        if profile.version == 0 and isinstance(profile.pending[0], ProfileCreated):
+            # a new profile (its id a fresh uuid): no key to look for
             cipher = self.vault.create_key(profile.tenant_id, profile.profile_id, self.uow.now())
-        elif cipher is None and not profile.forgotten:
+        else:
+            cipher = self.vault.cipher(profile.tenant_id, profile.profile_id)
+        if cipher is None and not profile.forgotten:
             raise LookupError(f"profile {profile.profile_id} was forgotten")
         new_events = [mapping.EVENTS.new_event(e, cipher) for e in profile.pending]
         before = profile.version

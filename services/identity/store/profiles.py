@@ -9,7 +9,12 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from services.identity.domain.events import IdentifierLink
+from services.identity.domain.events import (
+    IdentifierLink,
+    ProfileForgotten,
+    ProfileMergedInto,
+    ProfileSplit,
+)
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile
@@ -19,16 +24,43 @@ from services.identity.store.sealed_traits import opened
 from services.identity.store.snapshot import PROFILE_STATE
 from services.identity.store.tables import profile_identifiers, profiles
 from services.identity.store.trait_index import search_query
-from services.kernel.store.records import StoredEvent
+from services.kernel.store.records import EventMetadata, StoredEvent
 from services.kernel.store.snapshots import Resumed
 from services.kernel.store.unit_of_work import UnitOfWork
 
+# What makes a profile let go of identifiers it held.
+LETS_GO = (ProfileMergedInto, ProfileSplit, ProfileForgotten)
+
 
 class SqlProfileRepository(StreamProfiles):
+    """Remembers, for the rest of its transaction, the profiles it loaded or saved (an
+    identity map) and who holds each identifier it read or linked, so a batch of events
+    reads each profile and each identifier once (`prefetch` reads a batch's identifiers
+    with one query). `forget_cached` drops both when a block of the transaction fails."""
+
     def __init__(self, uow: UnitOfWork, vault: PersonalDataVault) -> None:
         super().__init__(uow, vault)
         self.sql = uow
         self.session = uow.session
+        self._held: dict[tuple[str, Identifier], str | None] = {}  # None: held by none
+        self._loaded: dict[tuple[str, str], Profile] = {}
+
+    def forget_cached(self) -> None:
+        self._held.clear()
+        self._loaded.clear()
+
+    def prefetch(self, tenant_id: str, identifiers: Sequence[Identifier]) -> None:
+        """Reads who holds `identifiers` (one query), for the `owners` calls that follow."""
+        todo = [i for i in dict.fromkeys(identifiers) if (tenant_id, i) not in self._held]
+        if not todo:
+            return
+        by_key = {(i.type, i.value): i for i in todo}
+        found = {i: None for i in todo} | {
+            by_key[(r.id_type, r.id_value)]: r.profile_id
+            for r in self.session.execute(owners_query(tenant_id, todo))
+            if (r.id_type, r.id_value) in by_key
+        }
+        self._held |= {(tenant_id, i): owner for i, owner in found.items()}
 
     def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
         """Who holds each identifier, read inside the transaction that will append.
@@ -37,15 +69,33 @@ class SqlProfileRepository(StreamProfiles):
         (type, value) pair on SQLite and PostgreSQL, whatever the tenant holds (a row-value
         IN was planned as a scan of the tenant); pairs the product adds are filtered here.
         """
-        if not identifiers:
-            return {}
-        by_key = {(i.type, i.value): i for i in identifiers}
-        rows = self.session.execute(owners_query(tenant_id, identifiers))
-        return {
-            by_key[(r.id_type, r.id_value)]: r.profile_id
-            for r in rows
-            if (r.id_type, r.id_value) in by_key
-        }
+        self.prefetch(tenant_id, identifiers)
+        held = ((i, self._held[(tenant_id, i)]) for i in identifiers)
+        return {i: owner for i, owner in held if owner is not None}
+
+    def get(self, tenant_id: str, profile_id: str) -> Profile:
+        known = self._loaded.get((tenant_id, profile_id))
+        if known is not None and not known.pending:
+            return known
+        profile = super().get(tenant_id, profile_id)
+        self._loaded[(tenant_id, profile_id)] = profile
+        return profile
+
+    def save(self, profile: Profile, metadata: EventMetadata) -> None:
+        if not profile.pending:
+            return
+        changes = profile.pending[:]  # save() clears them
+        super().save(profile, metadata)
+        tenant, profile_id = profile.tenant_id, profile.profile_id
+        self._loaded[(tenant, profile_id)] = profile
+        live = profile.merged_into is None and not profile.forgotten
+        if any(isinstance(e, LETS_GO) for e in changes):  # identifiers left it
+            gone = [k for k, owner in self._held.items() if owner == profile_id]
+            for key in gone:
+                if not live or key[1] not in profile.links:
+                    del self._held[key]
+        if live:
+            self._held |= {(tenant, i): profile_id for i in profile.links}
 
     def live_ids(self, tenant_id: str, after: str, limit: int) -> list[str]:
         c = profiles.c
@@ -61,6 +111,7 @@ class SqlProfileRepository(StreamProfiles):
     def _tail(
         self, stream: str, cipher: Sealer | None
     ) -> tuple[Resumed[Profile], list[StoredEvent]]:
+        self.sql.flush()  # new profiles' keys before the events they seal
         start = self.sql.snapshots.resume(stream, PROFILE_STATE, cipher)
         return start, self.sql.events.load(stream, after_version=start.version)
 

@@ -34,6 +34,9 @@ profiles = Table(
     Column("merged_into", String(64), nullable=True),
 )
 
+# A merge moves the absorbed profile's aliases to the survivor by this index.
+Index("ix_profiles_merged_into", profiles.c.tenant_id, profiles.c.merged_into)
+
 # The primary key is the rule "one identifier, one profile" that resolution relies on.
 profile_identifiers = Table(
     "profile_identifiers",

@@ -35,19 +35,29 @@ def keyed_hasher(key: bytes) -> Hasher:
 
 
 class SqlTenantKeys(TenantKeys):
-    """The `tenant_keys` table, in the caller's transaction."""
+    """The `tenant_keys` table, in the caller's transaction, read once per process: a key
+    never changes once committed, so `known` (shared by the process's units of work) keeps
+    those read as already there, never one this transaction made (it may roll back)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, known: dict[str, bytes]) -> None:
         self.session = session
+        self.known = known
+        self._made: dict[str, bytes] = {}  # read after this transaction inserted it
 
     def _key(self, tenant_id: str) -> bytes | None:
-        return self.session.execute(
+        if key := self.known.get(tenant_id) or self._made.get(tenant_id):
+            return key
+        key = self.session.execute(
             select(tenant_keys.c.hash_key).where(tenant_keys.c.tenant_id == tenant_id)
         ).scalar_one_or_none()
+        if key is not None:
+            (self._made if tenant_id in self._made else self.known)[tenant_id] = key
+        return key
 
     def hasher(self, tenant_id: str, now: datetime) -> Hasher:
         key = self._key(tenant_id)
         if key is None:
+            self._made[tenant_id] = b""  # falsy: read back below, then kept for this one
             self.session.execute(
                 insert_unless_conflict(tenant_keys, self.session.get_bind().dialect.name),
                 {"tenant_id": tenant_id, "hash_key": new_key(), "create_time": now},

@@ -6,11 +6,14 @@ process binds it once with `with_keys`, and every unit of work of that class use
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import ClassVar
 
-from services.identity.ports import IdentityUnitOfWork, PersonalDataVault
+from services.identity.ports import IdentityUnitOfWork
 from services.identity.store.audiences import SqlAudienceMembers, SqlBackfills
 from services.identity.store.forgetting import SqlForgetting
+from services.identity.store.keys import NewKeys, SqlProfileKeys
 from services.identity.store.profiles import SqlProfileRepository
 from services.identity.store.tenant_keys import SqlTenantKeys
 from services.identity.store.windows import SqlComputedWindows
@@ -19,21 +22,48 @@ from services.kernel.store.unit_of_work import UnitOfWork
 
 
 class SqlIdentityUnitOfWork(UnitOfWork, IdentityUnitOfWork):
-    keys: ClassVar[PersonalDataVault | None] = None
+    keys: ClassVar[SqlProfileKeys | None] = None
+    hash_keys: ClassVar[dict[str, bytes]] = {}  # each tenant's hash key, once read
 
     @classmethod
-    def with_keys(cls, keys: PersonalDataVault) -> type[SqlIdentityUnitOfWork]:
-        """This unit of work bound to the process's key store."""
-        return type(cls.__name__, (cls,), {"keys": keys})
+    def with_keys(cls, keys: SqlProfileKeys) -> type[SqlIdentityUnitOfWork]:
+        """This unit of work bound to the process's key store (and its own cache of the
+        tenants' hash keys)."""
+        return type(cls.__name__, (cls,), {"keys": keys, "hash_keys": {}})
 
     def attach_repositories(self) -> None:
         if self.keys is None:
             raise TypeError("SqlIdentityUnitOfWork needs its key store: use with_keys(keys)")
-        self.vault = self.keys
-        self.profiles = SqlProfileRepository(self, self.vault)
-        self.tenant_keys = SqlTenantKeys(self.session)
-        self.forgetting = SqlForgetting(self.session)
+        self.vault = self.new_keys = NewKeys(self.keys)
+        self.profiles = self.sql_profiles = SqlProfileRepository(self, self.vault)
+        self.tenant_keys = SqlTenantKeys(self.session, self.hash_keys)
+        self.forgetting = self.sql_forgetting = SqlForgetting(self.session)
         self.assets = SqlAssetRepository(self)
         self.computed_windows = SqlComputedWindows(self)
         self.audience_members = SqlAudienceMembers(self.session)
         self.backfills = SqlBackfills(self)
+
+    def flush(self) -> None:
+        """New profiles' keys first (in their own store), then the kernel's appends and
+        outbox, then what forgetting buffered."""
+        self.new_keys.flush()
+        super().flush()
+        self.sql_forgetting.flush()
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """What the repositories remember of this transaction goes with a failed block."""
+        try:
+            with super().savepoint():
+                yield
+        except BaseException:
+            self._forget_cached()
+            raise
+
+    def rollback(self) -> None:
+        self._forget_cached()
+        super().rollback()
+
+    def _forget_cached(self) -> None:
+        self.sql_profiles.forget_cached()
+        self.sql_forgetting.discard()

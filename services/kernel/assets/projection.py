@@ -7,6 +7,8 @@ changes), which keeps this cheap, and `replay` rebuilds the table from the log.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
@@ -24,9 +26,12 @@ class AssetProjection:
     def __init__(self, kinds: AssetKindRegistry = KINDS) -> None:
         self.kinds = kinds
 
-    def apply(self, session: Session, event: StoredEvent) -> None:
-        if not is_asset_stream(event.stream_id):
-            return
+    def apply(self, session: Session, events: Sequence[StoredEvent]) -> None:
+        for event in events:
+            if is_asset_stream(event.stream_id):
+                self._apply(session, event)
+
+    def _apply(self, session: Session, event: StoredEvent) -> None:
         stored = [
             s for s in EventStore(session).load(event.stream_id) if s.version <= event.version
         ]

@@ -84,6 +84,10 @@ class ConsumerSpec(Generic[W]):
     With `prepare`, the handler is two-phase: `prepare(envelope)` runs first, outside any
     transaction (it may do I/O and may run again on redelivery), then
     `handler(uow, envelope, prepared)` applies the effects once, in the batch's transaction.
+
+    `warm(uow, envelopes)`, when given, runs in the batch's transaction before its handlers
+    with every envelope they will apply: it may read in bulk what they will read one by
+    one (a cache of the unit of work); nothing may depend on it having run.
     """
 
     durable: str
@@ -91,10 +95,17 @@ class ConsumerSpec(Generic[W]):
     filter_subject: str
     handler: Callable[..., None]
     prepare: Callable[[Envelope], Awaitable[Any]] | None
+    warm: Callable[[W, Sequence[Envelope]], None] | None
 
     @overload
     def __init__(
-        self, durable: str, stream: str, filter_subject: str, handler: Handler[W]
+        self,
+        durable: str,
+        stream: str,
+        filter_subject: str,
+        handler: Handler[W],
+        *,
+        warm: Callable[[W, Sequence[Envelope]], None] | None = None,
     ) -> None: ...
 
     @overload
@@ -105,6 +116,8 @@ class ConsumerSpec(Generic[W]):
         filter_subject: str,
         handler: Callable[[W, Envelope, T], None],
         prepare: Callable[[Envelope], Awaitable[T]],
+        *,
+        warm: Callable[[W, Sequence[Envelope]], None] | None = None,
     ) -> None: ...
 
     def __init__(
@@ -114,6 +127,8 @@ class ConsumerSpec(Generic[W]):
         filter_subject: str,
         handler: Callable[..., None],
         prepare: Callable[[Envelope], Awaitable[Any]] | None = None,
+        *,
+        warm: Callable[[W, Sequence[Envelope]], None] | None = None,
     ) -> None:
         set_field = object.__setattr__  # frozen: the dataclass way to set fields in __init__
         set_field(self, "durable", durable)
@@ -121,6 +136,7 @@ class ConsumerSpec(Generic[W]):
         set_field(self, "filter_subject", filter_subject)
         set_field(self, "handler", handler)
         set_field(self, "prepare", prepare)
+        set_field(self, "warm", warm)
 
     def apply(self, uow: W, delivery: Delivery) -> None:
         if self.prepare is None:
@@ -251,6 +267,9 @@ class ConsumerRunner(Generic[W]):
         with self.uow() as uow:
             ids = [d.envelope.event_id for d in deliveries if isinstance(d, Delivery)]
             fresh = uow.claim(name, ids)  # one statement; its rows go if a handler fails
+            if self.spec.warm is not None:
+                todo = [d.envelope for d in deliveries if isinstance(d, Delivery)]
+                self.spec.warm(uow, [e for e in todo if e.event_id in fresh])
             for d in deliveries:
                 if isinstance(d, Result):
                     results.append(d)

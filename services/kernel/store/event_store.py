@@ -116,13 +116,13 @@ class _Append:
 
 class EventStore:
     """Reads and appends events within the caller's session (its transaction); appends wait
-    in a buffer until `flush()`, and each recorded event is handed to `on_recorded`."""
+    in a buffer until `flush()`, and the events each flush recorded are handed to `on_recorded`."""
 
     def __init__(
         self,
         session: Session,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        on_recorded: Callable[[StoredEvent], None] | None = None,
+        on_recorded: Callable[[list[StoredEvent]], None] | None = None,
     ) -> None:
         self.session = session
         self.max_event_bytes = max_event_bytes
@@ -195,9 +195,14 @@ class EventStore:
             gone = list(positions.values())
             connection.execute(delete(events).where(events.c.position.in_(gone)))
         if self.on_recorded is not None:
-            for block, landed in outcomes:
-                for event in block.stored(landed) if landed is not None else ():
-                    self.on_recorded(event)
+            self.on_recorded(
+                [
+                    e
+                    for block, landed in outcomes
+                    if landed is not None
+                    for e in block.stored(landed)
+                ]
+            )
         for block, landed in outcomes:
             if landed is None and (error := self._refused(block)) is not None:
                 raise error

@@ -19,7 +19,10 @@ class Projection(Protocol):
 
     name: str
 
-    def apply(self, session: Session, event: StoredEvent) -> None: ...
+    def apply(self, session: Session, events: Sequence[StoredEvent]) -> None:
+        """The events one flush recorded (or one page of a replay), in log order: a
+        projection may fold them and write each row once."""
+        ...
 
     def clear(self, session: Session) -> None:
         """Deletes every row of the read model, before a replay."""
@@ -33,9 +36,8 @@ def replay(session: Session, projections: Sequence[Projection], page: int = 1000
     store = EventStore(session)
     position, count = 0, 0
     while batch := store.read_all(after_position=position, limit=page):
-        for event in batch:
-            for projection in projections:
-                projection.apply(session, event)
+        for projection in projections:
+            projection.apply(session, batch)
         position, count = batch[-1].position, count + len(batch)
         log.info("replay progress", extra={"events": count, "position": position})
     return count

@@ -113,6 +113,7 @@ class UnitOfWork(AbstractUnitOfWork):
         self.session.close()
 
     def load(self, stream_id: str) -> list[StoredEvent]:
+        self.flush()  # all of it: an adapter may buffer more than the appends
         return self.events.load(stream_id)
 
     def append(
@@ -125,9 +126,10 @@ class UnitOfWork(AbstractUnitOfWork):
         """Buffers the append; at the flush the projections apply in the same transaction."""
         self.events.append(stream_id, expected_version, new_events, metadata, self.now())
 
-    def _project(self, event: StoredEvent) -> None:
-        for projection in self._projections:
-            projection.apply(self.session, event)
+    def _project(self, events: list[StoredEvent]) -> None:
+        if events:
+            for projection in self._projections:
+                projection.apply(self.session, events)
 
     def publish(self, message: OutboxMessage) -> None:
         """Queues an integration event; the relay publishes it after commit.

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, text
+from sqlalchemy import Select, Update, text
 
 from services.identity.bootstrap import MIGRATIONS
 from services.identity.store.audiences import AudienceProjection
@@ -55,7 +55,9 @@ def identity_uow(
     return identity_units(identity_db, identity_keys)
 
 
-def query_plan(db: Database, query: Select[Any], seqscan: bool = True) -> tuple[str, str, str]:
+def query_plan(
+    db: Database, query: Select[Any] | Update, seqscan: bool = True
+) -> tuple[str, str, str]:
     """(dialect, plan, PostgreSQL's Index Cond bare of parentheses and casts) of `query`,
     after ANALYZE; `seqscan=False` shows PostgreSQL's index plan for a small table."""
     with db.transaction() as s:

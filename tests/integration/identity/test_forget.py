@@ -19,14 +19,14 @@ from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity import handlers
 from services.identity.api.servicer import identity_servicer
-from services.identity.consumers.ingest import ingest_handler
+from services.identity.consumers.ingest import ingest_consumer
 from services.identity.ingest_eraser import IngestEraser
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
 from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.tables import suppressed_messages
 from services.kernel.errors import NotFound
-from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
+from services.kernel.messaging.consumer import ConsumerRunner, Outcome
 from services.kernel.principals import Role
 from services.kernel.rpc.server import create_server
 from services.kernel.service_layer import ServiceLayer
@@ -54,11 +54,12 @@ def person(cookie: str, email: str = "Ann@Example.com", **traits: object) -> dic
 def consumer(
     js: JetStreamContext, db: Database, uow: UnitOfWorkFactory, tenant: str, suppress: bool = True
 ) -> ConsumerRunner:
-    spec = ConsumerSpec(
-        random_id("identity-"),
-        "INGEST",
-        f"layercake.{tenant}.ingest",
-        ingest_handler(RulesCache(), SegmentsCache(), suppress),
+    spec = ingest_consumer(
+        RulesCache(),
+        SegmentsCache(),
+        suppress,
+        durable=random_id("identity-"),
+        filter_subject=f"layercake.{tenant}.ingest",
     )
     return ConsumerRunner(spec, js, db, uow, max_deliver=2, retry_delay=0.05)
 

@@ -17,14 +17,14 @@ from layercake.identity.v1 import identity_service_pb2 as pb
 from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity import handlers
 from services.identity.api.servicer import identity_servicer
-from services.identity.consumers.ingest import ingest_handler
+from services.identity.consumers.ingest import ingest_consumer
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
 from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.tables import profiles
 from services.kernel.errors import NotFound
-from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
+from services.kernel.messaging.consumer import ConsumerRunner, Outcome
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.protobuf import to_timestamp
 from services.kernel.rpc.server import create_server
@@ -63,11 +63,11 @@ async def send(
 def runner(
     js: JetStreamContext, db: Database, uow: UnitOfWorkFactory, tenant: str
 ) -> ConsumerRunner:
-    spec = ConsumerSpec(
-        random_id("identity-"),
-        "INGEST",
-        f"layercake.{tenant}.ingest",
-        ingest_handler(RulesCache(), SegmentsCache()),
+    spec = ingest_consumer(
+        RulesCache(),
+        SegmentsCache(),
+        durable=random_id("identity-"),
+        filter_subject=f"layercake.{tenant}.ingest",
     )
     return ConsumerRunner(spec, js, db, uow, max_deliver=2, retry_delay=0.05)
 

@@ -11,13 +11,17 @@ from sqlalchemy import func, insert, select
 from services.identity import handlers
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.identifiers import Identifier
+from services.identity.store.forgetting import suppressed_query
+from services.identity.store.profile_rows import move_aliases, rows_query
 from services.identity.store.profiles import SqlProfileRepository, owners_query
-from services.identity.store.tables import profile_identifiers, profiles
+from services.identity.store.tables import forgotten_identifiers, profile_identifiers, profiles
 from services.kernel.store.database import Database
 from services.kernel.store.transient import is_transient
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.identity.conftest import query_plan
+
+AT = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def test_owner_lookup_is_an_index_seek_per_identifier(identity_db: Database) -> None:
@@ -42,6 +46,63 @@ def test_owner_lookup_is_an_index_seek_per_identifier(identity_db: Database) -> 
     else:
         assert "profile_identifiers_pkey" in plan, plan
         assert "id_type = ANY" in cond and "id_value = ANY" in cond, plan
+        assert "Filter" not in plan, plan
+
+
+def _many_profiles(db: Database) -> None:
+    """A tenant with many profiles, a tenth of them merged into a few, as statistics say."""
+    rows = [
+        {
+            "tenant_id": "acme",
+            "profile_id": f"p{n}",
+            "version": 1,
+            "traits": "{}",
+            "consent": "{}",
+            "create_time": AT,
+            "update_time": AT,
+            "merged_into": f"p{n % 7}" if n % 10 == 9 else None,
+        }
+        for n in range(3000)
+    ]
+    with db.transaction() as s:
+        s.execute(insert(profiles), rows)
+
+
+def test_a_batch_reads_its_profile_rows_by_primary_key(identity_db: Database) -> None:
+    _many_profiles(identity_db)
+    dialect, plan, cond = query_plan(identity_db, rows_query("acme", ["p1", "p20", "p300"]))
+    if dialect == "sqlite":
+        assert "USING INDEX sqlite_autoindex_profiles_1 (tenant_id=? AND profile_id=?)" in plan
+    else:
+        assert "profiles_pkey" in plan, plan
+        assert "profile_id = ANY" in cond, plan
+        assert "Filter" not in plan, plan
+
+
+def test_a_merge_moves_aliases_by_an_index_seek(identity_db: Database) -> None:
+    _many_profiles(identity_db)
+    dialect, plan, cond = query_plan(identity_db, move_aliases("acme", "p3", "p1"))
+    if dialect == "sqlite":
+        assert "ix_profiles_merged_into (tenant_id=? AND merged_into=?)" in plan, plan
+    else:
+        assert "ix_profiles_merged_into" in plan, plan
+        assert "merged_into =" in cond, plan
+
+
+def test_the_suppression_check_seeks_each_digest(identity_db: Database) -> None:
+    rows = [
+        {"tenant_id": "acme", "digest": f"{n:064x}", "profile_id": f"p{n}", "forget_time": AT}
+        for n in range(3000)
+    ]
+    with identity_db.transaction() as s:
+        s.execute(insert(forgotten_identifiers), rows)
+    query = suppressed_query("acme", ["ab" * 32, "cd" * 32])
+    dialect, plan, cond = query_plan(identity_db, query, seqscan=False)
+    if dialect == "sqlite":
+        assert "(tenant_id=? AND digest=?)" in plan, plan
+    else:
+        assert "forgotten_identifiers_pkey" in plan, plan
+        assert "digest = ANY" in cond, plan
         assert "Filter" not in plan, plan
 
 
