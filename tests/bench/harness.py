@@ -53,6 +53,7 @@ from tests.bench.measures import (
     preload_stream,
 )
 from tests.bench.models import RawOnnx, percentile, scoring_meters
+from tests.bench.profile_lookup import figure_11
 from tests.bench.rules import KernelRule, RawCel
 from tests.bench.sends import CONNECTIONS, send_meters
 from tests.bench.timers import (
@@ -95,6 +96,7 @@ class Sizes:
     journey_events: int = 3000
     journey_drain: int = 3000
     journey_waits: int = 100_000
+    lookup_calls: int = 2000
 
     def __post_init__(self) -> None:
         bad = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) < 1]
@@ -138,6 +140,7 @@ SIZE_HELP = {
     "journey_events": "ingested events entering people into a journey (and the raw consumer)",
     "journey_drain": "due journey waits the scheduler drains (and kernel no-op timers)",
     "journey_waits": "journey waits due within TIMER_WINDOW seconds, for their fire-lag run",
+    "lookup_calls": "GetProfile calls and echo calls at each concurrency",
 }
 
 QUICK = Sizes(
@@ -167,6 +170,7 @@ QUICK = Sizes(
     journey_events=250,
     journey_drain=200,
     journey_waits=300,
+    lookup_calls=40,
 )
 
 
@@ -652,6 +656,8 @@ async def run_bench(
                 await journeys.figure_12(report, root, js, sizes, steps)
             if want(13):
                 await journeys.figure_13(report, root, sizes, steps)
+            if want(11):
+                report.add(*await figure_11(root, sizes, steps))
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"
