@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from sqlalchemy import (
@@ -48,7 +48,11 @@ class StreamStats:
 
     name = "stream_stats"
 
-    def apply(self, session: Session, event: StoredEvent) -> None:
+    def apply(self, session: Session, events: Sequence[StoredEvent]) -> None:
+        for event in events:
+            self._apply(session, event)
+
+    def _apply(self, session: Session, event: StoredEvent) -> None:
         if event.payload == b"explode":
             raise RuntimeError("projection cannot apply this event")
         values = {"last_version": event.version, "last_payload": event.payload.decode()}
