@@ -553,28 +553,36 @@ async def figure_8(
 
 
 async def figure_9(
-    root: Path, js: JetStreamContext, sizes: Sizes, steps: Steps
+    root: Path, js: JetStreamContext, backends: Sequence[Backend], sizes: Sizes, steps: Steps
 ) -> list[Comparison]:
     """Identity resolution from the stream beside a bare pull consumer, on a small and a big
-    graph of the same tenant; and the big graph's rate beside the small one's."""
-    n, measured = sizes.identity_events, {}
-    for stored in (sizes.identity_small, sizes.identity_big):
-        bars = (
-            steps.bar(f"[9] identity resolution, {stored:,} ids stored", n),
-            steps.bar(f"[9] raw pull fetch(256)+ack ({stored:,})", n),
+    graph of the same tenant; and the big graph's rate beside the small one's. On SQLite
+    (a file per graph) and on PostgreSQL (the run's schema) when benched."""
+    n, raw_name = sizes.identity_events, "pull fetch(256)+ack"
+    comparisons: list[Comparison] = []
+    for backend in backends:
+        shared = backend.db if backend.name != "sqlite" else None
+        measured: dict[int, list[Series]] = {}
+        for stored in (sizes.identity_small, sizes.identity_big):
+            what = f"{stored:,}, {backend.name}"
+            bars = (
+                steps.bar(f"[9] identity resolution, {what} ids stored", n),
+                steps.bar(f"[9] raw pull fetch(256)+ack ({what})", n),
+            )
+            async with resolution_meters(root, js, stored, n, bars, shared) as (kernel, raw):
+                measured[stored] = await interleave(sizes.rounds, [(kernel, n), (raw, n)])
+        steps.close()
+        comparisons += [
+            Comparison(9, f"identity resolution, {s:,} ids stored", backend.name, k, raw_name, r)
+            for s, (k, r) in measured.items()
+        ]
+        big = measured[sizes.identity_big][0]
+        name = f"identity resolution, {sizes.identity_big:,} ids"
+        at_small = f"the same at {sizes.identity_small:,} ids"
+        comparisons.append(
+            Comparison(9, name, backend.name, big, at_small, measured[sizes.identity_small][0])
         )
-        async with resolution_meters(root, js, stored, n, bars) as (kernel, raw):
-            measured[stored] = await interleave(sizes.rounds, [(kernel, n), (raw, n)])
-    steps.close()
-    raw_name, small = "pull fetch(256)+ack", sizes.identity_small
-    comparisons = [
-        Comparison(9, f"identity resolution, {s:,} ids stored", "sqlite", k, raw_name, r)
-        for s, (k, r) in measured.items()
-    ]
-    big = measured[sizes.identity_big][0]
-    name = f"identity resolution, {sizes.identity_big:,} ids"
-    at_small = f"the same at {small:,} ids"
-    return [*comparisons, Comparison(9, name, "sqlite", big, at_small, measured[small][0])]
+    return comparisons
 
 
 async def run_bench(
@@ -649,15 +657,15 @@ async def run_bench(
                 report.comparisons += decisions
                 report.context |= decide_latency
             if want(9):
-                report.comparisons += await figure_9(root, js, sizes, steps)
+                report.comparisons += await figure_9(root, js, backends, sizes, steps)
             if want(10):
                 report.add(*await ingest_figure(root, nc, sizes, steps))
+            if want(11):
+                report.add(*await figure_11(root, sizes, steps))
             if want(12):
                 await journeys.figure_12(report, root, js, sizes, steps)
             if want(13):
                 await journeys.figure_13(report, root, sizes, steps)
-            if want(11):
-                report.add(*await figure_11(root, sizes, steps))
         finally:
             await nc.close()
     report.context["elapsed"] = f"{time.perf_counter() - started:.1f}s"

@@ -3,16 +3,15 @@
 Each person sends five events: two cookies, each joined to their user id, the second
 join merging the two profiles (one event in five merges), then one more identify. The
 identity consumer (the service's own handler, rules cache and projections, one
-transaction per fetched batch) resolves them on a SQLite file already holding SMALL
-or BIG identifiers of the same tenant (seeded with bulk inserts), beside a bare pull
-consumer reading the same messages.
+transaction per fetched batch) resolves them on a SQLite file (or the PostgreSQL schema
+of the run) already holding SMALL or BIG identifiers of the same tenant (seeded with bulk
+inserts), beside a bare pull consumer reading the same messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 from nats.js import JetStreamContext
+from sqlalchemy import insert, text
 
 from layercake.events.v1 import ingest_pb2
 from services.identity.bootstrap import MIGRATIONS
@@ -29,6 +29,7 @@ from services.identity.segments_cache import SegmentsCache
 from services.identity.store.audiences import AudienceProjection
 from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.projection import ProfileProjection
+from services.identity.store.tables import profile_identifiers, profiles
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.clock import SystemClock
@@ -88,23 +89,43 @@ async def preload_ingest(js: JetStreamContext, tenant: str, count: int) -> None:
     await asyncio.gather(*futures)
 
 
-def seed(path: Path, tenant: str, identifiers: int) -> None:
+def seed(db: Database, tenant: str, identifiers: int) -> None:
     """`identifiers` cookies on profiles of five each, in bulk (the graph a tenant grew)."""
-    at = "2026-01-01 00:00:00.000000"
-    with sqlite3.connect(path) as conn:
-        for start in range(0, identifiers, SEED_CHUNK):
-            span = range(start, min(start + SEED_CHUNK, identifiers))
-            conn.executemany(
-                "INSERT INTO profile_identifiers (tenant_id, id_type, id_value, hashed,"
-                " profile_id) VALUES (?, 'cookie_id', ?, 0, ?)",
-                ((tenant, f"seed{n}", f"seed-p{n // 5}") for n in span),
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for start in range(0, identifiers, SEED_CHUNK):
+        span = range(start, min(start + SEED_CHUNK, identifiers))
+        with db.engine.begin() as conn:
+            conn.execute(
+                insert(profile_identifiers),
+                [
+                    {
+                        "tenant_id": tenant,
+                        "id_type": "cookie_id",
+                        "id_value": f"seed{n}",
+                        "hashed": False,
+                        "profile_id": f"seed-p{n // 5}",
+                    }
+                    for n in span
+                ],
             )
-            conn.executemany(
-                "INSERT INTO profiles (tenant_id, profile_id, version, traits, consent,"
-                " create_time, update_time) VALUES (?, ?, 3, '{}', '{}', ?, ?)",
-                ((tenant, f"seed-p{n // 5}", at, at) for n in span if n % 5 == 0),
+            conn.execute(
+                insert(profiles),
+                [
+                    {
+                        "tenant_id": tenant,
+                        "profile_id": f"seed-p{n // 5}",
+                        "version": 3,
+                        "traits": "{}",
+                        "consent": "{}",
+                        "create_time": at,
+                        "update_time": at,
+                    }
+                    for n in span
+                    if n % 5 == 0
+                ],
             )
-        conn.execute("ANALYZE")
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
 
 
 class ResolutionConsumer(Drain):
@@ -151,20 +172,27 @@ class ResolutionConsumer(Drain):
 
 @contextlib.asynccontextmanager
 async def resolution_meters(
-    root: Path, js: JetStreamContext, stored: int, events: int, bars: tuple[Tick, Tick]
+    root: Path,
+    js: JetStreamContext,
+    stored: int,
+    events: int,
+    bars: tuple[Tick, Tick],
+    shared: Database | None = None,
 ) -> AsyncIterator[tuple[ResolutionConsumer, RawConsumer]]:
-    """(resolution, raw fetch+ack) meters over `events` on a graph already holding `stored`."""
+    """(resolution, raw fetch+ack) meters over `events` on a graph already holding `stored`:
+    on a SQLite file of its own, or on `shared` (a PostgreSQL schema) when given."""
     tenant = f"benchid{uuid.uuid4().hex[:8]}"
-    path = root / f"identity-{stored}.db"
-    db = Database(f"sqlite:///{path}")
+    db = shared or Database(f"sqlite:///{root / f'identity-{stored}.db'}")
+    name = f"{db.engine.dialect.name}_{stored}"
     try:
         migrate(db.engine, MIGRATIONS)
-        seed(path, tenant, stored)
+        seed(db, tenant, stored)
         await preload_ingest(js, tenant, events)
-        kernel = ResolutionConsumer(js, db, root, tenant, f"bench_identity_{stored}", bars[0])
+        kernel = ResolutionConsumer(js, db, root, tenant, f"bench_identity_{name}", bars[0])
         try:
-            yield kernel, RawConsumer(js, tenant, f"bench_raw_identity_{stored}", bars[1])
+            yield kernel, RawConsumer(js, tenant, f"bench_raw_identity_{name}", bars[1])
         finally:
             kernel.keys.close()
     finally:
-        db.dispose()
+        if shared is None:
+            db.dispose()

@@ -65,7 +65,7 @@ def evaluate_audiences(
 ) -> None:
     """Records the profile entering each live audience whose rule now holds and leaving each
     whose rule no longer does. A rule that cannot be evaluated (a missing trait) does not hold."""
-    if profile.merged_into is not None:
+    if profile.merged_into is not None or not audiences:
         return
     facts = profile_facts(profile, traits)
     for audience in audiences:

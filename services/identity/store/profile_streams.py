@@ -26,12 +26,10 @@ class StreamProfiles(ProfileRepository):
         stream = stream_id(profile_id)
         cipher = self.vault.cipher(tenant_id, profile_id)
         start, stored = self._tail(stream, cipher)
-        if start.aggregate is None and not stored:
+        profile = replayed(start, stored, cipher)
+        if profile is None:
             raise LookupError(profile_id)
-        events = (mapping.EVENTS.decode(e, cipher) for e in stored)
-        return Profile.replay(
-            events, stored[-1].version if stored else start.version, start.aggregate
-        )
+        return profile
 
     def events(self, tenant_id: str, profile_id: str) -> list[ProfileEvent]:
         cipher = self.vault.cipher(tenant_id, profile_id)
@@ -62,3 +60,13 @@ class StreamProfiles(ProfileRepository):
 
     def _saved(self, profile: Profile, before: int, cipher: Sealer | None) -> None:
         """After an append from version `before` (the adapter's snapshot or read model)."""
+
+
+def replayed(
+    start: Resumed[Profile], stored: list[StoredEvent], cipher: Sealer | None
+) -> Profile | None:
+    """The profile from where loading starts and the events after it; None for no stream."""
+    if start.aggregate is None and not stored:
+        return None
+    events = (mapping.EVENTS.decode(e, cipher) for e in stored)
+    return Profile.replay(events, stored[-1].version if stored else start.version, start.aggregate)

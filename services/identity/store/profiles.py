@@ -17,9 +17,9 @@ from services.identity.domain.events import (
 )
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.personal_data import Sealer
-from services.identity.domain.profile import Profile
+from services.identity.domain.profile import Profile, stream_id
 from services.identity.ports import PersonalDataVault
-from services.identity.store.profile_streams import StreamProfiles
+from services.identity.store.profile_streams import StreamProfiles, replayed
 from services.identity.store.sealed_traits import opened
 from services.identity.store.snapshot import PROFILE_STATE
 from services.identity.store.tables import profile_identifiers, profiles
@@ -35,8 +35,9 @@ LETS_GO = (ProfileMergedInto, ProfileSplit, ProfileForgotten)
 class SqlProfileRepository(StreamProfiles):
     """Remembers, for the rest of its transaction, the profiles it loaded or saved (an
     identity map) and who holds each identifier it read or linked, so a batch of events
-    reads each profile and each identifier once (`prefetch` reads a batch's identifiers
-    with one query). `forget_cached` drops both when a block of the transaction fails."""
+    reads each profile and each identifier once (`prefetch` reads a batch's identifiers,
+    then the profiles holding them, with a query each). `forget_cached` drops both when a
+    block of the transaction fails."""
 
     def __init__(self, uow: UnitOfWork, vault: PersonalDataVault) -> None:
         super().__init__(uow, vault)
@@ -61,6 +62,23 @@ class SqlProfileRepository(StreamProfiles):
             if (r.id_type, r.id_value) in by_key
         }
         self._held |= {(tenant_id, i): owner for i, owner in found.items()}
+        self._load(tenant_id, sorted({o for o in found.values() if o is not None}))
+
+    def _load(self, tenant_id: str, profile_ids: list[str]) -> None:
+        """Loads the profiles not held yet with two queries (their snapshots, then the events
+        after them), so resolving a batch replays no stream event by event."""
+        todo = [p for p in profile_ids if (tenant_id, p) not in self._loaded]
+        if not todo:
+            return
+        self.sql.flush()  # new profiles' keys before the events they seal
+        ciphers = {stream_id(p): self.vault.cipher(tenant_id, p) for p in todo}
+        starts = self.sql.snapshots.resume_many(ciphers, PROFILE_STATE)
+        tails = self.sql.events.load_tails({s: start.version for s, start in starts.items()})
+        for profile_id in todo:
+            stream = stream_id(profile_id)
+            profile = replayed(starts[stream], tails.get(stream, []), ciphers[stream])
+            if profile is not None:
+                self._loaded[(tenant_id, profile_id)] = profile
 
     def owners(self, tenant_id: str, identifiers: Sequence[Identifier]) -> dict[Identifier, str]:
         """Who holds each identifier, read inside the transaction that will append.

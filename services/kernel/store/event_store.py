@@ -12,13 +12,13 @@ in a transaction always includes what it appended.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select
+from sqlalchemy import Connection, Row, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.kernel.errors import ConcurrencyError, DuplicateEvent, EventTooLarge, LayercakeError
@@ -282,6 +282,18 @@ class EventStore:
         )
         return [_stored(r) for r in self.session.execute(stmt)]
 
+    def load_tails(self, after: Mapping[str, int]) -> dict[str, list[StoredEvent]]:
+        """Each stream's events after its version in `after` (a snapshot's), in version order,
+        with one query (an index range per stream); streams without any are left out."""
+        self.flush()
+        if not after:
+            return {}
+        tails: dict[str, list[StoredEvent]] = {}
+        for row in self.session.execute(tails_query(after)):
+            event = _stored(row)
+            tails.setdefault(event.stream_id, []).append(event)
+        return tails
+
     def read_all(self, after_position: int = 0, limit: int = 1000) -> list[StoredEvent]:
         """Events in global order, for replay; callers page with the last position."""
         self.flush()
@@ -292,3 +304,10 @@ class EventStore:
             .limit(limit)
         )
         return [_stored(r) for r in self.session.execute(stmt)]
+
+
+def tails_query(after: Mapping[str, int]) -> Select[Any]:
+    """`load_tails`' statement: a range of the (stream, version) index per stream."""
+    c = events.c
+    ranges = [(c.stream_id == s) & (c.version > v) for s, v in sorted(after.items())]
+    return select(events).where(or_(*ranges)).order_by(c.stream_id, c.version)

@@ -16,6 +16,9 @@ from services.identity.store.profile_rows import move_aliases, rows_query
 from services.identity.store.profiles import SqlProfileRepository, owners_query
 from services.identity.store.tables import forgotten_identifiers, profile_identifiers, profiles
 from services.kernel.store.database import Database
+from services.kernel.store.event_store import tails_query
+from services.kernel.store.schema import events
+from services.kernel.store.snapshots import snapshots_query
 from services.kernel.store.transient import is_transient
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
@@ -104,6 +107,43 @@ def test_the_suppression_check_seeks_each_digest(identity_db: Database) -> None:
         assert "forgotten_identifiers_pkey" in plan, plan
         assert "digest = ANY" in cond, plan
         assert "Filter" not in plan, plan
+
+
+def test_a_batch_loads_its_profiles_by_index_seeks(identity_db: Database) -> None:
+    rows = [
+        {
+            "stream_id": f"profile-p{n // 40}",
+            "version": n % 40 + 1,
+            "event_id": f"e{n}",
+            "type": "t",
+            "payload": b"",
+            "tenant_id": "acme",
+            "actor_id": "a",
+            "actor_kind": "system",
+            "schema_version": 1,
+            "causation_id": "",
+            "correlation_id": "",
+            "traceparent": "",
+            "recorded_time": AT,
+        }
+        for n in range(4000)
+    ]
+    with identity_db.transaction() as s:
+        s.execute(insert(events), rows)
+    tails = tails_query({"profile-p3": 10, "profile-p7": 0, "profile-p9": 39})
+    dialect, plan, cond = query_plan(identity_db, tails, seqscan=False)
+    if dialect == "sqlite":
+        assert "MULTI-INDEX OR" in plan and "stream_id=? AND version>?" in plan, plan
+        assert "SCAN events" not in plan, plan
+    else:
+        assert "Bitmap Index Scan" in plan and "Seq Scan" not in plan, plan
+        assert "stream_id =" in cond and "version >" in cond, plan
+    query = snapshots_query(["profile-p3", "profile-p7"])
+    dialect, plan, cond = query_plan(identity_db, query, seqscan=False)
+    if dialect == "sqlite":
+        assert "(stream_id=?)" in plan and "SCAN" not in plan, plan
+    else:
+        assert "snapshots_pkey" in plan and "stream_id = ANY" in cond, plan
 
 
 def test_two_events_racing_to_merge_the_same_profiles_resolve_on_retry(
