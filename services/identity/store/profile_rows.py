@@ -232,13 +232,7 @@ class ProfileRows:
         }
 
     def _changes(self, key: Key) -> dict[str, Any]:
-        row = self.rows[key]
-        return {
-            "k_tenant": key[0],
-            "k_profile": key[1],
-            "n_version": row.version,
-            "n_traits": json.dumps(row.traits, sort_keys=True),
-            "n_consent": json.dumps(row.consent, sort_keys=True),
-            "n_update_time": row.update_time,
-            "n_merged_into": row.merged_into,
-        }
+        """`_values` as `_UPDATE_ROW` binds them: the key, then the new values."""
+        values = self._values(key)
+        changed = ("version", "traits", "consent", "update_time", "merged_into")
+        return {"k_tenant": key[0], "k_profile": key[1]} | {f"n_{c}": values[c] for c in changed}
