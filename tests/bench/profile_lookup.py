@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from tests.bench.harness import Comparison, Sizes, Steps
 
 CONCURRENCY = (1, 16)
-PEOPLE = 500
+MAX_PEOPLE = 500  # LOOKUP_CALLS / 4 people, at most this many
 EVENTS_EACH = 4  # a stream of a few events per profile, as a tenant's people have
 TENANT = "benchlookup"
 AT = datetime(2026, 3, 1, tzinfo=UTC)
@@ -52,8 +52,8 @@ def _email(i: int) -> str:
     return f"person{i}@example.com"
 
 
-def seed(units: UnitOfWorkFactory[SqlIdentityUnitOfWork]) -> None:
-    """PEOPLE profiles through resolution, one transaction per round of events."""
+def seed(units: UnitOfWorkFactory[SqlIdentityUnitOfWork], people: int) -> None:
+    """`people` profiles through resolution, one transaction per round of events."""
     for step in range(EVENTS_EACH):
         cmds = [
             ApplyIngestedEvent(
@@ -63,7 +63,7 @@ def seed(units: UnitOfWorkFactory[SqlIdentityUnitOfWork]) -> None:
                 (("email", _email(i)), ("cookie_id", f"c{i}-{step % 2}")),
                 {"plan": f'"{["free", "gold"][step % 2]}"', "visits": str(step)},
             )
-            for i in range(PEOPLE)
+            for i in range(people)
         ]
         with units() as uow:
             handlers.prefetch_ingested(uow, cmds, lambda _: DEFAULT_RULES)
@@ -74,7 +74,7 @@ def seed(units: UnitOfWorkFactory[SqlIdentityUnitOfWork]) -> None:
 
 @asynccontextmanager
 async def lookup_meters(
-    root: Path, ticks: Callable[[str], Tick]
+    root: Path, people: int, ticks: Callable[[str], Tick]
 ) -> AsyncIterator[dict[str, _Concurrent]]:
     """An identity servicer over the seeded profiles, and an echo server; a meter per
     (path, concurrency)."""
@@ -87,7 +87,7 @@ async def lookup_meters(
         [ProfileProjection(keys), AudienceProjection(), AssetProjection()],
         kind=SqlIdentityUnitOfWork.with_keys(keys),
     )
-    seed(units)
+    seed(units, people)
     async with AsyncExitStack() as stack:
         stack.callback(db.dispose)
         stack.callback(keys.close)
@@ -100,15 +100,15 @@ async def lookup_meters(
         stack.push_async_callback(channel.close)
         stub = pb_grpc.IdentityServiceStub(channel)
         echo = await stack.enter_async_context(echo_channel())
-        requests = [pb.GetProfileRequest(profile_ref=f"email:{_email(i)}") for i in range(PEOPLE)]
+        requests = [pb.GetProfileRequest(profile_ref=f"email:{_email(i)}") for i in range(people)]
         payloads = [r.SerializeToString() for r in requests]
         echo_call = echo.unary_unary(ECHO)
 
         async def lookup(i: int) -> None:
-            await stub.GetProfile(requests[i % PEOPLE], timeout=10)
+            await stub.GetProfile(requests[i % people], timeout=10)
 
         async def echoed(i: int) -> None:
-            await echo_call(payloads[i % PEOPLE], timeout=10)
+            await echo_call(payloads[i % people], timeout=10)
 
         for i in range(WARM_UP):
             await lookup(i)
@@ -128,7 +128,8 @@ async def figure_11(
     from tests.bench.harness import Comparison, interleave, latency_note
 
     n = sizes.lookup_calls
-    async with lookup_meters(root, lambda name: steps.bar(name, n)) as meters:
+    people = min(MAX_PEOPLE, max(n // 4, 10))
+    async with lookup_meters(root, people, lambda name: steps.bar(name, n)) as meters:
         names = list(meters)
         series = await interleave(sizes.rounds, [(meters[k], n) for k in names])
     steps.close()
