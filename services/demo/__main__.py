@@ -46,8 +46,13 @@ def main() -> None:
     stack = LocalStack(state_dir, channels=True)
     started = False
     if not stack.is_serving("gateway"):
-        with console.status("no platform answers: starting it as `make run` does…"):
-            stack.start()
+        try:
+            with console.status("no platform answers: starting it as `make run` does…"):
+                stack.start()
+        except (Exception, KeyboardInterrupt) as e:  # stop what did start, say why in one line
+            console.print(f"[red]start failed:[/red] {escape(str(e) or type(e).__name__)}")
+            stack.stop()
+            sys.exit(1)
         started = True
     key = os.environ.get("LAYERCAKE_API_KEY") or read_env_file(stack.demo_env_file).get(
         "LAYERCAKE_API_KEY", ""
