@@ -216,8 +216,11 @@ def decide_response(decision: Decision) -> pb.DecideResponse:
 def decision_made(decision: Decision) -> OutboxMessage:
     """The decision log's integration event: inputs, model version, answer."""
     c = decision.command
-    context = struct_pb2.Struct()
-    context.update(c.context)
+    if c.context_sent:  # parsing the request's bytes costs a fraction of building a Struct
+        context = struct_pb2.Struct.FromString(c.context_sent)
+    else:
+        context = struct_pb2.Struct()
+        context.update(c.context)
     message = decisions_pb2.DecisionMade(
         tenant_id=c.tenant_id,
         profile_id=c.profile_id,

@@ -58,6 +58,7 @@ class DecisionRpcs:
             max_actions=request.max_actions,
             seed=request.seed,
             request_id=request.request_id,
+            context_sent=request.context.SerializeToString(),
         )
         if key is not None:
             fingerprint = request.SerializeToString(deterministic=True)

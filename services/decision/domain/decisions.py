@@ -42,6 +42,9 @@ class DecideCommand:
     max_actions: int = 0
     seed: int = 0
     request_id: str = ""
+    # the context as the request carried it (a serialized Struct): the log's event copies
+    # it rather than rebuilding the Struct from `context`; empty: rebuilt
+    context_sent: bytes = b""
 
     @property
     def channel(self) -> str:

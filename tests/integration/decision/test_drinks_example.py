@@ -243,6 +243,7 @@ async def test_a_shadow_models_scores_are_in_the_decision_log(
             )
         ).scalar_one()
     made = decisions_pb2.DecisionMade.FromString(payload)
+    assert made.context == context(34.0)  # the request's context as it was sent
     shadow = {s.action_id: list(s.scores) for s in made.shadow_scores}
     assert set(shadow) == {a.action_id for a in answer.actions}
     for action in answer.actions:
