@@ -20,6 +20,14 @@ from rich.table import Table
 from layercake.gateway.v1 import asset_pb2
 from layercake.gateway.v1 import journeys_service_pb2 as pb
 from layercake.gateway.v1 import journeys_service_pb2_grpc as pb_grpc
+from services.cli.lifecycle import (
+    ACTIONS,
+    Lifecycle,
+    ReasonOption,
+    add_lifecycle,
+    id_field,
+    version_line,
+)
 from services.cli.target import (
     Output,
     OutputOption,
@@ -31,23 +39,7 @@ from services.cli.target import (
     print_json,
 )
 
-ReasonOption = Annotated[str, typer.Option(help="Why, for the audit trail.")]
-ACTIONS = ("submit", "approve", "reject", "publish", "pause", "resume", "archive")
 SERVICE = pb.DESCRIPTOR.services_by_name["JourneysService"]
-HELP = {
-    "submit": "Hand the draft in for review (assets:write).",
-    "approve": "Approve the submitted version; not by one of its authors (assets:approve).",
-    "reject": "Send the submitted or approved version back to draft (assets:approve).",
-    "publish": "Publish the approved version (assets:operate).",
-    "pause": "Pause the live version (assets:operate).",
-    "resume": "Resume the paused version (assets:operate).",
-    "archive": "Archive for good (assets:operate).",
-}
-
-
-def version_line(v: asset_pb2.AssetVersion) -> str:
-    line = f"{v.kind} {v.asset_id} version {v.version}: {v.state}"
-    return line + (f" (a copy of version {v.source_version})" if v.source_version else "")
 
 
 class Kind:
@@ -113,30 +105,16 @@ def register(app: typer.Typer, kind: Kind) -> None:
         )
         err.print(version_line(reply.version), markup=False)
 
-    for action in ACTIONS:
-        app.command(action, help=HELP[action])(_transition(kind, action.capitalize()))
-
-    @app.command("rollback")
-    def rollback(
-        ctx: typer.Context,
-        asset_id: Annotated[
-            str, typer.Argument(metavar=kind.id_field.upper(), help=f"The {kind.name}'s id.")
-        ],
-        to_version: Annotated[
-            int, typer.Option("--to-version", min=1, help="The earlier published version.")
-        ],
-        reason: ReasonOption = "",
-    ) -> None:
-        """Publish a copy of an earlier published version as a new version (assets:operate)."""
-        reply = kind.call(
-            ctx.obj,
-            f"Rollback{kind.title}",
-            to_version=to_version,
-            reason=reason,
-            request_id=new_request_id(),
-            **{kind.id_field: asset_id},
-        )
-        err.print(version_line(reply.version), markup=False)
+    add_lifecycle(
+        app,
+        Lifecycle(
+            kind.title,
+            kind.id_field.upper(),
+            f"The {kind.name}'s id.",
+            lambda target, rpc, fields: kind.call(target, rpc, **fields),
+            id_field(kind.id_field),
+        ),
+    )
 
     @app.command("get")
     def get(
@@ -199,27 +177,6 @@ def register(app: typer.Typer, kind: Kind) -> None:
             new_value = json_format.MessageToJson(c.new_value) if c.HasField("new_value") else ""
             table.add_row(escape(c.path), c.kind, escape(old_value), escape(new_value))
         out.print(table if reply.changes else "no differences")
-
-
-def _transition(kind: Kind, action: str) -> Any:
-    def transition(
-        ctx: typer.Context,
-        asset_id: Annotated[
-            str, typer.Argument(metavar=kind.id_field.upper(), help=f"The {kind.name}'s id.")
-        ],
-        reason: ReasonOption = "",
-    ) -> None:
-        target: Target = ctx.obj
-        reply = kind.call(
-            target,
-            f"{action}{kind.title}",
-            reason=reason,
-            request_id=new_request_id(),
-            **{kind.id_field: asset_id},
-        )
-        err.print(version_line(reply.version), markup=False)
-
-    return transition
 
 
 def version_table(versions: list[asset_pb2.AssetVersion], title: str | None = None) -> Table:

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from layercake.common.v1 import asset_pb2
 from layercake.gateway.v1 import profiles_service_pb2 as pb
 from layercake.gateway.v1 import profiles_service_pb2_grpc as pb_grpc
-from services.cli.lifecycle import add_lifecycle
+from services.cli.lifecycle import Lifecycle, add_lifecycle, calls_by_name, id_field, version_line
 from services.cli.target import (
     Output,
     OutputOption,
@@ -26,14 +25,6 @@ from services.cli.target import (
 audience_app = typer.Typer(help="Audiences: apply, lifecycle, list, members.", no_args_is_help=True)
 Stub = pb_grpc.ProfilesServiceStub
 AudienceId = Annotated[str, typer.Argument(help="The audience's id.")]
-
-
-def state(value: asset_pb2.AssetState.ValueType) -> str:
-    return asset_pb2.AssetState.Name(value).removeprefix("ASSET_STATE_").lower()
-
-
-def version_line(version: asset_pb2.AssetVersion) -> str:
-    return f"{version.kind} {version.asset_id} version {version.version}: {state(version.state)}"
 
 
 @audience_app.command("apply")
@@ -51,24 +42,16 @@ def apply(
     out.print(version_line(reply.version), markup=False, highlight=False)
 
 
-def move(
-    target: Target,
-    audience_id: str,
-    action: asset_pb2.AssetAction.ValueType,
-    reason: str,
-    to_version: int,
-) -> str:
-    request = pb.TransitionAudienceRequest(
-        request_id=new_request_id(),
-        audience_id=audience_id,
-        action=action,
-        reason=reason,
-        to_version=to_version,
-    )
-    return version_line(target.call(Stub, lambda s: s.TransitionAudience, request).version)
-
-
-add_lifecycle(audience_app, "audience", "The audience's id.", move)
+add_lifecycle(
+    audience_app,
+    Lifecycle(
+        "Audience",
+        "AUDIENCE_ID",
+        "The audience's id.",
+        calls_by_name(Stub, pb),
+        id_field("audience_id"),
+    ),
+)
 
 
 @audience_app.command("list")
@@ -86,7 +69,7 @@ def list_audiences(ctx: typer.Context, output: OutputOption = Output.table) -> N
             (
                 a.version.asset_id,
                 a.version.version,
-                state(a.version.state),
+                a.version.state,
                 a.size,
                 a.version.metadata.owner,
             )

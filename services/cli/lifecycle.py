@@ -1,48 +1,93 @@
-"""The asset lifecycle as CLI commands (submit, approve, reject, publish, pause, resume,
-archive, rollback), added to a command group by one call, for every kind of asset.
+"""The asset lifecycle as CLI commands, the same for every kind (`journey`, `template`,
+`audience`, `offer`): submit, approve, reject, publish, pause, resume, archive and
+rollback, each calling the gateway RPC of its own (`SubmitJourney`, `ApproveAudience`,
+`PublishCatalogAsset`), and printing where the asset stands after it.
 
-(No postponed annotations here: typer reads each command's annotations, built per group.)
+(No postponed annotations here: typer reads each command's annotations, built per kind.)
 """
 
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
 
-from layercake.common.v1 import asset_pb2
-from services.cli.target import Target, out
+from layercake.gateway.v1 import asset_pb2
+from services.cli.target import Target, err, new_request_id
 
-# What the command says -> the lifecycle action, and what it does, for its help.
-ACTIONS: dict[str, tuple[asset_pb2.AssetAction.ValueType, str]] = {
-    "submit": (asset_pb2.ASSET_ACTION_SUBMIT, "Hand the draft in for review."),
-    "approve": (asset_pb2.ASSET_ACTION_APPROVE, "Approve the submitted version."),
-    "reject": (asset_pb2.ASSET_ACTION_REJECT, "Send the version under review back to draft."),
-    "publish": (asset_pb2.ASSET_ACTION_PUBLISH, "Publish the approved version."),
-    "pause": (asset_pb2.ASSET_ACTION_PAUSE, "Pause the live version."),
-    "resume": (asset_pb2.ASSET_ACTION_RESUME, "Resume the paused version."),
-    "archive": (asset_pb2.ASSET_ACTION_ARCHIVE, "Archive it for good."),
-    "rollback": (asset_pb2.ASSET_ACTION_ROLLBACK, "Publish a copy of an earlier version."),
+ReasonOption = Annotated[str, typer.Option(help="Why, for the audit trail.")]
+ACTIONS = ("submit", "approve", "reject", "publish", "pause", "resume", "archive")
+HELP = {
+    "submit": "Hand the draft in for review (assets:write).",
+    "approve": "Approve the submitted version; not by one of its authors (assets:approve).",
+    "reject": "Send the submitted or approved version back to draft (assets:approve).",
+    "publish": "Publish the approved version (assets:operate).",
+    "pause": "Pause the live version (assets:operate).",
+    "resume": "Resume the paused version (assets:operate).",
+    "archive": "Archive for good (assets:operate).",
 }
 
-# Moves the asset named by the argument: (target, asset ref, action, reason, to_version).
-Move = Callable[[Target, str, "asset_pb2.AssetAction.ValueType", str, int], str]
+
+def version_line(v: asset_pb2.AssetVersion) -> str:
+    line = f"{v.kind} {v.asset_id} version {v.version}: {v.state}"
+    return line + (f" (a copy of version {v.source_version})" if v.source_version else "")
 
 
-def add_lifecycle(app: typer.Typer, noun: str, ref_help: str, move: Move) -> None:
-    """A command per action; each prints where the asset stands after it."""
-    for name, (action, text) in ACTIONS.items():
-        app.command(name, help=f"{text} ({noun})")(_command(action, ref_help, move))
+@dataclass(frozen=True)
+class Lifecycle:
+    """How one kind's lifecycle RPCs are called."""
+
+    noun: str  # the RPCs are `<Action><noun>`: `Journey`, `Audience`, `CatalogAsset`
+    metavar: str  # the argument naming the asset, e.g. `JOURNEY_ID`
+    ref_help: str
+    call: Callable[[Target, str, dict[str, Any]], Any]  # (target, RPC name, request fields)
+    ids: Callable[[str], dict[str, str]]  # the argument -> the request's id fields
+
+    def move(self, target: Target, action: str, ref: str, **fields: Any) -> None:
+        rpc = f"{action.capitalize()}{self.noun}"
+        fields.update(self.ids(ref), request_id=new_request_id())
+        err.print(version_line(self.call(target, rpc, fields).version), markup=False)
 
 
-def _command(
-    action: asset_pb2.AssetAction.ValueType, ref_help: str, move: Move
-) -> Callable[..., None]:
+def id_field(name: str) -> Callable[[str], dict[str, str]]:
+    """The argument as the one id field `name` (`journey_id`)."""
+    return lambda ref: {name: ref}
+
+
+def add_lifecycle(app: typer.Typer, kind: Lifecycle) -> None:
+    """A command per action on `app`, and rollback (which names the version it copies)."""
+    for action in ACTIONS:
+        app.command(action, help=HELP[action])(_command(kind, action))
+
+    @app.command("rollback")
+    def rollback(
+        ctx: typer.Context,
+        ref: Annotated[str, typer.Argument(metavar=kind.metavar, help=kind.ref_help)],
+        to_version: Annotated[
+            int, typer.Option("--to-version", min=1, help="The earlier published version.")
+        ],
+        reason: ReasonOption = "",
+    ) -> None:
+        """Publish a copy of an earlier published version as a new version (assets:operate)."""
+        kind.move(ctx.obj, "rollback", ref, to_version=to_version, reason=reason)
+
+
+def _command(kind: Lifecycle, action: str) -> Callable[..., None]:
     def command(
         ctx: typer.Context,
-        ref: Annotated[str, typer.Argument(help=ref_help)],
-        reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "",
-        to_version: Annotated[int, typer.Option(min=0, help="A rollback's earlier version.")] = 0,
+        ref: Annotated[str, typer.Argument(metavar=kind.metavar, help=kind.ref_help)],
+        reason: ReasonOption = "",
     ) -> None:
-        out.print(move(ctx.obj, ref, action, reason, to_version), markup=False, highlight=False)
+        kind.move(ctx.obj, action, ref, reason=reason)
 
     return command
+
+
+def calls_by_name(stub: type[Any], messages: Any) -> Callable[[Target, str, dict[str, Any]], Any]:
+    """Calls the RPC named on `stub`, its request `<name>Request` of the `messages` module."""
+
+    def call(target: Target, rpc: str, fields: dict[str, Any]) -> Any:
+        request = getattr(messages, f"{rpc}Request")(**fields)
+        return target.call(stub, lambda s: getattr(s, rpc), request)
+
+    return call

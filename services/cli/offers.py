@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from layercake.common.v1 import asset_pb2
 from layercake.gateway.v1 import decisions_service_pb2 as pb
 from layercake.gateway.v1 import decisions_service_pb2_grpc as pb_grpc
-from services.cli.lifecycle import add_lifecycle
+from services.cli.lifecycle import Lifecycle, add_lifecycle, calls_by_name, version_line
 from services.cli.target import Target, fail, new_request_id, out, read_text
 
 offer_app = typer.Typer(
@@ -21,10 +20,6 @@ offer_app = typer.Typer(
 )
 Stub = pb_grpc.DecisionsServiceStub
 KINDS = ("placement", "action")
-
-
-def version_line(version: pb.CatalogAssetVersion) -> str:
-    return f"{version.kind}/{version.asset_id} version {version.version}: {version.state}"
 
 
 @offer_app.command("apply")
@@ -43,25 +38,21 @@ def apply(
         out.print(version_line(version), markup=False, highlight=False)
 
 
-def move(
-    target: Target,
-    ref: str,
-    action: asset_pb2.AssetAction.ValueType,
-    reason: str,
-    to_version: int,
-) -> str:
+def catalog_ids(ref: str) -> dict[str, str]:
+    """`placement/<id>` or `action/<id>` as the request's kind and asset id."""
     kind, _, asset_id = ref.partition("/")
     if kind not in KINDS or not asset_id:
         fail(f"{ref!r}: name it placement/<id> or action/<id>", 2)
-    request = pb.TransitionCatalogAssetRequest(
-        request_id=new_request_id(),
-        kind=kind,
-        asset_id=asset_id,
-        action=action,
-        reason=reason,
-        to_version=to_version,
-    )
-    return version_line(target.call(Stub, lambda s: s.TransitionCatalogAsset, request).version)
+    return {"kind": kind, "asset_id": asset_id}
 
 
-add_lifecycle(offer_app, "placement or action", "placement/<id> or action/<id>.", move)
+add_lifecycle(
+    offer_app,
+    Lifecycle(
+        "CatalogAsset",
+        "KIND/ID",
+        "placement/<id> or action/<id>.",
+        calls_by_name(Stub, pb),
+        catalog_ids,
+    ),
+)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 
-from layercake.common.v1 import asset_pb2
 from layercake.gateway.v1 import decisions_service_pb2 as dpb
 from layercake.gateway.v1 import journeys_service_pb2 as jpb
 from layercake.gateway.v1 import profiles_service_pb2 as ppb
@@ -24,12 +23,12 @@ AUDIENCE_ID = "family-car-intenders"
 PLACEMENT = "drinks"
 MODEL_NAME, MODEL_VERSION = "drinks", "1"
 CHUNK = 1 << 20
-ACTIONS = (  # each by the key of the person who may take it
-    (asset_pb2.ASSET_ACTION_SUBMIT, "editor"),
-    (asset_pb2.ASSET_ACTION_APPROVE, "approver"),
-    (asset_pb2.ASSET_ACTION_PUBLISH, "operator"),
+ACTIONS = (  # each lifecycle RPC (`<Action><Noun>`) by the key of the person who may call it
+    ("Submit", "editor"),
+    ("Approve", "approver"),
+    ("Publish", "operator"),
 )
-PUBLISHED = asset_pb2.ASSET_STATE_PUBLISHED
+PUBLISHED = "published"
 
 
 def _missing(error: grpc.aio.AioRpcError) -> bool:
@@ -55,8 +54,8 @@ async def computed_traits(g: Gateway) -> str:
         timeout=TIMEOUT,
     )
     for action, who in ACTIONS:
-        await g.profiles.TransitionComputedTraits(
-            ppb.TransitionComputedTraitsRequest(request_id=request_id(), action=action),
+        await getattr(g.profiles, f"{action}ComputedTraits")(
+            getattr(ppb, f"{action}ComputedTraitsRequest")(request_id=request_id()),
             metadata=auth(getattr(g.crew, who)),
             timeout=TIMEOUT,
         )
@@ -83,9 +82,9 @@ async def audience(g: Gateway) -> str:
         timeout=TIMEOUT,
     )
     for action, who in ACTIONS:
-        await g.profiles.TransitionAudience(
-            ppb.TransitionAudienceRequest(
-                request_id=request_id(), audience_id=AUDIENCE_ID, action=action
+        await getattr(g.profiles, f"{action}Audience")(
+            getattr(ppb, f"{action}AudienceRequest")(
+                request_id=request_id(), audience_id=AUDIENCE_ID
             ),
             metadata=auth(getattr(g.crew, who)),
             timeout=TIMEOUT,
@@ -107,12 +106,9 @@ async def catalog(g: Gateway) -> str:
     )
     for version in saved.versions:
         for action, who in ACTIONS:
-            await g.decisions.TransitionCatalogAsset(
-                dpb.TransitionCatalogAssetRequest(
-                    request_id=request_id(),
-                    kind=version.kind,
-                    asset_id=version.asset_id,
-                    action=action,
+            await getattr(g.decisions, f"{action}CatalogAsset")(
+                getattr(dpb, f"{action}CatalogAssetRequest")(
+                    request_id=request_id(), kind=version.kind, asset_id=version.asset_id
                 ),
                 metadata=auth(getattr(g.crew, who)),
                 timeout=TIMEOUT,

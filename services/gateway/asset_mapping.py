@@ -13,7 +13,7 @@ from layercake.common.v1 import asset_pb2 as internal
 from layercake.common.v1 import common_pb2
 from layercake.gateway.v1 import asset_pb2 as pb
 from services.kernel.assets.content import ChangeKind
-from services.kernel.assets.lifecycle import AssetState
+from services.kernel.assets.lifecycle import Action, AssetState
 from services.kernel.principals import PrincipalKind
 from services.kernel.protobuf import as_twin
 
@@ -21,6 +21,9 @@ _STATES = {internal.AssetState.Value(f"ASSET_STATE_{s.name}"): s.value for s in 
 _CHANGE_KINDS = {
     internal.AssetFieldChangeKind.Value(f"ASSET_FIELD_CHANGE_KIND_{k.name}"): k.value
     for k in ChangeKind
+}
+_ACTIONS = {
+    a: internal.AssetAction.Value(f"ASSET_ACTION_{a.name}") for a in Action if a is not Action.EDIT
 }
 _ACTOR_KINDS = {
     common_pb2.ACTOR_KIND_USER: PrincipalKind.PERSON.value,
@@ -34,6 +37,11 @@ def metadata_message(metadata: internal.AssetMetadata) -> pb.AssetMetadata:
 
 def internal_metadata(metadata: pb.AssetMetadata) -> internal.AssetMetadata:
     return as_twin(metadata, internal.AssetMetadata)
+
+
+def action_message(action: Action) -> internal.AssetAction.ValueType:
+    """A lifecycle action as the internal services' enum (identity takes it so)."""
+    return _ACTIONS[action]
 
 
 def actor_text(actor: common_pb2.Actor) -> str:

@@ -10,7 +10,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-from layercake.common.v1 import asset_pb2 as _asset_pb2
+from layercake.gateway.v1 import asset_pb2 as _asset_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -919,40 +919,6 @@ class ListModelsResponse(_message.Message):
 Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015
 
 @_typing.final
-class CatalogAssetVersion(_message.Message):
-    """Where one action or placement stands after a change."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    KIND_FIELD_NUMBER: _builtins.int
-    ASSET_ID_FIELD_NUMBER: _builtins.int
-    VERSION_FIELD_NUMBER: _builtins.int
-    STATE_FIELD_NUMBER: _builtins.int
-    kind: _builtins.str
-    """`action` or `placement`."""
-    asset_id: _builtins.str
-    """Its id."""
-    version: _builtins.int
-    """The version the change made or acted on."""
-    state: _builtins.str
-    """That version's lifecycle state, e.g. `draft`, `submitted`, `published`."""
-    def __init__(
-        self,
-        *,
-        kind: _builtins.str = ...,
-        asset_id: _builtins.str = ...,
-        version: _builtins.int = ...,
-        state: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "state", b"state", "version", b"version"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___CatalogAssetVersion: _TypeAlias = CatalogAssetVersion  # noqa: Y015
-
-@_typing.final
 class ApplyCatalogRequest(_message.Message):
     """Request of ApplyCatalog."""
 
@@ -990,13 +956,13 @@ class ApplyCatalogResponse(_message.Message):
 
     VERSIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___CatalogAssetVersion]:
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[_asset_pb2.AssetVersion]:
         """The drafts saved: the placement, then each action."""
 
     def __init__(
         self,
         *,
-        versions: _abc.Iterable[Global___CatalogAssetVersion] | None = ...,
+        versions: _abc.Iterable[_asset_pb2.AssetVersion] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -1007,62 +973,54 @@ class ApplyCatalogResponse(_message.Message):
 Global___ApplyCatalogResponse: _TypeAlias = ApplyCatalogResponse  # noqa: Y015
 
 @_typing.final
-class TransitionCatalogAssetRequest(_message.Message):
-    """Request of TransitionCatalogAsset."""
+class SubmitCatalogAssetRequest(_message.Message):
+    """Request of SubmitCatalogAsset."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     ASSET_ID_FIELD_NUMBER: _builtins.int
-    ACTION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    TO_VERSION_FIELD_NUMBER: _builtins.int
-    request_id: _builtins.str
-    """Idempotency key (AIP-155)."""
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
-    """`action` or `placement`."""
+    """`action` (an offer) or `placement`."""
     asset_id: _builtins.str
     """Its id."""
-    action: _asset_pb2.AssetAction.ValueType
-    """What to do."""
     reason: _builtins.str
     """Why, for the audit trail."""
-    to_version: _builtins.int
-    """A rollback's source version."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
     def __init__(
         self,
         *,
-        request_id: _builtins.str = ...,
         kind: _builtins.str = ...,
         asset_id: _builtins.str = ...,
-        action: _asset_pb2.AssetAction.ValueType = ...,
         reason: _builtins.str = ...,
-        to_version: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id", "to_version", b"to_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TransitionCatalogAssetRequest: _TypeAlias = TransitionCatalogAssetRequest  # noqa: Y015
+Global___SubmitCatalogAssetRequest: _TypeAlias = SubmitCatalogAssetRequest  # noqa: Y015
 
 @_typing.final
-class TransitionCatalogAssetResponse(_message.Message):
-    """Response of TransitionCatalogAsset."""
+class SubmitCatalogAssetResponse(_message.Message):
+    """Response of SubmitCatalogAsset."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     VERSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def version(self) -> Global___CatalogAssetVersion:
-        """Where the asset stands."""
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
 
     def __init__(
         self,
         *,
-        version: Global___CatalogAssetVersion | None = ...,
+        version: _asset_pb2.AssetVersion | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -1070,4 +1028,414 @@ class TransitionCatalogAssetResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TransitionCatalogAssetResponse: _TypeAlias = TransitionCatalogAssetResponse  # noqa: Y015
+Global___SubmitCatalogAssetResponse: _TypeAlias = SubmitCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class ApproveCatalogAssetRequest(_message.Message):
+    """Request of ApproveCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` (an offer) or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveCatalogAssetRequest: _TypeAlias = ApproveCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class ApproveCatalogAssetResponse(_message.Message):
+    """Response of ApproveCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveCatalogAssetResponse: _TypeAlias = ApproveCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class RejectCatalogAssetRequest(_message.Message):
+    """Request of RejectCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` (an offer) or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectCatalogAssetRequest: _TypeAlias = RejectCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class RejectCatalogAssetResponse(_message.Message):
+    """Response of RejectCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectCatalogAssetResponse: _TypeAlias = RejectCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class PublishCatalogAssetRequest(_message.Message):
+    """Request of PublishCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` (an offer) or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishCatalogAssetRequest: _TypeAlias = PublishCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class PublishCatalogAssetResponse(_message.Message):
+    """Response of PublishCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishCatalogAssetResponse: _TypeAlias = PublishCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class PauseCatalogAssetRequest(_message.Message):
+    """Request of PauseCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` (an offer) or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCatalogAssetRequest: _TypeAlias = PauseCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class PauseCatalogAssetResponse(_message.Message):
+    """Response of PauseCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseCatalogAssetResponse: _TypeAlias = PauseCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class ResumeCatalogAssetRequest(_message.Message):
+    """Request of ResumeCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` (an offer) or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCatalogAssetRequest: _TypeAlias = ResumeCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class ResumeCatalogAssetResponse(_message.Message):
+    """Response of ResumeCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeCatalogAssetResponse: _TypeAlias = ResumeCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveCatalogAssetRequest(_message.Message):
+    """Request of ArchiveCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` (an offer) or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveCatalogAssetRequest: _TypeAlias = ArchiveCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveCatalogAssetResponse(_message.Message):
+    """Response of ArchiveCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveCatalogAssetResponse: _TypeAlias = ArchiveCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class RollbackCatalogAssetRequest(_message.Message):
+    """Request of RollbackCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    ASSET_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """`action` (an offer) or `placement`."""
+    asset_id: _builtins.str
+    """Its id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    to_version: _builtins.int
+    """The earlier published version to publish again."""
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        asset_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset_id", b"asset_id", "kind", b"kind", "reason", b"reason", "request_id", b"request_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackCatalogAssetRequest: _TypeAlias = RollbackCatalogAssetRequest  # noqa: Y015
+
+@_typing.final
+class RollbackCatalogAssetResponse(_message.Message):
+    """Response of RollbackCatalogAsset."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackCatalogAssetResponse: _TypeAlias = RollbackCatalogAssetResponse  # noqa: Y015

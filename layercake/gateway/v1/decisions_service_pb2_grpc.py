@@ -76,10 +76,45 @@ class DecisionsServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApplyCatalogRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApplyCatalogResponse.FromString,
                 _registered_method=True)
-        self.TransitionCatalogAsset = channel.unary_unary(
-                '/layercake.gateway.v1.DecisionsService/TransitionCatalogAsset',
-                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.TransitionCatalogAssetRequest.SerializeToString,
-                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.TransitionCatalogAssetResponse.FromString,
+        self.SubmitCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/SubmitCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.SubmitCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.SubmitCatalogAssetResponse.FromString,
+                _registered_method=True)
+        self.ApproveCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/ApproveCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApproveCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApproveCatalogAssetResponse.FromString,
+                _registered_method=True)
+        self.RejectCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/RejectCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RejectCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RejectCatalogAssetResponse.FromString,
+                _registered_method=True)
+        self.PublishCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/PublishCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PublishCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PublishCatalogAssetResponse.FromString,
+                _registered_method=True)
+        self.PauseCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/PauseCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PauseCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PauseCatalogAssetResponse.FromString,
+                _registered_method=True)
+        self.ResumeCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/ResumeCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ResumeCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ResumeCatalogAssetResponse.FromString,
+                _registered_method=True)
+        self.ArchiveCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/ArchiveCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ArchiveCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ArchiveCatalogAssetResponse.FromString,
+                _registered_method=True)
+        self.RollbackCatalogAsset = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/RollbackCatalogAsset',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RollbackCatalogAssetRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RollbackCatalogAssetResponse.FromString,
                 _registered_method=True)
 
 
@@ -150,10 +185,64 @@ class DecisionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def TransitionCatalogAsset(self, request, context):
-        """Moves an action or placement through its lifecycle: submit (`assets:write`), approve
-        or reject (`assets:approve`), publish, pause, resume, archive or rollback
-        (`assets:operate`).
+    def SubmitCatalogAsset(self, request, context):
+        """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
+        one RPC per action, each with its one scope.
+        Hands the draft in for review (scope `assets:write`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveCatalogAsset(self, request, context):
+        """Approves the submitted version (scope `assets:approve`); with four-eyes on
+        (the default) the approver must not be one of its authors, and a system
+        principal never approves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectCatalogAsset(self, request, context):
+        """Sends the submitted or approved version back to draft (scope
+        `assets:approve`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishCatalogAsset(self, request, context):
+        """Publishes the approved version; the version live before it is archived (scope
+        `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseCatalogAsset(self, request, context):
+        """Pauses the live version (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeCatalogAsset(self, request, context):
+        """Resumes the paused version (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveCatalogAsset(self, request, context):
+        """Archives the asset for good (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackCatalogAsset(self, request, context):
+        """Publishes a copy of an earlier published version as a new version (scope
+        `assets:operate`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -202,10 +291,45 @@ def add_DecisionsServiceServicer_to_server(servicer, server):
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApplyCatalogRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApplyCatalogResponse.SerializeToString,
             ),
-            'TransitionCatalogAsset': grpc.unary_unary_rpc_method_handler(
-                    servicer.TransitionCatalogAsset,
-                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.TransitionCatalogAssetRequest.FromString,
-                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.TransitionCatalogAssetResponse.SerializeToString,
+            'SubmitCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.SubmitCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.SubmitCatalogAssetResponse.SerializeToString,
+            ),
+            'ApproveCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApproveCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApproveCatalogAssetResponse.SerializeToString,
+            ),
+            'RejectCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RejectCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RejectCatalogAssetResponse.SerializeToString,
+            ),
+            'PublishCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PublishCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PublishCatalogAssetResponse.SerializeToString,
+            ),
+            'PauseCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PauseCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PauseCatalogAssetResponse.SerializeToString,
+            ),
+            'ResumeCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ResumeCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ResumeCatalogAssetResponse.SerializeToString,
+            ),
+            'ArchiveCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ArchiveCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ArchiveCatalogAssetResponse.SerializeToString,
+            ),
+            'RollbackCatalogAsset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackCatalogAsset,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RollbackCatalogAssetRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RollbackCatalogAssetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -437,7 +561,7 @@ class DecisionsService:
             _registered_method=True)
 
     @staticmethod
-    def TransitionCatalogAsset(request,
+    def SubmitCatalogAsset(request,
             target,
             options=(),
             channel_credentials=None,
@@ -450,9 +574,198 @@ class DecisionsService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/layercake.gateway.v1.DecisionsService/TransitionCatalogAsset',
-            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.TransitionCatalogAssetRequest.SerializeToString,
-            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.TransitionCatalogAssetResponse.FromString,
+            '/layercake.gateway.v1.DecisionsService/SubmitCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.SubmitCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.SubmitCatalogAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/ApproveCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApproveCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApproveCatalogAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/RejectCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RejectCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RejectCatalogAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/PublishCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PublishCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PublishCatalogAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/PauseCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PauseCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.PauseCatalogAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/ResumeCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ResumeCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ResumeCatalogAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/ArchiveCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ArchiveCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ArchiveCatalogAssetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackCatalogAsset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/RollbackCatalogAsset',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RollbackCatalogAssetRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.RollbackCatalogAssetResponse.FromString,
             options,
             channel_credentials,
             insecure,

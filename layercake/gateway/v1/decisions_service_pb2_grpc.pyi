@@ -63,10 +63,33 @@ class DecisionsServiceStub:
     """Saves a draft of a placement and its actions (offers) from one YAML file (scope
     `assets:write`).
     """
-    TransitionCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.TransitionCatalogAssetRequest, _decisions_service_pb2.TransitionCatalogAssetResponse]
-    """Moves an action or placement through its lifecycle: submit (`assets:write`), approve
-    or reject (`assets:approve`), publish, pause, resume, archive or rollback
-    (`assets:operate`).
+    SubmitCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.SubmitCatalogAssetRequest, _decisions_service_pb2.SubmitCatalogAssetResponse]
+    """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
+    one RPC per action, each with its one scope.
+    Hands the draft in for review (scope `assets:write`).
+    """
+    ApproveCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.ApproveCatalogAssetRequest, _decisions_service_pb2.ApproveCatalogAssetResponse]
+    """Approves the submitted version (scope `assets:approve`); with four-eyes on
+    (the default) the approver must not be one of its authors, and a system
+    principal never approves.
+    """
+    RejectCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.RejectCatalogAssetRequest, _decisions_service_pb2.RejectCatalogAssetResponse]
+    """Sends the submitted or approved version back to draft (scope
+    `assets:approve`).
+    """
+    PublishCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.PublishCatalogAssetRequest, _decisions_service_pb2.PublishCatalogAssetResponse]
+    """Publishes the approved version; the version live before it is archived (scope
+    `assets:operate`).
+    """
+    PauseCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.PauseCatalogAssetRequest, _decisions_service_pb2.PauseCatalogAssetResponse]
+    """Pauses the live version (scope `assets:operate`)."""
+    ResumeCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.ResumeCatalogAssetRequest, _decisions_service_pb2.ResumeCatalogAssetResponse]
+    """Resumes the paused version (scope `assets:operate`)."""
+    ArchiveCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.ArchiveCatalogAssetRequest, _decisions_service_pb2.ArchiveCatalogAssetResponse]
+    """Archives the asset for good (scope `assets:operate`)."""
+    RollbackCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.RollbackCatalogAssetRequest, _decisions_service_pb2.RollbackCatalogAssetResponse]
+    """Publishes a copy of an earlier published version as a new version (scope
+    `assets:operate`).
     """
 
 @_typing.type_check_only
@@ -104,10 +127,33 @@ class DecisionsServiceAsyncStub(DecisionsServiceStub):
     """Saves a draft of a placement and its actions (offers) from one YAML file (scope
     `assets:write`).
     """
-    TransitionCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.TransitionCatalogAssetRequest, _decisions_service_pb2.TransitionCatalogAssetResponse]  # type: ignore[assignment]
-    """Moves an action or placement through its lifecycle: submit (`assets:write`), approve
-    or reject (`assets:approve`), publish, pause, resume, archive or rollback
-    (`assets:operate`).
+    SubmitCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.SubmitCatalogAssetRequest, _decisions_service_pb2.SubmitCatalogAssetResponse]  # type: ignore[assignment]
+    """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
+    one RPC per action, each with its one scope.
+    Hands the draft in for review (scope `assets:write`).
+    """
+    ApproveCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.ApproveCatalogAssetRequest, _decisions_service_pb2.ApproveCatalogAssetResponse]  # type: ignore[assignment]
+    """Approves the submitted version (scope `assets:approve`); with four-eyes on
+    (the default) the approver must not be one of its authors, and a system
+    principal never approves.
+    """
+    RejectCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.RejectCatalogAssetRequest, _decisions_service_pb2.RejectCatalogAssetResponse]  # type: ignore[assignment]
+    """Sends the submitted or approved version back to draft (scope
+    `assets:approve`).
+    """
+    PublishCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.PublishCatalogAssetRequest, _decisions_service_pb2.PublishCatalogAssetResponse]  # type: ignore[assignment]
+    """Publishes the approved version; the version live before it is archived (scope
+    `assets:operate`).
+    """
+    PauseCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.PauseCatalogAssetRequest, _decisions_service_pb2.PauseCatalogAssetResponse]  # type: ignore[assignment]
+    """Pauses the live version (scope `assets:operate`)."""
+    ResumeCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.ResumeCatalogAssetRequest, _decisions_service_pb2.ResumeCatalogAssetResponse]  # type: ignore[assignment]
+    """Resumes the paused version (scope `assets:operate`)."""
+    ArchiveCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.ArchiveCatalogAssetRequest, _decisions_service_pb2.ArchiveCatalogAssetResponse]  # type: ignore[assignment]
+    """Archives the asset for good (scope `assets:operate`)."""
+    RollbackCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.RollbackCatalogAssetRequest, _decisions_service_pb2.RollbackCatalogAssetResponse]  # type: ignore[assignment]
+    """Publishes a copy of an earlier published version as a new version (scope
+    `assets:operate`).
     """
 
 class DecisionsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -192,14 +238,79 @@ class DecisionsServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
-    def TransitionCatalogAsset(
+    def SubmitCatalogAsset(
         self,
-        request: _decisions_service_pb2.TransitionCatalogAssetRequest,
+        request: _decisions_service_pb2.SubmitCatalogAssetRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_decisions_service_pb2.TransitionCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.TransitionCatalogAssetResponse]]:
-        """Moves an action or placement through its lifecycle: submit (`assets:write`), approve
-        or reject (`assets:approve`), publish, pause, resume, archive or rollback
-        (`assets:operate`).
+    ) -> _typing.Union[_decisions_service_pb2.SubmitCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.SubmitCatalogAssetResponse]]:
+        """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
+        one RPC per action, each with its one scope.
+        Hands the draft in for review (scope `assets:write`).
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveCatalogAsset(
+        self,
+        request: _decisions_service_pb2.ApproveCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.ApproveCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.ApproveCatalogAssetResponse]]:
+        """Approves the submitted version (scope `assets:approve`); with four-eyes on
+        (the default) the approver must not be one of its authors, and a system
+        principal never approves.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectCatalogAsset(
+        self,
+        request: _decisions_service_pb2.RejectCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.RejectCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.RejectCatalogAssetResponse]]:
+        """Sends the submitted or approved version back to draft (scope
+        `assets:approve`).
+        """
+
+    @_abc_1.abstractmethod
+    def PublishCatalogAsset(
+        self,
+        request: _decisions_service_pb2.PublishCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.PublishCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.PublishCatalogAssetResponse]]:
+        """Publishes the approved version; the version live before it is archived (scope
+        `assets:operate`).
+        """
+
+    @_abc_1.abstractmethod
+    def PauseCatalogAsset(
+        self,
+        request: _decisions_service_pb2.PauseCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.PauseCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.PauseCatalogAssetResponse]]:
+        """Pauses the live version (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def ResumeCatalogAsset(
+        self,
+        request: _decisions_service_pb2.ResumeCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.ResumeCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.ResumeCatalogAssetResponse]]:
+        """Resumes the paused version (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def ArchiveCatalogAsset(
+        self,
+        request: _decisions_service_pb2.ArchiveCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.ArchiveCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.ArchiveCatalogAssetResponse]]:
+        """Archives the asset for good (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def RollbackCatalogAsset(
+        self,
+        request: _decisions_service_pb2.RollbackCatalogAssetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.RollbackCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.RollbackCatalogAssetResponse]]:
+        """Publishes a copy of an earlier published version as a new version (scope
+        `assets:operate`).
         """
 
 def add_DecisionsServiceServicer_to_server(servicer: DecisionsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,8 +9,8 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
-from layercake.common.v1 import asset_pb2 as _asset_pb2
 from layercake.common.v1 import common_pb2 as _common_pb2
+from layercake.gateway.v1 import asset_pb2 as _asset_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -814,46 +814,38 @@ class ApplyAudienceResponse(_message.Message):
 Global___ApplyAudienceResponse: _TypeAlias = ApplyAudienceResponse  # noqa: Y015
 
 @_typing.final
-class TransitionAudienceRequest(_message.Message):
-    """Request of TransitionAudience."""
+class SubmitAudienceRequest(_message.Message):
+    """Request of SubmitAudience."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
     AUDIENCE_ID_FIELD_NUMBER: _builtins.int
-    ACTION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    TO_VERSION_FIELD_NUMBER: _builtins.int
-    request_id: _builtins.str
-    """Idempotency key (AIP-155)."""
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     audience_id: _builtins.str
-    """The audience."""
-    action: _asset_pb2.AssetAction.ValueType
-    """What to do."""
+    """The audience's id."""
     reason: _builtins.str
     """Why, for the audit trail."""
-    to_version: _builtins.int
-    """A rollback's source version."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
     def __init__(
         self,
         *,
-        request_id: _builtins.str = ...,
         audience_id: _builtins.str = ...,
-        action: _asset_pb2.AssetAction.ValueType = ...,
         reason: _builtins.str = ...,
-        to_version: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id", "to_version", b"to_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TransitionAudienceRequest: _TypeAlias = TransitionAudienceRequest  # noqa: Y015
+Global___SubmitAudienceRequest: _TypeAlias = SubmitAudienceRequest  # noqa: Y015
 
 @_typing.final
-class TransitionAudienceResponse(_message.Message):
-    """Response of TransitionAudience."""
+class SubmitAudienceResponse(_message.Message):
+    """Response of SubmitAudience."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -873,7 +865,389 @@ class TransitionAudienceResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TransitionAudienceResponse: _TypeAlias = TransitionAudienceResponse  # noqa: Y015
+Global___SubmitAudienceResponse: _TypeAlias = SubmitAudienceResponse  # noqa: Y015
+
+@_typing.final
+class ApproveAudienceRequest(_message.Message):
+    """Request of ApproveAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience's id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveAudienceRequest: _TypeAlias = ApproveAudienceRequest  # noqa: Y015
+
+@_typing.final
+class ApproveAudienceResponse(_message.Message):
+    """Response of ApproveAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveAudienceResponse: _TypeAlias = ApproveAudienceResponse  # noqa: Y015
+
+@_typing.final
+class RejectAudienceRequest(_message.Message):
+    """Request of RejectAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience's id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectAudienceRequest: _TypeAlias = RejectAudienceRequest  # noqa: Y015
+
+@_typing.final
+class RejectAudienceResponse(_message.Message):
+    """Response of RejectAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectAudienceResponse: _TypeAlias = RejectAudienceResponse  # noqa: Y015
+
+@_typing.final
+class PublishAudienceRequest(_message.Message):
+    """Request of PublishAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience's id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishAudienceRequest: _TypeAlias = PublishAudienceRequest  # noqa: Y015
+
+@_typing.final
+class PublishAudienceResponse(_message.Message):
+    """Response of PublishAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishAudienceResponse: _TypeAlias = PublishAudienceResponse  # noqa: Y015
+
+@_typing.final
+class PauseAudienceRequest(_message.Message):
+    """Request of PauseAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience's id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseAudienceRequest: _TypeAlias = PauseAudienceRequest  # noqa: Y015
+
+@_typing.final
+class PauseAudienceResponse(_message.Message):
+    """Response of PauseAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseAudienceResponse: _TypeAlias = PauseAudienceResponse  # noqa: Y015
+
+@_typing.final
+class ResumeAudienceRequest(_message.Message):
+    """Request of ResumeAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience's id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeAudienceRequest: _TypeAlias = ResumeAudienceRequest  # noqa: Y015
+
+@_typing.final
+class ResumeAudienceResponse(_message.Message):
+    """Response of ResumeAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeAudienceResponse: _TypeAlias = ResumeAudienceResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveAudienceRequest(_message.Message):
+    """Request of ArchiveAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience's id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveAudienceRequest: _TypeAlias = ArchiveAudienceRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveAudienceResponse(_message.Message):
+    """Response of ArchiveAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveAudienceResponse: _TypeAlias = ArchiveAudienceResponse  # noqa: Y015
+
+@_typing.final
+class RollbackAudienceRequest(_message.Message):
+    """Request of RollbackAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUDIENCE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    audience_id: _builtins.str
+    """The audience's id."""
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    to_version: _builtins.int
+    """The earlier published version to publish again."""
+    def __init__(
+        self,
+        *,
+        audience_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_id", b"audience_id", "reason", b"reason", "request_id", b"request_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackAudienceRequest: _TypeAlias = RollbackAudienceRequest  # noqa: Y015
+
+@_typing.final
+class RollbackAudienceResponse(_message.Message):
+    """Response of RollbackAudience."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackAudienceResponse: _TypeAlias = RollbackAudienceResponse  # noqa: Y015
 
 @_typing.final
 class GetAudienceRequest(_message.Message):
@@ -1161,42 +1535,34 @@ class ApplyComputedTraitsResponse(_message.Message):
 Global___ApplyComputedTraitsResponse: _TypeAlias = ApplyComputedTraitsResponse  # noqa: Y015
 
 @_typing.final
-class TransitionComputedTraitsRequest(_message.Message):
-    """Request of TransitionComputedTraits."""
+class SubmitComputedTraitsRequest(_message.Message):
+    """Request of SubmitComputedTraits."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    ACTION_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
-    TO_VERSION_FIELD_NUMBER: _builtins.int
-    request_id: _builtins.str
-    """Idempotency key (AIP-155)."""
-    action: _asset_pb2.AssetAction.ValueType
-    """What to do."""
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     reason: _builtins.str
     """Why, for the audit trail."""
-    to_version: _builtins.int
-    """For a rollback: the version to copy."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
     def __init__(
         self,
         *,
-        request_id: _builtins.str = ...,
-        action: _asset_pb2.AssetAction.ValueType = ...,
         reason: _builtins.str = ...,
-        to_version: _builtins.int = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "reason", b"reason", "request_id", b"request_id", "to_version", b"to_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TransitionComputedTraitsRequest: _TypeAlias = TransitionComputedTraitsRequest  # noqa: Y015
+Global___SubmitComputedTraitsRequest: _TypeAlias = SubmitComputedTraitsRequest  # noqa: Y015
 
 @_typing.final
-class TransitionComputedTraitsResponse(_message.Message):
-    """Response of TransitionComputedTraits."""
+class SubmitComputedTraitsResponse(_message.Message):
+    """Response of SubmitComputedTraits."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1216,7 +1582,361 @@ class TransitionComputedTraitsResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___TransitionComputedTraitsResponse: _TypeAlias = TransitionComputedTraitsResponse  # noqa: Y015
+Global___SubmitComputedTraitsResponse: _TypeAlias = SubmitComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class ApproveComputedTraitsRequest(_message.Message):
+    """Request of ApproveComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveComputedTraitsRequest: _TypeAlias = ApproveComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class ApproveComputedTraitsResponse(_message.Message):
+    """Response of ApproveComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApproveComputedTraitsResponse: _TypeAlias = ApproveComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class RejectComputedTraitsRequest(_message.Message):
+    """Request of RejectComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectComputedTraitsRequest: _TypeAlias = RejectComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class RejectComputedTraitsResponse(_message.Message):
+    """Response of RejectComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectComputedTraitsResponse: _TypeAlias = RejectComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class PublishComputedTraitsRequest(_message.Message):
+    """Request of PublishComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishComputedTraitsRequest: _TypeAlias = PublishComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class PublishComputedTraitsResponse(_message.Message):
+    """Response of PublishComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublishComputedTraitsResponse: _TypeAlias = PublishComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class PauseComputedTraitsRequest(_message.Message):
+    """Request of PauseComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseComputedTraitsRequest: _TypeAlias = PauseComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class PauseComputedTraitsResponse(_message.Message):
+    """Response of PauseComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseComputedTraitsResponse: _TypeAlias = PauseComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class ResumeComputedTraitsRequest(_message.Message):
+    """Request of ResumeComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeComputedTraitsRequest: _TypeAlias = ResumeComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class ResumeComputedTraitsResponse(_message.Message):
+    """Response of ResumeComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeComputedTraitsResponse: _TypeAlias = ResumeComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class ArchiveComputedTraitsRequest(_message.Message):
+    """Request of ArchiveComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveComputedTraitsRequest: _TypeAlias = ArchiveComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveComputedTraitsResponse(_message.Message):
+    """Response of ArchiveComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveComputedTraitsResponse: _TypeAlias = ArchiveComputedTraitsResponse  # noqa: Y015
+
+@_typing.final
+class RollbackComputedTraitsRequest(_message.Message):
+    """Request of RollbackComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TO_VERSION_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why, for the audit trail."""
+    request_id: _builtins.str
+    """Idempotency key (AIP-155): a UUID made once per change, sent again on each retry."""
+    to_version: _builtins.int
+    """The earlier published version to publish again."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        to_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id", "to_version", b"to_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackComputedTraitsRequest: _TypeAlias = RollbackComputedTraitsRequest  # noqa: Y015
+
+@_typing.final
+class RollbackComputedTraitsResponse(_message.Message):
+    """Response of RollbackComputedTraits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def version(self) -> _asset_pb2.AssetVersion:
+        """The version the action left: the live one after publish, pause, resume and rollback."""
+
+    def __init__(
+        self,
+        *,
+        version: _asset_pb2.AssetVersion | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackComputedTraitsResponse: _TypeAlias = RollbackComputedTraitsResponse  # noqa: Y015
 
 @_typing.final
 class GetComputedTraitsRequest(_message.Message):

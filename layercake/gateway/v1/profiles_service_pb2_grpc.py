@@ -73,10 +73,45 @@ class ProfilesServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyAudienceRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyAudienceResponse.FromString,
                 _registered_method=True)
-        self.TransitionAudience = channel.unary_unary(
-                '/layercake.gateway.v1.ProfilesService/TransitionAudience',
-                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionAudienceRequest.SerializeToString,
-                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionAudienceResponse.FromString,
+        self.SubmitAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/SubmitAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitAudienceResponse.FromString,
+                _registered_method=True)
+        self.ApproveAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/ApproveAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveAudienceResponse.FromString,
+                _registered_method=True)
+        self.RejectAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/RejectAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectAudienceResponse.FromString,
+                _registered_method=True)
+        self.PublishAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/PublishAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishAudienceResponse.FromString,
+                _registered_method=True)
+        self.PauseAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/PauseAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseAudienceResponse.FromString,
+                _registered_method=True)
+        self.ResumeAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/ResumeAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeAudienceResponse.FromString,
+                _registered_method=True)
+        self.ArchiveAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/ArchiveAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveAudienceResponse.FromString,
+                _registered_method=True)
+        self.RollbackAudience = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/RollbackAudience',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackAudienceRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackAudienceResponse.FromString,
                 _registered_method=True)
         self.GetAudience = channel.unary_unary(
                 '/layercake.gateway.v1.ProfilesService/GetAudience',
@@ -98,10 +133,45 @@ class ProfilesServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsResponse.FromString,
                 _registered_method=True)
-        self.TransitionComputedTraits = channel.unary_unary(
-                '/layercake.gateway.v1.ProfilesService/TransitionComputedTraits',
-                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsRequest.SerializeToString,
-                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsResponse.FromString,
+        self.SubmitComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/SubmitComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.ApproveComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/ApproveComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.RejectComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/RejectComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.PublishComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/PublishComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.PauseComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/PauseComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.ResumeComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/ResumeComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.ArchiveComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/ArchiveComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveComputedTraitsResponse.FromString,
+                _registered_method=True)
+        self.RollbackComputedTraits = channel.unary_unary(
+                '/layercake.gateway.v1.ProfilesService/RollbackComputedTraits',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackComputedTraitsRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackComputedTraitsResponse.FromString,
                 _registered_method=True)
         self.GetComputedTraits = channel.unary_unary(
                 '/layercake.gateway.v1.ProfilesService/GetComputedTraits',
@@ -168,9 +238,62 @@ class ProfilesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def TransitionAudience(self, request, context):
-        """Moves an audience through its lifecycle: submit (`assets:write`), approve or reject
-        (`assets:approve`), publish, pause, resume, archive or rollback (`assets:operate`).
+    def SubmitAudience(self, request, context):
+        """Hands the draft in for review (scope `assets:write`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveAudience(self, request, context):
+        """Approves the submitted version (scope `assets:approve`); with four-eyes on
+        (the default) the approver must not be one of its authors, and a system
+        principal never approves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectAudience(self, request, context):
+        """Sends the submitted or approved version back to draft (scope
+        `assets:approve`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishAudience(self, request, context):
+        """Publishes the approved version; the version live before it is archived (scope
+        `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseAudience(self, request, context):
+        """Pauses the live version (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeAudience(self, request, context):
+        """Resumes the paused version (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveAudience(self, request, context):
+        """Archives the asset for good (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackAudience(self, request, context):
+        """Publishes a copy of an earlier published version as a new version (scope
+        `assets:operate`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,9 +328,64 @@ class ProfilesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def TransitionComputedTraits(self, request, context):
-        """Submits, approves, publishes, pauses, archives or rolls back the computed traits
-        (the scope the action needs).
+    def SubmitComputedTraits(self, request, context):
+        """-- the lifecycle of the computed traits: one RPC per lifecycle action --
+
+        Hands the draft in for review (scope `assets:write`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveComputedTraits(self, request, context):
+        """Approves the submitted version (scope `assets:approve`); with four-eyes on
+        (the default) the approver must not be one of its authors, and a system
+        principal never approves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectComputedTraits(self, request, context):
+        """Sends the submitted or approved version back to draft (scope
+        `assets:approve`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishComputedTraits(self, request, context):
+        """Publishes the approved version; the version live before it is archived (scope
+        `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseComputedTraits(self, request, context):
+        """Pauses the live version (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeComputedTraits(self, request, context):
+        """Resumes the paused version (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveComputedTraits(self, request, context):
+        """Archives the asset for good (scope `assets:operate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackComputedTraits(self, request, context):
+        """Publishes a copy of an earlier published version as a new version (scope
+        `assets:operate`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -258,10 +436,45 @@ def add_ProfilesServiceServicer_to_server(servicer, server):
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyAudienceRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyAudienceResponse.SerializeToString,
             ),
-            'TransitionAudience': grpc.unary_unary_rpc_method_handler(
-                    servicer.TransitionAudience,
-                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionAudienceRequest.FromString,
-                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionAudienceResponse.SerializeToString,
+            'SubmitAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitAudienceResponse.SerializeToString,
+            ),
+            'ApproveAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveAudienceResponse.SerializeToString,
+            ),
+            'RejectAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectAudienceResponse.SerializeToString,
+            ),
+            'PublishAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishAudienceResponse.SerializeToString,
+            ),
+            'PauseAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseAudienceResponse.SerializeToString,
+            ),
+            'ResumeAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeAudienceResponse.SerializeToString,
+            ),
+            'ArchiveAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveAudienceResponse.SerializeToString,
+            ),
+            'RollbackAudience': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackAudience,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackAudienceRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackAudienceResponse.SerializeToString,
             ),
             'GetAudience': grpc.unary_unary_rpc_method_handler(
                     servicer.GetAudience,
@@ -283,10 +496,45 @@ def add_ProfilesServiceServicer_to_server(servicer, server):
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApplyComputedTraitsResponse.SerializeToString,
             ),
-            'TransitionComputedTraits': grpc.unary_unary_rpc_method_handler(
-                    servicer.TransitionComputedTraits,
-                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsRequest.FromString,
-                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsResponse.SerializeToString,
+            'SubmitComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitComputedTraitsResponse.SerializeToString,
+            ),
+            'ApproveComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveComputedTraitsResponse.SerializeToString,
+            ),
+            'RejectComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectComputedTraitsResponse.SerializeToString,
+            ),
+            'PublishComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishComputedTraitsResponse.SerializeToString,
+            ),
+            'PauseComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseComputedTraitsResponse.SerializeToString,
+            ),
+            'ResumeComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeComputedTraitsResponse.SerializeToString,
+            ),
+            'ArchiveComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveComputedTraitsResponse.SerializeToString,
+            ),
+            'RollbackComputedTraits': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackComputedTraits,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackComputedTraitsRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackComputedTraitsResponse.SerializeToString,
             ),
             'GetComputedTraits': grpc.unary_unary_rpc_method_handler(
                     servicer.GetComputedTraits,
@@ -498,7 +746,7 @@ class ProfilesService:
             _registered_method=True)
 
     @staticmethod
-    def TransitionAudience(request,
+    def SubmitAudience(request,
             target,
             options=(),
             channel_credentials=None,
@@ -511,9 +759,198 @@ class ProfilesService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/layercake.gateway.v1.ProfilesService/TransitionAudience',
-            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionAudienceRequest.SerializeToString,
-            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionAudienceResponse.FromString,
+            '/layercake.gateway.v1.ProfilesService/SubmitAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/ApproveAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/RejectAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/PublishAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/PauseAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/ResumeAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/ArchiveAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveAudienceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackAudience(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/RollbackAudience',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackAudienceRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackAudienceResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -633,7 +1070,7 @@ class ProfilesService:
             _registered_method=True)
 
     @staticmethod
-    def TransitionComputedTraits(request,
+    def SubmitComputedTraits(request,
             target,
             options=(),
             channel_credentials=None,
@@ -646,9 +1083,198 @@ class ProfilesService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/layercake.gateway.v1.ProfilesService/TransitionComputedTraits',
-            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsRequest.SerializeToString,
-            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.TransitionComputedTraitsResponse.FromString,
+            '/layercake.gateway.v1.ProfilesService/SubmitComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.SubmitComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/ApproveComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ApproveComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/RejectComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RejectComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/PublishComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PublishComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/PauseComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.PauseComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/ResumeComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ResumeComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/ArchiveComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.ArchiveComputedTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackComputedTraits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.ProfilesService/RollbackComputedTraits',
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackComputedTraitsRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_profiles__service__pb2.RollbackComputedTraitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,9 +55,30 @@ class ProfilesServiceStub:
     """
     ApplyAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ApplyAudienceRequest, _profiles_service_pb2.ApplyAudienceResponse]
     """Creates an audience or saves its draft from YAML (scope `assets:write`)."""
-    TransitionAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.TransitionAudienceRequest, _profiles_service_pb2.TransitionAudienceResponse]
-    """Moves an audience through its lifecycle: submit (`assets:write`), approve or reject
-    (`assets:approve`), publish, pause, resume, archive or rollback (`assets:operate`).
+    SubmitAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.SubmitAudienceRequest, _profiles_service_pb2.SubmitAudienceResponse]
+    """Hands the draft in for review (scope `assets:write`)."""
+    ApproveAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ApproveAudienceRequest, _profiles_service_pb2.ApproveAudienceResponse]
+    """Approves the submitted version (scope `assets:approve`); with four-eyes on
+    (the default) the approver must not be one of its authors, and a system
+    principal never approves.
+    """
+    RejectAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.RejectAudienceRequest, _profiles_service_pb2.RejectAudienceResponse]
+    """Sends the submitted or approved version back to draft (scope
+    `assets:approve`).
+    """
+    PublishAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.PublishAudienceRequest, _profiles_service_pb2.PublishAudienceResponse]
+    """Publishes the approved version; the version live before it is archived (scope
+    `assets:operate`).
+    """
+    PauseAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.PauseAudienceRequest, _profiles_service_pb2.PauseAudienceResponse]
+    """Pauses the live version (scope `assets:operate`)."""
+    ResumeAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ResumeAudienceRequest, _profiles_service_pb2.ResumeAudienceResponse]
+    """Resumes the paused version (scope `assets:operate`)."""
+    ArchiveAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ArchiveAudienceRequest, _profiles_service_pb2.ArchiveAudienceResponse]
+    """Archives the asset for good (scope `assets:operate`)."""
+    RollbackAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.RollbackAudienceRequest, _profiles_service_pb2.RollbackAudienceResponse]
+    """Publishes a copy of an earlier published version as a new version (scope
+    `assets:operate`).
     """
     GetAudience: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.GetAudienceRequest, _profiles_service_pb2.GetAudienceResponse]
     """One version of an audience with its rule and its size now (scope `assets:read`)."""
@@ -69,9 +90,33 @@ class ProfilesServiceStub:
     """Saves a draft of the tenant's computed traits (the one `computed_traits` asset,
     which audiences read as `profile.computed.<name>`) from YAML (scope `assets:write`).
     """
-    TransitionComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.TransitionComputedTraitsRequest, _profiles_service_pb2.TransitionComputedTraitsResponse]
-    """Submits, approves, publishes, pauses, archives or rolls back the computed traits
-    (the scope the action needs).
+    SubmitComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.SubmitComputedTraitsRequest, _profiles_service_pb2.SubmitComputedTraitsResponse]
+    """-- the lifecycle of the computed traits: one RPC per lifecycle action --
+
+    Hands the draft in for review (scope `assets:write`).
+    """
+    ApproveComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ApproveComputedTraitsRequest, _profiles_service_pb2.ApproveComputedTraitsResponse]
+    """Approves the submitted version (scope `assets:approve`); with four-eyes on
+    (the default) the approver must not be one of its authors, and a system
+    principal never approves.
+    """
+    RejectComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.RejectComputedTraitsRequest, _profiles_service_pb2.RejectComputedTraitsResponse]
+    """Sends the submitted or approved version back to draft (scope
+    `assets:approve`).
+    """
+    PublishComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.PublishComputedTraitsRequest, _profiles_service_pb2.PublishComputedTraitsResponse]
+    """Publishes the approved version; the version live before it is archived (scope
+    `assets:operate`).
+    """
+    PauseComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.PauseComputedTraitsRequest, _profiles_service_pb2.PauseComputedTraitsResponse]
+    """Pauses the live version (scope `assets:operate`)."""
+    ResumeComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ResumeComputedTraitsRequest, _profiles_service_pb2.ResumeComputedTraitsResponse]
+    """Resumes the paused version (scope `assets:operate`)."""
+    ArchiveComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.ArchiveComputedTraitsRequest, _profiles_service_pb2.ArchiveComputedTraitsResponse]
+    """Archives the asset for good (scope `assets:operate`)."""
+    RollbackComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.RollbackComputedTraitsRequest, _profiles_service_pb2.RollbackComputedTraitsResponse]
+    """Publishes a copy of an earlier published version as a new version (scope
+    `assets:operate`).
     """
     GetComputedTraits: _grpc.UnaryUnaryMultiCallable[_profiles_service_pb2.GetComputedTraitsRequest, _profiles_service_pb2.GetComputedTraitsResponse]
     """Shows the latest version of the computed traits (scope `assets:read`)."""
@@ -103,9 +148,30 @@ class ProfilesServiceAsyncStub(ProfilesServiceStub):
     """
     ApplyAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ApplyAudienceRequest, _profiles_service_pb2.ApplyAudienceResponse]  # type: ignore[assignment]
     """Creates an audience or saves its draft from YAML (scope `assets:write`)."""
-    TransitionAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.TransitionAudienceRequest, _profiles_service_pb2.TransitionAudienceResponse]  # type: ignore[assignment]
-    """Moves an audience through its lifecycle: submit (`assets:write`), approve or reject
-    (`assets:approve`), publish, pause, resume, archive or rollback (`assets:operate`).
+    SubmitAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.SubmitAudienceRequest, _profiles_service_pb2.SubmitAudienceResponse]  # type: ignore[assignment]
+    """Hands the draft in for review (scope `assets:write`)."""
+    ApproveAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ApproveAudienceRequest, _profiles_service_pb2.ApproveAudienceResponse]  # type: ignore[assignment]
+    """Approves the submitted version (scope `assets:approve`); with four-eyes on
+    (the default) the approver must not be one of its authors, and a system
+    principal never approves.
+    """
+    RejectAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.RejectAudienceRequest, _profiles_service_pb2.RejectAudienceResponse]  # type: ignore[assignment]
+    """Sends the submitted or approved version back to draft (scope
+    `assets:approve`).
+    """
+    PublishAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.PublishAudienceRequest, _profiles_service_pb2.PublishAudienceResponse]  # type: ignore[assignment]
+    """Publishes the approved version; the version live before it is archived (scope
+    `assets:operate`).
+    """
+    PauseAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.PauseAudienceRequest, _profiles_service_pb2.PauseAudienceResponse]  # type: ignore[assignment]
+    """Pauses the live version (scope `assets:operate`)."""
+    ResumeAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ResumeAudienceRequest, _profiles_service_pb2.ResumeAudienceResponse]  # type: ignore[assignment]
+    """Resumes the paused version (scope `assets:operate`)."""
+    ArchiveAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ArchiveAudienceRequest, _profiles_service_pb2.ArchiveAudienceResponse]  # type: ignore[assignment]
+    """Archives the asset for good (scope `assets:operate`)."""
+    RollbackAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.RollbackAudienceRequest, _profiles_service_pb2.RollbackAudienceResponse]  # type: ignore[assignment]
+    """Publishes a copy of an earlier published version as a new version (scope
+    `assets:operate`).
     """
     GetAudience: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.GetAudienceRequest, _profiles_service_pb2.GetAudienceResponse]  # type: ignore[assignment]
     """One version of an audience with its rule and its size now (scope `assets:read`)."""
@@ -117,9 +183,33 @@ class ProfilesServiceAsyncStub(ProfilesServiceStub):
     """Saves a draft of the tenant's computed traits (the one `computed_traits` asset,
     which audiences read as `profile.computed.<name>`) from YAML (scope `assets:write`).
     """
-    TransitionComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.TransitionComputedTraitsRequest, _profiles_service_pb2.TransitionComputedTraitsResponse]  # type: ignore[assignment]
-    """Submits, approves, publishes, pauses, archives or rolls back the computed traits
-    (the scope the action needs).
+    SubmitComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.SubmitComputedTraitsRequest, _profiles_service_pb2.SubmitComputedTraitsResponse]  # type: ignore[assignment]
+    """-- the lifecycle of the computed traits: one RPC per lifecycle action --
+
+    Hands the draft in for review (scope `assets:write`).
+    """
+    ApproveComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ApproveComputedTraitsRequest, _profiles_service_pb2.ApproveComputedTraitsResponse]  # type: ignore[assignment]
+    """Approves the submitted version (scope `assets:approve`); with four-eyes on
+    (the default) the approver must not be one of its authors, and a system
+    principal never approves.
+    """
+    RejectComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.RejectComputedTraitsRequest, _profiles_service_pb2.RejectComputedTraitsResponse]  # type: ignore[assignment]
+    """Sends the submitted or approved version back to draft (scope
+    `assets:approve`).
+    """
+    PublishComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.PublishComputedTraitsRequest, _profiles_service_pb2.PublishComputedTraitsResponse]  # type: ignore[assignment]
+    """Publishes the approved version; the version live before it is archived (scope
+    `assets:operate`).
+    """
+    PauseComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.PauseComputedTraitsRequest, _profiles_service_pb2.PauseComputedTraitsResponse]  # type: ignore[assignment]
+    """Pauses the live version (scope `assets:operate`)."""
+    ResumeComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ResumeComputedTraitsRequest, _profiles_service_pb2.ResumeComputedTraitsResponse]  # type: ignore[assignment]
+    """Resumes the paused version (scope `assets:operate`)."""
+    ArchiveComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.ArchiveComputedTraitsRequest, _profiles_service_pb2.ArchiveComputedTraitsResponse]  # type: ignore[assignment]
+    """Archives the asset for good (scope `assets:operate`)."""
+    RollbackComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.RollbackComputedTraitsRequest, _profiles_service_pb2.RollbackComputedTraitsResponse]  # type: ignore[assignment]
+    """Publishes a copy of an earlier published version as a new version (scope
+    `assets:operate`).
     """
     GetComputedTraits: _aio.UnaryUnaryMultiCallable[_profiles_service_pb2.GetComputedTraitsRequest, _profiles_service_pb2.GetComputedTraitsResponse]  # type: ignore[assignment]
     """Shows the latest version of the computed traits (scope `assets:read`)."""
@@ -192,13 +282,76 @@ class ProfilesServiceServicer(metaclass=_abc_1.ABCMeta):
         """Creates an audience or saves its draft from YAML (scope `assets:write`)."""
 
     @_abc_1.abstractmethod
-    def TransitionAudience(
+    def SubmitAudience(
         self,
-        request: _profiles_service_pb2.TransitionAudienceRequest,
+        request: _profiles_service_pb2.SubmitAudienceRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_profiles_service_pb2.TransitionAudienceResponse, _abc.Awaitable[_profiles_service_pb2.TransitionAudienceResponse]]:
-        """Moves an audience through its lifecycle: submit (`assets:write`), approve or reject
-        (`assets:approve`), publish, pause, resume, archive or rollback (`assets:operate`).
+    ) -> _typing.Union[_profiles_service_pb2.SubmitAudienceResponse, _abc.Awaitable[_profiles_service_pb2.SubmitAudienceResponse]]:
+        """Hands the draft in for review (scope `assets:write`)."""
+
+    @_abc_1.abstractmethod
+    def ApproveAudience(
+        self,
+        request: _profiles_service_pb2.ApproveAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.ApproveAudienceResponse, _abc.Awaitable[_profiles_service_pb2.ApproveAudienceResponse]]:
+        """Approves the submitted version (scope `assets:approve`); with four-eyes on
+        (the default) the approver must not be one of its authors, and a system
+        principal never approves.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectAudience(
+        self,
+        request: _profiles_service_pb2.RejectAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.RejectAudienceResponse, _abc.Awaitable[_profiles_service_pb2.RejectAudienceResponse]]:
+        """Sends the submitted or approved version back to draft (scope
+        `assets:approve`).
+        """
+
+    @_abc_1.abstractmethod
+    def PublishAudience(
+        self,
+        request: _profiles_service_pb2.PublishAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.PublishAudienceResponse, _abc.Awaitable[_profiles_service_pb2.PublishAudienceResponse]]:
+        """Publishes the approved version; the version live before it is archived (scope
+        `assets:operate`).
+        """
+
+    @_abc_1.abstractmethod
+    def PauseAudience(
+        self,
+        request: _profiles_service_pb2.PauseAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.PauseAudienceResponse, _abc.Awaitable[_profiles_service_pb2.PauseAudienceResponse]]:
+        """Pauses the live version (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def ResumeAudience(
+        self,
+        request: _profiles_service_pb2.ResumeAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.ResumeAudienceResponse, _abc.Awaitable[_profiles_service_pb2.ResumeAudienceResponse]]:
+        """Resumes the paused version (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def ArchiveAudience(
+        self,
+        request: _profiles_service_pb2.ArchiveAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.ArchiveAudienceResponse, _abc.Awaitable[_profiles_service_pb2.ArchiveAudienceResponse]]:
+        """Archives the asset for good (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def RollbackAudience(
+        self,
+        request: _profiles_service_pb2.RollbackAudienceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.RollbackAudienceResponse, _abc.Awaitable[_profiles_service_pb2.RollbackAudienceResponse]]:
+        """Publishes a copy of an earlier published version as a new version (scope
+        `assets:operate`).
         """
 
     @_abc_1.abstractmethod
@@ -236,13 +389,79 @@ class ProfilesServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
-    def TransitionComputedTraits(
+    def SubmitComputedTraits(
         self,
-        request: _profiles_service_pb2.TransitionComputedTraitsRequest,
+        request: _profiles_service_pb2.SubmitComputedTraitsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_profiles_service_pb2.TransitionComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.TransitionComputedTraitsResponse]]:
-        """Submits, approves, publishes, pauses, archives or rolls back the computed traits
-        (the scope the action needs).
+    ) -> _typing.Union[_profiles_service_pb2.SubmitComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.SubmitComputedTraitsResponse]]:
+        """-- the lifecycle of the computed traits: one RPC per lifecycle action --
+
+        Hands the draft in for review (scope `assets:write`).
+        """
+
+    @_abc_1.abstractmethod
+    def ApproveComputedTraits(
+        self,
+        request: _profiles_service_pb2.ApproveComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.ApproveComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.ApproveComputedTraitsResponse]]:
+        """Approves the submitted version (scope `assets:approve`); with four-eyes on
+        (the default) the approver must not be one of its authors, and a system
+        principal never approves.
+        """
+
+    @_abc_1.abstractmethod
+    def RejectComputedTraits(
+        self,
+        request: _profiles_service_pb2.RejectComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.RejectComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.RejectComputedTraitsResponse]]:
+        """Sends the submitted or approved version back to draft (scope
+        `assets:approve`).
+        """
+
+    @_abc_1.abstractmethod
+    def PublishComputedTraits(
+        self,
+        request: _profiles_service_pb2.PublishComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.PublishComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.PublishComputedTraitsResponse]]:
+        """Publishes the approved version; the version live before it is archived (scope
+        `assets:operate`).
+        """
+
+    @_abc_1.abstractmethod
+    def PauseComputedTraits(
+        self,
+        request: _profiles_service_pb2.PauseComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.PauseComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.PauseComputedTraitsResponse]]:
+        """Pauses the live version (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def ResumeComputedTraits(
+        self,
+        request: _profiles_service_pb2.ResumeComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.ResumeComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.ResumeComputedTraitsResponse]]:
+        """Resumes the paused version (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def ArchiveComputedTraits(
+        self,
+        request: _profiles_service_pb2.ArchiveComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.ArchiveComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.ArchiveComputedTraitsResponse]]:
+        """Archives the asset for good (scope `assets:operate`)."""
+
+    @_abc_1.abstractmethod
+    def RollbackComputedTraits(
+        self,
+        request: _profiles_service_pb2.RollbackComputedTraitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_profiles_service_pb2.RollbackComputedTraitsResponse, _abc.Awaitable[_profiles_service_pb2.RollbackComputedTraitsResponse]]:
+        """Publishes a copy of an earlier published version as a new version (scope
+        `assets:operate`).
         """
 
     @_abc_1.abstractmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from layercake.decision.v1 import decision_service_pb2 as dpb
 from layercake.decision.v1 import decisions_pb2, models_pb2
+from layercake.gateway.v1 import asset_pb2 as apb
 from layercake.gateway.v1 import decisions_service_pb2 as pb
 
 
@@ -97,7 +98,9 @@ def model_change(change: models_pb2.ModelChange) -> pb.ModelChange:
     )
 
 
-def catalog_version(found: dpb.CatalogAssetVersion) -> pb.CatalogAssetVersion:
-    return pb.CatalogAssetVersion(
+def catalog_version(found: dpb.CatalogAssetVersion) -> apb.AssetVersion:
+    """Decision answers a catalog asset's kind, id, version and state: the gateway's own
+    version message, the rest of it empty."""
+    return apb.AssetVersion(
         kind=found.kind, asset_id=found.asset_id, version=found.version, state=found.state
     )

@@ -5,21 +5,22 @@ person by any profile ref, which identity resolves first."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from layercake.decision.v1 import decision_service_pb2 as dpb
 from layercake.decision.v1 import decision_service_pb2_grpc as dpb_grpc
 from layercake.decision.v1 import models_pb2
+from layercake.gateway.v1 import asset_pb2 as apb
 from layercake.gateway.v1 import decisions_service_pb2 as pb
 from layercake.gateway.v1 import decisions_service_pb2_grpc as pb_grpc
 from services.gateway import handlers
 from services.gateway.adapters.identity import IdentityClient
 from services.gateway.adapters.peers import Peer
 from services.gateway.api import decision_views as views
-from services.gateway.api import scopes
+from services.gateway.api import lifecycle, scopes
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.public import Context, PublicRpcs, required
-from services.kernel.assets.mapping import action_of
+from services.kernel.assets.lifecycle import Action
 from services.kernel.principals import Scope
 from services.kernel.rpc.server import Servicer
 
@@ -40,7 +41,7 @@ scopes.declare(
         "PublishModelChange": Scope.ASSETS_OPERATE,
         "ListModels": Scope.ASSETS_READ,
         "ApplyCatalog": Scope.ASSETS_WRITE,
-        "TransitionCatalogAsset": scopes.transition_scope,
+        **lifecycle.scope_rules("CatalogAsset"),
     },
 )
 
@@ -181,23 +182,69 @@ class DecisionsServicer(PublicRpcs, pb_grpc.DecisionsServiceServicer):
         )
         return pb.ApplyCatalogResponse(versions=[views.catalog_version(v) for v in found.versions])
 
-    async def TransitionCatalogAsset(
-        self, request: pb.TransitionCatalogAssetRequest, context: Context
-    ) -> pb.TransitionCatalogAssetResponse:
-        await self.admit(context, request)
-        required(request, "kind", "asset_id", "action")
+    async def SubmitCatalogAsset(
+        self, request: pb.SubmitCatalogAssetRequest, context: Context
+    ) -> pb.SubmitCatalogAssetResponse:
+        await self.admit(context)
+        return pb.SubmitCatalogAssetResponse(version=await self._move(Action.SUBMIT, request))
+
+    async def ApproveCatalogAsset(
+        self, request: pb.ApproveCatalogAssetRequest, context: Context
+    ) -> pb.ApproveCatalogAssetResponse:
+        await self.admit(context)
+        return pb.ApproveCatalogAssetResponse(version=await self._move(Action.APPROVE, request))
+
+    async def RejectCatalogAsset(
+        self, request: pb.RejectCatalogAssetRequest, context: Context
+    ) -> pb.RejectCatalogAssetResponse:
+        await self.admit(context)
+        return pb.RejectCatalogAssetResponse(version=await self._move(Action.REJECT, request))
+
+    async def PublishCatalogAsset(
+        self, request: pb.PublishCatalogAssetRequest, context: Context
+    ) -> pb.PublishCatalogAssetResponse:
+        await self.admit(context)
+        return pb.PublishCatalogAssetResponse(version=await self._move(Action.PUBLISH, request))
+
+    async def PauseCatalogAsset(
+        self, request: pb.PauseCatalogAssetRequest, context: Context
+    ) -> pb.PauseCatalogAssetResponse:
+        await self.admit(context)
+        return pb.PauseCatalogAssetResponse(version=await self._move(Action.PAUSE, request))
+
+    async def ResumeCatalogAsset(
+        self, request: pb.ResumeCatalogAssetRequest, context: Context
+    ) -> pb.ResumeCatalogAssetResponse:
+        await self.admit(context)
+        return pb.ResumeCatalogAssetResponse(version=await self._move(Action.RESUME, request))
+
+    async def ArchiveCatalogAsset(
+        self, request: pb.ArchiveCatalogAssetRequest, context: Context
+    ) -> pb.ArchiveCatalogAssetResponse:
+        await self.admit(context)
+        return pb.ArchiveCatalogAssetResponse(version=await self._move(Action.ARCHIVE, request))
+
+    async def RollbackCatalogAsset(
+        self, request: pb.RollbackCatalogAssetRequest, context: Context
+    ) -> pb.RollbackCatalogAssetResponse:
+        await self.admit(context)
+        return pb.RollbackCatalogAssetResponse(version=await self._move(Action.ROLLBACK, request))
+
+    async def _move(self, action: Action, request: Any) -> apb.AssetVersion:
+        """One lifecycle action on an action (offer) or placement."""
+        to_version = lifecycle.checked_move(request, action, "kind", "asset_id")
         found = await self.decision.call(
             lambda s: s.TransitionCatalogAsset,
             dpb.TransitionCatalogAssetRequest(
                 request_id=request.request_id,
                 kind=request.kind,
                 asset_id=request.asset_id,
-                action=action_of(request.action).value,
+                action=action.value,
                 reason=request.reason,
-                to_version=request.to_version,
+                to_version=to_version,
             ),
         )
-        return pb.TransitionCatalogAssetResponse(version=views.catalog_version(found.version))
+        return views.catalog_version(found.version)
 
 
 def decisions_servicer(

@@ -18,6 +18,8 @@ from layercake.gateway.v1 import asset_pb2 as apb
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from services.gateway import asset_mapping
 from services.gateway.adapters.orchestrator import OrchestratorClient
+from services.gateway.api import lifecycle
+from services.gateway.api.lifecycle import version_number
 from services.kernel.assets.lifecycle import Action
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.pagination import page_request, paged
@@ -77,7 +79,7 @@ TEMPLATES = DefinitionKind(
 )
 
 _ACTIONS: dict[Action, opb.AssetAction.ValueType] = {
-    a: opb.AssetAction.Value(f"ASSET_ACTION_{a.name}") for a in Action if a != Action.EDIT
+    a: opb.AssetAction.Value(f"ASSET_ACTION_{a.name}") for a in lifecycle.ACTIONS
 }
 
 
@@ -109,20 +111,14 @@ class Definitions:
     async def transition(
         self, kind: DefinitionKind, action: Action, request: Any
     ) -> apb.AssetVersion:
-        bad = Violations()
-        asset_id = getattr(request, kind.id_field)
-        bad.require(asset_id, kind.id_field)
-        to_version = request.to_version if action is Action.ROLLBACK else 0
-        if action is Action.ROLLBACK and to_version <= 0:
-            bad.add("to_version", "must name the earlier published version to publish again")
-        bad.raise_if_any()
+        to_version = lifecycle.checked_move(request, action, kind.id_field)
         internal = kind.transition_request(
             action=_ACTIONS[action],
             reason=request.reason,
-            to_version=_version(to_version, "to_version"),
+            to_version=to_version,
             request_id=request.request_id,
         )
-        setattr(internal, kind.id_field, asset_id)
+        setattr(internal, kind.id_field, getattr(request, kind.id_field))
         reply = await self.orchestrator.call(kind.transition, internal)
         return asset_mapping.version_message(reply.version)
 
@@ -130,7 +126,7 @@ class Definitions:
         asset_id = _required(request, kind.id_field)
         if request.version < 0:
             raise InvalidArgument.field("version", "must not be negative (0 is the latest)")
-        internal = kind.get_request(version=_version(request.version, "version"))
+        internal = kind.get_request(version=version_number(request.version, "version"))
         setattr(internal, kind.id_field, asset_id)
         return _answer(kind, await self.orchestrator.call(kind.get, internal))
 
@@ -153,8 +149,8 @@ class Definitions:
         bad.require(request.new_version, "new_version")
         bad.raise_if_any()
         internal = kind.diff_request(
-            old_version=_version(request.old_version, "old_version"),
-            new_version=_version(request.new_version, "new_version"),
+            old_version=version_number(request.old_version, "old_version"),
+            new_version=version_number(request.new_version, "new_version"),
         )
         setattr(internal, kind.id_field, asset_id)
         reply = await self.orchestrator.call(kind.diff, internal)
@@ -173,14 +169,3 @@ def _required(request: Any, field: str) -> str:
     if not value:
         raise InvalidArgument.field(field, "is required")
     return value
-
-
-INT32_MAX = 2**31 - 1
-
-
-def _version(number: int, field: str) -> int:
-    """A public version number (int64) as the orchestrator's int32; INVALID_ARGUMENT naming
-    the field when it cannot be one."""
-    if not 0 <= number <= INT32_MAX:
-        raise InvalidArgument.field(field, "is not a version number")
-    return number

@@ -10,18 +10,16 @@ from __future__ import annotations
 from layercake.gateway.v1 import journeys_service_pb2 as pb
 from layercake.gateway.v1 import journeys_service_pb2_grpc as pb_grpc
 from services.gateway.adapters.orchestrator import OrchestratorClient
-from services.gateway.api import scopes
+from services.gateway.api import lifecycle, scopes
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.definitions import JOURNEYS, TEMPLATES, Definitions
 from services.gateway.api.public import Context, PublicRpcs
 from services.gateway.api.runs import JourneyRuns
-from services.kernel.assets.lifecycle import ACTION_SCOPES, Action
+from services.kernel.assets.lifecycle import Action
 from services.kernel.principals import Scope
 from services.kernel.rpc.server import Servicer
 
 SERVICE = pb.DESCRIPTOR.services_by_name["JourneysService"]
-ACTIONS = [a for a in Action if a is not Action.EDIT]  # each an RPC of its own, per kind
-
 scopes.declare(
     SERVICE,
     {
@@ -33,9 +31,10 @@ scopes.declare(
                 ("Get", "", Scope.ASSETS_READ),
                 ("List", "s", Scope.ASSETS_READ),
                 ("Diff", "Versions", Scope.ASSETS_READ),
-                *((a.value.capitalize(), "", ACTION_SCOPES[a]) for a in ACTIONS),
             ]
         },
+        **lifecycle.scope_rules("Journey"),
+        **lifecycle.scope_rules("Template"),
         "GetJourneyStats": Scope.ASSETS_READ,
         "MigrateJourneyRuns": Scope.ASSETS_OPERATE,
         "EnterJourney": Scope.INGEST,  # the power of sending the event an entry waits for

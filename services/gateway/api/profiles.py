@@ -3,15 +3,19 @@ in the caller's tenant (the signed principal's; public requests name no tenant).
 
 from __future__ import annotations
 
+from typing import Any
+
+from layercake.gateway.v1 import asset_pb2 as apb
 from layercake.gateway.v1 import profiles_service_pb2 as pb
 from layercake.gateway.v1 import profiles_service_pb2_grpc as pb_grpc
 from layercake.identity.v1 import identity_service_pb2 as ipb
-from services.gateway import handlers
+from services.gateway import asset_mapping, handlers
 from services.gateway.adapters.identity import IdentityClient
+from services.gateway.api import lifecycle, scopes
 from services.gateway.api import profile_views as views
-from services.gateway.api import scopes
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.public import Context, PublicRpcs, required
+from services.kernel.assets.lifecycle import Action
 from services.kernel.errors import InvalidArgument
 from services.kernel.principals import Scope
 from services.kernel.rpc.server import Servicer
@@ -29,12 +33,12 @@ scopes.declare(
         "UnmergeProfile": Scope.PROFILES_WRITE,
         "ForgetProfile": Scope.PROFILES_WRITE,
         "ApplyAudience": Scope.ASSETS_WRITE,
-        "TransitionAudience": scopes.transition_scope,
+        **lifecycle.scope_rules("Audience"),
         "GetAudience": Scope.ASSETS_READ,
         "ListAudiences": Scope.ASSETS_READ,
         "ListAudienceMembers": Scope.PROFILES_READ,
         "ApplyComputedTraits": Scope.ASSETS_WRITE,
-        "TransitionComputedTraits": scopes.transition_scope,
+        **lifecycle.scope_rules("ComputedTraits"),
         "GetComputedTraits": Scope.ASSETS_READ,
     },
 )
@@ -156,26 +160,65 @@ class ProfilesServicer(PublicRpcs, pb_grpc.ProfilesServiceServicer):
             ),
         )
         return pb.ApplyAudienceResponse(
-            version=found.version,
+            version=asset_mapping.version_message(found.version),
             audience=pb.Audience(audience_id=found.audience.audience_id, rule=found.audience.rule),
         )
 
-    async def TransitionAudience(
-        self, request: pb.TransitionAudienceRequest, context: Context
-    ) -> pb.TransitionAudienceResponse:
-        await self.admit(context, request)
-        required(request, "audience_id", "action")
-        found = await self.identity.call(
-            lambda s: s.TransitionAudience,
-            ipb.TransitionAudienceRequest(
-                request_id=request.request_id,
-                audience_id=request.audience_id,
-                action=request.action,
-                reason=request.reason,
-                to_version=request.to_version,
-            ),
+    async def SubmitAudience(
+        self, request: pb.SubmitAudienceRequest, context: Context
+    ) -> pb.SubmitAudienceResponse:
+        await self.admit(context)
+        return pb.SubmitAudienceResponse(version=await self._move_audience(Action.SUBMIT, request))
+
+    async def ApproveAudience(
+        self, request: pb.ApproveAudienceRequest, context: Context
+    ) -> pb.ApproveAudienceResponse:
+        await self.admit(context)
+        return pb.ApproveAudienceResponse(
+            version=await self._move_audience(Action.APPROVE, request)
         )
-        return pb.TransitionAudienceResponse(version=found.version)
+
+    async def RejectAudience(
+        self, request: pb.RejectAudienceRequest, context: Context
+    ) -> pb.RejectAudienceResponse:
+        await self.admit(context)
+        return pb.RejectAudienceResponse(version=await self._move_audience(Action.REJECT, request))
+
+    async def PublishAudience(
+        self, request: pb.PublishAudienceRequest, context: Context
+    ) -> pb.PublishAudienceResponse:
+        await self.admit(context)
+        return pb.PublishAudienceResponse(
+            version=await self._move_audience(Action.PUBLISH, request)
+        )
+
+    async def PauseAudience(
+        self, request: pb.PauseAudienceRequest, context: Context
+    ) -> pb.PauseAudienceResponse:
+        await self.admit(context)
+        return pb.PauseAudienceResponse(version=await self._move_audience(Action.PAUSE, request))
+
+    async def ResumeAudience(
+        self, request: pb.ResumeAudienceRequest, context: Context
+    ) -> pb.ResumeAudienceResponse:
+        await self.admit(context)
+        return pb.ResumeAudienceResponse(version=await self._move_audience(Action.RESUME, request))
+
+    async def ArchiveAudience(
+        self, request: pb.ArchiveAudienceRequest, context: Context
+    ) -> pb.ArchiveAudienceResponse:
+        await self.admit(context)
+        return pb.ArchiveAudienceResponse(
+            version=await self._move_audience(Action.ARCHIVE, request)
+        )
+
+    async def RollbackAudience(
+        self, request: pb.RollbackAudienceRequest, context: Context
+    ) -> pb.RollbackAudienceResponse:
+        await self.admit(context)
+        return pb.RollbackAudienceResponse(
+            version=await self._move_audience(Action.ROLLBACK, request)
+        )
 
     async def GetAudience(
         self, request: pb.GetAudienceRequest, context: Context
@@ -187,7 +230,7 @@ class ProfilesServicer(PublicRpcs, pb_grpc.ProfilesServiceServicer):
             ipb.GetAudienceRequest(audience_id=request.audience_id, version=request.version),
         )
         return pb.GetAudienceResponse(
-            version=found.version,
+            version=asset_mapping.version_message(found.version),
             audience=pb.Audience(audience_id=found.audience.audience_id, rule=found.audience.rule),
             size=found.size,
         )
@@ -198,7 +241,10 @@ class ProfilesServicer(PublicRpcs, pb_grpc.ProfilesServiceServicer):
         await self.admit(context)
         found = await self.identity.call(lambda s: s.ListAudiences, ipb.ListAudiencesRequest())
         return pb.ListAudiencesResponse(
-            audiences=[pb.AudienceSummary(version=a.version, size=a.size) for a in found.audiences]
+            audiences=[
+                pb.AudienceSummary(version=asset_mapping.version_message(a.version), size=a.size)
+                for a in found.audiences
+            ]
         )
 
     async def ListAudienceMembers(
@@ -234,23 +280,64 @@ class ProfilesServicer(PublicRpcs, pb_grpc.ProfilesServiceServicer):
             ),
         )
         names = [t.name for t in found.computed_traits.traits]
-        return pb.ApplyComputedTraitsResponse(version=found.version, trait_names=names)
+        version = asset_mapping.version_message(found.version)
+        return pb.ApplyComputedTraitsResponse(version=version, trait_names=names)
 
-    async def TransitionComputedTraits(
-        self, request: pb.TransitionComputedTraitsRequest, context: Context
-    ) -> pb.TransitionComputedTraitsResponse:
-        await self.admit(context, request)
-        required(request, "action")
-        found = await self.identity.call(
-            lambda s: s.TransitionComputedTraits,
-            ipb.TransitionComputedTraitsRequest(
-                request_id=request.request_id,
-                action=request.action,
-                reason=request.reason,
-                to_version=request.to_version,
-            ),
-        )
-        return pb.TransitionComputedTraitsResponse(version=found.version)
+    async def SubmitComputedTraits(
+        self, request: pb.SubmitComputedTraitsRequest, context: Context
+    ) -> pb.SubmitComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.SUBMIT, request)
+        return pb.SubmitComputedTraitsResponse(version=version)
+
+    async def ApproveComputedTraits(
+        self, request: pb.ApproveComputedTraitsRequest, context: Context
+    ) -> pb.ApproveComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.APPROVE, request)
+        return pb.ApproveComputedTraitsResponse(version=version)
+
+    async def RejectComputedTraits(
+        self, request: pb.RejectComputedTraitsRequest, context: Context
+    ) -> pb.RejectComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.REJECT, request)
+        return pb.RejectComputedTraitsResponse(version=version)
+
+    async def PublishComputedTraits(
+        self, request: pb.PublishComputedTraitsRequest, context: Context
+    ) -> pb.PublishComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.PUBLISH, request)
+        return pb.PublishComputedTraitsResponse(version=version)
+
+    async def PauseComputedTraits(
+        self, request: pb.PauseComputedTraitsRequest, context: Context
+    ) -> pb.PauseComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.PAUSE, request)
+        return pb.PauseComputedTraitsResponse(version=version)
+
+    async def ResumeComputedTraits(
+        self, request: pb.ResumeComputedTraitsRequest, context: Context
+    ) -> pb.ResumeComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.RESUME, request)
+        return pb.ResumeComputedTraitsResponse(version=version)
+
+    async def ArchiveComputedTraits(
+        self, request: pb.ArchiveComputedTraitsRequest, context: Context
+    ) -> pb.ArchiveComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.ARCHIVE, request)
+        return pb.ArchiveComputedTraitsResponse(version=version)
+
+    async def RollbackComputedTraits(
+        self, request: pb.RollbackComputedTraitsRequest, context: Context
+    ) -> pb.RollbackComputedTraitsResponse:
+        await self.admit(context)
+        version = await self._move_computed_traits(Action.ROLLBACK, request)
+        return pb.RollbackComputedTraitsResponse(version=version)
 
     async def GetComputedTraits(
         self, request: pb.GetComputedTraitsRequest, context: Context
@@ -260,7 +347,37 @@ class ProfilesServicer(PublicRpcs, pb_grpc.ProfilesServiceServicer):
             lambda s: s.GetComputedTraits, ipb.GetComputedTraitsRequest()
         )
         names = [t.name for t in found.computed_traits.traits]
-        return pb.GetComputedTraitsResponse(version=found.version, trait_names=names)
+        version = asset_mapping.version_message(found.version)
+        return pb.GetComputedTraitsResponse(version=version, trait_names=names)
+
+    async def _move_audience(self, action: Action, request: Any) -> apb.AssetVersion:
+        """One lifecycle action on an audience, answered with the gateway's own version."""
+        to_version = lifecycle.checked_move(request, action, "audience_id")
+        found = await self.identity.call(
+            lambda s: s.TransitionAudience,
+            ipb.TransitionAudienceRequest(
+                request_id=request.request_id,
+                audience_id=request.audience_id,
+                action=asset_mapping.action_message(action),
+                reason=request.reason,
+                to_version=to_version,
+            ),
+        )
+        return asset_mapping.version_message(found.version)
+
+    async def _move_computed_traits(self, action: Action, request: Any) -> apb.AssetVersion:
+        """One lifecycle action on the tenant's computed traits (one asset: no id)."""
+        to_version = lifecycle.checked_move(request, action)
+        found = await self.identity.call(
+            lambda s: s.TransitionComputedTraits,
+            ipb.TransitionComputedTraitsRequest(
+                request_id=request.request_id,
+                action=asset_mapping.action_message(action),
+                reason=request.reason,
+                to_version=to_version,
+            ),
+        )
+        return asset_mapping.version_message(found.version)
 
 
 def profiles_servicer(gate: Gatekeeper, identity: IdentityClient) -> Servicer:

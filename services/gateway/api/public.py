@@ -23,13 +23,13 @@ class PublicRpcs:
     def __init__(self, gate: Gatekeeper) -> None:
         self.gate = gate
 
-    async def admit(self, context: Context, request: Any = None, cost: int = 1) -> Caller:
-        """Authenticates the key, checks the scope this RPC needs (for `request`), charges
-        `cost` to its rate; the caller's calls to peers are signed for its principal."""
+    async def admit(self, context: Context, cost: int = 1) -> Caller:
+        """Authenticates the key, checks the scope this RPC declared, charges `cost` to its
+        rate; the caller's calls to peers are signed for its principal."""
         call = calls.current_call()
         method = call.method if call is not None else ""
         metadata = context.invocation_metadata() or ()
-        return await self.gate.admit(metadata, scopes.needed(method, request), cost)
+        return await self.gate.admit(metadata, scopes.needed(method), cost)
 
 
 def required(request: Message, *fields: str) -> None:

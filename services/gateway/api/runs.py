@@ -6,7 +6,7 @@ from __future__ import annotations
 from layercake.gateway.v1 import journeys_service_pb2 as pb
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb
 from services.gateway.adapters.orchestrator import OrchestratorClient
-from services.gateway.api.definitions import INT32_MAX
+from services.gateway.api.lifecycle import INT32_MAX
 from services.kernel.errors import Violations
 from services.kernel.protobuf import as_twin
 

@@ -7,25 +7,19 @@ checks, and the tests read the same table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from google.protobuf.descriptor import ServiceDescriptor
 
-from layercake.common.v1 import asset_pb2
-from services.kernel.assets import ACTION_SCOPES
-from services.kernel.assets.mapping import action_of
-from services.kernel.errors import InvalidArgument, PermissionDenied
+from services.kernel.errors import PermissionDenied
 from services.kernel.principals import Scope
 
-ScopeRule = Scope | Callable[[Any], Scope]
-
-_RULES: dict[str, ScopeRule] = {}
+_RULES: dict[str, Scope] = {}
 
 
-def declare(service: ServiceDescriptor, rules: Mapping[str, ScopeRule]) -> None:
-    """Names the scope each RPC of `service` needs (a scope, or a function of the request);
-    every RPC of the service must be named, and only those."""
+def declare(service: ServiceDescriptor, rules: Mapping[str, Scope]) -> None:
+    """Names the one scope each RPC of `service` needs (fixed per RPC: a lifecycle action is
+    an RPC of its own); every RPC of the service must be named, and only those."""
     methods = {m.name for m in service.methods}
     if methods != set(rules):
         raise ValueError(
@@ -35,24 +29,14 @@ def declare(service: ServiceDescriptor, rules: Mapping[str, ScopeRule]) -> None:
         _RULES[f"/{service.full_name}/{name}"] = rule
 
 
-def needed(method: str, request: Any = None) -> Scope:
-    """The scope `method` (`/package.Service/Method`) needs for `request`."""
+def needed(method: str) -> Scope:
+    """The scope `method` (`/package.Service/Method`) needs."""
     rule = _RULES.get(method)
     if rule is None:
         raise PermissionDenied(f"{method} declares no scope: no API key may call it")
-    return rule if isinstance(rule, Scope) else rule(request)
+    return rule
 
 
-def declared() -> dict[str, ScopeRule]:
-    """Every public RPC and its rule (for tests and docs)."""
+def declared() -> dict[str, Scope]:
+    """Every public RPC and its scope (for tests and docs)."""
     return dict(_RULES)
-
-
-def transition_scope(request: Any) -> Scope:
-    """A lifecycle action needs its own scope (submit: write; approve: approve; publish,
-    pause...: operate); an unknown action is judged as the weakest, then refused as invalid."""
-    action: asset_pb2.AssetAction.ValueType = request.action
-    try:
-        return ACTION_SCOPES[action_of(action)]
-    except InvalidArgument:
-        return Scope.ASSETS_WRITE

@@ -95,7 +95,7 @@ async def test_profiles_audiences_models_offers_and_decisions_from_the_command_l
     await admin("audience", "submit", audience)
     await reviewer("audience", "approve", audience, "--reason", "looks right")
     published = await reviewer("audience", "publish", audience)
-    assert "published" in published.stdout
+    assert f"audience {audience} version 1: published" in published.output
 
     async def one_member() -> dict[str, Any] | None:
         members = json.loads((await admin("audience", "members", audience, "-o", "json")).stdout)
@@ -131,11 +131,11 @@ async def test_profiles_audiences_models_offers_and_decisions_from_the_command_l
     catalog = tmp_path / "offers.yaml"
     catalog.write_text(catalog_yaml(placement, water, soda))
     applied = await admin("offer", "apply", str(catalog))
-    assert f"placement/{placement} version 1: draft" in applied.stdout
+    assert f"placement {placement} version 1: draft" in applied.stdout
     for asset in (f"placement/{placement}", f"action/{water}", f"action/{soda}"):
         await admin("offer", "submit", asset)
         await reviewer("offer", "approve", asset)
-        assert "published" in (await reviewer("offer", "publish", asset)).stdout
+        assert "published" in (await reviewer("offer", "publish", asset)).output
 
     async def both_offers() -> dict[str, Any] | None:
         answer = json.loads(

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from layercake.common.v1 import asset_pb2
 from services.gateway.api import scopes
 from services.gateway.config import GatewayConfig
+from services.kernel.assets.lifecycle import ACTION_SCOPES, Action
 from services.kernel.principals import Scope
 from tests.integration.gateway.conftest import RunningGateway, StartGateway
 from tests.integration.gateway.rpcs import Rpc, public_rpcs, retry_delay
@@ -70,7 +70,7 @@ async def test_every_rpc_refuses_a_key_without_its_scope(
     keys: dict[Scope, str] = {}
     wrong: list[tuple[str, str]] = []
     for rpc in await public_rpcs(channel):
-        needed = scopes.needed(rpc.path, rpc.request())
+        needed = scopes.needed(rpc.path)
         if needed not in keys:  # every scope but the one needed
             keys[needed] = gateway.key(*(s.value for s in Scope if s != needed))
         error = await refusal(rpc, channel, keys[needed])
@@ -79,23 +79,23 @@ async def test_every_rpc_refuses_a_key_without_its_scope(
     assert wrong == [], "\n".join(map(str, wrong))
 
 
-@pytest.mark.parametrize(
-    ("action", "scope"),
-    [
-        (asset_pb2.ASSET_ACTION_SUBMIT, Scope.ASSETS_WRITE),
-        (asset_pb2.ASSET_ACTION_APPROVE, Scope.ASSETS_APPROVE),
-        (asset_pb2.ASSET_ACTION_PUBLISH, Scope.ASSETS_OPERATE),
-        (asset_pb2.ASSET_ACTION_ROLLBACK, Scope.ASSETS_OPERATE),
-    ],
-)
-async def test_a_transition_needs_the_scope_of_its_action(
-    gateway: RunningGateway, channel: grpc.aio.Channel, action: int, scope: Scope
+async def test_each_lifecycle_action_is_an_rpc_of_its_own_with_its_actions_scope(
+    gateway: RunningGateway, channel: grpc.aio.Channel
 ) -> None:
-    others = gateway.key(*(s.value for s in Scope if s != scope))
-    transitions = [r for r in await public_rpcs(channel) if r.method.name.startswith("Transition")]
-    assert transitions
-    for rpc in transitions:
-        error = await refusal(rpc, channel, others, action=action)
+    """`Submit<Noun>` needs `assets:write`, `Approve<Noun>` `assets:approve`, `Publish<Noun>`
+    `assets:operate`..., whatever the noun; no RPC takes the action as a field."""
+    verbs = {a.value.capitalize(): ACTION_SCOPES[a] for a in Action if a is not Action.EDIT}
+    rpcs = await public_rpcs(channel)
+    moves = [
+        (r, v, scope) for r in rpcs for v, scope in verbs.items() if r.method.name.startswith(v)
+    ]
+    nouns = {r.method.name.removeprefix(verb) for r, verb, _ in moves}
+    assert {"Journey", "Template", "Audience", "CatalogAsset"} <= nouns
+    assert [r.name for r in rpcs if r.method.name.startswith("Transition")] == []
+    for rpc, _, scope in moves:
+        assert scopes.needed(rpc.path) == scope, rpc.name
+        others = gateway.key(*(s.value for s in Scope if s != scope))
+        error = await refusal(rpc, channel, others)
         assert error is not None and error.code() == DENIED, rpc.name
         assert scope.value in (error.details() or ""), rpc.name
 

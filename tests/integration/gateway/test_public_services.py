@@ -13,7 +13,6 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from layercake.common.v1 import asset_pb2
 from layercake.gateway.v1 import decisions_service_pb2 as dpb
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import profiles_service_pb2 as ppb
@@ -32,8 +31,7 @@ from tests.integration.gateway.partner import (
 from tests.integration.gateway.rpcs import Rpc, public_rpcs, top_field, violations
 from tests.polling import eventually
 
-SUBMIT, APPROVE = asset_pb2.ASSET_ACTION_SUBMIT, asset_pb2.ASSET_ACTION_APPROVE
-PUBLISH, PAUSE = asset_pb2.ASSET_ACTION_PUBLISH, asset_pb2.ASSET_ACTION_PAUSE
+LIFECYCLE = ("Submit", "Approve", "Reject", "Publish", "Pause", "Resume", "Archive")
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 
 
@@ -110,16 +108,21 @@ async def make_audience(a: Partner) -> None:
         metadata=auth(a.admin),
         timeout=10,
     )
-    assert applied.version.state == asset_pb2.ASSET_STATE_DRAFT
+    assert (applied.version.kind, applied.version.state) == ("audience", "draft")
     assert applied.audience.audience_id == audience
-    for action, key in ((SUBMIT, a.admin), (APPROVE, a.reviewer), (PUBLISH, a.reviewer)):
-        await a.profiles.TransitionAudience(
-            ppb.TransitionAudienceRequest(
-                request_id=request_id(), audience_id=audience, action=action
-            ),
+    steps = (
+        (a.profiles.SubmitAudience, ppb.SubmitAudienceRequest, a.admin),
+        (a.profiles.ApproveAudience, ppb.ApproveAudienceRequest, a.reviewer),
+        (a.profiles.PublishAudience, ppb.PublishAudienceRequest, a.reviewer),
+    )
+    for rpc, request_type, key in steps:
+        moved = await rpc(
+            request_type(request_id=request_id(), audience_id=audience),
             metadata=auth(key),
             timeout=10,
         )
+    assert moved.version.state == "published"
+    assert moved.version.authors == ["person:admin"]  # as the kernel writes principals
 
     async def joined() -> ppb.GetAudienceResponse | None:
         got = await a.profiles.GetAudience(
@@ -128,7 +131,7 @@ async def make_audience(a: Partner) -> None:
         return got if got.size == 1 else None
 
     got = await eventually(joined, timeout=20)
-    assert got.version.state == asset_pb2.ASSET_STATE_PUBLISHED
+    assert got.version.state == "published"
     listed = await a.profiles.ListAudiences(
         ppb.ListAudiencesRequest(), metadata=auth(a.admin), timeout=5
     )
@@ -191,14 +194,14 @@ async def make_decision(a: Partner) -> None:
         ("action", soda, "draft"),
     ]
     for version in applied.versions:
-        for action, key in ((SUBMIT, a.admin), (APPROVE, a.reviewer), (PUBLISH, a.reviewer)):
-            moved = await a.decisions.TransitionCatalogAsset(
-                dpb.TransitionCatalogAssetRequest(
-                    request_id=request_id(),
-                    kind=version.kind,
-                    asset_id=version.asset_id,
-                    action=action,
-                ),
+        steps = (
+            (a.decisions.SubmitCatalogAsset, dpb.SubmitCatalogAssetRequest, a.admin),
+            (a.decisions.ApproveCatalogAsset, dpb.ApproveCatalogAssetRequest, a.reviewer),
+            (a.decisions.PublishCatalogAsset, dpb.PublishCatalogAssetRequest, a.reviewer),
+        )
+        for rpc, request_type, key in steps:
+            moved = await rpc(
+                request_type(request_id=request_id(), kind=version.kind, asset_id=version.asset_id),
                 metadata=auth(key),
                 timeout=10,
             )
@@ -282,15 +285,21 @@ CROSS_TENANT: dict[str, Callable[[Partner], dict[str, Any]] | None] = {
     },
     "ProfilesService.ForgetProfile": lambda a: {"profile_ref": a.made["profile_id"]},
     "ProfilesService.ApplyAudience": None,
-    "ProfilesService.TransitionAudience": lambda a: {
+    **{
+        f"ProfilesService.{verb}Audience": lambda a: {"audience_id": a.made["audience"]}
+        for verb in LIFECYCLE
+    },
+    "ProfilesService.RollbackAudience": lambda a: {
         "audience_id": a.made["audience"],
-        "action": PAUSE,
+        "to_version": 1,
     },
     "ProfilesService.GetAudience": lambda a: {"audience_id": a.made["audience"]},
     "ProfilesService.ListAudiences": lambda a: {},
     "ProfilesService.ListAudienceMembers": lambda a: {"audience_id": a.made["audience"]},
     "ProfilesService.ApplyComputedTraits": None,
-    "ProfilesService.TransitionComputedTraits": lambda a: {"action": PAUSE},
+    # the tenant's one computed-traits asset: the other tenant's own (it has none)
+    **{f"ProfilesService.{verb}ComputedTraits": lambda a: {} for verb in LIFECYCLE},
+    "ProfilesService.RollbackComputedTraits": lambda a: {"to_version": 1},
     "ProfilesService.GetComputedTraits": lambda a: {},
     "DecisionsService.Decide": lambda a: {
         "profile_ref": a.made["profile_id"],
@@ -311,10 +320,17 @@ CROSS_TENANT: dict[str, Callable[[Partner], dict[str, Any]] | None] = {
     "DecisionsService.PublishModelChange": lambda a: {"model_name": a.made["model"]},
     "DecisionsService.ListModels": lambda a: {},
     "DecisionsService.ApplyCatalog": None,
-    "DecisionsService.TransitionCatalogAsset": lambda a: {
+    **{
+        f"DecisionsService.{verb}CatalogAsset": lambda a: {
+            "kind": "placement",
+            "asset_id": a.made["placement"],
+        }
+        for verb in LIFECYCLE
+    },
+    "DecisionsService.RollbackCatalogAsset": lambda a: {
         "kind": "placement",
         "asset_id": a.made["placement"],
-        "action": PAUSE,
+        "to_version": 1,
     },
     "FactsService.SetFacts": None,
     "FactsService.GetFacts": lambda a: {"stock_keys": [{"product": "water", "store": "s-1"}]},
@@ -420,6 +436,7 @@ async def test_profiles_audiences_models_offers_and_decisions_and_no_other_tenan
 # A malformed request of RPCs whose empty request is valid (and has no page token to spoil).
 MALFORMED: dict[str, dict[str, Any]] = {
     "GatewayService.ApplyTrackingPlan": {"plan": {"unplanned": "sometimes"}},
+    **{f"ProfilesService.{verb}ComputedTraits": {"request_id": "not-a-uuid"} for verb in LIFECYCLE},
 }
 
 
