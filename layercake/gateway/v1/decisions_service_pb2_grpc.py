@@ -186,8 +186,9 @@ class DecisionsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitCatalogAsset(self, request, context):
-        """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
-        one RPC per action, each with its one scope.
+        """-- the lifecycle of an action (offer) or a placement, named by `kind` and
+        `asset_id`: one RPC per lifecycle action, each with its one scope --
+
         Hands the draft in for review (scope `assets:write`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -64,8 +64,9 @@ class DecisionsServiceStub:
     `assets:write`).
     """
     SubmitCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.SubmitCatalogAssetRequest, _decisions_service_pb2.SubmitCatalogAssetResponse]
-    """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
-    one RPC per action, each with its one scope.
+    """-- the lifecycle of an action (offer) or a placement, named by `kind` and
+    `asset_id`: one RPC per lifecycle action, each with its one scope --
+
     Hands the draft in for review (scope `assets:write`).
     """
     ApproveCatalogAsset: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.ApproveCatalogAssetRequest, _decisions_service_pb2.ApproveCatalogAssetResponse]
@@ -128,8 +129,9 @@ class DecisionsServiceAsyncStub(DecisionsServiceStub):
     `assets:write`).
     """
     SubmitCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.SubmitCatalogAssetRequest, _decisions_service_pb2.SubmitCatalogAssetResponse]  # type: ignore[assignment]
-    """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
-    one RPC per action, each with its one scope.
+    """-- the lifecycle of an action (offer) or a placement, named by `kind` and
+    `asset_id`: one RPC per lifecycle action, each with its one scope --
+
     Hands the draft in for review (scope `assets:write`).
     """
     ApproveCatalogAsset: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.ApproveCatalogAssetRequest, _decisions_service_pb2.ApproveCatalogAssetResponse]  # type: ignore[assignment]
@@ -243,8 +245,9 @@ class DecisionsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _decisions_service_pb2.SubmitCatalogAssetRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_decisions_service_pb2.SubmitCatalogAssetResponse, _abc.Awaitable[_decisions_service_pb2.SubmitCatalogAssetResponse]]:
-        """The lifecycle of an action (offer) or a placement, named by `kind` and `asset_id`:
-        one RPC per action, each with its one scope.
+        """-- the lifecycle of an action (offer) or a placement, named by `kind` and
+        `asset_id`: one RPC per lifecycle action, each with its one scope --
+
         Hands the draft in for review (scope `assets:write`).
         """
 
