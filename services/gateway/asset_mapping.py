@@ -22,7 +22,7 @@ _CHANGE_KINDS = {
     internal.AssetFieldChangeKind.Value(f"ASSET_FIELD_CHANGE_KIND_{k.name}"): k.value
     for k in ChangeKind
 }
-_ACTIONS = {
+_ACTIONS: dict[Action, internal.AssetAction.ValueType] = {
     a: internal.AssetAction.Value(f"ASSET_ACTION_{a.name}") for a in Action if a is not Action.EDIT
 }
 _ACTOR_KINDS = {
