@@ -32,7 +32,7 @@ def rebuild_windows(units: Callable[[], IdentityUnitOfWork], batch: int = BATCH)
         tenants = sorted({tenant for tenant, _ in uow.assets.published(COMPUTED_TRAITS.name)})
     read = 0
     for tenant in tenants:
-        after = ""
+        after, of_tenant = "", 0
         while True:
             with units() as uow:
                 ids = uow.profiles.live_ids(tenant, after, batch)
@@ -40,11 +40,12 @@ def rebuild_windows(units: Callable[[], IdentityUnitOfWork], batch: int = BATCH)
                 for profile_id in ids:
                     _rebuild_one(uow, tenant, profile_id, segments)
                 uow.commit()
-            read += len(ids)
+            of_tenant += len(ids)
             if len(ids) < batch:
                 break
             after = ids[-1]
-        log.info("computed-trait windows rebuilt", extra={"tenant": tenant, "profiles": read})
+        log.info("computed-trait windows rebuilt", extra={"tenant": tenant, "profiles": of_tenant})
+        read += of_tenant
     return read
 
 

@@ -183,7 +183,10 @@ async def test_hot_swap_while_two_decision_processes_decide(
                 late += after
 
         load = [asyncio.create_task(keep_deciding(d, i)) for i, d in enumerate([*deciders] * 2)]
-        await asyncio.sleep(0.3)  # decisions in flight on both before the promotion
+        async def in_flight() -> bool:  # on both before the promotion: each worker answered
+            return len(answers) >= 2 * len(load)
+
+        await eventually(in_flight, timeout=30, interval=0.02)
         await promote(on_a, "2")
         await eventually(both_serve("2"), timeout=30, interval=0.1)
         swapped.set()

@@ -31,6 +31,7 @@ from tests.integration.decision.model_replicas import (
     register,
     replicas,
 )
+from tests.polling import eventually
 
 CAP = 3  # diet_soda's max_per_profile in the drinks example
 
@@ -67,10 +68,10 @@ async def two(
         )
         await promote(a.stub, people, "drinks", "1", STAGE.MODEL_STAGE_CHAMPION)
         await a.relay.flush()
-        for _ in range(500):  # the promotion reaches b through its broadcast
-            if b.serving.live(people.ann.tenant_id, "drinks") is not None:
-                break
-            await asyncio.sleep(0.02)
+        async def b_serves() -> object:  # the promotion reaches b through its broadcast
+            return b.serving.live(people.ann.tenant_id, "drinks")
+
+        await eventually(b_serves, interval=0.02)
         yield a, b, people
 
 
@@ -110,12 +111,12 @@ async def test_the_other_replica_holds_the_cap_once_the_counters_reached_it(
     assert sodas(first) == CAP - 1  # a read the log: b's one decision is in it (or queued)
     await a.log.flush()
     await a.relay.flush()
-    for _ in range(500):  # a's batch reaches b as counters, not as a read
-        held = await b.exposures.get(tenant, "p-b", ["diet_soda"])
-        if held["diet_soda"].to_profile == CAP:
-            break
-        await asyncio.sleep(0.02)
-    assert held["diet_soda"] == Exposures(held["diet_soda"].total, CAP, 0)
+    async def counted() -> Exposures | None:  # a's batch reaches b as counters, not a read
+        held = (await b.exposures.get(tenant, "p-b", ["diet_soda"]))["diet_soda"]
+        return held if held.to_profile == CAP else None
+
+    held = await eventually(counted, interval=0.02)
+    assert held == Exposures(held.total, CAP, 0)
     after = [await decide(replica, people, "p-b") for replica in (b, a, b)]
     assert sodas(after) == 0
     for answer in after:
