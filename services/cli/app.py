@@ -19,6 +19,7 @@ from services.cli.ingest import ingest
 from services.cli.journeys import journey_app
 from services.cli.models import model_app
 from services.cli.offers import offer_app
+from services.cli.outcomes import outcome
 from services.cli.plans import plan_app
 from services.cli.principals import key_app, principal_app
 from services.cli.profiles import profile_app
@@ -28,8 +29,8 @@ from services.cli.templates import template_app
 from services.cli.up import up
 
 app = typer.Typer(
-    help="layercake: ingest events, profiles, audiences, models, offers, decisions, journeys, "
-    "principals and keys (through the gateway).",
+    help="layercake: ingest events, profiles, audiences, models, offers, decisions and their "
+    "outcomes, journeys, principals and keys (through the gateway).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -39,6 +40,7 @@ app.add_typer(audience_app, name="audience")
 app.add_typer(model_app, name="model")
 app.add_typer(offer_app, name="offer")
 app.command("decide")(decide)
+app.command("outcome")(outcome)
 app.add_typer(principal_app, name="principal")
 app.add_typer(key_app, name="key")
 app.add_typer(plan_app, name="plan")

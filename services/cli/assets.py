@@ -137,14 +137,11 @@ def register(app: typer.Typer, kind: Kind) -> None:
     @app.command("list")
     def list_assets(ctx: typer.Context, output: OutputOption = Output.table) -> None:
         """The latest version of each, by id (assets:read)."""
-        versions: list[asset_pb2.AssetVersion] = []
-        token = ""
-        while True:
-            page = kind.call(ctx.obj, f"List{kind.title}s", page_size=1000, page_token=token)
-            versions += page.versions
-            token = page.next_page_token
-            if not token:
-                break
+        pick, request_type = kind.rpc(f"List{kind.title}s")
+        target: Target = ctx.obj
+        versions, _ = target.listing(
+            pb_grpc.JourneysServiceStub, pick, request_type(), lambda page: page.versions
+        )
         if output is Output.json:
             print_json(pb.ListJourneysResponse(versions=versions))
         else:

@@ -87,22 +87,16 @@ def members(
 ) -> None:
     """The members of an audience, a page at a time up to --limit."""
     target: Target = ctx.obj
-    found: list[pb.AudienceMember] = []
-    token, total = "", 0
-    while len(found) < limit:
-        reply = target.call(
-            Stub,
-            lambda s: s.ListAudienceMembers,
-            pb.ListAudienceMembersRequest(
-                audience_id=audience_id, page_size=min(limit - len(found), 1000), page_token=token
-            ),
-        )
-        found += reply.members
-        token, total = reply.next_page_token, reply.total_size
-        if not token:
-            break
+    found, last = target.listing(
+        Stub,
+        lambda s: s.ListAudienceMembers,
+        pb.ListAudienceMembersRequest(audience_id=audience_id),
+        lambda page: page.members,
+        limit,
+    )
+    total = last.total_size
     shown = pb.ListAudienceMembersResponse(
-        members=found[:limit], next_page_token=token, total_size=total
+        members=found, next_page_token=last.next_page_token, total_size=total
     )
     if output is Output.json:
         print_json(shown)

@@ -167,18 +167,9 @@ def list_models(
 ) -> None:
     """The registered model versions and the stage each serves in."""
     target: Target = ctx.obj
-    found: list[pb.Model] = []
-    token = ""
-    while True:
-        reply = target.call(
-            Stub,
-            lambda s: s.ListModels,
-            pb.ListModelsRequest(model_name=name, page_size=1000, page_token=token),
-        )
-        found += reply.models
-        token = reply.next_page_token
-        if not token:
-            break
+    found, _ = target.listing(
+        Stub, lambda s: s.ListModels, pb.ListModelsRequest(model_name=name), lambda p: p.models
+    )
     if output is Output.json:
         print_json(pb.ListModelsResponse(models=found))
         return

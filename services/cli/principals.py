@@ -6,8 +6,8 @@ reads take `-o json`. The gateway acts in the tenant of the calling key only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Annotated, TypeVar
+from collections.abc import Sequence
+from typing import Annotated
 
 import typer
 from google.protobuf import json_format
@@ -26,7 +26,6 @@ principal_app = typer.Typer(
 key_app = typer.Typer(help="API keys of principals.", no_args_is_help=True)
 
 ROLES = ", ".join(r.value for r in Role)
-T = TypeVar("T")
 
 
 def _split(values: Sequence[str]) -> list[str]:
@@ -92,18 +91,12 @@ def revoke_role(
 def list_principals(ctx: typer.Context, output: OutputOption = Output.table) -> None:
     """List the tenant's principals and their roles."""
     target: Target = ctx.obj
-    found: list[principal_pb2.Principal] = []
-    token = ""
-    while True:
-        reply = target.call(
-            pb_grpc.GatewayServiceStub,
-            lambda s: s.ListPrincipals,
-            pb.ListPrincipalsRequest(page_token=token),
-        )
-        found += reply.principals
-        token = reply.next_page_token
-        if not token:
-            break
+    found, _ = target.listing(
+        pb_grpc.GatewayServiceStub,
+        lambda s: s.ListPrincipals,
+        pb.ListPrincipalsRequest(),
+        lambda page: page.principals,
+    )
     if output is Output.json:
         out.print_json(data={"principals": [_dict(p) for p in found]})
         return
@@ -162,13 +155,12 @@ def list_keys(
 ) -> None:
     """List the tenant's API keys (never their secrets) and what each may do now."""
     target: Target = ctx.obj
-
-    def page(token: str) -> tuple[list[principal_pb2.ApiKey], str]:
-        request = pb.ListApiKeysRequest(principal_id=principal, page_token=token)
-        reply = target.call(pb_grpc.GatewayServiceStub, lambda s: s.ListApiKeys, request)
-        return list(reply.api_keys), reply.next_page_token
-
-    found = _every(page)
+    found, _ = target.listing(
+        pb_grpc.GatewayServiceStub,
+        lambda s: s.ListApiKeys,
+        pb.ListApiKeysRequest(principal_id=principal),
+        lambda page: page.api_keys,
+    )
     if output is Output.json:
         out.print_json(data={"api_keys": [_dict(k) for k in found]})
         return
@@ -179,15 +171,6 @@ def list_keys(
             *(escape(v) for v in (k.key_id, k.principal_id, state, k.issue_time.ToJsonString()))
         )
     out.print(table)
-
-
-def _every(page: Callable[[str], tuple[list[T], str]]) -> list[T]:
-    """Every item of a listing, page after page."""
-    items, token = page("")
-    while token:
-        more, token = page(token)
-        items += more
-    return items
 
 
 def _dict(message: object) -> dict[str, object]:

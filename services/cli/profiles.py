@@ -1,10 +1,11 @@
-"""`layercake profile ...`: one person's profile, timeline, erasure and unmerge (the gateway's
-ProfilesService). Reads take `-o json`; changes carry a fresh request_id."""
+"""`layercake profile ...`: one person's profile, traits and their history, timeline, erasure
+and unmerge, and the search by trait (the gateway's ProfilesService). Reads take `-o json`;
+changes carry a fresh request_id."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from google.protobuf import json_format, struct_pb2
@@ -22,7 +23,7 @@ from services.cli.target import (
 )
 
 profile_app = typer.Typer(
-    help="Profiles: look up, timeline, forget, unmerge.", no_args_is_help=True
+    help="Profiles: look up, traits, timeline, search, forget, unmerge.", no_args_is_help=True
 )
 Ref = Annotated[
     str, typer.Argument(help="<type>:<value> (e.g. email:ann@example.com) or a profile id.")
@@ -85,27 +86,22 @@ def timeline(
 ) -> None:
     """The events that belong to a profile, newest first."""
     target: Target = ctx.obj
-    events: list[pb.ProfileEvent] = []
-    token = ""
-    while len(events) < limit:
-        reply = target.call(
-            Stub,
-            lambda s: s.ListProfileEvents,
-            pb.ListProfileEventsRequest(
-                profile_ref=ref, page_size=min(limit - len(events), 1000), page_token=token
-            ),
-        )
-        events += reply.events
-        token = reply.next_page_token
-        if not token:
-            break
+    events, last = target.listing(
+        Stub,
+        lambda s: s.ListProfileEvents,
+        pb.ListProfileEventsRequest(profile_ref=ref),
+        lambda page: page.events,
+        limit,
+    )
     if output is Output.json:
-        print_json(pb.ListProfileEventsResponse(events=events[:limit], next_page_token=token))
+        print_json(
+            pb.ListProfileEventsResponse(events=events, next_page_token=last.next_page_token)
+        )
         return
     print_table(
         f"timeline of {ref}",
         ("time", "type", "event", "message id"),
-        ((e.event_time.ToJsonString(), e.type, e.event, e.message_id) for e in events[:limit]),
+        ((e.event_time.ToJsonString(), e.type, e.event, e.message_id) for e in events),
     )
 
 
@@ -160,4 +156,104 @@ def unmerge(
         f" new profile {reply.new_profile.profile_id} holds {', '.join(identifiers)}",
         markup=False,
         highlight=False,
+    )
+
+
+@profile_app.command("traits")
+def traits(
+    ctx: typer.Context,
+    ref: Ref,
+    history: Annotated[
+        bool, typer.Option("--history", help="Every value each trait took, newest first.")
+    ] = False,
+    trait: Annotated[str, typer.Option("--trait", "-t", help="Only this trait.")] = "",
+    limit: Annotated[int, typer.Option(min=1, help="Changes to show at most (--history).")] = 100,
+    output: OutputOption = Output.table,
+) -> None:
+    """A profile's traits now, or with --history every value they took and the message that
+    set it."""
+    target: Target = ctx.obj
+    if not history:
+        reply = target.call(Stub, lambda s: s.GetProfile, pb.GetProfileRequest(profile_ref=ref))
+        now = {
+            name: value
+            for name, value in reply.profile.traits.items()
+            if not trait or name == trait
+        }
+        if output is Output.json:
+            print_json(pb.Profile(profile_id=reply.profile.profile_id, traits=now))
+            return
+        print_table(
+            f"traits of {reply.profile.profile_id}",
+            ("trait", "value", "set at"),
+            ((n, value_text(now[n].value), now[n].set_time.ToJsonString()) for n in sorted(now)),
+        )
+        return
+    changes, last = target.listing(
+        Stub,
+        lambda s: s.ListTraitHistory,
+        pb.ListTraitHistoryRequest(profile_ref=ref, trait=trait),
+        lambda page: page.changes,
+        limit,
+    )
+    if output is Output.json:
+        print_json(
+            pb.ListTraitHistoryResponse(changes=changes, next_page_token=last.next_page_token)
+        )
+        return
+    print_table(
+        f"trait history of {ref}" + (f" ({trait})" if trait else ""),
+        ("set at", "trait", "value", "message id"),
+        ((c.set_time.ToJsonString(), c.trait, value_text(c.value), c.message_id) for c in changes),
+    )
+
+
+def _search_value(text: str) -> struct_pb2.Value:
+    """A search value as JSON (`42`, `true`, `"42"`), or the text itself as a string."""
+    try:
+        document: Any = json.loads(text)
+    except ValueError:
+        document = text
+    return json_format.ParseDict(document, struct_pb2.Value())
+
+
+@profile_app.command("search")
+def search(
+    ctx: typer.Context,
+    trait: Annotated[str, typer.Argument(help="The trait to match, e.g. plan.")],
+    value: Annotated[
+        str,
+        typer.Argument(help='The value it must equal: JSON (42, true, "42") or plain text.'),
+    ],
+    limit: Annotated[int, typer.Option(min=1, help="Profiles to show at most.")] = 100,
+    output: OutputOption = Output.table,
+) -> None:
+    """The live profiles whose trait equals a value."""
+    target: Target = ctx.obj
+    wanted = _search_value(value)
+    found, last = target.listing(
+        Stub,
+        lambda s: s.SearchProfiles,
+        pb.SearchProfilesRequest(trait=trait, value=wanted),
+        lambda page: page.profiles,
+        limit,
+    )
+    if output is Output.json:
+        print_json(pb.SearchProfilesResponse(profiles=found, next_page_token=last.next_page_token))
+        return
+    more = " (more: raise --limit)" if last.next_page_token else ""
+    print_table(
+        f"profiles with {trait} = {value_text(wanted)}: {len(found)}{more}",
+        ("profile", "identifiers", "updated"),
+        (
+            (
+                p.profile_id,
+                " ".join(
+                    f"{i.type} (hashed)" if i.hashed else f"{i.type}:{i.value}"
+                    for i in p.identifiers
+                ),
+                p.update_time.ToJsonString(),
+            )
+            for p in found
+        ),
     )

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
 
 import grpc
 import typer
@@ -28,8 +28,19 @@ RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
-R = TypeVar("R", bound=Message)
+R = TypeVar("R")  # a reply
 S = TypeVar("S")
+T = TypeVar("T")
+MOST_PER_PAGE = 1000  # the largest page the gateway serves
+
+
+class Paged(Protocol):
+    """A list response (AIP-158): a page of items and the token of the next."""
+
+    next_page_token: str
+
+
+P = TypeVar("P", bound=Paged)
 
 
 class Output(StrEnum):
@@ -73,6 +84,22 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[obje
     for row in rows:
         table.add_row(*(escape(str(v)) for v in row))
     out.print(table)
+
+
+def pages(
+    fetch: Callable[[str, int], P], items: Callable[[P], Sequence[T]], limit: int = 0
+) -> tuple[list[T], P]:
+    """Every item of a listing, or the first `limit`, page after page: `fetch(page_token,
+    page_size)` asks for one page. Returns them with the last page read (its
+    `next_page_token` is empty when none remain; its totals, where it has some)."""
+    found: list[T] = []
+    token = ""
+    while True:
+        page = fetch(token, min(limit - len(found), MOST_PER_PAGE) if limit else MOST_PER_PAGE)
+        found += items(page)
+        token = page.next_page_token
+        if not token or (limit and len(found) >= limit):
+            return (found[:limit] if limit else found), page
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -123,3 +150,22 @@ class Target:
                         fail(str(found))
                     time.sleep(0.25 * attempt)
         raise AssertionError("unreachable")
+
+    def listing(
+        self,
+        service: Callable[[grpc.Channel], S],
+        method: Callable[[S], Callable[..., P]],
+        request: Any,
+        items: Callable[[P], Sequence[T]],
+        limit: int = 0,
+    ) -> tuple[list[T], P]:
+        """Every item of a list RPC, or the first `limit`, through `pages()`: `request` with
+        each page's `page_token` and `page_size` set."""
+
+        def fetch(token: str, size: int) -> P:
+            page = type(request)()
+            page.CopyFrom(request)
+            page.page_token, page.page_size = token, size
+            return self.call(service, method, page)
+
+        return pages(fetch, items, limit)

@@ -9,7 +9,6 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
-from layercake.common.v1 import common_pb2 as _common_pb2
 from layercake.gateway.v1 import asset_pb2 as _asset_pb2
 import builtins as _builtins
 import sys
@@ -387,8 +386,10 @@ class ProfileEvent(_message.Message):
         """When it happened."""
 
     @_builtins.property
-    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
-        """The identifiers it carried."""
+    def identifiers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProfileIdentifier]:
+        """The identifiers it carried (`message_id` and `link_time` unset: the event itself
+        is their provenance).
+        """
 
     def __init__(
         self,
@@ -397,7 +398,7 @@ class ProfileEvent(_message.Message):
         type: _builtins.str = ...,
         event: _builtins.str = ...,
         event_time: _timestamp_pb2.Timestamp | None = ...,
-        identifiers: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+        identifiers: _abc.Iterable[Global___ProfileIdentifier] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...

@@ -76,7 +76,7 @@ def profile_event(event: ipb.ProfileEvent) -> pb.ProfileEvent:
         type=event.type,
         event=event.event,
         event_time=event.event_time,
-        identifiers=event.identifiers,
+        identifiers=[_identifier(i) for i in event.identifiers],
     )
 
 

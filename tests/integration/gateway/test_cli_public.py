@@ -83,6 +83,22 @@ async def test_profiles_audiences_models_offers_and_decisions_from_the_command_l
     timeline = json.loads((await admin("profile", "timeline", ref, "-o", "json")).stdout)
     assert [e["type"] for e in timeline["events"]] == ["identify", "identify"]
     assert "identify" in (await admin("profile", "timeline", ref, "--limit", "1")).stdout
+    traits = (await admin("profile", "traits", ref)).stdout
+    assert "plan" in traits and "platinum" in traits and "gold" not in traits
+    history = json.loads((await admin("profile", "traits", ref, "--history", "-o", "json")).stdout)
+    assert [(c["trait"], c["value"]) for c in history["changes"]] == [
+        ("plan", "platinum"),
+        ("plan", "gold"),
+    ]
+    newest = (
+        await admin("profile", "traits", ref, "--history", "-t", "plan", "--limit", "1")
+    ).stdout
+    assert "platinum" in newest and "gold" not in newest
+    found = json.loads((await admin("profile", "search", "plan", "platinum", "-o", "json")).stdout)
+    assert [p["profile_id"] for p in found["profiles"]] == [profile["profile_id"]]
+    listed = (await admin("profile", "search", "plan", '"platinum"')).stdout
+    assert 'profiles with plan = "platinum": 1' in listed and "email (hashed)" in listed
+    assert "profile" not in (await admin("profile", "search", "plan", "gold", "-o", "json")).stdout
 
     audience = random_id("platinum-")
     definition = tmp_path / "audience.yaml"
@@ -147,6 +163,11 @@ async def test_profiles_audiences_models_offers_and_decisions_from_the_command_l
     assert [x["action_id"] for x in decided["actions"]] == [soda, water]
     shown = (await admin("decide", ref, "-p", placement, "--context", '{"channel": "web"}')).stdout
     assert soda in shown and "ranked by value" in shown
+    decision = decided["decision_id"]
+    clicked = await admin("outcome", decision, soda, "clicked", "--at", "2026-03-03T10:00:00Z")
+    assert f"recorded clicked for {soda} of decision {decision}" in clicked.stdout
+    again = json.loads((await admin("outcome", decision, soda, "impression", "-o", "json")).stdout)
+    assert again == {"recorded": False}  # lighter than the click it already had
 
     split = await admin("profile", "unmerge", ref, "-i", f"cookie_id:{cookie}")
     assert "new profile" in split.stdout
@@ -170,6 +191,12 @@ async def test_errors_are_one_line_with_a_non_zero_exit(
     assert absent.output.startswith("error: ") and "nope.yaml" in absent.output
     context = await admin("decide", "email:x@example.com", "-p", "p", "--context", "[", code=2)
     assert "--context is not JSON" in context.output
+    unknown = await admin("outcome", "d-nope", "a", "converted", code=1)
+    assert unknown.output.startswith("error: NOT_FOUND")
+    odd = await admin("outcome", "d", "a", "bought", code=2)
+    assert "bought" in odd.output and "Traceback" not in odd.output
+    naive = await admin("outcome", "d", "a", "clicked", "--at", "2026-03-01T12:00", code=2)
+    assert "--at needs a time zone" in naive.output
     viewer = runner(services, None)
     anonymous = await viewer("model", "list", code=2)
     assert "LAYERCAKE_API_KEY is not set" in anonymous.output

@@ -85,6 +85,10 @@ async def check_profile_reads(a: Partner) -> None:
     )
     times = [e.event_time.ToJsonString() for e in [*page.events, *rest.events]]
     assert times == ["2026-03-02T12:00:00Z", "2026-03-01T12:00:00Z"]  # newest first
+    carried = [(i.type, i.value, i.hashed) for i in rest.events[0].identifiers]
+    assert ("cookie_id", a.made["cookie"], False) in carried and ("email", True) in {
+        (t, h) for t, _, h in carried
+    }  # the gateway's own ProfileIdentifier: the email hashed
     history = await a.profiles.ListTraitHistory(
         ppb.ListTraitHistoryRequest(profile_ref=ref, trait="plan"), metadata=key, timeout=5
     )
