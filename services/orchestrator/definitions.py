@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 from services.kernel.assets import Action, Asset, AssetKind, AssetMetadata, FieldChange
 from services.kernel.assets.handlers import diff_versions, edit_asset, existing, transition_asset
 from services.kernel.assets.repository import SqlAssetRepository
+from services.kernel.pagination import Page, page_request, paged
 from services.kernel.principals import Principal
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator.domain.kinds import TEMPLATE
@@ -72,10 +73,16 @@ def get_definition(
     return asset, number
 
 
-def list_definitions(uow: UnitOfWork, tenant_id: str, kind: AssetKind) -> list[Asset]:
-    """A tenant's assets of `kind`, by id, from the read model."""
+def list_definitions(
+    uow: UnitOfWork, tenant_id: str, kind: AssetKind, page_size: int, page_token: str
+) -> Page[Asset]:
+    """A page of a tenant's assets of `kind`, by id: the read model's rows after the token's
+    id (a seek of its primary key), each asset of the page loaded."""
+    after, limit = page_request(page_size, page_token)
     repo = SqlAssetRepository(uow)
-    return [repo.get(tenant_id, kind.name, r.asset_id) for r in repo.list(tenant_id, kind.name)]
+    page = paged(repo.list(tenant_id, kind.name, after, limit + 1), limit, lambda r: r.asset_id)
+    loaded = [repo.get(tenant_id, kind.name, r.asset_id) for r in page.items]
+    return Page(loaded, page.next_page_token)
 
 
 def diff_definitions(

@@ -39,6 +39,7 @@ from tests.contracts.asset_harness import (
     CAT,
     OPS,
     ROOT,
+    TENANT,
     VIC,
     Assets,
     open_assets,
@@ -370,3 +371,16 @@ class AssetLifecycleContract:
         assert asset.get_version(1).authors == {ANN.actor}
         record = assets.record(asset_id)
         assert record is not None and (record.state, record.stream_version) == ("submitted", 3)
+
+    def test_the_list_is_by_id_a_page_at_a_time(self, assets: Assets) -> None:
+        mine = random_id("l-")  # no other asset's id sorts between it and its own ids
+        ids = [f"{mine}-{n}" for n in "cab"]
+        for asset_id in ids:
+            assets.edit(asset_id, 1)
+        with assets.unit() as repo:
+            every = [r.asset_id for r in repo.list(TENANT, self.kind.name)]
+            first = [r.asset_id for r in repo.list(TENANT, self.kind.name, mine, 2)]
+            rest = [r.asset_id for r in repo.list(TENANT, self.kind.name, first[-1], 2)]
+        assert [i for i in every if i.startswith(mine)] == sorted(ids)
+        assert first == [f"{mine}-a", f"{mine}-b"]
+        assert rest[0] == f"{mine}-c"

@@ -22,7 +22,6 @@ from services.gateway.api import lifecycle
 from services.gateway.api.lifecycle import version_number
 from services.kernel.assets.lifecycle import Action
 from services.kernel.errors import InvalidArgument, Violations
-from services.kernel.pagination import page_request, paged
 
 if TYPE_CHECKING:
     from services.gateway.adapters.orchestrator import OrchestratorStub
@@ -133,14 +132,12 @@ class Definitions:
     async def list_page(
         self, kind: DefinitionKind, page_size: int, page_token: str
     ) -> tuple[list[apb.AssetVersion], str]:
-        """A page of the latest versions, by id (the orchestrator answers them all; the
-        gateway pages them, so the public API pages from the start)."""
-        after, limit = page_request(page_size, page_token)
-        reply = await self.orchestrator.call(kind.list, kind.list_request())
-        ordered = sorted(reply.versions, key=lambda v: v.asset_id)
-        found = [v for v in ordered if v.asset_id > after][: limit + 1]
-        page = paged(found, limit, lambda v: v.asset_id)
-        return [asset_mapping.version_message(v) for v in page.items], page.next_page_token
+        """A page of the latest versions, by id, as the orchestrator pages them (its token is
+        the public one)."""
+        reply = await self.orchestrator.call(
+            kind.list, kind.list_request(page_size=page_size, page_token=page_token)
+        )
+        return [asset_mapping.version_message(v) for v in reply.versions], reply.next_page_token
 
     async def diff(self, kind: DefinitionKind, request: Any) -> list[apb.AssetFieldChange]:
         asset_id = _required(request, kind.id_field)

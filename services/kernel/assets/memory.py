@@ -59,8 +59,13 @@ class InMemoryAssetRepository(AssetRepository):
         asset = self.get(tenant_id, kind, asset_id)
         return record_of(asset) if asset.exists else None
 
-    def list(self, tenant_id: str, kind: str) -> list[AssetRecord]:
-        return list(self._records(f"{STREAM_PREFIX}{tenant_id}/{kind}/"))
+    def list(
+        self, tenant_id: str, kind: str, after: str = "", limit: int | None = None
+    ) -> list[AssetRecord]:
+        found = [
+            r for r in self._records(f"{STREAM_PREFIX}{tenant_id}/{kind}/") if r.asset_id > after
+        ]
+        return found[:limit]
 
     def published(self, kind: str) -> builtins.list[tuple[str, str]]:
         return sorted(

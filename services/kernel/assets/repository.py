@@ -12,8 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from services.kernel import telemetry
 from services.kernel.assets.asset import Asset
@@ -149,8 +150,11 @@ class AssetRepository(ABC):
         """The read-model row of one asset."""
 
     @abstractmethod
-    def list(self, tenant_id: str, kind: str) -> list[AssetRecord]:
-        """A tenant's assets of one kind, by id."""
+    def list(
+        self, tenant_id: str, kind: str, after: str = "", limit: int | None = None
+    ) -> list[AssetRecord]:
+        """A tenant's assets of one kind, by id: those after the id `after`, at most `limit`
+        (a page, read as a seek of the primary key)."""
 
     @abstractmethod
     def published(self, kind: str) -> builtins.list[tuple[str, str]]:
@@ -184,12 +188,10 @@ class SqlAssetRepository(AssetRepository):
         ).one_or_none()
         return None if row is None else _record(row._mapping)
 
-    def list(self, tenant_id: str, kind: str) -> list[AssetRecord]:
-        rows = self.uow.session.execute(
-            select(assets)
-            .where(assets.c.tenant_id == tenant_id, assets.c.kind == kind)
-            .order_by(assets.c.asset_id)
-        )
+    def list(
+        self, tenant_id: str, kind: str, after: str = "", limit: int | None = None
+    ) -> list[AssetRecord]:
+        rows = self.uow.session.execute(list_query(tenant_id, kind, after, limit))
         return [_record(r._mapping) for r in rows]
 
     def published(self, kind: str) -> builtins.list[tuple[str, str]]:
@@ -199,6 +201,17 @@ class SqlAssetRepository(AssetRepository):
             .order_by(assets.c.tenant_id, assets.c.asset_id)
         )
         return [(r.tenant_id, r.asset_id) for r in rows]
+
+
+def list_query(tenant_id: str, kind: str, after: str, limit: int | None) -> Select[Any]:
+    """A page of a tenant's assets of one kind by id: a seek of the primary key."""
+    query = (
+        select(assets)
+        .where(assets.c.tenant_id == tenant_id, assets.c.kind == kind)
+        .order_by(assets.c.asset_id)
+        .limit(limit)
+    )
+    return query.where(assets.c.asset_id > after) if after else query
 
 
 def record_row(record: AssetRecord) -> dict[str, object]:

@@ -141,8 +141,13 @@ class DefinitionRpcs:
 
     async def list(self, spec: DefinitionKind, request: Any, response_type: type[M]) -> M:
         tenant = calls.tenant_of(request.tenant_id)
-        assets = await self.layer.read(definitions.list_definitions, tenant, spec.kind)
-        return response_type(versions=[asset_mapping.version_message(a, a.latest) for a in assets])
+        page = await self.layer.read(
+            definitions.list_definitions, tenant, spec.kind, request.page_size, request.page_token
+        )
+        return response_type(
+            versions=[asset_mapping.version_message(a, a.latest) for a in page.items],
+            next_page_token=page.next_page_token,
+        )
 
     async def diff(self, spec: DefinitionKind, request: Any, response_type: type[M]) -> M:
         tenant = calls.tenant_of(request.tenant_id)

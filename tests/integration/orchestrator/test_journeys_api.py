@@ -133,3 +133,21 @@ async def test_calls_need_a_principal_and_its_tenant(people: People) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as other:
         await people(ANN).ListJourneys(pb.ListJourneysRequest(tenant_id="globex"), timeout=10)
     assert other.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_templates_are_listed_a_page_at_a_time_by_id(people: People) -> None:
+    for name in ("c-mail", "a-mail", "b-mail"):
+        json = f'{{"templateId": "{name}", "channel": "email", "body": "Hi"}}'
+        await people(ANN).ApplyTemplate(
+            pb.ApplyTemplateRequest(json=json, metadata=asset_pb2.AssetMetadata(owner="growth")),
+            timeout=10,
+        )
+    first = await people(ANN).ListTemplates(pb.ListTemplatesRequest(page_size=2), timeout=10)
+    rest = await people(ANN).ListTemplates(
+        pb.ListTemplatesRequest(page_size=2, page_token=first.next_page_token), timeout=10
+    )
+    assert [v.asset_id for v in first.versions] == ["a-mail", "b-mail"]
+    assert [v.asset_id for v in rest.versions] == ["c-mail"] and not rest.next_page_token
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await people(ANN).ListTemplates(pb.ListTemplatesRequest(page_token="%%%"), timeout=10)
+    assert violations(bad.value) == ["page_token"]
