@@ -102,6 +102,8 @@ class Runtime:
 
     async def start(self) -> None:
         s = self.settings
+        if s.metrics_port:  # first: a port held elsewhere fails the start, never after SERVING
+            start_http_server(s.metrics_port, addr=s.metrics_host)
         telemetry.setup_tracing(s.service)
         db = Database(s.database_url, workers=s.db_workers)
         await db.run(migrate, db.engine, self.app.migrations)
@@ -156,8 +158,6 @@ class Runtime:
             await self.app.on_start(ctx)
         await self.server.server.start()
         await self.server.serving(True)
-        if s.metrics_port:
-            start_http_server(s.metrics_port, addr=s.metrics_host)
         log.info(
             "serving",
             extra={

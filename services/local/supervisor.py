@@ -3,7 +3,9 @@
 A service that dies after running a while is restarted after `initial` seconds;
 one that keeps dying right after it starts waits twice as long each time (up to
 `maximum`), so a broken setting or a port in use never becomes a tight loop.
-Every exit, restart and recovery is said on the console and in the log.
+Every exit, restart and recovery is said on the console and in the log. Only an exit
+restarts a service: a health check that fails or times out (a busy machine) never does,
+it only tells when a restarted service serves again.
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.kernel.config import load_settings
@@ -58,3 +60,27 @@ async def test_health_follows_the_nats_connection(tmp_path: Path) -> None:
         runtime.stop_event.set()
         await asyncio.wait_for(serving, timeout=30)
         nats.stop()
+
+
+async def test_a_held_metrics_port_fails_the_start_before_it_ever_says_serving(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """`wait_serving` or a supervisor that saw SERVING must not then see the process die of a
+    port it could not bind (under load another process may take a freed port)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        settings = load_settings(
+            "decision",
+            SIGNING
+            | {
+                "LAYERCAKE_DECISION_ADDR": "127.0.0.1:0",
+                "LAYERCAKE_DECISION_METRICS_PORT": str(held.getsockname()[1]),
+                "LAYERCAKE_DECISION_DATABASE_URL": f"sqlite:///{tmp_path / 'decision.db'}",
+                "LAYERCAKE_NATS_URL": nats_server.url,
+            },
+        )
+        runtime = Runtime(App(name="decision"), settings)
+        with pytest.raises(OSError):
+            await asyncio.wait_for(runtime.serve(), timeout=30)
+    assert runtime.server is None and runtime.context is None  # nothing started, nothing said

@@ -113,3 +113,33 @@ def test_a_service_that_ran_long_enough_starts_its_back_off_afresh() -> None:
     stack.processes["identity"].returncode = 1
     supervisor.check()
     assert "restarting in 1s" in said[-1]
+
+
+def test_a_running_service_that_answers_no_health_check_is_never_restarted() -> None:
+    """Under heavy load a health check can time out: only an exit restarts a service."""
+    stack, supervisor, clock, said = supervised()
+    gateway = stack.processes["gateway"]
+    stack.serving.discard("gateway")  # alive, but its health check fails or times out
+    for _ in range(600):  # five minutes of checks
+        clock.now += 0.5
+        supervisor.check()
+    assert stack.spawned == [] and said == []
+    assert stack.processes["gateway"] is gateway
+
+
+def test_a_restarted_service_slow_to_serve_is_left_to_start() -> None:
+    stack, supervisor, clock, said = supervised()
+    stack.processes["identity"].returncode = -signal.SIGKILL
+    supervisor.check()
+    clock.now += 1
+    stack.serving.discard("identity")
+    supervisor.check()
+    restarted = stack.processes["identity"]
+    for _ in range(240):  # two minutes without answering its health check
+        clock.now += 0.5
+        supervisor.check()
+    assert stack.spawned == ["identity"] and stack.processes["identity"] is restarted
+    assert not any("serving again" in m for m in said)
+    stack.serving.add("identity")
+    supervisor.check()
+    assert said[-1] == "identity is serving again"
