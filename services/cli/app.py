@@ -26,11 +26,13 @@ from services.cli.profiles import profile_app
 from services.cli.status import status
 from services.cli.target import DEFAULT_GATEWAY, Target
 from services.cli.templates import template_app
+from services.cli.tenants import tenant_app
 from services.cli.up import up
 
 app = typer.Typer(
     help="layercake: ingest events, profiles, audiences, models, offers, decisions and their "
-    "outcomes, journeys, principals and keys (through the gateway).",
+    "outcomes, journeys, principals and keys through the gateway; `up` and `tenant create` "
+    "on this machine.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -41,6 +43,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(offer_app, name="offer")
 app.command("decide")(decide)
 app.command("outcome")(outcome)
+app.add_typer(tenant_app, name="tenant")
 app.add_typer(principal_app, name="principal")
 app.add_typer(key_app, name="key")
 app.add_typer(plan_app, name="plan")

@@ -108,7 +108,7 @@ def list_principals(ctx: typer.Context, output: OutputOption = Output.table) -> 
     out.print(table)
 
 
-@key_app.command("issue")
+@key_app.command("create")
 def issue_key(
     ctx: typer.Context,
     principal: Annotated[str, typer.Option("--principal", help="The principal the key acts as.")],

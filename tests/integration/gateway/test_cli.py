@@ -111,7 +111,7 @@ async def test_principals_roles_and_keys_through_the_cli(
         "admin": ["admin"],
         "ed": ["editor", "viewer"],
     }
-    issued = await cli(gateway, admin, "key", "issue", "--principal", "ed", "--scopes", "ingest")
+    issued = await cli(gateway, admin, "key", "create", "--principal", "ed", "--scopes", "ingest")
     assert issued.exit_code == 0, issued.output
     key = issued.stdout.strip()
     events = tmp_path / "events.jsonl"
@@ -132,7 +132,7 @@ async def test_principals_roles_and_keys_through_the_cli(
     assert ed_key["key_id"] in table.stdout and "Traceback" not in table.output
     gone = await cli(gateway, admin, "key", "revoke", ed_key["key_id"], "--reason", "rotated")
     assert gone.exit_code == 0 and f"revoked {ed_key['key_id']} of ed" in gone.output
-    beyond = await cli(gateway, admin, "key", "issue", "--principal", "ed", "--scopes", "admin")
+    beyond = await cli(gateway, admin, "key", "create", "--principal", "ed", "--scopes", "admin")
     assert beyond.exit_code == 1
     assert beyond.output.startswith("error: INVALID_ARGUMENT") and "scopes" in beyond.output
     not_admin = await cli(gateway, key, "principal", "list")

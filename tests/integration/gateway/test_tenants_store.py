@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from typer.testing import CliRunner
 
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
+from services.cli.app import app as layercake
 from services.gateway import handlers
 from services.gateway.admin import app as admin_app
 from services.gateway.bootstrap import build
@@ -343,3 +344,21 @@ async def test_key_from_admin_works_on_a_running_gateway(
     with pytest.raises(grpc.aio.AioRpcError) as empty:
         await gateway.stub.Ingest(gpb.IngestRequest(), metadata=(("x-api-key", key),))
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # authenticated, then refused
+
+
+def test_the_cli_creates_a_tenant_and_prints_its_admin_key(
+    gateway_db: Database, tmp_path: Path
+) -> None:
+    tenant, env_file = random_id("t"), tmp_path / "keys" / "acme.env"
+    env = {"LAYERCAKE_GATEWAY_DATABASE_URL": gateway_db.url, "LAYERCAKE_STATE_DIR": str(tmp_path)}
+    args = ["tenant", "create", tenant, "--env-file", str(env_file), "--display-name", "Acme"]
+    made = CliRunner().invoke(layercake, args, env=env)
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip()
+    assert key.startswith("lc_") and f"export LAYERCAKE_API_KEY={key}" in env_file.read_text()
+    again = CliRunner().invoke(layercake, args, env=env)
+    assert again.exit_code == 0 and again.stdout.strip() == key  # once, then kept
+    bad = CliRunner().invoke(
+        layercake, ["tenant", "create", "Not A Tenant", "--env-file", str(env_file)], env=env
+    )
+    assert bad.exit_code != 0 and bad.output.startswith("error: ") and "Traceback" not in bad.output
