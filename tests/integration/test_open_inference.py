@@ -29,11 +29,13 @@ from layercake.decision.v1 import decision_service_pb2_grpc as dgrpc
 from layercake.decision.v1 import models_pb2
 from services.decision import training
 from services.decision.bootstrap import build as build_decision
-from services.gateway.bootstrap import build as build_gateway
+from services.gateway.bootstrap import build as build_whole_gateway
+from services.gateway.config import GatewayConfig
+from services.kernel.config import ServiceSettings
 from services.kernel.messaging.nats_server import NatsServer, free_port
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role
 from services.kernel.rpc.signing import SigningInterceptor
-from services.kernel.runtime import Runtime
+from services.kernel.runtime import App, Runtime
 from tests.conftest import random_id
 from tests.integration.decision.model_replicas import upload_messages
 from tests.integration.gateway.conftest import new_key
@@ -45,7 +47,14 @@ from tests.signing import INTERNAL
 FEATURES = training.FEATURES
 SKLEARN_ZIPMAP = training.DEFAULT_PATH.read_bytes()  # the shipped model: ZipMap kept
 STAGE = models_pb2.ModelStage
-HTTP_DOOR = {"LAYERCAKE_GATEWAY_HTTP_ADDR": "127.0.0.1:0"}  # a free port: tests run side by side
+
+
+def build_gateway(settings: ServiceSettings) -> App:
+    """The gateway with its HTTP door on a free port, so tests run beside a `make run` (the
+    door's address is the gateway's own config, which `running`'s settings do not reach)."""
+    return build_whole_gateway(settings, GatewayConfig(http_addr="127.0.0.1:0"))
+
+
 ROWS = np.array([[3, 2.5, 1, 2], [0, 40, 0, 1], [1, 10, 1, 3]], dtype=np.float32)
 
 
@@ -165,10 +174,7 @@ async def stack(nats_server: NatsServer, tmp_path: Path) -> AsyncIterator[Stack]
                 build_gateway,
                 nats_server.url,
                 tmp_path,
-                {
-                    "LAYERCAKE_DECISION_ADDR": f"127.0.0.1:{decision.server.port}",
-                    **HTTP_DOOR,
-                },
+                {"LAYERCAKE_DECISION_ADDR": f"127.0.0.1:{decision.server.port}"},
             )
         )
         yield Stack(decision, gateway, exits)
@@ -421,7 +427,6 @@ async def test_server_ready_is_false_while_decision_does_not_answer(
     settings = {
         "LAYERCAKE_DECISION_ADDR": f"127.0.0.1:{free_port()}",  # nothing listens
         "LAYERCAKE_RPC_TIMEOUT": "2",
-        **HTTP_DOOR,
     }
     async with running("gateway", build_gateway, nats_server.url, tmp_path, settings) as gateway:
         assert gateway.context is not None and gateway.server is not None
