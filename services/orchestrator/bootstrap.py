@@ -29,6 +29,7 @@ from services.orchestrator.domain.sending import SendOutcome, SendRequest
 from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import Decider, OrchestratorUnitOfWork, ProfileDirectory, Webhooks
 from services.orchestrator.repositories import TIMER_KIND
+from services.orchestrator.schedule import SCHEDULE_KIND, schedule_timers
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 from services.orchestrator.timers import journey_timers
 
@@ -126,7 +127,8 @@ def build(
         projections=[AssetProjection()],  # the `assets` read model of journeys and templates
         consumers=o.consumers,
         timers=lambda ctx: {
-            TIMER_KIND: journey_timers(o.engine, o.directory(ctx), o.decider(ctx), o.webhooks())
+            TIMER_KIND: journey_timers(o.engine, o.directory(ctx), o.decider(ctx), o.webhooks()),
+            SCHEDULE_KIND: schedule_timers(o.engine),
         },
         servicers=lambda ctx: [orchestrator_servicer(o.layer(ctx), o.engine, o.directory(ctx))],
         on_stop=o.stop,

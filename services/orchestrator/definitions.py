@@ -14,7 +14,8 @@ from services.kernel.assets.repository import SqlAssetRepository
 from services.kernel.pagination import Page, page_request, paged
 from services.kernel.principals import Principal
 from services.kernel.store.unit_of_work import UnitOfWork
-from services.orchestrator.domain.kinds import TEMPLATE
+from services.orchestrator.domain.kinds import JOURNEY, TEMPLATE
+from services.orchestrator.schedule import follow_lifecycle
 
 
 def apply_definition(
@@ -47,7 +48,7 @@ def transition_definition(
     to_version: int = 0,
 ) -> tuple[Asset, int]:
     """One lifecycle action; returns the asset and the version it acted on (after a
-    publish, pause, resume or rollback: the live one)."""
+    publish, pause, resume or rollback: the live one). A journey's schedule follows it."""
     repo = SqlAssetRepository(uow)
     asset = transition_asset(
         repo,
@@ -59,6 +60,8 @@ def transition_definition(
         reason=reason,
         to_version=to_version,
     )
+    if kind is JOURNEY:
+        follow_lifecycle(uow, asset, action)
     uow.commit()
     return asset, asset.history[-1].version
 

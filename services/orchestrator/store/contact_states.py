@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.kernel.store.versioned import Row, SqlProfileCopies
@@ -33,3 +34,18 @@ def _row(state: ContactState) -> dict[str, object]:
 
 def sql_contact_states(session: Session) -> SqlProfileCopies[ContactState]:
     return SqlProfileCopies(session, contact_states, _state, _row)
+
+
+def contact_state_page(
+    session: Session, tenant_id: str, after: str, limit: int
+) -> list[ContactState]:
+    """Up to `limit` of the tenant's contact states with a profile id after `after`, in
+    profile id order: a range of the primary key, so paging costs the same at any depth."""
+    c = contact_states.c
+    rows = session.execute(
+        select(contact_states)
+        .where(c.tenant_id == tenant_id, c.profile_id > after)
+        .order_by(c.profile_id)
+        .limit(limit)
+    )
+    return [_state(row._mapping) for row in rows]

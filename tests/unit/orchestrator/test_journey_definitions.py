@@ -103,6 +103,12 @@ BAD = [
             "entry.schedule.time_zone": "must be an IANA time zone",
         },
     ),
+    ("doc['entry'] = {'schedule': {'cron': '61 9 * * *'}}", {"entry.schedule.cron": "not a valid"}),
+    ("doc['entry'] = {'schedule': {'cron': '0 0 30 2 *'}}", {"entry.schedule.cron": "never fires"}),
+    (
+        "doc['entry'] = {'schedule': {'cron': '0 9 * * 1'}, 'when': 'event.name == \"x\"'}",
+        {"entry.when": "a scheduled entry has no event"},
+    ),
     ("doc['entry']['audience'] = 'vips'", {"entry": "needs exactly one of event, audience"}),
     (
         "steps['remind'].pop('send'); steps['remind']['webhook'] = {'url': 'ftp://x'}",

@@ -21,10 +21,11 @@ from services.kernel.errors import FieldViolation, InvalidArgument, Violations
 from services.orchestrator.domain.guards import NAMES
 from services.orchestrator.domain.journeys.durations import MAX_WAIT, is_local_time
 from services.orchestrator.domain.journeys.reading import step_path
+from services.orchestrator.domain.journeys.schedule import cron_problem
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
-CRON_FIELD = re.compile(r"^[0-9*,/-]+$")
+NO_EVENT = re.compile(r"(?<![.\w])event\b")  # a scheduled entry's filter sees no event
 URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 CHANNELS = frozenset({"email", "sms", "push", "webhook"})
 WAITS = frozenset({"wait", "wait_for_event"})
@@ -86,11 +87,12 @@ def _entry(entry: pb.JourneyEntry, bad: Violations) -> None:
     elif trigger == "audience" and not ASSET_ID.match(entry.audience):
         bad.add("entry.audience", "must be an audience id")
     elif trigger == "schedule":
-        parts = entry.schedule.cron.split()
-        if len(parts) != 5 or not all(CRON_FIELD.match(p) for p in parts):
-            bad.add("entry.schedule.cron", "must be five cron fields, e.g. '0 9 * * 1'")
+        if problem := cron_problem(entry.schedule.cron):
+            bad.add("entry.schedule.cron", problem)
         if entry.schedule.time_zone and not _is_zone(entry.schedule.time_zone):
             bad.add("entry.schedule.time_zone", "must be an IANA time zone, e.g. Europe/Paris")
+        if NO_EVENT.search(entry.when):
+            bad.add("entry.when", "a scheduled entry has no event: test profile and context")
 
 
 def _reentry(reentry: pb.Reentry, bad: Violations) -> None:
