@@ -23,6 +23,7 @@ from services.cli.outcomes import outcome
 from services.cli.plans import plan_app
 from services.cli.principals import key_app, principal_app
 from services.cli.profiles import profile_app
+from services.cli.settings import settings_app
 from services.cli.status import status
 from services.cli.target import DEFAULT_GATEWAY, Target
 from services.cli.templates import template_app
@@ -50,6 +51,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(journey_app, name="journey")
 app.add_typer(template_app, name="template")
 app.add_typer(facts_app, name="facts")
+app.add_typer(settings_app, name="settings")
 app.command()(up)
 app.command()(status)
 

@@ -20,6 +20,7 @@ from services.gateway.api.inference import inference_servicer
 from services.gateway.api.journeys import journeys_servicer
 from services.gateway.api.plans import PlanBook
 from services.gateway.api.profiles import profiles_servicer
+from services.gateway.api.send_settings import send_settings_servicer
 from services.gateway.api.servicer import GatewayServicer, gateway_servicer
 from services.gateway.api.status import HealthPeer, health_peers, status_servicer
 from services.gateway.config import GatewayConfig, load_gateway_config
@@ -103,6 +104,7 @@ class Gateway:
             decisions_servicer(self.gate, self.identity, self.decision),
             journeys_servicer(self.gate, self.orchestrator),
             facts_servicer(self.gate, self.orchestrator),
+            send_settings_servicer(self.gate, self.orchestrator),
             status_servicer(self.gate, self.health, lambda: bool(ctx.nc.is_connected)),
             inference_servicer(self.gate, self.inference),
         ]

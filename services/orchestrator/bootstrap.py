@@ -30,18 +30,22 @@ from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import Decider, OrchestratorUnitOfWork, ProfileDirectory, Webhooks
 from services.orchestrator.repositories import TIMER_KIND
 from services.orchestrator.schedule import SCHEDULE_KIND, schedule_timers
+from services.orchestrator.send_settings import SendPolicies
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 from services.orchestrator.timers import journey_timers
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
 
-def journey_engine(config: OrchestratorConfig) -> JourneyEngine:
-    """The engine, its send steps under the deployment's send policy."""
-    policy = config.send_policy()
+def journey_engine(
+    config: OrchestratorConfig, policies: SendPolicies | None = None
+) -> JourneyEngine:
+    """The engine, its send steps under each tenant's send policy (its own settings over
+    the deployment's)."""
+    found = policies or SendPolicies(config.send_policy())
 
     def send(uow: OrchestratorUnitOfWork, request: SendRequest) -> SendOutcome:
-        return sends.send(uow, policy, request)
+        return sends.send(uow, found.policy(uow, request.tenant_id), request)
 
     return JourneyEngine(send)
 
@@ -58,7 +62,8 @@ class Orchestrator:
         decider: Decider | None = None,
     ) -> None:
         self.config = config
-        self.engine = journey_engine(config)
+        self.policies = SendPolicies(config.send_policy())
+        self.engine = journey_engine(config, self.policies)
         self._decider = decider
         self._decision: DecisionClient | None = None
         self._directory = directory
@@ -130,6 +135,9 @@ def build(
             TIMER_KIND: journey_timers(o.engine, o.directory(ctx), o.decider(ctx), o.webhooks()),
             SCHEDULE_KIND: schedule_timers(o.engine),
         },
-        servicers=lambda ctx: [orchestrator_servicer(o.layer(ctx), o.engine, o.directory(ctx))],
+        servicers=lambda ctx: [
+            orchestrator_servicer(o.layer(ctx), o.engine, o.directory(ctx), o.policies)
+        ],
+        broadcasts=lambda ctx: [o.policies.broadcast()],
         on_stop=o.stop,
     )

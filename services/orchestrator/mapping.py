@@ -11,7 +11,7 @@ from google.protobuf import json_format
 
 from layercake.channel.v1 import channel_pb2
 from layercake.events.v1 import ingest_pb2
-from layercake.orchestrator.v1 import facts_pb2, send_pb2
+from layercake.orchestrator.v1 import facts_pb2, send_pb2, send_settings_pb2
 from layercake.orchestrator.v1 import instance_events_pb2 as ie
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
 from services.kernel.errors import Violations
@@ -22,9 +22,16 @@ from services.kernel.store.records import OutboxMessage
 from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import MAX_ID, StockFact, StockWaiter
 from services.orchestrator.domain.feedback import ChannelFeedback
+from services.orchestrator.domain.frequency_caps import FrequencyCap
 from services.orchestrator.domain.instances import events as ev
 from services.orchestrator.domain.instances.profiles import TriggerEvent
 from services.orchestrator.domain.rendering import Content
+from services.orchestrator.domain.send_settings import (
+    QuietSetting,
+    SendSettings,
+    check_caps,
+    quiet_setting,
+)
 from services.orchestrator.domain.sending import SendRequest, stable_id
 
 SOURCE = "orchestrator"
@@ -283,3 +290,41 @@ def profile_refs(ingested: ingest_pb2.EventIngested) -> list[str]:
             if isinstance(raw, str) and raw:
                 found.append((rank, f"{kind}:{raw}"))
     return [ref for _, ref in sorted(found)]
+
+
+def send_settings_of(
+    message: send_settings_pb2.SendSettings, where: str = "settings"
+) -> SendSettings:
+    """A tenant's send settings from their message; INVALID_ARGUMENT naming each bad field
+    (`settings.frequency_caps.caps[0].limit`, `settings.quiet_hours.start`)."""
+    bad = Violations()
+    caps: tuple[FrequencyCap, ...] | None = None
+    if message.HasField("frequency_caps"):
+        caps = tuple(
+            FrequencyCap(c.channel, c.limit, c.window.ToTimedelta())
+            for c in message.frequency_caps.caps
+        )
+        check_caps(caps, f"{where}.frequency_caps", bad)
+    quiet: QuietSetting | None = None
+    if message.HasField("quiet_hours"):
+        q = message.quiet_hours
+        quiet = quiet_setting(q.start, q.end, q.default_time_zone, f"{where}.quiet_hours", bad)
+    bad.raise_if_any()
+    return SendSettings(caps, quiet)
+
+
+def send_settings_proto(settings: SendSettings) -> send_settings_pb2.SendSettings:
+    message = send_settings_pb2.SendSettings()
+    if settings.caps is not None:
+        message.frequency_caps.SetInParent()
+        for cap in settings.caps:
+            added = message.frequency_caps.caps.add(channel=cap.channel, limit=cap.limit)
+            added.window.FromTimedelta(cap.window)
+    if settings.quiet is not None:
+        hours = settings.quiet.hours
+        message.quiet_hours.SetInParent()
+        message.quiet_hours.default_time_zone = settings.quiet.default_time_zone
+        if hours is not None:
+            message.quiet_hours.start = hours.start.strftime("%H:%M")
+            message.quiet_hours.end = hours.end.strftime("%H:%M")
+    return message

@@ -12,6 +12,7 @@ from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from layercake.common.v1 import asset_pb2 as _asset_pb2
 from layercake.orchestrator.v1 import facts_pb2 as _facts_pb2
 from layercake.orchestrator.v1 import journey_pb2 as _journey_pb2
+from layercake.orchestrator.v1 import send_settings_pb2 as _send_settings_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1238,3 +1239,131 @@ class MigrateJourneyRunsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MigrateJourneyRunsResponse: _TypeAlias = MigrateJourneyRunsResponse  # noqa: Y015
+
+@_typing.final
+class GetSendSettingsRequest(_message.Message):
+    """Request of GetSendSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSendSettingsRequest: _TypeAlias = GetSendSettingsRequest  # noqa: Y015
+
+@_typing.final
+class GetSendSettingsResponse(_message.Message):
+    """Response of GetSendSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    """The principal who last changed them; empty when never changed."""
+    @_builtins.property
+    def settings(self) -> _send_settings_pb2.SendSettings:
+        """The tenant's own settings (parts unset follow the deployment)."""
+
+    @_builtins.property
+    def effective(self) -> _send_settings_pb2.SendSettings:
+        """What applies: the tenant's settings over the deployment's defaults."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When they were last changed."""
+
+    def __init__(
+        self,
+        *,
+        settings: _send_settings_pb2.SendSettings | None = ...,
+        effective: _send_settings_pb2.SendSettings | None = ...,
+        actor: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective", "settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "effective", b"effective", "settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetSendSettingsResponse: _TypeAlias = GetSendSettingsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateSendSettingsRequest(_message.Message):
+    """Request of UpdateSendSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    reason: _builtins.str
+    """Why, kept with the change."""
+    request_id: _builtins.str
+    """Idempotency key (a UUID), reused on retries."""
+    @_builtins.property
+    def settings(self) -> _send_settings_pb2.SendSettings:
+        """The new settings, whole (a part unset goes back to the deployment's)."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        settings: _send_settings_pb2.SendSettings | None = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "request_id", b"request_id", "settings", b"settings", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateSendSettingsRequest: _TypeAlias = UpdateSendSettingsRequest  # noqa: Y015
+
+@_typing.final
+class UpdateSendSettingsResponse(_message.Message):
+    """Response of UpdateSendSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> _send_settings_pb2.SendSettings:
+        """The tenant's settings now."""
+
+    @_builtins.property
+    def effective(self) -> _send_settings_pb2.SendSettings:
+        """What applies now."""
+
+    def __init__(
+        self,
+        *,
+        settings: _send_settings_pb2.SendSettings | None = ...,
+        effective: _send_settings_pb2.SendSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective", "settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["effective", b"effective", "settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateSendSettingsResponse: _TypeAlias = UpdateSendSettingsResponse  # noqa: Y015

@@ -115,6 +115,16 @@ class OrchestratorServiceStub:
                 request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsRequest.SerializeToString,
                 response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsResponse.FromString,
                 _registered_method=True)
+        self.GetSendSettings = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/GetSendSettings',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetSendSettingsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetSendSettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateSendSettings = channel.unary_unary(
+                '/layercake.orchestrator.v1.OrchestratorService/UpdateSendSettings',
+                request_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateSendSettingsRequest.SerializeToString,
+                response_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateSendSettingsResponse.FromString,
+                _registered_method=True)
 
 
 class OrchestratorServiceServicer:
@@ -234,6 +244,21 @@ class OrchestratorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSendSettings(self, request, context):
+        """The tenant's send settings (frequency caps, quiet hours) and what applies with the
+        deployment's defaults filled in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSendSettings(self, request, context):
+        """Replaces the tenant's send settings; every replica applies them to the next send.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrchestratorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -316,6 +341,16 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
                     servicer.MigrateJourneyRuns,
                     request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsRequest.FromString,
                     response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsResponse.SerializeToString,
+            ),
+            'GetSendSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSendSettings,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetSendSettingsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetSendSettingsResponse.SerializeToString,
+            ),
+            'UpdateSendSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSendSettings,
+                    request_deserializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateSendSettingsRequest.FromString,
+                    response_serializer=layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateSendSettingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -751,6 +786,60 @@ class OrchestratorService:
             '/layercake.orchestrator.v1.OrchestratorService/MigrateJourneyRuns',
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsRequest.SerializeToString,
             layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.MigrateJourneyRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSendSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/GetSendSettings',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetSendSettingsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.GetSendSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSendSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.orchestrator.v1.OrchestratorService/UpdateSendSettings',
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateSendSettingsRequest.SerializeToString,
+            layercake_dot_orchestrator_dot_v1_dot_orchestrator__service__pb2.UpdateSendSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

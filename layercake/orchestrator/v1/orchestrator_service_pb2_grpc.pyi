@@ -67,6 +67,12 @@ class OrchestratorServiceStub:
     """Moves in-flight runs of an older version to the live one by a map of steps; a dry run
     reports what would move where and moves nothing.
     """
+    GetSendSettings: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetSendSettingsRequest, _orchestrator_service_pb2.GetSendSettingsResponse]
+    """The tenant's send settings (frequency caps, quiet hours) and what applies with the
+    deployment's defaults filled in.
+    """
+    UpdateSendSettings: _grpc.UnaryUnaryMultiCallable[_orchestrator_service_pb2.UpdateSendSettingsRequest, _orchestrator_service_pb2.UpdateSendSettingsResponse]
+    """Replaces the tenant's send settings; every replica applies them to the next send."""
 
 @_typing.type_check_only
 class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
@@ -107,6 +113,12 @@ class OrchestratorServiceAsyncStub(OrchestratorServiceStub):
     """Moves in-flight runs of an older version to the live one by a map of steps; a dry run
     reports what would move where and moves nothing.
     """
+    GetSendSettings: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.GetSendSettingsRequest, _orchestrator_service_pb2.GetSendSettingsResponse]  # type: ignore[assignment]
+    """The tenant's send settings (frequency caps, quiet hours) and what applies with the
+    deployment's defaults filled in.
+    """
+    UpdateSendSettings: _aio.UnaryUnaryMultiCallable[_orchestrator_service_pb2.UpdateSendSettingsRequest, _orchestrator_service_pb2.UpdateSendSettingsResponse]  # type: ignore[assignment]
+    """Replaces the tenant's send settings; every replica applies them to the next send."""
 
 class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal API of the orchestrator: when, where and how we reach people."""
@@ -240,5 +252,23 @@ class OrchestratorServiceServicer(metaclass=_abc_1.ABCMeta):
         """Moves in-flight runs of an older version to the live one by a map of steps; a dry run
         reports what would move where and moves nothing.
         """
+
+    @_abc_1.abstractmethod
+    def GetSendSettings(
+        self,
+        request: _orchestrator_service_pb2.GetSendSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.GetSendSettingsResponse, _abc.Awaitable[_orchestrator_service_pb2.GetSendSettingsResponse]]:
+        """The tenant's send settings (frequency caps, quiet hours) and what applies with the
+        deployment's defaults filled in.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateSendSettings(
+        self,
+        request: _orchestrator_service_pb2.UpdateSendSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_orchestrator_service_pb2.UpdateSendSettingsResponse, _abc.Awaitable[_orchestrator_service_pb2.UpdateSendSettingsResponse]]:
+        """Replaces the tenant's send settings; every replica applies them to the next send."""
 
 def add_OrchestratorServiceServicer_to_server(servicer: OrchestratorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -13,8 +13,11 @@ from services.orchestrator import handlers, mapping
 from services.orchestrator.api.definitions import JOURNEYS, TEMPLATES, DefinitionRpcs
 from services.orchestrator.api.facts import FactsRpcs
 from services.orchestrator.api.runs import RunRpcs
+from services.orchestrator.api.send_settings import SendSettingsRpcs
 from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import ProfileDirectory
+from services.orchestrator.send_settings import SendPolicies
+from services.orchestrator.sends import SendPolicy
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 Context = grpc.aio.ServicerContext[object, object]
@@ -26,11 +29,13 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
         layer: ServiceLayer[SqlOrchestratorUnitOfWork],
         engine: JourneyEngine,
         directory: ProfileDirectory,
+        policies: SendPolicies,
     ) -> None:
         self.layer = layer
         self.definitions = DefinitionRpcs(layer)
         self.facts = FactsRpcs(layer)
         self.runs = RunRpcs(layer, engine, directory)
+        self.send_settings = SendSettingsRpcs(layer, policies)
 
     async def GetContactState(
         self,
@@ -118,14 +123,29 @@ class OrchestratorServicer(pb_grpc.OrchestratorServiceServicer):
     ) -> pb.GetJourneyStatsResponse:
         return await self.runs.stats(request)
 
+    # -- send settings --------------------------------------------------------------------
+
+    async def GetSendSettings(
+        self, request: pb.GetSendSettingsRequest, context: Context
+    ) -> pb.GetSendSettingsResponse:
+        return await self.send_settings.get(request)
+
+    async def UpdateSendSettings(
+        self, request: pb.UpdateSendSettingsRequest, context: Context
+    ) -> pb.UpdateSendSettingsResponse:
+        return await self.send_settings.update(request)
+
 
 def orchestrator_servicer(
     layer: ServiceLayer[SqlOrchestratorUnitOfWork],
     engine: JourneyEngine,
     directory: ProfileDirectory,
+    policies: SendPolicies | None = None,
 ) -> Servicer:
+    """`policies`: the engine's (a test without them gets the built-in defaults')."""
+    found = policies or SendPolicies(SendPolicy())
     return Servicer(
         pb_grpc.add_OrchestratorServiceServicer_to_server,
-        OrchestratorServicer(layer, engine, directory),
+        OrchestratorServicer(layer, engine, directory, found),
         pb.DESCRIPTOR.services_by_name["OrchestratorService"].full_name,
     )
