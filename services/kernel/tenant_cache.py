@@ -2,7 +2,8 @@
 
 `get(uow, tenant)` loads on first use, in the caller's transaction; the event named by
 `filter_subject` reaches every replica through a broadcast subscription and drops the
-tenant's entry, so the next use loads afresh. A load racing a drop is not kept.
+tenant's entry, so the next use loads afresh; a gap in the broadcast drops every entry. A
+load racing a drop is not kept.
 """
 
 from __future__ import annotations
@@ -49,8 +50,19 @@ class TenantCache(Generic[U, T]):
     async def on_published(self, envelope: Envelope) -> None:
         self.invalidate(envelope.tenant_id)
 
+    async def clear(self) -> None:
+        """At start and after a gap in the broadcast (events may have been missed): every
+        tenant loads afresh."""
+        with self._lock:
+            self._generation += 1
+            self._values.clear()
+
     def broadcast(self) -> BroadcastSpec:
         name, stream, filter_subject = self._spec
         return BroadcastSpec(
-            name=name, stream=stream, filter_subject=filter_subject, handler=self.on_published
+            name=name,
+            stream=stream,
+            filter_subject=filter_subject,
+            handler=self.on_published,
+            load=self.clear,
         )
