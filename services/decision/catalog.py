@@ -39,6 +39,7 @@ TRANSFORM_KINDS = {
     pb.FEATURE_TRANSFORM_KIND_NUMERIC: TransformKind.NUMERIC,
     pb.FEATURE_TRANSFORM_KIND_ONE_HOT: TransformKind.ONE_HOT,
     pb.FEATURE_TRANSFORM_KIND_BUCKETIZE: TransformKind.BUCKETIZE,
+    pb.FEATURE_TRANSFORM_KIND_TEXT: TransformKind.TEXT,
 }
 
 
@@ -99,6 +100,7 @@ def transform_of(t: pb.FeatureTransform) -> FeatureTransform:
         default=t.default_value,
         categories=tuple(t.categories),
         boundaries=tuple(t.boundaries),
+        default_text=t.default_text,
     )
 
 
@@ -116,7 +118,7 @@ def placement_of(content: Message) -> Placement:
     bad = Violations()
     for i, t in enumerate(c.features):
         if t.kind not in TRANSFORM_KINDS:
-            bad.add(f"features[{i}].kind", "must be numeric, one_hot or bucketize")
+            bad.add(f"features[{i}].kind", "must be numeric, one_hot, bucketize or text")
     features = FeatureSet(tuple(transform_of(t) for t in c.features))
     bad.items.extend(features.violations())
     if not 0.0 <= c.epsilon < 1.0:

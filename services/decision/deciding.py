@@ -34,7 +34,7 @@ from services.decision.domain.arbitration import (
     exploration,
 )
 from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed, VersionScore
-from services.decision.domain.transforms import record
+from services.decision.domain.transforms import Cell, record
 from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
@@ -135,7 +135,7 @@ class Decider:
         command: DecideCommand,
         placement: Placement,
         candidates: list[Action],
-        rows: dict[str, dict[str, float]],
+        rows: dict[str, dict[str, Cell]],
     ) -> tuple[ModelUsed, dict[str, float], dict[str, tuple[VersionScore, ...]]]:
         """Each candidate's propensity from the placement's model, and the scores of the
         serving versions not acted on (shadows...); 1 for all (a fallback ranking by value)
@@ -163,12 +163,12 @@ class Decider:
 
 def _row(
     placement: Placement, features: Mapping[str, float], context: Mapping[str, Any], a: Action
-) -> dict[str, float]:
+) -> dict[str, Cell]:
     """The model's input row for one candidate: the placement's transforms, or (without
     any) the profile's features and the context's numbers as they are."""
     if placement.features.transforms:
         return placement.features.row(record(features, context, a.action_id, a.value, a.attributes))
-    row = dict(features)
+    row: dict[str, Cell] = dict(features)
     for key, value in context.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             row[f"context_{key}"] = float(value)

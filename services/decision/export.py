@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from services.decision.domain.decisions import TrainingRow
+from services.decision.domain.transforms import Cell
 
 COLUMNS = (
     "decision_id",
@@ -57,7 +58,7 @@ def write_csv(rows: Iterable[TrainingRow], out: TextIO) -> int:
                 repr(r.score),
                 r.outcome.name.lower() if r.outcome is not None else "",
                 r.label,
-                *(repr(r.features[f]) if f in r.features else "" for f in features),
+                *(_cell(r.features[f]) if f in r.features else "" for f in features),
             ]
         )
     return len(held)
@@ -65,7 +66,8 @@ def write_csv(rows: Iterable[TrainingRow], out: TextIO) -> int:
 
 def write_parquet(rows: Iterable[TrainingRow], out: Path) -> int:
     """Writes the rows as one Parquet file, typed (a feature column null where a row lacks
-    it); returns how many."""
+    it; a column of text where a row holds text, as for a model's string input); returns
+    how many."""
     held = list(rows)
     columns: dict[str, pa.Array] = {
         "decision_id": pa.array([r.decision_id for r in held], pa.string()),
@@ -87,7 +89,13 @@ def write_parquet(rows: Iterable[TrainingRow], out: Path) -> int:
     }
     assert tuple(columns) == COLUMNS, "the same columns as the CSV"
     for f in _features(held):
-        columns[f"feature:{f}"] = pa.array([r.features.get(f) for r in held], pa.float64())
+        values = [r.features.get(f) for r in held]
+        text = any(isinstance(v, str) for v in values)
+        columns[f"feature:{f}"] = (
+            pa.array([None if v is None else _cell(v) for v in values], pa.string())
+            if text
+            else pa.array(values, pa.float64())
+        )
     pq.write_table(pa.table(columns), out)
     return len(held)
 
@@ -95,3 +103,8 @@ def write_parquet(rows: Iterable[TrainingRow], out: Path) -> int:
 def _features(rows: Sequence[TrainingRow]) -> list[str]:
     """The feature columns: the union of the rows', sorted."""
     return sorted({name for r in rows for name in r.features})
+
+
+def _cell(value: Cell) -> str:
+    """Text as it is; a number as Python writes it back exactly."""
+    return value if isinstance(value, str) else repr(value)

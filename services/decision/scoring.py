@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from services.decision import feeds
 from services.decision.domain.models import (
     ModelVersion,
     Signature,
@@ -23,13 +24,13 @@ from services.decision.domain.models import (
     check_signature,
     score_output,
 )
+from services.decision.domain.transforms import Cell
 from services.kernel.clipping import clip
 from services.kernel.errors import FieldViolation, InvalidArgument
 
 POSITIVE = (1, "1", True, "true", "yes")
 # onnxruntime prefixes a message with the C++ file, line and signature: not the caller's business
 SOURCE_LOCATION = re.compile(r"\S+\.(?:cc|h):\d+ [\w:~]+\([^)]*\) ")
-DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
 
 def _spec(arg: Any) -> TensorSpec:
@@ -104,20 +105,9 @@ class LoadedModel:
     score_output: str
     session: ort.InferenceSession
 
-    def score(self, rows: Sequence[Mapping[str, float]]) -> list[float]:
-        """Blocking: call it in an executor. Missing features count as 0."""
-        matrix = [[row.get(name, 0.0) for name in self.feature_names] for row in rows]
-        inputs = self.signature.inputs
-        if len(inputs) == 1:
-            feed = {inputs[0].name: np.asarray(matrix, dtype=DTYPES[inputs[0].type])}
-        else:
-            column = {name: i for i, name in enumerate(self.feature_names)}
-            feed = {
-                spec.name: np.asarray(
-                    [[r[column[spec.name]]] for r in matrix], dtype=DTYPES[spec.type]
-                ).reshape((len(matrix),) if len(spec.shape) == 1 else (len(matrix), 1))
-                for spec in inputs
-            }
+    def score(self, rows: Sequence[Mapping[str, Cell]]) -> list[float]:
+        """Blocking: call it in an executor. Missing features count as 0 (or "")."""
+        feed = feeds.feed(self.signature.inputs, self.feature_names, rows)
         (value,) = self.session.run([self.score_output], feed)
         return positive_probability(value)
 

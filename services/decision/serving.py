@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from services.decision import handlers, mapping, scoring
 from services.decision.domain.models import Deployment, Stage, in_challenger_share
+from services.decision.domain.transforms import Cell
 from services.decision.scoring import LoadedModel
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.errors import FailedPrecondition
@@ -134,7 +135,7 @@ class ModelServing:
         tenant_id: str,
         model_name: str,
         profile_id: str,
-        rows: Sequence[Mapping[str, float]],
+        rows: Sequence[Mapping[str, Cell]],
     ) -> tuple[list[Score], list[list[Score]]]:
         """Per row: the score to act on (the champion's, or the challenger's for a profile in
         its share) and every serving version's score; one batch per version."""

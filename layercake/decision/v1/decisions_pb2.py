@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from layercake.decision.v1 import models_pb2 as layercake_dot_decision_dot_v1_dot_models__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%layercake/decision/v1/decisions.proto\x12\x15layercake.decision.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"layercake/decision/v1/models.proto\"\xb7\x03\n\x10\x41\x63tionDefinition\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x12\n\nplacements\x18\x02 \x03(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65ligibility\x18\x07 \x01(\t\x12\x11\n\tmax_total\x18\x08 \x01(\x03\x12\x17\n\x0fmax_per_profile\x18\t \x01(\x03\x12K\n\nattributes\x18\n \x03(\x0b\x32\x37.layercake.decision.v1.ActionDefinition.AttributesEntry\x12=\n\x0f\x63ontext_weights\x18\x0b \x03(\x0b\x32$.layercake.decision.v1.ContextWeight\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\rContextWeight\x12\x0c\n\x04when\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"\xaa\x01\n\x10\x46\x65\x61tureTransform\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32+.layercake.decision.v1.FeatureTransformKind\x12\x15\n\rdefault_value\x18\x04 \x01(\x01\x12\x12\n\ncategories\x18\x05 \x03(\t\x12\x12\n\nboundaries\x18\x06 \x03(\x01\"\x86\x03\n\x0fPlacementPolicy\x12\x14\n\x0cplacement_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x39\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32\'.layercake.decision.v1.FeatureTransform\x12\x0f\n\x07\x65psilon\x18\x04 \x01(\x01\x12\x18\n\x10\x63old_start_share\x18\x05 \x01(\x01\x12\x1c\n\x14\x63old_start_positives\x18\x06 \x01(\x03\x12\x42\n\x06levers\x18\x07 \x03(\x0b\x32\x32.layercake.decision.v1.PlacementPolicy.LeversEntry\x12\x13\n\x0bmax_actions\x18\x08 \x01(\x05\x12=\n\x0b\x65xploration\x18\t \x01(\x0e\x32(.layercake.decision.v1.ExplorationMethod\x1a-\n\x0bLeversEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb8\x02\n\x0cRankedAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\r\n\x05value\x18\x05 \x01(\x01\x12\x16\n\x0e\x63ontext_weight\x18\x06 \x01(\x01\x12\r\n\x05lever\x18\x07 \x01(\x01\x12\x10\n\x08\x65xplored\x18\x08 \x01(\x08\x12\x0f\n\x07reasons\x18\t \x03(\t\x12\x0f\n\x07\x63hannel\x18\n \x01(\t\x12G\n\nattributes\x18\x0b \x03(\x0b\x32\x33.layercake.decision.v1.RankedAction.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\x0e\x45xcludedAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0f\n\x07reasons\x18\x02 \x03(\t\"\xff\x03\n\x0c\x44\x65\x63isionMade\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\x11\n\tplacement\x18\x04 \x01(\t\x12(\n\x07\x63ontext\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x12\n\nmodel_name\x18\x07 \x01(\t\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12\x36\n\x0bmodel_stage\x18\t \x01(\x0e\x32!.layercake.decision.v1.ModelStage\x12\x10\n\x08\x66\x61llback\x18\n \x01(\x08\x12\x34\n\x07\x61\x63tions\x18\x0b \x03(\x0b\x32#.layercake.decision.v1.RankedAction\x12\x37\n\x08\x65xcluded\x18\x0c \x03(\x0b\x32%.layercake.decision.v1.ExcludedAction\x12/\n\x0b\x64\x65\x63ide_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fprofile_version\x18\x0e \x01(\x03\x12:\n\rshadow_scores\x18\x0f \x03(\x0b\x32#.layercake.decision.v1.ActionScores\"T\n\x0c\x41\x63tionScores\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x31\n\x06scores\x18\x02 \x03(\x0b\x32!.layercake.decision.v1.ModelScore\"\xbf\x01\n\x17\x44\x65\x63isionOutcomeRecorded\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x11\n\taction_id\x18\x03 \x01(\t\x12\x37\n\x07outcome\x18\x04 \x01(\x0e\x32&.layercake.decision.v1.DecisionOutcome\x12\x30\n\x0coutcome_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x0e\x43\x61talogChanged\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63hange_version\x18\x04 \x01(\x03\"Y\n\rExposureCount\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0e\n\x06served\x18\x03 \x01(\x03\x12\x11\n\tpositives\x18\x04 \x01(\x03\"[\n\x10\x45xposuresCounted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x34\n\x06\x63ounts\x18\x02 \x03(\x0b\x32$.layercake.decision.v1.ExposureCount*\xac\x01\n\x14\x46\x65\x61tureTransformKind\x12&\n\"FEATURE_TRANSFORM_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1e\x46\x45\x41TURE_TRANSFORM_KIND_NUMERIC\x10\x01\x12\"\n\x1e\x46\x45\x41TURE_TRANSFORM_KIND_ONE_HOT\x10\x02\x12$\n FEATURE_TRANSFORM_KIND_BUCKETIZE\x10\x03*\x88\x01\n\x11\x45xplorationMethod\x12\"\n\x1e\x45XPLORATION_METHOD_UNSPECIFIED\x10\x00\x12%\n!EXPLORATION_METHOD_EPSILON_GREEDY\x10\x01\x12(\n$EXPLORATION_METHOD_THOMPSON_SAMPLING\x10\x02*\xb2\x01\n\x0f\x44\x65\x63isionOutcome\x12 \n\x1c\x44\x45\x43ISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45\x43ISION_OUTCOME_IMPRESSION\x10\x01\x12\x1c\n\x18\x44\x45\x43ISION_OUTCOME_CLICKED\x10\x02\x12\x1e\n\x1a\x44\x45\x43ISION_OUTCOME_CONVERTED\x10\x03\x12\x1e\n\x1a\x44\x45\x43ISION_OUTCOME_DISMISSED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%layercake/decision/v1/decisions.proto\x12\x15layercake.decision.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"layercake/decision/v1/models.proto\"\xb7\x03\n\x10\x41\x63tionDefinition\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x12\n\nplacements\x18\x02 \x03(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65ligibility\x18\x07 \x01(\t\x12\x11\n\tmax_total\x18\x08 \x01(\x03\x12\x17\n\x0fmax_per_profile\x18\t \x01(\x03\x12K\n\nattributes\x18\n \x03(\x0b\x32\x37.layercake.decision.v1.ActionDefinition.AttributesEntry\x12=\n\x0f\x63ontext_weights\x18\x0b \x03(\x0b\x32$.layercake.decision.v1.ContextWeight\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\rContextWeight\x12\x0c\n\x04when\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"\xc0\x01\n\x10\x46\x65\x61tureTransform\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x39\n\x04kind\x18\x03 \x01(\x0e\x32+.layercake.decision.v1.FeatureTransformKind\x12\x15\n\rdefault_value\x18\x04 \x01(\x01\x12\x12\n\ncategories\x18\x05 \x03(\t\x12\x12\n\nboundaries\x18\x06 \x03(\x01\x12\x14\n\x0c\x64\x65\x66\x61ult_text\x18\x07 \x01(\t\"\x86\x03\n\x0fPlacementPolicy\x12\x14\n\x0cplacement_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x39\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32\'.layercake.decision.v1.FeatureTransform\x12\x0f\n\x07\x65psilon\x18\x04 \x01(\x01\x12\x18\n\x10\x63old_start_share\x18\x05 \x01(\x01\x12\x1c\n\x14\x63old_start_positives\x18\x06 \x01(\x03\x12\x42\n\x06levers\x18\x07 \x03(\x0b\x32\x32.layercake.decision.v1.PlacementPolicy.LeversEntry\x12\x13\n\x0bmax_actions\x18\x08 \x01(\x05\x12=\n\x0b\x65xploration\x18\t \x01(\x0e\x32(.layercake.decision.v1.ExplorationMethod\x1a-\n\x0bLeversEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb8\x02\n\x0cRankedAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0c\n\x04rank\x18\x02 \x01(\x05\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x12\n\npropensity\x18\x04 \x01(\x01\x12\r\n\x05value\x18\x05 \x01(\x01\x12\x16\n\x0e\x63ontext_weight\x18\x06 \x01(\x01\x12\r\n\x05lever\x18\x07 \x01(\x01\x12\x10\n\x08\x65xplored\x18\x08 \x01(\x08\x12\x0f\n\x07reasons\x18\t \x03(\t\x12\x0f\n\x07\x63hannel\x18\n \x01(\t\x12G\n\nattributes\x18\x0b \x03(\x0b\x32\x33.layercake.decision.v1.RankedAction.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\x0e\x45xcludedAction\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x0f\n\x07reasons\x18\x02 \x03(\t\"\xff\x03\n\x0c\x44\x65\x63isionMade\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12\x11\n\tplacement\x18\x04 \x01(\t\x12(\n\x07\x63ontext\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x12\n\nmodel_name\x18\x07 \x01(\t\x12\x15\n\rmodel_version\x18\x08 \x01(\t\x12\x36\n\x0bmodel_stage\x18\t \x01(\x0e\x32!.layercake.decision.v1.ModelStage\x12\x10\n\x08\x66\x61llback\x18\n \x01(\x08\x12\x34\n\x07\x61\x63tions\x18\x0b \x03(\x0b\x32#.layercake.decision.v1.RankedAction\x12\x37\n\x08\x65xcluded\x18\x0c \x03(\x0b\x32%.layercake.decision.v1.ExcludedAction\x12/\n\x0b\x64\x65\x63ide_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fprofile_version\x18\x0e \x01(\x03\x12:\n\rshadow_scores\x18\x0f \x03(\x0b\x32#.layercake.decision.v1.ActionScores\"T\n\x0c\x41\x63tionScores\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x31\n\x06scores\x18\x02 \x03(\x0b\x32!.layercake.decision.v1.ModelScore\"\xbf\x01\n\x17\x44\x65\x63isionOutcomeRecorded\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x11\n\taction_id\x18\x03 \x01(\t\x12\x37\n\x07outcome\x18\x04 \x01(\x0e\x32&.layercake.decision.v1.DecisionOutcome\x12\x30\n\x0coutcome_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"[\n\x0e\x43\x61talogChanged\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x61sset_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63hange_version\x18\x04 \x01(\x03\"Y\n\rExposureCount\x12\x11\n\taction_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0e\n\x06served\x18\x03 \x01(\x03\x12\x11\n\tpositives\x18\x04 \x01(\x03\"[\n\x10\x45xposuresCounted\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x34\n\x06\x63ounts\x18\x02 \x03(\x0b\x32$.layercake.decision.v1.ExposureCount*\xcd\x01\n\x14\x46\x65\x61tureTransformKind\x12&\n\"FEATURE_TRANSFORM_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1e\x46\x45\x41TURE_TRANSFORM_KIND_NUMERIC\x10\x01\x12\"\n\x1e\x46\x45\x41TURE_TRANSFORM_KIND_ONE_HOT\x10\x02\x12$\n FEATURE_TRANSFORM_KIND_BUCKETIZE\x10\x03\x12\x1f\n\x1b\x46\x45\x41TURE_TRANSFORM_KIND_TEXT\x10\x04*\x88\x01\n\x11\x45xplorationMethod\x12\"\n\x1e\x45XPLORATION_METHOD_UNSPECIFIED\x10\x00\x12%\n!EXPLORATION_METHOD_EPSILON_GREEDY\x10\x01\x12(\n$EXPLORATION_METHOD_THOMPSON_SAMPLING\x10\x02*\xb2\x01\n\x0f\x44\x65\x63isionOutcome\x12 \n\x1c\x44\x45\x43ISION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45\x43ISION_OUTCOME_IMPRESSION\x10\x01\x12\x1c\n\x18\x44\x45\x43ISION_OUTCOME_CLICKED\x10\x02\x12\x1e\n\x1a\x44\x45\x43ISION_OUTCOME_CONVERTED\x10\x03\x12\x1e\n\x1a\x44\x45\x43ISION_OUTCOME_DISMISSED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,12 +40,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLACEMENTPOLICY_LEVERSENTRY']._serialized_options = b'8\001'
   _globals['_RANKEDACTION_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_RANKEDACTION_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_FEATURETRANSFORMKIND']._serialized_start=2659
-  _globals['_FEATURETRANSFORMKIND']._serialized_end=2831
-  _globals['_EXPLORATIONMETHOD']._serialized_start=2834
-  _globals['_EXPLORATIONMETHOD']._serialized_end=2970
-  _globals['_DECISIONOUTCOME']._serialized_start=2973
-  _globals['_DECISIONOUTCOME']._serialized_end=3151
+  _globals['_FEATURETRANSFORMKIND']._serialized_start=2681
+  _globals['_FEATURETRANSFORMKIND']._serialized_end=2886
+  _globals['_EXPLORATIONMETHOD']._serialized_start=2889
+  _globals['_EXPLORATIONMETHOD']._serialized_end=3025
+  _globals['_DECISIONOUTCOME']._serialized_start=3028
+  _globals['_DECISIONOUTCOME']._serialized_end=3206
   _globals['_ACTIONDEFINITION']._serialized_start=164
   _globals['_ACTIONDEFINITION']._serialized_end=603
   _globals['_ACTIONDEFINITION_ATTRIBUTESENTRY']._serialized_start=554
@@ -53,27 +53,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTEXTWEIGHT']._serialized_start=605
   _globals['_CONTEXTWEIGHT']._serialized_end=650
   _globals['_FEATURETRANSFORM']._serialized_start=653
-  _globals['_FEATURETRANSFORM']._serialized_end=823
-  _globals['_PLACEMENTPOLICY']._serialized_start=826
-  _globals['_PLACEMENTPOLICY']._serialized_end=1216
-  _globals['_PLACEMENTPOLICY_LEVERSENTRY']._serialized_start=1171
-  _globals['_PLACEMENTPOLICY_LEVERSENTRY']._serialized_end=1216
-  _globals['_RANKEDACTION']._serialized_start=1219
-  _globals['_RANKEDACTION']._serialized_end=1531
+  _globals['_FEATURETRANSFORM']._serialized_end=845
+  _globals['_PLACEMENTPOLICY']._serialized_start=848
+  _globals['_PLACEMENTPOLICY']._serialized_end=1238
+  _globals['_PLACEMENTPOLICY_LEVERSENTRY']._serialized_start=1193
+  _globals['_PLACEMENTPOLICY_LEVERSENTRY']._serialized_end=1238
+  _globals['_RANKEDACTION']._serialized_start=1241
+  _globals['_RANKEDACTION']._serialized_end=1553
   _globals['_RANKEDACTION_ATTRIBUTESENTRY']._serialized_start=554
   _globals['_RANKEDACTION_ATTRIBUTESENTRY']._serialized_end=603
-  _globals['_EXCLUDEDACTION']._serialized_start=1533
-  _globals['_EXCLUDEDACTION']._serialized_end=1585
-  _globals['_DECISIONMADE']._serialized_start=1588
-  _globals['_DECISIONMADE']._serialized_end=2099
-  _globals['_ACTIONSCORES']._serialized_start=2101
-  _globals['_ACTIONSCORES']._serialized_end=2185
-  _globals['_DECISIONOUTCOMERECORDED']._serialized_start=2188
-  _globals['_DECISIONOUTCOMERECORDED']._serialized_end=2379
-  _globals['_CATALOGCHANGED']._serialized_start=2381
-  _globals['_CATALOGCHANGED']._serialized_end=2472
-  _globals['_EXPOSURECOUNT']._serialized_start=2474
-  _globals['_EXPOSURECOUNT']._serialized_end=2563
-  _globals['_EXPOSURESCOUNTED']._serialized_start=2565
-  _globals['_EXPOSURESCOUNTED']._serialized_end=2656
+  _globals['_EXCLUDEDACTION']._serialized_start=1555
+  _globals['_EXCLUDEDACTION']._serialized_end=1607
+  _globals['_DECISIONMADE']._serialized_start=1610
+  _globals['_DECISIONMADE']._serialized_end=2121
+  _globals['_ACTIONSCORES']._serialized_start=2123
+  _globals['_ACTIONSCORES']._serialized_end=2207
+  _globals['_DECISIONOUTCOMERECORDED']._serialized_start=2210
+  _globals['_DECISIONOUTCOMERECORDED']._serialized_end=2401
+  _globals['_CATALOGCHANGED']._serialized_start=2403
+  _globals['_CATALOGCHANGED']._serialized_end=2494
+  _globals['_EXPOSURECOUNT']._serialized_start=2496
+  _globals['_EXPOSURECOUNT']._serialized_end=2585
+  _globals['_EXPOSURESCOUNTED']._serialized_start=2587
+  _globals['_EXPOSURESCOUNTED']._serialized_end=2678
 # @@protoc_insertion_point(module_scope)

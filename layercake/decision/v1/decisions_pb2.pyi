@@ -38,6 +38,11 @@ class _FeatureTransformKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_
     """One column `<name>:<i>` per bucket of `boundaries` (i = 0..len): 1 for the bucket the
     number at `source` falls in (or `default_value` when missing), else 0.
     """
+    FEATURE_TRANSFORM_KIND_TEXT: _FeatureTransformKind.ValueType  # 4
+    """The value at `source` as text, for a model's string input (one it encodes itself, as a
+    pipeline with a OneHotEncoder does): a number in its shortest form (`3`, `2.5`), a
+    boolean `true` or `false`, `default_text` when missing.
+    """
 
 class FeatureTransformKind(_FeatureTransformKind, metaclass=_FeatureTransformKindEnumTypeWrapper):
     """The kind of a feature transform."""
@@ -51,6 +56,11 @@ FEATURE_TRANSFORM_KIND_ONE_HOT: FeatureTransformKind.ValueType  # 2
 FEATURE_TRANSFORM_KIND_BUCKETIZE: FeatureTransformKind.ValueType  # 3
 """One column `<name>:<i>` per bucket of `boundaries` (i = 0..len): 1 for the bucket the
 number at `source` falls in (or `default_value` when missing), else 0.
+"""
+FEATURE_TRANSFORM_KIND_TEXT: FeatureTransformKind.ValueType  # 4
+"""The value at `source` as text, for a model's string input (one it encodes itself, as a
+pipeline with a OneHotEncoder does): a number in its shortest form (`3`, `2.5`), a
+boolean `true` or `false`, `default_text` when missing.
 """
 Global___FeatureTransformKind: _TypeAlias = FeatureTransformKind  # noqa: Y015
 
@@ -252,6 +262,7 @@ class FeatureTransform(_message.Message):
     DEFAULT_VALUE_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
     BOUNDARIES_FIELD_NUMBER: _builtins.int
+    DEFAULT_TEXT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Column name (or prefix, for one-hot and buckets)."""
     source: _builtins.str
@@ -262,6 +273,8 @@ class FeatureTransform(_message.Message):
     """What is done with it."""
     default_value: _builtins.float
     """The value when the source is missing."""
+    default_text: _builtins.str
+    """The text when the source is missing, for text."""
     @_builtins.property
     def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Categories, for one-hot."""
@@ -279,10 +292,11 @@ class FeatureTransform(_message.Message):
         default_value: _builtins.float = ...,
         categories: _abc.Iterable[_builtins.str] | None = ...,
         boundaries: _abc.Iterable[_builtins.float] | None = ...,
+        default_text: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boundaries", b"boundaries", "categories", b"categories", "default_value", b"default_value", "kind", b"kind", "name", b"name", "source", b"source"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boundaries", b"boundaries", "categories", b"categories", "default_text", b"default_text", "default_value", b"default_value", "kind", b"kind", "name", b"name", "source", b"source"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

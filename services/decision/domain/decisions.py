@@ -16,6 +16,7 @@ from typing import Any
 
 from services.decision.domain.arbitration import Scored
 from services.decision.domain.models import Stage
+from services.decision.domain.transforms import Cell
 
 MAX_ACTIONS = 50
 
@@ -78,7 +79,7 @@ class Decision:
     fallback: bool
     actions: tuple[Scored, ...]
     excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    rows: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # by action id
+    rows: Mapping[str, Mapping[str, Cell]] = field(default_factory=dict)  # by action id
     # by returned action id: the serving versions' scores not acted on (shadows, ...)
     shadow_scores: Mapping[str, tuple[VersionScore, ...]] = field(default_factory=dict)
 
@@ -112,7 +113,7 @@ class TrainingRow:
     propensity: float
     score: float
     outcome: OutcomeKind | None
-    features: Mapping[str, float]
+    features: Mapping[str, Cell]
 
     @property
     def label(self) -> int:

@@ -16,6 +16,9 @@ VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 MAX_FEATURES = 1024
 FLOATS = frozenset({"tensor(float)", "tensor(double)"})
+TEXT = "tensor(string)"
+# what a feature row can feed: numbers (an INT64 input takes them rounded) and text
+INPUTS = FLOATS | {"tensor(int64)", TEXT}
 
 
 class Stage(StrEnum):
@@ -82,13 +85,14 @@ def _columns(spec: TensorSpec) -> int:
 
 
 def check_signature(signature: Signature, features: tuple[str, ...]) -> list[FieldViolation]:
-    """Why the model cannot take the declared features: one float input of [batch, n]
-    columns, or one [batch, 1] float input per feature, named after it."""
+    """Why the model cannot take the declared features: one input of [batch, n] columns, or
+    one [batch, 1] input per feature, named after it; each float, double, int64 or string."""
     bad = Violations()
     inputs = signature.inputs
     for spec in inputs:
-        if spec.type not in FLOATS:
-            bad.add("model", f"input {spec.name!r} is {spec.type}; only float inputs are served")
+        if spec.type not in INPUTS:
+            served = ", ".join(sorted(INPUTS))
+            bad.add("model", f"input {spec.name!r} is {spec.type}; the inputs served are {served}")
         elif len(spec.shape) not in (1, 2):
             bad.add("model", f"input {spec.name!r} has shape {list(spec.shape)}, not [batch, n]")
     if bad.items:

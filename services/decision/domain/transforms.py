@@ -20,12 +20,16 @@ SOURCES = ("features.", "context.", "action.attributes.")
 ACTION_FIELDS = ("action.id", "action.value")
 MAX_CATEGORIES = 256
 MAX_TRANSFORMS = 256
+MAX_TEXT = 256
+
+Cell = float | str  # a column's value: a number, or text for a model's string input
 
 
 class TransformKind(StrEnum):
     NUMERIC = "numeric"
     ONE_HOT = "one_hot"
     BUCKETIZE = "bucketize"
+    TEXT = "text"
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class FeatureTransform:
     default: float = 0.0
     categories: tuple[str, ...] = ()
     boundaries: tuple[float, ...] = ()
+    default_text: str = ""
 
     def columns(self) -> tuple[str, ...]:
         if self.kind == TransformKind.ONE_HOT:
@@ -46,8 +51,12 @@ class FeatureTransform:
             return tuple(f"{self.name}:{i}" for i in range(len(self.boundaries) + 1))
         return (self.name,)
 
-    def apply(self, record: Mapping[str, Any], out: dict[str, float]) -> None:
+    def apply(self, record: Mapping[str, Any], out: dict[str, Cell]) -> None:
         value = lookup(record, self.source)
+        if self.kind == TransformKind.TEXT:
+            text = as_text(value)
+            out[self.name] = self.default_text if text is None else text
+            return
         if self.kind == TransformKind.ONE_HOT:
             text = None if value is None else str(value)
             for category in self.categories:
@@ -81,6 +90,8 @@ class FeatureTransform:
                 bad.add(f"{path}.boundaries", "buckets need ascending, distinct boundaries")
         if not math.isfinite(self.default):
             bad.add(f"{path}.default_value", "must be a finite number")
+        if len(self.default_text) > MAX_TEXT:
+            bad.add(f"{path}.default_text", f"must be at most {MAX_TEXT} characters")
         return bad.items
 
 
@@ -94,9 +105,9 @@ class FeatureSet:
     def columns(self) -> tuple[str, ...]:
         return tuple(c for t in self.transforms for c in t.columns())
 
-    def row(self, record: Mapping[str, Any]) -> dict[str, float]:
+    def row(self, record: Mapping[str, Any]) -> dict[str, Cell]:
         """The model's input columns for one (profile, context, action) record."""
-        out: dict[str, float] = {}
+        out: dict[str, Cell] = {}
         for transform in self.transforms:
             transform.apply(record, out)
         return out
@@ -146,3 +157,16 @@ def as_number(value: object) -> float | None:
         number = float(value)
         return number if math.isfinite(number) else None
     return None
+
+
+def as_text(value: object) -> str | None:
+    """Text as it is, a boolean `true`/`false`, a finite number in its shortest form (`3`,
+    `2.5`); anything else None. A number column fed to a string input reads the same way."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    number = as_number(value)
+    if number is None:
+        return None
+    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)

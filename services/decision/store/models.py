@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.decision.domain.models import ModelVersion, Signature, TensorSpec
@@ -86,8 +86,11 @@ class SqlModelVersions(ModelVersions):
         query = select(*_META).where(model_versions.c.tenant_id == tenant_id)
         if model_name:
             query = query.where(name == model_name)
-        if after is not None:
-            query = query.where(or_(name > after[0], and_(name == after[0], version > after[1])))
+        if after is not None:  # a bound the primary key seeks (an OR of the two would scan)
+            same = after[0] == model_name  # a page of one model: after its version
+            query = query.where(
+                version > after[1] if same else tuple_(name, version) > tuple_(*after)
+            )
         rows = self.session.execute(query.order_by(name, version).limit(limit))
         return [_version(dict(r._mapping)) for r in rows]
 

@@ -25,11 +25,15 @@ def items(file: catalog.CatalogFile = DRINKS) -> list[tuple[str, str]]:
     return [("placement", file.placement.placement_id), *actions]
 
 
-def publish_catalog(units: UnitOfWorkFactory[SqlDecisionUnitOfWork], people: People) -> None:
+def publish_catalog(
+    units: UnitOfWorkFactory[SqlDecisionUnitOfWork],
+    people: People,
+    file: catalog.CatalogFile = DRINKS,
+) -> None:
     """Applied by an editor, approved by an approver, published by an operator (handlers)."""
     with units() as uow:
-        handlers.apply_catalog(uow, people.ann, DRINKS)
-    for kind, asset_id in items():
+        handlers.apply_catalog(uow, people.ann, file)
+    for kind, asset_id in items(file):
         for who, action in zip((people.ann, people.cat, people.ops), LIVE, strict=True):
             with units() as uow:
                 handlers.transition_catalog_asset(uow, who, kind, asset_id, action)

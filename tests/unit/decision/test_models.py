@@ -47,11 +47,6 @@ def test_inputs_per_feature_must_be_named_after_the_features() -> None:
     assert bad.field == "feature_names" and "trait_orders_30d" in bad.description
 
 
-def test_non_float_inputs_are_refused_naming_them() -> None:
-    (bad,) = check_signature(one_input(4, "tensor(string)"), FEATURES)
-    assert bad.field == "model" and "'X'" in bad.description
-
-
 def test_the_score_output_prefers_probabilities_and_takes_zipmaps() -> None:
     label = TensorSpec("label", "tensor(int64)", (-1,))
     zipmap = TensorSpec("output_probability", "seq(map(int64,tensor(float)))", ())
