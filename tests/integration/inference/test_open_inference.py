@@ -20,11 +20,11 @@ import pytest
 
 from services.decision import training
 from services.kernel.messaging.nats_server import NatsServer, free_port
+from tests import converted_models
 from tests.conftest import random_id
 from tests.integration.gateway.conftest import new_key
 from tests.integration.harness import running, violations
 from tests.integration.inference.conftest import (
-    FEATURES,
     Stack,
     build_gateway,
     onnx_answer,
@@ -41,26 +41,6 @@ ROWS = np.array([[3, 2.5, 1, 2], [0, 40, 0, 1], [1, 10, 1, 3]], dtype=np.float32
 @functools.cache
 def sklearn_tensor() -> bytes:
     return training.train_onnx(zipmap=False)
-
-
-@functools.cache
-def lightgbm() -> tuple[bytes, Any]:
-    """A small seeded LightGBM classifier, converted by onnxmltools without ZipMap."""
-    import lightgbm as lgb
-    import onnxmltools
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    x, y = training.synthetic(rows=800)
-    model = lgb.LGBMClassifier(
-        n_estimators=20, num_leaves=8, random_state=7, deterministic=True, verbose=-1
-    ).fit(x, y)
-    onnx_model = onnxmltools.convert_lightgbm(
-        model,
-        initial_types=[("features", FloatTensorType([None, len(FEATURES)]))],
-        zipmap=False,
-        target_opset=15,
-    )
-    return onnx_model.SerializeToString(), model
 
 
 @functools.cache
@@ -153,7 +133,7 @@ async def test_metadata_and_inference_for_sklearn_models_follow_the_champion(
 async def test_lightgbm_without_zipmap_and_a_bytes_output(stack: Stack, client: Any) -> None:
     tenant = random_id("t")
     oip = client(stack.key(tenant, "models:infer"))
-    content, booster = lightgbm()
+    content, booster = converted_models.lightgbm()
     await stack.register(tenant, "churn", "lgbm-1", content)  # registered, not promoted
 
     meta = await oip.metadata("churn", "lgbm-1")
