@@ -1,10 +1,16 @@
-"""Trains the default models on synthetic data and writes them as ONNX.
+"""Trains the default models on synthetic data and writes them as ONNX; retrains a
+placement's model on the decision log's training table.
 
 `python -m services.decision.training` (or `make models`) rebuilds
 `services/decision/models/propensity.onnx` and `drinks.onnx` byte for byte: the data, the
 split and the solvers are seeded, so a fresh checkout serves the same real models. The
 drinks model's rows are built by the example placement's feature transforms
 (`examples/drinks.yaml`), the same code `Decide` builds its rows with.
+
+`python -m services.decision.training --from-table training.parquet --out drinks-2.onnx`
+retrains the drinks model (`--catalog` for another placement) on what `export-training`
+wrote: the columns Decide built, the labels outcomes gave; register the file as a new
+version and promote it.
 """
 
 from __future__ import annotations
@@ -90,11 +96,48 @@ def drinks_synthetic(
 
 def train_drinks() -> bytes:
     """Gradient-boosted trees (interactions: the product with the weather and the person)."""
+    return _boosted_trees(*drinks_synthetic(drinks_placement()))
+
+
+def _boosted_trees(x: np.ndarray, y: np.ndarray) -> bytes:
     from sklearn.ensemble import GradientBoostingClassifier
 
-    x, y = drinks_synthetic(drinks_placement())
     model = GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=SEED)
     return to_onnx_bytes(model.fit(x, y), x, zipmap=False)
+
+
+def table_rows(path: Path, placement: Placement) -> tuple[np.ndarray, np.ndarray]:
+    """The placement's rows of an exported training table (CSV or Parquet): its columns
+    (`feature:<column>`; 0 where a row lacks one, as serving counts it) and the labels.
+    ValueError for a column of text: retraining takes numbers."""
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    if path.suffix == ".parquet":
+        table = pyarrow.parquet.read_table(path)
+    else:
+        table = pyarrow.csv.read_csv(path)
+    rows = [r for r in table.to_pylist() if r["placement"] == placement.placement_id]
+    x = []
+    for r in rows:
+        cells = [r.get(f"feature:{c}") for c in placement.features.columns]
+        if any(isinstance(c, str) for c in cells):
+            raise ValueError("the table holds text columns; retraining takes numbers only")
+        x.append([0.0 if c is None else float(c) for c in cells])
+    y = [int(r["label"]) for r in rows]
+    return np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)
+
+
+def retrain(path: Path, placement: Placement) -> bytes:
+    """The placement's model trained on the table's rows; ValueError unless they hold both
+    a positive and a negative outcome."""
+    x, y = table_rows(path, placement)
+    if len(set(y.tolist())) < 2:
+        raise ValueError(
+            f"{len(y)} rows of placement {placement.placement_id!r}: retraining needs"
+            " positive and negative labels"
+        )
+    return _boosted_trees(x, y)
 
 
 def to_onnx_bytes(model: object, x: np.ndarray, zipmap: bool) -> bytes:
@@ -112,17 +155,28 @@ def to_onnx_bytes(model: object, x: np.ndarray, zipmap: bool) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.decision.training")
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--out", type=Path, help=f"the model file (default {DEFAULT_PATH})")
     parser.add_argument("--drinks-out", type=Path, default=DRINKS_PATH)
+    parser.add_argument("--from-table", type=Path, help="retrain on an exported training table")
+    parser.add_argument("--catalog", type=Path, default=DRINKS_EXAMPLE, help="its placement")
     args = parser.parse_args()
-    columns = drinks_placement().features.columns
-    for path, data, features in (
-        (args.out, train_onnx(), FEATURES),
-        (args.drinks_out, train_drinks(), columns),
-    ):
+    if args.from_table is not None:
+        if args.out is None:
+            parser.error("--from-table needs --out: the new version's file")
+        placement = catalog.placement_of(catalog.read_catalog(args.catalog.read_text()).placement)
+        try:
+            written = [(args.out, retrain(args.from_table, placement), placement.features.columns)]
+        except ValueError as e:
+            parser.exit(2, f"cannot retrain: {e}\n")
+    else:
+        written = [
+            (args.out or DEFAULT_PATH, train_onnx(), FEATURES),
+            (args.drinks_out, train_drinks(), drinks_placement().features.columns),
+        ]
+    for path, data, features in written:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        print(f"wrote {path} ({len(data)} bytes); features: {', '.join(features)}")
+        print(f"wrote {path} ({len(data)} bytes); features: {','.join(features)}")
 
 
 if __name__ == "__main__":
