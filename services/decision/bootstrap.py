@@ -65,7 +65,7 @@ def parts(layer: ServiceLayer[SqlDecisionUnitOfWork], executor: Executor, clock:
     log = DecisionLogWriter(layer, exposures)
     decider = Decider(catalogs, serving, profiles, clock, log, exposures)
     servicer = decision_servicer(
-        layer, ModelRpcs(layer, serving, executor), DecisionRpcs(layer, decider)
+        layer, ModelRpcs(layer, serving, executor, catalogs), DecisionRpcs(layer, decider)
     )
     inference = inference_servicer(InferenceModels(layer, serving, executor))
     return Parts(serving, catalogs, profiles, log, exposures, servicer, inference)

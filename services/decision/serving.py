@@ -124,7 +124,7 @@ class ModelServing:
         )
 
     async def score(
-        self, tenant_id: str, model_name: str, profile_id: str, features: Mapping[str, float]
+        self, tenant_id: str, model_name: str, profile_id: str, features: Mapping[str, Cell]
     ) -> tuple[Score, list[Score]]:
         """(the score to act on, every serving version's score) for one profile."""
         served, scores = await self.score_rows(tenant_id, model_name, profile_id, [features])

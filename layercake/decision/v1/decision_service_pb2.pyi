@@ -546,15 +546,29 @@ class ScoreProfileRequest(_message.Message):
     MODEL_NAME_FIELD_NUMBER: _builtins.int
     PROFILE_ID_FIELD_NUMBER: _builtins.int
     FEATURES_FIELD_NUMBER: _builtins.int
+    PLACEMENT_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    ACTION_ID_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant of the profile and the model."""
     model_name: _builtins.str
     """Model name."""
     profile_id: _builtins.str
     """The profile to score; its features come from the decision service's projection."""
+    placement: _builtins.str
+    """A live placement whose feature transforms build the model's input row, as Decide
+    builds it (over the features above, `context` and the action `action_id`); empty: the
+    features are the columns, by name.
+    """
+    action_id: _builtins.str
+    """A live action the row is built for (its id, value and attributes); empty: none."""
     @_builtins.property
     def features(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
         """Features of this request (context), overriding the projection's of the same name."""
+
+    @_builtins.property
+    def context(self) -> _struct_pb2.Struct:
+        """The request's context, read by the placement's transforms as `context.<path>`."""
 
     def __init__(
         self,
@@ -563,10 +577,13 @@ class ScoreProfileRequest(_message.Message):
         model_name: _builtins.str = ...,
         profile_id: _builtins.str = ...,
         features: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        placement: _builtins.str = ...,
+        context: _struct_pb2.Struct | None = ...,
+        action_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["features", b"features", "model_name", b"model_name", "profile_id", b"profile_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "context", b"context", "features", b"features", "model_name", b"model_name", "placement", b"placement", "profile_id", b"profile_id", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

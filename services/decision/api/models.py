@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Executor
 
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import models_pb2
 from services.decision import handlers, mapping, scoring
+from services.decision.catalogs import Catalogs
 from services.decision.domain.models import ModelVersion, check_names
+from services.decision.domain.transforms import Cell, record
 from services.decision.serving import ModelServing, Score
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
-from services.kernel.errors import InvalidArgument, Violations
+from services.kernel.errors import InvalidArgument, NotFound, Violations
+from services.kernel.protobuf import plain_object
 from services.kernel.rpc import calls, idempotency
 from services.kernel.service_layer import ServiceLayer
 
@@ -52,11 +55,16 @@ class ModelRpcs:
     """The servicer's model methods; `DecisionServicer` delegates to them."""
 
     def __init__(
-        self, layer: ServiceLayer[SqlDecisionUnitOfWork], serving: ModelServing, executor: Executor
+        self,
+        layer: ServiceLayer[SqlDecisionUnitOfWork],
+        serving: ModelServing,
+        executor: Executor,
+        catalogs: Catalogs,
     ) -> None:
         self.layer = layer
         self.serving = serving
         self.executor = executor
+        self.catalogs = catalogs
 
     async def register(
         self, requests: AsyncIterator[pb.RegisterModelRequest]
@@ -184,10 +192,31 @@ class ModelRpcs:
         bad.raise_if_any()
         held = await self.layer.read(handlers.profile_features, tenant, request.profile_id)
         features = {**(held.values if held is not None else {}), **request.features}
+        row: Mapping[str, Cell] = features
+        if request.placement:
+            row = await self._placement_row(tenant, request, features)
         served, scores = await self.serving.score(
-            tenant, request.model_name, request.profile_id, features
+            tenant, request.model_name, request.profile_id, row
         )
         return pb.ScoreProfileResponse(served=_score(served), scores=[_score(s) for s in scores])
+
+    async def _placement_row(
+        self, tenant: str, request: pb.ScoreProfileRequest, features: Mapping[str, float]
+    ) -> Mapping[str, Cell]:
+        """The row the placement's transforms build, as Decide's for the action; NOT_FOUND
+        for a placement or action not live."""
+        catalog = await self.catalogs.get(tenant)
+        placement = catalog.placements.get(request.placement)
+        if placement is None:
+            raise NotFound(f"placement {request.placement!r} is not live")
+        context = plain_object(request.context)
+        if not request.action_id:
+            return placement.features.row({"features": features, "context": context})
+        action = next((a for a in catalog.actions if a.action_id == request.action_id), None)
+        if action is None:
+            raise NotFound(f"action {request.action_id!r} is not live")
+        found = record(features, context, action.action_id, action.value, action.attributes)
+        return placement.features.row(found)
 
 
 def _score(score: Score) -> models_pb2.ModelScore:

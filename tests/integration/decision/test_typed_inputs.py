@@ -1,12 +1,14 @@
 """A model with a string and an INT64 input (`tests/typed_model`) over gRPC: registered
-against its signature, promoted, and served by Decide through the placement's declared
-transforms (text from the context, a rounded number from the profile) and by ScoreProfile."""
+against its signature, promoted, and served by Decide and ScoreProfile through the
+placement's declared transforms (text from the context, a rounded number from the profile)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
+import grpc
 import pytest
 from google.protobuf import struct_pb2
 from nats.aio.client import Client
@@ -102,15 +104,31 @@ async def test_decide_builds_text_and_int64_inputs_with_the_placements_transform
     assert await decide("p-new", {}) == pytest.approx(propensity("north", 0), abs=1e-6)
 
 
-async def test_score_profile_feeds_an_int64_input_its_numbers_rounded(
+async def test_score_profile_builds_the_row_with_a_placements_transforms(
     served: tuple[Replica, People],
 ) -> None:
     one, people = served
-    answer = await one.stub.ScoreProfile(
-        pb.ScoreProfileRequest(model_name="visits", profile_id="p-1", features={"visits": 4.2}),
-        metadata=acting(people.ann),
-        timeout=10,
-    )
-    assert answer.served.version == "1" and answer.served.stage == STAGE.MODEL_STAGE_CHAMPION
-    # no text column named `region` among the features: "" (a region the model never saw)
-    assert answer.served.score == pytest.approx(propensity("", 4), abs=1e-6)
+
+    async def score(**fields: Any) -> float:
+        answer = await one.stub.ScoreProfile(
+            pb.ScoreProfileRequest(model_name="visits", profile_id="p-1", **fields),
+            metadata=acting(people.ann),
+            timeout=10,
+        )
+        assert answer.served.version == "1" and answer.served.stage == STAGE.MODEL_STAGE_CHAMPION
+        return float(answer.served.score)
+
+    coast = struct_pb2.Struct()
+    coast.update({"location": {"region": "coast"}})
+    by_placement = {"placement": "welcome", "context": coast}
+    assert await score(**by_placement) == pytest.approx(propensity("coast", 3), abs=1e-6)
+    assert await score(**by_placement, action_id="hello") == await score(**by_placement)
+    more = await score(**by_placement, features={"trait_visits": 5.0})  # over the profile's
+    assert more == pytest.approx(propensity("coast", 5), abs=1e-6)
+    # without a placement the features are the columns: `visits` rounded, no text: ""
+    assert await score(features={"visits": 4.2}) == pytest.approx(propensity("", 4), abs=1e-6)
+
+    for missing in ({"placement": "nowhere"}, {"placement": "welcome", "action_id": "gone"}):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await score(**missing)
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
