@@ -34,8 +34,7 @@ def outcome(
     ] = "",
     output: OutputOption = Output.table,
 ) -> None:
-    """Record what a person did with a decided action: impression, clicked, converted or
-    dismissed."""
+    """Record what a person did with a decided action (clicked, converted, dismissed...)."""
     target: Target = ctx.obj
     request = pb.RecordOutcomeRequest(
         request_id=new_request_id(),

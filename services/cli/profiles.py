@@ -170,8 +170,7 @@ def traits(
     limit: Annotated[int, typer.Option(min=1, help="Changes to show at most (--history).")] = 100,
     output: OutputOption = Output.table,
 ) -> None:
-    """A profile's traits now, or with --history every value they took and the message that
-    set it."""
+    """A profile's traits now, or with --history each value they took and what set it."""
     target: Target = ctx.obj
     if not history:
         reply = target.call(Stub, lambda s: s.GetProfile, pb.GetProfileRequest(profile_ref=ref))

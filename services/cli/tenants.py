@@ -26,8 +26,9 @@ def create_tenant(
     ] = None,
     display_name: Annotated[str, typer.Option(help="Its human name.")] = "",
 ) -> None:
-    """Create a tenant and its `admin` principal (if missing) and print a key of that admin
-    (kept in ENV_FILE: `source` it to act as the tenant's admin)."""
+    """Create a tenant and its admin (if missing); print the admin's key, kept in ENV_FILE.
+
+    `source` ENV_FILE to act as the tenant's admin."""
     from services.gateway.admin import app as admin  # only here: the gateway's database
 
     where = env_file or Path(".layercake") / f"{tenant}.env"

@@ -16,8 +16,10 @@ from rich.table import Table
 
 
 def up() -> None:
-    """Start nats-server, the four services and the channel adapters under .layercake/,
-    print where each listens and the demo tenant's admin key; Ctrl-C stops them all."""
+    """Run the whole platform here, supervised, until Ctrl-C (what `make run` does).
+
+    Starts nats-server, the four services and the channel adapters under .layercake/, and
+    prints where each listens and the demo tenant's admin key."""
     from services.local.stack import DEMO_TENANT, SERVICES, LocalStack  # only here: heavy
     from services.local.supervisor import Supervisor
 
