@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from google.protobuf import json_format, struct_pb2
@@ -12,14 +12,26 @@ from google.protobuf.timestamp_pb2 import Timestamp
 M = TypeVar("M", bound=Message)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NANOS = 1_000_000_000
+
+
 def to_timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(UTC))
-    return ts
+    """An aware time as is; a naive one as local time (as `astimezone` reads it). By
+    arithmetic on the epoch: `Timestamp.FromDatetime` costs ten times more, on every event."""
+    delta = (value if value.tzinfo is not None else value.astimezone(UTC)) - _EPOCH
+    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def from_timestamp(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
+    """An aware UTC time; ValueError for a timestamp out of range (as `ToDatetime` says)."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if 0 <= nanos < _NANOS:
+        try:
+            return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+        except OverflowError:
+            pass
+    return ts.ToDatetime(tzinfo=UTC)  # raises the ValueError that says what is wrong
 
 
 def plain_object(struct: struct_pb2.Struct) -> dict[str, object]:

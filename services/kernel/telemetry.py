@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -22,19 +23,48 @@ def setup_tracing(service: str) -> None:
 
 
 def current_traceparent() -> str:
-    """The W3C `traceparent` of the active span, or '' outside one."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent", "")
+    """The W3C `traceparent` of the active span, or '' outside one: what the W3C
+    propagator would inject, formatted here (a handler asks several times an event)."""
+    found = trace.get_current_span().get_span_context()
+    if not found.is_valid:
+        return ""
+    return f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"
 
 
 _tracer = trace.get_tracer("layercake")  # a proxy: it follows `setup_tracing`'s provider
 
 
+def extracted(carrier: Mapping[str, str] | None) -> Context | None:
+    """The trace context a carrier (headers or metadata) holds; None for an empty one."""
+    return propagate.extract(dict(carrier)) if carrier else None
+
+
 @contextmanager
-def span(name: str, carrier: Mapping[str, str] | None = None) -> Iterator[trace.Span]:
-    """A span that continues the trace found in `carrier` (headers or metadata); without
-    one, the current trace (a consumer opens one per message: extracting nothing is waste)."""
-    ctx = propagate.extract(dict(carrier)) if carrier else None
-    with _tracer.start_as_current_span(name, context=ctx) as s:
+def span(
+    name: str, carrier: Mapping[str, str] | None = None, links: Sequence[Context] = ()
+) -> Iterator[trace.Span]:
+    """A span that continues the trace found in `carrier`; without one, the current trace.
+    `links` are the contexts of the work it stands for (a batch: each message's trace)."""
+    contexts = {
+        (sc.trace_id, sc.span_id): sc
+        for sc in (trace.get_current_span(c).get_span_context() for c in links)
+        if sc.is_valid
+    }
+    linked = [trace.Link(sc) for sc in contexts.values()]
+    with _tracer.start_as_current_span(name, context=extracted(carrier), links=linked) as s:
         yield s
+
+
+@contextmanager
+def within(found: Context | None) -> Iterator[None]:
+    """Runs the block in a caller's trace context (from `extracted`) without a span of its
+    own: what it publishes continues that trace. A consumer applies each message of a
+    batch so, under one span for the batch; None leaves the current context."""
+    if found is None:
+        yield
+        return
+    token = context.attach(found)
+    try:
+        yield
+    finally:
+        context.detach(token)

@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.context import Context
 from prometheus_client import Counter
 
 from services.kernel import telemetry
@@ -182,6 +183,18 @@ def _chunks(
     return chunks
 
 
+def _traces(deliveries: Sequence[Delivery | Result]) -> list[Context | None]:
+    """Each message's trace context (None where it carries none, or is settled already)."""
+    return [
+        telemetry.extracted(d.envelope.carrier()) if isinstance(d, Delivery) else None
+        for d in deliveries
+    ]
+
+
+def _linked(traces: Sequence[Context | None]) -> list[Context]:
+    return [t for t in traces if t is not None]
+
+
 def redelivery_backoff(ack_wait: float, max_deliver: int) -> list[float]:
     """The one retry schedule, kept by the server: the wait before each redelivery of a
     message that failed or was never acknowledged. The first is `ack_wait` (the server
@@ -251,6 +264,9 @@ class ConsumerRunner(Generic[W]):
         The whole batch is tried first, claimed in the inbox with one statement; if any
         message fails, that attempt is rolled back and the batch is applied again with
         each message in its own savepoint, so a bad message costs only itself.
+
+        One span covers the batch (linked to each message's trace); each message is applied
+        in its own trace context, so what its handler publishes continues its trace.
         """
         try:
             return self._apply_together(deliveries)
@@ -264,19 +280,20 @@ class ConsumerRunner(Generic[W]):
     def _apply_together(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
         name = self.spec.durable
         results: list[Result] = []
-        with self.uow() as uow:
+        traces = _traces(deliveries)
+        with self.uow() as uow, telemetry.span(f"consume {name}", links=_linked(traces)):
             ids = [d.envelope.event_id for d in deliveries if isinstance(d, Delivery)]
             fresh = uow.claim(name, ids)  # one statement; its rows go if a handler fails
             if self.spec.warm is not None:
                 todo = [d.envelope for d in deliveries if isinstance(d, Delivery)]
                 self.spec.warm(uow, [e for e in todo if e.event_id in fresh])
-            for d in deliveries:
+            for d, trace in zip(deliveries, traces, strict=True):
                 if isinstance(d, Result):
                     results.append(d)
                 elif d.envelope.event_id not in fresh:
                     results.append(Result(Outcome.DUPLICATE))
                 else:
-                    with telemetry.span(f"consume {name}", d.envelope.carrier()):
+                    with telemetry.within(trace):
                         self.spec.apply(uow, d)
                     fresh.discard(d.envelope.event_id)  # the same event twice in one batch
                     results.append(Result(Outcome.APPLIED))
@@ -285,16 +302,15 @@ class ConsumerRunner(Generic[W]):
 
     def _apply_one_by_one(self, deliveries: Sequence[Delivery | Result]) -> list[Result]:
         results: list[Result] = []
-        with self.uow() as uow:
-            for d in deliveries:
+        traces = _traces(deliveries)
+        name = self.spec.durable
+        with self.uow() as uow, telemetry.span(f"consume {name}", links=_linked(traces)):
+            for d, trace in zip(deliveries, traces, strict=True):
                 if isinstance(d, Result):
                     results.append(d)
                     continue
                 try:
-                    with (
-                        uow.savepoint(),
-                        telemetry.span(f"consume {self.spec.durable}", d.envelope.carrier()),
-                    ):
+                    with uow.savepoint(), telemetry.within(trace):
                         if not uow.claim(self.spec.durable, [d.envelope.event_id]):
                             results.append(Result(Outcome.DUPLICATE))
                             continue

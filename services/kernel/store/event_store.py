@@ -107,6 +107,7 @@ class _Append:
                 self.metadata,
                 self.recorded_time,
                 e.schema_version,
+                e.domain_event,
             )
             for version, (position, e) in enumerate(
                 zip(positions, self.new_events, strict=True), start

@@ -99,17 +99,20 @@ class EventTypes(Generic[D, C]):
         if entry is None:
             raise TypeError(f"{type(event).__name__} is not a registered event type")
         payload = entry.encode(event, context).SerializeToString()
-        return NewEvent(entry.name, payload, schema_version=entry.version)
+        return NewEvent(entry.name, payload, schema_version=entry.version, domain_event=event)
 
     def decode(self, stored: StoredEvent, context: C) -> D:
         """The domain event of a stored one, upcast to the current shape.
 
         UnknownEventType (naming type and stream) for a type or version this service
-        does not know; Unprocessable for a payload that does not parse.
+        does not know; Unprocessable for a payload that does not parse. An event this
+        process just appended (a projection's) is the domain event it was made from.
         """
         entry = self._by_name.get(stored.type)
         if entry is None or stored.schema_version > entry.version:
             raise UnknownEventType(stored.type, stored.stream_id, stored.schema_version)
+        if isinstance(stored.domain_event, entry.domain):
+            return stored.domain_event
         payload = stored.payload
         for version in range(stored.schema_version, entry.version):
             upcaster = self._upcasters.get((entry.name, version))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.kernel.ids import new_id
 from services.kernel.principals import Actor
 
 
@@ -23,12 +23,15 @@ class EventMetadata:
 @dataclass(frozen=True)
 class NewEvent:
     """An event about to be appended: `type` is the full protobuf message name, and
-    `schema_version` the shape of `payload` (upcasters bring older shapes up to date)."""
+    `schema_version` the shape of `payload` (upcasters bring older shapes up to date).
+    `domain_event` is what the payload was encoded from (never stored): the projections of
+    the append read it instead of decoding the payload again."""
 
     type: str
     payload: bytes
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: str = field(default_factory=new_id)
     schema_version: int = 1
+    domain_event: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class StoredEvent:
     metadata: EventMetadata
     recorded_time: datetime
     schema_version: int = 1
+    # set only on the events an append hands its projections: see NewEvent
+    domain_event: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class OutboxMessage:
     type: str
     payload: bytes
     tenant_id: str
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: str = field(default_factory=new_id)
     source: str = ""
     traceparent: str = ""
     subject_ref: str = ""

@@ -3,6 +3,7 @@ and one error for stored types nobody registered."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -142,3 +143,14 @@ def test_a_dataclass_that_does_not_mirror_its_message_is_refused_at_registration
 def test_a_type_is_registered_once() -> None:
     with pytest.raises(ValueError, match="twice"):
         guests().register(V2, GuestRegistered)
+
+
+def test_an_event_just_appended_projects_as_the_domain_event_it_was_made_from() -> None:
+    registry = guests()
+    event = GuestRegistered("Ada", "Lovelace")
+    new = registry.new_event(event, None)
+    appended = dataclasses.replace(stored(new), payload=b"\xff", domain_event=new.domain_event)
+    assert registry.decode(appended, None) is event  # the payload is not even read
+    assert registry.decode(stored(new), None) == event  # a load decodes it
+    with pytest.raises(Unprocessable):
+        registry.decode(dataclasses.replace(appended, domain_event=None), None)
