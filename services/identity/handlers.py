@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 
 from layercake.identity.v1.identifier_rules_pb2 import IdentifierRules as IdentifierRulesProto
@@ -29,6 +28,7 @@ from services.kernel.assets import LIVE_CHANGES, Action, Asset, AssetMetadata
 from services.kernel.assets.handlers import edit_asset, transition_asset
 from services.kernel.clipping import clip
 from services.kernel.errors import InvalidArgument, LayercakeError, NotFound, Violations
+from services.kernel.ids import new_id
 from services.kernel.principals import Actor, Principal
 from services.kernel.store.records import EventMetadata
 from services.kernel.vocabulary import is_identifier_type
@@ -119,7 +119,7 @@ def apply_ingested_event(
         rules,
         owners=lambda ids: repo.owners(cmd.tenant_id, ids),
         load=lambda profile_id: _live(uow, repo.get(cmd.tenant_id, profile_id)),
-        new_id=lambda: str(uuid.uuid4()),
+        new_id=new_id,
     )
     profile = resolved.profile
     if resolved.plan.dropped:

@@ -100,11 +100,12 @@ def count_event(
             mine.window.expire(now, d.window)
             profile.set_computed(name, mine.window.value(d.aggregation), cmd.event_time)
             touched[name] = mine
-    event = tracked_event(cmd)
-    for d in segments.traits_for(cmd.event_name):
-        stored = touched.get(d.name) or _window(windows, tenant, profile.profile_id, d)
-        if track(profile, d, stored.window, event, cmd.event_time, now):
-            touched[d.name] = stored
+    if counting := segments.traits_for(cmd.event_name):  # most events count in none
+        event = tracked_event(cmd)
+        for d in counting:
+            stored = touched.get(d.name) or _window(windows, tenant, profile.profile_id, d)
+            if track(profile, d, stored.window, event, cmd.event_time, now):
+                touched[d.name] = stored
     for name, stored in touched.items():
         d = segments.trait(name)
         assert d is not None
