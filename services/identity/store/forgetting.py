@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, Table, delete, select
@@ -17,7 +18,7 @@ from services.identity.store.tables import (
     profile_messages,
     suppressed_messages,
 )
-from services.kernel.store.conflicts import insert_unless_conflict
+from services.kernel.store.conflicts import DriverInsert, insert_unless_conflict
 
 
 class SqlForgetting(Forgetting):
@@ -26,13 +27,15 @@ class SqlForgetting(Forgetting):
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._messages: list[dict[str, object]] = []
+        self._messages: list[tuple[str, str, int]] = []
         self._checked: dict[tuple[str, str], bool] = {}  # (tenant, digest) -> forgotten
 
     def flush(self) -> None:
-        """Writes the buffered `record_message` rows."""
+        """Writes the buffered `record_message` rows (through the driver: a row an event)."""
         rows, self._messages = self._messages, []
-        self._insert_new(profile_messages, rows)
+        if rows:
+            dialect = self.session.get_bind().dialect.name
+            _messages_writer(dialect).count(self.session.connection(), rows)
 
     def discard(self) -> None:
         self._messages.clear()
@@ -57,8 +60,7 @@ class SqlForgetting(Forgetting):
         return any(self._checked[(tenant_id, d)] for d in digests)
 
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
-        row = {"tenant_id": tenant_id, "profile_id": profile_id, "stream_sequence": stream_sequence}
-        self._messages.append(row)
+        self._messages.append((tenant_id, profile_id, stream_sequence))
 
     def suppress_message(self, tenant_id: str, message_id: str, reason: str, at: datetime) -> None:
         row = {"tenant_id": tenant_id, "message_id": message_id, "reason": reason}
@@ -99,6 +101,12 @@ class SqlForgetting(Forgetting):
     def erased(self, sequences: Sequence[int]) -> None:
         c = ingest_erasures.c
         self.session.execute(delete(ingest_erasures).where(c.stream_sequence.in_(list(sequences))))
+
+
+@cache
+def _messages_writer(dialect: str) -> DriverInsert:
+    columns = ("tenant_id", "profile_id", "stream_sequence")
+    return DriverInsert(profile_messages, columns, dialect, unless_conflict=True)
 
 
 def suppressed_query(tenant_id: str, digests: Sequence[str]) -> Select[Any]:

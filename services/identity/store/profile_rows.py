@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, Update, bindparam, delete, insert, select, update
@@ -23,6 +24,7 @@ from services.identity.store.sealed_traits import Stored
 from services.identity.store.tables import profile_identifiers, profile_trait_index, profiles
 from services.identity.store.trait_index import searchable, value_hash
 from services.kernel.errors import ConcurrencyError
+from services.kernel.store.conflicts import DriverInsert
 
 Key = tuple[str, str]  # (tenant, profile id)
 
@@ -92,15 +94,54 @@ _UNINDEX = delete(profile_trait_index).where(
 )
 
 
+PROFILE_COLUMNS = (
+    "tenant_id",
+    "profile_id",
+    "version",
+    "traits",
+    "consent",
+    "create_time",
+    "update_time",
+    "merged_into",
+)
+LINK_COLUMNS = (
+    "tenant_id",
+    "id_type",
+    "id_value",
+    "hashed",
+    "profile_id",
+    "message_id",
+    "link_time",
+)
+
+
+@dataclass(frozen=True)
+class _Writers:
+    """New rows go through the driver (a flush inserts hundreds: SQLAlchemy's per-row work
+    cost more than the inserts)."""
+
+    profiles: DriverInsert
+    links: DriverInsert
+
+
+@cache
+def _writers(dialect: str) -> _Writers:
+    return _Writers(
+        DriverInsert(profiles, PROFILE_COLUMNS, dialect),
+        DriverInsert(profile_identifiers, LINK_COLUMNS, dialect),
+    )
+
+
 class ProfileRows:
     """Buffers one flush's changes to `profiles`, `profile_identifiers` and the trait index."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._writers = _writers(session.get_bind().dialect.name)
         self.rows: dict[Key, Row] = {}
         self.created: set[Key] = set()
         self.dirty: set[Key] = set()
-        self.links: list[dict[str, Any]] = []
+        self.links: list[list[Any]] = []  # LINK_COLUMNS
         self.moves: list[dict[str, str]] = []  # identifiers, then aliases, in order
 
     def read(self, keys: set[Key]) -> None:
@@ -146,16 +187,9 @@ class ProfileRows:
         link_time: datetime | None,
     ) -> None:
         tenant, profile_id = key
+        at = None if link_time is None else self._writers.links.time(link_time)
         self.links += [
-            {
-                "tenant_id": tenant,
-                "id_type": i.type,
-                "id_value": i.value,
-                "hashed": i.hashed,
-                "profile_id": profile_id,
-                "message_id": message_id or None,
-                "link_time": link_time,
-            }
+            [tenant, i.type, i.value, i.hashed, profile_id, message_id or None, at]
             for i in identifiers
         ]
 
@@ -163,8 +197,8 @@ class ProfileRows:
         """The absorbed profile's identifiers and aliases now belong to the survivor: those
         written before this flush by one statement each, those of this flush here."""
         for link in self.links:
-            if link["tenant_id"] == tenant and link["profile_id"] == absorbed_id:
-                link["profile_id"] = survivor_id
+            if link[0] == tenant and link[4] == absorbed_id:
+                link[4] = survivor_id
         for (t, _), row in self.rows.items():
             if t == tenant and row.merged_into == absorbed_id:
                 row.merged_into = survivor_id
@@ -177,15 +211,16 @@ class ProfileRows:
 
     def write(self) -> None:
         """Sends what is buffered: new rows, moves (in order), links, changed rows, index."""
-        s = self.session
+        s, writers = self.session, self._writers
         if self.created:
-            s.execute(insert(profiles), [self._values(k) for k in sorted(self.created)])
+            rows = [self._new_row(k) for k in sorted(self.created)]
+            writers.profiles.count(s.connection(), rows)
         if self.moves:
             s.execute(_MOVE_IDS, self.moves)
             s.execute(_MOVE_ALIASES, self.moves)
         if self.links:
             try:
-                s.execute(insert(profile_identifiers), self.links)
+                writers.links.count(s.connection(), [tuple(link) for link in self.links])
             except IntegrityError as e:  # rolled back whole by the caller, then retried
                 raise ConcurrencyError("an identifier was linked concurrently") from e
         changed = sorted((self.dirty - self.created) & self.rows.keys())
@@ -219,6 +254,7 @@ class ProfileRows:
             self.session.execute(insert(profile_trait_index), new)
 
     def _values(self, key: Key) -> dict[str, Any]:
+        """The row's columns, in `PROFILE_COLUMNS` order."""
         row = self.rows[key]
         return {
             "tenant_id": key[0],
@@ -230,6 +266,13 @@ class ProfileRows:
             "update_time": row.update_time,
             "merged_into": row.merged_into,
         }
+
+    def _new_row(self, key: Key) -> tuple[Any, ...]:
+        """`_values` as the driver takes them."""
+        values, time = self._values(key), self._writers.profiles.time
+        values["create_time"] = time(values["create_time"])
+        values["update_time"] = time(values["update_time"])
+        return tuple(values.values())
 
     def _changes(self, key: Key) -> dict[str, Any]:
         """`_values` as `_UPDATE_ROW` binds them: the key, then the new values."""

@@ -44,11 +44,24 @@ class SqlProfileRepository(StreamProfiles):
         self.sql = uow
         self.session = uow.session
         self._held: dict[tuple[str, Identifier], str | None] = {}  # None: held by none
+        self._holding: dict[tuple[str, str], set[Identifier]] = {}  # _held, by owner
         self._loaded: dict[tuple[str, str], Profile] = {}
 
     def forget_cached(self) -> None:
         self._held.clear()
+        self._holding.clear()
         self._loaded.clear()
+
+    def _hold(self, tenant_id: str, identifier: Identifier, owner: str | None) -> None:
+        key = (tenant_id, identifier)
+        before = self._held.get(key)
+        if before == owner and key in self._held:
+            return
+        if before is not None:
+            self._holding[(tenant_id, before)].discard(identifier)
+        self._held[key] = owner
+        if owner is not None:
+            self._holding.setdefault((tenant_id, owner), set()).add(identifier)
 
     def prefetch(self, tenant_id: str, identifiers: Sequence[Identifier]) -> None:
         """Reads who holds `identifiers` (one query), for the `owners` calls that follow."""
@@ -61,7 +74,8 @@ class SqlProfileRepository(StreamProfiles):
             for r in self.session.execute(owners_query(tenant_id, todo))
             if (r.id_type, r.id_value) in by_key
         }
-        self._held |= {(tenant_id, i): owner for i, owner in found.items()}
+        for identifier, owner in found.items():
+            self._hold(tenant_id, identifier, owner)
         self._load(tenant_id, sorted({o for o in found.values() if o is not None}))
 
     def _load(self, tenant_id: str, profile_ids: list[str]) -> None:
@@ -108,12 +122,13 @@ class SqlProfileRepository(StreamProfiles):
         self._loaded[(tenant, profile_id)] = profile
         live = profile.merged_into is None and not profile.forgotten
         if any(isinstance(e, LETS_GO) for e in changes):  # identifiers left it
-            gone = [k for k, owner in self._held.items() if owner == profile_id]
-            for key in gone:
-                if not live or key[1] not in profile.links:
-                    del self._held[key]
+            held = self._holding.get((tenant, profile_id), set())
+            for identifier in [i for i in held if not live or i not in profile.links]:
+                del self._held[(tenant, identifier)]
+                held.discard(identifier)
         if live:
-            self._held |= {(tenant, i): profile_id for i in profile.links}
+            for identifier in profile.links:
+                self._hold(tenant, identifier, profile_id)
 
     def live_ids(self, tenant_id: str, after: str, limit: int) -> list[str]:
         c = profiles.c

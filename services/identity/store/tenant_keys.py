@@ -21,6 +21,7 @@ from services.identity.store.tables import tenant_keys
 from services.kernel.store.conflicts import insert_unless_conflict
 
 KEY_BYTES = 32
+REMEMBERED = 4096  # digests a hasher keeps: more than a consumer batch hashes
 
 
 def new_key() -> bytes:
@@ -28,8 +29,17 @@ def new_key() -> bytes:
 
 
 def keyed_hasher(key: bytes) -> Hasher:
+    """The tenant's hash; it remembers its latest digests (a batch hashes each identifier
+    twice: for its bulk reads, then resolving)."""
+    known: dict[str, str] = {}
+
     def digest(value: str) -> str:
-        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+        found = known.get(value)
+        if found is None:
+            if len(known) >= REMEMBERED:
+                known.clear()
+            found = known[value] = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+        return found
 
     return digest
 
@@ -43,6 +53,7 @@ class SqlTenantKeys(TenantKeys):
         self.session = session
         self.known = known
         self._made: dict[str, bytes] = {}  # read after this transaction inserted it
+        self._hashers: dict[str, Hasher] = {}  # this transaction's, by tenant
 
     def _key(self, tenant_id: str) -> bytes | None:
         if key := self.known.get(tenant_id) or self._made.get(tenant_id):
@@ -55,6 +66,8 @@ class SqlTenantKeys(TenantKeys):
         return key
 
     def hasher(self, tenant_id: str, now: datetime) -> Hasher:
+        if (known := self._hashers.get(tenant_id)) is not None:
+            return known
         key = self._key(tenant_id)
         if key is None:
             self._made[tenant_id] = b""  # falsy: read back below, then kept for this one
@@ -64,8 +77,14 @@ class SqlTenantKeys(TenantKeys):
             )
             key = self._key(tenant_id)
             assert key is not None, "inserted or already there"
-        return keyed_hasher(key)
+        hasher = self._hashers[tenant_id] = keyed_hasher(key)
+        return hasher
 
     def existing(self, tenant_id: str) -> Hasher | None:
+        if (known := self._hashers.get(tenant_id)) is not None:
+            return known
         key = self._key(tenant_id)
-        return None if key is None else keyed_hasher(key)
+        if key is None:
+            return None
+        hasher = self._hashers[tenant_id] = keyed_hasher(key)
+        return hasher
