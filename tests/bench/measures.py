@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import Table, create_engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from layercake.events.v1 import batch_pb2
+from services.kernel.messaging.batch import BATCH_TYPE
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.principals import Actor
@@ -396,8 +399,17 @@ class Drain:
         return Measure(got, time.perf_counter() - start)
 
 
+def events_in(msg: Msg) -> int:
+    """How many events a message carries: a batch's entries (read from its body), else one.
+    Consumers are counted in events, so a batch of a hundred is a hundred on both sides."""
+    if (msg.headers or {}).get("ce-type") != BATCH_TYPE:
+        return 1
+    return len(batch_pb2.EventBatch.FromString(msg.data).events)
+
+
 class RawConsumer(Drain):
-    """A bare durable pull consumer: fetch(256) and ack each message, nothing else."""
+    """A bare durable pull consumer: fetch(256) and ack each message, nothing else; it
+    counts the events the messages carry (events_in)."""
 
     def __init__(self, js: JetStreamContext, tenant: str, durable: str, tick: Tick) -> None:
         super().__init__(tick)
@@ -425,6 +437,8 @@ class RawConsumer(Drain):
             msgs = await self.sub.fetch(CONSUMER_BATCH, timeout=2.0)
         except NatsTimeout:
             return 0
+        events = 0
         for m in msgs:
+            events += events_in(m)
             await m.ack()
-        return len(msgs)
+        return events
