@@ -233,6 +233,7 @@ class ConsumerRunner(Generic[W]):
         # the next batch, fetched and prepared early, and its messages once fetched
         self._ahead: asyncio.Task[tuple[list[Msg], list[list[Delivery | Result]]]] | None = None
         self._held: list[Msg] = []
+        self._applied = APPLIED.labels(spec.durable)  # counted a message at a time
 
     def consumer_config(self) -> ConsumerConfig:
         """Attempts and back-off are enforced by the server too: one delivery more than the
@@ -342,11 +343,11 @@ class ConsumerRunner(Generic[W]):
 
     async def _prepare(self, msgs: Sequence[Msg]) -> list[list[Delivery | Result]]:
         """Opens each message into the events it carries (a batch message carries many) and
-        runs the prepare steps, concurrently but bounded: one list per message."""
+        runs the prepare steps, concurrently but bounded: one list per message. Without a
+        prepare step nothing is awaited (no task a message)."""
 
         async def one(envelope: Envelope) -> Delivery | Result:
-            if self.spec.prepare is None:
-                return Delivery(envelope)
+            assert self.spec.prepare is not None
             async with self._prepare_slots:
                 try:
                     with telemetry.span(f"prepare {self.spec.durable}", envelope.carrier()):
@@ -357,19 +358,28 @@ class ConsumerRunner(Generic[W]):
                     retry = result.outcome is Outcome.RETRY
                     return Result(Outcome.FAILED, result.error) if retry else result
 
-        async def events(msg: Msg) -> list[Delivery | Result]:
-            try:
-                envelopes = open_envelopes(
-                    msg.subject, msg.headers, msg.data, msg.metadata.sequence.stream or 0
-                )
-            except EnvelopeError as e:
-                return [Result(Outcome.POISON, f"EnvelopeError: {e}")]
-            attempts = msg.metadata.num_delivered or 1
-            if attempts > self.max_deliver:
-                return [Result(Outcome.FAILED, f"not settled in {self.max_deliver} deliveries")]
-            return list(await asyncio.gather(*(one(e) for e in envelopes)))
+        async def prepared(opened: list[Envelope] | Result) -> list[Delivery | Result]:
+            if isinstance(opened, Result):
+                return [opened]
+            return list(await asyncio.gather(*(one(e) for e in opened)))
 
-        return list(await asyncio.gather(*(events(m) for m in msgs)))
+        opened = [self._open(m) for m in msgs]
+        if self.spec.prepare is None:
+            return [[o] if isinstance(o, Result) else [Delivery(e) for e in o] for o in opened]
+        return list(await asyncio.gather(*(prepared(o) for o in opened)))
+
+    def _open(self, msg: Msg) -> list[Envelope] | Result:
+        """The events a message carries, or why it settles without them."""
+        try:
+            envelopes = open_envelopes(
+                msg.subject, msg.headers, msg.data, msg.metadata.sequence.stream or 0
+            )
+        except EnvelopeError as e:
+            return Result(Outcome.POISON, f"EnvelopeError: {e}")
+        attempts = msg.metadata.num_delivered or 1
+        if attempts > self.max_deliver:
+            return Result(Outcome.FAILED, f"not settled in {self.max_deliver} deliveries")
+        return envelopes
 
     async def _apply_until_done(self, deliveries: list[Delivery | Result]) -> list[Result]:
         """Applies the batch; what failed for a transient reason is applied again with
@@ -426,16 +436,15 @@ class ConsumerRunner(Generic[W]):
         return results
 
     async def _settle(self, msg: Msg, result: Result) -> None:
-        name = self.spec.durable
         if result.outcome is Outcome.APPLIED:
-            APPLIED.labels(name).inc()
+            self._applied.inc()
             await msg.ack()
             return
         if result.outcome is Outcome.DUPLICATE:
-            SKIPPED.labels(name).inc()
+            SKIPPED.labels(self.spec.durable).inc()
             await msg.ack()
             return
-        FAILED.labels(name).inc()
+        FAILED.labels(self.spec.durable).inc()
         attempts = msg.metadata.num_delivered or 1
         if result.outcome is Outcome.RETRY:
             # only when stopping: not the message's fault, another replica takes it over
