@@ -209,7 +209,9 @@ class Profile(Aggregate[ProfileEvent]):
         return self.consent_time.get(purpose, _NEVER)
 
     def apply(self, event: ProfileEvent) -> None:
-        match event:
+        match event:  # the most frequent first: every ingested event records one
+            case EventReceived():
+                pass
             case ProfileCreated(tenant_id, profile_id, create_time):
                 self.tenant_id, self.profile_id = tenant_id, profile_id
                 self.create_time = self.update_time = create_time
@@ -256,7 +258,7 @@ class Profile(Aggregate[ProfileEvent]):
                 self.forgotten = True
                 self.links, self.traits, self.consent, self.consent_time = {}, {}, {}, {}
                 self.computed, self.audiences = {}, {}
-            case IdentifiersDropped() | EventReceived():
+            case IdentifiersDropped():
                 pass
 
 

@@ -6,11 +6,12 @@ in the event log, the snapshots, the read model and identity's integration event
 
 from __future__ import annotations
 
-import os
 import threading
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from services.kernel.ids import random_bytes
 
 NONCE_BYTES = 12
 OPENED = 64  # values of one profile kept opened: a read or a projection decrypts each once
@@ -30,7 +31,7 @@ class ProfileCipher:
         self._lock = threading.Lock()
 
     def seal(self, plaintext: str) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)  # 96 random bits: never twice under one key
         sealed = nonce + self._aead.encrypt(nonce, plaintext.encode(), self._aad)
         self._remember(sealed, plaintext)
         return sealed
