@@ -215,17 +215,20 @@ class EventStore:
         or None when every row was written and nothing needs the positions.
 
         PostgreSQL: RETURNING, in the same single statement. SQLite: `executemany`, which
-        is several times faster than a multi-row VALUES with RETURNING, then the positions
-        read back only when needed. The writer holds SQLite's lock (BEGIN IMMEDIATE), so
-        the rows past the highest position before the insert are exactly the ones it wrote.
+        is several times faster than a multi-row VALUES with RETURNING. The writer holds
+        SQLite's lock (BEGIN IMMEDIATE) and `position` is the rowid, so the rows past the
+        highest position before the insert are exactly the ones it wrote, in order: when
+        every row was written they are the next positions, else they are read back.
         """
         writer = self._writer()
         if not writer.sqlite:
             return {(s, v, e): p for s, v, e, p in writer.rows(connection, rows)}
         top = select(func.coalesce(func.max(events.c.position), 0))
         before = connection.execute(top).scalar_one()
-        if writer.count(connection, rows) == len(rows) and self.on_recorded is None:
-            return None
+        if writer.count(connection, rows) == len(rows):  # each row took the next rowid
+            if self.on_recorded is None:
+                return None
+            return {(r[0], r[1], r[2]): before + i for i, r in enumerate(rows, start=1)}
         written = select(events.c.stream_id, events.c.version, events.c.event_id, events.c.position)
         found = connection.execute(written.where(events.c.position > before))
         return {(s, v, e): p for s, v, e, p in found}

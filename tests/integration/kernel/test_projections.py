@@ -244,3 +244,41 @@ def test_outbox_notifies_after_commit_only_when_something_was_published(
         row = s.execute(select(outbox)).one()
     assert row.created_time == clock.now()
     assert row.tenant_id == "acme"
+
+
+class Seen:
+    """Remembers what it was handed: (stream, version, event id) -> position."""
+
+    name = "seen"
+
+    def __init__(self) -> None:
+        self.positions: dict[tuple[str, int, str], int] = {}
+
+    def apply(self, session: Session, events: Sequence[StoredEvent]) -> None:
+        self.positions |= {(e.stream_id, e.version, e.event_id): e.position for e in events}
+
+    def clear(self, session: Session) -> None:
+        self.positions.clear()
+
+
+def test_projections_see_each_event_at_the_position_it_is_stored_at(
+    database: Database, clock: FixedClock
+) -> None:
+    seen = Seen()
+    factory = UnitOfWorkFactory(database.sessions, clock, [seen])
+    a, b, c = random_id("a-"), random_id("b-"), random_id("c-")
+    with factory() as uow:
+        uow.append(a, 0, new("a1", "a2"), META)
+        uow.commit()
+    with factory() as uow:  # a refused block in the middle: its rows are taken back
+        uow.append(b, 0, new("b1", "b2"), META)
+        uow.append(a, 1, new("stale"), META)
+        uow.append(c, 0, new("c1"), META)
+        with pytest.raises(ConcurrencyError):
+            uow.flush()
+        uow.append(c, 1, new("c2"), META)
+        uow.commit()
+    with factory() as uow:
+        stored = {(e.stream_id, e.version, e.event_id): e.position for e in uow.events.read_all()}
+    assert seen.positions == {k: p for k, p in stored.items() if k[0] in {a, b, c}}
+    assert len(seen.positions) == 6
