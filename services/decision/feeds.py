@@ -1,9 +1,9 @@
 """A model's input tensors from feature rows, in the types its inputs declare.
 
 A row holds numbers and text (`transforms.Cell`). A float or double input takes numbers,
-an INT64 input takes them rounded, a string input takes text (a number as its shortest
-text, `transforms.as_text`). A missing column is 0 or "", as for training; text in a number
-column is the number it spells, 0 when it spells none.
+an INT64 input takes them rounded (within its range), a string input takes text (a number
+as its shortest text, `transforms.as_text`). A missing column is 0 or "", as for training;
+text in a number column is the number it spells, 0 when it spells none.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from services.decision.domain.models import TEXT, TensorSpec
 from services.decision.domain.transforms import Cell, as_text
 
 Array = np.ndarray[Any, Any]
+INT64_TOP = float(np.nextafter(2.0**63, 0))  # the greatest float an int64 holds
 NUMBERS: dict[str, Any] = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -53,7 +54,10 @@ def _tensor(onnx_type: str, names: Sequence[str], rows: Sequence[Mapping[str, Ce
     except (TypeError, ValueError):  # text that spells no number
         numbers = np.asarray([[_number(c) for c in row] for row in matrix], dtype=np.float64)
     numbers = numbers.reshape(shape)
-    return np.rint(numbers).astype(np.int64) if rounded else numbers.astype(kind, copy=False)
+    if rounded:  # within int64, so a huge number is the greatest rather than garbage
+        bounded: Array = np.clip(np.rint(numbers), -(2.0**63), INT64_TOP)
+        return bounded.astype(np.int64)
+    return numbers.astype(kind, copy=False)
 
 
 def _text(cell: Cell | None) -> str:

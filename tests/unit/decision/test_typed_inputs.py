@@ -115,9 +115,12 @@ def test_a_feed_fills_what_a_row_lacks_or_holds_in_the_other_kind() -> None:
         TensorSpec("region", "tensor(string)", (-1, 1)),
         TensorSpec("visits", "tensor(int64)", (-1,)),
     )
-    feed = feeds.feed(inputs, FEATURES, [{"region": 7.0, "visits": "3"}, {"visits": "many"}, {}])
-    assert feed["region"].tolist() == [["7"], [""], [""]]
-    assert feed["visits"].dtype == np.int64 and feed["visits"].tolist() == [3, 0, 0]
+    rows: list[dict[str, Cell]] = [{"region": 7.0, "visits": "3"}, {"visits": "many"}, {}]
+    rows += [{"visits": 1e300}, {"visits": -1e300}]
+    feed = feeds.feed(inputs, FEATURES, rows)
+    assert feed["region"].tolist() == [["7"], [""], [""], [""], [""]]
+    assert feed["visits"].dtype == np.int64
+    assert feed["visits"].tolist() == [3, 0, 0, 2**63 - 1024, -(2**63)]  # huge: the bounds
     one = (TensorSpec("X", "tensor(double)", (-1, 2)),)
     matrix = feeds.feed(one, FEATURES, [{"region": 1.5}, {"visits": "2.5"}])["X"]
     assert matrix.dtype == np.float64 and matrix.tolist() == [[1.5, 0.0], [0.0, 2.5]]
