@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from google.protobuf import json_format
 
-from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import ingest_pb2
 
 UNKNOWN_FIELD = re.compile(r'has no field named "([^"]+)"')
 

@@ -14,13 +14,13 @@ from typing import Any
 import aiohttp
 import grpc
 
-from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import decisions_service_pb2 as dpb
 from layercake.gateway.v1 import decisions_service_pb2_grpc as dgrpc
 from layercake.gateway.v1 import facts_service_pb2 as fpb
 from layercake.gateway.v1 import facts_service_pb2_grpc as fgrpc
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import ingest_pb2
 from layercake.gateway.v1 import journeys_service_pb2 as jpb
 from layercake.gateway.v1 import journeys_service_pb2_grpc as jgrpc
 from layercake.gateway.v1 import profiles_service_pb2 as ppb

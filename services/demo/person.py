@@ -10,7 +10,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import ingest_pb2
 
 # What the shop's app knows at login: the weather and the store's region (the decide step
 # reads them as `context.weather.temperature_c` and `context.location.region`).

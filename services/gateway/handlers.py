@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1.ingest_pb2 import IngestEvent
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from services.gateway import mapping
 from services.gateway.domain import keys
@@ -61,7 +61,7 @@ class Ingest:
     the client's `sent_at`, the bounds and dedupe window in force, and, by index, what a
     door translating another format (Segment's) already found wrong with an event."""
 
-    events: Sequence[ingest_pb2.IngestEvent]
+    events: Sequence[IngestEvent]
     size: int
     receive_time: datetime
     sent_at: datetime | None
@@ -279,7 +279,7 @@ async def ingest(
         if counts:
             await layer.run(count_planned, caller.tenant_id, counts, request.receive_time)
     outcomes: dict[int, Outcome] = {}
-    fresh: list[tuple[Verdict, ingest_pb2.IngestEvent]] = []
+    fresh: list[tuple[Verdict, IngestEvent]] = []
     for verdict, event in zip(verdicts, request.events, strict=True):
         if verdict.rejected:
             outcomes[verdict.index] = _outcome(verdict, Status.REJECTED)

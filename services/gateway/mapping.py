@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from layercake.events.v1 import gateway_events_pb2, ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2, principal_pb2
 from layercake.gateway.v1 import tenant_events_pb2 as te
+from layercake.gateway.v1.ingest_pb2 import IngestEvent
 from services.gateway.domain.accounts import KeyView, PrincipalView
 from services.gateway.domain.events import (
     ApiKeyIssued,
@@ -185,7 +186,7 @@ def integration_event(
     )
 
 
-def incoming(event: ingest_pb2.IngestEvent) -> IncomingEvent:
+def incoming(event: IngestEvent) -> IncomingEvent:
     """What the ingest rules look at; a timestamp out of protobuf's range counts as missing."""
     timestamp: datetime | None = None
     if event.HasField("timestamp"):
@@ -209,11 +210,11 @@ def incoming(event: ingest_pb2.IngestEvent) -> IncomingEvent:
     )
 
 
-def timed(event: ingest_pb2.IngestEvent, when: datetime) -> ingest_pb2.IngestEvent:
+def timed(event: IngestEvent, when: datetime) -> IngestEvent:
     """The event with the time the rules settled on (corrected for the client's clock)."""
     if from_timestamp(event.timestamp) == when:
         return event
-    corrected = ingest_pb2.IngestEvent()
+    corrected = IngestEvent()
     corrected.CopyFrom(event)
     corrected.timestamp.CopyFrom(ts(when))
     return corrected
@@ -241,6 +242,12 @@ _STATUS = {
 }
 
 
+def internal_event(event: IngestEvent) -> ingest_pb2.IngestEvent:
+    """The partner's event as INGEST carries it: the two messages are wire-compatible (same
+    field numbers and types, tested), so the bytes are read again as the other."""
+    return ingest_pb2.IngestEvent.FromString(event.SerializeToString())
+
+
 def ingest_event_id(tenant_id: str, message_id: str) -> str:
     """Deterministic per (tenant, message_id): a retry gets the same `ce-id`/`Nats-Msg-Id`."""
     return str(uuid.uuid5(INGEST_NAMESPACE, f"{tenant_id}/{message_id}"))
@@ -248,7 +255,7 @@ def ingest_event_id(tenant_id: str, message_id: str) -> str:
 
 def event_ingested(
     tenant_id: str,
-    events: Sequence[ingest_pb2.IngestEvent],
+    events: Sequence[IngestEvent],
     receive_time: datetime,
     api_key_id: str,
     traceparent: str = "",
@@ -261,7 +268,10 @@ def event_ingested(
             subject=subject,
             type=EVENT_INGESTED,
             payload=ingest_pb2.EventIngested(
-                tenant_id=tenant_id, event=e, receive_time=received, api_key_id=api_key_id
+                tenant_id=tenant_id,
+                event=internal_event(e),
+                receive_time=received,
+                api_key_id=api_key_id,
             ).SerializeToString(),
             tenant_id=tenant_id,
             event_id=ingest_event_id(tenant_id, e.message_id),

@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1.ingest_pb2 import IngestEvent
 from services.gateway import handlers
 from services.gateway.bootstrap import MIGRATIONS, PROJECTIONS, Gateway
 from services.gateway.config import GatewayConfig
@@ -65,8 +66,8 @@ def event_body(i: int) -> dict[str, Any]:
     }
 
 
-def event(i: int) -> ingest_pb2.IngestEvent:
-    return json_format.ParseDict(event_body(i), ingest_pb2.IngestEvent())
+def event(i: int) -> IngestEvent:
+    return json_format.ParseDict(event_body(i), IngestEvent())
 
 
 def segment_message(i: int) -> dict[str, Any]:
@@ -84,7 +85,8 @@ def segment_message(i: int) -> dict[str, Any]:
 
 def stored_payload() -> bytes:
     """One event as INGEST stores it: what the raw per-event publish sends."""
-    return ingest_pb2.EventIngested(tenant_id=TENANT, event=event(0)).SerializeToString()
+    carried = ingest_pb2.IngestEvent.FromString(event(0).SerializeToString())
+    return ingest_pb2.EventIngested(tenant_id=TENANT, event=carried).SerializeToString()
 
 
 @dataclass
@@ -144,9 +146,9 @@ async def ingest_meters(
         counter = iter(range(10**9))
         templates = [event(i) for i in range(TEMPLATES)]  # parsed once, outside the clock
 
-        def fresh() -> ingest_pb2.IngestEvent:
+        def fresh() -> IngestEvent:
             """A template under a new message id: the client's cost kept small."""
-            made = ingest_pb2.IngestEvent()
+            made = IngestEvent()
             made.CopyFrom(templates[next(counter) % TEMPLATES])
             made.message_id = str(uuid.uuid4())
             return made

@@ -19,9 +19,9 @@ from google.protobuf import json_format
 
 from layercake.decision.v1 import decision_service_pb2 as dpb
 from layercake.decision.v1 import decision_service_pb2_grpc as dgrpc
-from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import ingest_pb2
 from layercake.gateway.v1 import profiles_service_pb2 as ppb
 from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as opb

@@ -14,9 +14,9 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import ingest_pb2
 from services.kernel.messaging.nats_server import free_port
 from services.local.stack import DEMO_TENANT, LocalStack, Ports
 from tests.conftest import random_id

@@ -22,8 +22,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class IngestEvent(_message.Message):
-    """One event as a partner sends it (DESIGN.md, "The ingest event").
-    Its protobuf JSON mapping is the JSON-lines shape `layercake ingest` reads.
+    """One event as a partner sent it, inside INGEST. Partners send the gateway's own
+    `layercake.gateway.v1.IngestEvent`, which has the same fields (numbers and types):
+    the gateway passes its bytes on, so a field changes in both or in neither.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -24,71 +24,71 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from layercake.events.v1 import ingest_pb2 as layercake_dot_events_dot_v1_dot_ingest__pb2
+from layercake.gateway.v1 import ingest_pb2 as layercake_dot_gateway_dot_v1_dot_ingest__pb2
 from layercake.gateway.v1 import principal_pb2 as layercake_dot_gateway_dot_v1_dot_principal__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/gateway/v1/gateway_service.proto\x12\x14layercake.gateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a layercake/events/v1/ingest.proto\x1a$layercake/gateway/v1/principal.proto\"\x82\x01\n\rIngestRequest\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32 .layercake.events.v1.IngestEvent\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12+\n\x07sent_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\x9a\x02\n\x0cIngestResult\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x39\n\x06status\x18\x04 \x01(\x0e\x32).layercake.gateway.v1.IngestResult.Status\x12\x38\n\nviolations\x18\x05 \x03(\x0b\x32$.layercake.gateway.v1.FieldViolation\"`\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTATUS_ACCEPTED\x10\x01\x12\x14\n\x10STATUS_DUPLICATE\x10\x02\x12\x13\n\x0fSTATUS_REJECTED\x10\x03\"E\n\x0eIngestResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".layercake.gateway.v1.IngestResult\"u\n\x16\x43reatePrincipalRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\r\n\x05roles\x18\x05 \x03(\t\"M\n\x17\x43reatePrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"+\n\x13GetPrincipalRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\"J\n\x14GetPrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\">\n\x15ListPrincipalsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x16ListPrincipalsResponse\x12\x33\n\nprincipals\x18\x01 \x03(\x0b\x32\x1f.layercake.gateway.v1.Principal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x10GrantRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"G\n\x11GrantRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"K\n\x11RevokeRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"H\n\x12RevokeRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"d\n\x12IssueApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"Q\n\x13IssueApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"I\n\x13RevokeApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x14RevokeApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\"Q\n\x12ListApiKeysRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListApiKeysResponse\x12.\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\x0cTrackingPlan\x12%\n\x04plan\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12.\n\napply_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x11TrackingPlanCount\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\x16\n\x0erejected_count\x18\x02 \x01(\x03\x12\x15\n\rflagged_count\x18\x03 \x01(\x03\x12-\n\tlast_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x18\x41pplyTrackingPlanRequest\x12%\n\x04plan\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"V\n\x19\x41pplyTrackingPlanResponse\x12\x39\n\rtracking_plan\x18\x01 \x01(\x0b\x32\".layercake.gateway.v1.TrackingPlan\"\x18\n\x16GetTrackingPlanRequest\"\x8d\x01\n\x17GetTrackingPlanResponse\x12\x39\n\rtracking_plan\x18\x01 \x01(\x0b\x32\".layercake.gateway.v1.TrackingPlan\x12\x37\n\x06\x63ounts\x18\x02 \x03(\x0b\x32\'.layercake.gateway.v1.TrackingPlanCount2\xfd\x08\n\x0eGatewayService\x12S\n\x06Ingest\x12#.layercake.gateway.v1.IngestRequest\x1a$.layercake.gateway.v1.IngestResponse\x12n\n\x0f\x43reatePrincipal\x12,.layercake.gateway.v1.CreatePrincipalRequest\x1a-.layercake.gateway.v1.CreatePrincipalResponse\x12\x65\n\x0cGetPrincipal\x12).layercake.gateway.v1.GetPrincipalRequest\x1a*.layercake.gateway.v1.GetPrincipalResponse\x12k\n\x0eListPrincipals\x12+.layercake.gateway.v1.ListPrincipalsRequest\x1a,.layercake.gateway.v1.ListPrincipalsResponse\x12\\\n\tGrantRole\x12&.layercake.gateway.v1.GrantRoleRequest\x1a\'.layercake.gateway.v1.GrantRoleResponse\x12_\n\nRevokeRole\x12\'.layercake.gateway.v1.RevokeRoleRequest\x1a(.layercake.gateway.v1.RevokeRoleResponse\x12\x62\n\x0bIssueApiKey\x12(.layercake.gateway.v1.IssueApiKeyRequest\x1a).layercake.gateway.v1.IssueApiKeyResponse\x12\x65\n\x0cRevokeApiKey\x12).layercake.gateway.v1.RevokeApiKeyRequest\x1a*.layercake.gateway.v1.RevokeApiKeyResponse\x12\x62\n\x0bListApiKeys\x12(.layercake.gateway.v1.ListApiKeysRequest\x1a).layercake.gateway.v1.ListApiKeysResponse\x12t\n\x11\x41pplyTrackingPlan\x12..layercake.gateway.v1.ApplyTrackingPlanRequest\x1a/.layercake.gateway.v1.ApplyTrackingPlanResponse\x12n\n\x0fGetTrackingPlan\x12,.layercake.gateway.v1.GetTrackingPlanRequest\x1a-.layercake.gateway.v1.GetTrackingPlanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*layercake/gateway/v1/gateway_service.proto\x12\x14layercake.gateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!layercake/gateway/v1/ingest.proto\x1a$layercake/gateway/v1/principal.proto\"\x83\x01\n\rIngestRequest\x12\x31\n\x06\x65vents\x18\x01 \x03(\x0b\x32!.layercake.gateway.v1.IngestEvent\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12+\n\x07sent_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\x9a\x02\n\x0cIngestResult\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x10\n\x08sequence\x18\x03 \x01(\x04\x12\x39\n\x06status\x18\x04 \x01(\x0e\x32).layercake.gateway.v1.IngestResult.Status\x12\x38\n\nviolations\x18\x05 \x03(\x0b\x32$.layercake.gateway.v1.FieldViolation\"`\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fSTATUS_ACCEPTED\x10\x01\x12\x14\n\x10STATUS_DUPLICATE\x10\x02\x12\x13\n\x0fSTATUS_REJECTED\x10\x03\"E\n\x0eIngestResponse\x12\x33\n\x07results\x18\x01 \x03(\x0b\x32\".layercake.gateway.v1.IngestResult\"u\n\x16\x43reatePrincipalRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\x12\r\n\x05roles\x18\x05 \x03(\t\"M\n\x17\x43reatePrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"+\n\x13GetPrincipalRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\"J\n\x14GetPrincipalResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\">\n\x15ListPrincipalsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x16ListPrincipalsResponse\x12\x33\n\nprincipals\x18\x01 \x03(\x0b\x32\x1f.layercake.gateway.v1.Principal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"J\n\x10GrantRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"G\n\x11GrantRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"K\n\x11RevokeRoleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"H\n\x12RevokeRoleResponse\x12\x32\n\tprincipal\x18\x01 \x01(\x0b\x32\x1f.layercake.gateway.v1.Principal\"d\n\x12IssueApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t\"Q\n\x13IssueApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"I\n\x13RevokeApiKeyRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"E\n\x14RevokeApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\"Q\n\x12ListApiKeysRequest\x12\x14\n\x0cprincipal_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListApiKeysResponse\x12.\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.layercake.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\x0cTrackingPlan\x12%\n\x04plan\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12.\n\napply_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x11TrackingPlanCount\x12\x12\n\nevent_type\x18\x01 \x01(\t\x12\x16\n\x0erejected_count\x18\x02 \x01(\x03\x12\x15\n\rflagged_count\x18\x03 \x01(\x03\x12-\n\tlast_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"U\n\x18\x41pplyTrackingPlanRequest\x12%\n\x04plan\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"V\n\x19\x41pplyTrackingPlanResponse\x12\x39\n\rtracking_plan\x18\x01 \x01(\x0b\x32\".layercake.gateway.v1.TrackingPlan\"\x18\n\x16GetTrackingPlanRequest\"\x8d\x01\n\x17GetTrackingPlanResponse\x12\x39\n\rtracking_plan\x18\x01 \x01(\x0b\x32\".layercake.gateway.v1.TrackingPlan\x12\x37\n\x06\x63ounts\x18\x02 \x03(\x0b\x32\'.layercake.gateway.v1.TrackingPlanCount2\xfd\x08\n\x0eGatewayService\x12S\n\x06Ingest\x12#.layercake.gateway.v1.IngestRequest\x1a$.layercake.gateway.v1.IngestResponse\x12n\n\x0f\x43reatePrincipal\x12,.layercake.gateway.v1.CreatePrincipalRequest\x1a-.layercake.gateway.v1.CreatePrincipalResponse\x12\x65\n\x0cGetPrincipal\x12).layercake.gateway.v1.GetPrincipalRequest\x1a*.layercake.gateway.v1.GetPrincipalResponse\x12k\n\x0eListPrincipals\x12+.layercake.gateway.v1.ListPrincipalsRequest\x1a,.layercake.gateway.v1.ListPrincipalsResponse\x12\\\n\tGrantRole\x12&.layercake.gateway.v1.GrantRoleRequest\x1a\'.layercake.gateway.v1.GrantRoleResponse\x12_\n\nRevokeRole\x12\'.layercake.gateway.v1.RevokeRoleRequest\x1a(.layercake.gateway.v1.RevokeRoleResponse\x12\x62\n\x0bIssueApiKey\x12(.layercake.gateway.v1.IssueApiKeyRequest\x1a).layercake.gateway.v1.IssueApiKeyResponse\x12\x65\n\x0cRevokeApiKey\x12).layercake.gateway.v1.RevokeApiKeyRequest\x1a*.layercake.gateway.v1.RevokeApiKeyResponse\x12\x62\n\x0bListApiKeys\x12(.layercake.gateway.v1.ListApiKeysRequest\x1a).layercake.gateway.v1.ListApiKeysResponse\x12t\n\x11\x41pplyTrackingPlan\x12..layercake.gateway.v1.ApplyTrackingPlanRequest\x1a/.layercake.gateway.v1.ApplyTrackingPlanResponse\x12n\n\x0fGetTrackingPlan\x12,.layercake.gateway.v1.GetTrackingPlanRequest\x1a-.layercake.gateway.v1.GetTrackingPlanResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'layercake.gateway.v1.gateway_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTREQUEST']._serialized_start=204
-  _globals['_INGESTREQUEST']._serialized_end=334
-  _globals['_FIELDVIOLATION']._serialized_start=336
-  _globals['_FIELDVIOLATION']._serialized_end=388
-  _globals['_INGESTRESULT']._serialized_start=391
-  _globals['_INGESTRESULT']._serialized_end=673
-  _globals['_INGESTRESULT_STATUS']._serialized_start=577
-  _globals['_INGESTRESULT_STATUS']._serialized_end=673
-  _globals['_INGESTRESPONSE']._serialized_start=675
-  _globals['_INGESTRESPONSE']._serialized_end=744
-  _globals['_CREATEPRINCIPALREQUEST']._serialized_start=746
-  _globals['_CREATEPRINCIPALREQUEST']._serialized_end=863
-  _globals['_CREATEPRINCIPALRESPONSE']._serialized_start=865
-  _globals['_CREATEPRINCIPALRESPONSE']._serialized_end=942
-  _globals['_GETPRINCIPALREQUEST']._serialized_start=944
-  _globals['_GETPRINCIPALREQUEST']._serialized_end=987
-  _globals['_GETPRINCIPALRESPONSE']._serialized_start=989
-  _globals['_GETPRINCIPALRESPONSE']._serialized_end=1063
-  _globals['_LISTPRINCIPALSREQUEST']._serialized_start=1065
-  _globals['_LISTPRINCIPALSREQUEST']._serialized_end=1127
-  _globals['_LISTPRINCIPALSRESPONSE']._serialized_start=1129
-  _globals['_LISTPRINCIPALSRESPONSE']._serialized_end=1231
-  _globals['_GRANTROLEREQUEST']._serialized_start=1233
-  _globals['_GRANTROLEREQUEST']._serialized_end=1307
-  _globals['_GRANTROLERESPONSE']._serialized_start=1309
-  _globals['_GRANTROLERESPONSE']._serialized_end=1380
-  _globals['_REVOKEROLEREQUEST']._serialized_start=1382
-  _globals['_REVOKEROLEREQUEST']._serialized_end=1457
-  _globals['_REVOKEROLERESPONSE']._serialized_start=1459
-  _globals['_REVOKEROLERESPONSE']._serialized_end=1531
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=1533
-  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=1633
-  _globals['_ISSUEAPIKEYRESPONSE']._serialized_start=1635
-  _globals['_ISSUEAPIKEYRESPONSE']._serialized_end=1716
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1718
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1791
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1793
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1862
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1864
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1945
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1947
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=2041
-  _globals['_TRACKINGPLAN']._serialized_start=2043
-  _globals['_TRACKINGPLAN']._serialized_end=2161
-  _globals['_TRACKINGPLANCOUNT']._serialized_start=2164
-  _globals['_TRACKINGPLANCOUNT']._serialized_end=2297
-  _globals['_APPLYTRACKINGPLANREQUEST']._serialized_start=2299
-  _globals['_APPLYTRACKINGPLANREQUEST']._serialized_end=2384
-  _globals['_APPLYTRACKINGPLANRESPONSE']._serialized_start=2386
-  _globals['_APPLYTRACKINGPLANRESPONSE']._serialized_end=2472
-  _globals['_GETTRACKINGPLANREQUEST']._serialized_start=2474
-  _globals['_GETTRACKINGPLANREQUEST']._serialized_end=2498
-  _globals['_GETTRACKINGPLANRESPONSE']._serialized_start=2501
-  _globals['_GETTRACKINGPLANRESPONSE']._serialized_end=2642
-  _globals['_GATEWAYSERVICE']._serialized_start=2645
-  _globals['_GATEWAYSERVICE']._serialized_end=3794
+  _globals['_INGESTREQUEST']._serialized_start=205
+  _globals['_INGESTREQUEST']._serialized_end=336
+  _globals['_FIELDVIOLATION']._serialized_start=338
+  _globals['_FIELDVIOLATION']._serialized_end=390
+  _globals['_INGESTRESULT']._serialized_start=393
+  _globals['_INGESTRESULT']._serialized_end=675
+  _globals['_INGESTRESULT_STATUS']._serialized_start=579
+  _globals['_INGESTRESULT_STATUS']._serialized_end=675
+  _globals['_INGESTRESPONSE']._serialized_start=677
+  _globals['_INGESTRESPONSE']._serialized_end=746
+  _globals['_CREATEPRINCIPALREQUEST']._serialized_start=748
+  _globals['_CREATEPRINCIPALREQUEST']._serialized_end=865
+  _globals['_CREATEPRINCIPALRESPONSE']._serialized_start=867
+  _globals['_CREATEPRINCIPALRESPONSE']._serialized_end=944
+  _globals['_GETPRINCIPALREQUEST']._serialized_start=946
+  _globals['_GETPRINCIPALREQUEST']._serialized_end=989
+  _globals['_GETPRINCIPALRESPONSE']._serialized_start=991
+  _globals['_GETPRINCIPALRESPONSE']._serialized_end=1065
+  _globals['_LISTPRINCIPALSREQUEST']._serialized_start=1067
+  _globals['_LISTPRINCIPALSREQUEST']._serialized_end=1129
+  _globals['_LISTPRINCIPALSRESPONSE']._serialized_start=1131
+  _globals['_LISTPRINCIPALSRESPONSE']._serialized_end=1233
+  _globals['_GRANTROLEREQUEST']._serialized_start=1235
+  _globals['_GRANTROLEREQUEST']._serialized_end=1309
+  _globals['_GRANTROLERESPONSE']._serialized_start=1311
+  _globals['_GRANTROLERESPONSE']._serialized_end=1382
+  _globals['_REVOKEROLEREQUEST']._serialized_start=1384
+  _globals['_REVOKEROLEREQUEST']._serialized_end=1459
+  _globals['_REVOKEROLERESPONSE']._serialized_start=1461
+  _globals['_REVOKEROLERESPONSE']._serialized_end=1533
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_start=1535
+  _globals['_ISSUEAPIKEYREQUEST']._serialized_end=1635
+  _globals['_ISSUEAPIKEYRESPONSE']._serialized_start=1637
+  _globals['_ISSUEAPIKEYRESPONSE']._serialized_end=1718
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1720
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1793
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1795
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1864
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1866
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1947
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1949
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=2043
+  _globals['_TRACKINGPLAN']._serialized_start=2045
+  _globals['_TRACKINGPLAN']._serialized_end=2163
+  _globals['_TRACKINGPLANCOUNT']._serialized_start=2166
+  _globals['_TRACKINGPLANCOUNT']._serialized_end=2299
+  _globals['_APPLYTRACKINGPLANREQUEST']._serialized_start=2301
+  _globals['_APPLYTRACKINGPLANREQUEST']._serialized_end=2386
+  _globals['_APPLYTRACKINGPLANRESPONSE']._serialized_start=2388
+  _globals['_APPLYTRACKINGPLANRESPONSE']._serialized_end=2474
+  _globals['_GETTRACKINGPLANREQUEST']._serialized_start=2476
+  _globals['_GETTRACKINGPLANREQUEST']._serialized_end=2500
+  _globals['_GETTRACKINGPLANRESPONSE']._serialized_start=2503
+  _globals['_GETTRACKINGPLANRESPONSE']._serialized_end=2644
+  _globals['_GATEWAYSERVICE']._serialized_start=2647
+  _globals['_GATEWAYSERVICE']._serialized_end=3796
 # @@protoc_insertion_point(module_scope)

@@ -10,7 +10,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-from layercake.events.v1 import ingest_pb2 as _ingest_pb2
+from layercake.gateway.v1 import ingest_pb2 as _ingest_pb2
 from layercake.gateway.v1 import principal_pb2 as _principal_pb2
 import builtins as _builtins
 import sys

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import ingest_pb2
 from services.kernel.errors import FieldViolation, InvalidArgument, Violations
 from services.kernel.protobuf import to_timestamp
 from services.kernel.vocabulary import CONSENT_PURPOSES

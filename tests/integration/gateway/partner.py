@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf import json_format
 
-from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import decisions_service_pb2 as dpb
 from layercake.gateway.v1 import decisions_service_pb2_grpc as dgrpc
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
+from layercake.gateway.v1 import ingest_pb2
 from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
 from services.decision import training
 from tests.conftest import random_id

@@ -12,9 +12,9 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import asset_pb2 as apb
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
+from layercake.gateway.v1 import ingest_pb2
 from layercake.gateway.v1 import journeys_service_pb2 as pb
 from tests.conftest import random_id
 from tests.integration.conftest import Services

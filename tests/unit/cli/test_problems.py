@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import grpc
 
-from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import ingest_pb2
 from services.cli.jsonl import NumberedEvent
 from services.cli.problems import Problem, by_line, problem
 from services.kernel.errors import (

@@ -8,6 +8,7 @@ import pytest
 from google.protobuf import json_format
 
 from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1.ingest_pb2 import IngestEvent
 from services.gateway import handlers, mapping
 from services.gateway.domain.ingest import Limits, Status
 from services.gateway.domain.keys import Caller
@@ -23,17 +24,17 @@ ACME = Caller(
 )
 
 
-def event(message_id: str, **extra: object) -> ingest_pb2.IngestEvent:
+def event(message_id: str, **extra: object) -> IngestEvent:
     body = {
         "message_id": message_id,
         "type": "identify",
         "timestamp": "2026-03-01T12:00:00Z",
         "identifiers": {"cookie_id": "ck"},
     } | extra
-    return json_format.ParseDict(body, ingest_pb2.IngestEvent())
+    return json_format.ParseDict(body, IngestEvent())
 
 
-def request(*events: ingest_pb2.IngestEvent, at: datetime = AT) -> handlers.Ingest:
+def request(*events: IngestEvent, at: datetime = AT) -> handlers.Ingest:
     return handlers.Ingest(events, 100, at, None, Limits(), timedelta(days=7))
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.protobuf import json_format
 
-from layercake.events.v1 import ingest_pb2
+from layercake.gateway.v1 import ingest_pb2
 from services.gateway import handlers, tracking_plans
 from services.gateway.domain.ingest import IncomingEvent, Limits, Status
 from services.gateway.domain.keys import Caller
