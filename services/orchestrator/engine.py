@@ -9,6 +9,7 @@ values. Sends go through the `SendStep` port, inside the transaction.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel import rules
 from services.kernel.errors import FailedPrecondition, NotFound
 from services.orchestrator.domain.facts import StockWaiter
-from services.orchestrator.domain.instances.instance import JourneyInstance
+from services.orchestrator.domain.instances.instance import JourneyInstance, instance_stream_id
 from services.orchestrator.domain.instances.profiles import (
     BACK_IN_STOCK,
     Decision,
@@ -86,13 +87,8 @@ class JourneyEngine:
         """An ingested event of `profile`: goals and waits of its runs first, then entries
         into the live journeys it triggers, highest priority first."""
         tenant = profile.tenant_id
-        for record in uow.instance_records.of_profile(tenant, profile.profile_id):
-            if not record.active:
-                continue
-            journey = uow.journeys.runnable(tenant, record.journey_id, record.journey_version)
-            if not journey.awaits(event.name):
-                continue
-            instance = load_instance(uow, tenant, record.journey_id, profile.profile_id)
+        for journey in self._awaiting(uow, tenant, profile.profile_id, event.name):
+            instance = load_instance(uow, tenant, journey.journey_id, profile.profile_id)
             moment = self._moment(uow, journey, profile, event)
             outcome = event_arrived(instance, journey, moment)
             if outcome == "converted":
@@ -102,6 +98,32 @@ class JourneyEngine:
             save_instance(uow, instance, event.message_id)
         for journey in self._triggered(uow, tenant, "event", event.name):
             self.enter(uow, journey, profile, event, "event", event.message_id)
+
+    def prefetch_events(
+        self, uow: OrchestratorUnitOfWork, arrivals: Sequence[tuple[TriggerEvent, ProfileView]]
+    ) -> None:
+        """Reads in bulk what `on_event` will read for each arrival: the profiles' instance
+        rows (a query a tenant), then the streams of the runs the events may move or enter
+        (one query)."""
+        people: dict[str, list[str]] = {}
+        for _, profile in arrivals:
+            people.setdefault(profile.tenant_id, []).append(profile.profile_id)
+        for tenant, profile_ids in people.items():
+            uow.instance_records.prefetch(tenant, profile_ids)
+        streams = []
+        for event, profile in arrivals:
+            tenant, profile_id = profile.tenant_id, profile.profile_id
+            moved = self._awaiting(uow, tenant, profile_id, event.name)
+            entered = self._triggered(uow, tenant, "event", event.name)
+            streams += [instance_stream_id(tenant, j.journey_id, profile_id) for j in moved]
+            streams += [instance_stream_id(tenant, j.journey_id, profile_id) for j in entered]
+        uow.preload(streams)
+
+    def prefetch_timers(
+        self, uow: OrchestratorUnitOfWork, runs: Sequence[tuple[str, RunTimer]]
+    ) -> None:
+        """Reads the streams of the runs a batch of fired timers moves, with one query."""
+        uow.preload(instance_stream_id(t, r.journey_id, r.profile_id) for t, r in runs)
 
     def on_audience_entered(
         self, uow: OrchestratorUnitOfWork, profile: ProfileView, audience_id: str, cause_id: str
@@ -219,6 +241,20 @@ class JourneyEngine:
         save_instance(uow, instance)
 
     # -- the walk and the steps that need the outside ------------------------------------
+
+    def _awaiting(
+        self, uow: OrchestratorUnitOfWork, tenant_id: str, profile_id: str, name: str
+    ) -> list[RunnableJourney]:
+        """The journeys the profile is inside of whose goals or waits listen to event `name`."""
+        found = []
+        for record in uow.instance_records.of_profile(tenant_id, profile_id):
+            if record.active:
+                journey = uow.journeys.runnable(
+                    tenant_id, record.journey_id, record.journey_version
+                )
+                if journey.awaits(name):
+                    found.append(journey)
+        return found
 
     def _triggered(
         self, uow: OrchestratorUnitOfWork, tenant_id: str, trigger: str, name: str

@@ -8,7 +8,7 @@ and `store.memory` keeps it in memory for unit tests, and one contract suite hol
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -76,6 +76,10 @@ class OrchestratorUnitOfWork(AbstractUnitOfWork):
     instance_records: InstanceRecords
     journeys: JourneyCatalog
     timers: TimerBook
+
+    def preload(self, stream_ids: Iterable[str]) -> None:
+        """Reads these streams at once, for the `load` calls that follow in this transaction
+        (a cache of a batch: nothing depends on it having run)."""
 
 
 class SendStep(Protocol):

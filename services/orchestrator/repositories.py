@@ -6,7 +6,7 @@ models), the published journeys, and timers. SQLAlchemy adapters in `store/`, fa
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,7 +47,8 @@ class StepCount:
 
 
 class InstanceRecords(ABC):
-    """The instances read model and the step counts, written with the instance's events."""
+    """The instances read model and the step counts, written with the instance's events
+    (the SQL adapter writes them behind, a batch at a flush)."""
 
     @abstractmethod
     def put(self, record: InstanceRecord) -> None: ...
@@ -55,6 +56,11 @@ class InstanceRecords(ABC):
     @abstractmethod
     def of_profile(self, tenant_id: str, profile_id: str) -> list[InstanceRecord]:
         """A profile's instances (active or not), by journey id."""
+
+    @abstractmethod
+    def prefetch(self, tenant_id: str, profile_ids: Sequence[str]) -> None:
+        """Reads the instances of `profile_ids` at once, for the `of_profile` calls that
+        follow in this transaction (a cache: nothing depends on it having run)."""
 
     @abstractmethod
     def active_of(self, tenant_id: str, journey_id: str, version: int) -> list[InstanceRecord]:
@@ -104,10 +110,11 @@ class JourneyCatalog(ABC):
 
 
 class TimerBook(ABC):
-    """The kernel's durable timers of kind `journey.step`, in this unit of work."""
+    """The kernel's durable timers of kind `journey.step`, in this unit of work (the SQL
+    adapter writes them behind: the last word on a timer in a transaction wins)."""
 
     @abstractmethod
     def schedule(self, tenant_id: str, timer_id: str, due: datetime, payload: bytes) -> None: ...
 
     @abstractmethod
-    def cancel(self, tenant_id: str, timer_id: str) -> bool: ...
+    def cancel(self, tenant_id: str, timer_id: str) -> None: ...

@@ -4,7 +4,7 @@ Two-phase, as the kernel's scheduler runs it: `prepare` asks identity for the pr
 and, for a decide step, the decision service (with the step's deadline; a slow or failed
 call becomes the step's fallback), before any transaction opens; `apply` moves the run
 in the transaction that retires the timer, so it happens once across restarts and
-replicas.
+replicas. `warm` reads the streams of a batch's runs with one query first.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 
 from prometheus_client import Histogram
 
@@ -93,8 +94,12 @@ def journey_timers(
             io = Called(run.step_id, outcome)
         return Prepared(profile, io)
 
+    def warm(uow: UnitOfWork, timers: Sequence[Timer]) -> None:
+        assert isinstance(uow, OrchestratorUnitOfWork)
+        engine.prefetch_timers(uow, [(t.tenant_id, RunTimer.parse(t.payload)) for t in timers])
+
     def apply(uow: UnitOfWork, timer: Timer, prepared: Prepared) -> None:
         assert isinstance(uow, OrchestratorUnitOfWork)
         engine.on_timer(uow, timer.tenant_id, RunTimer.parse(timer.payload), prepared)
 
-    return TimerHandler(apply=apply, prepare=prepare)
+    return TimerHandler(apply=apply, prepare=prepare, warm=warm)

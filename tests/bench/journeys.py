@@ -49,6 +49,7 @@ from services.orchestrator import definitions
 from services.orchestrator.bootstrap import MIGRATIONS, journey_engine
 from services.orchestrator.config import OrchestratorConfig
 from services.orchestrator.consumers.ingest import ingest_consumer
+from services.orchestrator.domain.instances.instance import instance_stream_id
 from services.orchestrator.domain.instances.profiles import ProfileView
 from services.orchestrator.domain.journeys import read_journey
 from services.orchestrator.domain.kinds import JOURNEY
@@ -211,7 +212,9 @@ def enter_waiting(db: Database, engine: JourneyEngine, tenant: str, first: int, 
     units = _units(db)
     for start in range(first, first + count, ENTER_CHUNK):
         with units() as uow:
-            for n in range(start, min(start + ENTER_CHUNK, first + count)):
+            people = range(start, min(start + ENTER_CHUNK, first + count))
+            uow.preload(instance_stream_id(tenant, "bench-waits", f"p{n}") for n in people)
+            for n in people:
                 profile = ProfileView(tenant, f"p{n}", {}, {"email_marketing": True})
                 engine.enter_by_api(uow, "bench-waits", profile, f"r{n}")
             uow.commit()

@@ -12,7 +12,7 @@ from services.identity.ports import IdentityUnitOfWork
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
 from services.kernel.errors import LayercakeError
-from services.kernel.messaging.consumer import ConsumerSpec
+from services.kernel.messaging.consumer import ConsumerSpec, Delivery
 from services.kernel.messaging.envelope import Envelope
 
 DURABLE = "identity-ingest"
@@ -32,9 +32,9 @@ class IngestHandler:
         self.suppress_forgotten = suppress_forgotten
         self._decoded: dict[str, ApplyIngestedEvent] = {}  # the warmed batch's, by event id
 
-    def warm(self, uow: IdentityUnitOfWork, envelopes: Sequence[Envelope]) -> None:
+    def warm(self, uow: IdentityUnitOfWork, deliveries: Sequence[Delivery]) -> None:
         self._decoded = {}
-        for envelope in envelopes:
+        for envelope in (d.envelope for d in deliveries):
             if envelope.type == mapping.EVENT_INGESTED:
                 try:
                     cmd = mapping.command_from_ingested(envelope.payload)

@@ -86,9 +86,10 @@ class ConsumerSpec(Generic[W]):
     transaction (it may do I/O and may run again on redelivery), then
     `handler(uow, envelope, prepared)` applies the effects once, in the batch's transaction.
 
-    `warm(uow, envelopes)`, when given, runs in the batch's transaction before its handlers
-    with every envelope they will apply: it may read in bulk what they will read one by
-    one (a cache of the unit of work); nothing may depend on it having run.
+    `warm(uow, deliveries)`, when given, runs in the batch's transaction before its handlers
+    with every delivery they will apply (its envelope, and what `prepare` made of it): it
+    may read in bulk what they will read one by one (a cache of the unit of work); nothing
+    may depend on it having run.
     """
 
     durable: str
@@ -96,7 +97,7 @@ class ConsumerSpec(Generic[W]):
     filter_subject: str
     handler: Callable[..., None]
     prepare: Callable[[Envelope], Awaitable[Any]] | None
-    warm: Callable[[W, Sequence[Envelope]], None] | None
+    warm: Callable[[W, Sequence[Delivery]], None] | None
 
     @overload
     def __init__(
@@ -106,7 +107,7 @@ class ConsumerSpec(Generic[W]):
         filter_subject: str,
         handler: Handler[W],
         *,
-        warm: Callable[[W, Sequence[Envelope]], None] | None = None,
+        warm: Callable[[W, Sequence[Delivery]], None] | None = None,
     ) -> None: ...
 
     @overload
@@ -118,7 +119,7 @@ class ConsumerSpec(Generic[W]):
         handler: Callable[[W, Envelope, T], None],
         prepare: Callable[[Envelope], Awaitable[T]],
         *,
-        warm: Callable[[W, Sequence[Envelope]], None] | None = None,
+        warm: Callable[[W, Sequence[Delivery]], None] | None = None,
     ) -> None: ...
 
     def __init__(
@@ -129,7 +130,7 @@ class ConsumerSpec(Generic[W]):
         handler: Callable[..., None],
         prepare: Callable[[Envelope], Awaitable[Any]] | None = None,
         *,
-        warm: Callable[[W, Sequence[Envelope]], None] | None = None,
+        warm: Callable[[W, Sequence[Delivery]], None] | None = None,
     ) -> None:
         set_field = object.__setattr__  # frozen: the dataclass way to set fields in __init__
         set_field(self, "durable", durable)
@@ -286,8 +287,8 @@ class ConsumerRunner(Generic[W]):
             ids = [d.envelope.event_id for d in deliveries if isinstance(d, Delivery)]
             fresh = uow.claim(name, ids)  # one statement; its rows go if a handler fails
             if self.spec.warm is not None:
-                todo = [d.envelope for d in deliveries if isinstance(d, Delivery)]
-                self.spec.warm(uow, [e for e in todo if e.event_id in fresh])
+                todo = [d for d in deliveries if isinstance(d, Delivery)]
+                self.spec.warm(uow, [d for d in todo if d.envelope.event_id in fresh])
             for d, trace in zip(deliveries, traces, strict=True):
                 if isinstance(d, Result):
                     results.append(d)

@@ -154,6 +154,11 @@ class UnitOfWork(AbstractUnitOfWork):
     def _discard(self) -> None:
         self.events.discard()
         self._outbox.clear()
+        self.forget_buffered()
+
+    def forget_buffered(self) -> None:
+        """Where an adapter drops what its repositories buffered or cached in this
+        transaction: run when a savepoint's block fails and on rollback."""
 
     def claim(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """One statement for a whole batch (INSERT ... ON CONFLICT DO NOTHING RETURNING):

@@ -10,7 +10,7 @@ SQLite run one scheduler per database (one service process).
 """
 
 from services.kernel.timers.scheduler import FireResult, Outcome, TimerScheduler
-from services.kernel.timers.scheduling import cancel, schedule
+from services.kernel.timers.scheduling import TimerWrites, cancel, schedule
 from services.kernel.timers.timer import AnyTimerHandler, Timer, TimerHandler
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Timer",
     "TimerHandler",
     "TimerScheduler",
+    "TimerWrites",
     "cancel",
     "schedule",
 ]

@@ -2,7 +2,8 @@
 
 Timers whose handler has no `prepare` step are taken (deleted) and applied in one
 transaction a batch. The others are leased first (a short transaction), prepared with
-no transaction open, then retired and applied in one transaction. A batch that fails
+no transaction open, then retired and applied in one transaction (a handler's `warm`
+step sees the batch's timers of its kind before any is applied). A batch that fails
 is redone timer by timer, each in a savepoint, so a failing handler costs only its
 own timer: retried with back-off, parked in `dead_timers` after `max_attempts`.
 
@@ -154,6 +155,7 @@ class TimerScheduler:
     def _take_and_fire(self) -> list[FireResult]:
         with self.uow() as uow:
             taken = store.take(uow.session, self.direct_kinds, self.clock.now(), self.batch)
+            self._warm(uow, taken)
             for timer in taken:
                 self.handlers[timer.kind].apply(uow, timer, None)
             uow.commit()
@@ -215,6 +217,7 @@ class TimerScheduler:
         with self.uow() as uow:
             ready = [t.id for t in claimed if t.id not in failed]
             retired = store.retire(uow.session, ready)
+            self._warm(uow, [t for t in claimed if t.id in retired])
             fired: list[Timer] = []
             gone: list[Timer] = []
             for timer in claimed:
@@ -238,7 +241,7 @@ class TimerScheduler:
                 if timer.id in failed:
                     continue
                 try:
-                    with uow.session.begin_nested():
+                    with uow.savepoint():  # what the handler buffered goes with a failure
                         if not store.retire(uow.session, [timer.id]):
                             gone.append(timer)
                             continue
@@ -249,6 +252,14 @@ class TimerScheduler:
             settled = self._settle_failures(uow.session, failures)
             uow.commit()
         return self._results(fired, gone, settled)
+
+    def _warm(self, uow: Any, fired: Sequence[Timer]) -> None:
+        """Each kind's warm step, with its timers of the batch."""
+        for kind in self.kinds:
+            warm = self.handlers[kind].warm
+            mine = [t for t in fired if t.kind == kind]
+            if warm is not None and mine:
+                warm(uow, mine)
 
     def _settle_failures(self, session: Any, failures: Sequence[_Failure]) -> list[FireResult]:
         """Parks the timers that are out of attempts, reschedules the others with back-off."""

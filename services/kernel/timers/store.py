@@ -68,16 +68,22 @@ def new_timer_id() -> str:
     return uuid.uuid4().hex
 
 
-def upsert(session: Session, row: dict[str, object]) -> None:
+def upsert(session: Session, rows: Sequence[dict[str, object]]) -> None:
+    """Sets each timer of `rows` (one batched statement), replacing one of the same id."""
+    if not rows:
+        return
     connection = session.connection()
     replaced = (*_REPLACED, "claimed_by", "scheduled_time")
     stmt = upsert_statement(timers, connection.dialect.name, ("tenant_id", "timer_id"), replaced)
-    connection.execute(stmt, row)
+    connection.execute(stmt, list(rows))
 
 
-def remove(session: Session, tenant_id: str, timer_id: str) -> bool:
-    result = session.connection().execute(_CANCEL, {"tenant_id": tenant_id, "timer_id": timer_id})
-    return bool(result.rowcount)
+def remove(session: Session, keys: Sequence[tuple[str, str]]) -> int:
+    """Deletes the timers (tenant id, timer id) with one batched statement; how many were."""
+    if not keys:
+        return 0
+    rows = [{"tenant_id": tenant, "timer_id": timer_id} for tenant, timer_id in keys]
+    return int(session.connection().execute(_CANCEL, rows).rowcount)
 
 
 def due_query(kinds: Sequence[str]) -> Select[tuple[str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -124,6 +124,9 @@ class MemoryInstanceRecords(InstanceRecords):
         mine = [r for r in found if (r.tenant_id, r.profile_id) == (tenant_id, profile_id)]
         return sorted(mine, key=lambda r: r.journey_id)
 
+    def prefetch(self, tenant_id: str, profile_ids: Sequence[str]) -> None:
+        pass  # every read is from memory already
+
     def active_of(self, tenant_id: str, journey_id: str, version: int) -> list[InstanceRecord]:
         key = (tenant_id, journey_id, True, version)
         found = self.uow.state.instances.values()
@@ -188,8 +191,8 @@ class MemoryTimerBook(TimerBook):
     def schedule(self, tenant_id: str, timer_id: str, due: datetime, payload: bytes) -> None:
         self.uow.state.timers[(tenant_id, timer_id)] = (due, payload)
 
-    def cancel(self, tenant_id: str, timer_id: str) -> bool:
-        return self.uow.state.timers.pop((tenant_id, timer_id), None) is not None
+    def cancel(self, tenant_id: str, timer_id: str) -> None:
+        self.uow.state.timers.pop((tenant_id, timer_id), None)
 
 
 class InMemoryOrchestratorUnitOfWork(InMemoryUnitOfWork[OrchestratorState], OrchestratorUnitOfWork):

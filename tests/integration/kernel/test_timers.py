@@ -6,6 +6,7 @@ The clock is a FixedClock: a test moves time past a due time instead of waiting.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +15,10 @@ from prometheus_client import REGISTRY
 
 from services.kernel.clock import FixedClock
 from services.kernel.errors import ConcurrencyError
+from services.kernel.principals import Actor
 from services.kernel.store.database import Database
-from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.kernel.store.records import EventMetadata, NewEvent
+from services.kernel.store.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from services.kernel.timers import Outcome, Timer, TimerHandler, TimerScheduler, cancel, schedule
 from services.kernel.timers import schema as timer_schema
 from services.kernel.timers import store as timer_store
@@ -149,6 +152,56 @@ async def test_a_failing_handler_is_retried_with_back_off_then_parked_without_bl
     assert parked["payload"] == b"t2" and parked["tenant_id"] == tenant
     assert metric("layercake_timers_dead_total") - dead_before == 1
     assert sorted(fired(with_effects)) == ["t0", "t1", "t3", "t4"]
+
+
+async def test_a_warm_step_sees_the_batchs_timers_before_any_is_applied(
+    with_effects: Database, uow: UnitOfWorkFactory, clock: FixedClock, tenant: str
+) -> None:
+    schedule_all(uow, tenant, ["t0", "t1", "t2"], clock.now())
+    seen: list[str] = []
+    apply = record()
+
+    def warm(work: UnitOfWork, timers: Sequence[Timer]) -> None:
+        seen.append("warm:" + ",".join(sorted(t.timer_id for t in timers)))
+
+    def applied(work: UnitOfWork, timer: Timer, prepared: object) -> None:
+        seen.append(timer.timer_id)
+        apply(work, timer, prepared)
+
+    async def prepare(timer: Timer) -> None:
+        return None
+
+    for h in (TimerHandler(applied, warm=warm), TimerHandler(applied, prepare, warm=warm)):
+        seen.clear()
+        await scheduler(with_effects, uow, clock, h).run_once()
+        assert seen[0] == "warm:t0,t1,t2" and sorted(seen[1:]) == ["t0", "t1", "t2"]
+        schedule_all(uow, tenant, ["t0", "t1", "t2"], clock.now())
+
+
+async def test_a_failing_handler_leaves_nothing_of_what_it_wrote_behind(
+    with_effects: Database, uow: UnitOfWorkFactory, clock: FixedClock, tenant: str
+) -> None:
+    """Redone one by one, each timer's buffered appends go with its failure."""
+    schedule_all(uow, tenant, ["t0", "t1"], clock.now())
+    stream = f"s-{tenant}"
+
+    def apply(work: UnitOfWork, timer: Timer, _prepared: object) -> None:
+        metadata = EventMetadata(tenant_id=tenant, actor=Actor.parse("system:test"))
+        at = len(work.load(stream))
+        work.append(stream, at, [NewEvent(timer.timer_id, b"")], metadata)
+        if timer.timer_id == "t1":
+            raise RuntimeError("handler refused t1")
+
+    async def prepare(timer: Timer) -> None:
+        return None
+
+    results = await scheduler(with_effects, uow, clock, TimerHandler(apply, prepare)).run_once()
+    assert {r.timer.timer_id: r.outcome for r in results} == {
+        "t0": Outcome.FIRED,
+        "t1": Outcome.FAILED,
+    }
+    with uow() as work:
+        assert [e.type for e in work.load(stream)] == ["t0"]
 
 
 async def test_a_failing_prepare_step_counts_as_an_attempt_and_fires_later(

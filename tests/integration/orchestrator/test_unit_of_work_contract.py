@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from services.kernel.profile_copies import ProfileCopies
+from services.kernel.timers.schema import timers
 from services.kernel.unit_of_work import AbstractUnitOfWork
 from services.orchestrator.bootstrap import MIGRATIONS
 from services.orchestrator.domain.contact_state import ContactState
@@ -199,13 +201,67 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
         with units.new() as uow:
             assert isinstance(uow, OrchestratorUnitOfWork)
             uow.timers.schedule("acme", "j/cart/p-1", AT, b"1")
-            uow.timers.schedule("acme", "j/cart/p-1", AT, b"2")
-        with units.new() as uow:  # rolled back: nothing to cancel
+        with units.new() as uow:  # rolled back: nothing held
             assert isinstance(uow, OrchestratorUnitOfWork)
-            assert not uow.timers.cancel("acme", "j/cart/p-1")
-            uow.timers.schedule("acme", "j/cart/p-1", AT, b"3")
+            assert held_timers(uow) == {}
+            uow.timers.schedule("acme", "j/cart/p-1", AT, b"2")
+            uow.timers.cancel("acme", "j/cart/p-1")  # the last word on a timer wins
+            uow.timers.schedule("acme", "j/cart/p-2", AT, b"3")
+            assert held_timers(uow) == {("acme", "j/cart/p-2"): b"3"}  # a read sees them
+            uow.timers.schedule("acme", "j/cart/p-1", AT, b"4")
+            uow.timers.schedule("acme", "j/cart/p-1", AT, b"5")
             uow.commit()
         with units.new() as uow:
             assert isinstance(uow, OrchestratorUnitOfWork)
-            assert uow.timers.cancel("acme", "j/cart/p-1")
-            assert not uow.timers.cancel("acme", "j/cart/p-1")
+            assert held_timers(uow) == {("acme", "j/cart/p-1"): b"5", ("acme", "j/cart/p-2"): b"3"}
+            uow.timers.cancel("acme", "j/cart/p-1")
+            uow.timers.cancel("other", "j/cart/p-2")  # another tenant's: not these
+            uow.commit()
+        with units.new() as uow:
+            assert held_timers(uow) == {("acme", "j/cart/p-2"): b"3"}
+
+    def test_a_failed_savepoint_drops_the_rows_counts_and_timers_it_wrote(
+        self, units: Units
+    ) -> None:
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.instance_records.put(self.record("p-1"))
+            uow.instance_records.prefetch("acme", ["p-1", "p-2"])
+            with pytest.raises(RuntimeError), uow.savepoint():
+                uow.instance_records.put(self.record("p-2"))
+                uow.instance_records.add_counts("acme", "cart", {(1, "", "entered"): 1})
+                uow.timers.schedule("acme", "j/cart/p-2", AT, b"1")
+                assert [r.profile_id for r in uow.instance_records.of_profile("acme", "p-2")]
+                raise RuntimeError("the block fails")
+            assert uow.instance_records.of_profile("acme", "p-2") == []
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.instance_records.active_of("acme", "cart", 1) == [self.record("p-1")]
+            assert uow.instance_records.counts("acme", "cart") == []
+            assert held_timers(uow) == {}
+
+    def test_prefetched_instances_include_the_transactions_own_rows(self, units: Units) -> None:
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.instance_records.put(self.record("p-1"))
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.instance_records.prefetch("acme", ["p-1", "p-2"])
+            moved = self.record("p-1", step_id="remind")
+            uow.instance_records.put(moved)
+            uow.instance_records.put(self.record("p-2", "welcome"))
+            assert uow.instance_records.of_profile("acme", "p-1") == [moved]
+            assert uow.instance_records.of_profile("acme", "p-2") == [self.record("p-2", "welcome")]
+            assert uow.instance_records.of_profile("other", "p-1") == []
+
+
+def held_timers(uow: AbstractUnitOfWork) -> dict[tuple[str, str], bytes]:
+    """The journey timers the unit of work sees: (tenant, timer id) -> payload."""
+    if isinstance(uow, InMemoryOrchestratorUnitOfWork):
+        return {key: payload for key, (_, payload) in uow.state.timers.items()}
+    assert isinstance(uow, SqlOrchestratorUnitOfWork)
+    t = timers
+    rows = uow.session.execute(select(t.c.tenant_id, t.c.timer_id, t.c.payload))
+    return {(tenant, timer_id): payload for tenant, timer_id, payload in rows}

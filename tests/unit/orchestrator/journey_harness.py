@@ -165,7 +165,9 @@ class Journeys:
             assert self.timer_handler.prepare is not None
             prepared = await self.timer_handler.prepare(timer)
             with InMemoryOrchestratorUnitOfWork(self.db) as uow:
-                if uow.timers.cancel(tenant, timer_id):  # taken in the firing transaction
+                if uow.state.timers.pop(
+                    (tenant, timer_id), None
+                ):  # taken in the firing transaction
                     self.timer_handler.apply(uow, timer, prepared)  # type: ignore[arg-type]
                 uow.commit()
             self.fired += 1
