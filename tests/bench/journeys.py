@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -33,7 +34,7 @@ from layercake.events.v1 import ingest_pb2
 from services.kernel.assets import Action
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.clock import SystemClock
-from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
+from services.kernel.messaging.consumer import ConsumerRunner, Outcome
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.principals import Role
 from services.kernel.protobuf import to_timestamp
@@ -164,8 +165,9 @@ class EntryConsumer(Drain):
         units = _units(db)
         engine = journey_engine(OrchestratorConfig())
         spec = ingest_consumer(engine, Directory(tenant), ServiceLayer(db, units))
-        assert spec.prepare is not None
-        spec = ConsumerSpec(durable, STREAM, subject(tenant), spec.handler, spec.prepare)
+        spec = dataclasses.replace(
+            spec, durable=durable, stream=STREAM, filter_subject=subject(tenant)
+        )
         self.runner = ConsumerRunner(spec, js, db, units, batch=CONSUMER_BATCH)
 
     async def batch(self) -> int:

@@ -3,7 +3,9 @@ orchestrator's store, ingest and identity events as NATS messages, reading strea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
@@ -27,15 +29,20 @@ from tests.contracts.asset_harness import person
 
 def publish_journey(runtime: Runtime, tenant: str, yaml_text: str) -> None:
     """Saves, submits, approves and publishes the journey, four-eyes, in the service's store."""
+    assert runtime.context is not None
+    publish_journey_in(runtime.context.uow, tenant, yaml_text)
+
+
+def publish_journey_in(units: Callable[[], Any], tenant: str, yaml_text: str) -> None:
+    """`publish_journey` with the store's units of work."""
     ann = person("ann", Role.EDITOR, tenant=tenant)
     cat = person("cat", Role.APPROVER, tenant=tenant)
     ops = person("ops", Role.OPERATOR, tenant=tenant)
     content, metadata = read_journey(yaml_text)
-    assert runtime.context is not None
-    with runtime.context.uow() as uow:
+    with units() as uow:
         definitions.apply_definition(uow, ann, JOURNEY, content.journey_id, content, metadata)
     for who, action in ((ann, Action.SUBMIT), (cat, Action.APPROVE), (ops, Action.PUBLISH)):
-        with runtime.context.uow() as uow:
+        with units() as uow:
             definitions.transition_definition(uow, who, JOURNEY, content.journey_id, action)
 
 
