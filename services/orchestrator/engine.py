@@ -110,20 +110,12 @@ class JourneyEngine:
             people.setdefault(profile.tenant_id, []).append(profile.profile_id)
         for tenant, profile_ids in people.items():
             uow.instance_records.prefetch(tenant, profile_ids)
-        streams = []
-        for event, profile in arrivals:
-            tenant, profile_id = profile.tenant_id, profile.profile_id
-            moved = self._awaiting(uow, tenant, profile_id, event.name)
-            entered = self._triggered(uow, tenant, "event", event.name)
-            streams += [instance_stream_id(tenant, j.journey_id, profile_id) for j in moved]
-            streams += [instance_stream_id(tenant, j.journey_id, profile_id) for j in entered]
-        uow.preload(streams)
-
-    def prefetch_timers(
-        self, uow: OrchestratorUnitOfWork, runs: Sequence[tuple[str, RunTimer]]
-    ) -> None:
-        """Reads the streams of the runs a batch of fired timers moves, with one query."""
-        uow.preload(instance_stream_id(t, r.journey_id, r.profile_id) for t, r in runs)
+        uow.preload(
+            instance_stream_id(profile.tenant_id, journey.journey_id, profile.profile_id)
+            for event, profile in arrivals
+            for journey in self._awaiting(uow, profile.tenant_id, profile.profile_id, event.name)
+            + self._triggered(uow, profile.tenant_id, "event", event.name)
+        )
 
     def on_audience_entered(
         self, uow: OrchestratorUnitOfWork, profile: ProfileView, audience_id: str, cause_id: str

@@ -20,6 +20,7 @@ from prometheus_client import Histogram
 from services.kernel.errors import NotFound
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.kernel.timers import Timer, TimerHandler
+from services.orchestrator.domain.instances.instance import instance_stream_id
 from services.orchestrator.domain.instances.profiles import ProfileView
 from services.orchestrator.domain.instances.steps import (
     Called,
@@ -96,7 +97,8 @@ def journey_timers(
 
     def warm(uow: UnitOfWork, timers: Sequence[Timer]) -> None:
         assert isinstance(uow, OrchestratorUnitOfWork)
-        engine.prefetch_timers(uow, [(t.tenant_id, RunTimer.parse(t.payload)) for t in timers])
+        runs = [(t.tenant_id, RunTimer.parse(t.payload)) for t in timers]
+        uow.preload(instance_stream_id(tenant, r.journey_id, r.profile_id) for tenant, r in runs)
 
     def apply(uow: UnitOfWork, timer: Timer, prepared: Prepared) -> None:
         assert isinstance(uow, OrchestratorUnitOfWork)
