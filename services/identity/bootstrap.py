@@ -75,7 +75,7 @@ class Identity:
     def servicers(self, ctx: Context) -> list[Servicer]:
         layer = ServiceLayer(ctx.db, ctx.uow)
         self.eraser = IngestEraser(ctx.js, layer, self.config.erase_every, self.rules)
-        return [identity_servicer(layer, self.eraser, ctx.js)]
+        return [identity_servicer(layer, self.eraser, ctx.js, self.rules.get)]
 
     async def start(self, ctx: Context) -> None:
         if self.eraser is not None:

@@ -26,7 +26,7 @@ from services.identity.domain.rules import IdentifierRules
 from services.identity.domain.segments import NONE as NO_SEGMENTS
 from services.identity.domain.segments import Segments
 from services.identity.ports import IdentityUnitOfWork
-from services.identity.rules_cache import RulesCache
+from services.identity.rules_cache import RulesCache, TenantRules, published_rules
 from services.kernel import telemetry
 from services.kernel.assets.policy import authorize
 from services.kernel.messaging.envelope import Envelope
@@ -37,15 +37,18 @@ log = logging.getLogger(__name__)
 
 
 def forget_profile(
-    uow: IdentityUnitOfWork, principal: Principal, profile_ref: str, request_id: str
+    uow: IdentityUnitOfWork,
+    principal: Principal,
+    profile_ref: str,
+    request_id: str,
+    rules: TenantRules = published_rules,
 ) -> Forgotten:
     """Forgets the profile `profile_ref` names (an alias: the profile it was merged into) and
     the profiles merged into it. PERMISSION_DENIED without `profiles:write` in the tenant;
     NOT_FOUND once forgotten. Commits: the keys are gone whatever happens next."""
     tenant = principal.tenant_id
     authorize(principal, tenant, Scope.PROFILES_WRITE, "forgetting a profile")
-    found = handlers.get_profile(uow, tenant, profile_ref)
-    profile = uow.profiles.get(tenant, found.profile_id)
+    profile = handlers.get_profile(uow, tenant, profile_ref, rules)
     aliases = _aliases(uow, profile)
     at = uow.now()
     digests = suppression_digests(profile.identifiers, uow.tenant_keys.hasher(tenant, at))

@@ -22,7 +22,7 @@ from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
 from services.identity.domain.segments import NONE as NO_SEGMENTS
 from services.identity.domain.segments import Segments
 from services.identity.ports import IdentityUnitOfWork
-from services.identity.rules_cache import published_rules
+from services.identity.rules_cache import TenantRules, published_rules
 from services.kernel import telemetry
 from services.kernel.assets import LIVE_CHANGES, Action, Asset, AssetMetadata
 from services.kernel.assets.handlers import edit_asset, transition_asset
@@ -241,31 +241,38 @@ def transition_identifier_rules(
     return asset
 
 
-def get_profile(uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str) -> Profile:
+def get_profile(
+    uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str, rules: TenantRules = published_rules
+) -> Profile:
     """A profile by id, alias (answers the survivor) or `type:value` identifier, as its
-    stream holds it (links with provenance, consent with source and time, aliases)."""
+    stream holds it (links with provenance, consent with source and time, aliases).
+    `rules` gives the tenant's published identifier rules (a cache on the read path)."""
     bad = Violations()
     bad.require_tenant(tenant_id)
     bad.require(profile_ref, "profile_ref")
     bad.raise_if_any()
-    ref = identifier_ref(uow, tenant_id, profile_ref, "profile_ref")
-    found = None if ref is None else uow.profiles.find(tenant_id, ref)
+    ref = identifier_ref(uow, tenant_id, profile_ref, "profile_ref", rules)
+    found = None if ref is None else uow.profiles.live(tenant_id, ref)
     if found is None:
         raise NotFound(f"no profile {redacted(profile_ref)}")
-    return uow.profiles.get(tenant_id, found.profile_id)
+    return found
 
 
 def identifier_ref(
-    uow: IdentityUnitOfWork, tenant_id: str, text: str, field: str
+    uow: IdentityUnitOfWork,
+    tenant_id: str,
+    text: str,
+    field: str,
+    rules: TenantRules = published_rules,
 ) -> Identifier | str | None:
     """`type:value` as the tenant's identifier (normalised under its published rules, hashed
     with its key), else `text` as a profile id; None for an identifier no profile can hold."""
     split = split_ref(text)
     if split is None or not is_identifier_type(split[0]):
         return text
-    rules = published_rules(uow, tenant_id)  # the tenant's region and blocklist
+    tenant_rules = rules(uow, tenant_id)  # the tenant's region and blocklist
     try:
-        return normalise(*split, rules, uow.tenant_keys.existing(tenant_id) or _no_key)
+        return normalise(*split, tenant_rules, uow.tenant_keys.existing(tenant_id) or _no_key)
     except BadIdentifier as e:
         raise InvalidArgument.field(field, str(e)) from e
     except _NoKey:

@@ -51,6 +51,11 @@ class ProfileRepository(ABC):
         """The profile's whole stream, decoded ([] for none): what its history is read from."""
 
     @abstractmethod
+    def live(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
+        """The aggregate of the live profile holding the identifier, or by profile id (an
+        alias answers the survivor); None for none, a forgotten one or another tenant's."""
+
+    @abstractmethod
     def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
         """The read model's profile by identifier or profile id; a merged-away id answers
         the survivor. Holds identifiers, traits, consent and times (no pending events)."""

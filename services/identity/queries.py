@@ -18,6 +18,7 @@ from services.identity.domain.profile import Profile
 from services.identity.domain.unmerge import belonging, received
 from services.identity.handlers import get_profile
 from services.identity.ports import IdentityUnitOfWork
+from services.identity.rules_cache import TenantRules, published_rules
 from services.identity.store.trait_index import MAX_TRAIT, searchable
 from services.kernel.errors import PermissionDenied, Violations
 from services.kernel.pagination import Page, page_request, paged
@@ -44,10 +45,10 @@ def _time_key(at: datetime) -> str:
 
 
 def profile_events(
-    uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str
+    uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str, rules: TenantRules = published_rules
 ) -> list[EventReceived]:
     """The events that belong to the profile, oldest first."""
-    profile = get_profile(uow, tenant_id, profile_ref)
+    profile = get_profile(uow, tenant_id, profile_ref, rules)
     events = received(profile.profile_id, lambda p: uow.profiles.events(tenant_id, p))
     return belonging(events, profile.identifiers, keeps_unidentified=True)
 
@@ -65,9 +66,14 @@ def _key(keyed: tuple[str, object]) -> str:
 
 
 def list_profile_events(
-    uow: IdentityUnitOfWork, tenant_id: str, profile_ref: str, page_size: int, page_token: str
+    uow: IdentityUnitOfWork,
+    tenant_id: str,
+    profile_ref: str,
+    page_size: int,
+    page_token: str,
+    rules: TenantRules = published_rules,
 ) -> Page[EventReceived]:
-    events = profile_events(uow, tenant_id, profile_ref)
+    events = profile_events(uow, tenant_id, profile_ref, rules)
     keyed = [(f"{_time_key(e.event_time)}|{e.message_id}", e) for e in events]
     return _newest_first(keyed, page_size, page_token)
 
@@ -79,13 +85,14 @@ def list_trait_history(
     trait: str,
     page_size: int,
     page_token: str,
+    rules: TenantRules = published_rules,
 ) -> Page[TraitChange]:
     keyed = [
         (
             f"{_time_key(e.event_time)}|{e.message_id}|{name}",
             TraitChange(name, value, e.event_time, e.message_id),
         )
-        for e in profile_events(uow, tenant_id, profile_ref)
+        for e in profile_events(uow, tenant_id, profile_ref, rules)
         for name, value in e.traits.items()
         if not trait or name == trait
     ]
@@ -124,6 +131,7 @@ def unseal_traits(
     profile_ref: str,
     names: Sequence[str],
     purpose: str,
+    rules: TenantRules = published_rules,
 ) -> tuple[str, dict[str, TraitValue]]:
     """(the profile id, the named traits it has, in the clear): what a send renders, and
     nothing more. Logged with the caller and purpose, never the values."""
@@ -138,7 +146,7 @@ def unseal_traits(
         if not name or len(name) > MAX_TRAIT:
             bad.add(f"trait_names[{n}]", f"must be 1 to {MAX_TRAIT} characters")
     bad.raise_if_any()
-    profile = get_profile(uow, principal.tenant_id, profile_ref)
+    profile = get_profile(uow, principal.tenant_id, profile_ref, rules)
     wanted = set(names)
     found = {name: value for name, value in profile.traits.items() if name in wanted}
     log.info(

@@ -51,9 +51,8 @@ def apply_requested_change(
 ) -> bool:
     """Applies the change in the caller's transaction; False when there is nothing to apply
     it to (an unknown or forgotten profile, a purpose identity does not know)."""
-    found = uow.profiles.find(change.tenant_id, change.profile_id)  # follows a merge
-    profile = None if found is None else uow.profiles.get(change.tenant_id, found.profile_id)
-    if profile is None or profile.forgotten or profile.merged_into is not None:
+    profile = uow.profiles.live(change.tenant_id, change.profile_id)  # follows a merge
+    if profile is None:
         log.info(
             "requested change ignored",
             extra={"tenant": change.tenant_id, "kind": change.kind, "reason": "no live profile"},

@@ -8,6 +8,8 @@ new version.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from layercake.identity.v1 import identifier_rules_pb2 as pb
 from services.identity.domain.rule_content import ASSET_ID, IDENTIFIER_RULES, rules_from_content
 from services.identity.domain.rules import DEFAULT_RULES, IdentifierRules
@@ -17,6 +19,9 @@ from services.kernel.assets.repository import asset_events
 from services.kernel.messaging import subjects
 from services.kernel.tenant_cache import TenantCache
 from services.kernel.unit_of_work import AbstractUnitOfWork
+
+# (unit of work, tenant) -> the tenant's published rules: `published_rules`, or a cache's get.
+TenantRules = Callable[[AbstractUnitOfWork, str], IdentifierRules]
 
 
 def published_rules(uow: AbstractUnitOfWork, tenant_id: str) -> IdentifierRules:

@@ -17,6 +17,7 @@ from services.identity.domain.profile import Profile
 from services.identity.domain.unmerge import received, sides, unmerge
 from services.identity.handlers import get_profile, identifier_ref
 from services.identity.ports import IdentityUnitOfWork
+from services.identity.rules_cache import TenantRules, published_rules
 from services.identity.segments_cache import live_segments
 from services.kernel import telemetry
 from services.kernel.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Violations
@@ -26,7 +27,9 @@ from services.kernel.store.records import EventMetadata
 MAX_IDENTIFIERS = 100
 
 
-def _moved(uow: IdentityUnitOfWork, tenant_id: str, refs: list[str]) -> set[Identifier]:
+def _moved(
+    uow: IdentityUnitOfWork, tenant_id: str, refs: list[str], rules: TenantRules
+) -> set[Identifier]:
     bad = Violations()
     if not refs:
         bad.add("identifiers", "name at least one `<type>:<value>` to split off")
@@ -35,7 +38,7 @@ def _moved(uow: IdentityUnitOfWork, tenant_id: str, refs: list[str]) -> set[Iden
     bad.raise_if_any()
     moved: set[Identifier] = set()
     for n, text in enumerate(refs):
-        ref = identifier_ref(uow, tenant_id, text, f"identifiers[{n}]")
+        ref = identifier_ref(uow, tenant_id, text, f"identifiers[{n}]", rules)
         if isinstance(ref, str):
             raise InvalidArgument.field(f"identifiers[{n}]", "must be `<type>:<value>`")
         if ref is None:
@@ -51,14 +54,15 @@ def unmerge_profile(
     identifier_refs: list[str],
     request_id: str,
     reason: str = "",
+    rules: TenantRules = published_rules,
 ) -> tuple[Profile, Profile]:
     """Splits the identifiers off the profile into a new one; returns (the profile, the new
     one), both re-derived. Commits."""
     if not principal.may(Scope.PROFILES_WRITE):
         raise PermissionDenied(f"unmerging needs the {Scope.PROFILES_WRITE.value} scope")
     tenant = principal.tenant_id
-    profile = get_profile(uow, tenant, profile_ref)
-    moved = _moved(uow, tenant, identifier_refs)
+    profile = get_profile(uow, tenant, profile_ref, rules)
+    moved = _moved(uow, tenant, identifier_refs, rules)
     events = received(profile.profile_id, lambda p: uow.profiles.events(tenant, p))
     at = uow.now()
     start = profile.version

@@ -22,6 +22,7 @@ from services.identity.api.servicer import identity_servicer
 from services.identity.bootstrap import MIGRATIONS
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.rules import DEFAULT_RULES
+from services.identity.rules_cache import RulesCache
 from services.identity.store.audiences import AudienceProjection
 from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.projection import ProfileProjection
@@ -92,7 +93,9 @@ async def lookup_meters(
         stack.callback(db.dispose)
         stack.callback(keys.close)
         layer = ServiceLayer(db, units)
-        server = create_server("127.0.0.1:0", [identity_servicer(layer)], internal=INTERNAL)
+        server = create_server(
+            "127.0.0.1:0", [identity_servicer(layer, rules=RulesCache().get)], internal=INTERNAL
+        )
         await server.server.start()
         stack.push_async_callback(server.server.stop, None)
         addr = f"127.0.0.1:{server.port}"

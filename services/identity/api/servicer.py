@@ -22,6 +22,7 @@ from services.identity import (
 from services.identity.api import views
 from services.identity.api.segments import SegmentRpcs
 from services.identity.ingest_eraser import IngestEraser
+from services.identity.rules_cache import TenantRules, published_rules
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.errors import Unavailable
 from services.kernel.rpc import calls, idempotency
@@ -39,16 +40,20 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
         layer: ServiceLayer[SqlIdentityUnitOfWork],
         eraser: IngestEraser | None = None,
         js: JetStreamContext | None = None,
+        rules: TenantRules = published_rules,
     ) -> None:
         self.layer = layer
         self.eraser = eraser
         self.js = js
+        self.rules = rules  # the process's cache of each tenant's identifier rules
 
     async def GetProfile(
         self, request: pb.GetProfileRequest, context: Context
     ) -> pb.GetProfileResponse:
         tenant = calls.tenant_of(request.tenant_id)
-        profile = await self.layer.read(handlers.get_profile, tenant, request.profile_ref)
+        profile = await self.layer.read(
+            handlers.get_profile, tenant, request.profile_ref, self.rules
+        )
         return views.profile_response(profile)
 
     async def UnsealTraits(
@@ -62,6 +67,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
             request.profile_ref,
             list(request.trait_names),
             request.purpose,
+            self.rules,
         )
         return pb.UnsealTraitsResponse(
             profile_id=profile_id,
@@ -79,6 +85,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
             request.trait,
             request.page_size,
             request.page_token,
+            self.rules,
         )
         return pb.ListTraitHistoryResponse(
             changes=[views.trait_change(c) for c in page.items],
@@ -95,6 +102,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
             request.profile_ref,
             request.page_size,
             request.page_token,
+            self.rules,
         )
         return pb.ListProfileEventsResponse(
             events=[views.profile_event(e) for e in page.items],
@@ -134,6 +142,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
                 list(request.identifiers),
                 request.request_id,
                 request.reason,
+                self.rules,
             )
             return pb.UnmergeProfileResponse(
                 profile=mapping.profile_proto(profile),
@@ -154,7 +163,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
         def forget(uow: SqlIdentityUnitOfWork) -> pb.ForgetProfileResponse:
             def apply(_: object) -> pb.ForgetProfileResponse:
                 found = forgetting.forget_profile(
-                    uow, principal, request.profile_ref, request.request_id
+                    uow, principal, request.profile_ref, request.request_id, self.rules
                 )
                 return mapping.forgotten_proto(found)
 
@@ -184,9 +193,11 @@ def identity_servicer(
     layer: ServiceLayer[SqlIdentityUnitOfWork],
     eraser: IngestEraser | None = None,
     js: JetStreamContext | None = None,
+    rules: TenantRules = published_rules,
 ) -> Servicer:
+    """`rules`: the process's `RulesCache().get` (read afresh each call by default)."""
     return Servicer(
         pb_grpc.add_IdentityServiceServicer_to_server,
-        IdentityServicer(layer, eraser, js),
+        IdentityServicer(layer, eraser, js, rules),
         pb.DESCRIPTOR.services_by_name["IdentityService"].full_name,
     )

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from services.identity import mapping
 from services.identity.domain.events import ProfileCreated, ProfileEvent
+from services.identity.domain.identifiers import Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile, stream_id
 from services.identity.ports import PersonalDataVault, ProfileRepository
 from services.kernel.store.records import EventMetadata, StoredEvent
 from services.kernel.store.snapshots import Resumed
 from services.kernel.unit_of_work import AbstractUnitOfWork
+
+MAX_HOPS = 64  # aliases followed at most (a merged-away id points at its survivor)
 
 
 class StreamProfiles(ProfileRepository):
@@ -30,6 +33,28 @@ class StreamProfiles(ProfileRepository):
         if profile is None:
             raise LookupError(profile_id)
         return profile
+
+    def live(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
+        """Loads once: the identifier's holder from the read model's index (and the adapter's
+        prefetch), then its aggregate; aliases followed through the aggregates."""
+        profile_id = self.holder(tenant_id, ref) if isinstance(ref, Identifier) else ref
+        for _ in range(MAX_HOPS):
+            if profile_id is None:
+                return None
+            try:
+                profile = self.get(tenant_id, profile_id)  # a key deleted: no trait values
+            except LookupError:
+                return None
+            if profile.tenant_id != tenant_id or profile.forgotten:
+                return None
+            if profile.merged_into is None:
+                return profile
+            profile_id = profile.merged_into
+        return None
+
+    def holder(self, tenant_id: str, identifier: Identifier) -> str | None:
+        """The live profile holding one identifier (an adapter may read it more cheaply)."""
+        return self.owners(tenant_id, [identifier]).get(identifier)
 
     def events(self, tenant_id: str, profile_id: str) -> list[ProfileEvent]:
         cipher = self.vault.cipher(tenant_id, profile_id)

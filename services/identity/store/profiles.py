@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from services.identity.domain.events import (
     IdentifierLink,
@@ -161,18 +161,18 @@ class SqlProfileRepository(StreamProfiles):
             self.uow.now(),
         )
 
+    def holder(self, tenant_id: str, identifier: Identifier) -> str | None:
+        """A primary-key seek, its statement built once (a read's cost is mostly building)."""
+        if (tenant_id, identifier) in self._held:
+            return self._held[(tenant_id, identifier)]
+        return self.session.execute(
+            HOLDER, {"tenant": tenant_id, "type": identifier.type, "value": identifier.value}
+        ).scalar_one_or_none()
+
     def find(self, tenant_id: str, ref: Identifier | str) -> Profile | None:
-        profile_id: str | None = ref if isinstance(ref, str) else None
-        if isinstance(ref, Identifier):
-            profile_id = self.session.execute(
-                select(profile_identifiers.c.profile_id).where(
-                    profile_identifiers.c.tenant_id == tenant_id,
-                    profile_identifiers.c.id_type == ref.type,
-                    profile_identifiers.c.id_value == ref.value,
-                )
-            ).scalar_one_or_none()
-            if profile_id is None:
-                return None
+        profile_id = self.holder(tenant_id, ref) if isinstance(ref, Identifier) else ref
+        if profile_id is None:
+            return None
         row = self.session.execute(
             select(profiles).where(
                 profiles.c.tenant_id == tenant_id, profiles.c.profile_id == profile_id
@@ -210,6 +210,13 @@ class SqlProfileRepository(StreamProfiles):
         ids = self.session.execute(search_query(tenant_id, trait, json_value, after, limit))
         found = (self.find(tenant_id, profile_id) for profile_id in ids.scalars())
         return [p for p in found if p is not None]
+
+
+HOLDER = select(profile_identifiers.c.profile_id).where(
+    profile_identifiers.c.tenant_id == bindparam("tenant"),
+    profile_identifiers.c.id_type == bindparam("type"),
+    profile_identifiers.c.id_value == bindparam("value"),
+)
 
 
 def owners_query(tenant_id: str, identifiers: Sequence[Identifier]) -> Select[Any]:
