@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import make_url
 
 from services.kernel.config import ServiceSettings, validated
+from services.kernel.errors import ConfigError
 
 ENV = {
     "keys_url": "LAYERCAKE_IDENTITY_KEYS_URL",
@@ -47,4 +48,10 @@ def load_identity_config(
     env = os.environ if environ is None else environ
     values: dict[str, object] = {"keys_url": default_keys_url(settings)}
     values |= {name: env[var] for name, var in ENV.items() if var in env}
-    return validated(IdentityConfig, values, ENV, env)
+    config = validated(IdentityConfig, values, ENV, env)
+    if make_url(config.keys_url) == make_url(settings.database_url):
+        raise ConfigError(
+            f"invalid configuration: {ENV['keys_url']} must name another database than"
+            " identity's own: the keys live apart from the data they protect"
+        )
+    return config

@@ -1,6 +1,7 @@
-"""The per-profile keys in their own database (`LAYERCAKE_IDENTITY_KEYS_URL`).
+"""The per-profile keys, and each tenant's identifier hash key (store/tenant_keys.py), in
+their own database (`LAYERCAKE_IDENTITY_KEYS_URL`).
 
-Kept apart from the data they seal, so a backup of the event database alone never
+Kept apart from the data they protect, so a backup of the event database alone never
 holds them; deleting a profile's key forgets the person. Keys are written in their
 own short transaction, before the events they seal are appended: a key without
 events is harmless, events without a key would be unreadable.
@@ -36,6 +37,16 @@ profile_keys = Table(
     Column("data_key", LargeBinary, nullable=False),
     Column("create_time", UtcDateTime, nullable=False),
 )
+
+# Each tenant's key for the keyed hash of matching identifiers; never changed once written.
+tenant_keys = Table(
+    "tenant_keys",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("hash_key", LargeBinary, nullable=False),
+    Column("create_time", UtcDateTime, nullable=False),
+)
+ADOPTED = (profile_keys, tenant_keys)  # tables the identity database once held
 
 
 class SqlProfileKeys(PersonalDataVault):
@@ -106,17 +117,21 @@ class SqlProfileKeys(PersonalDataVault):
         return len(deleted)
 
     def adopt(self, engine: Engine) -> int:
-        """Copies keys still in `engine`'s own `profile_keys` (kept there before the keys
-        had their own store) here; identity's migration then drops that table."""
-        if not inspect(engine).has_table("profile_keys"):
-            return 0
-        with engine.connect() as source:
-            rows = [dict(r._mapping) for r in source.execute(select(profile_keys))]
-        if rows:
-            with self.db.transaction() as session:
-                dialect = session.get_bind().dialect.name
-                session.execute(insert_unless_conflict(profile_keys, dialect), rows)
-        return len(rows)
+        """Copies keys still in `engine`'s own `profile_keys` and `tenant_keys` (kept there
+        before the keys had their own store) here, and returns how many; identity's
+        migrations then drop those tables (the copy is committed first)."""
+        copied = 0
+        for table in ADOPTED:
+            if not inspect(engine).has_table(table.name):
+                continue
+            with engine.connect() as source:
+                rows = [dict(r._mapping) for r in source.execute(select(table))]
+            if rows:
+                with self.db.transaction() as session:
+                    dialect = session.get_bind().dialect.name
+                    session.execute(insert_unless_conflict(table, dialect), rows)
+            copied += len(rows)
+        return copied
 
     def remember(self, at: tuple[str, str], cipher: ProfileCipher) -> ProfileCipher:
         if self.cache_size:

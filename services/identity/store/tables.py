@@ -8,7 +8,6 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -55,15 +54,6 @@ Index(
     "ix_profile_identifiers_profile",
     profile_identifiers.c.tenant_id,
     profile_identifiers.c.profile_id,
-)
-
-# Each tenant's key for hashing matching identifiers (HMAC-SHA-256), made on first use.
-tenant_keys = Table(
-    "tenant_keys",
-    metadata,
-    Column("tenant_id", String(64), primary_key=True),
-    Column("hash_key", LargeBinary, nullable=False),
-    Column("create_time", UtcDateTime, nullable=False),
 )
 
 # Each (profile, computed trait)'s window: its bucketed state (store/windows.py), the

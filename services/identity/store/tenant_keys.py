@@ -2,7 +2,9 @@
 
 HMAC-SHA-256 with a secret per tenant: without the key, a leaked identifier table
 cannot be reversed by hashing a dictionary of emails, and two tenants' digests of
-the same email differ, so nothing links a person across tenants.
+the same email differ, so nothing links a person across tenants. The key lives in the
+key store (`LAYERCAKE_IDENTITY_KEYS_URL`) beside the per-profile keys, apart from the
+digests it makes: a backup of the event database alone cannot be reversed either.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import threading
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from services.identity.domain.identifiers import Hasher
 from services.identity.ports import TenantKeys
-from services.identity.store.tables import tenant_keys
+from services.identity.store.keys import tenant_keys
 from services.kernel.store.conflicts import insert_unless_conflict
+from services.kernel.store.database import Database
 
 KEY_BYTES = 32
 REMEMBERED = 4096  # digests a hasher keeps: more than a consumer batch hashes
@@ -45,46 +48,41 @@ def keyed_hasher(key: bytes) -> Hasher:
 
 
 class SqlTenantKeys(TenantKeys):
-    """The `tenant_keys` table, in the caller's transaction, read once per process: a key
-    never changes once committed, so `known` (shared by the process's units of work) keeps
-    those read as already there, never one this transaction made (it may roll back)."""
+    """The key store's `tenant_keys`, each key read once per process (it never changes), its
+    hasher (with the digests it remembers) shared by the process's units of work. A new key
+    is written in the store's own short transaction, before any digest it makes is: a key
+    without digests is harmless, digests without their key would match nothing."""
 
-    def __init__(self, session: Session, known: dict[str, bytes]) -> None:
-        self.session = session
-        self.known = known
-        self._made: dict[str, bytes] = {}  # read after this transaction inserted it
-        self._hashers: dict[str, Hasher] = {}  # this transaction's, by tenant
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._hashers: dict[str, Hasher] = {}
+        self._lock = threading.Lock()
 
-    def _key(self, tenant_id: str) -> bytes | None:
-        if key := self.known.get(tenant_id) or self._made.get(tenant_id):
-            return key
-        key = self.session.execute(
-            select(tenant_keys.c.hash_key).where(tenant_keys.c.tenant_id == tenant_id)
-        ).scalar_one_or_none()
-        if key is not None:
-            (self._made if tenant_id in self._made else self.known)[tenant_id] = key
-        return key
+    def _hasher(self, tenant_id: str) -> Hasher | None:
+        with self._lock:
+            if (known := self._hashers.get(tenant_id)) is not None:
+                return known
+        with self.db.read_sessions() as session, session.begin():
+            key = session.execute(
+                select(tenant_keys.c.hash_key).where(tenant_keys.c.tenant_id == tenant_id)
+            ).scalar_one_or_none()
+        if key is None:
+            return None
+        with self._lock:
+            return self._hashers.setdefault(tenant_id, keyed_hasher(key))
 
     def hasher(self, tenant_id: str, now: datetime) -> Hasher:
-        if (known := self._hashers.get(tenant_id)) is not None:
-            return known
-        key = self._key(tenant_id)
-        if key is None:
-            self._made[tenant_id] = b""  # falsy: read back below, then kept for this one
-            self.session.execute(
-                insert_unless_conflict(tenant_keys, self.session.get_bind().dialect.name),
-                {"tenant_id": tenant_id, "hash_key": new_key(), "create_time": now},
-            )
-            key = self._key(tenant_id)
-            assert key is not None, "inserted or already there"
-        hasher = self._hashers[tenant_id] = keyed_hasher(key)
+        hasher = self._hasher(tenant_id)
+        if hasher is None:
+            with self.db.transaction() as session:  # a racing replica's key wins
+                dialect = session.get_bind().dialect.name
+                session.execute(
+                    insert_unless_conflict(tenant_keys, dialect),
+                    {"tenant_id": tenant_id, "hash_key": new_key(), "create_time": now},
+                )
+            hasher = self._hasher(tenant_id)
+            assert hasher is not None, "inserted or already there"
         return hasher
 
     def existing(self, tenant_id: str) -> Hasher | None:
-        if (known := self._hashers.get(tenant_id)) is not None:
-            return known
-        key = self._key(tenant_id)
-        if key is None:
-            return None
-        hasher = self._hashers[tenant_id] = keyed_hasher(key)
-        return hasher
+        return self._hasher(tenant_id)

@@ -23,20 +23,20 @@ from services.kernel.store.unit_of_work import UnitOfWork
 
 class SqlIdentityUnitOfWork(UnitOfWork, IdentityUnitOfWork):
     keys: ClassVar[SqlProfileKeys | None] = None
-    hash_keys: ClassVar[dict[str, bytes]] = {}  # each tenant's hash key, once read
+    hash_keys: ClassVar[SqlTenantKeys | None] = None  # in the key store, read once each
 
     @classmethod
     def with_keys(cls, keys: SqlProfileKeys) -> type[SqlIdentityUnitOfWork]:
-        """This unit of work bound to the process's key store (and its own cache of the
-        tenants' hash keys)."""
-        return type(cls.__name__, (cls,), {"keys": keys, "hash_keys": {}})
+        """This unit of work bound to the process's key store: the profiles' keys and the
+        tenants' hash keys."""
+        return type(cls.__name__, (cls,), {"keys": keys, "hash_keys": SqlTenantKeys(keys.db)})
 
     def attach_repositories(self) -> None:
-        if self.keys is None:
+        if self.keys is None or self.hash_keys is None:
             raise TypeError("SqlIdentityUnitOfWork needs its key store: use with_keys(keys)")
         self.vault = self.new_keys = NewKeys(self.keys)
         self.profiles = self.sql_profiles = SqlProfileRepository(self, self.vault)
-        self.tenant_keys = SqlTenantKeys(self.session, self.hash_keys)
+        self.tenant_keys = self.hash_keys
         self.forgetting = self.sql_forgetting = SqlForgetting(self.session)
         self.assets = SqlAssetRepository(self)
         self.computed_windows = SqlComputedWindows(self)

@@ -54,3 +54,11 @@ def test_the_keys_default_to_a_file_of_their_own_beside_the_database(tmp_path: P
     assert load_identity_config(settings, chosen).keys_url == "postgresql://keys/identity_keys"
     with pytest.raises(ConfigError, match="LAYERCAKE_IDENTITY_SUPPRESS_FORGOTTEN"):
         load_identity_config(settings, env | {"LAYERCAKE_IDENTITY_SUPPRESS_FORGOTTEN": "maybe"})
+
+
+def test_the_keys_may_not_share_identity_s_own_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    env = {"LAYERCAKE_STATE_DIR": str(tmp_path), "LAYERCAKE_IDENTITY_DATABASE_URL": url}
+    settings = load_settings("identity", env)
+    with pytest.raises(ConfigError, match="LAYERCAKE_IDENTITY_KEYS_URL"):
+        load_identity_config(settings, env | {"LAYERCAKE_IDENTITY_KEYS_URL": url})
