@@ -1,9 +1,10 @@
 """Forgetting a person (GDPR erasure) and refusing them afterwards: identity's service layer.
 
 `forget_profile` appends `ProfileForgotten` (the projection deletes the read models and
-lists the person's identifiers as suppressed), deletes the keys sealing their personal
-data, queues their raw messages in `INGEST` for erasure and publishes the integration
-event. `ingest_event` is how every ingested event enters identity: one that carries a
+lists the person's identifiers as suppressed), turns the clear identifier values of their
+events into digests (scrubbing.py), deletes the keys sealing their personal data, queues
+their raw messages in `INGEST` for erasure and publishes the integration event.
+`ingest_event` is how every ingested event enters identity: one that carries a
 forgotten identifier is recorded as suppressed, never resolved, retried nor
 dead-lettered.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 from services.identity import handlers, mapping
 from services.identity.domain.commands import ApplyIngestedEvent
@@ -27,6 +29,7 @@ from services.identity.domain.segments import NONE as NO_SEGMENTS
 from services.identity.domain.segments import Segments
 from services.identity.ports import IdentityUnitOfWork
 from services.identity.rules_cache import RulesCache, TenantRules, published_rules
+from services.identity.scrubbing import scrubbed
 from services.kernel import telemetry
 from services.kernel.assets.policy import authorize
 from services.kernel.messaging.envelope import Envelope
@@ -51,7 +54,8 @@ def forget_profile(
     profile = handlers.get_profile(uow, tenant, profile_ref, rules)
     aliases = _aliases(uow, profile)
     at = uow.now()
-    digests = suppression_digests(profile.identifiers, uow.tenant_keys.hasher(tenant, at))
+    hasher = uow.tenant_keys.hasher(tenant, at)
+    digests = suppression_digests(profile.identifiers, hasher)
     profile.forget(aliases, digests, at, request_id)
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(
@@ -67,6 +71,8 @@ def forget_profile(
     for profile_id in forgotten.profile_ids:  # computed traits' windows of their events
         for name in uow.computed_windows.of_profile(tenant, profile_id):
             uow.computed_windows.delete(tenant, profile_id, name)
+    # clear identifier values leave their events and unrelayed messages too
+    uow.forgetting.scrub(tenant, forgotten.profile_ids, partial(scrubbed, hasher=hasher))
     uow.vault.delete_keys(tenant, forgotten.profile_ids)
     uow.publish(
         mapping.profile_forgotten(tenant, forgotten, profile.version, request_id, traceparent)

@@ -7,7 +7,7 @@ Handlers take `IdentityUnitOfWork`; `store.unit_of_work` adapts it to SQLAlchemy
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +19,9 @@ from services.identity.domain.windows import Window
 from services.kernel.assets.repository import AssetRepository
 from services.kernel.store.records import EventMetadata
 from services.kernel.unit_of_work import AbstractUnitOfWork
+
+# (a stored event's type, its payload) -> the payload rewritten, or None to keep it.
+Rewrite = Callable[[str, bytes], bytes | None]
 
 
 class ProfileRepository(ABC):
@@ -116,6 +119,12 @@ class Forgetting(ABC):
     def move_messages(self, tenant_id: str, old_sequence: int, new_sequence: int) -> None:
         """The message at `old_sequence` was written again at `new_sequence` (less a forgotten
         person's events): the profiles it fed are fed by the new one."""
+
+    @abstractmethod
+    def scrub(self, tenant_id: str, profile_ids: Sequence[str], rewrite: Rewrite) -> int:
+        """Rewrites the payloads of the profiles' stored events and of their outbox messages
+        not relayed yet with `rewrite(type, payload)` (None: kept as it is), in this
+        transaction; how many it rewrote. Only forgetting does this."""
 
     @abstractmethod
     def pending_erasures(self, limit: int) -> list[int]:

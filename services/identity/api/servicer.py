@@ -170,6 +170,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
             return idempotency.once(uow, key, request, pb.ForgetProfileResponse, apply)
 
         response = await self.layer.run(forget)
+        await self.layer.db.run(self.layer.db.truncate_wal)  # the old pages' clear values go
         if self.eraser is not None:  # now, not at the next pass; what fails waits for it
             with contextlib.suppress(Exception):
                 await self.eraser.erase_pending()

@@ -8,10 +8,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, select
+from sqlalchemy import Column, ColumnElement, Select, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from services.identity.ports import Forgetting
+from services.identity.domain.profile import stream_id
+from services.identity.ports import Forgetting, Rewrite
 from services.identity.store.tables import (
     forgotten_identifiers,
     ingest_erasures,
@@ -19,6 +20,7 @@ from services.identity.store.tables import (
     suppressed_messages,
 )
 from services.kernel.store.conflicts import DriverInsert, insert_unless_conflict
+from services.kernel.store.schema import events, outbox
 
 
 class SqlForgetting(Forgetting):
@@ -92,6 +94,29 @@ class SqlForgetting(Forgetting):
         ]
         self._insert_new(profile_messages, rows)
         self.session.execute(delete(profile_messages).where(which))
+
+    def scrub(self, tenant_id: str, profile_ids: Sequence[str], rewrite: Rewrite) -> int:
+        e, o = events.c, outbox.c
+        streams = [stream_id(p) for p in profile_ids]
+        mine = (e.tenant_id == tenant_id) & e.stream_id.in_(streams)
+        theirs = (o.tenant_id == tenant_id) & o.subject_ref.in_(list(profile_ids))
+        return self._rewrite(events, e.position, mine, rewrite) + self._rewrite(
+            outbox, o.id, theirs, rewrite
+        )
+
+    def _rewrite(
+        self, table: Table, key: Column[Any], where: ColumnElement[bool], rewrite: Rewrite
+    ) -> int:
+        stored = self.session.execute(select(key, table.c.type, table.c.payload).where(where))
+        rows = [
+            {"at": at, "new": new}
+            for at, type_name, payload in stored
+            if (new := rewrite(type_name, payload)) is not None
+        ]
+        if rows:
+            changed = update(table).where(key == bindparam("at")).values(payload=bindparam("new"))
+            self.session.execute(changed, rows)
+        return len(rows)
 
     def pending_erasures(self, limit: int) -> list[int]:
         c = ingest_erasures.c

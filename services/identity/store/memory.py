@@ -16,7 +16,7 @@ from services.identity import mapping
 from services.identity.domain.events import AudienceEntered, AudienceExited, ProfileForgotten
 from services.identity.domain.identifiers import Hasher, Identifier
 from services.identity.domain.personal_data import Sealer
-from services.identity.domain.profile import Profile
+from services.identity.domain.profile import Profile, stream_id
 from services.identity.ports import (
     AudienceBackfills,
     AudienceMember,
@@ -25,6 +25,7 @@ from services.identity.ports import (
     Forgetting,
     IdentityUnitOfWork,
     PersonalDataVault,
+    Rewrite,
     StoredWindow,
     TenantKeys,
 )
@@ -189,6 +190,26 @@ class MemoryForgetting(Forgetting):
         fed = {m for m in state.profile_messages if m[0] == tenant_id and m[2] == old_sequence}
         state.profile_messages -= fed
         state.profile_messages |= {(t, p, new_sequence) for t, p, _ in fed}
+
+    def scrub(self, tenant_id: str, profile_ids: Sequence[str], rewrite: Rewrite) -> int:
+        state, rewritten = self.memory.state, 0
+        for profile_id in profile_ids:
+            stored = state.streams.get(stream_id(profile_id), [])
+            for n, event in enumerate(stored):
+                if event.metadata.tenant_id == tenant_id:
+                    new = rewrite(event.type, event.payload)
+                    if new is not None:
+                        stored[n], rewritten = (
+                            dataclasses.replace(event, payload=new),
+                            rewritten + 1,
+                        )
+        for n, message in enumerate(state.outbox):
+            if message.tenant_id == tenant_id and message.subject_ref in profile_ids:
+                new = rewrite(message.type, message.payload)
+                if new is not None:
+                    state.outbox[n] = dataclasses.replace(message, payload=new)
+                    rewritten += 1
+        return rewritten
 
     def pending_erasures(self, limit: int) -> list[int]:
         return sorted(self.memory.state.erasures)[:limit]

@@ -99,3 +99,17 @@ def test_forgetting_needs_the_scope_and_forgets_once(db: Db) -> None:
     forget(db, "cookie_id:c-1")
     with pytest.raises(NotFound):
         forget(db, "cookie_id:c-1")
+
+
+def test_forgetting_leaves_no_clear_identifier_in_the_persons_events_or_outbox(db: Db) -> None:
+    ingest(db, "m-1", 1, ("device_id", "dv-ann1"), ("cookie_id", "ck-ann1"))
+    ingest(db, "m-2", 2, ("device_id", "dv-ann1"), ("email", "ann@example.com"))
+    ingest(db, "m-3", 3, ("device_id", "dv-bob9"))  # someone else
+    stored = [e.payload for events in db.state.streams.values() for e in events]
+    assert any(b"dv-ann1" in p for p in stored) and any(b"ck-ann1" in p for p in stored)
+    forget(db, "device_id:dv-ann1")
+    left = [e.payload for events in db.state.streams.values() for e in events]
+    left += [m.payload for m in db.state.outbox]
+    assert not any(b"dv-ann1" in p or b"ck-ann1" in p for p in left)
+    assert any(b"dv-bob9" in p for p in left)  # only the forgotten person's are rewritten
+    assert lookup_id(db, "device_id:dv-bob9")
