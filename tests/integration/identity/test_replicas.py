@@ -33,13 +33,16 @@ from services.kernel.messaging.nats_server import NatsServer, free_port
 from services.kernel.messaging.streams import ensure_streams
 from services.kernel.store.database import Database
 from tests.conftest import POSTGRES_URL, _postgres_database, random_id, sql_database
+from tests.integration.harness import consume
 from tests.integration.identity.conftest import identity_units
 from tests.integration.identity.test_ingest_to_profile import runner, send
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[3]
 PEOPLE = 40
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+# A replica's start (imports, migrations) took 40 s on a loaded 2-core machine; each wait
+# below has its own deadline, and this bounds them all.
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
 
 
 def workload(tenant: str) -> list[dict[str, object]]:
@@ -140,10 +143,23 @@ class Replica:
     metrics_port: int
     log: Path
 
+    async def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        return await asyncio.to_thread(lambda: urlopen(url, timeout=5).read().decode())
+
+    async def ready(self) -> bool:
+        """Whether it serves (its consumers subscribed first); its log if it died."""
+        if self.proc.returncode is not None:  # not an assertion: they are retried
+            raise RuntimeError(self.log.read_text()[-3000:])
+        try:
+            await self.metrics()
+        except OSError:
+            return False
+        return True
+
     async def applied(self) -> float:
         """How many ingested events this process applied (its consumer's counter)."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        text = await asyncio.to_thread(lambda: urlopen(url, timeout=5).read().decode())
+        text = await self.metrics()
         match = re.search(
             rf'layercake_consumer_applied_total\{{consumer="{DURABLE}"\}} (\S+)', text
         )
@@ -196,11 +212,16 @@ async def test_two_replicas_build_the_graph_one_consumer_builds(
     try:
         js: JetStreamContext = nc.jetstream()
         await ensure_streams(js)
+        for name in ("a", "b"):
+            replicas.append(await start_identity(name, replicas_db, keys_url, nats, tmp_path))
+
+        async def serving() -> bool:  # both, before any event: each takes a share
+            return all([await r.ready() for r in replicas])
+
+        await eventually(serving, timeout=300, interval=0.2)
         events = workload(tenant)
         for event in events:
             await send(js, tenant, event)
-        for name in ("a", "b"):
-            replicas.append(await start_identity(name, replicas_db, keys_url, nats, tmp_path))
 
         async def consumed() -> bool:
             for replica in replicas:
@@ -224,9 +245,7 @@ async def test_two_replicas_build_the_graph_one_consumer_builds(
             one_keys = SqlProfileKeys.open(f"sqlite:///{tmp_path / 'one-keys.db'}")
             try:
                 one = runner(js, one_db, identity_units(one_db, one_keys), tenant)
-                done = 0
-                while done < len(events):
-                    done += len(await one.run_once())
+                await consume(one, len(events), timeout=120)
                 await one.close()
                 expected = graph(one_db, one_keys, tenant)
             finally:
