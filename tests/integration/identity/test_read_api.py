@@ -86,8 +86,12 @@ def tenant(identity_uow: UnitOfWorkFactory) -> str:
     return tenant
 
 
-async def test_every_read_rpc_answers_within_the_tenant_only(stub: Stub, tenant: str) -> None:
-    mine, theirs = stub(tenant), stub(random_id("t"))
+async def test_every_read_rpc_answers_within_the_tenant_only(
+    stub: Stub, tenant: str, identity_uow: UnitOfWorkFactory
+) -> None:
+    elsewhere = random_id("t")  # the same device and email, another tenant's person
+    ingest(identity_uow, elsewhere, "m9", 0, ("device_id", "d1"), ("email", "bob@example.com"))
+    mine, theirs = stub(tenant), stub(elsewhere)
     found = await mine.GetProfile(
         pb.GetProfileRequest(profile_ref="email:Bob@example.com"), timeout=5
     )
@@ -101,6 +105,15 @@ async def test_every_read_rpc_answers_within_the_tenant_only(stub: Stub, tenant:
     assert [p.profile_id for p in (await mine.SearchProfiles(gold, timeout=5)).profiles] == [ref]
 
     assert not (await theirs.SearchProfiles(gold, timeout=5)).profiles
+    for by_identifier in ("email:Bob@example.com", "device_id:d1", "device_id:d2"):
+        try:
+            own = await theirs.GetProfile(
+                pb.GetProfileRequest(profile_ref=by_identifier), timeout=5
+            )
+        except grpc.aio.AioRpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND  # d2 is only in `tenant`
+            continue
+        assert own.profile.profile_id != ref and not own.profile.traits  # their own person
     for call, request in [
         (theirs.GetProfile, pb.GetProfileRequest(profile_ref=ref)),
         (theirs.ListTraitHistory, pb.ListTraitHistoryRequest(profile_ref=ref)),
@@ -109,6 +122,14 @@ async def test_every_read_rpc_answers_within_the_tenant_only(stub: Stub, tenant:
             stub(random_id("t"), Role.ADMIN).UnmergeProfile,
             pb.UnmergeProfileRequest(profile_ref=ref, identifiers=["device_id:d2"]),
         ),
+        (
+            stub(elsewhere, Role.ADMIN).ForgetProfile,
+            pb.ForgetProfileRequest(profile_ref=ref, request_id=str(uuid.uuid4())),
+        ),
+        *[
+            (theirs.GetProfile, pb.GetProfileRequest(profile_ref=alias))
+            for alias in found.alias_profile_ids
+        ],
     ]:
         with pytest.raises(grpc.aio.AioRpcError) as other:
             await call(request, timeout=5)
@@ -117,6 +138,8 @@ async def test_every_read_rpc_answers_within_the_tenant_only(stub: Stub, tenant:
     with pytest.raises(grpc.aio.AioRpcError) as named:  # naming the other tenant in the body
         await theirs.GetProfile(pb.GetProfileRequest(tenant_id=tenant, profile_ref=ref), timeout=5)
     assert named.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    still = await mine.GetProfile(pb.GetProfileRequest(profile_ref=ref), timeout=5)
+    assert still.profile.traits and still.profile.profile_id == ref  # nothing they did reached it
 
 
 async def test_unmerge_is_idempotent_role_checked_and_followed_by_reads_and_events(
