@@ -94,4 +94,5 @@ action_exposures = Table(
     Column("profile_id", String(64), primary_key=True),
     Column("served", BigInteger, nullable=False),
     Column("positives", BigInteger, nullable=False),
+    Index("ix_action_exposures_profile", "tenant_id", "profile_id"),  # a forgotten person's
 )

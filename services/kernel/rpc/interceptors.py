@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,12 @@ LATENCY = Histogram(
 
 OPEN_METHODS = ("/grpc.health", "/grpc.reflection")
 
+
+@functools.cache
+def _counted(method: str, code: str) -> Any:
+    """The RPC counter's child for (method, code): a label lookup costs more than the count."""
+    return RPCS.labels(method, code)
+
 Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 Deserializer = Callable[[bytes], Any]
 
@@ -45,6 +52,7 @@ class Undecodable:
     error: str
 
 
+@functools.lru_cache(maxsize=1024)
 def tolerant(deserializer: Deserializer | None) -> Deserializer | None:
     """`deserializer`, returning `Undecodable` instead of raising (bad wire format,
     invalid UTF-8 in a string, nesting deeper than protobuf's recursion limit)."""
@@ -167,6 +175,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return open_call
 
     def _guarded(self, method: str, metadata: dict[str, str], inner: Unary) -> Unary:
+        latency = LATENCY.labels(method)  # the metric's child found once, not per call
+
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code = "OK"
@@ -181,8 +191,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     return await refuse_undecodable(request, method, context)
                 principal = self.internal.verify(metadata, method) if self.internal else None
                 call = calls.Call(method, deadline, principal)
+                # in this task (no task per call, as wait_for would make)
                 with telemetry.span(method, metadata), calls.serving(call):
-                    return await asyncio.wait_for(inner(request, context), timeout)
+                    async with asyncio.timeout(timeout):
+                        return await inner(request, context)
             except errors.LayercakeError as e:
                 status = to_status(e)
                 code = status.code.name
@@ -201,7 +213,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                 status = internal_status()
                 await context.abort(status.code, status.details, status.trailing_metadata)
             finally:
-                RPCS.labels(method, code).inc()
-                LATENCY.labels(method).observe(time.perf_counter() - started)
+                _counted(method, code).inc()
+                latency.observe(time.perf_counter() - started)
 
         return guarded

@@ -49,14 +49,16 @@ def create_server(
     default_timeout: float = 30.0,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     internal: InternalCalls | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
 ) -> Server:
     """Builds (not starts) a server bound to `addr`; port 0 picks a free port for tests.
 
     With `internal`, every call but health and reflection must carry the gateway's
     signature (an internal service); without, the servicers authenticate (the gateway).
+    `interceptors` run inside the kernel's (a test's stand-in for the gateway's admission).
     """
     server = grpc.aio.server(
-        interceptors=[ServerInterceptor(default_timeout, internal)],
+        interceptors=[ServerInterceptor(default_timeout, internal), *interceptors],
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),

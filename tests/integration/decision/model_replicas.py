@@ -1,5 +1,5 @@
 """Decision replicas for the model tests: each a servicer, a model cache following the
-DECISION stream through its own broadcast, and a gRPC server with the kernel's interceptor.
+DECISION stream through its own broadcast, and the production gRPC server (`create_server`).
 
 Calls act for the principal named in `PRINCIPAL` metadata (set inside the kernel's
 interceptor with `calls.act_as`, as the gateway does once it admitted a key).
@@ -22,7 +22,7 @@ from nats.aio.client import Client
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from layercake.decision.v1 import models_pb2
-from services.decision.bootstrap import PROJECTIONS, parts
+from services.decision.bootstrap import PROJECTIONS, SCORING_THREADS, parts
 from services.decision.catalogs import Catalogs
 from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
@@ -34,8 +34,7 @@ from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.messaging.streams import ensure_streams
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role
 from services.kernel.rpc import calls
-from services.kernel.rpc.interceptors import ServerInterceptor
-from services.kernel.rpc.server import Servicer
+from services.kernel.rpc.server import Servicer, create_server
 from services.kernel.rpc.signing import InternalCalls
 from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
@@ -112,7 +111,7 @@ async def replica(
     layer = ServiceLayer(
         db, UnitOfWorkFactory(db.sessions, clock, PROJECTIONS, kind=SqlDecisionUnitOfWork)
     )
-    executor = ThreadPoolExecutor(2)
+    executor = ThreadPoolExecutor(SCORING_THREADS)
     live = parts(layer, executor, clock)
     broadcasts = [Broadcast(spec, nc, js, heartbeat=0.5) for spec in live.broadcasts()]
     for broadcast in broadcasts:
@@ -120,9 +119,11 @@ async def replica(
     stop = asyncio.Event()
     following = [asyncio.create_task(b.run(stop)) for b in broadcasts]
     following.append(asyncio.create_task(live.log.run(stop)))
-    server = grpc.aio.server(interceptors=[ServerInterceptor(30.0, internal), ActAs()])
-    live.servicer.add(live.servicer.implementation, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    # the production server (its options, the kernel's interceptor), as the runtime builds it
+    built = create_server(
+        "127.0.0.1:0", [live.servicer, live.inference], internal=internal, interceptors=[ActAs()]
+    )
+    server, port = built.server, built.port
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

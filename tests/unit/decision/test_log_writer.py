@@ -1,12 +1,15 @@
 """The decision log's writer and this replica's exposure counts: answered decisions count
-at once, are written in batches (a failed batch again), and the counts then stand on the
-log's counters, kept current from every replica's writes."""
+at once, are written in batches (a failed batch again, until it goes in; one the database
+refuses split around the refused decisions, which still count), and the counts then stand
+on the log's counters, kept current from every replica's writes."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
 from typing import Any, cast
+
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from layercake.events.v1 import identity_events_pb2
 from services.decision import handlers, logging, mapping
@@ -114,3 +117,59 @@ async def test_a_forgotten_persons_counts_leave_the_replica() -> None:
     await counts.on_forgotten(Envelope("e", "t", "identity", "acme", NOW, forgotten, "s"))
     assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(5, 0)}
     assert layer.reads == 1  # read again: the log holds none of theirs
+
+
+async def test_a_batch_the_database_cannot_take_is_never_dropped_nor_uncounted(
+    monkeypatch: Any,
+) -> None:
+    layer = MemoryLayer(in_memory(FixedClock(NOW)))
+    monkeypatch.setattr(logging, "RETRY_SECONDS", (0.0,))
+    real = layer.run
+    away = OperationalError("INSERT", {}, Exception("database is locked"))
+    failures = [away] * 5  # more than a whole retry schedule
+
+    async def flaky(handler: Any, *args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(handler, *args)
+
+    layer.run = flaky  # type: ignore[method-assign]
+    counts, writer = replica(layer, linger=0)
+    writer.submit(decision("d-1", "p-1", "water"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(writer.run(stop))
+    while failures:
+        assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(1, 1)}
+        await asyncio.sleep(0)
+    await writer.flush()
+    assert logged(layer) == ["d-1"]
+    assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(1, 1)}
+    stop.set()
+    await task
+
+
+async def test_a_decision_the_database_refuses_is_set_aside_and_still_counts(
+    monkeypatch: Any,
+) -> None:
+    layer = MemoryLayer(in_memory(FixedClock(NOW)))
+    monkeypatch.setattr(logging, "RETRY_SECONDS", (0.0,))
+    real = layer.run
+
+    async def refusing(handler: Any, batch: list[Decision]) -> Any:
+        if any(d.decision_id == "d-bad" for d in batch):
+            raise IntegrityError("INSERT", {}, Exception("value too long"))
+        return await real(handler, batch)
+
+    layer.run = refusing  # type: ignore[method-assign]
+    counts, writer = replica(layer, linger=0)
+    for n, name in enumerate(["d-0", "d-bad", "d-2"]):
+        writer.submit(decision(name, f"p-{n}", "water"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(writer.run(stop))
+    await writer.flush()
+    assert logged(layer) == ["d-0", "d-2"]  # the batch was split around the refused one
+    assert [d.decision_id for d in writer.refused] == ["d-bad"]
+    assert await counts.get("acme", "p-1", ["water"]) == {"water": Exposures(3, 1)}
+    stop.set()
+    await task
+    assert [d.decision_id for d in writer.refused] == ["d-bad"]  # offered again at the end
