@@ -8,6 +8,7 @@ each replica decides on what is live without a database read per decision for it
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field, replace
 
@@ -18,6 +19,7 @@ from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.messaging import subjects
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.messaging.envelope import Envelope
+from services.kernel.rules import Rule
 from services.kernel.service_layer import ServiceLayer
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ class Catalog:
     def capped(self) -> bool:
         """Whether any action has a cap (then decisions read exposures)."""
         return any(a.max_total or a.max_per_profile for a in self.actions)
+
+    @functools.cached_property
+    def rules(self) -> tuple[Rule, ...]:
+        """Every rule a decision may evaluate: eligibility and context weights."""
+        found = [a.eligibility for a in self.actions if a.eligibility is not None]
+        return (*found, *(w.rule for a in self.actions for w in a.context_weights))
 
     def placement(self, placement_id: str) -> Placement:
         """The placement's policy; one that is not published ranks by value alone."""

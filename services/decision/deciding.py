@@ -34,13 +34,13 @@ from services.decision.domain.arbitration import (
     exploration,
 )
 from services.decision.domain.decisions import DecideCommand, Decision, ModelUsed, VersionScore
-from services.decision.domain.transforms import Cell, record
+from services.decision.domain.transforms import Cell, FeatureTransform, record
 from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
 from services.kernel.clock import Clock
-from services.kernel.rules import Activation
+from services.kernel.rules import Activation, narrowed
 
 NONE = Exposures()
 DECIDE_SECONDS = Histogram(
@@ -79,8 +79,10 @@ class Decider:
         held = await self.profiles.get(tenant, command.profile_id)
         features: Mapping[str, float] = held.values if held is not None else {}
         now = self.clock.now()
-        # converted for CEL once, for every action's eligibility and context weights
-        activation = Activation({"features": features, "context": command.context})
+        # converted for CEL once, for every action's eligibility and context weights, and
+        # only what they read (the conversion costs by size)
+        values = {"features": features, "context": command.context}
+        activation = Activation(narrowed(values, catalog.rules))
         allowed: list[Action] = []
         excluded = []
         for action in catalog.actions:
@@ -89,7 +91,7 @@ class Decider:
                 excluded.append((action.action_id, tuple(why)))
             else:
                 allowed.append(action)
-        rows = {a.action_id: _row(placement, features, command.context, a) for a in allowed}
+        rows = _rows(placement, features, command.context, allowed)
         model, propensities, others = await self._propensities(command, placement, allowed, rows)
         exposures: Mapping[str, Exposures] = {}
         if (
@@ -161,13 +163,44 @@ class Decider:
         )
 
 
-def _row(
-    placement: Placement, features: Mapping[str, float], context: Mapping[str, Any], a: Action
+def _rows(
+    placement: Placement,
+    features: Mapping[str, float],
+    context: Mapping[str, Any],
+    actions: list[Action],
+) -> dict[str, dict[str, Cell]]:
+    """Each candidate's model input row: the placement's transforms (those that do not read
+    the action applied once for all), or without any the profile's features and the
+    context's numbers as they are. The same rows, in the same column order, as
+    `FeatureSet.row` gives candidate by candidate."""
+    transforms = placement.features.transforms
+    if not transforms:
+        return {a.action_id: _bare_row(features, context, a) for a in actions}
+    shared = record(features, context, "", 0.0, {})
+    parts: list[dict[str, Cell] | FeatureTransform] = []
+    for transform in transforms:
+        if transform.source.startswith("action."):
+            parts.append(transform)
+        else:
+            part: dict[str, Cell] = {}
+            transform.apply(shared, part)
+            parts.append(part)
+    rows = {}
+    for a in actions:
+        candidate = record(features, context, a.action_id, a.value, a.attributes)
+        row: dict[str, Cell] = {}
+        for p in parts:
+            if isinstance(p, dict):
+                row.update(p)
+            else:
+                p.apply(candidate, row)
+        rows[a.action_id] = row
+    return rows
+
+
+def _bare_row(
+    features: Mapping[str, float], context: Mapping[str, Any], a: Action
 ) -> dict[str, Cell]:
-    """The model's input row for one candidate: the placement's transforms, or (without
-    any) the profile's features and the context's numbers as they are."""
-    if placement.features.transforms:
-        return placement.features.row(record(features, context, a.action_id, a.value, a.attributes))
     row: dict[str, Cell] = dict(features)
     for key, value in context.items():
         if isinstance(value, int | float) and not isinstance(value, bool):

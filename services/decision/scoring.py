@@ -84,8 +84,8 @@ def positive_probability(value: Any) -> list[float]:
         return [_from_map(row) for row in value]
     array = np.asarray(value, dtype=np.float64)
     if array.ndim == 2 and array.shape[1] >= 2:
-        return [float(x) for x in array[:, 1]]
-    return [float(x) for x in array.reshape(array.shape[0] if array.ndim else 1, -1)[:, 0]]
+        return array[:, 1].tolist()  # type: ignore[no-any-return]
+    return array.reshape(array.shape[0] if array.ndim else 1, -1)[:, 0].tolist()  # type: ignore[no-any-return]
 
 
 def _from_map(row: Mapping[Any, float]) -> float:

@@ -10,6 +10,7 @@ on the event loop (`INLINE_ROWS`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -46,6 +47,12 @@ class Live:
     change_version: int
     deployment: Deployment
     models: Mapping[str, LoadedModel]
+
+    @functools.cached_property
+    def scored(self) -> tuple[tuple[str, Stage, LoadedModel], ...]:
+        """Every serving version with its stage and model, found once per deployment."""
+        d = self.deployment
+        return tuple((v, d.stage_of(v), self.models[v]) for v in d.serving())
 
 
 class ModelServing:
@@ -143,26 +150,26 @@ class ModelServing:
         if live is None or not live.deployment.champion:
             raise FailedPrecondition(f"model {model_name!r} has no champion in service")
         deployment = live.deployment
-        versions = deployment.serving()
-        models = [live.models[v] for v in versions]
-        batch = [dict(r) for r in rows]
-        if len(batch) * len(models) <= INLINE_ROWS:
-            values = [m.score(batch) for m in models]  # tens of microseconds: less than a hop
+        scored = live.scored
+        if len(rows) * len(scored) <= INLINE_ROWS:
+            values = [m.score(rows) for _, _, m in scored]  # tens of microseconds: less than a hop
         else:
+            batch = list(rows)
             loop = asyncio.get_running_loop()
             values = await loop.run_in_executor(
-                self.executor, lambda: [m.score(batch) for m in models]
+                self.executor, lambda: [m.score(batch) for _, _, m in scored]
             )
         scores = [
             [
-                Score(v, deployment.stage_of(v), column[i])
-                for v, column in zip(versions, values, strict=True)
+                Score(v, stage, column[i])
+                for (v, stage, _), column in zip(scored, values, strict=True)
             ]
-            for i in range(len(batch))
+            for i in range(len(rows))
         ]
         share = deployment.challenger_share
         challenger = deployment.challenger and in_challenger_share(
             tenant_id, profile_id, model_name, share
         )
         served = deployment.challenger if challenger else deployment.champion
-        return [next(s for s in row if s.version == served) for row in scores], scores
+        at = next(i for i, (v, _, _) in enumerate(scored) if v == served)
+        return [row[at] for row in scores], scores

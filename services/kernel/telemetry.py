@@ -36,7 +36,12 @@ _tracer = trace.get_tracer("layercake")  # a proxy: it follows `setup_tracing`'s
 
 def extracted(carrier: Mapping[str, str] | None) -> Context | None:
     """The trace context a carrier (headers or metadata) holds; None for an empty one."""
-    return propagate.extract(dict(carrier)) if carrier else None
+    if not carrier:
+        return None
+    if propagate.get_global_textmap().fields.isdisjoint(carrier.keys()):
+        return Context()  # what extracting would give, without its cost (gRPC metadata
+        # always holds other keys: user-agent...)
+    return propagate.extract(dict(carrier))
 
 
 @contextmanager

@@ -36,6 +36,7 @@ def _counted(method: str, code: str) -> Any:
     """The RPC counter's child for (method, code): a label lookup costs more than the count."""
     return RPCS.labels(method, code)
 
+
 Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 Deserializer = Callable[[bytes], Any]
 
@@ -119,24 +120,25 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(details)
         if handler is None:
             return handler
+        if handler.stream_unary is None and handler.unary_unary is None:
+            return self._signed_or_refused(details, handler)  # server streaming: health, ...
+        return self._wrapped(details.method, handler)
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 (one interceptor per server, kept with it)
+    def _wrapped(self, method: str, handler: Any) -> Any:
+        """The guarded handler of one method's handler: built once, not per call (the
+        caller's metadata is read from the call's context)."""
         if handler.stream_unary is not None:  # an upload: guarded as a unary call is
-            metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
             return grpc.stream_unary_rpc_method_handler(
-                self._guarded(
-                    details.method, metadata, _refusing_undecodable(handler.stream_unary)
-                ),
+                self._guarded(method, _refusing_undecodable(handler.stream_unary)),
                 request_deserializer=tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
-        if handler.unary_unary is None:  # server streaming: health's Watch, reflection
-            return self._signed_or_refused(details, handler)
-        method = details.method
         inner: Unary = handler.unary_unary
         if method.startswith(OPEN_METHODS):
             guarded = self._decoded_only(method, inner)
         else:
-            metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
-            guarded = self._guarded(method, metadata, inner)
+            guarded = self._guarded(method, inner)
         return grpc.unary_unary_rpc_method_handler(
             guarded,
             request_deserializer=tolerant(handler.request_deserializer),
@@ -174,11 +176,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
         return open_call
 
-    def _guarded(self, method: str, metadata: dict[str, str], inner: Unary) -> Unary:
+    def _guarded(self, method: str, inner: Unary) -> Unary:
         latency = LATENCY.labels(method)  # the metric's child found once, not per call
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
+            sent = context.invocation_metadata() or ()
+            metadata = {k: v for k, v in sent if isinstance(v, str)}
             code = "OK"
             remaining = context.time_remaining()
             timeout = (

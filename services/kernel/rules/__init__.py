@@ -72,7 +72,7 @@ from services.kernel.rules.declarations import (
 )
 from services.kernel.rules.functions import REGISTRY, Env, Facts, Function
 from services.kernel.rules.outcome import Outcome, Reason
-from services.kernel.rules.program import Activation, Limits, Rule
+from services.kernel.rules.program import Activation, Limits, Rule, narrowed
 
 __all__ = [
     "AUDIENCE",
@@ -93,5 +93,6 @@ __all__ = [
     "Type",
     "compile_rule",
     "compile_rules",
+    "narrowed",
     "struct",
 ]

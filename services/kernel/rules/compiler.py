@@ -158,6 +158,24 @@ def check_references(
     return tuple(dict.fromkeys(used)), None
 
 
+def reads(tokens: list[Token]) -> dict[str, frozenset[str] | None]:
+    """What the expression reads of each name it starts a path with: the members it selects
+    (`context.stock.water` reads `stock` of `context`), or None when it uses the value
+    whole (indexed, passed on, looped over, compared, a method called on it)."""
+    found: dict[str, frozenset[str] | None] = {}
+    for i, t in enumerate(tokens):
+        if t.kind is not Kind.IDENT or t.text in KEYWORDS or _is(tokens, i - 1, "."):
+            continue
+        if _is(tokens, i + 1, "("):
+            continue  # a function, not a value
+        member = tokens[i + 2] if _is(tokens, i + 1, ".") and i + 2 < len(tokens) else None
+        if member is None or member.kind is not Kind.IDENT or _is(tokens, i + 3, "("):
+            found[t.text] = None
+        elif t.text not in found or found[t.text] is not None:
+            found[t.text] = (found.get(t.text) or frozenset()) | {member.text}
+    return found
+
+
 @functools.lru_cache(maxsize=4096)
 def _compile(text: str, declarations: Declarations, limits: Limits) -> Rule | Problem:
     if len(text) > limits.max_length:
@@ -190,7 +208,15 @@ def _compile(text: str, declarations: Declarations, limits: Limits) -> Rule | Pr
     if problem is not None:
         return problem
     return Rule(
-        text, program, declarations, limits, len(tokens), loops, largest_literal(tokens), functions
+        text,
+        program,
+        declarations,
+        limits,
+        len(tokens),
+        loops,
+        largest_literal(tokens),
+        functions,
+        reads(tokens),
     )
 
 

@@ -11,7 +11,7 @@ exceeds the limit — the same kind of static bound cel-go's cost estimator uses
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +71,27 @@ class Activation:
         return self._context
 
 
+def narrowed(values: Mapping[str, Any], rules: Iterable[Rule]) -> dict[str, Any]:
+    """The parts of `values` that any of `rules` reads: each variable whole, or only the
+    members the rules select. Converting values for CEL costs by their size, so an
+    `Activation` shared by several rules is best built on this."""
+    wanted: dict[str, frozenset[str] | None] = {}
+    for rule in rules:
+        for name, members in rule.reads.items():
+            held = wanted.get(name, frozenset())
+            wanted[name] = None if held is None or members is None else held | members
+    out: dict[str, Any] = {}
+    for name, members in wanted.items():
+        if name not in values:
+            continue
+        value = values[name]
+        if members is None or not isinstance(value, Mapping):
+            out[name] = value
+        else:
+            out[name] = {k: value[k] for k in members if k in value}
+    return out
+
+
 class Rule:
     """One compiled expression; `evaluate` is safe to call from any thread, many times."""
 
@@ -82,6 +103,7 @@ class Rule:
         "declarations",
         "limits",
         "nodes",
+        "reads",
         "text",
     )
 
@@ -95,8 +117,11 @@ class Rule:
         comprehension_depth: int,
         largest_literal: int,
         functions: tuple[str, ...],
+        reads: Mapping[str, frozenset[str] | None] | None = None,
     ) -> None:
         self.text = text
+        # what it reads of each variable: the members it selects, or None for all of it
+        self.reads: Mapping[str, frozenset[str] | None] = reads or {}
         self.declarations = declarations
         self.limits = limits
         self.nodes = nodes

@@ -55,38 +55,47 @@ def acting(principal: Principal) -> tuple[tuple[str, str], ...]:
 
 
 class ActAs(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Inside the kernel's interceptor: the call acts for the principal its metadata names."""
+    """Inside the kernel's interceptor: the call acts for the principal its metadata names.
+    A method's handler is wrapped once (as the kernel's interceptor does), not per call."""
+
+    def __init__(self) -> None:
+        self.wrapped: dict[Any, Any] = {}
 
     async def intercept_service(
         self, continuation: Callable[[Any], Awaitable[Any]], details: Any
     ) -> Any:
         handler = await continuation(details)
-        found = dict(details.invocation_metadata or ()).get(PRINCIPAL)
-        if handler is None or found is None:
+        if handler is None or (handler.unary_unary is None and handler.stream_unary is None):
             return handler
-        tenant, actor, roles = found.split("|")
-        principal = Principal(
-            tenant, Actor.parse(actor), frozenset(Role(r) for r in roles.split(",") if r)
-        )
+        found = self.wrapped.get(handler)
+        if found is None:
+            found = self.wrapped[handler] = _acting(handler)
+        return found
 
-        def wrap(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-            async def call(request: Any, context: Any) -> Any:
-                calls.act_as(principal)
-                return await inner(request, context)
 
-            return call
+def _acting(handler: Any) -> Any:
+    def wrap(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def call(request: Any, context: Any) -> Any:
+            found = dict(context.invocation_metadata() or ()).get(PRINCIPAL)
+            if found is not None:
+                tenant, actor, roles = found.split("|")
+                roles_held = frozenset(Role(r) for r in roles.split(",") if r)
+                calls.act_as(Principal(tenant, Actor.parse(actor), roles_held))
+            return await inner(request, context)
 
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                wrap(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_unary_rpc_method_handler(
-            wrap(handler.stream_unary),
+        return call
+
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            wrap(handler.unary_unary),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+    return grpc.stream_unary_rpc_method_handler(
+        wrap(handler.stream_unary),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 @dataclass

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from layercake.decision.v1 import decisions_pb2 as pb
-from services.decision import catalog, training
-from services.decision.domain.arbitration import EPSILON_GREEDY, THOMPSON_SAMPLING
+from services.decision import catalog, deciding, training
+from services.decision.domain.actions import Action
+from services.decision.domain.arbitration import EPSILON_GREEDY, THOMPSON_SAMPLING, Placement
 from services.decision.domain.transforms import FeatureSet, FeatureTransform, TransformKind, record
 from services.kernel.errors import InvalidArgument
 
@@ -93,3 +94,23 @@ def test_training_builds_its_rows_with_the_placements_transforms() -> None:
     assert x.shape == (50, len(placement.features.columns)) and set(y) <= {0, 1}
     products = x[:, placement.features.columns.index("product:water")]
     assert set(products) == {0.0, 1.0}
+
+
+def test_decide_builds_each_candidates_row_as_the_feature_set_does() -> None:
+    """Decide applies the transforms that do not read the action once per request: the rows
+    (values and column order) must be the ones training builds candidate by candidate."""
+    interleaved = FeatureSet((SET.transforms[2], SET.transforms[0], *SET.transforms[3:1:-1]))
+    features = {"trait_age": 41.0, "trait_sodas_30d": 2.0}
+    context = {"weather": {"temperature_c": 24.5, "t": 12.0}, "location": {"region": "coast"}}
+    actions = [
+        Action("water", 1.0, attributes={"product": "water"}),
+        Action("diet_soda", 1.5, attributes={"product": "diet_soda"}),
+        Action("b", 2.5, attributes={"product": "b"}),
+    ]
+    for placement in (training.drinks_placement(), Placement("p", features=interleaved)):
+        rows = deciding._rows(placement, features, context, actions)
+        for a in actions:
+            expected = placement.features.row(
+                record(features, context, a.action_id, a.value, a.attributes)
+            )
+            assert list(rows[a.action_id].items()) == list(expected.items())

@@ -208,3 +208,49 @@ def test_the_readme_example_runs() -> None:
     namespace: dict[str, Any] = {}
     exec(code.replace(last, f"holds = {last}"), namespace)
     assert namespace["holds"] is True
+
+
+MAPS = rules.Declarations(
+    (("features", rules.declarations.MAP), ("context", rules.declarations.MAP))
+)
+NARROWED = [
+    "context.stock.water > 0",
+    "has(context.stock.water) && features.trait_age >= 13.0",
+    "has(features.nope)",
+    "context.missing.x > 1",  # a missing key: the same error either way
+    'features["trait_age"] > 3.0',  # indexed: the whole map
+    "size(context) == 3",
+    "context.tags.exists(t, t == 'vip')",
+    "[1, 2].exists(context, context > 1)",  # a loop variable of a declared name
+    "context.stock.size() > 1",
+]
+
+
+@pytest.mark.parametrize("text", NARROWED)
+def test_rules_sharing_narrowed_values_evaluate_as_on_the_whole_values(text: str) -> None:
+    """An activation holds only what its rules read (conversion costs by size): every rule
+    must evaluate to exactly what it gives on the whole values."""
+    values = {
+        "features": {"trait_age": 41.0, "trait_sodas_30d": 2.0},
+        "context": {"stock": {"water": 3, "soda": 0}, "tags": ["vip"], "channel": "kiosk"},
+    }
+    rule = rules.compile_rule(text, MAPS, asset="action a", field="eligibility")
+    other = rules.compile_rule("context.channel == 'kiosk'", MAPS, asset="a", field="f")
+    narrowed = rules.narrowed(values, [rule, other])
+    assert rule.evaluate(rules.Activation(narrowed)) == rule.evaluate(values)
+    assert other.evaluate(rules.Activation(narrowed)).holds
+
+
+def test_narrowed_values_leave_out_what_no_rule_reads() -> None:
+    rule = rules.compile_rule(
+        "context.stock.water > 0 && features.trait_age > 1.0", MAPS, asset="a", field="f"
+    )
+    values = {
+        "features": {"trait_age": 41.0, "trait_sodas_30d": 2.0},
+        "context": {"stock": {"water": 3}, "weather": {"t": 20.0}},
+        "profile": {"id": "p"},
+    }
+    assert rules.narrowed(values, [rule]) == {
+        "features": {"trait_age": 41.0},
+        "context": {"stock": {"water": 3}},
+    }
