@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import cache
@@ -15,8 +16,30 @@ from services.decision.domain.actions import ExposureCount, Exposures
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind, TrainingRow
 from services.decision.ports import DecisionLog
 from services.decision.store.tables import action_exposures, decision_actions, decisions
+from services.kernel.store.conflicts import DriverInsert
 
 ALL = ""  # the profile_id of an action's row counting every profile
+_DECISION_COLUMNS = (
+    "tenant_id",
+    "decision_id",
+    "profile_id",
+    "placement",
+    "model_name",
+    "model_version",
+    "fallback",
+    "decide_time",
+)
+_ACTION_COLUMNS = (
+    "tenant_id",
+    "decision_id",
+    "action_id",
+    "rank",
+    "explored",
+    "propensity",
+    "score",
+    "features",
+    "outcome",
+)
 
 
 class SqlDecisionLog(DecisionLog):
@@ -60,41 +83,44 @@ class SqlDecisionLog(DecisionLog):
     def add(self, tenant_id: str, batch: Sequence[Decision]) -> list[ExposureCount]:
         if not batch:
             return []
-        self.session.execute(
-            decisions.insert(),
+        # straight through the driver: SQLAlchemy's per-row work cost more than the inserts
+        dialect = self.session.get_bind().dialect.name
+        connection = self.session.connection()
+        made, returned = _decisions_insert(dialect), _actions_insert(dialect)
+        made.count(
+            connection,
             [
-                {
-                    "tenant_id": tenant_id,
-                    "decision_id": d.decision_id,
-                    "profile_id": d.command.profile_id,
-                    "placement": d.command.placement,
-                    "model_name": d.model.name,
-                    "model_version": d.model.version,
-                    "fallback": d.fallback,
-                    "decide_time": d.decide_time,
-                }
+                (
+                    tenant_id,
+                    d.decision_id,
+                    d.command.profile_id,
+                    d.command.placement,
+                    d.model.name,
+                    d.model.version,
+                    d.fallback,
+                    made.time(d.decide_time),
+                )
                 for d in batch
             ],
         )
-        returned = [
-            {
-                "tenant_id": tenant_id,
-                "decision_id": d.decision_id,
-                "action_id": a.action_id,
-                "rank": rank,
-                "explored": a.explored,
-                "propensity": a.propensity,
-                "score": a.score,
-                "features": dict(d.rows.get(a.action_id, {})),
-                "outcome": 0,
-                "outcome_time": None,
-            }
+        rows = [
+            (
+                tenant_id,
+                d.decision_id,
+                a.action_id,
+                rank,
+                a.explored,
+                a.propensity,
+                a.score,
+                json.dumps(d.rows.get(a.action_id, {})),
+                0,
+            )
             for d in batch
             for rank, a in enumerate(d.actions, start=1)
         ]
-        if not returned:
+        if not rows:
             return []
-        self.session.execute(decision_actions.insert(), returned)
+        returned.count(connection, rows)
         served: Counter[tuple[str, str]] = Counter()
         for d in batch:
             for a in d.actions:
@@ -203,6 +229,17 @@ class SqlDecisionLog(DecisionLog):
         statement = _upsert(self.session.get_bind().dialect.name, column)
         found = self.session.execute(statement, rows)
         return [ExposureCount(r.action_id, r.profile_id, r.served, r.positives) for r in found]
+
+
+@cache
+def _decisions_insert(dialect: str) -> DriverInsert:
+    return DriverInsert(decisions, _DECISION_COLUMNS, dialect)
+
+
+@cache
+def _actions_insert(dialect: str) -> DriverInsert:
+    """Without `outcome_time`: NULL until an outcome joins."""
+    return DriverInsert(decision_actions, _ACTION_COLUMNS, dialect)
 
 
 @cache
