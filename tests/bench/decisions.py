@@ -1,7 +1,9 @@
 """Meters of figure 8: Decide over gRPC (the drinks example: catalog screen with CEL rules,
 feature transforms, the drinks ONNX model on both candidates, arbitration, the decision
 logged) at concurrency 1, 16 and 64, beside a bare grpc.aio echo at the same concurrency
-and the bare onnxruntime session scoring the same two-row batch."""
+and the bare onnxruntime session scoring the same two-row batch. The replica serves on the
+production server (`create_server`: its options, the kernel's interceptor) with the
+production scoring threads."""
 
 from __future__ import annotations
 
