@@ -185,11 +185,19 @@ def _chunks(
 
 
 def _traces(deliveries: Sequence[Delivery | Result]) -> list[Context | None]:
-    """Each message's trace context (None where it carries none, or is settled already)."""
-    return [
-        telemetry.extracted(d.envelope.carrier()) if isinstance(d, Delivery) else None
-        for d in deliveries
-    ]
+    """Each message's trace context (None where it carries none, or is settled already),
+    read once per traceparent: the events of one ingest request share theirs."""
+    read: dict[str, Context | None] = {}
+    found: list[Context | None] = []
+    for d in deliveries:
+        if isinstance(d, Result) or not d.envelope.traceparent:
+            found.append(None)
+            continue
+        parent = d.envelope.traceparent
+        if parent not in read:
+            read[parent] = telemetry.extracted(d.envelope.carrier())
+        found.append(read[parent])
+    return found
 
 
 def _linked(traces: Sequence[Context | None]) -> list[Context]:
