@@ -59,6 +59,7 @@ class Gateway:
         self.gate: Gatekeeper | None = None
         self.pruner: asyncio.Task[None] | None = None
         self.door: SegmentDoor | None = None
+        self.commits: IngestCommits | None = None
         self.http_addr = ""  # where the HTTP door listens, once started
 
     def servicers(self, ctx: Context) -> list[Servicer]:
@@ -83,6 +84,7 @@ class Gateway:
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
         commits = IngestCommits(JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout), self.layer)
+        self.commits = commits
         servicer = GatewayServicer(
             self.gate, commits, self.layer, self.plans, ctx.clock, self.config
         )
@@ -144,6 +146,8 @@ class Gateway:
     async def stop(self, ctx: Context | None = None) -> None:
         if self.door is not None:
             await self.door.stop()
+        if self.commits is not None:  # the ids answered so far, into the store
+            await self.commits.remembered()
         if self.pruner is not None:
             self.pruner.cancel()
             await asyncio.gather(self.pruner, return_exceptions=True)

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from layercake.gateway.v1.ingest_pb2 import IngestEvent
 from layercake.identity.v1 import identity_service_pb2 as ipb
-from services.gateway import mapping
+from services.gateway import ingest_mapping
 from services.gateway.domain import keys
 from services.gateway.domain.accounts import Account, KeyView, PrincipalView
 from services.gateway.domain.commands import (
@@ -264,51 +264,57 @@ async def ingest(
 
     Refuses the request whole only when it breaks a request bound (count, bytes). `caller`
     is admitted (authenticated, scope checked): the tenant is the key's. Accepted ids are
-    remembered once durable: a crash between the two leaves a retry to identity's inbox,
-    which still applies it once.
+    remembered behind the answer: a crash before leaves a repeat to consumers' inboxes,
+    which still apply it once. Each event is encoded once: its size, then its stored bytes.
     """
     limits = request.limits
     bad = request_violations(len(request.events), request.size, limits)
     if bad:
         raise InvalidArgument(bad)
-    incoming = [mapping.incoming(e) for e in request.events]
+    encoded = [e.SerializeToString() for e in request.events]
+    incoming = [
+        ingest_mapping.incoming(e, len(b)) for e, b in zip(request.events, encoded, strict=True)
+    ]
     verdicts = judge(incoming, limits, request.receive_time, request.sent_at, request.refused)
     plan = await plans.get(caller.tenant_id)
     if plan is not None:
         verdicts, counts = judge_planned(plan, verdicts, incoming)
         if counts:
             await layer.run(count_planned, caller.tenant_id, counts, request.receive_time)
-    outcomes: dict[int, Outcome] = {}
-    fresh: list[tuple[Verdict, IngestEvent]] = []
-    for verdict, event in zip(verdicts, request.events, strict=True):
+    outcomes: list[Outcome | None] = [None] * len(verdicts)
+    fresh: list[Verdict] = []
+    kept: list[tuple[str, bytes]] = []  # (message id, the event's bytes as stored)
+    for verdict, event, data, read in zip(verdicts, request.events, encoded, incoming, strict=True):
         if verdict.rejected:
             outcomes[verdict.index] = _outcome(verdict, Status.REJECTED)
-        elif verdict.repeats_earlier:
-            outcomes[verdict.index] = _outcome(verdict, Status.DUPLICATE)
-        else:
+        elif not verdict.repeats_earlier:
             assert verdict.timestamp is not None
-            fresh.append((verdict, mapping.timed(event, verdict.timestamp)))
-    messages = mapping.event_ingested(
-        caller.tenant_id,
-        [e for _, e in fresh],
-        request.receive_time,
-        caller.key_id,
-        telemetry.current_traceparent(),
+            fresh.append(verdict)
+            kept.append(
+                (
+                    verdict.message_id,
+                    ingest_mapping.timed(event, data, read.timestamp, verdict.timestamp),
+                )
+            )
+    messages = ingest_mapping.event_ingested(
+        caller.tenant_id, kept, request.receive_time, caller.key_id, telemetry.current_traceparent()
     )
     published = await commits.commit(
         caller.tenant_id,
-        [Fresh(v.message_id, m) for (v, _), m in zip(fresh, messages, strict=True)],
+        [Fresh(v.message_id, m) for v, m in zip(fresh, messages, strict=True)],
         request.receive_time,
         request.receive_time + request.dedupe_window,
     )
-    for (verdict, _), p in zip(fresh, published, strict=True):
+    first: dict[str, int] = {}
+    for verdict, p in zip(fresh, published, strict=True):
         status = Status.DUPLICATE if p.duplicate else Status.ACCEPTED
         outcomes[verdict.index] = _outcome(verdict, status, p.sequence)
-    first = {o.message_id: o.sequence for o in outcomes.values() if o.sequence}
+        first[verdict.message_id] = p.sequence
     for verdict in verdicts:  # a repeat within the request points where its first went
-        if verdict.repeats_earlier and not verdict.rejected and verdict.message_id in first:
-            outcomes[verdict.index] = _outcome(verdict, Status.DUPLICATE, first[verdict.message_id])
-    return [outcomes[i] for i in range(len(verdicts))]
+        if outcomes[verdict.index] is None:
+            sequence = first.get(verdict.message_id, 0)
+            outcomes[verdict.index] = _outcome(verdict, Status.DUPLICATE, sequence)
+    return [o for o in outcomes if o is not None]
 
 
 def _outcome(verdict: Verdict, status: Status, sequence: int = 0) -> Outcome:

@@ -3,21 +3,27 @@
 With `sync_interval: always` each JetStream message costs a disk flush, and each store
 transaction a commit. So requests do not each publish: they queue their fresh events
 here, and one drain at a time takes all that is queued (up to `max_bytes`), looks up
-their message ids in one read, writes one INGEST message per tenant, remembers the
-accepted ids in one transaction and answers every request. A request arriving during a
-drain waits for the next, which takes everything that arrived meanwhile: under load
-the batches grow and the flushes per event fall; alone, a request is written at once.
+their message ids in one read, writes one INGEST message per tenant and answers every
+request once it is acknowledged: one flush per group. A request arriving during a drain
+waits for the next, which takes everything that arrived meanwhile: under load the
+batches grow and the flushes per event fall; alone, a request is written at once.
 
-Idempotency holds per event: an id the store holds within its window, or one an earlier
-request of the same drain carries, is a duplicate; and when two replicas (or drains)
-publish the same id at once, the store's insert lets one win and the other is told
-duplicate (its copy reaches consumers, whose inboxes drop it).
+The accepted ids are remembered behind the answers: written to the store in one
+transaction for all that were accepted since the last (its commit is a second flush,
+so it is kept off the path of the answer), and held in memory until then, so this
+replica tells a repeat apart at once. What consumers see is exact either way (each event
+keeps its id, which their inboxes deduplicate on); what a repeat is answered may not be
+in two cases: two replicas taking the same id in the same moment both answer accepted,
+and the ids of a replica that dies before remembering them are answered accepted again.
+
+Idempotency holds per event: an id the store holds within its window, one written and
+not yet remembered, or one an earlier request of the same drain carries, is a duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +33,8 @@ from typing import Protocol
 from services.gateway.ports import GatewayUnitOfWork
 from services.kernel.service_layer import Layer
 from services.kernel.store.records import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 768 * 1024  # one message stays under NATS' default 1 MB max_payload
 
@@ -73,7 +81,6 @@ class _Commit:
     answers: list[Published | None] = field(default_factory=list)
 
 
-_Accepted = list[tuple[str, dict[str, int], datetime]]  # (tenant, id -> position, window end)
 _Repeats = list[tuple["_Commit", int, tuple["_Commit", int]]]  # (commit, index) repeats first
 
 
@@ -86,17 +93,36 @@ def seen_message_ids(
 
 def remember_message_ids(
     uow: GatewayUnitOfWork,
-    accepted: Sequence[tuple[str, Mapping[str, int], datetime]],
+    accepted: Mapping[str, tuple[Mapping[str, int], datetime]],
     now: datetime,
 ) -> dict[str, dict[str, int]]:
-    """Keeps each (tenant, ids with positions, window end); per tenant, the ids another
-    request had kept first, with their positions."""
-    held: dict[str, dict[str, int]] = defaultdict(dict)
-    for tenant_id, ids, expire_time in accepted:
-        if ids:
-            held[tenant_id] |= uow.message_ids.remember(tenant_id, ids, now, expire_time)
+    """Keeps each tenant's ids (with positions) until its window end, one write per tenant;
+    per tenant, the ids another request had kept first, with their positions."""
+    held = {
+        tenant_id: uow.message_ids.remember(tenant_id, ids, now, expire_time)
+        for tenant_id, (ids, expire_time) in accepted.items()
+        if ids
+    }
     uow.commit()
-    return held
+    return {t: ids for t, ids in held.items() if ids}
+
+
+@dataclass
+class _Unremembered:
+    """Ids written and answered, not in the store yet: per tenant, id -> position, and the
+    latest window end among them."""
+
+    ids: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
+    expire_time: dict[str, datetime] = field(default_factory=dict)
+    now: datetime | None = None
+
+    def add(
+        self, tenant_id: str, ids: Mapping[str, int], expire_time: datetime, now: datetime
+    ) -> None:
+        self.ids[tenant_id].update(ids)
+        held = self.expire_time.get(tenant_id)
+        self.expire_time[tenant_id] = expire_time if held is None else max(held, expire_time)
+        self.now = now if self.now is None else max(self.now, now)
 
 
 class IngestCommits:
@@ -111,6 +137,9 @@ class IngestCommits:
         self.max_bytes = max_bytes
         self._queue: list[_Commit] = []
         self._drain: asyncio.Task[None] | None = None
+        self._waiting = _Unremembered()  # to write at the next remember
+        self._writing = _Unremembered()  # being written now
+        self._remember: asyncio.Task[None] | None = None
 
     async def commit(
         self,
@@ -120,8 +149,8 @@ class IngestCommits:
         expire_time: datetime,
     ) -> list[Published]:
         """Makes `events` durable (the ids new within the window) and remembers their ids
-        until `expire_time`; one answer per event, in order. A caller that gives up (its
-        deadline) leaves the drain running for the others."""
+        until `expire_time` (at least); one answer per event, in order. A caller that gives
+        up (its deadline) leaves the drain running for the others."""
         if not events:
             return []
         size = sum(len(e.message.payload) for e in events)
@@ -131,31 +160,24 @@ class IngestCommits:
             self._drain = asyncio.create_task(self._drain_queue())
         return await done
 
+    async def remembered(self) -> None:
+        """Returns once every id answered so far is in the store (at stop, and in tests)."""
+        while self._remember is not None or self._drain is not None:
+            await asyncio.gather(
+                *(t for t in (self._remember, self._drain) if t is not None),
+                return_exceptions=True,
+            )
+
     async def _drain_queue(self) -> None:
-        """Writes group after group while requests queue. A group's ids are remembered (a
-        store write) while the next group is looked up and written to the stream: one write
-        of each kind in flight, in order. An id in both groups is written twice and the
-        store's insert tells the second it is a duplicate."""
-        remembering: asyncio.Task[None] | None = None
+        """Writes group after group while requests queue."""
         try:
-            while True:
-                if not self._queue:
-                    if remembering is None:
-                        break
-                    await remembering  # requests may queue meanwhile: look again
-                    remembering = None
-                    continue
+            while self._queue:
                 group = self._take()
-                if not group:
-                    continue
-                try:
-                    accepted, repeats = await self._write(group)
-                except Exception as e:
-                    _fail(group, e)
-                    continue
-                if remembering is not None:
-                    await remembering
-                remembering = asyncio.create_task(self._remember(group, accepted, repeats))
+                if group:
+                    try:
+                        await self._write(group)
+                    except Exception as e:
+                        _fail(group, e)
         finally:
             self._drain = None
 
@@ -174,15 +196,66 @@ class IngestCommits:
                 size += c.size
         return group
 
-    async def _write(self, group: list[_Commit]) -> tuple[_Accepted, _Repeats]:
-        """Looks the group's ids up and writes the new ones, one message per tenant; what is
-        left to remember, and the repeats within the group (answered after)."""
+    def _unremembered(self, tenant_id: str, message_id: str) -> int | None:
+        for pending in (self._waiting, self._writing):
+            found = pending.ids.get(tenant_id, {}).get(message_id)
+            if found is not None:
+                return found
+        return None
+
+    async def _write(self, group: list[_Commit]) -> None:
+        """Looks the group's ids up, writes the new ones (one message per tenant) and
+        answers; the ids accepted go to be remembered."""
         now = max(c.now for c in group)
         wanted: dict[str, set[str]] = defaultdict(set)
+        # ids not remembered yet are looked at before the store is read: one whose write
+        # commits meanwhile is still here, or in what the read sees
+        known: dict[str, dict[str, int]] = defaultdict(dict)
         for c in group:
-            wanted[c.tenant_id].update(e.message_id for e in c.events)
-        known = await self.layer.read(seen_message_ids, wanted, now)
-        # each tenant's new events, first copies only: (commit, index) in order
+            for e in c.events:
+                held = self._unremembered(c.tenant_id, e.message_id)
+                if held is None:
+                    wanted[c.tenant_id].add(e.message_id)
+                else:
+                    known[c.tenant_id][e.message_id] = held
+        for tenant_id, found in (await self.layer.read(seen_message_ids, wanted, now)).items():
+            known[tenant_id].update(found)
+        to_write, repeats = self._sort(group, known)
+        tenants = list(to_write)
+        written = await asyncio.gather(
+            *(self.log.append([c.events[i].message for c, i in to_write[t]]) for t in tenants),
+            return_exceptions=True,
+        )
+        failed: dict[str, BaseException] = {}
+        for tenant, outcome in zip(tenants, written, strict=True):
+            if isinstance(outcome, BaseException):
+                failed[tenant] = outcome
+                continue
+            ids: dict[str, int] = {}
+            for c, i in to_write[tenant]:
+                c.answers[i] = Published(outcome, False)
+                ids[c.events[i].message_id] = outcome
+            expire_time = max(c.expire_time for c, _ in to_write[tenant])
+            self._waiting.add(tenant, ids, expire_time, now)
+        if self._waiting.ids and self._remember is None:
+            self._remember = asyncio.create_task(self._remember_written())
+        for c, i, (fc, fi) in repeats:
+            earlier = fc.answers[fi]
+            c.answers[i] = Published(earlier.sequence if earlier else 0, True)
+        for c in group:
+            if c.done.done():
+                continue
+            if c.tenant_id in failed:
+                c.done.set_exception(failed[c.tenant_id])
+            else:
+                c.done.set_result([a if a is not None else Published(0, True) for a in c.answers])
+
+    @staticmethod
+    def _sort(
+        group: list[_Commit], known: Mapping[str, Mapping[str, int]]
+    ) -> tuple[dict[str, list[tuple[_Commit, int]]], _Repeats]:
+        """Each tenant's new events, first copies only, as (commit, index) in order; the
+        repeats within the group; ids accepted before are answered duplicate here."""
         to_write: dict[str, list[tuple[_Commit, int]]] = defaultdict(list)
         repeats: _Repeats = []
         first: dict[tuple[str, str], tuple[_Commit, int]] = {}
@@ -198,46 +271,32 @@ class IngestCommits:
                 else:
                     first[key] = (c, i)
                     to_write[c.tenant_id].append((c, i))
-        tenants = list(to_write)
-        written = await asyncio.gather(
-            *(self.log.append([c.events[i].message for c, i in to_write[t]]) for t in tenants),
-            return_exceptions=True,
-        )
-        failed: dict[str, BaseException] = {}
-        accepted: _Accepted = []
-        for tenant, outcome in zip(tenants, written, strict=True):
-            if isinstance(outcome, BaseException):
-                failed[tenant] = outcome
-                continue
-            ids: dict[_Commit, dict[str, int]] = defaultdict(dict)
-            for c, i in to_write[tenant]:
-                c.answers[i] = Published(outcome, False)
-                ids[c][c.events[i].message_id] = outcome
-            accepted.extend((c.tenant_id, kept, c.expire_time) for c, kept in ids.items())
-        for c in group:
-            if c.tenant_id in failed:
-                with contextlib.suppress(asyncio.InvalidStateError):
-                    c.done.set_exception(failed[c.tenant_id])
-        return accepted, repeats
+        return to_write, repeats
 
-    async def _remember(self, group: list[_Commit], accepted: _Accepted, repeats: _Repeats) -> None:
-        """Keeps the written ids and answers the group; an id another request kept first
-        is answered duplicate."""
+    async def _remember_written(self) -> None:
+        """Keeps what was written in the store, one transaction at a time for everything
+        written since the last. A write that fails is logged: those ids are then told
+        apart by consumers' inboxes only (a repeat is written again and answered accepted)."""
         try:
-            now = max(c.now for c in group)
-            held = await self.layer.run(remember_message_ids, accepted, now)
-        except Exception as error:
-            _fail(group, error)
-            return
-        for c in group:
-            taken = held.get(c.tenant_id, {})
-            for i, fresh in enumerate(c.events):
-                answer = c.answers[i]
-                if fresh.message_id in taken and answer is not None and not answer.duplicate:
-                    c.answers[i] = Published(taken[fresh.message_id], True)  # another won it
-        for c, i, (fc, fi) in repeats:
-            earlier = fc.answers[fi]
-            c.answers[i] = Published(earlier.sequence if earlier else 0, True)
-        for c in group:
-            if not c.done.done():
-                c.done.set_result([a if a is not None else Published(0, True) for a in c.answers])
+            while self._waiting.ids:
+                self._writing, self._waiting = self._waiting, _Unremembered()
+                pending = self._writing
+                accepted = {t: (ids, pending.expire_time[t]) for t, ids in pending.ids.items()}
+                try:
+                    assert pending.now is not None
+                    held = await self.layer.run(remember_message_ids, accepted, pending.now)
+                except Exception as e:
+                    log.warning(
+                        "accepted message ids not remembered",
+                        extra={"ids": sum(len(i) for i in pending.ids.values()), "error": repr(e)},
+                    )
+                else:
+                    if held:
+                        log.info(
+                            "message ids another gateway accepted at the same moment",
+                            extra={"ids": sum(len(i) for i in held.values())},
+                        )
+                finally:
+                    self._writing = _Unremembered()
+        finally:
+            self._remember = None

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
-from layercake.events.v1 import gateway_events_pb2, ingest_pb2
+from layercake.events.v1 import gateway_events_pb2
 from layercake.gateway.v1 import gateway_service_pb2, principal_pb2
 from layercake.gateway.v1 import tenant_events_pb2 as te
-from layercake.gateway.v1.ingest_pb2 import IngestEvent
 from services.gateway.domain.accounts import KeyView, PrincipalView
 from services.gateway.domain.events import (
     ApiKeyIssued,
@@ -25,21 +23,15 @@ from services.gateway.domain.events import (
     TenantCreated,
     TrackingPlanApplied,
 )
-from services.gateway.domain.ingest import IncomingEvent, Outcome, Status
 from services.gateway.domain.tracking_plan import PlanCount, TrackingPlan
-from services.kernel.clipping import DESCRIPTION_BYTES, FIELD_BYTES, clip
 from services.kernel.messaging import subjects
 from services.kernel.principals import PrincipalKind, Role, Scope
-from services.kernel.protobuf import from_timestamp, plain_object, plain_value
+from services.kernel.protobuf import from_timestamp, plain_object
 from services.kernel.protobuf import to_timestamp as ts
 from services.kernel.store.event_types import EventTypes
 from services.kernel.store.records import OutboxMessage
 
-EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name
 SOURCE = "gateway"
-
-# Fixed forever: ingest event ids are uuid5(INGEST_NAMESPACE, "<tenant>/<message_id>").
-INGEST_NAMESPACE = uuid.UUID("6c0d2f5e-3f4b-5a8e-9a51-1a7e6b1c0de5")
 
 
 def _scopes(scopes: Iterable[Scope]) -> list[str]:
@@ -184,103 +176,6 @@ def integration_event(
         traceparent=traceparent,
         created_time=at,
     )
-
-
-def incoming(event: IngestEvent) -> IncomingEvent:
-    """What the ingest rules look at; a timestamp out of protobuf's range counts as missing."""
-    timestamp: datetime | None = None
-    if event.HasField("timestamp"):
-        try:
-            timestamp = from_timestamp(event.timestamp)
-        except (ValueError, OverflowError):
-            timestamp = None
-    return IncomingEvent(
-        message_id=event.message_id,
-        type=event.type,
-        event=event.event,
-        timestamp=timestamp,
-        identifiers={k: plain_value(v) for k, v in event.identifiers.fields.items()},
-        consent=dict(event.consent),
-        payloads={
-            "traits": plain_object(event.traits),
-            "properties": plain_object(event.properties),
-            "context": plain_object(event.context),
-        },
-        size=event.ByteSize(),
-    )
-
-
-def timed(event: IngestEvent, when: datetime) -> IngestEvent:
-    """The event with the time the rules settled on (corrected for the client's clock)."""
-    if from_timestamp(event.timestamp) == when:
-        return event
-    corrected = IngestEvent()
-    corrected.CopyFrom(event)
-    corrected.timestamp.CopyFrom(ts(when))
-    return corrected
-
-
-def ingest_result(outcome: Outcome) -> gateway_service_pb2.IngestResult:
-    return gateway_service_pb2.IngestResult(
-        message_id=outcome.message_id,
-        index=outcome.index,
-        sequence=outcome.sequence,
-        status=_STATUS[outcome.status],
-        violations=[
-            gateway_service_pb2.FieldViolation(
-                field=clip(v.field, FIELD_BYTES), description=clip(v.description, DESCRIPTION_BYTES)
-            )
-            for v in outcome.violations
-        ],
-    )
-
-
-_STATUS = {
-    Status.ACCEPTED: gateway_service_pb2.IngestResult.STATUS_ACCEPTED,
-    Status.DUPLICATE: gateway_service_pb2.IngestResult.STATUS_DUPLICATE,
-    Status.REJECTED: gateway_service_pb2.IngestResult.STATUS_REJECTED,
-}
-
-
-def internal_event(event: IngestEvent) -> ingest_pb2.IngestEvent:
-    """The partner's event as INGEST carries it: the two messages are wire-compatible (same
-    field numbers and types, tested), so the bytes are read again as the other."""
-    return ingest_pb2.IngestEvent.FromString(event.SerializeToString())
-
-
-def ingest_event_id(tenant_id: str, message_id: str) -> str:
-    """Deterministic per (tenant, message_id): a retry gets the same `ce-id`/`Nats-Msg-Id`."""
-    return str(uuid.uuid5(INGEST_NAMESPACE, f"{tenant_id}/{message_id}"))
-
-
-def event_ingested(
-    tenant_id: str,
-    events: Sequence[IngestEvent],
-    receive_time: datetime,
-    api_key_id: str,
-    traceparent: str = "",
-) -> list[OutboxMessage]:
-    """Each accepted event as the INGEST stream carries it (CloudEvents by `headers_for`)."""
-    received = ts(receive_time)
-    subject = subjects.ingest(tenant_id)
-    return [
-        OutboxMessage(
-            subject=subject,
-            type=EVENT_INGESTED,
-            payload=ingest_pb2.EventIngested(
-                tenant_id=tenant_id,
-                event=internal_event(e),
-                receive_time=received,
-                api_key_id=api_key_id,
-            ).SerializeToString(),
-            tenant_id=tenant_id,
-            event_id=ingest_event_id(tenant_id, e.message_id),
-            source=SOURCE,
-            traceparent=traceparent,
-            created_time=receive_time,
-        )
-        for e in events
-    ]
 
 
 def principal_message(view: PrincipalView) -> principal_pb2.Principal:

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 
 from layercake.gateway.v1 import gateway_service_pb2 as pb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from services.gateway import handlers, mapping, tracking_plans
+from services.gateway import handlers, ingest_mapping, mapping, tracking_plans
 from services.gateway.api import scopes
 from services.gateway.api.auth import Gatekeeper
 from services.gateway.api.plans import PlanBook
@@ -144,7 +144,7 @@ class GatewayServicer(PublicRpcs, pb_grpc.GatewayServiceServicer):
                     self.config.dedupe_window,
                 ),
             )
-            return pb.IngestResponse(results=[mapping.ingest_result(o) for o in outcomes])
+            return pb.IngestResponse(results=[ingest_mapping.ingest_result(o) for o in outcomes])
 
         # Published events are deduplicated by message id, so the answer is recorded after.
         return await idempotency.once_async(

@@ -41,6 +41,14 @@ class Limits:
     max_future_skew: timedelta = timedelta(minutes=10)
     max_age: timedelta = timedelta(days=365)
 
+    @property
+    def json_walk_above(self) -> int:
+        """Encoded bytes a payload must exceed to break a JSON bound: a name of more than
+        `max_name_chars` characters, a string of more than `max_value_bytes` bytes, or more
+        than `max_depth` levels (each at least two bytes) cannot fit in fewer. A payload no
+        bigger is not walked."""
+        return min(self.max_name_chars, self.max_value_bytes, 2 * self.max_depth)
+
 
 @dataclass(frozen=True)
 class IncomingEvent:
@@ -55,6 +63,8 @@ class IncomingEvent:
     # traits, properties and context as JSON values, by those names
     payloads: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     size: int = 0  # encoded bytes
+    # each payload's encoded bytes, by name; None: not known, so each is walked
+    payload_sizes: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,20 +133,26 @@ def judge(
     a door translating another format found wrong first."""
     verdicts: list[Verdict] = []
     seen: set[str] = set()
+    walk_above = limits.json_walk_above
     for index, event in enumerate(events):
         bad = Violations()
-        bad.items.extend((refused or {}).get(index, ()))
+        if refused and index in refused:
+            bad.items.extend(refused[index])
         path = f"events[{index}]"
-        _check_event(bad, path, event, limits)
+        _check_event(bad, path, event, limits, walk_above)
         timestamp = _event_time(bad, path, event.timestamp, limits, receive_time, sent_at)
-        repeat = not bad.items and event.message_id in seen
-        if not bad.items:
-            seen.add(event.message_id)
-        verdicts.append(Verdict(index, event.message_id, tuple(bad.items), timestamp, repeat))
+        if bad.items:
+            verdicts.append(Verdict(index, event.message_id, tuple(bad.items), timestamp))
+            continue
+        repeat = event.message_id in seen
+        seen.add(event.message_id)
+        verdicts.append(Verdict(index, event.message_id, (), timestamp, repeat))
     return verdicts
 
 
-def _check_event(bad: Violations, path: str, event: IncomingEvent, limits: Limits) -> None:
+def _check_event(
+    bad: Violations, path: str, event: IncomingEvent, limits: Limits, walk_above: int
+) -> None:
     if event.size > limits.max_event_bytes:
         bad.add(
             path,
@@ -166,8 +182,10 @@ def _check_event(bad: Violations, path: str, event: IncomingEvent, limits: Limit
                 f"{path}.consent.{purpose}",
                 f"unknown purpose; expected one of {', '.join(sorted(CONSENT_PURPOSES))}",
             )
+    sizes = event.payload_sizes
     for name in PAYLOADS:
-        _check_json(bad, f"{path}.{name}", event.payloads.get(name, {}), limits, 1)
+        if sizes is None or sizes.get(name, 0) > walk_above:
+            _check_json(bad, f"{path}.{name}", event.payloads.get(name, {}), limits, 1)
 
 
 def _event_time(
@@ -240,6 +258,13 @@ def _check_identifiers(bad: Violations, path: str, identifiers: Mapping[str, obj
         bad.add(path, "at least one identifier is required")
         return
     for type_name, value in identifiers.items():
+        if (
+            type(value) is str
+            and type_name in _SIMPLE
+            and len(value) <= MAX_IDENTIFIER_VALUE
+            and value.strip()
+        ):
+            continue  # the common case in a few operations: see _SIMPLE
         where = f"{path}.{type_name}"
         if not is_identifier_type(type_name):
             bad.add(
@@ -276,3 +301,7 @@ def _fine(_: str) -> str:
 
 # identifier types whose values have a shape to check; a bad one is reported, not stored
 CONTACT_CHECKS = {"email": email_problem, "phone": phone_problem}
+
+# known identifier types whose values have no shape to check: one string value, not blank
+# and not too long, is good as it is
+_SIMPLE = IDENTIFIER_TYPES - CONTACT_CHECKS.keys()

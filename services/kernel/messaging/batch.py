@@ -14,9 +14,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from layercake.events.v1 import batch_pb2
 from services.kernel.messaging.envelope import Envelope, EnvelopeError, headers_for, open_envelope
-from services.kernel.protobuf import from_timestamp
+from services.kernel.protobuf import from_timestamp, to_timestamp
 from services.kernel.store.records import OutboxMessage
 
 BATCH_TYPE = batch_pb2.EventBatch.DESCRIPTOR.full_name
@@ -31,15 +33,20 @@ def batch_message(
     if any(m.subject != first.subject or m.tenant_id != first.tenant_id for m in messages):
         raise ValueError("a batch holds one subject of one tenant")
     batch = batch_pb2.EventBatch()
+    stamps: dict[datetime, Timestamp] = {}  # events of one request share their time
     for m in messages:
-        entry = batch.events.add(
+        at = m.created_time or time
+        stamp = stamps.get(at)
+        if stamp is None:
+            stamp = stamps[at] = to_timestamp(at)
+        batch.events.add(
             id=m.event_id,
             type=m.type,
+            time=stamp,
             subject=m.subject_ref,
             traceparent=m.traceparent,
             data=m.payload,
         )
-        entry.time.FromDatetime(m.created_time or time)
     header = OutboxMessage(
         subject=first.subject,
         type=BATCH_TYPE,

@@ -16,7 +16,7 @@ from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import profiles_service_pb2 as ppb
 from layercake.gateway.v1.ingest_pb2 import IngestEvent
-from services.gateway import handlers, mapping
+from services.gateway import handlers, ingest_mapping
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import RevokeApiKey
 from services.gateway.domain.keys import parse_key
@@ -108,7 +108,9 @@ async def test_ingest_lands_in_the_stream_with_cloudevents_headers(
     assert headers["ce-time"]
     envelopes = open_envelopes(msg.subject, headers, msg.data or b"")
     for envelope, original in zip(envelopes, sent, strict=True):
-        assert envelope.event_id == mapping.ingest_event_id(gateway.tenant, original.message_id)
+        assert envelope.event_id == ingest_mapping.ingest_event_id(
+            gateway.tenant, original.message_id
+        )
         assert envelope.type == "layercake.events.v1.EventIngested"
         body = ingest_pb2.EventIngested.FromString(envelope.payload)
         assert (body.tenant_id, body.api_key_id) == (gateway.tenant, key_id)

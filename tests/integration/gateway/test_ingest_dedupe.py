@@ -14,6 +14,7 @@ from services.kernel.store.database import Database
 from tests.integration.gateway.conftest import RunningGateway
 from tests.integration.gateway.test_gateway_api import auth, event, stored_count
 from tests.integration.harness import explain
+from tests.polling import eventually
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 WEEK = NOW + timedelta(days=7)
@@ -41,9 +42,14 @@ async def test_the_gateway_remembers_accepted_ids_and_answers_repeats_from_its_s
     key = gateway.key("ingest")
     first = await gateway.stub.Ingest(gpb.IngestRequest(events=[event("m-1")]), metadata=auth(key))
     (accepted,) = first.results
+
+    async def kept() -> bool:  # remembered behind the answer
+        with gateway.db.transaction() as session:
+            found = SqlMessageIds(session).seen(gateway.tenant, ["m-1"], datetime.now(UTC))
+        return found == {"m-1": accepted.sequence}
+
+    await eventually(kept)
     with gateway.db.transaction() as session:
-        kept = SqlMessageIds(session).seen(gateway.tenant, ["m-1"], datetime.now(UTC))
-        assert kept == {"m-1": accepted.sequence}
         # as if accepted three days ago, long past JetStream's two minutes
         far = WEEK.replace(year=2100)
         SqlMessageIds(session).remember(gateway.tenant, {"m-2": 424242}, datetime.now(UTC), far)

@@ -39,14 +39,17 @@ class FakeIngestLog:
 
 
 class CountingLayer(InMemoryLayer[GatewayUnitOfWork]):
-    """The service layer on the in-memory gateway store, counting its reads; `gate`, when
-    set, holds each read's answer until it is set (to race a read with a change)."""
+    """The service layer on the in-memory gateway store, counting its reads and runs; `gate`,
+    when set, holds each read's answer until it is set (to race a read with a change), and
+    `run_gate` each run (a write held back)."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.db = in_memory(clock or FixedClock(datetime(2026, 3, 1, 12, tzinfo=UTC)))
         super().__init__(lambda: InMemoryGatewayUnitOfWork(self.db))
         self.reads = 0
         self.gate: asyncio.Event | None = None
+        self.runs = 0
+        self.run_gate: asyncio.Event | None = None  # when set, each run waits for it first
 
     async def read(
         self,
@@ -59,6 +62,17 @@ class CountingLayer(InMemoryLayer[GatewayUnitOfWork]):
         if self.gate is not None:
             await self.gate.wait()
         return answer
+
+    async def run(
+        self,
+        handler: Callable[Concatenate[GatewayUnitOfWork, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        self.runs += 1
+        if self.run_gate is not None:
+            await self.run_gate.wait()
+        return await super().run(handler, *args, **kwargs)
 
 
 class FakeProfiles:

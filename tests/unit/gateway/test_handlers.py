@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from layercake.events.v1 import ingest_pb2
 from layercake.gateway.v1.ingest_pb2 import IngestEvent
-from services.gateway import handlers, mapping
+from services.gateway import handlers, ingest_mapping
 from services.gateway.domain.ingest import Limits, Status
 from services.gateway.domain.keys import Caller
 from services.gateway.ingest_commits import IngestCommits
@@ -47,8 +47,8 @@ async def test_ingest_publishes_each_event_in_the_keys_tenant() -> None:
     assert len(log.batches) == 1  # one message for the request
     assert [m.subject for m in log.messages] == ["layercake.acme.ingest"] * 2
     assert [m.event_id for m in log.messages] == [
-        mapping.ingest_event_id("acme", "m-1"),
-        mapping.ingest_event_id("acme", "m-2"),
+        ingest_mapping.ingest_event_id("acme", "m-1"),
+        ingest_mapping.ingest_event_id("acme", "m-2"),
     ]
 
 
@@ -69,7 +69,9 @@ async def test_bad_events_are_rejected_by_index_and_the_good_ones_accepted() -> 
 
 async def test_a_repeat_is_a_duplicate_for_the_whole_window_not_only_jetstreams() -> None:
     log, ids = FakeIngestLog(), CountingLayer()
-    await handlers.ingest(IngestCommits(log, ids), ids, FakePlans(), ACME, request(event("m-1")))
+    first = IngestCommits(log, ids)
+    await handlers.ingest(first, ids, FakePlans(), ACME, request(event("m-1")))
+    await first.remembered()  # in the store: the next requests go through commits of their own
     six_days = await handlers.ingest(
         IngestCommits(log, ids), ids, FakePlans(), ACME, request(event("m-1"), at=AT + timedelta(6))
     )
@@ -128,3 +130,35 @@ async def test_get_profile_asks_in_the_keys_tenant_and_validates_the_ref() -> No
         with pytest.raises(InvalidArgument):
             await handlers.get_profile(profiles, ACME, bad)
     assert len(profiles.requests) == 1
+
+
+def nested(levels: int) -> dict[str, object]:
+    value: dict[str, object] = {"a": 1}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("limits", "payload", "why"),
+    [
+        (Limits(), {"n" * 257: 1}, "holds a name of 257 characters"),
+        (Limits(), {"v": "x" * (8 * 1024 + 1)}, "is 8193 bytes"),
+        (Limits(max_depth=3), {"p": nested(3)}, "nests deeper than 3 levels"),
+        (Limits(max_name_chars=8), {"a-long-name": 1}, "holds a name of 11 characters"),
+    ],
+)
+async def test_a_payload_just_over_a_bound_is_walked_and_rejected(
+    limits: Limits, payload: dict[str, object], why: str
+) -> None:
+    """The rules skip the walk of a payload too small to break a bound: these are not."""
+    log, ids = FakeIngestLog(), CountingLayer()
+    given = handlers.Ingest(
+        [event("m-1", properties=payload)], 100, AT, None, limits, timedelta(days=7)
+    )
+    [outcome] = await handlers.ingest(IngestCommits(log, ids), ids, FakePlans(), ACME, given)
+    assert outcome.status == Status.REJECTED
+    [violation] = outcome.violations
+    assert violation.field.startswith("events[0].properties")
+    assert why in violation.description
+    assert log.messages == []

@@ -87,22 +87,57 @@ async def test_an_id_accepted_before_is_a_duplicate_and_is_not_written() -> None
     assert [len(b) for b in log.batches] == [1, 1]
 
 
-async def test_an_id_another_replica_remembered_meanwhile_is_told_duplicate() -> None:
-    """Both wrote it (their lookups raced); the store keeps the first, the second is told."""
+async def test_an_id_answered_and_not_yet_remembered_is_a_duplicate_at_once() -> None:
+    log, layer = FakeIngestLog(), CountingLayer()
+    layer.run_gate = asyncio.Event()  # the store's write waits
+    commits = IngestCommits(log, layer)
+    assert await commits.commit("acme", fresh("acme", "m-1"), NOW, WEEK) == [Published(1, False)]
+    again = await commits.commit("acme", fresh("acme", "m-1", "m-2"), NOW, WEEK)
+    assert again == [Published(1, True), Published(2, False)]
+    assert [len(b) for b in log.batches] == [1, 1]
+    layer.run_gate.set()
+    await commits.remembered()
+    later = IngestCommits(FakeIngestLog(), layer)  # another replica: the store only
+    assert await later.commit("acme", fresh("acme", "m-1", "m-2"), NOW, WEEK) == [
+        Published(1, True),
+        Published(2, True),
+    ]
+
+
+async def test_ids_are_remembered_behind_the_answers_all_since_the_last_write_at_once() -> None:
+    log, layer = FakeIngestLog(), CountingLayer()
+    layer.run_gate = asyncio.Event()
+    commits = IngestCommits(log, layer)
+    for i in range(4):  # answered while the first write of ids waits
+        await commits.commit("acme", fresh("acme", f"m-{i}"), NOW, WEEK)
+    assert layer.runs == 1
+    layer.run_gate.set()
+    await commits.remembered()
+    assert layer.runs == 2  # the first id, then the three written meanwhile together
+    later = IngestCommits(FakeIngestLog(), layer)
+    repeats = await later.commit("acme", fresh("acme", "m-0", "m-1", "m-2", "m-3"), NOW, WEEK)
+    assert repeats == [Published(i + 1, True) for i in range(4)]
+
+
+async def test_two_replicas_taking_one_id_at_once_both_write_it_and_the_first_is_kept() -> None:
+    """Their lookups raced: both answer accepted (consumers' inboxes drop the second copy);
+    the store keeps the position remembered first, which a later repeat is told."""
     log, layer = FakeIngestLog(), CountingLayer()
     other = CountingLayer()
-    other.db = layer.db  # another replica on the same store
-    commits = IngestCommits(log, layer)
+    other.db = layer.db  # another replica on the same store (and the same stream)
+    commits, theirs = IngestCommits(log, layer), IngestCommits(log, other)
     gate = asyncio.Event()
     layer.gate = gate  # our lookup answers "not seen" but waits
     mine = asyncio.create_task(commits.commit("acme", fresh("acme", "m-1"), NOW, WEEK))
     await asyncio.sleep(0)
-    theirs = await IngestCommits(FakeIngestLog(), other).commit(
-        "acme", fresh("acme", "m-1"), NOW, WEEK
-    )
+    assert await theirs.commit("acme", fresh("acme", "m-1"), NOW, WEEK) == [Published(1, False)]
+    await theirs.remembered()
     gate.set()
-    assert theirs == [Published(1, False)]
-    assert await mine == [Published(1, True)]
+    assert await mine == [Published(2, False)]
+    await commits.remembered()
+    layer.gate = None
+    again = await IngestCommits(log, layer).commit("acme", fresh("acme", "m-1"), NOW, WEEK)
+    assert again == [Published(1, True)]
 
 
 async def test_tenants_are_written_apart_and_a_failed_write_fails_only_its_tenants() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ from google.protobuf import json_format
 
 from layercake.events.v1 import gateway_events_pb2, ingest_pb2
 from layercake.gateway.v1.ingest_pb2 import IngestEvent
-from services.gateway import mapping
+from services.gateway import ingest_mapping, mapping
 from services.gateway.domain.events import (
     ApiKeyIssued,
     ApiKeyRevoked,
@@ -89,10 +90,16 @@ def test_changes_of_what_keys_may_do_go_out_for_every_replica() -> None:
 
 
 def test_ingest_event_id_is_deterministic_per_tenant_and_message() -> None:
-    first = mapping.ingest_event_id("acme", "m-1")
-    assert first == mapping.ingest_event_id("acme", "m-1")
-    assert first != mapping.ingest_event_id("acme", "m-2")
-    assert first != mapping.ingest_event_id("other", "m-1")
+    first = ingest_mapping.ingest_event_id("acme", "m-1")
+    assert first == ingest_mapping.ingest_event_id("acme", "m-1")
+    assert first != ingest_mapping.ingest_event_id("acme", "m-2")
+    assert first != ingest_mapping.ingest_event_id("other", "m-1")
+
+
+@pytest.mark.parametrize("message_id", ["m-1", "7f1c-0001", "é-ünïcode", "x" * 128, ""])
+def test_ingest_event_ids_are_the_uuid5_of_tenant_and_message_id(message_id: str) -> None:
+    expected = uuid.uuid5(ingest_mapping.INGEST_NAMESPACE, f"acme/{message_id}")
+    assert ingest_mapping.ingest_event_id("acme", message_id) == str(expected)
 
 
 def test_event_ingested_envelope() -> None:
@@ -105,7 +112,9 @@ def test_event_ingested_envelope() -> None:
         },
         IngestEvent(),
     )
-    [message] = mapping.event_ingested("acme", [event], AT, "k1", "")
+    [message] = ingest_mapping.event_ingested(
+        "acme", [("m-1", event.SerializeToString())], AT, "k1"
+    )
     body = ingest_pb2.EventIngested.FromString(message.payload)
     assert (body.tenant_id, body.api_key_id) == ("acme", "k1")
     assert json_format.MessageToDict(body.event) == json_format.MessageToDict(event)
@@ -114,7 +123,9 @@ def test_event_ingested_envelope() -> None:
     assert headers["ce-type"] == "layercake.events.v1.EventIngested"
     assert headers["ce-source"] == "gateway"
     assert headers["ce-tenantid"] == "acme"
-    assert headers["ce-id"] == headers["Nats-Msg-Id"] == mapping.ingest_event_id("acme", "m-1")
+    assert (
+        headers["ce-id"] == headers["Nats-Msg-Id"] == ingest_mapping.ingest_event_id("acme", "m-1")
+    )
     assert message.subject == "layercake.acme.ingest"
 
 
@@ -129,7 +140,7 @@ def test_incoming_reads_identifiers_and_a_missing_timestamp() -> None:
         },
         IngestEvent(),
     )
-    plain = mapping.incoming(event)
+    plain = ingest_mapping.incoming(event, event.ByteSize())
     assert plain.timestamp is None
     assert plain.identifiers == {"email": ["a@b.c"], "cookie_id": "ck"}
     assert plain.consent == {"analytics": False}
@@ -140,7 +151,7 @@ def test_incoming_keeps_non_string_identifier_values_for_the_rules_to_refuse() -
         {"identifiers": {"a": 1, "b": [True, "x"], "c": None, "d": {"k": "v"}}},
         IngestEvent(),
     )
-    assert mapping.incoming(event).identifiers == {
+    assert ingest_mapping.incoming(event, event.ByteSize()).identifiers == {
         "a": 1.0,
         "b": [True, "x"],
         "c": None,

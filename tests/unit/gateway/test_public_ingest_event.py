@@ -9,7 +9,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from layercake.events.v1 import ingest_pb2 as internal
 from layercake.gateway.v1 import ingest_pb2 as public
-from services.gateway import mapping
+from services.gateway import ingest_mapping
 
 
 def shape(field: FieldDescriptor) -> tuple[object, ...]:
@@ -44,5 +44,5 @@ def test_a_full_event_crosses_unchanged() -> None:
     }
     given = json_format.ParseDict(document, public.IngestEvent())
     assert {f.name for f, _ in given.ListFields()} == set(document)  # every field set
-    carried = mapping.internal_event(given)
+    carried = ingest_mapping.internal_event(given)
     assert json_format.MessageToDict(carried, preserving_proto_field_name=True) == document

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.gateway import handlers, mapping
+from services.gateway import handlers, ingest_mapping
 from services.gateway.api.auth import Gatekeeper, KeyDirectory
 from services.gateway.config import GatewayConfig
 from services.gateway.domain.commands import EnsureTenant
@@ -92,8 +92,8 @@ async def test_a_batch_is_ingested_in_the_keys_tenant_and_answered_200(door: Doo
         "rejected": 0,
     }
     assert [m.event_id for m in door.log.messages] == [
-        mapping.ingest_event_id("acme", "m-1"),
-        mapping.ingest_event_id("acme", "m-2"),
+        ingest_mapping.ingest_event_id("acme", "m-1"),
+        ingest_mapping.ingest_event_id("acme", "m-2"),
     ]
     again = await door.client.post("/v1/track", json=message("m-1"), headers=door.auth())
     assert (again.status, (await again.json())["duplicate"]) == (200, 1)
