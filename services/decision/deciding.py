@@ -77,7 +77,7 @@ class Decider:
         placement = catalog.placement(command.placement)
         ids = [a.action_id for a in catalog.actions]
         held = await self.profiles.get(tenant, command.profile_id)
-        features: Mapping[str, float] = held.values if held is not None else {}
+        features: Mapping[str, Cell] = held.values if held is not None else {}
         now = self.clock.now()
         # converted for CEL once, for every action's eligibility and context weights, and
         # only what they read (the conversion costs by size)
@@ -165,7 +165,7 @@ class Decider:
 
 def _rows(
     placement: Placement,
-    features: Mapping[str, float],
+    features: Mapping[str, Cell],
     context: Mapping[str, Any],
     actions: list[Action],
 ) -> dict[str, dict[str, Cell]]:
@@ -199,7 +199,7 @@ def _rows(
 
 
 def _bare_row(
-    features: Mapping[str, float], context: Mapping[str, Any], a: Action
+    features: Mapping[str, Cell], context: Mapping[str, Any], a: Action
 ) -> dict[str, Cell]:
     row: dict[str, Cell] = dict(features)
     for key, value in context.items():

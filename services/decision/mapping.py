@@ -17,6 +17,7 @@ from services.decision.domain.arbitration import Scored
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind
 from services.decision.domain.features import ProfileFeatures
 from services.decision.domain.models import Deployment, ModelVersion, Stage, TensorSpec
+from services.decision.domain.transforms import as_number
 from services.kernel import telemetry
 from services.kernel.assets import KINDS, Asset, AssetKind
 from services.kernel.errors import FieldViolation, InvalidArgument
@@ -29,11 +30,13 @@ SOURCE = "decision"
 
 
 def feature_vector_proto(features: ProfileFeatures) -> pb.FeatureVector:
+    """The numeric features (booleans as 0/1); text features are for transforms only."""
+    numbers = ((k, as_number(v)) for k, v in features.values.items() if not isinstance(v, str))
     return pb.FeatureVector(
         tenant_id=features.tenant_id,
         profile_id=features.profile_id,
         profile_version=features.profile_version,
-        values=dict(features.values),
+        values={k: v for k, v in numbers if v is not None},
         update_time=to_timestamp(features.update_time),
     )
 

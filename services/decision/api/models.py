@@ -201,7 +201,7 @@ class ModelRpcs:
         return pb.ScoreProfileResponse(served=_score(served), scores=[_score(s) for s in scores])
 
     async def _placement_row(
-        self, tenant: str, request: pb.ScoreProfileRequest, features: Mapping[str, float]
+        self, tenant: str, request: pb.ScoreProfileRequest, features: Mapping[str, Cell]
     ) -> Mapping[str, Cell]:
         """The row the placement's transforms build, as Decide's for the action; NOT_FOUND
         for a placement or action not live."""

@@ -1,8 +1,13 @@
-"""Numeric features of a profile, projected from identity's profile changes.
+"""Features of a profile, projected from identity's profile changes.
 
 Models score from the decision service's own copy, never from a call to identity
 per decision; each change of a profile updates the features it touches, so none
 lags the traits it comes from.
+
+A feature holds a number, a boolean or text (a trait such as `plan: "gold"`, read by a
+`one_hot`, `text` or `bucketize` transform). Only traits identity sends in clear become
+features: it seals personal traits, and this service never unseals them, so a personal
+value never reaches a model, the store or the decision log through here.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.decision.domain.transforms import MAX_TEXT
 from services.kernel.profile_changes import (
     AUDIENCE,
     COMPUTED,
@@ -24,6 +30,7 @@ from services.kernel.profile_changes import (
     trait_count,
 )
 
+Value = float | bool | str  # a feature's value; see `kept`
 TRAIT_COUNT = "trait_count"
 IDENTIFIER_COUNT = "identifier_count"
 
@@ -36,14 +43,20 @@ class ProfileFeatures:
     tenant_id: str
     profile_id: str
     profile_version: int
-    values: Mapping[str, float]
+    values: Mapping[str, Value]
     update_time: datetime
     field_versions: Mapping[str, int] = field(default_factory=dict)
 
 
-def _number(value: object) -> float | None:
-    """A finite JSON number as a float; booleans, strings and huge or non-finite numbers: None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def kept(value: object) -> Value | None:
+    """A trait's JSON value as a feature: a finite number as a float, a boolean as it is,
+    text of at most MAX_TEXT characters as it is; None (no feature) for anything else
+    (null, lists, objects, longer text, huge or non-finite numbers)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else None
+    if not isinstance(value, int | float):
         return None
     try:
         number = float(value)
@@ -52,14 +65,22 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _set(values: dict[str, Value], feature: str, value: object) -> None:
+    found = kept(value)
+    if found is None:
+        values.pop(feature, None)
+    else:
+        values[feature] = found
+
+
 def features_after(
     features: ProfileFeatures | None, change: ProfileChange, now: datetime
 ) -> ProfileFeatures | None:
     """The features once identity's `change` is applied, stamped with `now`; None when it
     changes nothing (a repeat, or only parts older than those held).
 
-    `trait_<name>` per numeric trait, `consent_<purpose>` as 0/1, `computed_<name>` per
-    numeric computed trait, `audience_<id>` as 0/1, `trait_count` (traits seen, personal
+    `trait_<name>` per trait and `computed_<name>` per computed trait that is `kept`,
+    `consent_<purpose>` and `audience_<id>` as 0/1, `trait_count` (traits seen, personal
     ones aside) and `identifier_count`; the counts win over a trait named `count` or similar.
     """
     versions = features.field_versions if features is not None else {}
@@ -69,19 +90,11 @@ def features_after(
         return None
     values = dict(features.values) if features is not None else {}
     for name, value in newer.traits.items():
-        number = _number(value)
-        if number is None:
-            values.pop(f"trait_{name}", None)
-        else:
-            values[f"trait_{name}"] = number
+        _set(values, f"trait_{name}", value)
     for purpose, granted in newer.consent.items():
         values[f"consent_{purpose}"] = 1.0 if granted else 0.0
     for name, value in newer.computed.items():
-        number = _number(value)
-        if number is None:
-            values.pop(f"computed_{name}", None)
-        else:
-            values[f"computed_{name}"] = number
+        _set(values, f"computed_{name}", value)
     for audience, member in newer.audiences.items():
         values[f"audience_{audience}"] = 1.0 if member else 0.0
     stamped = newer.stamped(versions)
@@ -124,7 +137,7 @@ def features_folded(
     values = dict(survivor.values) if survivor is not None else {}
     for name in taken:
         feature = _feature(name)
-        if feature in merged.values:  # a trait that is not a number has no feature
+        if feature in merged.values:  # a trait that is not `kept` has no feature
             values[feature] = merged.values[feature]
     stamped = dict(versions) | taken
     values[TRAIT_COUNT] = float(trait_count(stamped))

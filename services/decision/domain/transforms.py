@@ -2,7 +2,10 @@
 the request's context and the candidate action.
 
 Training (`services.decision.training`) and serving (`Decide`) build their rows with the
-same `FeatureSet`, so a model never sees a column computed two ways. Pure.
+same `FeatureSet`, so a model never sees a column computed two ways. A profile's features
+hold numbers, booleans and text (`features.trait_plan` may be "gold"): `one_hot` and `text`
+read any of them as text (`as_text`), `numeric` and `bucketize` as a number (`as_number`),
+and each takes its default where the feature is missing or reads as nothing. Pure.
 """
 
 from __future__ import annotations
@@ -57,8 +60,8 @@ class FeatureTransform:
             text = as_text(value)
             out[self.name] = self.default_text if text is None else text
             return
-        if self.kind == TransformKind.ONE_HOT:
-            text = None if value is None else str(value)
+        if self.kind == TransformKind.ONE_HOT:  # a category matches the value's `as_text`
+            text = as_text(value)
             for category in self.categories:
                 out[f"{self.name}:{category}"] = 1.0 if text == category else 0.0
             return
@@ -125,7 +128,7 @@ class FeatureSet:
 
 
 def record(
-    features: Mapping[str, float],
+    features: Mapping[str, Cell],
     context: Mapping[str, Any],
     action_id: str,
     value: float,
@@ -150,11 +153,20 @@ def lookup(data: Mapping[str, Any], path: str) -> Any:
 
 
 def as_number(value: object) -> float | None:
-    """A finite number as a float (booleans count 0/1); anything else None."""
+    """A finite number as a float (booleans count 0/1, text the finite number it spells,
+    such as a profile's `age: "42"`); anything else None."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
         return number if math.isfinite(number) else None
     return None
 

@@ -27,7 +27,8 @@ profile_features = Table(
     Column("tenant_id", String(64), primary_key=True),
     Column("profile_id", String(64), primary_key=True),
     Column("profile_version", BigInteger, nullable=False),
-    Column("features", JSON, nullable=False),  # {"name": number}
+    # {"name": number | boolean | text}: only traits identity sent in clear (never sealed ones)
+    Column("features", JSON, nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
     # {"trait:<name>" | "consent:<purpose>" | "identifier_count": profile version that set it}
     Column("field_versions", JSON, nullable=False),

@@ -9,11 +9,14 @@ from typing import cast
 import pytest
 
 from services.decision import handlers, mapping
-from services.decision.domain.features import features_after, features_folded
+from services.decision.domain.features import Value, features_after, features_folded
+from services.decision.domain.transforms import MAX_TEXT
 from services.decision.ports import DecisionUnitOfWork
 from services.kernel.errors import InvalidArgument
+from services.kernel.messaging.identity_feed import profile_change
 from services.kernel.profile_changes import ProfileChange, ProfilesMerge
 from services.kernel.protobuf import from_timestamp
+from tests.profile_events import as_envelope, profile_updated
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
@@ -27,7 +30,7 @@ def change(
     return ProfileChange("acme", "p-1", version, traits or {}, consent or {}, identifier_count)
 
 
-def extract_features(first: ProfileChange) -> Mapping[str, float]:
+def extract_features(first: ProfileChange) -> Mapping[str, Value]:
     """The features a first change of a profile leads to."""
     features = features_after(None, first, NOW)
     assert features is not None
@@ -42,10 +45,29 @@ def test_numeric_traits_become_trait_features() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["12", True, False, None, [1, 2], {"n": 1}, float("nan"), float("inf"), 10**400]
+    "value", [None, [1, 2], {"n": 1}, float("nan"), float("inf"), 10**400, "x" * (MAX_TEXT + 1)]
 )
-def test_a_trait_that_is_not_a_finite_number_is_no_feature(value: object) -> None:
+def test_a_trait_that_is_no_number_boolean_or_short_text_is_no_feature(value: object) -> None:
     assert "trait_x" not in extract_features(change(traits={"x": value}))
+
+
+@pytest.mark.parametrize("value", ["gold", "12", "", "x" * MAX_TEXT, True, False])
+def test_text_and_boolean_traits_are_kept_as_they_are(value: object) -> None:
+    values = extract_features(change(traits={"x": value}))
+    assert values["trait_x"] == value and type(values["trait_x"]) is type(value)
+
+
+def test_a_personal_trait_sealed_by_identity_never_becomes_a_feature() -> None:
+    """Identity sends personal traits sealed; the feed reads only the clear ones."""
+    message = profile_updated("acme", "p-1", 1, traits={"plan": "gold"})
+    message.sealed_traits["email"].sealed_json_value = b"nonce+ciphertext"
+    features = features_after(None, profile_change(as_envelope(message)), NOW)
+    assert features is not None
+    assert dict(features.values) == {
+        "trait_plan": "gold",
+        "trait_count": 1.0,
+        "identifier_count": 0.0,
+    }
 
 
 def test_consent_becomes_zero_or_one_per_purpose() -> None:
@@ -73,14 +95,15 @@ def test_a_change_updates_the_features_it_touches_and_keeps_the_rest() -> None:
     first = features_after(
         None, change(1, {"visits": 1, "plan": "free"}, {"analytics": True}, 2), NOW
     )
-    later = features_after(first, change(2, {"visits": "many", "basket": 5}), NOW)
+    later = features_after(first, change(2, {"visits": "many", "basket": 5, "plan": None}), NOW)
     assert later is not None and later.profile_version == 2
     assert later.values == {
+        "trait_visits": "many",  # now text
         "trait_basket": 5.0,  # new
         "consent_analytics": 1.0,  # kept
         "trait_count": 3.0,  # visits, plan, basket
         "identifier_count": 2.0,  # kept
-    }  # trait_visits is gone: the trait is no longer a number
+    }  # trait_plan is gone: the trait is null
 
 
 def test_an_older_change_loses_each_part_a_newer_one_set_and_a_repeat_changes_nothing() -> None:
@@ -92,12 +115,17 @@ def test_an_older_change_loses_each_part_a_newer_one_set_and_a_repeat_changes_no
     assert features_after(late, change(4, {"visits": 1, "plan": "x"}), NOW) is None
 
 
-def test_feature_vector_proto_carries_every_field() -> None:
-    features = features_after(None, change(2, traits={"n": 1.5}), NOW)
+def test_feature_vector_proto_carries_every_field_and_the_numeric_features() -> None:
+    features = features_after(None, change(2, traits={"n": 1.5, "plan": "gold", "vip": True}), NOW)
     assert features is not None
     proto = mapping.feature_vector_proto(features)
     assert (proto.tenant_id, proto.profile_id, proto.profile_version) == ("acme", "p-1", 2)
-    assert dict(proto.values) == {"trait_n": 1.5, "trait_count": 1.0, "identifier_count": 0.0}
+    assert dict(proto.values) == {
+        "trait_n": 1.5,
+        "trait_vip": 1.0,  # a boolean as 0/1; text is for transforms only
+        "trait_count": 3.0,
+        "identifier_count": 0.0,
+    }
     assert from_timestamp(proto.update_time) == NOW
 
 
@@ -121,7 +149,8 @@ def test_get_features_names_each_bad_field_before_any_io(
 def test_a_merge_moves_the_features_the_survivor_lacks_into_it() -> None:
     merge = ProfilesMerge("acme", "p-1", ("p-2",), 5)
     survivor = features_after(None, change(4, traits={"visits": 3}), NOW)
-    gone = ProfileChange("acme", "p-2", 9, {"visits": 7, "age": 40}, {"analytics": True}, 2)
+    traits = {"visits": 7, "age": 40, "plan": "gold"}
+    gone = ProfileChange("acme", "p-2", 9, traits, {"analytics": True}, 2)
     merged = features_after(None, gone, NOW)
     assert merged is not None
     folded = features_folded(survivor, merged, merge, NOW)
@@ -129,8 +158,9 @@ def test_a_merge_moves_the_features_the_survivor_lacks_into_it() -> None:
     assert dict(folded.values) == {
         "trait_visits": 3.0,
         "trait_age": 40.0,
+        "trait_plan": "gold",  # text moves like any feature
         "consent_analytics": 1.0,
-        "trait_count": 2.0,
+        "trait_count": 3.0,
         "identifier_count": 2.0,
     }
     assert features_folded(folded, merged, merge, NOW) is None  # redelivered: a no-op
@@ -142,9 +172,8 @@ def test_computed_traits_and_audiences_become_features() -> None:
     )
     features = features_after(None, first, NOW)
     assert features is not None
-    assert (
-        features.values["computed_spend_30d"] == 12.5 and "computed_last_sku" not in features.values
-    )
+    assert features.values["computed_spend_30d"] == 12.5
+    assert features.values["computed_last_sku"] == "a"
     assert features.values["audience_buyers"] == 1.0
     left = ProfileChange("acme", "p-1", 3, audiences={"buyers": False})
     after = features_after(features, left, NOW)

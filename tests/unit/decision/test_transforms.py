@@ -114,3 +114,69 @@ def test_decide_builds_each_candidates_row_as_the_feature_set_does() -> None:
                 record(features, context, a.action_id, a.value, a.attributes)
             )
             assert list(rows[a.action_id].items()) == list(expected.items())
+
+
+PROFILE_TEXT = FeatureSet(
+    (
+        FeatureTransform(
+            "plan", "features.trait_plan", TransformKind.ONE_HOT, categories=("gold", "free")
+        ),
+        FeatureTransform(
+            "vip", "features.trait_vip", TransformKind.ONE_HOT, categories=("true", "false")
+        ),
+        FeatureTransform("country", "features.trait_country", TransformKind.TEXT, default_text="?"),
+        FeatureTransform(
+            "age", "features.trait_age", TransformKind.BUCKETIZE, 35.0, boundaries=(30.0, 50.0)
+        ),
+        FeatureTransform("orders", "features.computed_orders", TransformKind.NUMERIC, 1.0),
+    )
+)
+
+
+def profile_row(features: dict[str, float | str]) -> dict[str, float | str]:
+    return PROFILE_TEXT.row(record(features, {}, "x", 1.0, {}))
+
+
+def test_a_profiles_text_and_boolean_traits_feed_one_hot_text_and_bucket_columns() -> None:
+    row = profile_row(
+        {
+            "trait_plan": "gold",
+            "trait_vip": True,
+            "trait_country": "NL",
+            "trait_age": "52",  # text that spells a number is that number
+            "computed_orders": 3.0,
+        }
+    )
+    assert row == {
+        "plan:gold": 1.0,
+        "plan:free": 0.0,
+        "vip:true": 1.0,  # a boolean reads as `true`/`false`
+        "vip:false": 0.0,
+        "country": "NL",
+        "age:0": 0.0,
+        "age:1": 0.0,
+        "age:2": 1.0,
+        "orders": 3.0,
+    }
+
+
+def test_a_profile_without_those_traits_takes_the_defaults() -> None:
+    row = profile_row({"trait_plan": "platinum", "trait_age": "old", "computed_orders": "n/a"})
+    assert row == {
+        "plan:gold": 0.0,  # a category not declared: every column 0
+        "plan:free": 0.0,
+        "vip:true": 0.0,  # missing
+        "vip:false": 0.0,
+        "country": "?",
+        "age:0": 0.0,
+        "age:1": 1.0,  # the default, 35
+        "age:2": 0.0,
+        "orders": 1.0,
+    }
+
+
+def test_a_numbers_one_hot_category_is_its_shortest_text() -> None:
+    tiers = FeatureSet(
+        (FeatureTransform("tier", "features.trait_tier", TransformKind.ONE_HOT, categories=("2",)),)
+    )
+    assert tiers.row(record({"trait_tier": 2.0}, {}, "x", 1.0, {})) == {"tier:2": 1.0}
