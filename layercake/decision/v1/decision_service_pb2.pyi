@@ -948,3 +948,175 @@ class TransitionCatalogAssetResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TransitionCatalogAssetResponse: _TypeAlias = TransitionCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class Offer(_message.Message):
+    """An offer: an action asset at a glance, with its latest version's definition."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LATEST_VERSION_FIELD_NUMBER: _builtins.int
+    PUBLISHED_VERSION_FIELD_NUMBER: _builtins.int
+    PUBLISHED_STATE_FIELD_NUMBER: _builtins.int
+    DEFINITION_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    action_id: _builtins.str
+    """The action's id."""
+    state: _builtins.str
+    """Lifecycle state of the asset (draft, in_review, published, ...)."""
+    latest_version: _builtins.int
+    """Number of its latest version."""
+    published_version: _builtins.int
+    """Number of its live version; 0 when none is."""
+    published_state: _builtins.str
+    """State of its live version (published or paused); empty when none is."""
+    display_name: _builtins.str
+    """Display name of the latest version."""
+    owner: _builtins.str
+    """Owner of the latest version."""
+    @_builtins.property
+    def definition(self) -> _decisions_pb2.ActionDefinition:
+        """The latest version's definition."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tags of the latest version."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When it last changed."""
+
+    def __init__(
+        self,
+        *,
+        action_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        latest_version: _builtins.int = ...,
+        published_version: _builtins.int = ...,
+        published_state: _builtins.str = ...,
+        definition: _decisions_pb2.ActionDefinition | None = ...,
+        display_name: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["definition", b"definition", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "definition", b"definition", "display_name", b"display_name", "latest_version", b"latest_version", "owner", b"owner", "published_state", b"published_state", "published_version", b"published_version", "state", b"state", "tags", b"tags", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Offer: _TypeAlias = Offer  # noqa: Y015
+
+@_typing.final
+class ListOffersRequest(_message.Message):
+    """Request of ListOffers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    page_size: _builtins.int
+    """At most this many (default 100, at most 1000)."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOffersRequest: _TypeAlias = ListOffersRequest  # noqa: Y015
+
+@_typing.final
+class ListOffersResponse(_message.Message):
+    """Response of ListOffers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last."""
+    @_builtins.property
+    def offers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Offer]:
+        """Offers, by id."""
+
+    def __init__(
+        self,
+        *,
+        offers: _abc.Iterable[Global___Offer] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "offers", b"offers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOffersResponse: _TypeAlias = ListOffersResponse  # noqa: Y015
+
+@_typing.final
+class GetOfferRequest(_message.Message):
+    """Request of GetOffer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_ID_FIELD_NUMBER: _builtins.int
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    tenant_id: _builtins.str
+    """Tenant; empty is the caller's."""
+    action_id: _builtins.str
+    """The action's id."""
+    def __init__(
+        self,
+        *,
+        tenant_id: _builtins.str = ...,
+        action_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOfferRequest: _TypeAlias = GetOfferRequest  # noqa: Y015
+
+@_typing.final
+class GetOfferResponse(_message.Message):
+    """Response of GetOffer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def offer(self) -> Global___Offer:
+        """The offer."""
+
+    def __init__(
+        self,
+        *,
+        offer: Global___Offer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["offer", b"offer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offer", b"offer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOfferResponse: _TypeAlias = GetOfferResponse  # noqa: Y015

@@ -65,6 +65,16 @@ class DecisionServiceStub:
                 request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.ListOffers = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/ListOffers',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListOffersRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListOffersResponse.FromString,
+                _registered_method=True)
+        self.GetOffer = channel.unary_unary(
+                '/layercake.decision.v1.DecisionService/GetOffer',
+                request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetOfferRequest.SerializeToString,
+                response_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetOfferResponse.FromString,
+                _registered_method=True)
         self.ScoreProfile = channel.unary_unary(
                 '/layercake.decision.v1.DecisionService/ScoreProfile',
                 request_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ScoreProfileRequest.SerializeToString,
@@ -140,6 +150,21 @@ class DecisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOffers(self, request, context):
+        """The tenant's offers (action assets) by id, each with its lifecycle and latest
+        definition (AIP-158 pages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOffer(self, request, context):
+        """One offer (action asset) with its lifecycle and latest definition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ScoreProfile(self, request, context):
         """Scores a profile with the model's champion, challenger and shadows.
         """
@@ -209,6 +234,16 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsRequest.FromString,
                     response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ListOffers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOffers,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListOffersRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListOffersResponse.SerializeToString,
+            ),
+            'GetOffer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOffer,
+                    request_deserializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetOfferRequest.FromString,
+                    response_serializer=layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetOfferResponse.SerializeToString,
             ),
             'ScoreProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.ScoreProfile,
@@ -399,6 +434,60 @@ class DecisionService:
             '/layercake.decision.v1.DecisionService/ListModels',
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsRequest.SerializeToString,
             layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOffers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/ListOffers',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListOffersRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.ListOffersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOffer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.decision.v1.DecisionService/GetOffer',
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetOfferRequest.SerializeToString,
+            layercake_dot_decision_dot_v1_dot_decision__service__pb2.GetOfferResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,12 @@ class DecisionServiceStub:
     """The tenant's registered model versions (without their bytes), by model name and
     version, each with the stage the live deployment serves it in (AIP-158 pages).
     """
+    ListOffers: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ListOffersRequest, _decision_service_pb2.ListOffersResponse]
+    """The tenant's offers (action assets) by id, each with its lifecycle and latest
+    definition (AIP-158 pages).
+    """
+    GetOffer: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.GetOfferRequest, _decision_service_pb2.GetOfferResponse]
+    """One offer (action asset) with its lifecycle and latest definition."""
     ScoreProfile: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]
     """Scores a profile with the model's champion, challenger and shadows."""
     Decide: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.DecideRequest, _decision_service_pb2.DecideResponse]
@@ -85,6 +91,12 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     """The tenant's registered model versions (without their bytes), by model name and
     version, each with the stage the live deployment serves it in (AIP-158 pages).
     """
+    ListOffers: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ListOffersRequest, _decision_service_pb2.ListOffersResponse]  # type: ignore[assignment]
+    """The tenant's offers (action assets) by id, each with its lifecycle and latest
+    definition (AIP-158 pages).
+    """
+    GetOffer: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.GetOfferRequest, _decision_service_pb2.GetOfferResponse]  # type: ignore[assignment]
+    """One offer (action asset) with its lifecycle and latest definition."""
     ScoreProfile: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.ScoreProfileRequest, _decision_service_pb2.ScoreProfileResponse]  # type: ignore[assignment]
     """Scores a profile with the model's champion, challenger and shadows."""
     Decide: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.DecideRequest, _decision_service_pb2.DecideResponse]  # type: ignore[assignment]
@@ -154,6 +166,24 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         """The tenant's registered model versions (without their bytes), by model name and
         version, each with the stage the live deployment serves it in (AIP-158 pages).
         """
+
+    @_abc_1.abstractmethod
+    def ListOffers(
+        self,
+        request: _decision_service_pb2.ListOffersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.ListOffersResponse, _abc.Awaitable[_decision_service_pb2.ListOffersResponse]]:
+        """The tenant's offers (action assets) by id, each with its lifecycle and latest
+        definition (AIP-158 pages).
+        """
+
+    @_abc_1.abstractmethod
+    def GetOffer(
+        self,
+        request: _decision_service_pb2.GetOfferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.GetOfferResponse, _abc.Awaitable[_decision_service_pb2.GetOfferResponse]]:
+        """One offer (action asset) with its lifecycle and latest definition."""
 
     @_abc_1.abstractmethod
     def ScoreProfile(

@@ -1439,3 +1439,257 @@ class RollbackCatalogAssetResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RollbackCatalogAssetResponse: _TypeAlias = RollbackCatalogAssetResponse  # noqa: Y015
+
+@_typing.final
+class OfferContextWeight(_message.Message):
+    """A multiplier of an offer's score in a context."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WHEN_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    when: _builtins.str
+    """CEL over `features` and `context`."""
+    weight: _builtins.float
+    """The multiplier when it holds."""
+    def __init__(
+        self,
+        *,
+        when: _builtins.str = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["weight", b"weight", "when", b"when"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfferContextWeight: _TypeAlias = OfferContextWeight  # noqa: Y015
+
+@_typing.final
+class Offer(_message.Message):
+    """An offer (an action of the catalog) with its latest version's definition."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LATEST_VERSION_FIELD_NUMBER: _builtins.int
+    PUBLISHED_VERSION_FIELD_NUMBER: _builtins.int
+    PUBLISHED_STATE_FIELD_NUMBER: _builtins.int
+    PLACEMENTS_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    ELIGIBILITY_FIELD_NUMBER: _builtins.int
+    MAX_TOTAL_FIELD_NUMBER: _builtins.int
+    MAX_PER_PROFILE_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    CONTEXT_WEIGHTS_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    action_id: _builtins.str
+    """Its id, e.g. `water`."""
+    state: _builtins.str
+    """Lifecycle state of the asset (draft, in_review, published, ...)."""
+    latest_version: _builtins.int
+    """Number of its latest version."""
+    published_version: _builtins.int
+    """Number of its live version; 0 when none is."""
+    published_state: _builtins.str
+    """State of its live version (published or paused); empty when none is."""
+    channel: _builtins.str
+    """The channel it is delivered on; empty for any."""
+    value: _builtins.float
+    """Business value of a positive outcome."""
+    eligibility: _builtins.str
+    """CEL eligibility rule; empty for everyone."""
+    max_total: _builtins.int
+    """How many decisions may return it in all; 0 for no cap."""
+    max_per_profile: _builtins.int
+    """How many decisions may return it to one profile; 0 for no cap."""
+    display_name: _builtins.str
+    """Display name of the latest version."""
+    owner: _builtins.str
+    """Owner of the latest version."""
+    @_builtins.property
+    def placements(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Placements it may be chosen for; empty for every placement."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """First moment it may be chosen; unset for no start."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """Moment from which it may no longer be chosen; unset for no end."""
+
+    @_builtins.property
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Free attributes, e.g. `product: water`."""
+
+    @_builtins.property
+    def context_weights(self) -> _containers.RepeatedCompositeFieldContainer[Global___OfferContextWeight]:
+        """Weights applied when their condition holds."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tags of the latest version."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When it last changed."""
+
+    def __init__(
+        self,
+        *,
+        action_id: _builtins.str = ...,
+        state: _builtins.str = ...,
+        latest_version: _builtins.int = ...,
+        published_version: _builtins.int = ...,
+        published_state: _builtins.str = ...,
+        placements: _abc.Iterable[_builtins.str] | None = ...,
+        channel: _builtins.str = ...,
+        value: _builtins.float = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        eligibility: _builtins.str = ...,
+        max_total: _builtins.int = ...,
+        max_per_profile: _builtins.int = ...,
+        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        context_weights: _abc.Iterable[Global___OfferContextWeight] | None = ...,
+        display_name: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id", "attributes", b"attributes", "channel", b"channel", "context_weights", b"context_weights", "display_name", b"display_name", "eligibility", b"eligibility", "end_time", b"end_time", "latest_version", b"latest_version", "max_per_profile", b"max_per_profile", "max_total", b"max_total", "owner", b"owner", "placements", b"placements", "published_state", b"published_state", "published_version", b"published_version", "start_time", b"start_time", "state", b"state", "tags", b"tags", "update_time", b"update_time", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Offer: _TypeAlias = Offer  # noqa: Y015
+
+@_typing.final
+class ListOffersRequest(_message.Message):
+    """Request of ListOffers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many (default 100, at most 1000)."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOffersRequest: _TypeAlias = ListOffersRequest  # noqa: Y015
+
+@_typing.final
+class ListOffersResponse(_message.Message):
+    """Response of ListOffers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFERS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty on the last."""
+    @_builtins.property
+    def offers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Offer]:
+        """Offers, by id."""
+
+    def __init__(
+        self,
+        *,
+        offers: _abc.Iterable[Global___Offer] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "offers", b"offers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOffersResponse: _TypeAlias = ListOffersResponse  # noqa: Y015
+
+@_typing.final
+class GetOfferRequest(_message.Message):
+    """Request of GetOffer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_ID_FIELD_NUMBER: _builtins.int
+    action_id: _builtins.str
+    """The offer's (action's) id."""
+    def __init__(
+        self,
+        *,
+        action_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_id", b"action_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOfferRequest: _TypeAlias = GetOfferRequest  # noqa: Y015
+
+@_typing.final
+class GetOfferResponse(_message.Message):
+    """Response of GetOffer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OFFER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def offer(self) -> Global___Offer:
+        """The offer."""
+
+    def __init__(
+        self,
+        *,
+        offer: Global___Offer | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["offer", b"offer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["offer", b"offer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetOfferResponse: _TypeAlias = GetOfferResponse  # noqa: Y015

@@ -71,6 +71,16 @@ class DecisionsServiceStub:
                 request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.ListOffers = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/ListOffers',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListOffersRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListOffersResponse.FromString,
+                _registered_method=True)
+        self.GetOffer = channel.unary_unary(
+                '/layercake.gateway.v1.DecisionsService/GetOffer',
+                request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.GetOfferRequest.SerializeToString,
+                response_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.GetOfferResponse.FromString,
+                _registered_method=True)
         self.ApplyCatalog = channel.unary_unary(
                 '/layercake.gateway.v1.DecisionsService/ApplyCatalog',
                 request_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ApplyCatalogRequest.SerializeToString,
@@ -172,6 +182,21 @@ class DecisionsServiceServicer:
     def ListModels(self, request, context):
         """The tenant's registered model versions with the stage each serves in (scope
         `assets:read`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOffers(self, request, context):
+        """Lists the tenant's offers (actions) by id, each with its lifecycle and latest
+        definition (AIP-158 pages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOffer(self, request, context):
+        """Returns one offer (action) with its lifecycle and latest definition.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -286,6 +311,16 @@ def add_DecisionsServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListModelsRequest.FromString,
                     response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ListOffers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOffers,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListOffersRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListOffersResponse.SerializeToString,
+            ),
+            'GetOffer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOffer,
+                    request_deserializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.GetOfferRequest.FromString,
+                    response_serializer=layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.GetOfferResponse.SerializeToString,
             ),
             'ApplyCatalog': grpc.unary_unary_rpc_method_handler(
                     servicer.ApplyCatalog,
@@ -524,6 +559,60 @@ class DecisionsService:
             '/layercake.gateway.v1.DecisionsService/ListModels',
             layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListModelsRequest.SerializeToString,
             layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOffers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/ListOffers',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListOffersRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.ListOffersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOffer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/layercake.gateway.v1.DecisionsService/GetOffer',
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.GetOfferRequest.SerializeToString,
+            layercake_dot_gateway_dot_v1_dot_decisions__service__pb2.GetOfferResponse.FromString,
             options,
             channel_credentials,
             insecure,

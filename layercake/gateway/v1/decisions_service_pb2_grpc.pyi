@@ -59,6 +59,12 @@ class DecisionsServiceStub:
     """The tenant's registered model versions with the stage each serves in (scope
     `assets:read`).
     """
+    ListOffers: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.ListOffersRequest, _decisions_service_pb2.ListOffersResponse]
+    """Lists the tenant's offers (actions) by id, each with its lifecycle and latest
+    definition (AIP-158 pages).
+    """
+    GetOffer: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.GetOfferRequest, _decisions_service_pb2.GetOfferResponse]
+    """Returns one offer (action) with its lifecycle and latest definition."""
     ApplyCatalog: _grpc.UnaryUnaryMultiCallable[_decisions_service_pb2.ApplyCatalogRequest, _decisions_service_pb2.ApplyCatalogResponse]
     """Saves a draft of a placement and its actions (offers) from one YAML file (scope
     `assets:write`).
@@ -124,6 +130,12 @@ class DecisionsServiceAsyncStub(DecisionsServiceStub):
     """The tenant's registered model versions with the stage each serves in (scope
     `assets:read`).
     """
+    ListOffers: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.ListOffersRequest, _decisions_service_pb2.ListOffersResponse]  # type: ignore[assignment]
+    """Lists the tenant's offers (actions) by id, each with its lifecycle and latest
+    definition (AIP-158 pages).
+    """
+    GetOffer: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.GetOfferRequest, _decisions_service_pb2.GetOfferResponse]  # type: ignore[assignment]
+    """Returns one offer (action) with its lifecycle and latest definition."""
     ApplyCatalog: _aio.UnaryUnaryMultiCallable[_decisions_service_pb2.ApplyCatalogRequest, _decisions_service_pb2.ApplyCatalogResponse]  # type: ignore[assignment]
     """Saves a draft of a placement and its actions (offers) from one YAML file (scope
     `assets:write`).
@@ -228,6 +240,24 @@ class DecisionsServiceServicer(metaclass=_abc_1.ABCMeta):
         """The tenant's registered model versions with the stage each serves in (scope
         `assets:read`).
         """
+
+    @_abc_1.abstractmethod
+    def ListOffers(
+        self,
+        request: _decisions_service_pb2.ListOffersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.ListOffersResponse, _abc.Awaitable[_decisions_service_pb2.ListOffersResponse]]:
+        """Lists the tenant's offers (actions) by id, each with its lifecycle and latest
+        definition (AIP-158 pages).
+        """
+
+    @_abc_1.abstractmethod
+    def GetOffer(
+        self,
+        request: _decisions_service_pb2.GetOfferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decisions_service_pb2.GetOfferResponse, _abc.Awaitable[_decisions_service_pb2.GetOfferResponse]]:
+        """Returns one offer (action) with its lifecycle and latest definition."""
 
     @_abc_1.abstractmethod
     def ApplyCatalog(

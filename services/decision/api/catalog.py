@@ -4,7 +4,7 @@ through the asset lifecycle. Mutations are idempotent per `request_id`."""
 from __future__ import annotations
 
 from layercake.decision.v1 import decision_service_pb2 as pb
-from services.decision import catalog, handlers
+from services.decision import catalog, handlers, offers
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
 from services.kernel.assets import Action, Asset
 from services.kernel.errors import InvalidArgument
@@ -79,3 +79,18 @@ class CatalogRpcs:
                 )
             ),
         )
+
+    async def list_offers(self, request: pb.ListOffersRequest) -> pb.ListOffersResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        page = await self.layer.read(
+            offers.list_offers, tenant, request.page_size, request.page_token
+        )
+        return pb.ListOffersResponse(
+            offers=[offers.offer_proto(o) for o in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def get_offer(self, request: pb.GetOfferRequest) -> pb.GetOfferResponse:
+        tenant = calls.tenant_of(request.tenant_id)
+        found = await self.layer.read(offers.get_offer, tenant, request.action_id)
+        return pb.GetOfferResponse(offer=offers.offer_proto(found))

@@ -82,6 +82,14 @@ class DecisionServicer(pb_grpc.DecisionServiceServicer):
     ) -> pb.ApplyCatalogResponse:
         return await self.catalog.apply(request)
 
+    async def ListOffers(
+        self, request: pb.ListOffersRequest, context: Context
+    ) -> pb.ListOffersResponse:
+        return await self.catalog.list_offers(request)
+
+    async def GetOffer(self, request: pb.GetOfferRequest, context: Context) -> pb.GetOfferResponse:
+        return await self.catalog.get_offer(request)
+
     async def TransitionCatalogAsset(
         self, request: pb.TransitionCatalogAssetRequest, context: Context
     ) -> pb.TransitionCatalogAssetResponse:

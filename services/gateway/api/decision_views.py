@@ -7,6 +7,7 @@ from layercake.decision.v1 import decision_service_pb2 as dpb
 from layercake.decision.v1 import decisions_pb2, models_pb2
 from layercake.gateway.v1 import asset_pb2 as apb
 from layercake.gateway.v1 import decisions_service_pb2 as pb
+from services.kernel.protobuf import as_twin
 
 
 def stage(value: models_pb2.ModelStage.ValueType) -> pb.ModelStage.ValueType:
@@ -104,3 +105,21 @@ def catalog_version(found: dpb.CatalogAssetVersion) -> apb.AssetVersion:
     return apb.AssetVersion(
         kind=found.kind, asset_id=found.asset_id, version=found.version, state=found.state
     )
+
+
+def offer(found: dpb.Offer) -> pb.Offer:
+    """An offer as the public message: its definition's fields beside its lifecycle."""
+    public = as_twin(found.definition, pb.Offer)
+    public.MergeFrom(
+        pb.Offer(
+            state=found.state,
+            latest_version=found.latest_version,
+            published_version=found.published_version,
+            published_state=found.published_state,
+            display_name=found.display_name,
+            owner=found.owner,
+            tags=found.tags,
+            update_time=found.update_time,
+        )
+    )
+    return public

@@ -40,6 +40,8 @@ scopes.declare(
         "ApproveModelChange": Scope.ASSETS_APPROVE,
         "PublishModelChange": Scope.ASSETS_OPERATE,
         "ListModels": Scope.ASSETS_READ,
+        "ListOffers": Scope.ASSETS_READ,
+        "GetOffer": Scope.ASSETS_READ,
         "ApplyCatalog": Scope.ASSETS_WRITE,
         **lifecycle.scope_rules("CatalogAsset"),
     },
@@ -168,6 +170,26 @@ class DecisionsServicer(PublicRpcs, pb_grpc.DecisionsServiceServicer):
             models=[views.model(m.model, m.stage) for m in found.models],
             next_page_token=found.next_page_token,
         )
+
+    async def ListOffers(
+        self, request: pb.ListOffersRequest, context: Context
+    ) -> pb.ListOffersResponse:
+        await self.admit(context)
+        found = await self.decision.call(
+            lambda s: s.ListOffers,
+            dpb.ListOffersRequest(page_size=request.page_size, page_token=request.page_token),
+        )
+        return pb.ListOffersResponse(
+            offers=[views.offer(o) for o in found.offers], next_page_token=found.next_page_token
+        )
+
+    async def GetOffer(self, request: pb.GetOfferRequest, context: Context) -> pb.GetOfferResponse:
+        await self.admit(context)
+        required(request, "action_id")
+        found = await self.decision.call(
+            lambda s: s.GetOffer, dpb.GetOfferRequest(action_id=request.action_id)
+        )
+        return pb.GetOfferResponse(offer=views.offer(found.offer))
 
     async def ApplyCatalog(
         self, request: pb.ApplyCatalogRequest, context: Context

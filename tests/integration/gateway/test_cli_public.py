@@ -153,6 +153,20 @@ async def test_profiles_audiences_models_offers_and_decisions_from_the_command_l
         await reviewer("offer", "approve", asset)
         assert "published" in (await reviewer("offer", "publish", asset)).output
 
+    offers = json.loads((await admin("offer", "list", "-o", "json")).stdout)["offers"]
+    assert [(o["action_id"], o["state"]) for o in offers] == sorted(
+        [(soda, "published"), (water, "published")]
+    )
+    shown = (await admin("offer", "get", water)).stdout
+    assert "eligibility" in shown and "product" in shown and placement in shown
+    assert (
+        json.loads((await admin("offer", "get", soda, "-o", "json")).stdout)["offer"]["value"]
+        == 2.0
+    )
+    assert water in (await admin("offer", "list")).stdout
+    missing = await admin("offer", "get", "no-such-offer", code=1)
+    assert missing.output.startswith("error: NOT_FOUND")
+
     async def both_offers() -> dict[str, Any] | None:
         answer = json.loads(
             (await admin("decide", ref, "--placement", placement, "-o", "json")).stdout

@@ -210,6 +210,17 @@ async def make_decision(a: Partner) -> None:
                 timeout=10,
             )
         assert moved.version.state == "published"
+    offers = await a.decisions.ListOffers(
+        dpb.ListOffersRequest(page_size=1), metadata=auth(a.reviewer), timeout=5
+    )
+    assert [o.action_id for o in offers.offers] == [min(soda, water)] and offers.next_page_token
+    found = (
+        await a.decisions.GetOffer(
+            dpb.GetOfferRequest(action_id=soda), metadata=auth(a.reviewer), timeout=5
+        )
+    ).offer
+    assert (found.state, found.published_version, found.value) == ("published", 1, 2.0)
+    assert list(found.placements) == [placement] and found.attributes["product"] == "diet_soda"
 
     async def decided() -> dpb.DecideResponse | None:
         """A new request each time (a retry would get the first answer), until every
@@ -323,6 +334,8 @@ CROSS_TENANT: dict[str, Callable[[Partner], dict[str, Any]] | None] = {
     "DecisionsService.ApproveModelChange": lambda a: {"model_name": a.made["model"]},
     "DecisionsService.PublishModelChange": lambda a: {"model_name": a.made["model"]},
     "DecisionsService.ListModels": lambda a: {},
+    "DecisionsService.ListOffers": lambda a: {},
+    "DecisionsService.GetOffer": lambda a: {"action_id": a.made["action"]},
     "DecisionsService.ApplyCatalog": None,
     **{
         f"DecisionsService.{verb}CatalogAsset": lambda a: {
@@ -339,6 +352,9 @@ CROSS_TENANT: dict[str, Callable[[Partner], dict[str, Any]] | None] = {
     "FactsService.SetFacts": None,
     "FactsService.GetFacts": lambda a: {"stock_keys": [{"product": "water", "store": "s-1"}]},
     "StatusService.GetStatus": lambda a: {},
+    # the caller's own tenant's settings (the first partner's are never named)
+    "SendSettingsService.GetSendSettings": lambda a: {},
+    "SendSettingsService.UpdateSendSettings": None,
     # the Open Inference Protocol: the first partner's model, by name and version
     "GRPCInferenceService.ServerLive": None,
     "GRPCInferenceService.ServerReady": None,
@@ -440,6 +456,7 @@ async def test_profiles_audiences_models_offers_and_decisions_and_no_other_tenan
 # A malformed request of RPCs whose empty request is valid (and has no page token to spoil).
 MALFORMED: dict[str, dict[str, Any]] = {
     "GatewayService.ApplyTrackingPlan": {"plan": {"unplanned": "sometimes"}},
+    "SendSettingsService.UpdateSendSettings": {"settings": {"quiet_hours": {"start": "25:99"}}},
     **{f"ProfilesService.{verb}ComputedTraits": {"request_id": "not-a-uuid"} for verb in LIFECYCLE},
 }
 
