@@ -22,7 +22,8 @@ import typer
 from services.decision import example, export, handlers, scoring
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
 from services.decision.domain.models import check_names
-from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
+from services.decision.store.model_files import configured_model_dir
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork, decision_unit_of_work
 from services.kernel.clock import SystemClock
 from services.kernel.config import load_settings
 from services.kernel.errors import ConfigError, InvalidArgument, LayercakeError
@@ -32,6 +33,11 @@ from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.tenants import is_tenant_id
 
 app = typer.Typer(help="Decision operator commands: models, training table.", add_completion=False)
+
+
+def _units() -> type[SqlDecisionUnitOfWork]:
+    """The service's unit of work, model bytes where LAYERCAKE_DECISION_MODEL_DIR says."""
+    return decision_unit_of_work(configured_model_dir())
 
 
 @app.callback()
@@ -70,7 +76,10 @@ def register(
     try:
         migrate(db.engine, MIGRATIONS)
         with UnitOfWorkFactory(
-            db.sessions, SystemClock(), PROJECTIONS, kind=SqlDecisionUnitOfWork
+            db.sessions,
+            SystemClock(),
+            PROJECTIONS,
+            kind=_units(),
         )() as uow:
             stored = handlers.register_model(uow, model, content)
     except LayercakeError as e:
@@ -92,7 +101,10 @@ def install_example(
     try:
         migrate(db.engine, MIGRATIONS)
         units = UnitOfWorkFactory(
-            db.sessions, SystemClock(), PROJECTIONS, kind=SqlDecisionUnitOfWork
+            db.sessions,
+            SystemClock(),
+            PROJECTIONS,
+            kind=_units(),
         )
         installed = example.install_drinks(units, tenant)
     except LayercakeError as e:

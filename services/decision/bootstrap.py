@@ -20,7 +20,8 @@ from services.decision.inference import InferenceModels
 from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
-from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
+from services.decision.store.model_files import configured_model_dir
+from services.decision.store.unit_of_work import SqlDecisionUnitOfWork, decision_unit_of_work
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.clock import Clock
 from services.kernel.config import ServiceSettings
@@ -105,7 +106,7 @@ def build(settings: ServiceSettings) -> App:
     return App(
         name="decision",
         migrations=MIGRATIONS,
-        unit_of_work=SqlDecisionUnitOfWork,
+        unit_of_work=decision_unit_of_work(configured_model_dir()),
         projections=PROJECTIONS,
         consumers=lambda ctx: [profiles_consumer(), outcomes_consumer()],
         servicers=decision.servicers,

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from services.decision.domain.models import ModelVersion, Signature, TensorSpec
 from services.decision.ports import ModelVersions
+from services.decision.store.model_files import ModelFiles, read_model_file
 from services.decision.store.tables import model_versions
 
-_META = [c for c in model_versions.c if c.name != "content"]
+_META = [c for c in model_versions.c if c.name not in ("content", "path")]
 
 
 def _specs(items: list[dict[str, Any]]) -> tuple[TensorSpec, ...]:
@@ -37,10 +38,12 @@ def _version(m: Mapping[str, Any]) -> ModelVersion:
 
 
 class SqlModelVersions(ModelVersions):
-    """Model versions as rows of `model_versions`, the bytes beside the signature."""
+    """Model versions as rows of `model_versions`: the bytes beside the signature, or with
+    `files`, in a file whose path (and checksum) the row keeps."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, files: ModelFiles | None = None) -> None:
         self.session = session
+        self.files = files
 
     def add(self, model: ModelVersion, content: bytes, at: datetime) -> None:
         specs = {
@@ -50,6 +53,7 @@ class SqlModelVersions(ModelVersions):
                 ("outputs", model.signature.outputs),
             )
         }
+        path = self.files.write(model.tenant_id, model.sha256, content) if self.files else ""
         self.session.execute(
             model_versions.insert().values(
                 tenant_id=model.tenant_id,
@@ -64,7 +68,8 @@ class SqlModelVersions(ModelVersions):
                 description=model.description,
                 labels=dict(model.labels),
                 register_time=at,
-                content=content,
+                content=None if path else content,
+                path=path,
             )
         )
 
@@ -75,9 +80,18 @@ class SqlModelVersions(ModelVersions):
         return None if row is None else _version(dict(row._mapping))
 
     def content(self, tenant_id: str, model_name: str, version: str) -> bytes | None:
-        return self.session.execute(
-            select(model_versions.c.content).where(*_key(tenant_id, model_name, version))
-        ).scalar_one_or_none()
+        """The stored bytes, or the file's (whatever this process's directory setting: the
+        row names its file), checked against the registered SHA-256."""
+        c = model_versions.c
+        row = self.session.execute(
+            select(c.content, c.path, c.sha256).where(*_key(tenant_id, model_name, version))
+        ).first()
+        if row is None:
+            return None
+        if not row.path:
+            content: bytes = row.content
+            return content
+        return read_model_file(row.path, row.sha256, f"model {model_name!r} version {version!r}")
 
     def list(
         self, tenant_id: str, model_name: str, after: tuple[str, str] | None, limit: int

@@ -35,7 +35,8 @@ profile_features = Table(
 )
 
 # Registered ONNX model versions: immutable once written; the bytes sit beside their
-# signature so every replica builds its sessions from the store.
+# signature so every replica builds its sessions from the store, or (with
+# LAYERCAKE_DECISION_MODEL_DIR) in the file at `path`, content then NULL.
 model_versions = Table(
     "model_versions",
     metadata,
@@ -51,7 +52,8 @@ model_versions = Table(
     Column("description", String(2000), nullable=False),
     Column("labels", JSON, nullable=False),
     Column("register_time", UtcDateTime, nullable=False),
-    Column("content", LargeBinary, nullable=False),
+    Column("content", LargeBinary, nullable=True),
+    Column("path", String(1000), nullable=False, server_default=""),
 )
 
 # The decision log: one row per decision ...

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -27,7 +28,7 @@ from services.decision.catalogs import Catalogs
 from services.decision.exposures import ExposureCounts
 from services.decision.logging import DecisionLogWriter
 from services.decision.serving import ModelServing
-from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
+from services.decision.store.unit_of_work import decision_unit_of_work
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.messaging.broadcast import Broadcast
 from services.kernel.messaging.relay import OutboxRelay
@@ -111,14 +112,20 @@ class Replica:
 
 @asynccontextmanager
 async def replica(
-    db: Database, nc: Client, clock: Clock | None = None, internal: InternalCalls | None = None
+    db: Database,
+    nc: Client,
+    clock: Clock | None = None,
+    internal: InternalCalls | None = None,
+    model_dir: Path | None = None,
 ) -> AsyncIterator[Replica]:
-    """A replica; with `internal`, it answers only signed calls, as a deployed one does."""
+    """A replica; with `internal`, it answers only signed calls, as a deployed one does;
+    with `model_dir`, it keeps model bytes in files there (LAYERCAKE_DECISION_MODEL_DIR)."""
     clock = clock or SystemClock()
     js = nc.jetstream()
     relay = OutboxRelay(db, js)
     layer = ServiceLayer(
-        db, UnitOfWorkFactory(db.sessions, clock, PROJECTIONS, kind=SqlDecisionUnitOfWork)
+        db,
+        UnitOfWorkFactory(db.sessions, clock, PROJECTIONS, kind=decision_unit_of_work(model_dir)),
     )
     executor = ThreadPoolExecutor(SCORING_THREADS)
     live = parts(layer, executor, clock)
@@ -148,11 +155,14 @@ async def replica(
 
 @asynccontextmanager
 async def replicas(
-    db: Database, nc: Client, count: int, clock: Clock | None = None
+    db: Database, nc: Client, count: int, clock: Clock | None = None, model_dir: Path | None = None
 ) -> AsyncIterator[list[Replica]]:
     await ensure_streams(nc.jetstream())
     async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(replica(db, nc, clock)) for _ in range(count)]
+        yield [
+            await stack.enter_async_context(replica(db, nc, clock, model_dir=model_dir))
+            for _ in range(count)
+        ]
 
 
 def upload_messages(
