@@ -23,6 +23,7 @@ from services.kernel.assets.lifecycle import AssetState
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.kernel.timers import Timer, TimerHandler, cancel, schedule
 from services.orchestrator.domain.contact_state import TIME_ZONE_TRAIT, ContactState
+from services.orchestrator.domain.instances.instance import instance_stream_id
 from services.orchestrator.domain.instances.profiles import ProfileView
 from services.orchestrator.domain.journeys.schedule import Occurrence, next_occurrence
 from services.orchestrator.engine import JourneyEngine
@@ -30,7 +31,7 @@ from services.orchestrator.store.contact_states import contact_state_page
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
 SCHEDULE_KIND = "journey.schedule"
-PAGE_SIZE = 500  # people entered per transaction
+PAGE_SIZE = 256  # people entered per transaction (a consumer batch's size)
 ENTRY = "schedule"  # the entry an occurrence's runs record (counted as `entered:schedule`)
 # the actions after which the live version, or its state, may differ
 LIFECYCLE = frozenset(
@@ -90,6 +91,8 @@ def enter_page(
         return 0
     journey = uow.journeys.runnable(tenant_id, occurrence.journey_id, occurrence.version)
     page = contact_state_page(uow.session, tenant_id, occurrence.after, page_size)
+    journey_id = occurrence.journey_id  # the page's runs read with one query, not one each
+    uow.preload(instance_stream_id(tenant_id, journey_id, s.profile_id) for s in page)
     entered = 0
     for state in page:
         entry = engine.enter(uow, journey, profile_of(state), None, ENTRY, occurrence.occurrence_id)
