@@ -97,3 +97,19 @@ async def test_a_forgotten_persons_features_leave_the_cache_at_once() -> None:
         uow.commit()
     assert await cache.get("acme", "p-1") is None
     assert await cache.get("acme", "p-2") is None  # its recent change is gone too
+
+
+async def test_text_traits_are_held_and_kept_current_like_numbers() -> None:
+    layer, cache = setup()
+    store(layer, "p-1", 1, {"plan": "free", "vip": False})
+    held = await cache.get("acme", "p-1")
+    assert held is not None and held.values["trait_plan"] == "free"
+    await cache.on_identity(updated("p-1", 2, {"plan": "gold", "vip": True}))
+    held = await cache.get("acme", "p-1")
+    assert held is not None and (held.values["trait_plan"], held.values["trait_vip"]) == (
+        "gold",
+        True,
+    )
+    await cache.on_identity(updated("p-1", 3, {"plan": None}))  # cleared: no feature
+    held = await cache.get("acme", "p-1")
+    assert held is not None and "trait_plan" not in held.values and layer.reads == 1
