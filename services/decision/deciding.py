@@ -11,7 +11,6 @@ decision's `submit` to the decision log, which writes in batches behind the answ
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +39,7 @@ from services.decision.logging import DecisionLogWriter
 from services.decision.profiles import ProfileFeatureCache
 from services.decision.serving import ModelServing
 from services.kernel.clock import Clock
+from services.kernel.ids import new_id
 from services.kernel.rules import Activation, narrowed
 
 NONE = Exposures()
@@ -117,7 +117,7 @@ class Decider:
         draws = exploration(tenant, command.profile_id, command.placement, command.seed)
         top = arbitrate(scored, placement, draws, command.max_actions or placement.max_actions)
         decision = Decision(
-            decision_id=decision_id or str(uuid.uuid4()),
+            decision_id=decision_id or new_id(),
             command=command,
             decide_time=now,
             profile_version=held.profile_version if held is not None else 0,

@@ -48,11 +48,11 @@ def _tensor(onnx_type: str, names: Sequence[str], rows: Sequence[Mapping[str, Ce
         return np.array(texts, dtype=np.object_).reshape(shape)
     kind = NUMBERS[onnx_type]
     rounded = kind is np.int64
-    matrix = [[r.get(n, 0.0) for n in names] for r in rows]
+    cells = [r.get(n, 0.0) for r in rows for n in names]  # flat: fromiter reads it cheaper
     try:  # numbers, as nearly every row holds
-        numbers = np.asarray(matrix, dtype=np.float64 if rounded else kind)
+        numbers = np.fromiter(cells, dtype=np.float64 if rounded else kind, count=len(cells))
     except (TypeError, ValueError):  # text that spells no number
-        numbers = np.asarray([[_number(c) for c in row] for row in matrix], dtype=np.float64)
+        numbers = np.fromiter(map(_number, cells), dtype=np.float64, count=len(cells))
     numbers = numbers.reshape(shape)
     if rounded:  # within int64, so a huge number is the greatest rather than garbage
         bounded: Array = np.clip(np.rint(numbers), -(2.0**63), INT64_TOP)

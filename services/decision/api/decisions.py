@@ -10,6 +10,7 @@ from services.decision import handlers, mapping
 from services.decision.deciding import Decider
 from services.decision.domain.decisions import MAX_ACTIONS, DecideCommand, Outcome
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
+from services.kernel import ids
 from services.kernel.errors import InvalidArgument, Violations
 from services.kernel.protobuf import from_timestamp, plain_object
 from services.kernel.rpc import calls, idempotency
@@ -26,7 +27,7 @@ def decision_id(tenant_id: str, request_id: str) -> str:
     """A retry's decision id is its first call's: derived from tenant and request id, so
     the log keeps one decision per request whichever replica answered the retry."""
     if not request_id:
-        return str(uuid.uuid4())
+        return ids.new_id()
     return str(uuid.uuid5(DECISIONS, f"{tenant_id}/{request_id}"))
 
 
