@@ -27,7 +27,10 @@ def action(**fields: object) -> pb.ActionDefinition:
 
 
 NONE = Exposures()
-ACTIVATION = {"features": {"trait_age": 30.0}, "context": {"stock": {"water": 3}}}
+ACTIVATION = {
+    "features": {"trait_age": 30.0, "trait_plan": "gold", "trait_vip": True},
+    "context": {"stock": {"water": 3}},
+}
 
 
 def reasons(definition: pb.ActionDefinition, exposures: Exposures = NONE, **kw: str) -> list[str]:
@@ -60,6 +63,11 @@ def test_an_eligibility_rule_that_fails_or_errs_leaves_the_action_out() -> None:
     assert reasons(action(eligibility="context.stock.water > 0")) == []
     assert reasons(action(eligibility="features.trait_age < 18.0")) == [
         "ineligible: features.trait_age < 18.0 (false)"
+    ]
+    # a profile's text and boolean traits, as the projection keeps them
+    assert reasons(action(eligibility='features.trait_plan == "gold" && features.trait_vip')) == []
+    assert reasons(action(eligibility='features.trait_plan in ["free"]')) == [
+        'ineligible: features.trait_plan in ["free"] (false)'
     ]
     missing = reasons(action(eligibility="context.weather.temperature_c > 25.0"))
     assert missing[0].startswith("ineligible: context.weather.temperature_c > 25.0 (MISSING_FIELD")
