@@ -76,7 +76,13 @@ class ModelServing:
         """Every live deployment from the store: at start, and after a broadcast gap."""
         found = await self.layer.read(handlers.published_models)
         for tenant_id, model_name in found:
-            await self.reload(tenant_id, model_name)
+            try:
+                await self.reload(tenant_id, model_name)
+            except FailedPrecondition as e:  # its file missing or altered: the rest load
+                log.error(
+                    "model deployment unavailable",
+                    extra={"tenant": tenant_id, "model": model_name, "error": str(e)},
+                )
         log.info("models loaded", extra={"deployments": len(found)})
 
     async def reload(self, tenant_id: str, model_name: str) -> None:

@@ -33,6 +33,7 @@ from tests.integration.decision.model_replicas import (
     acting,
     promote,
     register,
+    replica,
     replicas,
 )
 from tests.integration.decision.test_unit_of_work_contract import model
@@ -60,10 +61,12 @@ def _row(db: Database, tenant: str, version: str) -> tuple[bytes | None, str, st
     return row.content, row.path, row.sha256
 
 
-async def score(stub: pb_grpc.DecisionServiceStub, who: Principal) -> pb.ScoreProfileResponse:
+async def score(
+    stub: pb_grpc.DecisionServiceStub, who: Principal, name: str = "propensity"
+) -> pb.ScoreProfileResponse:
     response: pb.ScoreProfileResponse = await stub.ScoreProfile(
         pb.ScoreProfileRequest(
-            model_name="propensity", profile_id="p-1", features={"trait_orders_30d": 3.0}
+            model_name=name, profile_id="p-1", features={"trait_orders_30d": 3.0}
         ),
         metadata=acting(who),
         timeout=10,
@@ -101,7 +104,7 @@ async def test_without_a_directory_the_store_keeps_the_bytes(
 
 
 async def test_with_a_directory_the_bytes_are_a_checked_file(
-    filed: Replica, service_db: Database, tmp_path: Path
+    filed: Replica, service_db: Database, nats_client: Client, tmp_path: Path
 ) -> None:
     people = People(random_id("t-"))
     tenant = people.ann.tenant_id
@@ -124,6 +127,16 @@ async def test_with_a_directory_the_bytes_are_a_checked_file(
     details = altered.value.details() or ""
     assert "'propensity' version 'v2' is unavailable" in details and "altered" in details
     assert (await score(filed.stub, people.ann)).served.version == "v1"
+    await register(filed.stub, people.ann, "churn", "v1", SHIPPED, FEATURES)
+    await promote(filed.stub, people, "churn", "v1", STAGE.MODEL_STAGE_CHAMPION)
+
+    # a replica starting now loads every deployment it can: churn serves, propensity
+    # (its champion's file altered) is unavailable, never served from other bytes
+    async with replica(service_db, nats_client, model_dir=tmp_path / "models") as late:
+        assert (await score(late.stub, people.ann, "churn")).served.version == "v1"
+        with pytest.raises(grpc.aio.AioRpcError) as unavailable:
+            await score(late.stub, people.ann)
+        assert unavailable.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 def test_a_missing_or_altered_file_is_unavailable_not_served(
