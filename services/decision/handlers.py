@@ -167,10 +167,13 @@ def publish_model_change(
     )
     live = asset.live_version
     assert live is not None, "a publish leaves a live version"
+    deployment = mapping.deployment(live.content)
+    for version in deployment.serving():
+        # a missing or altered file refuses the publish (FAILED_PRECONDITION) before it is
+        # live, so no replica, starting or running, is left with a deployment it cannot load
+        uow.models.content(principal.tenant_id, model_name, version)
     uow.publish(
-        mapping.deployment_published(
-            principal.tenant_id, model_name, live.number, mapping.deployment(live.content), at
-        )
+        mapping.deployment_published(principal.tenant_id, model_name, live.number, deployment, at)
     )
     uow.commit()
     return asset

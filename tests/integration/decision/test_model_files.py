@@ -5,6 +5,7 @@ altered makes its version unavailable with a clear error, and the serving model 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -74,9 +75,13 @@ async def score(
     return response
 
 
+def _write(path: str, content: bytes) -> None:
+    Path(path).write_bytes(content)
+
+
 def _alter(path: str) -> None:
     """One byte of the file changed, its name (the registered checksum) kept."""
-    Path(path).write_bytes(OTHER[:-1] + b"\0")
+    _write(path, OTHER[:-1] + b"\0")
 
 
 @pytest.fixture
@@ -127,8 +132,23 @@ async def test_with_a_directory_the_bytes_are_a_checked_file(
     details = altered.value.details() or ""
     assert "'propensity' version 'v2' is unavailable" in details and "altered" in details
     assert (await score(filed.stub, people.ann)).served.version == "v1"
+    # the refused publish left nothing live: a replica starting now serves v1 too
+    async with replica(service_db, nats_client, model_dir=tmp_path / "models") as late:
+        assert (await score(late.stub, people.ann)).served.version == "v1"
+
+    # the file restored, the approved change publishes; altered once live (a disk fault),
+    # its version is unavailable to a replica starting later, never served from other bytes
+    _write(v2_path, OTHER)
+    await filed.stub.PublishModelChange(
+        pb.PublishModelChangeRequest(
+            request_id=str(uuid.uuid4()), tenant_id=tenant, model_name="propensity"
+        ),
+        metadata=acting(people.ops),
+    )
+    assert (await score(filed.stub, people.ann)).served.version == "v2"
     await register(filed.stub, people.ann, "churn", "v1", SHIPPED, FEATURES)
     await promote(filed.stub, people, "churn", "v1", STAGE.MODEL_STAGE_CHAMPION)
+    _alter(v2_path)
 
     # a replica starting now loads every deployment it can: churn serves, propensity
     # (its champion's file altered) is unavailable, never served from other bytes
