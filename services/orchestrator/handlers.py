@@ -8,6 +8,7 @@ from __future__ import annotations
 from services.kernel.errors import NotFound, Violations
 from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
 from services.kernel.profile_copies import drop_forgotten, fold_merged
+from services.orchestrator.domain.audience_members import memberships_after, memberships_taken
 from services.orchestrator.domain.contact_state import (
     ContactState,
     contact_state_after,
@@ -19,23 +20,33 @@ from services.orchestrator.repositories import StepCount
 
 def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) -> bool:
     """Applies identity's change of a profile; parts older than those held are ignored, since
-    deliveries can arrive out of order. Runs in the consumer's transaction (no commit)."""
+    deliveries can arrive out of order; audience entries and exits also keep the
+    membership. Runs in the consumer's transaction (no commit)."""
     now = uow.now()
-    return uow.contact_states.merge(
+    changed = uow.contact_states.merge(
         change.tenant_id,
         change.profile_id,
         lambda held: contact_state_after(held, change, now),
     )
+    if change.audiences:
+        held = uow.audience_members.of_profile(change.tenant_id, change.profile_id)
+        for membership in memberships_after(held, change):
+            uow.audience_members.put(membership)
+            changed = True
+    return changed
 
 
 def record_profiles_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> bool:
     """Moves the merged-away profiles' contact states into the survivor's (parts it lacks),
-    then drops them, and their sends to the survivor's ledger (one person, one set of
-    caps). Runs in the consumer's transaction (no commit)."""
+    then drops them, their sends to the survivor's ledger (one person, one set of caps)
+    and their audience memberships the survivor lacks. Runs in the consumer's transaction
+    (no commit)."""
     now = uow.now()
+    tenant, survivor = merge.tenant_id, merge.survivor_profile_id
     for merged_id in merge.merged_profile_ids:
-        if merged_id != merge.survivor_profile_id:
-            uow.send_ledger.move_profile(merge.tenant_id, merged_id, merge.survivor_profile_id)
+        if merged_id != survivor:
+            uow.send_ledger.move_profile(tenant, merged_id, survivor)
+            _fold_memberships(uow, merge, merged_id)
     return fold_merged(
         uow.contact_states,
         merge,
@@ -43,13 +54,25 @@ def record_profiles_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> 
     )
 
 
+def _fold_memberships(uow: OrchestratorUnitOfWork, merge: ProfilesMerge, merged_id: str) -> None:
+    merged = uow.audience_members.of_profile(merge.tenant_id, merged_id)
+    if not merged:
+        return
+    held = uow.audience_members.of_profile(merge.tenant_id, merge.survivor_profile_id)
+    for membership in memberships_taken(held, merged.values(), merge):
+        uow.audience_members.put(membership)
+    uow.audience_members.forget(merge.tenant_id, merged_id)
+
+
 def record_profile_forget(uow: OrchestratorUnitOfWork, forget: ProfileForget) -> bool:
-    """Deletes the forgotten person's contact states, sends and stock waits (GDPR erasure).
+    """Deletes the forgotten person's contact states, sends, stock waits and audience
+    memberships (GDPR erasure).
     Runs in the consumer's transaction (no commit)."""
     erased = 0
     for profile_id in forget.profile_ids:
         erased += uow.send_ledger.forget(forget.tenant_id, profile_id)
         erased += uow.facts.forget_waiter(forget.tenant_id, profile_id)
+        erased += uow.audience_members.forget(forget.tenant_id, profile_id)
     return drop_forgotten(uow.contact_states, forget) or erased > 0
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from services.kernel.profile_copies import ProfileCopies
 from services.kernel.unit_of_work import AbstractUnitOfWork
+from services.orchestrator.domain.audience_members import Membership
 from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry
@@ -69,8 +70,24 @@ class FactsRepository(ABC):
         """Deletes the profile's waits for products (a forgotten person); returns how many."""
 
 
+class AudienceMembers(ABC):
+    """Audience membership (a read model of identity's AudienceEntered/Exited)."""
+
+    @abstractmethod
+    def of_profile(self, tenant_id: str, profile_id: str) -> dict[str, Membership]:
+        """The profile's memberships (left ones too), by audience id."""
+
+    @abstractmethod
+    def put(self, membership: Membership) -> None: ...
+
+    @abstractmethod
+    def forget(self, tenant_id: str, profile_id: str) -> int:
+        """Deletes the profile's memberships; returns how many."""
+
+
 class OrchestratorUnitOfWork(AbstractUnitOfWork):
     contact_states: ProfileCopies[ContactState]
+    audience_members: AudienceMembers
     send_ledger: SendLedger
     facts: FactsRepository
     instance_records: InstanceRecords

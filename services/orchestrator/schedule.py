@@ -9,7 +9,9 @@ order, each page in the transaction that retires the timer and sets it again (at
 the page after the last profile entered; or at the next occurrence once all have had their
 turn): each profile is asked once per occurrence, exactly once across replicas, and no
 page holds more than `PAGE_SIZE` people in memory. The audience is the orchestrator's own
-profile projection (the contact states: consent and time zone), admitted by `entry.when`.
+profile projection (the contact states: consent and time zone), or with
+`entry.schedule.audience` that audience's members (as identity's AudienceEntered/Exited
+told it), admitted by `entry.when`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from services.orchestrator.domain.instances.instance import instance_stream_id
 from services.orchestrator.domain.instances.profiles import ProfileView
 from services.orchestrator.domain.journeys.schedule import Occurrence, next_occurrence
 from services.orchestrator.engine import JourneyEngine
+from services.orchestrator.store.audience_members import audience_page
 from services.orchestrator.store.contact_states import contact_state_page
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 
@@ -90,7 +93,11 @@ def enter_page(
     if live is None or live.paused or live.version != occurrence.version:
         return 0
     journey = uow.journeys.runnable(tenant_id, occurrence.journey_id, occurrence.version)
-    page = contact_state_page(uow.session, tenant_id, occurrence.after, page_size)
+    audience = journey.definition.entry.schedule.audience
+    if audience:
+        page = audience_page(uow.session, tenant_id, audience, occurrence.after, page_size)
+    else:
+        page = contact_state_page(uow.session, tenant_id, occurrence.after, page_size)
     journey_id = occurrence.journey_id  # the page's runs read with one query, not one each
     uow.preload(instance_stream_id(tenant_id, journey_id, s.profile_id) for s in page)
     entered = 0

@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'layercake/orchestrator/v1/journey.proto\x12\x19layercake.orchestrator.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xfc\x01\n\x07Journey\x12\x12\n\njourney_id\x18\x01 \x01(\t\x12\x36\n\x05\x65ntry\x18\x02 \x01(\x0b\x32\'.layercake.orchestrator.v1.JourneyEntry\x12\x33\n\x07reentry\x18\x03 \x01(\x0b\x32\".layercake.orchestrator.v1.Reentry\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12.\n\x05goals\x18\x05 \x03(\x0b\x32\x1f.layercake.orchestrator.v1.Goal\x12.\n\x05steps\x18\x06 \x03(\x0b\x32\x1f.layercake.orchestrator.v1.Step\"\xb9\x01\n\x0cJourneyEntry\x12\x0f\n\x05\x65vent\x18\x01 \x01(\tH\x00\x12\x12\n\x08\x61udience\x18\x02 \x01(\tH\x00\x12\x37\n\x08schedule\x18\x03 \x01(\x0b\x32#.layercake.orchestrator.v1.ScheduleH\x00\x12\x32\n\x03\x61pi\x18\x04 \x01(\x0b\x32#.layercake.orchestrator.v1.ApiEntryH\x00\x12\x0c\n\x04when\x18\x05 \x01(\tB\t\n\x07trigger\"+\n\x08Schedule\x12\x0c\n\x04\x63ron\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\"\n\n\x08\x41piEntry\"\x87\x01\n\x07Reentry\x12\x38\n\x06policy\x18\x01 \x01(\x0e\x32(.layercake.orchestrator.v1.ReentryPolicy\x12+\n\x08\x63ooldown\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rback_in_stock\x18\x03 \x01(\x08\"#\n\x04Goal\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0c\n\x04when\x18\x02 \x01(\t\"\xbc\x04\n\x04Step\x12\n\n\x02id\x18\x01 \x01(\t\x12\x33\n\x04wait\x18\x02 \x01(\x0b\x32#.layercake.orchestrator.v1.WaitStepH\x00\x12\x45\n\x0ewait_for_event\x18\x03 \x01(\x0b\x32+.layercake.orchestrator.v1.WaitForEventStepH\x00\x12\x37\n\x06\x62ranch\x18\x04 \x01(\x0b\x32%.layercake.orchestrator.v1.BranchStepH\x00\x12\x35\n\x05split\x18\x05 \x01(\x0b\x32$.layercake.orchestrator.v1.SplitStepH\x00\x12\x37\n\x06\x64\x65\x63ide\x18\x06 \x01(\x0b\x32%.layercake.orchestrator.v1.DecideStepH\x00\x12\x33\n\x04send\x18\x07 \x01(\x0b\x32#.layercake.orchestrator.v1.SendStepH\x00\x12\x46\n\x0eupdate_profile\x18\x08 \x01(\x0b\x32,.layercake.orchestrator.v1.UpdateProfileStepH\x00\x12\x39\n\x07webhook\x18\t \x01(\x0b\x32&.layercake.orchestrator.v1.WebhookStepH\x00\x12\x33\n\x04\x65xit\x18\n \x01(\x0b\x32#.layercake.orchestrator.v1.ExitStepH\x00\x12\x0c\n\x04next\x18\x0b \x01(\tB\x08\n\x06\x61\x63tion\"^\n\x08WaitStep\x12-\n\x08\x64uration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x1a\n\x10until_local_time\x18\x02 \x01(\tH\x00\x42\x07\n\x05until\"\x81\x01\n\x10WaitForEventStep\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04when\x18\x03 \x01(\t\x12\x10\n\x08on_event\x18\x04 \x01(\t\x12\x12\n\non_timeout\x18\x05 \x01(\t\"U\n\nBranchStep\x12\x34\n\x05paths\x18\x01 \x03(\x0b\x32%.layercake.orchestrator.v1.BranchPath\x12\x11\n\totherwise\x18\x02 \x01(\t\"(\n\nBranchPath\x12\x0c\n\x04when\x18\x01 \x01(\t\x12\x0c\n\x04next\x18\x02 \x01(\t\"Q\n\tSplitStep\x12\x0f\n\x07holdout\x18\x01 \x01(\x01\x12\x33\n\x05paths\x18\x02 \x03(\x0b\x32$.layercake.orchestrator.v1.SplitPath\")\n\tSplitPath\x12\x0e\n\x06weight\x18\x01 \x01(\x05\x12\x0c\n\x04next\x18\x02 \x01(\t\"\xcc\x01\n\nDecideStep\x12\x11\n\tplacement\x18\x01 \x01(\t\x12?\n\x05paths\x18\x02 \x03(\x0b\x32\x30.layercake.orchestrator.v1.DecideStep.PathsEntry\x12\x10\n\x08\x66\x61llback\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a,\n\nPathsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"x\n\x08SendStep\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08template\x18\x02 \x01(\t\x12\x34\n\x05stock\x18\x03 \x01(\x0b\x32%.layercake.orchestrator.v1.StockCheck\x12\x13\n\x0b\x61lternative\x18\x04 \x01(\t\",\n\nStockCheck\x12\x0f\n\x07product\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\"<\n\x11UpdateProfileStep\x12\'\n\x06traits\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1a\n\x0bWebhookStep\x12\x0b\n\x03url\x18\x01 \x01(\t\"\n\n\x08\x45xitStep\"b\n\x08Template\x12\x13\n\x0btemplate_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x11\n\tvariables\x18\x05 \x03(\t*\x87\x01\n\rReentryPolicy\x12\x1e\n\x1aREENTRY_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14REENTRY_POLICY_NEVER\x10\x01\x12!\n\x1dREENTRY_POLICY_AFTER_COOLDOWN\x10\x02\x12\x19\n\x15REENTRY_POLICY_ALWAYS\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'layercake/orchestrator/v1/journey.proto\x12\x19layercake.orchestrator.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xfc\x01\n\x07Journey\x12\x12\n\njourney_id\x18\x01 \x01(\t\x12\x36\n\x05\x65ntry\x18\x02 \x01(\x0b\x32\'.layercake.orchestrator.v1.JourneyEntry\x12\x33\n\x07reentry\x18\x03 \x01(\x0b\x32\".layercake.orchestrator.v1.Reentry\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12.\n\x05goals\x18\x05 \x03(\x0b\x32\x1f.layercake.orchestrator.v1.Goal\x12.\n\x05steps\x18\x06 \x03(\x0b\x32\x1f.layercake.orchestrator.v1.Step\"\xb9\x01\n\x0cJourneyEntry\x12\x0f\n\x05\x65vent\x18\x01 \x01(\tH\x00\x12\x12\n\x08\x61udience\x18\x02 \x01(\tH\x00\x12\x37\n\x08schedule\x18\x03 \x01(\x0b\x32#.layercake.orchestrator.v1.ScheduleH\x00\x12\x32\n\x03\x61pi\x18\x04 \x01(\x0b\x32#.layercake.orchestrator.v1.ApiEntryH\x00\x12\x0c\n\x04when\x18\x05 \x01(\tB\t\n\x07trigger\"=\n\x08Schedule\x12\x0c\n\x04\x63ron\x18\x01 \x01(\t\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x10\n\x08\x61udience\x18\x03 \x01(\t\"\n\n\x08\x41piEntry\"\x87\x01\n\x07Reentry\x12\x38\n\x06policy\x18\x01 \x01(\x0e\x32(.layercake.orchestrator.v1.ReentryPolicy\x12+\n\x08\x63ooldown\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x15\n\rback_in_stock\x18\x03 \x01(\x08\"#\n\x04Goal\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x0c\n\x04when\x18\x02 \x01(\t\"\xbc\x04\n\x04Step\x12\n\n\x02id\x18\x01 \x01(\t\x12\x33\n\x04wait\x18\x02 \x01(\x0b\x32#.layercake.orchestrator.v1.WaitStepH\x00\x12\x45\n\x0ewait_for_event\x18\x03 \x01(\x0b\x32+.layercake.orchestrator.v1.WaitForEventStepH\x00\x12\x37\n\x06\x62ranch\x18\x04 \x01(\x0b\x32%.layercake.orchestrator.v1.BranchStepH\x00\x12\x35\n\x05split\x18\x05 \x01(\x0b\x32$.layercake.orchestrator.v1.SplitStepH\x00\x12\x37\n\x06\x64\x65\x63ide\x18\x06 \x01(\x0b\x32%.layercake.orchestrator.v1.DecideStepH\x00\x12\x33\n\x04send\x18\x07 \x01(\x0b\x32#.layercake.orchestrator.v1.SendStepH\x00\x12\x46\n\x0eupdate_profile\x18\x08 \x01(\x0b\x32,.layercake.orchestrator.v1.UpdateProfileStepH\x00\x12\x39\n\x07webhook\x18\t \x01(\x0b\x32&.layercake.orchestrator.v1.WebhookStepH\x00\x12\x33\n\x04\x65xit\x18\n \x01(\x0b\x32#.layercake.orchestrator.v1.ExitStepH\x00\x12\x0c\n\x04next\x18\x0b \x01(\tB\x08\n\x06\x61\x63tion\"^\n\x08WaitStep\x12-\n\x08\x64uration\x18\x01 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x1a\n\x10until_local_time\x18\x02 \x01(\tH\x00\x42\x07\n\x05until\"\x81\x01\n\x10WaitForEventStep\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04when\x18\x03 \x01(\t\x12\x10\n\x08on_event\x18\x04 \x01(\t\x12\x12\n\non_timeout\x18\x05 \x01(\t\"U\n\nBranchStep\x12\x34\n\x05paths\x18\x01 \x03(\x0b\x32%.layercake.orchestrator.v1.BranchPath\x12\x11\n\totherwise\x18\x02 \x01(\t\"(\n\nBranchPath\x12\x0c\n\x04when\x18\x01 \x01(\t\x12\x0c\n\x04next\x18\x02 \x01(\t\"Q\n\tSplitStep\x12\x0f\n\x07holdout\x18\x01 \x01(\x01\x12\x33\n\x05paths\x18\x02 \x03(\x0b\x32$.layercake.orchestrator.v1.SplitPath\")\n\tSplitPath\x12\x0e\n\x06weight\x18\x01 \x01(\x05\x12\x0c\n\x04next\x18\x02 \x01(\t\"\xcc\x01\n\nDecideStep\x12\x11\n\tplacement\x18\x01 \x01(\t\x12?\n\x05paths\x18\x02 \x03(\x0b\x32\x30.layercake.orchestrator.v1.DecideStep.PathsEntry\x12\x10\n\x08\x66\x61llback\x18\x03 \x01(\t\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a,\n\nPathsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"x\n\x08SendStep\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08template\x18\x02 \x01(\t\x12\x34\n\x05stock\x18\x03 \x01(\x0b\x32%.layercake.orchestrator.v1.StockCheck\x12\x13\n\x0b\x61lternative\x18\x04 \x01(\t\",\n\nStockCheck\x12\x0f\n\x07product\x18\x01 \x01(\t\x12\r\n\x05store\x18\x02 \x01(\t\"<\n\x11UpdateProfileStep\x12\'\n\x06traits\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x1a\n\x0bWebhookStep\x12\x0b\n\x03url\x18\x01 \x01(\t\"\n\n\x08\x45xitStep\"b\n\x08Template\x12\x13\n\x0btemplate_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\t\x12\x11\n\tvariables\x18\x05 \x03(\t*\x87\x01\n\rReentryPolicy\x12\x1e\n\x1aREENTRY_POLICY_UNSPECIFIED\x10\x00\x12\x18\n\x14REENTRY_POLICY_NEVER\x10\x01\x12!\n\x1dREENTRY_POLICY_AFTER_COOLDOWN\x10\x02\x12\x19\n\x15REENTRY_POLICY_ALWAYS\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,48 +35,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DECIDESTEP_PATHSENTRY']._loaded_options = None
   _globals['_DECIDESTEP_PATHSENTRY']._serialized_options = b'8\001'
-  _globals['_REENTRYPOLICY']._serialized_start=2443
-  _globals['_REENTRYPOLICY']._serialized_end=2578
+  _globals['_REENTRYPOLICY']._serialized_start=2461
+  _globals['_REENTRYPOLICY']._serialized_end=2596
   _globals['_JOURNEY']._serialized_start=133
   _globals['_JOURNEY']._serialized_end=385
   _globals['_JOURNEYENTRY']._serialized_start=388
   _globals['_JOURNEYENTRY']._serialized_end=573
   _globals['_SCHEDULE']._serialized_start=575
-  _globals['_SCHEDULE']._serialized_end=618
-  _globals['_APIENTRY']._serialized_start=620
-  _globals['_APIENTRY']._serialized_end=630
-  _globals['_REENTRY']._serialized_start=633
-  _globals['_REENTRY']._serialized_end=768
-  _globals['_GOAL']._serialized_start=770
-  _globals['_GOAL']._serialized_end=805
-  _globals['_STEP']._serialized_start=808
-  _globals['_STEP']._serialized_end=1380
-  _globals['_WAITSTEP']._serialized_start=1382
-  _globals['_WAITSTEP']._serialized_end=1476
-  _globals['_WAITFOREVENTSTEP']._serialized_start=1479
-  _globals['_WAITFOREVENTSTEP']._serialized_end=1608
-  _globals['_BRANCHSTEP']._serialized_start=1610
-  _globals['_BRANCHSTEP']._serialized_end=1695
-  _globals['_BRANCHPATH']._serialized_start=1697
-  _globals['_BRANCHPATH']._serialized_end=1737
-  _globals['_SPLITSTEP']._serialized_start=1739
-  _globals['_SPLITSTEP']._serialized_end=1820
-  _globals['_SPLITPATH']._serialized_start=1822
-  _globals['_SPLITPATH']._serialized_end=1863
-  _globals['_DECIDESTEP']._serialized_start=1866
-  _globals['_DECIDESTEP']._serialized_end=2070
-  _globals['_DECIDESTEP_PATHSENTRY']._serialized_start=2026
-  _globals['_DECIDESTEP_PATHSENTRY']._serialized_end=2070
-  _globals['_SENDSTEP']._serialized_start=2072
-  _globals['_SENDSTEP']._serialized_end=2192
-  _globals['_STOCKCHECK']._serialized_start=2194
-  _globals['_STOCKCHECK']._serialized_end=2238
-  _globals['_UPDATEPROFILESTEP']._serialized_start=2240
-  _globals['_UPDATEPROFILESTEP']._serialized_end=2300
-  _globals['_WEBHOOKSTEP']._serialized_start=2302
-  _globals['_WEBHOOKSTEP']._serialized_end=2328
-  _globals['_EXITSTEP']._serialized_start=2330
-  _globals['_EXITSTEP']._serialized_end=2340
-  _globals['_TEMPLATE']._serialized_start=2342
-  _globals['_TEMPLATE']._serialized_end=2440
+  _globals['_SCHEDULE']._serialized_end=636
+  _globals['_APIENTRY']._serialized_start=638
+  _globals['_APIENTRY']._serialized_end=648
+  _globals['_REENTRY']._serialized_start=651
+  _globals['_REENTRY']._serialized_end=786
+  _globals['_GOAL']._serialized_start=788
+  _globals['_GOAL']._serialized_end=823
+  _globals['_STEP']._serialized_start=826
+  _globals['_STEP']._serialized_end=1398
+  _globals['_WAITSTEP']._serialized_start=1400
+  _globals['_WAITSTEP']._serialized_end=1494
+  _globals['_WAITFOREVENTSTEP']._serialized_start=1497
+  _globals['_WAITFOREVENTSTEP']._serialized_end=1626
+  _globals['_BRANCHSTEP']._serialized_start=1628
+  _globals['_BRANCHSTEP']._serialized_end=1713
+  _globals['_BRANCHPATH']._serialized_start=1715
+  _globals['_BRANCHPATH']._serialized_end=1755
+  _globals['_SPLITSTEP']._serialized_start=1757
+  _globals['_SPLITSTEP']._serialized_end=1838
+  _globals['_SPLITPATH']._serialized_start=1840
+  _globals['_SPLITPATH']._serialized_end=1881
+  _globals['_DECIDESTEP']._serialized_start=1884
+  _globals['_DECIDESTEP']._serialized_end=2088
+  _globals['_DECIDESTEP_PATHSENTRY']._serialized_start=2044
+  _globals['_DECIDESTEP_PATHSENTRY']._serialized_end=2088
+  _globals['_SENDSTEP']._serialized_start=2090
+  _globals['_SENDSTEP']._serialized_end=2210
+  _globals['_STOCKCHECK']._serialized_start=2212
+  _globals['_STOCKCHECK']._serialized_end=2256
+  _globals['_UPDATEPROFILESTEP']._serialized_start=2258
+  _globals['_UPDATEPROFILESTEP']._serialized_end=2318
+  _globals['_WEBHOOKSTEP']._serialized_start=2320
+  _globals['_WEBHOOKSTEP']._serialized_end=2346
+  _globals['_EXITSTEP']._serialized_start=2348
+  _globals['_EXITSTEP']._serialized_end=2358
+  _globals['_TEMPLATE']._serialized_start=2360
+  _globals['_TEMPLATE']._serialized_end=2458
 # @@protoc_insertion_point(module_scope)

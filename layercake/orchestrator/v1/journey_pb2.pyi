@@ -153,19 +153,25 @@ class Schedule(_message.Message):
 
     CRON_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
+    AUDIENCE_FIELD_NUMBER: _builtins.int
     cron: _builtins.str
     """Five-field cron, e.g. `0 9 * * 1`."""
     time_zone: _builtins.str
     """IANA time zone of the cron, e.g. `Europe/Paris`; empty is UTC."""
+    audience: _builtins.str
+    """An audience id: only its members enter (still filtered by `when`); empty is
+    everyone the orchestrator knows.
+    """
     def __init__(
         self,
         *,
         cron: _builtins.str = ...,
         time_zone: _builtins.str = ...,
+        audience: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cron", b"cron", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "cron", b"cron", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

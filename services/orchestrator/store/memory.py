@@ -15,11 +15,17 @@ from services.kernel.store.memory import (
     MemoryProfileCopies,
     MemoryState,
 )
+from services.orchestrator.domain.audience_members import Membership
 from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry, SendState
 from services.orchestrator.domain.instances.runnable import RunnableJourney, runnable
-from services.orchestrator.ports import FactsRepository, OrchestratorUnitOfWork, SendLedger
+from services.orchestrator.ports import (
+    AudienceMembers,
+    FactsRepository,
+    OrchestratorUnitOfWork,
+    SendLedger,
+)
 from services.orchestrator.repositories import (
     InstanceRecord,
     InstanceRecords,
@@ -36,6 +42,7 @@ Key = tuple[str, str, str]
 class OrchestratorState(MemoryState):
     contact_states: dict[tuple[str, str], ContactState] = field(default_factory=dict)
     send_ledger: dict[tuple[str, str], LedgerEntry] = field(default_factory=dict)
+    audience_members: dict[Key, Membership] = field(default_factory=dict)
     stock_levels: dict[tuple[str, str, str], StockFact] = field(default_factory=dict)
     stock_waiters: dict[tuple[str, str, str, str], StockWaiter] = field(default_factory=dict)
     instances: dict[Key, InstanceRecord] = field(default_factory=dict)
@@ -43,6 +50,29 @@ class OrchestratorState(MemoryState):
     live: dict[tuple[str, str], LiveJourney] = field(default_factory=dict)
     versions: dict[tuple[str, str, int], bytes] = field(default_factory=dict)  # pb.Journey
     timers: dict[tuple[str, str], tuple[datetime, bytes]] = field(default_factory=dict)
+
+
+class MemoryAudienceMembers(AudienceMembers):
+    def __init__(self, table: Callable[[], dict[Key, Membership]]) -> None:
+        self.table = table  # read anew on every call: a rollback replaces it
+
+    def of_profile(self, tenant_id: str, profile_id: str) -> dict[str, Membership]:
+        return {
+            m.audience_id: m
+            for m in self.table().values()
+            if (m.tenant_id, m.profile_id) == (tenant_id, profile_id)
+        }
+
+    def put(self, membership: Membership) -> None:
+        m = membership
+        self.table()[(m.tenant_id, m.audience_id, m.profile_id)] = m
+
+    def forget(self, tenant_id: str, profile_id: str) -> int:
+        table = self.table()
+        gone = [k for k in table if (k[0], k[2]) == (tenant_id, profile_id)]
+        for key in gone:
+            del table[key]
+        return len(gone)
 
 
 class MemorySendLedger(SendLedger):
@@ -201,6 +231,7 @@ class InMemoryOrchestratorUnitOfWork(InMemoryUnitOfWork[OrchestratorState], Orch
             lambda: self.state.contact_states, "contact_states"
         )
         self.send_ledger = MemorySendLedger(lambda: self.state.send_ledger)
+        self.audience_members = MemoryAudienceMembers(lambda: self.state.audience_members)
         self.facts = MemoryFacts(lambda: self.state)
         self.instance_records = MemoryInstanceRecords(self)
         self.journeys = MemoryJourneyCatalog(self)

@@ -119,3 +119,18 @@ journey_step_counts = Table(
     Column("metric", String(100), primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
+
+# Audience membership from identity's AudienceEntered/AudienceExited: one row per tenant,
+# audience and profile; a left member's row stays (member false) to hold the version that
+# decided, so a late older event changes nothing. A scheduled entry's pages walk the key.
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("audience_id", String(100), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("member", Boolean, nullable=False),
+    Column("version", BigInteger, nullable=False),
+)
+# a profile's memberships, for its merges and forgets: an index seek
+Index("ix_audience_members_profile", audience_members.c.tenant_id, audience_members.c.profile_id)

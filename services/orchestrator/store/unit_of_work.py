@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from services.kernel.store.records import EventMetadata, NewEvent, StoredEvent
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator.ports import OrchestratorUnitOfWork
+from services.orchestrator.store.audience_members import SqlAudienceMembers
 from services.orchestrator.store.contact_states import sql_contact_states
 from services.orchestrator.store.facts import SqlFacts
 from services.orchestrator.store.instance_records import SqlInstanceRecords
@@ -26,6 +27,7 @@ class SqlOrchestratorUnitOfWork(UnitOfWork, OrchestratorUnitOfWork):
     def attach_repositories(self) -> None:
         self.contact_states = sql_contact_states(self.session)
         self.send_ledger = SqlSendLedger(self.session)
+        self.audience_members = SqlAudienceMembers(self.session)
         self.facts = SqlFacts(self.session)
         self.instance_records = self.sql_records = SqlInstanceRecords(self.session)
         self.journeys = SqlJourneyCatalog(self)

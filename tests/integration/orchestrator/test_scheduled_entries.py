@@ -119,6 +119,25 @@ def entered(units: Units, tenant: str, journey_id: str) -> dict[str, int]:
     return dict(found)
 
 
+async def tick_now(units: Units, tenant: str, journey_id: str, expected: int) -> datetime:
+    """The cron's tick, now rather than at nine, for the running service's scheduler; waits
+    until `expected` people entered. Returns the tick's time."""
+    with units() as uow:
+        now = uow.now()
+        tick = Occurrence(journey_id, 1, now).payload()
+        timer_id = schedule_timer_id(journey_id)
+        schedule(uow, timer_id, now, tick, tenant_id=tenant, kind=SCHEDULE_KIND)
+        uow.commit()
+
+    async def all_entered() -> dict[str, int]:
+        counts = entered(units, tenant, journey_id)
+        assert counts.get("entered:schedule") == expected, counts
+        return counts
+
+    await eventually(all_entered, timeout=30)
+    return now
+
+
 async def fire_all(scheduler: TimerScheduler) -> int:
     """Fires until nothing is due; returns how many timers fired (one per page)."""
     fired = 0
@@ -241,19 +260,7 @@ async def test_an_occurrence_enters_the_people_identity_reported_through_the_run
 
             await eventually(reported, timeout=30)
             publish_journey(first, tenant, DAILY.format(journey_id=journey_id))
-            with units() as uow:  # the cron's tick, now rather than at nine
-                now = uow.now()
-                tick = Occurrence(journey_id, 1, now).payload()
-                timer_id = schedule_timer_id(journey_id)
-                schedule(uow, timer_id, now, tick, tenant_id=tenant, kind=SCHEDULE_KIND)
-                uow.commit()
-
-            async def all_entered() -> dict[str, int]:
-                counts = entered(units, tenant, journey_id)
-                assert counts.get("entered:schedule") == 7, counts
-                return counts
-
-            await eventually(all_entered, timeout=30)
+            now = await tick_now(units, tenant, journey_id, expected=7)
             next_one = timer_of(units, tenant, journey_id)
             assert next_one is not None and next_one.time > now and next_one.after == ""
 

@@ -15,6 +15,7 @@ from services.kernel.profile_copies import ProfileCopies
 from services.kernel.timers.schema import timers
 from services.kernel.unit_of_work import AbstractUnitOfWork
 from services.orchestrator.bootstrap import MIGRATIONS
+from services.orchestrator.domain.audience_members import Membership
 from services.orchestrator.domain.contact_state import ContactState
 from services.orchestrator.domain.facts import StockFact, StockWaiter
 from services.orchestrator.domain.frequency_caps import LedgerEntry, SendState
@@ -69,6 +70,25 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
                 "s-1", SendState.SENT, AT + timedelta(seconds=30)
             )
             assert uow.send_ledger.get("other", "s-1") is None
+
+    def test_audience_members_are_kept_per_profile_and_forgotten(self, units: Units) -> None:
+        vip, old = (
+            Membership("acme", "vip", "p-1", True, 3),
+            Membership("acme", "old", "p-1", False, 2),
+        )
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.audience_members.put(replace(vip, member=False, version=1))
+            uow.audience_members.put(vip)  # replaces the row
+            uow.audience_members.put(old)
+            uow.audience_members.put(replace(vip, tenant_id="other"))
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.audience_members.of_profile("acme", "p-1") == {"vip": vip, "old": old}
+            assert uow.audience_members.forget("acme", "p-1") == 2
+            assert uow.audience_members.of_profile("acme", "p-1") == {}
+            assert uow.audience_members.of_profile("other", "p-1") != {}
 
     def test_caps_read_the_profiles_recent_sends_and_every_hold(self, units: Units) -> None:
         old = AT - timedelta(days=3)

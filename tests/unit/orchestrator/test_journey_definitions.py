@@ -106,6 +106,10 @@ BAD = [
     ("doc['entry'] = {'schedule': {'cron': '61 9 * * *'}}", {"entry.schedule.cron": "not a valid"}),
     ("doc['entry'] = {'schedule': {'cron': '0 0 30 2 *'}}", {"entry.schedule.cron": "never fires"}),
     (
+        "doc['entry'] = {'schedule': {'cron': '0 9 * * 1', 'audience': 'VIP people!'}}",
+        {"entry.schedule.audience": "must be an audience id"},
+    ),
+    (
         "doc['entry'] = {'schedule': {'cron': '0 9 * * 1'}, 'when': 'event.name == \"x\"'}",
         {"entry.when": "a scheduled entry has no event"},
     ),

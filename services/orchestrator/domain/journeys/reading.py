@@ -136,9 +136,10 @@ class _Reader:
         if "audience" in entry:
             message.audience = self.string(entry, "entry", "audience", required=True)
         if (schedule := self.mapping(entry, "entry", "schedule")) is not None:
-            self.keys(schedule, "entry.schedule", {"cron", "time_zone"})
+            self.keys(schedule, "entry.schedule", {"cron", "time_zone", "audience"})
             message.schedule.cron = self.string(schedule, "entry.schedule", "cron", required=True)
             message.schedule.time_zone = self.string(schedule, "entry.schedule", "time_zone")
+            message.schedule.audience = self.string(schedule, "entry.schedule", "audience")
         if (api := self.mapping(entry, "entry", "api")) is not None:
             self.keys(api, "entry.api", set())
             message.api.SetInParent()

@@ -91,6 +91,8 @@ def _entry(entry: pb.JourneyEntry, bad: Violations) -> None:
             bad.add("entry.schedule.cron", problem)
         if entry.schedule.time_zone and not _is_zone(entry.schedule.time_zone):
             bad.add("entry.schedule.time_zone", "must be an IANA time zone, e.g. Europe/Paris")
+        if entry.schedule.audience and not ASSET_ID.match(entry.schedule.audience):
+            bad.add("entry.schedule.audience", "must be an audience id")
         if NO_EVENT.search(entry.when):
             bad.add("entry.when", "a scheduled entry has no event: test profile and context")
 
