@@ -32,6 +32,8 @@ CHANNEL_COMMANDS = {
     "channel-webhook": ["-m", "services.orchestrator.channels", "webhook"],
 }
 HTTP_PORT = 8088
+# what signs webhook bodies: the orchestrator's journey steps, and the webhook channel adapter
+WEBHOOK_SECRETS = ("LAYERCAKE_ORCHESTRATOR_WEBHOOK_SECRET", "LAYERCAKE_WEBHOOK_SECRET")
 
 
 @dataclass(frozen=True)
@@ -79,9 +81,18 @@ class LocalStack:
         return self.state_dir / "demo.env"
 
     def internal_secret(self) -> str:
-        """The secret internal calls are signed with: generated into the state directory once
-        (readable by its owner only), then the same for every process and every run."""
-        path = self.state_dir / "internal.secret"
+        """The secret internal calls are signed with."""
+        return self._state_secret("internal.secret")
+
+    def webhook_secret(self) -> str:
+        """The key that signs webhook bodies (journeys' webhook steps and the webhook channel),
+        so they run on a fresh machine; receivers verify with the file's content."""
+        return self._state_secret("webhook.secret")
+
+    def _state_secret(self, name: str) -> str:
+        """A secret generated into the state directory once (readable by its owner only), then
+        the same for every process and every run."""
+        path = self.state_dir / name
         if not path.exists():
             self.state_dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -104,6 +115,9 @@ class LocalStack:
             env[f"LAYERCAKE_{s.upper()}_METRICS_PORT"] = str(self.ports.metrics[s])
         env["LAYERCAKE_GATEWAY_HTTP_ADDR"] = f"127.0.0.1:{self.ports.http}"
         env |= self.extra_env
+        if self.channels:  # `make run`: webhook steps and the webhook channel are signed
+            for name in WEBHOOK_SECRETS:
+                env.setdefault(name, self.webhook_secret())
         if self.channels and "LAYERCAKE_SMTP_URL" not in env:
             env["LAYERCAKE_SMTP_URL"] = f"smtp://127.0.0.1:{self.ports.smtp}"
         return env

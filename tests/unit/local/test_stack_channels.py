@@ -22,6 +22,23 @@ def test_a_fresh_machine_gets_a_sink_and_the_email_adapter_pointed_at_it(
     assert stack.command("gateway") == ["-m", "services.gateway"]
 
 
+def test_make_run_signs_webhooks_with_a_secret_kept_in_the_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LAYERCAKE_ORCHESTRATOR_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("LAYERCAKE_WEBHOOK_SECRET", raising=False)
+    env = LocalStack(tmp_path, channels=True).env()
+    secret = (tmp_path / "webhook.secret").read_text()
+    assert len(secret) >= 32 and (tmp_path / "webhook.secret").stat().st_mode & 0o077 == 0
+    assert env["LAYERCAKE_ORCHESTRATOR_WEBHOOK_SECRET"] == env["LAYERCAKE_WEBHOOK_SECRET"]
+    assert env["LAYERCAKE_WEBHOOK_SECRET"] == secret
+    assert LocalStack(tmp_path, channels=True).env()["LAYERCAKE_WEBHOOK_SECRET"] == secret
+    given = {"LAYERCAKE_ORCHESTRATOR_WEBHOOK_SECRET": "s" * 32}
+    kept = LocalStack(tmp_path, channels=True, extra_env=given).env()
+    assert kept["LAYERCAKE_ORCHESTRATOR_WEBHOOK_SECRET"] == "s" * 32
+    assert "LAYERCAKE_WEBHOOK_SECRET" not in LocalStack(tmp_path / "t").env()  # tests' stacks
+
+
 def test_a_given_smtp_server_and_webhook_url_change_what_starts(tmp_path: Path) -> None:
     stack = LocalStack(
         tmp_path,
