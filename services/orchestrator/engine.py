@@ -314,7 +314,8 @@ class JourneyEngine:
     ) -> bool:
         """Asks the send port; False when the run must wait (a delayed send)."""
         now = moment.now
-        if step.id in instance.sent_steps:  # sent by a run this one absorbed in a merge
+        visit = instance.visit(step.id)
+        if visit == 0 and step.id in instance.sent_steps:  # sent by a run absorbed in a merge
             instance.record_send("suppressed", now, reason="already_sent")
             instance.take(step.next, "suppressed:already_sent", now)
             return True
@@ -326,6 +327,7 @@ class JourneyEngine:
             journey_version=instance.journey_version,
             step_id=step.id,
             step=step.send,
+            visit=visit,
             profile=snapshot(moment.profile, moment.event),
             decision=found["decision"] if instance.decision is not None else None,
             event=found["event"] if moment.event is not None else None,

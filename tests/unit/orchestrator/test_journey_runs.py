@@ -214,3 +214,28 @@ async def test_an_entry_filter_reads_the_audiences_and_computed_traits_identity_
         j.directory.add(view)
         j.event(profile_id, "checkout_viewed")
     assert j.sent_templates() == [("p-1", "vip-hello")]
+
+
+DAILY = """
+journey: daily-nudge
+owner: growth-team
+entry: {event: cart_updated}
+steps:
+  - id: nudge
+    send: {channel: email, template: nudge}
+    next: sleep
+  - id: sleep
+    wait: {duration: 1d}
+    next: nudge
+"""
+
+
+async def test_a_journey_looping_through_a_wait_sends_on_each_visit_under_its_own_key() -> None:
+    j = Journeys()
+    journey = j.publish(DAILY)
+    j.event("p-1", "cart_updated", {})
+    await j.advance(timedelta(days=2, hours=1))
+    assert [r.visit for r in j.send.requests] == [0, 1, 2]
+    assert len({r.send_id for r in j.send.requests}) == 3
+    assert j.stats(journey)[(1, "nudge", "sent")] == 3
+    assert j.instance(journey, "p-1").visit("nudge") == 3

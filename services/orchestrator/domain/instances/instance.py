@@ -52,6 +52,9 @@ class JourneyInstance(Aggregate[InstanceEvent]):
     step_id: str = ""
     wait: WaitStarted | None = None
     sent_steps: frozenset[str] = frozenset()
+    # this run's finished visits (sent or suppressed) per send step: a journey looping back
+    # through a wait sends again, each visit under its own idempotency key
+    visits: Mapping[str, int] = field(default_factory=dict)
     decision: DecisionRecorded | None = None
     enter_time: datetime | None = None
     exit_reason: str = ""
@@ -62,6 +65,10 @@ class JourneyInstance(Aggregate[InstanceEvent]):
     @classmethod
     def blank(cls, tenant_id: str, journey_id: str, profile_id: str) -> JourneyInstance:
         return cls(tenant_id=tenant_id, journey_id=journey_id, profile_id=profile_id)
+
+    def visit(self, step_id: str) -> int:
+        """How many times this run has already passed the send step."""
+        return self.visits.get(step_id, 0)
 
     @property
     def stream_id(self) -> str:
@@ -190,7 +197,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 self.profile_id = event.profile_id
                 self.run, self.journey_version = event.run, event.journey_version
                 self.active, self.step_id, self.wait = True, event.step_id, None
-                self.sent_steps = frozenset(event.sent_step_ids)
+                self.sent_steps, self.visits = frozenset(event.sent_step_ids), {}
                 self.decision, self.enter_time, self.exit_reason = None, event.enter_time, ""
                 self.context, self.entry_message_id = event.context, event.entry_message_id
                 if event.entry == BACK_IN_STOCK:
@@ -202,6 +209,8 @@ class JourneyInstance(Aggregate[InstanceEvent]):
             case SendRecorded():
                 if event.outcome == "sent":
                     self.sent_steps = self.sent_steps | {event.step_id}
+                if event.outcome != "delayed":  # a delayed send is tried again, same visit
+                    self.visits = {**self.visits, event.step_id: self.visit(event.step_id) + 1}
             case RunAbsorbed():
                 self.sent_steps = self.sent_steps | set(event.sent_step_ids)
             case RunMigrated():
