@@ -91,7 +91,11 @@ def journey_timers(
         if run.io == "decide":
             io = await decide(decider, timer.tenant_id, run)
         elif run.io == "webhook":
-            outcome = "skipped" if webhooks is None else await webhooks.call(timer.tenant_id, run)
+            # the timer's scheduling id: one per visit of the step, the same on a retried fire
+            key = timer.id
+            outcome = (
+                "skipped" if webhooks is None else await webhooks.call(timer.tenant_id, run, key)
+            )
             io = Called(run.step_id, outcome)
         return Prepared(profile, io)
 

@@ -16,6 +16,7 @@ from services.orchestrator.domain.instances.steps import RunTimer
 log = logging.getLogger(__name__)
 
 SIGNATURE = "X-Layercake-Signature"
+IDEMPOTENCY_KEY = "Idempotency-Key"
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -32,9 +33,13 @@ class HttpWebhooks:
         self.secret = secret
         self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
-    async def call(self, tenant_id: str, run: RunTimer) -> str:
+    async def call(self, tenant_id: str, run: RunTimer, key: str) -> str:
+        """`key` is the same each time one visit of the step is tried (a retried fire) and
+        differs between visits: it is in the signed body and the `Idempotency-Key` header, so
+        the receiver can act once."""
         body = json.dumps(
             {
+                "idempotency_key": key,
                 "tenant_id": tenant_id,
                 "journey_id": run.journey_id,
                 "profile_id": run.profile_id,
@@ -43,7 +48,11 @@ class HttpWebhooks:
             },
             sort_keys=True,
         ).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE: signature(self.secret, body)}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE: signature(self.secret, body),
+            IDEMPOTENCY_KEY: key,
+        }
         try:
             response = await self.client.post(run.url, content=body, headers=headers)
         except httpx.TimeoutException:

@@ -19,6 +19,7 @@ from services.orchestrator import handlers, relocation, sends
 from services.orchestrator.domain.instances.instance import JourneyInstance
 from services.orchestrator.domain.instances.migration import Move
 from services.orchestrator.domain.instances.profiles import ProfileView, TriggerEvent
+from services.orchestrator.domain.instances.steps import RunTimer
 from services.orchestrator.domain.journeys import read_journey, validate_journey
 from services.orchestrator.domain.sending import SendOutcome, SendRequest, Sent
 from services.orchestrator.engine import Entry, JourneyEngine
@@ -54,15 +55,28 @@ class RecordingSend:
         return self.answers.get(request.step.template, Sent(request.send_id))
 
 
+@dataclass
+class RecordingWebhooks:
+    """The webhook port, answering 200 and keeping each call's step and idempotency key."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    async def call(self, tenant_id: str, run: RunTimer, key: str) -> str:
+        self.calls.append((run.step_id, key))
+        return "200"
+
+
 class Journeys:
-    def __init__(self, policy: SendPolicy | None = None) -> None:
+    def __init__(
+        self, policy: SendPolicy | None = None, webhooks: RecordingWebhooks | None = None
+    ) -> None:
         self.clock = FixedClock(T0)
         self.db = in_memory(self.clock)
         self.send = RecordingSend(policy=policy)
         self.directory = FakeDirectory()
         self.decider = FakeDecider()
         self.engine = JourneyEngine(self.send)
-        self.timer_handler = journey_timers(self.engine, self.directory, self.decider)
+        self.timer_handler = journey_timers(self.engine, self.directory, self.decider, webhooks)
         self.fired = 0
 
     def publish(self, yaml_text: str, version: int = 1, *, paused: bool = False) -> str:

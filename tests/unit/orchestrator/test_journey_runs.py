@@ -10,7 +10,7 @@ import pytest
 from services.kernel.errors import FailedPrecondition, NotFound
 from services.orchestrator.domain.instances.local_time import next_local_time
 from services.orchestrator.domain.instances.steps import run_timer_id
-from tests.unit.orchestrator.journey_harness import EXAMPLES, TENANT, Journeys
+from tests.unit.orchestrator.journey_harness import EXAMPLES, TENANT, Journeys, RecordingWebhooks
 
 CART = (EXAMPLES / "abandoned-cart.yaml").read_text()
 CART_V2 = CART.replace("timeout: 4h", "timeout: 1h").replace("cart-reminder}", "cart-reminder-2}")
@@ -239,3 +239,28 @@ async def test_a_journey_looping_through_a_wait_sends_on_each_visit_under_its_ow
     assert len({r.send_id for r in j.send.requests}) == 3
     assert j.stats(journey)[(1, "nudge", "sent")] == 3
     assert j.instance(journey, "p-1").visit("nudge") == 3
+
+
+HOURLY_HOOK = """
+journey: hourly-hook
+owner: growth-team
+entry: {event: cart_updated}
+steps:
+  - id: hook
+    webhook: {url: "https://crm.example.com/hook"}
+    next: sleep
+  - id: sleep
+    wait: {duration: 1h}
+    next: hook
+"""
+
+
+async def test_each_visit_of_a_webhook_step_calls_with_its_own_idempotency_key() -> None:
+    hooks = RecordingWebhooks()
+    j = Journeys(webhooks=hooks)
+    j.publish(HOURLY_HOOK)
+    j.event("p-1", "cart_updated", {})
+    await j.advance(timedelta(hours=2, minutes=30))
+    assert [step for step, _ in hooks.calls] == ["hook", "hook", "hook"]
+    keys = [key for _, key in hooks.calls]
+    assert all(keys) and len(set(keys)) == 3

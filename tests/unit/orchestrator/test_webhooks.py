@@ -6,7 +6,12 @@ import json
 
 import httpx
 
-from services.orchestrator.adapters.webhooks import SIGNATURE, HttpWebhooks, signature
+from services.orchestrator.adapters.webhooks import (
+    IDEMPOTENCY_KEY,
+    SIGNATURE,
+    HttpWebhooks,
+    signature,
+)
 from services.orchestrator.domain.instances.steps import RunTimer
 
 RUN = RunTimer("welcome", "p-1", 2, "hook", io="webhook", url="https://crm.example.com/hook")
@@ -20,11 +25,12 @@ async def test_the_body_is_the_runs_context_signed_with_the_secret() -> None:
         return httpx.Response(202)
 
     hooks = HttpWebhooks(b"s" * 32, 1.0, httpx.MockTransport(answer))
-    assert await hooks.call("acme", RUN) == "202"
+    assert await hooks.call("acme", RUN, "k-1") == "202"
     await hooks.close()
     [request] = seen
     body = request.content
     assert json.loads(body) == {
+        "idempotency_key": "k-1",
         "tenant_id": "acme",
         "journey_id": "welcome",
         "profile_id": "p-1",
@@ -32,6 +38,7 @@ async def test_the_body_is_the_runs_context_signed_with_the_secret() -> None:
         "step_id": "hook",
     }
     assert request.headers[SIGNATURE] == signature(b"s" * 32, body)
+    assert request.headers[IDEMPOTENCY_KEY] == "k-1"
     assert signature(b"t" * 32, body) != signature(b"s" * 32, body)
 
 
@@ -44,5 +51,5 @@ async def test_a_failing_receiver_is_an_outcome_not_an_error() -> None:
 
     for transport, outcome in ((refuse, "error"), (slow, "timeout")):
         hooks = HttpWebhooks(b"s" * 32, 1.0, httpx.MockTransport(transport))
-        assert await hooks.call("acme", RUN) == outcome
+        assert await hooks.call("acme", RUN, "k-1") == outcome
         await hooks.close()
