@@ -83,6 +83,8 @@ def step_counts(version: int, events: list[ev.InstanceEvent]) -> Counter[tuple[i
                 version = e.to_version
                 counts[(version, "", "migrated_in")] += 1
                 counts[(version, e.to_step_id, "entered")] += 1
+            case ev.FeedbackReceived():
+                counts[(e.journey_version, e.step_id, e.kind)] += 1
             case ev.InstanceExited():
                 counts[(version, "", "converted" if e.reason == "converted" else "exited")] += 1
                 counts[(version, "", f"exited:{e.reason}")] += 1

@@ -257,6 +257,7 @@ INSTANCE_EVENTS.register(ie.DecisionRecorded, ev.DecisionRecorded)
 INSTANCE_EVENTS.register(ie.InstanceExited, ev.InstanceExited)
 INSTANCE_EVENTS.register(ie.RunAbsorbed, ev.RunAbsorbed)
 INSTANCE_EVENTS.register(ie.RunMigrated, ev.RunMigrated)
+INSTANCE_EVENTS.register(ie.FeedbackReceived, ev.FeedbackReceived)
 
 
 EVENT_INGESTED = ingest_pb2.EventIngested.DESCRIPTOR.full_name

@@ -461,3 +461,49 @@ class RunMigrated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunMigrated: _TypeAlias = RunMigrated  # noqa: Y015
+
+@_typing.final
+class FeedbackReceived(_message.Message):
+    """The channel reported on one of the run's sends (kept on the instance; the run does
+    not move). Recorded once per send and kind, however often the report is redelivered.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUN_FIELD_NUMBER: _builtins.int
+    JOURNEY_VERSION_FIELD_NUMBER: _builtins.int
+    STEP_ID_FIELD_NUMBER: _builtins.int
+    SEND_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    run: _builtins.int
+    """The run that sent it."""
+    journey_version: _builtins.int
+    """The journey version the send step belongs to."""
+    step_id: _builtins.str
+    """The send step."""
+    send_id: _builtins.str
+    """The send's id (the send command's id)."""
+    kind: _builtins.str
+    """`delivered`, `opened`, `clicked`, `bounced`, `complained` or `unsubscribed`."""
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was recorded."""
+
+    def __init__(
+        self,
+        *,
+        run: _builtins.int = ...,
+        journey_version: _builtins.int = ...,
+        step_id: _builtins.str = ...,
+        send_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["receive_time", b"receive_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["journey_version", b"journey_version", "kind", b"kind", "receive_time", b"receive_time", "run", b"run", "send_id", b"send_id", "step_id", b"step_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeedbackReceived: _TypeAlias = FeedbackReceived  # noqa: Y015

@@ -1,8 +1,12 @@
-"""Channel feedback on the in-memory unit of work: the ledger's outcome, withdrawn consent."""
+"""Channel feedback on the in-memory unit of work: the ledger's outcome, withdrawn consent,
+the run's record of it and its send step's counts."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+
+import pytest
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from layercake.orchestrator.v1 import send_pb2
@@ -10,8 +14,11 @@ from services.kernel.clock import FixedClock
 from services.kernel.profile_changes import ProfileChange, ProfileForget
 from services.orchestrator import feedback, handlers, sends
 from services.orchestrator.domain.feedback import ChannelFeedback
+from services.orchestrator.domain.instances import events as ev
 from services.orchestrator.domain.sending import ProfileSnapshot, SendRequest
+from services.orchestrator.mapping import INSTANCE_EVENTS
 from services.orchestrator.store.memory import InMemoryOrchestratorUnitOfWork, in_memory
+from tests.unit.orchestrator.journey_harness import TENANT, Journeys
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 SEND_ID = "send:i-1:remind"
@@ -83,3 +90,73 @@ def test_forgetting_the_person_erases_their_sends() -> None:
         assert handlers.record_profile_forget(uow, ProfileForget("acme", "p-1", ()))
         uow.commit()
     assert not h.db.state.send_ledger and not h.db.state.contact_states
+
+
+MAILER = """
+journey: mailer
+owner: growth-team
+entry: {api: {}}
+steps:
+  - id: mail
+    send: {channel: email, template: welcome}
+    next: later
+  - id: later
+    wait: {duration: 1d}
+    next: done
+  - id: done
+    exit: {}
+"""
+
+
+def journey_send() -> tuple[Journeys, str]:
+    """A run of `mailer` that sent `mail` and waits at `later`; its send id."""
+    j = Journeys(sends.SendPolicy(caps=()))
+    j.publish(MAILER)
+    j.enter_by_api("mailer", "p-1")
+    [request] = j.send.requests
+    return j, request.send_id
+
+
+def feed(j: Journeys, send_id: str, *kinds: str) -> None:
+    for kind in kinds:
+        with InMemoryOrchestratorUnitOfWork(j.db) as uow:
+            feedback.record_feedback(
+                uow, ChannelFeedback(TENANT, send_id, "email", "p-1", kind, "", NOW)
+            )
+            uow.commit()
+
+
+def test_a_journey_send_step_counts_each_kind_of_feedback_once() -> None:
+    j, send_id = journey_send()
+    feed(j, send_id, "delivered", "opened", "delivered", "clicked", "opened", "bounced")
+    stats = j.stats("mailer")
+    counted = {
+        k: stats.get((1, "mail", k), 0) for k in ("delivered", "opened", "clicked", "bounced")
+    }
+    assert counted == {"delivered": 1, "opened": 1, "clicked": 1, "bounced": 1}
+    assert stats[(1, "mail", "sent")] == 1
+
+
+def test_the_run_records_the_feedback_and_stays_where_it_waits() -> None:
+    j, send_id = journey_send()
+    before = j.instance("mailer", "p-1")
+    feed(j, send_id, "opened", "opened")
+    after = j.instance("mailer", "p-1")
+    assert (after.active, after.step_id, after.wait) == (True, "later", before.wait)
+    assert after.feedback_seen == {(send_id, "opened")}
+    assert after.version == before.version + 1  # one FeedbackReceived, the repeat adds none
+    with InMemoryOrchestratorUnitOfWork(j.db) as uow:
+        stored = uow.load(after.stream_id)
+    last = INSTANCE_EVENTS.decode(stored[-1], None)
+    assert last == ev.FeedbackReceived(1, 1, "mail", send_id, "opened", j.clock.now())
+
+
+def test_feedback_on_an_unknown_send_changes_nothing_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    j, _ = journey_send()
+    before = j.stats("mailer")
+    with caplog.at_level(logging.INFO, logger="services.orchestrator.feedback"):
+        feed(j, "send:nobody", "opened")
+    assert j.stats("mailer") == before
+    assert "unknown send send:nobody" in caplog.text

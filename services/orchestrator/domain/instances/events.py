@@ -105,6 +105,16 @@ class RunMigrated:
     migrate_time: datetime
 
 
+@dataclass(frozen=True)
+class FeedbackReceived:
+    run: int
+    journey_version: int
+    step_id: str
+    send_id: str
+    kind: str  # delivered | opened | clicked | bounced | complained | unsubscribed
+    receive_time: datetime
+
+
 InstanceEvent = (
     InstanceEntered
     | WaitStarted
@@ -115,4 +125,5 @@ InstanceEvent = (
     | InstanceExited
     | RunAbsorbed
     | RunMigrated
+    | FeedbackReceived
 )

@@ -17,6 +17,7 @@ from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel.aggregate import Aggregate
 from services.orchestrator.domain.instances.events import (
     DecisionRecorded,
+    FeedbackReceived,
     InstanceEntered,
     InstanceEvent,
     InstanceExited,
@@ -61,6 +62,9 @@ class JourneyInstance(Aggregate[InstanceEvent]):
     context: Mapping[str, Any] = field(default_factory=dict)  # the run's Decide context
     restocked: frozenset[str] = frozenset()  # sends whose back-in-stock re-entered a run
     entry_message_id: str = ""  # the ingested event that entered the latest run
+    # its sends, by send id: (run, journey version, step), for the channel's feedback
+    sends: Mapping[str, tuple[int, int, str]] = field(default_factory=dict)
+    feedback_seen: frozenset[tuple[str, str]] = frozenset()  # (send id, kind) recorded
 
     @classmethod
     def blank(cls, tenant_id: str, journey_id: str, profile_id: str) -> JourneyInstance:
@@ -168,6 +172,18 @@ class JourneyInstance(Aggregate[InstanceEvent]):
             )
         )
 
+    def receive_feedback(self, send_id: str, kind: str, now: datetime) -> bool:
+        """Records the channel's report on one of this instance's sends, once per send and
+        kind (a redelivered report records nothing); the run neither wakes nor moves.
+        False when the send is not this instance's."""
+        sent = self.sends.get(send_id)
+        if sent is None:
+            return False
+        if (send_id, kind) not in self.feedback_seen:
+            run, version, step_id = sent
+            self._record(FeedbackReceived(run, version, step_id, send_id, kind, now))
+        return True
+
     def absorb(self, merged_profile_id: str, sent_step_ids: frozenset[str], now: datetime) -> None:
         """Takes in a merged-away profile's run of this journey: its sends count here."""
         self._require_active()
@@ -209,6 +225,9 @@ class JourneyInstance(Aggregate[InstanceEvent]):
             case SendRecorded():
                 if event.outcome == "sent":
                     self.sent_steps = self.sent_steps | {event.step_id}
+                    if event.command_id:
+                        sent = (event.run, self.journey_version, event.step_id)
+                        self.sends = {**self.sends, event.command_id: sent}
                 if event.outcome != "delayed":  # a delayed send is tried again, same visit
                     self.visits = {**self.visits, event.step_id: self.visit(event.step_id) + 1}
             case RunAbsorbed():
@@ -220,3 +239,5 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 self.decision = event
             case InstanceExited():
                 self.active, self.wait, self.exit_reason = False, None, event.reason
+            case FeedbackReceived():
+                self.feedback_seen = self.feedback_seen | {(event.send_id, event.kind)}
