@@ -23,28 +23,25 @@ from services.cli.target import (
     out,
     print_json,
 )
-from services.kernel.durations import parse_duration
+from services.kernel.cap_text import parse_cap_text
 
 settings_app = typer.Typer(
     help="Send settings: frequency caps and quiet hours.", no_args_is_help=True
 )
-_CAP = re.compile(r"^([a-z*]+)=(\d+)/(\w+)$")
 _QUIET = re.compile(r"^(\d\d:\d\d)-(\d\d:\d\d)$")
 
 
 def _caps(text: str) -> pb.FrequencyCaps:
     """`email=3/1d,*=5/1d` ('' or `none`: no caps)."""
     caps = pb.FrequencyCaps()
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if part == "none":
-            continue
-        m = _CAP.match(part)
-        window = parse_duration(m[3]) if m else None
-        if m is None or window is None:
-            fail(f"{part!r}: write CHANNEL=LIMIT/WINDOW, e.g. email=3/1d or *=5/1d", 2)
+    try:
+        parsed = parse_cap_text("" if text.strip() == "none" else text)
+    except ValueError as e:
+        fail(f"{e}: write CHANNEL=LIMIT/WINDOW, e.g. email=3/1d or *=5/1d", 2)
+    for channel, limit, window in parsed:
         duration = Duration()
         duration.FromTimedelta(window)
-        caps.caps.add(channel=m[1], limit=int(m[2]), window=duration)
+        caps.caps.add(channel=channel, limit=limit, window=duration)
     return caps
 
 

@@ -11,16 +11,14 @@ Pure: the ledger's entries come in, a verdict goes out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.orchestrator.domain.journeys.durations import parse_duration
+from services.kernel.cap_text import parse_cap_text
 
 ALL_CHANNELS = "*"
-_CAP = re.compile(r"^([a-z*]+)=(\d+)/(\w+)$")
 
 
 class SendState(StrEnum):
@@ -64,14 +62,7 @@ class FrequencyCap:
 
 def parse_caps(text: str) -> tuple[FrequencyCap, ...]:
     """`email=3/24h,*=5/7d` -> caps; ValueError naming the bad part."""
-    caps = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        m = _CAP.match(part)
-        window = parse_duration(m[3]) if m else None
-        if m is None or window is None or int(m[2]) < 1:
-            raise ValueError(f"frequency cap {part!r} is not <channel|*>=<n>/<duration>")
-        caps.append(FrequencyCap(m[1], int(m[2]), window))
-    return tuple(caps)
+    return tuple(FrequencyCap(*cap) for cap in parse_cap_text(text))
 
 
 @dataclass(frozen=True)
