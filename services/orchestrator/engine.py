@@ -370,6 +370,7 @@ class JourneyEngine:
                 placement=step.decide.placement,
                 timeout=timeout or DEFAULT_DECIDE_TIMEOUT,
                 context=dict(instance.context),
+                visit=instance.visit(step.id),
             )
         elif io and kind == "webhook":
             timer = replace(timer, io="webhook", url=step.webhook.url)

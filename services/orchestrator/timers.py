@@ -33,8 +33,9 @@ from services.orchestrator.engine import JourneyEngine
 from services.orchestrator.ports import Decider, OrchestratorUnitOfWork, ProfileDirectory, Webhooks
 
 log = logging.getLogger(__name__)
-# Namespace of decide requests: one id per run and step, so a second prepare asks again
-# with the same id and gets the first decision back.
+# Namespace of decide requests: one id per run, step and visit, so a second prepare of the
+# same visit asks again with the same id and gets the first decision back, while a run that
+# loops back to the step asks anew.
 DECIDE_REQUESTS = uuid.UUID("0b6f4a52-6d3e-4f0e-9a1c-3c5e2d7f8a91")
 DECIDE_STEP_SECONDS = Histogram(
     "layercake_orchestrator_decide_step_seconds",
@@ -59,7 +60,7 @@ async def _decide(decider: Decider | None, tenant_id: str, run: RunTimer) -> Dec
     if decider is None:
         return Decided(run.step_id, None, "unavailable")
     step = f"{tenant_id}/{run.journey_id}/{run.profile_id}/{run.run}/{run.step_id}"
-    request_id = str(uuid.uuid5(DECIDE_REQUESTS, step))
+    request_id = str(uuid.uuid5(DECIDE_REQUESTS, f"{step}/{run.visit}" if run.visit else step))
     context = {**run.context, "journey": {"id": run.journey_id, "step": run.step_id}}
     asked = decider.decide(
         tenant_id, run.profile_id, run.placement, run.timeout, request_id, context

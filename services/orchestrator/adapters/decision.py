@@ -1,9 +1,10 @@
 """The decision service's `Decide`, for a journey's decide step.
 
 Asked in the step timer's prepare phase, before any transaction opens, as the system
-principal `system:orchestrator` of the run's tenant. The request id names the run and
-step, so a timer whose prepare runs twice (a crash, a takeover by another replica) gets
-the first decision back, and the decision log keeps one decision per step.
+principal `system:orchestrator` of the run's tenant. The request id names the run, step
+and visit, so a timer whose prepare runs twice (a crash, a takeover by another replica) gets
+the first decision back, the decision log keeps one decision per visit of the step, and a
+journey looping back to the step is decided anew.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.kernel.errors import FailedPrecondition, NotFound
+from services.kernel.timers import Timer
 from services.orchestrator.domain.instances.local_time import next_local_time
 from services.orchestrator.domain.instances.steps import run_timer_id
 from tests.unit.orchestrator.journey_harness import EXAMPLES, TENANT, Journeys, RecordingWebhooks
@@ -264,3 +265,37 @@ async def test_each_visit_of_a_webhook_step_calls_with_its_own_idempotency_key()
     assert [step for step, _ in hooks.calls] == ["hook", "hook", "hook"]
     keys = [key for _, key in hooks.calls]
     assert all(keys) and len(set(keys)) == 3
+
+
+DAILY_OFFER = """
+journey: daily-offer
+owner: growth-team
+entry: {event: cart_updated}
+steps:
+  - id: pick
+    decide: {placement: offer}
+    paths: {discount: sleep}
+    fallback: sleep
+  - id: sleep
+    wait: {duration: 1d}
+    next: pick
+"""
+
+
+async def test_each_visit_of_a_decide_step_asks_under_its_own_request_id() -> None:
+    j = Journeys()
+    j.decider.action = "discount"
+    journey = j.publish(DAILY_OFFER)
+    j.event("p-1", "cart_updated", {})
+    timer = j.db.state.timers[(TENANT, run_timer_id(journey, "p-1"))]
+    await j.advance(timedelta(days=2, hours=1))
+    assert j.decider.calls == 3
+    assert len(set(j.decider.request_ids)) == 3  # each visit decided anew
+    assert j.instance(journey, "p-1").visit("pick") == 3
+    assert j.stats(journey)[(1, "pick", "entered")] == 3
+    # a retried fire of the first visit's timer (a crash, another replica) asks again
+    # with that visit's id, so the decision service answers the first decision back
+    assert j.timer_handler.prepare is not None
+    retried = Timer("t-again", TENANT, run_timer_id(journey, "p-1"), "journey.step", *timer)
+    await j.timer_handler.prepare(retried)
+    assert j.decider.request_ids[-1] == j.decider.request_ids[0]

@@ -53,8 +53,9 @@ class JourneyInstance(Aggregate[InstanceEvent]):
     step_id: str = ""
     wait: WaitStarted | None = None
     sent_steps: frozenset[str] = frozenset()
-    # this run's finished visits (sent or suppressed) per send step: a journey looping back
-    # through a wait sends again, each visit under its own idempotency key
+    # this run's finished visits per send step (sent or suppressed) and decide step
+    # (decided or fell back): a journey looping back through a wait sends and decides again,
+    # each visit under its own idempotency key
     visits: Mapping[str, int] = field(default_factory=dict)
     decision: DecisionRecorded | None = None
     enter_time: datetime | None = None
@@ -71,7 +72,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
         return cls(tenant_id=tenant_id, journey_id=journey_id, profile_id=profile_id)
 
     def visit(self, step_id: str) -> int:
-        """How many times this run has already passed the send step."""
+        """How many times this run has already passed the send or decide step."""
         return self.visits.get(step_id, 0)
 
     @property
@@ -237,6 +238,7 @@ class JourneyInstance(Aggregate[InstanceEvent]):
                 self.wait = None
             case DecisionRecorded():
                 self.decision = event
+                self.visits = {**self.visits, event.step_id: self.visit(event.step_id) + 1}
             case InstanceExited():
                 self.active, self.wait, self.exit_reason = False, None, event.reason
             case FeedbackReceived():

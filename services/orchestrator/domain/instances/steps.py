@@ -43,6 +43,7 @@ class RunTimer:
     timeout: float = 0.0
     url: str = ""
     context: dict[str, Any] = field(default_factory=dict)  # decide: the run's Decide context
+    visit: int = 0  # decide: earlier visits of the step in this run (its request id's part)
 
     @property
     def timer_id(self) -> str:
