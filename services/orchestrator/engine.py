@@ -328,6 +328,7 @@ class JourneyEngine:
             step_id=step.id,
             step=step.send,
             visit=visit,
+            priority=journey.definition.priority,
             profile=snapshot(moment.profile, moment.event),
             decision=found["decision"] if instance.decision is not None else None,
             event=found["event"] if moment.event is not None else None,

@@ -84,6 +84,7 @@ def send(uow: OrchestratorUnitOfWork, policy: SendPolicy, request: SendRequest) 
         state=SendState.SENT,
         time=now,
         value=request.value,
+        priority=request.priority,
     )
     outcome = _guarded(uow, policy, request, now)
     if isinstance(outcome, Suppressed):

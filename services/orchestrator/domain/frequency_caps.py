@@ -5,7 +5,8 @@ A cap allows `limit` sends to one person per rolling `window`, on one channel or
 go at once: it holds the slot for the hold window (a short `Delayed`), and when the hold
 ends the highest-value send among those that asked during it wins; the others are
 suppressed. So several journeys wanting one slot within one decision window are settled
-by value (the decision's score), not by arrival order. A slot with more room sends at once.
+by value (the decision's score), then by the journeys' priority, not by arrival order.
+A slot with more room sends at once.
 Pure: the ledger's entries come in, a verdict goes out.
 """
 
@@ -42,6 +43,7 @@ class LedgerEntry:
     state: SendState
     time: datetime  # when it reached this state
     value: float = 0.0
+    priority: int = 0  # the sending journey's priority: settles a contest of equal value
     reason: str = ""  # suppression or delay reason
     hold_until: datetime | None = None
     feedback: str = ""  # the channel's latest outcome: delivered, bounced, ...
@@ -133,9 +135,10 @@ def check_caps(
     return Pass()
 
 
-def _rank(entry: LedgerEntry) -> tuple[float, float, str]:
-    """Higher value wins; on a tie the earlier asker, then the smaller id (deterministic)."""
-    return (entry.value, -entry.time.timestamp(), _inverted(entry.send_id))
+def _rank(entry: LedgerEntry) -> tuple[float, int, float, str]:
+    """Higher value wins; on a tie the higher-priority journey, then the earlier asker,
+    then the smaller id (deterministic)."""
+    return (entry.value, entry.priority, -entry.time.timestamp(), _inverted(entry.send_id))
 
 
 def _inverted(text: str) -> str:

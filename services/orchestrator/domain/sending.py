@@ -78,6 +78,7 @@ class SendRequest:
     decision: Mapping[str, Any] | None = None  # the `decision` variable; score ranks for a cap
     event: Mapping[str, Any] | None = None  # the `event` variable, when an event drove the step
     visit: int = 0
+    priority: int = 0  # the journey's: breaks a tie of value for a cap's last slot
 
     @property
     def send_id(self) -> str:

@@ -47,6 +47,7 @@ send_ledger = Table(
     Column("state", String(16), nullable=False),
     Column("time", UtcDateTime, nullable=False),
     Column("value", Float, nullable=False),
+    Column("priority", Integer, nullable=False, server_default="0"),
     Column("reason", String(200), nullable=False),
     Column("hold_until", UtcDateTime, nullable=True),
     Column("feedback", String(32), nullable=False),

@@ -55,7 +55,17 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
     ) -> LedgerEntry:
         hold = at + timedelta(seconds=30) if state is SendState.HELD else None
         return LedgerEntry(
-            "acme", profile, send_id, "email", "cart", "remind", state, at, 0.5, hold_until=hold
+            "acme",
+            profile,
+            send_id,
+            "email",
+            "cart",
+            "remind",
+            state,
+            at,
+            0.5,
+            priority=3,
+            hold_until=hold,
         )
 
     def test_the_send_ledger_keeps_each_sends_latest_state(self, units: Units) -> None:

@@ -30,14 +30,25 @@ def entry(
     channel: str = "email",
     value: float = 0.0,
     hold_until: datetime | None = None,
+    priority: int = 0,
 ) -> LedgerEntry:
     return LedgerEntry(
-        "acme", "p-1", send_id, channel, "j", "s", state, at, value, hold_until=hold_until
+        "acme",
+        "p-1",
+        send_id,
+        channel,
+        "j",
+        "s",
+        state,
+        at,
+        value,
+        priority=priority,
+        hold_until=hold_until,
     )
 
 
-def held(send_id: str, value: float, at: datetime = NOW - HOLD) -> LedgerEntry:
-    return entry(send_id, SendState.HELD, at, value=value, hold_until=at + HOLD)
+def held(send_id: str, value: float, at: datetime = NOW - HOLD, priority: int = 0) -> LedgerEntry:
+    return entry(send_id, SendState.HELD, at, value=value, hold_until=at + HOLD, priority=priority)
 
 
 def test_room_left_sends_at_once() -> None:
@@ -82,6 +93,21 @@ def test_a_tie_goes_to_the_earlier_asker() -> None:
         held("second", 5.0),
     ]
     assert check_caps(CAPS, "email", "second", 5.0, entries, NOW, HOLD) == Outbid(CAPS[0], "first")
+
+
+def test_on_a_tie_of_value_the_higher_priority_journey_wins_though_it_asked_later() -> None:
+    first = held("first", 5.0, NOW - HOLD - timedelta(seconds=1), priority=1)
+    second = held("second", 5.0, priority=7)
+    entries = [entry("a"), first, second]
+    assert check_caps(CAPS, "email", "first", 5.0, entries, NOW, HOLD) == Outbid(CAPS[0], "second")
+    assert check_caps(CAPS, "email", "second", 5.0, entries, NOW, HOLD) == Pass()
+
+
+def test_value_still_outranks_priority() -> None:
+    urgent = held("urgent", 1.0, priority=9)
+    worth = held("worth", 2.0, priority=0)
+    entries = [entry("a"), urgent, worth]
+    assert check_caps(CAPS, "email", "urgent", 1.0, entries, NOW, HOLD) == Outbid(CAPS[0], "worth")
 
 
 def test_a_holder_that_never_came_back_lapses() -> None:
