@@ -329,6 +329,7 @@ class JourneyEngine:
             step=step.send,
             visit=visit,
             priority=journey.definition.priority,
+            run_profile_id=instance.profile_id,
             profile=snapshot(moment.profile, moment.event),
             decision=found["decision"] if instance.decision is not None else None,
             event=found["event"] if moment.event is not None else None,

@@ -48,8 +48,10 @@ def record_feedback(uow: OrchestratorUnitOfWork, feedback: ChannelFeedback) -> N
 def _on_instance(
     uow: OrchestratorUnitOfWork, entry: LedgerEntry, feedback: ChannelFeedback
 ) -> None:
-    """The instance records the report once per send and kind (so its step counts it once)."""
-    instance = load_instance(uow, entry.tenant_id, entry.journey_id, entry.profile_id)
+    """The run that made the send records the report once per send and kind (so its step
+    counts it once), also when a merge has since moved the person's sends to the survivor
+    and the run to the survivor's (it is found by the profile it ran for)."""
+    instance = load_instance(uow, entry.tenant_id, entry.journey_id, entry.run_profile)
     if not instance.receive_feedback(entry.send_id, feedback.kind, uow.now()):
         log.info("feedback on send %s, which no run of %s sent", entry.send_id, entry.journey_id)
         return

@@ -85,6 +85,7 @@ def send(uow: OrchestratorUnitOfWork, policy: SendPolicy, request: SendRequest) 
         time=now,
         value=request.value,
         priority=request.priority,
+        run_profile_id=request.run_profile_id or request.profile.profile_id,
     )
     outcome = _guarded(uow, policy, request, now)
     if isinstance(outcome, Suppressed):

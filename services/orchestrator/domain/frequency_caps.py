@@ -47,6 +47,13 @@ class LedgerEntry:
     reason: str = ""  # suppression or delay reason
     hold_until: datetime | None = None
     feedback: str = ""  # the channel's latest outcome: delivered, bounced, ...
+    # whose journey run made the send ('': `profile_id`'s): a merge moves `profile_id` to
+    # the survivor (one person, one set of caps), this stays, so feedback finds the run
+    run_profile_id: str = ""
+
+    @property
+    def run_profile(self) -> str:
+        return self.run_profile_id or self.profile_id
 
 
 @dataclass(frozen=True)

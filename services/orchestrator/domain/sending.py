@@ -79,6 +79,7 @@ class SendRequest:
     event: Mapping[str, Any] | None = None  # the `event` variable, when an event drove the step
     visit: int = 0
     priority: int = 0  # the journey's: breaks a tie of value for a cap's last slot
+    run_profile_id: str = ""  # the instance's profile ('': `profile`'s), as the ledger keeps it
 
     @property
     def send_id(self) -> str:

@@ -51,6 +51,7 @@ send_ledger = Table(
     Column("reason", String(200), nullable=False),
     Column("hold_until", UtcDateTime, nullable=True),
     Column("feedback", String(32), nullable=False),
+    Column("run_profile_id", String(64), nullable=False, server_default=""),
     Index("send_ledger_by_profile", "tenant_id", "profile_id", "time"),
 )
 

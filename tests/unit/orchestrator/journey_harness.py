@@ -133,10 +133,12 @@ class Journeys:
             uow.commit()
 
     def merge(self, survivor: str, *merged: str) -> None:
+        """As the profiles consumer follows identity's ProfilesMerged: the copies (contact
+        states, sends), then the runs, in one transaction."""
+        merge = ProfilesMerge(TENANT, survivor, tuple(merged), 9)
         with InMemoryOrchestratorUnitOfWork(self.db) as uow:
-            relocation.merge_runs(
-                self.engine, uow, ProfilesMerge(TENANT, survivor, tuple(merged), 9)
-            )
+            handlers.record_profiles_merge(uow, merge)
+            relocation.merge_runs(self.engine, uow, merge)
             uow.commit()
 
     async def unmerge(self, split: str, *new: str) -> None:

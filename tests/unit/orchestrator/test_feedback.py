@@ -160,3 +160,24 @@ def test_feedback_on_an_unknown_send_changes_nothing_and_says_so(
         feed(j, "send:nobody", "opened")
     assert j.stats("mailer") == before
     assert "unknown send send:nobody" in caplog.text
+
+
+@pytest.mark.parametrize("survivor_inside", [False, True])
+def test_feedback_on_a_merged_away_runs_send_counts_once_in_the_step_stats(
+    survivor_inside: bool,
+) -> None:
+    """The merge moves the send to the survivor's ledger and the run to the survivor's
+    (continued, or absorbed by the survivor's own run): the report still counts, once."""
+    j = Journeys(sends.SendPolicy(caps=()))
+    j.publish(MAILER)
+    j.enter_by_api("mailer", "p-away")
+    if survivor_inside:
+        j.enter_by_api("mailer", "p-1")
+    send_id = j.send.requests[0].send_id
+    feed(j, send_id, "delivered")  # before the merge
+    j.merge("p-1", "p-away")
+    assert j.db.state.send_ledger[(TENANT, send_id)].profile_id == "p-1"
+    feed(j, send_id, "delivered", "opened", "opened")
+    stats = j.stats("mailer")
+    assert (stats[(1, "mail", "delivered")], stats[(1, "mail", "opened")]) == (1, 1)
+    assert j.db.state.send_ledger[(TENANT, send_id)].feedback == "opened"
