@@ -179,73 +179,67 @@ STORY_ASSETS = Path(__file__).with_name("assets")
 
 async def template(g: Gateway, template_id: str) -> str:
     """A template of the story's journey (services/demo/assets/<id>.yaml)."""
-    j, admin = g.journeys, auth(g.crew.admin)
     try:
-        held = await j.GetTemplate(
-            jpb.GetTemplateRequest(template_id=template_id), metadata=admin, timeout=TIMEOUT
+        held = await g.journeys.GetTemplate(
+            jpb.GetTemplateRequest(template_id=template_id),
+            metadata=auth(g.crew.admin),
+            timeout=TIMEOUT,
         )
-        if held.version.state == "published":
+        if held.version.state == PUBLISHED:
             return f"template {template_id} v{held.version.version}: published already, kept"
     except grpc.aio.AioRpcError as e:
         if not _missing(e):
             raise
-    text = (STORY_ASSETS / f"{template_id}.yaml").read_text()
-    saved = await j.ApplyTemplate(
-        jpb.ApplyTemplateRequest(yaml=text, request_id=request_id()),
-        metadata=auth(g.crew.editor),
-        timeout=TIMEOUT,
-    )
-    key = auth(g.crew.editor), auth(g.crew.approver), auth(g.crew.operator)
-    await j.SubmitTemplate(
-        jpb.SubmitTemplateRequest(template_id=template_id, request_id=request_id()),
-        metadata=key[0],
-        timeout=TIMEOUT,
-    )
-    await j.ApproveTemplate(
-        jpb.ApproveTemplateRequest(template_id=template_id, request_id=request_id()),
-        metadata=key[1],
-        timeout=TIMEOUT,
-    )
-    await j.PublishTemplate(
-        jpb.PublishTemplateRequest(template_id=template_id, request_id=request_id()),
-        metadata=key[2],
-        timeout=TIMEOUT,
-    )
-    return f"template {template_id} v{saved.version.version}: submitted, approved, published"
+    version = await publish_template(g, (STORY_ASSETS / f"{template_id}.yaml").read_text())
+    return f"template {template_id} v{version}: submitted, approved, published"
 
 
 async def journey(g: Gateway) -> str:
     """The journey `intender-drinks` (services/demo/assets/intender-drinks.yaml)."""
-    j, admin = g.journeys, auth(g.crew.admin)
     try:
-        held = await j.GetJourney(
-            jpb.GetJourneyRequest(journey_id=JOURNEY_ID), metadata=admin, timeout=TIMEOUT
+        held = await g.journeys.GetJourney(
+            jpb.GetJourneyRequest(journey_id=JOURNEY_ID),
+            metadata=auth(g.crew.admin),
+            timeout=TIMEOUT,
         )
-        if held.version.state == "published":
+        if held.version.state == PUBLISHED:
             return f"journey {JOURNEY_ID} v{held.version.version}: published already, kept"
     except grpc.aio.AioRpcError as e:
         if not _missing(e):
             raise
-    text = (STORY_ASSETS / f"{JOURNEY_ID}.yaml").read_text()
-    saved = await j.ApplyJourney(
+    version = await publish_journey(g, (STORY_ASSETS / f"{JOURNEY_ID}.yaml").read_text())
+    return f"journey {JOURNEY_ID} v{version}: submitted, approved, published"
+
+
+async def publish_template(g: Gateway, text: str) -> int:
+    """Saves a template's YAML as the editor, then has it submitted, approved and published
+    (four eyes); answers the version published."""
+    saved = await g.journeys.ApplyTemplate(
+        jpb.ApplyTemplateRequest(yaml=text, request_id=request_id()),
+        metadata=auth(g.crew.editor),
+        timeout=TIMEOUT,
+    )
+    await _four_eyes(g, "Template", template_id=saved.version.asset_id)
+    return saved.version.version
+
+
+async def publish_journey(g: Gateway, text: str) -> int:
+    """Saves a journey's YAML as the editor, then has it submitted, approved and published
+    (four eyes); answers the version published."""
+    saved = await g.journeys.ApplyJourney(
         jpb.ApplyJourneyRequest(yaml=text, request_id=request_id()),
         metadata=auth(g.crew.editor),
         timeout=TIMEOUT,
     )
-    key = auth(g.crew.editor), auth(g.crew.approver), auth(g.crew.operator)
-    await j.SubmitJourney(
-        jpb.SubmitJourneyRequest(journey_id=JOURNEY_ID, request_id=request_id()),
-        metadata=key[0],
-        timeout=TIMEOUT,
-    )
-    await j.ApproveJourney(
-        jpb.ApproveJourneyRequest(journey_id=JOURNEY_ID, request_id=request_id()),
-        metadata=key[1],
-        timeout=TIMEOUT,
-    )
-    await j.PublishJourney(
-        jpb.PublishJourneyRequest(journey_id=JOURNEY_ID, request_id=request_id()),
-        metadata=key[2],
-        timeout=TIMEOUT,
-    )
-    return f"journey {JOURNEY_ID} v{saved.version.version}: submitted, approved, published"
+    await _four_eyes(g, "Journey", journey_id=saved.version.asset_id)
+    return saved.version.version
+
+
+async def _four_eyes(g: Gateway, noun: str, **asset: str) -> None:
+    """Submit, approve and publish a JourneysService asset, each by the person who may."""
+    for action, who in ACTIONS:
+        await getattr(g.journeys, f"{action}{noun}")(
+            getattr(jpb, f"{action}{noun}Request")(request_id=request_id(), **asset),
+            metadata=auth(getattr(g.crew, who)),
+            timeout=TIMEOUT,
+        )

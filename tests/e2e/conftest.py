@@ -9,6 +9,7 @@ from typing import TypeVar
 import grpc
 import pytest
 
+from services.demo.gateway import Crew, Gateway
 from services.kernel.rpc.signing import InternalCalls
 from services.local.stack import LocalStack, Ports
 from tests.signing import signed_channel
@@ -26,6 +27,12 @@ class Platform:
     @property
     def auth(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.api_key}"),)
+
+    def gateway(self) -> Gateway:
+        """The gateway as a partner's people reach it (gRPC and the Segment HTTP door), with
+        the admin's key; `hire_crew` adds an editor's, an approver's and an operator's."""
+        door = f"http://127.0.0.1:{self.stack.ports.http}"
+        return Gateway(self.stack.addr("gateway"), door, Crew(self.api_key))
 
     def internal_channel(self, service: str, tenant: str | None = None) -> grpc.aio.Channel:
         """A channel to an internal service signing as the gateway does, with the stack's secret

@@ -183,6 +183,7 @@ async def test_hot_swap_while_two_decision_processes_decide(
                 late += after
 
         load = [asyncio.create_task(keep_deciding(d, i)) for i, d in enumerate([*deciders] * 2)]
+
         async def in_flight() -> bool:  # on both before the promotion: each worker answered
             return len(answers) >= 2 * len(load)
 

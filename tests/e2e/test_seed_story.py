@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.demo.gateway import Crew, Gateway
 from services.demo.story import SeedStory
 from services.local.stack import LocalStack, Ports
 from tests.e2e.conftest import Platform
@@ -28,10 +27,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 @pytest.mark.timeout(600)
 async def test_the_seed_story(platform: Platform) -> None:
-    stack = platform.stack
-    door = f"http://127.0.0.1:{stack.ports.http}"
-    async with Gateway(stack.addr("gateway"), door, Crew(platform.api_key)) as gateway:
-        story = SeedStory(gateway, stack.state_dir)
+    async with platform.gateway() as gateway:
+        story = SeedStory(gateway, platform.stack.state_dir)
         person = story.person
 
         published = await story.publishes_the_assets()

@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from layercake.gateway.v1 import journeys_service_pb2 as jpb
 from layercake.gateway.v1 import send_settings_service_pb2 as spb
 from layercake.gateway.v1 import send_settings_service_pb2_grpc as sgrpc
-from services.demo.gateway import TIMEOUT, Crew, Gateway, auth, request_id
+from services.demo.assets import publish_journey
+from services.demo.gateway import TIMEOUT, auth, request_id
 from tests.conftest import random_id
 from tests.e2e.conftest import Platform
 from tests.e2e.test_walking_skeleton import event, violations
@@ -39,17 +39,10 @@ steps:
 """
 
 
-def gateway_of(platform: Platform) -> Gateway:
-    stack = platform.stack
-    return Gateway(
-        stack.addr("gateway"), f"http://127.0.0.1:{stack.ports.http}", Crew(platform.api_key)
-    )
-
-
 async def test_a_tenant_sets_its_send_settings_through_the_gateway_and_the_cli(
     platform: Platform,
 ) -> None:
-    async with gateway_of(platform) as g:
+    async with platform.gateway() as g:
         suffix = random_id("s")
         await g.hire_crew(suffix)
         stub = sgrpc.SendSettingsServiceStub(g.channel)
@@ -111,7 +104,7 @@ def test_the_cli_sets_and_shows_the_send_settings(platform: Platform) -> None:
 @pytest.mark.timeout(300)
 async def test_a_scheduled_journey_enters_each_consenting_person_once(platform: Platform) -> None:
     journey_id = random_id("minutely-")
-    async with gateway_of(platform) as g:
+    async with platform.gateway() as g:
         await g.hire_crew(random_id("c"))
         people = [random_id("sched-") for _ in range(3)]
         await g.ingest(
@@ -120,29 +113,7 @@ async def test_a_scheduled_journey_enters_each_consenting_person_once(platform: 
                 for i, cookie in enumerate(people)
             ]
         )
-        j = g.journeys
-        await j.ApplyJourney(
-            jpb.ApplyJourneyRequest(
-                yaml=SCHEDULED.format(journey_id=journey_id), request_id=request_id()
-            ),
-            metadata=auth(g.crew.editor),
-            timeout=TIMEOUT,
-        )
-        await j.SubmitJourney(
-            jpb.SubmitJourneyRequest(journey_id=journey_id, request_id=request_id()),
-            metadata=auth(g.crew.editor),
-            timeout=TIMEOUT,
-        )
-        await j.ApproveJourney(
-            jpb.ApproveJourneyRequest(journey_id=journey_id, request_id=request_id()),
-            metadata=auth(g.crew.approver),
-            timeout=TIMEOUT,
-        )
-        await j.PublishJourney(
-            jpb.PublishJourneyRequest(journey_id=journey_id, request_id=request_id()),
-            metadata=auth(g.crew.operator),
-            timeout=TIMEOUT,
-        )
+        await publish_journey(g, SCHEDULED.format(journey_id=journey_id))
 
         async def both_entered() -> dict[tuple[str, str], int]:
             counts = await g.journey_counts(journey_id)

@@ -1,16 +1,14 @@
-"""Real servers for the channel adapters: an aiosmtpd SMTP server and a local HTTP server,
-each able to refuse its first requests (so retries are tested against real failures)."""
+"""Real servers for the channel adapters: an aiosmtpd SMTP server and a local HTTP server
+(tests/http_receiver.py), each able to refuse its first requests (so retries are tested
+against real failures)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -27,6 +25,7 @@ from services.orchestrator.channels.sender import Sender
 from services.orchestrator.channels.worker import ChannelWorker, WorkerSettings
 from services.orchestrator.domain.sending import stable_id
 from tests.conftest import random_id
+from tests.http_receiver import Endpoint, receiving
 from tests.integration.harness import publish
 
 
@@ -58,42 +57,10 @@ def mailbox() -> Iterator[tuple[Mailbox, str]]:
         controller.stop()
 
 
-@dataclass
-class Endpoint:
-    """What the local HTTP server received; answers 503 to the first `refuse` requests."""
-
-    refuse: int = 0
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    refused: int = 0
-
-
 @pytest.fixture
 def endpoint() -> Iterator[tuple[Endpoint, str]]:
-    seen = Endpoint()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if seen.refused < seen.refuse:
-                seen.refused += 1
-                self.send_response(503)
-            else:
-                seen.requests.append((dict(self.headers), body))
-                self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield seen, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with receiving() as found:
+        yield found
 
 
 def command(tenant: str, channel: str, n: int = 1) -> channel_pb2.SendCommand:

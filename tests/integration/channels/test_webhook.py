@@ -11,7 +11,8 @@ from layercake.channel.v1 import channel_pb2
 from services.kernel.store.database import Database
 from services.orchestrator.channels.webhook import SIGNATURE, TIMESTAMP, WebhookSender, verify
 from tests.conftest import random_id
-from tests.integration.channels.conftest import Endpoint, command, feedback, send, worker
+from tests.http_receiver import Endpoint
+from tests.integration.channels.conftest import command, feedback, send, worker
 
 SECRET = b"a-webhook-secret-of-some-length"
 
