@@ -150,7 +150,7 @@ def apply_ingested_event(
     )
     segmenting.count_event(uow, profile, segments, cmd, resolved.plan.absorbed)
     # what a follower holds changed (save() clears pending)
-    changes = [e for e in profile.pending if not isinstance(e, EventReceived)]
+    changes = profile.news()
     recorded = [(p, p.version, list(p.pending)) for p in resolved.changed]
     traceparent = telemetry.current_traceparent()
     metadata = EventMetadata(

@@ -176,6 +176,8 @@ def _seal_received(event: EventReceived, sealer: Sealer | None) -> pe.EventRecei
         event=event.event,
         consent_source=event.consent_source,
         sealed_details=seal(_details_json(event)) if event.properties or event.context else b"",
+        linked=[_identifier_proto(i) for i in event.linked],
+        traits_set=event.traits_set,
     )
 
 
@@ -203,6 +205,8 @@ def _open_received(m: pe.EventReceived, sealer: Sealer | None) -> EventReceived:
         m.consent_source,
         (details := _open_details(m, sealer)).get("properties", {}),
         details.get("context", {}),
+        tuple(Identifier(i.type, i.value, i.hashed) for i in m.linked),
+        tuple(m.traits_set),
     )
 
 
@@ -294,8 +298,10 @@ def profile_updated(
     )
     for event in changes:
         match event:
-            case IdentifiersLinked(identifiers):
+            case IdentifiersLinked(identifiers) | EventReceived(linked=identifiers):
                 message.linked_identifiers.extend(_identifier_proto(i) for i in identifiers)
+                if isinstance(event, EventReceived):
+                    _add_traits(message, event.won_traits(), sealer)
             case StateRederived(traits, consent):  # the whole state: followers dropped theirs
                 message.linked_identifiers.extend(
                     _identifier_proto(i) for i in sorted(profile.identifiers)

@@ -79,7 +79,7 @@ def apply_requested_change(
         )
         return False
     evaluate_audiences(profile, segments.audiences, segments.traits, change.occur_time)
-    changes = [e for e in profile.pending if not isinstance(e, EventReceived)]
+    changes, recorded = profile.news(), list(profile.pending)
     traceparent = telemetry.current_traceparent()
     uow.profiles.save(
         profile,
@@ -96,5 +96,5 @@ def apply_requested_change(
     sealer = uow.vault.cipher(change.tenant_id, profile.profile_id)
     assert sealer is not None, "a live profile has its key"
     uow.publish(mapping.profile_updated(profile, changes, change.request_id, traceparent, sealer))
-    segmenting.publish_segment_changes(uow, profile, start, changes)
+    segmenting.publish_segment_changes(uow, profile, start, recorded)
     return True

@@ -450,7 +450,8 @@ Global___ConsentChanged: _TypeAlias = ConsentChanged  # noqa: Y015
 @_typing.final
 class EventReceived(_message.Message):
     """An ingested event the profile took (kept so its timeline, trait history and,
-    after an unmerge, its state can be derived from the events that belong to it).
+    after an unmerge, its state can be derived from the events that belong to it), with
+    what it did to the profile: the identifiers it linked and its traits that won.
     Trait values are sealed with the profile's key.
     """
 
@@ -505,6 +506,8 @@ class EventReceived(_message.Message):
     EVENT_FIELD_NUMBER: _builtins.int
     CONSENT_SOURCE_FIELD_NUMBER: _builtins.int
     SEALED_DETAILS_FIELD_NUMBER: _builtins.int
+    LINKED_FIELD_NUMBER: _builtins.int
+    TRAITS_SET_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     """The event's message id."""
     type: _builtins.str
@@ -534,6 +537,19 @@ class EventReceived(_message.Message):
     def consent(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]:
         """Its consent per purpose."""
 
+    @_builtins.property
+    def linked(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]:
+        """The identifiers it linked to the profile (those of `identifiers` it did not hold):
+        their provenance is this event, at its event time. Events stored before this field
+        left that to an IdentifiersLinked before them.
+        """
+
+    @_builtins.property
+    def traits_set(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Its traits that won (last write wins by event time): the profile's from now on, set
+        at its event time. Events stored before this field left that to a TraitsSet.
+        """
+
     def __init__(
         self,
         *,
@@ -546,10 +562,12 @@ class EventReceived(_message.Message):
         event: _builtins.str = ...,
         consent_source: _builtins.str = ...,
         sealed_details: _builtins.bytes = ...,
+        linked: _abc.Iterable[_common_pb2.Identifier] | None = ...,
+        traits_set: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["event_time", b"event_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "consent_source", b"consent_source", "event", b"event", "event_time", b"event_time", "identifiers", b"identifiers", "message_id", b"message_id", "sealed_details", b"sealed_details", "sealed_traits", b"sealed_traits", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consent", b"consent", "consent_source", b"consent_source", "event", b"event", "event_time", b"event_time", "identifiers", b"identifiers", "linked", b"linked", "message_id", b"message_id", "sealed_details", b"sealed_details", "sealed_traits", b"sealed_traits", "traits_set", b"traits_set", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -133,7 +133,10 @@ class ProfileForgotten:
 @dataclass(frozen=True)
 class EventReceived:
     """An ingested event the profile took, as it came: the truth its timeline, trait history
-    and (after an unmerge) its traits and consent are derived from."""
+    and (after an unmerge) its traits and consent are derived from. It also records what it
+    did to the profile that took it (`linked`, `traits_set`), so taking an event is one
+    stored event, not one per consequence; those stored before say so in an
+    `IdentifiersLinked` and a `TraitsSet` before them (and leave these empty)."""
 
     message_id: str
     event_time: datetime
@@ -146,6 +149,22 @@ class EventReceived:
     # a track event's properties and context (JSON values): what computed traits read
     properties: dict[str, Any] = field(default_factory=dict, hash=False)
     context: dict[str, Any] = field(default_factory=dict, hash=False)
+    # the identifiers it linked (provenance: this event, at its event time)
+    linked: tuple[Identifier, ...] = ()
+    traits_set: tuple[str, ...] = ()  # its traits that won (last write wins by event time)
+
+    @property
+    def changes_profile(self) -> bool:
+        """Whether taking it changed what the profile holds beyond its version."""
+        return bool(self.linked or self.traits_set)
+
+    def won_traits(self) -> dict[str, TraitValue]:
+        """Its traits that won, as the profile holds them (none once the key is gone)."""
+        return {
+            k: TraitValue(self.traits[k], self.event_time)
+            for k in self.traits_set
+            if k in self.traits
+        }
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ identifiers it may take is resolution's decision (domain/resolution.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from services.identity.domain.errors import UnknownConsentPurpose
@@ -70,6 +70,11 @@ class Profile(Aggregate[ProfileEvent]):
     @property
     def identifiers(self) -> set[Identifier]:
         return set(self.links)
+
+    def news(self) -> list[ProfileEvent]:
+        """The pending events that change what a follower holds: an event taken counts only
+        when it linked identifiers or set traits."""
+        return [e for e in self.pending if not isinstance(e, EventReceived) or e.changes_profile]
 
     def link(self, identifiers: Iterable[Identifier], at: datetime, message_id: str = "") -> None:
         """Links identifiers resolution accepted; those already held are no change."""
@@ -147,7 +152,14 @@ class Profile(Aggregate[ProfileEvent]):
         self._set_traits({k: TraitValue(v, at) for k, v in traits.items()}, message_id)
 
     def _set_traits(self, traits: Mapping[str, TraitValue], message_id: str) -> None:
-        changed = {
+        changed = self._winning(traits)
+        if changed:
+            self._record(TraitsSet(changed, message_id))
+
+    def _winning(self, traits: Mapping[str, TraitValue]) -> dict[str, TraitValue]:
+        """Those of `traits` that change the profile: new, or set at the same time or later
+        to another value."""
+        return {
             name: value
             for name, value in traits.items()
             if name not in self.traits
@@ -156,8 +168,6 @@ class Profile(Aggregate[ProfileEvent]):
                 and self.traits[name].json_value != value.json_value
             )
         }
-        if changed:
-            self._record(TraitsSet(changed, message_id))
 
     def set_consent(self, consent: Mapping[str, bool], at: datetime, source: str = "") -> None:
         """Each purpose keeps its latest explicit decision by event time, with where it was
@@ -177,15 +187,21 @@ class Profile(Aggregate[ProfileEvent]):
             self._record(ConsentChanged(changed, at, source))
 
     def take(self, event: EventReceived) -> None:
-        """Folds in an ingested event resolution gave this profile (its traits and consent,
-        by event time) and keeps the event as it came."""
-        self.set_traits(event.traits, event.event_time, event.message_id)
+        """Folds in an ingested event resolution gave this profile and keeps it as it came,
+        with what it did recorded on it (one stored event): it links those of its
+        identifiers the profile does not hold yet (resolution accepted them all) and sets
+        its traits that win by event time; its consent too, by event time."""
         self.set_consent(event.consent, event.event_time, event.consent_source)
-        self.receive(event)
+        at = event.event_time
+        won = self._winning({k: TraitValue(v, at) for k, v in event.traits.items()})
+        linked = tuple(sorted(set(event.identifiers) - self.links.keys()))
+        self._record(replace(event, linked=linked, traits_set=tuple(sorted(won))))
 
     def receive(self, event: EventReceived) -> None:
-        """Keeps an ingested event as it came (the truth history and unmerge derive from)."""
-        self._record(event)
+        """Keeps an ingested event as it came (the truth history and unmerge derive from),
+        without what it did to the profile that first took it (an unmerge's new profile
+        takes its links and traits apart)."""
+        self._record(replace(event, linked=(), traits_set=()))
 
     def split(
         self,
@@ -205,24 +221,31 @@ class Profile(Aggregate[ProfileEvent]):
         (recorded even when nothing differs: followers take the whole state from it)."""
         self._record(state)
 
+    def _put_traits(self, traits: Mapping[str, TraitValue]) -> None:
+        if not traits:
+            return
+        self.traits |= traits
+        self.update_time = max(
+            [t.set_time for t in traits.values()] + ([self.update_time] if self.update_time else [])
+        )
+
     def _consent_at(self, purpose: str) -> datetime:
         return self.consent_time.get(purpose, _NEVER)
 
     def apply(self, event: ProfileEvent) -> None:
         match event:  # the most frequent first: every ingested event records one
-            case EventReceived():
-                pass
+            case EventReceived(message_id=message_id, event_time=at, linked=linked):
+                if linked:
+                    self.links |= {i: IdentifierLink(i, message_id, at) for i in linked}
+                if event.traits_set:
+                    self._put_traits(event.won_traits())
             case ProfileCreated(tenant_id, profile_id, create_time):
                 self.tenant_id, self.profile_id = tenant_id, profile_id
                 self.create_time = self.update_time = create_time
             case IdentifiersLinked(identifiers, message_id, link_time):
                 self.links |= {i: IdentifierLink(i, message_id, link_time) for i in identifiers}
             case TraitsSet(traits):
-                self.traits |= traits
-                self.update_time = max(
-                    [t.set_time for t in traits.values()]
-                    + ([self.update_time] if self.update_time else [])
-                )
+                self._put_traits(traits)
             case ConsentChanged(consent, change_time, source):
                 self.consent |= consent
                 if change_time is not None:

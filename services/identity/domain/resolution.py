@@ -125,7 +125,9 @@ def resolve(
     load: Callable[[str], Profile],
     new_id: Callable[[], str],
 ) -> Resolved:
-    """Applies the plan: creates or loads the survivor, merges, links, records drops and flags.
+    """Applies the plan: creates or loads the survivor, merges, records drops and flags. The
+    new identifiers (`plan.to_link`) are linked by the survivor taking the event with the
+    identifiers it kept (`Profile.take`), which records them on it.
 
     The same function serves the database (repository ports) and the in-memory graph.
     ConcurrencyError when a racing writer changed the graph (retry the whole event).
@@ -144,7 +146,6 @@ def resolve(
     for other in merged:
         survivor.absorb(other, at, message_id)
         other.merge_into(survivor.profile_id, at, message_id)
-    survivor.link(decided.to_link, at, message_id)
     for reason in sorted({r for _, r in decided.dropped}):
         survivor.drop((i for i, r in decided.dropped if r == reason), reason, message_id)
     if decided.flagged:

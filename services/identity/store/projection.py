@@ -3,7 +3,7 @@ profile streams; personal trait values only sealed (store/sealed_traits.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, tuple_
@@ -13,6 +13,7 @@ from layercake.identity.v1 import profile_events_pb2 as pe
 from services.identity import mapping
 from services.identity.domain.events import (
     ConsentChanged,
+    EventReceived,
     IdentifiersLinked,
     ProfileAbsorbed,
     ProfileCreated,
@@ -21,9 +22,11 @@ from services.identity.domain.events import (
     ProfileSplit,
     StateRederived,
     TraitsSet,
+    TraitValue,
 )
+from services.identity.domain.personal_data import Sealer
 from services.identity.ports import PersonalDataVault
-from services.identity.store.profile_rows import ProfileRows
+from services.identity.store.profile_rows import ProfileRows, Row
 from services.identity.store.sealed_traits import stored
 from services.identity.store.tables import (
     forgotten_identifiers,
@@ -35,8 +38,6 @@ from services.kernel.store.conflicts import insert_unless_conflict
 from services.kernel.store.records import StoredEvent
 
 PREFIX = "profile-"
-# Events that change nothing the read model holds (their trait values stay sealed).
-VERSION_ONLY = frozenset({pe.EventReceived.DESCRIPTOR.full_name})
 CREATED = pe.ProfileCreated.DESCRIPTOR.full_name
 
 
@@ -69,11 +70,14 @@ class ProfileProjection:
     def _apply(self, rows: ProfileRows, event: StoredEvent) -> None:
         tenant, profile_id = event.metadata.tenant_id, event.stream_id[len(PREFIX) :]
         key = (tenant, profile_id)
-        if event.type in VERSION_ONLY:  # nothing to project: not even worth opening
-            rows.touch(key, event.version)
-            return
         cipher = self.vault.cipher(tenant, profile_id)
         match mapping.EVENTS.decode(event, cipher):
+            case EventReceived(message_id=message_id, event_time=at, linked=linked) as taken:
+                if (row := rows.touch(key, event.version)) is not None:
+                    if linked:
+                        rows.link(key, linked, message_id, at)
+                    if taken.traits_set:
+                        self._set_traits(row, taken.won_traits(), cipher)
             case ProfileCreated(create_time=at):
                 rows.create(key, event.version, at)
             case IdentifiersLinked(identifiers, message_id, link_time):
@@ -103,11 +107,9 @@ class ProfileProjection:
                 if (row := rows.touch(key, event.version)) is not None:
                     row.traits = stored(traits, cipher)
                     row.consent = dict(consent)
-            case TraitsSet(traits) if traits:
+            case TraitsSet(traits):
                 if (row := rows.touch(key, event.version)) is not None:
-                    row.traits |= stored(traits, cipher)
-                    latest = max(v.set_time for v in traits.values())
-                    row.update_time = max(row.update_time, latest)
+                    self._set_traits(row, traits, cipher)
             case ConsentChanged(consent):
                 if (row := rows.touch(key, event.version)) is not None:
                     row.consent |= consent
@@ -118,6 +120,12 @@ class ProfileProjection:
                 rows.drop({(tenant, p) for p in gone})
             case _:  # trait values of a forgotten person: nothing left to project
                 rows.touch(key, event.version)
+
+    @staticmethod
+    def _set_traits(row: Row, traits: Mapping[str, TraitValue], cipher: Sealer | None) -> None:
+        if traits:  # none once the key is gone: a forgotten person's values went with it
+            row.traits |= stored(traits, cipher)
+            row.update_time = max(row.update_time, *(v.set_time for v in traits.values()))
 
     @staticmethod
     def _forget(

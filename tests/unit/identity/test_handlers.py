@@ -76,7 +76,9 @@ def test_an_event_makes_a_profile_found_by_each_identifier_and_its_id(db: Db) ->
     assert all("ann" not in i.value for i in by_email.identifiers)  # the email is hashed
     (payload,) = published(db, "ProfileUpdated")
     update = identity_events_pb2.ProfileUpdated.FromString(payload)
-    assert (update.profile_id, update.version, update.identifier_count) == (made.profile_id, 5, 2)
+    # created, consent changed, the event taken (the links and traits it set are on it)
+    assert (update.profile_id, update.version, update.identifier_count) == (made.profile_id, 3, 2)
+    assert len(update.linked_identifiers) == 2
     assert set(update.sealed_traits) == {"first_name"} and b"Ann" not in payload
 
 
