@@ -1,7 +1,8 @@
 """The whole platform as local processes: nats-server plus the four services.
 
 `make run` uses it to start everything on the default ports; the e2e tests use
-it on free ports to drive the services exactly as a partner would.
+it on free ports to drive the services exactly as a partner would, and may start
+more than one process of a service (replicas sharing its database).
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ class Ports:
         )
 
 
+@dataclass(frozen=True)
+class Replica:
+    """One more process of a service, on ports of its own; peers keep calling the first."""
+
+    service: str
+    grpc: int
+    metrics: int
+    http: int = 0  # the gateway's HTTP door
+
+
 @dataclass
 class LocalStack:
     state_dir: Path
@@ -69,8 +80,22 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     channels: bool = False  # also the channel adapters (and an SMTP sink): `make run`
     example: bool = False  # the demo tenant decides with the drinks example: `make run`
+    # processes per service ({"orchestrator": 2}), all on the service's one database:
+    # PostgreSQL (LAYERCAKE_<SERVICE>_DATABASE_URL) as in production, or its SQLite file
+    replicas: dict[str, int] = field(default_factory=dict)
     nats: NatsServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    replica_processes: dict[str, Replica] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        """Names the extra processes (`orchestrator-2`...) and gives each free ports."""
+        for service, count in self.replicas.items():
+            if service not in SERVICES:
+                raise ValueError(f"replicas: {service!r} is not one of {', '.join(SERVICES)}")
+            for n in range(2, count + 1):
+                http = free_port() if service == "gateway" else 0
+                replica = Replica(service, free_port(), free_port(), http)
+                self.replica_processes[f"{service}-{n}"] = replica
 
     @property
     def log_dir(self) -> Path:
@@ -101,9 +126,12 @@ class LocalStack:
         return path.read_text().strip()
 
     def addr(self, service: str) -> str:
-        return f"127.0.0.1:{self.ports.grpc[service]}"
+        """Where a service (its first process) or a replica (`orchestrator-2`) serves gRPC."""
+        replica = self.replica_processes.get(service)
+        return f"127.0.0.1:{self.ports.grpc[service] if replica is None else replica.grpc}"
 
-    def env(self) -> dict[str, str]:
+    def env(self, process: str | None = None) -> dict[str, str]:
+        """The environment of every process; a replica's names its own ports."""
         env = dict(os.environ)
         env |= {
             "LAYERCAKE_STATE_DIR": str(self.state_dir),
@@ -120,6 +148,12 @@ class LocalStack:
                 env.setdefault(name, self.webhook_secret())
         if self.channels and "LAYERCAKE_SMTP_URL" not in env:
             env["LAYERCAKE_SMTP_URL"] = f"smtp://127.0.0.1:{self.ports.smtp}"
+        if (replica := self.replica_processes.get(process or "")) is not None:
+            up = replica.service.upper()
+            env[f"LAYERCAKE_{up}_ADDR"] = f"127.0.0.1:{replica.grpc}"
+            env[f"LAYERCAKE_{up}_METRICS_PORT"] = str(replica.metrics)
+            if replica.http:
+                env["LAYERCAKE_GATEWAY_HTTP_ADDR"] = f"127.0.0.1:{replica.http}"
         return env
 
     @property
@@ -140,6 +174,8 @@ class LocalStack:
         if process == "smtp-sink":
             where = ["--port", str(self.ports.smtp), "--dir", str(self.mail_dir)]
             return [*CHANNEL_COMMANDS[process], *where]
+        if (replica := self.replica_processes.get(process)) is not None:
+            return ["-m", f"services.{replica.service}"]
         return CHANNEL_COMMANDS.get(process, ["-m", f"services.{process}"])
 
     def start_nats(self) -> None:
@@ -187,7 +223,7 @@ class LocalStack:
         with (self.log_dir / f"{service}.log").open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, *self.command(service)],
-                env=self.env(),
+                env=self.env(service),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the launcher, which stops us in order
@@ -200,7 +236,7 @@ class LocalStack:
         self.wait_serving(service, timeout)
 
     def is_serving(self, service: str, timeout: float = 0.5) -> bool:
-        if service not in SERVICES:  # no gRPC health service: running is serving
+        if service not in (*SERVICES, *self.replica_processes):  # no health: running is serving
             process = self.processes.get(service)
             return process is not None and process.poll() is None
         with grpc.insecure_channel(self.addr(service)) as channel:
@@ -233,7 +269,7 @@ class LocalStack:
         key = self.ensure_demo_tenant()
         if self.example:
             self.ensure_drinks_example()
-        for service in SERVICES:
+        for service in (*SERVICES, *self.replica_processes):
             self.start_service(service)
         for process in self.extras():
             self.spawn(process)
@@ -255,7 +291,7 @@ class LocalStack:
             return process.wait()
 
     def stop(self) -> None:
-        for service in reversed((*SERVICES, *self.extras())):
+        for service in reversed((*SERVICES, *self.replica_processes, *self.extras())):
             if service in self.processes:
                 self.stop_service(service)
         if self.nats is not None:
