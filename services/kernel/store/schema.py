@@ -82,3 +82,5 @@ inbox = Table(
 )
 
 Index("ix_events_tenant_position", events.c.tenant_id, events.c.position)
+# A forget finds a person's unrelayed messages by what they are about (kernel_0003).
+Index("ix_outbox_subject_ref", outbox.c.tenant_id, outbox.c.subject_ref)

@@ -11,13 +11,13 @@ from sqlalchemy import func, insert, select
 from services.identity import handlers
 from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.domain.identifiers import Identifier
-from services.identity.store.forgetting import suppressed_query
+from services.identity.store.forgetting import suppressed_query, unrelayed
 from services.identity.store.profile_rows import move_aliases, rows_query
 from services.identity.store.profiles import SqlProfileRepository, owners_query
 from services.identity.store.tables import forgotten_identifiers, profile_identifiers, profiles
 from services.kernel.store.database import Database
 from services.kernel.store.event_store import tails_query
-from services.kernel.store.schema import events
+from services.kernel.store.schema import events, outbox
 from services.kernel.store.snapshots import snapshots_query
 from services.kernel.store.transient import is_transient
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
@@ -106,6 +106,35 @@ def test_the_suppression_check_seeks_each_digest(identity_db: Database) -> None:
     else:
         assert "forgotten_identifiers_pkey" in plan, plan
         assert "digest = ANY" in cond, plan
+        assert "Filter" not in plan, plan
+
+
+def test_forgetting_finds_the_profiles_unrelayed_messages_by_an_index_seek(
+    identity_db: Database,
+) -> None:
+    rows = [  # an outbox holding many tenants' messages about many profiles
+        {
+            "event_id": f"e{n}",
+            "subject": "layercake.acme.identity.profile_updated",
+            "type": "t",
+            "payload": b"",
+            "tenant_id": f"t{n % 5}",
+            "source": "identity",
+            "subject_ref": f"p{n}",
+            "traceparent": "",
+            "created_time": AT,
+        }
+        for n in range(3000)
+    ]
+    with identity_db.transaction() as s:
+        s.execute(insert(outbox), rows)
+    query = select(outbox.c.id).where(unrelayed("t1", ["p1", "p6"]))
+    dialect, plan, cond = query_plan(identity_db, query, seqscan=False)
+    if dialect == "sqlite":
+        assert "ix_outbox_subject_ref (tenant_id=? AND subject_ref=?)" in plan, plan
+    else:
+        assert "ix_outbox_subject_ref" in plan, plan
+        assert "subject_ref = ANY" in cond, plan
         assert "Filter" not in plan, plan
 
 
