@@ -1,5 +1,6 @@
 """Wires the identity service: its key store, projections, consumers, caches, timers,
-servicers and the eraser of forgotten people's raw messages."""
+servicers, the eraser of forgotten people's stream messages and the relay's record of
+where each message about a person went."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ from services.identity.config import IdentityConfig, load_identity_config
 from services.identity.consumers.ingest import ingest_consumer
 from services.identity.consumers.requests import requested_changes_consumers
 from services.identity.domain.segments import Segments
-from services.identity.ingest_eraser import IngestEraser
 from services.identity.rebuild import rebuild_windows
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
 from services.identity.store.audiences import BACKFILL, AudienceProjection
+from services.identity.store.forgetting import record_relayed
 from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.projection import ProfileProjection
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.identity.store.windows import EXPIRY
+from services.identity.stream_eraser import StreamEraser
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.config import ServiceSettings
 from services.kernel.rpc.server import Servicer
@@ -68,13 +70,13 @@ class Identity:
             self.keys.adopt(legacy)  # before identity's migration drops its old key table
         finally:
             legacy.dispose()
-        self.eraser: IngestEraser | None = None
+        self.eraser: StreamEraser | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def servicers(self, ctx: Context) -> list[Servicer]:
         layer = ServiceLayer(ctx.db, ctx.uow)
-        self.eraser = IngestEraser(ctx.js, layer, self.config.erase_every, self.rules)
+        self.eraser = StreamEraser(ctx.js, layer, self.config.erase_every, self.rules)
         return [identity_servicer(layer, self.eraser, ctx.js, self.rules.get)]
 
     async def start(self, ctx: Context) -> None:
@@ -113,4 +115,5 @@ def build(settings: ServiceSettings, config: IdentityConfig | None = None) -> Ap
         on_start=identity.start,
         on_stop=identity.stop,
         rebuild=rebuild_windows,
+        on_relayed=record_relayed,
     )

@@ -2,8 +2,11 @@
 
 `forget_profile` appends `ProfileForgotten` (the projection deletes the read models and
 lists the person's identifiers as suppressed), turns the clear identifier values of their
-events into digests (scrubbing.py), deletes the keys sealing their personal data, queues
-their raw messages in `INGEST` for erasure and publishes the integration event.
+events and unrelayed messages into digests (scrubbing.py), deletes the keys sealing their
+personal data, queues their raw messages in `INGEST` and the messages identity published
+about them in `IDENTITY` for erasure (stream_eraser.py), and publishes the integration
+event. A message about them the relay settles after the forget is queued by the relay's
+hook (store/forgetting.py `record_relayed`), so none is left behind.
 `ingest_event` is how every ingested event enters identity: one that carries a
 forgotten identifier is recorded as suppressed, never resolved, retried nor
 dead-lettered.
@@ -27,7 +30,7 @@ from services.identity.domain.profile import Profile
 from services.identity.domain.rules import IdentifierRules
 from services.identity.domain.segments import NONE as NO_SEGMENTS
 from services.identity.domain.segments import Segments
-from services.identity.ports import IdentityUnitOfWork
+from services.identity.ports import IdentityUnitOfWork, StreamMessage
 from services.identity.rules_cache import RulesCache, TenantRules, published_rules
 from services.identity.scrubbing import scrubbed
 from services.kernel import telemetry
@@ -67,12 +70,13 @@ def forget_profile(
     )
     uow.profiles.save(profile, metadata)
     forgotten = Forgotten(profile.profile_id, tuple(sorted(aliases)), at)
-    uow.forgetting.erase_messages_of(tenant, forgotten.profile_ids, at)
     for profile_id in forgotten.profile_ids:  # computed traits' windows of their events
         for name in uow.computed_windows.of_profile(tenant, profile_id):
             uow.computed_windows.delete(tenant, profile_id, name)
-    # clear identifier values leave their events and unrelayed messages too
+    # clear identifier values leave their events and unrelayed messages too; then (the
+    # unrelayed ones locked) every stream message of theirs is queued for erasure
     uow.forgetting.scrub(tenant, forgotten.profile_ids, partial(scrubbed, hasher=hasher))
+    uow.forgetting.erase_messages_of(tenant, forgotten.profile_ids, at)
     uow.vault.delete_keys(tenant, forgotten.profile_ids)
     uow.publish(
         mapping.profile_forgotten(tenant, forgotten, profile.version, request_id, traceparent)
@@ -164,11 +168,11 @@ def rewritten(
     uow.commit()
 
 
-def pending_erasures(uow: IdentityUnitOfWork, limit: int) -> list[int]:
-    """`INGEST` sequences still to erase, oldest first."""
+def pending_erasures(uow: IdentityUnitOfWork, limit: int) -> list[StreamMessage]:
+    """Stream messages still to erase."""
     return uow.forgetting.pending_erasures(limit)
 
 
-def erased(uow: IdentityUnitOfWork, sequences: list[int]) -> None:
-    uow.forgetting.erased(sequences)
+def erased(uow: IdentityUnitOfWork, messages: list[StreamMessage]) -> None:
+    uow.forgetting.erased(messages)
     uow.commit()

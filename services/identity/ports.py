@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from services.identity.domain.events import ProfileEvent
 from services.identity.domain.identifiers import Hasher, Identifier
@@ -22,6 +23,24 @@ from services.kernel.unit_of_work import AbstractUnitOfWork
 
 # (a stored event's type, its payload) -> the payload rewritten, or None to keep it.
 Rewrite = Callable[[str, bytes], bytes | None]
+
+INGEST = "INGEST"
+
+
+class StreamMessage(NamedTuple):
+    """A message in a JetStream stream, by its sequence."""
+
+    stream: str
+    sequence: int
+
+
+class Published(NamedTuple):
+    """A message identity published about a profile, where the stream stored it."""
+
+    tenant_id: str
+    profile_id: str
+    stream: str
+    sequence: int
 
 
 class ProfileRepository(ABC):
@@ -88,8 +107,9 @@ class PersonalDataVault(ABC):
 
 class Forgetting(ABC):
     """What forgetting keeps: the suppressed identifiers' digests (kept by the projection of
-    `ProfileForgotten`), which raw messages fed which profile, the `INGEST` sequences still
-    to erase, and the messages suppressed with their reason."""
+    `ProfileForgotten`), the forgotten profile ids, which stream messages hold each
+    profile's data (the raw `INGEST` ones that fed it, the `IDENTITY` ones published about
+    it), the messages still to erase, and the messages suppressed with their reason."""
 
     @abstractmethod
     def suppressed(self, tenant_id: str, digests: Sequence[str]) -> bool:
@@ -100,7 +120,13 @@ class Forgetting(ABC):
         """A hint: `suppressed` of these digests follows in this transaction."""
 
     @abstractmethod
-    def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None: ...
+    def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
+        """The `INGEST` message at `stream_sequence` fed the profile."""
+
+    @abstractmethod
+    def record_published(self, messages: Sequence[Published], at: datetime) -> None:
+        """Identity published these messages about their profiles; one about a profile
+        forgotten meanwhile is queued for erasure instead."""
 
     @abstractmethod
     def suppress_message(
@@ -109,29 +135,31 @@ class Forgetting(ABC):
 
     @abstractmethod
     def erase_message(self, tenant_id: str, stream_sequence: int, at: datetime) -> None:
-        """Queues one raw message for erasure."""
+        """Queues one raw `INGEST` message for erasure."""
 
     @abstractmethod
     def erase_messages_of(self, tenant_id: str, profile_ids: Sequence[str], at: datetime) -> int:
-        """Queues the raw messages that fed the profiles for erasure; returns how many."""
+        """Records the profiles as forgotten and queues every stream message holding their
+        data for erasure; returns how many."""
 
     @abstractmethod
     def move_messages(self, tenant_id: str, old_sequence: int, new_sequence: int) -> None:
-        """The message at `old_sequence` was written again at `new_sequence` (less a forgotten
-        person's events): the profiles it fed are fed by the new one."""
+        """The `INGEST` message at `old_sequence` was written again at `new_sequence` (less a
+        forgotten person's events): the profiles it fed are fed by the new one."""
 
     @abstractmethod
     def scrub(self, tenant_id: str, profile_ids: Sequence[str], rewrite: Rewrite) -> int:
         """Rewrites the payloads of the profiles' stored events and of their outbox messages
         not relayed yet with `rewrite(type, payload)` (None: kept as it is), in this
-        transaction; how many it rewrote. Only forgetting does this."""
+        transaction; how many it rewrote. Only forgetting does this, before
+        `erase_messages_of`: the relay cannot record one of those messages unseen between."""
 
     @abstractmethod
-    def pending_erasures(self, limit: int) -> list[int]:
-        """Sequences queued for erasure, oldest first."""
+    def pending_erasures(self, limit: int) -> list[StreamMessage]:
+        """Messages queued for erasure, by stream and sequence."""
 
     @abstractmethod
-    def erased(self, sequences: Sequence[int]) -> None: ...
+    def erased(self, messages: Sequence[StreamMessage]) -> None: ...
 
 
 class TenantKeys(ABC):

@@ -27,7 +27,7 @@ from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import Broadcast, BroadcastSpec
 from services.kernel.messaging.connection import connect
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec
-from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.messaging.relay import OutboxRelay, RelayHook
 from services.kernel.messaging.streams import ensure_streams
 from services.kernel.rpc import idempotency
 from services.kernel.rpc.server import Server, Servicer, create_server
@@ -73,6 +73,8 @@ class App:
     # derived state the projections cannot replay (identity's computed-trait windows):
     # `replay` rebuilds it after them, through the service's units of work
     rebuild: Callable[[UnitOfWorkFactory[Any]], int] | None = None
+    # records where the relay stored each acked row (identity: to erase a forgotten person's)
+    on_relayed: RelayHook | None = None
 
 
 @dataclass
@@ -121,7 +123,12 @@ class Runtime:
         await ensure_streams(js, replicas=s.stream_replicas)
         self.context = ctx = Context(s, db, uow, self.clock, nc, js)
         self.relay = OutboxRelay(
-            db, js, batch=s.relay_batch, clock=self.clock, max_payload=nc.max_payload
+            db,
+            js,
+            batch=s.relay_batch,
+            clock=self.clock,
+            max_payload=nc.max_payload,
+            on_relayed=self.app.on_relayed,
         )
         self.tasks.append(asyncio.create_task(self.relay.run(self._workers_stop)))
         keep = timedelta(seconds=s.request_retention)

@@ -126,7 +126,7 @@ async def test_a_forgotten_person_leaves_no_trace_and_does_not_come_back(
             rows = db.execute(
                 "SELECT reason FROM suppressed_messages WHERE message_id = ?", (later.message_id,)
             ).fetchall()
-            pending = db.execute("SELECT count(*) FROM ingest_erasures").fetchone()[0]
+            pending = db.execute("SELECT count(*) FROM stream_erasures").fetchone()[0]
         return rows == [("forgotten",)] and pending == 0
 
     await eventually(suppressed, timeout=30)

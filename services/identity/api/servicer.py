@@ -21,9 +21,9 @@ from services.identity import (
 )
 from services.identity.api import views
 from services.identity.api.segments import SegmentRpcs
-from services.identity.ingest_eraser import IngestEraser
 from services.identity.rules_cache import TenantRules, published_rules
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
+from services.identity.stream_eraser import StreamEraser
 from services.kernel.errors import Unavailable
 from services.kernel.rpc import calls, idempotency
 from services.kernel.rpc.server import Servicer
@@ -38,7 +38,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
     def __init__(
         self,
         layer: ServiceLayer[SqlIdentityUnitOfWork],
-        eraser: IngestEraser | None = None,
+        eraser: StreamEraser | None = None,
         js: JetStreamContext | None = None,
         rules: TenantRules = published_rules,
     ) -> None:
@@ -192,7 +192,7 @@ class IdentityServicer(SegmentRpcs, pb_grpc.IdentityServiceServicer):
 
 def identity_servicer(
     layer: ServiceLayer[SqlIdentityUnitOfWork],
-    eraser: IngestEraser | None = None,
+    eraser: StreamEraser | None = None,
     js: JetStreamContext | None = None,
     rules: TenantRules = published_rules,
 ) -> Servicer:

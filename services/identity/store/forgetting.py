@@ -1,5 +1,6 @@
-"""Forgetting on SQLAlchemy: the suppression list, which raw messages fed which profile,
-the queue of messages to erase from `INGEST`, and the messages suppressed."""
+"""Forgetting on SQLAlchemy: the suppression list, the forgotten profiles, which stream
+messages hold which profile's data, the queue of messages to erase, and the messages
+suppressed."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Select, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from layercake.events.v1 import identity_events_pb2 as ie
 from services.identity.domain.profile import stream_id
-from services.identity.ports import Forgetting, Rewrite
+from services.identity.ports import INGEST, Forgetting, Published, Rewrite, StreamMessage
 from services.identity.store.tables import (
     forgotten_identifiers,
-    ingest_erasures,
+    forgotten_profiles,
     profile_messages,
+    stream_erasures,
     suppressed_messages,
 )
+from services.kernel.messaging.relay import Relayed
 from services.kernel.store.conflicts import DriverInsert, insert_unless_conflict
 from services.kernel.store.schema import events, outbox
 
@@ -64,34 +68,64 @@ class SqlForgetting(Forgetting):
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
         self._messages.append((tenant_id, profile_id, stream_sequence))
 
+    def record_published(self, messages: Sequence[Published], at: datetime) -> None:
+        c = forgotten_profiles.c
+        forgotten: set[tuple[str, str]] = set()
+        for tenant in sorted({m.tenant_id for m in messages}):
+            ids = sorted({m.profile_id for m in messages if m.tenant_id == tenant})
+            query = select(c.profile_id).where(c.tenant_id == tenant, c.profile_id.in_(ids))
+            forgotten |= {(tenant, p) for p in self.session.execute(query).scalars()}
+        rows: list[dict[str, object]] = []
+        late: list[tuple[str, StreamMessage]] = []
+        for m in messages:
+            if (m.tenant_id, m.profile_id) in forgotten:
+                late.append((m.tenant_id, StreamMessage(m.stream, m.sequence)))
+            else:
+                rows.append(
+                    {"tenant_id": m.tenant_id, "profile_id": m.profile_id, "stream": m.stream,
+                     "stream_sequence": m.sequence}
+                )  # fmt: skip
+        self._insert_new(profile_messages, rows)
+        self._queue(late, at)
+
+    def _queue(self, messages: Sequence[tuple[str, StreamMessage]], at: datetime) -> None:
+        rows: list[dict[str, object]] = [
+            {"stream": m.stream, "stream_sequence": m.sequence, "tenant_id": t, "request_time": at}
+            for t, m in messages
+        ]
+        self._insert_new(stream_erasures, rows)
+
     def suppress_message(self, tenant_id: str, message_id: str, reason: str, at: datetime) -> None:
         row = {"tenant_id": tenant_id, "message_id": message_id, "reason": reason}
         self._insert_new(suppressed_messages, [row | {"suppress_time": at}])
 
     def erase_message(self, tenant_id: str, stream_sequence: int, at: datetime) -> None:
-        row = {"stream_sequence": stream_sequence, "tenant_id": tenant_id, "request_time": at}
-        self._insert_new(ingest_erasures, [row])
+        self._queue([(tenant_id, StreamMessage(INGEST, stream_sequence))], at)
 
     def erase_messages_of(self, tenant_id: str, profile_ids: Sequence[str], at: datetime) -> int:
+        forgotten: list[dict[str, object]] = [
+            {"tenant_id": tenant_id, "profile_id": p, "forget_time": at} for p in profile_ids
+        ]
+        self._insert_new(forgotten_profiles, forgotten)
         c = profile_messages.c
         which = (c.tenant_id == tenant_id) & c.profile_id.in_(list(profile_ids))
-        sequences = sorted(
-            set(self.session.execute(select(c.stream_sequence).where(which)).scalars())
-        )
-        rows = [
-            {"stream_sequence": s, "tenant_id": tenant_id, "request_time": at} for s in sequences
-        ]
-        self._insert_new(ingest_erasures, rows)
+        found = self.session.execute(select(c.stream, c.stream_sequence).where(which))
+        messages = sorted({StreamMessage(stream, sequence) for stream, sequence in found})
+        self._queue([(tenant_id, m) for m in messages], at)
         self.session.execute(delete(profile_messages).where(which))
-        return len(sequences)
+        return len(messages)
 
     def move_messages(self, tenant_id: str, old_sequence: int, new_sequence: int) -> None:
         c = profile_messages.c
-        which = (c.tenant_id == tenant_id) & (c.stream_sequence == old_sequence)
+        which = (
+            (c.tenant_id == tenant_id) & (c.stream == INGEST) & (c.stream_sequence == old_sequence)
+        )
         fed = self.session.execute(select(c.profile_id).where(which)).scalars()
         rows: list[dict[str, object]] = [
-            {"tenant_id": tenant_id, "profile_id": p, "stream_sequence": new_sequence} for p in fed
-        ]
+            {"tenant_id": tenant_id, "profile_id": p, "stream": INGEST,
+             "stream_sequence": new_sequence}
+            for p in fed
+        ]  # fmt: skip
         self._insert_new(profile_messages, rows)
         self.session.execute(delete(profile_messages).where(which))
 
@@ -106,7 +140,10 @@ class SqlForgetting(Forgetting):
     def _rewrite(
         self, table: Table, key: Column[Any], where: ColumnElement[bool], rewrite: Rewrite
     ) -> int:
-        stored = self.session.execute(select(key, table.c.type, table.c.payload).where(where))
+        # locked (PostgreSQL): a relay settling one of these waits for the forget to commit,
+        # then finds the profile forgotten (record_published)
+        query = select(key, table.c.type, table.c.payload).where(where).with_for_update()
+        stored = self.session.execute(query)
         rows = [
             {"at": at, "new": new}
             for at, type_name, payload in stored
@@ -117,14 +154,38 @@ class SqlForgetting(Forgetting):
             self.session.execute(changed, rows)
         return len(rows)
 
-    def pending_erasures(self, limit: int) -> list[int]:
-        c = ingest_erasures.c
-        query = select(c.stream_sequence).order_by(c.stream_sequence).limit(limit)
-        return list(self.session.execute(query).scalars())
+    def pending_erasures(self, limit: int) -> list[StreamMessage]:
+        c = stream_erasures.c
+        query = select(c.stream, c.stream_sequence).order_by(c.stream, c.stream_sequence)
+        return [StreamMessage(*row) for row in self.session.execute(query.limit(limit))]
 
-    def erased(self, sequences: Sequence[int]) -> None:
-        c = ingest_erasures.c
-        self.session.execute(delete(ingest_erasures).where(c.stream_sequence.in_(list(sequences))))
+    def erased(self, messages: Sequence[StreamMessage]) -> None:
+        c = stream_erasures.c
+        for stream in sorted({m.stream for m in messages}):
+            sequences = [m.sequence for m in messages if m.stream == stream]
+            which = (c.stream == stream) & c.stream_sequence.in_(sequences)
+            self.session.execute(delete(stream_erasures).where(which))
+
+
+# Identity's integration events that carry a person's data (identifiers, traits, computed
+# values, audiences): forgetting erases them from the stream. Merges, unmerges and the
+# forget itself carry only ids, and followers need them to route what they hold.
+PERSONAL_EVENTS = frozenset(
+    m.DESCRIPTOR.full_name
+    for m in (ie.ProfileUpdated, ie.ComputedTraitChanged, ie.AudienceEntered, ie.AudienceExited)
+)
+
+
+def record_relayed(session: Session, relayed: Sequence[Relayed], at: datetime) -> None:
+    """The outbox relay's hook: where each message about a person went (or, the person
+    forgotten meanwhile, its erasure), in the transaction that settles the rows."""
+    published = [
+        Published(r.message.tenant_id, r.message.subject_ref, r.stream, r.sequence)
+        for r in relayed
+        if r.message.type in PERSONAL_EVENTS and r.message.subject_ref
+    ]
+    if published:
+        SqlForgetting(session).record_published(published, at)
 
 
 @cache

@@ -18,6 +18,7 @@ from services.identity.domain.identifiers import Hasher, Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile, stream_id
 from services.identity.ports import (
+    INGEST,
     AudienceBackfills,
     AudienceMember,
     AudienceMembers,
@@ -25,8 +26,10 @@ from services.identity.ports import (
     Forgetting,
     IdentityUnitOfWork,
     PersonalDataVault,
+    Published,
     Rewrite,
     StoredWindow,
+    StreamMessage,
     TenantKeys,
 )
 from services.identity.store.audiences import TYPES as AUDIENCE_EVENTS
@@ -51,8 +54,9 @@ class IdentityState(MemoryState):
     windows: dict[tuple[str, str, str], StoredWindow] = field(default_factory=dict)
     timers: dict[tuple[str, str], tuple[datetime, bytes]] = field(default_factory=dict)
     forgotten: dict[tuple[str, str], str] = field(default_factory=dict)  # digest -> profile
-    profile_messages: set[tuple[str, str, int]] = field(default_factory=set)
-    erasures: dict[int, str] = field(default_factory=dict)  # sequence -> tenant
+    profile_messages: set[Published] = field(default_factory=set)
+    erasures: dict[StreamMessage, str] = field(default_factory=dict)  # -> tenant
+    forgotten_profiles: set[tuple[str, str]] = field(default_factory=set)
     suppressed_messages: dict[tuple[str, str], str] = field(default_factory=dict)  # -> reason
 
 
@@ -170,26 +174,42 @@ class MemoryForgetting(Forgetting):
         return any((tenant_id, d) in self.memory.state.forgotten for d in digests)
 
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
-        self.memory.state.profile_messages.add((tenant_id, profile_id, stream_sequence))
+        self.memory.state.profile_messages.add(
+            Published(tenant_id, profile_id, INGEST, stream_sequence)
+        )
+
+    def record_published(self, messages: Sequence[Published], at: datetime) -> None:
+        state = self.memory.state
+        for m in messages:
+            if (m.tenant_id, m.profile_id) in state.forgotten_profiles:
+                state.erasures[StreamMessage(m.stream, m.sequence)] = m.tenant_id
+            else:
+                state.profile_messages.add(m)
 
     def suppress_message(self, tenant_id: str, message_id: str, reason: str, at: datetime) -> None:
         self.memory.state.suppressed_messages.setdefault((tenant_id, message_id), reason)
 
     def erase_message(self, tenant_id: str, stream_sequence: int, at: datetime) -> None:
-        self.memory.state.erasures[stream_sequence] = tenant_id
+        self.memory.state.erasures[StreamMessage(INGEST, stream_sequence)] = tenant_id
 
     def erase_messages_of(self, tenant_id: str, profile_ids: Sequence[str], at: datetime) -> int:
         state = self.memory.state
+        state.forgotten_profiles |= {(tenant_id, p) for p in profile_ids}
         fed = {m for m in state.profile_messages if m[0] == tenant_id and m[1] in profile_ids}
         state.profile_messages -= fed
-        state.erasures |= {sequence: tenant_id for _, _, sequence in fed}
-        return len({sequence for _, _, sequence in fed})
+        found = {StreamMessage(m.stream, m.sequence) for m in fed}
+        state.erasures |= dict.fromkeys(found, tenant_id)
+        return len(found)
 
     def move_messages(self, tenant_id: str, old_sequence: int, new_sequence: int) -> None:
         state = self.memory.state
-        fed = {m for m in state.profile_messages if m[0] == tenant_id and m[2] == old_sequence}
+        fed = {
+            m
+            for m in state.profile_messages
+            if m.tenant_id == tenant_id and m.stream == INGEST and m.sequence == old_sequence
+        }
         state.profile_messages -= fed
-        state.profile_messages |= {(t, p, new_sequence) for t, p, _ in fed}
+        state.profile_messages |= {m._replace(sequence=new_sequence) for m in fed}
 
     def scrub(self, tenant_id: str, profile_ids: Sequence[str], rewrite: Rewrite) -> int:
         state, rewritten = self.memory.state, 0
@@ -211,12 +231,12 @@ class MemoryForgetting(Forgetting):
                     rewritten += 1
         return rewritten
 
-    def pending_erasures(self, limit: int) -> list[int]:
+    def pending_erasures(self, limit: int) -> list[StreamMessage]:
         return sorted(self.memory.state.erasures)[:limit]
 
-    def erased(self, sequences: Sequence[int]) -> None:
-        for sequence in sequences:
-            self.memory.state.erasures.pop(sequence, None)
+    def erased(self, messages: Sequence[StreamMessage]) -> None:
+        for message in messages:
+            self.memory.state.erasures.pop(message, None)
 
 
 class MemoryTenantKeys(TenantKeys):

@@ -114,8 +114,11 @@ class ProfileProjection:
                 if (row := rows.touch(key, event.version)) is not None:
                     row.consent |= consent
             case ProfileForgotten(aliases, digests, at):
-                rows.write()
                 gone = (profile_id, *aliases)
+                for p in gone:  # out of the trait index (seeks by value) before the rows go
+                    if (row := rows.touch((tenant, p), event.version)) is not None:
+                        row.traits = {}
+                rows.write()
                 self._forget(rows.session, tenant, gone, digests, at or event.recorded_time)
                 rows.drop({(tenant, p) for p in gone})
             case _:  # trait values of a forgotten person: nothing left to project

@@ -100,22 +100,35 @@ forgotten_identifiers = Table(
     Column("forget_time", UtcDateTime, nullable=False),
 )
 
-# Which raw `INGEST` messages fed each profile, so forgetting can erase them.
+# The stream messages holding each profile's data, so forgetting can erase them: the raw
+# `INGEST` ones that fed it, and the `IDENTITY` ones identity published about it.
 profile_messages = Table(
     "profile_messages",
     metadata,
     Column("tenant_id", String(64), primary_key=True),
     Column("profile_id", String(64), primary_key=True),
+    Column("stream", String(32), primary_key=True, server_default="INGEST"),
     Column("stream_sequence", BigInteger, primary_key=True),
 )
 
-# `INGEST` messages still to erase (ingest_eraser.py deletes them, then the row).
-ingest_erasures = Table(
-    "ingest_erasures",
+# Stream messages still to erase (stream_eraser.py deletes them, then the row).
+stream_erasures = Table(
+    "stream_erasures",
     metadata,
+    Column("stream", String(32), primary_key=True),
     Column("stream_sequence", BigInteger, primary_key=True),
     Column("tenant_id", String(64), nullable=False),
     Column("request_time", UtcDateTime, nullable=False),
+)
+
+# Every forgotten profile id (aliases too): a message about one relayed after the forget
+# is queued for erasure at once.
+forgotten_profiles = Table(
+    "forgotten_profiles",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("forget_time", UtcDateTime, nullable=False),
 )
 
 # Messages refused without being resolved, and why (`forgotten`).

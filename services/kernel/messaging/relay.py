@@ -15,6 +15,11 @@ subject, size and reason in headers, no body), the row is deleted, and
 in the producer's append-only `events` table, where the notice's `ce-id` finds
 it. Rows that fail for reasons a retry can fix (NATS down, no ack) are parked
 with a growing back-off instead.
+
+A producer that must later find what it published (identity erases a forgotten person's
+messages from its stream) passes `on_relayed`: it is called with each acked row's stream
+and sequence in the transaction that deletes the rows, so nothing is published unrecorded
+once that commits.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from nats.errors import BadHeaderError, BadSubjectError, MaxPayloadError
 from nats.js import JetStreamContext
@@ -55,6 +62,19 @@ DEAD_LETTERED = Counter(
     "Outbox rows no retry can publish, set aside with a dead-letter notice",
     ["reason"],
 )
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """An outbox row JetStream acked, and where it stored it."""
+
+    message: OutboxMessage
+    stream: str
+    sequence: int
+
+
+# Called in the transaction that deletes the acked rows, with the relay's clock's now.
+RelayHook = Callable[[Session, Sequence[Relayed], datetime], None]
 
 
 class Unpublishable(Exception):
@@ -100,8 +120,10 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         clock: Clock | None = None,
         max_payload: int | None = None,
+        on_relayed: RelayHook | None = None,
     ) -> None:
         self.db = db
+        self.on_relayed = on_relayed
         self.js = js
         self.batch = batch
         self.ack_timeout = ack_timeout
@@ -147,7 +169,12 @@ class OutboxRelay:
     async def publish(self, messages: Sequence[OutboxMessage]) -> list[int]:
         """Publishes pipelined and waits for every ack; returns the ids that are done with:
         acked by JetStream, or set aside with a dead-letter notice."""
+        return (await self._publish(messages))[0]
+
+    async def _publish(self, messages: Sequence[OutboxMessage]) -> tuple[list[int], list[Relayed]]:
+        """The ids done with, and the rows JetStream acked with where it stored them."""
         done: list[int] = []
+        relayed: list[Relayed] = []
         sent: list[tuple[OutboxMessage, asyncio.Future[PubAck]]] = []
         for m in messages:
             try:  # one row's refusal must never abort the batch
@@ -169,8 +196,9 @@ class OutboxRelay:
             acked += 1
             self._parked.pop(self._id(message), None)
             done.append(self._id(message))
+            relayed.append(Relayed(message, result.stream, int(result.seq)))
         PUBLISHED.inc(acked)
-        return done
+        return done, relayed
 
     @staticmethod
     def _id(message: OutboxMessage) -> int:
@@ -238,17 +266,27 @@ class OutboxRelay:
             },
         )
 
-    async def delete(self, ids: Sequence[int]) -> None:
-        if ids:
-            await self.db.transact(lambda s: s.execute(delete(outbox).where(outbox.c.id.in_(ids))))
+    async def delete(self, ids: Sequence[int], relayed: Sequence[Relayed] = ()) -> None:
+        """Deletes the rows done with; `on_relayed` records the acked ones in the same
+        transaction."""
+        if not ids:
+            return
+        now = self.clock.now()
+
+        def settle(session: Session) -> None:
+            session.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+            if self.on_relayed is not None and relayed:
+                self.on_relayed(session, relayed, now)
+
+        await self.db.transact(settle)
 
     async def run_once(self) -> int:
         """Publishes one batch; returns how many rows it moved (published or set aside)."""
         messages = await self.fetch()
         if not messages:
             return 0
-        done = await self.publish(messages)
-        await self.delete(done)
+        done, relayed = await self._publish(messages)
+        await self.delete(done, relayed)
         return len(done)
 
     async def flush(self) -> int:

@@ -20,11 +20,11 @@ from layercake.identity.v1 import identity_service_pb2_grpc as pb_grpc
 from services.identity import handlers
 from services.identity.api.servicer import identity_servicer
 from services.identity.consumers.ingest import ingest_consumer
-from services.identity.ingest_eraser import IngestEraser
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
 from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.tables import suppressed_messages
+from services.identity.stream_eraser import StreamEraser
 from services.kernel.errors import NotFound
 from services.kernel.messaging.consumer import ConsumerRunner, Outcome
 from services.kernel.principals import Role
@@ -69,7 +69,7 @@ async def identity_stub(
     js: JetStreamContext, db: Database, uow: UnitOfWorkFactory, roles: frozenset[Role] = ADMIN
 ) -> AsyncIterator[pb_grpc.IdentityServiceStub]:
     layer = ServiceLayer(db, uow)
-    eraser = IngestEraser(js, layer, every=60, rules=RulesCache())
+    eraser = StreamEraser(js, layer, every=60, rules=RulesCache())
     server = create_server("127.0.0.1:0", [identity_servicer(layer, eraser)], internal=INTERNAL)
     await server.server.start()
     try:
@@ -144,7 +144,7 @@ async def test_forgetting_erases_the_person_and_a_later_event_is_suppressed(
             )
         ).scalar_one()
         assert reason == "forgotten"
-        assert u.forgetting.pending_erasures(10) == [last + 1]
+        assert u.forgetting.pending_erasures(10) == [("INGEST", last + 1)]
 
 
 async def test_without_suppression_a_later_event_makes_a_new_person(

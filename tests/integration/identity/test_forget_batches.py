@@ -14,8 +14,8 @@ from nats.js.errors import NotFoundError
 from layercake.events.v1 import ingest_pb2
 from services.gateway.adapters.ingest_log import JetStreamIngestLog
 from services.identity import forgetting
-from services.identity.ingest_eraser import IngestEraser
 from services.identity.rules_cache import RulesCache
+from services.identity.stream_eraser import StreamEraser
 from services.kernel.messaging.batch import open_envelopes
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role
@@ -78,7 +78,7 @@ async def test_a_forgotten_persons_events_leave_a_shared_batch_and_the_others_st
 
     layer = ServiceLayer(identity_db, identity_uow)
     rules = RulesCache()
-    eraser = IngestEraser(js, layer, every=60, rules=rules)
+    eraser = StreamEraser(js, layer, every=60, rules=rules)
     await layer.run(forgetting.forget_profile, admin(tenant), "email:zelda@example.com", "r-1")
     assert await eraser.erase_pending() == 1
 

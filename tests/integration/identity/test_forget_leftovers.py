@@ -1,8 +1,10 @@
 """After ForgetProfile no personal value of the person is left in clear in identity's
 database: not in its events, snapshots, read models, outbox or any other table (every
-row of every table read back), not in the SQLite file's bytes (with its WAL), and not
-in a log record written meanwhile. Identifiers of every kind count: cookie and device
-ids as much as emails and phones."""
+row of every table read back), not in the SQLite file's bytes (with its WAL), not in a
+message the `IDENTITY` or `INGEST` stream still stores (relayed before the forget, or in
+the outbox then and relayed after), not in the nats-server's store files, and not in a
+log record written meanwhile. Identifiers of every kind count: cookie and device ids as
+much as emails and phones."""
 
 from __future__ import annotations
 
@@ -12,15 +14,24 @@ from pathlib import Path
 
 import pytest
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import MetaData, select
 
+from layercake.events.v1 import identity_events_pb2 as ie
 from services.demo.scan import files_holding
 from services.identity import handlers
+from services.identity.rules_cache import RulesCache
 from services.identity.store.audiences import AudienceProjection
+from services.identity.store.forgetting import record_relayed
 from services.identity.store.keys import SqlProfileKeys
 from services.identity.store.projection import ProfileProjection
+from services.identity.store.tables import profile_trait_index
+from services.identity.stream_eraser import StreamEraser
 from services.kernel.errors import NotFound
 from services.kernel.messaging.consumer import Outcome
+from services.kernel.messaging.nats_server import NatsServer
+from services.kernel.messaging.relay import OutboxRelay
+from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
 from services.kernel.store.projections import replay
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
@@ -57,6 +68,31 @@ def rows_holding(db: Database, secrets: list[bytes]) -> dict[str, list[str]]:
     return found
 
 
+async def stored_messages(js: JetStreamContext, stream: str, subject: str) -> list[bytes]:
+    """Every message on `subject` the stream still stores, its headers and body as bytes
+    (what a follower replaying the stream from its start would read)."""
+    config = ConsumerConfig(
+        ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0
+    )
+    sub = await js.pull_subscribe(subject, stream=stream, config=config)
+    found: list[bytes] = []
+    try:
+        left = (await sub.consumer_info()).num_pending or 0
+        while left > 0:
+            batch = await sub.fetch(min(left, 256), timeout=5)
+            left -= len(batch)
+            for msg in batch:
+                headers = "\n".join(f"{k}: {v}" for k, v in (msg.headers or {}).items())
+                found.append(headers.encode() + b"\n" + msg.data)
+    finally:
+        await sub.unsubscribe()
+    return found
+
+
+def holding(messages: list[bytes], secrets: list[bytes]) -> set[str]:
+    return {s.decode() for s in secrets for m in messages if s in m}
+
+
 async def test_a_forgotten_person_leaves_no_clear_value_in_identitys_store_or_logs(
     js: JetStreamContext,
     identity_db: Database,
@@ -64,30 +100,59 @@ async def test_a_forgotten_person_leaves_no_clear_value_in_identitys_store_or_lo
     identity_keys: SqlProfileKeys,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    nats_server: NatsServer,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     tenant, tag = random_id("t"), uuid.uuid4().hex[:10]
     cookie, cookie2, device = f"ckz{tag}", f"ckw{tag}", f"dvz{tag}"
     email, phone, crm, name = f"zq{tag}@example.com", "+14155552671", f"crmz{tag}", f"Zel{tag}"
+    other = f"ck-other{tag}"
     runner = consumer(js, identity_db, identity_uow, tenant)
+    relay = OutboxRelay(identity_db, js, on_relayed=record_relayed)  # as identity runs it
+    published = f"layercake.{tenant}.identity.>"
     await send(js, tenant, event({"device_id": device, "cookie_id": cookie}))  # anonymous
     await send(js, tenant, event({"cookie_id": cookie2, "email": email}, first_name=name))
     await send(js, tenant, event({"device_id": device, "email": email, "phone": phone}))  # merge
+    await send(js, tenant, event({"cookie_id": other}, first_name="Other"))
+    assert {r.outcome for r in await consume(runner, 4)} == {Outcome.APPLIED}
+    assert await relay.flush()
     await send(js, tenant, event({"crm_id": crm, "email": email}, email=email, phone=phone))
-    await send(js, tenant, event({"cookie_id": "ck-someone-else"}, first_name="Other"))
-    assert {r.outcome for r in await consume(runner, 5)} == {Outcome.APPLIED}
+    assert {r.outcome for r in await consume(runner, 1)} == {Outcome.APPLIED}  # not relayed
     secrets = [s.encode() for s in (cookie, cookie2, device, email, crm, name, phone[2:])]
     assert rows_holding(identity_db, secrets)  # the scan sees clear values while remembered
+    relayed = await stored_messages(js, "IDENTITY", published)
+    assert holding(relayed, secrets) == {cookie, cookie2, device}  # identifiers go in clear
+    assert files_holding(nats_server.store_dir, secrets)  # INGEST's and IDENTITY's files
 
     async with identity_stub(js, identity_db, identity_uow) as stub:
         await stub.ForgetProfile(forget(tenant, f"email:{email}"), timeout=10)
+    assert await relay.flush()  # ProfileForgotten, and the messages unrelayed at the forget
+    eraser = StreamEraser(js, ServiceLayer(identity_db, identity_uow), 60, RulesCache())
+    assert await eraser.erase_pending()  # those the relay found forgotten meanwhile
+
+    after = await stored_messages(js, "IDENTITY", published)
+    assert holding(after, secrets) == set()  # a follower replaying finds nothing of them
+    assert holding(after, [other.encode()]) == {other}  # someone else's stay
+    forgotten = ie.ProfileForgotten.DESCRIPTOR.full_name.encode()
+    assert sum(forgotten in m for m in after) == 1  # followers still learn of the forget
+    assert (
+        holding(await stored_messages(js, "INGEST", f"layercake.{tenant}.ingest"), secrets) == set()
+    )
+    assert files_holding(nats_server.store_dir, secrets) == {}  # overwritten on disk
 
     with identity_uow() as u:
         for ref in (f"email:{email}", f"device_id:{device}", f"cookie_id:{cookie}"):
             with pytest.raises(NotFound):
                 handlers.get_profile(u, tenant, ref)
-        assert handlers.get_profile(u, tenant, "cookie_id:ck-someone-else")  # not forgotten
+        assert handlers.get_profile(u, tenant, f"cookie_id:{other}")  # not forgotten
     assert rows_holding(identity_db, secrets) == {}
+    with identity_db.transaction() as s:  # nor is their profile id searchable by a trait
+        indexed = s.execute(
+            select(profile_trait_index.c.profile_id).where(
+                profile_trait_index.c.tenant_id == tenant
+            )
+        ).scalars()
+        assert len(set(indexed)) == 1  # someone else's
     assert files_holding(tmp_path, secrets) == {}  # SQLite: the file, its WAL, the key store
     with identity_db.transaction() as s:  # a replay of the log brings nothing back
         replay(s, [ProfileProjection(identity_keys), AudienceProjection()])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -10,11 +11,12 @@ import pytest
 from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from services.kernel.clock import FixedClock
 from services.kernel.messaging.consumer import ConsumerRunner, ConsumerSpec, Outcome
 from services.kernel.messaging.envelope import headers_for
-from services.kernel.messaging.relay import OutboxRelay, Unpublishable
+from services.kernel.messaging.relay import OutboxRelay, Relayed, Unpublishable
 from services.kernel.store.database import Database
 from services.kernel.store.limits import StoreLimits
 from services.kernel.store.records import OutboxMessage
@@ -289,3 +291,28 @@ async def test_a_row_is_kept_when_its_dead_letter_notice_cannot_be_published(
     assert outbox_size(database) == 1  # parked, to be set aside on a later pass
     assert await OutboxRelay(database, js, max_payload=1024).run_once() == 1
     assert outbox_size(database) == 0
+
+
+async def test_on_relayed_hears_where_each_row_went_in_the_transaction_that_deletes_it(
+    js: JetStreamContext, uow: UnitOfWorkFactory, database: Database, tenant: str
+) -> None:
+    first, second = make_message(subject(tenant), tenant), make_message(subject(tenant), tenant)
+    commit_outbox(uow, first, second)
+    heard: list[tuple[str, str, int]] = []
+
+    def failing(session: Session, relayed: Sequence[Relayed], at: datetime) -> None:
+        raise RuntimeError("the record cannot be written")
+
+    with pytest.raises(RuntimeError):  # no record, no delete: the rows are published again
+        await OutboxRelay(database, js, on_relayed=failing).run_once()
+    assert outbox_size(database) == 2
+
+    def record(session: Session, relayed: Sequence[Relayed], at: datetime) -> None:
+        assert session.in_transaction()
+        heard.extend((r.message.event_id, r.stream, r.sequence) for r in relayed)
+
+    assert await OutboxRelay(database, js, on_relayed=record).run_once() == 2  # duplicates
+    assert outbox_size(database) == 0
+    stored = await js.get_last_msg("IDENTITY", subject(tenant))
+    assert heard[1] == (second.event_id, "IDENTITY", stored.seq)
+    assert heard[0] == (first.event_id, "IDENTITY", stored.seq - 1)  # the first publish's

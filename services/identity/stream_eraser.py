@@ -1,10 +1,15 @@
-"""Erases forgotten people's raw messages from the `INGEST` stream.
+"""Erases forgotten people's messages from the streams: their raw messages in `INGEST`
+(where personal data arrives in clear) and what identity published about them in
+`IDENTITY` (identifiers such as cookie and device ids in clear, traits, audiences).
 
-`INGEST` is the one place personal data arrives in clear. Forgetting (and suppressing)
-queues the stream sequences of a person's messages in identity's database; this worker
-deletes each with JetStream's message delete, which overwrites it on disk (`no_erase`
-false, the default), then drops it from the queue. A failure leaves the rest queued
-for the next pass, so nothing is lost while NATS is away.
+Forgetting (and suppressing) queues the stream and sequence of each of a person's
+messages in identity's database; this worker deletes each with JetStream's message
+delete, which overwrites it on disk (`no_erase` false, the default), then drops it from
+the queue. A failure leaves the rest queued for the next pass, so nothing is lost while
+NATS is away. Followers lose nothing by an erasure that overtakes them: `ProfileForgotten`
+and the merges and unmerges (ids only) stay, and a follower that had not yet read an
+erased message would have deleted its copy at the forget anyway; a follower replaying the
+stream later finds nothing of the person to bring back.
 
 A batch message (the gateway writes one per accepted batch) also holds other people's
 events. Its forgotten events are those carrying a forgotten person's identifier (as
@@ -27,6 +32,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import Counter
 
 from services.identity import forgetting
+from services.identity.ports import INGEST, StreamMessage
 from services.identity.rules_cache import RulesCache
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.messaging.batch import BATCH_TYPE, open_envelopes, without
@@ -39,11 +45,10 @@ ERASED_EVENTS = Counter(
     "layercake_identity_ingest_events_erased_total", "Forgotten events erased from batch messages"
 )
 
-STREAM = "INGEST"
 BATCH = 500
 
 
-class IngestEraser:
+class StreamEraser:
     def __init__(
         self,
         js: JetStreamContext,
@@ -63,22 +68,27 @@ class IngestEraser:
         left stays queued)."""
         total = 0
         async with self._lock:
-            while sequences := await self.layer.read(forgetting.pending_erasures, BATCH):
-                done: list[int] = []
+            while queued := await self.layer.read(forgetting.pending_erasures, BATCH):
+                done: list[StreamMessage] = []
                 try:
-                    for sequence in sequences:
-                        await self.erase(sequence)
-                        done.append(sequence)
+                    for message in queued:
+                        await self.erase(message)
+                        done.append(message)
                 finally:
                     if done:
                         await self.layer.run(forgetting.erased, done)
                 total += len(done)
         return total
 
-    async def erase(self, sequence: int) -> None:
-        """Erases one message, or a batch message's forgotten events (the rest written again)."""
+    async def erase(self, message: StreamMessage) -> None:
+        """Erases one message, or an `INGEST` batch message's forgotten events (the rest
+        written again)."""
+        stream, sequence = message
+        if stream != INGEST:  # one event a message: all of it goes
+            await self._delete(stream, sequence)
+            return
         try:
-            msg = await self.js.get_msg(STREAM, sequence)
+            msg = await self.js.get_msg(INGEST, sequence)
         except NotFoundError:  # gone already (or aged out)
             return
         subject = msg.subject or ""
@@ -87,7 +97,7 @@ class IngestEraser:
         except EnvelopeError:  # not a layercake message: nothing to keep
             envelopes = []
         if (msg.headers or {}).get("ce-type") != BATCH_TYPE or not envelopes:
-            await self._delete(sequence)  # one event alone: all of it goes
+            await self._delete(INGEST, sequence)  # one event alone: all of it goes
             return
         tenant = envelopes[0].tenant_id if envelopes else ""
         drop = await self.layer.read(forgetting.forgotten_events, tenant, envelopes, self.rules)
@@ -104,12 +114,12 @@ class IngestEraser:
             await self.layer.run(
                 forgetting.rewritten, tenant, sequence, int(ack.seq), kept, self.rules
             )
-        await self._delete(sequence)
+        await self._delete(INGEST, sequence)
         ERASED_EVENTS.inc(len(drop))
 
-    async def _delete(self, sequence: int) -> None:
-        with contextlib.suppress(NotFoundError):
-            await self.js.delete_msg(STREAM, sequence)
+    async def _delete(self, stream: str, sequence: int) -> None:
+        with contextlib.suppress(NotFoundError):  # gone already (or aged out)
+            await self.js.delete_msg(stream, sequence)
 
     def notify(self) -> None:
         self._wake.set()
@@ -120,9 +130,9 @@ class IngestEraser:
             try:
                 erased = await self.erase_pending()
                 if erased:
-                    log.info("ingest messages erased", extra={"messages": erased})
+                    log.info("stream messages erased", extra={"messages": erased})
             except Exception as e:  # NATS away: the queue waits for the next pass
-                log.warning("erasing ingest messages failed", extra={"error": repr(e)})
+                log.warning("erasing stream messages failed", extra={"error": repr(e)})
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.every)
