@@ -20,7 +20,6 @@ from layercake.gateway.v1 import gateway_service_pb2 as gpb
 from layercake.gateway.v1 import gateway_service_pb2_grpc as ggrpc
 from layercake.gateway.v1 import profiles_service_pb2 as ppb
 from layercake.gateway.v1 import profiles_service_pb2_grpc as pgrpc
-from services.kernel.messaging.nats_server import free_port
 from services.local.stack import DEMO_TENANT, LocalStack, Ports
 from tests.e2e.test_forget import person_event
 from tests.polling import eventually
@@ -40,14 +39,13 @@ SCOPES = ("--scopes", "ingest,profiles:read")
 
 @dataclasses.dataclass
 class Replicas:
-    first: LocalStack
-    second: LocalStack  # the same state, database and NATS; its own ports
+    stack: LocalStack  # two gateway processes (`gateway`, `gateway-2`): one database and NATS
 
     def auth(self) -> tuple[tuple[str, str], ...]:
         """A new key of the demo tenant's admin (its own full bucket), as the operator issues it."""
         issued = subprocess.run(
             [*ADMIN, "issue-key", "--tenant", DEMO_TENANT, "--principal", "admin", *SCOPES],
-            env=self.first.env(),
+            env=self.stack.env(),
             check=True,
             capture_output=True,
             text=True,
@@ -57,21 +55,17 @@ class Replicas:
 
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
-    ports = Ports.free()
-    first = LocalStack(tmp_path_factory.mktemp("stack"), ports, extra_env=LIMITS)
-    own = {**ports.grpc, "gateway": free_port()}, {**ports.metrics, "gateway": free_port()}
-    second_ports = dataclasses.replace(ports, grpc=own[0], metrics=own[1], http=free_port())
-    second = LocalStack(first.state_dir, second_ports, extra_env=LIMITS)
+    stack = LocalStack(
+        tmp_path_factory.mktemp("stack"), Ports.free(), LIMITS, replicas={"gateway": 2}
+    )
     try:
-        first.start_nats()
-        first.ensure_demo_tenant()
-        first.start_service("identity")
-        first.start_service("gateway")
-        second.start_service("gateway")
-        yield Replicas(first, second)
+        stack.start_nats()
+        stack.ensure_demo_tenant()
+        for service in ("identity", "gateway", "gateway-2"):
+            stack.start_service(service)
+        yield Replicas(stack)
     finally:
-        second.stop()
-        first.stop()
+        stack.stop()
 
 
 async def ingest_one(stub: ggrpc.GatewayServiceStub, auth: tuple[tuple[str, str], ...]) -> bool:
@@ -87,8 +81,8 @@ async def ingest_one(stub: ggrpc.GatewayServiceStub, auth: tuple[tuple[str, str]
 
 async def test_two_gateway_processes_hold_one_keys_rate_together(replicas: Replicas) -> None:
     async with (
-        grpc.aio.insecure_channel(replicas.first.addr("gateway")) as a,
-        grpc.aio.insecure_channel(replicas.second.addr("gateway")) as b,
+        grpc.aio.insecure_channel(replicas.stack.addr("gateway")) as a,
+        grpc.aio.insecure_channel(replicas.stack.addr("gateway-2")) as b,
     ):
         stubs = [ggrpc.GatewayServiceStub(a), ggrpc.GatewayServiceStub(b)]
         auth = await asyncio.to_thread(replicas.auth)
@@ -113,7 +107,7 @@ async def profile_error(
 
 
 async def test_a_stopped_or_hung_identity_fails_fast_and_recovers(replicas: Replicas) -> None:
-    stack = replicas.first
+    stack = replicas.stack
     async with grpc.aio.insecure_channel(stack.addr("gateway")) as channel:
         stub = pgrpc.ProfilesServiceStub(channel)
 

@@ -3,7 +3,6 @@ a role revoked anywhere narrows its principal's keys on both."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import time
@@ -25,11 +24,18 @@ from tests.polling import eventually
 
 @dataclass
 class TwoGateways:
-    first: LocalStack  # runs nats-server and one gateway
-    second: LocalStack  # another gateway process on the same database and NATS
+    stack: LocalStack  # nats-server and two gateway processes on one database and NATS
+
+    @property
+    def first(self) -> str:
+        return self.stack.addr("gateway")
+
+    @property
+    def second(self) -> str:
+        return self.stack.addr("gateway-2")
 
     def admin(self, *args: str, nats_url: str = "") -> str:
-        env = self.first.env() | ({"LAYERCAKE_NATS_URL": nats_url} if nats_url else {})
+        env = self.stack.env() | ({"LAYERCAKE_NATS_URL": nats_url} if nats_url else {})
         done = subprocess.run(
             [sys.executable, "-m", "services.gateway.admin", *args],
             env=env,
@@ -48,26 +54,18 @@ class TwoGateways:
 
 @pytest.fixture(scope="module")
 def gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoGateways]:
-    state = tmp_path_factory.mktemp("gateways")
-    first = LocalStack(state, Ports.free())
-    grpc_ports = first.ports.grpc | {"gateway": free_port()}
-    metrics_ports = first.ports.metrics | {"gateway": free_port()}
-    second = LocalStack(
-        state,
-        dataclasses.replace(first.ports, grpc=grpc_ports, metrics=metrics_ports, http=free_port()),
-    )
+    stack = LocalStack(tmp_path_factory.mktemp("gateways"), Ports.free(), replicas={"gateway": 2})
     try:
-        first.start_nats()
-        first.ensure_demo_tenant()
-        first.start_service("gateway")
-        second.start_service("gateway")
-        yield TwoGateways(first, second)
+        stack.start_nats()
+        stack.ensure_demo_tenant()
+        stack.start_service("gateway")
+        stack.start_service("gateway-2")
+        yield TwoGateways(stack)
     finally:
-        second.stop()
-        first.stop()
+        stack.stop()
 
 
-async def ingest(stack: LocalStack, key: str) -> grpc.StatusCode:
+async def ingest(gateway: str, key: str) -> grpc.StatusCode:
     event = json_format.ParseDict(
         {
             "message_id": random_id("m-"),
@@ -78,7 +76,7 @@ async def ingest(stack: LocalStack, key: str) -> grpc.StatusCode:
         },
         ingest_pb2.IngestEvent(),
     )
-    async with grpc.aio.insecure_channel(stack.addr("gateway")) as channel:
+    async with grpc.aio.insecure_channel(gateway) as channel:
         stub = ggrpc.GatewayServiceStub(channel)
         try:
             await stub.Ingest(
@@ -92,13 +90,14 @@ async def ingest(stack: LocalStack, key: str) -> grpc.StatusCode:
 
 
 async def refused_on(
-    stack: LocalStack, key: str, code: grpc.StatusCode = grpc.StatusCode.UNAUTHENTICATED
+    gateway: str, key: str, code: grpc.StatusCode = grpc.StatusCode.UNAUTHENTICATED
 ) -> float:
-    """Seconds until `stack`'s gateway refuses `key` with `code` (printed, never asserted)."""
+    """Seconds until the gateway at `gateway` refuses `key` with `code` (printed, never
+    asserted)."""
     start = time.monotonic()
 
     async def refused() -> bool:
-        return await ingest(stack, key) == code
+        return await ingest(gateway, key) == code
 
     await eventually(refused, timeout=15, interval=0.02)
     return time.monotonic() - start

@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
 
 import grpc
 import pytest
@@ -18,7 +17,6 @@ from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decision_service_pb2_grpc as pb_grpc
 from layercake.decision.v1 import models_pb2
 from services.decision import training
-from services.kernel.messaging.nats_server import free_port
 from services.kernel.principals import Actor, Principal, PrincipalKind, Role
 from services.kernel.rpc.signing import InternalCalls, SigningInterceptor
 from services.local.stack import LocalStack, Ports
@@ -36,40 +34,30 @@ PEOPLE = {Role.EDITOR: "ann", Role.APPROVER: "cat", Role.OPERATOR: "ops", Role.V
 
 
 @pytest.fixture(scope="module")
-def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, LocalStack]]:
-    """nats-server and two decision processes sharing its state directory (one database)."""
-    state = tmp_path_factory.mktemp("swap")
-    a = LocalStack(state, Ports.free())
-    ports = a.ports
-    b = LocalStack(
-        state,
-        replace(
-            ports,
-            grpc={**ports.grpc, "decision": free_port()},
-            metrics={**ports.metrics, "decision": free_port()},
-        ),
-    )
+def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """nats-server and two decision processes (`decision`, `decision-2`) on one database."""
+    stack = LocalStack(tmp_path_factory.mktemp("swap"), Ports.free(), replicas={"decision": 2})
     try:
-        a.start_nats()
-        for stack in (a, b):
-            stack.start_service("decision")
-        yield a, b
+        stack.start_nats()
+        for process in ("decision", "decision-2"):
+            stack.start_service(process)
+        yield stack
     finally:
-        for stack in (b, a):
-            if "decision" in stack.processes:
-                stack.stop_service("decision")
-        a.stop()
+        stack.stop()
 
 
 def person(role: Role) -> Principal:
     return Principal(TENANT, Actor(PEOPLE[role], PrincipalKind.PERSON), frozenset({role}))
 
 
-def stub(stack: LocalStack, role: Role) -> tuple[grpc.aio.Channel, pb_grpc.DecisionServiceStub]:
-    """Calls signed as the gateway signs them for a person of the tenant holding `role`."""
+def stub(
+    stack: LocalStack, role: Role, process: str = "decision"
+) -> tuple[grpc.aio.Channel, pb_grpc.DecisionServiceStub]:
+    """Calls to `process`, signed as the gateway signs them for a person of the tenant
+    holding `role`."""
     internal = InternalCalls(stack.internal_secret().encode())
     channel = grpc.aio.insecure_channel(
-        stack.addr("decision"),
+        stack.addr(process),
         interceptors=[SigningInterceptor(internal, lambda _request: person(role))],
     )
     return channel, pb_grpc.DecisionServiceStub(channel)
@@ -147,17 +135,16 @@ def decide_request(profile: str) -> pb.DecideRequest:
 
 
 async def test_hot_swap_while_two_decision_processes_decide(
-    two: tuple[LocalStack, LocalStack],
+    two: LocalStack,
 ) -> None:
-    a, b = two
-    opened = [stub(stack, role) for stack in (a, b) for role in PEOPLE]
+    opened = [stub(two, role, p) for p in ("decision", "decision-2") for role in PEOPLE]
     try:
         on_a = {role: s for (_, s), role in zip(opened[: len(PEOPLE)], PEOPLE, strict=True)}
         roles = [*PEOPLE] * 2
         deciders = [s for (_, s), role in zip(opened, roles, strict=True) if role == Role.VIEWER]
         await publish_catalog(on_a)
-        await register(a, on_a[Role.EDITOR], "1")
-        await register(a, on_a[Role.EDITOR], "2")
+        await register(two, on_a[Role.EDITOR], "1")
+        await register(two, on_a[Role.EDITOR], "2")
         await promote(on_a, "1")
 
         def both_serve(version: str) -> Callable[[], Awaitable[bool]]:
