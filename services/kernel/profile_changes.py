@@ -23,7 +23,8 @@ class ProfileChange:
     """What one change did to a profile, at the profile's version after it.
 
     `traits` holds changed traits that are not personal data, as decoded JSON (None for
-    a value that was not valid JSON); `identifier_count` is the profile's count after
+    a value that was not valid JSON); `personal_traits` names the personal traits the change
+    set (their values stay sealed with identity); `identifier_count` is the profile's count after
     identifiers were linked, None when none were; `computed` holds computed traits that
     changed (None: the window holds no value) and `audiences` each audience entered (True)
     or left (False).
@@ -37,6 +38,12 @@ class ProfileChange:
     identifier_count: int | None = None
     computed: Mapping[str, object] = field(default_factory=dict)
     audiences: Mapping[str, bool] = field(default_factory=dict)
+    personal_traits: frozenset[str] = frozenset()
+
+    @property
+    def trait_names(self) -> frozenset[str]:
+        """Every trait the change set, personal or not: names only, never values."""
+        return frozenset(self.traits) | self.personal_traits
 
     def fields(self) -> list[str]:
         """The names under which the change's parts are versioned."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel.assets import Action, Asset, AssetKind, AssetMetadata, FieldChange
 from services.kernel.assets.handlers import diff_versions, edit_asset, existing, transition_asset
 from services.kernel.assets.repository import SqlAssetRepository
@@ -15,7 +16,9 @@ from services.kernel.pagination import Page, page_request, paged
 from services.kernel.principals import Principal
 from services.kernel.store.unit_of_work import UnitOfWork
 from services.orchestrator.domain.kinds import JOURNEY, TEMPLATE
+from services.orchestrator.ports import OrchestratorUnitOfWork
 from services.orchestrator.schedule import follow_lifecycle
+from services.orchestrator.template_checks import check_template_traits
 
 
 def apply_definition(
@@ -48,7 +51,8 @@ def transition_definition(
     to_version: int = 0,
 ) -> tuple[Asset, int]:
     """One lifecycle action; returns the asset and the version it acted on (after a
-    publish, pause, resume or rollback: the live one). A journey's schedule follows it."""
+    publish, pause, resume or rollback: the live one). A journey's schedule follows it; a
+    template is submitted only when every trait it reads unguarded can be supplied."""
     repo = SqlAssetRepository(uow)
     asset = transition_asset(
         repo,
@@ -62,6 +66,11 @@ def transition_definition(
     )
     if kind is JOURNEY:
         follow_lifecycle(uow, asset, action)
+    if kind is TEMPLATE and action is Action.SUBMIT:
+        assert isinstance(uow, OrchestratorUnitOfWork)
+        content = asset.get_version(asset.history[-1].version).content
+        assert isinstance(content, pb.Template)
+        check_template_traits(uow, principal.tenant_id, content)  # raises before the commit
     uow.commit()
     return asset, asset.history[-1].version
 

@@ -85,6 +85,18 @@ class AudienceMembers(ABC):
         """Deletes the profile's memberships; returns how many."""
 
 
+class TraitNames(ABC):
+    """The names of the traits a tenant's profiles hold, personal ones included, as identity
+    reported them (never their values): what a template may read unguarded."""
+
+    @abstractmethod
+    def learn(self, tenant_id: str, names: Iterable[str]) -> None:
+        """Adds the names the tenant did not have yet."""
+
+    @abstractmethod
+    def of_tenant(self, tenant_id: str) -> frozenset[str]: ...
+
+
 class OrchestratorUnitOfWork(AbstractUnitOfWork):
     contact_states: ProfileCopies[ContactState]
     audience_members: AudienceMembers
@@ -93,6 +105,7 @@ class OrchestratorUnitOfWork(AbstractUnitOfWork):
     instance_records: InstanceRecords
     journeys: JourneyCatalog
     timers: TimerBook
+    trait_names: TraitNames
 
     def preload(self, stream_ids: Iterable[str]) -> None:
         """Reads these streams at once, for the `load` calls that follow in this transaction

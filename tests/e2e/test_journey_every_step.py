@@ -46,8 +46,8 @@ TEMPLATE = """
 template: drink-welcome
 channel: email
 owner: growth-team
-subject: "{{ profile.traits.first_name }}, a {{ decision.product }} for you"
-body: "Hi {{ profile.traits.first_name }}, thanks for signing up."
+subject: "{{ profile.traits.first_name | default('Hello') }}, a {{ decision.product }} for you"
+body: "Hi {{ profile.traits.first_name | default('there') }}, thanks for signing up."
 """
 JOURNEY = """
 journey: {journey_id}

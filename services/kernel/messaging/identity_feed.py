@@ -57,6 +57,7 @@ def profile_change(envelope: Envelope) -> ProfileChange:
         traits={name: _decoded(value) for name, value in message.traits.items()},
         consent=dict(message.consent),
         identifier_count=message.identifier_count if message.linked_identifiers else None,
+        personal_traits=frozenset(message.sealed_traits),
     )
 
 

@@ -2,7 +2,9 @@
 
 A template may read only variables a profile or decision can supply (`ALLOWED_VARIABLES`
 per channel); anything else is an error when the template is applied, not a blank at
-send time. Rendering uses StrictUndefined, so a missing value fails loudly. Pure: no I/O.
+send time. Which traits it reads unguarded (`unguarded_traits`) is checked against the
+tenant's at submit (`services.orchestrator.template_checks`). Rendering uses
+StrictUndefined, so a missing value fails loudly. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -79,8 +81,95 @@ def variables_of(source: str) -> set[str]:
     """Dotted paths the source reads from its context, e.g. `profile.traits.first_name`;
     names bound inside the template (`{% set %}`, loops) are not the caller's to supply."""
     tree = _ENV.parse(source)
-    bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    bound = _bound(tree)
     return {p for p in _paths(tree) if p.split(".")[0] not in bound}
+
+
+def unguarded_traits(source: str) -> set[str]:
+    """The traits (`profile.traits.<name>`) the source reads where a person without one
+    fails the render: not under `| default(...)`, nor inside `{% if <it> is defined %}`
+    (or the `else` of `is undefined`, `is not defined`; likewise an inline `if`, and the
+    right of `and`/`or`). A TemplateSyntaxError when the source does not parse."""
+    tree = _ENV.parse(source)
+    found: set[str] = set()
+    _Reads(_bound(tree), found).walk(tree, frozenset())
+    return found
+
+
+def _bound(tree: nodes.Template) -> set[str]:
+    return {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+
+
+_TRAITS = "profile.traits."
+_DEFAULTS = ("default", "d")
+
+
+def _trait(node: nodes.Node) -> str:
+    """The trait a node reads (`profile.traits.x.y` -> `x`), '' when it reads none."""
+    chain = _chain(node) if isinstance(node, nodes.Getattr | nodes.Getitem) else None
+    if chain is None or not chain.startswith(_TRAITS):
+        return ""
+    return chain[len(_TRAITS) :].split(".")[0]
+
+
+def _tested(test: nodes.Node) -> tuple[frozenset[str], frozenset[str]]:
+    """The traits a test proves defined when it holds, and when it fails."""
+    match test:
+        case nodes.Test(name="defined"):
+            return frozenset({_trait(test.node)} - {""}), frozenset()
+        case nodes.Test(name="undefined"):
+            return frozenset(), frozenset({_trait(test.node)} - {""})
+        case nodes.Not():
+            holds, fails = _tested(test.node)
+            return fails, holds
+        case nodes.And():
+            return _tested(test.left)[0] | _tested(test.right)[0], frozenset()
+        case nodes.Or():
+            return frozenset(), _tested(test.left)[1] | _tested(test.right)[1]
+    return frozenset(), frozenset()
+
+
+class _Reads:
+    """Walks the tree, adding each trait read outside its guards to `found`."""
+
+    def __init__(self, bound: set[str], found: set[str]) -> None:
+        self.bound, self.found = bound, found
+
+    def walk(self, node: nodes.Node, guarded: frozenset[str]) -> None:
+        match node:
+            case nodes.Filter(name=name) if name in _DEFAULTS and node.node is not None:
+                self.children(node, guarded, skip=node.node if _trait(node.node) else None)
+            case nodes.Test(name="defined" | "undefined") if _trait(node.node):
+                self.children(node, guarded, skip=node.node)
+            case nodes.If() | nodes.CondExpr():
+                holds, fails = _tested(node.test)
+                self.walk(node.test, guarded)
+                then: list[nodes.Node]
+                other: list[nodes.Node | None]
+                if isinstance(node, nodes.If):
+                    then, other = list(node.body), [*node.elif_, *node.else_]
+                else:
+                    then, other = [node.expr1], [node.expr2]
+                for child in then:
+                    self.walk(child, guarded | holds)
+                for otherwise in other:
+                    if otherwise is not None:
+                        self.walk(otherwise, guarded | fails)
+            case nodes.And() | nodes.Or():
+                holds, fails = _tested(node.left)
+                self.walk(node.left, guarded)
+                self.walk(node.right, guarded | (holds if isinstance(node, nodes.And) else fails))
+            case nodes.Getattr() | nodes.Getitem() if _chain(node) is not None:
+                trait, root = _trait(node), str(_chain(node)).split(".")[0]
+                if trait and trait not in guarded and root not in self.bound:
+                    self.found.add(trait)
+            case _:
+                self.children(node, guarded)
+
+    def children(self, node: nodes.Node, guarded: frozenset[str], skip: object = None) -> None:
+        for child in node.iter_child_nodes():
+            if child is not skip:
+                self.walk(child, guarded)
 
 
 def validate_template(asset: str, template: Message) -> list[FieldViolation]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -25,6 +25,7 @@ from services.orchestrator.ports import (
     FactsRepository,
     OrchestratorUnitOfWork,
     SendLedger,
+    TraitNames,
 )
 from services.orchestrator.repositories import (
     InstanceRecord,
@@ -50,6 +51,7 @@ class OrchestratorState(MemoryState):
     live: dict[tuple[str, str], LiveJourney] = field(default_factory=dict)
     versions: dict[tuple[str, str, int], bytes] = field(default_factory=dict)  # pb.Journey
     timers: dict[tuple[str, str], tuple[datetime, bytes]] = field(default_factory=dict)
+    trait_names: set[tuple[str, str]] = field(default_factory=set)
 
 
 class MemoryAudienceMembers(AudienceMembers):
@@ -225,6 +227,17 @@ class MemoryTimerBook(TimerBook):
         self.uow.state.timers.pop((tenant_id, timer_id), None)
 
 
+class MemoryTraitNames(TraitNames):
+    def __init__(self, uow: InMemoryOrchestratorUnitOfWork) -> None:
+        self.uow = uow
+
+    def learn(self, tenant_id: str, names: Iterable[str]) -> None:
+        self.uow.state.trait_names.update((tenant_id, n) for n in names)
+
+    def of_tenant(self, tenant_id: str) -> frozenset[str]:
+        return frozenset(n for t, n in self.uow.state.trait_names if t == tenant_id)
+
+
 class InMemoryOrchestratorUnitOfWork(InMemoryUnitOfWork[OrchestratorState], OrchestratorUnitOfWork):
     def attach_repositories(self) -> None:
         self.contact_states = MemoryProfileCopies(
@@ -236,6 +249,7 @@ class InMemoryOrchestratorUnitOfWork(InMemoryUnitOfWork[OrchestratorState], Orch
         self.instance_records = MemoryInstanceRecords(self)
         self.journeys = MemoryJourneyCatalog(self)
         self.timers = MemoryTimerBook(self)
+        self.trait_names = MemoryTraitNames(self)
 
 
 def in_memory(clock: Clock) -> InMemoryDatabase[OrchestratorState]:

@@ -55,6 +55,14 @@ send_ledger = Table(
     Index("send_ledger_by_profile", "tenant_id", "profile_id", "time"),
 )
 
+# The trait names a tenant's profiles hold (identity's ProfileUpdated, personal ones too).
+trait_names = Table(
+    "trait_names",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("name", String(200), primary_key=True),
+)
+
 # A tenant's stock levels: the newest observation per product and store.
 stock_levels = Table(
     "stock_levels",

@@ -19,6 +19,7 @@ from services.orchestrator.store.instance_records import SqlInstanceRecords
 from services.orchestrator.store.journey_catalog import SqlJourneyCatalog
 from services.orchestrator.store.send_ledger import SqlSendLedger
 from services.orchestrator.store.timer_book import SqlTimerBook
+from services.orchestrator.store.trait_names import SqlTraitNames
 
 PRELOAD_CHUNK = 500  # streams a preload asks for per query
 
@@ -32,6 +33,7 @@ class SqlOrchestratorUnitOfWork(UnitOfWork, OrchestratorUnitOfWork):
         self.instance_records = self.sql_records = SqlInstanceRecords(self.session)
         self.journeys = SqlJourneyCatalog(self)
         self.timers = self.sql_timers = SqlTimerBook(self.session, self.clock)
+        self.trait_names = SqlTraitNames(self.session)
         self._streams: dict[str, list[StoredEvent]] = {}  # preloaded, untouched since
 
     def preload(self, stream_ids: Iterable[str]) -> None:

@@ -176,7 +176,7 @@ async def test_templates_from_json_and_lists_in_pages(services: Services) -> Non
             template = {
                 "template_id": name,
                 "channel": "email",
-                "subject": "Hello {{ profile.traits.first_name }}",
+                "subject": "Hello {{ profile.traits.first_name | default('there') }}",
                 "body": "Hi there.",
             }
             reply = await j.ApplyTemplate(
@@ -211,7 +211,9 @@ async def test_templates_from_json_and_lists_in_pages(services: Services) -> Non
         got = await j.GetTemplate(
             pb.GetTemplateRequest(template_id="b-mail"), metadata=t.auth("vic"), timeout=10
         )
-        assert got.definition["subject"] == "Hello {{ profile.traits.first_name }}"
+        assert (
+            got.definition["subject"] == "Hello {{ profile.traits.first_name | default('there') }}"
+        )
 
 
 async def test_a_profile_entered_by_api_is_counted_and_its_run_migrated(

@@ -55,7 +55,13 @@ class FakeIdentity:
         return {n: v for n, v in held.items() if n in names}
 
 
-async def publish_template(people: People, tenant: str = "acme") -> None:
+async def publish_template(people: People, service_db: Database, tenant: str = "acme") -> None:
+    """Publishes the example, four-eyes, once a profile of the tenant holds the traits it
+    reads (as identity's ProfileUpdated would have said)."""
+    units = UnitOfWorkFactory(service_db.sessions, FixedClock(NOW), kind=SqlOrchestratorUnitOfWork)
+    with units() as uow:
+        uow.trait_names.learn(tenant, ["first_name", "email"])
+        uow.commit()
     ann, cat, ops = (replace(p, tenant_id=tenant) for p in (ANN, CAT, OPS))
     await people(ann).ApplyTemplate(pb.ApplyTemplateRequest(yaml=TEMPLATE), timeout=10)
     for action, who in (
@@ -106,7 +112,7 @@ async def render(service_db: Database, req: SendRequest, identity: FakeIdentity)
 async def test_the_command_carries_the_rendered_mail_address_and_consent(
     people: People, service_db: Database
 ) -> None:
-    await publish_template(people)
+    await publish_template(people, service_db)
     identity = FakeIdentity()
     [row] = await render(service_db, request(), identity)
     assert identity.asked == [{"first_name", "email"}]  # what the mail reads, not last_name
@@ -143,7 +149,7 @@ async def test_a_send_the_renderer_gives_up_on_is_recorded_failed_not_sent(
     """Identity stays down through every attempt: the message is dead-lettered, and the
     dead letter turns the ledger's `sent` into `failed` with the reason, counted."""
     tenant = random_id("t").replace("-", "")[:20]
-    await publish_template(people, tenant)
+    await publish_template(people, service_db, tenant)
     units = UnitOfWorkFactory(
         service_db.sessions, FixedClock(NOW), [AssetProjection()], kind=SqlOrchestratorUnitOfWork
     )

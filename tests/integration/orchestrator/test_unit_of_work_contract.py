@@ -100,6 +100,19 @@ class TestOrchestratorUnitOfWork(ProfileCopiesContract):
             assert uow.audience_members.of_profile("acme", "p-1") == {}
             assert uow.audience_members.of_profile("other", "p-1") != {}
 
+    def test_trait_names_are_learnt_once_per_tenant(self, units: Units) -> None:
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            uow.trait_names.learn("acme", ["first_name", "tier", "first_name"])
+            uow.trait_names.learn("acme", ["tier", "store_id"])  # known ones are kept once
+            uow.trait_names.learn("other", ["shoe_size"])
+            uow.commit()
+        with units.new() as uow:
+            assert isinstance(uow, OrchestratorUnitOfWork)
+            assert uow.trait_names.of_tenant("acme") == {"first_name", "tier", "store_id"}
+            assert uow.trait_names.of_tenant("other") == {"shoe_size"}
+            assert uow.trait_names.of_tenant("nobody") == frozenset()
+
     def test_caps_read_the_profiles_recent_sends_and_every_hold(self, units: Units) -> None:
         old = AT - timedelta(days=3)
         with units.new() as uow:

@@ -56,6 +56,15 @@ def test_a_change_is_read_with_its_traits_decoded() -> None:
     )
 
 
+def test_a_change_names_the_personal_traits_it_set_and_carries_none_of_their_values() -> None:
+    message = profile_updated("acme", "p-1", 2, traits={"plan": "gold"})
+    message.sealed_traits["first_name"].sealed_json_value = b"nonce+ciphertext"
+    change = profile_change(as_envelope(message))
+    assert change.personal_traits == {"first_name"} and "first_name" not in change.traits
+    assert change.trait_names == {"plan", "first_name"}
+    assert change.fields() == ["trait:plan"]  # names only: nothing versioned by them
+
+
 def test_without_linked_identifiers_the_count_is_no_change() -> None:
     message = profile_updated("acme", "p-1", 2, identifier_count=4)
     assert profile_change(as_envelope(message)).identifier_count is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -40,6 +41,19 @@ def test_a_change_is_kept_only_with_the_consumers_commit() -> None:
         handlers.record_profile_change(uow, change(1, email=True))
     with InMemoryOrchestratorUnitOfWork(db) as uow, pytest.raises(NotFound):
         handlers.get_contact_state(uow, "acme", "p-1")
+
+
+def test_the_names_of_the_traits_a_change_sets_join_the_tenants() -> None:
+    db = in_memory(FixedClock(NOW))
+    with InMemoryOrchestratorUnitOfWork(db) as uow:
+        handlers.record_profile_change(uow, change(1, zone="Europe/Paris"))
+        sealed = ProfileChange("acme", "p-2", 1, personal_traits=frozenset({"first_name"}))
+        handlers.record_profile_change(uow, sealed)
+        handlers.record_profile_change(uow, replace(sealed, tenant_id="other"))
+        uow.commit()
+    with InMemoryOrchestratorUnitOfWork(db) as uow:
+        assert uow.trait_names.of_tenant("acme") == {"timezone", "first_name"}
+        assert uow.trait_names.of_tenant("other") == {"first_name"}
 
 
 def test_a_change_without_a_profile_id_is_refused() -> None:
