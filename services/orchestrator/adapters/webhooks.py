@@ -1,36 +1,37 @@
-"""A journey's webhook step over HTTP: the run's context as a JSON body, signed with
-HMAC-SHA-256 so the receiver can tell it came from this deployment, called by the timer's
-prepare step (never inside a transaction)."""
+"""A journey's webhook step over HTTP: the run's context as a JSON body, signed as every
+webhook of the orchestrator is (`webhook_signing`: timestamp and body), so the receiver can
+tell it came from this deployment and is no replay; called by the timer's prepare step
+(never inside a transaction)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
+import time
+from collections.abc import Callable
 
 import httpx
 
 from services.orchestrator.domain.instances.steps import RunTimer
+from services.orchestrator.webhook_signing import signed_headers
 
 log = logging.getLogger(__name__)
 
-SIGNATURE = "X-Layercake-Signature"
 IDEMPOTENCY_KEY = "Idempotency-Key"
-
-
-def signature(secret: bytes, body: bytes) -> str:
-    """`sha256=<hex>` of the body under the secret, as GitHub's webhooks sign theirs."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 class HttpWebhooks:
     """One shared client; a call answers the HTTP status, or `timeout` / `error`."""
 
     def __init__(
-        self, secret: bytes, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        secret: bytes,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.secret = secret
+        self.clock = clock
         self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
 
     async def call(self, tenant_id: str, run: RunTimer, key: str) -> str:
@@ -50,8 +51,8 @@ class HttpWebhooks:
         ).encode()
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE: signature(self.secret, body),
             IDEMPOTENCY_KEY: key,
+            **signed_headers(self.secret, body, self.clock()),
         }
         try:
             response = await self.client.post(run.url, content=body, headers=headers)

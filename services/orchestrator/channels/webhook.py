@@ -1,14 +1,10 @@
-"""Webhooks over HTTP with httpx: the command as JSON, signed with HMAC-SHA-256.
-
-The receiver checks `X-Layercake-Signature: v1=<hex>` = HMAC-SHA-256(secret,
-`<X-Layercake-Timestamp>.<body>`) and refuses an old timestamp, so a captured request
-cannot be replayed later. 2xx is delivered; 408, 429 and 5xx are retried; other 4xx bounce.
+"""Webhooks over HTTP with httpx: the command as JSON, signed as every webhook of the
+orchestrator is (`services.orchestrator.webhook_signing`: timestamp and body, so a receiver
+refuses a replay). 2xx is delivered; 408, 429 and 5xx are retried; other 4xx bounce.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Callable
 
@@ -17,19 +13,9 @@ from google.protobuf import json_format
 
 from layercake.channel.v1 import channel_pb2
 from services.orchestrator.channels.sender import Attempt, Result
+from services.orchestrator.webhook_signing import signed_headers
 
-SIGNATURE = "X-Layercake-Signature"
-TIMESTAMP = "X-Layercake-Timestamp"
 SEND_ID = "X-Layercake-Send-Id"
-
-
-def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    return "v1=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: bytes, timestamp: str, body: bytes, signed: str) -> bool:
-    """What a receiver runs (the tests do): constant-time comparison."""
-    return hmac.compare_digest(signature(secret, timestamp, body), signed)
 
 
 class WebhookSender:
@@ -47,12 +33,10 @@ class WebhookSender:
 
     async def deliver(self, command: channel_pb2.SendCommand) -> Attempt:
         body = json_format.MessageToJson(command, indent=None, sort_keys=True).encode()
-        timestamp = str(int(self.clock()))
         headers = {
             "Content-Type": "application/json",
-            TIMESTAMP: timestamp,
-            SIGNATURE: signature(self.secret, timestamp, body),
             SEND_ID: command.send_id,
+            **signed_headers(self.secret, body, self.clock()),
         }
         try:
             # always the configured endpoint: a command never picks where data goes

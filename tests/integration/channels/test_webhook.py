@@ -9,7 +9,8 @@ from nats.js import JetStreamContext
 
 from layercake.channel.v1 import channel_pb2
 from services.kernel.store.database import Database
-from services.orchestrator.channels.webhook import SIGNATURE, TIMESTAMP, WebhookSender, verify
+from services.orchestrator.channels.webhook import WebhookSender
+from services.orchestrator.webhook_signing import SIGNATURE, TIMESTAMP, TOLERANCE, verify
 from tests.conftest import random_id
 from tests.http_receiver import Endpoint
 from tests.integration.channels.conftest import command, feedback, send, worker
@@ -23,6 +24,7 @@ async def test_a_signed_post_retried_after_a_failing_server_arrives_once(
     seen, url = endpoint
     seen.refuse = 1
     tenant = random_id("t")
+    started = int(time.time())
     w = worker(js, adapter_db, WebhookSender(url, SECRET), "webhook", tenant)
     try:
         await send(js, command(tenant, "webhook"))
@@ -37,8 +39,11 @@ async def test_a_signed_post_retried_after_a_failing_server_arrives_once(
         await w.close()
     assert seen.refused == 1
     [(headers, body)] = seen.requests
-    assert verify(SECRET, headers[TIMESTAMP], body, headers[SIGNATURE])
-    assert not verify(b"another-secret-entirely", headers[TIMESTAMP], body, headers[SIGNATURE])
+    timestamp, signed = headers[TIMESTAMP], headers[SIGNATURE]
+    assert started <= int(timestamp) <= time.time()  # signed when it was sent
+    assert verify(SECRET, body, timestamp, signed, now=int(timestamp))
+    assert not verify(b"another-secret-entirely", body, timestamp, signed, now=int(timestamp))
+    assert not verify(SECRET, body, timestamp, signed, now=int(timestamp) + 2 * TOLERANCE)
     sent = json_format.Parse(body, channel_pb2.SendCommand())
     assert sent.send_id == "send:i-1:remind" and sent.content.body.startswith("Hi Ann")
     reports = await feedback(js, tenant, "webhook")

@@ -6,15 +6,12 @@ import json
 
 import httpx
 
-from services.orchestrator.adapters.webhooks import (
-    IDEMPOTENCY_KEY,
-    SIGNATURE,
-    HttpWebhooks,
-    signature,
-)
+from services.orchestrator.adapters.webhooks import IDEMPOTENCY_KEY, HttpWebhooks
 from services.orchestrator.domain.instances.steps import RunTimer
+from services.orchestrator.webhook_signing import SIGNATURE, TIMESTAMP, verify
 
 RUN = RunTimer("welcome", "p-1", 2, "hook", io="webhook", url="https://crm.example.com/hook")
+NOW = 1_790_000_000.0
 
 
 async def test_the_body_is_the_runs_context_signed_with_the_secret() -> None:
@@ -24,7 +21,7 @@ async def test_the_body_is_the_runs_context_signed_with_the_secret() -> None:
         seen.append(request)
         return httpx.Response(202)
 
-    hooks = HttpWebhooks(b"s" * 32, 1.0, httpx.MockTransport(answer))
+    hooks = HttpWebhooks(b"s" * 32, 1.0, httpx.MockTransport(answer), clock=lambda: NOW)
     assert await hooks.call("acme", RUN, "k-1") == "202"
     await hooks.close()
     [request] = seen
@@ -37,9 +34,12 @@ async def test_the_body_is_the_runs_context_signed_with_the_secret() -> None:
         "run": 2,
         "step_id": "hook",
     }
-    assert request.headers[SIGNATURE] == signature(b"s" * 32, body)
+    timestamp, signed = request.headers[TIMESTAMP], request.headers[SIGNATURE]
+    assert timestamp == str(int(NOW))
+    assert verify(b"s" * 32, body, timestamp, signed, now=NOW)
+    assert not verify(b"t" * 32, body, timestamp, signed, now=NOW)
+    assert not verify(b"s" * 32, body, timestamp, signed, now=NOW + 3600)  # a replay
     assert request.headers[IDEMPOTENCY_KEY] == "k-1"
-    assert signature(b"t" * 32, body) != signature(b"s" * 32, body)
 
 
 async def test_a_failing_receiver_is_an_outcome_not_an_error() -> None:
