@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from prometheus_client import start_http_server
 
-from services.kernel import telemetry
+from services.kernel import collector, telemetry
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import Broadcast, BroadcastSpec
@@ -215,5 +215,6 @@ class Runtime:
             log.info("stopped before start-up completed")
             return
         starting.result()
+        collector.settle()  # what start-up built stays; collections get rarer
         await stopped
         await self.stop()

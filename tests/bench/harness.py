@@ -26,6 +26,7 @@ from rich.progress import Progress, TaskID
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from services.kernel import collector
 from services.kernel.clock import SystemClock
 from services.kernel.messaging.connection import connect
 from services.kernel.messaging.nats_server import NatsServer, free_port
@@ -626,6 +627,7 @@ async def run_bench(
                 "sqlite": f"{sqlite3.sqlite_version} (WAL, synchronous=FULL)",
             }
             report.context |= {b.name: b.version for b in backends if b.version}
+            collector.settle()  # as a service does once started (kernel/runtime.py)
             report.context |= {
                 "data dir": f"{root} (deleted afterwards)",
                 "cpus": str(os.cpu_count()),
