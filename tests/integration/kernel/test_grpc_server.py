@@ -203,6 +203,11 @@ async def test_reflection_lists_and_describes_the_service(channel: grpc.aio.Chan
     assert any(b"IdentityService" in f and b"GetProfile" in f for f in files)
 
 
+async def test_an_unknown_method_is_unimplemented(channel: grpc.aio.Channel) -> None:
+    error = await raw_call(channel, f"/{SERVICE}/NoSuchMethod", b"")
+    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
 async def raw_call(channel: grpc.aio.Channel, method: str, body: bytes) -> grpc.aio.AioRpcError:
     """Sends `body` as the request bytes, as a careless or hostile client can."""
     call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
