@@ -1,45 +1,54 @@
 """The ingest dedupe store: which message ids a tenant had accepted, until their window ends.
 
 JetStream's own duplicate window is two minutes; this keeps a repeat recognisable for the
-tenant's whole dedupe window (seven days by default). One query per request looks up all
-of its message ids, seeking the primary key; expired rows are ignored at once and pruned
+tenant's whole dedupe window (seven days by default). One query per group commit looks up
+all of its message ids, seeking the primary key; expired rows are ignored at once and pruned
 in bounded deletes later.
+
+The lookup and the write run once per group commit, with up to thousands of ids: their SQL
+is written once per backend and sent as driver statements with the ids as one parameter
+(a JSON array or object read by `json_each` on SQLite, arrays on PostgreSQL), so neither
+SQLAlchemy's compiler nor a placeholder per id is paid per call.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Insert, Select, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.gateway.ports import MessageIds
 from services.gateway.store.tables import ingest_message_ids as t
+from services.kernel.store.conflicts import driver_time
 
+_SEEN = {
+    "sqlite": "SELECT message_id, sequence FROM ingest_message_ids"
+    " WHERE tenant_id = ? AND message_id IN (SELECT value FROM json_each(?))"
+    " AND expire_time > ?",
+    "postgresql": "SELECT message_id, sequence FROM ingest_message_ids"
+    " WHERE tenant_id = %s AND message_id = ANY(%s) AND expire_time > %s",
+}
 
-def seen_query(tenant_id: str, message_ids: Collection[str], now: datetime) -> Select[Any]:
-    """The hot lookup (kept apart so a test can EXPLAIN it)."""
-    return select(t.c.message_id, t.c.sequence).where(
-        t.c.tenant_id == tenant_id,
-        t.c.message_id.in_(sorted(message_ids)),
-        t.c.expire_time > now,
-    )
-
-
-def _remember_statement(dialect: str, now: datetime) -> Insert:
-    """Inserts each id, or takes over its row when the row's window ended (an expired id
-    not pruned yet starts again); RETURNING names the ids written, so an id another request
-    holds is told apart without a second race."""
-    module: Any = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
-    stmt = module.insert(t)
-    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=[t.c.tenant_id, t.c.message_id],
-        set_={"expire_time": stmt.excluded.expire_time, "sequence": stmt.excluded.sequence},
-        where=t.c.expire_time <= now,
-    ).returning(t.c.message_id)
+# Inserts each id, or takes over its row when the row's window ended (an expired id not
+# pruned yet starts again); RETURNING names the ids written, so an id another request holds
+# is told apart without a second race. (`WHERE true`: SQLite's upsert after a SELECT.)
+_TAKE_OVER = (
+    " ON CONFLICT (tenant_id, message_id) DO UPDATE"
+    " SET expire_time = excluded.expire_time, sequence = excluded.sequence"
+)
+_REMEMBER = {
+    "sqlite": "INSERT INTO ingest_message_ids (tenant_id, message_id, expire_time, sequence)"
+    " SELECT ?, key, ?, value FROM json_each(?) WHERE true"
+    + _TAKE_OVER
+    + " WHERE ingest_message_ids.expire_time <= ? RETURNING message_id",
+    "postgresql": "INSERT INTO ingest_message_ids (tenant_id, message_id, expire_time, sequence)"
+    " SELECT %s, m, %s, s FROM unnest(%s::varchar[], %s::bigint[]) AS r(m, s)"
+    + _TAKE_OVER
+    + " WHERE ingest_message_ids.expire_time <= %s RETURNING message_id",
+}
 
 
 class SqlMessageIds(MessageIds):
@@ -49,7 +58,13 @@ class SqlMessageIds(MessageIds):
     def seen(self, tenant_id: str, message_ids: Collection[str], now: datetime) -> dict[str, int]:
         if not message_ids:
             return {}
-        rows = self.session.execute(seen_query(tenant_id, message_ids, now))
+        connection = self.session.connection()
+        dialect = connection.dialect.name
+        ids = sorted(message_ids)
+        found = json.dumps(ids) if dialect == "sqlite" else ids
+        rows = connection.exec_driver_sql(
+            _SEEN[dialect], (tenant_id, found, driver_time(now, dialect))
+        )
         return {m: s for m, s in rows}
 
     def remember(
@@ -58,11 +73,17 @@ class SqlMessageIds(MessageIds):
         if not accepted:
             return {}
         connection = self.session.connection()
-        rows = [
-            {"tenant_id": tenant_id, "message_id": m, "expire_time": expire_time, "sequence": s}
-            for m, s in sorted(accepted.items())  # one lock order: batches never deadlock
-        ]
-        written = connection.execute(_remember_statement(connection.dialect.name, now), rows)
+        dialect = connection.dialect.name
+        ordered = sorted(accepted.items())  # one lock order: batches never deadlock
+        rows: tuple[object, ...]
+        if dialect == "sqlite":
+            rows = (json.dumps(dict(ordered)),)
+        else:
+            rows = ([m for m, _ in ordered], [s for _, s in ordered])
+        written = connection.exec_driver_sql(
+            _REMEMBER[dialect],
+            (tenant_id, driver_time(expire_time, dialect), *rows, driver_time(now, dialect)),
+        )
         kept = {m for (m,) in written}
         held = [m for m in accepted if m not in kept]
         return self.seen(tenant_id, held, now) if held else {}

@@ -76,13 +76,8 @@ class DriverInsert:
         return self._head + ", ".join([self._row] * rows) + self._conflict + self._returning
 
     def time(self, value: datetime) -> object:
-        """A time as this backend's driver takes it (aware UTC, as `UtcDateTime` insists);
-        SQLite gets text in SQLAlchemy's format, so Core reads back what is written here."""
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        if not self.sqlite:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        """A time as this backend's driver takes it (`driver_time`)."""
+        return driver_time(value, "sqlite" if self.sqlite else "postgresql")
 
     def rows(
         self, connection: Connection, rows: Sequence[tuple[Any, ...]]
@@ -116,6 +111,17 @@ class DriverInsert:
                 columns = [list(column) for column in zip(*rows, strict=True)]
                 _run(connection, cursor.execute, self._unnest, columns)
             return int(cursor.rowcount)
+
+
+def driver_time(value: datetime, dialect: str) -> object:
+    """A time as `dialect`'s driver takes it for a `UtcDateTime` column (aware UTC, as the
+    column insists); SQLite gets text in SQLAlchemy's format, so Core reads back what is
+    written here, and text compares in time order."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if dialect != "sqlite":
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 @contextlib.contextmanager
