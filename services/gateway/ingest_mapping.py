@@ -15,7 +15,7 @@ from services.gateway.domain.ingest import PAYLOADS, IncomingEvent, Outcome, Sta
 from services.gateway.mapping import SOURCE
 from services.kernel.clipping import DESCRIPTION_BYTES, FIELD_BYTES, clip
 from services.kernel.messaging import subjects
-from services.kernel.protobuf import plain_object, plain_value
+from services.kernel.protobuf import plain_object
 from services.kernel.protobuf import to_timestamp as ts
 from services.kernel.store.records import OutboxMessage
 
@@ -56,6 +56,7 @@ def incoming(event: IngestEvent, size: int) -> IncomingEvent:
     """What the ingest rules look at (`size`: the event's encoded bytes); a timestamp out of
     protobuf's range counts as missing."""
     timestamp: datetime | None = None
+    consent = event.consent
     if event.HasField("timestamp"):
         stamp = event.timestamp
         try:
@@ -67,8 +68,8 @@ def incoming(event: IngestEvent, size: int) -> IncomingEvent:
         type=event.type,
         event=event.event,
         timestamp=timestamp,
-        identifiers={k: plain_value(v) for k, v in event.identifiers.fields.items()},
-        consent=dict(event.consent),
+        identifiers=plain_object(event.identifiers),
+        consent={k: consent[k] for k in consent},  # by key: dict(map) costs twice as much
         payloads=_Payloads(event),
         size=size,
         payload_sizes={

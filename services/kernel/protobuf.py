@@ -35,8 +35,10 @@ def from_timestamp(ts: Timestamp) -> datetime:
 
 
 def plain_object(struct: struct_pb2.Struct) -> dict[str, object]:
-    """A Struct as a plain dict, without json_format's cost on the hot path."""
-    return {k: plain_value(v) for k, v in struct.fields.items()}
+    """A Struct as a plain dict, without json_format's cost on the hot path (keys, then
+    each value by key: the map's `items()` view costs twice as much)."""
+    fields = struct.fields
+    return {k: plain_value(fields[k]) for k in fields}
 
 
 def plain_value(value: struct_pb2.Value) -> object:
