@@ -42,8 +42,8 @@ TEMPLATE = """
 template: crash-hello
 channel: email
 owner: qa
-subject: "{{ profile.traits.first_name }}, hello"
-body: "Hi {{ profile.traits.first_name }}, this mail survived a crash."
+subject: "{{ profile.traits.first_name | default('Hello') }}, hello"
+body: "Hi {{ profile.traits.first_name | default('there') }}, this mail survived a crash."
 """
 JOURNEY = """
 journey: {id}
