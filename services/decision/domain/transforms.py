@@ -11,6 +11,7 @@ and each takes its default where the feature is missing or reads as nothing. Pur
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,32 +49,49 @@ class FeatureTransform:
     default_text: str = ""
 
     def columns(self) -> tuple[str, ...]:
+        return self._columns
+
+    @functools.cached_property
+    def _columns(self) -> tuple[str, ...]:
         if self.kind == TransformKind.ONE_HOT:
             return tuple(f"{self.name}:{c}" for c in self.categories)
         if self.kind == TransformKind.BUCKETIZE:
             return tuple(f"{self.name}:{i}" for i in range(len(self.boundaries) + 1))
         return (self.name,)
 
+    @functools.cached_property
+    def _path(self) -> tuple[str, ...]:
+        return tuple(self.source.split("."))
+
     def apply(self, record: Mapping[str, Any], out: dict[str, Cell]) -> None:
-        value = lookup(record, self.source)
+        value = lookup(record, self._path)
         if self.kind == TransformKind.TEXT:
             text = as_text(value)
             out[self.name] = self.default_text if text is None else text
             return
         if self.kind == TransformKind.ONE_HOT:  # a category matches the value's `as_text`
-            text = as_text(value)
-            for category in self.categories:
-                out[f"{self.name}:{category}"] = 1.0 if text == category else 0.0
+            out.update(self._hot.get(as_text(value), self._cold))
             return
         number = as_number(value)
         if number is None:
             number = self.default
         if self.kind == TransformKind.BUCKETIZE:
-            bucket = bisect.bisect_right(self.boundaries, number)
-            for i in range(len(self.boundaries) + 1):
-                out[f"{self.name}:{i}"] = 1.0 if i == bucket else 0.0
+            out.update(self._hot[bisect.bisect_right(self.boundaries, number)])
             return
         out[self.name] = number
+
+    @functools.cached_property
+    def _cold(self) -> dict[str, Cell]:
+        """Every column of a one-hot or bucketised transform at 0, in column order."""
+        return dict.fromkeys(self._columns, 0.0)
+
+    @functools.cached_property
+    def _hot(self) -> dict[Any, dict[str, Cell]]:
+        """The columns for each category (one-hot) or bucket index (bucketize): built
+        once, copied into a row, rather than a column at a time per row."""
+        columns = self._columns
+        keys = self.categories if self.kind == TransformKind.ONE_HOT else range(len(columns))
+        return {k: {**self._cold, column: 1.0} for k, column in zip(keys, columns, strict=True)}
 
     def violations(self, path: str) -> list[FieldViolation]:
         bad = Violations()
@@ -142,11 +160,12 @@ def record(
     }
 
 
-def lookup(data: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path, or None where any part is missing."""
+def lookup(data: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
+    """The value at a dotted path (split at its dots), or None where any part is missing."""
     value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+    for part in parts:
+        # a plain dict (nearly always) without the cost of the ABC check
+        if not (type(value) is dict or isinstance(value, Mapping)) or part not in value:
             return None
         value = value[part]
     return value

@@ -8,6 +8,7 @@ interceptor with `calls.act_as`, as the gateway does once it admitted a key).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -74,14 +75,20 @@ class ActAs(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return found
 
 
+@functools.lru_cache(maxsize=256)
+def _principal(named: str) -> Principal:
+    """The principal `acting` names, parsed once (as the gateway holds an admitted key's)."""
+    tenant, actor, roles = named.split("|")
+    return Principal(tenant, Actor.parse(actor), frozenset(Role(r) for r in roles.split(",") if r))
+
+
 def _acting(handler: Any) -> Any:
     def wrap(inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def call(request: Any, context: Any) -> Any:
-            found = dict(context.invocation_metadata() or ()).get(PRINCIPAL)
-            if found is not None:
-                tenant, actor, roles = found.split("|")
-                roles_held = frozenset(Role(r) for r in roles.split(",") if r)
-                calls.act_as(Principal(tenant, Actor.parse(actor), roles_held))
+            for key, value in context.invocation_metadata() or ():
+                if key == PRINCIPAL:
+                    calls.act_as(_principal(value))
+                    break
             return await inner(request, context)
 
         return call
