@@ -30,14 +30,18 @@ SOURCE = "decision"
 
 
 def feature_vector_proto(features: ProfileFeatures) -> pb.FeatureVector:
-    """The numeric features (booleans as 0/1); text features are for transforms only."""
-    numbers = ((k, as_number(v)) for k, v in features.values.items() if not isinstance(v, str))
+    """Every feature: numbers (booleans among them as 0/1, as before text and booleans had
+    fields of their own), text, and booleans as they are."""
+    values = features.values
+    numbers = ((k, as_number(v)) for k, v in values.items() if not isinstance(v, str))
     return pb.FeatureVector(
         tenant_id=features.tenant_id,
         profile_id=features.profile_id,
         profile_version=features.profile_version,
         values={k: v for k, v in numbers if v is not None},
         update_time=to_timestamp(features.update_time),
+        text_values={k: v for k, v in values.items() if isinstance(v, str)},
+        bool_values={k: v for k, v in values.items() if isinstance(v, bool)},
     )
 
 

@@ -48,11 +48,53 @@ class FeatureVector(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class TextValuesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class BoolValuesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.bool
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.bool = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TENANT_ID_FIELD_NUMBER: _builtins.int
     PROFILE_ID_FIELD_NUMBER: _builtins.int
     PROFILE_VERSION_FIELD_NUMBER: _builtins.int
     VALUES_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    TEXT_VALUES_FIELD_NUMBER: _builtins.int
+    BOOL_VALUES_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     """Tenant of the profile."""
     profile_id: _builtins.str
@@ -61,11 +103,19 @@ class FeatureVector(_message.Message):
     """Identity's profile version the features reflect."""
     @_builtins.property
     def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
-        """Numeric features by name."""
+        """Numeric features by name, booleans among them as 0/1."""
 
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the projection was last updated."""
+
+    @_builtins.property
+    def text_values(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Text features by name (a trait such as `plan: "gold"`); never in `values`."""
+
+    @_builtins.property
+    def bool_values(self) -> _containers.ScalarMap[_builtins.str, _builtins.bool]:
+        """Boolean features by name, as they are (also in `values` as 0/1)."""
 
     def __init__(
         self,
@@ -75,10 +125,12 @@ class FeatureVector(_message.Message):
         profile_version: _builtins.int = ...,
         values: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        text_values: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        bool_values: _abc.Mapping[_builtins.str, _builtins.bool] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile_id", b"profile_id", "profile_version", b"profile_version", "tenant_id", b"tenant_id", "update_time", b"update_time", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bool_values", b"bool_values", "profile_id", b"profile_id", "profile_version", b"profile_version", "tenant_id", b"tenant_id", "text_values", b"text_values", "update_time", b"update_time", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -86,6 +86,8 @@ class TestFeatureProjection(ProfileProjectionContract):
             "trait_count": 3.0,
             "identifier_count": 2.0,
         }
+        assert dict(features.text_values) == {"trait_store_id": "s-12"}
+        assert dict(features.bool_values) == {}
         assert from_timestamp(features.update_time) == NOW
 
     async def test_changes_merge_per_field_whatever_the_delivery_order(
@@ -119,3 +121,4 @@ class TestFeatureProjection(ProfileProjectionContract):
             "trait_count": 2.0,
             "identifier_count": 1.0,
         }
+        assert dict(features.text_values) == {"trait_plan": "gold"}

@@ -115,17 +115,21 @@ def test_an_older_change_loses_each_part_a_newer_one_set_and_a_repeat_changes_no
     assert features_after(late, change(4, {"visits": 1, "plan": "x"}), NOW) is None
 
 
-def test_feature_vector_proto_carries_every_field_and_the_numeric_features() -> None:
-    features = features_after(None, change(2, traits={"n": 1.5, "plan": "gold", "vip": True}), NOW)
+def test_feature_vector_proto_carries_every_field_and_every_feature_by_type() -> None:
+    traits = {"n": 1.5, "plan": "gold", "vip": True, "churned": False, "code": "7"}
+    features = features_after(None, change(2, traits=traits), NOW)
     assert features is not None
     proto = mapping.feature_vector_proto(features)
     assert (proto.tenant_id, proto.profile_id, proto.profile_version) == ("acme", "p-1", 2)
-    assert dict(proto.values) == {
+    assert dict(proto.values) == {  # numbers, booleans as 0/1 as before: old readers see these
         "trait_n": 1.5,
-        "trait_vip": 1.0,  # a boolean as 0/1; text is for transforms only
-        "trait_count": 3.0,
+        "trait_vip": 1.0,
+        "trait_churned": 0.0,
+        "trait_count": 5.0,
         "identifier_count": 0.0,
     }
+    assert dict(proto.text_values) == {"trait_plan": "gold", "trait_code": "7"}
+    assert dict(proto.bool_values) == {"trait_vip": True, "trait_churned": False}
     assert from_timestamp(proto.update_time) == NOW
 
 
