@@ -4,6 +4,8 @@
 training table, as Parquet for an `--out` ending `.parquet` (also `python -m
 services.decision.admin export-training`). `python -m services.decision.admin
 install-example --tenant demo` puts the drinks example live (`make run` does, for `demo`).
+`python -m services.decision.admin refill-features [--tenant demo]` restores text and boolean
+traits the features projection stamped without keeping them (`refill.py`).
 `python -m services.decision.admin register services/decision/models/propensity.onnx
 --tenant demo --name propensity --version 1 --features a,b,c` checks the model as the
 RegisterModel RPC does (signature against the features, SHA-256) and stores it as
@@ -13,6 +15,7 @@ same settings as the service (`LAYERCAKE_DECISION_DATABASE_URL`, ...).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,11 +25,14 @@ import typer
 from services.decision import example, export, handlers, scoring
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
 from services.decision.domain.models import check_names
+from services.decision.refill import refill_features
 from services.decision.store.model_files import configured_model_dir
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork, decision_unit_of_work
 from services.kernel.clock import SystemClock
-from services.kernel.config import load_settings
+from services.kernel.config import ServiceSettings, load_settings
 from services.kernel.errors import ConfigError, InvalidArgument, LayercakeError
+from services.kernel.messaging.connection import connect
+from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
@@ -141,18 +147,52 @@ def export_training(
     typer.echo(f"exported {count} rows", err=True)
 
 
+@app.command("refill-features")
+def refill(
+    tenant: Annotated[
+        str, typer.Option("--tenant", help="One tenant's profiles; every tenant's without.")
+    ] = "",
+) -> None:
+    """Restores the text and boolean traits the features projection stamped but did not
+    keep (before it kept text) from identity's stream; restart the replicas afterwards."""
+    if tenant and not is_tenant_id(tenant):
+        typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    db = Database(settings.database_url, workers=1)
+    try:
+        migrate(db.engine, MIGRATIONS)
+        read, restored = asyncio.run(_refill(db, settings.nats_url, tenant or "*"))
+    finally:
+        db.dispose()
+    typer.echo(f"read {read} messages of identity's stream; {restored} changes restored values")
+
+
+async def _refill(db: Database, nats_url: str, tenant: str) -> tuple[int, int]:
+    nc = await connect(nats_url, "decision-refill-features")
+    try:
+        units = UnitOfWorkFactory(db.sessions, SystemClock(), PROJECTIONS, kind=_units())
+        return await refill_features(nc.jetstream(), ServiceLayer(db, units), tenant)
+    finally:
+        await nc.close()
+
+
 def _database(tenant: str) -> Database:
     """The service's database for a command on `tenant`; exits 2 for a bad tenant id or
     settings."""
     if not is_tenant_id(tenant):
         typer.echo("error: tenant: must be a tenant id, e.g. demo", err=True)
         raise typer.Exit(2)
+    return Database(_settings().database_url, workers=1)
+
+
+def _settings() -> ServiceSettings:
+    """The service's settings; exits 2 for bad ones."""
     try:
-        settings = load_settings("decision")
+        return load_settings("decision")
     except ConfigError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
-    return Database(settings.database_url, workers=1)
 
 
 def main() -> None:

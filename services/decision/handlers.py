@@ -18,6 +18,7 @@ from services.decision.domain.features import (
     ProfileFeatures,
     features_after,
     features_folded,
+    features_refilled,
 )
 from services.decision.domain.models import Deployment, ModelVersion, Stage, promote
 from services.decision.mapping import MODEL
@@ -50,6 +51,23 @@ def record_profile_change(uow: DecisionUnitOfWork, change: ProfileChange) -> boo
     return uow.features.merge(
         change.tenant_id, change.profile_id, lambda held: features_after(held, change, now)
     )
+
+
+def refill_features(uow: DecisionUnitOfWork, changes: Sequence[ProfileChange]) -> int:
+    """Restores the values replayed changes set that the features stamped and dropped (see
+    `features_refilled`), and commits; a profile without features is left alone. Returns
+    how many changes restored something."""
+    restored = 0
+    for change in changes:
+
+        def refilled(
+            held: ProfileFeatures | None, c: ProfileChange = change
+        ) -> ProfileFeatures | None:
+            return features_refilled(held, c) if held is not None else None
+
+        restored += uow.features.merge(change.tenant_id, change.profile_id, refilled)
+    uow.commit()
+    return restored
 
 
 def record_profiles_merge(uow: DecisionUnitOfWork, merge: ProfilesMerge) -> bool:

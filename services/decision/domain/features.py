@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.decision.domain.transforms import MAX_TEXT
@@ -110,6 +110,27 @@ def features_after(
         update_time=now,
         field_versions=stamped,
     )
+
+
+def features_refilled(features: ProfileFeatures, change: ProfileChange) -> ProfileFeatures | None:
+    """The features with the traits and computed traits `change` set that they stamped at
+    its version but do not hold: values a projection that kept only numbers dropped (text,
+    booleans), restored from a replay of identity's stream. A newer value is never
+    touched (its stamp is another version); None when nothing is restored."""
+    versions, values = features.field_versions, features.values
+    restored: dict[str, Value] = {}
+    for prefix, versioned, parts in (
+        ("trait_", TRAIT, change.traits),
+        ("computed_", COMPUTED, change.computed),
+    ):
+        for name, value in parts.items():
+            feature, found = prefix + name, kept(value)
+            dropped = versions.get(versioned + name) == change.version and feature not in values
+            if dropped and found is not None:
+                restored[feature] = found
+    if not restored:
+        return None
+    return replace(features, values={**values, **restored})
 
 
 def _feature(name: str) -> str:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
 import pytest
 
 from services.decision import handlers, mapping
-from services.decision.domain.features import Value, features_after, features_folded
+from services.decision.domain.features import (
+    Value,
+    features_after,
+    features_folded,
+    features_refilled,
+)
 from services.decision.domain.transforms import MAX_TEXT
 from services.decision.ports import DecisionUnitOfWork
 from services.kernel.errors import InvalidArgument
@@ -183,3 +189,16 @@ def test_computed_traits_and_audiences_become_features() -> None:
     after = features_after(features, left, NOW)
     assert after is not None and after.values["audience_buyers"] == 0.0
     assert features_after(after, first, NOW) is None  # older: nothing changes
+
+
+def test_a_refill_restores_only_values_stamped_at_the_changes_version_and_missing() -> None:
+    tier = ProfileChange("acme", "p-1", 3, computed={"tier": "gold", "spend": 9.0, "late": None})
+    held = features_after(None, tier, NOW)
+    assert held is not None
+    dropped = replace(held, values={k: v for k, v in held.values.items() if k != "computed_tier"})
+    refilled = features_refilled(dropped, tier)
+    assert refilled is not None and refilled.values == held.values
+    assert refilled.field_versions == held.field_versions
+    assert features_refilled(held, tier) is None  # nothing missing
+    older = replace(tier, version=2, computed={"tier": "silver"})
+    assert features_refilled(dropped, older) is None  # stamped at 3: not this change's value
