@@ -4,7 +4,8 @@
 lists the person's identifiers as suppressed), turns the clear identifier values of their
 events and unrelayed messages into digests (scrubbing.py), deletes the keys sealing their
 personal data, queues their raw messages in `INGEST` and the messages identity published
-about them in `IDENTITY` for erasure (stream_eraser.py), and publishes the integration
+about them in `IDENTITY` for erasure (stream_eraser.py), asks for a sweep of the tenant's
+dead letters (copies of either a consumer set aside), and publishes the integration
 event. A message about them the relay settles after the forget is queued by the relay's
 hook (store/forgetting.py `record_relayed`), so none is left behind.
 `ingest_event` is how every ingested event enters identity: one that carries a
@@ -30,9 +31,9 @@ from services.identity.domain.profile import Profile
 from services.identity.domain.rules import IdentifierRules
 from services.identity.domain.segments import NONE as NO_SEGMENTS
 from services.identity.domain.segments import Segments
-from services.identity.ports import IdentityUnitOfWork, StreamMessage
+from services.identity.ports import IdentityUnitOfWork, StreamMessage, Sweep
 from services.identity.rules_cache import RulesCache, TenantRules, published_rules
-from services.identity.scrubbing import scrubbed
+from services.identity.scrubbing import PERSONAL_EVENTS, scrubbed
 from services.kernel import telemetry
 from services.kernel.assets.policy import authorize
 from services.kernel.messaging.envelope import Envelope
@@ -77,6 +78,7 @@ def forget_profile(
     # unrelayed ones locked) every stream message of theirs is queued for erasure
     uow.forgetting.scrub(tenant, forgotten.profile_ids, partial(scrubbed, hasher=hasher))
     uow.forgetting.erase_messages_of(tenant, forgotten.profile_ids, at)
+    uow.forgetting.sweep_dead_letters(tenant, at)  # copies a consumer set aside
     uow.vault.delete_keys(tenant, forgotten.profile_ids)
     uow.publish(
         mapping.profile_forgotten(tenant, forgotten, profile.version, request_id, traceparent)
@@ -134,10 +136,13 @@ def ingest_event(
 def forgotten_events(
     uow: IdentityUnitOfWork, tenant_id: str, events: Sequence[Envelope], rules: RulesCache
 ) -> set[str]:
-    """The ids of the ingested events, among one raw message's, that carry a forgotten
-    person's identifier: what erasing that message removes (the rest are other people's).
-    An event that cannot be read as an ingested one fed nobody, and is kept."""
-    found: set[str] = set()
+    """The ids of the events, among one message's (raw, or a dead letter's copy), that hold
+    a forgotten person's data: ingested ones carrying a forgotten identifier, identity's own
+    about a forgotten profile. What erasing that message removes (the rest are other
+    people's). An event that cannot be read as an ingested one fed nobody, and is kept."""
+    about = [e.subject_ref for e in events if e.type in PERSONAL_EVENTS]
+    forgotten = uow.forgetting.forgotten_among(tenant_id, about) if about else set()
+    found = {e.event_id for e in events if e.type in PERSONAL_EVENTS and e.subject_ref in forgotten}
     tenant_rules = rules.get(uow, tenant_id)
     for envelope in events:
         if envelope.type != mapping.EVENT_INGESTED:
@@ -165,6 +170,16 @@ def rewritten(
     uow.forgetting.move_messages(tenant_id, old_sequence, new_sequence)
     if forgotten_events(uow, tenant_id, kept, rules):
         uow.forgetting.erase_message(tenant_id, new_sequence, uow.now())
+    uow.commit()
+
+
+def pending_sweeps(uow: IdentityUnitOfWork, limit: int) -> list[Sweep]:
+    """Tenants whose dead letters are still to look through."""
+    return uow.forgetting.pending_sweeps(limit)
+
+
+def swept(uow: IdentityUnitOfWork, sweep: Sweep, sequences: list[int]) -> None:
+    uow.forgetting.swept(sweep, sequences, uow.now())
     uow.commit()
 
 

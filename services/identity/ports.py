@@ -25,6 +25,7 @@ from services.kernel.unit_of_work import AbstractUnitOfWork
 Rewrite = Callable[[str, bytes], bytes | None]
 
 INGEST = "INGEST"
+DEADLETTER = "DEADLETTER"
 
 
 class StreamMessage(NamedTuple):
@@ -32,6 +33,13 @@ class StreamMessage(NamedTuple):
 
     stream: str
     sequence: int
+
+
+class Sweep(NamedTuple):
+    """A tenant's dead letters to look through, as last asked for."""
+
+    tenant_id: str
+    request_time: datetime
 
 
 class Published(NamedTuple):
@@ -129,9 +137,26 @@ class Forgetting(ABC):
         forgotten meanwhile is queued for erasure instead."""
 
     @abstractmethod
+    def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
+        """Which of the profile ids are forgotten."""
+
+    @abstractmethod
     def suppress_message(
         self, tenant_id: str, message_id: str, reason: str, at: datetime
     ) -> None: ...
+
+    @abstractmethod
+    def sweep_dead_letters(self, tenant_id: str, at: datetime) -> None:
+        """Asks the eraser to look through the tenant's dead letters for forgotten people's
+        (again, when a sweep is under way: it may have read the suppression list before)."""
+
+    @abstractmethod
+    def pending_sweeps(self, limit: int) -> list[Sweep]: ...
+
+    @abstractmethod
+    def swept(self, sweep: Sweep, sequences: Sequence[int], at: datetime) -> None:
+        """The sweep found these `DEADLETTER` messages: queued for erasure, and the sweep
+        done unless asked for again since."""
 
     @abstractmethod
     def erase_message(self, tenant_id: str, stream_sequence: int, at: datetime) -> None:

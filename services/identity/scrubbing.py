@@ -7,6 +7,9 @@ events so each clear value becomes its suppression digest (the tenant's keyed ha
 `<type>:<value>`, marked hashed): the events still replay (the profile is forgotten at
 their end), a later event carrying the value is still recognised, and no clear value
 is left. Every identifier nested anywhere in a stored event is found by its proto type.
+
+The integration events identity publishes that carry a person's data are erased from the
+streams instead (`PERSONAL_EVENTS`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,18 @@ from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from layercake.common.v1 import common_pb2
+from layercake.events.v1 import identity_events_pb2 as ie
 from services.identity.domain.identifiers import Hasher, Identifier
 
 IDENTIFIER = common_pb2.Identifier.DESCRIPTOR.full_name
+
+# Identity's integration events that carry a person's data (identifiers, traits, computed
+# values, audiences): forgetting erases them from the streams. Merges, unmerges and the
+# forget itself carry only ids, and followers need them to route what they hold.
+PERSONAL_EVENTS = frozenset(
+    m.DESCRIPTOR.full_name
+    for m in (ie.ProfileUpdated, ie.ComputedTraitChanged, ie.AudienceEntered, ie.AudienceExited)
+)
 
 
 def scrubbed(type_name: str, payload: bytes, hasher: Hasher) -> bytes | None:

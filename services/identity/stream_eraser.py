@@ -11,12 +11,16 @@ and the merges and unmerges (ids only) stay, and a follower that had not yet rea
 erased message would have deleted its copy at the forget anyway; a follower replaying the
 stream later finds nothing of the person to bring back.
 
-A batch message (the gateway writes one per accepted batch) also holds other people's
-events. Its forgotten events are those carrying a forgotten person's identifier (as
-ingest suppresses them); the rest are written again as a new batch message first (its
-`Nats-Msg-Id` derived from the old sequence, so a retried pass writes it once), the
-profiles they fed are moved to the new sequence, and only then is the old message
-deleted. Consumers already applied the kept events by their ids (their inboxes skip
+A consumer that gave up on a message kept a copy in `DEADLETTER` (30 days), of a raw
+event or of a message about the person: a forget asks for a sweep of the tenant's dead
+letters, which queues those holding a forgotten person's events like the rest.
+
+A batch message (the gateway writes one per accepted batch), or its dead letter's copy,
+also holds other people's events. Its forgotten events are those carrying a forgotten
+person's identifier (as ingest suppresses them); the rest are written again as a new
+batch message first (its `Nats-Msg-Id` derived from the old sequence, so a retried pass
+writes it once), the profiles they fed are moved to the new sequence, and only then is
+the old message deleted. Consumers already applied the kept events by their ids (their inboxes skip
 them); one that had not yet read the old message applies them from the new one, so no
 one else's event is lost.
 """
@@ -31,10 +35,11 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter
 
-from services.identity import forgetting
-from services.identity.ports import INGEST, StreamMessage
+from services.identity import forgetting, ingest_log
+from services.identity.ports import DEADLETTER, INGEST, StreamMessage, Sweep
 from services.identity.rules_cache import RulesCache
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
+from services.kernel.messaging import subjects
 from services.kernel.messaging.batch import BATCH_TYPE, open_envelopes, without
 from services.kernel.messaging.envelope import MSG_ID, EnvelopeError
 from services.kernel.service_layer import ServiceLayer
@@ -46,6 +51,8 @@ ERASED_EVENTS = Counter(
 )
 
 BATCH = 500
+BATCHED = (INGEST, DEADLETTER)  # streams whose messages may hold several people's events
+MAX_DEAD_LETTERS = 100_000  # a tenant's dead letters read by one sweep
 
 
 class StreamEraser:
@@ -64,10 +71,12 @@ class StreamEraser:
         self._lock = asyncio.Lock()
 
     async def erase_pending(self) -> int:
-        """Erases every queued message; returns how many. Raises when NATS fails (what is
-        left stays queued)."""
+        """Sweeps the dead letters asked for, then erases every queued message; returns how
+        many. Raises when NATS fails (what is left stays queued)."""
         total = 0
         async with self._lock:
+            for sweep in await self.layer.read(forgetting.pending_sweeps, BATCH):
+                await self.layer.run(forgetting.swept, sweep, await self._dead_letters(sweep))
             while queued := await self.layer.read(forgetting.pending_erasures, BATCH):
                 done: list[StreamMessage] = []
                 try:
@@ -80,15 +89,32 @@ class StreamEraser:
                 total += len(done)
         return total
 
+    async def _dead_letters(self, sweep: Sweep) -> list[int]:
+        """The tenant's dead letters holding a forgotten person's events (a dead-lettered
+        raw event, or a message about them a follower set aside)."""
+        tenant, found = sweep.tenant_id, []
+        letters = await ingest_log.stored(
+            self.js, DEADLETTER, subjects.dead_letter(tenant, "*"), MAX_DEAD_LETTERS
+        )
+        for msg in letters:
+            sequence = msg.metadata.sequence.stream
+            try:
+                envelopes = open_envelopes(msg.subject, msg.headers, msg.data, sequence)
+            except EnvelopeError:  # not a layercake message: no one's events
+                continue
+            if await self.layer.read(forgetting.forgotten_events, tenant, envelopes, self.rules):
+                found.append(sequence)
+        return found
+
     async def erase(self, message: StreamMessage) -> None:
-        """Erases one message, or an `INGEST` batch message's forgotten events (the rest
-        written again)."""
+        """Erases one message, or a batch message's forgotten events (the rest written
+        again): a raw one in `INGEST`, or its copy in `DEADLETTER`."""
         stream, sequence = message
-        if stream != INGEST:  # one event a message: all of it goes
+        if stream not in BATCHED:  # one event a message: all of it goes
             await self._delete(stream, sequence)
             return
         try:
-            msg = await self.js.get_msg(INGEST, sequence)
+            msg = await self.js.get_msg(stream, sequence)
         except NotFoundError:  # gone already (or aged out)
             return
         subject = msg.subject or ""
@@ -97,7 +123,7 @@ class StreamEraser:
         except EnvelopeError:  # not a layercake message: nothing to keep
             envelopes = []
         if (msg.headers or {}).get("ce-type") != BATCH_TYPE or not envelopes:
-            await self._delete(INGEST, sequence)  # one event alone: all of it goes
+            await self._delete(stream, sequence)  # one event alone: all of it goes
             return
         tenant = envelopes[0].tenant_id if envelopes else ""
         drop = await self.layer.read(forgetting.forgotten_events, tenant, envelopes, self.rules)
@@ -111,10 +137,11 @@ class StreamEraser:
             rewrite_id = f"{headers.get('ce-id', '')}~erased@{sequence}"
             headers |= {"ce-id": rewrite_id, MSG_ID: rewrite_id, "lc-rewrite-of": str(sequence)}
             ack = await self.js.publish(subject, body, headers=headers)
-            await self.layer.run(
-                forgetting.rewritten, tenant, sequence, int(ack.seq), kept, self.rules
-            )
-        await self._delete(INGEST, sequence)
+            if stream == INGEST:  # a dead letter's copy fed no one
+                await self.layer.run(
+                    forgetting.rewritten, tenant, sequence, int(ack.seq), kept, self.rules
+                )
+        await self._delete(stream, sequence)
         ERASED_EVENTS.inc(len(drop))
 
     async def _delete(self, stream: str, sequence: int) -> None:

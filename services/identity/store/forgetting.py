@@ -12,10 +12,19 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Select, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from layercake.events.v1 import identity_events_pb2 as ie
 from services.identity.domain.profile import stream_id
-from services.identity.ports import INGEST, Forgetting, Published, Rewrite, StreamMessage
+from services.identity.ports import (
+    DEADLETTER,
+    INGEST,
+    Forgetting,
+    Published,
+    Rewrite,
+    StreamMessage,
+    Sweep,
+)
+from services.identity.scrubbing import PERSONAL_EVENTS
 from services.identity.store.tables import (
+    dead_letter_sweeps,
     forgotten_identifiers,
     forgotten_profiles,
     profile_messages,
@@ -23,7 +32,11 @@ from services.identity.store.tables import (
     suppressed_messages,
 )
 from services.kernel.messaging.relay import Relayed
-from services.kernel.store.conflicts import DriverInsert, insert_unless_conflict
+from services.kernel.store.conflicts import (
+    DriverInsert,
+    insert_unless_conflict,
+    upsert_statement,
+)
 from services.kernel.store.schema import events, outbox
 
 
@@ -68,13 +81,17 @@ class SqlForgetting(Forgetting):
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
         self._messages.append((tenant_id, profile_id, stream_sequence))
 
-    def record_published(self, messages: Sequence[Published], at: datetime) -> None:
+    def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
         c = forgotten_profiles.c
+        ids = sorted(set(profile_ids))
+        query = select(c.profile_id).where(c.tenant_id == tenant_id, c.profile_id.in_(ids))
+        return set(self.session.execute(query).scalars()) if ids else set()
+
+    def record_published(self, messages: Sequence[Published], at: datetime) -> None:
         forgotten: set[tuple[str, str]] = set()
         for tenant in sorted({m.tenant_id for m in messages}):
-            ids = sorted({m.profile_id for m in messages if m.tenant_id == tenant})
-            query = select(c.profile_id).where(c.tenant_id == tenant, c.profile_id.in_(ids))
-            forgotten |= {(tenant, p) for p in self.session.execute(query).scalars()}
+            ids = [m.profile_id for m in messages if m.tenant_id == tenant]
+            forgotten |= {(tenant, p) for p in self.forgotten_among(tenant, ids)}
         rows: list[dict[str, object]] = []
         late: list[tuple[str, StreamMessage]] = []
         for m in messages:
@@ -98,6 +115,22 @@ class SqlForgetting(Forgetting):
     def suppress_message(self, tenant_id: str, message_id: str, reason: str, at: datetime) -> None:
         row = {"tenant_id": tenant_id, "message_id": message_id, "reason": reason}
         self._insert_new(suppressed_messages, [row | {"suppress_time": at}])
+
+    def sweep_dead_letters(self, tenant_id: str, at: datetime) -> None:
+        dialect = self.session.get_bind().dialect.name
+        upsert = upsert_statement(dead_letter_sweeps, dialect, ("tenant_id",), ("request_time",))
+        self.session.execute(upsert, [{"tenant_id": tenant_id, "request_time": at}])
+
+    def pending_sweeps(self, limit: int) -> list[Sweep]:
+        c = dead_letter_sweeps.c
+        query = select(c.tenant_id, c.request_time).order_by(c.tenant_id).limit(limit)
+        return [Sweep(*row) for row in self.session.execute(query)]
+
+    def swept(self, sweep: Sweep, sequences: Sequence[int], at: datetime) -> None:
+        self._queue([(sweep.tenant_id, StreamMessage(DEADLETTER, s)) for s in sequences], at)
+        c = dead_letter_sweeps.c
+        done = (c.tenant_id == sweep.tenant_id) & (c.request_time == sweep.request_time)
+        self.session.execute(delete(dead_letter_sweeps).where(done))
 
     def erase_message(self, tenant_id: str, stream_sequence: int, at: datetime) -> None:
         self._queue([(tenant_id, StreamMessage(INGEST, stream_sequence))], at)
@@ -165,15 +198,6 @@ class SqlForgetting(Forgetting):
             sequences = [m.sequence for m in messages if m.stream == stream]
             which = (c.stream == stream) & c.stream_sequence.in_(sequences)
             self.session.execute(delete(stream_erasures).where(which))
-
-
-# Identity's integration events that carry a person's data (identifiers, traits, computed
-# values, audiences): forgetting erases them from the stream. Merges, unmerges and the
-# forget itself carry only ids, and followers need them to route what they hold.
-PERSONAL_EVENTS = frozenset(
-    m.DESCRIPTOR.full_name
-    for m in (ie.ProfileUpdated, ie.ComputedTraitChanged, ie.AudienceEntered, ie.AudienceExited)
-)
 
 
 def record_relayed(session: Session, relayed: Sequence[Relayed], at: datetime) -> None:

@@ -18,6 +18,7 @@ from services.identity.domain.identifiers import Hasher, Identifier
 from services.identity.domain.personal_data import Sealer
 from services.identity.domain.profile import Profile, stream_id
 from services.identity.ports import (
+    DEADLETTER,
     INGEST,
     AudienceBackfills,
     AudienceMember,
@@ -30,6 +31,7 @@ from services.identity.ports import (
     Rewrite,
     StoredWindow,
     StreamMessage,
+    Sweep,
     TenantKeys,
 )
 from services.identity.store.audiences import TYPES as AUDIENCE_EVENTS
@@ -57,6 +59,7 @@ class IdentityState(MemoryState):
     profile_messages: set[Published] = field(default_factory=set)
     erasures: dict[StreamMessage, str] = field(default_factory=dict)  # -> tenant
     forgotten_profiles: set[tuple[str, str]] = field(default_factory=set)
+    sweeps: dict[str, datetime] = field(default_factory=dict)  # tenant -> request time
     suppressed_messages: dict[tuple[str, str], str] = field(default_factory=dict)  # -> reason
 
 
@@ -185,6 +188,21 @@ class MemoryForgetting(Forgetting):
                 state.erasures[StreamMessage(m.stream, m.sequence)] = m.tenant_id
             else:
                 state.profile_messages.add(m)
+
+    def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
+        return {p for p in profile_ids if (tenant_id, p) in self.memory.state.forgotten_profiles}
+
+    def sweep_dead_letters(self, tenant_id: str, at: datetime) -> None:
+        self.memory.state.sweeps[tenant_id] = at
+
+    def pending_sweeps(self, limit: int) -> list[Sweep]:
+        return [Sweep(*s) for s in sorted(self.memory.state.sweeps.items())][:limit]
+
+    def swept(self, sweep: Sweep, sequences: Sequence[int], at: datetime) -> None:
+        state = self.memory.state
+        state.erasures |= {StreamMessage(DEADLETTER, s): sweep.tenant_id for s in sequences}
+        if state.sweeps.get(sweep.tenant_id) == sweep.request_time:
+            del state.sweeps[sweep.tenant_id]
 
     def suppress_message(self, tenant_id: str, message_id: str, reason: str, at: datetime) -> None:
         self.memory.state.suppressed_messages.setdefault((tenant_id, message_id), reason)

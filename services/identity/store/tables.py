@@ -131,6 +131,15 @@ forgotten_profiles = Table(
     Column("forget_time", UtcDateTime, nullable=False),
 )
 
+# Tenants whose dead letters a forget asked to sweep for the person's messages (the
+# eraser queues what it finds in `stream_erasures`, then drops the row).
+dead_letter_sweeps = Table(
+    "dead_letter_sweeps",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("request_time", UtcDateTime, nullable=False),
+)
+
 # Messages refused without being resolved, and why (`forgotten`).
 suppressed_messages = Table(
     "suppressed_messages",

@@ -2,9 +2,9 @@
 database: not in its events, snapshots, read models, outbox or any other table (every
 row of every table read back), not in the SQLite file's bytes (with its WAL), not in a
 message the `IDENTITY` or `INGEST` stream still stores (relayed before the forget, or in
-the outbox then and relayed after), not in the nats-server's store files, and not in a
-log record written meanwhile. Identifiers of every kind count: cookie and device ids as
-much as emails and phones."""
+the outbox then and relayed after) nor in a dead letter's copy of one, not in the
+nats-server's store files, and not in a log record written meanwhile. Identifiers of
+every kind count: cookie and device ids as much as emails and phones."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import MetaData, select
 
 from layercake.events.v1 import identity_events_pb2 as ie
 from services.demo.scan import files_holding
 from services.identity import handlers
+from services.identity.ingest_log import stored
 from services.identity.rules_cache import RulesCache
 from services.identity.store.audiences import AudienceProjection
 from services.identity.store.forgetting import record_relayed
@@ -28,7 +28,7 @@ from services.identity.store.projection import ProfileProjection
 from services.identity.store.tables import profile_trait_index
 from services.identity.stream_eraser import StreamEraser
 from services.kernel.errors import NotFound
-from services.kernel.messaging.consumer import Outcome
+from services.kernel.messaging.consumer import ConsumerRunner, Outcome
 from services.kernel.messaging.nats_server import NatsServer
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.service_layer import ServiceLayer
@@ -71,22 +71,17 @@ def rows_holding(db: Database, secrets: list[bytes]) -> dict[str, list[str]]:
 async def stored_messages(js: JetStreamContext, stream: str, subject: str) -> list[bytes]:
     """Every message on `subject` the stream still stores, its headers and body as bytes
     (what a follower replaying the stream from its start would read)."""
-    config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0
-    )
-    sub = await js.pull_subscribe(subject, stream=stream, config=config)
     found: list[bytes] = []
-    try:
-        left = (await sub.consumer_info()).num_pending or 0
-        while left > 0:
-            batch = await sub.fetch(min(left, 256), timeout=5)
-            left -= len(batch)
-            for msg in batch:
-                headers = "\n".join(f"{k}: {v}" for k, v in (msg.headers or {}).items())
-                found.append(headers.encode() + b"\n" + msg.data)
-    finally:
-        await sub.unsubscribe()
+    for msg in await stored(js, stream, subject, 100_000):
+        headers = "\n".join(f"{k}: {v}" for k, v in (msg.headers or {}).items())
+        found.append(headers.encode() + b"\n" + msg.data)
     return found
+
+
+async def dead_letter(runner: ConsumerRunner, stream: str, subject: str) -> None:
+    """Sets every message on `subject` aside as a consumer that gave up on it does."""
+    for msg in await stored(runner.js, stream, subject, 100_000):
+        await runner.dead_letter(msg, "gave up", 3)
 
 
 def holding(messages: list[bytes], secrets: list[bytes]) -> set[str]:
@@ -116,12 +111,16 @@ async def test_a_forgotten_person_leaves_no_clear_value_in_identitys_store_or_lo
     await send(js, tenant, event({"cookie_id": other}, first_name="Other"))
     assert {r.outcome for r in await consume(runner, 4)} == {Outcome.APPLIED}
     assert await relay.flush()
+    dead_letters = f"layercake.{tenant}.dlq.>"  # copies of raw events and of messages about them
+    await dead_letter(runner, "INGEST", f"layercake.{tenant}.ingest")
+    await dead_letter(runner, "IDENTITY", published)
     await send(js, tenant, event({"crm_id": crm, "email": email}, email=email, phone=phone))
     assert {r.outcome for r in await consume(runner, 1)} == {Outcome.APPLIED}  # not relayed
     secrets = [s.encode() for s in (cookie, cookie2, device, email, crm, name, phone[2:])]
     assert rows_holding(identity_db, secrets)  # the scan sees clear values while remembered
     relayed = await stored_messages(js, "IDENTITY", published)
     assert holding(relayed, secrets) == {cookie, cookie2, device}  # identifiers go in clear
+    assert holding(await stored_messages(js, "DEADLETTER", dead_letters), secrets)
     assert files_holding(nats_server.store_dir, secrets)  # INGEST's and IDENTITY's files
 
     async with identity_stub(js, identity_db, identity_uow) as stub:
@@ -138,6 +137,9 @@ async def test_a_forgotten_person_leaves_no_clear_value_in_identitys_store_or_lo
     assert (
         holding(await stored_messages(js, "INGEST", f"layercake.{tenant}.ingest"), secrets) == set()
     )
+    letters = await stored_messages(js, "DEADLETTER", dead_letters)
+    assert holding(letters, secrets) == set()
+    assert holding(letters, [other.encode()]) == {other}
     assert files_holding(nats_server.store_dir, secrets) == {}  # overwritten on disk
 
     with identity_uow() as u:

@@ -296,3 +296,28 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
                 ("IDENTITY", 7), ("IDENTITY", 20), ("INGEST", 7)
             ]  # fmt: skip
             assert identity(u).forgetting.erase_messages_of("acme", ["p-3", "p-9"], AT) == 3
+            forgotten = identity(u).forgetting.forgotten_among("acme", ["p-1", "p-4", "p-9"])
+            assert forgotten == {"p-1", "p-9"}
+            assert identity(u).forgetting.forgotten_among("other", ["p-1"]) == set()
+
+    def test_a_dead_letter_sweep_asked_for_again_meanwhile_stays_pending(
+        self, units: Units
+    ) -> None:
+        later = AT + timedelta(seconds=1)
+        with units.new() as u:
+            identity(u).forgetting.sweep_dead_letters("acme", AT)
+            identity(u).forgetting.sweep_dead_letters("other", AT)
+            u.commit()
+        with units.new() as u:
+            forgetting = identity(u).forgetting
+            sweeps = forgetting.pending_sweeps(10)
+            assert sweeps == [("acme", AT), ("other", AT)]
+            forgetting.sweep_dead_letters("acme", later)  # another forget while it ran
+            forgetting.swept(sweeps[0], [9, 4], AT)
+            forgetting.swept(sweeps[1], [], AT)
+            u.commit()
+        with units.new() as u:
+            assert identity(u).forgetting.pending_sweeps(10) == [("acme", later)]
+            assert identity(u).forgetting.pending_erasures(10) == [
+                ("DEADLETTER", 4), ("DEADLETTER", 9)
+            ]  # fmt: skip

@@ -58,6 +58,7 @@ def test_forgetting_queues_every_message_of_the_person_and_of_those_merged_in(db
     forgotten = forget(db, "email:ann@example.com")
     assert len(forgotten.alias_profile_ids) == 1
     assert db.state.erasures.keys() == {("INGEST", n) for n in (1, 2, 3, 4)}
+    assert db.state.sweeps.keys() == {"acme"}  # and the tenant's dead letters looked through
     assert {k[1] for k in db.state.profile_keys} == {lookup_id(db, "device_id:d-9")}
     for ref in ("device_id:d-1", "device_id:d-2", *forgotten.profile_ids):
         with pytest.raises(NotFound):
