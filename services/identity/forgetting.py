@@ -56,7 +56,7 @@ def forget_profile(
     tenant = principal.tenant_id
     authorize(principal, tenant, Scope.PROFILES_WRITE, "forgetting a profile")
     profile = handlers.get_profile(uow, tenant, profile_ref, rules)
-    aliases = _aliases(uow, profile)
+    aliases = all_aliases(uow, profile)
     at = uow.now()
     hasher = uow.tenant_keys.hasher(tenant, at)
     digests = suppression_digests(profile.identifiers, hasher)
@@ -91,7 +91,7 @@ def forget_profile(
     return forgotten
 
 
-def _aliases(uow: IdentityUnitOfWork, profile: Profile) -> set[str]:
+def all_aliases(uow: IdentityUnitOfWork, profile: Profile) -> set[str]:
     """Every profile merged into `profile`, directly or through another merged one."""
     found: set[str] = set()
     todo = list(profile.aliases)

@@ -137,6 +137,11 @@ class Forgetting(ABC):
         forgotten meanwhile is queued for erasure instead."""
 
     @abstractmethod
+    def share_messages(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
+        """The messages holding these profiles' data hold `to`'s too (an unmerge split it
+        off them): forgetting `to` looks at them as well."""
+
+    @abstractmethod
     def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
         """Which of the profile ids are forgotten."""
 

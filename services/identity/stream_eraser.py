@@ -15,8 +15,10 @@ A consumer that gave up on a message kept a copy in `DEADLETTER` (30 days), of a
 event or of a message about the person: a forget asks for a sweep of the tenant's dead
 letters, which queues those holding a forgotten person's events like the rest.
 
-A batch message (the gateway writes one per accepted batch), or its dead letter's copy,
-also holds other people's events. Its forgotten events are those carrying a forgotten
+A raw message goes only when an event of it carries a forgotten person's identifier: one
+that fed the profile before an unmerge gave its identifiers to another person is theirs,
+and kept. A batch message (the gateway writes one per accepted batch), or its dead
+letter's copy, also holds other people's events. Its forgotten events are those carrying a forgotten
 person's identifier (as ingest suppresses them); the rest are written again as a new
 batch message first (its `Nats-Msg-Id` derived from the old sequence, so a retried pass
 writes it once), the profiles they fed are moved to the new sequence, and only then is
@@ -40,7 +42,7 @@ from services.identity.ports import DEADLETTER, INGEST, StreamMessage, Sweep
 from services.identity.rules_cache import RulesCache
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
 from services.kernel.messaging import subjects
-from services.kernel.messaging.batch import BATCH_TYPE, open_envelopes, without
+from services.kernel.messaging.batch import open_envelopes, without
 from services.kernel.messaging.envelope import MSG_ID, EnvelopeError
 from services.kernel.service_layer import ServiceLayer
 
@@ -122,12 +124,12 @@ class StreamEraser:
             envelopes = open_envelopes(subject, msg.headers, msg.data or b"", sequence)
         except EnvelopeError:  # not a layercake message: nothing to keep
             envelopes = []
-        if (msg.headers or {}).get("ce-type") != BATCH_TYPE or not envelopes:
-            await self._delete(stream, sequence)  # one event alone: all of it goes
+        if not envelopes:  # nothing anyone could read: all of it goes
+            await self._delete(stream, sequence)
             return
-        tenant = envelopes[0].tenant_id if envelopes else ""
+        tenant = envelopes[0].tenant_id
         drop = await self.layer.read(forgetting.forgotten_events, tenant, envelopes, self.rules)
-        if not drop:
+        if not drop:  # another person's (theirs since an unmerge): kept
             log.info("no forgotten event in the message", extra={"sequence": sequence})
             return
         kept = [e for e in envelopes if e.event_id not in drop]

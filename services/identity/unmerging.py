@@ -15,6 +15,7 @@ from services.identity import mapping, segmenting
 from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile
 from services.identity.domain.unmerge import received, sides, unmerge
+from services.identity.forgetting import all_aliases
 from services.identity.handlers import get_profile, identifier_ref
 from services.identity.ports import IdentityUnitOfWork
 from services.identity.rules_cache import TenantRules, published_rules
@@ -85,6 +86,9 @@ def unmerge_profile(
     )
     uow.profiles.save(profile, metadata)  # first: it lets go of the identifiers
     uow.profiles.save(split_off, metadata)
+    # its raw messages and those published about it were recorded as the profile's
+    fed = [profile.profile_id, *sorted(all_aliases(uow, profile))]
+    uow.forgetting.share_messages(tenant, fed, split_off.profile_id)
     uow.publish(mapping.profile_unmerged(profile, split_off, request_id, at, traceparent))
     for p in (profile, split_off):
         sealer = uow.vault.cipher(tenant, p.profile_id)

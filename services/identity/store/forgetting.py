@@ -81,6 +81,16 @@ class SqlForgetting(Forgetting):
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
         self._messages.append((tenant_id, profile_id, stream_sequence))
 
+    def share_messages(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
+        c = profile_messages.c
+        which = (c.tenant_id == tenant_id) & c.profile_id.in_(list(profile_ids))
+        found = self.session.execute(select(c.stream, c.stream_sequence).where(which))
+        rows: list[dict[str, object]] = [
+            {"tenant_id": tenant_id, "profile_id": to, "stream": stream, "stream_sequence": seq}
+            for stream, seq in found
+        ]
+        self._insert_new(profile_messages, rows)
+
     def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
         c = forgotten_profiles.c
         ids = sorted(set(profile_ids))

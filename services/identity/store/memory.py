@@ -189,6 +189,14 @@ class MemoryForgetting(Forgetting):
             else:
                 state.profile_messages.add(m)
 
+    def share_messages(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
+        state = self.memory.state
+        state.profile_messages |= {
+            m._replace(profile_id=to)
+            for m in state.profile_messages
+            if m.tenant_id == tenant_id and m.profile_id in profile_ids
+        }
+
     def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
         return {p for p in profile_ids if (tenant_id, p) in self.memory.state.forgotten_profiles}
 

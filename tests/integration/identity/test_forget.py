@@ -237,3 +237,29 @@ async def test_an_event_meeting_a_profile_whose_key_is_gone_is_suppressed_not_de
             )
         ).scalars()
         assert list(reasons) == ["forgotten"]
+
+
+async def test_after_an_unmerge_each_side_is_forgotten_with_its_own_raw_messages(
+    js: JetStreamContext, identity_db: Database, identity_uow: UnitOfWorkFactory
+) -> None:
+    tenant = random_id("t")
+    runner = consumer(js, identity_db, identity_uow, tenant)
+    info = await js.stream_info("INGEST")
+    for event in (
+        {"message_id": "m-1", "identifiers": {"device_id": "d-1", "user_id": "u-1"}},
+        {"message_id": "m-2", "identifiers": {"device_id": "d-2"}},  # the other person's
+        {"message_id": "m-3", "identifiers": {"device_id": "d-2", "user_id": "u-1"}},  # merge
+    ):
+        await send(js, tenant, {"type": "track", "timestamp": "2026-03-01T12:00:00Z"} | event)
+    assert {r.outcome for r in await consume(runner, 3)} == {Outcome.APPLIED}
+    first = info.state.last_seq + 1
+    async with identity_stub(js, identity_db, identity_uow) as stub:
+        split = pb.UnmergeProfileRequest(
+            tenant_id=tenant, profile_ref="user_id:u-1", identifiers=["device_id:d-2"]
+        )
+        await stub.UnmergeProfile(split, timeout=10)
+        await stub.ForgetProfile(forget(tenant, "user_id:u-1"), timeout=10)
+        # m-2 fed the merged profile, but it carries only the split-off person's device
+        assert [await stored(js, s) for s in range(first, first + 3)] == [False, True, False]
+        await stub.ForgetProfile(forget(tenant, "device_id:d-2"), timeout=10)
+    assert [await stored(js, s) for s in range(first, first + 3)] == [False, False, False]

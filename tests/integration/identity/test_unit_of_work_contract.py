@@ -300,6 +300,22 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
             assert forgotten == {"p-1", "p-9"}
             assert identity(u).forgetting.forgotten_among("other", ["p-1"]) == set()
 
+    def test_a_split_off_profile_shares_the_messages_recorded_before(self, units: Units) -> None:
+        with units.new() as u:
+            forgetting = identity(u).forgetting
+            forgetting.record_message("acme", "p-1", 4)
+            forgetting.record_message("acme", "p-2", 5)  # merged into p-1
+            forgetting.record_published([Published("acme", "p-1", "IDENTITY", 6)], AT)
+            forgetting.record_message("acme", "p-3", 7)
+            forgetting.share_messages("acme", ["p-1", "p-2"], "p-9")
+            assert forgetting.erase_messages_of("acme", ["p-9"], AT) == 3
+            u.commit()
+        with units.new() as u:
+            assert identity(u).forgetting.pending_erasures(10) == [
+                ("IDENTITY", 6), ("INGEST", 4), ("INGEST", 5)
+            ]  # fmt: skip
+            assert identity(u).forgetting.erase_messages_of("acme", ["p-1"], AT) == 2
+
     def test_a_dead_letter_sweep_asked_for_again_meanwhile_stays_pending(
         self, units: Units
     ) -> None:
