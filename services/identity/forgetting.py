@@ -27,6 +27,7 @@ from services.identity.domain.forgetting import (
     Suppressed,
     suppression_digests,
 )
+from services.identity.domain.identifiers import Identifier
 from services.identity.domain.profile import Profile
 from services.identity.domain.rules import IdentifierRules
 from services.identity.domain.segments import NONE as NO_SEGMENTS
@@ -111,12 +112,14 @@ def ingest_event(
     segments: Segments = NO_SEGMENTS,
     stream_sequence: int = 0,
     suppress_forgotten: bool = True,
+    identifiers: tuple[Identifier, ...] | None = None,
 ) -> Profile | None:
     """Applies an ingested event and records which profile its raw message fed (so forgetting
-    can erase it); a suppressed one is recorded with its reason and queued for erasure."""
+    can erase it); a suppressed one is recorded with its reason and queued for erasure.
+    `identifiers`: the event's, when the batch's warm step normalised them already."""
     try:
         profile = handlers.apply_ingested_event(
-            uow, cmd, causation_id, rules, segments, suppress_forgotten=suppress_forgotten
+            uow, cmd, causation_id, rules, segments, suppress_forgotten, identifiers
         )
     except Suppressed as e:
         at = uow.now()

@@ -66,22 +66,27 @@ def prefetch_ingested(
     cmds: Sequence[ApplyIngestedEvent],
     rules: Callable[[str], IdentifierRules],
     suppress_forgotten: bool = True,
-) -> None:
+) -> list[tuple[Identifier, ...] | None]:
     """Reads at once, per tenant, what resolving `cmds` one by one will read: who holds
-    their identifiers and whether any is a forgotten person's (index seeks, one query each)."""
-    by_tenant: dict[str, list[ApplyIngestedEvent]] = {}
-    for cmd in cmds:
-        by_tenant.setdefault(cmd.tenant_id, []).append(cmd)
+    their identifiers and whether any is a forgotten person's (index seeks, one query each).
+    Returns each command's identifiers (`event_identifiers`; None where they are bad), for
+    its `apply_ingested_event` in the same transaction."""
+    by_tenant: dict[str, list[int]] = {}
+    for n, cmd in enumerate(cmds):
+        by_tenant.setdefault(cmd.tenant_id, []).append(n)
+    found: list[tuple[Identifier, ...] | None] = [None] * len(cmds)
     for tenant, mine in by_tenant.items():
         hasher = uow.tenant_keys.hasher(tenant, uow.now())
         tenant_rules = rules(tenant)
         identifiers: list[Identifier] = []
-        for cmd in mine:
+        for n in mine:
             with contextlib.suppress(LayercakeError, ValueError):  # its handler will say
-                identifiers += event_identifiers(cmd, tenant_rules, hasher)
+                found[n] = event_identifiers(cmds[n], tenant_rules, hasher)
+                identifiers += found[n] or ()
         if suppress_forgotten:
             uow.forgetting.prefetch(tenant, suppression_digests(identifiers, hasher))
         uow.profiles.prefetch(tenant, identifiers)
+    return found
 
 
 def apply_ingested_event(
@@ -91,11 +96,13 @@ def apply_ingested_event(
     rules: IdentifierRules = DEFAULT_RULES,
     segments: Segments = NO_SEGMENTS,
     suppress_forgotten: bool = True,
+    identifiers: tuple[Identifier, ...] | None = None,
 ) -> Profile:
     """Resolves the event's identifiers to a profile (merging those they join), folds in
     its traits and consent, counts it in the computed traits that read it and evaluates
     the audiences. Suppressed when it carries a forgotten person's identifier (unless
-    `suppress_forgotten` is off) or meets a forgotten profile.
+    `suppress_forgotten` is off) or meets a forgotten profile. `identifiers` are the
+    event's as `prefetch_ingested` found them in this transaction (normalised once).
 
     Runs in the caller's transaction: a racing writer's append makes it ConcurrencyError,
     which the consumer retries. Publishes `ProfilesMerged`, `ProfileUpdated`,
@@ -104,7 +111,8 @@ def apply_ingested_event(
     if not cmd.identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries no identifiers")
     hasher = uow.tenant_keys.hasher(cmd.tenant_id, uow.now())
-    identifiers = event_identifiers(cmd, rules, hasher)
+    if identifiers is None:
+        identifiers = event_identifiers(cmd, rules, hasher)
     if not identifiers:
         raise BadIdentifier(f"message {cmd.message_id} carries only blocklisted identifiers")
     digests = suppression_digests(identifiers, hasher) if suppress_forgotten else ()

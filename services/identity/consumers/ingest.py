@@ -8,6 +8,7 @@ from google.protobuf.message import DecodeError
 
 from services.identity import forgetting, handlers, mapping
 from services.identity.domain.commands import ApplyIngestedEvent
+from services.identity.domain.identifiers import Identifier
 from services.identity.ports import IdentityUnitOfWork
 from services.identity.rules_cache import RulesCache
 from services.identity.segments_cache import SegmentsCache
@@ -30,28 +31,29 @@ class IngestHandler:
         self.rules = rules
         self.segments = segments
         self.suppress_forgotten = suppress_forgotten
-        self._decoded: dict[str, ApplyIngestedEvent] = {}  # the warmed batch's, by event id
+        # the warmed batch's commands and their identifiers, by event id
+        self._decoded: dict[str, tuple[ApplyIngestedEvent, tuple[Identifier, ...] | None]] = {}
 
     def warm(self, uow: IdentityUnitOfWork, deliveries: Sequence[Delivery]) -> None:
-        self._decoded = {}
+        decoded: dict[str, ApplyIngestedEvent] = {}
         for envelope in (d.envelope for d in deliveries):
             if envelope.type == mapping.EVENT_INGESTED:
                 try:
-                    cmd = mapping.command_from_ingested(envelope.payload)
+                    decoded[envelope.event_id] = mapping.command_from_ingested(envelope.payload)
                 except (DecodeError, LayercakeError, ValueError):
                     continue  # its handler reports it
-                self._decoded[envelope.event_id] = cmd
-        handlers.prefetch_ingested(
+        found = handlers.prefetch_ingested(
             uow,
-            list(self._decoded.values()),
+            list(decoded.values()),
             lambda tenant: self.rules.get(uow, tenant),
             self.suppress_forgotten,
         )
+        self._decoded = dict(zip(decoded, zip(decoded.values(), found, strict=True), strict=True))
 
     def __call__(self, uow: IdentityUnitOfWork, envelope: Envelope) -> None:
         if envelope.type != mapping.EVENT_INGESTED:
             return
-        command = self._decoded.pop(envelope.event_id, None)
+        command, identifiers = self._decoded.pop(envelope.event_id, (None, None))
         if command is None:
             command = mapping.command_from_ingested(envelope.payload)
         forgetting.ingest_event(
@@ -62,6 +64,7 @@ class IngestHandler:
             self.segments.get(uow, command.tenant_id),
             envelope.stream_sequence,
             self.suppress_forgotten,
+            identifiers,
         )
 
 
