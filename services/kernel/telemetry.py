@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode
 
 _configured = False
 
@@ -44,20 +45,47 @@ def extracted(carrier: Mapping[str, str] | None) -> Context | None:
     return propagate.extract(dict(carrier))
 
 
-@contextmanager
 def span(
     name: str, carrier: Mapping[str, str] | None = None, links: Sequence[Context] = ()
-) -> Iterator[trace.Span]:
+) -> AbstractContextManager[trace.Span]:
     """A span that continues the trace found in `carrier`; without one, the current trace.
     `links` are the contexts of the work it stands for (a batch: each message's trace)."""
+    linked = _links(links) if links else ()
+    return _Current(_tracer.start_span(name, context=extracted(carrier), links=linked))
+
+
+def _links(links: Sequence[Context]) -> list[trace.Link]:
+    """A link to each distinct valid trace context among `links`."""
     contexts = {
         (sc.trace_id, sc.span_id): sc
         for sc in (trace.get_current_span(c).get_span_context() for c in links)
         if sc.is_valid
     }
-    linked = [trace.Link(sc) for sc in contexts.values()]
-    with _tracer.start_as_current_span(name, context=extracted(carrier), links=linked) as s:
-        yield s
+    return [trace.Link(sc) for sc in contexts.values()]
+
+
+class _Current:
+    """`span` made current for a block, as `start_as_current_span` makes it (an exception
+    recorded with status ERROR, ended on exit), without its layers of generators: every
+    RPC opens one."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> trace.Span:
+        self.token = context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> None:
+        context.detach(self.token)
+        if isinstance(error, Exception) and self.span.is_recording():
+            self.span.record_exception(error)
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        self.span.end()
 
 
 @contextmanager

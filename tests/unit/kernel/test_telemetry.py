@@ -1,4 +1,7 @@
+import pytest
 from opentelemetry import propagate
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
 
 from services.kernel import telemetry
 
@@ -44,3 +47,15 @@ def test_within_a_callers_context_what_is_published_names_the_caller() -> None:
         with telemetry.within(telemetry.extracted({})):
             assert telemetry.current_traceparent() == batch
         assert telemetry.current_traceparent() == batch
+
+
+def test_a_span_left_by_an_exception_records_it_ends_and_is_no_longer_current() -> None:
+    telemetry.setup_tracing("test")
+    with pytest.raises(ValueError), telemetry.span("op") as span:
+        inside = telemetry.current_traceparent()
+        raise ValueError("bad input")
+    assert inside != "" and telemetry.current_traceparent() == ""
+    assert isinstance(span, ReadableSpan) and span.end_time is not None
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.status.description == "ValueError: bad input"
+    assert [e.name for e in span.events] == ["exception"]
