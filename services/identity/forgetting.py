@@ -78,6 +78,9 @@ def forget_profile(
     # clear identifier values leave their events and unrelayed messages too; then (the
     # unrelayed ones locked) every stream message of theirs is queued for erasure
     uow.forgetting.scrub(tenant, forgotten.profile_ids, partial(scrubbed, hasher=hasher))
+    if left := _split_from(uow, tenant, forgotten.profile_ids):  # their events hold some too
+        only = frozenset(digests)
+        uow.forgetting.scrub(tenant, left, partial(scrubbed, hasher=hasher, only=only))
     uow.forgetting.erase_messages_of(tenant, forgotten.profile_ids, at)
     uow.forgetting.sweep_dead_letters(tenant, at)  # copies a consumer set aside
     uow.vault.delete_keys(tenant, forgotten.profile_ids)
@@ -90,6 +93,14 @@ def forget_profile(
     )
     uow.commit()
     return forgotten
+
+
+def _split_from(uow: IdentityUnitOfWork, tenant_id: str, profile_ids: Sequence[str]) -> list[str]:
+    """The profiles these were split off by an unmerge, with those merged into them."""
+    found: set[str] = set()
+    for origin in uow.forgetting.split_from(tenant_id, profile_ids) - set(profile_ids):
+        found |= {origin, *all_aliases(uow, uow.profiles.get(tenant_id, origin))}
+    return sorted(found - set(profile_ids))
 
 
 def all_aliases(uow: IdentityUnitOfWork, profile: Profile) -> set[str]:

@@ -137,9 +137,13 @@ class Forgetting(ABC):
         forgotten meanwhile is queued for erasure instead."""
 
     @abstractmethod
-    def share_messages(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
-        """The messages holding these profiles' data hold `to`'s too (an unmerge split it
-        off them): forgetting `to` looks at them as well."""
+    def split_off(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
+        """An unmerge split `to` off these profiles: the messages holding their data hold
+        `to`'s too, and so do their events; forgetting `to` looks at both."""
+
+    @abstractmethod
+    def split_from(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
+        """The profiles these were split off (`split_off`)."""
 
     @abstractmethod
     def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:

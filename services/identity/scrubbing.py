@@ -32,22 +32,27 @@ PERSONAL_EVENTS = frozenset(
 )
 
 
-def scrubbed(type_name: str, payload: bytes, hasher: Hasher) -> bytes | None:
-    """The stored event's payload with its clear identifiers as digests; None when it
-    holds no clear identifier (nothing to rewrite)."""
+def scrubbed(
+    type_name: str, payload: bytes, hasher: Hasher, only: frozenset[str] | None = None
+) -> bytes | None:
+    """The stored event's payload with its clear identifiers as digests (`only` those with
+    these digests: a split-off person's, in the events of the profile they left); None when
+    it holds none (nothing to rewrite)."""
     descriptor = descriptor_pool.Default().FindMessageTypeByName(type_name)
     message = message_factory.GetMessageClass(descriptor).FromString(payload)
-    return message.SerializeToString() if _scrub(message, hasher) else None
+    return message.SerializeToString() if _scrub(message, hasher, only) else None
 
 
-def _scrub(message: Message, hasher: Hasher) -> bool:
+def _scrub(message: Message, hasher: Hasher, only: frozenset[str] | None) -> bool:
     if message.DESCRIPTOR.full_name == IDENTIFIER:
         identifier = message
         assert isinstance(identifier, common_pb2.Identifier)
         if identifier.hashed or not identifier.value:
             return False
-        key = Identifier(identifier.type, identifier.value).key
-        identifier.value, identifier.hashed = hasher(key), True
+        digest = hasher(Identifier(identifier.type, identifier.value).key)
+        if only is not None and digest not in only:
+            return False
+        identifier.value, identifier.hashed = digest, True
         return True
     changed = False
     for field, value in message.ListFields():
@@ -60,5 +65,5 @@ def _scrub(message: Message, hasher: Hasher) -> bool:
         else:
             items = list(value) if field.is_repeated else [value]
         for item in items:
-            changed = _scrub(item, hasher) or changed
+            changed = _scrub(item, hasher, only) or changed
     return changed

@@ -86,9 +86,9 @@ def unmerge_profile(
     )
     uow.profiles.save(profile, metadata)  # first: it lets go of the identifiers
     uow.profiles.save(split_off, metadata)
-    # its raw messages and those published about it were recorded as the profile's
+    # its raw messages, those published about it and its events were the profile's
     fed = [profile.profile_id, *sorted(all_aliases(uow, profile))]
-    uow.forgetting.share_messages(tenant, fed, split_off.profile_id)
+    uow.forgetting.split_off(tenant, fed, split_off.profile_id)
     uow.publish(mapping.profile_unmerged(profile, split_off, request_id, at, traceparent))
     for p in (profile, split_off):
         sealer = uow.vault.cipher(tenant, p.profile_id)

@@ -28,6 +28,7 @@ from services.identity.store.tables import (
     forgotten_identifiers,
     forgotten_profiles,
     profile_messages,
+    profile_splits,
     stream_erasures,
     suppressed_messages,
 )
@@ -81,7 +82,7 @@ class SqlForgetting(Forgetting):
     def record_message(self, tenant_id: str, profile_id: str, stream_sequence: int) -> None:
         self._messages.append((tenant_id, profile_id, stream_sequence))
 
-    def share_messages(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
+    def split_off(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
         c = profile_messages.c
         which = (c.tenant_id == tenant_id) & c.profile_id.in_(list(profile_ids))
         found = self.session.execute(select(c.stream, c.stream_sequence).where(which))
@@ -90,6 +91,16 @@ class SqlForgetting(Forgetting):
             for stream, seq in found
         ]
         self._insert_new(profile_messages, rows)
+        origins: list[dict[str, object]] = [
+            {"tenant_id": tenant_id, "profile_id": to, "split_from": p} for p in profile_ids
+        ]
+        self._insert_new(profile_splits, origins)
+
+    def split_from(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
+        c = profile_splits.c
+        ids = sorted(set(profile_ids))
+        query = select(c.split_from).where(c.tenant_id == tenant_id, c.profile_id.in_(ids))
+        return set(self.session.execute(query).scalars())
 
     def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
         c = forgotten_profiles.c

@@ -60,6 +60,7 @@ class IdentityState(MemoryState):
     erasures: dict[StreamMessage, str] = field(default_factory=dict)  # -> tenant
     forgotten_profiles: set[tuple[str, str]] = field(default_factory=set)
     sweeps: dict[str, datetime] = field(default_factory=dict)  # tenant -> request time
+    splits: set[tuple[str, str, str]] = field(default_factory=set)  # tenant, profile, from
     suppressed_messages: dict[tuple[str, str], str] = field(default_factory=dict)  # -> reason
 
 
@@ -189,13 +190,17 @@ class MemoryForgetting(Forgetting):
             else:
                 state.profile_messages.add(m)
 
-    def share_messages(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
+    def split_off(self, tenant_id: str, profile_ids: Sequence[str], to: str) -> None:
         state = self.memory.state
         state.profile_messages |= {
             m._replace(profile_id=to)
             for m in state.profile_messages
             if m.tenant_id == tenant_id and m.profile_id in profile_ids
         }
+        state.splits |= {(tenant_id, to, p) for p in profile_ids}
+
+    def split_from(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
+        return {f for t, p, f in self.memory.state.splits if t == tenant_id and p in profile_ids}
 
     def forgotten_among(self, tenant_id: str, profile_ids: Sequence[str]) -> set[str]:
         return {p for p in profile_ids if (tenant_id, p) in self.memory.state.forgotten_profiles}

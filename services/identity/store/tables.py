@@ -131,6 +131,16 @@ forgotten_profiles = Table(
     Column("forget_time", UtcDateTime, nullable=False),
 )
 
+# The profiles (and their aliases) an unmerge split each profile off: their events still
+# hold its identifiers, scrubbed when it is forgotten.
+profile_splits = Table(
+    "profile_splits",
+    metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("profile_id", String(64), primary_key=True),
+    Column("split_from", String(64), primary_key=True),
+)
+
 # Tenants whose dead letters a forget asked to sweep for the person's messages (the
 # eraser queues what it finds in `stream_erasures`, then drops the row).
 dead_letter_sweeps = Table(

@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import MetaData, select
 
 from layercake.events.v1 import identity_events_pb2 as ie
+from layercake.identity.v1 import identity_service_pb2 as pb
 from services.demo.scan import files_holding
 from services.identity import handlers
 from services.identity.ingest_log import stored
@@ -163,3 +164,42 @@ async def test_a_forgotten_person_leaves_no_clear_value_in_identitys_store_or_lo
         handlers.get_profile(u, tenant, f"device_id:{device}")
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert [s.decode() for s in secrets if s in logged.encode()] == []
+
+
+async def test_a_person_split_off_by_an_unmerge_leaves_no_clear_value_in_the_other_profile(
+    js: JetStreamContext,
+    identity_db: Database,
+    identity_uow: UnitOfWorkFactory,
+    identity_keys: SqlProfileKeys,
+) -> None:
+    tenant, tag = random_id("t"), uuid.uuid4().hex[:10]
+    mine, theirs, crm = f"dvm{tag}", f"dvt{tag}", f"crmt{tag}"
+    runner = consumer(js, identity_db, identity_uow, tenant)
+    await send(js, tenant, event({"device_id": mine, "user_id": f"u{tag}"}))
+    await send(js, tenant, event({"device_id": theirs, "crm_id": crm}))
+    await send(js, tenant, event({"device_id": theirs, "user_id": f"u{tag}"}))  # merges them
+    assert {r.outcome for r in await consume(runner, 3)} == {Outcome.APPLIED}
+    async with identity_stub(js, identity_db, identity_uow) as stub:
+        split = pb.UnmergeProfileRequest(
+            tenant_id=tenant,
+            profile_ref=f"user_id:u{tag}",
+            identifiers=[f"device_id:{theirs}", f"crm_id:{crm}"],
+        )
+        await stub.UnmergeProfile(split, timeout=10)
+        with identity_uow() as u:
+            kept = handlers.get_profile(u, tenant, f"device_id:{mine}")
+            assert handlers.get_profile(u, tenant, f"crm_id:{crm}").profile_id != kept.profile_id
+        assert rows_holding(identity_db, [theirs.encode()])  # in the merged profile's events
+        await stub.ForgetProfile(forget(tenant, f"device_id:{theirs}"), timeout=10)
+
+    secrets = [theirs.encode(), crm.encode()]
+    assert rows_holding(identity_db, secrets) == {}
+    with identity_db.transaction() as s:  # a replay brings nothing back, and keeps the other
+        replay(s, [ProfileProjection(identity_keys), AudienceProjection()])
+    assert rows_holding(identity_db, secrets) == {}
+    with identity_uow() as u:
+        after = handlers.get_profile(u, tenant, f"device_id:{mine}")
+        assert after.profile_id == kept.profile_id
+        assert after.identifiers == kept.identifiers
+        with pytest.raises(NotFound):
+            handlers.get_profile(u, tenant, f"crm_id:{crm}")

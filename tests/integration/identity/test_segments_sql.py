@@ -177,8 +177,7 @@ def test_replay_rebuilds_lost_windows_from_the_profiles_streams(
     def windows() -> set[tuple[str, str, str]]:
         with identity_db.transaction() as s:
             return {
-                (r.profile_id, r.name, r.state)
-                for r in s.execute(select(computed_trait_windows))
+                (r.profile_id, r.name, r.state) for r in s.execute(select(computed_trait_windows))
             }
 
     kept, sent = windows(), len(published(identity_db, ie.ComputedTraitChanged))

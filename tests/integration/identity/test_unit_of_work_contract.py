@@ -307,7 +307,9 @@ class TestIdentityUnitOfWork(UnitOfWorkContract):
             forgetting.record_message("acme", "p-2", 5)  # merged into p-1
             forgetting.record_published([Published("acme", "p-1", "IDENTITY", 6)], AT)
             forgetting.record_message("acme", "p-3", 7)
-            forgetting.share_messages("acme", ["p-1", "p-2"], "p-9")
+            forgetting.split_off("acme", ["p-1", "p-2"], "p-9")
+            assert forgetting.split_from("acme", ["p-9", "p-3"]) == {"p-1", "p-2"}
+            assert forgetting.split_from("other", ["p-9"]) == set()
             assert forgetting.erase_messages_of("acme", ["p-9"], AT) == 3
             u.commit()
         with units.new() as u:
