@@ -7,7 +7,6 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.decision import heap
 from services.decision.api.decisions import DecisionRpcs
 from services.decision.api.inference import inference_servicer
 from services.decision.api.models import ModelRpcs
@@ -93,7 +92,6 @@ class Decision:
     async def start(self, ctx: Context) -> None:
         assert self.parts is not None, "servicers() builds the log writer first"
         self.writing = asyncio.create_task(self.parts.log.run(self.stopping))
-        heap.settle()  # catalogs and models are loaded: what is held now stays
 
     async def stop(self, ctx: Context) -> None:
         """Writes the decisions still queued (before the runtime flushes the outbox)."""
