@@ -13,10 +13,10 @@ import logging
 from dataclasses import replace
 
 from services.orchestrator import mapping
+from services.orchestrator.domain.channels import CHANNEL_PURPOSES
 from services.orchestrator.domain.contact_state import consent_withdrawn
 from services.orchestrator.domain.feedback import WITHDRAWING, ChannelFeedback, outranks
 from services.orchestrator.domain.frequency_caps import LedgerEntry
-from services.orchestrator.domain.guards import CHANNEL_PURPOSES
 from services.orchestrator.instances import load_instance, save_instance
 from services.orchestrator.ports import OrchestratorUnitOfWork
 

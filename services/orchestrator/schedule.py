@@ -123,9 +123,16 @@ def enter_page(
 
 
 def profile_of(state: ContactState) -> ProfileView:
-    """A profile as the contact state knows it: consent, and its zone as the trait."""
+    """A profile as the contact state knows it: consent, its zone as the trait, and the
+    addresses identity holds (by name)."""
     traits = {TIME_ZONE_TRAIT: state.time_zone} if state.time_zone else {}
-    return ProfileView(state.tenant_id, state.profile_id, traits=traits, consent=state.consent)
+    return ProfileView(
+        state.tenant_id,
+        state.profile_id,
+        traits=traits,
+        consent=state.consent,
+        sealed_addresses=state.addresses,
+    )
 
 
 def _next(spec: pb.Schedule, after: datetime) -> datetime:

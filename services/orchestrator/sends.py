@@ -1,11 +1,12 @@
 """The send service: what the journey engine calls for a `send` step (see domain.sending).
 
-Runs in the engine's unit of work: guards in order (consent, stock, quiet hours,
-frequency caps), then records the outcome in the per-profile send ledger, keyed by the send id
-(instance + step), so asking again for the same send answers the same without sending
-twice. A suppression is recorded with its reason; a delay returns when to ask again.
-A send that passes publishes SendRequested (outbox, same transaction): the renderer
-(`consumers.renderer`) turns it into the channel's SendCommand outside this transaction.
+Runs in the engine's unit of work: guards in order (consent, address, stock, quiet
+hours, frequency caps), then records the outcome in the per-profile send ledger, keyed
+by the send id (instance + step), so asking again for the same send answers the same
+without sending twice. A suppression is recorded with its reason; a delay returns when
+to ask again. A send that passes publishes SendRequested (outbox, same transaction): the
+renderer (`consumers.renderer`) turns it into the channel's SendCommand outside this
+transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from services.kernel import rules
 from services.orchestrator import mapping
+from services.orchestrator.domain.channels import CHANNEL_PURPOSES
 from services.orchestrator.domain.facts import StockWaiter
 from services.orchestrator.domain.frequency_caps import (
     FrequencyCap,
@@ -27,8 +29,8 @@ from services.orchestrator.domain.frequency_caps import (
     check_caps,
 )
 from services.orchestrator.domain.guards import (
-    CHANNEL_PURPOSES,
     QuietHours,
+    check_address,
     check_consent,
     check_quiet_hours,
     stock_key,
@@ -109,6 +111,8 @@ def _guarded(
 ) -> SendOutcome:
     if suppressed := check_consent(request.step.channel, request.profile.consent):
         return suppressed
+    if unreachable := check_address(request.step.channel, request.profile):
+        return unreachable
     if request.step.HasField("stock") and (out := _out_of_stock(uow, request, now)):
         return out
     quiet = check_quiet_hours(

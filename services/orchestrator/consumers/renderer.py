@@ -5,10 +5,11 @@ The engine's transaction only records that a send passed its guards. This consum
 identity for the traits the template reads and the channel's address, and renders; its
 handler then publishes the SendCommand through the outbox, claimed once in the inbox. A
 template that is not published (or does not render) turns the ledger entry into a
-`no_template` suppression instead; identity being down retries the message, and a message
-still not rendered after the consumer's attempts is dead-lettered, which `render_failures`
-records as the send's `failed` state (with the reason): the ledger never says "sent" for
-a mail that never went.
+`no_template` suppression instead, and an address identity no longer holds (the guard
+saw one; it was removed since) a `no_address` one; identity being down retries the
+message, and a message still not rendered after the consumer's attempts is
+dead-lettered, which `render_failures` records as the send's `failed` state (with the
+reason): the ledger never says "sent" for a mail that never went.
 """
 
 from __future__ import annotations
@@ -25,13 +26,9 @@ from services.kernel.messaging.envelope import Envelope
 from services.kernel.service_layer import ServiceLayer
 from services.orchestrator import definitions, mapping
 from services.orchestrator.adapters.identity import PersonalTraits
+from services.orchestrator.domain.channels import ADDRESS_TRAITS, address_of
 from services.orchestrator.domain.frequency_caps import SendState
-from services.orchestrator.domain.rendering import (
-    Content,
-    address_of,
-    render_content,
-    traits_to_ask,
-)
+from services.orchestrator.domain.rendering import Content, render_content, traits_to_ask
 from services.orchestrator.domain.sending import SuppressionReason
 from services.orchestrator.ports import OrchestratorUnitOfWork
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
@@ -49,6 +46,7 @@ class Rendered:
     content: Content | None = None
     address: str = ""
     problem: str = ""
+    reason: SuppressionReason = SuppressionReason.NO_TEMPLATE  # when there is no content
 
 
 def renderer(
@@ -78,6 +76,10 @@ def renderer(
             )
         except NotFound:
             return Rendered(requested, version, problem="identity knows no such profile")
+        address = address_of(requested.channel, traits)
+        if requested.channel in ADDRESS_TRAITS and not address:
+            why = f"identity holds no {ADDRESS_TRAITS[requested.channel]}"
+            return Rendered(requested, version, problem=why, reason=SuppressionReason.NO_ADDRESS)
         context = {
             "journey": requested.journey_id,
             "step": requested.step_id,
@@ -89,7 +91,7 @@ def renderer(
             content = render_content(template, profile, traits, decision, context)
         except InvalidArgument as e:
             return Rendered(requested, version, problem=str(e)[:150])
-        return Rendered(requested, version, content, address_of(requested.channel, traits))
+        return Rendered(requested, version, content, address)
 
     return ConsumerSpec(
         durable=DURABLE,
@@ -103,7 +105,7 @@ def renderer(
 def publish_command(uow: OrchestratorUnitOfWork, envelope: Envelope, rendered: Rendered) -> None:
     requested = rendered.requested
     if rendered.content is None:
-        reason = f"{SuppressionReason.NO_TEMPLATE.value}: {rendered.problem}"
+        reason = f"{rendered.reason.value}: {rendered.problem}"
         settle_unsent(uow, requested, SendState.SUPPRESSED, reason)
         return
     uow.publish(

@@ -1,7 +1,9 @@
 """What reaching a person depends on, as identity last described them.
 
 The orchestrator keeps its own copy (a projection of identity's `ProfileUpdated`
-changes) so that checking consent or quiet hours before a send never calls identity.
+changes) so that checking consent, an address or quiet hours before a send never calls
+identity: consent per purpose, the time zone, and which address traits identity holds
+(by name: an email or a phone arrives sealed, and its value stays with identity).
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from services.kernel.profile_changes import (
     ProfilesMerge,
     taken_from_merged,
 )
+from services.orchestrator.domain.channels import ADDRESS_TRAITS
 
 TIME_ZONE_TRAIT = "timezone"  # where the person is; quiet hours depend on it
+ADDRESSES = frozenset(ADDRESS_TRAITS.values())
 
 
 @dataclass(frozen=True)
 class ContactState:
     """Consent per purpose and the IANA time zone ('' when unknown) at a profile version;
-    `field_versions` says which profile version set each part (see ProfileChange)."""
+    `field_versions` says which profile version set each part (see ProfileChange), an
+    address trait's entry (`trait:email`) saying identity holds that address."""
 
     tenant_id: str
     profile_id: str
@@ -35,6 +40,12 @@ class ContactState:
     time_zone: str
     update_time: datetime
     field_versions: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """The address traits identity set for the person (a blank one too: the renderer,
+        which unseals it, finds that out)."""
+        return frozenset(t for t in ADDRESSES if TRAIT + t in self.field_versions)
 
 
 @functools.cache
@@ -54,9 +65,14 @@ def contact_state_after(
     """The contact state once identity's `change` is applied, stamped with `now`;
     None when it changes nothing (a repeat, or only parts older than those held)."""
     versions = state.field_versions if state is not None else {}
-    newer = change.keeping({TIME_ZONE_TRAIT}).newer_than(versions)
+    newer = change.keeping({TIME_ZONE_TRAIT, *ADDRESSES}).newer_than(versions)
+    sealed = [
+        TRAIT + t
+        for t in change.personal_traits & ADDRESSES
+        if versions.get(TRAIT + t, 0) < change.version
+    ]
     held = state.profile_version if state is not None else 0
-    if newer.empty and change.version <= held:
+    if newer.empty and not sealed and change.version <= held:
         return None
     time_zone = state.time_zone if state is not None else ""
     if TIME_ZONE_TRAIT in newer.traits:
@@ -69,7 +85,7 @@ def contact_state_after(
         consent={**(state.consent if state is not None else {}), **newer.consent},
         time_zone=time_zone,
         update_time=now,
-        field_versions=newer.stamped(versions),
+        field_versions=newer.stamped(versions) | dict.fromkeys(sealed, change.version),
     )
 
 

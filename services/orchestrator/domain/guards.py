@@ -1,7 +1,9 @@
-"""Guards a send passes before it goes out: consent for the channel's purpose, quiet hours.
+"""Guards a send passes before it goes out: consent for the channel's purpose, an address
+for the channel, quiet hours.
 
 Pure functions of the request and the clock's time; the send service runs them in order
-(consent, stock, quiet hours, frequency caps) and records the first that stops the send.
+(consent, address, stock, quiet hours, frequency caps) and records the first that stops
+the send.
 """
 
 from __future__ import annotations
@@ -13,22 +15,16 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.kernel import rules
+from services.orchestrator.domain.channels import ADDRESS_TRAITS, CHANNEL_PURPOSES
 from services.orchestrator.domain.contact_state import known_time_zone
 from services.orchestrator.domain.sending import (
     Delayed,
     DelayReason,
+    ProfileSnapshot,
     SendRequest,
     Suppressed,
     SuppressionReason,
 )
-
-CHANNEL_PURPOSES: Mapping[str, str] = {
-    "email": "email_marketing",
-    "sms": "sms_marketing",
-    "push": "push_marketing",
-    "webhook": "personalization",
-}
-"""The consent purpose each channel needs; a channel missing here can never send."""
 
 NAMES = rules.Declarations(rules.CONDITION.variables, result=str)  # CEL giving an id
 _SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -43,6 +39,15 @@ def check_consent(channel: str, consent: Mapping[str, bool]) -> Suppressed | Non
         state = "revoked" if purpose in consent else "never granted"
         return Suppressed(SuppressionReason.NO_CONSENT, f"{purpose} {state}")
     return None
+
+
+def check_address(channel: str, profile: ProfileSnapshot) -> Suppressed | None:
+    """Suppressed when the channel delivers to a trait of the person (`ADDRESS_TRAITS`) and
+    the profile holds none: a send nobody can receive is not made, rather than bounced."""
+    trait = ADDRESS_TRAITS.get(channel)
+    if trait is None or trait in profile.addresses:
+        return None
+    return Suppressed(SuppressionReason.NO_ADDRESS, f"no {trait} for channel {channel}")
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
+from services.orchestrator.domain.channels import ADDRESS_TRAITS
 from services.orchestrator.domain.templates import render
-
-ADDRESS_TRAITS: Mapping[str, str] = {"email": "email", "sms": "phone", "push": "push_token"}
-"""The trait holding where a channel delivers; a webhook delivers to its configured URL."""
 
 _TRAIT = "profile.traits."
 
@@ -44,9 +42,3 @@ def render_content(
     variables = {"profile": person, "decision": dict(decision), "context": dict(context)}
     subject = render(template.subject, variables) if template.subject else ""
     return Content(subject, render(template.body, variables))
-
-
-def address_of(channel: str, traits: Mapping[str, Any]) -> str:
-    trait = ADDRESS_TRAITS.get(channel)
-    value = traits.get(trait) if trait else None
-    return value if isinstance(value, str) else ""

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from services.kernel.errors import Violations
+from services.orchestrator.domain.channels import CHANNEL_PURPOSES
 from services.orchestrator.domain.contact_state import known_time_zone
 from services.orchestrator.domain.frequency_caps import ALL_CHANNELS, FrequencyCap
-from services.orchestrator.domain.guards import CHANNEL_PURPOSES, QuietHours
+from services.orchestrator.domain.guards import QuietHours
 from services.orchestrator.domain.journeys.durations import MAX_WAIT, is_local_time
 
 MAX_CAPS = 20

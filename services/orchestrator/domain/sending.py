@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
+from services.orchestrator.domain.channels import held_addresses
 
 _NAMESPACE = uuid.UUID("6c1f4a8e-2f0b-5d3c-9a41-0c7e5b2d8f10")
 
@@ -29,6 +30,7 @@ class SuppressionReason(StrEnum):
     FREQUENCY_CAP = "frequency_cap"  # a cap is full, or a higher-value send took its last slot
     OUT_OF_STOCK = "out_of_stock"  # the product it promotes is not in stock at the store
     NO_TEMPLATE = "no_template"  # the template is not published (or cannot render)
+    NO_ADDRESS = "no_address"  # the person has no address for the channel (e.g. no email)
 
 
 class DelayReason(StrEnum):
@@ -38,9 +40,11 @@ class DelayReason(StrEnum):
 
 @dataclass(frozen=True)
 class ProfileSnapshot:
-    """The person as the instance sees them: traits (not personal ones: those stay sealed
-    with identity until a send renders them), consent per purpose, IANA time zone, and
-    identity's computed traits and audiences."""
+    """The person as the instance sees them: traits, consent per purpose, IANA time zone,
+    identity's computed traits and audiences, and the address traits identity holds whose
+    values the snapshot lacks (`sealed_addresses`: a person seen through the contact state,
+    where personal traits are known by name only, their values sealed with identity until
+    a send renders them)."""
 
     profile_id: str
     traits: Mapping[str, Any] = field(default_factory=dict)
@@ -49,6 +53,12 @@ class ProfileSnapshot:
     version: int = 0  # identity's profile version the consent was read at (0: unknown)
     computed: Mapping[str, Any] = field(default_factory=dict)
     audiences: frozenset[str] = frozenset()
+    sealed_addresses: frozenset[str] = frozenset()
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """The address traits (`channels.ADDRESS_TRAITS`) the person holds."""
+        return held_addresses(self.traits) | self.sealed_addresses
 
     def as_cel(self) -> dict[str, Any]:
         """The `profile` variable of CEL conditions and templates."""

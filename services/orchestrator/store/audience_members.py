@@ -56,7 +56,14 @@ def audience_page(
         contact_states, and_(c.tenant_id == m.tenant_id, c.profile_id == m.profile_id)
     )
     stmt = (
-        select(m.profile_id, c.profile_version, c.consent, c.time_zone, c.update_time)
+        select(
+            m.profile_id,
+            c.profile_version,
+            c.consent,
+            c.time_zone,
+            c.update_time,
+            c.field_versions,
+        )
         .select_from(joined)
         .where(
             m.tenant_id == tenant_id,
@@ -78,4 +85,5 @@ def _member_state(tenant_id: str, r: Row) -> ContactState:
         consent=r["consent"] or {},
         time_zone=r["time_zone"] or "",
         update_time=r["update_time"] or NEVER,
+        field_versions=r["field_versions"] or {},
     )

@@ -29,7 +29,7 @@ contact_states = Table(
     Column("consent", JSON, nullable=False),  # {"purpose": bool}
     Column("time_zone", String(64), nullable=False),
     Column("update_time", UtcDateTime, nullable=False),
-    # {"consent:<purpose>" | "trait:timezone": profile version that set it}
+    # {"consent:<purpose>" | "trait:timezone" | "trait:<address trait>": version that set it}
     Column("field_versions", JSON, nullable=False),
 )
 

@@ -47,7 +47,7 @@ async def test_the_person_suppressed_for_stock_comes_back_once_when_it_returns(
     directory, decider = FakeDirectory(), FakeDecider()
     decider.action, decider.product = "diet_soda", "diet_soda"
     consent = {"email_marketing": True}
-    view = ProfileView(tenant, "p-ann", {"store_id": "s-12"}, consent)
+    view = ProfileView(tenant, "p-ann", {"store_id": "s-12", "email": "ann@example.com"}, consent)
     directory.add(view, "email:ann@example.com")
     app = functools.partial(build, directory=directory, decider=decider)
     async with running("orchestrator", app, nats_server.url, tmp_path) as runtime:

@@ -31,6 +31,7 @@ from tests.polling import eventually
 from tests.signing import signed_channel
 
 EPOCH = datetime.min.replace(tzinfo=UTC)
+ANN, BOB = {"email": "ann@example.com"}, {"email": "bob@example.com"}
 MAILER = """
 journey: mailer
 description: One mail, then a long wait.
@@ -72,7 +73,7 @@ async def test_feedback_counts_once_per_send_and_kind_in_the_journey_stats(
     tenant = random_id("t")
     directory = FakeDirectory()
     consent = {"email_marketing": True}
-    directory.add(ProfileView(tenant, "p-ann", {}, consent), "email:ann@example.com")
+    directory.add(ProfileView(tenant, "p-ann", ANN, consent), "email:ann@example.com")
     app = functools.partial(build, directory=directory, decider=FakeDecider())
     async with running("orchestrator", app, nats_server.url, tmp_path) as runtime:
         publish_journey(runtime, tenant, MAILER)
@@ -113,8 +114,8 @@ async def test_feedback_on_a_merged_away_runs_send_counts_once_for_the_survivor(
     tenant = random_id("t")
     directory = FakeDirectory()
     consent = {"email_marketing": True}
-    directory.add(ProfileView(tenant, "p-ann", {}, consent), "email:ann@example.com")
-    directory.add(ProfileView(tenant, "p-bob", {}, consent), "email:bob@example.com")
+    directory.add(ProfileView(tenant, "p-ann", ANN, consent), "email:ann@example.com")
+    directory.add(ProfileView(tenant, "p-bob", BOB, consent), "email:bob@example.com")
     app = functools.partial(build, directory=directory, decider=FakeDecider())
     async with running("orchestrator", app, nats_server.url, tmp_path) as runtime:
         publish_journey(runtime, tenant, MAILER)

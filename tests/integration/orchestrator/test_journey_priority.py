@@ -60,7 +60,10 @@ async def test_the_higher_priority_journey_wins_a_caps_last_slot(
 ) -> None:
     tenant = random_id("t")
     directory = FakeDirectory()
-    directory.add(ProfileView(tenant, "p-1", {}, {"email_marketing": True}), "email:p1@x.org")
+    directory.add(
+        ProfileView(tenant, "p-1", {"email": "p1@x.org"}, {"email_marketing": True}),
+        "email:p1@x.org",
+    )
     # one mail a day; the last slot is contested for 10 s: both sends ask within it
     config = OrchestratorConfig(frequency_caps="email=1/1d", cap_hold=10)
     app = functools.partial(build, config=config, directory=directory, decider=FakeDecider())

@@ -43,16 +43,19 @@ TEMPLATE = (
 ).read_text()
 
 
+ANNS_TRAITS = {"first_name": "Ann", "email": "ann@example.com", "last_name": "Lee"}
+
+
 class FakeIdentity:
-    def __init__(self) -> None:
+    def __init__(self, held: dict[str, Any] | None = None) -> None:
         self.asked: list[set[str]] = []
+        self.held = ANNS_TRAITS if held is None else held
 
     async def traits(
         self, tenant_id: str, profile_id: str, names: Collection[str], purpose: str = ""
     ) -> dict[str, Any]:
         self.asked.append(set(names))
-        held = {"first_name": "Ann", "email": "ann@example.com", "last_name": "Lee"}
-        return {n: v for n, v in held.items() if n in names}
+        return {n: v for n, v in self.held.items() if n in names}
 
 
 async def publish_template(people: People, service_db: Database, tenant: str = "acme") -> None:
@@ -83,7 +86,14 @@ def request(template: str = "cart-reminder", tenant: str = "acme") -> SendReques
         journey_version=1,
         step_id="remind",
         step=jpb.SendStep(channel="email", template=template),
-        profile=ProfileSnapshot("p-1", {"store_id": "s-12"}, {"email_marketing": True}, "UTC", 3),
+        profile=ProfileSnapshot(
+            "p-1",
+            {"store_id": "s-12"},
+            {"email_marketing": True},
+            "UTC",
+            3,
+            sealed_addresses=frozenset({"email"}),  # known by name, as the contact state knows
+        ),
         decision={"action": "water", "product": "water", "score": 0.7},
     )
 
@@ -134,6 +144,21 @@ async def test_a_template_not_published_suppresses_the_send(
         entry = uow.send_ledger.get("acme", "send:i-1:remind")
     assert entry is not None and entry.state is SendState.SUPPRESSED
     assert entry.reason.startswith("no_template: template nowhere not published")
+
+
+async def test_an_address_removed_since_the_guard_suppresses_the_send_unsent(
+    people: People, service_db: Database
+) -> None:
+    await publish_template(people, service_db)
+    identity = FakeIdentity({"first_name": "Ann", "email": ""})
+    assert await render(service_db, request(), identity) == []  # no command
+    units = UnitOfWorkFactory(service_db.sessions, FixedClock(NOW), kind=SqlOrchestratorUnitOfWork)
+    with units() as uow:
+        entry = uow.send_ledger.get("acme", "send:i-1:remind")
+        counts = uow.instance_records.counts("acme", "cart")
+    assert entry is not None and entry.state is SendState.SUPPRESSED
+    assert entry.reason == "no_address: identity holds no email"
+    assert [(c.step_id, c.metric) for c in counts] == [("remind", "suppressed:no_address")]
 
 
 class DownIdentity:

@@ -57,6 +57,22 @@ steps:
     exit: {{}}
 """
 
+DAILY_MAIL = """
+journey: {journey_id}
+description: Every morning at nine in Paris, a mail to those who agreed to email.
+owner: growth-team
+entry:
+  schedule: {{cron: "0 9 * * *", time_zone: Europe/Paris}}
+  when: profile.consent.email_marketing
+reentry: {{policy: always}}
+steps:
+  - id: mail
+    send: {{channel: email, template: daily}}
+    next: done
+  - id: done
+    exit: {{}}
+"""
+
 Units = UnitOfWorkFactory[SqlOrchestratorUnitOfWork]
 
 
@@ -231,7 +247,9 @@ async def test_an_occurrence_enters_the_people_identity_reported_through_the_run
     backend: str, nats_server: NatsServer, js: JetStreamContext, tmp_path: Path
 ) -> None:
     """The service as it runs: contact states from identity's events over NATS, the
-    schedule timer fired by the runtime's scheduler (two replicas on PostgreSQL)."""
+    schedule timer fired by the runtime's scheduler (two replicas on PostgreSQL); the
+    journey mails those identity holds an email for (sealed: known by name only) and
+    suppresses the others' mail `no_address` at its guard."""
     tenant, journey_id = random_id("t"), random_id("daily-")
     replicas = 2 if backend == "postgres" else 1
     with sql_database(backend, tmp_path, MIGRATIONS) as db:
@@ -248,6 +266,8 @@ async def test_an_occurrence_enters_the_people_identity_reported_through_the_run
                 change = profile_updated(
                     tenant, f"p-{i:03}", 1, consent={"email_marketing": i % 3 != 0}
                 )
+                if i % 2 == 0:  # 4 of the 7 who consent
+                    change.sealed_traits["email"].sealed_json_value = b"sealed"
                 await publish(js, identity_event(tenant, "profile_updated", change))
             assert first.context is not None
             units = first.context.uow
@@ -259,10 +279,16 @@ async def test_an_occurrence_enters_the_people_identity_reported_through_the_run
                 return found
 
             await eventually(reported, timeout=30)
-            publish_journey(first, tenant, DAILY.format(journey_id=journey_id))
+            publish_journey(first, tenant, DAILY_MAIL.format(journey_id=journey_id))
             now = await tick_now(units, tenant, journey_id, expected=7)
             next_one = timer_of(units, tenant, journey_id)
             assert next_one is not None and next_one.time > now and next_one.after == ""
+            with units() as uow:
+                counts = uow.instance_records.counts(tenant, journey_id)
+                unsent = uow.send_ledger.capping(tenant, "p-001", datetime.min.replace(tzinfo=UTC))
+    mail = {c.metric: c.count for c in counts if c.step_id == "mail"}
+    assert (mail["sent"], mail["suppressed:no_address"]) == (4, 3), mail
+    assert [e.reason for e in unsent] == ["no_address: no email for channel email"]
 
 
 def test_a_page_of_the_audience_is_a_range_of_the_primary_key(service_db: Database) -> None:

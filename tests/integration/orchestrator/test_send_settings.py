@@ -111,7 +111,10 @@ async def test_a_change_reaches_the_running_services_sends_without_a_restart(
     the broadcast tells this process, and its next send follows the new caps."""
     tenant, journey_id = random_id("t"), random_id("poke-")
     directory = FakeDirectory()
-    directory.add(ProfileView(tenant, "p-1", {}, {"email_marketing": True}), "email:p1@x.org")
+    directory.add(
+        ProfileView(tenant, "p-1", {"email": "p1@x.org"}, {"email_marketing": True}),
+        "email:p1@x.org",
+    )
     config = OrchestratorConfig(frequency_caps="", cap_hold=0)  # nothing but quiet hours
     app = functools.partial(build, config=config, directory=directory)
     async with running("orchestrator", app, nats_server.url, tmp_path) as service:

@@ -52,7 +52,10 @@ async def test_an_unmerge_sends_the_run_back_with_its_entry_event(
     directory = FakeDirectory()
     consent = {"email_marketing": True}
     for who in ("ann", "bob", "bob2"):
-        directory.add(ProfileView(tenant, f"p-{who}", {}, consent), f"email:{who}@example.com")
+        directory.add(
+            ProfileView(tenant, f"p-{who}", {"email": f"{who}@example.com"}, consent),
+            f"email:{who}@example.com",
+        )
     app = functools.partial(build, directory=directory)
     async with running("orchestrator", app, nats_server.url, tmp_path) as runtime:
         publish_journey(runtime, tenant, LATER)

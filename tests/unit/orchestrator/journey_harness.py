@@ -89,6 +89,8 @@ class Journeys:
         return self.publish((EXAMPLES / name).read_text(), version)
 
     def profile(self, profile_id: str, **traits: Any) -> ProfileView:
+        """A person who granted email marketing, with an email address unless `email=None`."""
+        traits = {"email": f"{profile_id}@example.com"} | traits
         view = ProfileView(TENANT, profile_id, traits, {"email_marketing": True})
         return self.directory.add(view)
 

@@ -16,7 +16,10 @@ from services.orchestrator.domain.contact_state import (
     contact_state_folded,
     known_time_zone,
 )
+from services.orchestrator.domain.guards import check_address
+from services.orchestrator.domain.instances.profiles import snapshot
 from services.orchestrator.ports import OrchestratorUnitOfWork
+from services.orchestrator.schedule import profile_of
 
 NOW = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 
@@ -131,3 +134,36 @@ def test_a_merge_moves_the_parts_the_survivor_lacks_into_it() -> None:
         "Europe/Paris",
     )
     assert contact_state_folded(folded, merged, merge, NOW) is None  # redelivered: a no-op
+
+
+def test_the_address_traits_identity_sets_are_known_by_name_only() -> None:
+    sealed = change(3, personal_traits=frozenset({"email", "first_name"}))
+    state = contact_state_after(None, sealed, NOW)
+    assert state is not None and state.addresses == {"email"}  # a name is no address
+    later = contact_state_after(state, change(4, traits={"push_token": "tok-1"}), NOW)
+    assert later is not None and later.addresses == {"email", "push_token"}
+    phone_later = contact_state_after(later, change(5, personal_traits=frozenset({"phone"})), NOW)
+    assert phone_later is not None and phone_later.addresses == {"email", "push_token", "phone"}
+    assert contact_state_after(phone_later, sealed, NOW) is None  # an older change: nothing new
+    nothing = contact_state_after(None, change(1, personal_traits=frozenset({"last_name"})), NOW)
+    assert nothing is not None and nothing.addresses == frozenset()
+
+
+def test_a_merge_gives_the_survivor_the_address_it_lacks() -> None:
+    merge = ProfilesMerge("acme", "p-1", ("p-2",), 5)
+    survivor = contact_state_after(None, change(4, consent={"email_marketing": True}), NOW)
+    gone = ProfileChange("acme", "p-2", 2, personal_traits=frozenset({"email"}))
+    merged = contact_state_after(None, gone, NOW)
+    assert survivor is not None and survivor.addresses == frozenset()
+    assert merged is not None
+    folded = contact_state_folded(survivor, merged, merge, NOW)
+    assert folded is not None and folded.addresses == {"email"}
+
+
+def test_a_scheduled_entry_sees_the_addresses_the_contact_state_knows() -> None:
+    sealed = change(3, consent={"email_marketing": True}, personal_traits=frozenset({"email"}))
+    state = contact_state_after(None, sealed, NOW)
+    assert state is not None
+    person = snapshot(profile_of(state), None)  # as a scheduled entry's run sees them
+    assert check_address("email", person) is None
+    assert check_address("sms", person) is not None

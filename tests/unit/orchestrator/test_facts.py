@@ -48,7 +48,9 @@ def request(instance: str = "i-1", store: str = "s-12") -> SendRequest:
         journey_version=1,
         step_id="remind",
         step=step,
-        profile=ProfileSnapshot("p-1", {"store_id": store}, {"email_marketing": True}, "UTC"),
+        profile=ProfileSnapshot(
+            "p-1", {"store_id": store, "email": "ann@example.com"}, {"email_marketing": True}, "UTC"
+        ),
         decision={"action": "water", "product": "water", "score": 0.5},
     )
 

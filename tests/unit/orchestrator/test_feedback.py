@@ -41,7 +41,7 @@ class Harness:
                 1,
                 "remind",
                 pb.SendStep(channel="email", template="t"),
-                ProfileSnapshot("p-1", {}, {"email_marketing": True}),
+                ProfileSnapshot("p-1", {"email": "ann@example.com"}, {"email_marketing": True}),
             )
             sends.send(uow, sends.SendPolicy(caps=()), request)
             uow.commit()

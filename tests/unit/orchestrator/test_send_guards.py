@@ -1,4 +1,5 @@
-"""Consent and quiet hours, as pure functions of the request and the time."""
+"""Consent, an address for the channel and quiet hours, as pure functions of the request
+and the time."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.orchestrator.domain.guards import QuietHours, check_consent, check_quiet_hours
-from services.orchestrator.domain.sending import DelayReason, SuppressionReason
+from services.orchestrator.domain.guards import (
+    QuietHours,
+    check_address,
+    check_consent,
+    check_quiet_hours,
+)
+from services.orchestrator.domain.sending import DelayReason, ProfileSnapshot, SuppressionReason
 
 QUIET = QuietHours.parse("21:00-08:00")
 
@@ -29,6 +35,29 @@ def test_consent_is_for_the_channels_purpose_only() -> None:
     assert check_consent("email", {"email_marketing": True}) is None
     assert check_consent("sms", {"email_marketing": True}) is not None
     assert check_consent("fax", {"email_marketing": True}) is not None
+
+
+@pytest.mark.parametrize(
+    ("channel", "trait"), [("email", "email"), ("sms", "phone"), ("push", "push_token")]
+)
+def test_a_channel_that_delivers_to_a_trait_needs_one_holding_an_address(
+    channel: str, trait: str
+) -> None:
+    for traits in ({}, {trait: ""}, {trait: "  "}, {trait: None}, {trait: 42}, {"name": "Ann"}):
+        suppressed = check_address(channel, ProfileSnapshot("p-1", traits))
+        assert suppressed is not None and suppressed.reason is SuppressionReason.NO_ADDRESS
+        assert suppressed.detail == f"no {trait} for channel {channel}"
+    assert check_address(channel, ProfileSnapshot("p-1", {trait: "ann@example.com"})) is None
+    # known by name only (the contact state: its value stays sealed with identity)
+    sealed = ProfileSnapshot("p-1", sealed_addresses=frozenset({trait}))
+    assert check_address(channel, sealed) is None
+    other = "phone" if trait != "phone" else "email"
+    elsewhere = ProfileSnapshot("p-1", sealed_addresses=frozenset({other}))
+    assert check_address(channel, elsewhere) is not None
+
+
+def test_a_webhook_needs_no_address_of_the_person() -> None:
+    assert check_address("webhook", ProfileSnapshot("p-1")) is None
 
 
 def test_inside_evening_quiet_hours_waits_for_the_next_local_morning() -> None:

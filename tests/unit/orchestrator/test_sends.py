@@ -32,6 +32,7 @@ POLICY = sends.SendPolicy(
 )
 ONE_A_DAY = replace(POLICY, caps=(FrequencyCap("email", 1, timedelta(days=1)),))
 GRANTED = {"email_marketing": True}
+ANN = "ann@example.com"
 
 
 def request(
@@ -44,7 +45,7 @@ def request(
         journey_version=1,
         step_id="remind",
         step=pb.SendStep(channel="email", template="cart-reminder"),
-        profile=ProfileSnapshot("p-1", {}, consent, "America/Chicago"),
+        profile=ProfileSnapshot("p-1", {"email": ANN}, consent, "America/Chicago"),
         decision={"action": "water", "score": score},
     )
 
@@ -82,6 +83,26 @@ def test_no_consent_is_suppressed_and_recorded_with_its_reason() -> None:
     assert entry.reason == "no_consent: email_marketing revoked"
     # asked again, it stays suppressed even if consent came meanwhile: one visit, one outcome
     assert isinstance(h.send(request()), Suppressed)
+
+
+def test_no_address_for_the_channel_is_suppressed_before_the_delaying_guards() -> None:
+    h = Harness(datetime(2026, 3, 2, 4, 0, tzinfo=UTC), policy=ONE_A_DAY)  # 22:00 in Chicago
+    nobody = ProfileSnapshot("p-1", {"email": " ", "first_name": "Ann"}, GRANTED, "UTC")
+    outcome = h.send(replace(request(), profile=nobody))
+    # not delayed by the quiet hours: nobody could receive it in the morning either
+    assert outcome == Suppressed(SuppressionReason.NO_ADDRESS, "no email for channel email")
+    entry = h.ledger("send:i-1:remind")
+    assert entry is not None and entry.state is SendState.SUPPRESSED
+    assert entry.reason == "no_address: no email for channel email"
+    assert h.db.state.outbox == [], "no send requested of the renderer"
+    # no consent is told first; the suppressed send took no slot of the cap
+    revoked = replace(nobody, consent={"email_marketing": False})
+    assert h.send(replace(request("i-2"), profile=revoked)).reason is SuppressionReason.NO_CONSENT
+    h.clock.advance(timedelta(hours=10))
+    contest = h.send(request("i-3"))  # the one slot is free: contested, then taken
+    assert isinstance(contest, Delayed) and contest.reason is DelayReason.CAP_HOLD
+    h.clock.advance(timedelta(seconds=31))
+    assert h.send(request("i-3")) == Sent("send:i-3:remind")
 
 
 def test_quiet_hours_delay_and_the_send_goes_when_asked_again_after_them() -> None:
@@ -128,9 +149,8 @@ def test_where_the_engine_goes_after_each_outcome() -> None:
 
 def test_a_passing_send_asks_the_renderer_once_with_no_trait_values() -> None:
     h = Harness()
-    h.send(
-        replace(request(), profile=ProfileSnapshot("p-1", {"store_id": "s-1"}, GRANTED, "UTC", 7))
-    )
+    ann = ProfileSnapshot("p-1", {"store_id": "s-1", "email": ANN}, GRANTED, "UTC", 7)
+    h.send(replace(request(), profile=ann))
     h.send(request())  # asked again: no second request
     [message] = h.db.state.outbox
     assert message.subject == "layercake.acme.orchestrator.send_requested"
@@ -143,3 +163,4 @@ def test_a_passing_send_asks_the_renderer_once_with_no_trait_values() -> None:
     )
     assert body.profile["id"] == "p-1" and body.decision["action"] == "water"
     assert not body.profile["traits"], "no trait value goes into the event log"
+    assert ANN.encode() not in message.payload

@@ -21,8 +21,9 @@ BACK_IN_STOCK = "back_in_stock"  # the entry, and the event name, of a back-in-s
 
 @dataclass(frozen=True)
 class ProfileView:
-    """A profile as identity answered for it (non-personal traits, consent, computed
-    traits, the audiences it is in)."""
+    """A profile as identity answered for it (traits, consent, computed traits, the
+    audiences it is in), or as the contact state knows it (consent, zone, and the address
+    traits identity holds by name only: `sealed_addresses`)."""
 
     tenant_id: str
     profile_id: str
@@ -30,6 +31,7 @@ class ProfileView:
     consent: Mapping[str, bool] = field(default_factory=dict)
     computed: Mapping[str, Any] = field(default_factory=dict)
     audiences: frozenset[str] = frozenset()
+    sealed_addresses: frozenset[str] = frozenset()
 
     @property
     def time_zone(self) -> str:
@@ -82,6 +84,7 @@ def snapshot(profile: ProfileView, event: TriggerEvent | None) -> ProfileSnapsho
         time_zone=time_zone_of(profile, event),
         computed=dict(profile.computed),
         audiences=profile.audiences,
+        sealed_addresses=profile.sealed_addresses,
     )
 
 
