@@ -3,15 +3,19 @@ their own database (`LAYERCAKE_IDENTITY_KEYS_URL`).
 
 Kept apart from the data they protect, so a backup of the event database alone never
 holds them; deleting a profile's key forgets the person. Keys are written in their
-own short transaction, before the events they seal are appended: a key without
-events is harmless, events without a key would be unreadable.
+own short transaction, committed before the events they seal are: a key without
+events is harmless, events without a key would be unreadable. That write runs on the
+store's own thread while the unit of work appends and projects its events, so its
+fsync costs the batch no time of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -58,6 +62,8 @@ class SqlProfileKeys(PersonalDataVault):
         self.cache_size = cache_size
         self._ciphers: OrderedDict[tuple[str, str], ProfileCipher] = OrderedDict()
         self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="profile-keys")
+        self._writing: dict[tuple[str, str], ProfileCipher] = {}  # keys not committed yet
 
     @classmethod
     def open(cls, url: str, cache_size: int = 10_000) -> SqlProfileKeys:
@@ -72,6 +78,8 @@ class SqlProfileKeys(PersonalDataVault):
             if at in self._ciphers:
                 self._ciphers.move_to_end(at)
                 return self._ciphers[at]
+            if at in self._writing:
+                return self._writing[at]
         with self.db.read_sessions() as session, session.begin():
             key = session.execute(
                 select(profile_keys.c.data_key).where(
@@ -97,6 +105,30 @@ class SqlProfileKeys(PersonalDataVault):
                     for t, p, k, at in keys
                 ],
             )
+
+    def store_soon(
+        self, made: dict[tuple[str, str], tuple[bytes, datetime, ProfileCipher]]
+    ) -> Future[None]:
+        """Writes new profiles' keys ((tenant, profile id) -> key, time, cipher) on the
+        store's writer thread, while the caller goes on; their ciphers are found at once
+        (the caller's projections seal with them before the write is done; a cipher whose
+        key is never written seals only what is never committed)."""
+        with self._lock:
+            self._writing |= {at: cipher for at, (_, _, cipher) in made.items()}
+
+        def write() -> None:
+            self.store_keys([(t, p, key, at) for (t, p), (key, at, _) in made.items()])
+            for at, (_, _, cipher) in made.items():
+                self.remember(at, cipher)
+            self.abandon(made)
+
+        return self._writer.submit(write)
+
+    def abandon(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Forgets keys `store_soon` was given (written now, or whose write failed)."""
+        with self._lock:
+            for at in keys:
+                self._writing.pop(at, None)
 
     def delete_keys(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
         with self._lock:
@@ -143,17 +175,20 @@ class SqlProfileKeys(PersonalDataVault):
         return cipher
 
     def close(self) -> None:
+        self._writer.shutdown(wait=True)
         self.db.dispose()
 
 
 class NewKeys(PersonalDataVault):
     """A unit of work's view of the key store: new profiles' keys are made at once but
-    written together by `flush()`, which the unit of work runs before it appends anything
-    they seal (one key-store transaction per flush, not one per new profile)."""
+    written together, one key-store transaction per flush (not one per new profile):
+    `flush()` starts it on the store's writer thread, `stored()` waits for it, which the
+    unit of work does before it commits anything they seal."""
 
     def __init__(self, keys: SqlProfileKeys) -> None:
         self.keys = keys
         self._new: dict[tuple[str, str], tuple[bytes, datetime, ProfileCipher]] = {}
+        self._writes: list[tuple[Future[None], list[tuple[str, str]]]] = []
 
     def create_key(self, tenant_id: str, profile_id: str, at: datetime) -> ProfileCipher:
         key = new_key()
@@ -167,13 +202,30 @@ class NewKeys(PersonalDataVault):
 
     def delete_keys(self, tenant_id: str, profile_ids: Sequence[str]) -> int:
         self.flush()
+        self.stored()
         return self.keys.delete_keys(tenant_id, profile_ids)
 
     def flush(self) -> None:
-        """Writes the keys made since the last flush (a key without events is harmless)."""
-        if not self._new:
-            return
-        new, self._new = self._new, {}
-        self.keys.store_keys([(t, p, key, at) for (t, p), (key, at, _) in new.items()])
-        for where, (_, _, cipher) in new.items():
-            self.keys.remember(where, cipher)
+        """Starts writing the keys made since the last flush (a key without events is
+        harmless)."""
+        if self._new:
+            new, self._new = self._new, {}
+            self._writes.append((self.keys.store_soon(new), list(new)))
+
+    def stored(self) -> None:
+        """Waits until the keys written so far are committed (raising a write's error)."""
+        writes, self._writes = self._writes, []
+        try:
+            for write, _ in writes:
+                write.result()
+        finally:
+            for _, keys in writes:  # those written are in the cache
+                self.keys.abandon(keys)
+
+    def end(self) -> None:
+        """The unit of work is over: keys not written yet are dropped, and those being
+        written are waited for (a key without events is harmless; whatever failed was
+        raised by `stored()` already, or the unit of work did not commit)."""
+        self._new = {}
+        with contextlib.suppress(Exception):
+            self.stored()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from types import TracebackType
 from typing import ClassVar
 
 from services.identity.ports import IdentityUnitOfWork
@@ -44,11 +45,17 @@ class SqlIdentityUnitOfWork(UnitOfWork, IdentityUnitOfWork):
         self.backfills = SqlBackfills(self)
 
     def flush(self) -> None:
-        """New profiles' keys first (in their own store), then the kernel's appends and
-        outbox, then what forgetting buffered."""
+        """New profiles' keys first (written in their own store meanwhile), then the kernel's
+        appends and outbox, then what forgetting buffered."""
         self.new_keys.flush()
         super().flush()
         self.sql_forgetting.flush()
+
+    def commit(self) -> None:
+        """The new keys are committed in their store before the events they seal."""
+        self.flush()
+        self.new_keys.stored()
+        super().commit()
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -67,3 +74,14 @@ class SqlIdentityUnitOfWork(UnitOfWork, IdentityUnitOfWork):
     def _forget_cached(self) -> None:
         self.sql_profiles.forget_cached()
         self.sql_forgetting.discard()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            super().__exit__(exc_type, exc, tb)
+        finally:
+            self.new_keys.end()  # no key write outlives the unit of work

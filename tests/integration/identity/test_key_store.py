@@ -9,19 +9,26 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from nats.js import JetStreamContext
-from sqlalchemy import MetaData, inspect, make_url, select, text
+from sqlalchemy import MetaData, func, inspect, make_url, select, text
+from sqlalchemy.exc import OperationalError
 
+from services.identity import handlers
 from services.identity.bootstrap import MIGRATIONS
+from services.identity.domain.commands import ApplyIngestedEvent
 from services.identity.store import keys as key_store
 from services.identity.store.keys import SqlProfileKeys
+from services.identity.store.tables import profiles
 from services.identity.store.tenant_keys import SqlTenantKeys, keyed_hasher
 from services.identity.store.vault import ProfileCipher, new_key
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
+from services.kernel.store.schema import events
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from tests.conftest import random_id
 from tests.integration.harness import schema_drift
+from tests.integration.identity.conftest import identity_units
 from tests.integration.identity.test_ingest_to_profile import ANN, runner, send
 
 AT = datetime(2026, 3, 1, tzinfo=UTC)
@@ -130,3 +137,46 @@ async def test_the_identity_database_alone_holds_no_key(
         files = [Path(url.database or ""), Path(f"{url.database}-wal")]
         data = b"".join(f.read_bytes() for f in files if f.exists())
         assert [k for k in held if k in data] == []
+
+
+def _ingest(db: Database, keys: SqlProfileKeys, message_id: str) -> str:
+    command = ApplyIngestedEvent(
+        tenant_id="acme",
+        message_id=message_id,
+        event_time=AT,
+        identifiers=(("cookie_id", f"ck-{message_id}"),),
+        traits={"first_name": '"Ann"'},
+    )
+    with identity_units(db, keys)() as u:
+        profile = handlers.apply_ingested_event(u, command, causation_id=message_id)
+        u.commit()
+    return profile.profile_id
+
+
+def test_a_new_profiles_key_is_committed_in_its_store_when_its_events_are(
+    identity_db: Database, tmp_path: Path
+) -> None:
+    keys = SqlProfileKeys.open(f"sqlite:///{tmp_path / 'identity-keys.db'}")
+    try:
+        profile_id = _ingest(identity_db, keys, "m-1")
+    finally:
+        keys.close()
+    reopened = SqlProfileKeys.open(f"sqlite:///{tmp_path / 'identity-keys.db'}")  # no cache
+    try:
+        assert reopened.cipher("acme", profile_id) is not None
+    finally:
+        reopened.close()
+
+
+def test_when_the_key_write_fails_the_events_it_would_seal_are_not_committed(
+    identity_db: Database, identity_keys: SqlProfileKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(_keys: object) -> None:
+        raise OperationalError("INSERT INTO profile_keys", {}, Exception("disk full"))
+
+    monkeypatch.setattr(identity_keys, "store_keys", refused)
+    with pytest.raises(OperationalError, match="disk full"):
+        _ingest(identity_db, identity_keys, "m-2")
+    with identity_db.transaction() as s:
+        assert s.execute(select(func.count()).select_from(events)).scalar_one() == 0
+        assert s.execute(select(func.count()).select_from(profiles)).scalar_one() == 0
