@@ -117,6 +117,12 @@ class Unavailable(LayercakeError):
     reason = "UNAVAILABLE"
 
 
+class NotReady(Unavailable):
+    """A dependency has not caught up with a message yet (identity has not resolved its
+    person): not the message's fault, so a consumer's prepare step raising it has the
+    message prepared again shortly, for as long as it takes, never dead-lettered."""
+
+
 class Unprocessable(LayercakeError):
     """A message no retry can fix (undecodable, invalid); consumers dead-letter it at once."""
 

@@ -5,7 +5,8 @@ a redelivery is a no-op. A handler may have an async `prepare` step (a call to
 another service, ONNX scoring) that runs before any transaction opens, so no
 database lock is held across I/O. A message whose handler keeps failing goes to
 the dead-letter subject after `max_deliver` attempts; a transient database
-error is retried with back-off and never dead-lettered.
+error is retried with back-off and never dead-lettered, and so is a prepare step's
+`NotReady` (a dependency not caught up yet: see `waiting`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from opentelemetry.context import Context
 from prometheus_client import Counter
 
 from services.kernel import telemetry
-from services.kernel.errors import Unprocessable
+from services.kernel.errors import NotReady, Unprocessable
 from services.kernel.messaging import subjects
 from services.kernel.messaging.batch import open_envelopes
 from services.kernel.messaging.envelope import Envelope, EnvelopeError
 from services.kernel.messaging.progress import keep_alive
+from services.kernel.messaging.waiting import Held, WaitingRoom
 from services.kernel.store.database import Database
 from services.kernel.store.transient import is_transient
 from services.kernel.tenants import is_tenant_id
@@ -62,12 +64,14 @@ class Outcome(Enum):
     FAILED = "failed"  # the handler raised: retried, dead-lettered after max_deliver
     POISON = "poison"  # no retry can help: dead-lettered at once
     RETRY = "retry"  # a transient database error or outage: retried, never dead-lettered
+    WAIT = "wait"  # prepare raised NotReady: held and prepared again, never dead-lettered
 
 
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
     error: str = ""
+    waiting: Envelope | None = None  # WAIT: the event to prepare again
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
 
 
 # What settles a message from its events' results: the first outcome found in this order.
-_SETTLING_ORDER = (Outcome.RETRY, Outcome.FAILED, Outcome.POISON, Outcome.APPLIED)
+_SETTLING_ORDER = (Outcome.RETRY, Outcome.FAILED, Outcome.POISON, Outcome.WAIT, Outcome.APPLIED)
 
 
 def _worst(results: Sequence[Result]) -> Result:
@@ -223,6 +227,8 @@ class ConsumerRunner(Generic[W]):
         max_deliver: int = 5,
         ack_wait: float = 30.0,
         retry_delay: float = 0.5,  # first wait before a transient error is retried
+        wait_delay: float = 0.25,  # first wait before a NotReady message is prepared again
+        max_wait: float = 600.0,  # a delivery held longer counts as failed
         prepare_concurrency: int = 32,
         prefetch: bool = True,
     ) -> None:
@@ -243,6 +249,7 @@ class ConsumerRunner(Generic[W]):
         self._ahead: asyncio.Task[tuple[list[Msg], list[list[Delivery | Result]]]] | None = None
         self._held: list[Msg] = []
         self._applied = APPLIED.labels(spec.durable)  # counted a message at a time
+        self._waiting = WaitingRoom(self._retry_held, spec.durable, ack_wait, wait_delay, max_wait)
 
     def consumer_config(self) -> ConsumerConfig:
         """Attempts and back-off are enforced by the server too: one delivery more than the
@@ -350,27 +357,29 @@ class ConsumerRunner(Generic[W]):
         )
         return Result(outcome, f"{type(error).__name__}: {error}")
 
+    async def _prepare_one(self, envelope: Envelope) -> Delivery | Result:
+        assert self.spec.prepare is not None
+        async with self._prepare_slots:
+            try:
+                with telemetry.span(f"prepare {self.spec.durable}", envelope.carrier()):
+                    return Delivery(envelope, await self.spec.prepare(envelope))
+            except NotReady as e:
+                return Result(Outcome.WAIT, f"NotReady: {e}", waiting=envelope)
+            except Exception as e:
+                result = self._failure(envelope, e, "prepare failed")
+                # the prepare step touches no database: its failure is the message's
+                retry = result.outcome is Outcome.RETRY
+                return Result(Outcome.FAILED, result.error) if retry else result
+
     async def _prepare(self, msgs: Sequence[Msg]) -> list[list[Delivery | Result]]:
         """Opens each message into the events it carries (a batch message carries many) and
         runs the prepare steps, concurrently but bounded: one list per message. Without a
         prepare step nothing is awaited (no task a message)."""
 
-        async def one(envelope: Envelope) -> Delivery | Result:
-            assert self.spec.prepare is not None
-            async with self._prepare_slots:
-                try:
-                    with telemetry.span(f"prepare {self.spec.durable}", envelope.carrier()):
-                        return Delivery(envelope, await self.spec.prepare(envelope))
-                except Exception as e:
-                    result = self._failure(envelope, e, "prepare failed")
-                    # the prepare step touches no database: its failure is the message's
-                    retry = result.outcome is Outcome.RETRY
-                    return Result(Outcome.FAILED, result.error) if retry else result
-
         async def prepared(opened: list[Envelope] | Result) -> list[Delivery | Result]:
             if isinstance(opened, Result):
                 return [opened]
-            return list(await asyncio.gather(*(one(e) for e in opened)))
+            return list(await asyncio.gather(*(self._prepare_one(e) for e in opened)))
 
         opened = [self._open(m) for m in msgs]
         if self.spec.prepare is None:
@@ -432,17 +441,44 @@ class ConsumerRunner(Generic[W]):
         self, msgs: Sequence[Msg], prepared: list[list[Delivery | Result]] | None = None
     ) -> list[Result]:
         """Prepares (unless `prepared` already), applies and settles a fetched batch; one
-        result per message (a batch message's is the worst of its events')."""
+        result per message (a batch message's is the worst of its events'). A message left
+        waiting (WAIT) is held, not settled, while the rest of the batch settles."""
         async with self._keep_alive(msgs):
             per_message = prepared if prepared is not None else await self._prepare(msgs)
-            results: list[Result] = []
-            for chunk in _chunks(per_message, self.batch):  # batch messages: bounded transactions
-                flat = [d for events in chunk for d in events]
-                applied = iter(await self._apply_until_done(flat))
-                results += [_worst([next(applied) for _ in events]) for events in chunk]
-        for msg, result in zip(msgs, results, strict=True):
-            await self._settle(msg, result)
+            per_event = await self._apply_messages(per_message)
+        return [await self._conclude(m, r) for m, r in zip(msgs, per_event, strict=True)]
+
+    async def _apply_messages(
+        self, per_message: list[list[Delivery | Result]]
+    ) -> list[list[Result]]:
+        results: list[list[Result]] = []
+        for chunk in _chunks(per_message, self.batch):  # batch messages: bounded transactions
+            flat = [d for events in chunk for d in events]
+            applied = iter(await self._apply_until_done(flat))
+            results += [[next(applied) for _ in events] for events in chunk]
         return results
+
+    async def _conclude(self, msg: Msg, events: list[Result], held: Held | None = None) -> Result:
+        """Settles a message by its events' results, or holds it while some still wait (a
+        delivery that waited `max_wait` in vain counts as failed)."""
+        result = _worst(events)
+        if result.outcome is Outcome.WAIT:
+            waiting = [r.waiting for r in events if r.waiting is not None]
+            if self._waiting.hold(msg, waiting, held):
+                return result
+            result = Result(Outcome.FAILED, f"still waiting: {result.error}")
+        await self._settle(msg, result)
+        return result
+
+    async def _retry_held(self, due: list[Held]) -> None:
+        """Prepares the held messages' waiting events again; applies and settles those
+        now ready, and holds again what still waits."""
+        per_message = await asyncio.gather(
+            *(asyncio.gather(*(self._prepare_one(e) for e in h.envelopes)) for h in due)
+        )
+        per_event = await self._apply_messages([list(m) for m in per_message])
+        for held, events in zip(due, per_event, strict=True):
+            await self._conclude(held.msg, events, held)
 
     async def _settle(self, msg: Msg, result: Result) -> None:
         if result.outcome is Outcome.APPLIED:
@@ -534,13 +570,14 @@ class ConsumerRunner(Generic[W]):
                 await m.nak()
 
     async def close(self) -> None:
-        """Gives back a batch fetched early, then drops the pull subscription (the durable
-        stays on the server).
+        """Gives back a batch fetched early and the held messages, then drops the pull
+        subscription (the durable stays on the server).
 
         Late status replies to expired pulls sit unread in its queue, and
         `Client.drain()` would wait on them for its whole timeout.
         """
         await self._give_back_ahead()
+        await self._waiting.close()
         sub, self._sub = self._sub, None
         if sub is not None:
             with contextlib.suppress(Exception):

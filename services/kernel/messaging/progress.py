@@ -23,7 +23,7 @@ async def keep_alive(msgs: Sequence[Msg], ack_wait: float, consumer: str) -> Asy
     async def beat() -> None:
         while True:
             await asyncio.sleep(ack_wait / 3)
-            for m in msgs:
+            for m in list(msgs):  # the caller may add or drop messages meanwhile
                 with contextlib.suppress(Exception):
                     await m.in_progress()
             IN_PROGRESS.labels(consumer).inc(len(msgs))

@@ -2,10 +2,16 @@
 
 A two-phase consumer of the INGEST stream. Before its transaction it keeps only events
 some live journey of the tenant listens to (an entry, a wait_for_event or a goal) and asks
-identity who the person is (by the event's surest identifier); an event identity has not
-resolved yet is retried (redelivered) until it has. Inside the batch's transaction the
-engine applies it, exactly once (inbox), after the warm step read what the batch's events
-need in bulk (their people's instance rows, then the streams of the runs they touch).
+identity who the person is (by the event's surest identifier). Identity resolves a new
+person from the same INGEST stream, so it is often a moment behind: an event it has not
+resolved yet, or asked while it is down, is `NotReady`. The kernel runner then holds it
+(not redelivered) and asks again after 250 ms, doubling to 1 s, until identity knows the
+person, while the rest of the batch goes on: an entry follows identity's resolution
+within a second, however long identity lagged (dead-lettered only when every delivery
+waited the runner's `max_wait`, 10 min: identity refuses a forgotten person's events).
+Inside the batch's transaction the engine applies it, exactly once (inbox), after the
+warm step read what the batch's events need in bulk (their people's instance rows, then
+the streams of the runs they touch).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from layercake.events.v1 import ingest_pb2
-from services.kernel.errors import Unavailable
+from services.kernel.errors import DeadlineExceeded, NotReady, Unavailable
 from services.kernel.messaging.consumer import ConsumerSpec, Delivery
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.service_layer import ServiceLayer
@@ -72,11 +78,14 @@ def ingest_consumer(
         tenant = envelope.tenant_id
         if not event.name or event.name not in await listened(tenant):
             return None
-        for ref in profile_refs(ingested)[:MAX_LOOKUPS]:  # one a limit dropped: the next
-            profile = await directory.find(tenant, ref)
-            if profile is not None:
-                return Resolved(event, profile)
-        raise Unavailable(f"identity has not resolved message {event.message_id} yet")
+        try:
+            for ref in profile_refs(ingested)[:MAX_LOOKUPS]:  # one a limit dropped: the next
+                profile = await directory.find(tenant, ref)
+                if profile is not None:
+                    return Resolved(event, profile)
+        except (Unavailable, DeadlineExceeded) as e:
+            raise NotReady(f"identity did not answer for message {event.message_id}") from e
+        raise NotReady(f"identity has not resolved message {event.message_id} yet")
 
     def warm(uow: OrchestratorUnitOfWork, deliveries: Sequence[Delivery]) -> None:
         found = [d.prepared for d in deliveries if isinstance(d.prepared, Resolved)]
