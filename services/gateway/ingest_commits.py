@@ -9,12 +9,14 @@ waits for the next, which takes everything that arrived meanwhile: under load th
 batches grow and the flushes per event fall; alone, a request is written at once.
 
 The accepted ids are remembered behind the answers: written to the store in one
-transaction for all that were accepted since the last (its commit is a second flush,
-so it is kept off the path of the answer), and held in memory until then, so this
-replica tells a repeat apart at once. What consumers see is exact either way (each event
-keeps its id, which their inboxes deduplicate on); what a repeat is answered may not be
-in two cases: two replicas taking the same id in the same moment both answer accepted,
-and the ids of a replica that dies before remembering them are answered accepted again.
+transaction for all that were accepted since the last, at most every `remember_every`
+(its commit is a second flush, and the write costs more than a group's lookup, so it is
+kept off the path of the answer and shared by the groups of that while), and held in
+memory until then, so this replica tells a repeat apart at once. What consumers see is
+exact either way (each event keeps its id, which their inboxes deduplicate on); what a
+repeat is answered may not be in two cases: two replicas taking the same id in the same
+moment both answer accepted, and the ids of a replica that dies before remembering them
+(at most `remember_every` of them) are answered accepted again.
 
 Idempotency holds per event: an id the store holds within its window, one written and
 not yet remembered, or one an earlier request of the same drain carries, is a duplicate.
@@ -23,6 +25,7 @@ not yet remembered, or one an earlier request of the same drain carries, is a du
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -37,6 +40,7 @@ from services.kernel.store.records import OutboxMessage
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 768 * 1024  # one message stays under NATS' default 1 MB max_payload
+REMEMBER_EVERY = 0.05  # seconds between writes of accepted ids (one per group before)
 
 
 @dataclass(frozen=True)
@@ -131,10 +135,13 @@ class IngestCommits:
         log: IngestLog,
         layer: Layer[GatewayUnitOfWork],
         max_bytes: int = DEFAULT_MAX_BYTES,
+        remember_every: float = REMEMBER_EVERY,
     ) -> None:
         self.log = log
         self.layer = layer
         self.max_bytes = max_bytes
+        self.remember_every = remember_every
+        self._flush = asyncio.Event()  # set while someone waits for every id to be kept
         self._queue: list[_Commit] = []
         self._drain: asyncio.Task[None] | None = None
         self._waiting = _Unremembered()  # to write at the next remember
@@ -161,12 +168,17 @@ class IngestCommits:
         return await done
 
     async def remembered(self) -> None:
-        """Returns once every id answered so far is in the store (at stop, and in tests)."""
-        while self._remember is not None or self._drain is not None:
-            await asyncio.gather(
-                *(t for t in (self._remember, self._drain) if t is not None),
-                return_exceptions=True,
-            )
+        """Returns once every id answered so far is in the store (at stop, and in tests),
+        writing them without waiting out `remember_every`."""
+        self._flush.set()
+        try:
+            while self._remember is not None or self._drain is not None:
+                await asyncio.gather(
+                    *(t for t in (self._remember, self._drain) if t is not None),
+                    return_exceptions=True,
+                )
+        finally:
+            self._flush.clear()
 
     async def _drain_queue(self) -> None:
         """Writes group after group while requests queue."""
@@ -275,10 +287,14 @@ class IngestCommits:
 
     async def _remember_written(self) -> None:
         """Keeps what was written in the store, one transaction at a time for everything
-        written since the last. A write that fails is logged: those ids are then told
-        apart by consumers' inboxes only (a repeat is written again and answered accepted)."""
+        written since the last, `remember_every` after it. A write that fails is logged:
+        those ids are then told apart by consumers' inboxes only (a repeat is written again
+        and answered accepted)."""
         try:
             while self._waiting.ids:
+                with contextlib.suppress(TimeoutError):  # the groups of that while join in
+                    async with asyncio.timeout(self.remember_every):
+                        await self._flush.wait()
                 self._writing, self._waiting = self._waiting, _Unremembered()
                 pending = self._writing
                 accepted = {t: (ids, pending.expire_time[t]) for t, ids in pending.ids.items()}

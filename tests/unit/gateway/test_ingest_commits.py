@@ -107,7 +107,7 @@ async def test_an_id_answered_and_not_yet_remembered_is_a_duplicate_at_once() ->
 async def test_ids_are_remembered_behind_the_answers_all_since_the_last_write_at_once() -> None:
     log, layer = FakeIngestLog(), CountingLayer()
     layer.run_gate = asyncio.Event()
-    commits = IngestCommits(log, layer)
+    commits = IngestCommits(log, layer, remember_every=0)
     for i in range(4):  # answered while the first write of ids waits
         await commits.commit("acme", fresh("acme", f"m-{i}"), NOW, WEEK)
     assert layer.runs == 1
@@ -117,6 +117,23 @@ async def test_ids_are_remembered_behind_the_answers_all_since_the_last_write_at
     later = IngestCommits(FakeIngestLog(), layer)
     repeats = await later.commit("acme", fresh("acme", "m-0", "m-1", "m-2", "m-3"), NOW, WEEK)
     assert repeats == [Published(i + 1, True) for i in range(4)]
+
+
+async def test_the_ids_of_the_groups_answered_within_remember_every_are_written_together() -> None:
+    log, layer = FakeIngestLog(), CountingLayer()
+    commits = IngestCommits(log, layer, remember_every=3600)
+    for i in range(4):  # each its own group, each answered at once
+        assert await commits.commit("acme", fresh("acme", f"m-{i}"), NOW, WEEK) == [
+            Published(i + 1, False)
+        ]
+    assert layer.runs == 0  # none written yet: this replica tells repeats from memory
+    again = await commits.commit("acme", fresh("acme", "m-2"), NOW, WEEK)
+    assert again == [Published(3, True)]
+    await commits.remembered()  # at stop: written at once, not an hour later
+    assert layer.runs == 1
+    later = IngestCommits(FakeIngestLog(), layer)
+    repeats = await later.commit("acme", fresh("acme", "m-0", "m-3"), NOW, WEEK)
+    assert repeats == [Published(1, True), Published(4, True)]
 
 
 async def test_two_replicas_taking_one_id_at_once_both_write_it_and_the_first_is_kept() -> None:
