@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.ingest_commits import IngestCommits
 from services.gateway.rate_limits import SharedRateLimiter
 from services.gateway.segment.server import SegmentDoor
+from services.gateway.store.message_ids import seen_by_driver
 from services.gateway.store.projection import TenantProjection
 from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
 from services.kernel.config import ServiceSettings
@@ -83,7 +85,11 @@ class Gateway:
         limiter = SharedRateLimiter(self.layer, self.config.rate_limit, self.config.rate_burst)
         rate = self.config.unknown_key_rate
         self.gate = Gatekeeper(self.keys, limiter, RateLimiter(rate, max(1.0, rate)))
-        commits = IngestCommits(JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout), self.layer)
+        commits = IngestCommits(
+            JetStreamIngestLog(ctx.js, ack_timeout=s.rpc_timeout),
+            self.layer,
+            seen=functools.partial(ctx.db.run, seen_by_driver, ctx.db.engine),
+        )
         self.commits = commits
         servicer = GatewayServicer(
             self.gate, commits, self.layer, self.plans, ctx.clock, self.config

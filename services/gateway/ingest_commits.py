@@ -52,6 +52,15 @@ class Published:
     duplicate: bool
 
 
+class SeenIds(Protocol):
+    """A group's lookup: per tenant, the ids among those wanted that were accepted within
+    their window, with their positions."""
+
+    async def __call__(
+        self, wanted: Mapping[str, set[str]], now: datetime
+    ) -> dict[str, dict[str, int]]: ...
+
+
 class IngestLog(Protocol):
     """The INGEST stream: one tenant's events durable together once `append` returns."""
 
@@ -136,9 +145,13 @@ class IngestCommits:
         layer: Layer[GatewayUnitOfWork],
         max_bytes: int = DEFAULT_MAX_BYTES,
         remember_every: float = REMEMBER_EVERY,
+        seen: SeenIds | None = None,
     ) -> None:
+        """`seen` looks a group's ids up; by default through `layer`'s unit of work (any
+        store), the SQL gateway's straight through the driver (`seen_by_driver`)."""
         self.log = log
         self.layer = layer
+        self.seen: SeenIds = seen or self._seen_through_layer
         self.max_bytes = max_bytes
         self.remember_every = remember_every
         self._flush = asyncio.Event()  # set while someone waits for every id to be kept
@@ -147,6 +160,11 @@ class IngestCommits:
         self._waiting = _Unremembered()  # to write at the next remember
         self._writing = _Unremembered()  # being written now
         self._remember: asyncio.Task[None] | None = None
+
+    async def _seen_through_layer(
+        self, wanted: Mapping[str, set[str]], now: datetime
+    ) -> dict[str, dict[str, int]]:
+        return await self.layer.read(seen_message_ids, wanted, now)
 
     async def commit(
         self,
@@ -230,7 +248,7 @@ class IngestCommits:
                     wanted[c.tenant_id].add(e.message_id)
                 else:
                     known[c.tenant_id][e.message_id] = held
-        for tenant_id, found in (await self.layer.read(seen_message_ids, wanted, now)).items():
+        for tenant_id, found in (await self.seen(wanted, now)).items():
             known[tenant_id].update(found)
         to_write, repeats = self._sort(group, known)
         tenants = list(to_write)

@@ -17,7 +17,7 @@ import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Engine, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from services.gateway.ports import MessageIds
@@ -51,6 +51,35 @@ _REMEMBER = {
 }
 
 
+def _seen_parameters(
+    dialect: str, tenant_id: str, message_ids: Collection[str], now: datetime
+) -> tuple[object, ...]:
+    ids = sorted(message_ids)
+    return (tenant_id, json.dumps(ids) if dialect == "sqlite" else ids, driver_time(now, dialect))
+
+
+def seen_by_driver(
+    engine: Engine, wanted: Mapping[str, Collection[str]], now: datetime
+) -> dict[str, dict[str, int]]:
+    """A group commit's lookup (per tenant, the ids among those wanted accepted within their
+    window) on a pooled connection, without a session or unit of work: it runs once per
+    group, in a worker thread, and their Python work (a few times the query's) held the
+    interpreter lock against the event loop serving the calls."""
+    dialect = engine.dialect.name
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        found: dict[str, dict[str, int]] = {}
+        for tenant_id, ids in wanted.items():
+            if ids:
+                cursor.execute(_SEEN[dialect], _seen_parameters(dialect, tenant_id, ids, now))
+                found[tenant_id] = {m: s for m, s in cursor.fetchall()}
+        cursor.close()
+        return found
+    finally:
+        raw.close()  # back to the pool (rolled back: nothing was written)
+
+
 class SqlMessageIds(MessageIds):
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -60,10 +89,8 @@ class SqlMessageIds(MessageIds):
             return {}
         connection = self.session.connection()
         dialect = connection.dialect.name
-        ids = sorted(message_ids)
-        found = json.dumps(ids) if dialect == "sqlite" else ids
         rows = connection.exec_driver_sql(
-            _SEEN[dialect], (tenant_id, found, driver_time(now, dialect))
+            _SEEN[dialect], _seen_parameters(dialect, tenant_id, message_ids, now)
         )
         return {m: s for m, s in rows}
 

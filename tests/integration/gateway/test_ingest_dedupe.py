@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from nats.js import JetStreamContext
 
 from layercake.gateway.v1 import gateway_service_pb2 as gpb
-from services.gateway.store.message_ids import SqlMessageIds
+from services.gateway.store.message_ids import SqlMessageIds, seen_by_driver
 from services.kernel.store.database import Database
 from tests.integration.gateway.conftest import RunningGateway
 from tests.integration.gateway.test_gateway_api import auth, event, stored_count
@@ -34,6 +34,18 @@ def test_the_lookup_of_a_requests_ids_seeks_the_primary_key(gateway_db: Database
         assert "USING PRIMARY KEY" in plan or "sqlite_autoindex_ingest_message_ids" in plan, plan
     else:
         assert "ingest_message_ids_pkey" in plan and "Seq Scan" not in plan, plan
+
+
+def test_a_group_lookup_through_the_driver_sees_what_the_store_holds(gateway_db: Database) -> None:
+    with gateway_db.transaction() as session:
+        kept = SqlMessageIds(session)
+        kept.remember("acme", {"m-1": 7, "m-2": 8}, NOW, WEEK)
+        kept.remember("acme", {"m-old": 3}, NOW - timedelta(days=8), NOW - timedelta(seconds=1))
+        kept.remember("globex", {"m-3": 9}, NOW, WEEK)
+    wanted = {"acme": {"m-1", "m-2", "m-3", "m-old"}, "globex": {"m-1", "m-3"}, "initech": set()}
+    found = seen_by_driver(gateway_db.engine, wanted, NOW)
+    assert found == {"acme": {"m-1": 7, "m-2": 8}, "globex": {"m-3": 9}}  # m-old's window ended
+    assert seen_by_driver(gateway_db.engine, {"acme": {"m-1"}}, WEEK) == {"acme": {}}
 
 
 async def test_the_gateway_remembers_accepted_ids_and_answers_repeats_from_its_store(
