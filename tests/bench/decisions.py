@@ -16,9 +16,10 @@ from google.protobuf import struct_pb2
 from nats.aio.client import Client
 
 from layercake.decision.v1 import decision_service_pb2 as pb
-from services.decision import heap, scoring, training
+from services.decision import scoring, training
 from services.decision.bootstrap import MIGRATIONS, PROJECTIONS
 from services.decision.store.unit_of_work import SqlDecisionUnitOfWork
+from services.kernel import collector
 from services.kernel.clock import SystemClock
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
@@ -120,7 +121,7 @@ async def decide_meters(
         for i in range(WARM_UP):
             await decide(i)
             await echoed(i)
-        heap.settle()  # as the decision runtime does once started
+        collector.settle()  # as the runtime does once a service started
         yield {
             f"{name} c={c}": _Concurrent(call, c, ticks(f"[8] {name}, concurrency {c}"))
             for c in CONCURRENCY
