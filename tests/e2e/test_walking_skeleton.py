@@ -132,7 +132,7 @@ async def test_same_message_id_twice_is_one_effect(
         )
 
     profile = (await eventually(visible)).profile
-    assert profile.version == 5  # created, identifiers linked, traits set, consent, received
+    assert profile.version == 3  # created, consent, received (its identifiers and traits)
 
 
 async def test_bad_requests_name_the_field(platform: Platform, gateway: grpc.aio.Channel) -> None:
