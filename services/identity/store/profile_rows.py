@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, Update, bindparam, delete, insert, select, update
+from sqlalchemy import Select, Update, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -104,6 +104,7 @@ PROFILE_COLUMNS = (
     "update_time",
     "merged_into",
 )
+INDEX_COLUMNS = ("tenant_id", "trait", "value_hash", "profile_id")
 LINK_COLUMNS = (
     "tenant_id",
     "id_type",
@@ -122,6 +123,7 @@ class _Writers:
 
     profiles: DriverInsert
     links: DriverInsert
+    index: DriverInsert
 
 
 @cache
@@ -129,6 +131,7 @@ def _writers(dialect: str) -> _Writers:
     return _Writers(
         DriverInsert(profiles, PROFILE_COLUMNS, dialect),
         DriverInsert(profile_identifiers, LINK_COLUMNS, dialect),
+        DriverInsert(profile_trait_index, INDEX_COLUMNS, dialect),
     )
 
 
@@ -231,7 +234,7 @@ class ProfileRows:
 
     def _reindex(self, keys: list[Key]) -> None:
         gone: list[dict[str, str]] = []
-        new: list[dict[str, str]] = []
+        new: list[tuple[str, str, str, str]] = []  # INDEX_COLUMNS
         for tenant, profile_id in keys:
             row = self.rows[(tenant, profile_id)]
             before, after = row.indexed, row.searchable_values()
@@ -242,8 +245,7 @@ class ProfileRows:
                 if after.get(k) != v
             ]
             new += [
-                {"tenant_id": tenant, "trait": k, "value_hash": value_hash(v)}
-                | {"profile_id": profile_id}
+                (tenant, k, value_hash(v), profile_id)
                 for k, v in after.items()
                 if before.get(k) != v
             ]
@@ -251,7 +253,7 @@ class ProfileRows:
         if gone:
             self.session.execute(_UNINDEX, gone)
         if new:
-            self.session.execute(insert(profile_trait_index), new)
+            self._writers.index.count(self.session.connection(), new)
 
     def _values(self, key: Key) -> dict[str, Any]:
         """The row's columns, in `PROFILE_COLUMNS` order."""
