@@ -14,6 +14,7 @@ from services.orchestrator.domain.contact_state import (
     contact_state_after,
     contact_state_folded,
 )
+from services.orchestrator.domain.templates import supplied_traits
 from services.orchestrator.ports import OrchestratorUnitOfWork
 from services.orchestrator.repositories import StepCount
 
@@ -21,7 +22,7 @@ from services.orchestrator.repositories import StepCount
 def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) -> bool:
     """Applies identity's change of a profile; parts older than those held are ignored, since
     deliveries can arrive out of order; audience entries and exits also keep the
-    membership, and the names of the traits it set join the tenant's. Runs in the
+    membership, and the traits it set or computed join the tenant's. Runs in the
     consumer's transaction (no commit)."""
     now = uow.now()
     changed = uow.contact_states.merge(
@@ -29,8 +30,8 @@ def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) ->
         change.profile_id,
         lambda held: contact_state_after(held, change, now),
     )
-    if change.trait_names:  # what templates may read (see template_checks)
-        uow.trait_names.learn(change.tenant_id, change.trait_names)
+    if supplied := supplied_traits(change):  # what templates may read (see template_checks)
+        uow.trait_names.learn(change.tenant_id, supplied)
     if change.audiences:
         held = uow.audience_members.of_profile(change.tenant_id, change.profile_id)
         for membership in memberships_after(held, change):

@@ -86,8 +86,9 @@ class AudienceMembers(ABC):
 
 
 class TraitNames(ABC):
-    """The names of the traits a tenant's profiles hold, personal ones included, as identity
-    reported them (never their values): what a template may read unguarded."""
+    """The traits a tenant's profiles hold, personal and computed ones included, as identity
+    reported them (never their values), named by the variables a template reads them by
+    (`profile.traits.<name>`, `profile.computed.<name>`): what it may read unguarded."""
 
     @abstractmethod
     def learn(self, tenant_id: str, names: Iterable[str]) -> None:

@@ -1,16 +1,17 @@
 """At submit, a template may read unguarded only the traits some profile of the tenant can
-supply: one identity has reported on a profile of the tenant (the names its ProfileUpdated
-carried, personal ones included: `trait_names`), or one a live journey of the tenant sets
-with an `update_profile` step. A misspelt or unknown trait is refused then, naming the
-template's field and the variable, instead of failing each send that renders it. A read
-guarded by `| default(...)` or `is defined` may name any trait (see
-`domain.templates.unguarded_traits`)."""
+supply: one identity has reported on a profile of the tenant (a trait its ProfileUpdated
+set, personal ones included, or a computed trait its ComputedTraitChanged named:
+`trait_names`, as the variables `profile.traits.<name>`, `profile.computed.<name>`), or a
+trait a live journey of the tenant sets with an `update_profile` step. A misspelt or
+unknown trait is refused then, naming the template's field and the variable, instead of
+failing each send that renders it. A read guarded by `| default(...)` or `is defined`
+may name any trait (see `domain.templates.unguarded_traits`)."""
 
 from __future__ import annotations
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel.errors import FailedPrecondition, FieldViolation
-from services.orchestrator.domain.templates import SOURCES, unguarded_traits
+from services.orchestrator.domain.templates import SOURCES, TRAIT, unguarded_traits
 from services.orchestrator.ports import OrchestratorUnitOfWork
 
 UNKNOWN_TRAIT = "UNKNOWN_TRAIT"
@@ -28,12 +29,12 @@ def check_template_traits(
     bad = [
         FieldViolation(
             field,
-            f"reads profile.traits.{name}, which no profile of the tenant has and no live"
-            " journey sets: check its spelling, or guard it with `| default(...)` or"
-            " `{% if ... is defined %}`",
+            f"reads {variable}, which no profile of the tenant has"
+            f"{' and no live journey sets' if variable.startswith(TRAIT) else ''}: check"
+            " its spelling, or guard it with `| default(...)` or `{% if ... is defined %}`",
         )
-        for field, names in needed.items()
-        for name in sorted(names - known)
+        for field, variables in needed.items()
+        for variable in sorted(variables - known)
     ]
     if bad:
         message = "; ".join(f"{v.field}: {v.description}" for v in bad)
@@ -41,9 +42,9 @@ def check_template_traits(
 
 
 def journey_traits(uow: OrchestratorUnitOfWork, tenant_id: str) -> frozenset[str]:
-    """The traits the tenant's live journeys set in their `update_profile` steps."""
+    """The trait variables the tenant's live journeys set in their `update_profile` steps."""
     return frozenset(
-        name
+        TRAIT + name
         for _, journey in uow.journeys.live_versions(tenant_id)
         for step in journey.definition.steps
         if step.WhichOneof("action") == "update_profile"

@@ -22,6 +22,7 @@ from services.kernel.assets import AssetMetadata
 from services.kernel.assets.documents import METADATA_KEYS, load_yaml, metadata_from
 from services.kernel.assets.kinds import ASSET_ID
 from services.kernel.errors import FieldViolation, InvalidArgument, Violations
+from services.kernel.profile_changes import ProfileChange
 from services.orchestrator.domain.journeys.validation import CHANNELS
 
 SOURCES = ("subject", "body")
@@ -86,10 +87,11 @@ def variables_of(source: str) -> set[str]:
 
 
 def unguarded_traits(source: str) -> set[str]:
-    """The traits (`profile.traits.<name>`) the source reads where a person without one
-    fails the render: not under `| default(...)`, nor inside `{% if <it> is defined %}`
-    (or the `else` of `is undefined`, `is not defined`; likewise an inline `if`, and the
-    right of `and`/`or`). A TemplateSyntaxError when the source does not parse."""
+    """The traits the source reads where a person without one fails the render, as the
+    variables naming them (`profile.traits.<name>`, `profile.computed.<name>`): not under
+    `| default(...)`, nor inside `{% if <it> is defined %}` (or the `else` of `is
+    undefined`, `is not defined`; likewise an inline `if`, and the right of `and`/`or`).
+    A TemplateSyntaxError when the source does not parse."""
     tree = _ENV.parse(source)
     found: set[str] = set()
     _Reads(_bound(tree), found).walk(tree, frozenset())
@@ -100,16 +102,27 @@ def _bound(tree: nodes.Template) -> set[str]:
     return {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
 
 
-_TRAITS = "profile.traits."
+TRAIT = "profile.traits."  # + a trait's name: the variable a template reads it by
+COMPUTED = "profile.computed."  # + a computed trait's name
 _DEFAULTS = ("default", "d")
 
 
+def supplied_traits(change: ProfileChange) -> frozenset[str]:
+    """The trait variables identity's change shows a profile of its tenant can supply:
+    each trait it set (personal ones too: only their names) and computed trait it changed."""
+    return frozenset(TRAIT + n for n in change.trait_names) | {
+        COMPUTED + n for n in change.computed
+    }
+
+
 def _trait(node: nodes.Node) -> str:
-    """The trait a node reads (`profile.traits.x.y` -> `x`), '' when it reads none."""
+    """The trait variable a node reads (`profile.traits.x.y` -> `profile.traits.x`, and
+    so for `profile.computed`), '' when it reads none."""
     chain = _chain(node) if isinstance(node, nodes.Getattr | nodes.Getitem) else None
-    if chain is None or not chain.startswith(_TRAITS):
-        return ""
-    return chain[len(_TRAITS) :].split(".")[0]
+    for section in (TRAIT, COMPUTED):
+        if chain is not None and chain.startswith(section):
+            return section + chain[len(section) :].split(".")[0]
+    return ""
 
 
 def _tested(test: nodes.Node) -> tuple[frozenset[str], frozenset[str]]:

@@ -55,7 +55,8 @@ send_ledger = Table(
     Index("send_ledger_by_profile", "tenant_id", "profile_id", "time"),
 )
 
-# The trait names a tenant's profiles hold (identity's ProfileUpdated, personal ones too).
+# The traits a tenant's profiles hold (identity's ProfileUpdated, personal ones too, and
+# ComputedTraitChanged), as template variables: `profile.traits.<n>`, `profile.computed.<n>`.
 trait_names = Table(
     "trait_names",
     metadata,

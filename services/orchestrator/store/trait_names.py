@@ -1,4 +1,4 @@
-"""The tenant's trait names on SQLAlchemy: one row per tenant and name, written once."""
+"""The tenant's trait variables on SQLAlchemy: one row per tenant and variable, written once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from services.kernel.store.conflicts import insert_unless_conflict
 from services.orchestrator.ports import TraitNames
 from services.orchestrator.store.tables import trait_names
 
-MAX_NAME = 200  # the column's; identity's trait names are shorter
+MAX_NAME = 200  # the column's; identity's trait names are shorter (128)
 
 
 class SqlTraitNames(TraitNames):

@@ -63,7 +63,7 @@ async def publish_template(people: People, service_db: Database, tenant: str = "
     reads (as identity's ProfileUpdated would have said)."""
     units = UnitOfWorkFactory(service_db.sessions, FixedClock(NOW), kind=SqlOrchestratorUnitOfWork)
     with units() as uow:
-        uow.trait_names.learn(tenant, ["first_name", "email"])
+        uow.trait_names.learn(tenant, ["profile.traits.first_name", "profile.traits.email"])
         uow.commit()
     ann, cat, ops = (replace(p, tenant_id=tenant) for p in (ANN, CAT, OPS))
     await people(ann).ApplyTemplate(pb.ApplyTemplateRequest(yaml=TEMPLATE), timeout=10)

@@ -9,7 +9,8 @@ from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.orchestrator.bootstrap import MIGRATIONS
 from services.orchestrator.store.send_ledger import SqlSendLedger
-from services.orchestrator.store.tables import send_ledger
+from services.orchestrator.store.tables import send_ledger, trait_names
+from services.orchestrator.store.trait_names import SqlTraitNames
 from tests.conftest import migrated_database
 
 AT = datetime(2026, 3, 1, 9, tzinfo=UTC)
@@ -56,3 +57,25 @@ def test_sends_recorded_before_0008_keep_their_run_through_a_later_merge(
     assert old is not None and new is not None
     assert (old.profile_id, old.run_profile) == ("p-survivor", "p-merged")
     assert (new.profile_id, new.run_profile) == ("p-survivor", "p-run")
+
+
+def test_trait_names_learnt_before_0011_are_the_traits_variables(
+    at_orchestrator_0007: Database,
+) -> None:
+    db = at_orchestrator_0007
+    migrate(db.engine, MIGRATIONS, target="orchestrator_0009")
+    with db.transaction() as s:
+        rows = [("acme", "first_name"), ("acme", "tier"), ("other", "first_name")]
+        s.execute(trait_names.insert(), [{"tenant_id": t, "name": n} for t, n in rows])
+
+    migrate(db.engine, MIGRATIONS)
+
+    with db.transaction() as s:
+        names = SqlTraitNames(s)
+        names.learn("acme", ["profile.computed.ltv"])
+        assert names.of_tenant("acme") == {
+            "profile.traits.first_name",
+            "profile.traits.tier",
+            "profile.computed.ltv",
+        }
+        assert names.of_tenant("other") == {"profile.traits.first_name"}

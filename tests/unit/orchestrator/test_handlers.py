@@ -52,8 +52,24 @@ def test_the_names_of_the_traits_a_change_sets_join_the_tenants() -> None:
         handlers.record_profile_change(uow, replace(sealed, tenant_id="other"))
         uow.commit()
     with InMemoryOrchestratorUnitOfWork(db) as uow:
-        assert uow.trait_names.of_tenant("acme") == {"timezone", "first_name"}
-        assert uow.trait_names.of_tenant("other") == {"first_name"}
+        assert uow.trait_names.of_tenant("acme") == {
+            "profile.traits.timezone",
+            "profile.traits.first_name",
+        }
+        assert uow.trait_names.of_tenant("other") == {"profile.traits.first_name"}
+
+
+def test_the_computed_traits_a_change_names_join_the_tenants() -> None:
+    db = in_memory(FixedClock(NOW))
+    with InMemoryOrchestratorUnitOfWork(db) as uow:
+        computed = ProfileChange("acme", "p-1", 2, computed={"ltv": 12.5, "visits_7d": None})
+        handlers.record_profile_change(uow, computed)
+        uow.commit()
+    with InMemoryOrchestratorUnitOfWork(db) as uow:
+        assert uow.trait_names.of_tenant("acme") == {
+            "profile.computed.ltv",
+            "profile.computed.visits_7d",
+        }
 
 
 def test_a_change_without_a_profile_id_is_refused() -> None:

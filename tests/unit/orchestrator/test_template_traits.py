@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from layercake.orchestrator.v1 import journey_pb2 as pb
 from services.kernel.clock import FixedClock
 from services.kernel.errors import FailedPrecondition, InvalidArgument
+from services.kernel.profile_changes import ProfileChange
+from services.orchestrator import handlers
 from services.orchestrator.domain.journeys import read_journey
 from services.orchestrator.domain.templates import render, unguarded_traits, with_variables
 from services.orchestrator.store.memory import (
@@ -19,7 +22,7 @@ from services.orchestrator.store.memory import (
 )
 from services.orchestrator.template_checks import UNKNOWN_TRAIT, check_template_traits
 
-NOBODY = {"profile": {"traits": {}}, "decision": {"product": "water"}}
+NOBODY = {"profile": {"traits": {}, "computed": {}}, "decision": {"product": "water"}}
 GUARDED = [
     "Hi {{ profile.traits.first_name | default('there') }}",
     "{{ profile.traits.first_name | d('there') | upper }}",
@@ -31,17 +34,27 @@ GUARDED = [
     "{% if profile.traits.x is defined and profile.traits.x > 3 %}{{ profile.traits['x'] }}"
     "{% endif %}",
     "{% set profile = {'traits': {'z': 1}} %}{{ profile.traits.z }}",  # its own, not a person's
+    "{{ profile.computed.purchases_30d | default(0) }}",
+    "{% if profile.computed.ltv is defined %}{{ profile.computed['ltv'] }}{% endif %}",
 ]
 UNGUARDED = [
-    ("Hi {{ profile.traits.first_name }}", {"first_name"}),
-    ("{{ profile.traits.address.city }} {{ decision.product }}", {"address"}),
-    ("{% if profile.traits.x > 3 %}big{% endif %}", {"x"}),
-    ("{{ profile.traits.q or 'a' }}", {"q"}),  # strict: an undefined value has no truth
+    ("Hi {{ profile.traits.first_name }}", {"profile.traits.first_name"}),
+    ("{{ profile.traits.address.city }} {{ decision.product }}", {"profile.traits.address"}),
+    ("{% if profile.traits.x > 3 %}big{% endif %}", {"profile.traits.x"}),
+    ("{{ profile.traits.q or 'a' }}", {"profile.traits.q"}),  # strict: undefined has no truth
     (
         "{% if profile.traits.nick is defined %}-{% else %}{{ profile.traits.nick }}{% endif %}",
-        {"nick"},
+        {"profile.traits.nick"},
     ),
-    ("{{ profile.traits.a | default(profile.traits.b) }}", {"b"}),
+    ("{{ profile.traits.a | default(profile.traits.b) }}", {"profile.traits.b"}),
+    (
+        "{{ profile.computed.ltv }} {{ profile.traits.ltv | default(1) }}",
+        {"profile.computed.ltv"},
+    ),
+    (
+        "{% if profile.traits.ltv is undefined %}{{ profile.computed.ltv }}{% endif %}",
+        {"profile.computed.ltv"},  # a trait of that name guards no computed one
+    ),
 ]
 
 
@@ -88,7 +101,7 @@ def test_submit_accepts_traits_a_profile_has_or_a_live_journey_sets() -> None:
         assert refused.value.reason == UNKNOWN_TRAIT
         assert [v.field for v in refused.value.violations] == ["subject"]
         assert "profile.traits.first_name" in refused.value.violations[0].description
-        uow.trait_names.learn("acme", ["first_name"])
+        uow.trait_names.learn("acme", ["profile.traits.first_name"])
         check_template_traits(uow, "acme", template)
         with pytest.raises(FailedPrecondition):  # another tenant's people are not its
             check_template_traits(uow, "other", template)
@@ -98,8 +111,24 @@ def test_submit_names_each_field_and_misspelt_trait() -> None:
     db = in_memory(FixedClock(datetime(2026, 3, 2, tzinfo=UTC)))
     template = mail("{{ profile.traits.frist_name }}", "{{ profile.traits.first_name }}")
     with InMemoryOrchestratorUnitOfWork(db) as uow:
-        uow.trait_names.learn("acme", ["first_name"])
+        uow.trait_names.learn("acme", ["profile.traits.first_name"])
         with pytest.raises(FailedPrecondition) as refused:
             check_template_traits(uow, "acme", template)
     [violation] = refused.value.violations
     assert violation.field == "subject" and "profile.traits.frist_name" in violation.description
+
+
+def test_submit_accepts_computed_traits_identity_reported_for_the_tenant() -> None:
+    db = in_memory(FixedClock(datetime(2026, 3, 2, tzinfo=UTC)))
+    journey, _ = read_journey(SETS_TIER.replace("tier: gold", "purchases_30d: 1"))
+    publish_journey(db, "acme", journey, 1)  # sets a trait, not the computed one
+    template = mail("Your orders", "{{ profile.computed.purchases_30d }} this month")
+    computed = ProfileChange("acme", "p-1", 3, computed={"purchases_30d": None})
+    with InMemoryOrchestratorUnitOfWork(db) as uow:
+        handlers.record_profile_change(uow, replace(computed, tenant_id="other"))
+        with pytest.raises(FailedPrecondition) as refused:
+            check_template_traits(uow, "acme", template)
+        [violation] = refused.value.violations
+        assert violation.field == "body" and "profile.computed.purchases_30d" in str(violation)
+        handlers.record_profile_change(uow, computed)  # an empty window still names it
+        check_template_traits(uow, "acme", template)
