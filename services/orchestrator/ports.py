@@ -121,7 +121,9 @@ class SendStep(Protocol):
 
 
 class ProfileDirectory(Protocol):
-    """Identity, as the engine asks it before a transaction opens."""
+    """Identity, as the engine asks it before a transaction opens. Both methods raise
+    NotReady when identity does not answer (down, slow): a consumer's prepare step then
+    waits for it (the kernel runner holds the message) instead of failing the message."""
 
     async def find(self, tenant_id: str, profile_ref: str) -> ProfileView | None:
         """The profile `<type>:<value>` or a profile id names; None when identity has none."""

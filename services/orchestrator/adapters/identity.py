@@ -15,7 +15,7 @@ import grpc
 
 from layercake.identity.v1 import identity_service_pb2 as ipb
 from layercake.identity.v1 import identity_service_pb2_grpc as ipb_grpc
-from services.kernel.errors import NotFound
+from services.kernel.errors import DeadlineExceeded, NotFound, NotReady, Unavailable
 from services.kernel.principals import Actor, Principal, Role
 from services.kernel.rpc import client
 from services.kernel.rpc.signing import InternalCalls
@@ -57,12 +57,14 @@ class IdentityTraits:
 
     async def find(self, tenant_id: str, profile_ref: str) -> ProfileView | None:
         """The profile `<type>:<value>` or a profile id names (its traits and consent);
-        None when identity has none (yet)."""
+        None when identity has none (yet); NotReady when identity does not answer."""
         request = ipb.GetProfileRequest(tenant_id=tenant_id, profile_ref=profile_ref)
         try:
             response = await client.call(self._identity().GetProfile, request, self.timeout)
         except NotFound:
             return None
+        except (Unavailable, DeadlineExceeded) as e:
+            raise NotReady(f"identity did not answer GetProfile: {e}") from e
         profile = response.profile
         return ProfileView(
             tenant_id,
@@ -74,14 +76,19 @@ class IdentityTraits:
         )
 
     async def event_ids(self, tenant_id: str, profile_id: str) -> frozenset[str]:
-        """ListProfileEvents, every page (at most MAX_EVENT_PAGES of 500)."""
+        """ListProfileEvents, every page (at most MAX_EVENT_PAGES of 500); NotReady when
+        identity does not answer."""
         found: set[str] = set()
         token = ""
         for _ in range(MAX_EVENT_PAGES):
             request = ipb.ListProfileEventsRequest(
                 tenant_id=tenant_id, profile_ref=profile_id, page_size=500, page_token=token
             )
-            page = await client.call(self._identity().ListProfileEvents, request, self.timeout)
+            try:
+                call = self._identity().ListProfileEvents
+                page = await client.call(call, request, self.timeout)
+            except (Unavailable, DeadlineExceeded) as e:
+                raise NotReady(f"identity did not answer ListProfileEvents: {e}") from e
             found.update(e.message_id for e in page.events)
             token = page.next_page_token
             if not token:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from layercake.events.v1 import ingest_pb2
-from services.kernel.errors import DeadlineExceeded, NotReady, Unavailable
+from services.kernel.errors import NotReady
 from services.kernel.messaging.consumer import ConsumerSpec, Delivery
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.service_layer import ServiceLayer
@@ -78,13 +78,10 @@ def ingest_consumer(
         tenant = envelope.tenant_id
         if not event.name or event.name not in await listened(tenant):
             return None
-        try:
-            for ref in profile_refs(ingested)[:MAX_LOOKUPS]:  # one a limit dropped: the next
-                profile = await directory.find(tenant, ref)
-                if profile is not None:
-                    return Resolved(event, profile)
-        except (Unavailable, DeadlineExceeded) as e:
-            raise NotReady(f"identity did not answer for message {event.message_id}") from e
+        for ref in profile_refs(ingested)[:MAX_LOOKUPS]:  # one a limit dropped: the next
+            profile = await directory.find(tenant, ref)  # NotReady while identity is down
+            if profile is not None:
+                return Resolved(event, profile)
         raise NotReady(f"identity has not resolved message {event.message_id} yet")
 
     def warm(uow: OrchestratorUnitOfWork, deliveries: Sequence[Delivery]) -> None:

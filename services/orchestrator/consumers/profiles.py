@@ -5,7 +5,9 @@ an audience enters the journeys it triggers.
 The kernel's one consumer over identity's whole stream (so no event overtakes the one
 before it), made two-phase: for an `AudienceEntered` some live journey is entered by, the
 profile is asked of identity before the batch's transaction opens; for a `ProfileUnmerged`,
-which events belong to each side. A run follows its entry event: it stays with the split
+which events belong to each side. While identity does not answer (or has not the profile
+yet) that is NotReady: the kernel runner holds the message and asks again, the messages
+after it going on meanwhile. A run follows its entry event: it stays with the split
 profile unless the ingested event that entered it now belongs only to a new profile
 (carried none of the identifiers the split profile keeps), where it continues, its sends
 counted as made, so nothing goes out twice. Runs entered without an event stay.
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from layercake.events.v1 import identity_events_pb2 as ie
-from services.kernel.errors import Unavailable
+from services.kernel.errors import NotReady
 from services.kernel.messaging.consumer import ConsumerSpec
 from services.kernel.messaging.envelope import Envelope
 from services.kernel.messaging.identity_feed import follow_identity
@@ -91,7 +93,7 @@ def profiles_consumer(
             return None
         profile = await directory.find(tenant, message.profile_id)
         if profile is None:
-            raise Unavailable(f"identity has no profile {message.profile_id} yet")
+            raise NotReady(f"identity has no profile {message.profile_id} yet")
         return profile
 
     def apply(

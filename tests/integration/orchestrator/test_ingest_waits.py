@@ -14,7 +14,7 @@ from nats.js import JetStreamContext
 
 from services.kernel.assets.projection import AssetProjection
 from services.kernel.clock import SystemClock
-from services.kernel.errors import Unavailable
+from services.kernel.errors import NotReady
 from services.kernel.messaging import subjects
 from services.kernel.messaging.consumer import ConsumerRunner
 from services.kernel.service_layer import ServiceLayer
@@ -58,7 +58,7 @@ class LaggingDirectory(FakeDirectory):
     async def find(self, tenant_id: str, profile_ref: str) -> ProfileView | None:
         self.asked[profile_ref] += 1
         if self.down:
-            raise Unavailable("identity is down")
+            raise NotReady("identity did not answer")  # as the real directory says it
         return await super().find(tenant_id, profile_ref)
 
 
