@@ -70,8 +70,9 @@ class App:
     on_start: Callable[[Context], Awaitable[None]] | None = None  # after servicers are built
     on_stop: Callable[[Context], Awaitable[None]] | None = None
     public: bool = False  # authenticates its own callers (the gateway), not the gateway's signature
-    # derived state the projections cannot replay (identity's computed-trait windows):
-    # `replay` rebuilds it after them, through the service's units of work
+    # derived state the projections cannot replay (identity's computed-trait windows, the
+    # orchestrator's trait names): `replay` rebuilds it after them, through the service's
+    # units of work
     rebuild: Callable[[UnitOfWorkFactory[Any]], int] | None = None
     # records where the relay stored each acked row (identity: to erase a forgotten person's)
     on_relayed: RelayHook | None = None

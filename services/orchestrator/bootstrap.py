@@ -33,6 +33,7 @@ from services.orchestrator.schedule import SCHEDULE_KIND, schedule_timers
 from services.orchestrator.send_settings import SendPolicies
 from services.orchestrator.store.unit_of_work import SqlOrchestratorUnitOfWork
 from services.orchestrator.timers import journey_timers
+from services.orchestrator.trait_replay import trait_names_rebuild
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
@@ -140,4 +141,5 @@ def build(
         ],
         broadcasts=lambda ctx: [o.policies.broadcast()],
         on_stop=o.stop,
+        rebuild=trait_names_rebuild(settings.nats_url),  # `replay`: traits from identity's stream
     )

@@ -5,6 +5,8 @@ These run in the database thread pool, called by the consumers and the servicer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.kernel.errors import NotFound, Violations
 from services.kernel.profile_changes import ProfileChange, ProfileForget, ProfilesMerge
 from services.kernel.profile_copies import drop_forgotten, fold_merged
@@ -30,14 +32,28 @@ def record_profile_change(uow: OrchestratorUnitOfWork, change: ProfileChange) ->
         change.profile_id,
         lambda held: contact_state_after(held, change, now),
     )
-    if supplied := supplied_traits(change):  # what templates may read (see template_checks)
-        uow.trait_names.learn(change.tenant_id, supplied)
+    learn_supplied_traits(uow, [change])  # what templates may read (see template_checks)
     if change.audiences:
         held = uow.audience_members.of_profile(change.tenant_id, change.profile_id)
         for membership in memberships_after(held, change):
             uow.audience_members.put(membership)
             changed = True
     return changed
+
+
+def learn_supplied_traits(uow: OrchestratorUnitOfWork, changes: Sequence[ProfileChange]) -> int:
+    """The traits and computed traits the changes show their tenants' profiles supply join
+    the tenants' (as identity's changes arrive, and replayed: `trait_replay`); returns how
+    many changes named any. No commit."""
+    by_tenant: dict[str, set[str]] = {}
+    named = 0
+    for change in changes:
+        if supplied := supplied_traits(change):
+            by_tenant.setdefault(change.tenant_id, set()).update(supplied)
+            named += 1
+    for tenant_id, names in by_tenant.items():
+        uow.trait_names.learn(tenant_id, names)
+    return named
 
 
 def record_profiles_merge(uow: OrchestratorUnitOfWork, merge: ProfilesMerge) -> bool:
