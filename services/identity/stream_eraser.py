@@ -37,11 +37,11 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter
 
-from services.identity import forgetting, ingest_log
+from services.identity import forgetting
 from services.identity.ports import DEADLETTER, INGEST, StreamMessage, Sweep
 from services.identity.rules_cache import RulesCache
 from services.identity.store.unit_of_work import SqlIdentityUnitOfWork
-from services.kernel.messaging import subjects
+from services.kernel.messaging import read_back, subjects
 from services.kernel.messaging.batch import open_envelopes, without
 from services.kernel.messaging.envelope import MSG_ID, EnvelopeError
 from services.kernel.service_layer import ServiceLayer
@@ -95,7 +95,7 @@ class StreamEraser:
         """The tenant's dead letters holding a forgotten person's events (a dead-lettered
         raw event, or a message about them a follower set aside)."""
         tenant, found = sweep.tenant_id, []
-        letters = await ingest_log.stored(
+        letters = await read_back.stored(
             self.js, DEADLETTER, subjects.dead_letter(tenant, "*"), MAX_DEAD_LETTERS
         )
         for msg in letters:

@@ -2,24 +2,22 @@
 
 A service whose copy of identity's profiles lacks something it did not keep when the
 changes went by (decision's text features, the orchestrator's trait names) replays them:
-an ephemeral pull consumer (no acknowledgements, gone after a minute idle) reads
-`IDENTITY` (kept in full, but for what a forget erased) up to what is there when it
-starts, and hands each batch's `ProfileUpdated` and `ComputedTraitChanged` to the caller
-as `ProfileChange`s, oldest first. Any other event, or one no reader can read (the
-follower's consumer refused it when it was delivered), is skipped.
+the kernel's `read_back` reads `IDENTITY` (kept in full, but for what a forget erased)
+up to what is there when it starts, and each batch's `ProfileUpdated` and
+`ComputedTraitChanged` go to the caller as `ProfileChange`s, oldest first. Any other
+event, or one no reader can read (the follower's consumer refused it when it was
+delivered), is skipped.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from services.kernel.messaging import subjects
+from services.kernel.messaging import read_back, subjects
 from services.kernel.messaging.batch import open_envelopes
 from services.kernel.messaging.identity_feed import (
     COMPUTED_TRAIT_CHANGED,
@@ -29,7 +27,6 @@ from services.kernel.messaging.identity_feed import (
 )
 from services.kernel.profile_changes import ProfileChange
 
-BATCH = 256  # messages per fetch, and at most as many changes per call of `apply`
 READERS = {PROFILE_UPDATED: profile_change, COMPUTED_TRAIT_CHANGED: computed_trait_change}
 
 
@@ -41,27 +38,16 @@ async def replay_profile_changes(
     """Replays one tenant's part of identity's stream (every tenant's with `*`) through
     `apply`; (messages read, the sum of what `apply` returned). Without the stream (identity
     never ran) there is nothing to read."""
-    config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=60.0
-    )
     changes_of = subjects.integration(tenant_id, "identity", ">")
-    try:
-        sub = await js.pull_subscribe(changes_of, stream="IDENTITY", config=config)
-    except NotFoundError:
-        return 0, 0
     read = applied = 0
     try:
-        left = (await sub.consumer_info()).num_pending or 0
-        while left > 0:
-            batch = await sub.fetch(min(BATCH, left), timeout=5)
-            left -= len(batch)
+        async for batch in read_back.batches(js, "IDENTITY", changes_of):
             read += len(batch)
             changes = [c for msg in batch for c in _changes(msg)]
             if changes:
                 applied += await apply(changes)
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+    except NotFoundError:  # no stream: identity never ran
+        return 0, 0
     return read, applied
 
 

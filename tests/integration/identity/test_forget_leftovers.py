@@ -20,7 +20,6 @@ from layercake.events.v1 import identity_events_pb2 as ie
 from layercake.identity.v1 import identity_service_pb2 as pb
 from services.demo.scan import files_holding
 from services.identity import handlers
-from services.identity.ingest_log import stored
 from services.identity.rules_cache import RulesCache
 from services.identity.store.audiences import AudienceProjection
 from services.identity.store.forgetting import record_relayed
@@ -31,6 +30,7 @@ from services.identity.stream_eraser import StreamEraser
 from services.kernel.errors import NotFound
 from services.kernel.messaging.consumer import ConsumerRunner, Outcome
 from services.kernel.messaging.nats_server import NatsServer
+from services.kernel.messaging.read_back import stored
 from services.kernel.messaging.relay import OutboxRelay
 from services.kernel.service_layer import ServiceLayer
 from services.kernel.store.database import Database
