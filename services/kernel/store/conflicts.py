@@ -48,6 +48,8 @@ class DriverInsert:
     statement whatever the row count, which psycopg parses once and caches instead of
     re-scanning a thousand placeholders. SQLite gets `executemany` of the one-row
     statement when nothing is returned (its fastest way), else multi-row VALUES.
+    With `replace_on` (a unique key) a row of the same key is overwritten: every other
+    column takes the new row's value (an upsert).
     """
 
     def __init__(
@@ -58,13 +60,19 @@ class DriverInsert:
         *,
         unless_conflict: bool = False,
         returning: Sequence[str] = (),
+        replace_on: Sequence[str] = (),
     ) -> None:
         if dialect not in {"sqlite", "postgresql"}:
             raise NotImplementedError(f"no driver insert for {dialect}")
+        if unless_conflict and replace_on:
+            raise ValueError("a conflict either skips the row or replaces it, not both")
         self.sqlite = dialect == "sqlite"
         head = f"INSERT INTO {table.name} ({', '.join(columns)}) "
         self._row = "(" + ", ".join(["?"] * len(columns)) + ")"
         self._conflict = " ON CONFLICT DO NOTHING" if unless_conflict else ""
+        if replace_on:
+            replaced = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in replace_on)
+            self._conflict = f" ON CONFLICT ({', '.join(replace_on)}) DO UPDATE SET {replaced}"
         self._returning = f" RETURNING {', '.join(returning)}" if returning else ""
         self._head = head + "VALUES "
         self._per_statement = max(1, _MAX_PARAMETERS // len(columns))

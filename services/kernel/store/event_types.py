@@ -12,6 +12,7 @@ the domain only ever sees the current shape.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -143,18 +144,22 @@ def fields_codec(
             " give encode and decode"
         )
     codecs = {n: _field_codec(hints[n], descriptor.fields_by_name[n], domain) for n in names}
+    # scalars pass as they are, read at once (they run per event stored and loaded)
+    plain = tuple(n for n, (e, d, optional) in codecs.items() if e is d is _same and not optional)
+    read_plain = _reader(plain)
+    others = [(n, *codec) for n, codec in codecs.items() if n not in plain]
 
     def to_message(event: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, (encode, _, optional) in codecs.items():
+        out = dict(zip(plain, read_plain(event), strict=True))
+        for name, encode, _, optional in others:
             value = getattr(event, name)
             if not (optional and value is None):
                 out[name] = encode(value)
         return out
 
     def from_message(message: Message) -> Any:
-        values: dict[str, Any] = {}
-        for name, (_, decode, optional) in codecs.items():
+        values = dict(zip(plain, read_plain(message), strict=True))
+        for name, _, decode, optional in others:
             if optional and not message.HasField(name):
                 values[name] = None
             else:
@@ -162,6 +167,15 @@ def fields_codec(
         return domain(**values)
 
     return to_message, from_message
+
+
+def _reader(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The attributes `names` of an object, as a tuple."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        return lambda o: (getattr(o, names[0]),)
+    return lambda _o: ()
 
 
 def _field_codec(
@@ -199,7 +213,7 @@ def _value_codec(hint: Any, field: FieldDescriptor, owner: type[Any]) -> tuple[C
     if hint in _SCALARS and field.message_type is None:
         return _same, _same
     if typing.get_origin(hint) is dict and field.message_type is struct_pb2.Struct.DESCRIPTOR:
-        return _to_struct, json_format.MessageToDict
+        return _to_struct, _from_struct
     if dataclasses.is_dataclass(hint) and field.message_type is not None:
         nested = GetMessageClass(field.message_type)
         to_message, from_message = fields_codec(hint, field.message_type)  # type: ignore[arg-type]
@@ -211,6 +225,11 @@ def _value_codec(hint: Any, field: FieldDescriptor, owner: type[Any]) -> tuple[C
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _from_struct(message: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct's JSON values; an empty one (most are) without json_format's walk."""
+    return json_format.MessageToDict(message) if message.fields else {}
 
 
 def _to_struct(value: dict[str, Any]) -> struct_pb2.Struct:

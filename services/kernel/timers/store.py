@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from services.kernel.store.conflicts import upsert_statement
+from services.kernel.store.conflicts import DriverInsert
 from services.kernel.timers.schema import dead_timers, timers
 from services.kernel.timers.timer import Timer
 
@@ -41,7 +41,8 @@ _FIELDS = (
     timers.c.payload,
     timers.c.attempts,
 )
-_REPLACED = ("id", "kind", "due_time", "payload", "next_try_time", "attempts", "last_error")
+_COLUMNS = tuple(c.name for c in timers.c)
+_TIMES = frozenset({"due_time", "next_try_time", "scheduled_time"})
 
 Retry = tuple[Timer, str, datetime, bool]
 """A failed timer, its error, when to try again, and whether the failure counts."""
@@ -68,14 +69,23 @@ def new_timer_id() -> str:
     return uuid.uuid4().hex
 
 
-def upsert(session: Session, rows: Sequence[dict[str, object]]) -> None:
-    """Sets each timer of `rows` (one batched statement), replacing one of the same id."""
+@cache
+def _writer(dialect: str) -> DriverInsert:
+    return DriverInsert(timers, _COLUMNS, dialect, replace_on=("tenant_id", "timer_id"))
+
+
+def upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Sets each timer of `rows` (one batched statement, straight through the driver: it
+    runs for every batch of journey runs), replacing one of the same id."""
     if not rows:
         return
     connection = session.connection()
-    replaced = (*_REPLACED, "claimed_by", "scheduled_time")
-    stmt = upsert_statement(timers, connection.dialect.name, ("tenant_id", "timer_id"), replaced)
-    connection.execute(stmt, list(rows))
+    writer = _writer(connection.dialect.name)
+    at = writer.time
+    writer.count(
+        connection,
+        [tuple(at(row[c]) if c in _TIMES else row[c] for c in _COLUMNS) for row in rows],
+    )
 
 
 def remove(session: Session, keys: Sequence[tuple[str, str]]) -> int:

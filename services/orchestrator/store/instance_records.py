@@ -11,14 +11,40 @@ from sqlalchemy import Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.kernel.store.conflicts import upsert_statement
+from services.kernel.store.conflicts import DriverInsert
 from services.orchestrator.repositories import InstanceRecord, InstanceRecords, StepCount
 from services.orchestrator.store.tables import journey_instances, journey_step_counts
 
 _KEY = ("tenant_id", "journey_id", "profile_id")
-_REPLACED = tuple(c.name for c in journey_instances.c if c.name not in _KEY)
+_COLUMNS = tuple(c.name for c in journey_instances.c)
 _COUNT_KEY = ("tenant_id", "journey_id", "journey_version", "step_id", "metric")
 _CHUNK = 500  # profiles a prefetch asks for per query
+
+
+@cache
+def _writer(dialect: str) -> DriverInsert:
+    """The rows' upsert, straight through the driver: it runs for every batch of runs."""
+    return DriverInsert(journey_instances, _COLUMNS, dialect, replace_on=_KEY)
+
+
+def _row(writer: DriverInsert, r: InstanceRecord) -> tuple[Any, ...]:
+    """The record in `_COLUMNS` order, its times as the driver takes them."""
+    due = None if r.due_time is None else writer.time(r.due_time)
+    return (
+        r.tenant_id,
+        r.journey_id,
+        r.profile_id,
+        r.journey_version,
+        r.run,
+        r.active,
+        r.step_id,
+        r.wait_reason,
+        r.wait_event,
+        due,
+        writer.time(r.enter_time),
+        r.exit_reason,
+        r.stream_version,
+    )
 
 
 @cache
@@ -60,8 +86,8 @@ class SqlInstanceRecords(InstanceRecords):
         # each in key order, so concurrent writers lock the rows in the same order
         if self._rows:
             held, self._rows = self._rows, {}
-            stmt = upsert_statement(journey_instances, dialect, _KEY, _REPLACED)
-            connection.execute(stmt, [dict(held[k].__dict__) for k in sorted(held)])
+            writer = _writer(dialect)
+            writer.count(connection, [_row(writer, held[k]) for k in sorted(held)])
         if self._counts:
             counts, self._counts = self._counts, Counter()
             keyed = [

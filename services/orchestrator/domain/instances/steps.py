@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from services.orchestrator.domain.instances.profiles import Decision, ProfileView
@@ -54,7 +55,14 @@ class RunTimer:
 
     @classmethod
     def parse(cls, payload: bytes) -> RunTimer:
-        return cls(**json.loads(payload))
+        return _parse(payload)
+
+
+@lru_cache(maxsize=4096)
+def _parse(payload: bytes) -> RunTimer:
+    """Parsed once a fire: its prepare, warm and apply steps each read the payload (the
+    parsed timer is shared, so nothing may change its context)."""
+    return RunTimer(**json.loads(payload))
 
 
 def run_timer_id(journey_id: str, profile_id: str) -> str:
