@@ -3,9 +3,13 @@
 Timers whose handler has no `prepare` step are taken (deleted) and applied in one
 transaction a batch. The others are leased first (a short transaction), prepared with
 no transaction open, then retired and applied in one transaction (a handler's `warm`
-step sees the batch's timers of its kind before any is applied). A batch that fails
-is redone timer by timer, each in a savepoint, so a failing handler costs only its
-own timer: retried with back-off, parked in `dead_timers` after `max_attempts`.
+step sees the batch's timers of its kind before any is applied). After a full batch
+more are likely due: the next one is leased before the batch's transaction opens (so
+on SQLite it does not queue behind it) and prepared on the event loop while the batch
+is applied in a thread; the next round takes it, and `run` gives it back when it stops.
+A batch that fails is redone timer by timer, each in a savepoint, so a failing handler
+costs only its own timer: retried with back-off, parked in `dead_timers` after
+`max_attempts`.
 
 Several schedulers may share a PostgreSQL database (claims skip locked rows; an
 expired lease is taken over). On SQLite run one scheduler per database: it frees
@@ -78,6 +82,15 @@ class _Failure:
     error: BaseException
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Leased timers, prepared: what each prepare step found, and which of them failed."""
+
+    claimed: list[Timer]
+    prepared: dict[str, Any]
+    failures: dict[str, _Failure]
+
+
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Doubling back-off after the `attempts`-th failure, capped."""
     return float(min(base * 2 ** max(attempts - 1, 0), cap))
@@ -122,8 +135,10 @@ class TimerScheduler:
         self.retry_base, self.retry_cap = retry_base, retry_cap
         self.poll_interval, self.min_wait = poll_interval, min_wait
         self.owner = (owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:100]
-        self._prepare_slots = asyncio.Semaphore(prepare_concurrency)
+        self.prepare_concurrency = prepare_concurrency
         self._lag = {kind: LAG.labels(kind) for kind in self.kinds}  # one lookup, not one a fire
+        # the next batch, leased and preparing
+        self._ahead: tuple[list[Timer], asyncio.Task[_Batch]] | None = None
 
     async def start(self) -> None:
         """On SQLite this scheduler is the only one: leases left by a crash are freed."""
@@ -162,58 +177,87 @@ class TimerScheduler:
         return self._results(taken, [], [])
 
     async def _leased_round(self, kinds: Sequence[str], together: bool = True) -> list[FireResult]:
+        ahead = self._ahead if together else None
+        if ahead is not None:
+            batch = await ahead[1]  # still ours to give back if this is cancelled meanwhile
+            self._ahead = None
+        else:
+            claimed = await self._claim(kinds)
+            if not claimed:
+                return []
+            batch = await self._prepared(claimed)
+        if together and len(batch.claimed) >= self.batch:
+            await self._claim_ahead(kinds)
+        try:
+            return await self.db.run(self._fire, batch, together)
+        except Exception as e:
+            log.exception("timer batch transaction failed", extra={"timers": len(batch.claimed)})
+            return await self._release(batch.claimed, e)
+
+    async def _claim(self, kinds: Sequence[str]) -> list[Timer]:
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.lease)
-        claimed = await self.db.transact(
+        return await self.db.transact(
             lambda s: store.claim(s, kinds, now, lease_until, self.owner, self.batch)
         )
-        if not claimed:
-            return []
-        prepared, failures = await self._prepare(claimed)
-        try:
-            return await self.db.run(self._fire, claimed, prepared, failures, together)
-        except Exception as e:
-            log.exception("timer batch transaction failed", extra={"timers": len(claimed)})
-            return await self._release(claimed, e)
 
-    async def _prepare(
-        self, claimed: Sequence[Timer]
-    ) -> tuple[dict[str, Any], dict[str, _Failure]]:
-        """Runs the handlers' I/O steps concurrently, before any transaction opens."""
+    async def _claim_ahead(self, kinds: Sequence[str]) -> None:
+        """Leases the next batch and starts its prepare steps; a failed claim only means
+        the next round claims as usual."""
+        try:
+            claimed = await self._claim(kinds)
+        except Exception as e:
+            log.warning("timer claim ahead failed", extra={"error": repr(e)})
+            return
+        if claimed:
+            self._ahead = (claimed, asyncio.create_task(self._prepared(claimed)))
+
+    async def _prepared(self, claimed: list[Timer]) -> _Batch:
+        """Runs the handlers' I/O steps, `prepare_concurrency` at a time (that many tasks
+        take the timers in turn, not a task a timer), before any transaction opens."""
         prepared: dict[str, Any] = {}
         failures: dict[str, _Failure] = {}
+        todo = iter(claimed)
 
-        async def one(timer: Timer) -> None:
-            step = self.handlers[timer.kind].prepare
-            if step is None:
-                prepared[timer.id] = None
-                return
-            async with self._prepare_slots:
+        async def worker() -> None:
+            for timer in todo:
+                step = self.handlers[timer.kind].prepare
                 try:
-                    prepared[timer.id] = await step(timer)
+                    prepared[timer.id] = None if step is None else await step(timer)
                 except Exception as e:
                     failures[timer.id] = _Failure(timer, e)
 
-        await asyncio.gather(*(one(t) for t in claimed))
-        return prepared, failures
+        await asyncio.gather(
+            *(worker() for _ in range(min(self.prepare_concurrency, len(claimed))))
+        )
+        return _Batch(claimed, prepared, failures)
 
-    def _fire(
-        self,
-        claimed: Sequence[Timer],
-        prepared: Mapping[str, Any],
-        failed: Mapping[str, _Failure],
-        together: bool,
-    ) -> list[FireResult]:
+    async def give_back(self) -> None:
+        """Frees the batch leased ahead and not fired, so it fires at once (in the next
+        round, or on another replica) instead of when its lease ends."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        claimed, task = ahead
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        now = self.clock.now()
+        try:
+            await self.db.transact(lambda s: store.release(s, claimed, self.owner, now))
+        except Exception as e:
+            log.warning("could not give back timer claims", extra={"error": repr(e)})
+
+    def _fire(self, batch: _Batch, together: bool) -> list[FireResult]:
         if together:
             try:
-                return self._fire_together(claimed, prepared, failed)
+                return self._fire_together(batch)
             except Exception as e:
                 log.warning("timer batch fell back to one by one", extra={"error": repr(e)})
-        return self._fire_one_by_one(claimed, prepared, failed)
+        return self._fire_one_by_one(batch)
 
-    def _fire_together(
-        self, claimed: Sequence[Timer], prepared: Mapping[str, Any], failed: Mapping[str, _Failure]
-    ) -> list[FireResult]:
+    def _fire_together(self, batch: _Batch) -> list[FireResult]:
+        claimed, prepared, failed = batch.claimed, batch.prepared, batch.failures
         with self.uow() as uow:
             ready = [t.id for t in claimed if t.id not in failed]
             retired = store.retire(uow.session, ready)
@@ -230,9 +274,8 @@ class TimerScheduler:
             uow.commit()
         return self._results(fired, gone, settled)
 
-    def _fire_one_by_one(
-        self, claimed: Sequence[Timer], prepared: Mapping[str, Any], failed: Mapping[str, _Failure]
-    ) -> list[FireResult]:
+    def _fire_one_by_one(self, batch: _Batch) -> list[FireResult]:
+        claimed, prepared, failed = batch.claimed, batch.prepared, batch.failures
         fired: list[Timer] = []
         gone: list[Timer] = []
         failures = list(failed.values())
@@ -341,7 +384,14 @@ class TimerScheduler:
                 await asyncio.wait_for(stop.wait(), delay)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fires timers until `stop` is set; the batch under way when it is set completes."""
+        """Fires timers until `stop` is set; the batch under way when it is set completes,
+        the one leased ahead is given back."""
+        try:
+            await self._run(stop)
+        finally:
+            await self.give_back()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         started = False
         while not stop.is_set():
             try:

@@ -64,6 +64,12 @@ _FAIL = (
     )
 )
 
+_RELEASE = (
+    update(timers)
+    .where(timers.c.id == bindparam("b_id"), timers.c.claimed_by == bindparam("b_owner"))
+    .values(next_try_time=bindparam("b_now"), claimed_by=None)
+)
+
 
 def new_timer_id() -> str:
     return uuid.uuid4().hex
@@ -207,6 +213,14 @@ def park(session: Session, dead: Sequence[tuple[Timer, str]], now: datetime) -> 
     ]
     if rows:
         session.execute(insert(dead_timers), rows)
+
+
+def release(session: Session, claimed: Sequence[Timer], owner: str, now: datetime) -> None:
+    """Frees `owner`'s leases of `claimed` (unfired) to be taken again from `now`; a timer
+    replaced since, or taken over by another replica, is left alone."""
+    if claimed:
+        rows = [{"b_id": t.id, "b_owner": owner, "b_now": now} for t in claimed]
+        session.connection().execute(_RELEASE, rows)
 
 
 def release_claims(session: Session, now: datetime) -> int:
