@@ -301,7 +301,7 @@ def profile_updated(
             case IdentifiersLinked(identifiers) | EventReceived(linked=identifiers):
                 message.linked_identifiers.extend(_identifier_proto(i) for i in identifiers)
                 if isinstance(event, EventReceived):
-                    _add_traits(message, event.won_traits(), sealer)
+                    _add_traits(message, event.won_traits, sealer)
             case StateRederived(traits, consent):  # the whole state: followers dropped theirs
                 message.linked_identifiers.extend(
                     _identifier_proto(i) for i in sorted(profile.identifiers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from services.identity.domain.identifiers import Identifier
@@ -158,8 +159,10 @@ class EventReceived:
         """Whether taking it changed what the profile holds beyond its version."""
         return bool(self.linked or self.traits_set)
 
+    @cached_property
     def won_traits(self) -> dict[str, TraitValue]:
-        """Its traits that won, as the profile holds them (none once the key is gone)."""
+        """Its traits that won, as the profile holds them (none once the key is gone); read
+        by the profile, its projection and its integration event, so made once."""
         return {
             k: TraitValue(self.traits[k], self.event_time)
             for k in self.traits_set

@@ -238,7 +238,7 @@ class Profile(Aggregate[ProfileEvent]):
                 if linked:
                     self.links |= {i: IdentifierLink(i, message_id, at) for i in linked}
                 if event.traits_set:
-                    self._put_traits(event.won_traits())
+                    self._put_traits(event.won_traits)
             case ProfileCreated(tenant_id, profile_id, create_time):
                 self.tenant_id, self.profile_id = tenant_id, profile_id
                 self.create_time = self.update_time = create_time

@@ -77,7 +77,7 @@ class ProfileProjection:
                     if linked:
                         rows.link(key, linked, message_id, at)
                     if taken.traits_set:
-                        self._set_traits(row, taken.won_traits(), cipher)
+                        self._set_traits(row, taken.won_traits, cipher)
             case ProfileCreated(create_time=at):
                 rows.create(key, event.version, at)
             case IdentifiersLinked(identifiers, message_id, link_time):
