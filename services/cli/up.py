@@ -50,12 +50,15 @@ def up() -> None:
     )
     for s in SERVICES:
         table.add_row(s, stack.addr(s), f"http://127.0.0.1:{stack.ports.metrics[s]}/metrics")
+    sinks = {"smtp-sink": f"smtp://127.0.0.1:{stack.ports.smtp}"}
+    sinks["webhook-sink"] = stack.webhook_sink_url
     for extra in stack.extras():
-        where = f"smtp://127.0.0.1:{stack.ports.smtp}" if extra == "smtp-sink" else "(NATS)"
-        table.add_row(extra, where, "")
+        table.add_row(extra, sinks.get(extra, "(NATS)"), "")
     console.print(table)
     if "smtp-sink" in stack.extras():
         console.print(f"mails the journeys send land in {stack.mail_dir}/")
+    if "webhook-sink" in stack.extras():
+        console.print(f"webhooks (channel `webhook`, webhook steps) land in {stack.webhook_dir}/")
     console.print(f"gateway HTTP (Segment's Tracking API): http://127.0.0.1:{stack.ports.http}")
     console.print(f"demo tenant [bold]{DEMO_TENANT}[/bold], admin API key: [bold]{key}[/bold]")
     console.print(

@@ -25,10 +25,12 @@ from services.kernel.messaging.nats_server import NatsServer, free_port
 
 SERVICES = ("identity", "orchestrator", "decision", "gateway")
 DEMO_TENANT = "demo"
-# Processes beside the services (`make run` starts them): channel adapters, and a local
-# SMTP server keeping mails as files when no LAYERCAKE_SMTP_URL names a real one.
+# Processes beside the services (`make run` starts them): channel adapters, a local SMTP
+# server keeping mails as files when no LAYERCAKE_SMTP_URL names a real one, and a local
+# HTTP server keeping webhooks as files when no LAYERCAKE_WEBHOOK_URL names a real one.
 CHANNEL_COMMANDS = {
     "smtp-sink": ["-m", "services.orchestrator.channels.sink"],
+    "webhook-sink": ["-m", "services.orchestrator.channels.http_sink"],
     "channel-email": ["-m", "services.orchestrator.channels", "email"],
     "channel-webhook": ["-m", "services.orchestrator.channels", "webhook"],
 }
@@ -45,6 +47,7 @@ class Ports:
     nats_monitor: int
     smtp: int = 2525  # the local SMTP sink's
     http: int = HTTP_PORT  # the gateway's Segment-compatible HTTP door
+    webhook: int = 8090  # the local HTTP sink's
 
     @classmethod
     def defaults(cls) -> Ports:
@@ -60,6 +63,7 @@ class Ports:
             free_port(),
             free_port(),
             http=free_port(),
+            webhook=free_port(),
         )
 
 
@@ -148,6 +152,8 @@ class LocalStack:
                 env.setdefault(name, self.webhook_secret())
         if self.channels and "LAYERCAKE_SMTP_URL" not in env:
             env["LAYERCAKE_SMTP_URL"] = f"smtp://127.0.0.1:{self.ports.smtp}"
+        if self.channels and "LAYERCAKE_WEBHOOK_URL" not in env:
+            env["LAYERCAKE_WEBHOOK_URL"] = self.webhook_sink_url
         if (replica := self.replica_processes.get(process or "")) is not None:
             up = replica.service.upper()
             env[f"LAYERCAKE_{up}_ADDR"] = f"127.0.0.1:{replica.grpc}"
@@ -160,20 +166,34 @@ class LocalStack:
     def mail_dir(self) -> Path:
         return self.state_dir / "mail"
 
+    @property
+    def webhook_dir(self) -> Path:
+        return self.state_dir / "webhooks"
+
+    @property
+    def webhook_sink_url(self) -> str:
+        """Where the local HTTP sink takes webhooks (any path is kept)."""
+        return f"http://127.0.0.1:{self.ports.webhook}/hooks"
+
     def extras(self) -> tuple[str, ...]:
-        """The processes started beside the services: the email adapter, the SMTP sink unless
-        LAYERCAKE_SMTP_URL names a server, the webhook adapter when LAYERCAKE_WEBHOOK_URL is set."""
+        """The processes started beside the services: the two channel adapters, the SMTP sink
+        unless LAYERCAKE_SMTP_URL names a server, the HTTP sink unless LAYERCAKE_WEBHOOK_URL
+        names one (sinks first, so they stop last)."""
         if not self.channels:
             return ()
         given = os.environ | self.extra_env
-        sink = () if "LAYERCAKE_SMTP_URL" in given else ("smtp-sink",)
-        webhook = ("channel-webhook",) if given.get("LAYERCAKE_WEBHOOK_URL") else ()
-        return (*sink, "channel-email", *webhook)
+        sinks = {"smtp-sink": "LAYERCAKE_SMTP_URL", "webhook-sink": "LAYERCAKE_WEBHOOK_URL"}
+        local = tuple(sink for sink, variable in sinks.items() if variable not in given)
+        return (*local, "channel-email", "channel-webhook")
 
     def command(self, process: str) -> list[str]:
-        if process == "smtp-sink":
-            where = ["--port", str(self.ports.smtp), "--dir", str(self.mail_dir)]
-            return [*CHANNEL_COMMANDS[process], *where]
+        sinks = {
+            "smtp-sink": (self.ports.smtp, self.mail_dir),
+            "webhook-sink": (self.ports.webhook, self.webhook_dir),
+        }
+        if process in sinks:
+            port, where = sinks[process]
+            return [*CHANNEL_COMMANDS[process], "--port", str(port), "--dir", str(where)]
         if (replica := self.replica_processes.get(process)) is not None:
             return ["-m", f"services.{replica.service}"]
         return CHANNEL_COMMANDS.get(process, ["-m", f"services.{process}"])

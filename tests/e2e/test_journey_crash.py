@@ -31,6 +31,7 @@ from services.kernel.timers.schema import dead_timers, timers
 from services.local.stack import DEMO_TENANT, LocalStack, Ports
 from tests.conftest import random_id, sql_database
 from tests.e2e.conftest import Platform
+from tests.e2e.sinks import arrived_once
 from tests.e2e.test_walking_skeleton import event
 from tests.polling import eventually
 
@@ -182,6 +183,7 @@ async def test_kill_9_mid_run_each_wait_fires_once_and_each_mail_arrives_once(
     assert len(ended) == PEOPLE and set(ended.values()) == {1}, ended  # once per person
     assert journey_timers(db, journey)[0] == 0  # no wait left behind...
     assert journey_timers(db, journey, dead_timers)[0] == 0  # ...nor parked
+    arrived_once(stack.mail_dir)  # no mail went twice, not even one the sink kept once
     parser = BytesHeaderParser()  # one file per Message-ID (the send id) in the sink
     to = Counter(parser.parsebytes(p.read_bytes())["To"] for p in stack.mail_dir.glob("*.eml"))
     assert to == Counter({f"{c}@example.com": 1 for c in cookies})

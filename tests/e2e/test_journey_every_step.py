@@ -1,14 +1,16 @@
 """A journey using every step type, run as `make run` wires the platform and driven only
 through the gateway, as a partner's team would: nats-server, the four services, the
 decision service with the drinks example's real ONNX model, the email adapter into the
-local SMTP sink (aiosmtpd), and a real HTTP server the webhook step calls.
+local SMTP sink (aiosmtpd), the webhook adapter into the local HTTP sink, which the
+webhook step calls too.
 
 Four people sign up: one is filtered out at the entry (CEL), one is held out by the split,
 one takes the branch to an event wait, which her event ends, then to a wait until a time
 of day in her zone (hours away: its due time is read from the run's state, not waited
 for), and leaves converted by the goal; Ann walks the rest: a timed wait, the split, the
 decision (the path of the drink it picks writes that drink to her profile), an event wait
-that times out, the mail (once, even when her sign-up comes again), the signed webhook."""
+that times out, the mail (once, even when her sign-up comes again), a send on the webhook
+channel (one signed POST per send id), the signed webhook call."""
 
 from __future__ import annotations
 
@@ -30,12 +32,13 @@ from services.demo.assets import publish_journey, publish_template
 from services.demo.gateway import Gateway
 from services.demo.person import CHECKOUT_CONTEXT
 from services.local.stack import LocalStack, Ports
+from services.orchestrator.channels.webhook import SEND_ID
 from services.orchestrator.domain.instances.buckets import BUCKETS, bucket_of
 from services.orchestrator.webhook_signing import SIGNATURE, TIMESTAMP, TOLERANCE, verify
 from tests.conftest import random_id
 from tests.e2e.conftest import Platform
+from tests.e2e.sinks import arrived_once, webhooks
 from tests.e2e.test_walking_skeleton import event
-from tests.http_receiver import Endpoint, receiving
 from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -48,6 +51,13 @@ channel: email
 owner: growth-team
 subject: "{{ profile.traits.first_name | default('Hello') }}, a {{ decision.product }} for you"
 body: "Hi {{ profile.traits.first_name | default('there') }}, thanks for signing up."
+"""
+HOOK_TEMPLATE = """
+template: drink-pick
+channel: webhook
+owner: growth-team
+subject: "drink picked"
+body: "{{ profile.traits.first_name | default('someone') }} gets a {{ decision.product }}"
 """
 JOURNEY = """
 journey: {journey_id}
@@ -90,6 +100,9 @@ steps:
     on_timeout: mail
   - id: mail
     send: {{channel: email, template: drink-welcome}}
+    next: notify
+  - id: notify
+    send: {{channel: webhook, template: drink-pick}}
     next: hook
   - id: hook
     webhook: {{url: "{hook_url}"}}
@@ -102,18 +115,13 @@ NOTES = {"water": "note-water", "diet_soda": "note-soda"}
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """The stack as `make run` starts it: channel adapters, the SMTP sink, the drinks example."""
+    """The stack as `make run` starts it: channel adapters, the SMTP and HTTP sinks, the
+    drinks example."""
     stack = LocalStack(tmp_path_factory.mktemp("stack"), Ports.free(), channels=True, example=True)
     try:
         yield Platform(stack, stack.start())
     finally:
         stack.stop()
-
-
-@pytest.fixture
-def hooks() -> Iterator[tuple[Endpoint, str]]:
-    with receiving() as found:
-        yield found
 
 
 def journey_splitting(kept: str, held: str) -> str:
@@ -128,10 +136,11 @@ def journey_splitting(kept: str, held: str) -> str:
 
 def signed_up(cookie: str, plan: str, **extra: object) -> ingest_pb2.IngestEvent:
     """A sign-up from the shop's checkout screen (what the drinks decision reads), with the
-    address the email channel sends to."""
+    address the email channel sends to and consent to both channels' purposes."""
     traits = {"first_name": "Ann", "store_id": "s-12", "email": f"{cookie}@example.com"}
     context = {"channel": "mobile_app", "timezone": "America/Chicago", **CHECKOUT_CONTEXT}
-    found = {"traits": traits, "context": context} | extra
+    consent = {"email_marketing": True, "personalization": True}
+    found = {"traits": traits, "context": context, "consent": consent} | extra
     return event(cookie, event="signed_up", properties={"plan": plan}, **found)
 
 
@@ -155,23 +164,25 @@ async def profile_id(g: Gateway, cookie: str) -> str:
     return await eventually(found, timeout=30)
 
 
-async def test_a_journey_using_every_step_type_runs_end_to_end(
-    platform: Platform, hooks: tuple[Endpoint, str]
-) -> None:
-    stack, (endpoint, hook_url) = platform.stack, hooks
+async def test_a_journey_using_every_step_type_runs_end_to_end(platform: Platform) -> None:
+    stack = platform.stack
     started = int(time.time())
     ann, hal, nia, tess = (random_id(f"{name}-") for name in ("ann", "hal", "nia", "tess"))
     night = {"context": {"timezone": NIGHT_ZONE}}
     async with platform.gateway() as g:
         await g.hire_crew(random_id("c"))
         await publish_template(g, TEMPLATE)
+        await publish_template(g, HOOK_TEMPLATE)
         await g.ingest([event(cookie) for cookie in (ann, hal, nia)])  # known before they sign up
         ann_id, hal_id, nia_id = [await profile_id(g, cookie) for cookie in (ann, hal, nia)]
         journey_id = journey_splitting(ann_id, hal_id)
         # far from now in her zone, so her wait is certain to be on when the goal comes
         night_time = (datetime.now(ZoneInfo(NIGHT_ZONE)) + timedelta(hours=12)).strftime("%H:%M")
         text = JOURNEY.format(
-            journey_id=journey_id, night_time=night_time, holdout=HOLDOUT, hook_url=hook_url
+            journey_id=journey_id,
+            night_time=night_time,
+            holdout=HOLDOUT,
+            hook_url=f"{stack.webhook_sink_url}/step",
         )
         assert await publish_journey(g, text) == 1
         first = signed_up(ann, "pro")
@@ -227,6 +238,13 @@ async def test_a_journey_using_every_step_type_runs_end_to_end(
 
         await eventually(noted, timeout=30)
 
+        async def posted() -> dict[str, tuple[dict[str, str], bytes]]:
+            found = webhooks(stack.webhook_dir)  # the channel's send and the step's call
+            assert len(found) == 2, sorted(found)
+            return found
+
+        received = await eventually(posted, timeout=60)
+
     # the path the run took, the decision's among it
     taken = {step for (step, metric), n in counts.items() if metric == "entered" and n}
     assert taken == {
@@ -240,16 +258,31 @@ async def test_a_journey_using_every_step_type_runs_end_to_end(
         NOTES[drink],
         "hesitate",
         "mail",
+        "notify",
         "hook",
         "done",
     }
     assert (counts[("", "entered")], counts[("", "entered:event")]) == (3, 3)  # not Tess
     assert (counts[("route", "entered")], counts[("settle", "entered")]) == (3, 2)
     assert (counts[("pick", "entered")], counts[("mail", "sent")]) == (1, 1)
+    assert counts[("notify", "sent")] == 1
     assert counts[("", "converted")] == 1 and ("night", "waiting") not in counts
-    # one webhook call, signed with the stack's key, under one idempotency key
-    [(headers, body)] = endpoint.requests
+    arrived_once(stack.mail_dir)  # no mail went twice, not even one the sink kept once
+    assert len(arrived_once(stack.webhook_dir)) == 2  # nor a POST
     secret = stack.webhook_secret().encode()
+    # the webhook channel's send: one POST under its send id, signed with the stack's key
+    [(sent_headers, sent_body)] = [r for r in received.values() if SEND_ID in r[0]]
+    command = json.loads(sent_body)
+    assert sent_headers[SEND_ID] == command["sendId"] != ""
+    assert (command["channel"], command["stepId"], command["profileId"]) == (
+        "webhook",
+        "notify",
+        ann_id,
+    )
+    assert command["content"]["body"] == f"Ann gets a {drink}"
+    assert verify(secret, sent_body, sent_headers[TIMESTAMP], sent_headers[SIGNATURE], time.time())
+    # one webhook call, signed with the stack's key, under one idempotency key
+    [(headers, body)] = [r for r in received.values() if SEND_ID not in r[0]]
     # as the README's receiver checks it: signed at the time of the call, refused as a replay
     timestamp, signed = headers[TIMESTAMP], headers[SIGNATURE]
     assert started <= int(timestamp) <= time.time()

@@ -12,6 +12,7 @@ import pytest
 from services.demo.story import SeedStory
 from services.local.stack import LocalStack, Ports
 from tests.e2e.conftest import Platform
+from tests.e2e.sinks import arrived_once
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +87,9 @@ async def test_the_seed_story(platform: Platform) -> None:
             again.facts["segment_answer"]["duplicate"],
         ) == (0, 3)
         assert again.facts["version_after"] == again.facts["version_before"]
+        # nothing was delivered twice, not even a repeat the sinks kept once
+        assert len(arrived_once(platform.stack.mail_dir)) >= again.facts["mails"]
+        arrived_once(platform.stack.webhook_dir)
 
         forgotten = await story.is_forgotten()
         assert forgotten.facts["forgotten"] == login.facts["profile_id"]

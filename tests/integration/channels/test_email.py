@@ -18,6 +18,7 @@ from services.kernel.messaging.nats_server import free_port
 from services.kernel.store.database import Database
 from services.orchestrator.channels.email import EmailSender
 from services.orchestrator.channels.sink import MailDirectory
+from services.orchestrator.channels.tally import read_counts
 from services.orchestrator.channels.worker import ChannelWorker
 from tests.conftest import random_id
 from tests.integration.channels.conftest import Mailbox, command, feedback, send, worker
@@ -127,10 +128,11 @@ async def test_a_mail_accepted_after_the_adapter_gave_up_waiting_is_kept_once(
     w = worker(js, adapter_db, sender, "email", tenant)
     try:
         await send(js, command(tenant, "email"))
-        await settle(w, lambda: sink.repeats == 1)
+        await settle(w, lambda: sink.tally.repeats == 1)
     finally:
         await w.close()
         controller.stop()
-    assert [p.name for p in (tmp_path / "mail").iterdir()] == ["send.i-1.remind@layercake.eml"]
+    assert [p.name for p in (tmp_path / "mail").glob("*.eml")] == ["send.i-1.remind@layercake.eml"]
+    assert read_counts(tmp_path / "mail") == {"send.i-1.remind@layercake": 2}  # both seen
     [report] = await feedback(js, tenant, "email")
     assert report.kind == channel_pb2.FEEDBACK_KIND_DELIVERED and report.attempts == 2

@@ -1,4 +1,5 @@
-"""`make run` starts the channel adapters, and an SMTP sink unless a server is given."""
+"""`make run` starts both channel adapters, and an SMTP sink and an HTTP sink unless a
+server is given."""
 
 from __future__ import annotations
 
@@ -9,15 +10,21 @@ import pytest
 from services.local.stack import LocalStack
 
 
-def test_a_fresh_machine_gets_a_sink_and_the_email_adapter_pointed_at_it(
+def test_a_fresh_machine_gets_sinks_and_both_adapters_pointed_at_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("LAYERCAKE_SMTP_URL", raising=False)
     monkeypatch.delenv("LAYERCAKE_WEBHOOK_URL", raising=False)
     stack = LocalStack(tmp_path, channels=True)
-    assert stack.extras() == ("smtp-sink", "channel-email")
+    assert stack.extras() == ("smtp-sink", "webhook-sink", "channel-email", "channel-webhook")
     assert stack.env()["LAYERCAKE_SMTP_URL"] == f"smtp://127.0.0.1:{stack.ports.smtp}"
+    assert stack.env()["LAYERCAKE_WEBHOOK_URL"] == f"http://127.0.0.1:{stack.ports.webhook}/hooks"
     assert stack.command("smtp-sink")[-2:] == ["--dir", str(tmp_path / "mail")]
+    assert stack.command("webhook-sink") == [
+        *("-m", "services.orchestrator.channels.http_sink"),
+        *("--port", str(stack.ports.webhook), "--dir", str(tmp_path / "webhooks")),
+    ]
+    assert stack.command("channel-webhook") == ["-m", "services.orchestrator.channels", "webhook"]
     assert stack.command("channel-email") == ["-m", "services.orchestrator.channels", "email"]
     assert stack.command("gateway") == ["-m", "services.gateway"]
 
@@ -50,4 +57,5 @@ def test_a_given_smtp_server_and_webhook_url_change_what_starts(tmp_path: Path) 
     )
     assert stack.extras() == ("channel-email", "channel-webhook")
     assert stack.env()["LAYERCAKE_SMTP_URL"] == "smtp://mail.example.com:587"
+    assert stack.env()["LAYERCAKE_WEBHOOK_URL"] == "https://hooks.example.com/x"
     assert LocalStack(tmp_path).extras() == ()  # tests' stacks start the services only
