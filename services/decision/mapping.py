@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from layercake.decision.v1 import decision_service_pb2 as pb
 from layercake.decision.v1 import decisions_pb2, models_pb2
 from layercake.events.v1 import ingest_pb2
 from services.decision.domain.actions import ExposureCount
-from services.decision.domain.arbitration import Scored
 from services.decision.domain.decisions import Decision, Outcome, OutcomeKind
 from services.decision.domain.features import ProfileFeatures
 from services.decision.domain.models import Deployment, ModelVersion, Stage, TensorSpec
@@ -185,69 +182,69 @@ def outcome_kind(value: int) -> OutcomeKind:
     return found
 
 
-def ranked_action(rank: int, action: Scored) -> decisions_pb2.RankedAction:
-    return decisions_pb2.RankedAction(
-        action_id=action.action_id,
-        rank=rank,
-        score=action.score,
-        propensity=action.propensity,
-        value=action.value,
-        context_weight=action.context_weight,
-        lever=action.lever,
-        explored=action.explored,
-        reasons=list(action.reasons),
-        channel=action.channel,
-        attributes=dict(action.attributes),
-    )
-
-
-def _decision_parts(decision: Decision) -> dict[str, Any]:
+def _answer(message: pb.DecideResponse | decisions_pb2.DecisionMade, decision: Decision) -> None:
+    """Writes the answer's fields (same names in both messages) into `message` in place:
+    actions are added to its list, not built apart and copied in, and their attributes set
+    one by one (a dict given whole goes through Python's `MutableMapping.update`)."""
     model = decision.model
-    return {
-        "decision_id": decision.decision_id,
-        "model_name": model.name,
-        "model_version": model.version,
-        "model_stage": STAGES[model.stage] if model.stage else 0,
-        "fallback": decision.fallback,
-        "actions": [ranked_action(i, a) for i, a in enumerate(decision.actions, start=1)],
-        "excluded": [
-            decisions_pb2.ExcludedAction(action_id=a, reasons=list(r)) for a, r in decision.excluded
-        ],
-    }
+    message.decision_id = decision.decision_id
+    message.model_name = model.name
+    message.model_version = model.version
+    if model.stage:
+        message.model_stage = STAGES[model.stage]
+    message.fallback = decision.fallback
+    ranked = message.actions.add
+    for rank, a in enumerate(decision.actions, start=1):
+        attributes = ranked(
+            action_id=a.action_id,
+            rank=rank,
+            score=a.score,
+            propensity=a.propensity,
+            value=a.value,
+            context_weight=a.context_weight,
+            lever=a.lever,
+            explored=a.explored,
+            reasons=a.reasons,
+            channel=a.channel,
+        ).attributes
+        for name, text in a.attributes.items():
+            attributes[name] = text
+    excluded = message.excluded.add
+    for action_id, reasons in decision.excluded:
+        excluded(action_id=action_id, reasons=reasons)
 
 
 def decide_response(decision: Decision) -> pb.DecideResponse:
-    return pb.DecideResponse(**_decision_parts(decision))
+    response = pb.DecideResponse()
+    _answer(response, decision)
+    return response
 
 
 def decision_made(decision: Decision) -> OutboxMessage:
     """The decision log's integration event: inputs, model version, answer."""
     c = decision.command
-    if c.context_sent:  # parsing the request's bytes costs a fraction of building a Struct
-        context = struct_pb2.Struct.FromString(c.context_sent)
-    else:
-        context = struct_pb2.Struct()
-        context.update(c.context)
     message = decisions_pb2.DecisionMade(
         tenant_id=c.tenant_id,
         profile_id=c.profile_id,
         placement=c.placement,
-        context=context,
         seed=c.seed,
         decide_time=to_timestamp(decision.decide_time),
         profile_version=decision.profile_version,
-        shadow_scores=[
-            decisions_pb2.ActionScores(
-                action_id=action_id,
-                scores=[
-                    models_pb2.ModelScore(version=v.version, stage=STAGES[v.stage], score=v.score)
-                    for v in scores
-                ],
-            )
-            for action_id, scores in decision.shadow_scores.items()
-        ],
-        **_decision_parts(decision),
     )
+    message.context.SetInParent()  # present even when empty, as the request's is
+    if c.context_sent:  # parsing the request's bytes costs a fraction of building a Struct
+        message.context.MergeFromString(c.context_sent)
+    else:
+        message.context.update(c.context)
+    for action_id, scores in decision.shadow_scores.items():
+        message.shadow_scores.add(
+            action_id=action_id,
+            scores=[
+                models_pb2.ModelScore(version=v.version, stage=STAGES[v.stage], score=v.score)
+                for v in scores
+            ],
+        )
+    _answer(message, decision)
     return _event(c.tenant_id, "decision_made", DECISION_MADE, message, decision.decision_id)
 
 
