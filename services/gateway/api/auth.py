@@ -103,7 +103,13 @@ class Gatekeeper:
     A key this replica has not cached (new, changed, or guessed) is looked up in the
     database only within one shared rate (`unknown`), charged first: guessing keys cannot
     load the store.
+
+    A key admitted once is admitted again without hashing its secret while the directory
+    still holds the very record it was checked against (`_admitted`): a revocation or a
+    change of roles replaces or drops that record, so the next call is checked afresh.
     """
+
+    ADMITTED = 4096  # keys remembered as checked; past that the memory starts over
 
     UNKNOWN = "<keys not cached>"
 
@@ -113,11 +119,29 @@ class Gatekeeper:
         self.directory = directory
         self.limiter = limiter
         self.unknown = unknown
+        # presented key text -> (the record it was checked against, the caller, its scopes)
+        self._admitted: dict[str, tuple[KeyRecord, Caller, frozenset[Scope]]] = {}
 
     async def admit(
         self, metadata: Iterable[tuple[str, str | bytes]], scope: Scope, cost: int = 1
     ) -> Caller:
         presented = keys.key_from_metadata((k, v) for k, v in metadata if isinstance(v, str))
+        known = self._admitted.get(presented)
+        if known is not None:
+            record, caller, granted = known
+            if self.directory.cached(record.key_id) is record and scope in granted:
+                await self.limiter.acquire(caller.key_id, cost)
+                calls.act_as(caller.principal)
+                return caller
+        caller = await self._checked(presented, scope)
+        await self.limiter.acquire(caller.key_id, cost)
+        calls.act_as(caller.principal)  # what its calls to internal services are signed for
+        return caller
+
+    async def _checked(self, presented: str, scope: Scope) -> Caller:
+        """The caller behind `presented`, its secret checked against the record (read from
+        the store when not cached) and `scope` authorized; remembered while that record is
+        the directory's."""
         parsed = keys.parse_key(presented)
         record = self.directory.cached(parsed.key_id) if parsed is not None else None
         if parsed is not None and record is None:
@@ -131,6 +155,8 @@ class Gatekeeper:
             record = await self.directory.get(parsed.key_id)
         caller = keys.authenticate(presented, record)
         keys.authorize(caller, scope)
-        await self.limiter.acquire(caller.key_id, cost)
-        calls.act_as(caller.principal)  # what its calls to internal services are signed for
+        if record is not None and self.directory.cached(record.key_id) is record:
+            if len(self._admitted) >= self.ADMITTED:
+                self._admitted.clear()
+            self._admitted[presented] = (record, caller, caller.scopes)
         return caller

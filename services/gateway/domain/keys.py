@@ -107,11 +107,17 @@ def parse_key(text: str) -> PresentedKey | None:
 
 def key_from_metadata(metadata: Iterable[tuple[str, str]]) -> str:
     """The key of `authorization: Bearer <key>`, else of `x-api-key`; '' when neither."""
-    headers = {k.lower(): v for k, v in metadata}
-    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    authorization = api_key = ""
+    for k, v in metadata:  # the last of a repeated header, as a dict of them would keep
+        name = k.lower()
+        if name == "authorization":
+            authorization = v
+        elif name == "x-api-key":
+            api_key = v
+    scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return headers.get("x-api-key", "").strip()
+    return api_key.strip()
 
 
 def authenticate(presented: str, record: KeyRecord | None) -> Caller:
