@@ -252,9 +252,8 @@ class IngestCommits:
             known[tenant_id].update(found)
         to_write, repeats = self._sort(group, known)
         tenants = list(to_write)
-        written = await asyncio.gather(
-            *(self.log.append([c.events[i].message for c, i in to_write[t]]) for t in tenants),
-            return_exceptions=True,
+        written = await self._append(
+            [[c.events[i].message for c, i in to_write[t]] for t in tenants]
         )
         failed: dict[str, BaseException] = {}
         for tenant, outcome in zip(tenants, written, strict=True):
@@ -279,6 +278,16 @@ class IngestCommits:
                 c.done.set_exception(failed[c.tenant_id])
             else:
                 c.done.set_result([a if a is not None else Published(0, True) for a in c.answers])
+
+    async def _append(self, batches: list[list[OutboxMessage]]) -> list[int | BaseException]:
+        """Each tenant's batch written, concurrently; per batch its position or its error.
+        One tenant's (the usual group) is awaited here: no task for it."""
+        if len(batches) == 1:
+            try:
+                return [await self.log.append(batches[0])]
+            except Exception as e:
+                return [e]
+        return await asyncio.gather(*map(self.log.append, batches), return_exceptions=True)
 
     @staticmethod
     def _sort(
