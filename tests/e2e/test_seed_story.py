@@ -1,20 +1,55 @@
 """The seed's story end to end, as `make demo` tells it: every service, the channel
 adapters, a local SMTP server and nats-server as processes, driven only through the
 gateway (gRPC and the Segment HTTP door). Each step of `services.demo.story` is run and
-what it saw is asserted here, so this test proves what the demo shows."""
+what it saw is asserted here, so this test proves what the demo shows. On the same stack,
+an unsubscribe reported by the email channel withdraws consent through identity."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
 
 import pytest
 
+from layercake.channel.v1 import channel_pb2
+from services.demo.assets import publish_journey, publish_template
 from services.demo.story import SeedStory
-from services.local.stack import LocalStack, Ports
+from services.kernel.messaging import subjects
+from services.kernel.messaging.connection import connect
+from services.kernel.protobuf import to_timestamp
+from services.kernel.store.records import OutboxMessage
+from services.local.stack import DEMO_TENANT, LocalStack, Ports
+from tests.conftest import random_id
 from tests.e2e.conftest import Platform
 from tests.e2e.sinks import arrived_once
+from tests.e2e.test_walking_skeleton import event
+from tests.integration.harness import publish
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
+
+NEWSLETTER = """
+template: {template_id}
+channel: email
+owner: growth-team
+subject: "The newsletter"
+body: "Hi {{{{ profile.traits.first_name | default('there') }}}}, here it is."
+"""
+MAILER = """
+journey: {journey_id}
+description: One newsletter each time a person asks for it.
+owner: growth-team
+entry: {{event: {event_name}}}
+reentry: {{policy: always}}
+steps:
+  - id: mail
+    send: {{channel: email, template: {template_id}}}
+    next: done
+  - id: done
+    exit: {{}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +129,86 @@ async def test_the_seed_story(platform: Platform) -> None:
         forgotten = await story.is_forgotten()
         assert forgotten.facts["forgotten"] == login.facts["profile_id"]
         assert forgotten.facts["held"] == {}
+
+
+def mails_to(stack: LocalStack, address: str) -> list[Message]:
+    """The mails the local SMTP server holds for `address`."""
+    found = [message_from_bytes(p.read_bytes()) for p in stack.mail_dir.glob("*.eml")]
+    return [m for m in found if (m["To"] or "").lower() == address]
+
+
+def unsubscribe(tenant: str, profile_id: str, send_id: str) -> OutboxMessage:
+    """The Feedback the email channel publishes when the person unsubscribes from a mail."""
+    feedback = channel_pb2.Feedback(
+        tenant_id=tenant,
+        send_id=send_id,
+        channel="email",
+        profile_id=profile_id,
+        kind=channel_pb2.FEEDBACK_KIND_UNSUBSCRIBED,
+        occur_time=to_timestamp(datetime.now(UTC)),
+    )
+    return OutboxMessage(
+        subject=subjects.channel_feedback(tenant, "email"),
+        type=channel_pb2.Feedback.DESCRIPTOR.full_name,
+        payload=feedback.SerializeToString(),
+        tenant_id=tenant,
+        source="channel-email",
+        subject_ref=profile_id,
+    )
+
+
+@pytest.mark.timeout(300)
+async def test_an_unsubscribe_withdraws_consent_through_identity_and_stops_the_next_mail(
+    platform: Platform,
+) -> None:
+    names = {k: random_id(f"{k}-") for k in ("journey_id", "template_id", "event_name")}
+    cookie = random_id("unsub-")
+    email = f"{cookie}@example.com"  # the event helper's address, lower-cased
+    async with platform.gateway() as g:
+        await g.hire_crew(random_id("u"))
+        await publish_template(g, NEWSLETTER.format(**names))
+        await publish_journey(g, MAILER.format(**names))
+        traits = {"first_name": "Ann", "email": email}  # the address mails go to
+        await g.ingest([event(cookie, event=names["event_name"], traits=traits)])
+
+        async def mailed() -> Message:
+            found = mails_to(platform.stack, email)
+            assert len(found) == 1, found
+            return found[0]
+
+        mail = await eventually(mailed, timeout=120)
+        # The Message-ID is the send id, its colons made dots: `<send.<run>.mail@layercake>`.
+        send_id = mail["Message-ID"].strip("<>").removesuffix("@layercake").replace(".", ":")
+        profile = await g.profile(f"email:{email}")
+        assert profile is not None and profile.consent["email_marketing"].granted
+
+        assert platform.stack.nats is not None
+        nc = await connect(platform.stack.nats.url, "e2e-unsubscribe")
+        try:
+            report = unsubscribe(DEMO_TENANT, profile.profile_id, send_id)
+            for _ in range(2):  # the second as a redelivery: the same event, a new NATS id
+                await publish(nc.jetstream(), report)
+        finally:
+            await nc.close()
+
+        async def withdrawn() -> bool:
+            found = await g.profile(profile.profile_id)
+            assert found is not None
+            decision = found.consent["email_marketing"]
+            assert (decision.granted, decision.source) == (False, "email:unsubscribed"), decision
+            return True
+
+        await eventually(withdrawn, timeout=60)
+        await g.ingest([event(cookie, event=names["event_name"], consent={})])
+
+        async def suppressed() -> dict[tuple[str, str], int]:
+            counts = await g.journey_counts(names["journey_id"])
+            assert counts.get(("mail", "suppressed:no_consent")) == 1, counts
+            return counts
+
+        counts = await eventually(suppressed, timeout=120)
+    assert counts[("", "entered")] == 2
+    assert counts[("mail", "sent")] == 1
+    assert counts[("mail", "unsubscribed")] == 1  # published twice, counted once
+    assert len(mails_to(platform.stack, email)) == 1
+    arrived_once(platform.stack.mail_dir)  # nor was the one mail delivered twice
