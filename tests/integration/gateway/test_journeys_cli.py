@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import json_format
 from typer.testing import CliRunner
 
 from services.cli.app import app
+from services.orchestrator.domain.journeys import read_journey
 from tests.integration.conftest import Services
 from tests.integration.gateway.team import Team, team
 from tests.integration.gateway.test_journeys_api import WELCOME, WELCOME_2
@@ -93,6 +95,32 @@ async def test_a_journey_reviewed_published_and_rolled_back_from_the_cli(
             "--dry-run",
         )
         assert "would move (dry run): no runs" in dry
+
+
+async def test_a_journey_applied_from_a_protobuf_json_file(
+    services: Services, tmp_path: Path
+) -> None:
+    content, _ = read_journey(WELCOME.replace("journey: welcome", "journey: welcome-json"))
+    document = json_format.MessageToDict(content, preserving_proto_field_name=True)
+    document["metadata"] = {"owner": "growth-team"}
+    good, bad = tmp_path / "welcome.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(document))
+    document["steps"][0]["next"] = "nowhere"
+    bad.write_text(json.dumps(document))
+    async with team(services) as t:
+        applied = await ok(t, "ann", "journey", "apply", str(good))
+        assert "journey welcome-json version 1: draft" in applied
+        shown = json.loads(await ok(t, "vic", "journey", "get", "welcome-json", "-o", "json"))
+        assert shown["version"]["metadata"]["owner"] == "growth-team"
+        assert [s["id"] for s in shown["definition"]["steps"]] == ["settle", "done"]
+        refused = await cli(t, "ann", "journey", "apply", str(bad))
+        assert refused.exit_code == 1, refused.output
+        assert refused.output.startswith("error: INVALID_ARGUMENT: ")
+        assert "steps[settle].next" in refused.output and "nowhere" in refused.output
+        listed = json.loads(await ok(t, "vic", "journey", "list", "-o", "json"))
+        assert [(v["asset_id"], v["version"]) for v in listed["versions"]] == [
+            ("welcome-json", "1")
+        ]
 
 
 async def test_templates_and_facts_from_the_cli(services: Services, tmp_path: Path) -> None:
