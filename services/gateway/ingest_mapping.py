@@ -143,9 +143,9 @@ def event_ingested(
     share one wire, so each `EventIngested` is its fields' bytes put together around the
     event's own: nothing is parsed or encoded again per event."""
     head = ingest_pb2.EventIngested(tenant_id=tenant_id).SerializeToString()
-    tail = ingest_pb2.EventIngested(
-        receive_time=ts(receive_time), api_key_id=api_key_id
-    ).SerializeToString()
+    after = ingest_pb2.EventIngested(api_key_id=api_key_id)
+    after.receive_time.CopyFrom(ts(receive_time))  # a keyword copies it at twice the cost
+    tail = after.SerializeToString()
     subject = subjects.ingest(tenant_id)
     return [
         OutboxMessage(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode
@@ -39,10 +41,16 @@ def extracted(carrier: Mapping[str, str] | None) -> Context | None:
     """The trace context a carrier (headers or metadata) holds; None for an empty one."""
     if not carrier:
         return None
-    if propagate.get_global_textmap().fields.isdisjoint(carrier.keys()):
+    if _fields(propagate.get_global_textmap()).isdisjoint(carrier.keys()):
         return Context()  # what extracting would give, without its cost (gRPC metadata
         # always holds other keys: user-agent...)
     return propagate.extract(dict(carrier))
+
+
+@functools.lru_cache(maxsize=4)
+def _fields(textmap: TextMapPropagator) -> frozenset[str]:
+    """The keys `textmap` reads, by propagator (a composite one builds them on every ask)."""
+    return frozenset(textmap.fields)
 
 
 def span(
