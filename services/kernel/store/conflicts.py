@@ -49,7 +49,8 @@ class DriverInsert:
     re-scanning a thousand placeholders. SQLite gets `executemany` of the one-row
     statement when nothing is returned (its fastest way), else multi-row VALUES.
     With `replace_on` (a unique key) a row of the same key is overwritten: every other
-    column takes the new row's value (an upsert).
+    column takes the new row's value (an upsert); with `add_on`, every other column adds
+    the new row's value to its own (a counter's upsert).
     """
 
     def __init__(
@@ -61,11 +62,12 @@ class DriverInsert:
         unless_conflict: bool = False,
         returning: Sequence[str] = (),
         replace_on: Sequence[str] = (),
+        add_on: Sequence[str] = (),
     ) -> None:
         if dialect not in {"sqlite", "postgresql"}:
             raise NotImplementedError(f"no driver insert for {dialect}")
-        if unless_conflict and replace_on:
-            raise ValueError("a conflict either skips the row or replaces it, not both")
+        if sum(map(bool, (unless_conflict, replace_on, add_on))) > 1:
+            raise ValueError("a conflict either skips, replaces or adds to the row, not both")
         self.sqlite = dialect == "sqlite"
         head = f"INSERT INTO {table.name} ({', '.join(columns)}) "
         self._row = "(" + ", ".join(["?"] * len(columns)) + ")"
@@ -73,6 +75,11 @@ class DriverInsert:
         if replace_on:
             replaced = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in replace_on)
             self._conflict = f" ON CONFLICT ({', '.join(replace_on)}) DO UPDATE SET {replaced}"
+        if add_on:
+            added = ", ".join(
+                f"{c} = {table.name}.{c} + excluded.{c}" for c in columns if c not in add_on
+            )
+            self._conflict = f" ON CONFLICT ({', '.join(add_on)}) DO UPDATE SET {added}"
         self._returning = f" RETURNING {', '.join(returning)}" if returning else ""
         self._head = head + "VALUES "
         self._per_statement = max(1, _MAX_PARAMETERS // len(columns))

@@ -1,11 +1,12 @@
-"""`DriverInsert(replace_on=...)`: a row of the same key is overwritten, others inserted."""
+"""`DriverInsert(replace_on=...)`: a row of the same key is overwritten, others inserted;
+`add_on=...`: its counters add the new row's."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, select
 
 from services.kernel.store.conflicts import DriverInsert
 from services.kernel.store.database import Database
@@ -42,3 +43,42 @@ def test_a_row_of_the_same_key_is_replaced_and_a_new_one_inserted(database: Data
 def test_skipping_and_replacing_a_conflict_are_exclusive() -> None:
     with pytest.raises(ValueError, match="not both"):
         DriverInsert(timers, COLUMNS, "sqlite", unless_conflict=True, replace_on=("id",))
+
+
+def test_a_row_of_the_same_key_adds_to_its_counters(database: Database) -> None:
+    """`add_on`: the other columns add the new row's values; RETURNING gives the rows after."""
+    metadata = MetaData()
+    tally = Table(
+        "driver_upsert_tally",
+        metadata,
+        Column("key", String(20), primary_key=True),
+        Column("hits", BigInteger, nullable=False),
+        Column("misses", BigInteger, nullable=False),
+    )
+    metadata.create_all(database.engine)
+    try:
+        writer = DriverInsert(
+            tally,
+            ("key", "hits", "misses"),
+            database.engine.dialect.name,
+            add_on=("key",),
+            returning=("key", "hits", "misses"),
+        )
+        with database.transaction() as s:
+            assert sorted(writer.rows(s.connection(), [("a", 2, 0), ("b", 0, 1)])) == [
+                ("a", 2, 0),
+                ("b", 0, 1),
+            ]
+        with database.transaction() as s:
+            after = writer.rows(s.connection(), [("a", 3, 0), ("c", 1, 1)])
+        assert sorted(tuple(r) for r in after) == [("a", 5, 0), ("c", 1, 1)]
+        with database.transaction() as s:
+            found = s.execute(select(tally).order_by(tally.c.key)).all()
+        assert [tuple(r) for r in found] == [("a", 5, 0), ("b", 0, 1), ("c", 1, 1)]
+    finally:
+        metadata.drop_all(database.engine)
+
+
+def test_adding_and_skipping_a_conflict_are_exclusive() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        DriverInsert(timers, COLUMNS, "sqlite", unless_conflict=True, add_on=("id",))
