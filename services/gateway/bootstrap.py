@@ -32,11 +32,13 @@ from services.gateway.segment.server import SegmentDoor
 from services.gateway.store.message_ids import seen_by_driver
 from services.gateway.store.projection import TenantProjection
 from services.gateway.store.unit_of_work import SqlGatewayUnitOfWork
+from services.gateway.unsubscribe import UnsubscribeDoor
 from services.kernel.config import ServiceSettings
 from services.kernel.messaging.broadcast import BroadcastSpec
 from services.kernel.rpc.server import Servicer
 from services.kernel.runtime import App, Context
 from services.kernel.service_layer import ServiceLayer
+from services.kernel.unsubscribe import UnsubscribeLinks
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,9 @@ class Gateway:
             self.config,
             s.rpc_timeout,
             ready=lambda: bool(ctx.nc.is_connected),
+            unsubscribe=UnsubscribeDoor(
+                UnsubscribeLinks(s.internal_calls().secret), ctx.js, ctx.clock, s.rpc_timeout
+            ),
         )
         self.inference = InferenceClient(s.decision_addr, s.rpc_timeout, s.internal_calls())
         return [
@@ -168,8 +173,11 @@ class Gateway:
                 await peer.close()
 
 
-def build(settings: ServiceSettings, config: GatewayConfig | None = None) -> App:
-    gateway = Gateway(config or load_gateway_config())
+def build(
+    settings: ServiceSettings, config: GatewayConfig | None = None, gateway: Gateway | None = None
+) -> App:
+    """The gateway's process; `gateway` lets a test read where its HTTP door listens."""
+    gateway = gateway or Gateway(config or load_gateway_config())
     return App(
         name="gateway",
         migrations=MIGRATIONS,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 
 BLOCK = 4096
+_NAMESPACE = uuid.UUID("6c1f4a8e-2f0b-5d3c-9a41-0c7e5b2d8f10")  # stable ids
 _VARIANT = "89ab"  # the RFC 4122 variant: the 17th hex digit's top bits are 10
 
 
@@ -45,3 +47,9 @@ def new_id() -> str:
     h = random_bytes(16).hex()
     variant = _VARIANT[int(h[16], 16) & 3]
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
+
+
+def stable_id(tenant_id: str, name: str) -> str:
+    """A UUID that is the same for the same tenant and name, every time (RFC 9562 version 5);
+    JetStream dedupes message ids per stream, across tenants, so the tenant is part of it."""
+    return str(uuid.uuid5(_NAMESPACE, f"{tenant_id}/{name}"))

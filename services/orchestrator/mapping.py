@@ -15,6 +15,7 @@ from layercake.orchestrator.v1 import facts_pb2, send_pb2, send_settings_pb2
 from layercake.orchestrator.v1 import instance_events_pb2 as ie
 from layercake.orchestrator.v1 import orchestrator_service_pb2 as pb
 from services.kernel.errors import Violations
+from services.kernel.ids import stable_id
 from services.kernel.messaging import subjects
 from services.kernel.protobuf import from_timestamp, to_timestamp
 from services.kernel.store.event_types import EventTypes
@@ -32,7 +33,7 @@ from services.orchestrator.domain.send_settings import (
     check_caps,
     quiet_setting,
 )
-from services.orchestrator.domain.sending import SendRequest, stable_id
+from services.orchestrator.domain.sending import SendRequest
 
 SOURCE = "orchestrator"
 BACK_IN_STOCK = facts_pb2.BackInStock.DESCRIPTOR.full_name

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
@@ -24,19 +23,21 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from nats.js import JetStreamContext
 
 from layercake.channel.v1 import channel_pb2
+from services.kernel.ids import stable_id
 from services.kernel.messaging import subjects
 from services.kernel.messaging.envelope import headers_for
 from services.kernel.messaging.nats_server import free_port
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.kernel.store.records import OutboxMessage
-from services.orchestrator.channels.email import EmailSender, message_of
+from services.kernel.unsubscribe import UnsubscribeLinks
+from services.orchestrator.channels.email import WIRE, EmailSender, message_of
 from services.orchestrator.channels.worker import ChannelWorker, WorkerSettings
-from services.orchestrator.domain.sending import stable_id
 from tests.bench.measures import ROUND_DEADLINE, Measure, Tick, _chunked
 
 CONNECTIONS = 4  # the adapter's SMTP connections, and the raw loop's
 TENANT = "benchsend"
+LINKS = UnsubscribeLinks(b"bench-only-internal-secret-0123456789", "http://127.0.0.1:8088")
 BODY = "Hi Ann,\n\nYou left water in your cart. It is still there for you.\n" * 4
 
 
@@ -84,7 +85,7 @@ class AdapterSends:
         self.db = Database(f"sqlite:///{root / 'channel-email.db'}")
         migrate(self.db.engine, None)
         settings = WorkerSettings("email", tenants=TENANT, durable="bench_email")
-        sender = EmailSender(url, "shop@example.com", CONNECTIONS)
+        sender = EmailSender(url, "shop@example.com", LINKS, CONNECTIONS)
         self.worker = ChannelWorker(settings, sender, js, self.db)
         self.tick = _chunked(tick, total)
         self.sent = 0
@@ -133,12 +134,13 @@ class RawSmtp:
                 client = aiosmtplib.SMTP(hostname="127.0.0.1", port=self.port)
                 await client.connect()
                 self.clients.append(client)
-        messages = [message_of(command(i), "shop@example.com") for i in range(n)]
+        mails = [message_of(command(i), "shop@example.com", LINKS) for i in range(n)]
+        messages = [(m["To"], m.as_bytes(policy=WIRE)) for m in mails]  # as the adapter sends
         started = time.perf_counter()
 
-        async def loop(client: aiosmtplib.SMTP, share: list[EmailMessage]) -> None:
-            for m in share:
-                await client.send_message(m)
+        async def loop(client: aiosmtplib.SMTP, share: list[tuple[str, bytes]]) -> None:
+            for to, data in share:
+                await client.sendmail("shop@example.com", [to], data)
 
         await asyncio.gather(
             *(loop(c, messages[i::CONNECTIONS]) for i, c in enumerate(self.clients))

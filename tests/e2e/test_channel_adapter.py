@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 
 from layercake.channel.v1 import channel_pb2
+from services.kernel.ids import stable_id
 from services.kernel.messaging import subjects
 from services.kernel.messaging.connection import connect
 from services.kernel.messaging.envelope import MSG_ID, headers_for
 from services.kernel.messaging.nats_server import NatsServer
 from services.kernel.store.records import OutboxMessage
 from services.local.stack import LocalStack, Ports
-from services.orchestrator.domain.sending import stable_id
 from tests.polling import eventually
 
 

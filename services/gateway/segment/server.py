@@ -5,7 +5,9 @@ pointed at it work unchanged.
 as user name, the SDKs' write key), JSON bodies, gzip or not. Each request goes through the
 same gatekeeper (key, scope, rate) and the same ingest handler as gRPC `Ingest`, so the
 rules, bounds, dedupe window and durability are one. `GET /v1/profiles/{ref}` is
-`GetProfile`; `/healthz` says the process runs, `/readyz` that it can take events.
+`GetProfile`; `/v1/unsubscribe/{token}` is the mails' one-click unsubscribe
+(`services.gateway.unsubscribe`); `/healthz` says the process runs, `/readyz` that it can
+take events.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from services.gateway.ports import GatewayUnitOfWork
 from services.gateway.segment import answers
 from services.gateway.segment.mapping import TYPES, translate_batch, translate_one
 from services.gateway.tracking_plans import TrackingPlans
+from services.gateway.unsubscribe import UnsubscribeDoor
 from services.kernel.clock import Clock
 from services.kernel.errors import InvalidArgument, LayercakeError, Unauthenticated
 from services.kernel.principals import Scope
@@ -72,6 +75,7 @@ class SegmentDoor:
         config: GatewayConfig,
         timeout: float,
         ready: Callable[[], bool] = lambda: True,
+        unsubscribe: UnsubscribeDoor | None = None,
     ) -> None:
         self.gate = gate
         self.commits = commits
@@ -82,6 +86,7 @@ class SegmentDoor:
         self.config = config
         self.timeout = timeout
         self.ready = ready
+        self.unsubscribe = unsubscribe
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -93,6 +98,8 @@ class SegmentDoor:
         app.router.add_get("/v1/profiles/{ref}", self.get_profile)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
+        if self.unsubscribe is not None:
+            self.unsubscribe.add_routes(app)
         return app
 
     async def start(self, addr: str) -> str:

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 def sender_for(config: ChannelConfig) -> Sender:
     if config.channel == "email":
-        return EmailSender(config.smtp_url, config.smtp_from, timeout=config.smtp_timeout)
+        links = config.unsubscribe_links()
+        return EmailSender(config.smtp_url, config.smtp_from, links, timeout=config.smtp_timeout)
     return WebhookSender(config.webhook_url, config.secret())
 
 
@@ -63,6 +64,8 @@ def main() -> None:
         config = load_channel_config(args.channel)
         if config.channel == "webhook":
             config.secret()  # refused before anything starts
+        else:
+            config.unsubscribe_links()
     except (ConfigError, ValueError) as e:
         print(f"layercake-channel-{args.channel}: {e}", file=sys.stderr)
         raise SystemExit(2) from e

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from services.kernel.config import NATS_PORT, validated
+from services.kernel.unsubscribe import UnsubscribeLinks
 from services.orchestrator.channels.email import smtp_endpoint
 
 CHANNELS = ("email", "webhook")
@@ -21,6 +22,9 @@ ENV = {
     "smtp_timeout": "LAYERCAKE_SMTP_TIMEOUT",
     "webhook_url": "LAYERCAKE_WEBHOOK_URL",
     "webhook_secret": "LAYERCAKE_WEBHOOK_SECRET",
+    "internal_secret": "LAYERCAKE_INTERNAL_SECRET",
+    "public_url": "LAYERCAKE_PUBLIC_URL",
+    "gateway_http_addr": "LAYERCAKE_GATEWAY_HTTP_ADDR",
     "max_attempts": "LAYERCAKE_CHANNEL_MAX_ATTEMPTS",
     "retry_delay": "LAYERCAKE_CHANNEL_RETRY_DELAY",
     "log_level": "LAYERCAKE_LOG_LEVEL",
@@ -38,6 +42,9 @@ class ChannelConfig(BaseModel):
     smtp_timeout: float = Field(default=60.0, gt=0, le=600)  # seconds per SMTP command
     webhook_url: str = ""
     webhook_secret: SecretStr | None = None
+    internal_secret: SecretStr | None = None  # signs the mails' unsubscribe links
+    public_url: str = ""  # where people reach the gateway's HTTP door; default: that door
+    gateway_http_addr: str = "127.0.0.1:8088"
     max_attempts: int = Field(default=5, ge=1, le=100)
     retry_delay: float = Field(default=1.0, gt=0, le=300)
     log_level: str = "INFO"
@@ -48,7 +55,7 @@ class ChannelConfig(BaseModel):
         smtp_endpoint(value)
         return value
 
-    @field_validator("webhook_url")
+    @field_validator("webhook_url", "public_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
@@ -65,6 +72,16 @@ class ChannelConfig(BaseModel):
         if not self.webhook_url:
             raise ValueError(f"{ENV['webhook_url']} must be set")
         return self.webhook_secret.get_secret_value().encode()
+
+    def unsubscribe_links(self) -> UnsubscribeLinks:
+        """Signs the email's one-click unsubscribe links to the gateway's HTTP door (public
+        URL, or the door's own address); the email adapter needs the internal secret."""
+        if self.internal_secret is None:
+            raise ValueError(f"{ENV['internal_secret']} must be set: it signs unsubscribe links")
+        host, _, port = self.gateway_http_addr.rpartition(":")
+        local = "127.0.0.1" if host in ("", "0.0.0.0") else host
+        base = self.public_url or f"http://{local}:{port}"
+        return UnsubscribeLinks(self.internal_secret.get_secret_value().encode(), base)
 
 
 def load_channel_config(channel: str, environ: Mapping[str, str] | None = None) -> ChannelConfig:

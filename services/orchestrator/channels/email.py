@@ -6,6 +6,10 @@ cannot rule out is a mail the server accepted while the adapter stopped waiting 
 answer: so it waits long (`LAYERCAKE_SMTP_TIMEOUT`, 60 s; its batch is kept alive
 meanwhile), and a mail sent again then carries the same Message-ID, which the local sink
 and the mail systems that dedupe by it keep once.
+
+Every mail carries a one-click unsubscribe (RFC 8058, which Gmail and Yahoo require of
+bulk senders): `List-Unsubscribe` names a signed link to the gateway's HTTP door
+(`services.kernel.unsubscribe`), and `List-Unsubscribe-Post` says a POST of it suffices.
 """
 
 from __future__ import annotations
@@ -13,12 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from email.message import EmailMessage
+from email.policy import SMTP
 from urllib.parse import urlsplit
 
 import aiosmtplib
 
 from layercake.channel.v1 import channel_pb2
+from services.kernel.unsubscribe import Unsubscribe, UnsubscribeLinks
 from services.orchestrator.channels.sender import Attempt, Result
+
+# RFC 5322's line limit: the unsubscribe link is one long word, which the 78-character
+# default (aiosmtplib's `send_message` too) would encode (RFC 2047) past any mail system
+# reading it as a URL; so mails are flattened here and sent as bytes
+WIRE = SMTP.clone(max_line_length=998)
 
 
 def smtp_endpoint(url: str) -> tuple[str, int, bool]:
@@ -30,12 +41,17 @@ def smtp_endpoint(url: str) -> tuple[str, int, bool]:
     return parts.hostname, parts.port or (465 if tls else 25), tls
 
 
-def message_of(command: channel_pb2.SendCommand, sender: str) -> EmailMessage:
+def message_of(
+    command: channel_pb2.SendCommand, sender: str, links: UnsubscribeLinks
+) -> EmailMessage:
+    send = Unsubscribe(command.tenant_id, command.channel, command.send_id, command.profile_id)
     message = EmailMessage()
     message["From"] = sender
     message["To"] = command.address
     message["Subject"] = command.content.subject
     message["Message-ID"] = f"<{command.send_id.replace(':', '.')}@layercake>"
+    message["List-Unsubscribe"] = f"<{links.url(send)}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(command.content.body)
     return message
 
@@ -43,9 +59,17 @@ def message_of(command: channel_pb2.SendCommand, sender: str) -> EmailMessage:
 class EmailSender:
     """Up to `connections` SMTP sessions, each reused for the mails sent over it."""
 
-    def __init__(self, url: str, sender: str, connections: int = 4, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        sender: str,
+        links: UnsubscribeLinks,
+        connections: int = 4,
+        timeout: float = 60.0,
+    ) -> None:
         self.host, self.port, self.tls = smtp_endpoint(url)
         self.sender = sender
+        self.links = links
         self.timeout = timeout
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
         for _ in range(connections):
@@ -61,7 +85,8 @@ class EmailSender:
                     hostname=self.host, port=self.port, use_tls=self.tls, timeout=self.timeout
                 )
                 await client.connect()
-            errors, reply = await client.send_message(message_of(command, self.sender))
+            data = message_of(command, self.sender, self.links).as_bytes(policy=WIRE)
+            errors, reply = await client.sendmail(self.sender, [command.address], data)
         except aiosmtplib.SMTPRecipientsRefused as e:
             return Attempt(Result.BOUNCED, str(e)[:300])
         except aiosmtplib.SMTPResponseException as e:

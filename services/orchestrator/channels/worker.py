@@ -32,15 +32,13 @@ from services.kernel.messaging.envelope import EnvelopeError, headers_for, open_
 from services.kernel.messaging.progress import keep_alive
 from services.kernel.protobuf import to_timestamp
 from services.kernel.store.database import Database
-from services.kernel.store.records import OutboxMessage
 from services.kernel.store.schema import inbox
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
+from services.kernel.unsubscribe import feedback_message
 from services.orchestrator.channels.sender import Attempt, Result, Sender
-from services.orchestrator.domain.sending import stable_id
 
 log = logging.getLogger(__name__)
 
-FEEDBACK = channel_pb2.Feedback.DESCRIPTOR.full_name
 KINDS = {
     Result.DELIVERED: channel_pb2.FEEDBACK_KIND_DELIVERED,
     Result.BOUNCED: channel_pb2.FEEDBACK_KIND_BOUNCED,
@@ -215,15 +213,7 @@ class ChannelWorker:
             occur_time=to_timestamp(now),
             attempts=attempts,
         )
-        message = OutboxMessage(
-            subject=subjects.channel_feedback(command.tenant_id, command.channel),
-            type=FEEDBACK,
-            payload=feedback.SerializeToString(),
-            tenant_id=command.tenant_id,
-            event_id=stable_id(command.tenant_id, f"{command.send_id}:{attempt.result.value}"),
-            source=self.durable,
-            subject_ref=command.profile_id,
-        )
+        message = feedback_message(feedback, self.durable)
         headers = headers_for(message, now)
         return await self.js.publish_async(message.subject, message.payload, headers=headers)
 

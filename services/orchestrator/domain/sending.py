@@ -10,7 +10,6 @@ and asks again then, with the same request). Pure: no I/O.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +17,8 @@ from enum import StrEnum
 from typing import Any
 
 from layercake.orchestrator.v1 import journey_pb2 as pb
+from services.kernel.ids import stable_id
 from services.orchestrator.domain.channels import held_addresses
-
-_NAMESPACE = uuid.UUID("6c1f4a8e-2f0b-5d3c-9a41-0c7e5b2d8f10")
 
 
 class SuppressionReason(StrEnum):
@@ -125,12 +123,6 @@ class SendRequest:
         """What this send is worth when it competes for a cap's last slot."""
         score = (self.decision or {}).get("score", 0.0)
         return float(score) if isinstance(score, int | float) else 0.0
-
-
-def stable_id(tenant_id: str, name: str) -> str:
-    """A UUID that is the same for the same tenant and name, every time (RFC 9562 version 5);
-    JetStream dedupes message ids per stream, across tenants, so the tenant is part of it."""
-    return str(uuid.uuid5(_NAMESPACE, f"{tenant_id}/{name}"))
 
 
 @dataclass(frozen=True)

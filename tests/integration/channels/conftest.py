@@ -16,17 +16,21 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from nats.js import JetStreamContext
 
 from layercake.channel.v1 import channel_pb2
+from services.kernel.ids import stable_id
 from services.kernel.messaging import subjects
 from services.kernel.messaging.nats_server import free_port
 from services.kernel.store.database import Database
 from services.kernel.store.migrate import migrate
 from services.kernel.store.records import OutboxMessage
+from services.kernel.unsubscribe import UnsubscribeLinks
 from services.orchestrator.channels.sender import Sender
 from services.orchestrator.channels.worker import ChannelWorker, WorkerSettings
-from services.orchestrator.domain.sending import stable_id
 from tests.conftest import random_id
 from tests.http_receiver import Endpoint, receiving
 from tests.integration.harness import publish
+from tests.signing import SECRET
+
+LINKS = UnsubscribeLinks(SECRET.encode(), "https://mail.example.com")  # signs as the stack
 
 
 @dataclass

@@ -21,7 +21,14 @@ from services.orchestrator.channels.sink import MailDirectory
 from services.orchestrator.channels.tally import read_counts
 from services.orchestrator.channels.worker import ChannelWorker
 from tests.conftest import random_id
-from tests.integration.channels.conftest import Mailbox, command, feedback, send, worker
+from tests.integration.channels.conftest import (
+    LINKS,
+    Mailbox,
+    command,
+    feedback,
+    send,
+    worker,
+)
 
 
 async def settle(w: ChannelWorker, done: object, timeout: float = 15.0) -> None:
@@ -37,7 +44,7 @@ async def test_a_command_delivered_twice_sends_one_mail(
 ) -> None:
     box, url = mailbox
     tenant = random_id("t")
-    w = worker(js, adapter_db, EmailSender(url, "shop@example.com"), "email", tenant)
+    w = worker(js, adapter_db, EmailSender(url, "shop@example.com", LINKS), "email", tenant)
     try:
         await send(js, command(tenant, "email"))
         await settle(w, lambda: len(box.mails) == 1)
@@ -68,7 +75,7 @@ async def test_a_server_refusing_at_first_gets_the_mail_on_a_retry(
     box, url = mailbox
     box.refuse = 2
     tenant = random_id("t")
-    w = worker(js, adapter_db, EmailSender(url, "shop@example.com"), "email", tenant)
+    w = worker(js, adapter_db, EmailSender(url, "shop@example.com", LINKS), "email", tenant)
     try:
         await send(js, command(tenant, "email"))
         await settle(w, lambda: len(box.mails) == 1)
@@ -84,7 +91,7 @@ async def test_a_command_without_an_address_bounces(
 ) -> None:
     box, url = mailbox
     tenant = random_id("t")
-    w = worker(js, adapter_db, EmailSender(url, "shop@example.com"), "email", tenant)
+    w = worker(js, adapter_db, EmailSender(url, "shop@example.com", LINKS), "email", tenant)
     cmd = command(tenant, "email")
     cmd.address = ""
     try:
@@ -124,7 +131,7 @@ async def test_a_mail_accepted_after_the_adapter_gave_up_waiting_is_kept_once(
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     tenant = random_id("t")
-    sender = EmailSender(f"smtp://127.0.0.1:{port}", "shop@example.com", timeout=0.5)
+    sender = EmailSender(f"smtp://127.0.0.1:{port}", "shop@example.com", LINKS, timeout=0.5)
     w = worker(js, adapter_db, sender, "email", tenant)
     try:
         await send(js, command(tenant, "email"))
