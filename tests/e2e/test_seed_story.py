@@ -2,7 +2,7 @@
 adapters, a local SMTP server and nats-server as processes, driven only through the
 gateway (gRPC and the Segment HTTP door). Each step of `services.demo.story` is run and
 what it saw is asserted here, so this test proves what the demo shows. On the same stack,
-an unsubscribe reported by the email channel withdraws consent through identity."""
+the one-click unsubscribe link a mail carries withdraws consent through identity."""
 
 from __future__ import annotations
 
@@ -11,15 +11,13 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
 
+import httpx
 import pytest
 
-from layercake.channel.v1 import channel_pb2
 from services.demo.assets import publish_journey, publish_template
 from services.demo.story import SeedStory
-from services.kernel.messaging import subjects
 from services.kernel.messaging.connection import connect
-from services.kernel.protobuf import to_timestamp
-from services.kernel.store.records import OutboxMessage
+from services.kernel.unsubscribe import Unsubscribe, feedback_message, unsubscribed
 from services.local.stack import DEMO_TENANT, LocalStack, Ports
 from tests.conftest import random_id
 from tests.e2e.conftest import Platform
@@ -137,26 +135,6 @@ def mails_to(stack: LocalStack, address: str) -> list[Message]:
     return [m for m in found if (m["To"] or "").lower() == address]
 
 
-def unsubscribe(tenant: str, profile_id: str, send_id: str) -> OutboxMessage:
-    """The Feedback the email channel publishes when the person unsubscribes from a mail."""
-    feedback = channel_pb2.Feedback(
-        tenant_id=tenant,
-        send_id=send_id,
-        channel="email",
-        profile_id=profile_id,
-        kind=channel_pb2.FEEDBACK_KIND_UNSUBSCRIBED,
-        occur_time=to_timestamp(datetime.now(UTC)),
-    )
-    return OutboxMessage(
-        subject=subjects.channel_feedback(tenant, "email"),
-        type=channel_pb2.Feedback.DESCRIPTOR.full_name,
-        payload=feedback.SerializeToString(),
-        tenant_id=tenant,
-        source="channel-email",
-        subject_ref=profile_id,
-    )
-
-
 @pytest.mark.timeout(300)
 async def test_an_unsubscribe_withdraws_consent_through_identity_and_stops_the_next_mail(
     platform: Platform,
@@ -182,14 +160,15 @@ async def test_an_unsubscribe_withdraws_consent_through_identity_and_stops_the_n
         profile = await g.profile(f"email:{email}")
         assert profile is not None and profile.consent["email_marketing"].granted
 
-        assert platform.stack.nats is not None
-        nc = await connect(platform.stack.nats.url, "e2e-unsubscribe")
-        try:
-            report = unsubscribe(DEMO_TENANT, profile.profile_id, send_id)
-            for _ in range(2):  # the second as a redelivery: the same event, a new NATS id
-                await publish(nc.jetstream(), report)
-        finally:
-            await nc.close()
+        # She clicks the mail's one-click unsubscribe (RFC 8058) twice: the gateway's HTTP door
+        door = f"http://127.0.0.1:{platform.stack.ports.http}/v1/unsubscribe/"
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        link = mail["List-Unsubscribe"].strip("<>")
+        assert link.startswith(door), link
+        async with httpx.AsyncClient(timeout=30) as http:
+            for _ in range(2):
+                answer = await http.post(link, data={"List-Unsubscribe": "One-Click"})
+                assert answer.status_code == 200, answer.text
 
         async def withdrawn() -> bool:
             found = await g.profile(profile.profile_id)
@@ -199,6 +178,16 @@ async def test_an_unsubscribe_withdraws_consent_through_identity_and_stops_the_n
             return True
 
         await eventually(withdrawn, timeout=60)
+        # the clicks alone withdrew it; then the report is redelivered (same event, new NATS id)
+        assert platform.stack.nats is not None
+        nc = await connect(platform.stack.nats.url, "e2e-unsubscribe")
+        try:
+            send = Unsubscribe(DEMO_TENANT, "email", send_id, profile.profile_id)
+            report = feedback_message(unsubscribed(send, datetime.now(UTC)), "e2e")
+            await publish(nc.jetstream(), report)
+        finally:
+            await nc.close()
+
         await g.ingest([event(cookie, event=names["event_name"], consent={})])
 
         async def suppressed() -> dict[tuple[str, str], int]:
@@ -209,6 +198,6 @@ async def test_an_unsubscribe_withdraws_consent_through_identity_and_stops_the_n
         counts = await eventually(suppressed, timeout=120)
     assert counts[("", "entered")] == 2
     assert counts[("mail", "sent")] == 1
-    assert counts[("mail", "unsubscribed")] == 1  # published twice, counted once
+    assert counts[("mail", "unsubscribed")] == 1  # clicked twice, redelivered: counted once
     assert len(mails_to(platform.stack, email)) == 1
     arrived_once(platform.stack.mail_dir)  # nor was the one mail delivered twice
