@@ -52,7 +52,9 @@ def message_of(
     message["Message-ID"] = f"<{command.send_id.replace(':', '.')}@layercake>"
     message["List-Unsubscribe"] = f"<{links.url(send)}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(command.content.body)
+    body = command.content.body
+    # 7-bit on the wire whatever the text, so no server needs 8BITMIME for it
+    message.set_content(body, cte=None if body.isascii() else "quoted-printable")
     return message
 
 
