@@ -2,7 +2,8 @@
 
 Reads the YAML directly, so no cluster tool is needed: kustomizations name files that
 exist, each service's Deployment listens, is probed and is addressed on its DESIGN port
-with the kernel's settings, and NATS fsyncs every write. Where `kubectl` is on PATH,
+with the kernel's settings, each channel adapter loads its config as its process would,
+and NATS fsyncs every write. Where `kubectl` is on PATH,
 the overlays are also rendered with its built-in kustomize and checked the same way.
 """
 
@@ -18,6 +19,8 @@ import pytest
 import yaml
 
 from services.kernel.config import GRPC_PORTS, METRICS_PORTS, load_settings
+from services.orchestrator.channels.config import CHANNELS, load_channel_config
+from services.orchestrator.channels.config import ENV as CHANNEL_ENV
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 BASE = K8S / "base"
@@ -26,6 +29,14 @@ SERVICES = tuple(GRPC_PORTS)
 YAML_FILES = sorted(p for p in K8S.rglob("*") if p.suffix in {".yaml", ".yml"})
 KUSTOMIZATIONS = sorted(p for p in YAML_FILES if p.name == "kustomization.yaml")
 KUSTOMIZATION_KIND = "Kustomization"
+INTERNAL_SECRET = {"name": "layercake-internal", "key": "LAYERCAKE_INTERNAL_SECRET"}
+# What each channel adapter must have from a Secret, besides its database URL.
+CHANNEL_SECRETS = {
+    "email": INTERNAL_SECRET,  # signs the one-click unsubscribe links
+    "webhook": {"name": "layercake-webhook", "key": CHANNEL_ENV["webhook_secret"]},
+}
+# Set explicitly, never left to the local defaults (a sink on 127.0.0.1, the door's address).
+CHANNEL_SETTINGS = {"email": ("smtp_url", "smtp_from", "public_url"), "webhook": ("webhook_url",)}
 
 Doc = dict[str, Any]
 
@@ -122,6 +133,23 @@ def effective_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
     return env
 
 
+def secret_ref(workload: Doc, var: str) -> Doc:
+    ref: Doc = own_env(workload)[var]["valueFrom"]["secretKeyRef"]
+    return ref
+
+
+def check_hardened(workload: Doc) -> None:
+    """Non-root, read-only root filesystem with an emptyDir /tmp, bounded resources."""
+    pod, c, name = workload["spec"]["template"], container(workload), workload["metadata"]["name"]
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True, name
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True, name
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
+    tmp = next(m["name"] for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
+    assert "emptyDir" in next(v for v in pod["spec"]["volumes"] if v["name"] == tmp)
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{name} {bound}"
+
+
 def check_service_workload(docs: list[Doc], service: str) -> None:
     """Everything DESIGN and the kernel require of one service's Deployment and Service."""
     up, grpc_port, metrics_port = service.upper(), GRPC_PORTS[service], METRICS_PORTS[service]
@@ -138,10 +166,9 @@ def check_service_workload(docs: list[Doc], service: str) -> None:
     env = own_env(deployment)
     assert env[f"LAYERCAKE_{up}_ADDR"]["value"] == f"0.0.0.0:{grpc_port}"
     assert env[f"LAYERCAKE_{up}_METRICS_PORT"]["value"] == str(metrics_port)
-    secret = env[f"LAYERCAKE_{up}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    secret = secret_ref(deployment, f"LAYERCAKE_{up}_DATABASE_URL")
     assert secret == {"name": f"layercake-{service}-db", "key": f"LAYERCAKE_{up}_DATABASE_URL"}
-    signing = env["LAYERCAKE_INTERNAL_SECRET"]["valueFrom"]["secretKeyRef"]
-    assert signing == {"name": "layercake-internal", "key": "LAYERCAKE_INTERNAL_SECRET"}
+    assert secret_ref(deployment, "LAYERCAKE_INTERNAL_SECRET") == INTERNAL_SECRET
 
     settings = load_settings(service, effective_env(docs, deployment))
     assert settings.grpc_addr == f"0.0.0.0:{grpc_port}"
@@ -157,14 +184,7 @@ def check_service_workload(docs: list[Doc], service: str) -> None:
     budget = pod["spec"]["terminationGracePeriodSeconds"]
     assert budget > pre_stop_sleep + 2 * settings.shutdown_grace
 
-    pod_security = pod["spec"]["securityContext"]
-    assert pod_security["runAsNonRoot"] is True
-    assert c["securityContext"]["readOnlyRootFilesystem"] is True
-    assert c["securityContext"]["allowPrivilegeEscalation"] is False
-    tmp = next(m["name"] for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
-    assert "emptyDir" in next(v for v in pod["spec"]["volumes"] if v["name"] == tmp)
-    for bound in ("requests", "limits"):
-        assert {"cpu", "memory"} <= set(c["resources"][bound]), f"{service} {bound}"
+    check_hardened(deployment)
 
     service_obj = find(docs, "Service", service)
     assert service_obj["spec"].get("type", "ClusterIP") == "ClusterIP"
@@ -172,6 +192,35 @@ def check_service_workload(docs: list[Doc], service: str) -> None:
     grpc = next(p for p in service_obj["spec"]["ports"] if p["name"] == "grpc")
     assert grpc["port"] == grpc_port
     assert grpc["targetPort"] in ("grpc", grpc_port)
+
+
+def check_channel_workload(docs: list[Doc], channel: str) -> None:
+    """A channel adapter's Deployment: its command, a config it starts with (the checks
+    `__main__` refuses to start without), a durable inbox, and the shared NATS."""
+    name = f"channel-{channel}"
+    deployment = find(docs, "Deployment", name)
+    c = container(deployment)
+    assert c["command"] == ["python", "-m", "services.orchestrator.channels", channel]
+    assert not c.get("ports"), f"{name} serves no port"
+    assert not [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == name]
+
+    db_var = CHANNEL_ENV["database_url"]
+    assert secret_ref(deployment, db_var) == {"name": f"layercake-{name}-db", "key": db_var}
+    secret = CHANNEL_SECRETS[channel]
+    assert secret_ref(deployment, secret["key"]) == secret
+
+    env = effective_env(docs, deployment)
+    for setting in CHANNEL_SETTINGS[channel]:
+        assert env.get(CHANNEL_ENV[setting]), f"{name}: {CHANNEL_ENV[setting]} unset"
+    config = load_channel_config(channel, env)
+    if channel == "email":
+        assert config.unsubscribe_links()
+    else:
+        assert config.secret()
+    assert config.db_url().startswith("postgresql"), f"{name}: inbox must outlive the pod"
+    host = config.nats_url.removeprefix("nats://").split(":")[0]
+    assert find(docs, "Service", host)
+    check_hardened(deployment)
 
 
 # --- every file ------------------------------------------------------------------------
@@ -231,9 +280,15 @@ def test_service_deployment_matches_design(service: str) -> None:
     check_service_workload(resources(BASE), service)
 
 
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_channel_adapter_deployment_starts_and_delivers(channel: str) -> None:
+    check_channel_workload(resources(BASE), channel)
+
+
 def test_shared_config_points_at_the_cluster_services() -> None:
     docs = resources(BASE)
-    deployments = [find(docs, "Deployment", s) for s in SERVICES]
+    names = (*SERVICES, *(f"channel-{c}" for c in CHANNELS))
+    deployments = [find(docs, "Deployment", name) for name in names]
     env = shared_env(docs, deployments[0])
     assert all(shared_env(docs, d) == env for d in deployments)
     for service in ("identity", "orchestrator", "decision"):
@@ -313,7 +368,8 @@ def replicas(directory: Path) -> dict[str, int]:
 
 
 def test_dev_runs_one_of_everything() -> None:
-    assert replicas(OVERLAYS["dev"]) == {name: 1 for name in (*SERVICES, "nats")}
+    workloads = (*SERVICES, *(f"channel-{c}" for c in CHANNELS), "nats")
+    assert replicas(OVERLAYS["dev"]) == {name: 1 for name in workloads}
 
 
 def test_production_scales_services_and_autoscales_the_gateway() -> None:
@@ -378,6 +434,8 @@ def test_overlay_renders_and_keeps_the_contract(overlay: str) -> None:
             assert doc["metadata"]["namespace"] == "layercake", doc["metadata"]["name"]
     for service in SERVICES:
         check_service_workload(docs, service)
+    for channel in CHANNELS:
+        check_channel_workload(docs, channel)
     nats_conf = find(docs, "ConfigMap", "nats-config")["data"]["nats.conf"]
     assert re.search(r"^\s*sync_interval\s*[:=]\s*always\s*$", jetstream_block(nats_conf), re.M)
     workloads = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
