@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from services.gateway.config import load_gateway_config
 from services.kernel.config import GRPC_PORTS, METRICS_PORTS, load_settings
 from services.orchestrator.channels.config import CHANNELS, load_channel_config
 from services.orchestrator.channels.config import ENV as CHANNEL_ENV
@@ -30,6 +31,7 @@ YAML_FILES = sorted(p for p in K8S.rglob("*") if p.suffix in {".yaml", ".yml"})
 KUSTOMIZATIONS = sorted(p for p in YAML_FILES if p.name == "kustomization.yaml")
 KUSTOMIZATION_KIND = "Kustomization"
 INTERNAL_SECRET = {"name": "layercake-internal", "key": "LAYERCAKE_INTERNAL_SECRET"}
+HTTP_DOOR = 8088  # the gateway's Segment-compatible HTTP door
 # What each channel adapter must have from a Secret, besides its database URL.
 CHANNEL_SECRETS = {
     "email": INTERNAL_SECRET,  # signs the one-click unsubscribe links
@@ -159,7 +161,8 @@ def check_service_workload(docs: list[Doc], service: str) -> None:
 
     assert c["command"] == ["python", "-m", f"services.{service}"]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"grpc": grpc_port, "metrics": metrics_port}
+    http = {"http": HTTP_DOOR} if service == "gateway" else {}
+    assert ports == {"grpc": grpc_port, "metrics": metrics_port, **http}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert c[probe]["grpc"]["port"] == grpc_port, f"{service} {probe}"
 
@@ -192,6 +195,12 @@ def check_service_workload(docs: list[Doc], service: str) -> None:
     grpc = next(p for p in service_obj["spec"]["ports"] if p["name"] == "grpc")
     assert grpc["port"] == grpc_port
     assert grpc["targetPort"] in ("grpc", grpc_port)
+    if service == "gateway":  # the Segment-compatible door, where unsubscribe links point
+        assert env["LAYERCAKE_GATEWAY_HTTP_ADDR"]["value"] == f"0.0.0.0:{HTTP_DOOR}"
+        door_addr = load_gateway_config(effective_env(docs, deployment)).http_addr
+        assert door_addr == f"0.0.0.0:{HTTP_DOOR}"
+        door = next(p for p in service_obj["spec"]["ports"] if p["name"] == "http")
+        assert door["port"] == HTTP_DOOR and door["targetPort"] in ("http", HTTP_DOOR)
 
 
 def check_channel_workload(docs: list[Doc], channel: str) -> None:
