@@ -12,6 +12,7 @@ from services.kernel.store.database import Database
 from services.kernel.store.unit_of_work import UnitOfWorkFactory
 from services.kernel.timers import Outcome, Timer, TimerHandler, TimerScheduler
 from tests.integration.kernel.timers_support import KIND, fired, handler, pending, schedule_all
+from tests.polling import eventually
 
 IDS = ["t1", "t2", "t3", "t4", "t5"]
 
@@ -89,10 +90,11 @@ async def test_a_stopped_loop_gives_back_the_batch_it_was_preparing(
 
     s = _scheduler(with_effects, uow, clock, handler(prepare=prepare))
     loop = asyncio.create_task(s.run(asyncio.Event()))
-    for _ in range(500):
-        if fired(with_effects) == ["t1", "t2"]:
-            break
-        await asyncio.sleep(0.01)
+
+    async def first_batch_fired() -> bool:
+        return fired(with_effects) == ["t1", "t2"]
+
+    await eventually(first_batch_fired, timeout=5.0, interval=0.01)
     loop.cancel()
     await asyncio.gather(loop, return_exceptions=True)
 
